@@ -1,0 +1,318 @@
+"""The ASGI application: routes a request to its provider adapter, runs the policy pipeline,
+forwards to the provider and relays the answer, mapping every failure to a provider-shaped error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from time import perf_counter
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from capsem_proxy import __version__
+from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
+from capsem_proxy.config import Settings
+from capsem_proxy.cors import CorsPolicy
+from capsem_proxy.decisions import Decision, Verdict
+from capsem_proxy.errors import MalformedJSON, MalformedKey, MissingKey, ProxyError, RouteNotFound
+from capsem_proxy.exchange import Exchange
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.pipeline import Pipeline
+from capsem_proxy.policies.loader import load_policies
+from capsem_proxy.providers import ADAPTERS
+from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.routing import Route, guess_provider, match_route
+from capsem_proxy.streaming.relay import relay_json_array, relay_sse
+from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
+from capsem_proxy.upstream import UpstreamClient, UpstreamResponse
+
+__all__ = ["ProxyApp", "create_app", "block_message"]
+
+logger = logging.getLogger("capsem_proxy")
+access_logger = logging.getLogger("capsem_proxy.access")
+
+REQUEST_ID_HEADER = b"x-capsem-request-id"
+DECISION_ID_HEADER = b"x-capsem-decision-id"
+_JSON_HEADERS = (b"content-type", b"application/json")
+
+# Never forwarded upstream: one-hop headers, headers the client library recomputes, the
+# proxy's own x-capsem-* headers (checked by prefix) and cookies meant for the proxy's host.
+_REQUEST_HEADERS_DROPPED = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"accept-encoding",
+        b"cookie",
+        b"expect",
+    }
+)
+
+_BLOCK_PREFIXES = {
+    "on_model_call": "Request blocked by security policy: ",
+    "on_tool_response": "Request blocked by security policy: ",
+    "on_tool_call": "Tool blocked by security policy: ",
+    "on_model_response": "Response blocked by security policy: ",
+}
+_NO_POLICY_OPERATIONS = frozenset({"models"})
+
+
+def block_message(decision: Decision) -> str:
+    """The caller-facing message for a blocking decision (the seed's wording)."""
+    prefix = _BLOCK_PREFIXES.get(decision.hook, "Request blocked by security policy: ")
+    details = decision.details or decision.reason
+    if decision.verdict in (Verdict.CONFIRM, Verdict.CLARIFY, Verdict.REPLAN):
+        details = f"{decision.verdict.value.lower()} required ({details}); decision id {decision.decision_id}"
+    return prefix + details
+
+
+class ProxyApp:
+    """The proxy as one ASGI callable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pipeline = Pipeline(load_policies(settings.policies))
+        self.adapters: dict[str, ProviderAdapter] = {name: cls() for name, cls in ADAPTERS.items()}
+        self.upstreams = {
+            name: UpstreamClient(name, getattr(settings.providers, name)) for name in self.adapters
+        }
+        secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
+        self.tenants = TenantHasher(secret)
+        self.cors = CorsPolicy(settings.cors)
+        self.max_body_bytes = settings.server.max_body_bytes
+        self._access_log = settings.server.access_log
+        self._health_body = orjson.dumps(
+            {"status": "healthy", "version": __version__, "providers": list(self.adapters)}
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type == "http":
+            await self._http(scope, receive, send)
+        elif scope_type == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Close the upstream pools."""
+        for upstream in self.upstreams.values():
+            await upstream.close()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
+        request_id = os.urandom(12).hex()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers: dict[str, str] = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        extra_headers: list[tuple[bytes, bytes]] = [(REQUEST_ID_HEADER, request_id.encode())]
+        origin = headers.get("origin")
+        if origin is not None:
+            if method == "OPTIONS":
+                await self.cors.preflight(send, origin, headers, extra_headers)
+                return
+            extra_headers.extend(self.cors.response_headers(origin))
+        status = await self._dispatch(scope, receive, send, method, path, headers, request_id, extra_headers)
+        if self._access_log:
+            access_logger.info(
+                "%s %s %s %d %.1fms", request_id, method, path, status, (perf_counter() - started) * 1000.0
+            )
+
+    async def _dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        request_id: str,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> int:
+        query_string: bytes = scope["query_string"]
+        route = match_route(method, path, query_string, "x-goog-api-key" in headers)
+        if route is None:
+            if method == "GET" and path in ("/health", "/healthz", "/readyz"):
+                return await self._health(send, path, extra_headers)
+            adapter = self.adapters[guess_provider(path, set(headers))]
+            error = RouteNotFound(f"the proxy does not serve {method} {path}")
+            await self._send_error(send, adapter, error, extra_headers)
+            return error.status
+        adapter = self.adapters[route.provider]
+        try:
+            return await self._proxy(scope, receive, send, route, adapter, headers, request_id, extra_headers)
+        except ClientDisconnected:
+            return 499
+        except ProxyError as exc:
+            await self._send_error(send, adapter, exc, extra_headers)
+            return exc.status
+        except Exception:
+            logger.exception("request %s failed inside the proxy", request_id)
+            error = ProxyError("internal error in the proxy", status=500, kind=ErrorKind.INTERNAL)
+            await self._send_error(send, adapter, error, extra_headers)
+            return 500
+
+    async def _health(self, send: Send, path: str, extra_headers: list[tuple[bytes, bytes]]) -> int:
+        if path == "/health":
+            body = self._health_body
+        elif path == "/healthz":
+            body = b'{"status":"ok"}'
+        else:
+            body = b'{"status":"ready"}'
+        await send_response(send, 200, [_JSON_HEADERS, *extra_headers], body)
+        return 200
+
+    def _caller_key(self, adapter: ProviderAdapter, headers: dict[str, str], query_string: bytes) -> str:
+        query = dict(parse_qsl(query_string.decode("latin-1"))) if b"key=" in query_string else {}
+        key = adapter.extract_key(headers, query)
+        if key is None:
+            raise MissingKey("no API key was provided")
+        if not key:
+            raise MalformedKey("the API key is malformed")
+        return key
+
+    async def _proxy(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        adapter: ProviderAdapter,
+        headers: dict[str, str],
+        request_id: str,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> int:
+        key = self._caller_key(adapter, headers, scope["query_string"])
+        tenant_id = self.tenants.tenant_id(key)
+        declared = headers.get("content-length")
+        body = await read_body(receive, self.max_body_bytes, int(declared) if declared and declared.isdigit() else None)
+        stream = route.stream_by_path
+        if route.operation not in _NO_POLICY_OPERATIONS and scope["method"] == "POST":
+            exchange = self._decode(adapter, route, body)
+            stream = stream or exchange.stream
+            context = RequestContext(
+                request_id=request_id,
+                tenant_id=tenant_id,
+                provider=route.provider,
+                operation=route.operation,
+                exchange=exchange,
+                agent_id=headers.get("x-capsem-agent-id", ""),
+                session_id=headers.get("x-capsem-session-id", ""),
+            )
+            outcome = await self.pipeline.check_request(context)
+            governing = outcome.governing
+            if governing is not None:
+                extra_headers.append((DECISION_ID_HEADER, governing.decision_id.encode()))
+                if outcome.blocked:
+                    message = block_message(governing)
+                    await self._send_error(
+                        send, adapter, ProxyError(message, status=403, kind=ErrorKind.PERMISSION), extra_headers
+                    )
+                    return 403
+        upstream_headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name not in _REQUEST_HEADERS_DROPPED and not name.startswith(b"x-capsem-")
+        ]
+        path_and_query = route.upstream_path
+        if scope["query_string"]:
+            path_and_query += "?" + scope["query_string"].decode("latin-1")
+        upstream = await self.upstreams[route.provider].send(
+            scope["method"], path_and_query, upstream_headers, body or None, stream=stream
+        )
+        return await self._answer(send, receive, route, adapter, upstream, stream, extra_headers)
+
+    @staticmethod
+    def _decode(adapter: ProviderAdapter, route: Route, body: bytes) -> Exchange:
+        try:
+            parsed: Any = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedJSON(f"the request body is not valid JSON: {exc.args[0] if exc.args else exc}") from exc
+        if not isinstance(parsed, dict):
+            raise MalformedJSON("the request body must be a JSON object")
+        try:
+            return adapter.decode_request(route.operation, parsed, route.path_model)
+        except ValueError as exc:
+            raise MalformedJSON(f"the request body is not a valid {route.provider} request: {exc}") from exc
+
+    async def _answer(
+        self,
+        send: Send,
+        receive: Receive,
+        route: Route,
+        adapter: ProviderAdapter,
+        upstream: UpstreamResponse,
+        stream: bool,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> int:
+        headers = upstream.headers + extra_headers
+        is_sse = upstream.content_type.startswith("text/event-stream")
+        is_array_stream = route.stream_by_path and not route.sse and upstream.status < 400
+        if not (is_sse or is_array_stream):
+            body = await upstream.read()
+            await send_response(send, upstream.status, headers, body)
+            return upstream.status
+        await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+
+        def error_event(exc: ProxyError) -> bytes:
+            return adapter.stream_error_event(route.operation, exc.status, exc.message, exc.kind, sse=is_sse)
+
+        relay = relay_sse if is_sse else relay_json_array
+        await _relay_until_disconnect(relay(send, upstream, error_event), receive, upstream)
+        return upstream.status
+
+    async def _send_error(
+        self, send: Send, adapter: ProviderAdapter, error: ProxyError, extra_headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        payload = {"detail": error.message, **adapter.error_payload(error.status, error.message, error.kind)}
+        await send_response(send, error.status, [_JSON_HEADERS, *extra_headers], orjson.dumps(payload))
+
+
+async def _relay_until_disconnect(relay: Any, receive: Receive, upstream: UpstreamResponse) -> None:
+    """Run a stream relay, cancelling it (and the upstream request) the moment the client leaves."""
+    relay_task = asyncio.ensure_future(relay)
+
+    async def watch_disconnect() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                relay_task.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch_disconnect())
+    try:
+        await asyncio.wait((relay_task,))
+        if not relay_task.cancelled():
+            relay_task.result()
+    except OSError:
+        pass  # the client's socket closed under a write: nothing left to tell it
+    finally:
+        watcher.cancel()
+        upstream.close()
+
+
+def create_app(settings: Settings | None = None) -> ProxyApp:
+    """Build the proxy from settings (default: the config file named by env, env vars, defaults)."""
+    if settings is None:
+        from capsem_proxy.config import load_settings
+
+        settings = load_settings()
+    return ProxyApp(settings)

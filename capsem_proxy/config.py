@@ -1,0 +1,248 @@
+"""Settings: a YAML file plus `CAPSEM_PROXY_<SECTION>__<KEY>` environment variables (env wins).
+
+Everything is validated once at start-up; a bad value stops the proxy with the file, the
+key and the reason instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "ConfigError",
+    "ServerSettings",
+    "ProviderSettings",
+    "ProvidersSettings",
+    "PolicySettings",
+    "StreamingSettings",
+    "AuditSettings",
+    "AdminSettings",
+    "CorsSettings",
+    "Settings",
+    "load_settings",
+    "CONFIG_ENV_VAR",
+]
+
+CONFIG_ENV_VAR = "CAPSEM_PROXY_CONFIG"
+
+# Shorthands kept for compatibility with the SDKs' own variable naming (PRODUCT.md contract).
+_BASE_URL_ENV_VARS = {
+    "openai": "CAPSEM_PROXY_OPENAI_BASE_URL",
+    "gemini": "CAPSEM_PROXY_GEMINI_BASE_URL",
+    "anthropic": "CAPSEM_PROXY_ANTHROPIC_BASE_URL",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the source, the key and the reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """Where the proxy listens and what it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=256)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body accepted (413 above)")
+    data_dir: Path = Path("./capsem-data")
+    tenant_secret: str | None = Field(
+        None, description="HMAC key for tenant ids; generated into data_dir on first run when unset"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+
+
+class ProviderSettings(_Section):
+    """One upstream provider. `base_url` has the same meaning as the provider SDK's base URL."""
+
+    base_url: str
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(600.0, gt=0, description="longest wait for an answer's bytes")
+    stream_idle_timeout: float | None = Field(
+        None, gt=0, description="longest silence between two stream events (default: read_timeout)"
+    )
+    max_connections: int = Field(1024, ge=1, description="pooled keep-alive connections to this provider")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class ProvidersSettings(_Section):
+    """The three upstream providers."""
+
+    openai: ProviderSettings = ProviderSettings(base_url="https://api.openai.com/v1")
+    gemini: ProviderSettings = ProviderSettings(base_url="https://generativelanguage.googleapis.com")
+    anthropic: ProviderSettings = ProviderSettings(base_url="https://api.anthropic.com")
+
+
+class PolicySettings(_Section):
+    """One policy, by import path, with its options."""
+
+    class_path: str = Field(alias="class", description="dotted import path of a Policy class")
+    options: dict[str, Any] = Field(default_factory=dict)
+    fail_open: bool = False
+    timeout_ms: float = Field(200.0, gt=0)
+    name: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StreamingSettings(_Section):
+    """How streamed answers are released while response policies check them."""
+
+    mode: Literal["pass", "guard", "buffer"] = "guard"
+    holdback_chars: int = Field(256, ge=0)
+    max_buffer_bytes: int = Field(1024 * 1024, ge=1024)
+
+
+class AuditSettings(_Section):
+    """Where decisions and request metadata are recorded."""
+
+    url: str = "sqlite:///./capsem-data/audit.db"
+
+
+class AdminSettings(_Section):
+    """Admin API and dashboard; off while no token is set."""
+
+    token: str | None = None
+
+
+class CorsSettings(_Section):
+    """Browser access; no origin is allowed unless listed."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_credentials: bool = False
+    allow_headers: list[str] = Field(
+        default_factory=lambda: [
+            "authorization",
+            "content-type",
+            "x-api-key",
+            "x-goog-api-key",
+            "anthropic-version",
+            "anthropic-beta",
+            "x-capsem-session-id",
+            "x-capsem-agent-id",
+        ]
+    )
+    max_age: int = 600
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _no_wildcard_with_credentials(cls, value: list[str]) -> list[str]:
+        return [origin.rstrip("/") for origin in value]
+
+
+def _default_policies() -> list[PolicySettings]:
+    return [PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy")]
+
+
+class Settings(BaseSettings):
+    """The whole configuration."""
+
+    server: ServerSettings = ServerSettings()
+    providers: ProvidersSettings = ProvidersSettings()
+    policies: list[PolicySettings] = Field(default_factory=_default_policies)
+    streaming: StreamingSettings = StreamingSettings()
+    audit: AuditSettings = AuditSettings()
+    admin: AdminSettings = AdminSettings()
+    cors: CorsSettings = CorsSettings()
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAPSEM_PROXY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; environment variables must win over it.
+        return (env_settings, init_settings)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.cors.allow_credentials and "*" in self.cors.allow_origins:
+            raise ValueError("cors.allow_origins may not contain '*' when cors.allow_credentials is true")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+    return loaded
+
+
+def _unshared(value: Any) -> Any:
+    """A copy where no two keys share a mapping: YAML anchors (`*ref`) make them the same object,
+    and the defaults filled in per provider below must not leak from one into another."""
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshared(item) for item in value]
+    return value
+
+
+def _apply_base_url_shorthands(values: dict[str, Any]) -> None:
+    for provider, env_var in _BASE_URL_ENV_VARS.items():
+        base_url = os.environ.get(env_var)
+        if base_url:
+            section = values.setdefault("providers", {}).setdefault(provider, {})
+            section["base_url"] = base_url
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load settings from `path` (or `$CAPSEM_PROXY_CONFIG`), the environment and defaults."""
+    config_path = path or os.environ.get(CONFIG_ENV_VAR)
+    values: dict[str, Any] = _unshared(_read_yaml(Path(config_path))) if config_path else {}
+    source = f"file {config_path} and environment" if config_path else "environment"
+    _apply_base_url_shorthands(values)
+    # Provider sections given partially (only a timeout, say) keep the default base URL.
+    providers = values.setdefault("providers", {})
+    if isinstance(providers, dict):
+        for name, default in ProvidersSettings().model_dump().items():
+            section = providers.setdefault(name, {})
+            if isinstance(section, dict):
+                section.setdefault("base_url", default["base_url"])
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from exc
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration ({source}): {exc}") from exc

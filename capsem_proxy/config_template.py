@@ -1,0 +1,69 @@
+"""Renders the commented YAML written by `capsem-proxy generate-config`, from the settings model
+itself, so the file always lists every key with its current default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from capsem_proxy.config import Settings
+
+__all__ = ["render_config_template"]
+
+_SECTION_COMMENTS = {
+    "server": "where the proxy listens and what it accepts",
+    "providers": "upstream providers; base_url has each SDK's own meaning, timeouts in seconds",
+    "policies": "run in this order on requests, reverse order on answers",
+    "streaming": "pass | guard | buffer: how streamed answers are released while policies check them",
+    "audit": "decision and request records: sqlite:///path or postgresql://user@host:5432/db",
+    "admin": "admin API and dashboard are off while no token is set",
+    "cors": "browser origins allowed to call the proxy (none by default)",
+}
+
+
+def _scalar(value: Any) -> str:
+    dumped = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return dumped.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _render_model(model: BaseModel, indent: int, lines: list[str]) -> None:
+    pad = "  " * indent
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = field.alias or name
+        comment = f"  # {field.description}" if field.description else ""
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{key}:{comment}")
+            _render_model(value, indent + 1, lines)
+        else:
+            if hasattr(value, "__fspath__"):
+                value = str(value)
+            lines.append(f"{pad}{key}: {_scalar(value)}{comment}")
+
+
+def render_config_template() -> str:
+    """The commented default configuration as YAML text."""
+    defaults = Settings()
+    lines = [
+        "# capsem-proxy configuration. Every key can also be set by an environment variable",
+        "# CAPSEM_PROXY_<SECTION>__<KEY> (e.g. CAPSEM_PROXY_SERVER__PORT=9000); the environment wins.",
+        "",
+    ]
+    for name in type(defaults).model_fields:
+        value = getattr(defaults, name)
+        lines.append(f"# {_SECTION_COMMENTS.get(name, name)}")
+        lines.append(f"{name}:")
+        if isinstance(value, BaseModel):
+            _render_model(value, 1, lines)
+        else:
+            for item in value:
+                fields = item.model_dump(by_alias=True)
+                first = True
+                for key, item_value in fields.items():
+                    prefix = "  - " if first else "    "
+                    lines.append(f"{prefix}{key}: {_scalar(item_value)}")
+                    first = False
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""Verdicts, decisions and the rule that combines them: the strictest verdict wins."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["Verdict", "Decision", "Outcome", "SEVERITY", "new_decision_id", "strictest"]
+
+
+class Verdict(str, Enum):
+    """CAPSEM's verdicts plus REDACT (the policy rewrote content instead of blocking)."""
+
+    ALLOW = "ALLOW"
+    LOG = "LOG"
+    REDACT = "REDACT"
+    CONFIRM = "CONFIRM"
+    CLARIFY = "CLARIFY"
+    REPLAN = "REPLAN"
+    BLOCK = "BLOCK"
+
+
+SEVERITY: dict[Verdict, int] = {
+    Verdict.ALLOW: 0,
+    Verdict.LOG: 1,
+    Verdict.REDACT: 2,
+    Verdict.CONFIRM: 3,
+    Verdict.CLARIFY: 3,
+    Verdict.REPLAN: 3,
+    Verdict.BLOCK: 4,
+}
+
+
+def new_decision_id() -> str:
+    """A short random id naming one decision (shown to callers in `x-capsem-decision-id`)."""
+    return os.urandom(8).hex()
+
+
+@dataclass(slots=True)
+class Decision:
+    """One policy's verdict on one hook call."""
+
+    verdict: Verdict
+    policy: str
+    hook: str
+    reason: str = "safe"
+    details: str = ""
+    # What the decision was about, when not the whole request: a tool name, say.
+    subject: str = ""
+    latency_ms: float = 0.0
+    decision_id: str = field(default_factory=new_decision_id)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self.verdict]
+
+
+def strictest(decisions: list[Decision]) -> Decision | None:
+    """The decision that governs: the most severe one, the earliest among equals; None if all ALLOW."""
+    governing: Decision | None = None
+    for decision in decisions:
+        if decision.verdict is Verdict.ALLOW:
+            continue
+        if governing is None or decision.severity > governing.severity:
+            governing = decision
+    return governing
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Every decision taken at one interception point, and the one that governs."""
+
+    decisions: list[Decision]
+    governing: Decision | None
+
+    @property
+    def blocked(self) -> bool:
+        """True when the request or answer must not go on (BLOCK, or a confirmation not given)."""
+        return self.governing is not None and self.governing.severity >= SEVERITY[Verdict.CONFIRM]

@@ -1,0 +1,81 @@
+"""Errors the proxy itself produces. The app maps each to a provider-shaped body in one place."""
+
+from __future__ import annotations
+
+from capsem_proxy.providers.base import ErrorKind
+
+__all__ = [
+    "ProxyError",
+    "MissingKey",
+    "MalformedKey",
+    "MalformedJSON",
+    "BodyTooLarge",
+    "RouteNotFound",
+    "UpstreamUnavailable",
+    "UpstreamTimeout",
+    "UpstreamBroken",
+]
+
+
+class ProxyError(Exception):
+    """An error answered by the proxy: an HTTP status, a neutral kind and a safe message.
+
+    The message is shown to the caller, so it must never contain a key or request content.
+    """
+
+    status: int = 500
+    kind: str = ErrorKind.INTERNAL
+
+    def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if kind is not None:
+            self.kind = kind
+
+
+class MissingKey(ProxyError):
+    status = 401
+    kind = ErrorKind.AUTHENTICATION
+
+
+class MalformedKey(ProxyError):
+    status = 401
+    kind = ErrorKind.AUTHENTICATION
+
+
+class MalformedJSON(ProxyError):
+    status = 400
+    kind = ErrorKind.INVALID_REQUEST
+
+
+class BodyTooLarge(ProxyError):
+    status = 413
+    kind = ErrorKind.TOO_LARGE
+
+
+class RouteNotFound(ProxyError):
+    status = 404
+    kind = ErrorKind.NOT_FOUND
+
+
+class UpstreamUnavailable(ProxyError):
+    """The provider could not be reached (connection refused, DNS, TLS, reset before answering)."""
+
+    status = 502
+    kind = ErrorKind.UPSTREAM_UNAVAILABLE
+
+
+class UpstreamTimeout(ProxyError):
+    """The provider did not connect or answer within the configured timeout."""
+
+    status = 504
+    kind = ErrorKind.TIMEOUT
+
+
+class UpstreamBroken(ProxyError):
+    """The provider broke off an answer it had started."""
+
+    status = 502
+    kind = ErrorKind.UPSTREAM_UNAVAILABLE

@@ -1,0 +1,87 @@
+"""Hook events, one dataclass per interception point (named as in CAPSEM).
+
+A policy implements the methods it cares about (`on_model_call(event)` …); a missing method
+means "no opinion". Each event carries the request's context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition
+
+__all__ = [
+    "RequestContext",
+    "ModelCall",
+    "ToolCall",
+    "ToolResponse",
+    "ModelResponse",
+    "HOOK_NAMES",
+]
+
+HOOK_NAMES = ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Who asked what, for one proxied request."""
+
+    request_id: str
+    tenant_id: str
+    provider: str
+    operation: str
+    exchange: Exchange
+    agent_id: str = ""
+    session_id: str = ""
+    # Per-request scratch space for policy adapters (e.g. a converted agent), never persisted.
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ModelCall:
+    """A request to a model (`on_model_call`)."""
+
+    context: RequestContext
+    model_name: str
+    system_instructions: str
+    prompt: str
+    media: list[MediaPart]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A tool offered in a request (`emitted` False, args empty) or called by the model (`emitted` True)."""
+
+    context: RequestContext
+    tool: ToolDefinition
+    args: dict[str, Any]
+    emitted: bool = False
+    call_id: str = ""
+
+
+@dataclass(slots=True)
+class ToolResponse:
+    """A tool result the client sends back (`on_tool_response`)."""
+
+    context: RequestContext
+    tool: ToolDefinition
+    response: dict[str, Any]
+    call_id: str = ""
+
+
+@dataclass(slots=True)
+class ModelResponse:
+    """A model's answer, whole or as seen so far in a stream (`on_model_response`)."""
+
+    context: RequestContext
+    answer: Answer
+    final: bool = True
+
+    @property
+    def response(self) -> str:
+        return self.answer.text
+
+    @property
+    def thoughts(self) -> str:
+        return self.answer.thinking

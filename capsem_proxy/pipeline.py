@@ -1,0 +1,191 @@
+"""Runs the configured policies at each interception point and combines their decisions.
+
+Requests pass the policies in configured order; answers in reverse order. Policies on one
+interception point are independent, so they run concurrently; a policy that raises or
+overruns its time budget is a BLOCK unless it is configured to fail open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Generator
+from time import perf_counter
+from typing import Any
+
+from capsem_proxy.decisions import Decision, Outcome, Verdict, strictest
+from capsem_proxy.exchange import Answer, ToolDefinition
+from capsem_proxy.exchange import ToolCall as EmittedCall
+from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.policies.base import ConfiguredPolicy
+
+__all__ = ["Pipeline", "POLICY_ERROR_REASON"]
+
+logger = logging.getLogger("capsem_proxy.pipeline")
+
+POLICY_ERROR_REASON = "policy_error"
+
+_Call = tuple[ConfiguredPolicy, str, Any, str]  # policy, hook name, event, subject
+
+
+class _Resumed:
+    """Awaits the rest of a coroutine that already ran up to its first suspension.
+
+    Policies almost always finish without suspending (pure in-process checks). Driving each
+    coroutine one step by hand lets those finish with no Task and no timer at all; only the
+    ones that really wait on I/O get a Task and a deadline. asyncio has no public way to hand
+    a half-run coroutine to a Task, hence this small shim, which forwards what the Task sends
+    or throws exactly as `yield from` would.
+    """
+
+    __slots__ = ("_coroutine", "_first_yield")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], first_yield: Any) -> None:
+        self._coroutine = coroutine
+        self._first_yield = first_yield
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        to_yield = self._first_yield
+        while True:
+            try:
+                sent = yield to_yield
+            except BaseException as exc:  # cancellation and timeouts go into the policy
+                try:
+                    to_yield = self._coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = self._coroutine.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish_with_deadline(coroutine: Coroutine[Any, Any, Any], first_yield: Any, timeout_s: float) -> Any:
+    async with asyncio.timeout(timeout_s):
+        return await _Resumed(coroutine, first_yield)
+
+
+class Pipeline:
+    """The ordered policy chain of one configuration."""
+
+    def __init__(self, policies: list[ConfiguredPolicy]) -> None:
+        self.policies = policies
+        self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
+        for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
+            self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
+        self._by_hook_reversed = {hook: list(reversed(chain)) for hook, chain in self._by_hook.items()}
+
+    def has_response_policies(self) -> bool:
+        """True when any policy looks at answers (model responses or emitted tool calls)."""
+        return bool(self._by_hook["on_model_response"] or self._by_hook["on_tool_call"])
+
+    async def check_request(self, context: RequestContext) -> Outcome:
+        """`on_model_call`, `on_tool_call` for each offered tool and `on_tool_response` for each
+        tool result, all policies in configured order."""
+        exchange = context.exchange
+        calls: list[_Call] = []
+        model_call = ModelCall(context, exchange.model, exchange.system, exchange.prompt, exchange.media)
+        for policy in self._by_hook["on_model_call"]:
+            calls.append((policy, "on_model_call", model_call, ""))
+        tool_policies = self._by_hook["on_tool_call"]
+        if tool_policies:
+            for tool in exchange.tools:
+                event = ToolCall(context, tool, {}, emitted=False)
+                for policy in tool_policies:
+                    calls.append((policy, "on_tool_call", event, tool.name))
+        response_policies = self._by_hook["on_tool_response"]
+        if response_policies:
+            offered = {tool.name: tool for tool in exchange.tools}
+            for result in exchange.tool_results:
+                tool = offered.get(result.name) or ToolDefinition(name=result.name or "unknown")
+                response_event = ToolResponse(context, tool, result.as_dict(), result.call_id)
+                for policy in response_policies:
+                    calls.append((policy, "on_tool_response", response_event, tool.name))
+        return await self._run(calls)
+
+    async def check_answer(self, context: RequestContext, answer: Answer, *, final: bool = True) -> Outcome:
+        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order."""
+        calls: list[_Call] = []
+        if answer.tool_calls:
+            offered = {tool.name: tool for tool in context.exchange.tools}
+            for policy in self._by_hook_reversed["on_tool_call"]:
+                for emitted in answer.tool_calls:
+                    calls.append((policy, "on_tool_call", self._emitted_event(context, emitted, offered), emitted.name))
+        event = ModelResponse(context, answer, final)
+        for policy in self._by_hook_reversed["on_model_response"]:
+            calls.append((policy, "on_model_response", event, ""))
+        return await self._run(calls)
+
+    async def check_emitted_tool_call(self, context: RequestContext, emitted: EmittedCall) -> Outcome:
+        """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
+        offered = {tool.name: tool for tool in context.exchange.tools}
+        event = self._emitted_event(context, emitted, offered)
+        calls: list[_Call] = [
+            (policy, "on_tool_call", event, emitted.name) for policy in self._by_hook_reversed["on_tool_call"]
+        ]
+        return await self._run(calls)
+
+    @staticmethod
+    def _emitted_event(context: RequestContext, emitted: EmittedCall, offered: dict[str, ToolDefinition]) -> ToolCall:
+        tool = offered.get(emitted.name) or ToolDefinition(name=emitted.name)
+        return ToolCall(context, tool, emitted.arguments, emitted=True, call_id=emitted.call_id)
+
+    async def _run(self, calls: list[_Call]) -> Outcome:
+        decisions: list[Decision | None] = []
+        suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
+        for call in calls:
+            policy, hook_name, event, subject = call
+            started = perf_counter()
+            coroutine = policy.hook(hook_name)(event)
+            try:
+                first_yield = coroutine.send(None)
+            except StopIteration as stop:
+                decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+                continue
+            except Exception as exc:
+                decisions.append(self._failure(policy, hook_name, subject, exc, started))
+                continue
+            task = asyncio.ensure_future(_finish_with_deadline(coroutine, first_yield, policy.timeout_s))
+            suspended.append((len(decisions), task, started, call))
+            decisions.append(None)  # filled in below, keeping the configured order
+        if suspended:
+            await asyncio.wait([task for _, task, _, _ in suspended])
+            for position, task, started, (policy, hook_name, _, subject) in suspended:
+                exc = task.exception()
+                if exc is not None:
+                    decisions[position] = self._failure(policy, hook_name, subject, exc, started)
+                else:
+                    decisions[position] = self._settle(policy, hook_name, subject, task.result(), started)
+        settled = [decision for decision in decisions if decision is not None]
+        return Outcome(settled, strictest(settled))
+
+    @staticmethod
+    def _settle(policy: ConfiguredPolicy, hook: str, subject: str, result: Any, started: float) -> Decision:
+        elapsed = perf_counter() - started
+        if elapsed > policy.timeout_s:
+            return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
+        if result is None:
+            return Decision(Verdict.ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0)
+        if not isinstance(result, Decision):
+            return Pipeline._failure(
+                policy, hook, subject, TypeError(f"returned {type(result).__name__}, not a Decision"), started
+            )
+        result.latency_ms = elapsed * 1000.0
+        if not result.subject:
+            result.subject = subject
+        return result
+
+    @staticmethod
+    def _failure(policy: ConfiguredPolicy, hook: str, subject: str, exc: BaseException, started: float) -> Decision:
+        elapsed_ms = (perf_counter() - started) * 1000.0
+        if isinstance(exc, TimeoutError):
+            details = f"policy '{policy.name}' exceeded its time budget of {policy.timeout_s * 1000:.0f} ms"
+        else:
+            details = f"policy '{policy.name}' failed ({type(exc).__name__})"
+        logger.warning("%s on %s", details, hook, exc_info=not isinstance(exc, TimeoutError))
+        verdict = Verdict.LOG if policy.fail_open else Verdict.BLOCK
+        return Decision(
+            verdict, policy.name, hook, reason=POLICY_ERROR_REASON, details=details, subject=subject,
+            latency_ms=elapsed_ms, extra={"fail_open": policy.fail_open},
+        )

@@ -1,0 +1,1 @@
+"""Policies: the proxy's interface, CAPSEM compatibility and the loader."""

@@ -1,0 +1,51 @@
+"""The proxy's policy interface and the settings every configured policy carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from capsem_proxy.decisions import Decision
+from capsem_proxy.hooks import HOOK_NAMES
+
+__all__ = ["ProxyPolicy", "ConfiguredPolicy"]
+
+
+@runtime_checkable
+class ProxyPolicy(Protocol):
+    """A policy as the pipeline sees it: a name and any of the hook methods.
+
+    Each hook method takes the hook event (see `capsem_proxy.hooks`) and returns a Decision,
+    or None for "no opinion". Hook methods are async.
+    """
+
+    name: str
+
+
+@dataclass(slots=True)
+class ConfiguredPolicy:
+    """A loaded policy with its run-time settings."""
+
+    policy: Any
+    name: str
+    fail_open: bool = False
+    timeout_s: float = 0.2
+
+    def implements(self, hook_name: str) -> bool:
+        """True when the policy has an opinion on `hook_name`."""
+        implemented = getattr(self.policy, "implemented_hooks", None)
+        if implemented is not None:
+            return hook_name in implemented
+        return callable(getattr(self.policy, hook_name, None))
+
+    def hook(self, hook_name: str) -> Any:
+        """The bound hook method (call only after `implements`)."""
+        return getattr(self.policy, hook_name)
+
+
+def implemented_hooks(policy: Any) -> frozenset[str]:
+    """Hook names a policy object implements, by method presence."""
+    return frozenset(name for name in HOOK_NAMES if callable(getattr(policy, name, None)))
+
+
+

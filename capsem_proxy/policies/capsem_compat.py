@@ -1,0 +1,163 @@
+"""Runs a real `capsem.policies.Policy` unchanged: converts hook events into CAPSEM's
+arguments (Agent, Tool, Media …) and CAPSEM's Decision into the proxy's.
+
+Only the hooks a CAPSEM policy overrides are reported as implemented, so a policy that never
+looks at answers costs nothing on the response path.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from capsem.models import Agent, Media
+from capsem.models import Decision as CapsemDecision
+from capsem.policies import Policy as CapsemPolicy
+from capsem.tools import Schema, Tool
+from pydantic import ValidationError
+
+from capsem_proxy.decisions import Decision, Verdict
+from capsem_proxy.exchange import MediaPart, ToolDefinition
+from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+
+__all__ = ["CapsemPolicyAdapter", "is_capsem_policy"]
+
+_AGENT_SCRATCH_KEY = "capsem_agent"
+_TOOL_CACHE_LIMIT = 2048
+_DEFAULT_AGENT_NAME = "capsem-proxy"
+
+
+def is_capsem_policy(obj: Any) -> bool:
+    """True for instances of `capsem.policies.Policy` subclasses."""
+    return isinstance(obj, CapsemPolicy)
+
+
+class _ToolConverter:
+    """Builds CAPSEM Tool objects, cached: the same tool definitions come with every request."""
+
+    def __init__(self) -> None:
+        self._cache: OrderedDict[bytes, Tool] = OrderedDict()
+
+    def convert(self, tool: ToolDefinition) -> Tool:
+        key = orjson.dumps((tool.name, tool.description, tool.parameters), option=orjson.OPT_SORT_KEYS)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            parameters = Schema.model_validate(tool.parameters or {})
+        except ValidationError:
+            # JSON Schema features CAPSEM's subset cannot express (type lists, say): the name and
+            # description still reach the policy.
+            parameters = Schema()
+        converted = Tool(
+            name=tool.name or "unnamed",
+            # CAPSEM requires a non-empty description; the name is the best stand-in.
+            description=tool.description or tool.name or "unnamed",
+            parameters=parameters,
+        )
+        self._cache[key] = converted
+        if len(self._cache) > _TOOL_CACHE_LIMIT:
+            self._cache.popitem(last=False)
+        return converted
+
+
+_TOOLS = _ToolConverter()
+
+_VERDICTS = {
+    "ALLOW": Verdict.ALLOW,
+    "LOG": Verdict.LOG,
+    "BLOCK": Verdict.BLOCK,
+    "CONFIRM": Verdict.CONFIRM,
+    "CLARIFY": Verdict.CLARIFY,
+    "REPLAN": Verdict.REPLAN,
+}
+
+
+def _media(parts: list[MediaPart]) -> list[Media]:
+    converted = []
+    for part in parts:
+        content = part.data if part.data is not None else (part.uri or "").encode()
+        converted.append(Media.model_construct(content=content, mime_type=part.mime_type))
+    return converted
+
+
+def _agent(context: RequestContext) -> Agent:
+    agent = context.scratch.get(_AGENT_SCRATCH_KEY)
+    if agent is None:
+        exchange = context.exchange
+        agent = Agent.model_construct(
+            name=context.agent_id or _DEFAULT_AGENT_NAME,
+            instructions=exchange.system,
+            tools=[_TOOLS.convert(tool) for tool in exchange.tools],
+            sub_agents=[],
+        )
+        context.scratch[_AGENT_SCRATCH_KEY] = agent
+    return agent
+
+
+class CapsemPolicyAdapter:
+    """Presents a CAPSEM policy through the proxy's hook interface."""
+
+    def __init__(self, policy: CapsemPolicy, name: str | None = None) -> None:
+        self.capsem_policy = policy
+        self.name = name or getattr(policy, "name", None) or type(policy).__name__
+        base = CapsemPolicy
+        self.implemented_hooks = frozenset(
+            hook for hook in HOOK_NAMES if getattr(type(policy), hook, None) is not getattr(base, hook)
+        )
+
+    def _decision(self, result: Any, hook: str, subject: str = "") -> Decision | None:
+        if result is None:
+            return None
+        if not isinstance(result, CapsemDecision):
+            raise TypeError(f"policy {self.name} returned {type(result).__name__}, not a capsem Decision")
+        verdict = _VERDICTS.get(result.verdict.value, Verdict.BLOCK)
+        if verdict is Verdict.ALLOW:
+            return None
+        reason = result.reason.value if hasattr(result.reason, "value") else str(result.reason)
+        return Decision(
+            verdict=verdict, policy=self.name, hook=hook, reason=reason, details=result.details, subject=subject
+        )
+
+    async def on_model_call(self, event: ModelCall) -> Decision | None:
+        result = await self.capsem_policy.on_model_call(
+            invocation_id=event.context.request_id,
+            agent=_agent(event.context),
+            model_name=event.model_name,
+            system_instructions=event.system_instructions,
+            prompt=event.prompt,
+            media=_media(event.media),
+        )
+        return self._decision(result, "on_model_call")
+
+    async def on_tool_call(self, event: ToolCall) -> Decision | None:
+        result = await self.capsem_policy.on_tool_call(
+            invocation_id=event.context.request_id,
+            agent=_agent(event.context),
+            tool=_TOOLS.convert(event.tool),
+            args=event.args,
+        )
+        return self._decision(result, "on_tool_call", event.tool.name)
+
+    async def on_tool_response(self, event: ToolResponse) -> Decision | None:
+        result = await self.capsem_policy.on_tool_response(
+            invocation_id=event.context.request_id,
+            agent=_agent(event.context),
+            tool=_TOOLS.convert(event.tool),
+            response=event.response,
+        )
+        return self._decision(result, "on_tool_response", event.tool.name)
+
+    async def on_model_response(self, event: ModelResponse) -> Decision | None:
+        answer = event.answer
+        result = await self.capsem_policy.on_model_response(
+            invocation_id=event.context.request_id,
+            agent=_agent(event.context),
+            response=answer.text,
+            thoughts=answer.thinking,
+            media=_media(answer.media),
+        )
+        return self._decision(result, "on_model_response")
+
+

@@ -1,0 +1,81 @@
+"""Loads the configured policies by import path and validates them at start-up."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from capsem_proxy.config import ConfigError, PolicySettings
+from capsem_proxy.hooks import HOOK_NAMES
+from capsem_proxy.policies.base import ConfiguredPolicy
+from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_policy
+
+__all__ = ["load_policies", "load_policy", "BUILTIN_POLICIES"]
+
+# Short names accepted in `class:` besides full import paths.
+BUILTIN_POLICIES = {
+    "debug": "capsem.policies.debug_policy.DebugPolicy",
+}
+
+
+def _import_class(path: str, key: str) -> Any:
+    path = BUILTIN_POLICIES.get(path, path)
+    module_name, _, attribute = path.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"{key}: '{path}' is not a dotted import path (module.Class)")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{key}: cannot import module '{module_name}': {exc}") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError as exc:
+        raise ConfigError(f"{key}: module '{module_name}' has no '{attribute}'") from exc
+
+
+def _instantiate(cls: Any, options: dict[str, Any], key: str) -> Any:
+    try:
+        from_config = getattr(cls, "from_config", None)
+        if callable(from_config) and _defines_from_config(cls):
+            return from_config(options)
+        return cls(**options)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a policy's own validation error, of any type
+        raise ConfigError(f"{key}.options: {cls.__name__} rejected its options: {exc}") from exc
+
+
+def _defines_from_config(cls: Any) -> bool:
+    """True when the class has its own `from_config` (CAPSEM's base one only raises)."""
+    from capsem.policies import Policy as CapsemPolicy
+
+    method = getattr(cls, "from_config", None)
+    if method is None:
+        return False
+    return getattr(method, "__func__", method) is not CapsemPolicy.from_config.__func__
+
+
+def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
+    """Load one policy; None when it disabled itself (CAPSEM's `enabled = false`)."""
+    cls = _import_class(settings.class_path, f"{key}.class")
+    instance = _instantiate(cls, settings.options, key)
+    if instance is None:
+        return None
+    if is_capsem_policy(instance):
+        instance = CapsemPolicyAdapter(instance, name=settings.name)
+    elif not any(callable(getattr(instance, hook, None)) for hook in HOOK_NAMES):
+        raise ConfigError(f"{key}.class: {settings.class_path} implements none of {', '.join(HOOK_NAMES)}")
+    name = settings.name or getattr(instance, "name", None) or type(instance).__name__
+    return ConfiguredPolicy(
+        policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0
+    )
+
+
+def load_policies(policies: list[PolicySettings], source: str = "config") -> list[ConfiguredPolicy]:
+    """Load every configured policy, in order; the first bad one stops with a clear message."""
+    loaded = []
+    for index, settings in enumerate(policies):
+        policy = load_policy(settings, f"{source}: policies[{index}]")
+        if policy is not None:
+            loaded.append(policy)
+    return loaded

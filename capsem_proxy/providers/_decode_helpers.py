@@ -1,0 +1,207 @@
+"""Small tolerant helpers shared by the provider adapters.
+
+Everything here accepts any input and answers something sensible (None, "", {}) instead of
+raising: adapters decode untrusted JSON and must never fail on an odd nested shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+from capsem_proxy.exchange import MediaPart, Message, ToolCall, ToolResult
+from capsem_proxy.providers.base import StreamDecoder
+from capsem_proxy.streaming.events import Delta, StreamEvent
+
+__all__ = [
+    "NullStreamDecoder",
+    "Turn",
+    "as_list",
+    "as_str",
+    "b64decode",
+    "bearer_token",
+    "dumps",
+    "error_message",
+    "get",
+    "loads",
+    "media_from_url",
+    "parse_arguments",
+    "sse_event",
+    "texts_of",
+    "to_int",
+    "tool_content",
+    "valid_key",
+]
+
+
+def as_str(value: Any) -> str:
+    """The value if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def as_list(value: Any) -> list[Any]:
+    """The value if it is a list, else []."""
+    return value if isinstance(value, list) else []
+
+
+def texts_of(items: Any, key: str = "text") -> list[str]:
+    """The string `key` values of the dicts in a list (e.g. the texts of content blocks)."""
+    if not isinstance(items, list):
+        return []
+    return [text for item in items if isinstance(item, dict) and isinstance(text := item.get(key), str) and text]
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse JSON, or None when it is not JSON."""
+    try:
+        return orjson.loads(data)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+
+
+def dumps(value: Any) -> str:
+    """Serialise to compact JSON text, or "" when the value cannot be serialised."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return ""
+
+
+def get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    """`obj[camel]`, else `obj[snake]` (Gemini accepts both spellings at every level)."""
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def to_int(value: Any) -> int | None:
+    """An int token count, or None (bools and other types are not counts)."""
+    return value if type(value) is int else None
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """Tool-call arguments as a dict: a dict as is, a JSON object text parsed, {} otherwise."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str) and raw:
+        value = loads(raw)
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
+def tool_content(text: str) -> Any:
+    """A tool's output text, parsed when it is a JSON object."""
+    if text.lstrip()[:1] == "{":
+        value = loads(text)
+        if isinstance(value, dict):
+            return value
+    return text
+
+
+def b64decode(data: Any) -> bytes | None:
+    """Decode standard or URL-safe base64, padded or not; None when it is not base64 text."""
+    if not isinstance(data, str):
+        return None
+    if "-" in data or "_" in data:
+        data = data.replace("-", "+").replace("_", "/")
+    missing = -len(data) % 4
+    if missing:
+        data += "=" * missing
+    try:
+        return base64.b64decode(data)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _guess_mime(uri: str, default: str) -> str:
+    return mimetypes.guess_type(uri.split("?", 1)[0], strict=False)[0] or default
+
+
+def media_from_url(url: Any, mime_type: str = "") -> MediaPart | None:
+    """A MediaPart from a `data:` URL (decoded bytes) or any other URL / file id (kept as uri)."""
+    if not isinstance(url, str) or not url:
+        return None
+    if url.startswith("data:"):
+        header, _, payload = url[5:].partition(",")
+        mime, _, params = header.partition(";")
+        data = b64decode(payload) if "base64" in params else unquote_to_bytes(payload)
+        return MediaPart(mime_type=mime or mime_type or "text/plain", data=data)
+    return MediaPart(mime_type=mime_type or _guess_mime(url, "application/octet-stream"), uri=url)
+
+
+def error_message(error: Any) -> str:
+    """The message of a provider error object (a dict with `message`, or a string)."""
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str) and message:
+            return message
+        return dumps(error)
+    return error if isinstance(error, str) else dumps(error)
+
+
+def valid_key(value: str) -> str:
+    """The stripped key, or "" when it is empty or holds spaces, control or non-ASCII chars."""
+    key = value.strip()
+    if key and key.isascii() and key.isprintable() and " " not in key:
+        return key
+    return ""
+
+
+def bearer_token(value: str) -> str:
+    """The token of an `Authorization: Bearer <token>` value, or "" when malformed."""
+    scheme, _, token = value.strip().partition(" ")
+    return valid_key(token) if scheme.lower() == "bearer" else ""
+
+
+def sse_event(event: str | None, payload: Any, newline: bytes = b"\n") -> bytes:
+    """One SSE event: optional `event:` line, one `data:` line, blank line."""
+    head = b"event: " + event.encode() + newline if event else b""
+    return head + b"data: " + orjson.dumps(payload) + newline + newline
+
+
+class Turn:
+    """Collects the parts of one provider message, then appends neutral Messages.
+
+    Tool results are split out into a message of role "tool" placed first (providers put
+    them first in the turn); the rest of the turn, if any, follows with the given role.
+    """
+
+    __slots__ = ("media", "texts", "thinking", "tool_calls", "tool_media", "tool_results")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.thinking: list[str] = []
+        self.media: list[MediaPart] = []
+        self.tool_calls: list[ToolCall] = []
+        self.tool_results: list[ToolResult] = []
+        self.tool_media: list[MediaPart] = []
+
+    def flush(self, messages: list[Message], role: str) -> None:
+        """Append this turn's messages to `messages`."""
+        if self.tool_results:
+            messages.append(Message(role="tool", tool_results=self.tool_results, media=self.tool_media))
+            if not (self.texts or self.media or self.tool_calls or self.thinking):
+                return
+        messages.append(
+            Message(
+                role=role,
+                text="\n".join(self.texts),
+                media=self.media,
+                tool_calls=self.tool_calls,
+                thinking="\n".join(self.thinking),
+            )
+        )
+
+
+class NullStreamDecoder(StreamDecoder):
+    """The decoder of operations that do not stream: every event gives nothing."""
+
+    __slots__ = ()
+
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        return []

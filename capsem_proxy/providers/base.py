@@ -1,0 +1,80 @@
+"""What every provider adapter does: decode its wire format into the neutral model and
+shape the errors the proxy itself produces so the provider's own SDK understands them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from capsem_proxy.exchange import Answer, Exchange
+from capsem_proxy.streaming.events import Delta, StreamEvent
+
+__all__ = ["ErrorKind", "ProviderAdapter", "StreamDecoder"]
+
+
+class ErrorKind:
+    """Neutral names of the errors the proxy produces; adapters map them to native types."""
+
+    AUTHENTICATION = "authentication"  # 401
+    INVALID_REQUEST = "invalid_request"  # 400
+    NOT_FOUND = "not_found"  # 404
+    TOO_LARGE = "too_large"  # 413
+    PERMISSION = "permission"  # 403 (policy blocks)
+    RATE_LIMIT = "rate_limit"  # 429
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # 502
+    UNAVAILABLE = "unavailable"  # 503
+    TIMEOUT = "timeout"  # 504
+    INTERNAL = "internal"  # 500
+
+
+class StreamDecoder(ABC):
+    """Turns the events of one streamed answer into neutral deltas, in order.
+
+    One instance per stream: decoders may keep state (e.g. which content block index is a
+    tool call in Anthropic streams).
+    """
+
+    @abstractmethod
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        """Decode one event. Events that carry nothing neutral (pings, role-only deltas,
+        metadata) give an empty list. Never raises on unexpected shapes."""
+
+
+class ProviderAdapter(ABC):
+    """A provider's wire format, in both directions."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
+        """Decode a parsed request body for `operation` into an Exchange.
+
+        `path_model` is the model named in the URL (Gemini), empty otherwise. Tolerates
+        any shape the SDKs send and never raises on unknown fields; raises ValueError only
+        when the body is not a JSON object at all.
+        """
+
+    @abstractmethod
+    def decode_answer(self, operation: str, body: Any) -> Answer:
+        """Decode a parsed non-streamed answer body."""
+
+    @abstractmethod
+    def stream_decoder(self, operation: str) -> StreamDecoder:
+        """A fresh decoder for one streamed answer of `operation`."""
+
+    @abstractmethod
+    def error_payload(self, status: int, message: str, kind: str) -> dict[str, Any]:
+        """The provider-native error object for a proxy-made error (without `detail`)."""
+
+    @abstractmethod
+    def stream_error_event(self, operation: str, status: int, message: str, kind: str, *, sse: bool) -> bytes:
+        """The bytes of the provider's own error event, ending a stream so the SDK raises.
+
+        `sse` is False only for Gemini's JSON-array stream, where the result is an array
+        element (the caller adds separators).
+        """
+
+    @abstractmethod
+    def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        """The caller's provider key, or None when absent. `headers` keys are lower-case."""

@@ -1,0 +1,361 @@
+"""Gemini (Generative Language API) wire format.
+
+Operations: "generate" (POST …/models/{model}:generateContent), "stream_generate"
+(…:streamGenerateContent, `?alt=sse` or a JSON array), "count_tokens" (…:countTokens) and
+"models" (GET …/models).
+
+Decoding choices:
+- Keys are read in camelCase, else snake_case, at every level (google-genai itself mixes
+  them, e.g. `inlineData: {"mime_type": …}`), and base64 may be standard or URL-safe.
+- Roles: "model" → assistant, anything else → user. `functionResponse` parts are split out
+  into a message of role "tool" placed before the rest of their content.
+- The model is the one named in the URL, without a "models/" prefix (else the body's).
+- countTokens bodies wrapped in `generateContentRequest` are unwrapped.
+- In streams, each `functionCall` part is one complete ToolCallDelta (its arguments as
+  JSON), indexes counting up across the stream; every candidate is decoded.
+
+Errors the proxy makes: `{"error": {"code": <HTTP status>, "message": m, "status": S}}`,
+S the google.rpc status name by kind: invalid_request → INVALID_ARGUMENT,
+authentication → UNAUTHENTICATED, permission → PERMISSION_DENIED, not_found → NOT_FOUND,
+too_large → INVALID_ARGUMENT (what Google answers for oversized payloads),
+rate_limit → RESOURCE_EXHAUSTED, internal → INTERNAL, upstream_unavailable and
+unavailable → UNAVAILABLE, timeout → DEADLINE_EXCEEDED; unknown kinds by HTTP status.
+In an SSE stream the error is `data: {"error": …}` framed with CRLF like Google's own
+events; google-genai raises `errors.APIError` on any chunk starting with `{"error":`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall, ToolDefinition, ToolResult
+from capsem_proxy.providers._decode_helpers import (
+    NullStreamDecoder,
+    Turn,
+    as_list,
+    as_str,
+    b64decode,
+    dumps,
+    error_message,
+    get,
+    loads,
+    media_from_url,
+    sse_event,
+    texts_of,
+    to_int,
+    valid_key,
+)
+from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.streaming.events import (
+    Delta,
+    ErrorDelta,
+    FinishDelta,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+
+__all__ = ["GeminiAdapter"]
+
+_STATUS_BY_KIND = {
+    ErrorKind.INVALID_REQUEST: "INVALID_ARGUMENT",
+    ErrorKind.AUTHENTICATION: "UNAUTHENTICATED",
+    ErrorKind.PERMISSION: "PERMISSION_DENIED",
+    ErrorKind.NOT_FOUND: "NOT_FOUND",
+    ErrorKind.TOO_LARGE: "INVALID_ARGUMENT",
+    ErrorKind.RATE_LIMIT: "RESOURCE_EXHAUSTED",
+    ErrorKind.INTERNAL: "INTERNAL",
+    ErrorKind.UPSTREAM_UNAVAILABLE: "UNAVAILABLE",
+    ErrorKind.UNAVAILABLE: "UNAVAILABLE",
+    ErrorKind.TIMEOUT: "DEADLINE_EXCEEDED",
+}
+_STATUS_BY_CODE = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _inline_media(inline: dict[str, Any]) -> MediaPart:
+    mime = as_str(get(inline, "mimeType", "mime_type")) or "application/octet-stream"
+    return MediaPart(mime_type=mime, data=b64decode(inline.get("data")))
+
+
+def _file_media(file_data: dict[str, Any]) -> MediaPart | None:
+    return media_from_url(get(file_data, "fileUri", "file_uri"), as_str(get(file_data, "mimeType", "mime_type")))
+
+
+def _tool_call(call: dict[str, Any]) -> ToolCall:
+    args = call.get("args")
+    args = args if isinstance(args, dict) else {}
+    return ToolCall(
+        name=as_str(call.get("name")), arguments=args, call_id=as_str(call.get("id")), raw_arguments=dumps(args)
+    )
+
+
+def _add_part(part: Any, turn: Turn) -> None:
+    """Add one request `Part` to the turn; unknown parts (executableCode, …) are skipped."""
+    if not isinstance(part, dict):
+        return
+    text = part.get("text")
+    if isinstance(text, str):
+        if text:
+            (turn.thinking if part.get("thought") is True else turn.texts).append(text)
+        return
+    if isinstance(inline := get(part, "inlineData", "inline_data"), dict):
+        turn.media.append(_inline_media(inline))
+    elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
+        found = _file_media(file_data)
+        if found is not None:
+            turn.media.append(found)
+    elif isinstance(call := get(part, "functionCall", "function_call"), dict):
+        turn.tool_calls.append(_tool_call(call))
+    elif isinstance(response := get(part, "functionResponse", "function_response"), dict):
+        turn.tool_results.append(
+            ToolResult(
+                call_id=as_str(response.get("id")), name=as_str(response.get("name")), content=response.get("response")
+            )
+        )
+        for inner in as_list(response.get("parts")):
+            if isinstance(inner, dict) and isinstance(inline := get(inner, "inlineData", "inline_data"), dict):
+                turn.tool_media.append(_inline_media(inline))
+
+
+def _contents(contents: Any) -> list[Any]:
+    if isinstance(contents, list):
+        return contents
+    if isinstance(contents, dict):
+        return [contents]
+    if isinstance(contents, str):
+        return [contents]
+    return []
+
+
+def _system_text(system: Any) -> str:
+    if isinstance(system, str):
+        return system
+    if isinstance(system, dict):
+        return "\n".join(texts_of(system.get("parts")))
+    if isinstance(system, list):  # a bare list of parts
+        return "\n".join(texts_of(system))
+    return ""
+
+
+def _tools(tools: Any) -> list[ToolDefinition]:
+    found = []
+    for tool in _contents(tools):
+        if not isinstance(tool, dict):
+            continue
+        for spec in as_list(get(tool, "functionDeclarations", "function_declarations")):
+            if not isinstance(spec, dict) or not isinstance(name := spec.get("name"), str) or not name:
+                continue
+            parameters = spec.get("parameters")
+            if not isinstance(parameters, dict):
+                parameters = get(spec, "parametersJsonSchema", "parameters_json_schema")
+            found.append(
+                ToolDefinition(
+                    name=name,
+                    description=as_str(spec.get("description")),
+                    parameters=parameters if isinstance(parameters, dict) else {},
+                )
+            )
+    return found
+
+
+def _strip_models(name: Any) -> str:
+    name = as_str(name)
+    return name[7:] if name.startswith("models/") else name
+
+
+def _first_candidate(body: dict[str, Any]) -> dict[str, Any]:
+    candidates = body.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return candidates[0]
+    return {}
+
+
+def _parts_of(candidate: dict[str, Any]) -> list[Any]:
+    content = candidate.get("content")
+    return as_list(content.get("parts")) if isinstance(content, dict) else []
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None]:
+    if not isinstance(usage, dict):
+        return None, None
+    return to_int(get(usage, "promptTokenCount", "prompt_token_count")), to_int(
+        get(usage, "candidatesTokenCount", "candidates_token_count")
+    )
+
+
+def _block_reason(body: dict[str, Any]) -> str | None:
+    feedback = get(body, "promptFeedback", "prompt_feedback")
+    reason = get(feedback, "blockReason", "block_reason") if isinstance(feedback, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
+class _GenerateStreamDecoder(StreamDecoder):
+    """One GenerateContentResponse per event (SSE `data:` or JSON-array element)."""
+
+    __slots__ = ("_next_index",)
+
+    def __init__(self) -> None:
+        self._next_index = 0
+
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        data = loads(event.data)
+        out: list[Delta] = []
+        if isinstance(data, dict):
+            self._response(data, out)
+        elif isinstance(data, list):
+            for item in data:
+                if isinstance(item, dict):
+                    self._response(item, out)
+        return out
+
+    def _response(self, response: dict[str, Any], out: list[Delta]) -> None:
+        error = response.get("error")
+        if error:
+            out.append(ErrorDelta(error_message(error)))
+            return
+        candidates = response.get("candidates")
+        if isinstance(candidates, list):
+            for candidate in candidates:
+                if isinstance(candidate, dict):
+                    self._candidate(candidate, out)
+        elif (reason := _block_reason(response)) is not None:
+            out.append(FinishDelta(reason))
+        usage = get(response, "usageMetadata", "usage_metadata")
+        if isinstance(usage, dict):
+            out.append(UsageDelta(*_usage(usage)))
+
+    def _candidate(self, candidate: dict[str, Any], out: list[Delta]) -> None:
+        for part in _parts_of(candidate):
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str):
+                if text:
+                    out.append(ThinkingDelta(text) if part.get("thought") is True else TextDelta(text))
+            elif isinstance(call := get(part, "functionCall", "function_call"), dict):
+                args = call.get("args")
+                try:
+                    fragment = orjson.dumps(args if isinstance(args, dict) else {}).decode()
+                except TypeError:
+                    fragment = "{}"
+                out.append(
+                    ToolCallDelta(
+                        index=self._next_index,
+                        call_id=as_str(call.get("id")),
+                        name=as_str(call.get("name")),
+                        arguments_fragment=fragment,
+                    )
+                )
+                self._next_index += 1
+        reason = get(candidate, "finishReason", "finish_reason")
+        if isinstance(reason, str) and reason:
+            out.append(FinishDelta(reason))
+
+
+class GeminiAdapter(ProviderAdapter):
+    """Gemini generateContent, streamGenerateContent, countTokens and models."""
+
+    name = "gemini"
+
+    def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
+        """Decode a generate / stream / countTokens body; the model comes from the URL."""
+        exchange = Exchange(
+            provider=self.name,
+            operation=operation,
+            model=_strip_models(path_model),
+            stream=operation == "stream_generate",
+        )
+        if operation == "models":
+            return exchange
+        if not isinstance(body, dict):
+            raise ValueError("request body must be a JSON object")
+        wrapped = get(body, "generateContentRequest", "generate_content_request")
+        if isinstance(wrapped, dict):
+            body = wrapped
+        if not exchange.model:
+            exchange.model = _strip_models(body.get("model"))
+        exchange.system = _system_text(get(body, "systemInstruction", "system_instruction"))
+        for content in _contents(body.get("contents")):
+            turn = Turn()
+            if isinstance(content, str):
+                turn.texts.append(content)
+                turn.flush(exchange.messages, "user")
+                continue
+            if not isinstance(content, dict):
+                continue
+            for part in _contents(content.get("parts")):
+                _add_part({"text": part} if isinstance(part, str) else part, turn)
+            turn.flush(exchange.messages, "assistant" if content.get("role") == "model" else "user")
+        exchange.tools = _tools(body.get("tools"))
+        return exchange
+
+    def decode_answer(self, operation: str, body: Any) -> Answer:
+        """Decode a GenerateContentResponse (first candidate); other operations give an empty Answer."""
+        answer = Answer()
+        if operation not in ("generate", "stream_generate") or not isinstance(body, dict):
+            return answer
+        candidate = _first_candidate(body)
+        texts: list[str] = []
+        thinking: list[str] = []
+        for part in _parts_of(candidate):
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str):
+                (thinking if part.get("thought") is True else texts).append(text)
+            elif isinstance(call := get(part, "functionCall", "function_call"), dict):
+                answer.tool_calls.append(_tool_call(call))
+            elif isinstance(inline := get(part, "inlineData", "inline_data"), dict):
+                answer.media.append(_inline_media(inline))
+            elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
+                found = _file_media(file_data)
+                if found is not None:
+                    answer.media.append(found)
+        answer.text = "".join(texts)
+        answer.thinking = "".join(thinking)
+        reason = get(candidate, "finishReason", "finish_reason")
+        answer.finish_reason = reason if isinstance(reason, str) else _block_reason(body)
+        answer.usage.input_tokens, answer.usage.output_tokens = _usage(get(body, "usageMetadata", "usage_metadata"))
+        return answer
+
+    def stream_decoder(self, operation: str) -> StreamDecoder:
+        """A decoder for streamGenerateContent (SSE or JSON array: each event is one response)."""
+        return _GenerateStreamDecoder() if operation in ("stream_generate", "generate") else NullStreamDecoder()
+
+    def error_payload(self, status: int, message: str, kind: str) -> dict[str, Any]:
+        """`{"error": {"code", "message", "status"}}` (see the module docstring)."""
+        rpc = _STATUS_BY_KIND.get(kind) or _STATUS_BY_CODE.get(status) or ("INTERNAL" if status >= 500 else "UNKNOWN")
+        return {"error": {"code": status, "message": message, "status": rpc}}
+
+    def stream_error_event(self, operation: str, status: int, message: str, kind: str, *, sse: bool = True) -> bytes:
+        """`data: {"error": …}` + CRLF CRLF for SSE, or the bare JSON object for the JSON-array stream."""
+        payload = self.error_payload(status, message, kind)
+        if sse:
+            return sse_event(None, payload, b"\r\n")
+        return orjson.dumps(payload)
+
+    def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        """`x-goog-api-key`, else the `key` query parameter; "" when malformed, None when absent."""
+        value = headers.get("x-goog-api-key")
+        if value is None:
+            value = query.get("key")
+        return None if value is None else valid_key(value)

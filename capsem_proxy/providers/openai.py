@@ -1,0 +1,609 @@
+"""OpenAI wire format: Chat Completions, Responses, Embeddings and Models.
+
+Operations: "chat" (POST /v1/chat/completions), "responses" (POST /v1/responses),
+"embeddings" (POST /v1/embeddings), "models" (GET /v1/models).
+
+Decoding choices:
+- `system` and `developer` messages (and Responses `instructions`) go to `Exchange.system`,
+  joined with "\\n"; they are not kept in `messages`.
+- Responses `function_call` / `reasoning` items join the assistant message right before
+  them (or start one); consecutive `function_call_output` items form one "tool" message.
+- Tool output text that is a JSON object is parsed into a dict.
+- Streamed tool-call indexes of choice n > 0 (requests with `n` > 1) are offset by
+  n * 1000 so the calls of different choices never merge.
+- Responses finish reason: the response `status` ("completed"), or the
+  `incomplete_details.reason` (e.g. "max_output_tokens") when the response is incomplete.
+
+Errors the proxy makes, by kind (HTTP status is chosen by the app):
+
+| kind                 | type                  | code                 |
+|----------------------|-----------------------|----------------------|
+| authentication       | invalid_request_error | invalid_api_key      |
+| invalid_request      | invalid_request_error | None                 |
+| not_found            | invalid_request_error | not_found            |
+| too_large            | invalid_request_error | request_too_large    |
+| permission (policy)  | invalid_request_error | policy_blocked       |
+| rate_limit           | requests              | rate_limit_exceeded  |
+| upstream_unavailable | server_error          | upstream_unavailable |
+| unavailable          | server_error          | service_unavailable  |
+| timeout              | server_error          | upstream_timeout     |
+| internal             | server_error          | internal_error       |
+
+(`requests` is the type OpenAI itself uses for request-rate limits.) Unknown kinds get
+"server_error" for statuses >= 500 and "invalid_request_error" otherwise, code None.
+
+In a Chat Completions stream the error is a `data: {"error": {...}}` event; in a Responses
+stream an `event: error` whose data is the Responses error event plus an `error` object.
+The openai SDK raises `APIError(message)` on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, Message, ToolCall, ToolDefinition, ToolResult
+from capsem_proxy.providers._decode_helpers import (
+    NullStreamDecoder,
+    as_list,
+    as_str,
+    b64decode,
+    bearer_token,
+    dumps,
+    error_message,
+    loads,
+    media_from_url,
+    parse_arguments,
+    sse_event,
+    texts_of,
+    to_int,
+    tool_content,
+)
+from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.streaming.events import (
+    Delta,
+    ErrorDelta,
+    FinishDelta,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+
+__all__ = ["OpenAIAdapter"]
+
+_ERRORS: dict[str, tuple[str, str | None]] = {
+    ErrorKind.AUTHENTICATION: ("invalid_request_error", "invalid_api_key"),
+    ErrorKind.INVALID_REQUEST: ("invalid_request_error", None),
+    ErrorKind.NOT_FOUND: ("invalid_request_error", "not_found"),
+    ErrorKind.TOO_LARGE: ("invalid_request_error", "request_too_large"),
+    ErrorKind.PERMISSION: ("invalid_request_error", "policy_blocked"),
+    ErrorKind.RATE_LIMIT: ("requests", "rate_limit_exceeded"),
+    ErrorKind.UPSTREAM_UNAVAILABLE: ("server_error", "upstream_unavailable"),
+    ErrorKind.UNAVAILABLE: ("server_error", "service_unavailable"),
+    ErrorKind.TIMEOUT: ("server_error", "upstream_timeout"),
+    ErrorKind.INTERNAL: ("server_error", "internal_error"),
+}
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+_AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm16": "audio/pcm"}
+_CHOICE_STRIDE = 1000
+# Responses stream events that can carry something neutral; any other named event is skipped unparsed.
+_RESPONSES_EVENTS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_text.delta",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+        "error",
+    }
+)
+
+
+# ---------------------------------------------------------------------------- content parts
+
+
+def _file_media(file_data: Any, file_id: Any, filename: Any, file_url: Any = None) -> MediaPart | None:
+    """A `file` (chat) / `input_file` (Responses) part: inline data, else a URL or file id."""
+    mime = ""
+    if isinstance(filename, str) and filename:
+        found = media_from_url(filename)
+        mime = found.mime_type if found else ""
+    if isinstance(file_data, str) and file_data:
+        if file_data.startswith("data:"):
+            return media_from_url(file_data, mime)
+        return MediaPart(mime_type=mime or "application/octet-stream", data=b64decode(file_data))
+    for ref in (file_url, file_id):
+        if isinstance(ref, str) and ref:
+            return media_from_url(ref, mime)
+    return None
+
+
+def _audio_media(audio: Any) -> MediaPart | None:
+    if not isinstance(audio, dict):
+        return None
+    fmt = as_str(audio.get("format"))
+    return MediaPart(mime_type=_AUDIO_MIME.get(fmt) or f"audio/{fmt or 'unknown'}", data=b64decode(audio.get("data")))
+
+
+def _parts(content: Any, texts: list[str], media: list[MediaPart]) -> None:
+    """Collect text and media from chat or Responses content (a string or a list of parts)."""
+    if isinstance(content, str):
+        if content:
+            texts.append(content)
+        return
+    for part in as_list(content):
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        found: MediaPart | None = None
+        if kind in ("text", "input_text", "output_text"):
+            text = part.get("text")
+            if isinstance(text, str) and text:
+                texts.append(text)
+        elif kind == "refusal":
+            text = part.get("refusal")
+            if isinstance(text, str) and text:
+                texts.append(text)
+        elif kind == "image_url":
+            image = part.get("image_url")
+            found = media_from_url(image.get("url") if isinstance(image, dict) else image)
+        elif kind == "input_image":
+            found = media_from_url(part.get("image_url") or part.get("file_id"))
+        elif kind == "input_audio":
+            found = _audio_media(part.get("input_audio"))
+        elif kind == "file":
+            spec = part.get("file")
+            if isinstance(spec, dict):
+                found = _file_media(spec.get("file_data"), spec.get("file_id"), spec.get("filename"))
+        elif kind == "input_file":
+            found = _file_media(part.get("file_data"), part.get("file_id"), part.get("filename"), part.get("file_url"))
+        if found is not None:
+            media.append(found)
+
+
+def _text_of(content: Any) -> tuple[str, list[MediaPart]]:
+    texts: list[str] = []
+    media: list[MediaPart] = []
+    _parts(content, texts, media)
+    return "\n".join(texts), media
+
+
+def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolCall:
+    raw_arguments = raw if isinstance(raw, str) else (dumps(raw) if raw is not None else "")
+    return ToolCall(
+        name=as_str(name), arguments=parse_arguments(raw), call_id=as_str(call_id), raw_arguments=raw_arguments
+    )
+
+
+def _tool_definition(spec: Any) -> ToolDefinition | None:
+    """A function spec: `{"name", "description", "parameters"}` (flat or under `function`/`custom`)."""
+    if not isinstance(spec, dict):
+        return None
+    kind = spec.get("type")
+    if kind is not None and kind not in ("function", "custom"):
+        return None  # built-in tools (web_search, file_search, code_interpreter, mcp, ...)
+    inner = spec.get("function") or spec.get("custom")
+    if isinstance(inner, dict):
+        spec = inner
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    parameters = spec.get("parameters")
+    return ToolDefinition(
+        name=name,
+        description=as_str(spec.get("description")),
+        parameters=parameters if isinstance(parameters, dict) else {},
+    )
+
+
+def _add_tools(exchange: Exchange, *lists: Any) -> None:
+    for tools in lists:
+        for spec in as_list(tools):
+            tool = _tool_definition(spec)
+            if tool is not None:
+                exchange.tools.append(tool)
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def _decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
+    messages = exchange.messages
+    names: dict[str, str] = {}
+    for raw in as_list(body.get("messages")):
+        if not isinstance(raw, dict):
+            continue
+        role = raw.get("role")
+        text, media = _text_of(raw.get("content"))
+        if role in _SYSTEM_ROLES:
+            if text:
+                system.append(text)
+            continue
+        if role in ("tool", "function"):
+            call_id = as_str(raw.get("tool_call_id"))
+            name = as_str(raw.get("name")) or names.get(call_id, "")
+            result = ToolResult(call_id=call_id, name=name, content=tool_content(text))
+            messages.append(Message(role="tool", tool_results=[result], media=media))
+            continue
+        message = Message(role="assistant" if role == "assistant" else "user", text=text, media=media)
+        if role == "assistant":
+            for item in as_list(raw.get("tool_calls")):
+                if not isinstance(item, dict):
+                    continue
+                function = item.get("function") or item.get("custom")
+                if not isinstance(function, dict):
+                    continue
+                raw_args = function.get("arguments", function.get("input"))
+                call = _tool_call(function.get("name"), raw_args, item.get("id"))
+                names[call.call_id] = call.name
+                message.tool_calls.append(call)
+            legacy = raw.get("function_call")
+            if isinstance(legacy, dict):
+                message.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
+            message.thinking = as_str(raw.get("reasoning_content"))
+        messages.append(message)
+    _add_tools(exchange, body.get("tools"), body.get("functions"))
+
+
+def _assistant(messages: list[Message]) -> Message:
+    """The assistant message being built (the last one), or a new one."""
+    if messages and messages[-1].role == "assistant":
+        return messages[-1]
+    message = Message(role="assistant")
+    messages.append(message)
+    return message
+
+
+def _reasoning_text(item: dict[str, Any]) -> str:
+    return "\n".join(texts_of(item.get("summary")) + texts_of(item.get("content")))
+
+
+def _decode_responses(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        system.append(instructions)
+    messages = exchange.messages
+    items = body.get("input")
+    if isinstance(items, str):
+        messages.append(Message(role="user", text=items))
+        items = None
+    names: dict[str, str] = {}
+    for item in as_list(items):
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind is None or kind == "message":
+            role = item.get("role")
+            text, media = _text_of(item.get("content"))
+            if role in _SYSTEM_ROLES:
+                if text:
+                    system.append(text)
+            elif role == "assistant":
+                message = _assistant(messages)
+                message.text = f"{message.text}\n{text}" if message.text and text else message.text or text
+                message.media.extend(media)
+            else:
+                messages.append(Message(role="user", text=text, media=media))
+        elif kind in ("function_call", "custom_tool_call"):
+            raw_args = item.get("arguments") if kind == "function_call" else item.get("input")
+            call = _tool_call(item.get("name"), raw_args, item.get("call_id"))
+            names[call.call_id] = call.name
+            _assistant(messages).tool_calls.append(call)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            call_id = as_str(item.get("call_id"))
+            text, media = _text_of(item.get("output"))
+            result = ToolResult(call_id=call_id, name=names.get(call_id, ""), content=tool_content(text))
+            if messages and messages[-1].role == "tool":
+                messages[-1].tool_results.append(result)
+                messages[-1].media.extend(media)
+            else:
+                messages.append(Message(role="tool", tool_results=[result], media=media))
+        elif kind == "reasoning":
+            thinking = _reasoning_text(item)
+            if thinking:
+                message = _assistant(messages)
+                message.thinking = f"{message.thinking}\n{thinking}" if message.thinking else thinking
+    _add_tools(exchange, body.get("tools"))
+
+
+def _decode_embeddings(body: dict[str, Any], exchange: Exchange) -> None:
+    inputs = body.get("input")
+    for text in [inputs] if isinstance(inputs, str) else as_list(inputs):
+        if isinstance(text, str):
+            exchange.messages.append(Message(role="user", text=text))
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
+    choices = as_list(body.get("choices"))
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    if isinstance(message, dict):
+        texts: list[str] = []
+        _parts(message.get("content"), texts, answer.media)
+        refusal = message.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            texts.append(refusal)
+        audio = message.get("audio")
+        if not texts and isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
+            texts.append(audio["transcript"])
+        answer.text = "\n".join(texts)
+        answer.thinking = as_str(message.get("reasoning_content"))
+        for item in as_list(message.get("tool_calls")):
+            function = item.get("function") or item.get("custom") if isinstance(item, dict) else None
+            if isinstance(function, dict):
+                raw_args = function.get("arguments", function.get("input"))
+                answer.tool_calls.append(_tool_call(function.get("name"), raw_args, item.get("id")))
+        legacy = message.get("function_call")
+        if isinstance(legacy, dict):
+            answer.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
+    reason = choice.get("finish_reason")
+    answer.finish_reason = reason if isinstance(reason, str) else None
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        answer.usage.input_tokens = to_int(usage.get("prompt_tokens"))
+        answer.usage.output_tokens = to_int(usage.get("completion_tokens"))
+
+
+def _responses_finish(response: dict[str, Any]) -> str | None:
+    status = response.get("status")
+    details = response.get("incomplete_details")
+    if status == "incomplete" and isinstance(details, dict) and isinstance(details.get("reason"), str):
+        return details["reason"]
+    return status if isinstance(status, str) else None
+
+
+def _responses_usage(usage: Any) -> tuple[int | None, int | None]:
+    if not isinstance(usage, dict):
+        return None, None
+    return to_int(usage.get("input_tokens")), to_int(usage.get("output_tokens"))
+
+
+def _responses_answer(body: dict[str, Any], answer: Answer) -> None:
+    texts: list[str] = []
+    thinking: list[str] = []
+    for item in as_list(body.get("output")):
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "message":
+            _parts(item.get("content"), texts, answer.media)
+        elif kind == "function_call":
+            answer.tool_calls.append(_tool_call(item.get("name"), item.get("arguments"), item.get("call_id")))
+        elif kind == "custom_tool_call":
+            answer.tool_calls.append(_tool_call(item.get("name"), item.get("input"), item.get("call_id")))
+        elif kind == "reasoning":
+            text = _reasoning_text(item)
+            if text:
+                thinking.append(text)
+    answer.text = "".join(texts)
+    answer.thinking = "\n".join(thinking)
+    answer.finish_reason = _responses_finish(body)
+    answer.usage.input_tokens, answer.usage.output_tokens = _responses_usage(body.get("usage"))
+
+
+# ---------------------------------------------------------------------------- streams
+
+
+def _parse_object(data: str) -> dict[str, Any] | None:
+    if data[:1] != "{" and not data.lstrip().startswith("{"):
+        return None  # "[DONE]", empty keep-alives
+    value = loads(data)
+    return value if isinstance(value, dict) else None
+
+
+class _ChatStreamDecoder(StreamDecoder):
+    """`data: {chat.completion.chunk}` events, ending with `data: [DONE]`."""
+
+    __slots__ = ()
+
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        chunk = _parse_object(event.data)
+        if chunk is None:
+            return []
+        error = chunk.get("error")
+        if error:
+            return [ErrorDelta(error_message(error))]
+        out: list[Delta] = []
+        choices = chunk.get("choices")
+        if choices:
+            for choice in choices:
+                if isinstance(choice, dict):
+                    self._choice(choice, out)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            out.append(UsageDelta(to_int(usage.get("prompt_tokens")), to_int(usage.get("completion_tokens"))))
+        return out
+
+    @staticmethod
+    def _choice(choice: dict[str, Any], out: list[Delta]) -> None:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            text = delta.get("content")
+            if text and isinstance(text, str):
+                out.append(TextDelta(text))
+            text = delta.get("refusal")
+            if text and isinstance(text, str):
+                out.append(TextDelta(text))
+            text = delta.get("reasoning_content") or delta.get("reasoning")
+            if text and isinstance(text, str):
+                out.append(ThinkingDelta(text))
+            calls = delta.get("tool_calls")
+            if calls:
+                offset = choice.get("index") or 0
+                offset = offset * _CHOICE_STRIDE if type(offset) is int else 0
+                for call in calls:
+                    if not isinstance(call, dict):
+                        continue
+                    function = call.get("function")
+                    function = function if isinstance(function, dict) else {}
+                    index = call.get("index")
+                    out.append(
+                        ToolCallDelta(
+                            index=(index if type(index) is int else 0) + offset,
+                            call_id=as_str(call.get("id")),
+                            name=as_str(function.get("name")),
+                            arguments_fragment=as_str(function.get("arguments")),
+                        )
+                    )
+            legacy = delta.get("function_call")
+            if isinstance(legacy, dict):
+                index = choice.get("index") or 0
+                out.append(
+                    ToolCallDelta(
+                        index=index * _CHOICE_STRIDE if type(index) is int else 0,
+                        name=as_str(legacy.get("name")),
+                        arguments_fragment=as_str(legacy.get("arguments")),
+                    )
+                )
+        reason = choice.get("finish_reason")
+        if reason and isinstance(reason, str):
+            out.append(FinishDelta(reason))
+
+
+class _ResponsesStreamDecoder(StreamDecoder):
+    """Responses API semantic events (`event: response.*`)."""
+
+    __slots__ = ()
+
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        name = event.event
+        if name is not None and name not in _RESPONSES_EVENTS:
+            return []
+        data = _parse_object(event.data)
+        if data is None:
+            return []
+        if name is None:
+            name = data.get("type")
+        if name in ("response.output_text.delta", "response.refusal.delta"):
+            delta = data.get("delta")
+            return [TextDelta(delta)] if isinstance(delta, str) and delta else []
+        if name in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            delta = data.get("delta")
+            return [ThinkingDelta(delta)] if isinstance(delta, str) and delta else []
+        if name in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
+            delta = data.get("delta")
+            index = data.get("output_index")
+            if not isinstance(delta, str) or not delta or type(index) is not int:
+                return []
+            return [ToolCallDelta(index=index, arguments_fragment=delta)]
+        if name == "response.output_item.added":
+            item = data.get("item")
+            index = data.get("output_index")
+            if not isinstance(item, dict) or type(index) is not int:
+                return []
+            kind = item.get("type")
+            if kind not in ("function_call", "custom_tool_call"):
+                return []
+            fragment = item.get("arguments") if kind == "function_call" else item.get("input")
+            return [
+                ToolCallDelta(
+                    index=index,
+                    call_id=as_str(item.get("call_id")),
+                    name=as_str(item.get("name")),
+                    arguments_fragment=as_str(fragment),
+                )
+            ]
+        if name in ("response.completed", "response.incomplete", "response.failed"):
+            response = data.get("response")
+            if not isinstance(response, dict):
+                return []
+            out: list[Delta] = []
+            if name == "response.failed":
+                error = response.get("error")
+                out.append(ErrorDelta(error_message(error) if error else "response failed"))
+            else:
+                reason = _responses_finish(response)
+                if reason:
+                    out.append(FinishDelta(reason))
+            usage = response.get("usage")
+            if isinstance(usage, dict):
+                out.append(UsageDelta(*_responses_usage(usage)))
+            return out
+        if name == "error":
+            message = data.get("message")
+            if isinstance(message, str) and message:
+                return [ErrorDelta(message)]
+            return [ErrorDelta(error_message(data.get("error") or data))]
+        return []
+
+
+# ---------------------------------------------------------------------------- adapter
+
+
+class OpenAIAdapter(ProviderAdapter):
+    """OpenAI Chat Completions, Responses, Embeddings and Models."""
+
+    name = "openai"
+
+    def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
+        """Decode a request body of `operation` (see the module docstring)."""
+        exchange = Exchange(provider=self.name, operation=operation, model=path_model)
+        if operation == "models":
+            return exchange
+        if not isinstance(body, dict):
+            raise ValueError("request body must be a JSON object")
+        exchange.model = as_str(body.get("model")) or path_model
+        exchange.stream = body.get("stream") is True
+        system: list[str] = []
+        if operation == "chat":
+            _decode_chat(body, exchange, system)
+        elif operation == "responses":
+            _decode_responses(body, exchange, system)
+        elif operation == "embeddings":
+            _decode_embeddings(body, exchange)
+        exchange.system = "\n".join(system)
+        return exchange
+
+    def decode_answer(self, operation: str, body: Any) -> Answer:
+        """Decode a non-streamed chat completion or Responses object; other operations give an empty Answer."""
+        answer = Answer()
+        if isinstance(body, dict):
+            if operation == "chat":
+                _chat_answer(body, answer)
+            elif operation == "responses":
+                _responses_answer(body, answer)
+        return answer
+
+    def stream_decoder(self, operation: str) -> StreamDecoder:
+        """A decoder for a chat or Responses stream (other operations do not stream)."""
+        if operation == "chat":
+            return _ChatStreamDecoder()
+        if operation == "responses":
+            return _ResponsesStreamDecoder()
+        return NullStreamDecoder()
+
+    def error_payload(self, status: int, message: str, kind: str) -> dict[str, Any]:
+        """`{"error": {"message", "type", "code", "param"}}`, type and code by kind (see module docstring)."""
+        found = _ERRORS.get(kind)
+        error_type, code = found or ("server_error" if status >= 500 else "invalid_request_error", None)
+        return {"error": {"message": message, "type": error_type, "code": code, "param": None}}
+
+    def stream_error_event(self, operation: str, status: int, message: str, kind: str, *, sse: bool = True) -> bytes:
+        """A chat `data: {"error": ...}` event, or a Responses `event: error`; both make the SDK raise."""
+        error = self.error_payload(status, message, kind)["error"]
+        if operation == "responses":
+            payload = {
+                "type": "error",
+                "code": error["code"] or error["type"],
+                "message": message,
+                "param": None,
+                "sequence_number": 0,
+                "error": error,
+            }
+            return sse_event("error", payload)
+        return sse_event(None, {"error": error})
+
+    def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        """The `Authorization: Bearer` key; "" when the header is malformed, None when absent."""
+        value = headers.get("authorization")
+        return None if value is None else bearer_token(value)

@@ -1,0 +1,79 @@
+"""Which provider and operation a request path names, and where it goes upstream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Route", "match_route", "guess_provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A matched route: provider, operation, model named in the path (Gemini) and upstream path."""
+
+    provider: str
+    operation: str
+    upstream_path: str
+    path_model: str = ""
+    stream_by_path: bool = False
+    sse: bool = True
+
+
+# OpenAI's SDK base URL ends in /v1, so its paths are forwarded without that prefix.
+_STATIC_ROUTES: dict[tuple[str, str], tuple[str, str, bool]] = {
+    ("POST", "/v1/chat/completions"): ("openai", "chat", True),
+    ("POST", "/v1/responses"): ("openai", "responses", True),
+    ("POST", "/v1/embeddings"): ("openai", "embeddings", True),
+    ("GET", "/v1/models"): ("openai", "models", True),
+    ("POST", "/v1/messages"): ("anthropic", "messages", False),
+    ("POST", "/v1/messages/count_tokens"): ("anthropic", "count_tokens", False),
+    ("GET", "/v1beta/models"): ("gemini", "models", False),
+}
+
+_GEMINI_METHODS = {
+    "generateContent": ("generate", False),
+    "streamGenerateContent": ("stream_generate", True),
+    "countTokens": ("count_tokens", False),
+}
+
+
+def _query_has_key(query_string: bytes) -> bool:
+    return query_string.startswith(b"key=") or b"&key=" in query_string
+
+
+def match_route(method: str, path: str, query_string: bytes, has_gemini_header: bool) -> Route | None:
+    """The route for a request, or None when the proxy does not serve it."""
+    static = _STATIC_ROUTES.get((method, path))
+    if static is not None:
+        provider, operation, strip_v1 = static
+        if path == "/v1/models" and (has_gemini_header or _query_has_key(query_string)):
+            return Route("gemini", "models", path)
+        return Route(provider, operation, path[3:] if strip_v1 else path)
+    if path.startswith("/v1beta/models/") or path.startswith("/v1/models/"):
+        prefix_length = 15 if path.startswith("/v1beta/") else 11
+        name, _, gemini_method = path[prefix_length:].rpartition(":")
+        if not name:
+            if method != "GET" or not gemini_method or "/" in gemini_method:
+                return None
+            # GET /v1beta/models/{model}: Gemini's model lookup; GET /v1/models/{id}: OpenAI's.
+            if path.startswith("/v1/") and not (has_gemini_header or _query_has_key(query_string)):
+                return Route("openai", "models", path[3:])
+            return Route("gemini", "models", path, path_model=gemini_method)
+        if method != "POST" or "/" in name:
+            return None
+        known = _GEMINI_METHODS.get(gemini_method)
+        if known is None:
+            return None
+        operation, streams = known
+        sse = b"alt=sse" in query_string
+        return Route("gemini", operation, path, path_model=name, stream_by_path=streams, sse=sse)
+    return None
+
+
+def guess_provider(path: str, header_names: set[str]) -> str:
+    """The provider whose error shape best fits a request no route matched."""
+    if path.startswith("/v1beta") or "x-goog-api-key" in header_names or ":" in path:
+        return "gemini"
+    if "anthropic-version" in header_names or "x-api-key" in header_names or path.startswith("/v1/messages"):
+        return "anthropic"
+    return "openai"

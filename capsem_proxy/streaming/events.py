@@ -1,0 +1,80 @@
+"""Stream events and the neutral deltas a provider's stream decoder turns them into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "StreamEvent",
+    "TextDelta",
+    "ThinkingDelta",
+    "ToolCallDelta",
+    "FinishDelta",
+    "UsageDelta",
+    "ErrorDelta",
+    "Delta",
+]
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One event of an upstream stream, with the exact bytes it arrived as.
+
+    For SSE, `raw` is the whole event including its blank-line terminator, `event` the
+    `event:` field (None when absent) and `data` the joined `data:` lines. For Gemini's
+    JSON-array stream, `raw` is the element with the separators around it and `data` the
+    element's JSON text.
+    """
+
+    raw: bytes
+    data: str
+    event: str | None = None
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """A piece of answer text."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    """A piece of the model's reasoning (Anthropic thinking, Gemini thought parts)."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a tool call the model emits; pieces with the same index form one call."""
+
+    index: int
+    call_id: str = ""
+    name: str = ""
+    arguments_fragment: str = ""
+
+
+@dataclass(slots=True)
+class FinishDelta:
+    """The model finished (one choice / candidate / message)."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class UsageDelta:
+    """Token counts reported in the stream."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ErrorDelta:
+    """The provider reported an error inside the stream."""
+
+    message: str
+
+
+Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta

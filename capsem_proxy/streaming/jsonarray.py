@@ -1,0 +1,84 @@
+"""Gemini's default stream: one JSON array whose elements arrive over time.
+
+Written by hand because no JSON library splits a still-growing array into its complete
+elements while keeping their exact bytes. Only structural characters are visited (a C-level
+regex finds them), so long text inside strings costs little.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["JSONArraySplitter"]
+
+_STRUCTURAL = re.compile(rb'[\\"{}\[\]]')
+
+
+class JSONArraySplitter:
+    """Finds where each top-level element of a streamed JSON array ends."""
+
+    __slots__ = ("_buffer", "_depth", "_element_start", "_escape_at", "_in_string", "_scanned", "elements_seen")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._depth = 0  # 1 inside the array, 2+ inside an element
+        self._in_string = False
+        self._escape_at = -1
+        self._scanned = 0
+        self._element_start = -1
+        self.elements_seen = 0
+
+    def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
+        """Add `chunk`. Returns (bytes safe to forward: everything up to the end of the last
+        complete element, the elements completed by this chunk, each as its JSON bytes)."""
+        buffer = self._buffer
+        buffer += chunk
+        elements: list[bytes] = []
+        forward_until = 0
+        for match in _STRUCTURAL.finditer(buffer, self._scanned):
+            position = match.start()
+            if position == self._escape_at:
+                continue
+            char = buffer[position]
+            if self._in_string:
+                if char == 0x5C:  # backslash: the next byte is escaped
+                    self._escape_at = position + 1
+                elif char == 0x22:
+                    self._in_string = False
+                continue
+            if char == 0x22:
+                self._in_string = True
+            elif char in (0x7B, 0x5B):  # { [
+                self._depth += 1
+                if self._depth == 2:
+                    self._element_start = position
+            elif char in (0x7D, 0x5D):  # } ]
+                self._depth -= 1
+                if self._depth == 1 and self._element_start >= 0:
+                    elements.append(bytes(buffer[self._element_start : position + 1]))
+                    self.elements_seen += 1
+                    forward_until = position + 1
+                    self._element_start = -1
+        self._scanned = len(buffer)
+        if not forward_until:
+            return b"", elements
+        forwarded = bytes(buffer[:forward_until])
+        del buffer[:forward_until]
+        self._scanned -= forward_until
+        if self._escape_at >= 0:
+            self._escape_at -= forward_until
+        if self._element_start >= 0:
+            self._element_start -= forward_until
+        return forwarded, elements
+
+    def rest(self) -> bytes:
+        """Whatever is left after the last element (normally the closing bracket)."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        self._scanned = 0
+        return rest
+
+    @property
+    def closed(self) -> bool:
+        """True once the array's closing bracket has been seen."""
+        return self._depth == 0 and self.elements_seen > 0

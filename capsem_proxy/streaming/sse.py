@@ -1,0 +1,95 @@
+"""Server-sent events: split a byte stream into whole events, keeping each event's exact bytes.
+
+Written by hand because the proxy must forward events byte for byte, cut only at event
+boundaries; SSE client libraries decode events and lose the original framing.
+"""
+
+from __future__ import annotations
+
+from capsem_proxy.streaming.events import StreamEvent
+
+__all__ = ["SSESplitter", "parse_event", "encode_event"]
+
+_LF_END = b"\n\n"
+_CRLF_END = b"\r\n\r\n"
+
+
+def _next_boundary(buffer: bytes | bytearray, start: int) -> tuple[int, int]:
+    """(end of the next complete event, length of its terminator), or (-1, 0)."""
+    lf = buffer.find(_LF_END, start)
+    crlf = buffer.find(_CRLF_END, start)
+    if crlf != -1 and (lf == -1 or crlf < lf):
+        return crlf + 4, 4
+    if lf != -1:
+        return lf + 2, 2
+    return -1, 0
+
+
+class SSESplitter:
+    """Accumulates chunks and hands out the complete events they contain, as raw bytes."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Add `chunk`; return the bytes of every event completed so far (possibly b"")."""
+        buffer = self._buffer
+        search_from = max(len(buffer) - 3, 0)
+        buffer += chunk
+        last_end = 0
+        position = search_from
+        while True:
+            end, _ = _next_boundary(buffer, position)
+            if end == -1:
+                break
+            last_end = end
+            position = end
+        if not last_end:
+            return b""
+        complete = bytes(buffer[:last_end])
+        del buffer[:last_end]
+        return complete
+
+    def feed_events(self, chunk: bytes) -> list[bytes]:
+        """Add `chunk`; return each completed event's bytes separately."""
+        complete = self.feed(chunk)
+        events = []
+        position = 0
+        while position < len(complete):
+            end, _ = _next_boundary(complete, position)
+            if end == -1:  # pragma: no cover - feed() returns only whole events
+                break
+            events.append(complete[position:end])
+            position = end
+        return events
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an event not yet complete."""
+        return bytes(self._buffer)
+
+
+def parse_event(raw: bytes) -> StreamEvent:
+    """Parse one complete event's bytes into its `event` name and joined `data`."""
+    text = raw.decode("utf-8", "replace")
+    event_name = None
+    data_lines = []
+    for line in text.splitlines():
+        if not line or line[0] == ":":
+            continue
+        field, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            data_lines.append(value)
+        elif field == "event":
+            event_name = value
+    return StreamEvent(raw=raw, data="\n".join(data_lines), event=event_name)
+
+
+def encode_event(data: bytes, event: str | None = None, *, line_end: bytes = b"\n") -> bytes:
+    """Encode one SSE event (single-line `data`)."""
+    head = b"event: " + event.encode() + line_end if event else b""
+    return head + b"data: " + data + line_end + line_end

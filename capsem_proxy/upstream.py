@@ -1,0 +1,162 @@
+"""One pooled keep-alive HTTP client per provider, for the life of the process.
+
+aiohttp is used rather than httpx: its connection pool stays cheap with hundreds of
+concurrent streams (httpx's pool costs far more CPU per request under concurrency; see the
+benchmark notes in bench/README.md). Client errors are translated here into the proxy's own
+exceptions, so the app maps them to provider-shaped answers in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from capsem_proxy.config import ProviderSettings
+from capsem_proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
+
+__all__ = ["UpstreamClient", "UpstreamResponse"]
+
+# Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus those the proxy
+# recomputes itself.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_RESPONSE_HEADERS_DROPPED = _HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """An answer whose headers have arrived; the body is read or streamed by the caller."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content_type: str
+    _response: aiohttp.ClientResponse
+
+    async def read(self) -> bytes:
+        """The whole (decompressed) body."""
+        try:
+            return await self._response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout("the provider did not finish its answer in time") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken("the provider broke off its answer") from exc
+        finally:
+            self._response.release()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, chunk by chunk."""
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout("the provider went silent in the middle of a stream") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken("the provider broke off the stream") from exc
+
+    def close(self) -> None:
+        """Drop the connection (used when the client went away or a policy cut the stream)."""
+        self._response.close()
+
+    def release(self) -> None:
+        """Return the connection to the pool after the body was read completely."""
+        self._response.release()
+
+
+class UpstreamClient:
+    """The HTTP client of one provider."""
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self.base_url = settings.base_url
+        self._settings = settings
+        idle_timeout = settings.stream_idle_timeout or settings.read_timeout
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+        )
+        # Streams get an idle limit between reads, never a total.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=idle_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.max_connections,
+            limit_per_host=0,
+            keepalive_timeout=30,
+            enable_cleanup_closed=False,
+            ttl_dns_cache=300,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        """Close the pool (at shutdown)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(
+        self,
+        method: str,
+        path_and_query: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        stream: bool,
+    ) -> UpstreamResponse:
+        """Send a request; return once the answer's status and headers are in."""
+        session = self._session
+        if session is None:
+            session = self._session = self._open()
+        url = URL(self.base_url + path_and_query, encoded=True)
+        try:
+            response = await session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=self._stream_timeout if stream else self._timeout,
+                allow_redirects=False,
+                compress=None,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise UpstreamTimeout(f"the {self.name} provider did not answer in time") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"the {self.name} provider could not be reached") from exc
+        kept = [
+            (name.lower(), value)
+            for name, value in response.raw_headers
+            if name.decode("latin-1").lower() not in _RESPONSE_HEADERS_DROPPED
+        ]
+        return UpstreamResponse(
+            status=response.status,
+            headers=kept,
+            content_type=response.headers.get("content-type", ""),
+            _response=response,
+        )

@@ -1,0 +1,89 @@
+"""Policies load by import path, CAPSEM ones run unchanged, bad configs stop with a clear message."""
+
+import pytest
+from capsem.models import Decision as CapsemDecision
+from capsem.models import Reason
+from capsem.models import Verdict as CapsemVerdict
+from capsem.policies import Policy as CapsemPolicy
+
+from capsem_proxy.config import ConfigError, PolicySettings
+from capsem_proxy.decisions import Verdict
+from capsem_proxy.exchange import Exchange, Message, ToolDefinition
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.pipeline import Pipeline
+from capsem_proxy.policies.loader import load_policies
+
+
+class KeywordPolicy(CapsemPolicy):
+    """A custom CAPSEM policy configured through from_config."""
+
+    def __init__(self, keyword: str):
+        super().__init__(name="Keyword", description="blocks a keyword", authors="tests", url="")
+        self.keyword = keyword
+        self.seen = []
+
+    async def on_model_call(self, invocation_id, agent, model_name, system_instructions, prompt, media):
+        self.seen.append((invocation_id, agent.name, model_name, system_instructions, prompt))
+        if self.keyword in prompt:
+            return CapsemDecision(verdict=CapsemVerdict.BLOCK, reason=Reason.POLICY_VIOLATION,
+                                  details=f"found {self.keyword}")
+        return CapsemDecision(verdict=CapsemVerdict.ALLOW, reason=Reason.SAFE)
+
+    @classmethod
+    def from_config(cls, config):
+        if "keyword" not in config:
+            raise ValueError("keyword is required")
+        return cls(config["keyword"])
+
+
+def _context(prompt, tools=()):
+    exchange = Exchange("openai", "chat", model="gpt-x", system="be nice",
+                        messages=[Message("user", prompt)], tools=list(tools))
+    return RequestContext("req-1", "tenant", "openai", "chat", exchange, agent_id="agent-7")
+
+
+async def test_debug_policy_blocks_prompt_and_tool_names():
+    pipeline = Pipeline(load_policies([PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy")]))
+    outcome = await pipeline.check_request(_context("please capsem_block this"))
+    assert outcome.blocked
+    assert outcome.governing.details == "Detected 'capsem_block' in prompt"
+    outcome = await pipeline.check_request(_context("fine", [ToolDefinition("run_capsem_block_tool")]))
+    assert outcome.blocked and outcome.governing.hook == "on_tool_call"
+    assert (await pipeline.check_request(_context("fine", [ToolDefinition("weather")]))).governing is None
+
+
+async def test_custom_capsem_policy_gets_capsem_arguments():
+    loaded = load_policies([PolicySettings(class_path=f"{__name__}.KeywordPolicy", options={"keyword": "xyzzy"})])
+    policy = loaded[0].policy.capsem_policy
+    outcome = await Pipeline(loaded).check_request(_context("say xyzzy"))
+    assert outcome.governing.verdict is Verdict.BLOCK
+    assert outcome.governing.policy == "Keyword"
+    assert policy.seen == [("req-1", "agent-7", "gpt-x", "be nice", "say xyzzy")]
+
+
+def test_custom_policy_only_reports_the_hooks_it_overrides():
+    loaded = load_policies([PolicySettings(class_path=f"{__name__}.KeywordPolicy", options={"keyword": "k"})])
+    assert loaded[0].implements("on_model_call")
+    assert not loaded[0].implements("on_model_response")
+
+
+@pytest.mark.parametrize(
+    ("class_path", "options", "message"),
+    [
+        ("no_such_module.Policy", {}, "cannot import module 'no_such_module'"),
+        ("capsem.policies.debug_policy.Missing", {}, "has no 'Missing'"),
+        ("NoDots", {}, "not a dotted import path"),
+        (f"{__name__}.KeywordPolicy", {}, "keyword is required"),
+        ("collections.OrderedDict", {}, "implements none of"),
+    ],
+)
+def test_bad_policy_config_names_the_key(class_path, options, message):
+    with pytest.raises(ConfigError) as error:
+        load_policies([PolicySettings(class_path=class_path, options=options)], source="config x.yaml")
+    assert message in str(error.value)
+    assert "config x.yaml: policies[0]" in str(error.value)
+
+
+def test_disabled_capsem_policy_is_skipped():
+    settings = PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy", options={"enabled": False})
+    assert load_policies([settings]) == []

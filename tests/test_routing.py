@@ -1,0 +1,56 @@
+"""Which provider and operation each path names, and the upstream path it goes to."""
+
+import pytest
+
+from capsem_proxy.routing import guess_provider, match_route
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "provider", "operation", "upstream"),
+    [
+        ("POST", "/v1/chat/completions", b"", "openai", "chat", "/chat/completions"),
+        ("POST", "/v1/responses", b"", "openai", "responses", "/responses"),
+        ("POST", "/v1/embeddings", b"", "openai", "embeddings", "/embeddings"),
+        ("GET", "/v1/models", b"", "openai", "models", "/models"),
+        ("GET", "/v1/models", b"key=abc", "gemini", "models", "/v1/models"),
+        ("GET", "/v1beta/models", b"", "gemini", "models", "/v1beta/models"),
+        ("POST", "/v1/messages", b"", "anthropic", "messages", "/v1/messages"),
+        ("POST", "/v1/messages/count_tokens", b"", "anthropic", "count_tokens", "/v1/messages/count_tokens"),
+        ("POST", "/v1beta/models/gemini-2.0-flash:generateContent", b"", "gemini", "generate",
+         "/v1beta/models/gemini-2.0-flash:generateContent"),
+        ("POST", "/v1/models/gemini-2.0-flash:streamGenerateContent", b"alt=sse", "gemini", "stream_generate",
+         "/v1/models/gemini-2.0-flash:streamGenerateContent"),
+        ("POST", "/v1beta/models/gemini-2.0-flash:countTokens", b"", "gemini", "count_tokens",
+         "/v1beta/models/gemini-2.0-flash:countTokens"),
+    ],
+)
+def test_served_routes(method, path, query, provider, operation, upstream):
+    route = match_route(method, path, query, False)
+    assert route is not None
+    assert (route.provider, route.operation, route.upstream_path) == (provider, operation, upstream)
+
+
+def test_gemini_stream_framing_follows_alt_sse():
+    sse = match_route("POST", "/v1beta/models/m:streamGenerateContent", b"alt=sse&key=k", False)
+    array = match_route("POST", "/v1beta/models/m:streamGenerateContent", b"", False)
+    assert sse.sse and sse.stream_by_path and sse.path_model == "m"
+    assert not array.sse and array.stream_by_path
+
+
+def test_v1_models_goes_to_gemini_with_its_header():
+    assert match_route("GET", "/v1/models", b"", True).provider == "gemini"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/chat/completions"), ("POST", "/v2/whatever"), ("POST", "/v1beta/models/m:unknownMethod"),
+     ("DELETE", "/v1/models")],
+)
+def test_unknown_routes_are_not_matched(method, path):
+    assert match_route(method, path, b"", False) is None
+
+
+def test_guess_provider_for_error_shapes():
+    assert guess_provider("/v1beta/nope", set()) == "gemini"
+    assert guess_provider("/v1/nope", {"anthropic-version"}) == "anthropic"
+    assert guess_provider("/v1/nope", set()) == "openai"

@@ -1,0 +1,27 @@
+"""Tenant ids are keyed hashes of the caller's key; the secret is kept in the data dir."""
+
+import hashlib
+import hmac
+
+from capsem_proxy.tenancy import SECRET_FILE_NAME, TenantHasher, load_or_create_secret
+
+
+def test_tenant_id_is_hmac_sha256_of_the_key():
+    hasher = TenantHasher(b"secret")
+    expected = hmac.new(b"secret", b"sk-key", hashlib.sha256).hexdigest()[:32]
+    assert hasher.tenant_id("sk-key") == expected
+    assert hasher.tenant_id("sk-key") == expected  # cached
+    assert hasher.tenant_id("sk-other") != expected
+    assert "sk-key" not in hasher.tenant_id("sk-key")
+
+
+def test_secret_is_generated_once_and_kept(tmp_path):
+    first = load_or_create_secret(tmp_path, None)
+    assert len(first) == 64
+    assert (tmp_path / SECRET_FILE_NAME).stat().st_mode & 0o777 == 0o600
+    assert load_or_create_secret(tmp_path, None) == first
+
+
+def test_configured_secret_wins(tmp_path):
+    assert load_or_create_secret(tmp_path, "mine") == b"mine"
+    assert not (tmp_path / SECRET_FILE_NAME).exists()
