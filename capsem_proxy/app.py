@@ -16,20 +16,22 @@ from capsem_proxy import __version__
 from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.config import Settings
 from capsem_proxy.cors import CorsPolicy
-from capsem_proxy.decisions import Decision, Verdict
+from capsem_proxy.decisions import Decision, Outcome, Verdict
 from capsem_proxy.errors import MalformedJSON, MalformedKey, MissingKey, ProxyError, RouteNotFound
-from capsem_proxy.exchange import Exchange
+from capsem_proxy.exchange import Answer, Exchange
+from capsem_proxy.exchange import ToolCall as EmittedToolCall
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.loader import load_policies
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
 from capsem_proxy.routing import Route, guess_provider, match_route
-from capsem_proxy.streaming.relay import relay_json_array, relay_sse
+from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
+from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import UpstreamClient, UpstreamResponse
 
-__all__ = ["ProxyApp", "create_app", "block_message"]
+__all__ = ["ProxyApp", "block_message", "create_app"]
 
 logger = logging.getLogger("capsem_proxy")
 access_logger = logging.getLogger("capsem_proxy.access")
@@ -65,12 +67,16 @@ _BLOCK_PREFIXES = {
     "on_model_response": "Response blocked by security policy: ",
 }
 _NO_POLICY_OPERATIONS = frozenset({"models"})
+# Operations whose answers carry model output for response policies.
+_ANSWER_OPERATIONS = frozenset({"chat", "responses", "generate", "stream_generate", "messages"})
 
 
 def block_message(decision: Decision) -> str:
     """The caller-facing message for a blocking decision (the seed's wording)."""
     prefix = _BLOCK_PREFIXES.get(decision.hook, "Request blocked by security policy: ")
     details = decision.details or decision.reason
+    if decision.hook == "on_tool_call" and decision.extra.get("emitted") and decision.subject:
+        details = f"{details} (tool call '{decision.subject}')"
     if decision.verdict in (Verdict.CONFIRM, Verdict.CLARIFY, Verdict.REPLAN):
         details = f"{decision.verdict.value.lower()} required ({details}); decision id {decision.decision_id}"
     return prefix + details
@@ -205,6 +211,7 @@ class ProxyApp:
         declared = headers.get("content-length")
         body = await read_body(receive, self.max_body_bytes, int(declared) if declared and declared.isdigit() else None)
         stream = route.stream_by_path
+        context: RequestContext | None = None
         if route.operation not in _NO_POLICY_OPERATIONS and scope["method"] == "POST":
             exchange = self._decode(adapter, route, body)
             stream = stream or exchange.stream
@@ -238,7 +245,7 @@ class ProxyApp:
         upstream = await self.upstreams[route.provider].send(
             scope["method"], path_and_query, upstream_headers, body or None, stream=stream
         )
-        return await self._answer(send, receive, route, adapter, upstream, stream, extra_headers)
+        return await self._answer(send, receive, route, adapter, upstream, context, extra_headers)
 
     @staticmethod
     def _decode(adapter: ProviderAdapter, route: Route, body: bytes) -> Exchange:
@@ -260,14 +267,28 @@ class ProxyApp:
         route: Route,
         adapter: ProviderAdapter,
         upstream: UpstreamResponse,
-        stream: bool,
+        context: RequestContext | None,
         extra_headers: list[tuple[bytes, bytes]],
     ) -> int:
         headers = upstream.headers + extra_headers
         is_sse = upstream.content_type.startswith("text/event-stream")
         is_array_stream = route.stream_by_path and not route.sse and upstream.status < 400
+        guarded = (
+            context is not None
+            and upstream.status < 400
+            and route.operation in _ANSWER_OPERATIONS
+            and self.pipeline.has_response_policies()
+        )
         if not (is_sse or is_array_stream):
             body = await upstream.read()
+            if guarded and upstream.content_type.startswith("application/json"):
+                assert context is not None
+                blocked = await self._check_answer(adapter, route, context, body)
+                if blocked is not None:
+                    extra_headers.append((DECISION_ID_HEADER, blocked.decision_id.encode()))
+                    error = ProxyError(block_message(blocked), status=403, kind=ErrorKind.PERMISSION)
+                    await self._send_error(send, adapter, error, extra_headers)
+                    return 403
             await send_response(send, upstream.status, headers, body)
             return upstream.status
         await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
@@ -275,9 +296,60 @@ class ProxyApp:
         def error_event(exc: ProxyError) -> bytes:
             return adapter.stream_error_event(route.operation, exc.status, exc.message, exc.kind, sse=is_sse)
 
-        relay = relay_sse if is_sse else relay_json_array
-        await _relay_until_disconnect(relay(send, upstream, error_event), receive, upstream)
+        if guarded:
+            assert context is not None
+            relay = self._guarded_relay(send, upstream, adapter, route, context, is_sse, error_event)
+        else:
+            relay = (relay_sse if is_sse else relay_json_array)(send, upstream, error_event)
+        await _relay_until_disconnect(relay, receive, upstream)
         return upstream.status
+
+    def _guarded_relay(
+        self,
+        send: Send,
+        upstream: UpstreamResponse,
+        adapter: ProviderAdapter,
+        route: Route,
+        context: RequestContext,
+        is_sse: bool,
+        error_event: Any,
+    ) -> Any:
+        pipeline = self.pipeline
+        streaming = self.settings.streaming
+
+        async def check_answer(answer: Answer, final: bool) -> Outcome:
+            return await pipeline.check_answer(context, answer, final=final, include_tool_calls=False)
+
+        async def check_tool_call(call: EmittedToolCall) -> Outcome:
+            return await pipeline.check_emitted_tool_call(context, call)
+
+        guard = StreamGuard(
+            GuardChecks(answer=check_answer, tool_call=check_tool_call),
+            mode=streaming.mode,
+            window_chars=streaming.holdback_chars,
+            max_buffer_bytes=streaming.max_buffer_bytes,
+        )
+
+        def block_event(decision: Decision) -> bytes:
+            return adapter.stream_error_event(
+                route.operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse
+            )
+
+        return relay_guarded(
+            send, upstream, sse=is_sse, decoder=adapter.stream_decoder(route.operation), guard=guard,
+            error_event=error_event, block_event=block_event,
+        )
+
+    async def _check_answer(
+        self, adapter: ProviderAdapter, route: Route, context: RequestContext, body: bytes
+    ) -> Decision | None:
+        """Response policies on a whole answer; the blocking decision, if any."""
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # not an answer the policies could read; passed on as the provider sent it
+        outcome = await self.pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
+        return outcome.governing if outcome.blocked else None
 
     async def _send_error(
         self, send: Send, adapter: ProviderAdapter, error: ProxyError, extra_headers: list[tuple[bytes, bytes]]

@@ -11,7 +11,7 @@ from typing import Any
 
 from capsem_proxy.errors import BodyTooLarge, ProxyError
 
-__all__ = ["Scope", "Receive", "Send", "read_body", "send_response", "ClientDisconnected"]
+__all__ = ["ClientDisconnected", "Receive", "Scope", "Send", "read_body", "send_response"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

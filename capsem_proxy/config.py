@@ -15,18 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
+    "CONFIG_ENV_VAR",
+    "AdminSettings",
+    "AuditSettings",
     "ConfigError",
-    "ServerSettings",
+    "CorsSettings",
+    "PolicySettings",
     "ProviderSettings",
     "ProvidersSettings",
-    "PolicySettings",
-    "StreamingSettings",
-    "AuditSettings",
-    "AdminSettings",
-    "CorsSettings",
+    "ServerSettings",
     "Settings",
+    "StreamingSettings",
     "load_settings",
-    "CONFIG_ENV_VAR",
 ]
 
 CONFIG_ENV_VAR = "CAPSEM_PROXY_CONFIG"

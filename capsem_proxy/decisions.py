@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Verdict", "Decision", "Outcome", "SEVERITY", "new_decision_id", "strictest"]
+__all__ = ["SEVERITY", "Decision", "Outcome", "Verdict", "new_decision_id", "strictest"]
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """CAPSEM's verdicts plus REDACT (the policy rewrote content instead of blocking)."""
 
     ALLOW = "ALLOW"

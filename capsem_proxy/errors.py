@@ -5,15 +5,15 @@ from __future__ import annotations
 from capsem_proxy.providers.base import ErrorKind
 
 __all__ = [
-    "ProxyError",
-    "MissingKey",
-    "MalformedKey",
-    "MalformedJSON",
     "BodyTooLarge",
+    "MalformedJSON",
+    "MalformedKey",
+    "MissingKey",
+    "ProxyError",
     "RouteNotFound",
-    "UpstreamUnavailable",
-    "UpstreamTimeout",
     "UpstreamBroken",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
 ]
 
 

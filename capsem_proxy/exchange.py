@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "MediaPart",
-    "ToolDefinition",
-    "ToolCall",
-    "ToolResult",
-    "Message",
-    "Exchange",
     "Answer",
+    "Exchange",
+    "MediaPart",
+    "Message",
+    "ToolCall",
+    "ToolDefinition",
+    "ToolResult",
     "Usage",
 ]
 

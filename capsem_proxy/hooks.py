@@ -12,12 +12,12 @@ from typing import Any
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition
 
 __all__ = [
-    "RequestContext",
+    "HOOK_NAMES",
     "ModelCall",
+    "ModelResponse",
+    "RequestContext",
     "ToolCall",
     "ToolResponse",
-    "ModelResponse",
-    "HOOK_NAMES",
 ]
 
 HOOK_NAMES = ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response")

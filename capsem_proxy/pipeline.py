@@ -19,7 +19,7 @@ from capsem_proxy.exchange import ToolCall as EmittedCall
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
 
-__all__ = ["Pipeline", "POLICY_ERROR_REASON"]
+__all__ = ["POLICY_ERROR_REASON", "Pipeline"]
 
 logger = logging.getLogger("capsem_proxy.pipeline")
 
@@ -104,10 +104,15 @@ class Pipeline:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
         return await self._run(calls)
 
-    async def check_answer(self, context: RequestContext, answer: Answer, *, final: bool = True) -> Outcome:
-        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order."""
+    async def check_answer(
+        self, context: RequestContext, answer: Answer, *, final: bool = True, include_tool_calls: bool = True
+    ) -> Outcome:
+        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order.
+
+        Streams check emitted tool calls one by one as they complete (`include_tool_calls=False`).
+        """
         calls: list[_Call] = []
-        if answer.tool_calls:
+        if answer.tool_calls and include_tool_calls:
             offered = {tool.name: tool for tool in context.exchange.tools}
             for policy in self._by_hook_reversed["on_tool_call"]:
                 for emitted in answer.tool_calls:
@@ -115,7 +120,7 @@ class Pipeline:
         event = ModelResponse(context, answer, final)
         for policy in self._by_hook_reversed["on_model_response"]:
             calls.append((policy, "on_model_response", event, ""))
-        return await self._run(calls)
+        return self._mark_emitted(await self._run(calls))
 
     async def check_emitted_tool_call(self, context: RequestContext, emitted: EmittedCall) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
@@ -124,12 +129,19 @@ class Pipeline:
         calls: list[_Call] = [
             (policy, "on_tool_call", event, emitted.name) for policy in self._by_hook_reversed["on_tool_call"]
         ]
-        return await self._run(calls)
+        return self._mark_emitted(await self._run(calls))
 
     @staticmethod
     def _emitted_event(context: RequestContext, emitted: EmittedCall, offered: dict[str, ToolDefinition]) -> ToolCall:
         tool = offered.get(emitted.name) or ToolDefinition(name=emitted.name)
         return ToolCall(context, tool, emitted.arguments, emitted=True, call_id=emitted.call_id)
+
+    @staticmethod
+    def _mark_emitted(outcome: Outcome) -> Outcome:
+        for decision in outcome.decisions:
+            if decision.hook == "on_tool_call":
+                decision.extra["emitted"] = True
+        return outcome
 
     async def _run(self, calls: list[_Call]) -> Outcome:
         decisions: list[Decision | None] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Route", "match_route", "guess_provider"]
+__all__ = ["Route", "guess_provider", "match_route"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["TenantHasher", "load_or_create_secret", "SECRET_FILE_NAME"]
+__all__ = ["SECRET_FILE_NAME", "TenantHasher", "load_or_create_secret"]
 
 SECRET_FILE_NAME = "tenant-secret"
 

@@ -8,7 +8,6 @@ exceptions, so the app maps them to provider-shaped answers in one place.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -145,7 +144,7 @@ class UpstreamClient:
                 allow_redirects=False,
                 compress=None,
             )
-        except (TimeoutError, aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(f"the {self.name} provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"the {self.name} provider could not be reached") from exc

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-__all__ = ["ProxyProcess", "start_proxy", "free_port"]
+__all__ = ["ProxyProcess", "free_port", "start_proxy"]
 
 
 def free_port() -> int:

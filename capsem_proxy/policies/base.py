@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import HOOK_NAMES
 
-__all__ = ["ProxyPolicy", "ConfiguredPolicy"]
+__all__ = ["ConfiguredPolicy", "ProxyPolicy"]
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ from capsem_proxy.hooks import HOOK_NAMES
 from capsem_proxy.policies.base import ConfiguredPolicy
 from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_policy
 
-__all__ = ["load_policies", "load_policy", "BUILTIN_POLICIES"]
+__all__ = ["BUILTIN_POLICIES", "load_policies", "load_policy"]
 
 # Short names accepted in `class:` besides full import paths.
 BUILTIN_POLICIES = {

@@ -102,9 +102,9 @@ def _source_media(source: Any) -> MediaPart | None:
         return media_from_url(source.get("url"), mime)
     if kind == "file":
         file_id = source.get("file_id")
-        return (
-            MediaPart(mime_type=mime or "application/octet-stream", uri=file_id) if isinstance(file_id, str) else None
-        )
+        if isinstance(file_id, str) and file_id:
+            return MediaPart(mime_type=mime or "application/octet-stream", uri=file_id)
+        return None
     if kind == "content":
         return MediaPart(mime_type="text/plain", data="\n".join(texts_of(source.get("content"))).encode())
     return None

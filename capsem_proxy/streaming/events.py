@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "Delta",
+    "ErrorDelta",
+    "FinishDelta",
     "StreamEvent",
     "TextDelta",
     "ThinkingDelta",
     "ToolCallDelta",
-    "FinishDelta",
     "UsageDelta",
-    "ErrorDelta",
-    "Delta",
 ]
 
 

@@ -31,10 +31,16 @@ class JSONArraySplitter:
     def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
         """Add `chunk`. Returns (bytes safe to forward: everything up to the end of the last
         complete element, the elements completed by this chunk, each as its JSON bytes)."""
+        segments = self.feed_segments(chunk)
+        return b"".join(segment for segment, _ in segments), [element for _, element in segments]
+
+    def feed_segments(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        """Add `chunk`. Returns, for each element it completes, (the bytes to forward for it: the
+        separators before it and the element, the element's own JSON bytes)."""
         buffer = self._buffer
         buffer += chunk
-        elements: list[bytes] = []
-        forward_until = 0
+        segments: list[tuple[bytes, bytes]] = []
+        segment_start = 0
         for match in _STRUCTURAL.finditer(buffer, self._scanned):
             position = match.start()
             if position == self._escape_at:
@@ -55,21 +61,20 @@ class JSONArraySplitter:
             elif char in (0x7D, 0x5D):  # } ]
                 self._depth -= 1
                 if self._depth == 1 and self._element_start >= 0:
-                    elements.append(bytes(buffer[self._element_start : position + 1]))
+                    end = position + 1
+                    segments.append((bytes(buffer[segment_start:end]), bytes(buffer[self._element_start : end])))
                     self.elements_seen += 1
-                    forward_until = position + 1
+                    segment_start = end
                     self._element_start = -1
         self._scanned = len(buffer)
-        if not forward_until:
-            return b"", elements
-        forwarded = bytes(buffer[:forward_until])
-        del buffer[:forward_until]
-        self._scanned -= forward_until
-        if self._escape_at >= 0:
-            self._escape_at -= forward_until
-        if self._element_start >= 0:
-            self._element_start -= forward_until
-        return forwarded, elements
+        if segment_start:
+            del buffer[:segment_start]
+            self._scanned -= segment_start
+            if self._escape_at >= 0:
+                self._escape_at -= segment_start
+            if self._element_start >= 0:
+                self._element_start -= segment_start
+        return segments
 
     def rest(self) -> bytes:
         """Whatever is left after the last element (normally the closing bracket)."""

@@ -10,12 +10,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from capsem_proxy.decisions import Decision
 from capsem_proxy.errors import ProxyError
+from capsem_proxy.providers.base import StreamDecoder
+from capsem_proxy.streaming.events import StreamEvent
+from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import JSONArraySplitter
-from capsem_proxy.streaming.sse import SSESplitter
+from capsem_proxy.streaming.sse import SSESplitter, parse_event
 from capsem_proxy.upstream import UpstreamResponse
 
-__all__ = ["StreamResult", "relay_sse", "relay_json_array"]
+__all__ = ["StreamResult", "relay_guarded", "relay_json_array", "relay_sse"]
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ErrorEvent = Callable[[ProxyError], bytes]
@@ -27,6 +31,7 @@ class StreamResult:
 
     bytes_sent: int = 0
     error: ProxyError | None = None
+    blocked_by: Decision | None = None
 
 
 async def _send_body(send: Send, body: bytes) -> None:
@@ -69,8 +74,67 @@ async def relay_json_array(send: Send, upstream: UpstreamResponse, error_event: 
             await _send_body(send, tail)
     except ProxyError as exc:
         result.error = exc
-        element = error_event(exc)
-        closing = (b",\r\n" + element + b"\n]") if splitter.elements_seen else (b"[" + element + b"]")
-        await _send_body(send, closing)
+        await _send_body(send, _closing(error_event(exc), False, result.bytes_sent))
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return result
+
+
+BlockEvent = Callable[[Decision], bytes]
+
+
+async def relay_guarded(
+    send: Send,
+    upstream: UpstreamResponse,
+    *,
+    sse: bool,
+    decoder: StreamDecoder,
+    guard: StreamGuard,
+    error_event: ErrorEvent,
+    block_event: BlockEvent,
+) -> StreamResult:
+    """Forward a stream through a StreamGuard: each event is decoded, offered to the guard, and
+    only what the guard releases is sent. A block ends the stream with the provider's error event."""
+    result = StreamResult()
+    sse_splitter = SSESplitter() if sse else None
+    array_splitter = None if sse else JSONArraySplitter()
+    ending = b""
+    try:
+        async for chunk in upstream.chunks():
+            released: list[bytes] = []
+            if sse_splitter is not None:
+                for raw in sse_splitter.feed_events(chunk):
+                    out = await guard.push(raw, decoder.feed(parse_event(raw)))
+                    if out:
+                        released.append(out)
+            else:
+                assert array_splitter is not None
+                for segment, element in array_splitter.feed_segments(chunk):
+                    event = StreamEvent(raw=segment, data=element.decode("utf-8", "replace"))
+                    out = await guard.push(segment, decoder.feed(event))
+                    if out:
+                        released.append(out)
+            if released:
+                body = b"".join(released)
+                result.bytes_sent += len(body)
+                await _send_body(send, body)
+        out = await guard.finish()
+        tail = sse_splitter.pending if sse_splitter is not None else array_splitter.rest()  # type: ignore[union-attr]
+        ending = out + tail
+    except StreamBlocked as blocked:
+        result.blocked_by = blocked.decision
+        ending = _closing(block_event(blocked.decision), sse, result.bytes_sent)
+    except ProxyError as exc:
+        result.error = exc
+        # What the guard still held was never approved: it is dropped with the broken stream.
+        ending = _closing(error_event(exc), sse, result.bytes_sent)
+    if ending:
+        await _send_body(send, ending)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return result
+
+
+def _closing(event: bytes, sse: bool, bytes_sent: int) -> bytes:
+    """An error event that ends the stream well-formed (for a JSON array: as its last element)."""
+    if sse:
+        return event
+    return (b",\r\n" + event + b"\n]") if bytes_sent else (b"[" + event + b"]")

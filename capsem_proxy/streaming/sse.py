@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from capsem_proxy.streaming.events import StreamEvent
 
-__all__ = ["SSESplitter", "parse_event", "encode_event"]
+__all__ = ["SSESplitter", "encode_event", "parse_event"]
 
 _LF_END = b"\n\n"
 _CRLF_END = b"\r\n\r\n"

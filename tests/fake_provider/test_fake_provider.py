@@ -210,7 +210,7 @@ def test_anthropic_tool_use(ant: anthropic.Anthropic) -> None:
 
 def test_anthropic_count_tokens_models_and_errors(fp: FakeProviderProcess, ant: anthropic.Anthropic) -> None:
     assert ant.messages.count_tokens(model="claude-sonnet-4-6", messages=USER).input_tokens > 0
-    assert [m.id for m in ant.models.list()][0].startswith("claude-")
+    assert next(m.id for m in ant.models.list()).startswith("claude-")
     with pytest.raises(anthropic.APIStatusError) as info:
         ant.messages.create(model="m", max_tokens=8, messages=USER, extra_headers=scen(overloaded=True))
     assert info.value.status_code == 529 and info.value.body["error"]["type"] == "overloaded_error"

@@ -1,0 +1,139 @@
+"""Response-side policies through the real proxy: whole answers, guarded streams and the tool
+calls a model emits; blocked content never reaches the client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+from google import genai
+from google.genai import errors as genai_errors
+
+from tests.integration.policies import TRIGGER
+from tests.proxy_process import start_proxy
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPLY = "The answer starts harmlessly and runs on for a good while, and then it says " + TRIGGER + " and more."
+SAFE_PREFIX = REPLY[: REPLY.index(TRIGGER)]
+_COMMAND_SCHEMA = {"type": "object", "properties": {"command": {"type": "string"}}}
+TOOLS = [{"type": "function",
+          "function": {"name": "shell", "description": "run a command", "parameters": _COMMAND_SCHEMA}}]
+
+
+@pytest.fixture(scope="module")
+def guarded_proxy(fake_provider):
+    config = {
+        "policies": [
+            {"class": "capsem.policies.debug_policy.DebugPolicy"},
+            {"class": "tests.integration.policies.ResponseGuardPolicy", "options": {"keyword": TRIGGER}},
+        ],
+        "streaming": {"mode": "guard", "holdback_chars": 32},
+    }
+    process = start_proxy(fake_provider.base_url, config, env={"PYTHONPATH": str(REPO_ROOT)})
+    yield process
+    process.stop()
+
+
+def _openai(proxy) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key="sk-test-guard", max_retries=0)
+
+
+def test_blocked_whole_answer_is_a_403_the_sdk_raises(guarded_proxy, fake_provider):
+    fake_provider.script(reply=REPLY)
+    with pytest.raises(openai.PermissionDeniedError) as error:
+        _openai(guarded_proxy).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert f"Response blocked by security policy: Detected '{TRIGGER}'" in str(error.value)
+    assert error.value.response.headers["x-capsem-decision-id"]
+
+
+def test_clean_answer_passes_unchanged(guarded_proxy, fake_provider):
+    completion = _openai(guarded_proxy).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content == "Hello from the fake provider."
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7])
+def test_openai_stream_blocked_mid_way_delivers_only_text_before_the_window(guarded_proxy, fake_provider, chunk_size):
+    fake_provider.script(reply=REPLY, chunk_size=chunk_size)
+    received = ""
+    with pytest.raises(openai.APIError) as error:
+        stream = _openai(guarded_proxy).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received += chunk.choices[0].delta.content
+    assert "Response blocked by security policy" in str(error.value)
+    assert SAFE_PREFIX.startswith(received)
+    assert received  # text before the window did flow
+    assert TRIGGER[:2] not in received[len(SAFE_PREFIX) - 1 :]
+
+
+def test_clean_stream_arrives_whole(guarded_proxy, fake_provider):
+    fake_provider.script(reply="A perfectly ordinary answer " * 20, chunk_size=5)
+    stream = _openai(guarded_proxy).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == "A perfectly ordinary answer " * 20
+
+
+def test_anthropic_stream_blocked_mid_way(guarded_proxy, fake_provider):
+    fake_provider.script(reply=REPLY, chunk_size=4)
+    client = anthropic.Anthropic(base_url=guarded_proxy.base_url, api_key="sk-ant-guard", max_retries=0)
+    received = ""
+    request = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(anthropic.APIStatusError) as error, client.messages.stream(**request) as stream:
+        for text in stream.text_stream:
+            received += text
+    assert "Response blocked by security policy" in str(error.value)
+    assert SAFE_PREFIX.startswith(received)
+
+
+def test_gemini_stream_blocked_mid_way(guarded_proxy, fake_provider):
+    fake_provider.script(reply=REPLY, chunk_size=4)
+    client = genai.Client(api_key="AIza-guard", http_options={"base_url": guarded_proxy.base_url})
+    received = ""
+    with pytest.raises(genai_errors.APIError) as error:
+        for chunk in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi"):
+            received += chunk.text or ""
+    assert "Response blocked by security policy" in str(error.value)
+    assert SAFE_PREFIX.startswith(received)
+
+
+def test_streamed_tool_call_with_forbidden_arguments_never_reaches_the_client(guarded_proxy, fake_provider):
+    fake_provider.script(tool_call=True, tool_args={"command": "rm -rf /"})
+    tool_chunks = []
+    with pytest.raises(openai.APIError) as error:
+        stream = _openai(guarded_proxy).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "clean up"}], tools=TOOLS, stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.tool_calls:
+                tool_chunks.append(chunk)
+    assert tool_chunks == []
+    assert "Tool blocked by security policy: destructive command (tool call 'shell')" in str(error.value)
+
+
+def test_non_streamed_tool_call_with_forbidden_arguments_is_a_403(guarded_proxy, fake_provider):
+    fake_provider.script(tool_call=True, tool_args={"command": "rm -rf /"})
+    with pytest.raises(openai.PermissionDeniedError) as error:
+        _openai(guarded_proxy).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "clean up"}], tools=TOOLS
+        )
+    assert "Tool blocked by security policy: destructive command" in str(error.value)
+
+
+def test_allowed_streamed_tool_call_is_assembled_by_the_sdk(guarded_proxy, fake_provider):
+    fake_provider.script(tool_call=True, tool_args={"command": "ls -la"})
+    stream = _openai(guarded_proxy).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "list"}], tools=TOOLS, stream=True
+    )
+    name, arguments = "", ""
+    for chunk in stream:
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            name += call.function.name or ""
+            arguments += call.function.arguments or ""
+    assert name == "shell"
+    assert arguments.replace(" ", "") == '{"command":"ls-la"}'

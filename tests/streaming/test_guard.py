@@ -1,0 +1,163 @@
+"""The stream guard: what it releases, when, and that blocked content never leaves."""
+
+import pytest
+
+from capsem_proxy.decisions import Decision, Outcome, Verdict, strictest
+from capsem_proxy.streaming.events import FinishDelta, TextDelta, ToolCallDelta, UsageDelta
+from capsem_proxy.streaming.guard import GuardChecks, StreamBlocked, StreamGuard
+
+TRIGGER = "FORBIDDEN"
+TEXT = "Hello there, this answer goes on for a while before it says " + TRIGGER + " and then goes on more."
+
+
+def _outcome(decisions):
+    return Outcome(decisions, strictest(decisions))
+
+
+class Recorder:
+    """Blocks text containing TRIGGER and tool calls named 'rm'; records what it saw."""
+
+    def __init__(self):
+        self.texts, self.tool_calls = [], []
+
+    async def answer(self, answer, final):
+        self.texts.append((answer.text, final))
+        if TRIGGER in answer.text:
+            return _outcome([Decision(Verdict.BLOCK, "p", "on_model_response", details="found it")])
+        return _outcome([])
+
+    async def tool_call(self, call):
+        self.tool_calls.append((call.name, call.arguments))
+        if call.name == "rm":
+            return _outcome([Decision(Verdict.BLOCK, "p", "on_tool_call", details="no rm", subject="rm")])
+        return _outcome([])
+
+
+WINDOW = len(TRIGGER)
+
+
+def _guard(recorder, mode="guard", window=WINDOW, cap=1 << 20, every=1):
+    return StreamGuard(GuardChecks(recorder.answer, recorder.tool_call), mode=mode, window_chars=window,
+                       max_buffer_bytes=cap, check_every_chars=every)
+
+
+async def _run(guard, chunks):
+    released = b""
+    try:
+        for chunk in chunks:
+            released += await guard.push(chunk.encode(), [TextDelta(chunk)])
+        released += await guard.finish()
+    except StreamBlocked as blocked:
+        return released.decode(), blocked.decision
+    return released.decode(), None
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+async def test_trigger_split_across_chunks_is_blocked_before_any_of_it_leaves(size):
+    chunks = [TEXT[i : i + size] for i in range(0, len(TEXT), size)]
+    released, decision = await _run(_guard(Recorder()), chunks)
+    assert decision is not None and decision.details == "found it"
+    assert TEXT.startswith(released)
+    assert len(released) <= TEXT.index(TRIGGER)
+
+
+async def test_every_two_way_split_of_the_trigger_is_caught():
+    start = TEXT.index(TRIGGER)
+    for cut in range(start + 1, start + len(TRIGGER)):
+        released, decision = await _run(_guard(Recorder()), [TEXT[:cut], TEXT[cut:]])
+        assert decision is not None, cut
+        assert len(released) <= start
+
+
+async def test_trigger_in_the_first_and_in_the_last_chunk():
+    assert (await _run(_guard(Recorder()), [TRIGGER + " at start", " fine"]))[1] is not None
+    released, decision = await _run(_guard(Recorder()), ["fine text ", "then " + TRIGGER])
+    assert decision is not None and TRIGGER not in released
+
+
+async def test_clean_answer_is_released_in_full_and_text_flows_before_the_end():
+    guard = _guard(Recorder())
+    words = [f"word{i} " for i in range(20)]
+    early = b""
+    for word in words[:10]:
+        early += await guard.push(word.encode(), [TextDelta(word)])
+    assert early  # text beyond the window left before the stream ended
+    rest = b""
+    for word in words[10:]:
+        rest += await guard.push(word.encode(), [TextDelta(word)])
+    rest += await guard.finish()
+    assert (early + rest).decode() == "".join(words)
+
+
+async def test_buffer_mode_holds_everything_until_the_end():
+    guard = _guard(Recorder(), mode="buffer")
+    for word in ["a" * 50, "b" * 50, "c" * 50]:
+        assert await guard.push(word.encode(), [TextDelta(word)]) == b""
+    assert await guard.finish() == b"a" * 50 + b"b" * 50 + b"c" * 50
+
+
+async def test_pass_mode_releases_at_once_and_cuts_from_the_check_on():
+    recorder = Recorder()
+    released, decision = await _run(_guard(recorder, mode="pass", every=1000), ["clean start ", TRIGGER, " after"])
+    assert released == "clean start " + TRIGGER + " after"  # pass mode may only end the stream
+    assert decision is not None
+
+
+async def test_pass_mode_checking_every_event_stops_before_the_trigger():
+    released, decision = await _run(_guard(Recorder(), mode="pass", every=1), ["clean start ", TRIGGER, " after"])
+    assert released == "clean start "
+    assert decision is not None
+
+
+async def test_opaque_events_keep_their_order():
+    guard = _guard(Recorder(), window=0)
+    out = await guard.push(b"<role>", [])
+    out += await guard.push(b"<text>", [TextDelta("hi")])
+    out += await guard.push(b"<usage>", [UsageDelta(3, 4)])
+    out += await guard.finish()
+    assert out == b"<role><text><usage>"
+    assert guard.answer.usage.output_tokens == 4
+
+
+async def test_tool_call_is_held_until_complete_then_checked_with_assembled_arguments():
+    recorder = Recorder()
+    guard = _guard(recorder)
+    out = await guard.push(b"<t0>", [ToolCallDelta(0, "call_1", "weather", "")])
+    out += await guard.push(b"<t1>", [ToolCallDelta(0, arguments_fragment='{"city": "Pa')])
+    out += await guard.push(b"<t2>", [ToolCallDelta(0, arguments_fragment='ris"}')])
+    assert out == b""
+    out += await guard.push(b"<finish>", [FinishDelta("tool_calls")])
+    assert recorder.tool_calls == [("weather", {"city": "Paris"})]
+    out += await guard.finish()
+    assert out == b"<t0><t1><t2><finish>"
+    assert guard.answer.tool_calls[0].call_id == "call_1"
+
+
+async def test_blocked_tool_call_never_leaves():
+    guard = _guard(Recorder())
+    out = await guard.push(b"<text>", [TextDelta("ok")])
+    out += await guard.push(b"<t0>", [ToolCallDelta(0, "c", "rm", '{"path": "/"}')])
+    with pytest.raises(StreamBlocked) as blocked:
+        out += await guard.push(b"<finish>", [FinishDelta("tool_calls")])
+    assert b"<t0>" not in out
+    assert blocked.value.decision.subject == "rm"
+
+
+async def test_interleaved_parallel_tool_calls_are_assembled_separately():
+    recorder = Recorder()
+    guard = _guard(recorder)
+    await guard.push(b"a", [ToolCallDelta(0, "c0", "first", '{"x":')])
+    await guard.push(b"b", [ToolCallDelta(1, "c1", "second", '{"y":')])
+    await guard.push(b"c", [ToolCallDelta(0, arguments_fragment="1}")])
+    await guard.push(b"d", [ToolCallDelta(1, arguments_fragment="2}")])
+    out = await guard.finish()
+    assert out == b"abcd"
+    assert sorted(recorder.tool_calls) == [("first", {"x": 1}), ("second", {"y": 2})]
+
+
+async def test_buffer_cap_ends_the_stream():
+    guard = _guard(Recorder(), mode="buffer", cap=1024)
+    with pytest.raises(StreamBlocked) as blocked:
+        for _ in range(20):
+            await guard.push(b"x" * 100, [TextDelta("x" * 100)])
+    assert "exceeded" in blocked.value.decision.details
