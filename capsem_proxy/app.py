@@ -359,21 +359,31 @@ class ProxyApp:
 
 
 async def _relay_until_disconnect(relay: Any, receive: Receive, upstream: UpstreamResponse) -> None:
-    """Run a stream relay, cancelling it (and the upstream request) the moment the client leaves."""
-    relay_task = asyncio.ensure_future(relay)
+    """Run a stream relay, cancelling it (and the upstream request) the moment the client leaves.
+
+    The relay runs in the request's own task; a small watcher waits for the client's disconnect
+    message and cancels that task, so a relay blocked on a silent provider stops at once too.
+    """
+    relay_task = asyncio.current_task()
+    assert relay_task is not None
+    client_left = False
 
     async def watch_disconnect() -> None:
+        nonlocal client_left
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                client_left = True
                 relay_task.cancel()
                 return
 
     watcher = asyncio.ensure_future(watch_disconnect())
     try:
-        await asyncio.wait((relay_task,))
-        if not relay_task.cancelled():
-            relay_task.result()
+        await relay
+    except asyncio.CancelledError:
+        if not client_left:
+            raise
+        relay_task.uncancel()
     except OSError:
         pass  # the client's socket closed under a write: nothing left to tell it
     finally:

@@ -25,6 +25,22 @@ def _next_boundary(buffer: bytes | bytearray, start: int) -> tuple[int, int]:
     return -1, 0
 
 
+def _split(data: bytes | bytearray, start: int, search_from: int) -> tuple[list[bytes], int]:
+    """The complete events in `data` from `start`, and how many bytes they span.
+
+    Both line endings are looked for at every event: the spec allows a stream to mix them.
+    """
+    events = []
+    position = start
+    search = max(search_from, start)
+    while True:
+        end, _ = _next_boundary(data, search)
+        if end == -1:
+            return events, position
+        events.append(data[position:end])
+        position = search = end
+
+
 class SSESplitter:
     """Accumulates chunks and hands out the complete events they contain, as raw bytes."""
 
@@ -35,34 +51,23 @@ class SSESplitter:
 
     def feed(self, chunk: bytes) -> bytes:
         """Add `chunk`; return the bytes of every event completed so far (possibly b"")."""
-        buffer = self._buffer
-        search_from = max(len(buffer) - 3, 0)
-        buffer += chunk
-        last_end = 0
-        position = search_from
-        while True:
-            end, _ = _next_boundary(buffer, position)
-            if end == -1:
-                break
-            last_end = end
-            position = end
-        if not last_end:
-            return b""
-        complete = bytes(buffer[:last_end])
-        del buffer[:last_end]
-        return complete
+        return b"".join(self.feed_events(chunk))
 
     def feed_events(self, chunk: bytes) -> list[bytes]:
         """Add `chunk`; return each completed event's bytes separately."""
-        complete = self.feed(chunk)
-        events = []
-        position = 0
-        while position < len(complete):
-            end, _ = _next_boundary(complete, position)
-            if end == -1:  # pragma: no cover - feed() returns only whole events
-                break
-            events.append(complete[position:end])
-            position = end
+        buffer = self._buffer
+        if not buffer:
+            # Usual case: the chunk starts at an event boundary; no copy into the buffer.
+            events, consumed = _split(chunk, 0, 0)
+            if consumed < len(chunk):
+                buffer += chunk[consumed:]
+            return events
+        search_from = max(len(buffer) - 3, 0)
+        buffer += chunk
+        events, consumed = _split(buffer, 0, search_from)
+        if consumed:
+            events = [bytes(event) for event in events]
+            del buffer[:consumed]
         return events
 
     @property
@@ -73,6 +78,11 @@ class SSESplitter:
 
 def parse_event(raw: bytes) -> StreamEvent:
     """Parse one complete event's bytes into its `event` name and joined `data`."""
+    if raw[:6] == b"data: ":
+        # Usual case: one data line and nothing else.
+        body = raw[6:].rstrip(b"\r\n")
+        if b"\n" not in body and b"\r" not in body:
+            return StreamEvent(raw=raw, data=body.decode("utf-8", "replace"))
     text = raw.decode("utf-8", "replace")
     event_name = None
     data_lines = []
