@@ -87,7 +87,7 @@ class ProxyApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pipeline = Pipeline(load_policies(settings.policies))
+        self.pipeline = Pipeline(load_policies(settings.policies, policy_dir=settings.policy_dir))
         self.adapters: dict[str, ProviderAdapter] = {name: cls() for name, cls in ADAPTERS.items()}
         self.upstreams = {
             name: UpstreamClient(name, getattr(settings.providers, name)) for name in self.adapters

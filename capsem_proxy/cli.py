@@ -20,7 +20,7 @@ def _load_and_validate(config: str | None) -> Settings:
     from capsem_proxy.policies.loader import load_policies
 
     settings = load_settings(config)
-    load_policies(settings.policies, source=f"config {config}" if config else "config")
+    load_policies(settings.policies, source=f"config {config}" if config else "config", policy_dir=settings.policy_dir)
     return settings
 
 

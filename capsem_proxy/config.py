@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     providers: ProvidersSettings = ProvidersSettings()
     policies: list[PolicySettings] = Field(default_factory=_default_policies)
+    policy_dir: Path | None = Field(
+        None, description="a CAPSEM config directory of policy TOML files (debug.toml, pii.toml ...), loaded after"
+    )
     streaming: StreamingSettings = StreamingSettings()
     audit: AuditSettings = AuditSettings()
     admin: AdminSettings = AdminSettings()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from capsem_proxy.config import ConfigError, PolicySettings
@@ -12,10 +14,14 @@ from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_p
 
 __all__ = ["BUILTIN_POLICIES", "load_policies", "load_policy"]
 
-# Short names accepted in `class:` besides full import paths.
+# Short names accepted in `class:` besides full import paths; also the names of the TOML files
+# in a CAPSEM config directory (as capsem.config_loader names them).
 BUILTIN_POLICIES = {
     "debug": "capsem.policies.debug_policy.DebugPolicy",
+    "pii": "capsem.policies.pii_policy.PIIPolicy",
 }
+# Keys of a policy TOML file that configure the proxy's handling rather than the policy.
+_PROXY_KEYS = ("class", "fail_open", "timeout_ms", "name")
 
 
 def _import_class(path: str, key: str) -> Any:
@@ -71,11 +77,46 @@ def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
     )
 
 
-def load_policies(policies: list[PolicySettings], source: str = "config") -> list[ConfiguredPolicy]:
-    """Load every configured policy, in order; the first bad one stops with a clear message."""
+def load_policy_dir(directory: Path) -> list[ConfiguredPolicy]:
+    """Load a CAPSEM config directory: one TOML file per policy, named after it (`debug.toml`),
+    or naming any class with a `class = "module.Class"` key. Files load in name order."""
+    if not directory.is_dir():
+        raise ConfigError(f"policy_dir: {directory} is not a directory")
+    loaded = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            options = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"policy file {path}: {exc}") from exc
+        class_path = options.get("class") or BUILTIN_POLICIES.get(path.stem)
+        if not class_path:
+            raise ConfigError(
+                f"policy file {path}: unknown policy '{path.stem}' (known: {', '.join(BUILTIN_POLICIES)}; "
+                "or set class = \"module.Class\")"
+            )
+        settings = PolicySettings(
+            class_path=class_path,
+            options={key: value for key, value in options.items() if key not in _PROXY_KEYS},
+            fail_open=bool(options.get("fail_open", False)),
+            timeout_ms=float(options.get("timeout_ms", 200.0)),
+            name=options.get("name"),
+        )
+        policy = load_policy(settings, f"policy file {path}")
+        if policy is not None:
+            loaded.append(policy)
+    return loaded
+
+
+def load_policies(
+    policies: list[PolicySettings], source: str = "config", policy_dir: Path | None = None
+) -> list[ConfiguredPolicy]:
+    """Load every configured policy, in order, then those of `policy_dir`; the first bad one
+    stops with a clear message."""
     loaded = []
     for index, settings in enumerate(policies):
         policy = load_policy(settings, f"{source}: policies[{index}]")
         if policy is not None:
             loaded.append(policy)
+    if policy_dir is not None:
+        loaded.extend(load_policy_dir(policy_dir))
     return loaded

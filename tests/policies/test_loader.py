@@ -87,3 +87,46 @@ def test_bad_policy_config_names_the_key(class_path, options, message):
 def test_disabled_capsem_policy_is_skipped():
     settings = PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy", options={"enabled": False})
     assert load_policies([settings]) == []
+
+
+async def test_capsem_config_directory_loads_debug_toml(tmp_path):
+    (tmp_path / "debug.toml").write_text("enabled = true\nfail_open = false\ntimeout_ms = 50\n")
+    loaded = load_policies([], policy_dir=tmp_path)
+    assert [policy.name for policy in loaded] == ["Debug"]
+    assert loaded[0].timeout_s == 0.05
+    outcome = await Pipeline(loaded).check_request(_context("capsem_block please"))
+    assert outcome.blocked
+
+
+def test_config_directory_file_naming_a_class(tmp_path):
+    (tmp_path / "custom.toml").write_text(f'class = "{__name__}.KeywordPolicy"\nkeyword = "zork"\n')
+    loaded = load_policies([], policy_dir=tmp_path)
+    assert loaded[0].policy.capsem_policy.keyword == "zork"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text", "message"),
+    [
+        ("mystery.toml", "enabled = true", "unknown policy 'mystery'"),
+        ("debug.toml", "enabled = [", "debug.toml"),
+        ("custom.toml", f'class = "{__name__}.KeywordPolicy"', "keyword is required"),
+    ],
+)
+def test_bad_config_directory_names_the_file(tmp_path, file_name, text, message):
+    (tmp_path / file_name).write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_policies([], policy_dir=tmp_path)
+    assert message in str(error.value)
+    assert file_name in str(error.value)
+
+
+def test_validate_config_fails_on_a_broken_policy(tmp_path, capsys):
+    from capsem_proxy.cli import main
+
+    config = tmp_path / "proxy.yaml"
+    config.write_text("policies:\n  - class: no_such_module.Policy\n")
+    assert main(["validate-config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "policies[0].class" in error and "no_such_module" in error and str(config) in error
+    config.write_text("policies:\n  - class: capsem.policies.debug_policy.DebugPolicy\n")
+    assert main(["validate-config", str(config)]) == 0
