@@ -110,8 +110,14 @@ def _tools(payload: dict[str, Any]) -> list[str]:
 
 
 def _usage(prompt: int, output: int) -> dict[str, Any]:
-    return {"input_tokens": prompt, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-            "cache_creation": _CACHE_CREATION, "output_tokens": output, "service_tier": "standard"}
+    return {
+        "input_tokens": prompt,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": _CACHE_CREATION,
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
 
 
 async def messages(ctx: Ctx) -> web.StreamResponse:
@@ -135,34 +141,71 @@ async def messages(ctx: Ctx) -> web.StreamResponse:
         out_tokens = estimate_tokens(text)
 
     if not p.get("stream"):
-        return await json_answer(ctx, {
-            "id": mid, "type": "message", "role": "assistant", "model": model, "content": [block],
-            "stop_reason": stop_reason, "stop_sequence": None, "usage": _usage(prompt_tokens, out_tokens),
-        })
+        return await json_answer(
+            ctx,
+            {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [block],
+                "stop_reason": stop_reason,
+                "stop_sequence": None,
+                "usage": _usage(prompt_tokens, out_tokens),
+            },
+        )
 
     events = [
-        sse({"type": "message_start", "message": {
-            "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": _usage(prompt_tokens, 1)}}, "message_start"),
+        sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": _usage(prompt_tokens, 1),
+                },
+            },
+            "message_start",
+        ),
     ]
     if tool is not None:
         start_block = {"type": "tool_use", "id": tool_id, "name": tool, "input": {}}
         pieces = ["", *split_text(args, sc.chunk_size)]
-        delta_head = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' \
-                     b'"delta":{"type":"input_json_delta","partial_json":'
+        delta_head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"input_json_delta","partial_json":'
+        )
     else:
         start_block = {"type": "text", "text": ""}
         pieces = [piece for piece in split_text(text, sc.chunk_size) if piece]
-        delta_head = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' \
-                     b'"delta":{"type":"text_delta","text":'
-    events.append(sse({"type": "content_block_start", "index": 0, "content_block": start_block},
-                      "content_block_start"))
+        delta_head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"text_delta","text":'
+        )
+    events.append(sse({"type": "content_block_start", "index": 0, "content_block": start_block}, "content_block_start"))
     events.append(_PING)
     events.extend(delta_head + orjson.dumps(piece) + b"}}\n\n" for piece in pieces)
     events.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
-    events.append(sse({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                       "usage": {"input_tokens": prompt_tokens, "cache_creation_input_tokens": 0,
-                                 "cache_read_input_tokens": 0, "output_tokens": out_tokens}}, "message_delta"))
+    events.append(
+        sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {
+                    "input_tokens": prompt_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "output_tokens": out_tokens,
+                },
+            },
+            "message_delta",
+        )
+    )
     events.append(_STOP)
     return await stream_answer(ctx, events)
 
@@ -180,5 +223,6 @@ async def list_models(ctx: Ctx) -> web.StreamResponse:
 async def get_model(ctx: Ctx) -> web.StreamResponse:
     """GET /v1/models/{model} (Anthropic shape)."""
     model = ctx.request.match_info.get("tail", _MODELS[0][0])
-    return await json_answer(ctx, {"type": "model", "id": model, "display_name": model,
-                                   "created_at": "2025-01-01T00:00:00Z"})
+    return await json_answer(
+        ctx, {"type": "model", "id": model, "display_name": model, "created_at": "2025-01-01T00:00:00Z"}
+    )

@@ -71,8 +71,15 @@ def _control_routes(state: State, started: float) -> list[web.RouteDef]:
 
     async def stats(_: web.Request) -> web.Response:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return _json({"requests_total": recorder.total_requests, "cpu_user_s": usage.ru_utime,
-                      "cpu_system_s": usage.ru_stime, "uptime_s": time.monotonic() - started, "pid": os.getpid()})
+        return _json(
+            {
+                "requests_total": recorder.total_requests,
+                "cpu_user_s": usage.ru_utime,
+                "cpu_system_s": usage.ru_stime,
+                "uptime_s": time.monotonic() - started,
+                "pid": os.getpid(),
+            }
+        )
 
     return [
         web.get("/_fake/health", health),
@@ -96,34 +103,48 @@ def create_app(*, max_recorded: int = 1000) -> web.Application:
         return endpoint(state, api, handler, **kw)
 
     oa, an, ge = openai_api.API, anthropic_api.API, gemini_api.API
-    list_models = _pick_by_auth(ep(oa, openai_api.list_models, needs_json=False),
-                                ep(an, anthropic_api.list_models, needs_json=False),
-                                ep(ge, gemini_api.list_models, needs_json=False))
-    get_model = _pick_by_auth(ep(oa, openai_api.get_model, needs_json=False),
-                              ep(an, anthropic_api.get_model, needs_json=False),
-                              ep(ge, gemini_api.get_model, needs_json=False))
+    list_models = _pick_by_auth(
+        ep(oa, openai_api.list_models, needs_json=False),
+        ep(an, anthropic_api.list_models, needs_json=False),
+        ep(ge, gemini_api.list_models, needs_json=False),
+    )
+    get_model = _pick_by_auth(
+        ep(oa, openai_api.get_model, needs_json=False),
+        ep(an, anthropic_api.get_model, needs_json=False),
+        ep(ge, gemini_api.get_model, needs_json=False),
+    )
     gemini_action = ep(ge, gemini_api.model_action)
 
     async def not_found(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         state.recorder.record(request.method, request.raw_path, request.raw_headers, body)
-        return oa.error(404, body={"error": {"message": f"Unknown request URL: {request.method} {request.path}.",
-                                             "type": "invalid_request_error", "param": None,
-                                             "code": "unknown_url"}})
+        return oa.error(
+            404,
+            body={
+                "error": {
+                    "message": f"Unknown request URL: {request.method} {request.path}.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "unknown_url",
+                }
+            },
+        )
 
     app.add_routes(_control_routes(state, time.monotonic()))
-    app.add_routes([
-        web.post("/v1/chat/completions", ep(oa, openai_api.chat_completions)),
-        web.post("/v1/responses", ep(oa, openai_api.responses)),
-        web.post("/v1/embeddings", ep(oa, openai_api.embeddings)),
-        web.get("/v1/models", list_models),
-        web.get("/v1/models/{tail}", get_model),
-        web.post("/v1/models/{tail}", gemini_action),
-        web.post("/v1/messages", ep(an, anthropic_api.messages)),
-        web.post("/v1/messages/count_tokens", ep(an, anthropic_api.count_tokens)),
-        web.get("/{ver:v1beta|v1alpha}/models", ep(ge, gemini_api.list_models, needs_json=False)),
-        web.get("/{ver:v1beta|v1alpha}/models/{tail}", ep(ge, gemini_api.get_model, needs_json=False)),
-        web.post("/{ver:v1beta|v1alpha}/models/{tail}", gemini_action),
-        web.route("*", "/{path:.*}", not_found),
-    ])
+    app.add_routes(
+        [
+            web.post("/v1/chat/completions", ep(oa, openai_api.chat_completions)),
+            web.post("/v1/responses", ep(oa, openai_api.responses)),
+            web.post("/v1/embeddings", ep(oa, openai_api.embeddings)),
+            web.get("/v1/models", list_models),
+            web.get("/v1/models/{tail}", get_model),
+            web.post("/v1/models/{tail}", gemini_action),
+            web.post("/v1/messages", ep(an, anthropic_api.messages)),
+            web.post("/v1/messages/count_tokens", ep(an, anthropic_api.count_tokens)),
+            web.get("/{ver:v1beta|v1alpha}/models", ep(ge, gemini_api.list_models, needs_json=False)),
+            web.get("/{ver:v1beta|v1alpha}/models/{tail}", ep(ge, gemini_api.get_model, needs_json=False)),
+            web.post("/{ver:v1beta|v1alpha}/models/{tail}", gemini_action),
+            web.route("*", "/{path:.*}", not_found),
+        ]
+    )
     return app

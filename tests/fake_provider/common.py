@@ -135,6 +135,10 @@ class Api:
         """The API key sent by the client, or None when missing."""
         raise NotImplementedError
 
+    def is_stream(self, request: web.BaseRequest, payload: Any) -> bool:
+        """Whether the request asks for a streamed answer."""
+        return isinstance(payload, dict) and payload.get("stream") is True
+
     def dumps(self, obj: Any) -> bytes:
         """Serialise a JSON body the way the provider formats it."""
         return orjson.dumps(obj)
@@ -147,8 +151,15 @@ class Api:
         """The provider's native error body for ``status``."""
         raise NotImplementedError
 
-    def error(self, status: int, *, missing_key: bool = False, key: str = "", body: Any = None,
-              retry_after: float | str | None = None) -> web.Response:
+    def error(
+        self,
+        status: int,
+        *,
+        missing_key: bool = False,
+        key: str = "",
+        body: Any = None,
+        retry_after: float | str | None = None,
+    ) -> web.Response:
         """A complete native error answer."""
         if body is None:
             body = self.error_payload(status, missing_key=missing_key, key=key)
@@ -199,16 +210,30 @@ def decode_body(request: web.BaseRequest, body: bytes) -> bytes:
     enc = request.headers.get("Content-Encoding")
     if not enc or enc == "identity":
         return body
-    if enc == "gzip":
+    if enc == "gzip" and body[:2] == b"\x1f\x8b":
         return gzip.decompress(body)
-    if enc == "deflate":
+    if enc == "deflate" and body[:1] == b"\x78":
         return zlib.decompress(body)
     return body
 
 
-def endpoint(state: State, api: Api, handler: Handler, *, needs_json: bool = True) -> Callable[
-        [web.Request], Awaitable[web.StreamResponse]]:
-    """Wrap a provider handler: record, resolve scenario, auth, scripted errors, parse JSON."""
+def _parse_json(request: web.BaseRequest, body: bytes) -> tuple[Any, str | None]:
+    """(payload, None) or (None, reason) when the body is not a JSON object."""
+    if not body:
+        return {}, None
+    try:
+        payload = orjson.loads(decode_body(request, body))
+    except (orjson.JSONDecodeError, OSError, EOFError, zlib.error) as exc:
+        return None, str(exc)
+    if not isinstance(payload, dict):
+        return None, "body must be a JSON object"
+    return payload, None
+
+
+def endpoint(
+    state: State, api: Api, handler: Handler, *, needs_json: bool = True
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wrap a provider handler: record, resolve scenario, slow_ms, auth, scripted errors, JSON body."""
     recorder = state.recorder
     scenarios = state.scenarios
 
@@ -219,8 +244,16 @@ def endpoint(state: State, api: Api, handler: Handler, *, needs_json: bool = Tru
             sc, counter_key = scenarios.resolve(request.headers.get(SCENARIO_HEADER))
         except ScenarioError as exc:
             return fake_error(400, str(exc))
-        if sc.slow_ms and not await pause(request, sc.slow_ms / 1000):
-            return web.Response(status=499)
+        payload, bad_json = _parse_json(request, body) if needs_json else (None, None)
+        if sc.slow_ms:
+            alive = False
+            try:
+                alive = await pause(request, sc.slow_ms / 1000)
+            finally:
+                if not alive and api.is_stream(request, payload):
+                    recorder.stream_event(request.path, "cancelled", 0, 0)
+            if not alive:
+                return web.Response(status=499)
         key = api.auth_key(request)
         if not key:
             return api.error(401, missing_key=True)
@@ -228,14 +261,8 @@ def endpoint(state: State, api: Api, handler: Handler, *, needs_json: bool = Tru
             return api.error(401, key=key)
         if scenarios.error_applies(sc, counter_key):
             return scenario_error(api, sc, key)
-        payload: Any = None
-        if needs_json:
-            try:
-                payload = orjson.loads(decode_body(request, body)) if body else {}
-            except (orjson.JSONDecodeError, OSError, zlib.error) as exc:
-                return api.error(400, body=_bad_json(api, exc))
-            if not isinstance(payload, dict):
-                return api.error(400, body=_bad_json(api, "body must be a JSON object"))
+        if bad_json is not None:
+            return api.error(400, body=_bad_json(api, bad_json))
         return await handler(Ctx(request, state, api, sc, body, payload, key))
 
     return handle
@@ -269,10 +296,9 @@ async def json_answer(ctx: Ctx, obj: Any, *, raw: bytes | None = None, status: i
     resp = web.StreamResponse(status=status, headers=headers)
     resp.content_length = len(body)
     await resp.prepare(ctx.request)
-    cut = min(len(body) // 2, max(0, sc.break_after))
-    if cut:
-        await resp.write(body[:cut])
-    ctx.state.recorder.stream_event(ctx.request.path, "broken", cut, len(body))
+    # Not a stream: send the headers (with the full Content-Length) and half the body, then abort.
+    await resp.write(body[: len(body) // 2])
+    ctx.state.recorder.stream_event(ctx.request.path, "broken", 0, 1)
     _abort(ctx.request)
     return resp
 

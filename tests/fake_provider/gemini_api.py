@@ -35,8 +35,11 @@ _STATUS = {
     403: ("PERMISSION_DENIED", "The caller does not have permission."),
     404: ("NOT_FOUND", "Requested entity was not found."),
     429: ("RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details."),
-    500: ("INTERNAL", "An internal error has occurred. Please retry or report in "
-                      "https://developers.generativeai.google/guide/troubleshooting"),
+    500: (
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
     504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
@@ -54,12 +57,23 @@ _INDENT = orjson.OPT_INDENT_2
 
 
 def _model_obj(model: str, display: str, version: str) -> dict[str, Any]:
-    methods = (["embedContent", "batchEmbedContents"] if "embedding" in model
-               else ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"])
+    methods = (
+        ["embedContent", "batchEmbedContents"]
+        if "embedding" in model
+        else ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
+    )
     return {
-        "name": f"models/{model}", "version": version, "displayName": display,
-        "description": f"Fake {display}", "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
-        "supportedGenerationMethods": methods, "temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 2,
+        "name": f"models/{model}",
+        "version": version,
+        "displayName": display,
+        "description": f"Fake {display}",
+        "inputTokenLimit": 1048576,
+        "outputTokenLimit": 65536,
+        "supportedGenerationMethods": methods,
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
     }
 
 
@@ -87,6 +101,9 @@ class GeminiApi(Api):
             return auth[7:].strip() or None
         return None
 
+    def is_stream(self, request: web.BaseRequest, payload: Any) -> bool:
+        return request.path.endswith(":streamGenerateContent")
+
     def dumps(self, obj: Any) -> bytes:
         return orjson.dumps(obj, option=_INDENT)
 
@@ -97,9 +114,14 @@ class GeminiApi(Api):
         code, message = _STATUS.get(status, ("UNKNOWN", f"Fake error (status {status})."))
         error: dict[str, Any] = {"code": status, "message": _MISSING_KEY if missing_key else message, "status": code}
         if status == 401 and not missing_key:
-            error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                                 "domain": "googleapis.com",
-                                 "metadata": {"service": "generativelanguage.googleapis.com"}}]
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
         return {"error": error}
 
 
@@ -186,8 +208,12 @@ async def _generate(ctx: Ctx, model: str, *, stream: bool) -> web.StreamResponse
         if last:
             candidate["finishReason"] = "STOP"
         candidate["index"] = 0
-        return {"candidates": [candidate], "usageMetadata": _usage(prompt_tokens, out_tokens if last else None),
-                "modelVersion": model, "responseId": response_id}
+        return {
+            "candidates": [candidate],
+            "usageMetadata": _usage(prompt_tokens, out_tokens if last else None),
+            "modelVersion": model,
+            "responseId": response_id,
+        }
 
     if not stream:
         return await json_answer(ctx, chunk(pieces[0], True))

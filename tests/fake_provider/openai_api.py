@@ -55,8 +55,15 @@ _ERRORS: dict[int, tuple[str, str, str | None]] = {
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
 _FINGERPRINT = "fp_fake0001"
-_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3-mini", "text-embedding-3-small",
-           "text-embedding-3-large")
+_MODELS = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "o3-mini",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+)
 _MODEL_CREATED = 1715367049
 _MODELS_BODY = orjson.dumps(
     {
@@ -99,12 +106,16 @@ class OpenAIApi(Api):
     def error_payload(self, status: int, *, missing_key: bool = False, key: str = "") -> Any:
         if status == 401:
             if missing_key:
-                return {"error": {"message": _MISSING_KEY, "type": "invalid_request_error", "param": None,
-                                  "code": None}}
-            message = (f"Incorrect API key provided: {key or 'unknown'}. You can find your API key at "
-                       "https://platform.openai.com/account/api-keys.")
-            return {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                              "code": "invalid_api_key"}}
+                return {
+                    "error": {"message": _MISSING_KEY, "type": "invalid_request_error", "param": None, "code": None}
+                }
+            message = (
+                f"Incorrect API key provided: {key or 'unknown'}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys."
+            )
+            return {
+                "error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+            }
         message, etype, code = _ERRORS.get(status, (f"Fake error (status {status}).", "api_error", None))
         return {"error": {"message": message, "type": etype, "param": None, "code": code}}
 
@@ -163,10 +174,19 @@ async def chat_completions(ctx: Ctx) -> web.StreamResponse:
 
     if p.get("stream"):
         include_usage = bool((p.get("stream_options") or {}).get("include_usage"))
-        head = orjson.dumps(
-            {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-             "service_tier": "default", "system_fingerprint": _FINGERPRINT}
-        )[:-1] + b',"choices":[{"index":0,"delta":'
+        head = (
+            orjson.dumps(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "service_tier": "default",
+                    "system_fingerprint": _FINGERPRINT,
+                }
+            )[:-1]
+            + b',"choices":[{"index":0,"delta":'
+        )
         tail_open = b',"logprobs":null,"finish_reason":null}]' + (b',"usage":null}' if include_usage else b"}")
 
         def chunk(delta: dict[str, Any]) -> bytes:
@@ -178,38 +198,70 @@ async def chat_completions(ctx: Ctx) -> web.StreamResponse:
 
         events: list[bytes] = []
         if tool is not None:
-            events.append(chunk({"role": "assistant", "content": None, "tool_calls": [
-                {"index": 0, "id": call_id, "type": "function", "function": {"name": tool, "arguments": ""}}],
-                "refusal": None}))
-            events.extend(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
-                          for piece in split_text(args, sc.chunk_size))
+            events.append(
+                chunk(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"index": 0, "id": call_id, "type": "function", "function": {"name": tool, "arguments": ""}}
+                        ],
+                        "refusal": None,
+                    }
+                )
+            )
+            events.extend(
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                for piece in split_text(args, sc.chunk_size)
+            )
             events.append(final("tool_calls"))
         else:
             events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
             events.extend(chunk({"content": piece}) for piece in split_text(text, sc.chunk_size) if piece)
             events.append(final("stop"))
         if include_usage:
-            events.append(sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                               "service_tier": "default", "system_fingerprint": _FINGERPRINT, "choices": [],
-                               "usage": usage}))
+            events.append(
+                sse(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "service_tier": "default",
+                        "system_fingerprint": _FINGERPRINT,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            )
         events.append(_DONE)
         return await stream_answer(ctx, events)
 
     if tool is not None:
         message: dict[str, Any] = {
-            "role": "assistant", "content": None,
+            "role": "assistant",
+            "content": None,
             "tool_calls": [{"id": call_id, "type": "function", "function": {"name": tool, "arguments": args}}],
-            "refusal": None, "annotations": [],
+            "refusal": None,
+            "annotations": [],
         }
         finish = "tool_calls"
     else:
         message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
         finish = "stop"
-    return await json_answer(ctx, {
-        "id": cid, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": usage, "service_tier": "default", "system_fingerprint": _FINGERPRINT,
-    })
+    return await json_answer(
+        ctx,
+        {
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": _FINGERPRINT,
+        },
+    )
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -233,18 +285,36 @@ def _response_tools(payload: dict[str, Any]) -> list[str]:
     return names
 
 
-def _response_obj(p: dict[str, Any], rid: str, created: int, status: str, output: list[Any],
-                  usage: dict[str, Any] | None) -> dict[str, Any]:
+def _response_obj(
+    p: dict[str, Any], rid: str, created: int, status: str, output: list[Any], usage: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
-        "id": rid, "object": "response", "created_at": created, "status": status, "background": False,
-        "error": None, "incomplete_details": None, "instructions": p.get("instructions"),
-        "max_output_tokens": p.get("max_output_tokens"), "max_tool_calls": None,
-        "model": p.get("model") or "gpt-4o-mini", "output": output, "parallel_tool_calls": True,
-        "previous_response_id": p.get("previous_response_id"), "reasoning": {"effort": None, "summary": None},
-        "service_tier": "default", "store": p.get("store", True), "temperature": p.get("temperature", 1.0),
+        "id": rid,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": p.get("instructions"),
+        "max_output_tokens": p.get("max_output_tokens"),
+        "max_tool_calls": None,
+        "model": p.get("model") or "gpt-4o-mini",
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": p.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": p.get("store", True),
+        "temperature": p.get("temperature", 1.0),
         "text": p.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
-        "tool_choice": p.get("tool_choice", "auto"), "tools": p.get("tools") or [], "top_logprobs": 0,
-        "top_p": p.get("top_p", 1.0), "truncation": "disabled", "usage": usage, "user": None,
+        "tool_choice": p.get("tool_choice", "auto"),
+        "tools": p.get("tools") or [],
+        "top_logprobs": 0,
+        "top_p": p.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": usage,
+        "user": None,
         "metadata": p.get("metadata") or {},
     }
 
@@ -261,8 +331,14 @@ async def responses(ctx: Ctx) -> web.StreamResponse:
         args = orjson.dumps(sc.tool_args).decode()
         item_id = "fc_" + hexid
         call_id = "call_" + rand_alnum(24)
-        item = {"id": item_id, "type": "function_call", "status": "completed", "arguments": args,
-                "call_id": call_id, "name": tool}
+        item = {
+            "id": item_id,
+            "type": "function_call",
+            "status": "completed",
+            "arguments": args,
+            "call_id": call_id,
+            "name": tool,
+        }
         out_tokens = estimate_tokens(args)
     else:
         text = reply_text(ctx, _last_user_responses)
@@ -270,9 +346,13 @@ async def responses(ctx: Ctx) -> web.StreamResponse:
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
         item = {"id": item_id, "type": "message", "status": "completed", "content": [part], "role": "assistant"}
         out_tokens = estimate_tokens(text)
-    usage = {"input_tokens": prompt_tokens, "input_tokens_details": {"cached_tokens": 0},
-             "output_tokens": out_tokens, "output_tokens_details": {"reasoning_tokens": 0},
-             "total_tokens": prompt_tokens + out_tokens}
+    usage = {
+        "input_tokens": prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": out_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt_tokens + out_tokens,
+    }
     final = _response_obj(p, rid, created, "completed", [item], usage)
     if not p.get("stream"):
         return await json_answer(ctx, final)
@@ -289,17 +369,31 @@ async def responses(ctx: Ctx) -> web.StreamResponse:
         emit("response.output_item.added", output_index=0, item={**item, "status": "in_progress", "arguments": ""})
         for piece in split_text(item["arguments"], sc.chunk_size):
             emit("response.function_call_arguments.delta", item_id=item_id, output_index=0, delta=piece)
-        emit("response.function_call_arguments.done", item_id=item_id, output_index=0, name=tool,
-             arguments=item["arguments"])
+        emit(
+            "response.function_call_arguments.done",
+            item_id=item_id,
+            output_index=0,
+            name=tool,
+            arguments=item["arguments"],
+        )
     else:
-        emit("response.output_item.added", output_index=0,
-             item={"id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"})
+        emit(
+            "response.output_item.added",
+            output_index=0,
+            item={"id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"},
+        )
         empty_part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
         emit("response.content_part.added", item_id=item_id, output_index=0, content_index=0, part=empty_part)
         for piece in split_text(text, sc.chunk_size):
             if piece:
-                emit("response.output_text.delta", item_id=item_id, output_index=0, content_index=0, delta=piece,
-                     logprobs=[])
+                emit(
+                    "response.output_text.delta",
+                    item_id=item_id,
+                    output_index=0,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                )
         emit("response.output_text.done", item_id=item_id, output_index=0, content_index=0, text=text, logprobs=[])
         emit("response.content_part.done", item_id=item_id, output_index=0, content_index=0, part=part)
     emit("response.output_item.done", output_index=0, item=item)
@@ -333,8 +427,10 @@ async def embeddings(ctx: Ctx) -> web.StreamResponse:
     texts = [x if isinstance(x, str) else orjson.dumps(x).decode() for x in inputs]
     data = [{"object": "embedding", "index": i, "embedding": _embed(t, dims, as_b64)} for i, t in enumerate(texts)]
     tokens = sum(estimate_tokens(t) for t in texts)
-    return await json_answer(ctx, {"object": "list", "data": data, "model": model,
-                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return await json_answer(
+        ctx,
+        {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+    )
 
 
 async def list_models(ctx: Ctx) -> web.StreamResponse:

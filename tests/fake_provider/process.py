@@ -120,8 +120,14 @@ class FakeProviderProcess:
         self.stop()
 
 
-def start_fake_provider(host: str = "127.0.0.1", port: int = 0, *, timeout: float = 15.0,
-                        extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> FakeProviderProcess:
+def start_fake_provider(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    timeout: float = 15.0,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> FakeProviderProcess:
     """Start ``python -m tests.fake_provider`` and wait for its ready line (port 0 = any free port)."""
     cmd = [sys.executable, "-m", "tests.fake_provider", "--host", host, "--port", str(port), *extra_args]
     proc_env = {**os.environ, **(env or {})}

@@ -23,7 +23,7 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """Behaviour knobs; every field is optional in the JSON form."""
+    """Behaviour knobs; every field is optional in the JSON form (see the package docstring)."""
 
     reply: str | None = None
     chunk_size: int = 8
@@ -54,14 +54,9 @@ class Scenario:
             or self.rate_limit
             or self.overloaded
             or self.server_error
-            or self.status is not None
+            or (self.status is not None and self.status >= 400)
             or self.error_body is not None
         )
-
-    @property
-    def has_timing(self) -> bool:
-        """True when any delay is configured."""
-        return bool(self.slow_ms or self.first_byte_delay_ms or self.delay_ms)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Scenario:

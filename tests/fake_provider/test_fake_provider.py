@@ -28,10 +28,16 @@ WEATHER_TOOL_CHAT = {
         "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
     },
 }
-WEATHER_TOOL_RESPONSES = {"type": "function", "name": "get_weather", "parameters": WEATHER_TOOL_CHAT["function"][
-    "parameters"]}
-WEATHER_TOOL_ANTHROPIC = {"name": "get_weather", "description": "Weather", "input_schema": WEATHER_TOOL_CHAT[
-    "function"]["parameters"]}
+WEATHER_TOOL_RESPONSES = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": WEATHER_TOOL_CHAT["function"]["parameters"],
+}
+WEATHER_TOOL_ANTHROPIC = {
+    "name": "get_weather",
+    "description": "Weather",
+    "input_schema": WEATHER_TOOL_CHAT["function"]["parameters"],
+}
 TOOL_SCENARIO = {SCENARIO_HEADER: json.dumps({"tool_call": True})}
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
 
@@ -85,8 +91,13 @@ def test_openai_chat_plain_and_headers(fp: FakeProviderProcess, oai: openai.Open
 
 
 def test_openai_chat_stream_with_usage(oai: openai.OpenAI) -> None:
-    stream = oai.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True,
-                                         stream_options={"include_usage": True}, extra_headers=scen(chunk_size=4))
+    stream = oai.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=USER,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=scen(chunk_size=4),
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == DEFAULT_REPLY
@@ -96,8 +107,9 @@ def test_openai_chat_stream_with_usage(oai: openai.OpenAI) -> None:
 
 
 def test_openai_chat_tool_call(oai: openai.OpenAI) -> None:
-    msg = oai.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL_CHAT],
-                                      extra_headers=TOOL_SCENARIO).choices[0]
+    msg = oai.chat.completions.create(
+        model="gpt-4o", messages=USER, tools=[WEATHER_TOOL_CHAT], extra_headers=TOOL_SCENARIO
+    ).choices[0]
     assert msg.finish_reason == "tool_calls"
     call = msg.message.tool_calls[0]
     assert call.function.name == "get_weather"
@@ -106,8 +118,12 @@ def test_openai_chat_tool_call(oai: openai.OpenAI) -> None:
 
 def test_openai_chat_tool_call_streamed(oai: openai.OpenAI) -> None:
     args = {"city": "Berlin", "unit": "celsius"}
-    with oai.chat.completions.stream(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL_CHAT],
-                                     extra_headers=scen(tool_call=True, tool_args=args, chunk_size=5)) as stream:
+    with oai.chat.completions.stream(
+        model="gpt-4o",
+        messages=USER,
+        tools=[WEATHER_TOOL_CHAT],
+        extra_headers=scen(tool_call=True, tool_args=args, chunk_size=5),
+    ) as stream:
         fragments = [e for e in stream if e.type == "tool_calls.function.arguments.delta" and e.arguments_delta]
         final = stream.get_final_completion()
     call = final.choices[0].message.tool_calls[0]
@@ -118,25 +134,37 @@ def test_openai_chat_tool_call_streamed(oai: openai.OpenAI) -> None:
 def test_openai_responses_plain_and_tool(oai: openai.OpenAI) -> None:
     resp = oai.responses.create(model="gpt-4o-mini", input="Say hi")
     assert resp.output_text == DEFAULT_REPLY and resp.status == "completed"
-    resp = oai.responses.create(model="gpt-4o-mini", input="Weather?", tools=[WEATHER_TOOL_RESPONSES],
-                                extra_headers=TOOL_SCENARIO)
+    resp = oai.responses.create(
+        model="gpt-4o-mini", input="Weather?", tools=[WEATHER_TOOL_RESPONSES], extra_headers=TOOL_SCENARIO
+    )
     item = resp.output[0]
     assert item.type == "function_call" and item.name == "get_weather"
     assert json.loads(item.arguments) == {"location": "Paris"}
 
 
 def test_openai_responses_stream_events(oai: openai.OpenAI) -> None:
-    with oai.responses.stream(model="gpt-4o-mini", input="hi", extra_headers=scen(reply="abcdefghij",
-                                                                                   chunk_size=3)) as stream:
+    with oai.responses.stream(
+        model="gpt-4o-mini", input="hi", extra_headers=scen(reply="abcdefghij", chunk_size=3)
+    ) as stream:
         types = [e.type for e in stream]
         final = stream.get_final_response()
     assert final.output_text == "abcdefghij"
-    assert types == ["response.created", "response.in_progress", "response.output_item.added",
-                     "response.content_part.added", *["response.output_text.delta"] * 4,
-                     "response.output_text.done", "response.content_part.done", "response.output_item.done",
-                     "response.completed"]
-    events = list(oai.responses.create(model="gpt-4o-mini", input="w", tools=[WEATHER_TOOL_RESPONSES], stream=True,
-                                       extra_headers=TOOL_SCENARIO))
+    assert types == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * 4,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    events = list(
+        oai.responses.create(
+            model="gpt-4o-mini", input="w", tools=[WEATHER_TOOL_RESPONSES], stream=True, extra_headers=TOOL_SCENARIO
+        )
+    )
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
     assert len(deltas) > 1 and json.loads("".join(deltas)) == {"location": "Paris"}
@@ -151,7 +179,8 @@ def test_openai_embeddings_and_models(oai: openai.OpenAI) -> None:
     floats = oai.embeddings.create(model="text-embedding-3-small", input="a", encoding_format="float", dimensions=8)
     assert len(floats.data[0].embedding) == 8
     assert floats.data[0].embedding == pytest.approx(
-        oai.embeddings.create(model="text-embedding-3-small", input="a", dimensions=8).data[0].embedding)
+        oai.embeddings.create(model="text-embedding-3-small", input="a", dimensions=8).data[0].embedding
+    )
     assert "gpt-4o-mini" in [m.id for m in oai.models.list()]
 
 
@@ -165,7 +194,8 @@ def test_openai_rate_limit_then_success(fp: FakeProviderProcess) -> None:
     fp.script()
     with pytest.raises(openai.RateLimitError) as info:
         openai.OpenAI(base_url=fp.openai_base_url, api_key="sk-test", max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=USER, extra_headers=scen(rate_limit=True))
+            model="gpt-4o-mini", messages=USER, extra_headers=scen(rate_limit=True)
+        )
     assert info.value.response.headers["retry-after"] == "1"
     assert info.value.code == "rate_limit_exceeded"
 
@@ -186,8 +216,9 @@ def test_anthropic_messages_plain_and_stream(ant: anthropic.Anthropic) -> None:
     msg = raw.parse()
     assert msg.content[0].text == DEFAULT_REPLY and msg.stop_reason == "end_turn"
     assert raw.headers["request-id"].startswith("req_") and "anthropic-ratelimit-requests-remaining" in raw.headers
-    with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=64, messages=USER,
-                             extra_headers=scen(events=5, reply="xy", chunk_size=3)) as stream:
+    with ant.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=64, messages=USER, extra_headers=scen(events=5, reply="xy", chunk_size=3)
+    ) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
     assert pieces == ["xyx", "yxy", "xyx", "yxy", "xyx"] and final.content[0].text == "xy" * 7 + "x"
@@ -195,13 +226,23 @@ def test_anthropic_messages_plain_and_stream(ant: anthropic.Anthropic) -> None:
 
 
 def test_anthropic_tool_use(ant: anthropic.Anthropic) -> None:
-    msg = ant.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=USER, tools=[WEATHER_TOOL_ANTHROPIC],
-                              extra_headers=TOOL_SCENARIO)
+    msg = ant.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=64,
+        messages=USER,
+        tools=[WEATHER_TOOL_ANTHROPIC],
+        extra_headers=TOOL_SCENARIO,
+    )
     assert msg.stop_reason == "tool_use"
     assert msg.content[0].type == "tool_use" and msg.content[0].name == "get_weather"
     assert msg.content[0].input == {"location": "Paris"}
-    with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=64, messages=USER, tools=[WEATHER_TOOL_ANTHROPIC],
-                             extra_headers=scen(tool_call=True, chunk_size=4)) as stream:
+    with ant.messages.stream(
+        model="claude-sonnet-4-6",
+        max_tokens=64,
+        messages=USER,
+        tools=[WEATHER_TOOL_ANTHROPIC],
+        extra_headers=scen(tool_call=True, chunk_size=4),
+    ) as stream:
         partials = [e.delta.partial_json for e in stream if e.type == "content_block_delta"]
         final = stream.get_final_message()
     assert len(partials) > 2 and final.content[0].input == {"location": "Paris"}
@@ -216,15 +257,17 @@ def test_anthropic_count_tokens_models_and_errors(fp: FakeProviderProcess, ant: 
     assert info.value.status_code == 529 and info.value.body["error"]["type"] == "overloaded_error"
     with pytest.raises(anthropic.AuthenticationError):
         anthropic.Anthropic(base_url=fp.base_url, api_key="bad-key", max_retries=0).messages.create(
-            model="m", max_tokens=8, messages=USER)
+            model="m", max_tokens=8, messages=USER
+        )
     resp = httpx.post(fp.base_url + "/v1/messages", json={"model": "m", "max_tokens": 8, "messages": USER})
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "authentication_error"
 
 
 def test_anthropic_rate_limit_header_scenario_then_success(fp: FakeProviderProcess) -> None:
     client = anthropic.Anthropic(base_url=fp.base_url, api_key="k", max_retries=2)
-    msg = client.messages.create(model="m", max_tokens=8, messages=USER,
-                                 extra_headers=scen(rate_limit=True, fail_times=2, retry_after=0.02))
+    msg = client.messages.create(
+        model="m", max_tokens=8, messages=USER, extra_headers=scen(rate_limit=True, fail_times=2, retry_after=0.02)
+    )
     assert msg.content[0].text == DEFAULT_REPLY
     assert len(fp.requests()) == 3
 
@@ -247,10 +290,14 @@ def test_gemini_generate_and_stream(fp: FakeProviderProcess) -> None:
 
 
 def test_gemini_tool_call(fp: FakeProviderProcess) -> None:
-    decl = genai_types.FunctionDeclaration(name="get_weather", description="w", parameters=genai_types.Schema(
-        type="OBJECT", properties={"location": genai_types.Schema(type="STRING")}))
-    config = genai_types.GenerateContentConfig(tools=[genai_types.Tool(function_declarations=[decl])],
-                                               automatic_function_calling={"disable": True})
+    decl = genai_types.FunctionDeclaration(
+        name="get_weather",
+        description="w",
+        parameters=genai_types.Schema(type="OBJECT", properties={"location": genai_types.Schema(type="STRING")}),
+    )
+    config = genai_types.GenerateContentConfig(
+        tools=[genai_types.Tool(function_declarations=[decl])], automatic_function_calling={"disable": True}
+    )
     client = gem(fp, **TOOL_SCENARIO)
     resp = client.models.generate_content(model="gemini-2.5-flash", contents="w?", config=config)
     assert resp.function_calls[0].name == "get_weather" and resp.function_calls[0].args == {"location": "Paris"}
@@ -270,8 +317,10 @@ def test_gemini_count_tokens_models_and_errors(fp: FakeProviderProcess) -> None:
     with pytest.raises(genai_errors.ServerError) as err:
         overloaded.models.generate_content(model="gemini-2.5-flash", contents="x")
     assert err.value.code == 503
-    ok = httpx.post(fp.base_url + "/v1/models/gemini-2.0-flash:generateContent?key=abc",
-                    json={"contents": [{"parts": [{"text": "hi"}]}]})
+    ok = httpx.post(
+        fp.base_url + "/v1/models/gemini-2.0-flash:generateContent?key=abc",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+    )
     assert ok.status_code == 200 and ok.headers["content-type"] == "application/json; charset=UTF-8"
     missing = httpx.post(fp.base_url + "/v1beta/models/gemini-2.0-flash:generateContent", json={})
     assert missing.status_code == 401 and missing.json()["error"]["status"] == "UNAUTHENTICATED"
@@ -280,16 +329,21 @@ def test_gemini_count_tokens_models_and_errors(fp: FakeProviderProcess) -> None:
 
 
 def test_gemini_json_array_stream_framing(fp: FakeProviderProcess) -> None:
-    resp = httpx.post(fp.base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-                      headers={"x-goog-api-key": "k", **scen(reply="abcdef", chunk_size=2)},
-                      json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    resp = httpx.post(
+        fp.base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        headers={"x-goog-api-key": "k", **scen(reply="abcdef", chunk_size=2)},
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    )
     body = resp.content
     assert body.startswith(b"[{") and body.endswith(b"}\n]") and body.count(b"\n,\r\n") == 2
     items = json.loads(body)
     assert "".join(i["candidates"][0]["content"]["parts"][0]["text"] for i in items) == "abcdef"
     assert items[-1]["candidates"][0]["finishReason"] == "STOP"
-    sse = httpx.post(fp.base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-                     headers={"x-goog-api-key": "k"}, json={"contents": []})
+    sse = httpx.post(
+        fp.base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        headers={"x-goog-api-key": "k"},
+        json={"contents": []},
+    )
     assert sse.headers["content-type"] == "text/event-stream"
     assert sse.content.startswith(b"data: {") and sse.content.endswith(b"}\r\n\r\n")
 
@@ -299,8 +353,11 @@ def test_gemini_json_array_stream_framing(fp: FakeProviderProcess) -> None:
 
 def test_recorded_request_is_byte_identical(fp: FakeProviderProcess) -> None:
     body = '{ "model":"gpt-4o-mini",\n  "messages": [{"role":"user","content":"héllo \\u00e9"}] }'.encode()
-    resp = httpx.post(fp.openai_base_url + "/chat/completions?b=2&a=%20x&a=1",
-                      headers={"Authorization": "Bearer sk-x", "X-Custom-Case": "Keep"}, content=body)
+    resp = httpx.post(
+        fp.openai_base_url + "/chat/completions?b=2&a=%20x&a=1",
+        headers={"Authorization": "Bearer sk-x", "X-Custom-Case": "Keep"},
+        content=body,
+    )
     assert resp.status_code == 200
     rec = fp.last()
     assert rec is not None
@@ -309,6 +366,14 @@ def test_recorded_request_is_byte_identical(fp: FakeProviderProcess) -> None:
     assert rec["query_string"] == "b=2&a=%20x&a=1"
     assert ["X-Custom-Case", "Keep"] in rec["headers"]
     assert base64.b64decode(fp.requests()[-1]["body_b64"]) == body
+    packed = gzip.compress(body)
+    resp = httpx.post(
+        fp.openai_base_url + "/chat/completions",
+        content=packed,
+        headers={"Authorization": "Bearer sk-x", "Content-Encoding": "gzip", **scen(echo=True)},
+    )
+    assert resp.json()["choices"][0]["message"]["content"] == "héllo é"
+    assert FakeProviderProcess.body_of(fp.last()) == packed  # type: ignore[arg-type]
 
 
 def test_sticky_script_header_precedence_and_validation(fp: FakeProviderProcess, oai: openai.OpenAI) -> None:
@@ -337,8 +402,16 @@ def test_custom_status_gzip_and_timeout(fp: FakeProviderProcess) -> None:
         assert raw.headers["content-encoding"] == "gzip"
         data = b"".join(raw.iter_raw())
     assert json.loads(gzip.decompress(data))["choices"][0]["message"]["content"] == DEFAULT_REPLY
+    started = time.monotonic()
+    assert httpx.post(url, json={}, headers={**auth, **scen(first_byte_delay_ms=150)}).status_code == 200
+    assert time.monotonic() - started >= 0.15
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(url, json={}, headers={**auth, **scen(slow_ms=2000)}, timeout=0.2)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url, json={"stream": True}, headers={**auth, **scen(slow_ms=2000)}, timeout=0.2)
+    assert fp.wait_stream_events(1)[0]["outcome"] == "cancelled"
+    bad = httpx.post(url, content=b"{not json", headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_client_disconnect_is_recorded_as_cancelled(fp: FakeProviderProcess) -> None:
@@ -358,8 +431,10 @@ def test_break_after_gives_incomplete_stream(fp: FakeProviderProcess, ant: anthr
     url = fp.base_url + "/v1/messages"
     headers = {"x-api-key": "k", **scen(break_after=3)}
     received = []
-    with pytest.raises(httpx.RemoteProtocolError), httpx.stream("POST", url, json={"stream": True},
-                                                                headers=headers) as resp:
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("POST", url, json={"stream": True}, headers=headers) as resp,
+    ):
         for line in resp.iter_lines():
             received.append(line)
     assert sum(1 for line in received if line.startswith("event: ")) == 3
@@ -370,8 +445,11 @@ def test_break_after_gives_incomplete_stream(fp: FakeProviderProcess, ant: anthr
 
 
 def test_completed_stream_and_benchmark_events(fp: FakeProviderProcess) -> None:
-    resp = httpx.post(fp.openai_base_url + "/chat/completions", json={"stream": True},
-                      headers={"Authorization": "Bearer k", **scen(events=20)})
+    resp = httpx.post(
+        fp.openai_base_url + "/chat/completions",
+        json={"stream": True},
+        headers={"Authorization": "Bearer k", **scen(events=20)},
+    )
     assert resp.headers["content-type"] == "text/event-stream; charset=utf-8"
     lines = [line for line in resp.text.split("\n\n") if line]
     assert lines[-1] == "data: [DONE]"
