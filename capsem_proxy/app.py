@@ -14,6 +14,7 @@ import orjson
 
 from capsem_proxy import __version__
 from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
+from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.config import Settings
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.decisions import Decision, Outcome, Verdict
@@ -95,6 +96,7 @@ class ProxyApp:
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
+        self.audit = open_audit_sink(settings.audit.url)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
@@ -112,6 +114,7 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.audit.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -119,9 +122,10 @@ class ProxyApp:
                 return
 
     async def aclose(self) -> None:
-        """Close the upstream pools."""
+        """Close the upstream pools and flush the audit sink."""
         for upstream in self.upstreams.values():
             await upstream.close()
+        await self.audit.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -225,6 +229,7 @@ class ProxyApp:
                 session_id=headers.get("x-capsem-session-id", ""),
             )
             outcome = await self.pipeline.check_request(context)
+            self.audit.record(context, outcome.decisions)
             governing = outcome.governing
             if governing is not None:
                 extra_headers.append((DECISION_ID_HEADER, governing.decision_id.encode()))
@@ -298,10 +303,14 @@ class ProxyApp:
 
         if guarded:
             assert context is not None
-            relay = self._guarded_relay(send, upstream, adapter, route, context, is_sse, error_event)
+            relay, guard = self._guarded_relay(send, upstream, adapter, route, context, is_sse, error_event)
+            try:
+                await _relay_until_disconnect(relay, receive, upstream)
+            finally:
+                self.audit.record(context, guard.decisions)
         else:
             relay = (relay_sse if is_sse else relay_json_array)(send, upstream, error_event)
-        await _relay_until_disconnect(relay, receive, upstream)
+            await _relay_until_disconnect(relay, receive, upstream)
         return upstream.status
 
     def _guarded_relay(
@@ -313,7 +322,7 @@ class ProxyApp:
         context: RequestContext,
         is_sse: bool,
         error_event: Any,
-    ) -> Any:
+    ) -> tuple[Any, StreamGuard]:
         pipeline = self.pipeline
         streaming = self.settings.streaming
 
@@ -335,10 +344,11 @@ class ProxyApp:
                 route.operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse
             )
 
-        return relay_guarded(
+        relay = relay_guarded(
             send, upstream, sse=is_sse, decoder=adapter.stream_decoder(route.operation), guard=guard,
             error_event=error_event, block_event=block_event,
         )
+        return relay, guard
 
     async def _check_answer(
         self, adapter: ProviderAdapter, route: Route, context: RequestContext, body: bytes
@@ -349,6 +359,7 @@ class ProxyApp:
         except orjson.JSONDecodeError:
             return None  # not an answer the policies could read; passed on as the provider sent it
         outcome = await self.pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
+        self.audit.record(context, outcome.decisions)
         return outcome.governing if outcome.blocked else None
 
     async def _send_error(

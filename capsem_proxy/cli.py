@@ -17,9 +17,11 @@ __all__ = ["main"]
 
 def _load_and_validate(config: str | None) -> Settings:
     """Settings plus their policies, loaded once so that any mistake stops here."""
+    from capsem_proxy.audit import open_audit_sink
     from capsem_proxy.policies.loader import load_policies
 
     settings = load_settings(config)
+    open_audit_sink(settings.audit.url)
     load_policies(settings.policies, source=f"config {config}" if config else "config", policy_dir=settings.policy_dir)
     return settings
 

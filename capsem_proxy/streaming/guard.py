@@ -133,12 +133,12 @@ class StreamGuard:
         for index in dict.fromkeys(completed):
             await self._complete_call(index)
         if self._pending_bytes > self._max_buffer_bytes:
-            raise StreamBlocked(
-                Decision(
-                    Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
-                    details=f"the answer held for inspection exceeded {self._max_buffer_bytes} bytes",
-                )
+            overflow = Decision(
+                Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
+                details=f"the answer held for inspection exceeded {self._max_buffer_bytes} bytes",
             )
+            self.decisions.append(overflow)
+            raise StreamBlocked(overflow)
         if self._mode == "pass":
             await self._check_text_at_checkpoint()
             self._approved_chars = self._guarded_chars

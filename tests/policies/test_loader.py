@@ -130,3 +130,12 @@ def test_validate_config_fails_on_a_broken_policy(tmp_path, capsys):
     assert "policies[0].class" in error and "no_such_module" in error and str(config) in error
     config.write_text("policies:\n  - class: capsem.policies.debug_policy.DebugPolicy\n")
     assert main(["validate-config", str(config)]) == 0
+
+
+def test_validate_config_refuses_an_unknown_audit_store(tmp_path, capsys):
+    from capsem_proxy.cli import main
+
+    config = tmp_path / "proxy.yaml"
+    config.write_text("audit: {url: 'mongodb://x'}\n")
+    assert main(["validate-config", str(config)]) == 2
+    assert "audit.url" in capsys.readouterr().err

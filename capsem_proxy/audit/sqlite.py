@@ -1,0 +1,105 @@
+"""The default audit store: a SQLite file in WAL mode, written in batches off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+
+from capsem_proxy.audit.base import DecisionRecord, to_records
+from capsem_proxy.decisions import Decision
+from capsem_proxy.hooks import RequestContext
+
+__all__ = ["SQLiteAuditSink"]
+
+logger = logging.getLogger("capsem_proxy.audit")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    model TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    details TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_request ON decisions (request_id);
+CREATE INDEX IF NOT EXISTS decisions_verdict_time ON decisions (verdict, recorded_at);
+"""
+_INSERT = "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class SQLiteAuditSink:
+    """Queues decisions in memory (bounded) and writes them every `flush_interval` seconds."""
+
+    def __init__(self, path: str, *, flush_interval: float = 0.2, max_queued: int = 100_000) -> None:
+        self.path = Path(path)
+        self._queue: list[DecisionRecord] = []
+        self._flush_interval = flush_interval
+        self._max_queued = max_queued
+        self.dropped = 0
+        self._task: asyncio.Task[None] | None = None
+        self._connection: sqlite3.Connection | None = None
+
+    def record(self, context: RequestContext, decisions: list[Decision]) -> None:
+        if len(self._queue) >= self._max_queued:
+            self.dropped += len(decisions)
+            return
+        self._queue.extend(to_records(context, decisions))
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Several worker processes may share the file: wait for each other's write locks.
+            connection = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def _write(self, batch: list[DecisionRecord]) -> None:
+        connection = self._connect()
+        with connection:
+            connection.executemany(_INSERT, [tuple(getattr(record, name) for name in _FIELDS) for record in batch])
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._connect)
+        self._task = asyncio.create_task(self._flush_forever())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is queued; on failure the batch stays queued for the next try."""
+        if not self._queue:
+            return
+        batch, self._queue = self._queue, []
+        try:
+            await asyncio.to_thread(self._write, batch)
+        except sqlite3.Error:
+            logger.exception("audit write failed; %d decisions kept for retry", len(batch))
+            self._queue[:0] = batch
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        await self.flush()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+_FIELDS = tuple(DecisionRecord.__dataclass_fields__)
