@@ -23,7 +23,7 @@ from capsem_proxy.exchange import Answer, Exchange
 from capsem_proxy.exchange import ToolCall as EmittedToolCall
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.pipeline import Pipeline
-from capsem_proxy.policies.loader import load_policies
+from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
 from capsem_proxy.routing import Route, guess_provider, match_route
@@ -88,7 +88,7 @@ class ProxyApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pipeline = Pipeline(load_policies(settings.policies, policy_dir=settings.policy_dir))
+        self.policies = PolicySelector(settings)
         self.adapters: dict[str, ProviderAdapter] = {name: cls() for name, cls in ADAPTERS.items()}
         self.upstreams = {
             name: UpstreamClient(name, getattr(settings.providers, name)) for name in self.adapters
@@ -216,6 +216,7 @@ class ProxyApp:
         body = await read_body(receive, self.max_body_bytes, int(declared) if declared and declared.isdigit() else None)
         stream = route.stream_by_path
         context: RequestContext | None = None
+        pipeline = self.policies.default
         if route.operation not in _NO_POLICY_OPERATIONS and scope["method"] == "POST":
             exchange = self._decode(adapter, route, body)
             stream = stream or exchange.stream
@@ -228,7 +229,8 @@ class ProxyApp:
                 agent_id=headers.get("x-capsem-agent-id", ""),
                 session_id=headers.get("x-capsem-session-id", ""),
             )
-            outcome = await self.pipeline.check_request(context)
+            pipeline = self.policies.select(tenant_id, route.provider, route.operation, exchange.model)
+            outcome = await pipeline.check_request(context)
             self.audit.record(context, outcome.decisions)
             governing = outcome.governing
             if governing is not None:
@@ -250,7 +252,7 @@ class ProxyApp:
         upstream = await self.upstreams[route.provider].send(
             scope["method"], path_and_query, upstream_headers, body or None, stream=stream
         )
-        return await self._answer(send, receive, route, adapter, upstream, context, extra_headers)
+        return await self._answer(send, receive, route, adapter, upstream, context, pipeline, extra_headers)
 
     @staticmethod
     def _decode(adapter: ProviderAdapter, route: Route, body: bytes) -> Exchange:
@@ -273,6 +275,7 @@ class ProxyApp:
         adapter: ProviderAdapter,
         upstream: UpstreamResponse,
         context: RequestContext | None,
+        pipeline: Pipeline,
         extra_headers: list[tuple[bytes, bytes]],
     ) -> int:
         headers = upstream.headers + extra_headers
@@ -282,13 +285,13 @@ class ProxyApp:
             context is not None
             and upstream.status < 400
             and route.operation in _ANSWER_OPERATIONS
-            and self.pipeline.has_response_policies()
+            and pipeline.has_response_policies()
         )
         if not (is_sse or is_array_stream):
             body = await upstream.read()
             if guarded and upstream.content_type.startswith("application/json"):
                 assert context is not None
-                blocked = await self._check_answer(adapter, route, context, body)
+                blocked = await self._check_answer(adapter, route, context, pipeline, body)
                 if blocked is not None:
                     extra_headers.append((DECISION_ID_HEADER, blocked.decision_id.encode()))
                     error = ProxyError(block_message(blocked), status=403, kind=ErrorKind.PERMISSION)
@@ -303,7 +306,7 @@ class ProxyApp:
 
         if guarded:
             assert context is not None
-            relay, guard = self._guarded_relay(send, upstream, adapter, route, context, is_sse, error_event)
+            relay, guard = self._guarded_relay(send, upstream, adapter, route, context, pipeline, is_sse, error_event)
             try:
                 await _relay_until_disconnect(relay, receive, upstream)
             finally:
@@ -320,10 +323,10 @@ class ProxyApp:
         adapter: ProviderAdapter,
         route: Route,
         context: RequestContext,
+        pipeline: Pipeline,
         is_sse: bool,
         error_event: Any,
     ) -> tuple[Any, StreamGuard]:
-        pipeline = self.pipeline
         streaming = self.settings.streaming
 
         async def check_answer(answer: Answer, final: bool) -> Outcome:
@@ -351,14 +354,14 @@ class ProxyApp:
         return relay, guard
 
     async def _check_answer(
-        self, adapter: ProviderAdapter, route: Route, context: RequestContext, body: bytes
+        self, adapter: ProviderAdapter, route: Route, context: RequestContext, pipeline: Pipeline, body: bytes
     ) -> Decision | None:
         """Response policies on a whole answer; the blocking decision, if any."""
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None  # not an answer the policies could read; passed on as the provider sent it
-        outcome = await self.pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
+        outcome = await pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
         self.audit.record(context, outcome.decisions)
         return outcome.governing if outcome.blocked else None
 

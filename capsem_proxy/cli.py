@@ -18,11 +18,11 @@ __all__ = ["main"]
 def _load_and_validate(config: str | None) -> Settings:
     """Settings plus their policies, loaded once so that any mistake stops here."""
     from capsem_proxy.audit import open_audit_sink
-    from capsem_proxy.policies.loader import load_policies
+    from capsem_proxy.policy_sets import PolicySelector
 
     settings = load_settings(config)
     open_audit_sink(settings.audit.url)
-    load_policies(settings.policies, source=f"config {config}" if config else "config", policy_dir=settings.policy_dir)
+    PolicySelector(settings, source=f"config {config}" if config else "config")
     return settings
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "AuditSettings",
     "ConfigError",
     "CorsSettings",
+    "PolicySetMatch",
+    "PolicySetSettings",
     "PolicySettings",
     "ProviderSettings",
     "ProvidersSettings",
@@ -101,6 +103,23 @@ class PolicySettings(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class PolicySetMatch(_Section):
+    """Which requests a policy set applies to; an empty list matches everything."""
+
+    tenants: list[str] = Field(default_factory=list, description="tenant ids (as in the audit trail)")
+    providers: list[Literal["openai", "gemini", "anthropic"]] = Field(default_factory=list)
+    operations: list[str] = Field(default_factory=list, description="chat, responses, messages, generate ...")
+    models: list[str] = Field(default_factory=list, description="model names or globs (gpt-4*)")
+
+
+class PolicySetSettings(_Section):
+    """Policies for the requests a `match` selects, instead of (or on top of) the default set."""
+
+    match: PolicySetMatch = Field(default_factory=PolicySetMatch)
+    policies: list[PolicySettings] = Field(default_factory=list)
+    inherit: bool = Field(False, description="run the default policies first, then these")
+
+
 class StreamingSettings(_Section):
     """How streamed answers are released while response policies check them."""
 
@@ -156,6 +175,9 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     providers: ProvidersSettings = ProvidersSettings()
     policies: list[PolicySettings] = Field(default_factory=_default_policies)
+    policy_sets: list[PolicySetSettings] = Field(
+        default_factory=list, description="per tenant / provider / route / model overrides; the first match wins"
+    )
     policy_dir: Path | None = Field(
         None, description="a CAPSEM config directory of policy TOML files (debug.toml, pii.toml ...), loaded after"
     )

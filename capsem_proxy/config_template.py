@@ -16,6 +16,10 @@ _SECTION_COMMENTS = {
     "server": "where the proxy listens and what it accepts",
     "providers": "upstream providers; base_url has each SDK's own meaning, timeouts in seconds",
     "policies": "run in this order on requests, reverse order on answers",
+    "policy_sets": "policies per tenant / provider / operation / model (first match wins), e.g.\n"
+    "#   - match: {providers: [openai], models: ['gpt-4*']}\n"
+    "#     inherit: true\n"
+    "#     policies: [{class: mypackage.StrictPolicy}]",
     "policy_dir": "a CAPSEM config directory of policy TOML files (debug.toml, pii.toml ...), loaded after",
     "streaming": "pass | guard | buffer: how streamed answers are released while policies check them",
     "audit": "decision and request records: sqlite:///path or postgresql://user@host:5432/db",
@@ -58,7 +62,7 @@ def render_config_template() -> str:
         lines.append(f"{name}:")
         if isinstance(value, BaseModel):
             _render_model(value, 1, lines)
-        elif not isinstance(value, list):
+        elif not isinstance(value, list) or not value:
             lines[-1] = f"{name}: {_scalar(value)}"
         else:
             for item in value:

@@ -119,4 +119,5 @@ def load_policies(
             loaded.append(policy)
     if policy_dir is not None:
         loaded.extend(load_policy_dir(policy_dir))
+
     return loaded

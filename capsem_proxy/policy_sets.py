@@ -1,0 +1,62 @@
+"""Chooses the policy pipeline for a request: the default set, or the first configured policy
+set whose match selects the request's tenant, provider, operation and model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from capsem_proxy.config import PolicySetMatch, Settings
+from capsem_proxy.pipeline import Pipeline
+from capsem_proxy.policies.loader import load_policies
+
+__all__ = ["PolicySelector"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    tenants: frozenset[str]
+    providers: frozenset[str]
+    operations: frozenset[str]
+    models: tuple[str, ...]
+    pipeline: Pipeline
+
+    def selects(self, tenant_id: str, provider: str, operation: str, model: str) -> bool:
+        return (
+            (not self.tenants or tenant_id in self.tenants)
+            and (not self.providers or provider in self.providers)
+            and (not self.operations or operation in self.operations)
+            and (not self.models or any(fnmatchcase(model, pattern) for pattern in self.models))
+        )
+
+
+def _rule(match: PolicySetMatch, pipeline: Pipeline) -> _Rule:
+    return _Rule(
+        frozenset(match.tenants), frozenset(match.providers), frozenset(match.operations), tuple(match.models),
+        pipeline,
+    )
+
+
+class PolicySelector:
+    """All pipelines of a configuration, built (and validated) once at start-up."""
+
+    def __init__(self, settings: Settings, source: str = "config") -> None:
+        default_policies = load_policies(settings.policies, source=source, policy_dir=settings.policy_dir)
+        self.default = Pipeline(default_policies)
+        self._rules = []
+        for index, policy_set in enumerate(settings.policy_sets):
+            own = load_policies(policy_set.policies, source=f"{source}: policy_sets[{index}]")
+            policies = [*default_policies, *own] if policy_set.inherit else own
+            self._rules.append(_rule(policy_set.match, Pipeline(policies)))
+
+    @property
+    def pipelines(self) -> list[Pipeline]:
+        """Every pipeline, the default first."""
+        return [self.default, *(rule.pipeline for rule in self._rules)]
+
+    def select(self, tenant_id: str, provider: str, operation: str, model: str) -> Pipeline:
+        """The pipeline for one request."""
+        for rule in self._rules:
+            if rule.selects(tenant_id, provider, operation, model):
+                return rule.pipeline
+        return self.default
