@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from time import perf_counter
 from typing import Any
 from urllib.parse import parse_qsl
@@ -13,11 +14,13 @@ from urllib.parse import parse_qsl
 import orjson
 
 from capsem_proxy import __version__
+from capsem_proxy.admin import AdminAPI
+from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
 from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.config import Settings
 from capsem_proxy.cors import CorsPolicy
-from capsem_proxy.decisions import Decision, Outcome, Verdict
+from capsem_proxy.decisions import Decision, Outcome, Verdict, new_decision_id
 from capsem_proxy.errors import MalformedJSON, MalformedKey, MissingKey, ProxyError, RouteNotFound
 from capsem_proxy.exchange import Answer, Exchange
 from capsem_proxy.exchange import ToolCall as EmittedToolCall
@@ -97,6 +100,8 @@ class ProxyApp:
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
         self.audit = open_audit_sink(settings.audit.url)
+        self.approvals = ApprovalStore(settings.confirm.approval_ttl_seconds, settings.confirm.max_pending)
+        self.admin = AdminAPI(settings.admin.token, self.approvals)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
@@ -162,6 +167,8 @@ class ProxyApp:
         if route is None:
             if method == "GET" and path in ("/health", "/healthz", "/readyz"):
                 return await self._health(send, path, extra_headers)
+            if path.startswith("/admin/"):
+                return await self.admin.handle(send, method, path, headers, extra_headers)
             adapter = self.adapters[guess_provider(path, set(headers))]
             error = RouteNotFound(f"the proxy does not serve {method} {path}")
             await self._send_error(send, adapter, error, extra_headers)
@@ -234,13 +241,17 @@ class ProxyApp:
             self.audit.record(context, outcome.decisions)
             governing = outcome.governing
             if governing is not None:
-                extra_headers.append((DECISION_ID_HEADER, governing.decision_id.encode()))
-                if outcome.blocked:
-                    message = block_message(governing)
-                    await self._send_error(
-                        send, adapter, ProxyError(message, status=403, kind=ErrorKind.PERMISSION), extra_headers
-                    )
-                    return 403
+                if outcome.needs_confirmation and self._approved_retry(context, route, headers, body):
+                    extra_headers.append((DECISION_ID_HEADER, headers["x-capsem-approval"].encode()))
+                else:
+                    extra_headers.append((DECISION_ID_HEADER, governing.decision_id.encode()))
+                    if outcome.blocked:
+                        if outcome.needs_confirmation:
+                            self._hold_for_confirmation(context, route, governing, body)
+                        message = block_message(governing)
+                        error = ProxyError(message, status=403, kind=ErrorKind.PERMISSION)
+                        await self._send_error(send, adapter, error, extra_headers)
+                        return 403
         upstream_headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
@@ -253,6 +264,30 @@ class ProxyApp:
             scope["method"], path_and_query, upstream_headers, body or None, stream=stream
         )
         return await self._answer(send, receive, route, adapter, upstream, context, pipeline, extra_headers)
+
+    def _hold_for_confirmation(self, context: RequestContext, route: Route, governing: Decision, body: bytes) -> None:
+        fingerprint = request_fingerprint(route.provider, route.operation, route.upstream_path, body)
+        self.approvals.hold(
+            HeldRequest(
+                decision_id=governing.decision_id, tenant_id=context.tenant_id, fingerprint=fingerprint,
+                policy=governing.policy, reason=governing.reason, details=governing.details, held_at=time.time(),
+            )
+        )
+
+    def _approved_retry(self, context: RequestContext, route: Route, headers: dict[str, str], body: bytes) -> bool:
+        """True (once) when the request carries the id of an approved, identical held request."""
+        approval_id = headers.get("x-capsem-approval")
+        if not approval_id:
+            return False
+        fingerprint = request_fingerprint(route.provider, route.operation, route.upstream_path, body)
+        if not self.approvals.consume(approval_id, context.tenant_id, fingerprint):
+            return False
+        used = Decision(
+            Verdict.LOG, "approval", "on_model_call", reason="approved",
+            details=f"confirmation {approval_id} approved by an admin", decision_id=new_decision_id(),
+        )
+        self.audit.record(context, [used])
+        return True
 
     @staticmethod
     def _decode(adapter: ProviderAdapter, route: Route, body: bytes) -> Exchange:

@@ -19,6 +19,7 @@ __all__ = [
     "AdminSettings",
     "AuditSettings",
     "ConfigError",
+    "ConfirmSettings",
     "CorsSettings",
     "PolicySetMatch",
     "PolicySetSettings",
@@ -137,7 +138,17 @@ class AuditSettings(_Section):
 class AdminSettings(_Section):
     """Admin API and dashboard; off while no token is set."""
 
-    token: str | None = None
+    token: str | None = Field(None, description="bearer token for /admin/*; the admin API is off while unset")
+
+
+class ConfirmSettings(_Section):
+    """What CONFIRM (and CAPSEM's CLARIFY / REPLAN) verdicts do."""
+
+    mode: Literal["hold", "log"] = Field(
+        "hold", description="hold: 403 until an admin approves the decision id; log: let the request through"
+    )
+    approval_ttl_seconds: float = Field(3600.0, gt=0, description="how long a held request can be approved and retried")
+    max_pending: int = Field(10_000, ge=1, description="held decisions kept at once (oldest dropped first)")
 
 
 class CorsSettings(_Section):
@@ -184,6 +195,7 @@ class Settings(BaseSettings):
     streaming: StreamingSettings = StreamingSettings()
     audit: AuditSettings = AuditSettings()
     admin: AdminSettings = AdminSettings()
+    confirm: ConfirmSettings = ConfirmSettings()
     cors: CorsSettings = CorsSettings()
 
     model_config = SettingsConfigDict(

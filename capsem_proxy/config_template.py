@@ -24,6 +24,7 @@ _SECTION_COMMENTS = {
     "streaming": "pass | guard | buffer: how streamed answers are released while policies check them",
     "audit": "decision and request records: sqlite:///path or postgresql://user@host:5432/db",
     "admin": "admin API and dashboard are off while no token is set",
+    "confirm": "CONFIRM / CLARIFY / REPLAN verdicts: hold for an admin's approval, or only log",
     "cors": "browser origins allowed to call the proxy (none by default)",
 }
 

@@ -33,6 +33,9 @@ SEVERITY: dict[Verdict, int] = {
 }
 
 
+CONFIRMATION_VERDICTS = frozenset({Verdict.CONFIRM, Verdict.CLARIFY, Verdict.REPLAN})
+
+
 def new_decision_id() -> str:
     """A short random id naming one decision (shown to callers in `x-capsem-decision-id`)."""
     return os.urandom(8).hex()
@@ -75,8 +78,21 @@ class Outcome:
 
     decisions: list[Decision]
     governing: Decision | None
+    # False when the configuration treats CONFIRM, CLARIFY and REPLAN as LOG.
+    confirmations_hold: bool = True
 
     @property
     def blocked(self) -> bool:
         """True when the request or answer must not go on (BLOCK, or a confirmation not given)."""
-        return self.governing is not None and self.governing.severity >= SEVERITY[Verdict.CONFIRM]
+        if self.governing is None:
+            return False
+        if self.governing.verdict in CONFIRMATION_VERDICTS:
+            return self.confirmations_hold
+        return self.governing.severity >= SEVERITY[Verdict.BLOCK]
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when the governing verdict asks a human (CONFIRM, CLARIFY, REPLAN) and that holds."""
+        return (
+            self.confirmations_hold and self.governing is not None and self.governing.verdict in CONFIRMATION_VERDICTS
+        )

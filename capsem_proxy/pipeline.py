@@ -69,8 +69,9 @@ async def _finish_with_deadline(coroutine: Coroutine[Any, Any, Any], first_yield
 class Pipeline:
     """The ordered policy chain of one configuration."""
 
-    def __init__(self, policies: list[ConfiguredPolicy]) -> None:
+    def __init__(self, policies: list[ConfiguredPolicy], *, confirmations_hold: bool = True) -> None:
         self.policies = policies
+        self.confirmations_hold = confirmations_hold
         self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
         for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
@@ -170,7 +171,7 @@ class Pipeline:
                 else:
                     decisions[position] = self._settle(policy, hook_name, subject, task.result(), started)
         settled = [decision for decision in decisions if decision is not None]
-        return Outcome(settled, strictest(settled))
+        return Outcome(settled, strictest(settled), self.confirmations_hold)
 
     @staticmethod
     def _settle(policy: ConfiguredPolicy, hook: str, subject: str, result: Any, started: float) -> Decision:

@@ -42,12 +42,13 @@ class PolicySelector:
 
     def __init__(self, settings: Settings, source: str = "config") -> None:
         default_policies = load_policies(settings.policies, source=source, policy_dir=settings.policy_dir)
-        self.default = Pipeline(default_policies)
+        hold = settings.confirm.mode == "hold"
+        self.default = Pipeline(default_policies, confirmations_hold=hold)
         self._rules = []
         for index, policy_set in enumerate(settings.policy_sets):
             own = load_policies(policy_set.policies, source=f"{source}: policy_sets[{index}]")
             policies = [*default_policies, *own] if policy_set.inherit else own
-            self._rules.append(_rule(policy_set.match, Pipeline(policies)))
+            self._rules.append(_rule(policy_set.match, Pipeline(policies, confirmations_hold=hold)))
 
     @property
     def pipelines(self) -> list[Pipeline]:

@@ -91,3 +91,15 @@ class SlowPolicy(Policy):
     @classmethod
     def from_config(cls, config: dict) -> SlowPolicy:
         return cls(float(config.get("seconds", 2.0)))
+
+
+class ConfirmPolicy(Policy):
+    """Asks for a human's confirmation before money moves."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Confirm", description="confirm transfers", authors="tests", url="")
+
+    async def on_model_call(self, invocation_id, agent, model_name, system_instructions, prompt, media):
+        if "transfer money" in prompt:
+            return Decision(verdict=Verdict.CONFIRM, reason=Reason.HIGH_RISK_ACTION, details="money transfer")
+        return Decision(verdict=Verdict.ALLOW, reason=Reason.SAFE)
