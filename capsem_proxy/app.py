@@ -29,9 +29,11 @@ from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.redaction import Placeholders, redact_json_bytes
 from capsem_proxy.routing import Route, guess_provider, match_route
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
+from capsem_proxy.streaming.rewrite import rewrite_event_text
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import UpstreamClient, UpstreamResponse
 
@@ -71,6 +73,7 @@ _BLOCK_PREFIXES = {
     "on_model_response": "Response blocked by security policy: ",
 }
 _NO_POLICY_OPERATIONS = frozenset({"models"})
+_PLACEHOLDERS = "placeholders"
 # Operations whose answers carry model output for response policies.
 _ANSWER_OPERATIONS = frozenset({"chat", "responses", "generate", "stream_generate", "messages"})
 
@@ -252,6 +255,10 @@ class ProxyApp:
                         error = ProxyError(message, status=403, kind=ErrorKind.PERMISSION)
                         await self._send_error(send, adapter, error, extra_headers)
                         return 403
+                redactions = outcome.redactions
+                if redactions:
+                    body = redact_json_bytes(body, redactions)
+                    self._remember_placeholders(context, outcome)
         upstream_headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
@@ -264,6 +271,15 @@ class ProxyApp:
             scope["method"], path_and_query, upstream_headers, body or None, stream=stream
         )
         return await self._answer(send, receive, route, adapter, upstream, context, pipeline, extra_headers)
+
+    @staticmethod
+    def _remember_placeholders(context: RequestContext, outcome: Outcome) -> None:
+        """Reversible redactions: keep placeholder -> original for this request's answer only."""
+        for decision in outcome.decisions:
+            if decision.verdict is Verdict.REDACT and decision.extra.get("reversible"):
+                placeholders = context.scratch.setdefault(_PLACEHOLDERS, Placeholders())
+                for original, placeholder in decision.redactions:
+                    placeholders.add(placeholder, original)
 
     def _hold_for_confirmation(self, context: RequestContext, route: Route, governing: Decision, body: bytes) -> None:
         fingerprint = request_fingerprint(route.provider, route.operation, route.upstream_path, body)
@@ -316,22 +332,29 @@ class ProxyApp:
         headers = upstream.headers + extra_headers
         is_sse = upstream.content_type.startswith("text/event-stream")
         is_array_stream = route.stream_by_path and not route.sse and upstream.status < 400
+        placeholders: Placeholders | None = context.scratch.get(_PLACEHOLDERS) if context is not None else None
         guarded = (
             context is not None
             and upstream.status < 400
             and route.operation in _ANSWER_OPERATIONS
-            and pipeline.has_response_policies()
+            and (pipeline.has_response_policies() or bool(placeholders))
         )
         if not (is_sse or is_array_stream):
             body = await upstream.read()
             if guarded and upstream.content_type.startswith("application/json"):
                 assert context is not None
-                blocked = await self._check_answer(adapter, route, context, pipeline, body)
-                if blocked is not None:
+                outcome = await self._check_answer(adapter, route, context, pipeline, body)
+                if outcome is not None and outcome.blocked and outcome.governing is not None:
+                    blocked = outcome.governing
                     extra_headers.append((DECISION_ID_HEADER, blocked.decision_id.encode()))
                     error = ProxyError(block_message(blocked), status=403, kind=ErrorKind.PERMISSION)
                     await self._send_error(send, adapter, error, extra_headers)
                     return 403
+                rewrites = (outcome.redactions if outcome is not None else []) + (
+                    placeholders.restorations() if placeholders else []
+                )
+                if rewrites:
+                    body = redact_json_bytes(body, rewrites)
             await send_response(send, upstream.status, headers, body)
             return upstream.status
         await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
@@ -370,11 +393,22 @@ class ProxyApp:
         async def check_tool_call(call: EmittedToolCall) -> Outcome:
             return await pipeline.check_emitted_tool_call(context, call)
 
+        placeholders: Placeholders | None = context.scratch.get(_PLACEHOLDERS)
+        restorations = placeholders.restorations() if placeholders else []
+        window = max(
+            streaming.holdback_chars, pipeline.window_chars(), max((len(p) for p, _ in restorations), default=0)
+        )
+
+        def rewrite(raw: bytes, old: str, new: str) -> bytes | None:
+            return rewrite_event_text(raw, old, new, sse=is_sse)
+
         guard = StreamGuard(
             GuardChecks(answer=check_answer, tool_call=check_tool_call),
             mode=streaming.mode,
-            window_chars=streaming.holdback_chars,
+            window_chars=window,
             max_buffer_bytes=streaming.max_buffer_bytes,
+            restorations=restorations,
+            rewrite=rewrite,
         )
 
         def block_event(decision: Decision) -> bytes:
@@ -390,15 +424,15 @@ class ProxyApp:
 
     async def _check_answer(
         self, adapter: ProviderAdapter, route: Route, context: RequestContext, pipeline: Pipeline, body: bytes
-    ) -> Decision | None:
-        """Response policies on a whole answer; the blocking decision, if any."""
+    ) -> Outcome | None:
+        """Response policies on a whole answer (None when it is not JSON the policies could read)."""
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return None  # not an answer the policies could read; passed on as the provider sent it
+            return None  # passed on as the provider sent it
         outcome = await pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
         self.audit.record(context, outcome.decisions)
-        return outcome.governing if outcome.blocked else None
+        return outcome
 
     async def _send_error(
         self, send: Send, adapter: ProviderAdapter, error: ProxyError, extra_headers: list[tuple[bytes, bytes]]

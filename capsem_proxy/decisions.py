@@ -55,6 +55,9 @@ class Decision:
     latency_ms: float = 0.0
     decision_id: str = field(default_factory=new_decision_id)
     extra: dict[str, Any] = field(default_factory=dict)
+    # For REDACT: each (original text, replacement) the policy asks for. Kept in memory for the
+    # request only; never recorded (the audit keeps the count).
+    redactions: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def severity(self) -> int:
@@ -89,6 +92,18 @@ class Outcome:
         if self.governing.verdict in CONFIRMATION_VERDICTS:
             return self.confirmations_hold
         return self.governing.severity >= SEVERITY[Verdict.BLOCK]
+
+    @property
+    def redactions(self) -> list[tuple[str, str]]:
+        """Every rewrite asked for by REDACT decisions, longest original first."""
+        pairs = {
+            original: replacement
+            for decision in self.decisions
+            if decision.verdict is Verdict.REDACT
+            for original, replacement in decision.redactions
+            if original
+        }
+        return sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
 
     @property
     def needs_confirmation(self) -> bool:

@@ -77,6 +77,13 @@ class Pipeline:
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
         self._by_hook_reversed = {hook: list(reversed(chain)) for hook, chain in self._by_hook.items()}
 
+    def window_chars(self) -> int:
+        """The longest text any answer policy says it must see whole (its `window_chars`)."""
+        return max(
+            (int(getattr(policy.policy, "window_chars", 0) or 0) for policy in self._by_hook["on_model_response"]),
+            default=0,
+        )
+
     def has_response_policies(self) -> bool:
         """True when any policy looks at answers (model responses or emitted tool calls)."""
         return bool(self._by_hook["on_model_response"] or self._by_hook["on_tool_call"])

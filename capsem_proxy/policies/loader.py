@@ -19,6 +19,7 @@ __all__ = ["BUILTIN_POLICIES", "load_policies", "load_policy"]
 BUILTIN_POLICIES = {
     "debug": "capsem.policies.debug_policy.DebugPolicy",
     "pii": "capsem.policies.pii_policy.PIIPolicy",
+    "regex_redact": "capsem_proxy.policies.regex_redact.RegexRedactPolicy",
 }
 # Keys of a policy TOML file that configure the proxy's handling rather than the policy.
 _PROXY_KEYS = ("class", "fail_open", "timeout_ms", "name")

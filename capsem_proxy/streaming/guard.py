@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from capsem_proxy.decisions import Decision, Outcome, Verdict
 from capsem_proxy.exchange import Answer, ToolCall
 from capsem_proxy.providers._decode_helpers import parse_arguments
+from capsem_proxy.redaction import find_spans, rewrite_segment
 from capsem_proxy.streaming.events import (
     Delta,
     FinishDelta,
@@ -53,7 +54,8 @@ class GuardChecks:
 @dataclass(slots=True)
 class _Pending:
     raw: bytes
-    text_end: int  # guarded characters up to and including this event
+    text_start: int  # offsets of this event's text in the guarded text
+    text_end: int
     tool_indexes: tuple[int, ...] = ()
 
 
@@ -78,6 +80,8 @@ class StreamGuard:
         window_chars: int,
         max_buffer_bytes: int,
         check_every_chars: int = 64,
+        restorations: list[tuple[str, str]] | None = None,
+        rewrite: Callable[[bytes, str, str], bytes | None] | None = None,
     ) -> None:
         self._checks = checks
         self._mode = mode
@@ -88,6 +92,10 @@ class StreamGuard:
         self._pending_bytes = 0
         self._text: list[str] = []
         self._thinking: list[str] = []
+        self._guarded: list[str] = []  # text and thinking, in stream order (offsets refer to this)
+        self._redactions: list[tuple[str, str]] = []
+        self._restorations = restorations or []
+        self._rewrite = rewrite
         self._guarded_chars = 0
         self._approved_chars = 0
         self._checked_chars = 0
@@ -108,13 +116,16 @@ class StreamGuard:
         """
         tool_indexes: list[int] = []
         completed: list[int] = []
+        text_start = self._guarded_chars
         for delta in deltas:
             kind = type(delta)
             if kind is TextDelta:
                 self._text.append(delta.text)  # type: ignore[union-attr]
+                self._guarded.append(delta.text)  # type: ignore[union-attr]
                 self._guarded_chars += len(delta.text)  # type: ignore[union-attr]
             elif kind is ThinkingDelta:
                 self._thinking.append(delta.text)  # type: ignore[union-attr]
+                self._guarded.append(delta.text)  # type: ignore[union-attr]
                 self._guarded_chars += len(delta.text)  # type: ignore[union-attr]
             elif kind is ToolCallDelta:
                 # A call is complete at the finish (or the stream's end), not when another index
@@ -128,7 +139,7 @@ class StreamGuard:
                 usage = self.answer.usage
                 usage.input_tokens = delta.input_tokens if delta.input_tokens is not None else usage.input_tokens  # type: ignore[union-attr]
                 usage.output_tokens = delta.output_tokens if delta.output_tokens is not None else usage.output_tokens  # type: ignore[union-attr]
-        self._pending.append(_Pending(raw, self._guarded_chars, tuple(tool_indexes)))
+        self._pending.append(_Pending(raw, text_start, self._guarded_chars, tuple(tool_indexes)))
         self._pending_bytes += len(raw)
         for index in dict.fromkeys(completed):
             await self._complete_call(index)
@@ -194,6 +205,7 @@ class StreamGuard:
         outcome = await self._checks.answer(self.answer, final)
         self._checked_chars = self._guarded_chars
         self._record(outcome)
+        self._redactions = outcome.redactions
 
     def _record(self, outcome: Outcome) -> None:
         self.decisions.extend(outcome.decisions)
@@ -207,6 +219,9 @@ class StreamGuard:
         pending = self._pending
         approved = self._approved_chars
         held_calls = self._held_calls
+        rewrites = self._redactions + self._restorations
+        spans: list[tuple[int, int, str]] | None = None
+        guarded_text = ""
         while pending:
             head = pending[0]
             if head.text_end > approved:
@@ -215,5 +230,29 @@ class StreamGuard:
                 break
             pending.popleft()
             self._pending_bytes -= len(head.raw)
-            released.append(head.raw)
+            raw = head.raw
+            if rewrites and head.text_end > head.text_start:
+                if spans is None:
+                    guarded_text = "".join(self._guarded)
+                    spans = find_spans(guarded_text, rewrites)
+                if spans:
+                    raw = self._rewritten(raw, guarded_text, head, spans)
+            released.append(raw)
         return b"".join(released)
+
+    def _rewritten(self, raw: bytes, text: str, event: _Pending, spans: list[tuple[int, int, str]]) -> bytes:
+        old = text[event.text_start : event.text_end]
+        new = rewrite_segment(text, event.text_start, event.text_end, spans)
+        if new == old:
+            return raw
+        rewritten = self._rewrite(raw, old, new) if self._rewrite is not None else None
+        if rewritten is None:
+            failure = Decision(
+                Verdict.BLOCK, "stream-guard", "on_model_response", reason="policy_error",
+                details="a redaction could not be applied to the streamed answer",
+            )
+            self.decisions.append(failure)
+            self._pending.clear()
+            self._pending_bytes = 0
+            raise StreamBlocked(failure)
+        return rewritten

@@ -1,0 +1,98 @@
+"""Applies redactions to wire bytes, touching only the JSON strings that contain them.
+
+A redaction is a pair (original text, replacement). Inside a JSON document the original
+appears JSON-escaped, either as UTF-8 (most clients) or with non-ASCII characters as \\uXXXX
+escapes (Python's json default); both spellings are replaced, in the same spelling, so every
+byte outside the redacted spans stays as the client or provider sent it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+
+__all__ = ["Placeholders", "find_spans", "redact_json_bytes", "redact_text", "rewrite_segment"]
+
+
+def _escaped_forms(text: str) -> list[tuple[bytes, str]]:
+    utf8 = orjson.dumps(text)[1:-1]
+    ascii_form = json.dumps(text)[1:-1].encode()
+    forms = [(utf8, "utf8")]
+    if ascii_form != utf8:
+        forms.append((ascii_form, "ascii"))
+    return forms
+
+
+def _escape(text: str, style: str) -> bytes:
+    return orjson.dumps(text)[1:-1] if style == "utf8" else json.dumps(text)[1:-1].encode()
+
+
+def redact_json_bytes(body: bytes, redactions: list[tuple[str, str]]) -> bytes:
+    """`body` (JSON text) with every original replaced by its replacement."""
+    for original, replacement in redactions:
+        for escaped, style in _escaped_forms(original):
+            if escaped in body:
+                body = body.replace(escaped, _escape(replacement, style))
+    return body
+
+
+def redact_text(text: str, redactions: list[tuple[str, str]]) -> str:
+    """Plain text with every original replaced by its replacement."""
+    for original, replacement in redactions:
+        text = text.replace(original, replacement)
+    return text
+
+
+class Placeholders:
+    """Reversible redaction for one request: placeholder → original, held in memory only."""
+
+    __slots__ = ("_originals",)
+
+    def __init__(self) -> None:
+        self._originals: dict[str, str] = {}
+
+    def add(self, placeholder: str, original: str) -> None:
+        self._originals[placeholder] = original
+
+    def __bool__(self) -> bool:
+        return bool(self._originals)
+
+    def restorations(self) -> list[tuple[str, str]]:
+        """(placeholder, original) pairs to apply to the answer, longest placeholder first."""
+        return sorted(self._originals.items(), key=lambda pair: len(pair[0]), reverse=True)
+
+
+def find_spans(text: str, redactions: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, replacement) spans of every original in `text`, in order.
+
+    Longer originals claim their text first (redactions arrive longest first).
+    """
+    spans: list[tuple[int, int, str]] = []
+    for original, replacement in redactions:
+        position = text.find(original)
+        while position != -1:
+            end = position + len(original)
+            if all(end <= start or position >= stop for start, stop, _ in spans):
+                spans.append((position, end, replacement))
+            position = text.find(original, end)
+    spans.sort()
+    return spans
+
+
+def rewrite_segment(text: str, start: int, end: int, spans: list[tuple[int, int, str]]) -> str:
+    """The part text[start:end] after redaction: a span's replacement appears in the segment
+    where the span starts, and every character of a span disappears wherever it falls."""
+    pieces = []
+    position = start
+    for span_start, span_end, replacement in spans:
+        if span_end <= start or span_start >= end:
+            continue
+        if span_start > position:
+            pieces.append(text[position:span_start])
+        if span_start >= start:
+            pieces.append(replacement)
+        position = max(position, min(span_end, end))
+    if position < end:
+        pieces.append(text[position:end])
+    return "".join(pieces)

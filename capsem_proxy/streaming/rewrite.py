@@ -1,0 +1,67 @@
+"""Rewrites the text carried by one stream event, re-encoding only that event.
+
+Used for redaction inside streams: the event's JSON is parsed, the one string that carries
+the event's text is replaced, and the event is re-serialised with its original framing (the
+`event:` line, the line endings, a JSON-array element's separators). Every other event keeps
+its exact bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["rewrite_event_text"]
+
+_TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json"})
+
+
+def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                if key in _TEXT_KEYS and item == old:
+                    found.append(1)
+                    value[key] = new
+            else:
+                _replace_leaf(item, old, new, found)
+    elif isinstance(value, list):
+        for item in value:
+            _replace_leaf(item, old, new, found)
+    return value
+
+
+def _rewrite_json(document: bytes, old: str, new: str) -> bytes | None:
+    try:
+        parsed = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return None
+    found: list[int] = []
+    _replace_leaf(parsed, old, new, found)
+    if len(found) != 1:
+        return None  # ambiguous or absent: the caller fails closed
+    return orjson.dumps(parsed)
+
+
+def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | None:
+    """`raw` with its text `old` replaced by `new`, or None when that cannot be done exactly."""
+    if not sse:
+        start = raw.find(b"{")
+        if start == -1:
+            return None
+        rewritten = _rewrite_json(raw[start:], old, new)
+        return None if rewritten is None else raw[:start] + rewritten
+    line_end = b"\r\n" if b"\r\n" in raw else b"\n"
+    lines = raw.split(line_end)
+    data_lines = [index for index, line in enumerate(lines) if line.startswith(b"data:")]
+    if len(data_lines) != 1:
+        return None
+    index = data_lines[0]
+    payload = lines[index][5:]
+    prefix = b"data: " if payload.startswith(b" ") else b"data:"
+    rewritten = _rewrite_json(payload.strip(), old, new)
+    if rewritten is None:
+        return None
+    lines[index] = prefix + rewritten
+    return line_end.join(lines)

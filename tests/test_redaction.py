@@ -1,0 +1,62 @@
+"""Redaction primitives: spans, segments across stream events, JSON bytes, event rewrites."""
+
+import itertools
+import json
+
+import orjson
+
+from capsem_proxy.redaction import find_spans, redact_json_bytes, rewrite_segment
+from capsem_proxy.streaming.rewrite import rewrite_event_text
+
+EMAIL = "bob@example.com"
+
+
+def test_json_bytes_change_only_inside_the_redacted_strings():
+    body = b'{ "z":1,  "messages":[{"content":"mail bob@example.com now"}], "unknown": [1.50, null] }'
+    redacted = redact_json_bytes(body, [(EMAIL, "[REDACTED:EMAIL]")])
+    assert redacted == body.replace(EMAIL.encode(), b"[REDACTED:EMAIL]")
+
+
+def test_ascii_escaped_json_is_redacted_in_the_same_spelling():
+    text = "café owner josé@exämple.com"
+    body = json.dumps({"content": text}).encode()  # \\u escapes
+    redacted = redact_json_bytes(body, [("josé@exämple.com", "[REDACTED:EMAIL]")])
+    assert json.loads(redacted) == {"content": "café owner [REDACTED:EMAIL]"}
+    assert redacted.startswith(b'{"content": "caf\\u00e9 owner ')
+
+
+def test_spans_prefer_longer_originals_and_never_overlap():
+    spans = find_spans("key sk-abcdef and sk-abc", [("sk-abcdef", "[A]"), ("sk-abc", "[B]")])
+    assert spans == [(4, 13, "[A]"), (18, 24, "[B]")]
+
+
+def test_segments_across_events_rebuild_the_redacted_text():
+    text = "write to bob@example.com today"
+    cuts = [0, 11, 14, 20, 26, len(text)]
+    spans = find_spans(text, [(EMAIL, "[REDACTED:EMAIL]")])
+    pieces = [rewrite_segment(text, start, end, spans) for start, end in itertools.pairwise(cuts)]
+    assert "".join(pieces) == "write to [REDACTED:EMAIL] today"
+    # The replacement goes where the span starts; events inside the span carry nothing.
+    assert pieces == ["write to [REDACTED:EMAIL]", "", "", " t", "oday"]
+
+
+def test_sse_event_rewrite_touches_only_the_text():
+    raw = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"bob@ex"}}]}\n\n'
+    rewritten = rewrite_event_text(raw, "bob@ex", "[REDACTED]", sse=True)
+    assert rewritten.endswith(b"\n\n") and rewritten.startswith(b"data: ")
+    assert orjson.loads(rewritten[6:])["choices"][0]["delta"]["content"] == "[REDACTED]"
+    named = b'event: content_block_delta\r\ndata: {"delta":{"type":"text_delta","text":"hi"}}\r\n\r\n'
+    assert rewrite_event_text(named, "hi", "yo", sse=True).startswith(b"event: content_block_delta\r\ndata: ")
+
+
+def test_event_rewrite_refuses_ambiguous_or_missing_text():
+    raw = b'data: {"content":"m","text":"m"}\n\n'
+    assert rewrite_event_text(raw, "m", "x", sse=True) is None
+    assert rewrite_event_text(b'data: {"content":"a"}\n\n', "zzz", "x", sse=True) is None
+
+
+def test_json_array_element_rewrite_keeps_its_separators():
+    segment = b'\n,\r\n{"candidates":[{"content":{"parts":[{"text":"secret"}]}}]}'
+    rewritten = rewrite_event_text(segment, "secret", "[X]", sse=False)
+    assert rewritten.startswith(b"\n,\r\n{")
+    assert b'"text":"[X]"' in rewritten
