@@ -341,7 +341,11 @@ class ProxyApp:
         )
         if not (is_sse or is_array_stream):
             body = await upstream.read()
-            if guarded and upstream.content_type.startswith("application/json"):
+            if (
+                guarded
+                and upstream.content_type.startswith("application/json")
+                and (pipeline.reads_answer_text() or placeholders or adapter.may_carry_tool_call(body))
+            ):
                 assert context is not None
                 outcome = await self._check_answer(adapter, route, context, pipeline, body)
                 if outcome is not None and outcome.blocked and outcome.governing is not None:
@@ -409,7 +413,9 @@ class ProxyApp:
             max_buffer_bytes=streaming.max_buffer_bytes,
             restorations=restorations,
             rewrite=rewrite,
+            reads_text=pipeline.reads_answer_text() or bool(restorations),
         )
+        needs_decoding = None if (pipeline.reads_answer_text() or restorations) else adapter.may_carry_tool_call
 
         def block_event(decision: Decision) -> bytes:
             return adapter.stream_error_event(
@@ -418,7 +424,7 @@ class ProxyApp:
 
         relay = relay_guarded(
             send, upstream, sse=is_sse, decoder=adapter.stream_decoder(route.operation), guard=guard,
-            error_event=error_event, block_event=block_event,
+            error_event=error_event, block_event=block_event, needs_decoding=needs_decoding,
         )
         return relay, guard
 

@@ -100,6 +100,9 @@ class PolicySettings(_Section):
     fail_open: bool = False
     timeout_ms: float = Field(200.0, gt=0)
     name: str | None = None
+    hooks: list[Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]] | None = Field(
+        None, description="consult the policy on these hooks only (default: every hook it implements)"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -177,7 +180,13 @@ class CorsSettings(_Section):
 
 
 def _default_policies() -> list[PolicySettings]:
-    return [PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy")]
+    # CAPSEM's DebugPolicy acts on prompts and tool names only; its answer hooks always allow, so
+    # the default leaves them out and streamed answers are not held back for nothing.
+    return [
+        PolicySettings(
+            class_path="capsem.policies.debug_policy.DebugPolicy", hooks=["on_model_call", "on_tool_call"]
+        )
+    ]
 
 
 class Settings(BaseSettings):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["SEVERITY", "Decision", "Outcome", "Verdict", "new_decision_id", "strictest"]
+__all__ = [
+    "CONFIRMATION_VERDICTS",
+    "SEVERITY",
+    "Decision",
+    "Outcome",
+    "Verdict",
+    "new_decision_id",
+    "sequential_decision_id",
+    "strictest",
+]
 
 
 class Verdict(StrEnum):
@@ -39,6 +49,15 @@ CONFIRMATION_VERDICTS = frozenset({Verdict.CONFIRM, Verdict.CLARIFY, Verdict.REP
 def new_decision_id() -> str:
     """A short random id naming one decision (shown to callers in `x-capsem-decision-id`)."""
     return os.urandom(8).hex()
+
+
+_PROCESS_PREFIX = os.urandom(4).hex()
+_SEQUENCE = itertools.count(1)
+
+
+def sequential_decision_id() -> str:
+    """A cheap unique id for ALLOW decisions, which are recorded but never shown or approved."""
+    return f"{_PROCESS_PREFIX}{next(_SEQUENCE):08x}"
 
 
 @dataclass(slots=True)

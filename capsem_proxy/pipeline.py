@@ -13,7 +13,7 @@ from collections.abc import Coroutine, Generator
 from time import perf_counter
 from typing import Any
 
-from capsem_proxy.decisions import Decision, Outcome, Verdict, strictest
+from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition
 from capsem_proxy.exchange import ToolCall as EmittedCall
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
@@ -87,6 +87,10 @@ class Pipeline:
     def has_response_policies(self) -> bool:
         """True when any policy looks at answers (model responses or emitted tool calls)."""
         return bool(self._by_hook["on_model_response"] or self._by_hook["on_tool_call"])
+
+    def reads_answer_text(self) -> bool:
+        """True when any policy reads the answer's text (`on_model_response`)."""
+        return bool(self._by_hook["on_model_response"])
 
     async def check_request(self, context: RequestContext) -> Outcome:
         """`on_model_call`, `on_tool_call` for each offered tool and `on_tool_response` for each
@@ -186,7 +190,10 @@ class Pipeline:
         if elapsed > policy.timeout_s:
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
-            return Decision(Verdict.ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0)
+            return Decision(
+                Verdict.ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0,
+                decision_id=sequential_decision_id(),
+            )
         if not isinstance(result, Decision):
             return Pipeline._failure(
                 policy, hook, subject, TypeError(f"returned {type(result).__name__}, not a Decision"), started

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from capsem_proxy.config import ConfigError
 from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import RequestContext
 
-__all__ = ["AuditSink", "DecisionRecord", "open_audit_sink", "to_records"]
+__all__ = ["AuditSink", "DecisionRecord", "open_audit_sink", "to_records", "to_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +33,24 @@ class DecisionRecord:
     recorded_at: float
 
 
-def to_records(context: RequestContext, decisions: list[Decision]) -> list[DecisionRecord]:
-    """Records for `decisions` taken on the request `context`."""
+def to_rows(context: RequestContext, decisions: list[Decision]) -> list[tuple[Any, ...]]:
+    """Rows (in DecisionRecord field order) for `decisions` taken on the request `context`."""
     now = time.time()
+    request_id, tenant_id, provider = context.request_id, context.tenant_id, context.provider
+    operation, model = context.operation, context.exchange.model
     return [
-        DecisionRecord(
-            decision.decision_id, context.request_id, context.tenant_id, context.provider, context.operation,
-            context.exchange.model, decision.hook, decision.policy, decision.verdict.value, decision.reason,
-            decision.details, decision.subject, round(decision.latency_ms, 4), now,
+        (
+            decision.decision_id, request_id, tenant_id, provider, operation, model, decision.hook,
+            decision.policy, decision.verdict.value, decision.reason, decision.details, decision.subject,
+            round(decision.latency_ms, 4), now,
         )
         for decision in decisions
     ]
+
+
+def to_records(context: RequestContext, decisions: list[Decision]) -> list[DecisionRecord]:
+    """Records for `decisions` taken on the request `context`."""
+    return [DecisionRecord(*row) for row in to_rows(context, decisions)]
 
 
 class AuditSink(Protocol):

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from capsem_proxy.audit.base import DecisionRecord, to_records
+from capsem_proxy.audit.base import to_rows
 from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import RequestContext
 
@@ -41,9 +42,9 @@ _INSERT = "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 class SQLiteAuditSink:
     """Queues decisions in memory (bounded) and writes them every `flush_interval` seconds."""
 
-    def __init__(self, path: str, *, flush_interval: float = 0.2, max_queued: int = 100_000) -> None:
+    def __init__(self, path: str, *, flush_interval: float = 0.5, max_queued: int = 100_000) -> None:
         self.path = Path(path)
-        self._queue: list[DecisionRecord] = []
+        self._queue: list[tuple[Any, ...]] = []
         self._flush_interval = flush_interval
         self._max_queued = max_queued
         self.dropped = 0
@@ -54,7 +55,7 @@ class SQLiteAuditSink:
         if len(self._queue) >= self._max_queued:
             self.dropped += len(decisions)
             return
-        self._queue.extend(to_records(context, decisions))
+        self._queue.extend(to_rows(context, decisions))
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -67,10 +68,10 @@ class SQLiteAuditSink:
             self._connection = connection
         return self._connection
 
-    def _write(self, batch: list[DecisionRecord]) -> None:
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
         connection = self._connect()
         with connection:
-            connection.executemany(_INSERT, [tuple(getattr(record, name) for name in _FIELDS) for record in batch])
+            connection.executemany(_INSERT, batch)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._connect)
@@ -101,5 +102,3 @@ class SQLiteAuditSink:
             self._connection.close()
             self._connection = None
 
-
-_FIELDS = tuple(DecisionRecord.__dataclass_fields__)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from capsem_proxy.hooks import HOOK_NAMES
-
 __all__ = ["ConfiguredPolicy", "ProxyPolicy"]
 
 
@@ -29,9 +27,13 @@ class ConfiguredPolicy:
     name: str
     fail_open: bool = False
     timeout_s: float = 0.2
+    # When set, the policy is only consulted on these hooks (configured `hooks:`).
+    only_hooks: frozenset[str] | None = None
 
     def implements(self, hook_name: str) -> bool:
         """True when the policy has an opinion on `hook_name`."""
+        if self.only_hooks is not None and hook_name not in self.only_hooks:
+            return False
         implemented = getattr(self.policy, "implemented_hooks", None)
         if implemented is not None:
             return hook_name in implemented
@@ -40,11 +42,3 @@ class ConfiguredPolicy:
     def hook(self, hook_name: str) -> Any:
         """The bound hook method (call only after `implements`)."""
         return getattr(self.policy, hook_name)
-
-
-def implemented_hooks(policy: Any) -> frozenset[str]:
-    """Hook names a policy object implements, by method presence."""
-    return frozenset(name for name in HOOK_NAMES if callable(getattr(policy, name, None)))
-
-
-

@@ -82,16 +82,29 @@ def _media(parts: list[MediaPart]) -> list[Media]:
     return converted
 
 
+_AGENTS: OrderedDict[tuple[Any, ...], Agent] = OrderedDict()
+_AGENT_CACHE_LIMIT = 1024
+
+
 def _agent(context: RequestContext) -> Agent:
+    """The CAPSEM Agent of a request: its agent id, system instructions and offered tools.
+
+    Agents repeat from request to request (same app, same instructions, same tools), so they
+    are cached; CAPSEM policies are stateless by contract and must not modify them.
+    """
     agent = context.scratch.get(_AGENT_SCRATCH_KEY)
     if agent is None:
         exchange = context.exchange
-        agent = Agent.model_construct(
-            name=context.agent_id or _DEFAULT_AGENT_NAME,
-            instructions=exchange.system,
-            tools=[_TOOLS.convert(tool) for tool in exchange.tools],
-            sub_agents=[],
-        )
+        tools = [_TOOLS.convert(tool) for tool in exchange.tools]
+        key = (context.agent_id, exchange.system, *(id(tool) for tool in tools))
+        agent = _AGENTS.get(key)
+        if agent is None:
+            agent = Agent.model_construct(
+                name=context.agent_id or _DEFAULT_AGENT_NAME, instructions=exchange.system, tools=tools, sub_agents=[]
+            )
+            _AGENTS[key] = agent
+            if len(_AGENTS) > _AGENT_CACHE_LIMIT:
+                _AGENTS.popitem(last=False)
         context.scratch[_AGENT_SCRATCH_KEY] = agent
     return agent
 

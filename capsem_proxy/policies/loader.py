@@ -73,8 +73,10 @@ def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
     elif not any(callable(getattr(instance, hook, None)) for hook in HOOK_NAMES):
         raise ConfigError(f"{key}.class: {settings.class_path} implements none of {', '.join(HOOK_NAMES)}")
     name = settings.name or getattr(instance, "name", None) or type(instance).__name__
+    only_hooks = frozenset(settings.hooks) if settings.hooks is not None else None
     return ConfiguredPolicy(
-        policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0
+        policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0,
+        only_hooks=only_hooks,
     )
 
 

@@ -264,6 +264,7 @@ class AnthropicAdapter(ProviderAdapter):
     """Anthropic Messages and token counting."""
 
     name = "anthropic"
+    tool_call_markers = (b"tool_use", b"input_json_delta")
 
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
         """Decode a Messages (or count_tokens) request body (see the module docstring)."""

@@ -45,6 +45,13 @@ class ProviderAdapter(ABC):
     """A provider's wire format, in both directions."""
 
     name: ClassVar[str]
+    # Byte strings at least one of which appears in any answer or stream event that carries a
+    # tool call; events without them need no decoding when no policy reads answer text.
+    tool_call_markers: ClassVar[tuple[bytes, ...]] = ()
+
+    def may_carry_tool_call(self, raw: bytes) -> bool:
+        """False when `raw` certainly holds no tool call."""
+        return any(marker in raw for marker in self.tool_call_markers)
 
     @abstractmethod
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:

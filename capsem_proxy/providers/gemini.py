@@ -275,6 +275,7 @@ class GeminiAdapter(ProviderAdapter):
     """Gemini generateContent, streamGenerateContent, countTokens and models."""
 
     name = "gemini"
+    tool_call_markers = (b"functionCall", b"function_call")
 
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
         """Decode a generate / stream / countTokens body; the model comes from the URL."""

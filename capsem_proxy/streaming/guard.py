@@ -82,10 +82,13 @@ class StreamGuard:
         check_every_chars: int = 64,
         restorations: list[tuple[str, str]] | None = None,
         rewrite: Callable[[bytes, str, str], bytes | None] | None = None,
+        reads_text: bool = True,
     ) -> None:
         self._checks = checks
-        self._mode = mode
-        self._window = 0 if mode == "pass" else (_UNBOUNDED if mode == "buffer" else window_chars)
+        # With no policy reading the text, only emitted tool calls are held; text flows at once.
+        self._reads_text = reads_text
+        self._mode = mode if reads_text else "pass"
+        self._window = 0 if self._mode == "pass" else (_UNBOUNDED if mode == "buffer" else window_chars)
         self._max_buffer_bytes = max_buffer_bytes
         self._check_every = max(1, check_every_chars)
         self._pending: deque[_Pending] = deque()
@@ -103,6 +106,11 @@ class StreamGuard:
         self._held_calls: set[int] = set()
         self.answer = Answer()
         self.decisions: list[Decision] = []
+
+    @property
+    def has_open_calls(self) -> bool:
+        """True while a tool call the model emits is still being assembled."""
+        return bool(self._open_calls)
 
     @property
     def pending_bytes(self) -> int:
@@ -151,7 +159,8 @@ class StreamGuard:
             self.decisions.append(overflow)
             raise StreamBlocked(overflow)
         if self._mode == "pass":
-            await self._check_text_at_checkpoint()
+            if self._reads_text:
+                await self._check_text_at_checkpoint()
             self._approved_chars = self._guarded_chars
         elif self._guarded_chars - self._window > self._approved_chars and (
             self._guarded_chars - self._checked_chars >= self._check_every
@@ -164,7 +173,8 @@ class StreamGuard:
         """The upstream stream ended: complete open tool calls, check the whole answer, release the rest."""
         for index in list(self._open_calls):
             await self._complete_call(index)
-        await self._check_text(final=True)
+        if self._reads_text:
+            await self._check_text(final=True)
         self._approved_chars = self._guarded_chars
         return self._release()
 
@@ -204,11 +214,16 @@ class StreamGuard:
         self.answer.thinking = "".join(self._thinking)
         outcome = await self._checks.answer(self.answer, final)
         self._checked_chars = self._guarded_chars
-        self._record(outcome)
+        self._record(outcome, keep_allows=final)
         self._redactions = outcome.redactions
 
-    def _record(self, outcome: Outcome) -> None:
-        self.decisions.extend(outcome.decisions)
+    def _record(self, outcome: Outcome, keep_allows: bool = True) -> None:
+        # Intermediate checks of a growing answer record only what is not ALLOW; the final check
+        # records every policy's verdict on the whole answer.
+        if keep_allows:
+            self.decisions.extend(outcome.decisions)
+        else:
+            self.decisions.extend(d for d in outcome.decisions if d.verdict is not Verdict.ALLOW)
         if outcome.blocked and outcome.governing is not None:
             self._pending.clear()
             self._pending_bytes = 0

@@ -91,9 +91,14 @@ async def relay_guarded(
     guard: StreamGuard,
     error_event: ErrorEvent,
     block_event: BlockEvent,
+    needs_decoding: Callable[[bytes], bool] | None = None,
 ) -> StreamResult:
     """Forward a stream through a StreamGuard: each event is decoded, offered to the guard, and
-    only what the guard releases is sent. A block ends the stream with the provider's error event."""
+    only what the guard releases is sent. A block ends the stream with the provider's error event.
+
+    `needs_decoding(raw)` may say an event carries nothing the guard needs (no policy reads text
+    and no tool call can be in it): such events skip decoding.
+    """
     result = StreamResult()
     sse_splitter = SSESplitter() if sse else None
     array_splitter = None if sse else JSONArraySplitter()
@@ -103,14 +108,20 @@ async def relay_guarded(
             released: list[bytes] = []
             if sse_splitter is not None:
                 for raw in sse_splitter.feed_events(chunk):
-                    out = await guard.push(raw, decoder.feed(parse_event(raw)))
+                    if needs_decoding is None or guard.has_open_calls or needs_decoding(raw):
+                        out = await guard.push(raw, decoder.feed(parse_event(raw)))
+                    else:
+                        out = await guard.push(raw, [])
                     if out:
                         released.append(out)
             else:
                 assert array_splitter is not None
                 for segment, element in array_splitter.feed_segments(chunk):
-                    event = StreamEvent(raw=segment, data=element.decode("utf-8", "replace"))
-                    out = await guard.push(segment, decoder.feed(event))
+                    if needs_decoding is None or guard.has_open_calls or needs_decoding(element):
+                        event = StreamEvent(raw=segment, data=element.decode("utf-8", "replace"))
+                        out = await guard.push(segment, decoder.feed(event))
+                    else:
+                        out = await guard.push(segment, [])
                     if out:
                         released.append(out)
             if released:

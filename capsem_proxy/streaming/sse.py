@@ -17,8 +17,9 @@ _CRLF_END = b"\r\n\r\n"
 def _next_boundary(buffer: bytes | bytearray, start: int) -> tuple[int, int]:
     """(end of the next complete event, length of its terminator), or (-1, 0)."""
     lf = buffer.find(_LF_END, start)
-    crlf = buffer.find(_CRLF_END, start)
-    if crlf != -1 and (lf == -1 or crlf < lf):
+    # A CRLF terminator only matters if it comes first, so search no further than the LF one.
+    crlf = buffer.find(_CRLF_END, start, lf + 2 if lf != -1 else len(buffer))
+    if crlf != -1:
         return crlf + 4, 4
     if lf != -1:
         return lf + 2, 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 from google import genai
@@ -137,3 +138,54 @@ def test_allowed_streamed_tool_call_is_assembled_by_the_sdk(guarded_proxy, fake_
             arguments += call.function.arguments or ""
     assert name == "shell"
     assert arguments.replace(" ", "") == '{"command":"ls-la"}'
+
+
+def test_stream_decisions_reach_the_audit_store(guarded_proxy, fake_provider):
+    import sqlite3
+    import time
+
+    fake_provider.script(reply=REPLY, chunk_size=6)
+    response = httpx.post(
+        f"{guarded_proxy.base_url}/v1/chat/completions",
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": "Bearer sk-audit"},
+    )
+    request_id = response.headers["x-capsem-request-id"]
+    database = guarded_proxy.workdir / "capsem-data" / "audit.db"
+    rows: list = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not rows:
+        if database.exists():
+            with sqlite3.connect(database) as connection:
+                rows = connection.execute(
+                    "SELECT hook, policy, verdict, details FROM decisions WHERE request_id = ? AND verdict = 'BLOCK'",
+                    (request_id,),
+                ).fetchall()
+        time.sleep(0.05)
+    assert rows == [("on_model_response", "ResponseGuard", "BLOCK", f"Detected '{TRIGGER}'")]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_default_policy_checks_emitted_tool_calls_without_holding_text(proxy, fake_provider, stream):
+    fake_provider.script(tool_call=True, tool_name="capsem_block_exec", tool_args={"cmd": "x"})
+    client = openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key="sk-default", max_retries=0)
+    with pytest.raises(openai.APIError) as error:
+        result = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "go"}], tools=TOOLS, stream=stream
+        )
+        if stream:
+            for _ in result:
+                pass
+    assert "Tool blocked by security policy: Detected 'capsem_block' in tool name" in str(error.value)
+    assert "capsem_block_exec" in str(error.value)
+
+
+def test_default_policy_streams_text_without_holdback(proxy, fake_provider):
+    fake_provider.script(reply="x" * 400, chunk_size=4, delay_ms=30)
+    with httpx.stream("POST", f"{proxy.base_url}/v1/chat/completions",
+                      json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+                      headers={"authorization": "Bearer k"}) as response:
+        chunks = list(response.iter_raw())
+    # Each upstream event reaches the client on its own: nothing is held back and merged.
+    assert sum(chunk.count(b"data: ") for chunk in chunks) >= 100
+    assert len(chunks) >= 50
