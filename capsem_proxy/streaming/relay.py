@@ -44,7 +44,7 @@ async def relay_sse(send: Send, upstream: UpstreamResponse, error_event: ErrorEv
     result = StreamResult()
     try:
         async for chunk in upstream.chunks():
-            complete = splitter.feed(chunk)
+            complete = chunk if splitter.whole_events(chunk) else splitter.feed(chunk)
             if complete:
                 result.bytes_sent += len(complete)
                 await _send_body(send, complete)
@@ -106,7 +106,18 @@ async def relay_guarded(
     try:
         async for chunk in upstream.chunks():
             released: list[bytes] = []
-            if sse_splitter is not None:
+            if (
+                sse_splitter is not None
+                and needs_decoding is not None
+                and not guard.has_open_calls
+                and sse_splitter.whole_events(chunk)
+                and not needs_decoding(chunk)
+            ):
+                # Whole events that hold nothing the guard needs: one opaque step, no splitting.
+                out = await guard.push(chunk, [])
+                if out:
+                    released.append(out)
+            elif sse_splitter is not None:
                 for raw in sse_splitter.feed_events(chunk):
                     if needs_decoding is None or guard.has_open_calls or needs_decoding(raw):
                         out = await guard.push(raw, decoder.feed(parse_event(raw)))

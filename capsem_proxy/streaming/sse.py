@@ -71,6 +71,11 @@ class SSESplitter:
             del buffer[:consumed]
         return events
 
+    def whole_events(self, chunk: bytes) -> bool:
+        """True when nothing is pending and `chunk` ends at an event boundary: it can be
+        forwarded as it is, without splitting."""
+        return not self._buffer and (chunk.endswith(_LF_END) or chunk.endswith(_CRLF_END))
+
     @property
     def pending(self) -> bytes:
         """Bytes of an event not yet complete."""
