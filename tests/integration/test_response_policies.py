@@ -189,3 +189,33 @@ def test_default_policy_streams_text_without_holdback(proxy, fake_provider):
     # Each upstream event reaches the client on its own: nothing is held back and merged.
     assert sum(chunk.count(b"data: ") for chunk in chunks) >= 100
     assert len(chunks) >= 50
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_two_hundred_concurrent_guarded_streams_complete_with_bounded_memory(guarded_proxy, fake_provider):
+    import asyncio
+
+    reply = "An ordinary sentence of a long streamed answer. " * 40
+    fake_provider.script(reply=reply, chunk_size=16, delay_ms=5)
+    client = openai.AsyncOpenAI(base_url=f"{guarded_proxy.base_url}/v1", api_key="sk-many", max_retries=0,
+                                http_client=openai.DefaultAsyncHttpxClient(
+                                    limits=httpx.Limits(max_connections=200), timeout=60))
+
+    async def one() -> str:
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        return "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+
+    await one()
+    before = _rss_bytes(guarded_proxy.process.pid)
+    texts = await asyncio.gather(*(one() for _ in range(200)))
+    after = _rss_bytes(guarded_proxy.process.pid)
+    assert all(text == reply for text in texts)
+    assert after - before < 64 * 1024 * 1024, (before, after)
