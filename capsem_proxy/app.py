@@ -30,7 +30,7 @@ from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
 from capsem_proxy.redaction import Placeholders, redact_json_bytes
-from capsem_proxy.routing import Route, guess_provider, match_route
+from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.streaming.rewrite import rewrite_event_text
@@ -166,7 +166,7 @@ class ProxyApp:
         extra_headers: list[tuple[bytes, bytes]],
     ) -> int:
         query_string: bytes = scope["query_string"]
-        route = match_route(method, path, query_string, "x-goog-api-key" in headers)
+        route = match_route(method, path, query_string, auth_hint(headers))
         if route is None:
             if method == "GET" and path in ("/health", "/healthz", "/readyz"):
                 return await self._health(send, path, extra_headers)
@@ -191,14 +191,17 @@ class ProxyApp:
             return 500
 
     async def _health(self, send: Send, path: str, extra_headers: list[tuple[bytes, bytes]]) -> int:
+        status = 200
         if path == "/health":
             body = self._health_body
         elif path == "/healthz":
             body = b'{"status":"ok"}'
         else:
-            body = b'{"status":"ready"}'
-        await send_response(send, 200, [_JSON_HEADERS, *extra_headers], body)
-        return 200
+            ready, reason = self.audit.ready()
+            body = b'{"status":"ready"}' if ready else orjson.dumps({"status": "not ready", "reason": reason})
+            status = 200 if ready else 503
+        await send_response(send, status, [_JSON_HEADERS, *extra_headers], body)
+        return status
 
     def _caller_key(self, adapter: ProviderAdapter, headers: dict[str, str], query_string: bytes) -> str:
         query = dict(parse_qsl(query_string.decode("latin-1"))) if b"key=" in query_string else {}

@@ -34,6 +34,8 @@ _GEMINI_METHODS = {
     "generateContent": ("generate", False),
     "streamGenerateContent": ("stream_generate", True),
     "countTokens": ("count_tokens", False),
+    "embedContent": ("embed", False),
+    "batchEmbedContents": ("embed", False),
 }
 
 
@@ -41,13 +43,20 @@ def _query_has_key(query_string: bytes) -> bool:
     return query_string.startswith(b"key=") or b"&key=" in query_string
 
 
-def match_route(method: str, path: str, query_string: bytes, has_gemini_header: bool) -> Route | None:
-    """The route for a request, or None when the proxy does not serve it."""
+def match_route(method: str, path: str, query_string: bytes, auth_hint: str | None) -> Route | None:
+    """The route for a request, or None when the proxy does not serve it.
+
+    `auth_hint` names the provider whose own headers the request carries ("gemini" for
+    x-goog-api-key, "anthropic" for anthropic-version / x-api-key): `/v1/models` is shared by
+    the three APIs, and a key must never go to another provider than its own.
+    """
+    if auth_hint is None and _query_has_key(query_string):
+        auth_hint = "gemini"
     static = _STATIC_ROUTES.get((method, path))
     if static is not None:
         provider, operation, strip_v1 = static
-        if path == "/v1/models" and (has_gemini_header or _query_has_key(query_string)):
-            return Route("gemini", "models", path)
+        if path == "/v1/models" and auth_hint is not None:
+            return Route(auth_hint, "models", path)
         return Route(provider, operation, path[3:] if strip_v1 else path)
     if path.startswith("/v1beta/models/") or path.startswith("/v1/models/"):
         prefix_length = 15 if path.startswith("/v1beta/") else 11
@@ -55,8 +64,10 @@ def match_route(method: str, path: str, query_string: bytes, has_gemini_header: 
         if not name:
             if method != "GET" or not gemini_method or "/" in gemini_method:
                 return None
-            # GET /v1beta/models/{model}: Gemini's model lookup; GET /v1/models/{id}: OpenAI's.
-            if path.startswith("/v1/") and not (has_gemini_header or _query_has_key(query_string)):
+            # GET /v1beta/models/{model}: Gemini's model lookup; GET /v1/models/{id}: whoever's key it is.
+            if path.startswith("/v1/") and auth_hint != "gemini":
+                if auth_hint == "anthropic":
+                    return Route("anthropic", "models", path)
                 return Route("openai", "models", path[3:])
             return Route("gemini", "models", path, path_model=gemini_method)
         if method != "POST" or "/" in name:
@@ -67,6 +78,15 @@ def match_route(method: str, path: str, query_string: bytes, has_gemini_header: 
         operation, streams = known
         sse = b"alt=sse" in query_string
         return Route("gemini", operation, path, path_model=name, stream_by_path=streams, sse=sse)
+    return None
+
+
+def auth_hint(header_names: dict[str, str] | set[str]) -> str | None:
+    """The provider whose own headers a request carries, if any."""
+    if "x-goog-api-key" in header_names:
+        return "gemini"
+    if "anthropic-version" in header_names or "x-api-key" in header_names:
+        return "anthropic"
     return None
 
 

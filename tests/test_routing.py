@@ -2,7 +2,7 @@
 
 import pytest
 
-from capsem_proxy.routing import guess_provider, match_route
+from capsem_proxy.routing import auth_hint, guess_provider, match_route
 
 
 @pytest.mark.parametrize(
@@ -25,20 +25,30 @@ from capsem_proxy.routing import guess_provider, match_route
     ],
 )
 def test_served_routes(method, path, query, provider, operation, upstream):
-    route = match_route(method, path, query, False)
+    route = match_route(method, path, query, None)
     assert route is not None
     assert (route.provider, route.operation, route.upstream_path) == (provider, operation, upstream)
 
 
 def test_gemini_stream_framing_follows_alt_sse():
-    sse = match_route("POST", "/v1beta/models/m:streamGenerateContent", b"alt=sse&key=k", False)
-    array = match_route("POST", "/v1beta/models/m:streamGenerateContent", b"", False)
+    sse = match_route("POST", "/v1beta/models/m:streamGenerateContent", b"alt=sse&key=k", None)
+    array = match_route("POST", "/v1beta/models/m:streamGenerateContent", b"", None)
     assert sse.sse and sse.stream_by_path and sse.path_model == "m"
     assert not array.sse and array.stream_by_path
 
 
-def test_v1_models_goes_to_gemini_with_its_header():
-    assert match_route("GET", "/v1/models", b"", True).provider == "gemini"
+def test_v1_models_goes_to_the_provider_whose_headers_it_carries():
+    assert match_route("GET", "/v1/models", b"", "gemini").provider == "gemini"
+    anthropic = match_route("GET", "/v1/models", b"", auth_hint({"anthropic-version": "2023-06-01"}))
+    assert (anthropic.provider, anthropic.upstream_path) == ("anthropic", "/v1/models")
+    assert match_route("GET", "/v1/models/claude-x", b"", "anthropic").provider == "anthropic"
+    assert match_route("GET", "/v1/models/gpt-4o", b"", None).upstream_path == "/models/gpt-4o"
+    assert auth_hint({"authorization": "Bearer k"}) is None
+
+
+def test_gemini_embeddings_are_served():
+    route = match_route("POST", "/v1beta/models/text-embedding-004:batchEmbedContents", b"", None)
+    assert (route.provider, route.operation) == ("gemini", "embed")
 
 
 @pytest.mark.parametrize(
@@ -47,7 +57,7 @@ def test_v1_models_goes_to_gemini_with_its_header():
      ("DELETE", "/v1/models")],
 )
 def test_unknown_routes_are_not_matched(method, path):
-    assert match_route(method, path, b"", False) is None
+    assert match_route(method, path, b"", None) is None
 
 
 def test_guess_provider_for_error_shapes():

@@ -62,6 +62,9 @@ class AuditSink(Protocol):
     async def start(self) -> None:
         """Begin background work (inside the running event loop)."""
 
+    def ready(self) -> tuple[bool, str]:
+        """Whether the store takes writes, and why not (for /readyz)."""
+
     async def close(self) -> None:
         """Flush everything queued and release the store."""
 

@@ -23,5 +23,8 @@ class MemoryAuditSink:
     async def start(self) -> None:
         return None
 
+    def ready(self) -> tuple[bool, str]:
+        return True, ""
+
     async def close(self) -> None:
         return None

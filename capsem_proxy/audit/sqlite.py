@@ -50,6 +50,7 @@ class SQLiteAuditSink:
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
         self._connection: sqlite3.Connection | None = None
+        self._last_write_failed = False
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
         if len(self._queue) >= self._max_queued:
@@ -90,8 +91,19 @@ class SQLiteAuditSink:
         try:
             await asyncio.to_thread(self._write, batch)
         except sqlite3.Error:
+            self._last_write_failed = True
             logger.exception("audit write failed; %d decisions kept for retry", len(batch))
             self._queue[:0] = batch
+        else:
+            self._last_write_failed = False
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the store takes writes, and why not."""
+        if self._connection is None:
+            return False, "audit store not open"
+        if self._last_write_failed:
+            return False, "audit store writes are failing"
+        return True, ""
 
     async def close(self) -> None:
         if self._task is not None:

@@ -289,6 +289,11 @@ class GeminiAdapter(ProviderAdapter):
             return exchange
         if not isinstance(body, dict):
             raise ValueError("request body must be a JSON object")
+        if operation == "embed":
+            # embedContent: {"content": …}; batchEmbedContents: {"requests": [{"content": …}]}
+            requests = body.get("requests")
+            items = [item for item in requests if isinstance(item, dict)] if isinstance(requests, list) else [body]
+            body = {"contents": [item.get("content") for item in items if isinstance(item.get("content"), dict)]}
         wrapped = get(body, "generateContentRequest", "generate_content_request")
         if isinstance(wrapped, dict):
             body = wrapped

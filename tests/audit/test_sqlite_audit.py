@@ -88,3 +88,16 @@ def test_memory_sink_keeps_records():
     sink = MemoryAuditSink(limit=2)
     sink.record(_context(), [Decision(Verdict.BLOCK, "p", "on_tool_call", subject="rm")] * 3)
     assert len(sink.records) == 2 and sink.records[0].subject == "rm"
+
+
+async def test_readiness_follows_the_store(tmp_path):
+    sink = SQLiteAuditSink(str(tmp_path / "a.db"), flush_interval=60)
+    assert sink.ready() == (False, "audit store not open")
+    await sink.start()
+    assert sink.ready() == (True, "")
+    (tmp_path / "a.db").unlink()
+    sink._connection.execute("PRAGMA query_only = ON")  # writes now fail, as on a read-only disk
+    sink.record(_context(), [Decision(Verdict.LOG, "p", "on_model_call")])
+    await sink.flush()
+    assert sink.ready() == (False, "audit store writes are failing")
+    await sink.close()
