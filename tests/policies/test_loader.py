@@ -1,5 +1,6 @@
 """Policies load by import path, CAPSEM ones run unchanged, bad configs stop with a clear message."""
 
+
 import pytest
 from capsem.models import Decision as CapsemDecision
 from capsem.models import Reason
@@ -139,3 +140,21 @@ def test_validate_config_refuses_an_unknown_audit_store(tmp_path, capsys):
     config.write_text("audit: {url: 'mongodb://x'}\n")
     assert main(["validate-config", str(config)]) == 2
     assert "audit.url" in capsys.readouterr().err
+
+
+def test_capsem_pii_policy_without_its_dependencies_stops_with_the_file_named(tmp_path):
+    import importlib.util
+
+    (tmp_path / "pii.toml").write_text("enabled = true\n")
+    try:
+        available = importlib.util.find_spec("presidio_analyzer") is not None
+        if available:
+            importlib.import_module("capsem.policies.pii_policy")
+    except ImportError:
+        available = False
+    if available:
+        assert load_policies([], policy_dir=tmp_path)[0].name
+        return
+    with pytest.raises(ConfigError) as error:
+        load_policies([], policy_dir=tmp_path)
+    assert "pii.toml" in str(error.value) and "cannot import module 'capsem.policies.pii_policy'" in str(error.value)
