@@ -411,7 +411,7 @@ class ProxyApp:
 
         guard = StreamGuard(
             GuardChecks(answer=check_answer, tool_call=check_tool_call),
-            mode=streaming.mode,
+            mode="buffer" if pipeline.needs_whole_answer() else streaming.mode,
             window_chars=window,
             max_buffer_bytes=streaming.max_buffer_bytes,
             restorations=restorations,

@@ -88,6 +88,11 @@ class Pipeline:
         """True when any policy looks at answers (model responses or emitted tool calls)."""
         return bool(self._by_hook["on_model_response"] or self._by_hook["on_tool_call"])
 
+    def needs_whole_answer(self) -> bool:
+        """True when an answer policy declares it must see the whole answer before any of it
+        is released (`needs_whole_answer = True`): such requests stream in `buffer` mode."""
+        return any(getattr(policy.policy, "needs_whole_answer", False) for policy in self._by_hook["on_model_response"])
+
     def reads_answer_text(self) -> bool:
         """True when any policy reads the answer's text (`on_model_response`)."""
         return bool(self._by_hook["on_model_response"])

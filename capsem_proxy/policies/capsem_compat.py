@@ -119,6 +119,9 @@ class CapsemPolicyAdapter:
         self.implemented_hooks = frozenset(
             hook for hook in HOOK_NAMES if getattr(type(policy), hook, None) is not getattr(base, hook)
         )
+        # What a policy may declare about the answers it reads (see the stream guard).
+        self.window_chars = int(getattr(policy, "window_chars", 0) or 0)
+        self.needs_whole_answer = bool(getattr(policy, "needs_whole_answer", False))
 
     def _decision(self, result: Any, hook: str, subject: str = "") -> Decision | None:
         if result is None:

@@ -103,3 +103,9 @@ class ConfirmPolicy(Policy):
         if "transfer money" in prompt:
             return Decision(verdict=Verdict.CONFIRM, reason=Reason.HIGH_RISK_ACTION, details="money transfer")
         return Decision(verdict=Verdict.ALLOW, reason=Reason.SAFE)
+
+
+class WholeAnswerPolicy(ResponseGuardPolicy):
+    """Declares it must read the whole answer before any of it is released."""
+
+    needs_whole_answer = True

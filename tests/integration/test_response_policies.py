@@ -219,3 +219,38 @@ async def test_two_hundred_concurrent_guarded_streams_complete_with_bounded_memo
     after = _rss_bytes(guarded_proxy.process.pid)
     assert all(text == reply for text in texts)
     assert after - before < 64 * 1024 * 1024, (before, after)
+
+
+def test_policy_needing_the_whole_answer_streams_in_buffer_mode(fake_provider):
+    config = {"policies": [{"class": "tests.integration.policies.WholeAnswerPolicy"}],
+              "streaming": {"mode": "pass"}}
+    process = start_proxy(fake_provider.base_url, config, env={"PYTHONPATH": str(REPO_ROOT)})
+    try:
+        fake_provider.script(reply="harmless start " * 30 + TRIGGER, chunk_size=10)
+        with httpx.stream("POST", f"{process.base_url}/v1/chat/completions",
+                          json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+                          headers={"authorization": "Bearer k"}) as response:
+            body = response.read().decode()
+        # Nothing of the answer went out before the whole of it was checked.
+        assert "harmless" not in body
+        assert "Response blocked by security policy" in body
+    finally:
+        process.stop()
+
+
+def test_capsem_config_directory_runs_through_the_proxy(fake_provider, tmp_path):
+    (tmp_path / "debug.toml").write_text("enabled = true\n")
+    (tmp_path / "guard.toml").write_text('class = "tests.integration.policies.ResponseGuardPolicy"\n')
+    process = start_proxy(fake_provider.base_url, {"policies": [], "policy_dir": str(tmp_path)},
+                          env={"PYTHONPATH": str(REPO_ROOT)})
+    try:
+        blocked = httpx.post(f"{process.base_url}/v1/chat/completions", headers={"authorization": "Bearer k"},
+                             json={"model": "m", "messages": [{"role": "user", "content": "capsem_block"}]})
+        assert blocked.json()["detail"] == "Request blocked by security policy: Detected 'capsem_block' in prompt"
+        fake_provider.script(reply=f"it says {TRIGGER}")
+        answer = httpx.post(f"{process.base_url}/v1/chat/completions", headers={"authorization": "Bearer k"},
+                            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 403
+        assert answer.json()["detail"].startswith("Response blocked by security policy")
+    finally:
+        process.stop()
