@@ -60,6 +60,10 @@ def _request_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
 
 
+def _request_headers_str(scope: Scope) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
+
+
 def _target(scope: Scope) -> str:
     path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
@@ -118,9 +122,9 @@ class AiohttpPassThrough(_Lifespan):
         body = await _read_body(receive)
         try:
             response = await self.session.request(
-                scope["method"], self.upstream + _target(scope), headers=_request_headers(scope), data=body
+                scope["method"], self.upstream + _target(scope), headers=_request_headers_str(scope), data=body
             )
-        except Exception as exc:  # noqa: BLE001 - any upstream failure is a 502
+        except Exception as exc:  # any upstream failure is a 502
             await send(_BAD_GATEWAY)
             await send({"type": "http.response.body", "body": repr(exc).encode()})
             return
@@ -167,7 +171,7 @@ class HttpxPassThrough(_Lifespan):
         )
         try:
             response = await self.client.send(request, stream=True)
-        except Exception as exc:  # noqa: BLE001 - any upstream failure is a 502
+        except Exception as exc:  # any upstream failure is a 502
             await send(_BAD_GATEWAY)
             await send({"type": "http.response.body", "body": repr(exc).encode()})
             return

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuSample", "cpu_sample", "descendants", "rss_bytes"]
+__all__ = ["CpuSample", "all_ticks", "cpu_sample", "descendants", "other_cpu_s", "rss_bytes"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -109,3 +109,24 @@ def rss_bytes(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def all_ticks() -> dict[int, int]:
+    """utime + stime (clock ticks) of every process now visible in /proc."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                out[int(name)] = _stat_ticks(int(name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def other_cpu_s(before: dict[int, int], after: dict[int, int], exclude: set[int]) -> float:
+    """CPU seconds used between two :func:`all_ticks` snapshots by processes not in ``exclude``.
+
+    A machine-noise indicator: processes that started and ended between the snapshots are missed.
+    """
+    ticks = sum(t - before.get(pid, 0) for pid, t in after.items() if pid not in exclude)
+    return max(0, ticks) / CLK_TCK

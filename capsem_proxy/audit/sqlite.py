@@ -18,7 +18,7 @@ logger = logging.getLogger("capsem_proxy.audit")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
-    decision_id TEXT PRIMARY KEY,
+    decision_id TEXT NOT NULL,
     request_id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     provider TEXT NOT NULL,
@@ -34,9 +34,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     recorded_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_request ON decisions (request_id);
-CREATE INDEX IF NOT EXISTS decisions_verdict_time ON decisions (verdict, recorded_at);
+CREATE INDEX IF NOT EXISTS decisions_id ON decisions (decision_id);
 """
-_INSERT = "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Rows go in rowid order (cheap appends); ids are unique by construction, so no unique index.
+_INSERT = "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 class SQLiteAuditSink:

@@ -51,7 +51,10 @@ class ProviderAdapter(ABC):
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
         """False when `raw` certainly holds no tool call."""
-        return any(marker in raw for marker in self.tool_call_markers)
+        for marker in self.tool_call_markers:
+            if marker in raw:
+                return True
+        return False
 
     @abstractmethod
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
