@@ -3,6 +3,7 @@ shape the errors the proxy itself produces so the provider's own SDK understands
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -49,12 +50,17 @@ class ProviderAdapter(ABC):
     # tool call; events without them need no decoding when no policy reads answer text.
     tool_call_markers: ClassVar[tuple[bytes, ...]] = ()
 
+    _tool_call_pattern: ClassVar[re.Pattern[bytes] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.tool_call_markers:
+            cls._tool_call_pattern = re.compile(b"|".join(re.escape(marker) for marker in cls.tool_call_markers))
+
     def may_carry_tool_call(self, raw: bytes) -> bool:
-        """False when `raw` certainly holds no tool call."""
-        for marker in self.tool_call_markers:
-            if marker in raw:
-                return True
-        return False
+        """False when `raw` certainly holds no tool call (one C-level scan for all markers)."""
+        pattern = self._tool_call_pattern
+        return pattern is not None and pattern.search(raw) is not None
 
     @abstractmethod
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
