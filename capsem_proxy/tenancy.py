@@ -38,25 +38,17 @@ def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
 
 
 class TenantHasher:
-    """Maps a provider key to a stable tenant id (hex HMAC-SHA256, first 32 characters)."""
+    """Maps a provider key to a stable tenant id (hex HMAC-SHA256, first 32 characters).
 
-    __slots__ = ("_cache", "_secret")
+    Nothing is cached: a cache would keep callers' keys in a long-lived structure, and the
+    HMAC costs about a microsecond.
+    """
 
-    _CACHE_LIMIT = 4096
+    __slots__ = ("_secret",)
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        # Keys repeat on every request of a tenant; caching saves the HMAC. The cache lives in
-        # process memory only and is bounded.
-        self._cache: dict[str, str] = {}
 
     def tenant_id(self, key: str) -> str:
         """The tenant id for `key`."""
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        tenant = hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()[:32]
-        if len(self._cache) >= self._CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = tenant
-        return tenant
+        return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()[:32]

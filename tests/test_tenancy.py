@@ -10,7 +10,7 @@ def test_tenant_id_is_hmac_sha256_of_the_key():
     hasher = TenantHasher(b"secret")
     expected = hmac.new(b"secret", b"sk-key", hashlib.sha256).hexdigest()[:32]
     assert hasher.tenant_id("sk-key") == expected
-    assert hasher.tenant_id("sk-key") == expected  # cached
+    assert hasher.tenant_id("sk-key") == expected  # stable
     assert hasher.tenant_id("sk-other") != expected
     assert "sk-key" not in hasher.tenant_id("sk-key")
 
