@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import asdict
 
 import orjson
 
@@ -48,11 +47,11 @@ class AdminAPI:
         self, send: Send, method: str, path: str, headers: Mapping[str, str], extra_headers: list[tuple[bytes, bytes]]
     ) -> int:
         """Answer one admin request; returns the status sent."""
-        status, body = self._route(method, path, headers)
+        status, body = await self._route(method, path, headers)
         await send_response(send, status, [_JSON, (b"cache-control", b"no-store"), *extra_headers], body)
         return status
 
-    def _route(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    async def _route(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
         if not self.enabled:
             return 404, _error("not found")
         if not self._authorized(headers):
@@ -61,16 +60,16 @@ class AdminAPI:
         if parts[0] != "approvals":
             return 404, _error("not found")
         if len(parts) == 1 and method == "GET":
-            return 200, orjson.dumps({"approvals": [asdict(held) for held in self.approvals.pending()]})
+            return 200, orjson.dumps({"approvals": [held.as_dict() for held in await self.approvals.pending()]})
         if len(parts) == 2 and method == "GET":
-            held = self.approvals.get(parts[1])
-            return (200, orjson.dumps(asdict(held))) if held else (404, _error("unknown or expired decision id"))
+            held = await self.approvals.get(parts[1])
+            return (200, orjson.dumps(held.as_dict())) if held else (404, _error("unknown or expired decision id"))
         if len(parts) == 3 and method == "POST" and parts[2] in ("approve", "deny"):
-            held = self.approvals.decide(parts[1], approve=parts[2] == "approve")
+            held = await self.approvals.decide(parts[1], approve=parts[2] == "approve")
             if held is None:
                 return 404, _error("unknown or expired decision id")
             expected = "approved" if parts[2] == "approve" else "denied"
             if held.status != expected:
                 return 409, _error(f"decision {held.decision_id} is already {held.status}")
-            return 200, orjson.dumps(asdict(held))
+            return 200, orjson.dumps(held.as_dict())
         return 404, _error("not found")

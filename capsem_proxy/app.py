@@ -15,7 +15,7 @@ import orjson
 
 from capsem_proxy import __version__
 from capsem_proxy.admin import AdminAPI
-from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
+from capsem_proxy.approvals import HeldRequest, open_approval_store, request_fingerprint
 from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.config import Settings
@@ -103,7 +103,8 @@ class ProxyApp:
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
         self.audit = open_audit_sink(settings.audit.url)
-        self.approvals = ApprovalStore(settings.confirm.approval_ttl_seconds, settings.confirm.max_pending)
+        confirm = settings.confirm
+        self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
         self.admin = AdminAPI(settings.admin.token, self.approvals)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
@@ -134,6 +135,7 @@ class ProxyApp:
         for upstream in self.upstreams.values():
             await upstream.close()
         await self.audit.close()
+        await self.approvals.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -247,13 +249,13 @@ class ProxyApp:
             self.audit.record(context, outcome.decisions)
             governing = outcome.governing
             if governing is not None:
-                if outcome.needs_confirmation and self._approved_retry(context, route, headers, body):
+                if outcome.needs_confirmation and await self._approved_retry(context, route, headers, body):
                     extra_headers.append((DECISION_ID_HEADER, headers["x-capsem-approval"].encode()))
                 else:
                     extra_headers.append((DECISION_ID_HEADER, governing.decision_id.encode()))
                     if outcome.blocked:
                         if outcome.needs_confirmation:
-                            self._hold_for_confirmation(context, route, governing, body)
+                            await self._hold_for_confirmation(context, route, governing, body)
                         message = block_message(governing)
                         error = ProxyError(message, status=403, kind=ErrorKind.PERMISSION)
                         await self._send_error(send, adapter, error, extra_headers)
@@ -284,22 +286,26 @@ class ProxyApp:
                 for original, placeholder in decision.redactions:
                     placeholders.add(placeholder, original)
 
-    def _hold_for_confirmation(self, context: RequestContext, route: Route, governing: Decision, body: bytes) -> None:
+    async def _hold_for_confirmation(
+        self, context: RequestContext, route: Route, governing: Decision, body: bytes
+    ) -> None:
         fingerprint = request_fingerprint(route.provider, route.operation, route.upstream_path, body)
-        self.approvals.hold(
+        await self.approvals.hold(
             HeldRequest(
                 decision_id=governing.decision_id, tenant_id=context.tenant_id, fingerprint=fingerprint,
                 policy=governing.policy, reason=governing.reason, details=governing.details, held_at=time.time(),
             )
         )
 
-    def _approved_retry(self, context: RequestContext, route: Route, headers: dict[str, str], body: bytes) -> bool:
+    async def _approved_retry(
+        self, context: RequestContext, route: Route, headers: dict[str, str], body: bytes
+    ) -> bool:
         """True (once) when the request carries the id of an approved, identical held request."""
         approval_id = headers.get("x-capsem-approval")
         if not approval_id:
             return False
         fingerprint = request_fingerprint(route.provider, route.operation, route.upstream_path, body)
-        if not self.approvals.consume(approval_id, context.tenant_id, fingerprint):
+        if not await self.approvals.consume(approval_id, context.tenant_id, fingerprint):
             return False
         used = Decision(
             Verdict.LOG, "approval", "on_model_call", reason="approved",

@@ -151,7 +151,10 @@ class ConfirmSettings(_Section):
         "hold", description="hold: 403 until an admin approves the decision id; log: let the request through"
     )
     approval_ttl_seconds: float = Field(3600.0, gt=0, description="how long a held request can be approved and retried")
-    max_pending: int = Field(10_000, ge=1, description="held decisions kept at once (oldest dropped first)")
+    max_pending: int = Field(10_000, ge=1, description="held decisions kept at once in memory (oldest dropped first)")
+    store_url: str = Field(
+        "memory://", description="where held requests live: memory:// (one process) or redis://host:6379/0 (shared)"
+    )
 
 
 class CorsSettings(_Section):

@@ -88,3 +88,24 @@ def test_confirm_as_log_when_configured(fake_provider):
         assert response.headers["x-capsem-decision-id"]
     finally:
         process.stop()
+
+
+def test_replicas_sharing_redis_share_approvals(fake_provider):
+    import uuid
+
+    from tests.services import REDIS_URL, require_service
+
+    require_service("Redis", "127.0.0.1", 6379)
+    config = {"policies": [{"class": "tests.integration.policies.ConfirmPolicy"}], "admin": {"token": ADMIN_TOKEN},
+              "confirm": {"store_url": REDIS_URL}}
+    env = {"PYTHONPATH": str(REPO_ROOT), "CAPSEM_PROXY_SERVER__TENANT_SECRET": f"shared-{uuid.uuid4().hex}"}
+    first = start_proxy(fake_provider.base_url, config, env=env)
+    second = start_proxy(fake_provider.base_url, config, env=env)
+    try:
+        decision_id = _send(first).headers["x-capsem-decision-id"]
+        assert _admin(second, "POST", f"/approvals/{decision_id}/approve").status_code == 200
+        assert _send(second, approval=decision_id).status_code == 200
+        assert _send(first, approval=decision_id).status_code == 403  # used once, across replicas
+    finally:
+        first.stop()
+        second.stop()
