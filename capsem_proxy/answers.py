@@ -1,0 +1,197 @@
+"""The answer path: provider answers go back to the client, whole or streamed, through the
+response policies when any apply (blocks, redaction, placeholder restoration)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import orjson
+
+from capsem_proxy.asgi import Receive, Send, send_response
+from capsem_proxy.audit import AuditSink
+from capsem_proxy.config import StreamingSettings
+from capsem_proxy.decisions import Decision, Outcome
+from capsem_proxy.errors import ProxyError
+from capsem_proxy.exchange import Answer
+from capsem_proxy.exchange import ToolCall as EmittedToolCall
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.pipeline import Pipeline
+from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.redaction import Placeholders, redact_json_bytes
+from capsem_proxy.replies import DECISION_ID_HEADER, block_error, block_message, send_error
+from capsem_proxy.routing import Route
+from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
+from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
+from capsem_proxy.streaming.rewrite import rewrite_event_text
+from capsem_proxy.upstream import UpstreamResponse
+
+__all__ = ["PLACEHOLDERS", "AnswerRelay"]
+
+# Key in RequestContext.scratch of the request's reversible-redaction placeholders.
+PLACEHOLDERS = "placeholders"
+# Operations whose answers carry model output for response policies.
+_ANSWER_OPERATIONS = frozenset({"chat", "responses", "generate", "stream_generate", "messages"})
+
+
+class AnswerRelay:
+    """Sends a provider's answer on to the client."""
+
+    def __init__(self, streaming: StreamingSettings, audit: AuditSink) -> None:
+        self._streaming = streaming
+        self._audit = audit
+
+    async def relay(
+        self,
+        send: Send,
+        receive: Receive,
+        route: Route,
+        adapter: ProviderAdapter,
+        upstream: UpstreamResponse,
+        context: RequestContext | None,
+        pipeline: Pipeline,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> int:
+        """Relay the answer; returns the status sent."""
+        headers = upstream.headers + extra_headers
+        is_sse = upstream.content_type.startswith("text/event-stream")
+        is_array_stream = route.stream_by_path and not route.sse and upstream.status < 400
+        placeholders: Placeholders | None = context.scratch.get(PLACEHOLDERS) if context is not None else None
+        guarded = (
+            context is not None
+            and upstream.status < 400
+            and route.operation in _ANSWER_OPERATIONS
+            and (pipeline.has_response_policies() or bool(placeholders))
+        )
+        if not (is_sse or is_array_stream):
+            body = await upstream.read()
+            if (
+                guarded
+                and upstream.content_type.startswith("application/json")
+                and (pipeline.reads_answer_text() or placeholders or adapter.may_carry_tool_call(body))
+            ):
+                assert context is not None
+                outcome = await self._check_whole(adapter, route, context, pipeline, body)
+                if outcome is not None and outcome.blocked and outcome.governing is not None:
+                    extra_headers.append((DECISION_ID_HEADER, outcome.governing.decision_id.encode()))
+                    await send_error(send, adapter, block_error(outcome.governing), extra_headers)
+                    return 403
+                rewrites = (outcome.redactions if outcome is not None else []) + (
+                    placeholders.restorations() if placeholders else []
+                )
+                if rewrites:
+                    body = redact_json_bytes(body, rewrites)
+            await send_response(send, upstream.status, headers, body)
+            return upstream.status
+        await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+
+        def error_event(exc: ProxyError) -> bytes:
+            return adapter.stream_error_event(route.operation, exc.status, exc.message, exc.kind, sse=is_sse)
+
+        if guarded:
+            assert context is not None
+            relay, guard = self._guarded(send, upstream, adapter, route, context, pipeline, is_sse, error_event)
+            try:
+                await relay_until_disconnect(relay, receive, upstream)
+            finally:
+                self._audit.record(context, guard.decisions)
+        else:
+            relay = (relay_sse if is_sse else relay_json_array)(send, upstream, error_event)
+            await relay_until_disconnect(relay, receive, upstream)
+        return upstream.status
+
+    def _guarded(
+        self,
+        send: Send,
+        upstream: UpstreamResponse,
+        adapter: ProviderAdapter,
+        route: Route,
+        context: RequestContext,
+        pipeline: Pipeline,
+        is_sse: bool,
+        error_event: Any,
+    ) -> tuple[Coroutine[Any, Any, Any], StreamGuard]:
+        streaming = self._streaming
+
+        async def check_answer(answer: Answer, final: bool) -> Outcome:
+            return await pipeline.check_answer(context, answer, final=final, include_tool_calls=False)
+
+        async def check_tool_call(call: EmittedToolCall) -> Outcome:
+            return await pipeline.check_emitted_tool_call(context, call)
+
+        placeholders: Placeholders | None = context.scratch.get(PLACEHOLDERS)
+        restorations = placeholders.restorations() if placeholders else []
+        reads_text = pipeline.reads_answer_text() or bool(restorations)
+        window = max(
+            streaming.holdback_chars, pipeline.window_chars(), max((len(p) for p, _ in restorations), default=0)
+        )
+
+        def rewrite(raw: bytes, old: str, new: str) -> bytes | None:
+            return rewrite_event_text(raw, old, new, sse=is_sse)
+
+        def block_event(decision: Decision) -> bytes:
+            return adapter.stream_error_event(
+                route.operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse
+            )
+
+        guard = StreamGuard(
+            GuardChecks(answer=check_answer, tool_call=check_tool_call),
+            mode="buffer" if pipeline.needs_whole_answer() else streaming.mode,
+            window_chars=window,
+            max_buffer_bytes=streaming.max_buffer_bytes,
+            restorations=restorations,
+            rewrite=rewrite,
+            reads_text=reads_text,
+        )
+        relay = relay_guarded(
+            send, upstream, sse=is_sse, decoder=adapter.stream_decoder(route.operation), guard=guard,
+            error_event=error_event, block_event=block_event,
+            needs_decoding=None if reads_text else adapter.may_carry_tool_call,
+        )
+        return relay, guard
+
+    async def _check_whole(
+        self, adapter: ProviderAdapter, route: Route, context: RequestContext, pipeline: Pipeline, body: bytes
+    ) -> Outcome | None:
+        """Response policies on a whole answer (None when it is not JSON the policies could read)."""
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # passed on as the provider sent it
+        outcome = await pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
+        self._audit.record(context, outcome.decisions)
+        return outcome
+
+
+async def relay_until_disconnect(relay: Coroutine[Any, Any, Any], receive: Receive, upstream: UpstreamResponse) -> None:
+    """Run a stream relay, cancelling it (and the upstream request) the moment the client leaves.
+
+    The relay runs in the request's own task; a small watcher waits for the client's disconnect
+    message and cancels that task, so a relay blocked on a silent provider stops at once too.
+    """
+    relay_task = asyncio.current_task()
+    assert relay_task is not None
+    client_left = False
+
+    async def watch_disconnect() -> None:
+        nonlocal client_left
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                client_left = True
+                relay_task.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch_disconnect())
+    try:
+        await relay
+    except asyncio.CancelledError:
+        if not client_left:
+            raise
+        relay_task.uncancel()
+    except OSError:
+        pass  # the client's socket closed under a write: nothing left to tell it
+    finally:
+        watcher.cancel()
+        upstream.close()

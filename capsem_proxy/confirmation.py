@@ -1,0 +1,56 @@
+"""CONFIRM verdicts on requests: hold the request under its decision id, and let the approved,
+identical retry (`x-capsem-approval: <decision id>`) through once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
+from capsem_proxy.audit import AuditSink
+from capsem_proxy.decisions import Decision, Verdict, new_decision_id
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.routing import Route
+
+__all__ = ["APPROVAL_HEADER", "Confirmations"]
+
+APPROVAL_HEADER = "x-capsem-approval"
+
+
+class Confirmations:
+    """Held requests and their approved retries, recorded in the audit trail."""
+
+    def __init__(self, approvals: ApprovalStore, audit: AuditSink) -> None:
+        self._approvals = approvals
+        self._audit = audit
+
+    async def hold(self, context: RequestContext, route: Route, governing: Decision, body: bytes) -> None:
+        """Remember the request for an approver, under the governing decision's id."""
+        await self._approvals.hold(
+            HeldRequest(
+                decision_id=governing.decision_id,
+                tenant_id=context.tenant_id,
+                fingerprint=request_fingerprint(route.provider, route.operation, route.upstream_path, body),
+                policy=governing.policy,
+                reason=governing.reason,
+                details=governing.details,
+                held_at=time.time(),
+            )
+        )
+
+    async def approved_retry(
+        self, context: RequestContext, route: Route, headers: Mapping[str, str], body: bytes
+    ) -> str | None:
+        """The approval id when the request retries an approved, identical held request (once)."""
+        approval_id = headers.get(APPROVAL_HEADER)
+        if not approval_id:
+            return None
+        fingerprint = request_fingerprint(route.provider, route.operation, route.upstream_path, body)
+        if not await self._approvals.consume(approval_id, context.tenant_id, fingerprint):
+            return None
+        used = Decision(
+            Verdict.LOG, "approval", "on_model_call", reason="approved",
+            details=f"confirmation {approval_id} approved by an admin", decision_id=new_decision_id(),
+        )
+        self._audit.record(context, [used])
+        return approval_id
