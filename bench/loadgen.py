@@ -34,6 +34,7 @@ __all__ = ["LoadSpec", "percentile", "run_load"]
 
 _now = time.perf_counter_ns
 _STREAM_END = b"data: [DONE]\n\n"
+_TEXT_MARK = b'"content":"'  # an OpenAI stream delta with text: the next byte is not the closing quote
 
 
 @dataclass(slots=True)
@@ -50,6 +51,7 @@ class LoadSpec:
     requests: int | None = None
     duration: float | None = None
     stream: bool = False  # the answer must end with `data: [DONE]`
+    text_ttfb: bool = False  # also time the first byte of answer text (OpenAI SSE: non-empty "content")
     timeout: float = 30.0
     settle: float = 0.0  # idle seconds inside the CPU window after the measured requests (deferred work)
     cpu_pids: dict[str, int] = field(default_factory=dict)
@@ -71,13 +73,16 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection; `request()` sends the pre-encoded bytes and waits for the answer."""
 
     __slots__ = (
-        "_fut", "_loop", "_parser", "_payload", "_timer", "closed", "first_ns", "nbytes", "status", "tail",
-        "transport",
+        "_carry", "_fut", "_loop", "_parser", "_payload", "_timer", "closed", "find_text", "first_ns", "nbytes",
+        "status", "tail", "text_ns", "transport",
     )
 
-    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop, find_text: bool = False) -> None:
         self._payload = payload
         self._loop = loop
+        self.find_text = find_text
+        self.text_ns = 0
+        self._carry = b""
         self._parser = httptools.HttpResponseParser(self)
         self._fut: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -112,8 +117,24 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if not self.first_ns:
             self.first_ns = _now()
+        if self.find_text and not self.text_ns:
+            self._look_for_text(body)
         self.nbytes += len(body)
         self.tail = (self.tail + body)[-16:]
+
+    def _look_for_text(self, body: bytes) -> None:
+        """Set ``text_ns`` when ``body`` holds the first ``"content":"`` followed by text (not ``"``)."""
+        buf = self._carry + body
+        at = buf.find(_TEXT_MARK)
+        while at >= 0:
+            after = at + len(_TEXT_MARK)
+            if after >= len(buf):
+                break  # the next chunk says whether text follows; the carry keeps the whole mark
+            if buf[after] != 0x22:  # '"'
+                self.text_ns = _now()
+                return
+            at = buf.find(_TEXT_MARK, after)
+        self._carry = buf[-len(_TEXT_MARK):]
 
     def on_message_complete(self) -> None:
         fut = self._fut
@@ -134,6 +155,8 @@ class _Connection(asyncio.Protocol):
         """Send one request; return its send time (ns) once the whole answer is in."""
         self.status = 0
         self.first_ns = 0
+        self.text_ns = 0
+        self._carry = b""
         self.nbytes = 0
         self.tail = b""
         fut = self._fut = self._loop.create_future()
@@ -153,6 +176,7 @@ class _Phase:
     deadline_ns: int | None
     latencies: list[int] = field(default_factory=list)
     ttfbs: list[int] = field(default_factory=list)
+    text_ttfbs: list[int] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     bytes_total: int = 0
 
@@ -178,7 +202,12 @@ class _Client:
         self.loop = asyncio.get_running_loop()
 
     async def connect(self) -> _Connection:
-        _, proto = await self.loop.create_connection(lambda: _Connection(self.payload, self.loop), self.host, self.port)
+        find_text = self.spec.text_ttfb
+
+        def factory() -> _Connection:
+            return _Connection(self.payload, self.loop, find_text)
+
+        _, proto = await self.loop.create_connection(factory, self.host, self.port)
         return proto
 
     async def worker(self, conn: _Connection, phase: _Phase) -> _Connection:
@@ -206,6 +235,8 @@ class _Client:
                 continue
             phase.latencies.append(end - start)
             phase.ttfbs.append(conn.first_ns - start)
+            if conn.text_ns:
+                phase.text_ttfbs.append(conn.text_ns - start)
             phase.bytes_total += conn.nbytes
         return conn
 
@@ -239,6 +270,9 @@ def summarise(spec: LoadSpec, phase: _Phase, elapsed_s: float, cpu: dict[str, Cp
               others_s: float, window_s: float) -> dict:
     """The result object: counts, rate, latency / TTFB distributions (ms), CPU deltas (s)."""
     ok = len(phase.latencies)
+    extra = {}
+    if spec.text_ttfb:  # only then, so the other scenarios' JSON keeps its shape
+        extra = {"text_ttfb_ms": _dist_ms(phase.text_ttfbs), "text_found": len(phase.text_ttfbs)}
     return {
         "concurrency": spec.concurrency,
         "stream": spec.stream,
@@ -255,6 +289,7 @@ def summarise(spec: LoadSpec, phase: _Phase, elapsed_s: float, cpu: dict[str, Cp
         "loadgen_cpu_s": self_cpu_s,
         "other_cpu_s": others_s,
         "cpu_window_s": window_s,
+        **extra,
     }
 
 
@@ -309,6 +344,8 @@ def _parse_args(argv: list[str] | None) -> LoadSpec:
     group.add_argument("--requests", type=int, help="measured requests")
     group.add_argument("--duration", type=float, help="measured seconds")
     parser.add_argument("--stream", action="store_true", help="answers are SSE ending with data: [DONE]")
+    parser.add_argument("--text-ttfb", action="store_true",
+                        help="also time the first byte of answer text (OpenAI SSE: first non-empty \"content\")")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="idle seconds inside the CPU window after the measured requests "
@@ -327,7 +364,7 @@ def _parse_args(argv: list[str] | None) -> LoadSpec:
     return LoadSpec(
         url=args.url, path=args.path, method=args.method, body=args.body.encode(), headers=headers,
         concurrency=args.concurrency, warmup=args.warmup, requests=args.requests, duration=args.duration,
-        stream=args.stream, timeout=args.timeout, settle=args.settle, cpu_pids=cpu_pids,
+        stream=args.stream, text_ttfb=args.text_ttfb, timeout=args.timeout, settle=args.settle, cpu_pids=cpu_pids,
     )
 
 

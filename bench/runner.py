@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
-from bench.scenarios import REPORT_ORDER, SCENARIOS, Scenario, scenario_names
+from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
 
 __all__ = ["TARGETS", "Bench", "Profile", "main"]
@@ -81,8 +81,12 @@ class Bench:
             print(text, file=sys.stderr, flush=True)
 
     def load(self, server: Server, *, concurrency: int, warmup: int, requests: int | None = None,
-             duration: float | None = None, stream: bool = False, settle: float = 0.0) -> dict[str, Any]:
-        """Run the load generator (its own process) against ``server``; return its JSON result."""
+             duration: float | None = None, stream: bool = False, settle: float = 0.0,
+             text_ttfb: bool = False) -> dict[str, Any]:
+        """Run the load generator (its own process) against ``server``; return its JSON result.
+
+        ``text_ttfb`` (streams): also time the first byte of answer text (``text_ttfb_ms``).
+        """
         assert self.fake is not None
         command = [
             sys.executable, "-m", "bench.loadgen", "--url", server.base_url, "--path", PATH,
@@ -97,6 +101,8 @@ class Bench:
             command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
         if settle:
             command += ["--settle", str(settle)]
+        if text_ttfb:
+            command += ["--text-ttfb"]
         command += ["--requests", str(requests)] if requests is not None else ["--duration", str(duration)]
         what = f"{server.name}: c={concurrency} {'stream' if stream else 'json'} " + (
             f"{requests} requests" if requests is not None else f"{duration:g} s")
@@ -142,12 +148,39 @@ def _start_proxy(bench: Bench) -> Server:
     return start_capsem_proxy(bench.fake.base_url, bench.plan.server, workers=bench.proxy_workers)
 
 
+def guard_config(mode: str) -> dict[str, Any]:
+    """One policy that reads the answer text (so streams are decoded and guarded), in ``mode``."""
+    return {"policies": [{"class": "bench.policies.AnswerReader"}],
+            "streaming": {"mode": mode, "holdback_chars": 256}}
+
+
+def policies_config(count: int) -> dict[str, Any]:
+    """``count`` distinct trivial `on_model_call` policies (none at all for 0)."""
+    return {"policies": [{"class": "bench.policies.Trivial", "options": {"name": f"trivial-{i}"}}
+                         for i in range(count)]}
+
+
+def _proxy_with(name: str, config: dict[str, Any]) -> Callable[[Bench], Server]:
+    """Starter of capsem-proxy with ``config`` over its defaults, able to import ``bench.policies``."""
+
+    def start(bench: Bench) -> Server:
+        assert bench.fake is not None
+        return start_capsem_proxy(bench.fake.base_url, bench.plan.server, workers=bench.proxy_workers,
+                                  config=config, name=name, importable=True)
+
+    return start
+
+
 # name -> starter; measured in this order, one at a time (baseline and proxy share a core).
 TARGETS: dict[str, Callable[[Bench], Server]] = {
     "direct": _start_direct,
     "baseline": _start_baseline,
     "proxy": _start_proxy,
     "baseline-httpx": _start_baseline_httpx,
+    # scenario "guard": streaming modes with one answer-reading policy
+    **{f"proxy-{mode}": _proxy_with(f"proxy-{mode}", guard_config(mode)) for mode in GUARD_MODES},
+    # scenario "policies": 0, 1, 5, 20 trivial policies
+    **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
 }
 
 
@@ -183,6 +216,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer requests (about 30 s)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--scenarios", help=f"comma-separated subset of: {', '.join(scenario_names())}")
+    parser.add_argument("--all", action="store_true",
+                        help="every scenario, including those not run by default (guard, policies, clients)")
     parser.add_argument("--compare-clients", action="store_true",
                         help="add the aiohttp vs httpx pass-through comparison (scenario 'clients')")
     parser.add_argument("--rounds", type=int, help="rounds per scenario (medians are reported; default 3, quick 1)")
@@ -194,7 +229,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _select(args: argparse.Namespace) -> list[Scenario]:
-    if args.scenarios:
+    if args.all and args.scenarios:
+        raise SystemExit("--all and --scenarios exclude each other")
+    if args.all:
+        wanted = scenario_names()
+    elif args.scenarios:
         wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
         unknown = set(wanted) - set(scenario_names())
         if unknown:
@@ -281,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows: list[Row] = []
     verdicts: list[Verdict] = []
+    tables: dict[str, tuple[list[Row], set[str]]] = {}  # Scenario.table -> its rows and targets
     for name in REPORT_ORDER:
         scenario = next((s for s in scenarios if s.name == name), None)
         if scenario is None:
@@ -288,19 +328,29 @@ def run(args: argparse.Namespace) -> int:
         # Each target's merged numbers, plus its per-round numbers under "_rounds" (for spreads).
         by_target = {t: {**raw[t][name], "_rounds": rounds[t][name]} for t in scenario.targets
                      if name in raw.get(t, {})}
-        rows.extend(scenario.rows(by_target))
+        scenario_rows = scenario.rows(by_target)
+        rows.extend(scenario_rows)
         verdicts.extend(scenario.verdicts(by_target))
+        table_rows, table_targets = tables.setdefault(scenario.table, ([], set()))
+        table_rows.extend(scenario_rows)
+        table_targets.update(by_target)
+    health: list[Row] = []
     if raw:
-        rows.append(Row("run health", "failed answers, all runs", "", {t: float(bench.errors.get(t, 0)) for t in raw},
-                        digits=0, key="errors"))
+        health.append(Row("run health", "failed answers, all runs", "",
+                          {t: float(bench.errors.get(t, 0)) for t in raw}, digits=0, key="errors"))
         noise = {t: 100 * used / window if window else None for t, (used, window) in bench.other_cpu.items()}
-        rows.append(Row("run health", "other processes' CPU while measuring", "% core", noise, digits=0,
-                        key="other_cpu_pct"))
+        health.append(Row("run health", "other processes' CPU while measuring", "% core", noise, digits=0,
+                          key="other_cpu_pct"))
+    rows.extend(health)
 
     order = list(TARGETS)
     print()
-    print(render_table(rows, order))
-    print()
+    # One table per group of scenarios (the default ones share "main"), each with its own columns
+    # and the run-health rows of its targets.
+    for table_rows, table_targets in tables.values() or [([], set(raw))]:
+        own_health = [replace(r, values={t: v for t, v in r.values.items() if t in table_targets}) for r in health]
+        print(render_table(table_rows + own_health, order))
+        print()
     if verdicts:
         print(render_verdicts(verdicts))
     rounds_note = f"{profile.rounds} rounds, medians shown" if profile.rounds > 1 else "1 round"

@@ -4,7 +4,8 @@ A scenario measures while one target is up (``measure(bench, server) -> raw dict
 every target it needs has been measured, turns the raw numbers into table rows (``rows``) and
 target checks (``verdicts``). To add one, write those functions and append a :class:`Scenario`
 to :data:`SCENARIOS`; a scenario that needs another proxy configuration registers a target in
-``bench.runner.TARGETS`` and names it in ``targets``.
+``bench.runner.TARGETS`` and names it in ``targets``. Scenarios with other targets than the
+main three set ``table`` so that they get a table (and columns) of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from bench.runner import Bench
     from bench.servers import Server
 
-__all__ = ["SCENARIOS", "Scenario", "scenario_names"]
+__all__ = ["GUARD_MODES", "POLICY_COUNTS", "SCENARIOS", "Scenario", "scenario_names"]
 
 Raw = dict[str, Any]
 ByTarget = dict[str, Raw]  # target name -> this scenario's raw results on it
@@ -29,6 +30,11 @@ MAIN_TARGETS = ("direct", "baseline", "proxy")
 ADDED_P50_LIMIT_MS = 0.5
 ADDED_TTFB_LIMIT_MS = 1.0
 CPU_RATIO_LIMIT = 1.25
+GUARD_ADDED_TTFB_LIMIT_MS = 2.0
+POLICY_CPU_LIMIT_US = 20.0
+
+GUARD_MODES = ("pass", "guard", "buffer")  # targets proxy-<mode> (bench.runner.guard_config)
+POLICY_COUNTS = (0, 1, 5, 20)  # targets policies-<n> (bench.runner.policies_config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,7 @@ class Scenario:
     targets: tuple[str, ...] = MAIN_TARGETS
     default: bool = True
     repeat: bool = True  # measured once per round (the runner keeps the median); False = once per run
+    table: str = "main"  # scenarios with the same table are printed together, one column per target
 
 
 def _get(by: ByTarget, target: str, *path: str) -> float | None:
@@ -259,6 +266,139 @@ def _rows_clients(by: ByTarget) -> list[Row]:
     ]
 
 
+# --- optional: streaming modes (pass / guard / buffer) with one answer-reading policy ---------------
+
+GUARD_TARGETS = ("direct", *(f"proxy-{mode}" for mode in GUARD_MODES))
+
+
+def _measure_guard(bench: Bench, server: Server) -> Raw:
+    p = bench.profile
+    out: Raw = {"c1": bench.load(server, concurrency=1, warmup=p.ttfb_warmup, requests=p.ttfb_requests, stream=True,
+                                 text_ttfb=True)}
+    raw = bench.load(server, concurrency=16, warmup=p.cpu_warmup, requests=p.cpu_stream_requests, stream=True,
+                     settle=p.cpu_settle)
+    out["c16"] = {"load": raw, "server": _cpu_per_request(raw)}
+    return out
+
+
+def _over(values: dict[str, float | None], ref: str, targets: tuple[str, ...], scale: float = 1.0
+          ) -> dict[str, float | None]:
+    """``(values[t] - values[ref]) * scale`` for each of ``targets``."""
+    base = values.get(ref)
+    return {t: ((v - base) * scale if (v := values.get(t)) is not None and base is not None else None)
+            for t in targets}
+
+
+def _rows_guard(by: ByTarget) -> list[Row]:
+    section = "streaming modes, one answer-reading policy, 20 text events (direct = fake provider)"
+    t = GUARD_TARGETS
+    diff = ("diff", "proxy-guard", "proxy-pass")
+    ttfb = _values(by, "c1", "ttfb_ms", "p50", targets=t)
+    text = _values(by, "c1", "text_ttfb_ms", "p50", targets=t)
+    last = _values(by, "c1", "latency_ms", "p50", targets=t)
+    later = ("proxy-guard", "proxy-buffer")
+    return [
+        Row(section, "time to first body byte p50, c=1", "ms", ttfb, diff, key="guard_ttfb_p50_ms"),
+        Row(section, "time to first text byte p50, c=1", "ms", text, diff, key="guard_text_ttfb_p50_ms"),
+        Row(section, "time to last byte p50, c=1", "ms", last, diff, key="guard_last_byte_p50_ms"),
+        Row(section, "added TTFB over pass", "ms", _over(ttfb, "proxy-pass", later), key="guard_added_ttfb_ms"),
+        Row(section, "added first text byte over pass", "ms", _over(text, "proxy-pass", later),
+            key="guard_added_text_ttfb_ms"),
+        Row(section, "added last byte over pass", "ms", _over(last, "proxy-pass", later),
+            key="guard_added_last_byte_ms"),
+        Row(section, "CPU per stream, c=16", "µs/req", _values(by, "c16", "server", "ticks_us", targets=t),
+            ("ratio", "proxy-guard", "proxy-pass"), 0, key="guard_cpu_us_stream"),
+        Row(section, "CPU per stream, c=16 (schedstat cross-check)", "µs/req",
+            _values(by, "c16", "server", "schedstat_us", targets=t), ("ratio", "proxy-guard", "proxy-pass"), 0,
+            key="guard_cpu_us_stream_schedstat"),
+    ]
+
+
+def _verdicts_guard(by: ByTarget) -> list[Verdict]:
+    ttfb = _values(by, "c1", "ttfb_ms", "p50", targets=GUARD_TARGETS)
+    added = _over(ttfb, "proxy-pass", ("proxy-guard", "proxy-buffer"))
+    text = _values(by, "c1", "text_ttfb_ms", "p50", targets=GUARD_TARGETS)
+    parts = []
+    if added["proxy-buffer"] is not None:
+        parts.append(f"buffer adds {added['proxy-buffer']:.3f} ms")
+    if text["proxy-pass"] is not None and text["proxy-guard"] is not None:
+        parts.append(f"first text byte: pass {text['proxy-pass']:.3f}, guard {text['proxy-guard']:.3f} ms")
+    return [Verdict("guard adds TTFB over pass (p50, 20-event stream)", added["proxy-guard"],
+                    GUARD_ADDED_TTFB_LIMIT_MS, "ms", "; ".join(parts))]
+
+
+# --- optional: cost of trivial policies ---------------------------------------------------------------
+
+POLICY_TARGETS = tuple(f"policies-{n}" for n in POLICY_COUNTS)
+
+
+def _measure_policies(bench: Bench, server: Server) -> Raw:
+    p = bench.profile
+    out: Raw = {"c1": bench.load(server, concurrency=1, warmup=p.latency_warmup, requests=p.latency_requests)}
+    raw = bench.load(server, concurrency=16, warmup=p.cpu_warmup, requests=p.cpu_requests, settle=p.cpu_settle)
+    out["c16"] = {"load": raw, "server": _cpu_per_request(raw)}
+    return out
+
+
+def _per_policy(values: dict[str, float | None], scale: float = 1.0) -> dict[str, float | None]:
+    """Slope from 0 policies to each N > 0: ``(values[N] - values[0]) * scale / N``."""
+    base = values.get("policies-0")
+    out: dict[str, float | None] = {}
+    for n in POLICY_COUNTS[1:]:
+        v = values.get(f"policies-{n}")
+        out[f"policies-{n}"] = (v - base) * scale / n if v is not None and base is not None else None
+    return out
+
+
+def _rows_policies(by: ByTarget) -> list[Row]:
+    section = "trivial on_model_call policies (column = number of policies), non-streamed"
+    t = POLICY_TARGETS
+    last = POLICY_TARGETS[-1]
+    latency = _values(by, "c1", "latency_ms", "p50", targets=t)
+    cpu = _values(by, "c16", "server", "ticks_us", targets=t)
+    return [
+        Row(section, "latency p50, c=1", "ms", latency, ("diff", last, "policies-0"), key="policies_latency_p50_ms"),
+        Row(section, "latency p99, c=1", "ms", _values(by, "c1", "latency_ms", "p99", targets=t),
+            ("diff", last, "policies-0"), key="policies_latency_p99_ms"),
+        Row(section, "CPU per request, c=16", "µs/req", cpu, ("ratio", last, "policies-0"), 0,
+            key="policies_cpu_us_json"),
+        Row(section, "CPU per request, c=16 (schedstat cross-check)", "µs/req",
+            _values(by, "c16", "server", "schedstat_us", targets=t), ("ratio", last, "policies-0"), 0,
+            key="policies_cpu_us_json_schedstat"),
+        Row(section, "CPU added per policy (slope 0→N)", "µs", _per_policy(cpu), digits=1,
+            key="policies_cpu_us_per_policy"),
+        Row(section, "latency p50 added per policy (slope 0→N)", "µs", _per_policy(latency, 1000.0), digits=1,
+            key="policies_latency_us_per_policy"),
+    ]
+
+
+def _round_slopes(by: ByTarget, n: int) -> list[float]:
+    """The 0→n CPU slope of each round (rounds measure every target, so index i pairs them)."""
+    zero = by.get("policies-0", {}).get("_rounds", [])
+    many = by.get(f"policies-{n}", {}).get("_rounds", [])
+    out = []
+    for a, b in zip(zero, many, strict=False):
+        ca, cb = a["c16"]["server"]["ticks_us"], b["c16"]["server"]["ticks_us"]
+        if ca is not None and cb is not None:
+            out.append((cb - ca) / n)
+    return out
+
+
+def _verdicts_policies(by: ByTarget) -> list[Verdict]:
+    n = POLICY_COUNTS[-1]
+    cpu = _values(by, "c16", "server", "ticks_us", targets=POLICY_TARGETS)
+    slopes = _per_policy(cpu)
+    parts = [f"0→{k}: {v:.1f} µs" for k in POLICY_COUNTS[1:-1] if (v := slopes[f"policies-{k}"]) is not None]
+    one, many = cpu.get("policies-1"), cpu.get(f"policies-{n}")
+    if one is not None and many is not None:
+        parts.append(f"1→{n}: {(many - one) / (n - 1):.1f} µs")
+    per_round = _round_slopes(by, n)
+    if len(per_round) > 1:
+        parts.append(f"per round 0→{n}: {min(per_round):.1f} to {max(per_round):.1f} µs")
+    return [Verdict(f"CPU added per trivial policy (slope 0→{n} policies, c=16)", slopes[f"policies-{n}"],
+                    POLICY_CPU_LIMIT_US, "µs", "; ".join(parts))]
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("latency", "non-streamed latency at concurrency 1", _measure_latency, _rows_latency,
              _verdicts_latency),
@@ -268,10 +408,14 @@ SCENARIOS: list[Scenario] = [
     Scenario("memory", "RSS after the load (keep last)", _measure_memory, _rows_memory, repeat=False),
     Scenario("clients", "aiohttp vs httpx in the pass-through at concurrency 64", _measure_clients, _rows_clients,
              targets=CLIENT_TARGETS, default=False),
+    Scenario("guard", "streaming modes pass / guard / buffer with one answer-reading policy", _measure_guard,
+             _rows_guard, _verdicts_guard, targets=GUARD_TARGETS, default=False, table="guard"),
+    Scenario("policies", "0, 1, 5 and 20 trivial policies, non-streamed", _measure_policies, _rows_policies,
+             _verdicts_policies, targets=POLICY_TARGETS, default=False, table="policies"),
 ]
 
 # Rows are shown in this order (measurement order above keeps RSS last).
-REPORT_ORDER = ("latency", "ttfb", "throughput", "cpu", "memory", "clients")
+REPORT_ORDER = ("latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies")
 
 
 def scenario_names() -> list[str]:

@@ -120,8 +120,12 @@ def start_passthrough(upstream: str, cpu: int | None, workdir: Path, client: str
 
 
 def start_capsem_proxy(upstream: str, cpu: int | None, *, workers: int = 1, config: dict | None = None,
-                       name: str = "proxy") -> Server:
-    """capsem-proxy with its default config (CAPSEM DebugPolicy), access log off, log level warning."""
+                       name: str = "proxy", importable: bool = False) -> Server:
+    """capsem-proxy with its default config (CAPSEM DebugPolicy), access log off, log level warning.
+
+    ``config`` overrides sections of it; ``importable`` puts the repository root on the proxy's
+    ``PYTHONPATH`` so that its configuration can name classes in ``bench`` (``bench.policies``).
+    """
     from tests.proxy_process import start_proxy
 
     settings: dict = {"server": {"access_log": False}}
@@ -130,5 +134,8 @@ def start_capsem_proxy(upstream: str, cpu: int | None, *, workers: int = 1, conf
             settings[section].update(values)
         else:
             settings[section] = values
-    proxy = start_proxy(upstream, settings, log_level="warning", workers=workers, cpu=cpu)
+    env = None
+    if importable:
+        env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    proxy = start_proxy(upstream, settings, env=env, log_level="warning", workers=workers, cpu=cpu)
     return Server(name, proxy.base_url, proxy.process.pid, proxy.stop, proxy.log_text, proxy)
