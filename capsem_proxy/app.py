@@ -118,7 +118,15 @@ class ProxyApp:
         request_id = os.urandom(12).hex()
         method: str = scope["method"]
         path: str = scope["path"]
-        headers: dict[str, str] = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        # One pass over the headers: the lookup table and the list forwarded upstream.
+        headers: dict[str, str] = {}
+        forwarded: list[tuple[str, str]] = []
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers[name] = value
+            if raw_name not in _REQUEST_HEADERS_DROPPED and not raw_name.startswith(b"x-capsem-"):
+                forwarded.append((name, value))
         extra_headers: list[tuple[bytes, bytes]] = [(REQUEST_ID_HEADER, request_id.encode())]
         origin = headers.get("origin")
         if origin is not None:
@@ -126,7 +134,7 @@ class ProxyApp:
                 await self.cors.preflight(send, origin, headers, extra_headers)
                 return
             extra_headers.extend(self.cors.response_headers(origin))
-        status = await self._dispatch(scope, receive, send, method, path, headers, request_id, extra_headers)
+        status = await self._dispatch(scope, receive, send, method, path, headers, forwarded, request_id, extra_headers)
         if self._access_log:
             access_logger.info(
                 "%s %s %s %d %.1fms", request_id, method, path, status, (perf_counter() - started) * 1000.0
@@ -140,6 +148,7 @@ class ProxyApp:
         method: str,
         path: str,
         headers: dict[str, str],
+        forwarded: list[tuple[str, str]],
         request_id: str,
         extra_headers: list[tuple[bytes, bytes]],
     ) -> int:
@@ -156,7 +165,9 @@ class ProxyApp:
             return error.status
         adapter = self.adapters[route.provider]
         try:
-            return await self._proxy(scope, receive, send, route, adapter, headers, request_id, extra_headers)
+            return await self._proxy(
+                scope, receive, send, route, adapter, headers, forwarded, request_id, extra_headers
+            )
         except ClientDisconnected:
             return 499
         except ProxyError as exc:
@@ -198,6 +209,7 @@ class ProxyApp:
         route: Route,
         adapter: ProviderAdapter,
         headers: dict[str, str],
+        forwarded: list[tuple[str, str]],
         request_id: str,
         extra_headers: list[tuple[bytes, bytes]],
     ) -> int:
@@ -243,16 +255,11 @@ class ProxyApp:
                 if redactions:
                     body = redact_json_bytes(body, redactions)
                     self._remember_placeholders(context, outcome)
-        upstream_headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope["headers"]
-            if name not in _REQUEST_HEADERS_DROPPED and not name.startswith(b"x-capsem-")
-        ]
         path_and_query = route.upstream_path
         if scope["query_string"]:
             path_and_query += "?" + scope["query_string"].decode("latin-1")
         upstream = await self.upstreams[route.provider].send(
-            scope["method"], path_and_query, upstream_headers, body or None, stream=stream
+            scope["method"], path_and_query, forwarded, body or None, stream=stream
         )
         return await self.answers.relay(send, receive, route, adapter, upstream, context, pipeline, extra_headers)
 

@@ -34,7 +34,9 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_RESPONSE_HEADERS_DROPPED = _HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+_RESPONSE_HEADERS_DROPPED = frozenset(
+    name.encode() for name in _HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+)
 
 
 @dataclass(slots=True)
@@ -148,11 +150,11 @@ class UpstreamClient:
             raise UpstreamTimeout(f"the {self.name} provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"the {self.name} provider could not be reached") from exc
-        kept = [
-            (name.lower(), value)
-            for name, value in response.raw_headers
-            if name.decode("latin-1").lower() not in _RESPONSE_HEADERS_DROPPED
-        ]
+        kept = []
+        for name, value in response.raw_headers:
+            lowered = name.lower()
+            if lowered not in _RESPONSE_HEADERS_DROPPED:
+                kept.append((lowered, value))
         return UpstreamResponse(
             status=response.status,
             headers=kept,

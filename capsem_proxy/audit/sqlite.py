@@ -40,10 +40,13 @@ CREATE INDEX IF NOT EXISTS decisions_id ON decisions (decision_id);
 _INSERT = "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
+_MAX_BATCH = 2000
+
+
 class SQLiteAuditSink:
     """Queues decisions in memory (bounded) and writes them every `flush_interval` seconds."""
 
-    def __init__(self, path: str, *, flush_interval: float = 0.5, max_queued: int = 100_000) -> None:
+    def __init__(self, path: str, *, flush_interval: float = 0.1, max_queued: int = 100_000) -> None:
         self.path = Path(path)
         self._queue: list[tuple[Any, ...]] = []
         self._flush_interval = flush_interval
@@ -85,17 +88,17 @@ class SQLiteAuditSink:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write what is queued; on failure the batch stays queued for the next try."""
-        if not self._queue:
-            return
-        batch, self._queue = self._queue, []
-        try:
-            await asyncio.to_thread(self._write, batch)
-        except sqlite3.Error:
-            self._last_write_failed = True
-            logger.exception("audit write failed; %d decisions kept for retry", len(batch))
-            self._queue[:0] = batch
-        else:
+        """Write what is queued, in bounded batches; on failure the rest stays queued for the next try."""
+        while self._queue:
+            # Binding rows holds the GIL, so one huge batch would stall requests: write in slices.
+            batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except sqlite3.Error:
+                self._last_write_failed = True
+                logger.exception("audit write failed; %d decisions kept for retry", len(batch))
+                self._queue[:0] = batch
+                return
             self._last_write_failed = False
 
     def ready(self) -> tuple[bool, str]:

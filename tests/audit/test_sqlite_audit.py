@@ -101,3 +101,14 @@ async def test_readiness_follows_the_store(tmp_path):
     await sink.flush()
     assert sink.ready() == (False, "audit store writes are failing")
     await sink.close()
+
+
+async def test_large_queues_are_written_in_bounded_batches(tmp_path):
+    sink = SQLiteAuditSink(str(tmp_path / "a.db"), flush_interval=60)
+    await sink.start()
+    for _ in range(5000):
+        sink.record(_context(), [Decision(Verdict.ALLOW, "p", "on_model_call")])
+    await sink.flush()
+    with sqlite3.connect(tmp_path / "a.db") as connection:
+        assert connection.execute("SELECT count(*) FROM decisions").fetchone()[0] == 5000
+    await sink.close()
