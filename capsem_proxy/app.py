@@ -117,7 +117,10 @@ class ProxyApp:
         started = perf_counter()
         request_id = os.urandom(12).hex()
         method: str = scope["method"]
-        path: str = scope["path"]
+        # Routes are matched on the path exactly as sent: a percent-encoded path could otherwise be
+        # routed as one operation and reach the provider as another (`%3F` turning into `?`).
+        raw_path: bytes | None = scope.get("raw_path")
+        path: str = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
         # One pass over the headers: the lookup table and the list forwarded upstream.
         headers: dict[str, str] = {}
         forwarded: list[tuple[str, str]] = []
@@ -136,8 +139,10 @@ class ProxyApp:
             extra_headers.extend(self.cors.response_headers(origin))
         status = await self._dispatch(scope, receive, send, method, path, headers, forwarded, request_id, extra_headers)
         if self._access_log:
+            # Only served routes are logged by path; anything else could carry arbitrary caller input.
+            logged_path = path if status != 404 else "<unserved route>"
             access_logger.info(
-                "%s %s %s %d %.1fms", request_id, method, path, status, (perf_counter() - started) * 1000.0
+                "%s %s %r %d %.1fms", request_id, method, logged_path, status, (perf_counter() - started) * 1000.0
             )
 
     async def _dispatch(

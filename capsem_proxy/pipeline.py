@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from time import perf_counter
 from typing import Any
 
@@ -28,42 +28,11 @@ POLICY_ERROR_REASON = "policy_error"
 _Call = tuple[ConfiguredPolicy, str, Any, str]  # policy, hook name, event, subject
 
 
-class _Resumed:
-    """Awaits the rest of a coroutine that already ran up to its first suspension.
-
-    Policies almost always finish without suspending (pure in-process checks). Driving each
-    coroutine one step by hand lets those finish with no Task and no timer at all; only the
-    ones that really wait on I/O get a Task and a deadline. asyncio has no public way to hand
-    a half-run coroutine to a Task, hence this small shim, which forwards what the Task sends
-    or throws exactly as `yield from` would.
-    """
-
-    __slots__ = ("_coroutine", "_first_yield")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], first_yield: Any) -> None:
-        self._coroutine = coroutine
-        self._first_yield = first_yield
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        to_yield = self._first_yield
-        while True:
-            try:
-                sent = yield to_yield
-            except BaseException as exc:  # cancellation and timeouts go into the policy
-                try:
-                    to_yield = self._coroutine.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = self._coroutine.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _finish_with_deadline(coroutine: Coroutine[Any, Any, Any], first_yield: Any, timeout_s: float) -> Any:
+async def _with_deadline(coroutine: Coroutine[Any, Any, Any], timeout_s: float) -> tuple[Any, float]:
+    """Run a policy call in its own task under its time budget; (result, when it finished)."""
     async with asyncio.timeout(timeout_s):
-        return await _Resumed(coroutine, first_yield)
+        result = await coroutine
+    return result, perf_counter()
 
 
 class Pipeline:
@@ -167,32 +136,53 @@ class Pipeline:
             policy, hook_name, event, subject = call
             started = perf_counter()
             coroutine = policy.hook(hook_name)(event)
-            try:
-                first_yield = coroutine.send(None)
-            except StopIteration as stop:
-                decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+            if hook_name in policy.inline_hooks:
+                # A hook whose code never awaits finishes in its first step: run it here, with no
+                # task and no timer. Anything that may wait gets its own task (below), so that
+                # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
+                try:
+                    coroutine.send(None)
+                except StopIteration as stop:
+                    decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+                    continue
+                except Exception as exc:
+                    decisions.append(self._failure(policy, hook_name, subject, exc, started))
+                    continue
+                coroutine.close()
+                failure = RuntimeError("a hook declared as never waiting suspended")
+                decisions.append(self._failure(policy, hook_name, subject, failure, started))
                 continue
-            except Exception as exc:
-                decisions.append(self._failure(policy, hook_name, subject, exc, started))
-                continue
-            task = asyncio.ensure_future(_finish_with_deadline(coroutine, first_yield, policy.timeout_s))
+            task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
             suspended.append((len(decisions), task, started, call))
             decisions.append(None)  # filled in below, keeping the configured order
         if suspended:
-            await asyncio.wait([task for _, task, _, _ in suspended])
+            tasks = [task for _, task, _, _ in suspended]
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError:
+                for task in tasks:
+                    task.cancel()
+                raise
             for position, task, started, (policy, hook_name, _, subject) in suspended:
                 exc = task.exception()
                 if exc is not None:
                     decisions[position] = self._failure(policy, hook_name, subject, exc, started)
                 else:
-                    decisions[position] = self._settle(policy, hook_name, subject, task.result(), started)
+                    result, finished = task.result()
+                    # The deadline was enforced by asyncio.timeout: only the latency is recorded.
+                    decisions[position] = self._settle(
+                        policy, hook_name, subject, result, started, finished=finished
+                    )
         settled = [decision for decision in decisions if decision is not None]
         return Outcome(settled, strictest(settled), self.confirmations_hold)
 
     @staticmethod
-    def _settle(policy: ConfiguredPolicy, hook: str, subject: str, result: Any, started: float) -> Decision:
-        elapsed = perf_counter() - started
-        if elapsed > policy.timeout_s:
+    def _settle(
+        policy: ConfiguredPolicy, hook: str, subject: str, result: Any, started: float, finished: float | None = None
+    ) -> Decision:
+        elapsed = (finished if finished is not None else perf_counter()) - started
+        if finished is None and elapsed > policy.timeout_s:
+            # An inline hook cannot be interrupted; one that overran its budget still fails.
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
             return Decision(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["Route", "guess_provider", "match_route"]
@@ -39,6 +40,10 @@ _GEMINI_METHODS = {
 }
 
 
+# Model names as the providers spell them (gemini-2.0-flash, text-embedding-004, gemini-1.5-pro-001).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def _query_has_key(query_string: bytes) -> bool:
     return query_string.startswith(b"key=") or b"&key=" in query_string
 
@@ -50,6 +55,8 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
     x-goog-api-key, "anthropic" for anthropic-version / x-api-key): `/v1/models` is shared by
     the three APIs, and a key must never go to another provider than its own.
     """
+    if "%" in path:
+        return None  # no served route needs percent-encoding; encoded paths are refused
     if auth_hint is None and _query_has_key(query_string):
         auth_hint = "gemini"
     static = _STATIC_ROUTES.get((method, path))
@@ -70,7 +77,7 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
                     return Route("anthropic", "models", path)
                 return Route("openai", "models", path[3:])
             return Route("gemini", "models", path, path_model=gemini_method)
-        if method != "POST" or "/" in name:
+        if method != "POST" or not _MODEL_NAME.fullmatch(name):
             return None
         known = _GEMINI_METHODS.get(gemini_method)
         if known is None:

@@ -32,7 +32,8 @@ class Sleeper:
     name = "sleeper"
 
     def __init__(self, seconds, verdict=None):
-        self.seconds, self.verdict = seconds, verdict
+        self.seconds = seconds
+        self.verdict = Verdict(verdict) if isinstance(verdict, str) else verdict
 
     async def on_model_call(self, event):
         await asyncio.sleep(self.seconds)
@@ -81,7 +82,7 @@ async def test_suspending_policies_run_concurrently():
     loop = asyncio.get_running_loop()
     started = loop.time()
     outcome = await pipeline.check_request(_context())
-    assert loop.time() - started < 0.3
+    assert loop.time() - started < 0.45  # five 0.1 s policies one after another would take 0.5 s
     assert len(outcome.decisions) == 5
 
 
@@ -131,3 +132,50 @@ async def test_each_offered_tool_is_checked():
 async def test_confirmation_verdicts_hold_the_request(verdict):
     outcome = await Pipeline([_configured(Verdicts("a", verdict, []))]).check_request(_context())
     assert outcome.blocked
+
+
+async def test_each_policy_is_measured_against_its_own_budget():
+    fast = ConfiguredPolicy(Sleeper(0.01), "fast", False, 0.2)
+    slow = ConfiguredPolicy(Sleeper(0.5), "slow", False, 2.0)
+    outcome = await Pipeline([fast, slow]).check_request(_context())
+    assert [d.verdict for d in outcome.decisions] == [Verdict.ALLOW, Verdict.ALLOW]
+    assert outcome.decisions[0].latency_ms < 200
+    assert outcome.decisions[1].latency_ms >= 450
+
+
+class OwnTimeout:
+    name = "own-timeout"
+
+    async def on_model_call(self, event):
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(1)
+
+
+async def test_a_policys_own_timeout_fails_that_policy_not_the_request():
+    outcome = await Pipeline([_configured(OwnTimeout(), timeout_s=2)]).check_request(_context())
+    assert outcome.blocked
+    assert outcome.governing.policy == "own-timeout"
+    assert asyncio.current_task().cancelling() == 0
+
+
+def test_hooks_that_never_await_run_inline():
+    from capsem_proxy.config import PolicySettings
+    from capsem_proxy.policies.loader import load_policies
+
+    debug = load_policies([PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy")])[0]
+    assert {"on_model_call", "on_tool_call"} <= debug.inline_hooks
+    sleeper = load_policies([PolicySettings(class_path=f"{__name__}.Sleeper", options={"seconds": 0.01})])[0]
+    assert sleeper.inline_hooks == frozenset()
+
+
+async def test_inline_and_task_policies_together_keep_their_order():
+    from capsem_proxy.config import PolicySettings
+    from capsem_proxy.policies.loader import load_policies
+
+    loaded = load_policies([
+        PolicySettings(class_path=f"{__name__}.Sleeper", options={"seconds": 0.01, "verdict": "BLOCK"}),
+        PolicySettings(class_path="capsem.policies.debug_policy.DebugPolicy"),
+    ])
+    outcome = await Pipeline(loaded).check_request(_context("capsem_block"))
+    assert [d.policy for d in outcome.decisions] == ["sleeper", "Debug"]
+    assert outcome.governing.policy == "sleeper"

@@ -64,3 +64,16 @@ def test_guess_provider_for_error_shapes():
     assert guess_provider("/v1beta/nope", set()) == "gemini"
     assert guess_provider("/v1/nope", {"anthropic-version"}) == "anthropic"
     assert guess_provider("/v1/nope", set()) == "openai"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1beta/models/gemini-pro:streamGenerateContent%3Falt=sse%23:countTokens",
+        "/v1/chat%2Fcompletions",
+        "/v1beta/models/gemini pro:generateContent",
+        "/v1beta/models/a?b:generateContent",
+    ],
+)
+def test_encoded_or_odd_paths_are_never_routed(path):
+    assert match_route("POST", path, b"", None) is None

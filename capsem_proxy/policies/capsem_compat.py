@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import MediaPart, ToolDefinition
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.policies.base import never_suspends
 
 __all__ = ["CapsemPolicyAdapter", "is_capsem_policy"]
 
@@ -118,6 +119,10 @@ class CapsemPolicyAdapter:
         base = CapsemPolicy
         self.implemented_hooks = frozenset(
             hook for hook in HOOK_NAMES if getattr(type(policy), hook, None) is not getattr(base, hook)
+        )
+        # Hooks whose CAPSEM implementation never awaits run inline (see Pipeline._run).
+        self.inline_hooks = frozenset(
+            hook for hook in self.implemented_hooks if never_suspends(getattr(policy, hook))
         )
         # What a policy may declare about the answers it reads (see the stream guard).
         self.window_chars = int(getattr(policy, "window_chars", 0) or 0)

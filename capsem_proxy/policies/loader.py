@@ -9,7 +9,7 @@ from typing import Any
 
 from capsem_proxy.config import ConfigError, PolicySettings
 from capsem_proxy.hooks import HOOK_NAMES
-from capsem_proxy.policies.base import ConfiguredPolicy
+from capsem_proxy.policies.base import ConfiguredPolicy, never_suspends
 from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_policy
 
 __all__ = ["BUILTIN_POLICIES", "load_policies", "load_policy"]
@@ -76,8 +76,16 @@ def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
     only_hooks = frozenset(settings.hooks) if settings.hooks is not None else None
     return ConfiguredPolicy(
         policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0,
-        only_hooks=only_hooks,
+        only_hooks=only_hooks, inline_hooks=inline_hooks(instance),
     )
+
+
+def inline_hooks(policy: Any) -> frozenset[str]:
+    """The hooks of `policy` that never await (a CAPSEM adapter knows its wrapped policy's)."""
+    declared = getattr(policy, "inline_hooks", None)
+    if declared is not None:
+        return frozenset(declared)
+    return frozenset(name for name in HOOK_NAMES if never_suspends(getattr(policy, name, None)))
 
 
 def load_policy_dir(directory: Path) -> list[ConfiguredPolicy]:

@@ -544,7 +544,7 @@ class OpenAIAdapter(ProviderAdapter):
     """OpenAI Chat Completions, Responses, Embeddings and Models."""
 
     name = "openai"
-    tool_call_markers = (b'"tool_calls"', b"function_call")
+    tool_call_markers = (b'"tool_calls"', b"function_call", b"custom_tool_call")
 
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
         """Decode a request body of `operation` (see the module docstring)."""

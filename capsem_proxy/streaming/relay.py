@@ -6,13 +6,14 @@ policy ends) can always be closed with a well-formed provider error event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.errors import ProxyError
-from capsem_proxy.providers.base import StreamDecoder
+from capsem_proxy.providers.base import ErrorKind, StreamDecoder
 from capsem_proxy.streaming.events import StreamEvent
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import JSONArraySplitter
@@ -20,6 +21,8 @@ from capsem_proxy.streaming.sse import SSESplitter, parse_event
 from capsem_proxy.upstream import UpstreamResponse
 
 __all__ = ["StreamResult", "relay_guarded", "relay_json_array", "relay_sse"]
+
+logger = logging.getLogger("capsem_proxy.streaming")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ErrorEvent = Callable[[ProxyError], bytes]
@@ -139,9 +142,20 @@ async def relay_guarded(
                 body = b"".join(released)
                 result.bytes_sent += len(body)
                 await _send_body(send, body)
-        out = await guard.finish()
-        tail = sse_splitter.pending if sse_splitter is not None else array_splitter.rest()  # type: ignore[union-attr]
-        ending = out + tail
+        ending = b""
+        if sse_splitter is not None:
+            # An event the provider did not terminate still goes through the guard, never around it.
+            tail = sse_splitter.pending
+            if tail:
+                ending = await guard.push(tail, decoder.feed(parse_event(tail)))
+            ending += await guard.finish()
+        else:
+            assert array_splitter is not None
+            ending = await guard.finish()
+            # Only the array's closing bracket may follow the last element; anything else is dropped.
+            rest = array_splitter.rest()
+            if rest.strip() == b"]":
+                ending += rest
     except StreamBlocked as blocked:
         result.blocked_by = blocked.decision
         ending = _closing(block_event(blocked.decision), sse, result.bytes_sent)
@@ -149,6 +163,13 @@ async def relay_guarded(
         result.error = exc
         # What the guard still held was never approved: it is dropped with the broken stream.
         ending = _closing(error_event(exc), sse, result.bytes_sent)
+    except Exception:
+        # A bug while inspecting must still end the stream the way the SDK understands.
+        logger.exception("stream inspection failed")
+        internal = ProxyError("internal error in the proxy while inspecting the stream", status=500,
+                              kind=ErrorKind.INTERNAL)
+        result.error = internal
+        ending = _closing(error_event(internal), sse, result.bytes_sent)
     if ending:
         await _send_body(send, ending)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
