@@ -21,7 +21,7 @@ from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.decisions import Outcome, Verdict
-from capsem_proxy.errors import MalformedJSON, MalformedKey, MissingKey, ProxyError, RouteNotFound
+from capsem_proxy.errors import AmbiguousKey, MalformedJSON, MalformedKey, MissingKey, ProxyError, RouteNotFound
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.policy_sets import PolicySelector
@@ -61,6 +61,8 @@ _REQUEST_HEADERS_DROPPED = frozenset(
 )
 
 _NO_POLICY_OPERATIONS = frozenset({"models"})
+# Headers that carry a caller's provider key; each may appear once.
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
 
 
 class ProxyApp:
@@ -124,9 +126,12 @@ class ProxyApp:
         # One pass over the headers: the lookup table and the list forwarded upstream.
         headers: dict[str, str] = {}
         forwarded: list[tuple[str, str]] = []
+        repeated_key_header = False
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
+            if name in headers and name in _KEY_HEADERS:
+                repeated_key_header = True
             headers[name] = value
             if raw_name not in _REQUEST_HEADERS_DROPPED and not raw_name.startswith(b"x-capsem-"):
                 forwarded.append((name, value))
@@ -137,7 +142,15 @@ class ProxyApp:
                 await self.cors.preflight(send, origin, headers, extra_headers)
                 return
             extra_headers.extend(self.cors.response_headers(origin))
-        status = await self._dispatch(scope, receive, send, method, path, headers, forwarded, request_id, extra_headers)
+        if repeated_key_header:
+            # The provider might authenticate with one value while the tenant is derived from another.
+            error = AmbiguousKey("the request carries more than one API key header")
+            await send_error(send, self.adapters[guess_provider(path, set(headers))], error, extra_headers)
+            status = error.status
+        else:
+            status = await self._dispatch(
+                scope, receive, send, method, path, headers, forwarded, request_id, extra_headers
+            )
         if self._access_log:
             # Only served routes are logged by path; anything else could carry arbitrary caller input.
             logged_path = path if status != 404 else "<unserved route>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from capsem_proxy.providers.base import ErrorKind
 
 __all__ = [
+    "AmbiguousKey",
     "BodyTooLarge",
     "MalformedJSON",
     "MalformedKey",
@@ -43,6 +44,13 @@ class MissingKey(ProxyError):
 class MalformedKey(ProxyError):
     status = 401
     kind = ErrorKind.AUTHENTICATION
+
+
+class AmbiguousKey(ProxyError):
+    """More than one value for a header that carries the caller's key."""
+
+    status = 400
+    kind = ErrorKind.INVALID_REQUEST
 
 
 class MalformedJSON(ProxyError):

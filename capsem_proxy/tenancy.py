@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
+
+from capsem_proxy.config import ConfigError
 
 __all__ = ["SECRET_FILE_NAME", "TenantHasher", "load_or_create_secret"]
 
@@ -16,25 +20,28 @@ SECRET_FILE_NAME = "tenant-secret"
 def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
     """The HMAC key: the configured one, else the one kept in `data_dir`, else a new one saved there.
 
-    The file is created with mode 0600 and atomically, so replicas started together on one data dir
-    agree on a single secret.
+    A new secret is written to a private temporary file and linked into place, so replicas
+    started together on one data dir never read a half-written (empty) secret and agree on one.
     """
     if configured:
         return configured.encode()
     path = data_dir / SECRET_FILE_NAME
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fresh = secrets.token_hex(32).encode()
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(fresh)
-    return fresh
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=data_dir, prefix=".tenant-secret-")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(secrets.token_hex(32).encode())
+            with contextlib.suppress(FileExistsError):  # another replica won the race: use its secret
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    secret = path.read_bytes().strip()
+    if not secret:
+        raise ConfigError(
+            f"server.data_dir: the tenant secret in {path} is empty; delete it or set server.tenant_secret"
+        )
+    return secret
 
 
 class TenantHasher:

@@ -25,3 +25,22 @@ def test_secret_is_generated_once_and_kept(tmp_path):
 def test_configured_secret_wins(tmp_path):
     assert load_or_create_secret(tmp_path, "mine") == b"mine"
     assert not (tmp_path / SECRET_FILE_NAME).exists()
+
+
+def test_replicas_starting_together_agree_on_one_secret(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets = set(pool.map(lambda _: load_or_create_secret(tmp_path, None), range(32)))
+    assert len(secrets) == 1 and len(secrets.pop()) == 64
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_FILE_NAME]
+
+
+def test_an_empty_secret_file_is_refused(tmp_path):
+    import pytest
+
+    from capsem_proxy.config import ConfigError
+
+    (tmp_path / SECRET_FILE_NAME).write_bytes(b"")
+    with pytest.raises(ConfigError, match="empty"):
+        load_or_create_secret(tmp_path, None)

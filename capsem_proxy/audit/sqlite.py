@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from pathlib import Path
@@ -55,6 +56,9 @@ class SQLiteAuditSink:
         self._task: asyncio.Task[None] | None = None
         self._connection: sqlite3.Connection | None = None
         self._last_write_failed = False
+        self._stopping: asyncio.Event | None = None
+        # One writer at a time: the periodic flush and the final one at shutdown never overlap.
+        self._lock = asyncio.Lock()
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
         if len(self._queue) >= self._max_queued:
@@ -80,26 +84,33 @@ class SQLiteAuditSink:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._connect)
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            await self.flush()
+        assert self._stopping is not None
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._flush_interval)
+            try:
+                await self.flush()
+            except Exception:  # keep flushing whatever happens; a dead loop would drop rows silently
+                logger.exception("audit flush failed")
 
     async def flush(self) -> None:
         """Write what is queued, in bounded batches; on failure the rest stays queued for the next try."""
-        while self._queue:
-            # Binding rows holds the GIL, so one huge batch would stall requests: write in slices.
-            batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
-            try:
-                await asyncio.to_thread(self._write, batch)
-            except sqlite3.Error:
-                self._last_write_failed = True
-                logger.exception("audit write failed; %d decisions kept for retry", len(batch))
-                self._queue[:0] = batch
-                return
-            self._last_write_failed = False
+        async with self._lock:
+            while self._queue:
+                # Binding rows holds the GIL, so one huge batch would stall requests: write in slices.
+                batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+                try:
+                    await asyncio.to_thread(self._write, batch)
+                except sqlite3.Error:
+                    self._last_write_failed = True
+                    logger.exception("audit write failed; %d decisions kept for retry", len(batch))
+                    self._queue[:0] = batch
+                    return
+                self._last_write_failed = False
 
     def ready(self) -> tuple[bool, str]:
         """Whether the store takes writes, and why not."""
@@ -107,14 +118,17 @@ class SQLiteAuditSink:
             return False, "audit store not open"
         if self._last_write_failed:
             return False, "audit store writes are failing"
+        if self._task is not None and self._task.done():
+            return False, "audit writer stopped"
         return True, ""
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the writer (letting a write in progress finish), flush the rest, close the file."""
+        if self._task is not None and self._stopping is not None:
+            self._stopping.set()
+            await self._task
             self._task = None
         await self.flush()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 
@@ -112,3 +113,16 @@ async def test_large_queues_are_written_in_bounded_batches(tmp_path):
     with sqlite3.connect(tmp_path / "a.db") as connection:
         assert connection.execute("SELECT count(*) FROM decisions").fetchone()[0] == 5000
     await sink.close()
+
+
+async def test_closing_during_a_periodic_flush_loses_nothing(tmp_path):
+    for _ in range(5):
+        path = tmp_path / f"{_}.db"
+        sink = SQLiteAuditSink(str(path), flush_interval=0.001)
+        await sink.start()
+        for _row in range(30000):
+            sink.record(_context(), [Decision(Verdict.ALLOW, "p", "on_model_call")])
+        await asyncio.sleep(0.002)  # let the periodic flush start writing
+        await sink.close()
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("SELECT count(*) FROM decisions").fetchone()[0] == 30000

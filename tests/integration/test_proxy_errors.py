@@ -166,3 +166,21 @@ def test_no_answer_from_the_proxy_contains_a_traceback(proxy):
         response = httpx.post(f"{proxy.base_url}{path}", content=b"\xff\xfe", headers={"authorization": "Bearer k"})
         assert "Traceback" not in response.text
         assert response.status_code < 500
+
+
+def test_two_values_of_a_key_header_are_refused(proxy, fake_provider):
+    response = httpx.post(
+        f"{proxy.base_url}/v1/chat/completions", content=CHAT,
+        headers=[("authorization", "Bearer sk-first"), ("authorization", "Bearer sk-second")],
+    )
+    body = _assert_openai_error(response, 400)
+    assert "more than one API key" in body["detail"]
+    assert "sk-first" not in response.text and "sk-second" not in response.text
+    assert fake_provider.requests() == []
+
+
+def test_percent_encoded_paths_are_not_served(proxy, fake_provider):
+    path = "/v1beta/models/gemini-pro:streamGenerateContent%3Falt=sse%23:countTokens"
+    response = httpx.post(f"{proxy.base_url}{path}", content=GEMINI, headers={"x-goog-api-key": "AIza1"})
+    _assert_gemini_error(response, 404)
+    assert fake_provider.requests() == []
