@@ -77,6 +77,8 @@ class AnswerRelay:
                     extra_headers.append((DECISION_ID_HEADER, outcome.governing.decision_id.encode()))
                     await send_error(send, adapter, block_error(outcome.governing), extra_headers)
                     return 403
+                if outcome is not None and outcome.governing is not None:
+                    headers.append((DECISION_ID_HEADER, outcome.governing.decision_id.encode()))
                 rewrites = (outcome.redactions if outcome is not None else []) + (
                     placeholders.restorations() if placeholders else []
                 )

@@ -58,6 +58,12 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvloop is missing on Windows
         options["loop"] = "asyncio"
     if workers > 1:
+        if settings.confirm.store_url.startswith("memory:"):
+            logging.getLogger("capsem_proxy").warning(
+                "%d workers with confirm.store_url memory://: an approval given to one worker is unknown to the "
+                "others; set confirm.store_url to a redis:// URL",
+                workers,
+            )
         uvicorn.run("capsem_proxy.server:app", workers=workers, **options)
     else:
         from capsem_proxy.app import ProxyApp

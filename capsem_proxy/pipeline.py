@@ -45,26 +45,29 @@ class Pipeline:
         for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
         self._by_hook_reversed = {hook: list(reversed(chain)) for hook, chain in self._by_hook.items()}
+        # What the answer policies need, computed once per configuration rather than per request.
+        readers = self._by_hook["on_model_response"]
+        self._window_chars = max((int(getattr(p.policy, "window_chars", 0) or 0) for p in readers), default=0)
+        self._needs_whole_answer = any(getattr(p.policy, "needs_whole_answer", False) for p in readers)
+        self._reads_answer_text = bool(readers)
+        self._has_response_policies = bool(readers or self._by_hook["on_tool_call"])
 
     def window_chars(self) -> int:
         """The longest text any answer policy says it must see whole (its `window_chars`)."""
-        return max(
-            (int(getattr(policy.policy, "window_chars", 0) or 0) for policy in self._by_hook["on_model_response"]),
-            default=0,
-        )
+        return self._window_chars
 
     def has_response_policies(self) -> bool:
         """True when any policy looks at answers (model responses or emitted tool calls)."""
-        return bool(self._by_hook["on_model_response"] or self._by_hook["on_tool_call"])
+        return self._has_response_policies
 
     def needs_whole_answer(self) -> bool:
         """True when an answer policy declares it must see the whole answer before any of it
         is released (`needs_whole_answer = True`): such requests stream in `buffer` mode."""
-        return any(getattr(policy.policy, "needs_whole_answer", False) for policy in self._by_hook["on_model_response"])
+        return self._needs_whole_answer
 
     def reads_answer_text(self) -> bool:
         """True when any policy reads the answer's text (`on_model_response`)."""
-        return bool(self._by_hook["on_model_response"])
+        return self._reads_answer_text
 
     async def check_request(self, context: RequestContext) -> Outcome:
         """`on_model_call`, `on_tool_call` for each offered tool and `on_tool_response` for each

@@ -12,7 +12,7 @@ import json
 
 import orjson
 
-__all__ = ["Placeholders", "find_spans", "redact_json_bytes", "redact_text", "rewrite_segment"]
+__all__ = ["Placeholders", "find_spans", "redact_json_bytes", "rewrite_segment"]
 
 
 def _escaped_forms(text: str) -> list[tuple[bytes, str]]:
@@ -28,20 +28,34 @@ def _escape(text: str, style: str) -> bytes:
     return orjson.dumps(text)[1:-1] if style == "utf8" else json.dumps(text)[1:-1].encode()
 
 
+def _replace_outside_escapes(body: bytes, escaped: bytes, replacement: bytes) -> bytes:
+    """Replace `escaped` in JSON text, except where it would start inside an escape sequence
+    (`tom` in `\\tom` is a tab followed by `om`, not the text `tom`)."""
+    pieces = []
+    position = 0
+    found = body.find(escaped)
+    while found != -1:
+        backslashes = 0
+        while found - backslashes - 1 >= 0 and body[found - backslashes - 1] == 0x5C:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            pieces.append(body[position:found])
+            pieces.append(replacement)
+            position = found + len(escaped)
+            found = body.find(escaped, position)
+        else:
+            found = body.find(escaped, found + 1)
+    pieces.append(body[position:])
+    return b"".join(pieces)
+
+
 def redact_json_bytes(body: bytes, redactions: list[tuple[str, str]]) -> bytes:
     """`body` (JSON text) with every original replaced by its replacement."""
     for original, replacement in redactions:
         for escaped, style in _escaped_forms(original):
             if escaped in body:
-                body = body.replace(escaped, _escape(replacement, style))
+                body = _replace_outside_escapes(body, escaped, _escape(replacement, style))
     return body
-
-
-def redact_text(text: str, redactions: list[tuple[str, str]]) -> str:
-    """Plain text with every original replaced by its replacement."""
-    for original, replacement in redactions:
-        text = text.replace(original, replacement)
-    return text
 
 
 class Placeholders:

@@ -77,10 +77,6 @@ class UpstreamResponse:
         """Drop the connection (used when the client went away or a policy cut the stream)."""
         self._response.close()
 
-    def release(self) -> None:
-        """Return the connection to the pool after the body was read completely."""
-        self._response.release()
-
 
 class UpstreamClient:
     """The HTTP client of one provider."""

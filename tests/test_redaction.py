@@ -60,3 +60,9 @@ def test_json_array_element_rewrite_keeps_its_separators():
     rewritten = rewrite_event_text(segment, "secret", "[X]", sse=False)
     assert rewritten.startswith(b"\n,\r\n{")
     assert b'"text":"[X]"' in rewritten
+
+
+def test_a_match_inside_an_escape_sequence_is_left_alone():
+    body = json.dumps({"content": "\tom@x.com and tom@x.com"}).encode()  # tab + "om@x.com", then the address
+    redacted = redact_json_bytes(body, [("tom@x.com", "[REDACTED]")])
+    assert json.loads(redacted) == {"content": "\tom@x.com and [REDACTED]"}

@@ -112,11 +112,6 @@ class StreamGuard:
         """True while a tool call the model emits is still being assembled."""
         return bool(self._open_calls)
 
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes held back right now."""
-        return self._pending_bytes
-
     async def push(self, raw: bytes, deltas: list[Delta]) -> bytes:
         """Take one event; return the bytes that may go to the client now (possibly b"").
 

@@ -82,8 +82,3 @@ class JSONArraySplitter:
         self._buffer.clear()
         self._scanned = 0
         return rest
-
-    @property
-    def closed(self) -> bool:
-        """True once the array's closing bracket has been seen."""
-        return self._depth == 0 and self.elements_seen > 0

@@ -26,7 +26,7 @@ def test_whole_stream_gives_each_element():
     forwarded, elements, splitter = _split([STREAM])
     assert forwarded == STREAM
     assert [orjson.loads(element) for element in elements] == ELEMENTS
-    assert splitter.closed
+    assert splitter.elements_seen == 3
 
 
 def test_every_two_way_split_gives_the_same_elements():
