@@ -16,10 +16,10 @@ import orjson
 
 from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import Send, send_response
+from capsem_proxy.replies import JSON_CONTENT_TYPE
 
 __all__ = ["AdminAPI"]
 
-_JSON = (b"content-type", b"application/json")
 
 
 def _error(message: str) -> bytes:
@@ -48,7 +48,7 @@ class AdminAPI:
     ) -> int:
         """Answer one admin request; returns the status sent."""
         status, body = await self._route(method, path, headers)
-        await send_response(send, status, [_JSON, (b"cache-control", b"no-store"), *extra_headers], body)
+        await send_response(send, status, [JSON_CONTENT_TYPE, (b"cache-control", b"no-store"), *extra_headers], body)
         return status
 
     async def _route(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, bytes]:

@@ -31,7 +31,7 @@ from capsem_proxy.redaction import Placeholders, redact_json_bytes
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
 from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
-from capsem_proxy.upstream import UpstreamClient
+from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
 
 __all__ = ["ProxyApp", "create_app"]
 
@@ -42,23 +42,13 @@ REQUEST_ID_HEADER = b"x-capsem-request-id"
 
 # Never forwarded upstream: one-hop headers, headers the client library recomputes, the
 # proxy's own x-capsem-* headers (checked by prefix) and cookies meant for the proxy's host.
-_REQUEST_HEADERS_DROPPED = frozenset(
-    {
-        b"host",
-        b"content-length",
-        b"connection",
-        b"keep-alive",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"accept-encoding",
-        b"cookie",
-        b"expect",
-    }
-)
+_REQUEST_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {
+    b"host",
+    b"content-length",
+    b"accept-encoding",
+    b"cookie",
+    b"expect",
+}
 
 _NO_POLICY_OPERATIONS = frozenset({"models"})
 # Headers that carry a caller's provider key; each may appear once.

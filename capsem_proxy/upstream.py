@@ -17,26 +17,24 @@ from yarl import URL
 from capsem_proxy.config import ProviderSettings
 from capsem_proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
 
-__all__ = ["UpstreamClient", "UpstreamResponse"]
+__all__ = ["HOP_BY_HOP_HEADERS", "UpstreamClient", "UpstreamResponse"]
 
 # Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus those the proxy
 # recomputes itself.
-_HOP_BY_HOP = frozenset(
+HOP_BY_HOP_HEADERS = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
     }
 )
-_RESPONSE_HEADERS_DROPPED = frozenset(
-    name.encode() for name in _HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
-)
+_RESPONSE_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {b"content-length", b"content-encoding", b"date", b"server"}
 
 
 @dataclass(slots=True)

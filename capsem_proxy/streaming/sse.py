@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from capsem_proxy.streaming.events import StreamEvent
 
-__all__ = ["SSESplitter", "encode_event", "parse_event"]
+__all__ = ["SSESplitter", "parse_event"]
 
 _LF_END = b"\n\n"
 _CRLF_END = b"\r\n\r\n"
@@ -103,9 +103,3 @@ def parse_event(raw: bytes) -> StreamEvent:
         elif field == "event":
             event_name = value
     return StreamEvent(raw=raw, data="\n".join(data_lines), event=event_name)
-
-
-def encode_event(data: bytes, event: str | None = None, *, line_end: bytes = b"\n") -> bytes:
-    """Encode one SSE event (single-line `data`)."""
-    head = b"event: " + event.encode() + line_end if event else b""
-    return head + b"data: " + data + line_end + line_end

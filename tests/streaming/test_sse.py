@@ -1,6 +1,6 @@
 """The SSE splitter hands out whole events, byte for byte, wherever chunks are cut."""
 
-from capsem_proxy.streaming.sse import SSESplitter, encode_event, parse_event
+from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n'
@@ -41,10 +41,3 @@ def test_parse_event_reads_name_and_joins_data_lines():
     assert event.event == "content_block_delta"
     assert event.data == '{"a":\n1}'
     assert parse_event(b"data:[DONE]\n\n").data == "[DONE]"
-
-
-def test_encode_event_round_trips():
-    raw = encode_event(b'{"type":"error"}', "error")
-    assert raw == b'event: error\ndata: {"type":"error"}\n\n'
-    parsed = parse_event(raw)
-    assert (parsed.event, parsed.data) == ("error", '{"type":"error"}')
