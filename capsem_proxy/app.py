@@ -135,7 +135,7 @@ class ProxyApp:
         if repeated_key_header:
             # The provider might authenticate with one value while the tenant is derived from another.
             error = AmbiguousKey("the request carries more than one API key header")
-            await send_error(send, self.adapters[guess_provider(path, set(headers))], error, extra_headers)
+            await send_error(send, self.adapters[guess_provider(path, headers)], error, extra_headers)
             status = error.status
         else:
             status = await self._dispatch(
@@ -167,7 +167,7 @@ class ProxyApp:
                 return await self._health(send, path, extra_headers)
             if path.startswith("/admin/"):
                 return await self.admin.handle(send, method, path, headers, extra_headers)
-            adapter = self.adapters[guess_provider(path, set(headers))]
+            adapter = self.adapters[guess_provider(path, headers)]
             error = RouteNotFound(f"the proxy does not serve {method} {path}")
             await send_error(send, adapter, error, extra_headers)
             return error.status

@@ -35,6 +35,17 @@ async def _with_deadline(coroutine: Coroutine[Any, Any, Any], timeout_s: float) 
     return result, perf_counter()
 
 
+_OFFERED_TOOLS = "offered_tools"
+
+
+def _offered_tool(context: RequestContext, name: str) -> ToolDefinition:
+    """The tool of that name the request offered (looked up once per request), or a bare one."""
+    offered = context.scratch.get(_OFFERED_TOOLS)
+    if offered is None:
+        offered = context.scratch[_OFFERED_TOOLS] = {tool.name: tool for tool in context.exchange.tools}
+    return offered.get(name) or ToolDefinition(name=name)
+
+
 class Pipeline:
     """The ordered policy chain of one configuration."""
 
@@ -85,9 +96,8 @@ class Pipeline:
                     calls.append((policy, "on_tool_call", event, tool.name))
         response_policies = self._by_hook["on_tool_response"]
         if response_policies:
-            offered = {tool.name: tool for tool in exchange.tools}
             for result in exchange.tool_results:
-                tool = offered.get(result.name) or ToolDefinition(name=result.name or "unknown")
+                tool = _offered_tool(context, result.name or "unknown")
                 response_event = ToolResponse(context, tool, result.as_dict(), result.call_id)
                 for policy in response_policies:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
@@ -102,10 +112,10 @@ class Pipeline:
         """
         calls: list[_Call] = []
         if answer.tool_calls and include_tool_calls:
-            offered = {tool.name: tool for tool in context.exchange.tools}
-            for policy in self._by_hook_reversed["on_tool_call"]:
-                for emitted in answer.tool_calls:
-                    calls.append((policy, "on_tool_call", self._emitted_event(context, emitted, offered), emitted.name))
+            for emitted in answer.tool_calls:
+                tool_event = self._emitted_event(context, emitted)
+                for policy in self._by_hook_reversed["on_tool_call"]:
+                    calls.append((policy, "on_tool_call", tool_event, emitted.name))
         event = ModelResponse(context, answer, final)
         for policy in self._by_hook_reversed["on_model_response"]:
             calls.append((policy, "on_model_response", event, ""))
@@ -113,16 +123,15 @@ class Pipeline:
 
     async def check_emitted_tool_call(self, context: RequestContext, emitted: EmittedCall) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
-        offered = {tool.name: tool for tool in context.exchange.tools}
-        event = self._emitted_event(context, emitted, offered)
+        event = self._emitted_event(context, emitted)
         calls: list[_Call] = [
             (policy, "on_tool_call", event, emitted.name) for policy in self._by_hook_reversed["on_tool_call"]
         ]
         return self._mark_emitted(await self._run(calls))
 
     @staticmethod
-    def _emitted_event(context: RequestContext, emitted: EmittedCall, offered: dict[str, ToolDefinition]) -> ToolCall:
-        tool = offered.get(emitted.name) or ToolDefinition(name=emitted.name)
+    def _emitted_event(context: RequestContext, emitted: EmittedCall) -> ToolCall:
+        tool = _offered_tool(context, emitted.name)
         return ToolCall(context, tool, emitted.arguments, emitted=True, call_id=emitted.call_id)
 
     @staticmethod

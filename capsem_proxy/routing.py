@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 __all__ = ["Route", "guess_provider", "match_route"]
@@ -88,7 +89,7 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
     return None
 
 
-def auth_hint(header_names: dict[str, str] | set[str]) -> str | None:
+def auth_hint(header_names: Collection[str]) -> str | None:
     """The provider whose own headers a request carries, if any."""
     if "x-goog-api-key" in header_names:
         return "gemini"
@@ -97,7 +98,7 @@ def auth_hint(header_names: dict[str, str] | set[str]) -> str | None:
     return None
 
 
-def guess_provider(path: str, header_names: set[str]) -> str:
+def guess_provider(path: str, header_names: Collection[str]) -> str:
     """The provider whose error shape best fits a request no route matched."""
     if path.startswith("/v1beta") or "x-goog-api-key" in header_names or ":" in path:
         return "gemini"
