@@ -135,7 +135,47 @@ class StreamingSettings(_Section):
 class AuditSettings(_Section):
     """Where decisions and request metadata are recorded."""
 
-    url: str = "sqlite:///./capsem-data/audit.db"
+    url: str = Field(
+        "sqlite:///./capsem-data/audit.db",
+        description="sqlite:///path, postgresql://user@host:5432/db, or memory:// (nothing kept)",
+    )
+    store_content: bool = Field(False, description="also keep prompts and answers (after redaction)")
+    queue_max: int = Field(100_000, ge=100, description="rows held in memory while the store is slow or down")
+    overflow: Literal["drop", "fail_closed"] = Field(
+        "drop",
+        description="when the queue is full: drop rows (counted in metrics), or refuse the requests of "
+        "`required_tenants` with 503",
+    )
+    required_tenants: list[str] = Field(
+        default_factory=list, description="tenant ids whose requests must be audited ('*' for all)"
+    )
+    flush_interval_ms: float = Field(100.0, gt=0, description="how often queued rows are written")
+    batch_max: int = Field(2000, ge=1, description="most rows written in one transaction")
+
+
+class MetricsSettings(_Section):
+    """Prometheus metrics at GET /metrics."""
+
+    enabled: bool = True
+    multiprocess_dir: Path | None = Field(
+        None, description="shared directory for --workers > 1 (default: <data_dir>/metrics when workers > 1)"
+    )
+
+
+class TracingSettings(_Section):
+    """OpenTelemetry traces, exported over OTLP/HTTP; off (and free) unless enabled."""
+
+    enabled: bool = False
+    otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent to the collector")
+    service_name: str = "capsem-proxy"
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of new traces kept (parent-based)")
+
+
+class LoggingSettings(_Section):
+    """The proxy's own logs."""
+
+    json_format: bool = Field(False, alias="json", description="one JSON object per line")
 
 
 class AdminSettings(_Section):
@@ -206,6 +246,9 @@ class Settings(BaseSettings):
     )
     streaming: StreamingSettings = StreamingSettings()
     audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
+    logging: LoggingSettings = LoggingSettings()
     admin: AdminSettings = AdminSettings()
     confirm: ConfirmSettings = ConfirmSettings()
     cors: CorsSettings = CorsSettings()

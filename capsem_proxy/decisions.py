@@ -72,6 +72,8 @@ class Decision:
     # What the decision was about, when not the whole request: a tool name, say.
     subject: str = ""
     latency_ms: float = 0.0
+    # When the policy was called (time.perf_counter()), to place it on a trace.
+    started_at: float = 0.0
     decision_id: str = field(default_factory=new_decision_id)
     extra: dict[str, Any] = field(default_factory=dict)
     # For REDACT: each (original text, replacement) the policy asks for. Kept in memory for the

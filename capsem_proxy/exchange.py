@@ -91,6 +91,10 @@ class Exchange:
     system: str = ""
     messages: list[Message] = field(default_factory=list)
     tools: list[ToolDefinition] = field(default_factory=list)
+    # The cap on the answer's length the caller asked for (max_tokens, max_output_tokens…).
+    max_output_tokens: int | None = None
+    # Size of the request body as received.
+    request_bytes: int = 0
 
     @property
     def prompt(self) -> str:

@@ -199,13 +199,14 @@ class Pipeline:
         if result is None:
             return Decision(
                 Verdict.ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0,
-                decision_id=sequential_decision_id(),
+                started_at=started, decision_id=sequential_decision_id(),
             )
         if not isinstance(result, Decision):
             return Pipeline._failure(
                 policy, hook, subject, TypeError(f"returned {type(result).__name__}, not a Decision"), started
             )
         result.latency_ms = elapsed * 1000.0
+        result.started_at = started
         if not result.subject:
             result.subject = subject
         return result
@@ -221,5 +222,5 @@ class Pipeline:
         verdict = Verdict.LOG if policy.fail_open else Verdict.BLOCK
         return Decision(
             verdict, policy.name, hook, reason=POLICY_ERROR_REASON, details=details, subject=subject,
-            latency_ms=elapsed_ms, extra={"fail_open": policy.fail_open},
+            latency_ms=elapsed_ms, started_at=started, extra={"fail_open": policy.fail_open},
         )

@@ -20,6 +20,13 @@ BUILTIN_POLICIES = {
     "debug": "capsem.policies.debug_policy.DebugPolicy",
     "pii": "capsem.policies.pii_policy.PIIPolicy",
     "regex_redact": "capsem_proxy.policies.regex_redact.RegexRedactPolicy",
+    "secrets": "capsem_proxy.policies.secrets.SecretsPolicy",
+    "pii_detect": "capsem_proxy.policies.pii_detect.PIIDetectPolicy",
+    "injection": "capsem_proxy.policies.injection.InjectionPolicy",
+    "tool_rules": "capsem_proxy.policies.tool_rules.ToolRulesPolicy",
+    "egress": "capsem_proxy.policies.egress.EgressPolicy",
+    "usage_rules": "capsem_proxy.policies.usage_rules.UsageRulesPolicy",
+    "rego": "capsem_proxy.policies.rego.RegoPolicy",
 }
 # Keys of a policy TOML file that configure the proxy's handling rather than the policy.
 _PROXY_KEYS = ("class", "fail_open", "timeout_ms", "name")

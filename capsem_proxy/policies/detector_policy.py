@@ -1,0 +1,163 @@
+"""The shared shape of the built-in detector policies (secrets, PII, injection, egress…).
+
+A detector policy scans the texts of the hooks it is configured for, and turns findings into one
+decision: each finding kind has an action (`log`, `block`, `confirm` or `redact`), the strictest
+action wins, and `redact` rewrites each finding as `[REDACTED:<kind>]` (reversible:
+`[REDACTED:<kind>_<n>]`, restored in the answer the client receives).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from capsem_proxy.decisions import SEVERITY, Decision, Verdict
+from capsem_proxy.detectors.base import Detector, Finding
+from capsem_proxy.hooks import ModelCall, ModelResponse, ToolCall, ToolResponse
+
+__all__ = ["Action", "DetectorOptions", "DetectorPolicy", "json_strings"]
+
+Action = Literal["log", "block", "confirm", "redact"]
+Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "answers"]
+
+_VERDICTS: dict[str, Verdict] = {
+    "log": Verdict.LOG,
+    "block": Verdict.BLOCK,
+    "confirm": Verdict.CONFIRM,
+    "redact": Verdict.REDACT,
+}
+# Which hook reads which place.
+_PLACE_HOOKS: dict[str, str] = {
+    "prompts": "on_model_call",
+    "tool_definitions": "on_tool_call",
+    "tool_calls": "on_tool_call",
+    "tool_results": "on_tool_response",
+    "answers": "on_model_response",
+}
+
+
+class DetectorOptions(BaseModel):
+    """Options every detector policy accepts (subclasses add their detector's own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action = "block"
+    actions: dict[str, Action] = Field(default_factory=dict, description="finding kind -> action, overriding `action`")
+    scan: list[Place] = Field(
+        default_factory=lambda: ["prompts", "tool_calls", "tool_results", "answers"],
+        description="where to look",
+    )
+    reversible: bool = Field(False, description="redactions in requests are restored in the answer")
+    window_chars: int = Field(256, ge=1, description="longest text a finding can span (streamed answers)")
+
+
+def json_strings(value: Any) -> list[str]:
+    """Every string inside a JSON-like value, keys excluded (each can be redacted as a whole)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in json_strings(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in json_strings(item)]
+    return []
+
+
+class DetectorPolicy:
+    """Base of the built-in detector policies: subclasses set `name`, `reason`, `options_model`
+    and build their detector in `build_detector`."""
+
+    name: ClassVar[str] = "detector"
+    reason: ClassVar[str] = "sensitive_data"
+    options_model: ClassVar[type[DetectorOptions]] = DetectorOptions
+
+    def __init__(self, options: DetectorOptions) -> None:
+        self.options = options
+        self.detector: Detector = self.build_detector(options)
+        self.implemented_hooks = frozenset(_PLACE_HOOKS[place] for place in options.scan)
+        self.window_chars = options.window_chars
+        self._default_action = options.action
+        self._actions = dict(options.actions)
+
+    @classmethod
+    def from_config(cls, options: dict[str, Any]) -> DetectorPolicy:
+        return cls(cls.options_model.model_validate(options))
+
+    def build_detector(self, options: DetectorOptions) -> Detector:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def action_for(self, kind: str) -> Action:
+        """The configured action for findings of `kind`."""
+        return self._actions.get(kind, self._default_action)
+
+    def decide(self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True) -> Decision | None:
+        """The decision for `text` seen at `hook`; None when nothing was found."""
+        if not text:
+            return None
+        findings = self.detector.scan(text)
+        if not findings:
+            return None
+        return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
+
+    def decision_for(
+        self, hook: str, findings: list[Finding], *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision:
+        """One decision for `findings`: the strictest action wins; redactions for the `redact` ones."""
+        verdict = Verdict.LOG
+        redacted: list[Finding] = []
+        for finding in findings:
+            action = self.action_for(finding.kind)
+            if action == "redact":
+                if not can_redact:
+                    action = "block"
+                else:
+                    redacted.append(finding)
+            candidate = _VERDICTS[action]
+            if SEVERITY[candidate] > SEVERITY[verdict]:
+                verdict = candidate
+        kinds = sorted({finding.kind for finding in findings})
+        details = f"found {len(findings)} finding(s): {', '.join(kinds)}"
+        score = max(finding.score for finding in findings)
+        extra: dict[str, Any] = {"kinds": kinds, "score": round(score, 3)}
+        if verdict is not Verdict.REDACT:
+            return Decision(verdict, self.name, hook, reason=self.reason, details=details, extra=extra)
+        counters: dict[str, int] = {}
+        replacements: dict[str, str] = {}
+        for finding in redacted:
+            if finding.text in replacements or not finding.text:
+                continue
+            if reversible:
+                counters[finding.kind] = counters.get(finding.kind, 0) + 1
+                replacements[finding.text] = f"[REDACTED:{finding.kind}_{counters[finding.kind]}]"
+            else:
+                replacements[finding.text] = f"[REDACTED:{finding.kind}]"
+        extra["reversible"] = reversible
+        return Decision(
+            Verdict.REDACT, self.name, hook, reason=self.reason, details=details,
+            redactions=list(replacements.items()), extra=extra,
+        )
+
+    async def on_model_call(self, event: ModelCall) -> Decision | None:
+        system = event.system_instructions
+        text = event.prompt if not system else system + "\n" + event.prompt
+        return self.decide("on_model_call", text, reversible=self.options.reversible)
+
+    async def on_tool_call(self, event: ToolCall) -> Decision | None:
+        if event.emitted:
+            if "tool_calls" not in self.options.scan:
+                return None
+            return self.decide("on_tool_call", "\n".join(json_strings(event.args)))
+        if "tool_definitions" not in self.options.scan:
+            return None
+        tool = event.tool
+        # A tool definition is the caller's own code: it can be refused, not rewritten.
+        return self.decide("on_tool_call", tool.name + "\n" + tool.description, can_redact=False)
+
+    async def on_tool_response(self, event: ToolResponse) -> Decision | None:
+        text = "\n".join(json_strings(event.response))
+        return self.decide("on_tool_response", text, reversible=self.options.reversible)
+
+    async def on_model_response(self, event: ModelResponse) -> Decision | None:
+        answer = event.answer
+        text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
+        return self.decide("on_model_response", text)
