@@ -10,21 +10,23 @@ from typing import Any
 import orjson
 
 from capsem_proxy.asgi import Receive, Send, send_response
-from capsem_proxy.audit import AuditSink
 from capsem_proxy.config import StreamingSettings
-from capsem_proxy.decisions import Decision, Outcome
+from capsem_proxy.decisions import Decision, Outcome, Verdict
 from capsem_proxy.errors import ProxyError
 from capsem_proxy.exchange import Answer
 from capsem_proxy.exchange import ToolCall as EmittedToolCall
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.observability import Observer, redacted_text
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.records import RequestRecord
 from capsem_proxy.redaction import Placeholders, redact_json_bytes
 from capsem_proxy.replies import DECISION_ID_HEADER, block_error, block_message, send_error
 from capsem_proxy.routing import Route
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.streaming.rewrite import rewrite_event_text
+from capsem_proxy.streaming.usage import UsageMeter
 from capsem_proxy.upstream import UpstreamResponse
 
 __all__ = ["PLACEHOLDERS", "AnswerRelay"]
@@ -38,9 +40,10 @@ _ANSWER_OPERATIONS = frozenset({"chat", "responses", "generate", "stream_generat
 class AnswerRelay:
     """Sends a provider's answer on to the client."""
 
-    def __init__(self, streaming: StreamingSettings, audit: AuditSink) -> None:
+    def __init__(self, streaming: StreamingSettings, observer: Observer) -> None:
         self._streaming = streaming
-        self._audit = audit
+        self._observer = observer
+        self._store_content = observer.store_content
 
     async def relay(
         self,
@@ -52,33 +55,47 @@ class AnswerRelay:
         context: RequestContext | None,
         pipeline: Pipeline,
         extra_headers: list[tuple[bytes, bytes]],
+        record: RequestRecord,
     ) -> int:
-        """Relay the answer; returns the status sent."""
+        """Relay the answer; returns the status sent. Fills in what `record` learns from it."""
         headers = upstream.headers + extra_headers
         is_sse = upstream.content_type.startswith("text/event-stream")
         is_array_stream = route.stream_by_path and not route.sse and upstream.status < 400
         placeholders: Placeholders | None = context.scratch.get(PLACEHOLDERS) if context is not None else None
+        answers = upstream.status < 400 and route.operation in _ANSWER_OPERATIONS
         guarded = (
             context is not None
-            and upstream.status < 400
-            and route.operation in _ANSWER_OPERATIONS
-            and (pipeline.has_response_policies() or bool(placeholders))
+            and answers
+            and (pipeline.has_response_policies() or bool(placeholders) or self._store_content)
         )
         if not (is_sse or is_array_stream):
             body = await upstream.read()
-            if (
+            answer: Answer | None = None
+            outcome: Outcome | None = None
+            checked = (
                 guarded
                 and upstream.content_type.startswith("application/json")
-                and (pipeline.reads_answer_text() or placeholders or adapter.may_carry_tool_call(body))
-            ):
+                and (
+                    pipeline.reads_answer_text()
+                    or bool(placeholders)
+                    or self._store_content
+                    or adapter.may_carry_tool_call(body)
+                )
+            )
+            if checked:
                 assert context is not None
-                outcome = await self._check_whole(adapter, route, context, pipeline, body)
-                if outcome is not None and outcome.blocked and outcome.governing is not None:
+                outcome, answer = await self._check_whole(adapter, route, context, pipeline, body)
+            if answers:
+                self._note_answer(record, adapter, route, body, answer, outcome)
+            if outcome is not None:
+                if outcome.blocked and outcome.governing is not None:
+                    record.answer = None  # what was blocked is not kept, even redacted
                     extra_headers.append((DECISION_ID_HEADER, outcome.governing.decision_id.encode()))
                     await send_error(send, adapter, block_error(outcome.governing), extra_headers)
                     return 403
-                if outcome is not None and outcome.governing is not None:
+                if outcome.governing is not None:
                     headers.append((DECISION_ID_HEADER, outcome.governing.decision_id.encode()))
+            if checked:
                 rewrites = (outcome.redactions if outcome is not None else []) + (
                     placeholders.restorations() if placeholders else []
                 )
@@ -86,22 +103,58 @@ class AnswerRelay:
                     body = redact_json_bytes(body, rewrites)
             await send_response(send, upstream.status, headers, body)
             return upstream.status
+        record.stream = True
         await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
 
         def error_event(exc: ProxyError) -> bytes:
             return adapter.stream_error_event(route.operation, exc.status, exc.message, exc.kind, sse=is_sse)
 
-        if guarded:
-            assert context is not None
-            relay, guard = self._guarded(send, upstream, adapter, route, context, pipeline, is_sse, error_event)
-            try:
-                await relay_until_disconnect(relay, receive, upstream)
-            finally:
-                self._audit.record(context, guard.decisions)
-        else:
-            relay = (relay_sse if is_sse else relay_json_array)(send, upstream, error_event)
-            await relay_until_disconnect(relay, receive, upstream)
+        observer = self._observer
+        observer.stream_started()
+        try:
+            if guarded:
+                assert context is not None
+                relay, guard = self._guarded(send, upstream, adapter, route, context, pipeline, is_sse, error_event)
+                try:
+                    await relay_until_disconnect(relay, receive, upstream)
+                finally:
+                    observer.decisions(context, guard.decisions)
+                    usage = guard.answer.usage
+                    record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+                    if self._store_content and record.verdict != Verdict.BLOCK:
+                        record.answer = redacted_text(guard.answer.text, guard.decisions)
+            else:
+                meter = UsageMeter(adapter.stream_decoder(route.operation)) if answers else None
+                relay = (relay_sse if is_sse else relay_json_array)(send, upstream, error_event, meter)
+                try:
+                    await relay_until_disconnect(relay, receive, upstream)
+                finally:
+                    if meter is not None:
+                        record.input_tokens, record.output_tokens = meter.input_tokens, meter.output_tokens
+        finally:
+            observer.stream_ended()
         return upstream.status
+
+    def _note_answer(
+        self,
+        record: RequestRecord,
+        adapter: ProviderAdapter,
+        route: Route,
+        body: bytes,
+        answer: Answer | None,
+        outcome: Outcome | None,
+    ) -> None:
+        """Token counts (and, when configured, the redacted answer text) of a whole answer."""
+        if answer is None:
+            if b'"usage' not in body and not self._store_content:
+                return
+            try:
+                answer = adapter.decode_answer(route.operation, orjson.loads(body))
+            except Exception:  # an answer the adapter cannot read still goes to the client as sent
+                return
+        record.input_tokens, record.output_tokens = answer.usage.input_tokens, answer.usage.output_tokens
+        if self._store_content:
+            record.answer = redacted_text(answer.text, outcome.decisions if outcome is not None else [])
 
     def _guarded(
         self,
@@ -124,7 +177,10 @@ class AnswerRelay:
 
         placeholders: Placeholders | None = context.scratch.get(PLACEHOLDERS)
         restorations = placeholders.restorations() if placeholders else []
-        reads_text = pipeline.reads_answer_text() or bool(restorations)
+        policies_read_text = pipeline.reads_answer_text() or bool(restorations)
+        # Stored answers need the text even when no policy reads it; nothing is held back for that.
+        reads_text = policies_read_text or self._store_content
+        mode = streaming.mode if policies_read_text or pipeline.has_response_policies() else "pass"
         window = max(
             streaming.holdback_chars, pipeline.window_chars(), max((len(p) for p, _ in restorations), default=0)
         )
@@ -139,7 +195,7 @@ class AnswerRelay:
 
         guard = StreamGuard(
             GuardChecks(answer=check_answer, tool_call=check_tool_call),
-            mode="buffer" if pipeline.needs_whole_answer() else streaming.mode,
+            mode="buffer" if pipeline.needs_whole_answer() else mode,
             window_chars=window,
             max_buffer_bytes=streaming.max_buffer_bytes,
             restorations=restorations,
@@ -155,15 +211,17 @@ class AnswerRelay:
 
     async def _check_whole(
         self, adapter: ProviderAdapter, route: Route, context: RequestContext, pipeline: Pipeline, body: bytes
-    ) -> Outcome | None:
-        """Response policies on a whole answer (None when it is not JSON the policies could read)."""
+    ) -> tuple[Outcome | None, Answer | None]:
+        """Response policies on a whole answer, and the decoded answer (None, None when it is not
+        JSON the policies could read)."""
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return None  # passed on as the provider sent it
-        outcome = await pipeline.check_answer(context, adapter.decode_answer(route.operation, parsed))
-        self._audit.record(context, outcome.decisions)
-        return outcome
+            return None, None  # passed on as the provider sent it
+        answer = adapter.decode_answer(route.operation, parsed)
+        outcome = await pipeline.check_answer(context, answer)
+        self._observer.decisions(context, outcome.decisions)
+        return outcome, answer
 
 
 async def relay_until_disconnect(relay: Coroutine[Any, Any, Any], receive: Receive, upstream: UpstreamResponse) -> None:

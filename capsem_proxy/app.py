@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,12 +21,22 @@ from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.decisions import Outcome, Verdict
-from capsem_proxy.errors import AmbiguousKey, MalformedJSON, MalformedKey, MissingKey, ProxyError, RouteNotFound
+from capsem_proxy.errors import (
+    AmbiguousKey,
+    AuditUnavailable,
+    MalformedJSON,
+    MalformedKey,
+    MissingKey,
+    ProxyError,
+    RouteNotFound,
+)
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.observability import Observer, RequestSpan, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.records import RequestRecord
 from capsem_proxy.redaction import Placeholders, redact_json_bytes
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
 from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
@@ -53,6 +63,17 @@ _REQUEST_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {
 _NO_POLICY_OPERATIONS = frozenset({"models"})
 # Headers that carry a caller's provider key; each may appear once.
 _KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
+# Trace context headers: replaced by the proxy's own when it traces the request.
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+# Caller-chosen ids are kept to this length in the audit trail.
+_MAX_ID_CHARS = 128
+
+
+def _route_template(path: str, route: Route) -> str:
+    """The served route without its model name (a bounded value for metrics and the audit)."""
+    if route.path_model:
+        return path.replace("/models/" + route.path_model, "/models/{model}", 1)
+    return path
 
 
 class ProxyApp:
@@ -68,12 +89,20 @@ class ProxyApp:
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
-        self.audit = open_audit_sink(settings.audit.url)
+        try:  # TEMPORARY-WIRING
+            self.audit = open_audit_sink(settings.audit)
+        except Exception:
+            self.audit = open_audit_sink(settings.audit.url)
+        self.observer = Observer(settings, self.audit)
+        self.metrics = self.observer.metrics
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
-        self.admin = AdminAPI(settings.admin.token, self.approvals)
-        self.confirmations = Confirmations(self.approvals, self.audit)
-        self.answers = AnswerRelay(settings.streaming, self.audit)
+        try:  # TEMPORARY-WIRING
+            self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
+        except TypeError:
+            self.admin = AdminAPI(settings.admin.token, self.approvals)
+        self.confirmations = Confirmations(self.approvals, self.observer)
+        self.answers = AnswerRelay(settings.streaming, self.observer)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
@@ -103,6 +132,7 @@ class ProxyApp:
         for upstream in self.upstreams.values():
             await upstream.close()
         await self.audit.close()
+        await self.observer.close()
         await self.approvals.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,7 +169,7 @@ class ProxyApp:
             status = error.status
         else:
             status = await self._dispatch(
-                scope, receive, send, method, path, headers, forwarded, request_id, extra_headers
+                scope, receive, send, method, path, headers, forwarded, request_id, extra_headers, started
             )
         if self._access_log:
             # Only served routes are logged by path; anything else could carry arbitrary caller input.
@@ -159,33 +189,58 @@ class ProxyApp:
         forwarded: list[tuple[str, str]],
         request_id: str,
         extra_headers: list[tuple[bytes, bytes]],
+        started: float,
     ) -> int:
         query_string: bytes = scope["query_string"]
         route = match_route(method, path, query_string, auth_hint(headers))
         if route is None:
             if method == "GET" and path in ("/health", "/healthz", "/readyz"):
                 return await self._health(send, path, extra_headers)
-            if path.startswith("/admin/"):
-                return await self.admin.handle(send, method, path, headers, extra_headers)
+            if path == "/metrics" and method == "GET" and self.metrics is not None:
+                body, content_type = self.metrics.render()
+                await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
+                return 200
+            if path.startswith(("/admin/", "/dashboard")):
+                try:  # TEMPORARY-WIRING
+                    return await self.admin.handle(
+                        send, method, path, headers, extra_headers, query_string=query_string
+                    )
+                except TypeError:
+                    return await self.admin.handle(send, method, path, headers, extra_headers)
             adapter = self.adapters[guess_provider(path, headers)]
             error = RouteNotFound(f"the proxy does not serve {method} {path}")
             await send_error(send, adapter, error, extra_headers)
             return error.status
         adapter = self.adapters[route.provider]
+        record, span = self.observer.begin(request_id, time(), headers, method, _route_template(path, route))
+        record.provider, record.operation, record.stream = route.provider, route.operation, route.stream_by_path
+        record.model = route.path_model or ""
+
+        async def timed_send(message: Any) -> None:
+            if record.ttfb_ms is None and message["type"] == "http.response.body":
+                record.ttfb_ms = (perf_counter() - started) * 1000.0
+            await send(message)
+
+        context: list[RequestContext] = []
         try:
-            return await self._proxy(
-                scope, receive, send, route, adapter, headers, forwarded, request_id, extra_headers
+            status = await self._proxy(
+                scope, receive, timed_send, route, adapter, headers, forwarded, request_id, extra_headers,
+                record, span, context,
             )
         except ClientDisconnected:
-            return 499
+            status = 499
         except ProxyError as exc:
-            await send_error(send, adapter, exc, extra_headers)
-            return exc.status
+            await send_error(timed_send, adapter, exc, extra_headers)
+            status = exc.status
         except Exception:
             logger.exception("request %s failed inside the proxy", request_id)
             error = ProxyError("internal error in the proxy", status=500, kind=ErrorKind.INTERNAL)
-            await send_error(send, adapter, error, extra_headers)
-            return 500
+            await send_error(timed_send, adapter, error, extra_headers)
+            status = 500
+        record.status = status
+        record.latency_ms = (perf_counter() - started) * 1000.0
+        self.observer.finish(record, span, context[0] if context else None)
+        return status
 
     async def _health(self, send: Send, path: str, extra_headers: list[tuple[bytes, bytes]]) -> int:
         status = 200
@@ -220,29 +275,45 @@ class ProxyApp:
         forwarded: list[tuple[str, str]],
         request_id: str,
         extra_headers: list[tuple[bytes, bytes]],
+        record: RequestRecord,
+        span: RequestSpan | None,
+        context_out: list[RequestContext],
     ) -> int:
         key = self._caller_key(adapter, headers, scope["query_string"])
-        tenant_id = self.tenants.tenant_id(key)
+        tenant_id = record.tenant_id = self.tenants.tenant_id(key)
+        if self.observer.audit_refuses(tenant_id):
+            raise AuditUnavailable("the audit trail cannot take this request now; retry shortly")
         declared = headers.get("content-length")
         body = await read_body(receive, self.max_body_bytes, int(declared) if declared and declared.isdigit() else None)
         stream = route.stream_by_path
         context: RequestContext | None = None
         pipeline = self.policies.default
+        agent_id = record.agent_id = headers.get("x-capsem-agent-id", "")[:_MAX_ID_CHARS]
+        session_id = record.session_id = headers.get("x-capsem-session-id", "")[:_MAX_ID_CHARS]
         if route.operation not in _NO_POLICY_OPERATIONS and scope["method"] == "POST":
             exchange = self._decode(adapter, route, body)
-            stream = stream or exchange.stream
+            exchange.request_bytes = len(body)
+            stream = record.stream = stream or exchange.stream
+            record.model = exchange.model
+            if not session_id:
+                session_id = record.session_id = derive_session_id(tenant_id, exchange)
             context = RequestContext(
                 request_id=request_id,
                 tenant_id=tenant_id,
                 provider=route.provider,
                 operation=route.operation,
                 exchange=exchange,
-                agent_id=headers.get("x-capsem-agent-id", ""),
-                session_id=headers.get("x-capsem-session-id", ""),
+                agent_id=agent_id,
+                session_id=session_id,
+                record=record,
             )
+            context_out.append(context)
             pipeline = self.policies.select(tenant_id, route.provider, route.operation, exchange.model)
             outcome = await pipeline.check_request(context)
-            self.audit.record(context, outcome.decisions)
+            self.observer.decisions(context, outcome.decisions)
+            if self.observer.store_content and not outcome.blocked:
+                prompt = exchange.prompt if not exchange.system else exchange.system + "\n" + exchange.prompt
+                record.prompt = redacted_text(prompt, outcome.decisions)
             governing = outcome.governing
             if governing is not None:
                 approval_id = (
@@ -266,10 +337,25 @@ class ProxyApp:
         path_and_query = route.upstream_path
         if scope["query_string"]:
             path_and_query += "?" + scope["query_string"].decode("latin-1")
-        upstream = await self.upstreams[route.provider].send(
-            scope["method"], path_and_query, forwarded, body or None, stream=stream
+        if span is not None:
+            forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
+            forwarded.extend(span.upstream_headers())
+            span.upstream_started()
+        upstream_started = perf_counter()
+        try:
+            upstream = await self.upstreams[route.provider].send(
+                scope["method"], path_and_query, forwarded, body or None, stream=stream
+            )
+        except ProxyError:
+            if span is not None:
+                span.upstream_finished(None)
+            raise
+        record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
+        if span is not None:
+            span.upstream_finished(upstream.status)
+        return await self.answers.relay(
+            send, receive, route, adapter, upstream, context, pipeline, extra_headers, record
         )
-        return await self.answers.relay(send, receive, route, adapter, upstream, context, pipeline, extra_headers)
 
     @staticmethod
     def _remember_placeholders(context: RequestContext, outcome: Outcome) -> None:

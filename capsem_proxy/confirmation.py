@@ -7,9 +7,9 @@ import time
 from collections.abc import Mapping
 
 from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
-from capsem_proxy.audit import AuditSink
 from capsem_proxy.decisions import Decision, Verdict, new_decision_id
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.observability import Observer
 from capsem_proxy.routing import Route
 
 __all__ = ["APPROVAL_HEADER", "Confirmations"]
@@ -20,9 +20,9 @@ APPROVAL_HEADER = "x-capsem-approval"
 class Confirmations:
     """Held requests and their approved retries, recorded in the audit trail."""
 
-    def __init__(self, approvals: ApprovalStore, audit: AuditSink) -> None:
+    def __init__(self, approvals: ApprovalStore, observer: Observer) -> None:
         self._approvals = approvals
-        self._audit = audit
+        self._observer = observer
 
     async def hold(self, context: RequestContext, route: Route, governing: Decision, body: bytes) -> None:
         """Remember the request for an approver, under the governing decision's id."""
@@ -52,5 +52,5 @@ class Confirmations:
             Verdict.LOG, "approval", "on_model_call", reason="approved",
             details=f"confirmation {approval_id} approved by an admin", decision_id=new_decision_id(),
         )
-        self._audit.record(context, [used])
+        self._observer.decisions(context, [used])
         return approval_id

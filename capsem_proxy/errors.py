@@ -68,6 +68,13 @@ class RouteNotFound(ProxyError):
     kind = ErrorKind.NOT_FOUND
 
 
+class AuditUnavailable(ProxyError):
+    """The audit trail cannot take the request, and its tenant must not go unaudited."""
+
+    status = 503
+    kind = ErrorKind.UNAVAILABLE
+
+
 class UpstreamUnavailable(ProxyError):
     """The provider could not be reached (connection refused, DNS, TLS, reset before answering)."""
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition
+from capsem_proxy.records import RequestRecord
 
 __all__ = [
     "HOOK_NAMES",
@@ -36,6 +37,8 @@ class RequestContext:
     session_id: str = ""
     # Per-request scratch space for policy adapters (e.g. a converted agent), never persisted.
     scratch: dict[str, Any] = field(default_factory=dict)
+    # What the audit trail will say about the request, filled in as it goes.
+    record: RequestRecord | None = None
 
 
 @dataclass(slots=True)

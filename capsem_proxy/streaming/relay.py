@@ -18,6 +18,7 @@ from capsem_proxy.streaming.events import StreamEvent
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import JSONArraySplitter
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
+from capsem_proxy.streaming.usage import UsageMeter
 from capsem_proxy.upstream import UpstreamResponse
 
 __all__ = ["StreamResult", "relay_guarded", "relay_json_array", "relay_sse"]
@@ -41,7 +42,9 @@ async def _send_body(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
-async def relay_sse(send: Send, upstream: UpstreamResponse, error_event: ErrorEvent) -> StreamResult:
+async def relay_sse(
+    send: Send, upstream: UpstreamResponse, error_event: ErrorEvent, meter: UsageMeter | None = None
+) -> StreamResult:
     """Forward SSE events as they complete; end with the provider's error event on a failure."""
     splitter = SSESplitter()
     result = StreamResult()
@@ -51,9 +54,13 @@ async def relay_sse(send: Send, upstream: UpstreamResponse, error_event: ErrorEv
             if complete:
                 result.bytes_sent += len(complete)
                 await _send_body(send, complete)
+                if meter is not None:
+                    meter.sse(complete)
         tail = splitter.pending
         if tail:
             await _send_body(send, tail)
+            if meter is not None:
+                meter.sse(tail + b"\n\n")
     except ProxyError as exc:
         result.error = exc
         await _send_body(send, error_event(exc))
@@ -61,17 +68,22 @@ async def relay_sse(send: Send, upstream: UpstreamResponse, error_event: ErrorEv
     return result
 
 
-async def relay_json_array(send: Send, upstream: UpstreamResponse, error_event: ErrorEvent) -> StreamResult:
+async def relay_json_array(
+    send: Send, upstream: UpstreamResponse, error_event: ErrorEvent, meter: UsageMeter | None = None
+) -> StreamResult:
     """Forward Gemini's JSON-array stream element by element; on a failure, close the array
     with an error element so the client still parses a complete array."""
     splitter = JSONArraySplitter()
     result = StreamResult()
     try:
         async for chunk in upstream.chunks():
-            forwarded, _ = splitter.feed(chunk)
+            forwarded, elements = splitter.feed(chunk)
             if forwarded:
                 result.bytes_sent += len(forwarded)
                 await _send_body(send, forwarded)
+                if meter is not None:
+                    for element in elements:
+                        meter.element(element)
         tail = splitter.rest()
         if tail:
             await _send_body(send, tail)

@@ -1,0 +1,123 @@
+"""Where what happens to a request goes: decisions as they are taken and the finished request,
+to the audit trail, the metrics and the traces (each optional, each free when off)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from capsem_proxy.audit import AuditSink
+from capsem_proxy.config import Settings
+from capsem_proxy.decisions import SEVERITY, Decision, Verdict, strictest
+from capsem_proxy.exchange import Exchange
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.records import RequestRecord
+
+try:  # TEMPORARY-WIRING: until metrics and tracing land
+    from capsem_proxy.metrics import Metrics, open_metrics
+    from capsem_proxy.tracing import RequestSpan, Tracing, open_tracing
+except ImportError:  # pragma: no cover
+    Metrics = Tracing = RequestSpan = object  # type: ignore[misc,assignment]
+
+    def open_metrics(settings):  # type: ignore[no-redef]
+        return None
+
+    def open_tracing(settings):  # type: ignore[no-redef]
+        return None
+
+__all__ = ["Observer", "derive_session_id", "redacted_text"]
+
+# Key in RequestContext.scratch of the decisions a traced request collected.
+_TRACE_DECISIONS = "trace_decisions"
+
+
+def derive_session_id(tenant_id: str, exchange: Exchange) -> str:
+    """A session id for a conversation that names none: a hash of the tenant, the system
+    instructions and the first message, which every later turn of the same chat repeats."""
+    first = next((message for message in exchange.messages if message.role != "system"), None)
+    if first is None:
+        return ""
+    seed = "\x1f".join((tenant_id, exchange.provider, exchange.system, first.role, first.text))
+    return "s-" + hashlib.blake2b(seed.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+
+
+class Observer:
+    """Fans out decisions and finished requests to the audit sink, metrics and tracing."""
+
+    def __init__(self, settings: Settings, audit: AuditSink) -> None:
+        self.audit = audit
+        self.metrics: Metrics | None = open_metrics(settings)
+        self.tracing: Tracing | None = open_tracing(settings)
+        self.store_content = settings.audit.store_content
+        required = settings.audit.required_tenants
+        self._fail_closed = settings.audit.overflow == "fail_closed" and bool(required)
+        self._all_required = "*" in required
+        self._required = frozenset(required)
+        if self.metrics is not None:
+            self.metrics.watch_audit(audit)
+
+    def begin(
+        self, request_id: str, started_at: float, headers: dict[str, str], method: str, route: str
+    ) -> tuple[RequestRecord, RequestSpan | None]:
+        """The record of a request just routed, and its span when tracing is on."""
+        record = RequestRecord(request_id, started_at, route=route)
+        span = self.tracing.start_request(headers, method, route, request_id) if self.tracing is not None else None
+        return record, span
+
+    def audit_refuses(self, tenant_id: str) -> bool:
+        """True when the audit queue is full and this tenant's requests must not go unaudited."""
+        if not self._fail_closed or not (self._all_required or tenant_id in self._required):
+            return False
+        if getattr(self.audit, "has_room", lambda: True)():  # TEMPORARY-WIRING
+            return False
+        if self.metrics is not None:
+            self.metrics.audit_refused()
+        return True
+
+    def decisions(self, context: RequestContext, decisions: list[Decision]) -> None:
+        """Record decisions taken on the request of `context`."""
+        if not decisions:
+            return
+        self.audit.record(context, decisions)
+        if self.metrics is not None:
+            self.metrics.observe_decisions(decisions)
+        record = context.record
+        if record is not None:
+            governing = strictest(decisions)
+            if governing is not None and governing.severity > SEVERITY[Verdict(record.verdict)]:
+                record.verdict = governing.verdict.value
+                record.decision_id = governing.decision_id
+                record.reason = governing.reason
+        if self.tracing is not None:
+            context.scratch.setdefault(_TRACE_DECISIONS, []).extend(decisions)
+
+    def finish(self, record: RequestRecord, span: RequestSpan | None, context: RequestContext | None) -> None:
+        """Record the finished request."""
+        if hasattr(self.audit, "record_request"):  # TEMPORARY-WIRING
+            self.audit.record_request(record)
+        if self.metrics is not None:
+            self.metrics.observe_request(record)
+        if span is not None:
+            traced: list[Decision] = context.scratch.get(_TRACE_DECISIONS, []) if context is not None else []
+            span.finish(record, traced)
+
+    def stream_started(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stream_started()
+
+    def stream_ended(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stream_ended()
+
+    async def close(self) -> None:
+        if self.tracing is not None:
+            await self.tracing.close()
+
+
+def redacted_text(text: str, decisions: list[Decision]) -> str:
+    """`text` with every redaction the decisions asked for applied (for stored content)."""
+    for decision in decisions:
+        if decision.verdict is Verdict.REDACT:
+            for original, replacement in decision.redactions:
+                if original:
+                    text = text.replace(original, replacement)
+    return text
