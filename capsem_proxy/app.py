@@ -250,6 +250,8 @@ class ProxyApp:
             body = b'{"status":"ok"}'
         else:
             ready, reason = self.audit.ready()
+            if ready:
+                ready, reason = await self.approvals.ready()
             body = b'{"status":"ready"}' if ready else orjson.dumps({"status": "not ready", "reason": reason})
             status = 200 if ready else 503
         await send_response(send, status, [JSON_CONTENT_TYPE, *extra_headers], body)

@@ -9,6 +9,7 @@ one machine, or Redis when several workers or replicas must share approvals
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import orjson
+from redis.exceptions import RedisError
 
 from capsem_proxy.config import ConfigError
 
@@ -74,6 +76,9 @@ class ApprovalStore(Protocol):
     async def consume(self, decision_id: str, tenant_id: str, fingerprint: str) -> bool:
         """True once for an approved id retried by the same tenant with the same request."""
 
+    async def ready(self) -> tuple[bool, str]:
+        """Whether the store answers, and why not (for /readyz)."""
+
     async def close(self) -> None:
         """Release connections."""
 
@@ -120,6 +125,9 @@ class MemoryApprovalStore:
             return False
         held.status = "used"
         return True
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, ""
 
     async def close(self) -> None:
         return None
@@ -194,6 +202,14 @@ class RedisApprovalStore:
 
     async def consume(self, decision_id: str, tenant_id: str, fingerprint: str) -> bool:
         return bool(await self._consume(keys=[self._key(decision_id)], args=[tenant_id, fingerprint]))
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            async with asyncio.timeout(1.0):
+                await self._redis.ping()
+        except (TimeoutError, OSError, RedisError) as exc:
+            return False, f"approval store unreachable ({type(exc).__name__})"
+        return True, ""
 
     async def close(self) -> None:
         await self._redis.aclose()

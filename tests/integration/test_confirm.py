@@ -109,3 +109,28 @@ def test_replicas_sharing_redis_share_approvals(fake_provider):
     finally:
         first.stop()
         second.stop()
+
+
+def test_readyz_reports_an_unreachable_approval_store(fake_provider):
+    from tests.proxy_process import free_port
+
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    process = start_proxy(fake_provider.base_url, {"confirm": {"store_url": unreachable}})
+    try:
+        answer = httpx.get(f"{process.base_url}/readyz")
+        assert answer.status_code == 503
+        assert answer.json() == {"status": "not ready", "reason": "approval store unreachable (ConnectionError)"}
+        assert httpx.get(f"{process.base_url}/healthz").status_code == 200
+    finally:
+        process.stop()
+
+
+def test_readyz_with_a_reachable_redis(fake_provider):
+    from tests.services import REDIS_URL, require_service
+
+    require_service("Redis", "127.0.0.1", 6379)
+    process = start_proxy(fake_provider.base_url, {"confirm": {"store_url": REDIS_URL}})
+    try:
+        assert httpx.get(f"{process.base_url}/readyz").json() == {"status": "ready"}
+    finally:
+        process.stop()
