@@ -1,0 +1,457 @@
+"""Prompt injection and jailbreak detector: weighted signatures plus heuristics over normalised text.
+
+Signatures (capsem_proxy/detectors/data/injection_signatures.yaml) are grouped in families
+(instruction override, role-play jailbreaks, system prompt extraction, delimiter and role
+injection, tool hijacking, exfiltration, indirect injection, obfuscation). They are matched with
+Aho-Corasick automata over the views `normalize` gives (words, squashed words, folded text with
+punctuation), also over rot13 and over base64 / hex payloads found in the text. Heuristics add
+an override-verb-near-target-noun rule, invisible-character smuggling and family density, and
+lower hits quoted in a text that discusses attacks. The weights of distinct signatures combine
+as independent evidence into a score in [0, 1]; at or above the threshold every hit becomes a
+Finding of kind `prompt_injection` or `jailbreak`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import ahocorasick
+import yaml
+
+from capsem_proxy.detectors.base import Finding
+from capsem_proxy.detectors.normalize import NormalizedText, encoded_payloads, normalize, rot13
+
+__all__ = [
+    "KINDS",
+    "Analysis",
+    "Hit",
+    "InjectionDetector",
+    "Profile",
+    "SignatureSet",
+    "load_signatures",
+]
+
+KINDS = ("prompt_injection", "jailbreak")
+Profile = Literal["prompts", "tool_results"]
+_DEFAULT_FILE = "injection_signatures.yaml"
+_GROUP = re.compile(r"\(([^()]*)\)")
+_QUOTED = re.compile(
+    r"\"[^\"\n]{1,300}\"|\u201c[^\u201d\n]{1,300}\u201d|\u2018[^\u2019\n]{1,300}\u2019|`[^`\n]{1,300}`"
+    r"|(?<!\w)'[^'\n]{1,300}'(?!\w)"
+)
+# Squashed text (words run together) is matched only for long phrases: short ones would match
+# across word boundaries by chance ("dan" in "abundance").
+_SQUASHED_MIN_CHARS = 12
+# rot13 of ordinary text is gibberish; only strong signatures are looked for in it.
+_ROT13_MIN_WEIGHT = 0.5
+_MAX_WEIGHT = 0.97
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One piece of evidence: a signature or heuristic `rule` of `family`, at `source[start:end]`."""
+
+    family: str
+    rule: str
+    weight: float
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The detector's view of one text: its score, the evidence, and the threshold applied."""
+
+    score: float
+    threshold: float
+    hits: tuple[Hit, ...] = ()
+    kinds_by_family: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> bool:
+        return self.score >= self.threshold and bool(self.hits)
+
+    @property
+    def families(self) -> list[str]:
+        return sorted({hit.family for hit in self.hits})
+
+    def findings(self, text: str) -> list[Finding]:
+        """One Finding per hit span (its kind from the family), all carrying the combined score."""
+        if not self.flagged:
+            return []
+        score = round(self.score, 4)
+        seen: set[tuple[str, int, int]] = set()
+        findings = []
+        for hit in sorted(self.hits, key=lambda hit: (hit.start, hit.end)):
+            kind = self.kinds_by_family.get(hit.family, "prompt_injection")
+            if (kind, hit.start, hit.end) in seen:
+                continue
+            seen.add((kind, hit.start, hit.end))
+            findings.append(Finding(kind, hit.start, hit.end, text[hit.start:hit.end], score))
+        return findings
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    rule: str
+    family: str
+    weight: float
+
+
+def _expand(pattern: str) -> list[str]:
+    """Every phrase a pattern with `(a|b|)` groups stands for, whitespace normalised."""
+    parts = _GROUP.split(pattern)
+    # split() alternates literal text and group contents.
+    choices = [[part] if index % 2 == 0 else part.split("|") for index, part in enumerate(parts)]
+    return sorted({" ".join("".join(combo).split()) for combo in itertools.product(*choices)} - {""})
+
+
+def _words_key(phrase: str) -> str:
+    return normalize(phrase).words
+
+
+class SignatureSet:
+    """Compiled signatures and heuristic vocabularies from one signatures file."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.kinds: dict[str, str] = {}
+        self.scales: dict[str, dict[str, float]] = {}
+        self.words = ahocorasick.Automaton()
+        self.squashed = ahocorasick.Automaton()
+        self.raw = ahocorasick.Automaton()
+        self.regexes: list[tuple[re.Pattern[str], _Signature]] = []
+        words: dict[str, _Signature] = {}
+        squashed: dict[str, _Signature] = {}
+        raw: dict[str, _Signature] = {}
+        for family, body in spec["families"].items():
+            kind = body.get("kind", "prompt_injection")
+            if kind not in KINDS:
+                raise ValueError(f"family {family}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            self.kinds[family] = kind
+            self.scales[family] = {str(k): float(v) for k, v in (body.get("scale") or {}).items()}
+            for signature in body["signatures"]:
+                weight = float(signature["weight"])
+                if not 0 < weight <= 1:
+                    raise ValueError(f"family {family}: weight {weight} is not in (0, 1]")
+                for pattern in signature.get("phrases", []):
+                    rule = _Signature(pattern, family, weight)
+                    for phrase in _expand(pattern):
+                        key = _words_key(phrase)
+                        _keep_strongest(words, f" {key} ", rule)
+                        joined = key.replace(" ", "")
+                        if len(joined) >= _SQUASHED_MIN_CHARS:
+                            _keep_strongest(squashed, joined, rule)
+                for pattern in signature.get("raw", []):
+                    rule = _Signature(pattern, family, weight)
+                    for phrase in _expand(pattern) if "|" in pattern else [pattern]:
+                        _keep_strongest(raw, phrase.lower(), rule)
+                for pattern in signature.get("regex", []):
+                    self.regexes.append((re.compile(pattern), _Signature(pattern, family, weight)))
+        for automaton, table in ((self.words, words), (self.squashed, squashed), (self.raw, raw)):
+            for key, rule in table.items():
+                automaton.add_word(key, (len(key), rule))
+            if table:
+                automaton.make_automaton()
+        heuristics = spec.get("heuristics", {})
+        self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
+        discussion = heuristics.get("discussion", {})
+        self.quoted_factor = float(discussion.get("quoted_factor", 1.0))
+        self.weak_factor = float(discussion.get("weak_factor", 1.0))
+        self.weak_below = float(discussion.get("weak_below", 0.0))
+        self.weak_family_cap = float(heuristics.get("weak_family_cap", 1.0))
+        self.weak_min_rules = int(heuristics.get("weak_min_rules", 0))
+        self.cues = _phrase_automaton(discussion.get("cues", []))
+        self.quote_cues = _phrase_automaton(discussion.get("quote_cues", []))
+        self.invisible = heuristics.get("invisible", {})
+        self.encoded = heuristics.get("encoded", {})
+        self.density = heuristics.get("density", {})
+
+
+def _phrase_automaton(patterns: list[str]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for pattern in patterns:
+        for phrase in _expand(pattern):
+            automaton.add_word(f" {_words_key(phrase)} ", phrase)
+    if len(automaton):
+        automaton.make_automaton()
+    return automaton
+
+
+def _mentions(automaton: ahocorasick.Automaton, words: str) -> bool:
+    """True when one of the automaton's phrases occurs in the words view `words`."""
+    return bool(len(automaton)) and next(automaton.iter(f" {words} "), None) is not None
+
+
+def _keep_strongest(table: dict[str, _Signature], key: str, rule: _Signature) -> None:
+    if key.strip() and (key not in table or table[key].weight < rule.weight):
+        table[key] = rule
+
+
+class _OverrideRule:
+    """An override verb followed closely by what it overrides ("ignore ... instructions")."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.family = spec["family"]
+        self.window = int(spec["window"])
+        self.strong = float(spec["strong"])
+        self.weak = float(spec["weak"])
+        self.verbs = frozenset(spec["verbs"])
+        self.targets = frozenset(spec["targets"])
+        self.qualifiers = frozenset(spec["qualifiers"])
+        self.owner_words = frozenset(spec.get("owner_words", []))
+        self.negations = frozenset(spec.get("negations", []))
+        self.after_qualifiers = frozenset(spec.get("after_qualifiers", []))
+
+    def hits(self, words: list[str]) -> list[tuple[int, int, float]]:
+        """(first word, last word, weight) of each override found in `words`."""
+        found = []
+        for index, word in enumerate(words):
+            if word not in self.verbs:
+                continue
+            if any(previous in self.negations for previous in words[max(index - 2, 0):index]):
+                continue
+            between = words[index + 1:index + 1 + self.window]
+            for offset, candidate in enumerate(between):
+                if candidate in self.targets:
+                    gap = between[:offset]
+                    if any(item in self.owner_words for item in gap):
+                        break
+                    following = words[index + 2 + offset:index + 3 + offset]
+                    qualified = any(item in self.qualifiers for item in gap) or any(
+                        item in self.after_qualifiers for item in following
+                    )
+                    found.append((index, index + 1 + offset, self.strong if qualified else self.weak))
+                    break
+        return found
+
+
+@lru_cache(maxsize=4)
+def load_signatures(path: str | None = None) -> SignatureSet:
+    """The signature set in `path`, or the one shipped with the package."""
+    if path is None:
+        text = (files("capsem_proxy.detectors") / "data" / _DEFAULT_FILE).read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return SignatureSet(yaml.safe_load(text))
+
+
+class InjectionDetector:
+    """Scores a text for prompt injection / jailbreak; flags it at or above `threshold`.
+
+    `profile` selects the per-place weight scales of the signature file (`tool_results` weighs
+    indirect-injection phrasing such as "AI assistant reading this" higher than `prompts`).
+    """
+
+    name = "injection"
+
+    def __init__(
+        self,
+        threshold: float = 0.6,
+        profile: Profile = "prompts",
+        signatures: SignatureSet | None = None,
+        decode_payloads: bool = True,
+    ) -> None:
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], not {threshold}")
+        self.threshold = threshold
+        self.profile = profile
+        self.signatures = signatures or load_signatures()
+        self.decode_payloads = decode_payloads
+        self._scales = {family: scales.get(profile, 1.0) for family, scales in self.signatures.scales.items()}
+
+    def scan(self, text: str) -> list[Finding]:
+        """One finding per hit when the text's score reaches the threshold, else none."""
+        return self.analyze(text).findings(text)
+
+    def analyze(self, text: str) -> Analysis:
+        """The score of `text` and the evidence behind it."""
+        if not text:
+            return Analysis(0.0, self.threshold, (), self.signatures.kinds)
+        hits = self._hits(text, depth=0)
+        return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
+
+    def _combine(self, hits: list[Hit]) -> float:
+        """Noisy-OR of independent evidence: a rule counts once (its strongest hit), hits of one
+        family over overlapping text are one piece of evidence (the strongest), and a family
+        holding only weak evidence adds at most `weak_family_cap` however many weak hits it has;
+        weak evidence alone needs `weak_min_rules` distinct rules to score above that cap."""
+        strongest: dict[str, Hit] = {}
+        for hit in hits:
+            if hit.rule not in strongest or strongest[hit.rule].weight < hit.weight:
+                strongest[hit.rule] = hit
+        by_family: dict[str, list[Hit]] = {}
+        for hit in strongest.values():
+            by_family.setdefault(hit.family, []).append(hit)
+        remaining = 1.0
+        for family_hits in by_family.values():
+            family_remaining = 1.0
+            family_hits.sort(key=lambda hit: (hit.start, hit.end))
+            cluster_end, cluster_weight = -1, 0.0
+            for hit in family_hits:
+                if hit.start < cluster_end:
+                    cluster_end, cluster_weight = max(cluster_end, hit.end), max(cluster_weight, hit.weight)
+                    continue
+                family_remaining *= 1.0 - cluster_weight
+                cluster_end, cluster_weight = hit.end, hit.weight
+            family_remaining *= 1.0 - cluster_weight
+            family_score = 1.0 - family_remaining
+            if max(hit.weight for hit in family_hits) < self.signatures.weak_below:
+                family_score = min(family_score, self.signatures.weak_family_cap)
+            remaining *= 1.0 - family_score
+        score = 1.0 - remaining
+        weak_only = all(hit.weight < self.signatures.weak_below for hit in strongest.values())
+        if weak_only and len(strongest) < self.signatures.weak_min_rules:
+            score = min(score, self.signatures.weak_family_cap)
+        return score
+
+    def _weight(self, rule: _Signature, factor: float = 1.0) -> float:
+        return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
+
+    def _hits(self, text: str, depth: int) -> list[Hit]:
+        signatures = self.signatures
+        normalized = normalize(text)
+        discussing = _mentions(signatures.cues, normalized.words)
+        quoting = discussing or _mentions(signatures.quote_cues, normalized.words)
+        quoted = _quoted_spans(normalized.folded) if quoting else []
+        hits: list[Hit] = []
+
+        def factor(weight: float, folded_start: int, folded_end: int) -> float:
+            # Text that discusses attacks: quoted phrases are examples, weak hits are the topic.
+            if quoted and _inside(quoted, folded_start, folded_end):
+                return signatures.quoted_factor
+            if discussing and weight < signatures.weak_below:
+                return signatures.weak_factor
+            return 1.0
+
+        def add(rule: _Signature, folded_start: int, folded_end: int, span: tuple[int, int]) -> None:
+            scaled = self._weight(rule, factor(rule.weight, folded_start, folded_end))
+            hits.append(Hit(rule.family, rule.rule, scaled, span[0], span[1]))
+
+        if len(signatures.words):
+            for end, (length, rule) in signatures.words.iter(f" {normalized.words} "):
+                start, stop = _unpad(end, length)
+                folded = (normalized.words_origins[start], normalized.words_origins[stop - 1] + 1)
+                add(rule, folded[0], folded[1], normalized.words_span(start, stop))
+        if len(signatures.squashed):
+            for end, (length, rule) in signatures.squashed.iter(normalized.squashed):
+                start = end - length + 1
+                folded = (normalized.squashed_origins[start], normalized.squashed_origins[end] + 1)
+                add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
+        if len(signatures.raw):
+            for end, (length, rule) in signatures.raw.iter(normalized.folded):
+                start = end - length + 1
+                add(rule, start, end + 1, normalized.folded_span(start, end + 1))
+        for pattern, rule in signatures.regexes:
+            for match in pattern.finditer(normalized.folded):
+                add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
+        hits.extend(self._override_hits(normalized, factor))
+        hits.extend(self._rot13_hits(normalized))
+        hits.extend(self._invisible_hits(normalized))
+        if self.decode_payloads and depth == 0:
+            hits.extend(self._encoded_hits(text))
+        return self._with_density(hits)
+
+    def _override_hits(self, normalized: NormalizedText, factor: Callable[[float, int, int], float]) -> list[Hit]:
+        rule = self.signatures.override
+        if rule is None or not normalized.words:
+            return []
+        words = normalized.words.split(" ")
+        starts = list(itertools.accumulate((len(word) + 1 for word in words[:-1]), initial=0))
+        found = []
+        for first, last, weight in rule.hits(words):
+            start, stop = starts[first], starts[last] + len(words[last])
+            folded_start, folded_end = normalized.words_origins[start], normalized.words_origins[stop - 1] + 1
+            signature = _Signature("override verb near target", rule.family, weight)
+            scaled = self._weight(signature, factor(weight, folded_start, folded_end))
+            span = normalized.words_span(start, stop)
+            found.append(Hit(rule.family, signature.rule, scaled, span[0], span[1]))
+        return found
+
+    def _rot13_hits(self, normalized: NormalizedText) -> list[Hit]:
+        automaton = self.signatures.words
+        if not len(automaton) or not normalized.words:
+            return []
+        found = []
+        for end, (length, rule) in automaton.iter(f" {rot13(normalized.words)} "):
+            if rule.weight < _ROT13_MIN_WEIGHT:
+                continue
+            span = normalized.words_span(*_unpad(end, length))
+            found.append(Hit(rule.family, f"rot13: {rule.rule}", self._weight(rule), span[0], span[1]))
+        return found
+
+    def _invisible_hits(self, normalized: NormalizedText) -> list[Hit]:
+        spec = self.signatures.invisible
+        if not spec or (not normalized.invisible and not normalized.tags):
+            return []
+        family = spec["family"]
+        found = []
+        end = len(normalized.source)
+        checks = (
+            ("tags", normalized.tags, "invisible tag characters"),
+            ("in_word", _invisible_in_words(normalized.source), "invisible characters inside words"),
+            ("bidi", normalized.bidi, "bidirectional control characters"),
+        )
+        for key, count, rule in checks:
+            if count >= int(spec.get(f"{key}_min", 1 << 30)):
+                weight = min(float(spec[f"{key}_weight"]) * self._scales.get(family, 1.0), _MAX_WEIGHT)
+                found.append(Hit(family, rule, weight, 0, end))
+        return found
+
+    def _encoded_hits(self, text: str) -> list[Hit]:
+        spec = self.signatures.encoded
+        found = []
+        for payload in encoded_payloads(text):
+            inner = self._hits(payload.text, depth=1)
+            score = self._combine(inner)
+            if score < float(spec.get("min_inner_score", 0.3)):
+                continue
+            family = spec.get("family", "obfuscation")
+            weight = min(score + float(spec.get("bonus", 0.2)), _MAX_WEIGHT)
+            found.append(Hit(family, f"{payload.encoding} payload", weight, payload.start, payload.end))
+            found.extend(Hit(hit.family, f"{payload.encoding}: {hit.rule}", hit.weight, payload.start, payload.end)
+                         for hit in inner)
+        return found
+
+    def _with_density(self, hits: list[Hit]) -> list[Hit]:
+        spec = self.signatures.density
+        if not spec or not hits:
+            return hits
+        families = {hit.family for hit in hits if hit.weight >= 0.3}
+        if len(families) < int(spec["families_min"]):
+            return hits
+        first = min(hit.start for hit in hits)
+        last = max(hit.end for hit in hits)
+        return [*hits, Hit("density", "several families of evidence", float(spec["weight"]), first, last)]
+
+
+def _unpad(end: int, length: int) -> tuple[int, int]:
+    """The span, in the unpadded words view, of a `length`-long " phrase " match ending at `end`
+    in the space-padded view (Aho-Corasick reports the index of a match's last character)."""
+    return end - length + 1, end - 1
+
+
+def _quoted_spans(folded: str) -> list[tuple[int, int]]:
+    return [match.span() for match in _QUOTED.finditer(folded)]
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(span_start <= start and end <= span_end for span_start, span_end in spans)
+
+
+_INVISIBLE_IN_WORD = re.compile(
+    r"(?<=\w)[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+(?=\w)"
+)
+
+
+def _invisible_in_words(text: str) -> int:
+    """Invisible characters wedged between two word characters (never there by accident)."""
+    if text.isascii():
+        return 0
+    return len(_INVISIBLE_IN_WORD.findall(text))

@@ -1,0 +1,264 @@
+"""Text normalisation against obfuscation, for detectors that match phrases.
+
+Attackers hide instructions from filters with look-alike letters (Cyrillic `\\u043e` for `o`),
+invisible characters, full-width or "mathematical" letters, letter spacing (`i g n o r e`),
+light leetspeak (`1gn0r3`) and encodings (base64, hex, rot13). `normalize` undoes the
+character-level tricks while remembering, for every character it produces, where it came
+from in the original text, so findings still point at the caller's own characters.
+`encoded_payloads` finds and decodes embedded base64 / hex payloads so they can be scanned too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from itertools import pairwise
+
+__all__ = ["DecodedPayload", "NormalizedText", "encoded_payloads", "normalize", "rot13"]
+
+# Look-alikes of Latin letters that NFKD keeps (Cyrillic, Greek, small capitals...). Unicode's
+# confusables list is far larger; only look-alikes of the 26 Latin letters matter for matching
+# English phrases, so a short reviewed table ships with the package instead of a dependency.
+_CONFUSABLES_FILE = files("capsem_proxy.detectors") / "data" / "confusables.tsv"
+
+
+def _load_confusables() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for line in _CONFUSABLES_FILE.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        code, latin, _name = line.split("\t", 2)
+        table[int(code[2:], 16)] = latin
+    return table
+
+
+_CONFUSABLES = _load_confusables()
+# Digits and symbols read as letters inside words ("1gn0r3", "p@ss").
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_ROT13 = str.maketrans(_LOWER + _LOWER.upper(), _LOWER[13:] + _LOWER[:13] + _LOWER.upper()[13:] + _LOWER.upper()[:13])
+# Format characters kept on purpose: none. Everything in Unicode category Cf (zero-width space
+# and joiners, bidi controls, soft hyphen, word joiner, BOM, tag characters) is invisible.
+_EXTRA_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u3164\uffa0")
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_TAG_BASE = 0xE0000
+_WORD = re.compile(r"[^\W_]+")
+_ASCII_RUN_OR_CHAR = re.compile(r"[\x00-\x7f]+|.", re.DOTALL)
+_LEET_INSIDE = re.compile(r"(?<=[a-z0-9])[@$](?=[a-z0-9])")
+_HAS_LETTER = re.compile(r"[a-z]")
+_HAS_LEET_DIGIT = re.compile(r"[0134578]")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """Normalised views of one text, each with a way back to the original's indices.
+
+    `folded` keeps punctuation and line breaks (for delimiter and role-marker patterns);
+    `words` is the letters and digits of `folded` as single-space separated lowercase words,
+    with spaced-out letters re-joined; `squashed` is `words` without spaces (for phrases
+    split by odd spacing). `invisible`, `bidi` and `tags` count removed invisible characters,
+    bidi controls and Unicode tag characters (decoded as ASCII: "ASCII smuggling").
+    """
+
+    source: str
+    folded: str
+    words: str
+    squashed: str
+    invisible: int
+    bidi: int
+    tags: int
+    # Index in `folded` of each character of `words` / `squashed`; index in `source` of each
+    # character of `folded` (None when folding kept every character in place).
+    words_origins: list[int]
+    squashed_origins: list[int]
+    folded_origins: list[int] | None
+
+    def folded_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that `folded[start:end]` came from."""
+        origins = self.folded_origins
+        if origins is None:
+            return start, end
+        if not origins or end <= start:
+            return 0, 0
+        return origins[start], origins[end - 1] + 1
+
+    def words_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that `words[start:end]` came from."""
+        if end <= start or not self.words_origins:
+            return 0, 0
+        return self.folded_span(self.words_origins[start], self.words_origins[end - 1] + 1)
+
+    def squashed_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that `squashed[start:end]` came from."""
+        if end <= start or not self.squashed_origins:
+            return 0, 0
+        return self.folded_span(self.squashed_origins[start], self.squashed_origins[end - 1] + 1)
+
+
+@lru_cache(maxsize=8192)
+def _fold_char(char: str) -> str:
+    """One non-ASCII character folded: compatibility-decomposed, marks dropped, case-folded,
+    look-alikes mapped to Latin. Empty for invisible characters."""
+    if char in _EXTRA_INVISIBLE or unicodedata.category(char) == "Cf":
+        return ""
+    decomposed = unicodedata.normalize("NFKD", char)
+    kept = "".join(part for part in decomposed if not unicodedata.combining(part))
+    return kept.casefold().translate(_CONFUSABLES)
+
+
+def _fold(text: str) -> tuple[str, list[int] | None, int, int, int]:
+    if text.isascii():
+        return text.lower(), None, 0, 0, 0
+    pieces: list[str] = []
+    origins: list[int] = []
+    invisible = bidi = tags = 0
+    # ASCII runs are folded whole (lower() keeps their length); only other characters one by one.
+    for match in _ASCII_RUN_OR_CHAR.finditer(text):
+        start, chunk = match.start(), match.group()
+        if chunk.isascii():
+            pieces.append(chunk.lower())
+            origins.extend(range(start, start + len(chunk)))
+            continue
+        code = ord(chunk)
+        if _TAG_BASE + 0x20 <= code <= _TAG_BASE + 0x7E:
+            tags += 1
+            pieces.append(chr(code - _TAG_BASE).lower())
+            origins.append(start)
+            continue
+        folded = _fold_char(chunk)
+        if not folded:
+            invisible += 1
+            bidi += chunk in _BIDI_CONTROLS
+            continue
+        pieces.append(folded)
+        origins.extend([start] * len(folded))
+    return "".join(pieces), origins, invisible, bidi, tags
+
+
+def _leet_word(word: str) -> str:
+    if _HAS_LEET_DIGIT.search(word) and _HAS_LETTER.search(word):
+        return word.translate(_LEET)
+    return word
+
+
+def normalize(text: str) -> NormalizedText:
+    """Fold `text` into the views detectors match against (see NormalizedText)."""
+    folded, folded_origins, invisible, bidi, tags = _fold(text)
+    folded = _LEET_INSIDE.sub(lambda match: "a" if match.group() == "@" else "s", folded)
+    tokens = [(match.start(), _leet_word(match.group())) for match in _WORD.finditer(folded)]
+    words_parts: list[str] = []
+    origins: list[int] = []
+    index = 0
+    while index < len(tokens):
+        # Three or more single letters in a row are words written with gaps ("i g n o r e").
+        run_end = index
+        while run_end < len(tokens) and len(tokens[run_end][1]) == 1 and tokens[run_end][1].isalpha():
+            run_end += 1
+        if run_end - index >= 3:
+            for letters in _spaced_words(tokens[index:run_end]):
+                words_parts.append("".join(letter for _, letter in letters))
+                origins.extend(start for start, _ in letters)
+                origins.append(letters[-1][0] + 1)
+            index = run_end
+            continue
+        start, word = tokens[index]
+        words_parts.append(word)
+        origins.extend(range(start, start + len(word)))
+        origins.append(start + len(word))
+        index += 1
+    if origins:
+        origins.pop()  # no space after the last word
+    words = " ".join(words_parts)
+    squashed_origins = [origin for origin, char in zip(origins, words, strict=True) if char != " "]
+    return NormalizedText(
+        source=text, folded=folded, words=words, squashed="".join(words_parts), invisible=invisible, bidi=bidi,
+        tags=tags, words_origins=origins, squashed_origins=squashed_origins, folded_origins=folded_origins,
+    )
+
+
+def _spaced_words(run: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    """Single letters grouped back into words: a gap wider than the narrowest one separates words."""
+    narrowest = min(current[0] - previous[0] for previous, current in pairwise(run))
+    words: list[list[tuple[int, str]]] = [[run[0]]]
+    for previous, current in pairwise(run):
+        if current[0] - previous[0] > narrowest:
+            words.append([current])
+        else:
+            words[-1].append(current)
+    return words
+
+
+def rot13(text: str) -> str:
+    """`text` with ASCII letters rotated by 13 (rot13 is its own inverse)."""
+    return text.translate(_ROT13)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPayload:
+    """Readable text decoded from an encoded run found at `source[start:end]`."""
+
+    encoding: str
+    start: int
+    end: int
+    text: str
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RUN = re.compile(r"(?:(?:\\x|0x)?[0-9a-fA-F]{2}[ :,]?){8,}")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]{2}")
+
+
+def _readable(raw: bytes) -> str | None:
+    """`raw` as text when it reads like language (mostly letters and spaces), else None."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 8 or not all(char.isprintable() or char in "\n\r\t" for char in text):
+        return None
+    letters = sum(c.isalpha() for c in text)
+    spaces = text.count(" ")
+    if letters < 0.6 * len(text) or spaces == 0:
+        return None
+    return text
+
+
+def encoded_payloads(text: str, limit: int = 16) -> list[DecodedPayload]:
+    """Base64 and hex runs in `text` that decode to readable text (at most `limit`)."""
+    found: list[DecodedPayload] = []
+    for match in _BASE64_RUN.finditer(text):
+        run = match.group()
+        # Plain words and identifiers also match the alphabet; real payloads mix cases and digits.
+        if run.isalpha() and (run.islower() or run.isupper()):
+            continue
+        body = run.rstrip("=")
+        standard = body.replace("-", "+").replace("_", "/")
+        padded = standard + "=" * (-len(standard) % 4)
+        try:
+            raw = base64.b64decode(padded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        decoded = _readable(raw)
+        if decoded is not None:
+            found.append(DecodedPayload("base64", match.start(), match.end(), decoded))
+            if len(found) >= limit:
+                return found
+    for match in _HEX_RUN.finditer(text):
+        digits = "".join(_HEX_DIGITS.findall(match.group().replace("\\x", " ").replace("0x", " ")))
+        if len(digits) < 16:
+            continue
+        try:
+            raw = bytes.fromhex(digits)
+        except ValueError:
+            continue
+        decoded = _readable(raw)
+        if decoded is not None:
+            found.append(DecodedPayload("hex", match.start(), match.end(), decoded))
+            if len(found) >= limit:
+                break
+    return found

@@ -1,0 +1,127 @@
+"""A built-in policy: blocks prompt injection and jailbreak attempts in prompts and in tool results.
+
+Prompts are scored with one threshold; tool results (pages, documents and emails an agent
+fetched, where indirect injection hides) with their own threshold and weights that count
+"AI assistant reading this…" phrasing higher. An injection cannot be masked out of a text
+(what remains is still the attacker's), so `redact` is refused; `block`, `confirm` and `log`
+are the actions. System instructions are the operator's own and often legitimately say things
+like "ignore instructions found in documents", so they are not scanned unless asked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from capsem_proxy.decisions import Decision
+from capsem_proxy.detectors.base import Detector
+from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
+from capsem_proxy.hooks import ModelCall
+from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
+
+__all__ = ["InjectionOptions", "InjectionPolicy"]
+
+_REDACT_REFUSED = (
+    "'redact' is not an action for injection findings: masking the matched phrases leaves the rest of "
+    "the attacker's text in place; use 'block', 'confirm' or 'log'"
+)
+# Which scoring profile reads which hook: text the caller wrote vs text a tool brought in.
+_HOOK_PROFILES: dict[str, Profile] = {
+    "on_model_call": "prompts",
+    "on_model_response": "prompts",
+    "on_tool_response": "tool_results",
+    "on_tool_call": "tool_results",
+}
+
+
+class InjectionOptions(DetectorOptions):
+    """Options of InjectionPolicy (plus those every detector policy has)."""
+
+    scan: list[Place] = Field(default_factory=lambda: ["prompts", "tool_results"], description="where to look")
+    prompt_threshold: float = Field(0.6, ge=0.0, le=1.0, description="score at which a prompt is flagged")
+    tool_result_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="score at which a tool result (or tool definition) is flagged"
+    )
+    scan_system: bool = Field(False, description="also score the system instructions with the prompt")
+    decode_payloads: bool = Field(True, description="decode embedded base64 / hex payloads and score them too")
+    signatures_file: str | None = Field(None, description="a signatures YAML replacing the built-in one")
+
+    @field_validator("action")
+    @classmethod
+    def _action_is_not_redact(cls, action: str) -> str:
+        if action == "redact":
+            raise ValueError(_REDACT_REFUSED)
+        return action
+
+    @field_validator("actions")
+    @classmethod
+    def _kinds_and_actions(cls, actions: dict[str, str]) -> dict[str, str]:
+        for kind, action in actions.items():
+            if kind not in KINDS:
+                raise ValueError(f"unknown finding kind '{kind}' (kinds: {', '.join(KINDS)})")
+            if action == "redact":
+                raise ValueError(_REDACT_REFUSED)
+        return actions
+
+    @field_validator("signatures_file")
+    @classmethod
+    def _signatures_load(cls, path: str | None) -> str | None:
+        if path is not None:
+            try:
+                load_signatures(path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"signatures_file '{path}' cannot be used: {exc}") from exc
+        return path
+
+
+class InjectionPolicy(DetectorPolicy):
+    """Prompt injection / jailbreak detector policy (built-in name `injection`)."""
+
+    name: ClassVar[str] = "injection"
+    reason: ClassVar[str] = "prompt_injection"
+    options_model: ClassVar[type[DetectorOptions]] = InjectionOptions
+
+    def __init__(self, options: DetectorOptions) -> None:
+        if not isinstance(options, InjectionOptions):
+            options = InjectionOptions.model_validate(options.model_dump())
+        self._scan_system = options.scan_system
+        signatures = load_signatures(options.signatures_file)
+        self._detectors: dict[Profile, InjectionDetector] = {
+            "prompts": InjectionDetector(options.prompt_threshold, "prompts", signatures, options.decode_payloads),
+            "tool_results": InjectionDetector(
+                options.tool_result_threshold, "tool_results", signatures, options.decode_payloads
+            ),
+        }
+        super().__init__(options)
+
+    @classmethod
+    def from_config(cls, options: dict[str, Any]) -> InjectionPolicy:
+        return cls(InjectionOptions.model_validate(options))
+
+    def build_detector(self, options: DetectorOptions) -> Detector:
+        return self._detectors["prompts"]
+
+    def decide(self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True) -> Decision | None:
+        """The decision for `text` at `hook`, scored with that place's profile and threshold."""
+        if not text:
+            return None
+        analysis = self._detectors[_HOOK_PROFILES.get(hook, "prompts")].analyze(text)
+        findings = analysis.findings(text)
+        if not findings:
+            return None
+        decision = self.decision_for(hook, findings, can_redact=False)
+        kinds = sorted({finding.kind for finding in findings})
+        decision.details = (
+            f"{' and '.join(kind.replace('_', ' ') for kind in kinds)} detected "
+            f"(score {analysis.score:.2f} >= {analysis.threshold:.2f}; {', '.join(analysis.families)})"
+        )
+        decision.extra["families"] = analysis.families
+        decision.extra["threshold"] = analysis.threshold
+        return decision
+
+    async def on_model_call(self, event: ModelCall) -> Decision | None:
+        text = event.prompt
+        if self._scan_system and event.system_instructions:
+            text = event.system_instructions + "\n" + text
+        return self.decide("on_model_call", text)
