@@ -55,7 +55,8 @@ def _instantiate(cls: Any, options: dict[str, Any], key: str) -> Any:
         return cls(**options)
     except ConfigError:
         raise
-    except Exception as exc:  # a policy's own validation error, of any type
+    except (Exception, SystemExit) as exc:  # a policy's own validation error, of any type; some
+        # libraries exit the process when a model they want cannot be fetched
         raise ConfigError(f"{key}.options: {cls.__name__} rejected its options: {exc}") from exc
 
 
