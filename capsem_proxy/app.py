@@ -89,18 +89,12 @@ class ProxyApp:
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
-        try:  # TEMPORARY-WIRING
-            self.audit = open_audit_sink(settings.audit)
-        except Exception:
-            self.audit = open_audit_sink(settings.audit.url)
+        self.audit = open_audit_sink(settings.audit)
         self.observer = Observer(settings, self.audit)
         self.metrics = self.observer.metrics
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
-        try:  # TEMPORARY-WIRING
-            self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
-        except TypeError:
-            self.admin = AdminAPI(settings.admin.token, self.approvals)
+        self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
         self.confirmations = Confirmations(self.approvals, self.observer)
         self.answers = AnswerRelay(settings.streaming, self.observer)
         self.max_body_bytes = settings.server.max_body_bytes
@@ -201,12 +195,7 @@ class ProxyApp:
                 await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
                 return 200
             if path.startswith(("/admin/", "/dashboard")):
-                try:  # TEMPORARY-WIRING
-                    return await self.admin.handle(
-                        send, method, path, headers, extra_headers, query_string=query_string
-                    )
-                except TypeError:
-                    return await self.admin.handle(send, method, path, headers, extra_headers)
+                return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
             adapter = self.adapters[guess_provider(path, headers)]
             error = RouteNotFound(f"the proxy does not serve {method} {path}")
             await send_error(send, adapter, error, extra_headers)

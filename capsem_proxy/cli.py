@@ -1,16 +1,25 @@
-"""`capsem-proxy run | validate-config | generate-config`: parses arguments, calls the library."""
+"""`capsem-proxy run | validate-config | generate-config | audit verify|export|tail`: parses arguments,
+calls the library."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from capsem_proxy import __version__
 from capsem_proxy.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
 from capsem_proxy.config_template import render_config_template
+
+if TYPE_CHECKING:
+    from capsem_proxy.audit.tools import Reader
 
 __all__ = ["main"]
 
@@ -22,7 +31,7 @@ def _load_and_validate(config: str | None) -> Settings:
     from capsem_proxy.policy_sets import PolicySelector
 
     settings = load_settings(config)
-    open_audit_sink(settings.audit.url)
+    open_audit_sink(settings.audit)
     open_approval_store(settings.confirm.store_url, settings.confirm.approval_ttl_seconds, settings.confirm.max_pending)
     PolicySelector(settings, source=f"config {config}" if config else "config")
     return settings
@@ -88,6 +97,116 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_url(args: argparse.Namespace) -> str:
+    """The store to read: --url, else audit.url of --config (or of the usual config sources)."""
+    if args.url:
+        return str(args.url)
+    return load_settings(args.config).audit.url
+
+
+def _with_reader(args: argparse.Namespace, work: Callable[[Reader], Awaitable[int]]) -> int:
+    """Open the store read-only, run `work` on it, close it; store failures exit with 2."""
+    from capsem_proxy.audit.tools import open_reader
+
+    reader = open_reader(_audit_url(args))
+
+    async def session() -> int:
+        try:
+            await reader.open()
+            return await work(reader)
+        finally:
+            await reader.close()
+
+    try:
+        return asyncio.run(session())
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError:
+        raise
+    except Exception as exc:
+        print(f"capsem-proxy: audit store {reader.description}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from capsem_proxy.audit.tools import parse_anchor, verify_chain
+
+    anchors = dict(parse_anchor(anchor) for anchor in args.anchor)
+
+    async def work(reader: Reader) -> int:
+        report = await verify_chain(reader, anchors)
+        print(report.describe(), file=sys.stderr if report.broken else sys.stdout)
+        return 1 if report.broken else 0
+
+    return _with_reader(args, work)
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from capsem_proxy.audit.tools import export_rows, parse_moment, write_rows
+
+    since = parse_moment(args.since) if args.since else None
+    until = parse_moment(args.until) if args.until else None
+
+    async def work(reader: Reader) -> int:
+        rows = export_rows(reader, args.table, since, until)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = await write_rows(rows, args.table, args.format, out)
+            print(f"wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
+        else:
+            await write_rows(rows, args.table, args.format, sys.stdout)
+        return 0
+
+    return _with_reader(args, work)
+
+
+def _audit_tail(args: argparse.Namespace) -> int:
+    from capsem_proxy.audit.tools import tail_rows
+
+    tables = ("requests", "decisions") if args.table == "all" else (args.table,)
+
+    def emit(row: dict[str, Any]) -> None:
+        sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        sys.stdout.flush()
+
+    async def work(reader: Reader) -> int:
+        await tail_rows(reader, tables, args.n, args.follow, emit, interval=args.interval)
+        return 0
+
+    return _with_reader(args, work)
+
+
+def _add_audit_commands(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="read the audit trail: verify its hash chain, export, tail")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    store = argparse.ArgumentParser(add_help=False)
+    source = store.add_mutually_exclusive_group()
+    source.add_argument("--config", help=f"YAML config file whose audit.url to read (default: ${CONFIG_ENV_VAR})")
+    source.add_argument("--url", help="audit store URL: sqlite:///path or postgresql://...[?schema=name]")
+    verify = actions.add_parser(
+        "verify", parents=[store], help="check the hash chain; names the first broken row and exits 1"
+    )
+    verify.add_argument(
+        "--anchor", action="append", default=[], metavar="SEQ:HASH",
+        help="a head printed by an earlier verify and kept elsewhere: the row must still have that hash "
+        "(catches a store rewritten with recomputed hashes); repeatable",
+    )
+    verify.set_defaults(handler=_audit_verify)
+    export = actions.add_parser("export", parents=[store], help="write rows as JSON lines or CSV")
+    export.add_argument("--since", help="ISO 8601 time, or a duration ago (90s, 15m, 1h, 2d)")
+    export.add_argument("--until", help="ISO 8601 time, or a duration ago (exclusive)")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--table", choices=["requests", "decisions"], default="requests")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(handler=_audit_export)
+    tail = actions.add_parser("tail", parents=[store], help="print the newest rows as JSON lines, oldest first")
+    tail.add_argument("-n", type=int, default=20, help="how many rows to print first (default 20)")
+    tail.add_argument("--follow", "-f", action="store_true", help="then keep printing new rows")
+    tail.add_argument("--table", choices=["all", "requests", "decisions"], default="all")
+    tail.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    tail.set_defaults(handler=_audit_tail)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capsem-proxy", description="Security proxy for LLM APIs.")
     parser.add_argument("--version", action="version", version=f"capsem-proxy {__version__}")
@@ -105,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("file")
     generate.add_argument("--force", action="store_true", help="overwrite an existing file")
     generate.set_defaults(handler=_generate)
+    _add_audit_commands(commands)
     return parser
 
 

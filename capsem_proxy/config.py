@@ -137,7 +137,8 @@ class AuditSettings(_Section):
 
     url: str = Field(
         "sqlite:///./capsem-data/audit.db",
-        description="sqlite:///path, postgresql://user@host:5432/db, or memory:// (nothing kept)",
+        description="sqlite:///path, postgresql://user@host:5432/db[?schema=name] (tables in schema "
+        "capsem_audit by default), or memory:// (nothing kept)",
     )
     store_content: bool = Field(False, description="also keep prompts and answers (after redaction)")
     queue_max: int = Field(100_000, ge=100, description="rows held in memory while the store is slow or down")

@@ -67,7 +67,7 @@ class Observer:
         """True when the audit queue is full and this tenant's requests must not go unaudited."""
         if not self._fail_closed or not (self._all_required or tenant_id in self._required):
             return False
-        if getattr(self.audit, "has_room", lambda: True)():  # TEMPORARY-WIRING
+        if self.audit.has_room():
             return False
         if self.metrics is not None:
             self.metrics.audit_refused()
@@ -92,8 +92,7 @@ class Observer:
 
     def finish(self, record: RequestRecord, span: RequestSpan | None, context: RequestContext | None) -> None:
         """Record the finished request."""
-        if hasattr(self.audit, "record_request"):  # TEMPORARY-WIRING
-            self.audit.record_request(record)
+        self.audit.record_request(record)
         if self.metrics is not None:
             self.metrics.observe_request(record)
         if span is not None:

@@ -1,7 +1,9 @@
-"""Audit sinks: where every policy decision is recorded, off the request path."""
+"""The audit trail: a row per proxied request and per policy decision, written off the request path
+to SQLite (default), PostgreSQL or memory, hash-chained so that tampering shows, and queryable."""
 
 from capsem_proxy.audit.base import AuditSink, DecisionRecord, open_audit_sink
 from capsem_proxy.audit.memory import MemoryAuditSink
+from capsem_proxy.audit.query import AuditQuery
 from capsem_proxy.audit.sqlite import SQLiteAuditSink
 
-__all__ = ["AuditSink", "DecisionRecord", "MemoryAuditSink", "SQLiteAuditSink", "open_audit_sink"]
+__all__ = ["AuditQuery", "AuditSink", "DecisionRecord", "MemoryAuditSink", "SQLiteAuditSink", "open_audit_sink"]

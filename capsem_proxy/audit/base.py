@@ -1,16 +1,17 @@
-"""The audit sink interface and the record it stores."""
+"""The audit sink interface, and `open_audit_sink`, which picks the store a URL names."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from capsem_proxy.config import ConfigError
+from capsem_proxy.audit.query import AuditQuery
+from capsem_proxy.config import AuditSettings, ConfigError
 from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.records import RequestRecord
 
-__all__ = ["AuditSink", "DecisionRecord", "open_audit_sink", "to_records", "to_rows"]
+__all__ = ["AuditSink", "DecisionRecord", "open_audit_sink"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,8 @@ class DecisionRecord:
     decision_id: str
     request_id: str
     tenant_id: str
+    session_id: str
+    agent_id: str
     provider: str
     operation: str
     model: str
@@ -33,31 +36,22 @@ class DecisionRecord:
     recorded_at: float
 
 
-def to_rows(context: RequestContext, decisions: list[Decision]) -> list[tuple[Any, ...]]:
-    """Rows (in DecisionRecord field order) for `decisions` taken on the request `context`."""
-    now = time.time()
-    request_id, tenant_id, provider = context.request_id, context.tenant_id, context.provider
-    operation, model = context.operation, context.exchange.model
-    return [
-        (
-            decision.decision_id, request_id, tenant_id, provider, operation, model, decision.hook,
-            decision.policy, decision.verdict.value, decision.reason, decision.details, decision.subject,
-            round(decision.latency_ms, 4), now,
-        )
-        for decision in decisions
-    ]
-
-
-def to_records(context: RequestContext, decisions: list[Decision]) -> list[DecisionRecord]:
-    """Records for `decisions` taken on the request `context`."""
-    return [DecisionRecord(*row) for row in to_rows(context, decisions)]
-
-
 class AuditSink(Protocol):
-    """Receives decisions without blocking the request; persists them in the background."""
+    """Takes rows without blocking the request and stores them in the background; answers queries."""
+
+    dropped: int  # rows lost because the queue was full (or the store refused them for good)
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
-        """Queue `decisions` for storage (never blocks, never raises on the request path)."""
+        """Queue decision rows (never blocks, never raises on the request path)."""
+
+    def record_request(self, record: RequestRecord) -> None:
+        """Queue the row of a finished request."""
+
+    def has_room(self) -> bool:
+        """False when the queue is full (the app then refuses the requests of required tenants)."""
+
+    def queue_depth(self) -> int:
+        """Rows waiting to be written."""
 
     async def start(self) -> None:
         """Begin background work (inside the running event loop)."""
@@ -66,17 +60,42 @@ class AuditSink(Protocol):
         """Whether the store takes writes, and why not (for /readyz)."""
 
     async def close(self) -> None:
-        """Flush everything queued and release the store."""
+        """Flush everything queued (bounded wait) and release the store."""
+
+    async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]:
+        """Request rows: seq, every RequestRecord field (prompt/answer only if stored), prev_hash, hash."""
+
+    async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
+        """Decision rows: seq, the decision fields, prev_hash, hash."""
+
+    async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
+        """One summary per session, newest first."""
+
+    async def session_timeline(self, session_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The session's latest `limit` requests and decisions in time order, each with a "type"."""
+
+    async def summary(self, since: float, bucket_seconds: float = 60) -> dict[str, Any]:
+        """Totals, top policies and tenants, and latency percentiles per time bucket since `since`."""
 
 
-def open_audit_sink(url: str) -> AuditSink:
-    """The sink a URL names: `memory://`, `sqlite:///path`."""
+def open_audit_sink(settings: AuditSettings | str) -> AuditSink:
+    """The sink `settings.url` names: `memory://`, `sqlite:///path`, `postgresql://...`.
+    A bare URL string is accepted too (with default settings)."""
     from capsem_proxy.audit.memory import MemoryAuditSink
     from capsem_proxy.audit.sqlite import SQLiteAuditSink
 
+    if isinstance(settings, str):
+        settings = AuditSettings(url=settings)
+    url = settings.url
     if url.startswith("memory:"):
         return MemoryAuditSink()
     if url.startswith("sqlite:///"):
-        return SQLiteAuditSink(url.removeprefix("sqlite:///"))
+        return SQLiteAuditSink.from_settings(settings)
+    if url.startswith(("postgresql://", "postgres://")):
+        from capsem_proxy.audit.postgres import PostgresAuditSink
+
+        return PostgresAuditSink.from_settings(settings)
     scheme = url.split(":", 1)[0]
-    raise ConfigError(f"audit.url: unsupported audit store '{scheme}' (use sqlite:///path or memory://)")
+    raise ConfigError(
+        f"audit.url: unsupported audit store '{scheme}' (use sqlite:///path, postgresql://... or memory://)"
+    )

@@ -1,24 +1,51 @@
-"""An in-memory audit sink (bounded), for tests and single-process development."""
+"""An in-memory audit store (bounded, lost on exit), for tests and single-process development.
+It answers every query the durable stores answer, and chains its rows the same way."""
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
+from typing import Any
 
-from capsem_proxy.audit.base import DecisionRecord, to_records
+from capsem_proxy.audit.chain import GENESIS, chain_entries
+from capsem_proxy.audit.query import TIME_COLUMN, AuditQuery, matches, request_blocked, summarize
+from capsem_proxy.audit.rows import Entry, decision_entries, request_entry, row_dict
 from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.records import RequestRecord
 
 __all__ = ["MemoryAuditSink"]
 
 
 class MemoryAuditSink:
-    """Keeps the most recent decisions in memory."""
+    """Keeps the most recent `limit` rows of each table in memory; nothing is ever queued or dropped."""
+
+    dropped = 0
 
     def __init__(self, limit: int = 100_000) -> None:
-        self.records: deque[DecisionRecord] = deque(maxlen=limit)
+        self.requests: deque[dict[str, Any]] = deque(maxlen=limit)
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._last_seq, self._last_hash = 0, GENESIS
+
+    def _store(self, entries: list[Entry]) -> None:
+        rows = chain_entries(entries, self._last_seq, self._last_hash)
+        for row in rows:
+            table = self.requests if row.table == "requests" else self.decisions
+            table.append(row_dict(row.table, row.seq, row.values, row.prev_hash, row.hash))
+        if rows:
+            self._last_seq, self._last_hash = rows[-1].seq, rows[-1].hash
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
-        self.records.extend(to_records(context, decisions))
+        self._store(decision_entries(context, decisions))
+
+    def record_request(self, record: RequestRecord) -> None:
+        self._store([request_entry(record)])
+
+    def has_room(self) -> bool:
+        return True
+
+    def queue_depth(self) -> int:
+        return 0
 
     async def start(self) -> None:
         return None
@@ -26,5 +53,64 @@ class MemoryAuditSink:
     def ready(self) -> tuple[bool, str]:
         return True, ""
 
+    async def flush(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
+
+    # Queries: the same answers as the SQL stores, computed over the rows held.
+
+    def _select(self, table: str, query: AuditQuery) -> list[dict[str, Any]]:
+        rows = self.requests if table == "requests" else self.decisions
+        ordered = rows if query.oldest_first else reversed(rows)
+        selected = (dict(row) for row in ordered if matches(query, table, row))
+        return list(itertools.islice(selected, query.capped_limit))
+
+    async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]:
+        return self._select("requests", q)
+
+    async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
+        return self._select("decisions", q)
+
+    async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
+        unpaged = AuditQuery(**{**q.__dict__, "before_seq": None, "after_seq": None, "limit": 0})
+        sessions: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in self.requests:
+            if not row["session_id"] or not matches(unpaged, "requests", row):
+                continue
+            key = (row["tenant_id"], row["session_id"])
+            session = sessions.get(key)
+            if session is None:
+                session = sessions[key] = {
+                    "session_id": row["session_id"], "tenant_id": row["tenant_id"], "agent_ids": [],
+                    "first_at": row["started_at"], "last_at": row["started_at"], "requests": 0, "blocked": 0,
+                    "input_tokens": 0, "output_tokens": 0,
+                }
+            session["first_at"] = min(session["first_at"], row["started_at"])
+            session["last_at"] = max(session["last_at"], row["started_at"])
+            session["requests"] += 1
+            session["blocked"] += request_blocked(row["verdict"], row["status"])
+            session["input_tokens"] += row["input_tokens"] or 0
+            session["output_tokens"] += row["output_tokens"] or 0
+            if row["agent_id"] and row["agent_id"] not in session["agent_ids"]:
+                session["agent_ids"].append(row["agent_id"])
+        newest = sorted(sessions.values(), key=lambda session: session["last_at"], reverse=True)
+        for session in newest:
+            session["agent_ids"].sort()
+        return newest[: q.capped_limit]
+
+    async def session_timeline(self, session_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        items = [
+            {"type": table[:-1], **row}
+            for table, rows in (("requests", self.requests), ("decisions", self.decisions))
+            for row in rows
+            if row["session_id"] == session_id
+        ]
+        items.sort(key=lambda item: (item[TIME_COLUMN[item["type"] + "s"]], item["seq"]))
+        return items[-limit:] if limit > 0 else []
+
+    async def summary(self, since: float, bucket_seconds: float = 60) -> dict[str, Any]:
+        requests = [row for row in self.requests if row["started_at"] >= since]
+        decisions = [row for row in self.decisions if row["recorded_at"] >= since]
+        return summarize(requests, decisions, bucket_seconds)

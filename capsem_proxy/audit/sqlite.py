@@ -1,134 +1,173 @@
-"""The default audit store: a SQLite file in WAL mode, written in batches off the event loop."""
+"""The default audit store: a SQLite file in WAL mode. Writes run on one thread of their own, reads on
+another (WAL lets them overlap); several worker processes may share the file (each batch is one
+IMMEDIATE transaction that extends the chain from the head it reads)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from capsem_proxy.audit.base import to_rows
-from capsem_proxy.decisions import Decision
-from capsem_proxy.hooks import RequestContext
+import orjson
 
-__all__ = ["SQLiteAuditSink"]
+from capsem_proxy.audit.chain import GENESIS, chain_entries
+from capsem_proxy.audit.errors import SchemaMismatch
+from capsem_proxy.audit.queued import QueuedAuditSink
+from capsem_proxy.audit.rows import COLUMNS, Entry
+from capsem_proxy.audit.sql import SQLiteDialect, SQLQueries, Statements
+from capsem_proxy.audit.sqlite_schema import CURRENT_VERSION, migrate, stored_version
+from capsem_proxy.config import AuditSettings
 
-logger = logging.getLogger("capsem_proxy.audit")
+__all__ = ["SQLiteAuditSink", "SQLiteStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    decision_id TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    model TEXT NOT NULL,
-    hook TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    details TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
-    recorded_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS decisions_request ON decisions (request_id);
-CREATE INDEX IF NOT EXISTS decisions_id ON decisions (decision_id);
-"""
-# Rows go in rowid order (cheap appends); ids are unique by construction, so no unique index.
-_INSERT = "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+T = TypeVar("T")
+
+_INSERT = {
+    table: f"INSERT INTO {table} VALUES ({', '.join('?' * (len(columns) + 3))})" for table, columns in COLUMNS.items()
+}
 
 
-_MAX_BATCH = 2000
+class SQLiteStore(SQLQueries):
+    """One SQLite audit file. `readonly` stores (the audit CLI) never create, migrate or write."""
 
-
-class SQLiteAuditSink:
-    """Queues decisions in memory (bounded) and writes them every `flush_interval` seconds."""
-
-    def __init__(self, path: str, *, flush_interval: float = 0.1, max_queued: int = 100_000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0, readonly: bool = False) -> None:
         self.path = Path(path)
-        self._queue: list[tuple[Any, ...]] = []
-        self._flush_interval = flush_interval
-        self._max_queued = max_queued
-        self.dropped = 0
-        self._task: asyncio.Task[None] | None = None
-        self._connection: sqlite3.Connection | None = None
-        self._last_write_failed = False
-        self._stopping: asyncio.Event | None = None
-        # One writer at a time: the periodic flush and the final one at shutdown never overlap.
-        self._lock = asyncio.Lock()
+        self.description = f"sqlite:///{self.path}"
+        self._busy_timeout = busy_timeout
+        self._readonly = readonly
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-write")
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-read")
+        self.statements = Statements(SQLiteDialect)
 
-    def record(self, context: RequestContext, decisions: list[Decision]) -> None:
-        if len(self._queue) >= self._max_queued:
-            self.dropped += len(decisions)
-            return
-        self._queue.extend(to_rows(context, decisions))
+    async def _on(self, thread: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(thread, call, *args)
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
+    # Writing (on the write thread).
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Several worker processes may share the file: wait for each other's write locks.
-            connection = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            self._connection = connection
-        return self._connection
-
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
-        connection = self._connect()
-        with connection:
-            connection.executemany(_INSERT, batch)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._connect)
-        self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._flush_forever())
-
-    async def _flush_forever(self) -> None:
-        assert self._stopping is not None
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._flush_interval)
+            connection = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
             try:
-                await self.flush()
-            except Exception:  # keep flushing whatever happens; a dead loop would drop rows silently
-                logger.exception("audit flush failed")
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                migrate(connection)
+            except BaseException:
+                connection.close()
+                raise
+            self._writer = connection
+        return self._writer
 
-    async def flush(self) -> None:
-        """Write what is queued, in bounded batches; on failure the rest stays queued for the next try."""
-        async with self._lock:
-            while self._queue:
-                # Binding rows holds the GIL, so one huge batch would stall requests: write in slices.
-                batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
-                try:
-                    await asyncio.to_thread(self._write, batch)
-                except sqlite3.Error:
-                    self._last_write_failed = True
-                    logger.exception("audit write failed; %d decisions kept for retry", len(batch))
-                    self._queue[:0] = batch
-                    return
-                self._last_write_failed = False
+    def _write(self, entries: list[Entry]) -> None:
+        connection = self._connect_writer()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                last_seq, last_hash = connection.execute("SELECT seq, hash FROM chain_head").fetchone() or (0, GENESIS)
+                rows = chain_entries(entries, last_seq, last_hash)
+                for table in ("requests", "decisions"):
+                    values = [(row.seq, *row.values, row.prev_hash, row.hash) for row in rows if row.table == table]
+                    if values:
+                        connection.executemany(_INSERT[table], values)
+                connection.execute(
+                    "INSERT INTO chain_head VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+                    "hash = excluded.hash",
+                    (rows[-1].seq, rows[-1].hash),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError:
+            # Locked, read-only, I/O error, file gone: start from a fresh connection next time.
+            self._close_writer()
+            raise
 
-    def ready(self) -> tuple[bool, str]:
-        """Whether the store takes writes, and why not."""
-        if self._connection is None:
-            return False, "audit store not open"
-        if self._last_write_failed:
-            return False, "audit store writes are failing"
-        if self._task is not None and self._task.done():
-            return False, "audit writer stopped"
-        return True, ""
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    async def open(self) -> None:
+        if self._readonly:
+            await self._on(self._read_thread, self._connect_reader)
+        else:
+            await self._on(self._write_thread, self._connect_writer)
+
+    async def write(self, entries: list[Entry]) -> None:
+        if entries:
+            await self._on(self._write_thread, self._write, entries)
+
+    def is_permanent(self, error: BaseException) -> bool:
+        # OperationalError is an outage (locked, read-only, disk); the others are about the rows.
+        return isinstance(error, sqlite3.DatabaseError | ValueError | TypeError | OverflowError) and not isinstance(
+            error, sqlite3.OperationalError
+        )
 
     async def close(self) -> None:
-        """Stop the writer (letting a write in progress finish), flush the rest, close the file."""
-        if self._task is not None and self._stopping is not None:
-            self._stopping.set()
-            await self._task
-            self._task = None
-        await self.flush()
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        await self._on(self._write_thread, self._close_writer)
+        await self._on(self._read_thread, self._close_reader)
+        self._write_thread.shutdown(wait=False)
+        self._read_thread.shutdown(wait=False)
+
+    # Reading (on the read thread).
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            if not self.path.exists():
+                raise FileNotFoundError(f"no audit store at {self.path}")
+            connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self._busy_timeout,
+                check_same_thread=False,
+            )
+            try:
+                found = stored_version(connection)
+            except BaseException:
+                connection.close()
+                raise
+            if found != CURRENT_VERSION:
+                connection.close()
+                raise SchemaMismatch(
+                    f"{self.path} has audit schema version {found}, this proxy reads {CURRENT_VERSION}"
+                    + ("; start the proxy once to migrate it" if found < CURRENT_VERSION else "")
+                )
+            self._reader = connection
+        return self._reader
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _fetch_sync(self, statements: list[tuple[str, list[Any]]]) -> list[list[Any]]:
+        connection = self._connect_reader()
+        return [connection.execute(sql, params).fetchall() for sql, params in statements]
+
+    async def _fetch_all(self, statements: list[tuple[str, list[Any]]]) -> list[list[Any]]:
+        return await self._on(self._read_thread, self._fetch_sync, statements)
+
+    def _agent_list(self, aggregate: Any) -> list[str]:
+        return list(orjson.loads(aggregate)) if aggregate else []
+
+
+class SQLiteAuditSink(QueuedAuditSink):
+    """The queued sink writing to a SQLite file."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0, **options: Any) -> None:
+        super().__init__(SQLiteStore(path, busy_timeout=busy_timeout), **options)
+
+    @property
+    def path(self) -> Path:
+        return self.store.path  # type: ignore[attr-defined, no-any-return]
+
+    @classmethod
+    def from_settings(cls, settings: AuditSettings) -> SQLiteAuditSink:
+        return cls(settings.url.removeprefix("sqlite:///"), **cls.options(settings))

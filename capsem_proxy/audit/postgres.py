@@ -1,0 +1,134 @@
+"""The PostgreSQL audit store (asyncpg), for proxies scaled out over several hosts.
+
+URL: `postgresql://user[:password]@host:5432/db[?schema=name]`; the tables live in `name`
+(default `capsem_audit`), created on first start. Each batch is one transaction that locks the chain's
+head row (`SELECT ... FOR UPDATE`), links its rows after it and inserts them with COPY: replicas writing
+to one database take turns, so their rows form one unbroken chain."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from capsem_proxy.audit.chain import chain_entries
+from capsem_proxy.audit.errors import SchemaMismatch
+from capsem_proxy.audit.postgres_schema import CURRENT_VERSION, migrate, quote, stored_version
+from capsem_proxy.audit.queued import QueuedAuditSink
+from capsem_proxy.audit.rows import COLUMN_NAMES, Entry
+from capsem_proxy.audit.sql import PostgresDialect, SQLQueries, Statements
+from capsem_proxy.config import AuditSettings, ConfigError
+
+__all__ = ["DEFAULT_SCHEMA", "PostgresAuditSink", "PostgresStore", "split_url"]
+
+DEFAULT_SCHEMA = "capsem_audit"
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_COPY_COLUMNS = {table: ["seq", *names, "prev_hash", "hash"] for table, names in COLUMN_NAMES.items()}
+# Errors about the rows themselves: the same rows would fail again (anything else is an outage).
+_PERMANENT = (asyncpg.DataError, ValueError, TypeError, OverflowError)
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """(dsn for asyncpg, schema, description without password) of an audit URL."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), DEFAULT_SCHEMA)
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(f"audit.url: schema '{schema}' is not a plain identifier (letters, digits, _)")
+    dsn = urlunsplit(parts._replace(query=urlencode([(key, value) for key, value in query if key != "schema"])))
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return dsn, schema, urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(SQLQueries):
+    """One audit schema in a PostgreSQL database. `readonly` stores (the audit CLI) never migrate or write."""
+
+    def __init__(self, url: str, *, readonly: bool = False, timeout: float = 10.0) -> None:
+        self.dsn, self.schema, self.description = split_url(url)
+        self._readonly = readonly
+        self._timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self.statements = Statements(PostgresDialect)
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=4, timeout=self._timeout, command_timeout=max(30.0, self._timeout),
+            server_settings={"search_path": self.schema, "application_name": "capsem-proxy-audit"},
+        )
+        try:
+            async with pool.acquire() as connection:
+                if self._readonly:
+                    found = await stored_version(connection, self.schema)
+                    if found != CURRENT_VERSION:
+                        raise SchemaMismatch(
+                            f"schema {self.schema} of {self.description} has audit schema version {found}, "
+                            f"this proxy reads {CURRENT_VERSION}"
+                            + ("; start the proxy once to create or migrate it" if found < CURRENT_VERSION else "")
+                        )
+                else:
+                    await migrate(connection, self.schema)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    def _opened(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ConnectionError(f"audit store {self.description} is not open")
+        return self._pool
+
+    async def write(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        async with self._opened().acquire(timeout=self._timeout) as connection, connection.transaction():
+            head = await connection.fetchrow("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE")
+            # Hashing a batch takes milliseconds: off the event loop, while the head stays locked.
+            rows = await asyncio.to_thread(chain_entries, entries, int(head["seq"]), head["hash"])
+            for table in ("requests", "decisions"):
+                records = [(row.seq, *row.values, row.prev_hash, row.hash) for row in rows if row.table == table]
+                if records:
+                    await connection.copy_records_to_table(
+                        table, records=records, columns=_COPY_COLUMNS[table], schema_name=self.schema
+                    )
+            await connection.execute("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1", rows[-1].seq,
+                                     rows[-1].hash)
+
+    def is_permanent(self, error: BaseException) -> bool:
+        return isinstance(error, _PERMANENT)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), self._timeout)
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                pool.terminate()
+
+    async def _fetch_all(self, statements: list[tuple[str, list[Any]]]) -> list[list[Sequence[Any]]]:
+        async with self._opened().acquire(timeout=self._timeout) as connection:
+            return [await connection.fetch(sql, *params) for sql, params in statements]
+
+    async def drop(self) -> None:
+        """Delete the schema and everything in it (tests)."""
+        async with self._opened().acquire(timeout=self._timeout) as connection:
+            await connection.execute(f"DROP SCHEMA IF EXISTS {quote(self.schema)} CASCADE")
+
+
+class PostgresAuditSink(QueuedAuditSink):
+    """The queued sink writing to PostgreSQL."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(PostgresStore(url), **options)
+
+    @classmethod
+    def from_settings(cls, settings: AuditSettings) -> PostgresAuditSink:
+        return cls(settings.url, **cls.options(settings))

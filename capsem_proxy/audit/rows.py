@@ -1,0 +1,188 @@
+"""The two kinds of audit row (requests, decisions): their columns, how they are built on the
+request path (a cheap tuple) and how they are cleaned before they are chained and stored."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from enum import Enum
+from operator import attrgetter
+from typing import Any
+
+from capsem_proxy.decisions import Decision
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.records import RequestRecord
+
+__all__ = [
+    "COLUMNS",
+    "COLUMN_NAMES",
+    "DECISION_COLUMNS",
+    "REQUEST_COLUMNS",
+    "Entry",
+    "Kind",
+    "clean_values",
+    "decision_entries",
+    "request_entry",
+    "row_dict",
+]
+
+
+class Kind(Enum):
+    """A column's type; `nullable` kinds end in _OR_NULL."""
+
+    TEXT = "text"
+    REAL = "real"
+    INT = "int"
+    BOOL = "bool"
+    TEXT_OR_NULL = "text?"
+    REAL_OR_NULL = "real?"
+    INT_OR_NULL = "int?"
+
+
+REQUEST_COLUMNS: tuple[tuple[str, Kind], ...] = (
+    ("request_id", Kind.TEXT),
+    ("started_at", Kind.REAL),
+    ("tenant_id", Kind.TEXT),
+    ("session_id", Kind.TEXT),
+    ("agent_id", Kind.TEXT),
+    ("provider", Kind.TEXT),
+    ("operation", Kind.TEXT),
+    ("route", Kind.TEXT),
+    ("model", Kind.TEXT),
+    ("stream", Kind.BOOL),
+    ("status", Kind.INT),
+    ("verdict", Kind.TEXT),
+    ("decision_id", Kind.TEXT),
+    ("reason", Kind.TEXT),
+    ("latency_ms", Kind.REAL),
+    ("upstream_ms", Kind.REAL_OR_NULL),
+    ("ttfb_ms", Kind.REAL_OR_NULL),
+    ("input_tokens", Kind.INT_OR_NULL),
+    ("output_tokens", Kind.INT_OR_NULL),
+    ("prompt", Kind.TEXT_OR_NULL),
+    ("answer", Kind.TEXT_OR_NULL),
+)
+# A request row holds every RequestRecord field, in the record's order.
+assert tuple(name for name, _ in REQUEST_COLUMNS) == tuple(f.name for f in dataclasses.fields(RequestRecord))
+
+DECISION_COLUMNS: tuple[tuple[str, Kind], ...] = (
+    ("decision_id", Kind.TEXT),
+    ("request_id", Kind.TEXT),
+    ("tenant_id", Kind.TEXT),
+    ("session_id", Kind.TEXT),
+    ("agent_id", Kind.TEXT),
+    ("provider", Kind.TEXT),
+    ("operation", Kind.TEXT),
+    ("model", Kind.TEXT),
+    ("hook", Kind.TEXT),
+    ("policy", Kind.TEXT),
+    ("verdict", Kind.TEXT),
+    ("reason", Kind.TEXT),
+    ("details", Kind.TEXT),
+    ("subject", Kind.TEXT),
+    ("latency_ms", Kind.REAL),
+    ("recorded_at", Kind.REAL),
+)
+
+COLUMNS: dict[str, tuple[tuple[str, Kind], ...]] = {"requests": REQUEST_COLUMNS, "decisions": DECISION_COLUMNS}
+COLUMN_NAMES: dict[str, tuple[str, ...]] = {table: tuple(n for n, _ in cols) for table, cols in COLUMNS.items()}
+
+# One queued row: its table and its values in column order (no seq or hashes yet: the writer adds them).
+Entry = tuple[str, tuple[Any, ...]]
+
+_record_values = attrgetter(*COLUMN_NAMES["requests"])
+
+
+def request_entry(record: RequestRecord) -> Entry:
+    """The queued row of a finished request (a snapshot: later changes to `record` are not seen)."""
+    return "requests", _record_values(record)
+
+
+def decision_entries(context: RequestContext, decisions: list[Decision]) -> list[Entry]:
+    """Queued rows for `decisions` taken on the request of `context`."""
+    now = time.time()
+    head = (context.request_id, context.tenant_id, context.session_id, context.agent_id, context.provider,
+            context.operation, context.exchange.model)
+    return [
+        ("decisions", (
+            decision.decision_id, *head, decision.hook, decision.policy, decision.verdict.value, decision.reason,
+            decision.details, decision.subject, decision.latency_ms, now,
+        ))
+        for decision in decisions
+    ]
+
+
+def _clean_text(value: Any) -> str:
+    """Text any store accepts: PostgreSQL refuses NUL, no store takes a lone surrogate."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "\ufffd")
+
+
+def _text(value: Any) -> str:
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return value
+    return "" if value is None else _clean_text(value)
+
+
+def _real(value: Any) -> float:
+    number = 0.0 if value is None else float(value)
+    return number if math.isfinite(number) else 0.0
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _text_or_null(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _real_or_null(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _int_or_null(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+_CLEANERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.TEXT: _text,
+    Kind.REAL: _real,
+    Kind.INT: _int,
+    Kind.BOOL: bool,
+    Kind.TEXT_OR_NULL: _text_or_null,
+    Kind.REAL_OR_NULL: _real_or_null,
+    Kind.INT_OR_NULL: _int_or_null,
+}
+_TABLE_CLEANERS = {table: tuple(_CLEANERS[kind] for _, kind in columns) for table, columns in COLUMNS.items()}
+
+
+def clean_values(table: str, values: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+    """`values` as stored and hashed: typed exactly as each column says (bools as bools, reals as
+    floats), so a row read back from any store hashes as it did when written."""
+    return tuple([clean(value) for clean, value in zip(_TABLE_CLEANERS[table], values, strict=True)])
+
+
+def row_dict(table: str, seq: int, values: tuple[Any, ...], prev_hash: str, row_hash: str) -> dict[str, Any]:
+    """A row as queries return it: seq, the fields, prev_hash and hash; unstored content is left out."""
+    row: dict[str, Any] = {"seq": seq}
+    row.update(zip(COLUMN_NAMES[table], values, strict=True))
+    if table == "requests":
+        if row["prompt"] is None:
+            del row["prompt"]
+        if row["answer"] is None:
+            del row["answer"]
+    row["prev_hash"] = prev_hash
+    row["hash"] = row_hash
+    return row

@@ -1,0 +1,268 @@
+"""The SQL both durable stores run for queries (SQLite and PostgreSQL differ only in a few spellings,
+given by a Dialect), and the conversion of what they return into query answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from capsem_proxy.audit.chain import GENESIS, ChainRow
+from capsem_proxy.audit.query import BLOCKING_VERDICTS, PERCENTILES, TIME_COLUMN, AuditQuery
+from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values, row_dict
+
+__all__ = ["Dialect", "PostgresDialect", "SQLQueries", "SQLiteDialect", "Statements"]
+
+_EQUAL_FILTERS = ("tenant_id", "session_id", "agent_id", "request_id", "provider", "model")
+_CONFIRMATIONS = ", ".join(f"'{verdict}'" for verdict in BLOCKING_VERDICTS if verdict != "BLOCK")
+_BLOCKING = ", ".join(f"'{verdict}'" for verdict in BLOCKING_VERDICTS)
+# query.request_blocked, in SQL.
+REQUEST_BLOCKED = f"(verdict = 'BLOCK' OR (verdict IN ({_CONFIRMATIONS}) AND status = 403))"
+DECISION_BLOCKED = f"(verdict IN ({_BLOCKING}))"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one database spells parameters, bucket numbers and a distinct list."""
+
+    numbered_params: bool  # $1, $2 (PostgreSQL) rather than ? (SQLite)
+    bucket_of: str  # format with {column} and {param}: the integer bucket of a time
+    distinct_list: str  # format with {column}: an aggregate of the distinct values
+
+
+SQLiteDialect = Dialect(False, "CAST({column} / {param} AS INTEGER)", "json_group_array(DISTINCT {column})")
+PostgresDialect = Dialect(True, "floor({column} / {param})::bigint", "array_agg(DISTINCT {column})")
+
+
+class _Params:
+    """Collects parameter values and hands out their placeholders."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}" if self.dialect.numbered_params else "?"
+
+
+def _conditions(table: str, q: AuditQuery, param: _Params, *, paging: bool = True) -> list[str]:
+    conditions = [f"{name} = {param(getattr(q, name))}" for name in _EQUAL_FILTERS if getattr(q, name) is not None]
+    if table == "decisions" and q.policy is not None:
+        conditions.append(f"policy = {param(q.policy)}")
+    if q.verdict is not None:
+        if not q.verdict:
+            conditions.append("1 = 0")
+        else:
+            conditions.append(f"verdict IN ({', '.join(param(str(verdict)) for verdict in q.verdict)})")
+    if q.blocked is not None:
+        blocked = REQUEST_BLOCKED if table == "requests" else DECISION_BLOCKED
+        conditions.append(blocked if q.blocked else f"NOT {blocked}")
+    time_column = TIME_COLUMN[table]
+    if q.since is not None:
+        conditions.append(f"{time_column} >= {param(float(q.since))}")
+    if q.until is not None:
+        conditions.append(f"{time_column} < {param(float(q.until))}")
+    if paging and q.before_seq is not None:
+        conditions.append(f"seq < {param(int(q.before_seq))}")
+    if paging and q.after_seq is not None:
+        conditions.append(f"seq > {param(int(q.after_seq))}")
+    return conditions
+
+
+def _where(conditions: list[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _columns(table: str) -> str:
+    return ", ".join(("seq", *COLUMN_NAMES[table], "prev_hash", "hash"))
+
+
+def chain_row(table: str, record: Sequence[Any]) -> ChainRow:
+    """A stored row (selected with all columns) as a ChainRow."""
+    return ChainRow(table, int(record[0]), tuple(record[1:-2]), record[-2], record[-1])
+
+
+def to_dict(table: str, record: Sequence[Any]) -> dict[str, Any]:
+    """A stored row (selected with all columns) as a query answer."""
+    return row_dict(table, int(record[0]), clean_values(table, record[1:-2]), record[-2], record[-1])
+
+
+class Statements:
+    """The query statements for one dialect; each returns (sql, parameters)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def rows(self, table: str, q: AuditQuery) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        where = _where(_conditions(table, q, param))
+        order = "ASC" if q.oldest_first else "DESC"
+        return f"SELECT {_columns(table)} FROM {table}{where} ORDER BY seq {order} LIMIT {q.capped_limit}", param.values
+
+    def chain_page(self, table: str, after_seq: int, limit: int) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        return (
+            f"SELECT {_columns(table)} FROM {table} WHERE seq > {param(after_seq)} ORDER BY seq LIMIT {int(limit)}",
+            param.values,
+        )
+
+    def sessions(self, q: AuditQuery) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        conditions = ["session_id <> ''", *_conditions("requests", q, param, paging=False)]
+        agents = self.dialect.distinct_list.format(column="agent_id")
+        sql = (
+            f"SELECT session_id, tenant_id, {agents}, MIN(started_at), MAX(started_at), COUNT(*), "
+            f"SUM(CASE WHEN {REQUEST_BLOCKED} THEN 1 ELSE 0 END), "
+            "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0) "
+            f"FROM requests{_where(conditions)} GROUP BY tenant_id, session_id "
+            f"ORDER BY MAX(started_at) DESC, session_id LIMIT {q.capped_limit}"
+        )
+        return sql, param.values
+
+    def timeline(self, table: str, session_id: str, limit: int) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        time_column = TIME_COLUMN[table]
+        return (
+            f"SELECT {_columns(table)} FROM {table} WHERE session_id = {param(session_id)} "
+            f"ORDER BY {time_column} DESC, seq DESC LIMIT {int(limit)}",
+            param.values,
+        )
+
+    def verdict_totals(self, since: float) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        return (
+            f"SELECT verdict, COUNT(*), SUM(CASE WHEN {REQUEST_BLOCKED} THEN 1 ELSE 0 END) FROM requests "
+            f"WHERE started_at >= {param(since)} GROUP BY verdict",
+            param.values,
+        )
+
+    def top_policies(self, since: float) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        return (
+            "SELECT policy, verdict, COUNT(*) FROM decisions "
+            f"WHERE recorded_at >= {param(since)} AND verdict <> 'ALLOW' "
+            "GROUP BY policy, verdict ORDER BY COUNT(*) DESC, policy, verdict LIMIT 10",
+            param.values,
+        )
+
+    def top_tenants(self, since: float) -> tuple[str, list[Any]]:
+        param = _Params(self.dialect)
+        return (
+            f"SELECT tenant_id, COUNT(*), SUM(CASE WHEN {REQUEST_BLOCKED} THEN 1 ELSE 0 END) FROM requests "
+            f"WHERE started_at >= {param(since)} GROUP BY tenant_id ORDER BY COUNT(*) DESC, tenant_id LIMIT 10",
+            param.values,
+        )
+
+    def latency(self, since: float, bucket_seconds: float) -> tuple[str, list[Any]]:
+        """Nearest-rank percentiles per bucket: the value at rank ceil(p * n), as query.nearest_rank."""
+        param = _Params(self.dialect)
+        bucket = self.dialect.bucket_of.format(column="started_at", param=param(float(bucket_seconds)))
+        picks = ", ".join(
+            # ceil(p * n) in integers: (p% * n + 99) / 100.
+            f"MAX(CASE WHEN rn = ({round(fraction * 100)} * n + 99) / 100 THEN latency_ms END)"
+            for _, fraction in PERCENTILES
+        )
+        return (
+            f"WITH bucketed AS (SELECT {bucket} AS bucket, latency_ms FROM requests "
+            f"WHERE started_at >= {param(since)}), "
+            "ranked AS (SELECT bucket, latency_ms, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY latency_ms) AS rn, "
+            "COUNT(*) OVER (PARTITION BY bucket) AS n FROM bucketed) "
+            f"SELECT bucket, n, {picks} FROM ranked GROUP BY bucket, n ORDER BY bucket",
+            param.values,
+        )
+
+
+def session_dicts(records: list[Sequence[Any]], agents_of: Any) -> list[dict[str, Any]]:
+    """Rows of the sessions statement as answers; `agents_of` turns the aggregate into a list."""
+    return [
+        {
+            "session_id": session_id, "tenant_id": tenant_id,
+            "agent_ids": sorted(agent for agent in agents_of(agents) if agent),
+            "first_at": first_at, "last_at": last_at, "requests": int(requests), "blocked": int(blocked or 0),
+            "input_tokens": int(input_tokens), "output_tokens": int(output_tokens),
+        }
+        for session_id, tenant_id, agents, first_at, last_at, requests, blocked, input_tokens, output_tokens in records
+    ]
+
+
+def merge_timeline(
+    requests: list[Sequence[Any]], decisions: list[Sequence[Any]], limit: int
+) -> list[dict[str, Any]]:
+    """The latest `limit` requests and decisions of a session, in time order."""
+    items = [{"type": "request", **to_dict("requests", record)} for record in requests]
+    items += [{"type": "decision", **to_dict("decisions", record)} for record in decisions]
+    items.sort(key=lambda item: (item["started_at"] if item["type"] == "request" else item["recorded_at"], item["seq"]))
+    return items[-limit:] if limit > 0 else []
+
+
+def summary_dict(
+    verdicts: list[Sequence[Any]], policies: list[Sequence[Any]], tenants: list[Sequence[Any]],
+    latency: list[Sequence[Any]], bucket_seconds: float,
+) -> dict[str, Any]:
+    """The answers of the summary statements as one summary."""
+    return {
+        "requests": sum(int(count) for _, count, _ in verdicts),
+        "blocked": sum(int(blocked or 0) for _, _, blocked in verdicts),
+        "by_verdict": {verdict: int(count) for verdict, count, _ in verdicts},
+        "top_policies": [{"policy": p, "verdict": v, "count": int(n)} for p, v, n in policies],
+        "top_tenants": [{"tenant_id": t, "requests": int(n), "blocked": int(b or 0)} for t, n, b in tenants],
+        "latency": [
+            {"t": float(int(bucket) * bucket_seconds), "count": int(count),
+             **{name: value for (name, _), value in zip(PERCENTILES, values, strict=True)}}
+            for bucket, count, *values in latency
+        ],
+    }
+
+
+class SQLQueries:
+    """The query methods of a SQL store, given how it runs statements (`_fetch_all`)."""
+
+    statements: Statements
+
+    async def _fetch_all(self, statements: list[tuple[str, list[Any]]]) -> list[list[Sequence[Any]]]:
+        """The rows of each statement, read in one go."""
+        raise NotImplementedError
+
+    def _agent_list(self, aggregate: Any) -> list[str]:
+        """The distinct agent ids aggregate as a list."""
+        return list(aggregate or [])
+
+    async def _fetch(self, statement: tuple[str, list[Any]]) -> list[Sequence[Any]]:
+        return (await self._fetch_all([statement]))[0]
+
+    async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]:
+        return [to_dict("requests", record) for record in await self._fetch(self.statements.rows("requests", q))]
+
+    async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
+        return [to_dict("decisions", record) for record in await self._fetch(self.statements.rows("decisions", q))]
+
+    async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
+        return session_dicts(await self._fetch(self.statements.sessions(q)), self._agent_list)
+
+    async def session_timeline(self, session_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        limit = max(0, int(limit))
+        requests, decisions = await self._fetch_all(
+            [self.statements.timeline(table, session_id, limit) for table in ("requests", "decisions")]
+        )
+        return merge_timeline(requests, decisions, limit)
+
+    async def summary(self, since: float, bucket_seconds: float = 60) -> dict[str, Any]:
+        since = float(since)
+        if bucket_seconds <= 0:
+            raise ValueError("bucket_seconds must be positive")
+        verdicts, policies, tenants, latency = await self._fetch_all([
+            self.statements.verdict_totals(since), self.statements.top_policies(since),
+            self.statements.top_tenants(since), self.statements.latency(since, bucket_seconds),
+        ])
+        return summary_dict(verdicts, policies, tenants, latency, bucket_seconds)
+
+    async def chain_page(self, table: str, after_seq: int, limit: int) -> list[ChainRow]:
+        """Rows of `table` after `after_seq`, in seq order, as stored (for verification)."""
+        records = await self._fetch(self.statements.chain_page(table, after_seq, limit))
+        return [chain_row(table, record) for record in records]
+
+    async def head(self) -> tuple[int, str]:
+        """The store's recorded head: the last seq and hash written."""
+        records = await self._fetch(("SELECT seq, hash FROM chain_head", []))
+        return (int(records[0][0]), str(records[0][1])) if records else (0, GENESIS)

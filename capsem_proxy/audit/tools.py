@@ -1,0 +1,208 @@
+"""Reading a durable audit store from outside the proxy: verify the hash chain, export rows, follow
+new rows. Stores are opened read-only: no schema is created or migrated, nothing is written."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, Protocol
+
+import orjson
+
+from capsem_proxy.audit.chain import ChainBreak, ChainRow, ChainWalk
+from capsem_proxy.audit.query import MAX_LIMIT, AuditQuery
+from capsem_proxy.audit.rows import COLUMN_NAMES
+from capsem_proxy.config import ConfigError
+
+__all__ = [
+    "Reader",
+    "VerifyReport",
+    "export_rows",
+    "open_reader",
+    "parse_anchor",
+    "parse_moment",
+    "tail_rows",
+    "verify_chain",
+    "write_rows",
+]
+
+TABLES = ("requests", "decisions")
+_PAGE = 5000
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class Reader(Protocol):
+    """What the tools need of a store (both SQL stores are readers)."""
+
+    description: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def chain_page(self, table: str, after_seq: int, limit: int) -> list[ChainRow]: ...
+
+    async def head(self) -> tuple[int, str]: ...
+
+    async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]: ...
+
+    async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]: ...
+
+
+def open_reader(url: str) -> Reader:
+    """The store `url` names, read-only."""
+    if url.startswith("sqlite:///"):
+        from capsem_proxy.audit.sqlite import SQLiteStore
+
+        return SQLiteStore(url.removeprefix("sqlite:///"), readonly=True)
+    if url.startswith(("postgresql://", "postgres://")):
+        from capsem_proxy.audit.postgres import PostgresStore
+
+        return PostgresStore(url, readonly=True)
+    if url.startswith("memory:"):
+        raise ConfigError("audit.url is memory://: nothing is kept to read")
+    raise ConfigError(f"audit.url: unsupported audit store '{url.split(':', 1)[0]}'")
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """`SEQ:HASH` as printed by verify."""
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ConfigError(f"--anchor '{text}': expected SEQ:HASH as printed by `audit verify`")
+    return int(seq), digest
+
+
+def parse_moment(text: str, now: float | None = None) -> float:
+    """Unix seconds of an ISO 8601 time (naive means local time) or of a duration ago: 90s, 15m, 1h30m, 2d."""
+    now = time.time() if now is None else now
+    compact = text.strip().lower()
+    if compact and _DURATION.sub("", compact) == "":
+        return now - sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in _DURATION.findall(compact))
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ConfigError(f"'{text}' is neither an ISO 8601 time nor a duration like 1h or 30m") from None
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of walking a store's chain."""
+
+    walk: ChainWalk
+    broken: ChainBreak | None
+    head: tuple[int, str]
+
+    def describe(self) -> str:
+        if self.broken is not None:
+            return self.broken.describe()
+        counts = self.walk.counts
+        return (
+            f"audit chain intact: {self.walk.rows} rows (requests {counts['requests']}, decisions "
+            f"{counts['decisions']}); head {self.head[0]}:{self.head[1]}"
+        )
+
+
+async def _in_seq_order(store: Reader) -> AsyncIterator[ChainRow]:
+    """Both tables' rows merged in seq order, a page at a time."""
+    buffers: dict[str, deque[ChainRow]] = {table: deque() for table in TABLES}
+    cursors = dict.fromkeys(TABLES, 0)
+    exhausted = dict.fromkeys(TABLES, False)
+    while True:
+        for table in TABLES:
+            if not buffers[table] and not exhausted[table]:
+                page = await store.chain_page(table, cursors[table], _PAGE)
+                buffers[table].extend(page)
+                if page:
+                    cursors[table] = page[-1].seq
+                exhausted[table] = len(page) < _PAGE
+        waiting = [table for table in TABLES if buffers[table]]
+        if not waiting:
+            return
+        yield buffers[min(waiting, key=lambda table: buffers[table][0].seq)].popleft()
+
+
+async def verify_chain(store: Reader, anchors: dict[int, str] | None = None) -> VerifyReport:
+    """Walk every row in seq order; the report names the first row where the chain breaks.
+    `anchors` (seq -> hash, noted earlier from `describe()`) also catch a store rewritten wholesale."""
+    head = await store.head()
+    walk = ChainWalk(anchors)
+    async for row in _in_seq_order(store):
+        broken = walk.feed((row,))
+        if broken is not None:
+            return VerifyReport(walk, broken, head)
+    return VerifyReport(walk, walk.check_head(*head), head)
+
+
+async def export_rows(
+    store: Reader, table: str, since: float | None = None, until: float | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Rows of `table` in seq order, within [since, until) when given."""
+    query = getattr(store, f"query_{table}")
+    after_seq = 0
+    while True:
+        page = await query(AuditQuery(since=since, until=until, after_seq=after_seq, limit=MAX_LIMIT))
+        for row in page:
+            yield row
+        if len(page) < MAX_LIMIT:
+            return
+        after_seq = page[-1]["seq"]
+
+
+async def _newer(store: Reader, tables: tuple[str, ...], after_seq: int) -> list[dict[str, Any]]:
+    rows = []
+    for table in tables:
+        query = getattr(store, f"query_{table}")
+        cursor = after_seq
+        while True:
+            page = await query(AuditQuery(after_seq=cursor, limit=MAX_LIMIT))
+            rows += [{"type": table[:-1], **row} for row in page]
+            if len(page) < MAX_LIMIT:
+                break
+            cursor = page[-1]["seq"]
+    return sorted(rows, key=lambda row: row["seq"])
+
+
+async def tail_rows(
+    store: Reader, tables: tuple[str, ...], last: int, follow: bool, emit: Callable[[dict[str, Any]], None],
+    interval: float = 1.0,
+) -> None:
+    """Emit the `last` newest rows of `tables` oldest first; with `follow`, then every new row as it lands."""
+    newest: list[dict[str, Any]] = []
+    for table in tables:
+        rows = await getattr(store, f"query_{table}")(AuditQuery(limit=max(0, last)))
+        newest += [{"type": table[:-1], **row} for row in rows]
+    newest.sort(key=lambda row: row["seq"])
+    newest = newest[-last:] if last > 0 else []
+    for row in newest:
+        emit(row)
+    if not follow:
+        return
+    after_seq = newest[-1]["seq"] if newest else (await store.head())[0]
+    while True:
+        await asyncio.sleep(interval)
+        for row in await _newer(store, tables, after_seq):
+            emit(row)
+            after_seq = row["seq"]
+
+
+async def write_rows(rows: AsyncIterator[dict[str, Any]], table: str, output_format: str, out: IO[str]) -> int:
+    """Write rows as JSON lines or CSV (header first); returns how many were written."""
+    count = 0
+    if output_format == "csv":
+        writer = csv.DictWriter(out, fieldnames=["seq", *COLUMN_NAMES[table], "prev_hash", "hash"], restval="")
+        writer.writeheader()
+        async for row in rows:
+            writer.writerow(row)
+            count += 1
+        return count
+    async for row in rows:
+        out.write(orjson.dumps(row).decode() + "\n")
+        count += 1
+    return count

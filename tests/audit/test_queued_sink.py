@@ -1,0 +1,46 @@
+"""The queue in front of every durable store, with a store that hangs: shutdown still ends in time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from capsem_proxy.audit.queued import QueuedAuditSink
+from tests.audit.stores import request
+
+
+class HangingStore:
+    """A store whose writes never finish (a database host that stopped answering)."""
+
+    description = "hanging://"
+
+    def __init__(self) -> None:
+        self.writes_started = 0
+
+    async def open(self) -> None:
+        return None
+
+    async def write(self, entries) -> None:
+        self.writes_started += 1
+        await asyncio.Event().wait()
+
+    def is_permanent(self, error: BaseException) -> bool:
+        return False
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_close_gives_up_on_a_hanging_store_in_time_and_counts_the_loss():
+    store = HangingStore()
+    sink = QueuedAuditSink(store, flush_interval=0.01, close_timeout=0.5)
+    await sink.start()
+    for index in range(10):
+        sink.record_request(request(f"r{index}"))
+    while not store.writes_started:
+        await asyncio.sleep(0.01)
+    assert sink.queue_depth() == 10  # rows being written still count as queued
+    started = time.monotonic()
+    await sink.close()
+    assert time.monotonic() - started < 2
+    assert sink.dropped == 10 and sink.queue_depth() == 0

@@ -1,0 +1,176 @@
+"""`capsem-proxy audit verify | export | tail`, run as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from capsem_proxy.audit import open_audit_sink
+from capsem_proxy.decisions import Verdict
+from tests.audit.stores import context, decision, drop_schema, new_schema_url, psql, request
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _fill(url: str, count: int, *, start: int = 0, started_at: float | None = None) -> None:
+    """`count` requests (r<start>.. ), each after one decision (every third one BLOCK)."""
+
+    async def fill() -> None:
+        sink = open_audit_sink(url)
+        await sink.start()
+        for index in range(start, start + count):
+            verdict = Verdict.BLOCK if index % 3 == 0 else Verdict.ALLOW
+            sink.record(context(f"r{index}"), [decision(verdict)])
+            sink.record_request(request(f"r{index}", started_at=started_at or time.time(), verdict=verdict.value,
+                                        status=403 if verdict is Verdict.BLOCK else 200))
+        await sink.close()
+
+    asyncio.run(fill())
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    url = new_schema_url()
+    yield url
+    drop_schema(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    _fill(url, 6)
+    return url
+
+
+def test_verify_passes_on_an_intact_store_and_names_the_head(sqlite_url):
+    result = _cli("verify", "--url", sqlite_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("audit chain intact: 12 rows (requests 6, decisions 6); head 12:")
+
+
+def test_verify_names_the_first_tampered_row_and_fails(sqlite_url, tmp_path):
+    with sqlite3.connect(tmp_path / "audit.db") as connection:
+        connection.execute("UPDATE decisions SET verdict = 'ALLOW' WHERE seq = 7")  # r3's BLOCK
+    result = _cli("verify", "--url", sqlite_url)
+    assert result.returncode == 1
+    assert result.stderr.startswith("chain broken at decisions seq 7 (request r3): the row's content")
+
+
+def test_verify_finds_a_deleted_row(sqlite_url, tmp_path):
+    with sqlite3.connect(tmp_path / "audit.db") as connection:
+        connection.execute("DELETE FROM requests WHERE seq = 4")
+    result = _cli("verify", "--url", sqlite_url)
+    assert result.returncode == 1
+    assert "chain broken at decisions seq 5 (request r2): row 4 before it is missing" in result.stderr
+
+
+def test_verify_checks_anchors_noted_earlier(sqlite_url):
+    head = _cli("verify", "--url", sqlite_url).stdout.rsplit("head ", 1)[1].strip()
+    assert _cli("verify", "--url", sqlite_url, "--anchor", head).returncode == 0
+    wrong = head.split(":")[0] + ":" + "0" * 64
+    result = _cli("verify", "--url", sqlite_url, "--anchor", wrong)
+    assert result.returncode == 1 and "anchored" in result.stderr
+    assert _cli("verify", "--url", sqlite_url, "--anchor", "nonsense").returncode == 2
+
+
+def test_the_store_comes_from_the_config_file(sqlite_url, tmp_path):
+    config = tmp_path / "proxy.yaml"
+    config.write_text(f"audit: {{url: '{sqlite_url}'}}\n")
+    result = _cli("verify", "--config", str(config))
+    assert result.returncode == 0 and "12 rows" in result.stdout
+
+
+def test_unreadable_stores_exit_with_2(tmp_path):
+    missing = _cli("verify", "--url", f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.returncode == 2 and "no audit store" in missing.stderr
+    assert not (tmp_path / "none.db").exists()  # reading never creates a store
+    memory = _cli("verify", "--url", "memory://")
+    assert memory.returncode == 2 and "nothing is kept" in memory.stderr
+
+
+def test_export_writes_json_lines_in_seq_order(sqlite_url):
+    result = _cli("export", "--url", sqlite_url, "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["request_id"] for row in rows] == [f"r{index}" for index in range(6)]
+    assert [row["seq"] for row in rows] == [2, 4, 6, 8, 10, 12] and all(len(row["hash"]) == 64 for row in rows)
+    decisions = _cli("export", "--url", sqlite_url, "--table", "decisions").stdout.splitlines()
+    assert [json.loads(line)["verdict"] for line in decisions] == ["BLOCK", "ALLOW", "ALLOW"] * 2
+
+
+def test_export_selects_a_time_window(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    _fill(url, 2, started_at=time.time() - 7200)
+    _fill(url, 3, start=2)
+    recent = _cli("export", "--url", url, "--since", "1h").stdout.splitlines()
+    assert [json.loads(line)["request_id"] for line in recent] == ["r2", "r3", "r4"]
+    older = _cli("export", "--url", url, "--until", "30m").stdout.splitlines()
+    assert [json.loads(line)["request_id"] for line in older] == ["r0", "r1"]
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 3600))
+    assert len(_cli("export", "--url", url, "--since", iso).stdout.splitlines()) == 3
+    bad = _cli("export", "--url", url, "--since", "yesterday-ish")
+    assert bad.returncode == 2 and "neither an ISO 8601 time nor a duration" in bad.stderr
+
+
+def test_export_writes_csv_to_a_file(sqlite_url, tmp_path):
+    output = tmp_path / "out.csv"
+    result = _cli("export", "--url", sqlite_url, "--format", "csv", "--table", "decisions", "--output", str(output))
+    assert result.returncode == 0 and "wrote 6 decisions rows" in result.stderr
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    assert len(rows) == 6 and rows[0]["verdict"] == "BLOCK" and rows[0]["seq"] == "1"
+    assert list(rows[0])[:3] == ["seq", "decision_id", "request_id"] and list(rows[0])[-2:] == ["prev_hash", "hash"]
+
+
+def test_tail_prints_the_newest_rows_oldest_first(sqlite_url):
+    lines = _cli("tail", "--url", sqlite_url, "-n", "3").stdout.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [(row["type"], row["seq"]) for row in rows] == [("request", 10), ("decision", 11), ("request", 12)]
+    only = [json.loads(line) for line in _cli("tail", "--url", sqlite_url, "-n", "2", "--table", "decisions")
+            .stdout.splitlines()]
+    assert [(row["type"], row["seq"]) for row in only] == [("decision", 9), ("decision", 11)]
+
+
+def test_tail_follow_prints_rows_as_they_land(sqlite_url):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "capsem_proxy.cli", "audit", "tail", "--url", sqlite_url, "-n", "1", "--follow",
+         "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        assert json.loads(process.stdout.readline())["seq"] == 12
+        _fill(sqlite_url, 2, start=6)
+        followed = [json.loads(process.stdout.readline()) for _ in range(4)]
+        assert [(row["type"], row["request_id"]) for row in followed] == [
+            ("decision", "r6"), ("request", "r6"), ("decision", "r7"), ("request", "r7")
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_postgres_stores_are_verified_and_exported_too(postgres_url):
+    _fill(postgres_url, 4)
+    assert _cli("verify", "--url", postgres_url).returncode == 0
+    exported = _cli("export", "--url", postgres_url, "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["request_id"] for line in exported] == ["r0", "r1", "r2", "r3"]
+    psql(postgres_url)("UPDATE requests SET status = 200 WHERE seq = 2")
+    result = _cli("verify", "--url", postgres_url)
+    assert result.returncode == 1 and "chain broken at requests seq 2 (request r0)" in result.stderr
