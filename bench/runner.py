@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.observability import OBSERVABILITY_CONFIGS
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
@@ -181,6 +182,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{f"proxy-{mode}": _proxy_with(f"proxy-{mode}", guard_config(mode)) for mode in GUARD_MODES},
     # scenario "policies": 0, 1, 5, 20 trivial policies
     **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
+    # scenario "observability": audit (SQLite) + metrics on, and both off
+    **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
 }
 
 

@@ -14,6 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench.observability import (
+    OBSERVABILITY_TARGETS,
+    measure_observability,
+    rows_observability,
+    verdicts_observability,
+)
 from bench.procstat import rss_bytes
 from bench.report import Row, Verdict
 
@@ -412,10 +418,13 @@ SCENARIOS: list[Scenario] = [
              _rows_guard, _verdicts_guard, targets=GUARD_TARGETS, default=False, table="guard"),
     Scenario("policies", "0, 1, 5 and 20 trivial policies, non-streamed", _measure_policies, _rows_policies,
              _verdicts_policies, targets=POLICY_TARGETS, default=False, table="policies"),
+    Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
+             rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
+             table="observability"),
 ]
 
 # Rows are shown in this order (measurement order above keeps RSS last).
-REPORT_ORDER = ("latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies")
+REPORT_ORDER = ("latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability")
 
 
 def scenario_names() -> list[str]:

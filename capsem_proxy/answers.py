@@ -11,7 +11,7 @@ import orjson
 
 from capsem_proxy.asgi import Receive, Send, send_response
 from capsem_proxy.config import StreamingSettings
-from capsem_proxy.decisions import Decision, Outcome, Verdict
+from capsem_proxy.decisions import Decision, Outcome, Verdict, redaction_failure
 from capsem_proxy.errors import ProxyError
 from capsem_proxy.exchange import Answer
 from capsem_proxy.exchange import ToolCall as EmittedToolCall
@@ -20,13 +20,13 @@ from capsem_proxy.observability import Observer, redacted_text
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
 from capsem_proxy.records import RequestRecord
-from capsem_proxy.redaction import Placeholders, redact_json_bytes
+from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_bytes, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, block_error, block_message, send_error
 from capsem_proxy.routing import Route
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.streaming.rewrite import rewrite_event_text
-from capsem_proxy.streaming.usage import UsageMeter
+from capsem_proxy.streaming.usage import USAGE_KEY, UsageMeter
 from capsem_proxy.upstream import UpstreamResponse
 
 __all__ = ["PLACEHOLDERS", "AnswerRelay"]
@@ -96,11 +96,20 @@ class AnswerRelay:
                 if outcome.governing is not None:
                     headers.append((DECISION_ID_HEADER, outcome.governing.decision_id.encode()))
             if checked:
-                rewrites = (outcome.redactions if outcome is not None else []) + (
-                    placeholders.restorations() if placeholders else []
-                )
-                if rewrites:
-                    body = redact_json_bytes(body, rewrites)
+                redactions = outcome.redactions if outcome is not None else []
+                if redactions:
+                    assert outcome is not None and context is not None
+                    try:
+                        body = redact_json_document(body, redactions)
+                    except RedactionFailed:
+                        failure = redaction_failure(outcome)
+                        self._observer.decisions(context, [failure])
+                        record.answer = None
+                        extra_headers.append((DECISION_ID_HEADER, failure.decision_id.encode()))
+                        await send_error(send, adapter, block_error(failure), extra_headers)
+                        return 403
+                if placeholders:
+                    body = redact_json_bytes(body, placeholders.restorations())
             await send_response(send, upstream.status, headers, body)
             return upstream.status
         record.stream = True
@@ -205,7 +214,7 @@ class AnswerRelay:
         relay = relay_guarded(
             send, upstream, sse=is_sse, decoder=adapter.stream_decoder(route.operation), guard=guard,
             error_event=error_event, block_event=block_event,
-            needs_decoding=None if reads_text else adapter.may_carry_tool_call,
+            needs_decoding=None if reads_text else (lambda raw: USAGE_KEY in raw or adapter.may_carry_tool_call(raw)),
         )
         return relay, guard
 

@@ -20,7 +20,7 @@ from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
 from capsem_proxy.cors import CorsPolicy
-from capsem_proxy.decisions import Outcome, Verdict
+from capsem_proxy.decisions import Outcome, Verdict, redaction_failure
 from capsem_proxy.errors import (
     AmbiguousKey,
     AuditUnavailable,
@@ -37,7 +37,7 @@ from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
 from capsem_proxy.records import RequestRecord
-from capsem_proxy.redaction import Placeholders, redact_json_bytes
+from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
 from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
@@ -70,9 +70,11 @@ _MAX_ID_CHARS = 128
 
 
 def _route_template(path: str, route: Route) -> str:
-    """The served route without its model name (a bounded value for metrics and the audit)."""
+    """The served route without its model name or id (a bounded value for metrics and the audit)."""
     if route.path_model:
         return path.replace("/models/" + route.path_model, "/models/{model}", 1)
+    if route.operation == "models" and path.count("/") > 2:
+        return path.rsplit("/", 1)[0] + "/{id}"  # GET /v1/models/{id}
     return path
 
 
@@ -156,50 +158,72 @@ class ProxyApp:
                 await self.cors.preflight(send, origin, headers, extra_headers)
                 return
             extra_headers.extend(self.cors.response_headers(origin))
+        record: RequestRecord | None = None
+        query_string: bytes = scope["query_string"]
+        route = None if repeated_key_header else match_route(method, path, query_string, auth_hint(headers))
         if repeated_key_header:
             # The provider might authenticate with one value while the tenant is derived from another.
             error = AmbiguousKey("the request carries more than one API key header")
             await send_error(send, self.adapters[guess_provider(path, headers)], error, extra_headers)
             status = error.status
+        elif route is None:
+            status = await self._local(send, method, path, headers, query_string, extra_headers)
         else:
-            status = await self._dispatch(
-                scope, receive, send, method, path, headers, forwarded, request_id, extra_headers, started
+            record = await self._proxied(
+                scope, receive, send, route, path, headers, forwarded, request_id, extra_headers, started
             )
+            status = record.status
         if self._access_log:
             # Only served routes are logged by path; anything else could carry arbitrary caller input.
             logged_path = path if status != 404 else "<unserved route>"
+            latency_ms = (perf_counter() - started) * 1000.0
             access_logger.info(
-                "%s %s %r %d %.1fms", request_id, method, logged_path, status, (perf_counter() - started) * 1000.0
+                "%s %s %r %d %.1fms", request_id, method, logged_path, status, latency_ms,
+                extra={
+                    "request_id": request_id, "method": method, "status": status, "latency_ms": round(latency_ms, 3),
+                    "route": record.route if record is not None else logged_path,
+                    "tenant_id": record.tenant_id if record is not None else "",
+                },
             )
 
-    async def _dispatch(
+    async def _local(
+        self,
+        send: Send,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        query_string: bytes,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> int:
+        """Routes the proxy answers itself: health, metrics, admin API and dashboard, or 404."""
+        if method == "GET" and path in ("/health", "/healthz", "/readyz"):
+            return await self._health(send, path, extra_headers)
+        if path == "/metrics" and method == "GET" and self.metrics is not None:
+            body, content_type = self.metrics.render()
+            await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
+            return 200
+        if path.startswith(("/admin/", "/dashboard")):
+            return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
+        adapter = self.adapters[guess_provider(path, headers)]
+        error = RouteNotFound(f"the proxy does not serve {method} {path}")
+        await send_error(send, adapter, error, extra_headers)
+        return error.status
+
+    async def _proxied(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        method: str,
+        route: Route,
         path: str,
         headers: dict[str, str],
         forwarded: list[tuple[str, str]],
         request_id: str,
         extra_headers: list[tuple[bytes, bytes]],
         started: float,
-    ) -> int:
-        query_string: bytes = scope["query_string"]
-        route = match_route(method, path, query_string, auth_hint(headers))
-        if route is None:
-            if method == "GET" and path in ("/health", "/healthz", "/readyz"):
-                return await self._health(send, path, extra_headers)
-            if path == "/metrics" and method == "GET" and self.metrics is not None:
-                body, content_type = self.metrics.render()
-                await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
-                return 200
-            if path.startswith(("/admin/", "/dashboard")):
-                return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
-            adapter = self.adapters[guess_provider(path, headers)]
-            error = RouteNotFound(f"the proxy does not serve {method} {path}")
-            await send_error(send, adapter, error, extra_headers)
-            return error.status
+    ) -> RequestRecord:
+        """Proxy one request to its provider; returns its finished record."""
+        method: str = scope["method"]
         adapter = self.adapters[route.provider]
         record, span = self.observer.begin(request_id, time(), headers, method, _route_template(path, route))
         record.provider, record.operation, record.stream = route.provider, route.operation, route.stream_by_path
@@ -229,7 +253,7 @@ class ProxyApp:
         record.status = status
         record.latency_ms = (perf_counter() - started) * 1000.0
         self.observer.finish(record, span, context[0] if context else None)
-        return status
+        return record
 
     async def _health(self, send: Send, path: str, extra_headers: list[tuple[bytes, bytes]]) -> int:
         status = 200
@@ -323,7 +347,14 @@ class ProxyApp:
                         return 403
                 redactions = outcome.redactions
                 if redactions:
-                    body = redact_json_bytes(body, redactions)
+                    try:
+                        body = redact_json_document(body, redactions)
+                    except RedactionFailed:
+                        failure = redaction_failure(outcome)
+                        self.observer.decisions(context, [failure])
+                        extra_headers.append((DECISION_ID_HEADER, failure.decision_id.encode()))
+                        await send_error(send, adapter, block_error(failure), extra_headers)
+                        return 403
                     self._remember_placeholders(context, outcome)
         path_and_query = route.upstream_path
         if scope["query_string"]:

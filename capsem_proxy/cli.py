@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -38,7 +37,12 @@ def _load_and_validate(config: str | None) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import logging.config
+
     import uvicorn
+
+    from capsem_proxy.logs import logging_config
+    from capsem_proxy.metrics import prepare_multiprocess
 
     if args.config:
         os.environ[CONFIG_ENV_VAR] = str(Path(args.config).resolve())
@@ -46,10 +50,10 @@ def _run(args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     workers = args.workers or settings.server.workers
-    logging.basicConfig(
-        level=settings.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_config = logging_config(settings)
+    logging.config.dictConfig(log_config)
     options = {
+        "log_config": log_config,
         "host": host,
         "port": port,
         "http": "httptools",
@@ -67,6 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvloop is missing on Windows
         options["loop"] = "asyncio"
     if workers > 1:
+        # Workers share one set of metric files, so /metrics sums what every worker counted.
+        os.environ.update(prepare_multiprocess(settings, workers))
         if settings.confirm.store_url.startswith("memory:"):
             logging.getLogger("capsem_proxy").warning(
                 "%d workers with confirm.store_url memory://: an approval given to one worker is unknown to the "

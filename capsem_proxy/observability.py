@@ -10,21 +10,11 @@ from capsem_proxy.config import Settings
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict, strictest
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.metrics import Metrics, open_metrics
 from capsem_proxy.records import RequestRecord
+from capsem_proxy.tracing import RequestSpan, Tracing, open_tracing
 
-try:  # TEMPORARY-WIRING: until metrics and tracing land
-    from capsem_proxy.metrics import Metrics, open_metrics
-    from capsem_proxy.tracing import RequestSpan, Tracing, open_tracing
-except ImportError:  # pragma: no cover
-    Metrics = Tracing = RequestSpan = object  # type: ignore[misc,assignment]
-
-    def open_metrics(settings):  # type: ignore[no-redef]
-        return None
-
-    def open_tracing(settings):  # type: ignore[no-redef]
-        return None
-
-__all__ = ["Observer", "derive_session_id", "redacted_text"]
+__all__ = ["Observer", "RequestSpan", "derive_session_id", "redacted_text"]
 
 # Key in RequestContext.scratch of the decisions a traced request collected.
 _TRACE_DECISIONS = "trace_decisions"

@@ -9,12 +9,12 @@ from capsem_proxy.providers.base import StreamDecoder
 from capsem_proxy.streaming.events import Delta, StreamEvent, UsageDelta
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
-__all__ = ["UsageMeter"]
+__all__ = ["USAGE_KEY", "UsageMeter"]
 
 logger = logging.getLogger("capsem_proxy.streaming")
 
 # Every provider names its token counts `usage…` (usage, usageMetadata).
-_USAGE_KEY = b'"usage'
+USAGE_KEY = b'"usage'
 
 
 class UsageMeter:
@@ -29,15 +29,15 @@ class UsageMeter:
 
     def sse(self, events: bytes) -> None:
         """Read the usage in `events`, complete SSE events as relayed."""
-        if _USAGE_KEY not in events:
+        if USAGE_KEY not in events:
             return
         for raw in SSESplitter().feed_events(events):
-            if _USAGE_KEY in raw:
+            if USAGE_KEY in raw:
                 self._take(parse_event(raw))
 
     def element(self, element: bytes) -> None:
         """Read the usage in one element of a JSON-array stream."""
-        if _USAGE_KEY in element:
+        if USAGE_KEY in element:
             self._take(StreamEvent(raw=element, data=element.decode("utf-8", "replace")))
 
     def _take(self, event: StreamEvent) -> None:

@@ -1,0 +1,264 @@
+"""Prometheus metrics, served at GET /metrics.
+
+The per-request update is a few dictionary lookups and counter increments: labelled children
+are created once and cached, and caller-chosen label values (model names, routes) are bounded
+so that no caller can grow the series without limit. No label ever holds a key or content.
+
+With several worker processes (`--workers N`), prometheus-client's multiprocess mode shares the
+numbers through files: `PROMETHEUS_MULTIPROC_DIR` must be set before the workers start (see
+`prepare_multiprocess`); any worker then answers a scrape with the sum over all of them. Running
+`uvicorn capsem_proxy.server:app --workers N` directly needs that variable set by hand.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.process_collector import ProcessCollector
+
+from capsem_proxy.config import Settings
+from capsem_proxy.decisions import Decision
+from capsem_proxy.logs import looks_like_secret
+from capsem_proxy.records import RequestRecord
+
+__all__ = ["MULTIPROCESS_ENV", "Metrics", "open_metrics", "prepare_multiprocess"]
+
+logger = logging.getLogger("capsem_proxy.metrics")
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+OTHER = "other"
+_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4.encode()
+
+# LLM calls last from milliseconds (blocked, cached, errors) to minutes (long generations).
+_REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Policies take microseconds (a keyword) to a few hundred milliseconds (a model-based check).
+_POLICY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+_MAX_MODELS = 50  # distinct model names per process before the rest count as "other"
+_MAX_ROUTES = 50  # routes are templates, but GET /v1/models/{id} carries an id
+_MAX_LABEL_CHARS = 64
+# How often a worker copies its audit queue depth into the shared files (multiprocess mode).
+_AUDIT_SYNC_SECONDS = 1.0
+
+
+class _AuditGauges(Protocol):
+    dropped: int
+
+    def queue_depth(self) -> int: ...
+
+
+class _BoundedLabel:
+    """Caller-chosen values as label values: the first `limit` distinct ones keep their name (cut
+    to `max_chars`), later ones become "other", and a value shaped like a key is never kept."""
+
+    __slots__ = ("_known", "_limit", "_max_chars")
+
+    def __init__(self, limit: int, max_chars: int = _MAX_LABEL_CHARS) -> None:
+        self._known: dict[str, str] = {}
+        self._limit = limit
+        self._max_chars = max_chars
+
+    def __call__(self, value: str) -> str:
+        label = self._known.get(value)
+        if label is not None:
+            return label
+        if len(self._known) >= self._limit or looks_like_secret(value):
+            return OTHER
+        label = self._known[value] = value[: self._max_chars]
+        return label
+
+
+def prepare_multiprocess(settings: Settings, workers: int | None = None) -> dict[str, str]:
+    """The environment to set before starting `workers` worker processes (default
+    `server.workers`) so that they share their metrics; {} when not needed (metrics off or one
+    worker). Removes the files an earlier run left in the directory."""
+    workers = settings.server.workers if workers is None else workers
+    if not settings.metrics.enabled or workers <= 1:
+        return {}
+    directory = Path(settings.metrics.multiprocess_dir or settings.server.data_dir / "metrics").resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return {MULTIPROCESS_ENV: str(directory)}
+
+
+class Metrics:
+    """The proxy's Prometheus metrics (one instance per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        # `*_created` series double the scrape for a timestamp nobody graphs (the process owns the library).
+        disable_created_metrics()
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV)
+        registry = self.registry = CollectorRegistry(auto_describe=False)
+        self._requests = Counter(
+            "capsem_proxy_requests", "Proxied requests by provider, model, route and HTTP status.",
+            ("provider", "model", "route", "status"), registry=registry,
+        )
+        self._request_seconds = Histogram(
+            "capsem_proxy_request_duration_seconds", "Time from the request to the last byte of the answer.",
+            ("provider", "route"), buckets=_REQUEST_BUCKETS, registry=registry,
+        )
+        self._ttfb_seconds = Histogram(
+            "capsem_proxy_time_to_first_byte_seconds", "Time from the request to the first byte of the answer body.",
+            ("provider", "route"), buckets=_REQUEST_BUCKETS, registry=registry,
+        )
+        self._upstream_seconds = Histogram(
+            "capsem_proxy_upstream_duration_seconds", "Time until the provider's answer headers arrived.",
+            ("provider",), buckets=_REQUEST_BUCKETS, registry=registry,
+        )
+        self._tokens = Counter(
+            "capsem_proxy_tokens", "Tokens reported by the provider, by direction (input or output).",
+            ("provider", "model", "direction"), registry=registry,
+        )
+        self._decisions = Counter(
+            "capsem_proxy_decisions", "Policy decisions by policy, hook and verdict.",
+            ("policy", "hook", "verdict"), registry=registry,
+        )
+        self._policy_seconds = Histogram(
+            "capsem_proxy_policy_duration_seconds", "Time one policy took on one hook call.",
+            ("policy", "hook"), buckets=_POLICY_BUCKETS, registry=registry,
+        )
+        self._active_streams = Gauge(
+            "capsem_proxy_active_streams", "Streamed answers being relayed now.",
+            registry=registry, multiprocess_mode="livesum",
+        )
+        self._audit_queue = Gauge(
+            "capsem_proxy_audit_queue_depth", "Audit rows waiting to be written.",
+            registry=registry, multiprocess_mode="livesum",
+        )
+        self._audit_dropped = Counter(
+            "capsem_proxy_audit_dropped_rows", "Audit rows dropped because the audit queue was full.",
+            registry=registry,
+        )
+        self._audit_refused = Counter(
+            "capsem_proxy_audit_refused_requests", "Requests refused (503) because the audit queue was full.",
+            registry=registry,
+        )
+        self._models = _BoundedLabel(_MAX_MODELS)
+        self._routes = _BoundedLabel(_MAX_ROUTES)
+        self._statuses: dict[int, str] = {}
+        # (provider, model label, route label, status) -> the children one finished request updates.
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, ...]] = {}
+        # (policy, hook, verdict) -> (decision counter, policy latency histogram).
+        self._decision_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._audit: _AuditGauges | None = None
+        self._audit_lock = threading.Lock()
+        self._dropped_seen = 0
+        if self.multiprocess_dir:
+            self._scraped: CollectorRegistry = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(self._scraped, path=self.multiprocess_dir)
+            # Live gauges of a worker that exits must stop counting in the sum.
+            atexit.register(mark_process_dead, os.getpid(), self.multiprocess_dir)
+        else:
+            self._scraped = registry
+            ProcessCollector(registry=registry)
+
+    # --- the request path ---------------------------------------------------------------------
+
+    def observe_request(self, record: RequestRecord) -> None:
+        """Count one finished request: status, latencies, tokens."""
+        key = (record.provider, self._models(record.model), self._routes(record.route), record.status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = self._new_request_children(key)
+        requests, duration, ttfb, upstream, input_tokens, output_tokens = children
+        requests.inc()
+        duration.observe(record.latency_ms / 1000.0)
+        if record.ttfb_ms is not None:
+            ttfb.observe(record.ttfb_ms / 1000.0)
+        if record.upstream_ms is not None:
+            upstream.observe(record.upstream_ms / 1000.0)
+        if record.input_tokens:
+            input_tokens.inc(record.input_tokens)
+        if record.output_tokens:
+            output_tokens.inc(record.output_tokens)
+
+    def observe_decisions(self, decisions: list[Decision]) -> None:
+        """Count decisions by policy, hook and verdict, and time each policy."""
+        children = self._decision_children
+        for decision in decisions:
+            key = (decision.policy, decision.hook, decision.verdict)
+            pair = children.get(key)
+            if pair is None:
+                pair = children[key] = (
+                    self._decisions.labels(decision.policy, decision.hook, decision.verdict.value),
+                    self._policy_seconds.labels(decision.policy, decision.hook),
+                )
+            pair[0].inc()
+            pair[1].observe(decision.latency_ms / 1000.0)
+
+    def stream_started(self) -> None:
+        self._active_streams.inc()
+
+    def stream_ended(self) -> None:
+        self._active_streams.dec()
+
+    def audit_refused(self) -> None:
+        """Count a request refused because the audit queue was full."""
+        self._audit_refused.inc()
+
+    def _new_request_children(self, key: tuple[str, str, str, int]) -> tuple[Any, ...]:
+        provider, model, route, status = key
+        status_label = self._statuses.setdefault(status, str(status))
+        return (
+            self._requests.labels(provider, model, route, status_label),
+            self._request_seconds.labels(provider, route),
+            self._ttfb_seconds.labels(provider, route),
+            self._upstream_seconds.labels(provider),
+            self._tokens.labels(provider, model, "input"),
+            self._tokens.labels(provider, model, "output"),
+        )
+
+    # --- the audit trail, read outside the request path ---------------------------------------
+
+    def watch_audit(self, sink: Any) -> None:
+        """Report `sink`'s queue depth and dropped rows (read at scrape time; in multiprocess mode
+        also every second, so that the workers not answering the scrape are current too)."""
+        self._audit = sink
+        if self.multiprocess_dir:
+            threading.Thread(target=self._sync_audit_forever, name="capsem-metrics-audit", daemon=True).start()
+
+    def _sync_audit(self) -> None:
+        sink = self._audit
+        if sink is None:
+            return
+        with self._audit_lock:
+            queue_depth = getattr(sink, "queue_depth", None)
+            if queue_depth is not None:
+                self._audit_queue.set(queue_depth())
+            dropped = int(getattr(sink, "dropped", 0))
+            if dropped > self._dropped_seen:
+                self._audit_dropped.inc(dropped - self._dropped_seen)
+                self._dropped_seen = dropped
+
+    def _sync_audit_forever(self) -> None:
+        while True:
+            time.sleep(_AUDIT_SYNC_SECONDS)
+            try:
+                self._sync_audit()
+            except Exception:  # a sink that fails to answer must not end the reporting for good
+                logger.exception("reading the audit queue for metrics failed")
+
+    # --- GET /metrics -------------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, bytes]:
+        """The Prometheus text exposition and its content type."""
+        try:
+            self._sync_audit()
+        except Exception:  # the other metrics are still worth serving
+            logger.exception("reading the audit queue for metrics failed")
+        return generate_latest(self._scraped), _CONTENT_TYPE
+
+
+def open_metrics(settings: Settings) -> Metrics | None:
+    """The metrics, or None when `metrics.enabled` is false (then nothing is counted at all)."""
+    return Metrics(settings) if settings.metrics.enabled else None
