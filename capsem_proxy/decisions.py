@@ -15,6 +15,7 @@ __all__ = [
     "Outcome",
     "Verdict",
     "new_decision_id",
+    "redaction_failure",
     "sequential_decision_id",
     "strictest",
 ]
@@ -132,3 +133,13 @@ class Outcome:
         return (
             self.confirmations_hold and self.governing is not None and self.governing.verdict in CONFIRMATION_VERDICTS
         )
+
+
+def redaction_failure(outcome: Outcome) -> Decision:
+    """The BLOCK taken when the text an outcome asked to redact could not be removed."""
+    redacting = next(decision for decision in outcome.decisions if decision.verdict is Verdict.REDACT)
+    return Decision(
+        Verdict.BLOCK, redacting.policy, redacting.hook, reason="redaction_failed",
+        details=f"{redacting.details or redacting.reason}; the content could not be redacted",
+        subject=redacting.subject,
+    )

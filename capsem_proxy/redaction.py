@@ -9,10 +9,22 @@ byte outside the redacted spans stays as the client or provider sent it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 
-__all__ = ["Placeholders", "find_spans", "redact_json_bytes", "rewrite_segment"]
+__all__ = [
+    "Placeholders",
+    "RedactionFailed",
+    "find_spans",
+    "redact_json_bytes",
+    "redact_json_document",
+    "rewrite_segment",
+]
+
+
+class RedactionFailed(Exception):
+    """Text a policy asked to redact is still in the document after rewriting it."""
 
 
 def _escaped_forms(text: str) -> list[tuple[bytes, str]]:
@@ -56,6 +68,53 @@ def redact_json_bytes(body: bytes, redactions: list[tuple[str, str]]) -> bytes:
             if escaped in body:
                 body = _replace_outside_escapes(body, escaped, _escape(replacement, style))
     return body
+
+
+def _strings_holding(value: Any, redactions: list[tuple[str, str]]) -> bool:
+    """True when a string (key or value) anywhere in the JSON value still contains an original
+    outside the replacements (a replacement may legitimately spell its original's kind)."""
+    if isinstance(value, str):
+        for _, replacement in redactions:
+            if replacement:
+                value = value.replace(replacement, "\x00")
+        return any(original and original in value for original, _ in redactions)
+    if isinstance(value, dict):
+        return any(
+            _strings_holding(key, redactions) or _strings_holding(item, redactions) for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(_strings_holding(item, redactions) for item in value)
+    return False
+
+
+def _rewrite_strings(value: Any, redactions: list[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        for original, replacement in redactions:
+            value = value.replace(original, replacement)
+        return value
+    if isinstance(value, dict):
+        return {_rewrite_strings(key, redactions): _rewrite_strings(item, redactions) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rewrite_strings(item, redactions) for item in value]
+    return value
+
+
+def redact_json_document(body: bytes, redactions: list[tuple[str, str]]) -> bytes:
+    """`body` with every original redacted, and proof of it: the decoded document holds none.
+
+    The byte rewrite keeps every other byte as sent; it misses an original only when the sender
+    spelled it with unusual escapes (`\\/`, `\\u0041`). Then the document is decoded, rewritten
+    and re-encoded (its formatting changes, its meaning does not); an original the rewrite itself
+    spells again raises RedactionFailed, for the caller to refuse the document.
+    """
+    redacted = redact_json_bytes(body, redactions)
+    document = orjson.loads(redacted)
+    if not _strings_holding(document, redactions):
+        return redacted
+    rewritten = _rewrite_strings(document, redactions)
+    if _strings_holding(rewritten, redactions):
+        raise RedactionFailed("redacted text is still present in the document")
+    return orjson.dumps(rewritten)
 
 
 class Placeholders:

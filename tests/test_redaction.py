@@ -5,7 +5,15 @@ import json
 
 import orjson
 
-from capsem_proxy.redaction import find_spans, redact_json_bytes, rewrite_segment
+import pytest
+
+from capsem_proxy.redaction import (
+    RedactionFailed,
+    find_spans,
+    redact_json_bytes,
+    redact_json_document,
+    rewrite_segment,
+)
 from capsem_proxy.streaming.rewrite import rewrite_event_text
 
 EMAIL = "bob@example.com"
@@ -66,3 +74,27 @@ def test_a_match_inside_an_escape_sequence_is_left_alone():
     body = json.dumps({"content": "\tom@x.com and tom@x.com"}).encode()  # tab + "om@x.com", then the address
     redacted = redact_json_bytes(body, [("tom@x.com", "[REDACTED]")])
     assert json.loads(redacted) == {"content": "\tom@x.com and [REDACTED]"}
+
+
+def test_document_redaction_keeps_bytes_when_the_rewrite_reaches_every_original():
+    body = b'{"a": "key sk-123 here",   "b": [1.50]}'
+    assert redact_json_document(body, [("sk-123", "[K]")]) == b'{"a": "key [K] here",   "b": [1.50]}'
+
+
+def test_unusual_escapes_are_decoded_and_redacted_rather_than_let_through():
+    # `\/` and `\u0073` spell "/" and "s": the byte rewrite cannot see the original.
+    body = b'{"url": "https:\\/\\/host\\/\\u0073k-123", "n": 1}'
+    redacted = redact_json_document(body, [("sk-123", "[K]")])
+    assert orjson.loads(redacted) == {"url": "https://host/[K]", "n": 1}
+
+
+def test_a_replacement_may_spell_its_original():
+    assert redact_json_document(b'{"k": "my password"}', [("password", "[REDACTED:password]")]) == (
+        b'{"k": "my [REDACTED:password]"}'
+    )
+
+
+def test_a_rewrite_that_spells_the_original_again_fails_closed():
+    # Removing "sk-123" twice from "sk-sk-sk-123123123" still leaves "sk-123".
+    with pytest.raises(RedactionFailed):
+        redact_json_document(b'{"k": "sk-sk-sk-123123123"}', [("sk-123", "")])

@@ -196,6 +196,19 @@ class StreamGuard:
         self.answer.tool_calls.append(tool_call)
         outcome = await self._checks.tool_call(tool_call)
         self._record(outcome)
+        if outcome.redactions:
+            # A streamed call goes out as the provider's own argument fragments, which no rewrite
+            # reaches: a call a policy wanted redacted is stopped rather than released as it is.
+            redacting = next(d for d in outcome.decisions if d.verdict is Verdict.REDACT)
+            blocked = Decision(
+                Verdict.BLOCK, redacting.policy, "on_tool_call", reason=redacting.reason,
+                details=f"{redacting.details or redacting.reason}; a streamed tool call cannot be redacted",
+                subject=tool_call.name, extra={"emitted": True},
+            )
+            self.decisions.append(blocked)
+            self._pending.clear()
+            self._pending_bytes = 0
+            raise StreamBlocked(blocked)
         self._held_calls.discard(index)
 
     async def _check_text_at_checkpoint(self) -> None:

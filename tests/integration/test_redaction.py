@@ -110,3 +110,16 @@ def test_reversible_redaction_restores_the_callers_data_in_the_answer(reversible
     forwarded = _forwarded(fake_provider)
     assert EMAIL.encode() not in forwarded and b"[REDACTED:EMAIL_1]" in forwarded
     assert text == prompt
+
+
+def test_prompt_spelled_with_unusual_escapes_is_still_redacted(redacting_proxy, fake_provider):
+    # A client may escape "/" (PHP's default) or spell letters as \u00XX: the bytes no longer
+    # contain the address, the decoded prompt does.
+    spelled = EMAIL.replace("a", "\\u0061").encode()
+    body = b'{"model":"gpt-4o","messages":[{"role":"user","content":"mail ' + spelled + b' at https:\\/\\/x.io"}]}'
+    response = httpx.post(f"{redacting_proxy.base_url}/v1/chat/completions", content=body,
+                          headers={"authorization": "Bearer sk-r"})
+    assert response.status_code == 200
+    forwarded = json.loads(_forwarded(fake_provider))
+    assert forwarded["messages"][0]["content"] == "mail [REDACTED:EMAIL] at https://x.io"
+    assert EMAIL.encode() not in _forwarded(fake_provider)

@@ -143,6 +143,23 @@ async def test_blocked_tool_call_never_leaves():
     assert blocked.value.decision.subject == "rm"
 
 
+async def test_tool_call_a_policy_wants_redacted_is_stopped_not_released():
+    class Redactor(Recorder):
+        async def tool_call(self, call):
+            return _outcome([Decision(Verdict.REDACT, "secrets", "on_tool_call", details="found a key",
+                                      redactions=[("sk-live-123", "[REDACTED:key]")])])
+
+    guard = _guard(Redactor())
+    out = await guard.push(b"<t0>", [ToolCallDelta(0, "c", "post", '{"key": "sk-live-123"}')])
+    with pytest.raises(StreamBlocked) as blocked:
+        out += await guard.push(b"<finish>", [FinishDelta("tool_calls")])
+    assert out == b""
+    decision = blocked.value.decision
+    assert (decision.verdict, decision.policy, decision.subject) == (Verdict.BLOCK, "secrets", "post")
+    assert "cannot be redacted" in decision.details
+    assert decision in guard.decisions
+
+
 async def test_interleaved_parallel_tool_calls_are_assembled_separately():
     recorder = Recorder()
     guard = _guard(recorder)
