@@ -3,7 +3,8 @@
 A detector policy scans the texts of the hooks it is configured for, and turns findings into one
 decision: each finding kind has an action (`log`, `block`, `confirm` or `redact`), the strictest
 action wins, and `redact` rewrites each finding as `[REDACTED:<kind>]` (reversible:
-`[REDACTED:<kind>_<n>]`, restored in the answer the client receives).
+`[REDACTED:<kind>_<n>]`, restored in the answer the client receives). Tool definitions and
+tool calls the model emits cannot be rewritten: there `redact` blocks.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _VERDICTS: dict[str, Verdict] = {
     "confirm": Verdict.CONFIRM,
     "redact": Verdict.REDACT,
 }
+# RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
+# shared by every detector policy so that no two originals of one request get the same placeholder.
+_PLACEHOLDER_NUMBERING = "detector_placeholders"
 # Which hook reads which place.
 _PLACE_HOOKS: dict[str, str] = {
     "prompts": "on_model_call",
@@ -61,6 +65,28 @@ def json_strings(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [text for item in value for text in json_strings(item)]
     return []
+
+
+def _numbered_per_request(decision: Decision | None, scratch: dict[str, Any]) -> Decision | None:
+    """`decision` with its reversible placeholders numbered across the whole request.
+
+    The prompt and each tool result are separate hook calls, each numbering from 1; two
+    originals sharing a placeholder could not both be restored, so each original keeps the
+    placeholder it got first in this request and new ones continue the request's count.
+    """
+    if decision is None or decision.verdict is not Verdict.REDACT or not decision.extra.get("reversible"):
+        return decision
+    numbering: dict[str, str] = scratch.setdefault(_PLACEHOLDER_NUMBERING, {})
+    renumbered = []
+    for original, placeholder in decision.redactions:
+        unique = numbering.get(original)
+        if unique is None:
+            prefix = placeholder.rsplit("_", 1)[0] + "_"  # "[REDACTED:<kind>_"
+            number = sum(1 for used in numbering.values() if used.startswith(prefix)) + 1
+            unique = numbering[original] = f"{prefix}{number}]"
+        renumbered.append((original, unique))
+    decision.redactions = renumbered
+    return decision
 
 
 class DetectorPolicy:
@@ -140,13 +166,17 @@ class DetectorPolicy:
     async def on_model_call(self, event: ModelCall) -> Decision | None:
         system = event.system_instructions
         text = event.prompt if not system else system + "\n" + event.prompt
-        return self.decide("on_model_call", text, reversible=self.options.reversible)
+        decision = self.decide("on_model_call", text, reversible=self.options.reversible)
+        return _numbered_per_request(decision, event.context.scratch)
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
         if event.emitted:
             if "tool_calls" not in self.options.scan:
                 return None
-            return self.decide("on_tool_call", "\n".join(json_strings(event.args)))
+            # A call the model emits cannot be redacted: streamed calls are released as the
+            # provider's own argument fragments, which no rewrite reaches, and the client would
+            # run the call with arguments the model never chose. `redact` blocks it instead.
+            return self.decide("on_tool_call", "\n".join(json_strings(event.args)), can_redact=False)
         if "tool_definitions" not in self.options.scan:
             return None
         tool = event.tool
@@ -155,7 +185,8 @@ class DetectorPolicy:
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
         text = "\n".join(json_strings(event.response))
-        return self.decide("on_tool_response", text, reversible=self.options.reversible)
+        decision = self.decide("on_tool_response", text, reversible=self.options.reversible)
+        return _numbered_per_request(decision, event.context.scratch)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer

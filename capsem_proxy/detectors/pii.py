@@ -1,0 +1,417 @@
+"""Finds personal data in text with Presidio's recognizers: emails, phone numbers, credit cards
+(Luhn), IBANs (checksum), IP addresses, US SSN/ITIN and a few other national ids; names and
+places only through an optional spaCy NER model.
+
+Presidio's `AnalyzerEngine` needs an NLP engine (a spaCy model) even for pattern recognizers,
+so this module calls the recognizers directly and adds back the two things the engine would
+have done, kept deliberately small:
+
+- context: a recognizer's cue words (`ssn`, `iban`, `nhs`…) within a few words of a match raise
+  its score as Presidio's context enhancer does (+0.35, at least 0.4). Presidio's validators
+  score any checksum-valid digit run 1.0, so ids made only of digits (NHS, Aadhaar, TFN, PESEL,
+  SIN) and bare digit runs read as phone numbers are kept only with a cue word: without one they
+  are indistinguishable from order numbers and timestamps.
+- cost: each recognizer runs only when a cheap prefilter (stdlib `re`) finds a candidate; the
+  email and fiscal-code recognizers read the candidate snippets only, and phone candidates are
+  parsed one by one with python-phonenumbers (what Presidio's phone recognizer runs, minus its
+  whole-text matcher pass per region).
+
+Not findings: emails at reserved documentation domains (RFC 2606: example.com, .test…) and IP
+addresses that are not globally routable (private, loopback, documentation ranges) or that read
+as version numbers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from capsem_proxy.detectors.base import Finding
+
+__all__ = ["DEFAULT_PII_KINDS", "NER_KINDS", "PII_KINDS", "PIIDetector"]
+
+# Presidio's context enhancer defaults (LemmaContextAwareEnhancer).
+_CONTEXT_BOOST = 0.35
+_MIN_SCORE_WITH_CONTEXT = 0.4
+_CONTEXT_BEFORE_CHARS = 64
+_CONTEXT_AFTER_CHARS = 32
+_NER_SCORE = 0.85
+_MIN_PHONE_DIGITS = 7
+# Phone regions searched when none are configured (Presidio's default).
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+_RESERVED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_EMAIL_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
+_VERSION_CUE = re.compile(r"\b(?:v|version|release|ver\.?|build)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entity:
+    """One PII kind: how to build its Presidio recognizer and when running it is worth it.
+
+    The recognizer runs only when one of `prefilters` matches somewhere in the text; each is
+    (literals, regex), the regex tried only when one of the literals occurs (or always, with
+    no literals). With `snippets` the recognizer reads only the regex's matches. `needs_context`
+    keeps a finding only with a cue word nearby (the cue word is then the prefilter);
+    `bare_digits_need_context` does so for findings that are digits only.
+    """
+
+    kind: str
+    recognizer: str
+    prefilters: tuple[tuple[tuple[str, ...], str], ...] = ()
+    needs_context: bool = False
+    bare_digits_need_context: bool = False
+    snippets: bool = False
+    # Cue words that make up for a missing format (bare digits), when stricter than the recognizer's.
+    strict_cues: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# A 13-19 digit card number whose first digits are a known issuer range, written plain or in
+# the usual groups (4-4-4-4[-3], Amex 4-6-5, Diners 4-6-4). Presidio's own pattern misses the
+# Mastercard 2-series and the Amex grouping.
+_CARD_ISSUER = (
+    r"(?:4\d{3}|5[1-5]\d{2}|2(?:2[2-9]\d|[3-6]\d{2}|7[01]\d|720)|3[47]\d{2}|3(?:0[0-5]|[68]\d)\d"
+    r"|6(?:011|5\d{2}|4[4-9]\d|2\d{2})|35(?:2[89]|[3-8]\d))"
+)
+_CARD_PATTERN = (
+    rf"\b(?:{_CARD_ISSUER}\d{{9,15}}|{_CARD_ISSUER}([ -])\d{{4}}\1\d{{4}}\1\d{{4}}(?:\1\d{{3}})?"
+    rf"|{_CARD_ISSUER}([ -])\d{{6}}\2\d{{4,5}})\b"
+)
+
+def _any(pattern: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """A prefilter of one regex, tried on every text."""
+    return (((), pattern),)
+
+
+# Something a phone number could be: 7+ characters of digits and separators, maybe an extension.
+_PHONE_CANDIDATE = (
+    r"(?<![\w.+-])(?:\+|\(\+?)?\d[\d ().-]{5,20}\d(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,6})?(?!\w)"
+)
+# The local part in the characters addresses really use: `KEY=user@host` is `user@host`, although
+# RFC 5322 (and Presidio's pattern) would allow `=` and `/` in it.
+_EMAIL_CANDIDATE = r"[A-Za-z0-9._%+-]+@[^\s@<>()\[\]{},;:\"'=/\\]+"
+_FISCAL_CODE_CANDIDATE = r"(?i)\b[a-z]{6}[\dlmnp-v]{2}[a-ehlmpr-t][\dlmnp-v]{2}[a-z][\dlmnp-v]{3}[a-z]\b"
+# Candidates that are dates or times, not phone numbers (checked before the costly phone parser).
+_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
+# Dotted quads are IPv4 addresses or netmasks, which the phone parser would otherwise accept.
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+_ENTITIES: dict[str, _Entity] = {
+    entity.kind: entity
+    for entity in (
+        _Entity("email", "EmailRecognizer", ((("@",), _EMAIL_CANDIDATE),), snippets=True),
+        _Entity(
+            "phone_number", "PhoneRecognizer", _any(_PHONE_CANDIDATE), bare_digits_need_context=True, snippets=True,
+            # Presidio's phone cues include `number`, too weak to make a bare digit run a phone number.
+            strict_cues=("phone", "telephone", "tel", "cell", "cellphone", "mobile", "call", "fax", "sms", "whatsapp"),
+        ),
+        _Entity("credit_card", "CreditCardRecognizer", _any(r"\d{4}[ -]?\d{4}"), options={"pattern": _CARD_PATTERN}),
+        _Entity("iban", "IbanRecognizer", _any(r"[A-Z]{2}\d{2}[ -]?[A-Z0-9]{4}")),
+        _Entity("us_ssn", "UsSsnRecognizer", _any(r"\d{3}(?:[- .]?\d{2}[- .]?\d{4}|\d{2}-\d{4}|-\d{6})")),
+        _Entity("us_itin", "UsItinRecognizer", _any(r"9\d{2}[- ]?[5-9]\d")),
+        _Entity(
+            "ip_address", "IpRecognizer",
+            (((), r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"), ((":",), r"[0-9A-Fa-f]{0,4}::?[0-9A-Fa-f]{0,4}:")),
+        ),
+        _Entity("uk_nino", "UkNinoRecognizer", _any(r"\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b")),
+        _Entity("uk_nhs", "NhsRecognizer", needs_context=True),
+        _Entity("es_nif", "EsNifRecognizer", _any(r"\d{7}-?[A-Za-z]")),
+        _Entity("it_fiscal_code", "ItFiscalCodeRecognizer", _any(_FISCAL_CODE_CANDIDATE), snippets=True),
+        _Entity("in_aadhaar", "InAadhaarRecognizer", needs_context=True),
+        _Entity("au_tfn", "AuTfnRecognizer", needs_context=True),
+        _Entity("pl_pesel", "PlPeselRecognizer", needs_context=True),
+        _Entity("ca_sin", "CaSinRecognizer", needs_context=True),
+        # Off by default: weak patterns (letters and digits that many product codes share).
+        _Entity("sg_nric_fin", "SgFinRecognizer", _any(r"[A-Za-z]\d{7}[A-Za-z]")),
+        _Entity("in_pan", "InPanRecognizer", needs_context=True),
+        _Entity("us_passport", "UsPassportRecognizer", needs_context=True),
+        _Entity("us_driver_license", "UsLicenseRecognizer", needs_context=True),
+        _Entity("us_bank_number", "UsBankRecognizer", needs_context=True),
+    )
+}
+NER_KINDS = ("person", "location")
+PII_KINDS: tuple[str, ...] = (*_ENTITIES, *NER_KINDS)
+DEFAULT_PII_KINDS: tuple[str, ...] = (
+    "email", "phone_number", "credit_card", "iban", "us_ssn", "us_itin", "ip_address", "uk_nino", "uk_nhs",
+    "es_nif", "it_fiscal_code", "in_aadhaar", "au_tfn", "pl_pesel", "ca_sin",
+)
+# spaCy labels -> kinds (as Presidio's SpacyRecognizer maps them).
+_NER_LABELS = {"PERSON": "person", "PER": "person", "GPE": "location", "LOC": "location", "FAC": "location"}
+
+
+def _offline_email_recognizer() -> Any:
+    """Presidio's email recognizer, validating domains against tldextract's bundled suffix list:
+    the default extractor fetches the public suffix list over the network on first use."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=())
+    extract("warm.example.com")  # loads the bundled list now, not on the first request
+
+    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(extract(pattern_text).fqdn)
+
+    return OfflineEmailRecognizer()
+
+
+def _build_recognizer(entity: _Entity, phone_regions: Sequence[str]) -> Any:
+    from presidio_analyzer import Pattern
+    from presidio_analyzer import predefined_recognizers as recognizers
+
+    if entity.kind == "email":
+        return _offline_email_recognizer()
+    if entity.kind == "phone_number":
+        return recognizers.PhoneRecognizer(supported_regions=tuple(phone_regions))
+    if entity.kind == "credit_card":
+        pattern = Pattern("Credit card (issuer ranges)", entity.options["pattern"], 0.3)
+        return recognizers.CreditCardRecognizer(patterns=[pattern])
+    return getattr(recognizers, entity.recognizer)()
+
+
+def _context_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    cleaned = sorted({word.strip().lower() for word in words if word.strip()}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(word) for word in cleaned) + r")(?!\w)")
+
+
+@dataclass(slots=True)
+class _Active:
+    entity: _Entity
+    recognizer: Any
+    presidio_entity: str
+    prefilters: list[tuple[tuple[str, ...], re.Pattern[str]]]
+    context: re.Pattern[str] | None
+    strict_context: re.Pattern[str] | None
+
+    def worth_running(self, text: str) -> bool:
+        return any(
+            (not literals or any(literal in text for literal in literals)) and pattern.search(text) is not None
+            for literals, pattern in self.prefilters
+        )
+
+
+def _phone_candidate(candidate: str) -> bool:
+    """Worth the phone parser: 7 to 15 digits (E.164 allows 15, plus an extension), not a date, a
+    time or an IPv4 address."""
+    digits = sum(char.isdigit() for char in candidate)
+    stripped = candidate.strip()
+    if not _MIN_PHONE_DIGITS <= digits <= 15 + 6:
+        return False
+    return _DATE_LIKE.fullmatch(stripped) is None and _DOTTED_QUAD.fullmatch(stripped) is None
+
+
+def _phone_results(
+    recognizer: Any, candidates: re.Pattern[str], text: str, cued: Callable[[int, int], bool]
+) -> list[tuple[int, int, float]]:
+    """Phone numbers among the candidates, as Presidio's PhoneRecognizer finds them (its regions,
+    leniency and score), at a fraction of its cost.
+
+    Presidio runs python-phonenumbers' matcher over the whole text once per region (about 0.5 ms
+    per candidate with 8 regions). Here each candidate is first parsed region by region (cheap);
+    the matcher, with its extra leniency checks, then runs on that candidate alone and only for
+    the regions where the candidate parsed as a valid number.
+    """
+    import phonenumbers
+
+    results = []
+    for match in candidates.finditer(text):
+        candidate = match.group()
+        if not _phone_candidate(candidate) or (candidate.isdigit() and not cued(*match.span())):
+            continue
+        for region in _valid_phone_regions(phonenumbers, candidate, recognizer.supported_regions):
+            found = next(iter(phonenumbers.PhoneNumberMatcher(candidate, region, leniency=recognizer.leniency)), None)
+            if found is not None:
+                results.append((match.start() + found.start, match.start() + found.end, recognizer.SCORE))
+                break
+    return results
+
+
+def _valid_phone_regions(phonenumbers: Any, candidate: str, regions: Sequence[str]) -> Iterator[str]:
+    """The regions in which `candidate` parses as a valid number, lazily (an international number
+    is valid everywhere or nowhere: the first region stands for all)."""
+    international = candidate.lstrip("(").startswith("+")
+    for region in regions[:1] if international else regions:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            yield region
+
+
+def _keep_email(value: str) -> bool:
+    domain = value.rpartition("@")[2].lower()
+    reserved = any(domain == name or domain.endswith("." + name) for name in _RESERVED_EMAIL_DOMAINS)
+    return not reserved and not domain.endswith(_RESERVED_EMAIL_SUFFIXES)
+
+
+def _keep_ip(text: str, start: int, end: int) -> bool:
+    value = text[start:end]
+    try:
+        address = ipaddress.ip_interface(value.split("%", 1)[0]).ip
+    except ValueError:
+        return False
+    if not address.is_global:
+        return False
+    if address.version == 4:
+        # `1.2.3.4.5`, `v1.2.3.4`, `version 10.1.0.2`: a version number, not an address.
+        if text[end : end + 2][:1] == "." and text[end + 1 : end + 2].isdigit():
+            return False
+        if start >= 2 and text[start - 1] == "." and text[start - 2].isdigit():
+            return False
+        if _VERSION_CUE.search(text[max(0, start - 12) : start]):
+            return False
+    return True
+
+
+class PIIDetector:
+    """Finds personal data; `kinds` chooses which, findings under `min_score` are dropped.
+
+    `ner` is an optional callable (a loaded spaCy pipeline) returning a doc with `.ents`;
+    without it `person` and `location` cannot be requested.
+    """
+
+    name = "pii"
+
+    def __init__(
+        self,
+        kinds: Iterable[str] = DEFAULT_PII_KINDS,
+        *,
+        min_score: float = 0.4,
+        phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+        allow: Iterable[str] = (),
+        ner: Callable[[str], Any] | None = None,
+    ) -> None:
+        wanted = list(dict.fromkeys(kinds))
+        unknown = [kind for kind in wanted if kind not in PII_KINDS]
+        if unknown:
+            raise ValueError(f"unknown PII kind(s): {', '.join(unknown)}; known: {', '.join(PII_KINDS)}")
+        self._ner_kinds = frozenset(kind for kind in wanted if kind in NER_KINDS)
+        if self._ner_kinds and ner is None:
+            raise ValueError(f"{', '.join(sorted(self._ner_kinds))} can only be found with a NER model (ner: true)")
+        self._ner = ner if self._ner_kinds else None
+        self._min_score = min_score
+        self._allow = frozenset(allow)
+        self._active: list[_Active] = []
+        for kind in wanted:
+            entity = _ENTITIES.get(kind)
+            if entity is None:
+                continue
+            recognizer = _build_recognizer(entity, phone_regions)
+            context = _context_pattern(recognizer.context or ())
+            prefilters = [(literals, re.compile(pattern)) for literals, pattern in entity.prefilters]
+            strict_context = _context_pattern(entity.strict_cues) if entity.strict_cues else context
+            self._active.append(
+                _Active(entity, recognizer, recognizer.supported_entities[0], prefilters, context, strict_context)
+            )
+
+    def scan(self, text: str) -> list[Finding]:
+        """Every piece of personal data in `text`, in order of `start`; overlaps keep the best score."""
+        lowered: str | None = None
+        findings: list[Finding] = []
+        for active in self._active:
+            entity = active.entity
+            if entity.needs_context:
+                # The cue word is required anyway: look for it before running the recognizer.
+                if lowered is None:
+                    lowered = text.lower()
+                if active.context is None or not active.context.search(lowered):
+                    continue
+            elif not active.worth_running(text):
+                continue
+            if lowered is None:
+                lowered = text.lower()
+            for start, end, score in self._results(active, text, lowered):
+                value = text[start:end]
+                if value in self._allow or not self._keep(entity.kind, text, start, end):
+                    continue
+                has_context = active.context is not None and self._near(active.context, lowered, start, end)
+                if entity.needs_context and not has_context:
+                    continue
+                if entity.bare_digits_need_context and value.isdigit() and not (
+                    active.strict_context is not None and self._near(active.strict_context, lowered, start, end)
+                ):
+                    continue
+                if has_context:
+                    score = max(min(score + _CONTEXT_BOOST, 1.0), _MIN_SCORE_WITH_CONTEXT)
+                if score >= self._min_score:
+                    findings.append(Finding(entity.kind, start, end, value, round(score, 3)))
+        if self._ner is not None:
+            findings.extend(self._ner_findings(text))
+        return _without_overlaps(findings)
+
+    def _results(self, active: _Active, text: str, lowered: str) -> list[tuple[int, int, float]]:
+        """(start, end, score) of the recognizer's results, as offsets into `text`."""
+        if not active.entity.snippets:
+            return [(r.start, r.end, r.score) for r in active.recognizer.analyze(text, [active.presidio_entity])]
+        if active.entity.kind == "phone_number":
+            strict = active.strict_context
+
+            def cued(start: int, end: int) -> bool:
+                # Bare digit runs are kept only with a cue word: skip parsing the others at all.
+                return strict is not None and self._near(strict, lowered, start, end)
+
+            return _phone_results(active.recognizer, active.prefilters[0][1], text, cued)
+        # Run the recognizer once over the candidate snippets, joined by blank lines, and map back.
+        spans = [match.span() for _, pattern in active.prefilters for match in pattern.finditer(text)]
+        if not spans:
+            return []
+        pieces: list[str] = []
+        offsets: list[tuple[int, int, int]] = []  # (joined start, joined end, text start)
+        position = 0
+        for start, end in spans:
+            pieces.append(text[start:end])
+            offsets.append((position, position + end - start, start))
+            position += end - start + 2
+        joined = "\n\n".join(pieces)
+        results = []
+        for result in active.recognizer.analyze(joined, [active.presidio_entity]):
+            for joined_start, joined_end, text_start in offsets:
+                if joined_start <= result.start and result.end <= joined_end:
+                    shift = text_start - joined_start
+                    results.append((result.start + shift, result.end + shift, result.score))
+                    break
+        return results
+
+    @staticmethod
+    def _keep(kind: str, text: str, start: int, end: int) -> bool:
+        if kind == "email":
+            return _keep_email(text[start:end])
+        if kind == "ip_address":
+            return _keep_ip(text, start, end)
+        if kind == "phone_number":
+            # The phone parser can match a short run inside a longer number (`1691` in a card).
+            return sum(char.isdigit() for char in text[start:end]) >= _MIN_PHONE_DIGITS
+        return True
+
+    @staticmethod
+    def _near(context: re.Pattern[str], lowered: str, start: int, end: int) -> bool:
+        window_start = max(0, start - _CONTEXT_BEFORE_CHARS)
+        return context.search(lowered, window_start, min(len(lowered), end + _CONTEXT_AFTER_CHARS)) is not None
+
+    def _ner_findings(self, text: str) -> list[Finding]:
+        assert self._ner is not None
+        findings = []
+        for entity in self._ner(text).ents:
+            kind = _NER_LABELS.get(entity.label_)
+            if kind in self._ner_kinds and entity.text not in self._allow:
+                findings.append(Finding(kind, entity.start_char, entity.end_char, entity.text, _NER_SCORE))
+        return findings
+
+
+def _without_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Where findings overlap keep the highest score, then the longest."""
+    if len(findings) < 2:
+        return findings
+    ranked = sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start))
+    kept: list[Finding] = []
+    for finding in ranked:
+        if all(finding.end <= other.start or finding.start >= other.end for other in kept):
+            kept.append(finding)
+    kept.sort(key=lambda finding: finding.start)
+    return kept

@@ -1,0 +1,190 @@
+"""The PII detector and the `pii_detect` policy: every kind found with its exact span, look-alikes
+left alone, reversible placeholders numbered per request, NER only with an installed model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from capsem_proxy.decisions import Verdict
+from capsem_proxy.detectors.base import Finding
+from capsem_proxy.detectors.pii import DEFAULT_PII_KINDS, PII_KINDS, PIIDetector
+from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
+from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolResponse
+from capsem_proxy.policies.pii_detect import PIIDetectPolicy
+from capsem_proxy.redaction import redact_json_bytes
+
+
+@pytest.fixture(scope="module")
+def detector() -> PIIDetector:
+    return PIIDetector([*DEFAULT_PII_KINDS, "sg_nric_fin"])
+
+
+# (kind, text, the value inside it). Card, IBAN and id values are the issuers' published test
+# numbers: their checksums are valid.
+FOUND = [
+    ("email", "Write to maria.lopez@acme-corp.io today.", "maria.lopez@acme-corp.io"),
+    ("email", "cc: j_doe+billing@mail.co.uk", "j_doe+billing@mail.co.uk"),
+    ("phone_number", "Call me at +1 415-555-0132 after six.", "+1 415-555-0132"),
+    ("phone_number", "Office: (020) 7946 0958.", "(020) 7946 0958"),
+    ("phone_number", "phone 4155550132", "4155550132"),
+    ("credit_card", "Charge 4111 1111 1111 1111 please.", "4111 1111 1111 1111"),
+    ("credit_card", "card=5555555555554444;", "5555555555554444"),
+    ("credit_card", "Amex 3782 822463 10005 on file", "3782 822463 10005"),
+    ("credit_card", "new Mastercard 2221-0000-0000-0009", "2221-0000-0000-0009"),
+    ("iban", "Pay to DE89 3704 0044 0532 0130 00 by Friday.", "DE89 3704 0044 0532 0130 00"),
+    ("iban", "IBAN:GB82WEST12345698765432", "GB82WEST12345698765432"),
+    ("us_ssn", "SSN 536-22-8791 on the form", "536-22-8791"),
+    ("us_ssn", "her ssn is 536228791", "536228791"),
+    ("us_itin", "ITIN 912-70-1234 for the filing", "912-70-1234"),
+    ("ip_address", "login from 8.8.4.4 at noon", "8.8.4.4"),
+    ("ip_address", "client ip 2001:4860:4860::8888 seen", "2001:4860:4860::8888"),
+    ("uk_nino", "national insurance AB123456C", "AB123456C"),
+    ("uk_nhs", "NHS number 943 476 5919", "943 476 5919"),
+    ("es_nif", "DNI 12345678Z", "12345678Z"),
+    ("it_fiscal_code", "codice fiscale RSSMRA85T10A562S", "RSSMRA85T10A562S"),
+    ("in_aadhaar", "aadhaar 2345 6789 0124", "2345 6789 0124"),
+    ("au_tfn", "TFN 123 456 782", "123 456 782"),
+    ("pl_pesel", "PESEL 44051401359", "44051401359"),
+    ("ca_sin", "SIN 130 692 544", "130 692 544"),
+    ("sg_nric_fin", "NRIC S1234567D", "S1234567D"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "value"), FOUND, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(FOUND)])
+def test_each_kind_is_found_with_its_exact_span(detector, kind, text, value):
+    findings = detector.scan(text)
+    start = text.index(value)
+    assert [(f.kind, f.start, f.end, f.text) for f in findings] == [(kind, start, start + len(value), value)]
+    assert 0.4 <= findings[0].score <= 1.0
+
+
+NOT_FOUND = [
+    "See alice@example.com and bob@mail.example.org for the docs.",
+    "ping root@localhost or admin@intranet",
+    '@app.route("/users/<int:id>") and @pytest.fixture',
+    "Released 2024-03-15 at 14:30, version 2.3.1, build 48213.",
+    "Upgrade to v1.2.3.4 or version 10.1.0.2; 1.2.3.4.5 is a version too.",
+    "Bind to 127.0.0.1, 10.0.0.8, 192.168.1.20, ::1 and fe80::1; docs use 203.0.113.7 and 2001:db8::1.",
+    "bind to 172.23.52.161:8080 with netmask 255.255.255.0",
+    "std::vector<int> and a::b::c are C++ names",
+    "Order 4111111111111112 (not a card: the check digit is wrong).",
+    "Reference 7992739871300000 has no card issuer prefix.",
+    "Account DE89 3704 0044 0532 0130 01 has a wrong check digit.",
+    "Ticket 9434765919 was closed (no health-service cue).",
+    "created_at 1700000000, id 17000000001234567",
+    "SSN 000-12-3456 and 666-12-3456 are never issued; 123-45-6789 is the textbook example.",
+    "request 123e4567-e89b-12d3-a456-426614174000 hash 9f86d081884c7d659a2feaa0c55ad015",
+    "pi is 3.14159265358979 and e is 2.71828182845904",
+    "The meeting is in room 4B, floor 12, building 7.",
+]
+
+
+@pytest.mark.parametrize("text", NOT_FOUND)
+def test_look_alikes_are_not_pii(detector, text):
+    assert detector.scan(text) == []
+
+
+def test_digit_only_ids_need_a_cue_word(detector):
+    assert detector.scan("reference 9434765919") == []
+    assert [f.kind for f in detector.scan("my NHS number is 9434765919")] == ["uk_nhs"]
+
+
+def test_min_score_and_allow_list_filter_findings():
+    text = "Call +1 415-555-0132 or mail ops@acme-corp.io"
+    assert [f.kind for f in PIIDetector(min_score=0.9).scan(text)] == ["email"]
+    assert [f.kind for f in PIIDetector(allow=["ops@acme-corp.io"]).scan(text)] == ["phone_number"]
+    assert PIIDetector(["email"]).scan(text) == [Finding("email", 29, 45, "ops@acme-corp.io", 1.0)]
+
+
+def test_unknown_kinds_and_ner_kinds_without_a_model_are_refused():
+    with pytest.raises(ValueError, match="unknown PII kind"):
+        PIIDetector(["emails"])
+    with pytest.raises(ValueError, match="NER model"):
+        PIIDetector(["email", "person"])
+
+
+def test_ner_findings_come_from_the_model_given():
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([
+        {"label": "PERSON", "pattern": "Ada Lovelace"},
+        {"label": "GPE", "pattern": "London"},
+        {"label": "ORG", "pattern": "Acme"},
+    ])
+    detector = PIIDetector(["email", "person", "location"], ner=nlp)
+    text = "Ada Lovelace of Acme lives in London, ada@acme-corp.io"
+    assert [(f.kind, f.text) for f in detector.scan(text)] == [
+        ("person", "Ada Lovelace"), ("location", "London"), ("email", "ada@acme-corp.io"),
+    ]
+
+
+def test_every_kind_is_known_and_the_defaults_are_tested():
+    assert set(DEFAULT_PII_KINDS) <= {kind for kind, _, _ in FOUND} <= set(PII_KINDS)
+
+
+# --- the policy -------------------------------------------------------------------------------
+
+
+def _context() -> RequestContext:
+    exchange = Exchange(provider="openai", operation="chat", model="m", messages=[Message("user", "x")])
+    return RequestContext("req", "tenant", "openai", "chat", exchange)
+
+
+async def test_policy_redacts_by_default_and_only_the_spans_change_in_the_body():
+    policy = PIIDetectPolicy.from_config({})
+    prompt = "Refund 4111 1111 1111 1111 for maria.lopez@acme-corp.io — merci, ça marche"
+    decision = await policy.on_model_call(ModelCall(_context(), "m", "", prompt, []))
+    assert decision.verdict is Verdict.REDACT and decision.policy == "pii" and decision.reason == "pii"
+    assert sorted(decision.redactions) == [
+        ("4111 1111 1111 1111", "[REDACTED:credit_card]"), ("maria.lopez@acme-corp.io", "[REDACTED:email]"),
+    ]
+    body = json.dumps({"messages": [{"role": "user", "content": prompt}], "temperature": 0.25}).encode()
+    expected = body.replace(b"4111 1111 1111 1111", b"[REDACTED:credit_card]").replace(
+        b"maria.lopez@acme-corp.io", b"[REDACTED:email]"
+    )
+    assert redact_json_bytes(body, decision.redactions) == expected
+
+
+async def test_reversible_placeholders_are_numbered_across_the_whole_request():
+    policy = PIIDetectPolicy.from_config({"reversible": True})
+    context = _context()
+    prompt = await policy.on_model_call(ModelCall(context, "m", "", "mail ana@acme-corp.io or bo@acme-corp.io", []))
+    tool = ToolDefinition("lookup")
+    result = await policy.on_tool_response(
+        ToolResponse(context, tool, {"owner": "cy@acme-corp.io", "cc": "ana@acme-corp.io"})
+    )
+    assert prompt.redactions == [("ana@acme-corp.io", "[REDACTED:email_1]"), ("bo@acme-corp.io", "[REDACTED:email_2]")]
+    assert result.redactions == [("cy@acme-corp.io", "[REDACTED:email_3]"), ("ana@acme-corp.io", "[REDACTED:email_1]")]
+    assert prompt.extra["reversible"] is True
+
+
+async def test_policy_reads_answers_but_not_emitted_tool_calls_by_default():
+    policy = PIIDetectPolicy.from_config({})
+    assert "on_tool_call" not in policy.implemented_hooks
+    answer_event = ModelResponse(_context(), Answer(text="Her IBAN is GB82WEST12345698765432"))
+    answer = await policy.on_model_response(answer_event)
+    assert answer.redactions == [("GB82WEST12345698765432", "[REDACTED:iban]")]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"entities": ["emails"]}, "unknown PII kind"),
+        ({"entities": ["person"]}, "need a NER model: set ner: true"),
+        ({"min_score": 1.5}, "less than or equal to 1"),
+        ({"phone_regions": ["XX"]}, "unknown region code"),
+        ({"language": "english"}, "language"),
+        ({"actions": {"mail": "block"}}, "unknown PII kind"),
+    ],
+)
+def test_bad_options_are_refused_with_a_clear_message(options, message):
+    with pytest.raises(ValueError, match=message):
+        PIIDetectPolicy.from_config(options)
+
+
+def test_ner_without_an_installed_model_fails_at_start_up():
+    with pytest.raises(ValueError, match="spaCy model 'xx_no_such_model' is not installed as a Python package"):
+        PIIDetectPolicy.from_config({"ner": True, "ner_model": "xx_no_such_model"})
