@@ -1,4 +1,4 @@
-"""The admin query API on a real proxy process, with the audit trail in memory and in SQLite:
+"""The admin query API on a real proxy process, with the audit trail in memory, SQLite and PostgreSQL:
 what the proxy just did (allowed and blocked requests, two callers, named sessions and agents)
 can be found by every filter, paged both ways, and only with the admin token or its session cookie."""
 
@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from tests.audit.stores import drop_schema, new_schema_url
 from tests.proxy_process import ProxyProcess, start_proxy
 
 ADMIN_TOKEN = "admin-token-for-queries-0123"
@@ -45,15 +46,35 @@ def _eventually(read: Callable[[], list], count: int, timeout: float = 5.0) -> l
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+def _audit_url(store: str) -> str:
+    if store == "memory":
+        return "memory://"
+    if store == "sqlite":
+        # A relative path: the file lands in the proxy's own (fresh) working directory.
+        return "sqlite:///audit.db"
+    return new_schema_url()  # a schema of its own on the shared server
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite", "postgres"])
 def traffic(request, fake_provider):
     """A proxy with the admin token and the default DebugPolicy, after a known mix of requests:
     session A (tenant A, agent planner): 3 allowed, 2 blocked; session B (tenant B): 2 allowed."""
-    # A relative SQLite path: the file lands in the proxy's own (fresh) working directory.
-    url = "memory://" if request.param == "memory" else "sqlite:///audit.db"
-    proxy = start_proxy(fake_provider.base_url, {"admin": {"token": ADMIN_TOKEN}, "audit": {"url": url}})
+    url = _audit_url(request.param)
+    proxy = None
+    try:
+        proxy = start_proxy(fake_provider.base_url, {"admin": {"token": ADMIN_TOKEN}, "audit": {"url": url}})
+        yield _send_known_traffic(proxy, request.param)
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        if request.param == "postgres":
+            drop_schema(url)
+
+
+def _send_known_traffic(proxy: ProxyProcess, store: str) -> dict:
+    """Send the mix `traffic` promises and wait until all of it is in the audit store."""
     started = time.time()
-    session_a, session_b = f"sess-a-{request.param}", f"sess-b-{request.param}"
+    session_a, session_b = f"sess-a-{store}", f"sess-b-{store}"
     client = openai.OpenAI(api_key=KEY_A, base_url=f"{proxy.base_url}/v1", max_retries=0)
     blocked_ids = []
     for index in range(5):
@@ -70,11 +91,10 @@ def traffic(request, fake_provider):
         assert reply.http_response.status_code == 200
     rows = _eventually(lambda: _admin(proxy, "/requests", limit=100).json()["requests"], 7)
     assert len(rows) == 7, proxy.log_text()
-    yield {
+    return {
         "proxy": proxy, "started": started, "session_a": session_a, "session_b": session_b,
-        "blocked_ids": blocked_ids, "kind": request.param,
+        "blocked_ids": blocked_ids, "kind": store,
     }
-    proxy.stop()
 
 
 def test_admin_routes_refuse_without_the_token(traffic):

@@ -1,0 +1,31 @@
+"""The admin API (`/admin/...`) and the dashboard (`/dashboard`); both absent (404) while no admin
+token is configured.
+
+Routes (JSON, never cached):
+  GET  /admin/requests                       request rows, filtered and paged (`next` cursor)
+  GET  /admin/requests/{request_id}          one request row and its decisions
+  GET  /admin/decisions                      decision rows, filtered and paged
+  GET  /admin/sessions                       sessions, newest first
+  GET  /admin/sessions/{session_id}          a session's requests and decisions in time order
+  GET  /admin/summary?since=&bucket=         counts, top policies and tenants, latency percentiles
+  GET  /admin/approvals                      held requests awaiting a decision
+  GET  /admin/approvals/{decision_id}        one held request
+  POST /admin/approvals/{decision_id}/approve
+  POST /admin/approvals/{decision_id}/deny
+  GET  /dashboard                            the dashboard, or its login page (401) without a session
+  POST /dashboard/login                      bearer token in, session cookie out
+  POST /dashboard/logout
+
+Callers authenticate with `Authorization: Bearer <token>`, or (from the dashboard) with the session
+cookie; a POST authenticated by cookie must also carry `x-capsem-admin: 1`, which a cross-site form
+cannot send.
+
+Modules: `api` (AdminAPI, routing), `auth` (token and cookie checks), `params` (query-string
+parsing), `queries`, `approvals` and `dashboard` (each route family), `replies` (reply values and
+the headers every response carries).
+"""
+
+from capsem_proxy.admin.api import AdminAPI
+from capsem_proxy.admin.params import BadParameter, parse_audit_query
+
+__all__ = ["AdminAPI", "BadParameter", "parse_audit_query"]

@@ -1,0 +1,87 @@
+"""AdminAPI: the entry point for /admin/* and /dashboard*, which routes each request to its handler
+and turns what goes wrong into the right status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from capsem_proxy.admin.approvals import answer_approvals
+from capsem_proxy.admin.auth import AdminAuth
+from capsem_proxy.admin.dashboard import answer_dashboard
+from capsem_proxy.admin.params import BadParameter
+from capsem_proxy.admin.queries import answer_query
+from capsem_proxy.admin.replies import Reply, error_reply, not_allowed, send_reply
+from capsem_proxy.approvals import ApprovalStore
+from capsem_proxy.asgi import Send
+from capsem_proxy.audit.base import AuditSink
+from capsem_proxy.dashboard import DashboardAssets, DashboardSessions
+
+__all__ = ["AdminAPI"]
+
+logger = logging.getLogger("capsem_proxy.admin")
+
+_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary")
+# Query resources with no `/{id}` route below them.
+_COLLECTIONS_ONLY = ("decisions", "summary")
+
+
+class AdminAPI:
+    """Serves /admin/* and /dashboard*."""
+
+    def __init__(self, token: str | None, approvals: ApprovalStore, audit: AuditSink | None = None) -> None:
+        self.approvals = approvals
+        self.audit = audit
+        self.sessions: DashboardSessions | None = None
+        self.assets: DashboardAssets | None = None
+        self._auth: AdminAuth | None = None
+        if token:
+            self.sessions = DashboardSessions(token.encode())
+            self.assets = DashboardAssets()
+            self._auth = AdminAuth(token.encode(), self.sessions)
+
+    @property
+    def enabled(self) -> bool:
+        return self._auth is not None
+
+    async def handle(
+        self,
+        send: Send,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        extra_headers: list[tuple[bytes, bytes]],
+        query_string: bytes = b"",
+    ) -> int:
+        """Answer one admin or dashboard request; returns the status sent."""
+        try:
+            reply = await self._route(method, path, headers, query_string)
+        except BadParameter as exc:
+            reply = error_reply(400, str(exc), exc.parameter)
+        except Exception:
+            logger.exception("admin request %s %s failed", method, path.split("?", 1)[0][:200])
+            reply = error_reply(500, "internal error in the admin API")
+        await send_reply(send, reply, extra_headers)
+        return reply.status
+
+    async def _route(self, method: str, path: str, headers: Mapping[str, str], query_string: bytes) -> Reply:
+        if self._auth is None:
+            return error_reply(404, "not found")
+        if path == "/dashboard" or path.startswith("/dashboard/"):
+            assert self.assets is not None
+            return answer_dashboard(self._auth, self.assets, method, path.removeprefix("/dashboard").strip("/"),
+                                    headers)
+        if not path.startswith("/admin/"):
+            return error_reply(404, "not found")
+        if not self._auth.authorized(method, headers):
+            return error_reply(401, "admin token required")
+        parts = path.removeprefix("/admin/").strip("/").split("/")
+        if parts[0] == "approvals":
+            return await answer_approvals(self.approvals, method, parts)
+        if parts[0] in _QUERY_RESOURCES and len(parts) <= 2:
+            if len(parts) == 2 and parts[0] in _COLLECTIONS_ONLY:
+                return error_reply(404, "not found")
+            if method != "GET":
+                return not_allowed("GET")
+            return await answer_query(self.audit, parts, query_string)
+        return error_reply(404, "not found")

@@ -1,0 +1,43 @@
+"""Who may use the admin API: the bearer token, or the dashboard's session cookie (plus a custom
+header on anything that writes, which a cross-site form cannot send)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from capsem_proxy.dashboard import DashboardSessions
+
+__all__ = ["CSRF_HEADER", "AdminAuth"]
+
+CSRF_HEADER = "x-capsem-admin"
+
+
+class AdminAuth:
+    """Checks a request's credentials against the admin token and the sessions derived from it."""
+
+    def __init__(self, token: bytes, sessions: DashboardSessions) -> None:
+        self._token = token
+        self.sessions = sessions
+
+    def bearer_ok(self, headers: Mapping[str, str]) -> bool:
+        """The request carries `Authorization: Bearer <the admin token>`."""
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            return False
+        return hmac.compare_digest(presented.strip().encode(), self._token)
+
+    def _cookie_ok(self, headers: Mapping[str, str]) -> bool:
+        # SameSite=Strict keeps the cookie off cross-site requests; Fetch Metadata also refuses
+        # other origins of the same site (another port on the same host).
+        if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return False
+        return self.sessions.authenticated(headers)
+
+    def authorized(self, method: str, headers: Mapping[str, str]) -> bool:
+        """The bearer token, or the session cookie (with the custom header unless the method is GET)."""
+        if self.bearer_ok(headers):
+            return True
+        if method == "GET":
+            return self._cookie_ok(headers)
+        return headers.get(CSRF_HEADER) == "1" and self._cookie_ok(headers)
