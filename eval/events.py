@@ -59,7 +59,9 @@ def build_event(item: Item) -> Any:
     fields = item.fields
     tool = tool_definition(fields["tool"]) if isinstance(fields.get("tool"), dict) else None
     offered = [tool_definition(entry) for entry in fields.get("offered_tools") or [] if isinstance(entry, dict)]
-    if tool is not None and not any(entry.name == tool.name for entry in offered):
+    # An item that lists the offered tools says exactly what was offered (a call to a tool never
+    # offered is a case of its own); otherwise the emitted tool counts as offered.
+    if tool is not None and "offered_tools" not in fields and not any(entry.name == tool.name for entry in offered):
         offered.append(tool)
     extra_messages: list[Message] = []
     response: dict[str, Any] = {}

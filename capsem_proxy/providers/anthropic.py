@@ -276,6 +276,7 @@ class AnthropicAdapter(ProviderAdapter):
             model=as_str(body.get("model")) or path_model,
             stream=body.get("stream") is True,
             system=_system_text(body.get("system")),
+            max_output_tokens=to_int(body.get("max_tokens")),
         )
         names: dict[str, str] = {}
         for raw in as_list(body.get("messages")):

@@ -312,6 +312,9 @@ class GeminiAdapter(ProviderAdapter):
                 _add_part({"text": part} if isinstance(part, str) else part, turn)
             turn.flush(exchange.messages, "assistant" if content.get("role") == "model" else "user")
         exchange.tools = _tools(body.get("tools"))
+        generation_config = get(body, "generationConfig", "generation_config")
+        if isinstance(generation_config, dict):
+            exchange.max_output_tokens = to_int(get(generation_config, "maxOutputTokens", "max_output_tokens"))
         return exchange
 
     def decode_answer(self, operation: str, body: Any) -> Answer:

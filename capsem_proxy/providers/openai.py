@@ -558,8 +558,12 @@ class OpenAIAdapter(ProviderAdapter):
         system: list[str] = []
         if operation == "chat":
             _decode_chat(body, exchange, system)
+            # `max_tokens` is the older name; the newer one wins when both are sent.
+            cap = to_int(body.get("max_completion_tokens"))
+            exchange.max_output_tokens = cap if cap is not None else to_int(body.get("max_tokens"))
         elif operation == "responses":
             _decode_responses(body, exchange, system)
+            exchange.max_output_tokens = to_int(body.get("max_output_tokens"))
         elif operation == "embeddings":
             _decode_embeddings(body, exchange)
         exchange.system = "\n".join(system)

