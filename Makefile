@@ -18,11 +18,11 @@ run: $(STAMP)
 	$(BIN)/capsem-proxy run
 
 test: $(STAMP)
-	$(BIN)/ruff check capsem_proxy tests bench
+	$(BIN)/ruff check capsem_proxy tests bench eval
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check capsem_proxy tests bench
+	$(BIN)/ruff check capsem_proxy tests bench eval
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
