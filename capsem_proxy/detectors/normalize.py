@@ -16,28 +16,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
 from itertools import pairwise
+
+from capsem_proxy.detectors.confusables import LATIN_LOOKALIKES
 
 __all__ = ["DecodedPayload", "NormalizedText", "encoded_payloads", "normalize", "rot13"]
 
-# Look-alikes of Latin letters that NFKD keeps (Cyrillic, Greek, small capitals...). Unicode's
-# confusables list is far larger; only look-alikes of the 26 Latin letters matter for matching
-# English phrases, so a short reviewed table ships with the package instead of a dependency.
-_CONFUSABLES_FILE = files("capsem_proxy.detectors") / "data" / "confusables.tsv"
-
-
-def _load_confusables() -> dict[int, str]:
-    table: dict[int, str] = {}
-    for line in _CONFUSABLES_FILE.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        code, latin, _name = line.split("\t", 2)
-        table[int(code[2:], 16)] = latin
-    return table
-
-
-_CONFUSABLES = _load_confusables()
+# Look-alikes of Latin letters that NFKD keeps (Cyrillic, Greek, small capitals...).
+_CONFUSABLES = str.maketrans(LATIN_LOOKALIKES)
 # Digits and symbols read as letters inside words ("1gn0r3", "p@ss").
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
 _LOWER = "abcdefghijklmnopqrstuvwxyz"

@@ -19,14 +19,21 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector, Finding
-from capsem_proxy.detectors.urls import BlobLimits, HostAllowList, UrlDetector, parse_url, registrable_domain
+from capsem_proxy.detectors.urls import (
+    BlobLimits,
+    HostAllowList,
+    UrlDetector,
+    UrlKind,
+    check_host_entries,
+    parse_url,
+    registrable_domain,
+)
 from capsem_proxy.hooks import ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
 
 __all__ = ["DEFAULT_ACTIONS", "EgressOptions", "EgressPolicy"]
 
 EgressAction = Literal["allow", "log", "block", "confirm", "redact"]
-UrlKind = Literal["markdown_image", "link", "data_url", "script_url", "encoded_query", "ip_host", "homograph"]
 
 DEFAULT_ACTIONS: dict[str, EgressAction] = {
     "markdown_image": "block",
@@ -74,8 +81,7 @@ class EgressOptions(DetectorOptions):
     @field_validator("allowed_domains")
     @classmethod
     def _domains_valid(cls, domains: list[str]) -> list[str]:
-        HostAllowList(domains)  # raises ValueError naming the bad entry
-        return domains
+        return check_host_entries(domains)
 
 
 class EgressPolicy(DetectorPolicy):

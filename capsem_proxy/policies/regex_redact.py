@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.hooks import ModelCall, ModelResponse, ToolResponse
+from capsem_proxy.policies.detector_policy import json_strings
 
 __all__ = ["RegexRedactOptions", "RegexRedactPolicy"]
 
@@ -43,17 +44,6 @@ class RegexRedactOptions(BaseModel):
             except re.error as exc:
                 raise ValueError(f"pattern '{name}' is not a valid regular expression: {exc}") from exc
         return patterns
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string inside a JSON-like value (where a match can be replaced as a whole)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in _strings(item)]
-    if isinstance(value, list):
-        return [text for item in value for text in _strings(item)]
-    return []
 
 
 class RegexRedactPolicy:
@@ -117,7 +107,7 @@ class RegexRedactPolicy:
         return self._decide("on_model_call", text, self.options.reversible)
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
-        return self._decide("on_tool_response", "\n".join(_strings(event.response)), self.options.reversible)
+        return self._decide("on_tool_response", "\n".join(json_strings(event.response)), self.options.reversible)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
 from capsem_proxy.hooks import ModelCall
-from capsem_proxy.policies.tool_rules import check_glob, compile_globs
+from capsem_proxy.policies.globs import check_glob, check_globs, compile_globs
 
 __all__ = ["UsageLimits", "UsageRulesOptions", "UsageRulesPolicy"]
 
@@ -64,7 +64,7 @@ class UsageLimits(BaseModel):
     @field_validator("allow_models", "deny_models")
     @classmethod
     def _model_globs(cls, globs: list[str] | None) -> list[str] | None:
-        return [check_glob(glob) for glob in globs] if globs is not None else None
+        return check_globs(globs)
 
     @field_validator("allowed_media_types")
     @classmethod

@@ -1,0 +1,72 @@
+"""The URL detector: judges each URL found in a text against the allow-list and names what makes it
+risky (see the package docstring)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal, get_args
+
+from capsem_proxy.detectors.base import Finding
+from capsem_proxy.detectors.urls.allow_list import HostAllowList
+from capsem_proxy.detectors.urls.blobs import BlobLimits, carries_data
+from capsem_proxy.detectors.urls.find import FoundUrl, UrlContext, find_urls
+from capsem_proxy.detectors.urls.homographs import is_homograph
+from capsem_proxy.detectors.urls.parse import parse_url
+
+__all__ = ["URL_KINDS", "UrlDetector", "UrlKind"]
+
+UrlKind = Literal["markdown_image", "link", "data_url", "script_url", "encoded_query", "ip_host", "homograph"]
+URL_KINDS: tuple[str, ...] = get_args(UrlKind)
+
+
+class UrlDetector:
+    """Reports URLs that could carry data out.
+
+    Kinds: `markdown_image` (an image to a host not allow-listed), `link` (any other URL to such
+    a host, when no more specific kind applies), `encoded_query` (an encoded blob or a long query
+    in the URL), `ip_host`, `homograph`, `data_url`, `script_url`. URLs to allow-listed hosts
+    are never reported. One URL may give several findings, all with the URL as their span.
+    """
+
+    name = "urls"
+
+    def __init__(self, allowed: HostAllowList, limits: BlobLimits | None = None) -> None:
+        self.allowed = allowed
+        self.limits = limits or BlobLimits()
+        # A guarded stream rescans its growing answer at every checkpoint: each URL is judged once.
+        self._judged = lru_cache(maxsize=2048)(self._judge)
+
+    def scan(self, text: str, *, complete: bool = True) -> list[Finding]:
+        """Findings for the URLs of `text`; with `complete=False` (a growing stream), a URL at the
+        end is judged only once its host is complete."""
+        findings: list[Finding] = []
+        for found in find_urls(text, complete=complete):
+            for kind in self.kinds_of(found):
+                findings.append(Finding(kind, found.start, found.end, found.text))
+        return findings
+
+    def kinds_of(self, found: FoundUrl) -> tuple[str, ...]:
+        """The finding kinds of one URL (none when it is harmless)."""
+        return self._judged(found.text, found.context, found.complete)
+
+    def _judge(self, text: str, context: UrlContext, complete: bool) -> tuple[str, ...]:
+        lowered = text[:11].lower()
+        if lowered.startswith("data:"):
+            return ("data_url",)
+        if lowered.startswith(("javascript:", "vbscript:")):
+            return ("script_url",)
+        url = parse_url(text)
+        if url is None or (not complete and not url.host_complete) or self.allowed.allows(url):
+            return ()
+        kinds = []
+        if url.ip is not None:
+            kinds.append("ip_host")
+        elif url.bad_punycode or is_homograph(url.host, self.allowed):
+            kinds.append("homograph")
+        if carries_data(url, self.limits):
+            kinds.append("encoded_query")
+        if context == "image":
+            kinds.insert(0, "markdown_image")
+        elif not kinds:
+            kinds.append("link")
+        return tuple(kinds)

@@ -1,0 +1,182 @@
+"""Finds URLs in text: each URL's exact span and how it is used (a markdown/HTML image a renderer
+fetches on its own, a link, or plain text).
+
+Why by hand rather than with a URL-extraction library: the detector needs each URL's exact span
+(to redact it) and its markdown/HTML context (image or link), and must treat the end of a growing
+streamed answer as possibly incomplete; the usual extractors give neither.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["FoundUrl", "UrlContext", "find_urls"]
+
+UrlContext = Literal["image", "link", "text"]
+
+# A scheme URL or a `www.` host; `\` counts as `/` (browsers accept `https:\\host`).
+_SCHEME_URL = re.compile(
+    r"(?<![A-Za-z0-9+.\-])(?:(?:https?|ftps?|wss?):[/\\]{2,3}|(?<![/\\@\w.-])www\d{0,3}\.(?=\w))[^\s<>\"'`]*",
+    re.IGNORECASE,
+)
+# Protocol-relative targets (`](//host/x.png)`, `src="//host"`): a renderer adds the page's scheme.
+_RELATIVE_URL = re.compile(r"//[^\s<>\"'`/\\][^\s<>\"'`]*")
+_RELATIVE_PREFIX = re.compile(
+    r"(?:\]\(\s*<?|\b(?:src|href|srcset|poster|background|action)\s*=\s*[\"']?|url\(\s*[\"']?)$", re.IGNORECASE
+)
+_DATA_URL = re.compile(
+    r"(?<![\w-])data:[a-z]+/[a-z0-9.+\-]+(?:;[a-z0-9.+\-]+(?:=[a-z0-9.+\-]+)?)*,[^\s<>\"'`)]*", re.IGNORECASE
+)
+# Script URLs as a markdown target (ending at the `)` that closes it) or as an HTML attribute.
+_SCRIPT_TARGET = re.compile(r"\]\(\s*<?((?:javascript|vbscript):[^\n]*)", re.IGNORECASE)
+_SCRIPT_ATTRIBUTE = re.compile(r"\b(?:src|href|action)\s*=\s*[\"']?((?:javascript|vbscript):[^\n\"'>]*)", re.IGNORECASE)
+_TRAILING = ".,;:!?*_~'\""
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+# A markdown reference definition (`[ref]: https://…`) and the images that use one.
+_REFERENCE_DEFINITION = re.compile(r"[ ]{0,3}\[([^\]\n]{1,200})\]:[ \t]*<?$")
+_IMAGE_REFERENCE = re.compile(r"!\[([^\]\n]*)\]\[([^\]\n]*)\]|!\[([^\]\n]+)\](?![\[(])")
+_HTML_IMAGE_ATTRIBUTE = re.compile(r"\b(?:src|srcset|poster|background)\s*=\s*[\"']?$|url\(\s*[\"']?$", re.IGNORECASE)
+_HTML_LINK_ATTRIBUTE = re.compile(r"\b(?:href|action)\s*=\s*[\"']?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundUrl:
+    """One URL in a text: its span, and whether it is an image a renderer fetches, a link, or plain text."""
+
+    start: int
+    end: int
+    text: str
+    context: UrlContext
+    # False when the URL runs to the end of a text that may still grow (a streamed answer).
+    complete: bool = True
+
+
+def _trim(url: str) -> str:
+    """`url` without the bracket that closes the markdown target or sentence it sits in (and what
+    follows it), nor the punctuation ending the sentence."""
+    depth = {")": 0, "]": 0}
+    for index, char in enumerate(url):
+        if char in "([":
+            depth[")" if char == "(" else "]"] += 1
+        elif char in depth:
+            if depth[char] == 0:
+                url = url[:index]
+                break
+            depth[char] -= 1
+    while url:
+        last = url[-1]
+        if last in _TRAILING or (last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last])):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _script_end(text: str, start: int, end: int) -> int:
+    """Where a `javascript:` target ends: at the `)` closing the markdown target, else at `end`."""
+    depth = 0
+    for index in range(start, end):
+        char = text[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return index
+            depth -= 1
+    return end
+
+
+def _label_start(text: str, close: int) -> int:
+    """Index of the `[` opening the markdown label that ends with the `]` at `close`, or -1."""
+    depth = 0
+    for index in range(close, max(-1, close - 2000), -1):
+        char = text[index]
+        if char == "]":
+            depth += 1
+        elif char == "[":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _image_references(text: str) -> frozenset[str]:
+    """Labels of the reference definitions that images use (`![alt][ref]`, `![ref]`)."""
+    if "![" not in text:
+        return frozenset()
+    labels = set()
+    for match in _IMAGE_REFERENCE.finditer(text):
+        label = match.group(2) or match.group(1) if match.group(3) is None else match.group(3)
+        labels.add((label or "").strip().lower())
+    return frozenset(labels)
+
+
+def _context_of(text: str, start: int, image_references: frozenset[str]) -> UrlContext:
+    """How the URL starting at `start` is used: a markdown/HTML image, a link, or plain text."""
+    index = start
+    while index > 0 and text[index - 1] in " \t\n<":
+        index -= 1
+    if text[index - 2 : index] == "](":
+        opening = _label_start(text, index - 2)
+        return "image" if opening > 0 and text[opening - 1] == "!" else "link"
+    if text[index - 2 : index] == "]:":
+        line_start = text.rfind("\n", 0, start) + 1
+        reference = _REFERENCE_DEFINITION.match(text, line_start, start)
+        if reference is not None:
+            return "image" if reference.group(1).strip().lower() in image_references else "link"
+    if start > 0 and text[start - 1] == "<":
+        return "link"
+    head = text[max(0, start - 40) : start]
+    if "=" in head or "(" in head:
+        if _HTML_IMAGE_ATTRIBUTE.search(head):
+            return "image"
+        if _HTML_LINK_ATTRIBUTE.search(head):
+            return "link"
+    return "text"
+
+
+def find_urls(text: str, *, complete: bool = True) -> list[FoundUrl]:
+    """Every network, `data:` and `javascript:` URL in `text`, in order, none inside another.
+
+    With `complete=False` a URL running to the end of `text` is marked incomplete: more of it
+    may still arrive.
+    """
+    lowered = text.lower()
+    spans: list[tuple[int, int]] = []
+    # Each pattern runs only when its literal occurs: substring search is far cheaper than a regex scan.
+    if "script:" in lowered:
+        for match in _SCRIPT_TARGET.finditer(text):
+            spans.append((match.start(1), _script_end(text, match.start(1), match.end(1))))
+        for match in _SCRIPT_ATTRIBUTE.finditer(text):
+            spans.append((match.start(1), match.end(1)))
+    if "data:" in lowered:
+        for match in _DATA_URL.finditer(text):
+            spans.append((match.start(), match.end()))
+    if "//" in text or "\\" in text:
+        for match in _SCHEME_URL.finditer(text):
+            spans.append((match.start(), match.start() + len(_trim(match.group()))))
+        for match in _RELATIVE_URL.finditer(text):
+            start = match.start()
+            # `https://` puts a colon before the slashes; a renderer's relative URL follows `(`, `=` or a quote.
+            if start and text[start - 1] in "(<=\"' \t\n" and _RELATIVE_PREFIX.search(text, max(0, start - 40), start):
+                spans.append((start, start + len(_trim(match.group()))))
+    elif "www" in lowered:
+        for match in _SCHEME_URL.finditer(text):
+            spans.append((match.start(), match.start() + len(_trim(match.group()))))
+    if not spans:
+        return []
+    spans.sort(key=lambda span: (span[0], -span[1]))
+    image_references = _image_references(text)
+    found: list[FoundUrl] = []
+    covered = -1
+    for start, end in spans:
+        if end <= covered or end <= start:
+            continue  # inside a URL already found (an `https://` within a `javascript:` target)
+        covered = end
+        at_end = end >= len(text) or (not complete and not text[end:].strip(_TRAILING + ")]}"))
+        found.append(
+            FoundUrl(start, end, text[start:end], _context_of(text, start, image_references), complete or not at_end)
+        )
+    return found
