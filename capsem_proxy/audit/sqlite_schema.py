@@ -93,7 +93,6 @@ CREATE TABLE decisions (
     hash TEXT NOT NULL
 );
 CREATE INDEX decisions_request ON decisions (request_id);
-CREATE INDEX decisions_id ON decisions (decision_id);
 CREATE INDEX decisions_tenant ON decisions (tenant_id, seq);
 CREATE INDEX decisions_session ON decisions (session_id, seq);
 CREATE INDEX decisions_recorded ON decisions (recorded_at);
