@@ -4,7 +4,6 @@ import itertools
 import json
 
 import orjson
-
 import pytest
 
 from capsem_proxy.redaction import (
