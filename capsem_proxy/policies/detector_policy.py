@@ -16,18 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
 from capsem_proxy.detectors.base import Detector, Finding
 from capsem_proxy.hooks import ModelCall, ModelResponse, ToolCall, ToolResponse
+from capsem_proxy.policies.actions import ACTION_VERDICTS
 
 __all__ = ["Action", "DetectorOptions", "DetectorPolicy", "json_strings"]
 
 Action = Literal["log", "block", "confirm", "redact"]
 Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "answers"]
 
-_VERDICTS: dict[str, Verdict] = {
-    "log": Verdict.LOG,
-    "block": Verdict.BLOCK,
-    "confirm": Verdict.CONFIRM,
-    "redact": Verdict.REDACT,
-}
 # RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
 # shared by every detector policy so that no two originals of one request get the same placeholder.
 _PLACEHOLDER_NUMBERING = "detector_placeholders"
@@ -138,7 +133,7 @@ class DetectorPolicy:
                     action = "block"
                 else:
                     redacted.append(finding)
-            candidate = _VERDICTS[action]
+            candidate = ACTION_VERDICTS[action]
             if SEVERITY[candidate] > SEVERITY[verdict]:
                 verdict = candidate
         kinds = sorted({finding.kind for finding in findings})

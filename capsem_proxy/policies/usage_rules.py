@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from capsem_proxy.decisions import SEVERITY, Decision, Verdict
+from capsem_proxy.decisions import SEVERITY, Decision
 from capsem_proxy.hooks import ModelCall
+from capsem_proxy.policies.actions import ACTION_VERDICTS
 from capsem_proxy.policies.globs import check_glob, check_globs, compile_globs
 
 __all__ = ["UsageLimits", "UsageRulesOptions", "UsageRulesPolicy"]
@@ -32,7 +33,6 @@ CheckKind = Literal[
     "media_type_not_allowed",
 ]
 
-_VERDICTS = {"block": Verdict.BLOCK, "confirm": Verdict.CONFIRM, "log": Verdict.LOG}
 _REASONS = {
     "model_not_allowed": "policy_violation",
     "media_type_not_allowed": "policy_violation",
@@ -187,10 +187,10 @@ class UsageRulesPolicy:
         return self._decision(found)
 
     def _decision(self, found: list[tuple[str, str]]) -> Decision:
-        kind, _ = max(found, key=lambda item: SEVERITY[_VERDICTS[self._actions[item[0]]]])
+        kind, _ = max(found, key=lambda item: SEVERITY[ACTION_VERDICTS[self._actions[item[0]]]])
         ordered = sorted(found, key=lambda item: item[0] != kind)
         return Decision(
-            _VERDICTS[self._actions[kind]],
+            ACTION_VERDICTS[self._actions[kind]],
             self.name,
             "on_model_call",
             reason=_REASONS[kind],

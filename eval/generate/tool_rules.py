@@ -15,17 +15,15 @@ Run `python -m eval.generate.tool_rules`; the output is deterministic.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-OUTPUT = Path(__file__).resolve().parents[1] / "corpus" / "tool_rules.jsonl"
+from eval.generate.common import CORPUS_DIR, lookalike_summary, number_items, write_corpus
+
+OUTPUT = CORPUS_DIR / "tool_rules.jsonl"
 DETECTOR = "tool_rules"
 SOURCE = "generated:tool_rules"
-DEV_PERCENT = 35
 SEED = 20240917
 
 ALLOWED_HOSTS = ["example.com", "python.org", "pypi.org", "pythonhosted.org", "github.com",
@@ -504,11 +502,6 @@ def good_office(rng: random.Random) -> Iterator[dict[str, Any]]:
 # ----------------------------------------------------------------------------- assembly
 
 
-def _split(group: str) -> str:
-    bucket = int(hashlib.sha256(group.encode("utf-8")).hexdigest(), 16) % 100
-    return "dev" if bucket < DEV_PERCENT else "test"
-
-
 GENERATORS = [
     destructive_shell, shell_egress, path_escapes, bad_urls, bad_sql, bad_mail, schema_violations, denied_tools,
     unoffered_tools, scoped_refusals, good_shell, good_files, good_urls, good_sql, good_office,
@@ -517,27 +510,13 @@ GENERATORS = [
 
 def build() -> list[dict[str, Any]]:
     rng = random.Random(SEED)
-    items: list[dict[str, Any]] = []
-    for generate in GENERATORS:
-        for item in generate(rng):
-            group = item.pop("_group")
-            record = {"id": f"{DETECTOR}-{len(items) + 1:05d}", "detector": DETECTOR, "split": _split(group)}
-            record.update(item)
-            items.append(record)
-    return items
+    return number_items(DETECTOR, (item for generate in GENERATORS for item in generate(rng)))
 
 
 def main() -> None:
     items = build()
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUTPUT.open("w", encoding="utf-8", newline="\n") as handle:
-        for item in items:
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-    positives = sum(item["label"] for item in items)
-    test = sum(item["split"] == "test" for item in items)
-    benign = sum(item["category"] == "benign" for item in items)
-    print(f"{OUTPUT}: {len(items)} items, {positives} positive, {benign} benign, "
-          f"{len(items) - positives - benign} look-alike, {test} in test")
+    write_corpus(OUTPUT, items)
+    print(lookalike_summary(OUTPUT, items))
 
 
 if __name__ == "__main__":

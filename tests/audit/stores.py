@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +34,7 @@ __all__ = [
     "psql",
     "request",
     "require_private_postgres",
+    "running_private_postgres",
 ]
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -149,3 +150,16 @@ def require_private_postgres(server: PrivatePostgres) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message}; CI must provide them")
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def running_private_postgres() -> Iterator[PrivatePostgres]:
+    """A fresh private PostgreSQL server, started for the block and destroyed after it."""
+    server = PrivatePostgres()
+    require_private_postgres(server)
+    server.init()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()

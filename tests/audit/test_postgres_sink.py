@@ -15,7 +15,7 @@ from capsem_proxy.audit.postgres import PostgresAuditSink, split_url
 from capsem_proxy.audit.tools import open_reader, verify_chain
 from capsem_proxy.config import AuditSettings, ConfigError
 from capsem_proxy.decisions import Verdict
-from tests.audit.stores import PrivatePostgres, context, decision, drop_schema, request, require_private_postgres
+from tests.audit.stores import PrivatePostgres, context, decision, drop_schema, request, running_private_postgres
 
 
 async def _verify(url: str):
@@ -77,12 +77,8 @@ async def test_each_schema_is_a_store_of_its_own(postgres_url):
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    require_private_postgres(server)
-    server.init()
-    server.start()
-    yield server
-    server.destroy()
+    with running_private_postgres() as server:
+        yield server
 
 
 async def _wait_until(condition, timeout: float = 15.0) -> bool:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from capsem_proxy.audit.tools import open_reader, verify_chain
-from tests.audit.stores import PrivatePostgres, require_private_postgres
+from tests.audit.stores import PrivatePostgres, running_private_postgres
 from tests.proxy_process import ProxyProcess, start_proxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,12 +130,8 @@ async def _at_least(load: Load, count: int) -> bool:
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    require_private_postgres(server)
-    server.init()
-    server.start()
-    yield server
-    server.destroy()
+    with running_private_postgres() as server:
+        yield server
 
 
 async def test_a_postgres_restart_under_load_loses_no_row(fake_provider, private_postgres):

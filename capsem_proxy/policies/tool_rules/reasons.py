@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from capsem_proxy.decisions import SEVERITY, Decision, Verdict
+from capsem_proxy.decisions import SEVERITY, Decision
+from capsem_proxy.policies.actions import ACTION_VERDICTS
 
 __all__ = ["Violation", "decision_of", "shortened"]
 
-_VERDICTS = {"block": Verdict.BLOCK, "confirm": Verdict.CONFIRM, "log": Verdict.LOG}
 _REASONS = {
     "denied_tool": "unknown_tool",
     "unoffered_tool": "unknown_tool",
@@ -40,8 +40,8 @@ def shortened(name: Any) -> str:
 
 def decision_of(violations: list[Violation], policy: str, subject: str) -> Decision:
     """One decision for `violations`: the strictest action governs and its violation is named first."""
-    governing = max(violations, key=lambda violation: SEVERITY[_VERDICTS[violation.action]])
-    verdict = _VERDICTS[governing.action]
+    governing = max(violations, key=lambda violation: SEVERITY[ACTION_VERDICTS[violation.action]])
+    verdict = ACTION_VERDICTS[governing.action]
     ordered = [governing, *(violation for violation in violations if violation is not governing)]
     return Decision(
         verdict,
