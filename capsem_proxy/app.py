@@ -4,7 +4,6 @@ forwards to the provider and relays the answer, mapping every failure to a provi
 from __future__ import annotations
 
 import logging
-import os
 from time import perf_counter, time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,7 +35,7 @@ from capsem_proxy.observability import Observer, RequestSpan, derive_session_id,
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
-from capsem_proxy.records import RequestRecord
+from capsem_proxy.records import RequestRecord, new_request_id
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
 from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
@@ -133,7 +132,7 @@ class ProxyApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
-        request_id = os.urandom(12).hex()
+        request_id = new_request_id()
         method: str = scope["method"]
         # Routes are matched on the path exactly as sent: a percent-encoded path could otherwise be
         # routed as one operation and reach the provider as another (`%3F` turning into `?`).

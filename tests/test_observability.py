@@ -37,3 +37,17 @@ def test_redacted_text_applies_only_redactions() -> None:
         Decision(Verdict.LOG, "other", "on_model_call", redactions=[("mail", "[nope]")]),
     ]
     assert redacted_text("mail bob@example.com now", decisions) == "mail [REDACTED:email] now"
+
+
+def test_request_ids_are_24_hex_characters_in_time_order() -> None:
+    import re
+    import time
+
+    from capsem_proxy.records import new_request_id
+
+    first = new_request_id()
+    time.sleep(0.002)
+    ids = [new_request_id() for _ in range(100)]
+    assert all(re.fullmatch(r"[0-9a-f]{24}", request_id) for request_id in [first, *ids])
+    assert all(first[:12] < request_id[:12] for request_id in ids)
+    assert len(set(ids)) == 100
