@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from time import perf_counter, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -31,7 +31,7 @@ from capsem_proxy.errors import (
 )
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
-from capsem_proxy.observability import Observer, RequestSpan, derive_session_id, redacted_text
+from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
@@ -41,6 +41,9 @@ from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_er
 from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
+
+if TYPE_CHECKING:
+    from capsem_proxy.tracing import RequestSpan
 
 __all__ = ["ProxyApp", "create_app"]
 

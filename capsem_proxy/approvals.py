@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import orjson
-from redis.exceptions import RedisError
 
 from capsem_proxy.config import ConfigError
 
@@ -204,6 +203,8 @@ class RedisApprovalStore:
         return bool(await self._consume(keys=[self._key(decision_id)], args=[tenant_id, fingerprint]))
 
     async def ready(self) -> tuple[bool, str]:
+        from redis.exceptions import RedisError  # loaded with the client already; absent from memory stores
+
         try:
             async with asyncio.timeout(1.0):
                 await self._redis.ping()

@@ -4,6 +4,7 @@ to the audit trail, the metrics and the traces (each optional, each free when of
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from capsem_proxy.audit import AuditSink
 from capsem_proxy.config import Settings
@@ -12,9 +13,11 @@ from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.metrics import Metrics, open_metrics
 from capsem_proxy.records import RequestRecord
-from capsem_proxy.tracing import RequestSpan, Tracing, open_tracing
 
-__all__ = ["Observer", "RequestSpan", "derive_session_id", "redacted_text"]
+if TYPE_CHECKING:
+    from capsem_proxy.tracing import RequestSpan, Tracing
+
+__all__ = ["Observer", "derive_session_id", "redacted_text"]
 
 # Key in RequestContext.scratch of the decisions a traced request collected.
 _TRACE_DECISIONS = "trace_decisions"
@@ -36,7 +39,12 @@ class Observer:
     def __init__(self, settings: Settings, audit: AuditSink) -> None:
         self.audit = audit
         self.metrics: Metrics | None = open_metrics(settings)
-        self.tracing: Tracing | None = open_tracing(settings)
+        self.tracing: Tracing | None = None
+        if settings.tracing.enabled:
+            # The OpenTelemetry SDK and its exporter (about 12 MiB) load only when traces are wanted.
+            from capsem_proxy.tracing import open_tracing
+
+            self.tracing = open_tracing(settings)
         self.store_content = settings.audit.store_content
         required = settings.audit.required_tenants
         self._fail_closed = settings.audit.overflow == "fail_closed" and bool(required)
