@@ -178,8 +178,10 @@ class AnswerRelay:
     ) -> tuple[Coroutine[Any, Any, Any], StreamGuard]:
         streaming = self._streaming
 
-        async def check_answer(answer: Answer, final: bool) -> Outcome:
-            return await pipeline.check_answer(context, answer, final=final, include_tool_calls=False)
+        async def check_answer(answer: Answer, final: bool, settled_chars: int) -> Outcome:
+            return await pipeline.check_answer(
+                context, answer, final=final, include_tool_calls=False, settled_chars=settled_chars
+            )
 
         async def check_tool_call(call: EmittedToolCall) -> Outcome:
             return await pipeline.check_emitted_tool_call(context, call)

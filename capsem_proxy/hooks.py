@@ -80,6 +80,10 @@ class ModelResponse:
     context: RequestContext
     answer: Answer
     final: bool = True
+    # In a guarded stream, the first `settled_chars` characters of the answer's text were checked
+    # and released at an earlier check: findings that lie wholly inside them need not be looked
+    # for again (0: nothing is settled, read it all).
+    settled_chars: int = 0
 
     @property
     def response(self) -> str:

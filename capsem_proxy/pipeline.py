@@ -104,11 +104,18 @@ class Pipeline:
         return await self._run(calls)
 
     async def check_answer(
-        self, context: RequestContext, answer: Answer, *, final: bool = True, include_tool_calls: bool = True
+        self,
+        context: RequestContext,
+        answer: Answer,
+        *,
+        final: bool = True,
+        include_tool_calls: bool = True,
+        settled_chars: int = 0,
     ) -> Outcome:
         """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order.
 
-        Streams check emitted tool calls one by one as they complete (`include_tool_calls=False`).
+        Streams check emitted tool calls one by one as they complete (`include_tool_calls=False`),
+        and say how much of the text earlier checks settled (`settled_chars`).
         """
         calls: list[_Call] = []
         if answer.tool_calls and include_tool_calls:
@@ -116,7 +123,7 @@ class Pipeline:
                 tool_event = self._emitted_event(context, emitted)
                 for policy in self._by_hook_reversed["on_tool_call"]:
                     calls.append((policy, "on_tool_call", tool_event, emitted.name))
-        event = ModelResponse(context, answer, final)
+        event = ModelResponse(context, answer, final, settled_chars)
         for policy in self._by_hook_reversed["on_model_response"]:
             calls.append((policy, "on_model_response", event, ""))
         return self._mark_emitted(await self._run(calls))

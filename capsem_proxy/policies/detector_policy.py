@@ -26,6 +26,8 @@ Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "an
 # RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
 # shared by every detector policy so that no two originals of one request get the same placeholder.
 _PLACEHOLDER_NUMBERING = "detector_placeholders"
+# RequestContext.scratch key: per policy, where the next check of a growing answer starts reading.
+_ANSWER_PROGRESS = "detector_answer_progress"
 # Which hook reads which place.
 _PLACE_HOOKS: dict[str, str] = {
     "prompts": "on_model_call",
@@ -91,6 +93,10 @@ class DetectorPolicy:
     name: ClassVar[str] = "detector"
     reason: ClassVar[str] = "sensitive_data"
     options_model: ClassVar[type[DetectorOptions]] = DetectorOptions
+    # True when the detector finds everything it reports from its first characters on and no
+    # finding is longer than `window_chars` unless so found: streamed answers are then read
+    # incrementally (see `_decide_growing_answer`).
+    incremental_answers: ClassVar[bool] = False
 
     def __init__(self, options: DetectorOptions) -> None:
         self.options = options
@@ -185,5 +191,30 @@ class DetectorPolicy:
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer
-        text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
-        return self.decide("on_model_response", text)
+        if answer.thinking or not self.incremental_answers:
+            text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
+            return self.decide("on_model_response", text)
+        return self._decide_growing_answer(event)
+
+    def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
+        """Check a streamed answer reading only what earlier checks could not have settled, so a
+        long stream costs time in proportion to its length, not to its square.
+
+        A finding that still has characters to release ends after `settled_chars`; one no longer
+        than `window_chars` therefore starts at most that far before. A longer one (a PEM block)
+        is found from its first characters on, so the last check saw it, or its beginning, ending
+        after what was then released: reading again from the earliest such finding covers it.
+        """
+        text = event.answer.text
+        progress: dict[int, int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
+        start = max(0, event.settled_chars - self.window_chars)
+        open_from = progress.get(id(self))
+        if open_from is not None:
+            start = min(start, open_from)
+        findings = self.detector.scan(text[start:]) if len(text) > start else []
+        # Findings not yet wholly released must be found again at the next check.
+        unreleased = [start + finding.start for finding in findings if start + finding.end >= event.settled_chars]
+        progress[id(self)] = min(unreleased) if unreleased else len(text)
+        if not findings:
+            return None
+        return self.decision_for("on_model_response", findings)

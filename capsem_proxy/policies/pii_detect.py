@@ -110,6 +110,7 @@ class PIIDetectPolicy(DetectorPolicy):
     name: ClassVar[str] = "pii"
     reason: ClassVar[str] = "pii"
     options_model: ClassVar[type[DetectorOptions]] = PIIDetectOptions
+    incremental_answers: ClassVar[bool] = True
 
     def build_detector(self, options: DetectorOptions) -> Detector:
         assert isinstance(options, PIIDetectOptions)

@@ -60,6 +60,7 @@ class SecretsPolicy(DetectorPolicy):
     name: ClassVar[str] = "secrets"
     reason: ClassVar[str] = "secret"
     options_model: ClassVar[type[DetectorOptions]] = SecretsOptions
+    incremental_answers: ClassVar[bool] = True
 
     def build_detector(self, options: DetectorOptions) -> Detector:
         assert isinstance(options, SecretsOptions)

@@ -47,7 +47,8 @@ class StreamBlocked(Exception):
 class GuardChecks:
     """The checks a guard runs (bound to one request's pipeline and context)."""
 
-    answer: Callable[[Answer, bool], Awaitable[Outcome]]
+    # (the answer so far, final, how many of its text characters earlier checks settled)
+    answer: Callable[[Answer, bool, int], Awaitable[Outcome]]
     tool_call: Callable[[ToolCall], Awaitable[Outcome]]
 
 
@@ -101,6 +102,7 @@ class StreamGuard:
         self._rewrite = rewrite
         self._guarded_chars = 0
         self._approved_chars = 0
+        self._released_chars = 0  # text of every event released so far ends here
         self._checked_chars = 0
         self._open_calls: dict[int, _OpenCall] = {}
         self._held_calls: set[int] = set()
@@ -220,7 +222,10 @@ class StreamGuard:
             return
         self.answer.text = "".join(self._text)
         self.answer.thinking = "".join(self._thinking)
-        outcome = await self._checks.answer(self.answer, final)
+        # Text is released event by event, so what earlier checks settled ends where the last
+        # released event's text ends; offsets there are the answer text's only without thinking.
+        settled = self._released_chars if not self._thinking else 0
+        outcome = await self._checks.answer(self.answer, final, settled)
         self._checked_chars = self._guarded_chars
         self._record(outcome, keep_allows=final)
         self._redactions = outcome.redactions
@@ -253,6 +258,7 @@ class StreamGuard:
                 break
             pending.popleft()
             self._pending_bytes -= len(head.raw)
+            self._released_chars = max(self._released_chars, head.text_end)
             raw = head.raw
             if rewrites and head.text_end > head.text_start:
                 if spans is None:

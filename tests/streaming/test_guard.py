@@ -20,7 +20,7 @@ class Recorder:
     def __init__(self):
         self.texts, self.tool_calls = [], []
 
-    async def answer(self, answer, final):
+    async def answer(self, answer, final, settled=0):
         self.texts.append((answer.text, final))
         if TRIGGER in answer.text:
             return _outcome([Decision(Verdict.BLOCK, "p", "on_model_response", details="found it")])
