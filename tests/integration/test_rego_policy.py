@@ -7,6 +7,9 @@ import anthropic
 import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from tests.proxy_process import start_proxy
 
@@ -72,6 +75,23 @@ def test_anthropic_sdk_gets_the_same_block(rego_proxy):
             model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "delete from users where 1=1"}]
         )
     assert "prompt mentions delete from" in str(error.value)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_gemini_sdk_gets_the_same_block(rego_proxy, fake_provider, stream):
+    options = genai_types.HttpOptions(base_url=rego_proxy.base_url)
+    prompt = "please DROP TABLE audit_log"
+    with (
+        genai.Client(api_key="AIza-test-rego", http_options=options) as client,
+        pytest.raises(genai_errors.ClientError) as error,
+    ):
+        if stream:
+            list(client.models.generate_content_stream(model="gemini-2.0-flash", contents=prompt))
+        else:
+            client.models.generate_content(model="gemini-2.0-flash", contents=prompt)
+    assert error.value.code == 403
+    assert "prompt mentions drop table" in error.value.message
+    assert fake_provider.requests() == []
 
 
 def test_the_block_body_carries_detail_and_the_provider_error(rego_proxy):
