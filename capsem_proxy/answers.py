@@ -29,12 +29,19 @@ from capsem_proxy.streaming.rewrite import rewrite_event_text
 from capsem_proxy.streaming.usage import USAGE_KEY, UsageMeter
 from capsem_proxy.upstream import UpstreamResponse
 
-__all__ = ["PLACEHOLDERS", "AnswerRelay"]
+__all__ = ["PLACEHOLDERS", "AnswerRelay", "is_streamed"]
 
 # Key in RequestContext.scratch of the request's reversible-redaction placeholders.
 PLACEHOLDERS = "placeholders"
 # Operations whose answers carry model output for response policies.
 _ANSWER_OPERATIONS = frozenset({"chat", "responses", "generate", "stream_generate", "messages"})
+
+
+def is_streamed(route: Route, upstream: UpstreamResponse) -> bool:
+    """True when the answer is relayed as a stream (SSE, or Gemini's JSON array)."""
+    return upstream.content_type.startswith("text/event-stream") or (
+        route.stream_by_path and not route.sse and upstream.status < 400
+    )
 
 
 class AnswerRelay:
@@ -60,7 +67,6 @@ class AnswerRelay:
         """Relay the answer; returns the status sent. Fills in what `record` learns from it."""
         headers = upstream.headers + extra_headers
         is_sse = upstream.content_type.startswith("text/event-stream")
-        is_array_stream = route.stream_by_path and not route.sse and upstream.status < 400
         placeholders: Placeholders | None = context.scratch.get(PLACEHOLDERS) if context is not None else None
         answers = upstream.status < 400 and route.operation in _ANSWER_OPERATIONS
         guarded = (
@@ -68,7 +74,7 @@ class AnswerRelay:
             and answers
             and (pipeline.has_response_policies() or bool(placeholders) or self._store_content)
         )
-        if not (is_sse or is_array_stream):
+        if not is_streamed(route, upstream):
             body = await upstream.read()
             answer: Answer | None = None
             outcome: Outcome | None = None

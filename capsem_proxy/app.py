@@ -3,6 +3,7 @@ forwards to the provider and relays the answer, mapping every failure to a provi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
@@ -12,9 +13,9 @@ import orjson
 
 from capsem_proxy import __version__
 from capsem_proxy.admin import AdminAPI
-from capsem_proxy.answers import PLACEHOLDERS, AnswerRelay
+from capsem_proxy.answers import PLACEHOLDERS, AnswerRelay, is_streamed
 from capsem_proxy.approvals import open_approval_store
-from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
+from capsem_proxy.asgi import ClientDisconnected, DisconnectWatch, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
@@ -67,6 +68,8 @@ _NO_POLICY_OPERATIONS = frozenset({"models"})
 _KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
 # Trace context headers: replaced by the proxy's own when it traces the request.
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+# A request still waiting on its provider after this long starts watching for its client leaving.
+_WATCH_DISCONNECT_AFTER_S = 0.25
 # Caller-chosen ids are kept to this length in the audit trail.
 _MAX_ID_CHARS = 128
 
@@ -366,20 +369,35 @@ class ProxyApp:
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
         upstream_started = perf_counter()
+        watch = DisconnectWatch(receive, _WATCH_DISCONNECT_AFTER_S)
         try:
-            upstream = await self.upstreams[route.provider].send(
-                scope["method"], path_and_query, forwarded, body or None, stream=stream
+            try:
+                upstream = await self.upstreams[route.provider].send(
+                    scope["method"], path_and_query, forwarded, body or None, stream=stream
+                )
+            except ProxyError:
+                if span is not None:
+                    span.upstream_finished(None)
+                raise
+            record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
+            if span is not None:
+                span.upstream_finished(upstream.status)
+            if is_streamed(route, upstream):
+                watch.close()  # the stream relay watches for the client itself
+            return await self.answers.relay(
+                send, receive, route, adapter, upstream, context, pipeline, extra_headers, record
             )
-        except ProxyError:
+        except asyncio.CancelledError:
+            if not watch.client_left:
+                raise
+            current_task = asyncio.current_task()
+            if current_task is not None:
+                current_task.uncancel()
             if span is not None:
                 span.upstream_finished(None)
-            raise
-        record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
-        if span is not None:
-            span.upstream_finished(upstream.status)
-        return await self.answers.relay(
-            send, receive, route, adapter, upstream, context, pipeline, extra_headers, record
-        )
+            return 499
+        finally:
+            watch.close()
 
     @staticmethod
     def _remember_placeholders(context: RequestContext, outcome: Outcome) -> None:

@@ -6,12 +6,13 @@ and a proxy needs little beyond exact control of bytes and headers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from capsem_proxy.errors import BodyTooLarge, ProxyError
 
-__all__ = ["ClientDisconnected", "Receive", "Scope", "Send", "read_body", "send_response"]
+__all__ = ["ClientDisconnected", "DisconnectWatch", "Receive", "Scope", "Send", "read_body", "send_response"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -56,3 +57,44 @@ async def send_response(send: Send, status: int, headers: list[tuple[bytes, byte
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class DisconnectWatch:
+    """Cancels the request's task if its client leaves while the proxy waits on the provider.
+
+    A watcher task is only started once the request has lasted `after_s` seconds: a request
+    answered sooner costs one timer, while a slow model call stops (and stops costing the
+    caller tokens) as soon as nobody is waiting for it. Start it only once the body is read:
+    the watcher consumes the ASGI receive channel.
+    """
+
+    __slots__ = ("_receive", "_task", "_timer", "_watcher", "client_left")
+
+    def __init__(self, receive: Receive, after_s: float) -> None:
+        self._receive = receive
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(after_s, self._start)
+        self.client_left = False
+
+    def _start(self) -> None:
+        self._timer = None
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.client_left = True
+                if self._task is not None:
+                    self._task.cancel()
+                return
+
+    def close(self) -> None:
+        """Stop watching (the answer is out, or another watcher takes over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None

@@ -13,6 +13,7 @@ import pytest
 
 OPENAI_KEY = "sk-test-openai-0123456789"
 CHAT_STREAM = b'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+CHAT_WHOLE = CHAT_STREAM.replace(b'"stream":true,', b"")
 MESSAGES_STREAM = b'{"model":"claude-x","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
 GEMINI_BODY = b'{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
 GEMINI_STREAM_PATH = "/v1beta/models/gemini-2.0-flash:streamGenerateContent"
@@ -95,6 +96,12 @@ def test_client_disconnect_cancels_the_upstream_stream(proxy, fake_provider, pat
     event = _wait_for_outcome(fake_provider, "cancelled")
     assert time.monotonic() - disconnected_at < 2.0
     assert event["events_sent"] < 50
+
+
+def test_a_quick_whole_answer_is_unaffected_by_the_disconnect_watch(proxy):
+    headers = {"authorization": f"Bearer {OPENAI_KEY}", **_scenario(first_byte_delay_ms=400)}
+    answer = httpx.post(f"{proxy.base_url}/v1/chat/completions", content=CHAT_WHOLE, headers=headers)
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
 
 
 @pytest.mark.parametrize(
