@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.asgi import Receive, Send, send_response
+from capsem_proxy.asgi import DisconnectWatch, Receive, Send, send_response
 from capsem_proxy.config import StreamingSettings
 from capsem_proxy.decisions import Decision, Outcome, Verdict, redaction_failure
 from capsem_proxy.errors import ProxyError
@@ -244,31 +244,20 @@ class AnswerRelay:
 async def relay_until_disconnect(relay: Coroutine[Any, Any, Any], receive: Receive, upstream: UpstreamResponse) -> None:
     """Run a stream relay, cancelling it (and the upstream request) the moment the client leaves.
 
-    The relay runs in the request's own task; a small watcher waits for the client's disconnect
-    message and cancels that task, so a relay blocked on a silent provider stops at once too.
+    The relay runs in the request's own task; a watcher waits for the client's disconnect message
+    from the start and cancels that task, so a relay blocked on a silent provider stops at once too.
     """
-    relay_task = asyncio.current_task()
-    assert relay_task is not None
-    client_left = False
-
-    async def watch_disconnect() -> None:
-        nonlocal client_left
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                client_left = True
-                relay_task.cancel()
-                return
-
-    watcher = asyncio.ensure_future(watch_disconnect())
+    watch = DisconnectWatch(receive, after_s=0.0)
     try:
         await relay
     except asyncio.CancelledError:
-        if not client_left:
+        if not watch.client_left:
             raise
-        relay_task.uncancel()
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
     except OSError:
         pass  # the client's socket closed under a write: nothing left to tell it
     finally:
-        watcher.cancel()
+        watch.close()
         upstream.close()
