@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
 from capsem_proxy.detectors.base import Detector, Finding
@@ -51,6 +51,26 @@ class DetectorOptions(BaseModel):
     )
     reversible: bool = Field(False, description="redactions in requests are restored in the answer")
     window_chars: int = Field(256, ge=1, description="longest text a finding can span (streamed answers)")
+
+    # The finding kinds a detector reports, and what to call them in errors (checked when set).
+    known_kinds: ClassVar[tuple[str, ...]] = ()
+    kind_label: ClassVar[str] = "finding"
+
+    @classmethod
+    def check_kinds(cls, kinds: list[str], what: str) -> list[str]:
+        """`kinds` when every one is known; ValueError naming the unknown ones otherwise."""
+        unknown = [kind for kind in kinds if cls.known_kinds and kind not in cls.known_kinds]
+        if unknown:
+            raise ValueError(
+                f"{what}: unknown {cls.kind_label} kind(s) {', '.join(unknown)}; known: {', '.join(cls.known_kinds)}"
+            )
+        return kinds
+
+    @field_validator("actions")
+    @classmethod
+    def _action_kinds_known(cls, actions: dict[str, Any]) -> dict[str, Any]:
+        cls.check_kinds(list(actions), "actions")
+        return actions
 
 
 def json_strings(value: Any) -> list[str]:

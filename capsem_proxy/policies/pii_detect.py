@@ -16,13 +16,6 @@ from capsem_proxy.policies.detector_policy import Action, DetectorOptions, Detec
 __all__ = ["PIIDetectOptions", "PIIDetectPolicy"]
 
 
-def _known_kinds(kinds: list[str], what: str) -> list[str]:
-    unknown = [kind for kind in kinds if kind not in PII_KINDS]
-    if unknown:
-        raise ValueError(f"{what}: unknown PII kind(s) {', '.join(unknown)}; known: {', '.join(PII_KINDS)}")
-    return kinds
-
-
 def _default_ner_model(language: str) -> str:
     return "en_core_web_sm" if language == "en" else f"{language}_core_news_sm"
 
@@ -54,16 +47,13 @@ class PIIDetectOptions(DetectorOptions):
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS))
     allow: list[str] = Field(default_factory=list, description="exact values never reported")
 
+    known_kinds: ClassVar[tuple[str, ...]] = tuple(PII_KINDS)
+    kind_label: ClassVar[str] = "PII"
+
     @field_validator("entities")
     @classmethod
     def _entities_known(cls, entities: list[str]) -> list[str]:
-        return _known_kinds(entities, "entities")
-
-    @field_validator("actions")
-    @classmethod
-    def _action_kinds_known(cls, actions: dict[str, Any]) -> dict[str, Any]:
-        _known_kinds(list(actions), "actions")
-        return actions
+        return cls.check_kinds(entities, "entities")
 
     @field_validator("phone_regions")
     @classmethod

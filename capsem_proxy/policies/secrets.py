@@ -3,7 +3,7 @@ prompts, tool calls, tool results and answers are redacted, blocked or logged.""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
@@ -14,13 +14,6 @@ from capsem_proxy.policies.detector_policy import Action, DetectorOptions, Detec
 __all__ = ["SecretsOptions", "SecretsPolicy"]
 
 
-def _known_kinds(kinds: list[str], what: str) -> list[str]:
-    unknown = [kind for kind in kinds if kind not in SECRET_KINDS]
-    if unknown:
-        raise ValueError(f"{what}: unknown secret kind(s) {', '.join(unknown)}; known: {', '.join(SECRET_KINDS)}")
-    return kinds
-
-
 class SecretsOptions(DetectorOptions):
     """Options of SecretsPolicy (plus every option of DetectorOptions)."""
 
@@ -28,16 +21,13 @@ class SecretsOptions(DetectorOptions):
     kinds: list[str] = Field(default_factory=lambda: list(SECRET_KINDS), description="secret kinds to look for")
     allow: list[str] = Field(default_factory=list, description="exact values never reported (known test keys)")
 
+    known_kinds: ClassVar[tuple[str, ...]] = tuple(SECRET_KINDS)
+    kind_label: ClassVar[str] = "secret"
+
     @field_validator("kinds")
     @classmethod
     def _kinds_known(cls, kinds: list[str]) -> list[str]:
-        return _known_kinds(kinds, "kinds")
-
-    @field_validator("actions")
-    @classmethod
-    def _action_kinds_known(cls, actions: dict[str, Any]) -> dict[str, Any]:
-        _known_kinds(list(actions), "actions")
-        return actions
+        return cls.check_kinds(kinds, "kinds")
 
 
 class SecretsPolicy(DetectorPolicy):
