@@ -348,8 +348,9 @@ class ProxyApp:
                     if outcome.blocked:
                         if outcome.needs_confirmation:
                             await self.confirmations.hold(context, route, governing, body)
-                        await send_error(send, adapter, block_error(governing), extra_headers)
-                        return 403
+                        refusal = block_error(governing)
+                        await send_error(send, adapter, refusal, extra_headers)
+                        return refusal.status
                 redactions = outcome.redactions
                 if redactions:
                     try:

@@ -5,6 +5,10 @@ decision: each finding kind has an action (`log`, `block`, `confirm` or `redact`
 action wins, and `redact` rewrites each finding as `[REDACTED:<kind>]` (reversible:
 `[REDACTED:<kind>_<n>]`, restored in the answer the client receives). Tool definitions and
 tool calls the model emits cannot be rewritten: there `redact` blocks.
+
+Every text is screened through `decide`, which keeps detector work bounded (see
+`capsem_proxy.scanning`): a short text is scanned inline, a long one in slices that give the event
+loop a turn, and a request with more text than the scan budget is refused, never let through.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
-from capsem_proxy.detectors.base import Detector, Finding
-from capsem_proxy.hooks import ModelCall, ModelResponse, ToolCall, ToolResponse
+from capsem_proxy.detectors.base import DEFAULT_REACH, Detector, Finding, Reach
+from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
+from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
+from capsem_proxy.scanning import current_ledger, screen, too_large_decision
 
 __all__ = ["Action", "DetectorOptions", "DetectorPolicy", "json_strings"]
 
@@ -24,8 +30,10 @@ Action = Literal["log", "block", "confirm", "redact"]
 Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "answers"]
 
 # RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
-# shared by every detector policy so that no two originals of one request get the same placeholder.
+# shared by every detector policy so that no two originals of one request get the same placeholder,
+# and of how many placeholders each kind has had so far.
 _PLACEHOLDER_NUMBERING = "detector_placeholders"
+_PLACEHOLDER_COUNTS = "detector_placeholder_counts"
 # RequestContext.scratch key: per policy, where the next check of a growing answer starts reading.
 _ANSWER_PROGRESS = "detector_answer_progress"
 # Which hook reads which place.
@@ -74,14 +82,19 @@ class DetectorOptions(BaseModel):
 
 
 def json_strings(value: Any) -> list[str]:
-    """Every string inside a JSON-like value, keys excluded (each can be redacted as a whole)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in json_strings(item)]
-    if isinstance(value, list | tuple):
-        return [text for item in value for text in json_strings(item)]
-    return []
+    """Every string inside a JSON-like value, keys excluded (each can be redacted as a whole),
+    in document order; walked without recursion, since any nesting depth is valid JSON."""
+    strings: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings.append(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(item.values()))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+    return strings
 
 
 def _numbered_per_request(decision: Decision | None, scratch: dict[str, Any]) -> Decision | None:
@@ -94,12 +107,13 @@ def _numbered_per_request(decision: Decision | None, scratch: dict[str, Any]) ->
     if decision is None or decision.verdict is not Verdict.REDACT or not decision.extra.get("reversible"):
         return decision
     numbering: dict[str, str] = scratch.setdefault(_PLACEHOLDER_NUMBERING, {})
+    counts: dict[str, int] = scratch.setdefault(_PLACEHOLDER_COUNTS, {})
     renumbered = []
     for original, placeholder in decision.redactions:
         unique = numbering.get(original)
         if unique is None:
             prefix = placeholder.rsplit("_", 1)[0] + "_"  # "[REDACTED:<kind>_"
-            number = sum(1 for used in numbering.values() if used.startswith(prefix)) + 1
+            number = counts[prefix] = counts.get(prefix, 0) + 1
             unique = numbering[original] = f"{prefix}{number}]"
         renumbered.append((original, unique))
     decision.redactions = renumbered
@@ -117,10 +131,16 @@ class DetectorPolicy:
     # finding is longer than `window_chars` unless so found: streamed answers are then read
     # incrementally (see `_decide_growing_answer`).
     incremental_answers: ClassVar[bool] = False
+    # The hooks await only to give the event loop a turn while a long text is read in slices (or
+    # to wait for a place to read it): the pipeline runs them inline and drives them on if they do.
+    inline_hooks: ClassVar[frozenset[str]] = frozenset(HOOK_NAMES)
+    # Keeps a per-request ledger of the text it screens (capsem_proxy.scanning).
+    screens_text: ClassVar[bool] = True
 
     def __init__(self, options: DetectorOptions) -> None:
         self.options = options
         self.detector: Detector = self.build_detector(options)
+        self.reach: Reach = getattr(self.detector, "reach", DEFAULT_REACH)
         self.implemented_hooks = frozenset(_PLACE_HOOKS[place] for place in options.scan)
         self.window_chars = options.window_chars
         self._default_action = options.action
@@ -137,14 +157,36 @@ class DetectorPolicy:
         """The configured action for findings of `kind`."""
         return self._actions.get(kind, self._default_action)
 
-    def decide(self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True) -> Decision | None:
-        """The decision for `text` seen at `hook`; None when nothing was found."""
+    async def decide(
+        self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision | None:
+        """The decision for `text` seen at `hook`; None when nothing was found. A text that would
+        take the request past its scan budget is not read: the decision refuses it."""
         if not text:
             return None
-        findings = self.detector.scan(text)
+        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
+        if refusal is not None:
+            return refusal
+        findings = await self.scan(text)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
+
+    def over_budget(self, hook: str, chars: int, *, growing: bool = False) -> Decision | None:
+        """Charge a text of `chars` characters to the request's scan budget (`growing`: the answer
+        so far, of which only the growth counts); the refusal when it is exceeded."""
+        ledger = current_ledger()
+        return None if ledger.charge(self, chars, growing=growing) else too_large_decision(self.name, hook, ledger)
+
+    async def scan(self, text: str, window_scan: WindowScan | None = None) -> list[Finding]:
+        """Every finding in `text`: scanned inline when short, slice by slice when long."""
+        read = window_scan or self._scan_window
+        return await screen(
+            len(text), lambda: read(text, True), lambda slice_chars: scan_in_slices(read, text, self.reach, slice_chars)
+        )
+
+    def _scan_window(self, window: str, reaches_end: bool) -> list[Finding]:
+        return self.detector.scan(window)
 
     def decision_for(
         self, hook: str, findings: list[Finding], *, reversible: bool = False, can_redact: bool = True
@@ -187,7 +229,7 @@ class DetectorPolicy:
     async def on_model_call(self, event: ModelCall) -> Decision | None:
         system = event.system_instructions
         text = event.prompt if not system else system + "\n" + event.prompt
-        decision = self.decide("on_model_call", text, reversible=self.options.reversible)
+        decision = await self.decide("on_model_call", text, reversible=self.options.reversible)
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
@@ -197,26 +239,26 @@ class DetectorPolicy:
             # A call the model emits cannot be redacted: streamed calls are released as the
             # provider's own argument fragments, which no rewrite reaches, and the client would
             # run the call with arguments the model never chose. `redact` blocks it instead.
-            return self.decide("on_tool_call", "\n".join(json_strings(event.args)), can_redact=False)
+            return await self.decide("on_tool_call", "\n".join(json_strings(event.args)), can_redact=False)
         if "tool_definitions" not in self.options.scan:
             return None
         tool = event.tool
         # A tool definition is the caller's own code: it can be refused, not rewritten.
-        return self.decide("on_tool_call", tool.name + "\n" + tool.description, can_redact=False)
+        return await self.decide("on_tool_call", tool.name + "\n" + tool.description, can_redact=False)
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
         text = "\n".join(json_strings(event.response))
-        decision = self.decide("on_tool_response", text, reversible=self.options.reversible)
+        decision = await self.decide("on_tool_response", text, reversible=self.options.reversible)
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer
         if answer.thinking or not self.incremental_answers:
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
-            return self.decide("on_model_response", text)
-        return self._decide_growing_answer(event)
+            return await self.decide("on_model_response", text)
+        return await self._decide_growing_answer(event)
 
-    def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
+    async def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a
         long stream costs time in proportion to its length, not to its square.
 
@@ -231,7 +273,11 @@ class DetectorPolicy:
         open_from = progress.get(id(self))
         if open_from is not None:
             start = min(start, open_from)
-        findings = self.detector.scan(text[start:]) if len(text) > start else []
+        unread = text[start:]
+        refusal = self.over_budget("on_model_response", len(text), growing=True)
+        if refusal is not None:
+            return refusal
+        findings = await self.scan(unread) if unread else []
         # Findings not yet wholly released must be found again at the next check.
         unreleased = [start + finding.start for finding in findings if start + finding.end >= event.settled_chars]
         progress[id(self)] = min(unreleased) if unreleased else len(text)

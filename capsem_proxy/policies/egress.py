@@ -25,6 +25,7 @@ from capsem_proxy.detectors.urls import (
     UrlDetector,
     UrlKind,
     check_host_entries,
+    image_references_in,
     parse_url,
     registrable_domain,
 )
@@ -114,15 +115,27 @@ class EgressPolicy(DetectorPolicy):
     def action_for(self, kind: str) -> Any:
         return self._kind_actions.get(kind, "block")
 
-    def decide(
+    async def decide(
         self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True, complete: bool = True
     ) -> Decision | None:
         """The decision on the URLs of `text`; `complete=False` for a streamed answer still growing."""
         if not text:
             return None
+        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
+        if refusal is not None:
+            return refusal
+        # Markdown images may use a reference defined anywhere in the text: found once, for every slice.
+        image_references = image_references_in(text)
+
+        def scan_window(window: str, reaches_end: bool) -> list[Finding]:
+            # Only the end of the whole text may still grow; a URL cut by a slice is read again.
+            return self.url_detector.scan(
+                window, complete=complete or not reaches_end, image_references=image_references
+            )
+
         findings = [
             finding
-            for finding in self.url_detector.scan(text, complete=complete)
+            for finding in await self.scan(text, scan_window)
             if self._kind_actions.get(finding.kind) != "allow"
         ]
         if not findings:
@@ -135,7 +148,7 @@ class EgressPolicy(DetectorPolicy):
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer
         text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
-        return self.decide("on_model_response", text, complete=event.final)
+        return await self.decide("on_model_response", text, complete=event.final)
 
 
 def _describe(findings: list[Finding]) -> tuple[str, list[str]]:

@@ -19,6 +19,7 @@ from capsem_proxy.detectors.base import Detector
 from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
 from capsem_proxy.hooks import ModelCall
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
+from capsem_proxy.scanning import screen
 
 __all__ = ["InjectionOptions", "InjectionPolicy"]
 
@@ -102,11 +103,19 @@ class InjectionPolicy(DetectorPolicy):
     def build_detector(self, options: DetectorOptions) -> Detector:
         return self._detectors["prompts"]
 
-    def decide(self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True) -> Decision | None:
+    async def decide(
+        self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision | None:
         """The decision for `text` at `hook`, scored with that place's profile and threshold."""
         if not text:
             return None
-        analysis = self._detectors[_HOOK_PROFILES.get(hook, "prompts")].analyze(text)
+        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
+        if refusal is not None:
+            return refusal
+        detector = self._detectors[_HOOK_PROFILES.get(hook, "prompts")]
+        analysis = await screen(
+            len(text), lambda: detector.analyze(text), lambda slice_chars: detector.analyze_in_slices(text, slice_chars)
+        )
         findings = analysis.findings(text)
         if not findings:
             return None
@@ -124,4 +133,4 @@ class InjectionPolicy(DetectorPolicy):
         text = event.prompt
         if self._scan_system and event.system_instructions:
             text = event.system_instructions + "\n" + text
-        return self.decide("on_model_call", text)
+        return await self.decide("on_model_call", text)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FoundUrl", "UrlContext", "find_urls"]
+__all__ = ["FoundUrl", "UrlContext", "find_urls", "image_references_in"]
 
 UrlContext = Literal["image", "link", "text"]
 
@@ -102,7 +102,7 @@ def _label_start(text: str, close: int) -> int:
     return -1
 
 
-def _image_references(text: str) -> frozenset[str]:
+def image_references_in(text: str) -> frozenset[str]:
     """Labels of the reference definitions that images use (`![alt][ref]`, `![ref]`)."""
     if "![" not in text:
         return frozenset()
@@ -137,11 +137,14 @@ def _context_of(text: str, start: int, image_references: frozenset[str]) -> UrlC
     return "text"
 
 
-def find_urls(text: str, *, complete: bool = True) -> list[FoundUrl]:
+def find_urls(
+    text: str, *, complete: bool = True, image_references: frozenset[str] | None = None
+) -> list[FoundUrl]:
     """Every network, `data:` and `javascript:` URL in `text`, in order, none inside another.
 
     With `complete=False` a URL running to the end of `text` is marked incomplete: more of it
-    may still arrive.
+    may still arrive. `image_references`: the reference labels images use, when `text` is a
+    slice of a longer text (default: those of `text`).
     """
     lowered = text.lower()
     spans: list[tuple[int, int]] = []
@@ -168,7 +171,8 @@ def find_urls(text: str, *, complete: bool = True) -> list[FoundUrl]:
     if not spans:
         return []
     spans.sort(key=lambda span: (span[0], -span[1]))
-    image_references = _image_references(text)
+    if image_references is None:
+        image_references = image_references_in(text)
     found: list[FoundUrl] = []
     covered = -1
     for start, end in spans:
