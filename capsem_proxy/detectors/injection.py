@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Literal
 
 import ahocorasick
@@ -304,9 +305,11 @@ class InjectionDetector:
         reach = self.reach
         by_rule: dict[str, list[Hit]] = {}
         invisibles = _Invisibles()
-        for index, (start, stop) in enumerate(SliceRanges(len(text), slice_chars)):
+        ranges = SliceRanges(len(text), slice_chars)
+        for index, (start, stop) in enumerate(ranges):
             if index:
                 yield
+            began = perf_counter()
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
             for hit in self._signature_hits(normalize(window), depth=0):
@@ -314,6 +317,7 @@ class InjectionDetector:
                 if start <= begins < stop:
                     _keep_hit(by_rule, Hit(hit.family, hit.rule, hit.weight, begins, window_start + hit.end))
             invisibles.count(text, start, stop)
+            ranges.took(stop - start, perf_counter() - began)
         hits = sorted((hit for kept in by_rule.values() for hit in kept), key=lambda hit: (hit.start, hit.end))
         hits.extend(self._invisible_hits(invisibles, len(text)))
         hits = self._with_density(hits)

@@ -41,7 +41,7 @@ _END_MARGIN = 64
 
 class SliceRanges:
     """The ranges (start, stop) a `length`-long text is read in, at most `max_chars` each, sized
-    from the time the previous ones took (measured between one range and the asking for the next)."""
+    from the time reading the previous ones took (the reader reports it with `took`)."""
 
     __slots__ = ("_length", "_max_chars", "size")
 
@@ -54,13 +54,14 @@ class SliceRanges:
         start = 0
         while start < self._length:
             stop = min(self._length, start + self.size)
-            began = perf_counter()
             yield start, stop
-            elapsed = perf_counter() - began
-            wanted = (stop - start) * STEP_TARGET_S / max(elapsed, 1e-6)
-            # Grow at most twofold per slice: one cheap stretch says little about the next.
-            self.size = int(min(self._max_chars, 2 * self.size, max(_SHORTEST_SLICE_CHARS, wanted)))
             start = stop
+
+    def took(self, chars: int, seconds: float) -> None:
+        """Reading the last range, `chars` long, took `seconds`: size the next one."""
+        wanted = chars * STEP_TARGET_S / max(seconds, 1e-6)
+        # Grow at most twofold per slice: one cheap stretch says little about the next.
+        self.size = int(min(self._max_chars, 2 * self.size, max(_SHORTEST_SLICE_CHARS, wanted)))
 
 
 def scan_in_slices(
@@ -72,9 +73,11 @@ def scan_in_slices(
     # How far the findings of earlier slices reach: a finding of a later slice lying wholly
     # inside one of them was settled there (a long finding read again covers later slices).
     covered = -1
-    for index, (start, stop) in enumerate(SliceRanges(length, slice_chars)):
+    ranges = SliceRanges(length, slice_chars)
+    for index, (start, stop) in enumerate(ranges):
         if index:
             yield
+        began = perf_counter()
         window_start = max(0, start - reach.before)
         window_end = min(length, stop + reach.after)
         owned: list[Finding] = []
@@ -88,6 +91,7 @@ def scan_in_slices(
                 owned.append(shifted)
         found.extend(owned)
         covered = max([covered, *(finding.end for finding in owned)])
+        ranges.took(stop - start, perf_counter() - began)
     return found
 
 
@@ -96,9 +100,10 @@ def _shifted(finding: Finding, offset: int) -> Finding:
 
 
 def _read_again(scan: WindowScan, text: str, cut: Finding, reach: Reach) -> Finding | None:
-    """The finding starting where `cut` starts, read with up to `reach.longest` characters."""
+    """The finding starting where `cut` starts, read with up to `reach.longest` characters (and
+    `reach.after` past where it was cut, at least)."""
     window_start = max(0, cut.start - reach.before)
-    window_end = min(len(text), cut.start + reach.longest)
+    window_end = min(len(text), max(cut.start + reach.longest, cut.end + reach.after))
     longest: Finding | None = None
     for finding in scan(text[window_start:window_end], window_end == len(text)):
         if window_start + finding.start == cut.start and (longest is None or finding.end > longest.end):

@@ -38,6 +38,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import orjson
+
+# rego-cpp's library, once loaded, breaks RE2's binding if that loads after it (the next RE2
+# compile aborts the process with "free(): invalid size"): RE2 (capsem_proxy.linear_regex) is
+# loaded first, whatever order the configured policies import in.
+import re2  # noqa: F401
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from regopy import Input, Interpreter, RegoError
 

@@ -45,9 +45,9 @@ class CompiledArgumentRule:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return ""
         text = value if isinstance(value, str) else str(value)
-        if any(pattern.search(text) for pattern in self.deny):
+        if any(pattern.found_in(text) for pattern in self.deny):
             return "matches a denied pattern"
-        if self.allow and not any(pattern.fullmatch(text) for pattern in self.allow):
+        if self.allow and not any(pattern.matches_whole(text) for pattern in self.allow):
             return "matches no allowed pattern"
         if not isinstance(value, str):
             return ""
