@@ -24,7 +24,7 @@ from capsem_proxy.exchange import Answer, ToolDefinition
 from capsem_proxy.exchange import ToolCall as EmittedCall
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
-from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, using_ledger
+from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
 
 __all__ = ["POLICY_ERROR_REASON", "Pipeline"]
 
@@ -165,65 +165,67 @@ class Pipeline:
         return outcome
 
     async def _run(self, calls: list[_Call]) -> Outcome:
-        if not self._screens_text or not calls:
-            return await self._run_calls(calls)
-        _, hook_name, event, _ = calls[0]
-        answer = hook_name == "on_model_response" or (hook_name == "on_tool_call" and event.emitted)
-        with using_ledger(ledger_for(event.context.scratch, self.scan_limits, answer=answer)):
-            return await self._run_calls(calls)
-
-    async def _run_calls(self, calls: list[_Call]) -> Outcome:
-        decisions: list[Decision | None] = []
-        suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
-        for call in calls:
-            policy, hook_name, event, subject = call
-            started = perf_counter()
-            coroutine = policy.hook(hook_name)(event)
-            if hook_name in policy.inline_hooks:
-                # A hook whose code never awaits (or awaits only to give the event loop a turn)
-                # finishes in its first step, unless it reads a long text: run it here, with no
-                # task and no timer. Anything that may wait gets its own task (below), so that
-                # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
-                try:
-                    pending = coroutine.send(None)
-                except StopIteration as stop:
-                    decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+        token = None
+        if self._screens_text and calls:
+            # The text detectors account for their work in the request's (or its answer's) ledger.
+            _, hook_name, event, _ = calls[0]
+            answer = hook_name == "on_model_response" or (hook_name == "on_tool_call" and event.emitted)
+            token = set_current(ledger_for(event.context.scratch, self.scan_limits, answer=answer))
+        try:
+            decisions: list[Decision | None] = []
+            suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
+            for call in calls:
+                policy, hook_name, event, subject = call
+                started = perf_counter()
+                coroutine = policy.hook(hook_name)(event)
+                if hook_name in policy.inline_hooks:
+                    # A hook whose code never awaits (or awaits only to give the event loop a turn)
+                    # finishes in its first step, unless it reads a long text: run it here, with no
+                    # task and no timer. Anything that may wait gets its own task (below), so that
+                    # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
+                    try:
+                        pending = coroutine.send(None)
+                    except StopIteration as stop:
+                        decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+                        continue
+                    except Exception as exc:
+                        decisions.append(self._failure(policy, hook_name, subject, exc, started))
+                        continue
+                    # It suspended (a long text read in slices): finish it here, in this task.
+                    try:
+                        decided = await self._drive(policy, hook_name, subject, coroutine, pending, started)
+                    except BaseException:
+                        for _, task, _, _ in suspended:
+                            task.cancel()
+                        raise
+                    decisions.append(decided)
                     continue
-                except Exception as exc:
-                    decisions.append(self._failure(policy, hook_name, subject, exc, started))
-                    continue
-                # It suspended (a long text read in slices): finish it here, in this task.
+                task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
+                suspended.append((len(decisions), task, started, call))
+                decisions.append(None)  # filled in below, keeping the configured order
+            if suspended:
+                tasks = [task for _, task, _, _ in suspended]
                 try:
-                    decided = await self._drive(policy, hook_name, subject, coroutine, pending, started)
-                except BaseException:
-                    for _, task, _, _ in suspended:
+                    await asyncio.wait(tasks)
+                except asyncio.CancelledError:
+                    for task in tasks:
                         task.cancel()
                     raise
-                decisions.append(decided)
-                continue
-            task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
-            suspended.append((len(decisions), task, started, call))
-            decisions.append(None)  # filled in below, keeping the configured order
-        if suspended:
-            tasks = [task for _, task, _, _ in suspended]
-            try:
-                await asyncio.wait(tasks)
-            except asyncio.CancelledError:
-                for task in tasks:
-                    task.cancel()
-                raise
-            for position, task, started, (policy, hook_name, _, subject) in suspended:
-                exc = task.exception()
-                if exc is not None:
-                    decisions[position] = self._failure(policy, hook_name, subject, exc, started)
-                else:
-                    result, finished = task.result()
-                    # The deadline was enforced by asyncio.timeout: only the latency is recorded.
-                    decisions[position] = self._settle(
-                        policy, hook_name, subject, result, started, finished=finished
-                    )
-        settled = [decision for decision in decisions if decision is not None]
-        return Outcome(settled, strictest(settled), self.confirmations_hold)
+                for position, task, started, (policy, hook_name, _, subject) in suspended:
+                    exc = task.exception()
+                    if exc is not None:
+                        decisions[position] = self._failure(policy, hook_name, subject, exc, started)
+                    else:
+                        result, finished = task.result()
+                        # The deadline was enforced by asyncio.timeout: only the latency is recorded.
+                        decisions[position] = self._settle(
+                            policy, hook_name, subject, result, started, finished=finished
+                        )
+            settled = [decision for decision in decisions if decision is not None]
+            return Outcome(settled, strictest(settled), self.confirmations_hold)
+        finally:
+            if token is not None:
+                reset_current(token)
 
     async def _drive(
         self, policy: ConfiguredPolicy, hook: str, subject: str, coroutine: Any, pending: Any, started: float

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Callable, Generator
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,7 +33,11 @@ __all__ = [
     "ScanLedger",
     "ScanLimits",
     "current_ledger",
+    "in_slices",
+    "ledger_for",
+    "reset_current",
     "screen",
+    "set_current",
     "too_large_decision",
     "using_ledger",
 ]
@@ -125,31 +129,40 @@ def current_ledger() -> ScanLedger:
     return ledger if ledger is not None else ScanLedger()
 
 
-class using_ledger:
-    """Makes `ledger` the current one for the block (the pipeline, around a policy run)."""
+@contextmanager
+def using_ledger(ledger: ScanLedger) -> Iterator[ScanLedger]:
+    """Makes `ledger` the current one for the block (tests, and callers outside the pipeline)."""
+    token = _CURRENT.set(ledger)
+    try:
+        yield ledger
+    finally:
+        _CURRENT.reset(token)
 
-    __slots__ = ("_ledger", "_token")
 
-    def __init__(self, ledger: ScanLedger) -> None:
-        self._ledger = ledger
+def set_current(ledger: ScanLedger) -> Token[ScanLedger | None]:
+    """Make `ledger` the current one until `reset_current(token)` (the pipeline's cheap form of
+    `using_ledger`, run for every request)."""
+    return _CURRENT.set(ledger)
 
-    def __enter__(self) -> ScanLedger:
-        self._token = _CURRENT.set(self._ledger)
-        return self._ledger
 
-    def __exit__(self, *exc: object) -> None:
-        _CURRENT.reset(self._token)
+def reset_current(token: Token[ScanLedger | None]) -> None:
+    """Undo `set_current`."""
+    _CURRENT.reset(token)
 
 
 async def screen(chars: int, whole: Callable[[], R], sliced: Callable[[int], Generator[None, None, R]]) -> R:
     """The result of a scan of a `chars`-long text: `whole()` inline when the text is small,
-    else `sliced(slice_chars)` driven slice by slice, giving the event loop a turn between
-    slices, in one of the process's large-scan places."""
+    else `sliced(slice_chars)` read in slices (see `in_slices`)."""
     ledger = current_ledger()
     if ledger.inline(chars):
         return whole()
+    return await in_slices(ledger, sliced(ledger.limits.slice_chars))
+
+
+async def in_slices(ledger: ScanLedger, steps: Generator[None, None, R]) -> R:
+    """Drive a sliced scan to its result, giving the event loop a turn before each slice, in one
+    of the process's large-scan places."""
     async with ledger.large_scan():
-        steps = sliced(ledger.limits.slice_chars)
         while True:
             ledger.turn_given()
             await asyncio.sleep(0)

@@ -22,7 +22,7 @@ from capsem_proxy.detectors.base import DEFAULT_REACH, Detector, Finding, Reach
 from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
-from capsem_proxy.scanning import current_ledger, screen, too_large_decision
+from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
 
 __all__ = ["Action", "DetectorOptions", "DetectorPolicy", "json_strings"]
 
@@ -164,10 +164,11 @@ class DetectorPolicy:
         take the request past its scan budget is not read: the decision refuses it."""
         if not text:
             return None
-        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
-        if refusal is not None:
-            return refusal
-        findings = await self.scan(text)
+        ledger = current_ledger()
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+            return too_large_decision(self.name, hook, ledger)
+        # Short texts, the common case, are read here and now: no slicing, no extra coroutine.
+        findings = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
@@ -181,9 +182,10 @@ class DetectorPolicy:
     async def scan(self, text: str, window_scan: WindowScan | None = None) -> list[Finding]:
         """Every finding in `text`: scanned inline when short, slice by slice when long."""
         read = window_scan or self._scan_window
-        return await screen(
-            len(text), lambda: read(text, True), lambda slice_chars: scan_in_slices(read, text, self.reach, slice_chars)
-        )
+        ledger = current_ledger()
+        if ledger.inline(len(text)):
+            return read(text, True)
+        return await in_slices(ledger, scan_in_slices(read, text, self.reach, ledger.limits.slice_chars))
 
     def _scan_window(self, window: str, reaches_end: bool) -> list[Finding]:
         return self.detector.scan(window)

@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector, Finding
+from capsem_proxy.detectors.slices import WindowScan
 from capsem_proxy.detectors.urls import (
     BlobLimits,
     HostAllowList,
@@ -31,6 +32,7 @@ from capsem_proxy.detectors.urls import (
 )
 from capsem_proxy.hooks import ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
+from capsem_proxy.scanning import current_ledger, too_large_decision
 
 __all__ = ["DEFAULT_ACTIONS", "EgressOptions", "EgressPolicy"]
 
@@ -121,29 +123,33 @@ class EgressPolicy(DetectorPolicy):
         """The decision on the URLs of `text`; `complete=False` for a streamed answer still growing."""
         if not text:
             return None
-        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
-        if refusal is not None:
-            return refusal
-        # Markdown images may use a reference defined anywhere in the text: found once, for every slice.
-        image_references = image_references_in(text)
-
-        def scan_window(window: str, reaches_end: bool) -> list[Finding]:
-            # Only the end of the whole text may still grow; a URL cut by a slice is read again.
-            return self.url_detector.scan(
-                window, complete=complete or not reaches_end, image_references=image_references
-            )
-
-        findings = [
-            finding
-            for finding in await self.scan(text, scan_window)
-            if self._kind_actions.get(finding.kind) != "allow"
-        ]
+        ledger = current_ledger()
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+            return too_large_decision(self.name, hook, ledger)
+        if ledger.inline(len(text)):
+            found = self.url_detector.scan(text, complete=complete)
+        else:
+            found = await self.scan(text, self._slice_scanner(text, complete))
+        findings = [finding for finding in found if self._kind_actions.get(finding.kind) != "allow"]
         if not findings:
             return None
         decision = self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
         decision.details, domains = _describe(findings)
         decision.extra["domains"] = domains
         return decision
+
+    def _slice_scanner(self, text: str, complete: bool) -> WindowScan:
+        """Reads slices of `text`: markdown images may use a reference defined anywhere in the text
+        (found once, for every slice), and only the end of the whole text may still grow (a URL cut
+        by a slice is read again)."""
+        image_references = image_references_in(text)
+
+        def scan_window(window: str, reaches_end: bool) -> list[Finding]:
+            return self.url_detector.scan(
+                window, complete=complete or not reaches_end, image_references=image_references
+            )
+
+        return scan_window
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer
