@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from capsem_proxy.banner import announce_when_listening
     from capsem_proxy.logs import logging_config
     from capsem_proxy.metrics import prepare_multiprocess
 
@@ -53,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     workers = args.workers or settings.server.workers
     log_config = logging_config(settings)
     logging.config.dictConfig(log_config)
+    announce_when_listening(settings, host, port, workers)
     options = {
         "log_config": log_config,
         "host": host,
