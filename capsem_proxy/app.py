@@ -211,7 +211,7 @@ class ProxyApp:
             body, content_type = self.metrics.render()
             await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
             return 200
-        if path.startswith(("/admin/", "/dashboard")):
+        if path.startswith(("/admin/", "/dashboard")) or path == "/favicon.ico":
             return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
         adapter = self.adapters[guess_provider(path, headers)]
         error = RouteNotFound(f"the proxy does not serve {method} {path}")
