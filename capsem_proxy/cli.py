@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from capsem_proxy import __version__
+from capsem_proxy.banner import announce_when_listening
 from capsem_proxy.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
 from capsem_proxy.config_errors import without_help_links
 from capsem_proxy.config_template import render_config_template
@@ -42,7 +43,6 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from capsem_proxy.banner import announce_when_listening
     from capsem_proxy.logs import logging_config
     from capsem_proxy.metrics import prepare_multiprocess
 
