@@ -37,6 +37,7 @@ MASK = REDACTED  # as the logs mask keys
 _SECRET_PARAMETERS = ("pass", "secret", "token", "key", "sig", "auth", "credential")
 # Schemes whose user name is an account name; in any other URL a lone user name may be a token.
 _NAMED_USER_SCHEMES = ("postgres", "postgresql", "redis", "rediss")
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 _PROBE_TIMEOUT_S = 0.25
 _GIVE_UP_AFTER_S = 600.0
 
@@ -252,6 +253,7 @@ def render_banner(facts: StartupFacts) -> str:
     else:
         rows.append(("admin API", "off, and so is the dashboard: set admin.token in the config, or"))
         rows.append(("", "CAPSEM_PROXY_ADMIN__TOKEN=<a long random string>, to turn on /admin/ and /dashboard"))
+        rows.append(("", 'step by step: README.md, "Your first blocked request, in the dashboard"'))
     rows.append(("metrics", f"{url}/metrics" if facts.metrics_on else "off (metrics.enabled)"))
     if facts.tracing:
         rows.append(("traces", f"OTLP to {facts.tracing}"))
@@ -261,7 +263,7 @@ def render_banner(facts: StartupFacts) -> str:
     for index, (name, what) in enumerate(facts.docs):
         rows.append(("read next" if index == 0 else "", f"{name} ({what})"))
     workers = f"{facts.workers} worker{'s' if facts.workers != 1 else ''}"
-    where = f" (bound to {facts.bound_host})" if _url_host(facts.bound_host) != facts.bound_host else ""
+    where = f" (bound to {facts.bound_host or '0.0.0.0'})" if facts.bound_host in _WILDCARD_HOSTS else ""
     lines = [f"capsem-proxy {__version__} is listening on {url}{where}, {workers}"]
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label:<{width}}  {value}".rstrip() for label, value in rows]

@@ -129,3 +129,8 @@ def test_the_banner_waits_for_the_port_to_listen_then_prints_once():
 
 def test_no_thread_outlives_the_banner():
     assert all(thread.name != "capsem-proxy-banner" or not thread.is_alive() for thread in threading.enumerate())
+
+
+def test_a_named_host_is_shown_as_given():
+    text = render_banner(startup_facts(Settings(), "::1", 8000, 1))
+    assert text.splitlines()[0].endswith("is listening on http://[::1]:8000, 1 worker")

@@ -118,6 +118,7 @@ function requestReason(row) {
 function lookUpReason(requestId) {
   const lookups = state.reasonLookups;
   if (!requestId || lookups.asked.has(requestId)) return;
+  if (lookups.asked.size >= MAX_REMEMBERED_REASONS) lookups.asked.clear(); // a long-open page stays small
   lookups.asked.add(requestId);
   lookups.queue.push(requestId);
   runReasonLookups();
