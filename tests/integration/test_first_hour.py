@@ -108,6 +108,8 @@ def test_from_make_run_to_a_blocked_request_in_the_dashboard(start, fake_provide
     admin = " ".join(plain.banner_value("admin API"))
     assert "set admin.token in the config, or CAPSEM_PROXY_ADMIN__TOKEN=<a long random string>" in admin
     assert "CAPSEM_PROXY_ADMIN__TOKEN" in README
+    pointer = re.search(r'step by step: README\.md, "([^"]+)"', admin)
+    assert pointer is not None and f"### {pointer.group(1)}\n" in README
     plain.process.terminate()
     plain.process.wait(timeout=15)
 
