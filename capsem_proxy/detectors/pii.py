@@ -93,7 +93,9 @@ _PHONE_CANDIDATE = (
 )
 # The local part in the characters addresses really use: `KEY=user@host` is `user@host`, although
 # RFC 5322 (and Presidio's pattern) would allow `=` and `/` in it.
-_EMAIL_CANDIDATE = r"[A-Za-z0-9._%+-]+@[^\s@<>()\[\]{},;:\"'=/\\]+"
+# Tried only where a run of local-part characters starts: started inside a long run that no "@"
+# ends, every position re-read the run to its end (quadratic); a match can only start there anyway.
+_EMAIL_CANDIDATE = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[^\s@<>()\[\]{},;:\"'=/\\]+"
 _FISCAL_CODE_CANDIDATE = r"(?i)\b[a-z]{6}[\dlmnp-v]{2}[a-ehlmpr-t][\dlmnp-v]{2}[a-z][\dlmnp-v]{3}[a-z]\b"
 # Candidates that are dates or times, not phone numbers (checked before the costly phone parser).
 _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")

@@ -121,7 +121,11 @@ _TOKEN_RIGHT = r"(?![A-Za-z0-9_-])"
 
 
 # Between PEM lines: a newline (maybe JSON-escaped), or spaces before another long base64 run.
-_PEM_BREAK = r"(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*|[ \t]+(?=[A-Za-z0-9+/=]{16}))"
+# The spaces after a newline belong to the next line's indentation, never to the break: a break that
+# could also take them split every run of "\n \t" three ways, and a text of such runs after a begin
+# marker backtracked exponentially.
+_PEM_BREAK = r"(?:[ \t]*(?:\r?\n|\\r\\n|\\n)|[ \t]+(?=[A-Za-z0-9+/=]{16}))"
+_PEM_INDENT = r"[ \t]*"
 _PEM_LINE = r"(?:(?:Proc-Type|DEK-Info|Comment|Version):[^\r\n\\]*|[A-Za-z0-9+/=]+)"
 
 
@@ -139,8 +143,8 @@ class _PemBlocks:
     _END_AT = re.compile(r"(?=-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----)")
     # No end marker (yet): a truncated key, or a stream that has not sent the rest.
     _OPEN_BODY = re.compile(
-        rf"(?={_PEM_BREAK}*(?:[A-Za-z0-9+/=]{{16}}|Proc-Type:|Comment:))"
-        rf"{_PEM_BREAK}*{_PEM_LINE}(?:{_PEM_BREAK}+{_PEM_LINE})*"
+        rf"(?={_PEM_BREAK}*{_PEM_INDENT}(?:[A-Za-z0-9+/=]{{16}}|Proc-Type:|Comment:))"
+        rf"{_PEM_BREAK}*{_PEM_INDENT}{_PEM_LINE}(?:{_PEM_BREAK}+{_PEM_INDENT}{_PEM_LINE})*"
     )
     _LONGEST_BODY = 16384
     _WHOLE = re.compile(r"[\s\S]*")
