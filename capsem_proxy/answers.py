@@ -23,6 +23,7 @@ from capsem_proxy.records import RequestRecord
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_bytes, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, block_error, block_message, send_error
 from capsem_proxy.routing import Route
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.streaming.rewrite import rewrite_event_text
@@ -231,11 +232,12 @@ class AnswerRelay:
     ) -> tuple[Outcome | None, Answer | None]:
         """Response policies on a whole answer, and the decoded answer (None, None when it is not
         JSON the policies could read)."""
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None, None  # passed on as the provider sent it
-        answer = adapter.decode_answer(route.operation, parsed)
+        async with large_body_turn(len(body)):
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return None, None  # passed on as the provider sent it
+            answer = adapter.decode_answer(route.operation, parsed)
         outcome = await pipeline.check_answer(context, answer)
         self._observer.decisions(context, outcome.decisions)
         return outcome, answer

@@ -41,6 +41,7 @@ from capsem_proxy.records import RequestRecord, new_request_id
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
 from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
 
@@ -71,8 +72,6 @@ _KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 # A request still waiting on its provider after this long starts watching for its client leaving.
 _WATCH_DISCONNECT_AFTER_S = 0.25
-# Bodies larger than this are parsed one at a time (see ProxyApp._large_bodies).
-_LARGE_BODY_BYTES = 256 * 1024
 # Caller-chosen ids are kept to this length in the audit trail.
 _MAX_ID_CHARS = 128
 
@@ -108,10 +107,6 @@ class ProxyApp:
         self.confirmations = Confirmations(self.approvals, self.observer)
         self.answers = AnswerRelay(settings.streaming, self.observer)
         self.max_body_bytes = settings.server.max_body_bytes
-        # Parsing a body of a megabyte holds the event loop for milliseconds; fifty arriving at
-        # once would hold it for a quarter of a second. They take turns instead, so every other
-        # request (and /health) is served between two of them.
-        self._large_bodies = asyncio.Semaphore(1)
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
             {"status": "healthy", "version": __version__, "providers": list(self.adapters)}
@@ -327,10 +322,7 @@ class ProxyApp:
         agent_id = record.agent_id = headers.get("x-capsem-agent-id", "")[:_MAX_ID_CHARS]
         session_id = record.session_id = headers.get("x-capsem-session-id", "")[:_MAX_ID_CHARS]
         if route.operation not in _NO_POLICY_OPERATIONS and scope["method"] == "POST":
-            if len(body) > _LARGE_BODY_BYTES:
-                async with self._large_bodies:
-                    exchange = self._decode(adapter, route, body)
-            else:
+            async with large_body_turn(len(body)):
                 exchange = self._decode(adapter, route, body)
             exchange.request_bytes = len(body)
             stream = record.stream = stream or exchange.stream

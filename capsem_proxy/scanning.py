@@ -29,11 +29,13 @@ from typing import Any, TypeVar
 from capsem_proxy.decisions import Decision, Verdict
 
 __all__ = [
+    "LARGE_BODY_BYTES",
     "TOO_LARGE_TO_SCREEN",
     "ScanLedger",
     "ScanLimits",
     "current_ledger",
     "in_slices",
+    "large_body_turn",
     "ledger_for",
     "reset_current",
     "screen",
@@ -170,6 +172,28 @@ async def in_slices(ledger: ScanLedger, steps: Generator[None, None, R]) -> R:
                 next(steps)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
+
+
+# Request and answer bodies larger than this are parsed one at a time (`large_body_turn`).
+LARGE_BODY_BYTES = 256 * 1024
+_BODY_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def large_body_turn(size: int) -> AsyncIterator[None]:
+    """Parse a body of `size` bytes in its turn: parsing and decoding a megabyte holds the event
+    loop for milliseconds, and fifty arriving at once held it for a quarter of a second. Bodies
+    over LARGE_BODY_BYTES take turns, one at a time per process, so every other request (and
+    /health) is served between two of them; smaller ones go straight on."""
+    if size <= LARGE_BODY_BYTES:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    gate = _BODY_GATES.get(loop)
+    if gate is None:
+        gate = _BODY_GATES[loop] = asyncio.Semaphore(1)
+    async with gate:
+        yield
 
 
 def too_large_decision(policy: str, hook: str, ledger: ScanLedger) -> Decision:
