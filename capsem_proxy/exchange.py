@@ -2,6 +2,27 @@
 
 Provider adapters decode wire formats into these types; policies only ever see these.
 The original bytes always stay with the adapter, so nothing here needs to round-trip.
+
+Every text of a request the provider will read has a place, which says which hook sees it and
+which `scan` entry of a detector covers it:
+
+- `prompts`: the conversation: user, assistant and system text, documents, search results,
+  refusals, thinking carried in the history, prompt variables. `Exchange.system`,
+  `Message.text` and `Message.thinking` (joined in `Exchange.prompt`), and the text media of
+  the conversation (`Exchange.media_texts()`).
+- `tool_calls`: calls in the history, the tool's name and its arguments, the provider's own
+  tools (code to run, searches, shell commands) included: `ToolCall.texts()`.
+- `tool_results`: what each call returned, documents and text media inside it included:
+  `ToolResult.texts()` and `ToolResult.media_texts()`.
+- `tool_definitions`: each offered tool, its name, description and every text of its schema:
+  `ToolDefinition.texts()`.
+- `other`: every string the adapter did not recognise (a new API field, metadata, URLs,
+  response schemas): `Exchange.other_texts()`.
+
+Identifiers and enum values (model, role, type, ids, media types) and binary payloads are not
+texts. Text media (base64 or data: URLs of a text type) are decoded only when a policy asks for
+them, and so is the catch-all walk: a request that no text-reading policy inspects pays for
+neither.
 """
 
 from __future__ import annotations
@@ -9,7 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from capsem_proxy.texts import json_texts, media_text, readable_texts, schema_texts
+
 __all__ = [
+    "PLACES",
     "Answer",
     "Exchange",
     "MediaPart",
@@ -19,6 +43,9 @@ __all__ = [
     "ToolResult",
     "Usage",
 ]
+
+# Where a text of a request sits (see the module docstring).
+PLACES = ("prompts", "tool_calls", "tool_results", "tool_definitions", "other")
 
 
 @dataclass(slots=True)
@@ -32,6 +59,10 @@ class MediaPart:
     data: bytes | None = None
     uri: str | None = None
 
+    def text(self) -> str | None:
+        """The text the model reads in this media (a text document sent inline), or None."""
+        return media_text(self.mime_type, self.data)
+
 
 @dataclass(slots=True)
 class ToolDefinition:
@@ -40,6 +71,15 @@ class ToolDefinition:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+    # The definition as the request spells it, when it says more than name, description and
+    # parameters (a response schema, a grammar, examples): its texts are read too.
+    spec: dict[str, Any] | None = None
+
+    def texts(self) -> list[str]:
+        """What the model reads of this tool: name, description and every text of its schema."""
+        texts = [self.name, self.description] if self.description else [self.name]
+        texts.extend(schema_texts(self.spec if self.spec is not None else self.parameters))
+        return texts
 
 
 @dataclass(slots=True)
@@ -51,6 +91,16 @@ class ToolCall:
     call_id: str = ""
     # The arguments exactly as the provider sent them (OpenAI sends a JSON string).
     raw_arguments: str = ""
+    # For a call in a request's history: the arguments as the request carries them (a JSON text,
+    # an object, or whatever the provider's own tool takes), when they are not `arguments`.
+    wire: Any = None
+
+    def texts(self) -> list[str]:
+        """The tool's name and every text of its arguments, as the request carries them (a JSON
+        text as one text; an object's keys and values each)."""
+        texts = [self.name] if self.name else []
+        texts.extend(json_texts(self.arguments if self.wire is None else self.wire, keys=True))
+        return texts
 
 
 @dataclass(slots=True)
@@ -60,12 +110,29 @@ class ToolResult:
     call_id: str = ""
     name: str = ""
     content: Any = None
+    # Images and documents sent inside the result.
+    media: list[MediaPart] = field(default_factory=list)
+    # The result's texts as the request carries them, when `content` is derived from them (a
+    # JSON text parsed into an object, text blocks joined): what a redaction can rewrite.
+    wire: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The result as a mapping, as CAPSEM's `on_tool_response(response: dict)` expects."""
-        if isinstance(self.content, dict):
-            return self.content
-        return {"content": self.content}
+        """The result as a mapping, as CAPSEM's `on_tool_response(response: dict)` expects; text
+        documents sent inside it are added, decoded, under `attachments`."""
+        result = self.content if isinstance(self.content, dict) else {"content": self.content}
+        attachments = self.media_texts()
+        if attachments:
+            result = {**result, "attachments": attachments}
+        return result
+
+    def texts(self) -> list[str]:
+        """Every text of the result as the request carries it (a JSON text as one text, an
+        object's keys and values each)."""
+        return json_texts(self.content if self.wire is None else self.wire, keys=True)
+
+    def media_texts(self) -> list[str]:
+        """The decoded text of each text document sent inline inside the result."""
+        return [text for part in self.media if (text := part.text())]
 
 
 @dataclass(slots=True)
@@ -95,12 +162,71 @@ class Exchange:
     max_output_tokens: int | None = None
     # Size of the request body as received.
     request_bytes: int = 0
+    # (key, value) pairs of the body the adapter did not recognise: their strings are `other`.
+    unrecognised: list[tuple[str, Any]] = field(default_factory=list)
+    _other_texts: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _media_texts: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def prompt(self) -> str:
-        """Every text the model is asked to read, besides system instructions and tool results."""
-        texts = [message.text for message in self.messages if message.text and message.role != "system"]
+        """The conversation the model is asked to read (place `prompts`), besides system
+        instructions, tool calls and tool results: every message's text and thinking."""
+        texts = []
+        for message in self.messages:
+            if message.role == "system":
+                continue
+            if message.thinking:
+                texts.append(message.thinking)
+            if message.text:
+                texts.append(message.text)
         return "\n".join(texts)
+
+    def media_texts(self) -> list[str]:
+        """The decoded text of each text document sent inline in the conversation (tool results
+        excepted: see `ToolResult.media_texts`), decoded once."""
+        if self._media_texts is None:
+            texts: list[str] = []
+            for message in self.messages:
+                if message.role != "tool" and message.media:
+                    texts.extend(text for part in message.media if (text := part.text()))
+            self._media_texts = texts
+        return self._media_texts
+
+    def holds_any(self, redactions: list[tuple[str, str]]) -> bool:
+        """True when some text of the request, in any form a policy reads it (as carried, parsed
+        from a JSON text, decoded from base64 or a data: URL), still holds an original of
+        `redactions` outside its replacement: a rewrite of the body's bytes did not reach it."""
+        texts: list[str] = [self.system, *self.other_texts(), *self.media_texts()]
+        for message in self.messages:
+            texts.append(message.text)
+            texts.append(message.thinking)
+            for call in message.tool_calls:
+                texts.extend(call.texts())
+                texts.extend(json_texts(call.arguments, keys=True))
+            for result in message.tool_results:
+                texts.extend(result.texts())
+                texts.extend(json_texts(result.content, keys=True))
+                texts.extend(result.media_texts())
+        for tool in self.tools:
+            texts.extend(tool.texts())
+        for text in texts:
+            for _, replacement in redactions:
+                if replacement:
+                    text = text.replace(replacement, "\x00")
+            if any(original and original in text for original, _ in redactions):
+                return True
+        return False
+
+    def other_texts(self) -> list[str]:
+        """Every text of the body the adapter did not recognise (the catch-all), walked once."""
+        if self._other_texts is None:
+            texts: list[str] = []
+            for key, value in self.unrecognised:
+                if key:
+                    texts.append(key)  # an unknown field's name is text the provider reads too
+                texts.extend(readable_texts(value, key, keys=True))
+            self._other_texts = texts
+        return self._other_texts
 
     @property
     def media(self) -> list[MediaPart]:
