@@ -72,7 +72,9 @@ def test_openai_chat_hooks_get_capsem_arguments(recording, fake_provider):
     model_call = _one(calls, "on_model_call")
     assert model_call["model_name"] == "gpt-4o-mini"
     assert model_call["system_instructions"] == "Be brief."
-    assert model_call["prompt"] == "What is in this image?"
+    # The prompt a CAPSEM policy reads holds every request text without a hook of its own: the
+    # history's tool call (name and arguments as sent) included.
+    assert model_call["prompt"] == 'What is in this image?\nget_weather\n{"location":"Oslo"}'
     assert model_call["media"] == ["image/png"]
     assert model_call["agent"] == "travel-agent"
     assert model_call["tools"] == ["get_weather"]
@@ -140,7 +142,7 @@ def test_gemini_hooks(recording, fake_provider, path):
                    {"on_model_call", "on_tool_call", "on_tool_response", "on_model_response"})
     model_call = _one(calls, "on_model_call")
     assert (model_call["model_name"], model_call["system_instructions"]) == ("gemini-2.0-flash", "Answer in French.")
-    assert model_call["prompt"] == "Weather in Lyon?"
+    assert model_call["prompt"] == 'Weather in Lyon?\nget_weather\n{"location":"Lyon"}'
     assert _one(calls, "on_tool_response", tool="get_weather")["response"] == {"temp": 12}
     assert _one(calls, "on_model_response")["response"] == "Hello from the fake provider."
 
