@@ -77,9 +77,15 @@ _IDENTIFIER = re.compile(r"\S{1,256}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{64,}={0,2}")
 
 
+# Ids the caller chooses for its own users: often an e-mail or a name, so read as text.
+_CALLER_CHOSEN_IDS = frozenset({"user_id", "userId", "end_user_id", "endUserId", "customer_id", "customerId"})
+
+
 def is_identifier_key(key: str) -> bool:
     """True for keys whose values are identifiers or enum values (`type`, `role`, `call_id`…)."""
-    return key in _IDENTIFIER_KEYS or key.endswith(("_id", "Id", "_ids", "Ids"))
+    if key in _IDENTIFIER_KEYS:
+        return True
+    return key.endswith(("_id", "Id", "_ids", "Ids")) and key not in _CALLER_CHOSEN_IDS
 
 
 def json_texts(value: Any, *, keys: bool = False) -> list[str]:
