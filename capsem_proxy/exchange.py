@@ -44,6 +44,8 @@ __all__ = [
     "Usage",
 ]
 
+# The fields of a tool's spec that `ToolDefinition` holds on their own.
+_NAMING = frozenset({"name", "description"})
 # Where a text of a request sits (see the module docstring).
 PLACES = ("prompts", "tool_calls", "tool_results", "tool_definitions", "other")
 
@@ -78,7 +80,10 @@ class ToolDefinition:
     def texts(self) -> list[str]:
         """What the model reads of this tool: name, description and every text of its schema."""
         texts = [self.name, self.description] if self.description else [self.name]
-        texts.extend(schema_texts(self.spec if self.spec is not None else self.parameters))
+        if self.spec is None:
+            texts.extend(schema_texts(self.parameters))
+        else:
+            texts.extend(schema_texts({key: value for key, value in self.spec.items() if key not in _NAMING}))
         return texts
 
 
@@ -173,12 +178,11 @@ class Exchange:
         instructions, tool calls and tool results: every message's text and thinking."""
         texts = []
         for message in self.messages:
-            if message.role == "system":
-                continue
-            if message.thinking:
-                texts.append(message.thinking)
-            if message.text:
-                texts.append(message.text)
+            if message.role != "system":
+                if message.thinking:
+                    texts.append(message.thinking)
+                if message.text:
+                    texts.append(message.text)
         return "\n".join(texts)
 
     def media_texts(self) -> list[str]:

@@ -7,11 +7,14 @@ the secret. Such a body is refused with 400. Keys spelled with escapes (`"tool\\
 are decoded like any key, so they mean what the plain spelling means.
 
 orjson parses and validates (RFC 8259: no NaN or Infinity, no lone surrogates, no number beyond
-a double, at most 1024 levels) and gives the tree the adapters read; the standard library's C
-scanner then reads the same text with a hook that refuses a repeated key. No library finds
-repeated keys faster: that second pass costs about 3 µs on a small chat body (measured with
-timeit: orjson alone 1 µs, both 4.7 µs; the stdlib scanner alone with the hook plus its own
-checks for what orjson refuses was no cheaper).
+a double, at most 1024 levels) and gives the tree the adapters read. Repeated keys are found by
+counting colons, which is exact: outside strings a colon separates one member from its value, and
+orjson never escapes one, so re-encoding the tree gives back every colon of the body unless the
+tree dropped a member (with its separator, and every colon of its key and value). A body that
+spells a colon as `\\u003a`, or nests deeper than orjson writes (254 levels), is not counted so:
+the standard library's C scanner reads it with a hook that refuses a repeated key. Measured with
+timeit on a 330-byte chat body: orjson alone 0.8 µs, with the colon count 1.8 µs, with the
+stdlib scanner 4.7 µs; on a 1 MB body 0.36 ms, 1.4 ms and 1.1 ms.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import orjson
 from capsem_proxy.errors import MalformedJSON
 
 __all__ = ["parse_request_body"]
+
+_REPEATED = "the request body repeats a key within one JSON object; parsers disagree on which value counts"
 
 
 class _RepeatedKey(ValueError):
@@ -40,6 +45,24 @@ def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> None:
 _KEY_CHECKER = json.JSONDecoder(object_pairs_hook=_refuse_repeated_keys)
 
 
+def _spells_a_colon(body: bytes) -> bool:
+    return b"\\u003" in body and (b"\\u003a" in body or b"\\u003A" in body)
+
+
+def _scan_for_repeated_keys(body: bytes) -> None:
+    """The slow, general check: the stdlib scanner with a hook on every object."""
+    try:
+        _KEY_CHECKER.decode(body.decode("utf-8"))
+    except _RepeatedKey:
+        raise MalformedJSON(_REPEATED) from None
+    except RecursionError:
+        # orjson accepts up to 1024 levels, the stdlib scanner as many as the interpreter's
+        # recursion limit allows (about 900 here): deeper bodies cannot be checked, so are refused.
+        raise MalformedJSON("the request body nests too deeply to be checked") from None
+    except ValueError as exc:  # anything else orjson accepted but the stdlib does not: refuse too
+        raise MalformedJSON(f"the request body is not valid JSON: {exc}") from None
+
+
 def parse_request_body(body: bytes) -> dict[str, Any]:
     """The JSON object of a request body; MalformedJSON (400) when it is not valid JSON, not an
     object, or an object in it repeats a key."""
@@ -49,16 +72,14 @@ def parse_request_body(body: bytes) -> dict[str, Any]:
         raise MalformedJSON(f"the request body is not valid JSON: {exc.args[0] if exc.args else exc}") from exc
     if not isinstance(parsed, dict):
         raise MalformedJSON("the request body must be a JSON object")
+    if _spells_a_colon(body):
+        _scan_for_repeated_keys(body)
+        return parsed
     try:
-        _KEY_CHECKER.decode(body.decode("utf-8"))
-    except _RepeatedKey:
-        raise MalformedJSON(
-            "the request body repeats a key within one JSON object; parsers disagree on which value counts"
-        ) from None
-    except RecursionError:
-        # orjson accepts up to 1024 levels, the stdlib scanner as many as the interpreter's
-        # recursion limit allows (about 900 here): deeper bodies cannot be checked, so are refused.
-        raise MalformedJSON("the request body nests too deeply to be checked") from None
-    except ValueError as exc:  # anything else orjson accepted but the stdlib does not: refuse too
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}") from None
+        reencoded = orjson.dumps(parsed)
+    except TypeError:  # deeper than orjson writes (254 levels): count by parsing instead
+        _scan_for_repeated_keys(body)
+        return parsed
+    if body.count(b":") != reencoded.count(b":"):
+        raise MalformedJSON(_REPEATED)
     return parsed

@@ -123,6 +123,13 @@ def _agent(context: RequestContext) -> Agent:
 def _prompt(event: ModelCall) -> str:
     """Everything a CAPSEM policy's `prompt` stands for (see the module docstring), built once
     per request and shared by every CAPSEM policy."""
+    exchange = event.context.exchange
+    if not exchange.unrecognised:
+        for message in exchange.messages:
+            if message.media or message.tool_calls:
+                break
+        else:
+            return event.prompt  # the usual request: the conversation is all there is
     scratch = event.context.scratch
     prompt = scratch.get(_PROMPT_SCRATCH_KEY)
     if prompt is None:

@@ -51,6 +51,7 @@ _BODY_FIELDS = frozenset(
     }
 )
 _CACHE = "cache_control"
+_MESSAGE_FIELDS = frozenset({"role", "content"})
 _TEXT_BLOCK_FIELDS = frozenset({"type", "text", _CACHE})
 _DOCUMENT_FIELDS = frozenset({"type", "source", _CACHE, "citations", "context", "title"})
 _SEARCH_RESULT_FIELDS = frozenset({"type", "content", "source", "title", _CACHE, "citations"})
@@ -200,7 +201,10 @@ def _add_block(block: Any, turn: Turn, names: dict[str, str], exchange: Exchange
     if not isinstance(kind, str):
         unrecognised(exchange, block)
         return
-    if kind in ("text", "image", "document", "search_result"):
+    if kind == "text" and type(text := block.get("text")) is str and _TEXT_BLOCK_FIELDS.issuperset(block):
+        if text:  # the usual block, read here
+            turn.texts.append(text)
+    elif kind in ("text", "image", "document", "search_result"):
         _content_block(block, exchange, turn.texts, turn.media)
     elif kind in _TOOL_USE_BLOCKS:
         unread(block, _TOOL_USE_FIELDS, exchange)
@@ -258,14 +262,15 @@ def add_tool(spec: Any, exchange: Exchange) -> None:
             name=name,
             description=as_str(spec.get("description")),
             parameters=schema if isinstance(schema, dict) else {},
-            spec={key: value for key, value in spec.items() if key not in ("name", "description")},
+            spec=spec,
         )
     )
 
 
 def decode_messages(body: dict[str, Any], exchange: Exchange) -> None:
     """Decode a Messages or count_tokens body (see the module docstring)."""
-    unread(body, _BODY_FIELDS, exchange)
+    if not _BODY_FIELDS.issuperset(body):
+        unread(body, _BODY_FIELDS, exchange)
     exchange.system = _system_text(body.get("system"), exchange)
     names: dict[str, str] = {}
     raw_messages = body.get("messages")
@@ -275,7 +280,8 @@ def decode_messages(body: dict[str, Any], exchange: Exchange) -> None:
         if not isinstance(raw, dict):
             unrecognised(exchange, raw)
             continue
-        unread(raw, frozenset({"role", "content"}), exchange)
+        if not _MESSAGE_FIELDS.issuperset(raw):
+            unread(raw, _MESSAGE_FIELDS, exchange)
         role = "assistant" if raw.get("role") == "assistant" else "user"
         turn = Turn()
         content = raw.get("content")
@@ -289,8 +295,10 @@ def decode_messages(body: dict[str, Any], exchange: Exchange) -> None:
             unrecognised(exchange, content, "content")
         turn.flush(exchange.messages, role)
     tools = body.get("tools")
+    if tools is None:
+        return
     if isinstance(tools, list):
         for spec in tools:
             add_tool(spec, exchange)
-    elif tools is not None:
+    else:
         unrecognised(exchange, tools, "tools")

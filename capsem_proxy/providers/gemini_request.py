@@ -26,6 +26,7 @@ nothing is skipped because another came first):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from capsem_proxy.exchange import Exchange, MediaPart, ToolDefinition, ToolResult
@@ -65,10 +66,7 @@ _GENERATION_CONFIG_FIELDS = _spellings(
     "audioTimestamp", "enableAffectiveDialog", "enableEnhancedCivicAnswers", "thinkingConfig", "imageConfig",
 )
 _CONTENT_FIELDS = frozenset({"role", "parts"})
-_PART_FIELDS = _spellings(
-    "text", "thought", "thoughtSignature", "inlineData", "fileData", "functionCall", "functionResponse",
-    "executableCode", "codeExecutionResult", "toolCall", "toolResponse", "videoMetadata", "mediaResolution",
-)
+_WRAPPER_FIELDS = _spellings("generateContentRequest")
 _BLOB_FIELDS = _spellings("mimeType", "data")
 _FILE_DATA_FIELDS = _spellings("mimeType", "fileUri")
 _FUNCTION_CALL_FIELDS = _spellings("id", "name", "args", "willContinue")
@@ -110,6 +108,84 @@ def _function_response(response: dict[str, Any], exchange: Exchange) -> ToolResu
     )
 
 
+def _text(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    if isinstance(value, str):
+        if value:
+            (turn.thinking if part.get("thought") is True else turn.texts).append(value)
+    elif value is not None:
+        unrecognised(exchange, value, "text")
+
+
+def _inline(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    turn.media.append(_inline_media(value, exchange))
+
+
+def _file(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    found = _file_media(value, exchange)
+    if found is not None:
+        turn.media.append(found)
+
+
+def _function_call(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    unread(value, _FUNCTION_CALL_FIELDS, exchange)
+    turn.tool_calls.append(history_call(value.get("name"), value.get("args"), value.get("id")))
+
+
+def _function_result(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    turn.tool_results.append(_function_response(value, exchange))
+
+
+def _executable_code(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    unread(value, frozenset({"code", "language", "id"}), exchange)
+    turn.tool_calls.append(history_call(_CODE_TOOL, {"code": value.get("code")}, value.get("id")))
+
+
+def _code_result(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    unread(value, frozenset({"outcome", "output", "id"}), exchange)
+    output = value.get("output")
+    turn.tool_results.append(
+        ToolResult(call_id=as_str(value.get("id")), name=_CODE_TOOL, content=output if output is not None else "")
+    )
+
+
+def _server_call(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    unread(value, _spellings("id", "toolType", "args"), exchange)
+    name = get(value, "toolType", "tool_type")
+    turn.tool_calls.append(history_call(name, value.get("args"), value.get("id")))
+
+
+def _server_response(part: dict[str, Any], value: Any, turn: Turn, exchange: Exchange) -> None:
+    unread(value, _spellings("id", "toolType", "response"), exchange)
+    texts = readable_texts(value.get("response"), "response")
+    turn.tool_results.append(
+        ToolResult(
+            call_id=as_str(value.get("id")),
+            name=as_str(get(value, "toolType", "tool_type")),
+            content="\n".join(texts),
+            wire=texts,
+        )
+    )
+
+
+_PartReader = Callable[[dict[str, Any], Any, Turn, Exchange], None]
+# What each field of a Part holds, by name in both spellings. Every field is read, whichever
+# others the part holds; fields holding no text (flags, signatures, video offsets) map to None.
+_PART_READERS: dict[str, _PartReader | None] = {
+    "text": _text,
+    **dict.fromkeys(_spellings("thought", "thoughtSignature", "videoMetadata", "mediaResolution")),
+    **dict.fromkeys(_spellings("inlineData"), _inline),
+    **dict.fromkeys(_spellings("fileData"), _file),
+    **dict.fromkeys(_spellings("functionCall"), _function_call),
+    **dict.fromkeys(_spellings("functionResponse"), _function_result),
+    **dict.fromkeys(_spellings("executableCode"), _executable_code),
+    **dict.fromkeys(_spellings("codeExecutionResult"), _code_result),
+    **dict.fromkeys(_spellings("toolCall"), _server_call),
+    **dict.fromkeys(_spellings("toolResponse"), _server_response),
+}
+# Readers that take an object; anything else in their field goes to the catch-all.
+_TAKES_TEXT = frozenset({"text"})
+
+
 def _add_part(part: Any, turn: Turn, exchange: Exchange) -> None:
     """Add every field of one `Part` to the turn (see the module docstring)."""
     if isinstance(part, str):
@@ -119,47 +195,17 @@ def _add_part(part: Any, turn: Turn, exchange: Exchange) -> None:
     if not isinstance(part, dict):
         unrecognised(exchange, part)
         return
-    unread(part, _PART_FIELDS, exchange)
-    text = part.get("text")
-    if isinstance(text, str):
-        if text:
-            (turn.thinking if part.get("thought") is True else turn.texts).append(text)
-    elif text is not None:
-        unrecognised(exchange, text, "text")
-    if isinstance(inline := get(part, "inlineData", "inline_data"), dict):
-        turn.media.append(_inline_media(inline, exchange))
-    file_data = get(part, "fileData", "file_data")
-    if isinstance(file_data, dict) and (found := _file_media(file_data, exchange)):
-        turn.media.append(found)
-    if isinstance(call := get(part, "functionCall", "function_call"), dict):
-        unread(call, _FUNCTION_CALL_FIELDS, exchange)
-        turn.tool_calls.append(history_call(call.get("name"), call.get("args"), call.get("id")))
-    if isinstance(response := get(part, "functionResponse", "function_response"), dict):
-        turn.tool_results.append(_function_response(response, exchange))
-    if isinstance(code := get(part, "executableCode", "executable_code"), dict):
-        unread(code, frozenset({"code", "language", "id"}), exchange)
-        turn.tool_calls.append(history_call(_CODE_TOOL, {"code": code.get("code")}, code.get("id")))
-    if isinstance(outcome := get(part, "codeExecutionResult", "code_execution_result"), dict):
-        unread(outcome, frozenset({"outcome", "output", "id"}), exchange)
-        output = outcome.get("output")
-        turn.tool_results.append(
-            ToolResult(call_id=as_str(outcome.get("id")), name=_CODE_TOOL, content=output if output is not None else "")
-        )
-    if isinstance(server_call := get(part, "toolCall", "tool_call"), dict):
-        unread(server_call, _spellings("id", "toolType", "args"), exchange)
-        name = get(server_call, "toolType", "tool_type")
-        turn.tool_calls.append(history_call(name, server_call.get("args"), server_call.get("id")))
-    if isinstance(server_response := get(part, "toolResponse", "tool_response"), dict):
-        unread(server_response, _spellings("id", "toolType", "response"), exchange)
-        texts = readable_texts(server_response.get("response"), "response")
-        turn.tool_results.append(
-            ToolResult(
-                call_id=as_str(server_response.get("id")),
-                name=as_str(get(server_response, "toolType", "tool_type")),
-                content="\n".join(texts),
-                wire=texts,
-            )
-        )
+    for key, value in part.items():
+        if key not in _PART_READERS:
+            exchange.unrecognised.append((key, value))
+            continue
+        reader = _PART_READERS[key]
+        if reader is None:
+            continue
+        if key in _TAKES_TEXT or isinstance(value, dict):
+            reader(part, value, turn, exchange)
+        elif value is not None:
+            unrecognised(exchange, value, key)
 
 
 def _contents(contents: Any) -> list[Any]:
@@ -173,15 +219,23 @@ def _contents(contents: Any) -> list[Any]:
 def _content_turn(content: Any, exchange: Exchange) -> tuple[Turn, str]:
     """The turn of one Content (or a bare string or list of parts) and its role."""
     turn = Turn()
-    if isinstance(content, dict):
-        unread(content, _CONTENT_FIELDS, exchange)
+    role = "user"
+    parts = content
+    if type(content) is dict:
+        if not _CONTENT_FIELDS.issuperset(content):
+            unread(content, _CONTENT_FIELDS, exchange)
         parts = content.get("parts")
-        for part in _contents(parts):
+        if content.get("role") == "model":
+            role = "assistant"
+    texts = turn.texts
+    for part in parts if type(parts) is list else _contents(parts):
+        # The usual part, `{"text": "…"}`, is read here; any other goes through every reader.
+        if type(part) is dict and len(part) == 1 and type(text := part.get("text")) is str:
+            if text:
+                texts.append(text)
+        else:
             _add_part(part, turn, exchange)
-        return turn, "assistant" if content.get("role") == "model" else "user"
-    for part in _contents(content):
-        _add_part(part, turn, exchange)
-    return turn, "user"
+    return turn, role
 
 
 def _system(system: Any, exchange: Exchange) -> None:
@@ -190,9 +244,13 @@ def _system(system: Any, exchange: Exchange) -> None:
     if system is None:
         return
     turn, _ = _content_turn(system, exchange)
-    exchange.system = "\n".join(([exchange.system] if exchange.system else []) + turn.thinking + turn.texts)
-    turn.texts, turn.thinking = [], []
+    texts = turn.texts
+    if turn.thinking:
+        texts = turn.thinking + texts
+    text = texts[0] if len(texts) == 1 else "\n".join(texts)
+    exchange.system = f"{exchange.system}\n{text}" if exchange.system else text
     if turn.media or turn.tool_calls or turn.tool_results:
+        turn.texts, turn.thinking = [], []
         turn.flush(exchange.messages, "system")
 
 
@@ -214,24 +272,30 @@ def _tools(tools: Any, exchange: Exchange) -> None:
                     name=name,
                     description=as_str(spec.get("description")),
                     parameters=parameters if isinstance(parameters, dict) else {},
-                    spec={key: value for key, value in spec.items() if key not in ("name", "description")},
+                    spec=spec,
                 )
             )
 
 
 def _generate(body: dict[str, Any], exchange: Exchange) -> None:
-    unread(body, _GENERATE_FIELDS, exchange)
-    _system(get(body, "systemInstruction", "system_instruction"), exchange)
-    for content in _contents(body.get("contents")):
+    if not _GENERATE_FIELDS.issuperset(body):
+        unread(body, _GENERATE_FIELDS, exchange)
+    system = body.get("systemInstruction")
+    _system(system if system is not None else body.get("system_instruction"), exchange)
+    contents = body.get("contents")
+    messages = exchange.messages
+    for content in contents if type(contents) is list else _contents(contents):
         if not isinstance(content, dict | str):
             unrecognised(exchange, content, "contents")
             continue
         turn, role = _content_turn(content, exchange)
-        turn.flush(exchange.messages, role)
-    _tools(body.get("tools"), exchange)
+        turn.flush(messages, role)
+    if "tools" in body:
+        _tools(body["tools"], exchange)
     generation_config = get(body, "generationConfig", "generation_config")
     if isinstance(generation_config, dict):
-        unread(generation_config, _GENERATION_CONFIG_FIELDS, exchange)
+        if not _GENERATION_CONFIG_FIELDS.issuperset(generation_config):
+            unread(generation_config, _GENERATION_CONFIG_FIELDS, exchange)
         cap = to_int(get(generation_config, "maxOutputTokens", "max_output_tokens"))
         if cap is not None:
             exchange.max_output_tokens = cap
@@ -267,15 +331,16 @@ def decode_generate(operation: str, body: dict[str, Any], exchange: Exchange) ->
         if not isinstance(requests, list):
             unrecognised(exchange, requests, "requests")
         return
-    wrapped = get(body, "generateContentRequest", "generate_content_request")
-    if isinstance(wrapped, dict):
-        rest = {key: value for key, value in body.items() if key not in _spellings("generateContentRequest")}
+    wrapped = body.get("generateContentRequest") or body.get("generate_content_request")
+    if wrapped is None:
+        _generate(body, exchange)
+    elif isinstance(wrapped, dict):
+        rest = {key: value for key, value in body.items() if key not in _WRAPPER_FIELDS}
         _generate(rest, exchange)
         if not exchange.model:
             exchange.model = as_str(wrapped.get("model")).removeprefix("models/")
         _generate(wrapped, exchange)
     else:
-        if wrapped is not None:
-            unrecognised(exchange, wrapped, "generateContentRequest")
+        unrecognised(exchange, wrapped, "generateContentRequest")
         _generate(body, exchange)
 

@@ -94,6 +94,7 @@ _MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
+_USER_FIELDS = _MESSAGE_FIELDS["user"]
 _INPUT_MESSAGE_FIELDS = frozenset({"type", "role", "content", "id", "status", "phase"})
 _BREAKPOINT = "prompt_cache_breakpoint"
 _PART_FIELDS: dict[str, frozenset[str]] = {
@@ -108,6 +109,7 @@ _PART_FIELDS: dict[str, frozenset[str]] = {
     "input_file": frozenset({"type", "file_data", "file_id", "file_url", "detail", _BREAKPOINT}),
 }
 _TOOL_CALL_FIELDS = frozenset({"id", "type", "function", "custom"})
+_TOOL_WRAPPER_FIELDS = frozenset({"type", "function", "custom"})
 _CALLED_FUNCTION_FIELDS = frozenset({"name", "arguments", "input"})
 _FUNCTION_SPEC_FIELDS = frozenset(
     {"type", "name", "description", "parameters", "strict", "format", "output_schema", "allowed_callers",
@@ -245,6 +247,8 @@ def _content_parts(content: Any, exchange: Exchange) -> tuple[list[str], list[Me
 
 def _content(content: Any, exchange: Exchange) -> tuple[str, list[MediaPart]]:
     """Text (joined) and media of message content."""
+    if type(content) is str:
+        return content, []
     texts, media = _content_parts(content, exchange)
     return "\n".join(texts), media
 
@@ -264,7 +268,8 @@ def _tool_definition(spec: dict[str, Any], exchange: Exchange) -> ToolDefinition
     """A function or custom tool (flat, or under `function` / `custom`), or None for another kind."""
     inner = spec.get("function") or spec.get("custom")
     if isinstance(inner, dict):
-        unread(spec, frozenset({"type", "function", "custom"}), exchange)
+        if not _TOOL_WRAPPER_FIELDS.issuperset(spec):
+            unread(spec, _TOOL_WRAPPER_FIELDS, exchange)
         spec = inner
     name = spec.get("name")
     if not isinstance(name, str) or not name:
@@ -274,8 +279,18 @@ def _tool_definition(spec: dict[str, Any], exchange: Exchange) -> ToolDefinition
         name=name,
         description=as_str(spec.get("description")),
         parameters=parameters if isinstance(parameters, dict) else {},
-        spec={key: value for key, value in spec.items() if key not in ("name", "description")},
+        spec=spec,
     )
+
+
+def _add_tool(spec: Any, exchange: Exchange) -> None:
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    function_like = isinstance(spec, dict) and kind in (None, "function", "custom")
+    tool = _tool_definition(spec, exchange) if function_like else None
+    if tool is None:
+        unrecognised(exchange, spec)
+    else:
+        exchange.tools.append(tool)
 
 
 def add_tools(tools: Any, exchange: Exchange) -> None:
@@ -286,20 +301,13 @@ def add_tools(tools: Any, exchange: Exchange) -> None:
     if not isinstance(tools, list):
         unrecognised(exchange, tools, "tools")
         return
-    pending = list(tools)
-    while pending:
-        spec = pending.pop(0)
-        kind = spec.get("type") if isinstance(spec, dict) else None
-        if isinstance(spec, dict) and kind == "namespace" and isinstance(spec.get("tools"), list):
-            pending.extend(spec["tools"])
-            unread(spec, frozenset({"type", "tools"}), exchange)
-            continue
-        function_like = isinstance(spec, dict) and kind in (None, "function", "custom")
-        tool = _tool_definition(spec, exchange) if function_like else None
-        if tool is None:
-            unrecognised(exchange, spec)
-            continue
-        exchange.tools.append(tool)
+    for spec in tools:
+        if isinstance(spec, dict) and spec.get("type") == "namespace" and isinstance(spec.get("tools"), list):
+            unread(spec, frozenset({"type", "tools"}), exchange)  # its name and description: other
+            for inner in spec["tools"]:
+                _add_tool(inner, exchange)
+        else:
+            _add_tool(spec, exchange)
 
 
 # ---------------------------------------------------------------------------- chat
@@ -316,7 +324,8 @@ def _tool_result_message(messages: list[Message], result: ToolResult) -> None:
 
 def decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
     """Decode a Chat Completions body (see the module docstring)."""
-    unread(body, _CHAT_FIELDS, exchange)
+    if not _CHAT_FIELDS.issuperset(body):
+        unread(body, _CHAT_FIELDS, exchange)
     messages = exchange.messages
     names: dict[str, str] = {}
     raw_messages = body.get("messages")
@@ -327,7 +336,9 @@ def decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> 
             unrecognised(exchange, raw)
             continue
         role = raw.get("role")
-        unread(raw, _MESSAGE_FIELDS.get(role if isinstance(role, str) else "", _MESSAGE_FIELDS["user"]), exchange)
+        known = _MESSAGE_FIELDS.get(role, _USER_FIELDS) if isinstance(role, str) else _USER_FIELDS
+        if not known.issuperset(raw):
+            unread(raw, known, exchange)
         if role in ("tool", "function"):
             call_id = as_str(raw.get("tool_call_id"))
             name = as_str(raw.get("name")) or names.get(call_id, "")
@@ -350,12 +361,14 @@ def decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> 
                 if not isinstance(item, dict):
                     unrecognised(exchange, item)
                     continue
-                unread(item, _TOOL_CALL_FIELDS, exchange)
+                if not _TOOL_CALL_FIELDS.issuperset(item):
+                    unread(item, _TOOL_CALL_FIELDS, exchange)
                 function = item.get("function") or item.get("custom")
                 if not isinstance(function, dict):
                     unrecognised(exchange, function)
                     continue
-                unread(function, _CALLED_FUNCTION_FIELDS, exchange)
+                if not _CALLED_FUNCTION_FIELDS.issuperset(function):
+                    unread(function, _CALLED_FUNCTION_FIELDS, exchange)
                 wire = function.get("arguments", function.get("input"))
                 call = history_call(function.get("name"), wire, item.get("id"))
                 names[call.call_id] = call.name
@@ -367,15 +380,19 @@ def decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> 
             message.thinking = as_str(raw.get("reasoning_content"))
         messages.append(message)
     prediction = body.get("prediction")
-    if isinstance(prediction, dict):
+    if prediction is None:
+        pass
+    elif isinstance(prediction, dict):
         unread(prediction, frozenset({"type", "content"}), exchange)
         text, media = _content(prediction.get("content"), exchange)
         if text or media:
             messages.append(Message(role="assistant", text=text, media=media))
-    elif prediction is not None:
+    else:
         unrecognised(exchange, prediction, "prediction")
-    add_tools(body.get("tools"), exchange)
-    add_tools(body.get("functions"), exchange)
+    if "tools" in body:
+        add_tools(body["tools"], exchange)
+    if "functions" in body:
+        add_tools(body["functions"], exchange)
 
 
 # ---------------------------------------------------------------------------- responses
