@@ -60,10 +60,14 @@ class MediaPart:
     mime_type: str
     data: bytes | None = None
     uri: str | None = None
+    # True when the document's text travels as plain JSON text (an Anthropic text source): it is
+    # read with the conversation, where it can be rewritten, not as encoded media.
+    as_text: bool = False
 
     def text(self) -> str | None:
-        """The text the model reads in this media (a text document sent inline), or None."""
-        return media_text(self.mime_type, self.data)
+        """The text the model reads in this encoded media (a text document sent inline in base64
+        or a data: URL), or None."""
+        return None if self.as_text else media_text(self.mime_type, self.data)
 
 
 @dataclass(slots=True)

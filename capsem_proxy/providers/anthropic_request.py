@@ -96,17 +96,22 @@ def _source(source: Any, exchange: Exchange, texts: list[str], media: list[Media
         if isinstance(data, str):
             if data:
                 texts.append(data)
+            media.append(MediaPart(mime_type=mime or "text/plain", data=data.encode(), as_text=True))
         elif data is not None:
             unrecognised(exchange, data, "data")
     elif kind == "content":
         unread(source, frozenset({"type", "content"}), exchange)
         content = source.get("content")
+        found: list[str] = []
         if isinstance(content, str):
             if content:
-                texts.append(content)
+                found.append(content)
         else:
             for block in as_list(content):
-                _content_block(block, exchange, texts, media)
+                _content_block(block, exchange, found, media)
+        if found:
+            texts.extend(found)
+            media.append(MediaPart(mime_type="text/plain", data="\n".join(found).encode(), as_text=True))
     elif kind == "url":
         unread(source, frozenset({"type", "url"}), exchange)
         found = request_media(source.get("url"), exchange, mime)

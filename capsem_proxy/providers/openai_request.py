@@ -546,7 +546,6 @@ def decode_responses(body: dict[str, Any], exchange: Exchange, system: list[str]
             system.append(instructions)
     elif instructions is not None:
         unrecognised(exchange, instructions, "instructions")
-    _prompt_variables(body.get("prompt"), exchange)
     items = body.get("input")
     if isinstance(items, str):
         exchange.messages.append(Message(role="user", text=items))
@@ -556,6 +555,9 @@ def decode_responses(body: dict[str, Any], exchange: Exchange, system: list[str]
             _input_item(item, exchange, system, names)
     elif items is not None:
         unrecognised(exchange, items, "input")
+    # After the input, so that the conversation's first message (which names a derived session)
+    # stays the same from turn to turn.
+    _prompt_variables(body.get("prompt"), exchange)
     add_tools(body.get("tools"), exchange)
 
 

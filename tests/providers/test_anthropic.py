@@ -143,12 +143,14 @@ def test_tool_result_json_text_error_flag_images_and_documents():
     assert (first.name, first.content) == ("fetch", {"content": {"status": 404}, "is_error": True})
     assert (second.name, second.content) == ("shot", "screenshot:")
     assert [(m.mime_type, m.uri) for m in tool.media] == [("image/png", "https://example.com/s.png")]
-    # A document with a text source is text of the conversation, not media.
     assert [(m.mime_type, m.data, m.uri) for m in user.media] == [
         ("application/pdf", b"%PDF-", None),
+        ("text/plain", b"notes", None),
         ("application/octet-stream", None, "file_01"),
     ]
+    # A document with a text source is text of the conversation too, read (and rewritten) there.
     assert (user.role, user.text) == ("user", "notes\nCompare")
+    assert exchange.media_texts() == []
 
 
 def test_malformed_blocks_are_skipped_and_non_object_body_raises():
