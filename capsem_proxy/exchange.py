@@ -236,20 +236,33 @@ class Exchange:
             self._other_texts = texts
         return self._other_texts
 
+    # These run once or more per request: plain loops, about twice as fast as nested comprehensions.
     @property
     def media(self) -> list[MediaPart]:
         """All media attached to the conversation."""
-        return [part for message in self.messages for part in message.media]
+        media: list[MediaPart] = []
+        for message in self.messages:
+            if message.media:
+                media.extend(message.media)
+        return media
 
     @property
     def tool_results(self) -> list[ToolResult]:
         """All tool results the client sends back in this request."""
-        return [result for message in self.messages for result in message.tool_results]
+        results: list[ToolResult] = []
+        for message in self.messages:
+            if message.tool_results:
+                results.extend(message.tool_results)
+        return results
 
     @property
     def tool_calls(self) -> list[ToolCall]:
         """All tool calls present in the conversation history."""
-        return [call for message in self.messages for call in message.tool_calls]
+        calls: list[ToolCall] = []
+        for message in self.messages:
+            if message.tool_calls:
+                calls.extend(message.tool_calls)
+        return calls
 
 
 @dataclass(slots=True)
