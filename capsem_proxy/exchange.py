@@ -27,8 +27,11 @@ neither.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from capsem_proxy.texts import json_texts, media_text, readable_texts, schema_texts
 
@@ -80,15 +83,31 @@ class ToolDefinition:
     # The definition as the request spells it, when it says more than name, description and
     # parameters (a response schema, a grammar, examples): its texts are read too.
     spec: dict[str, Any] | None = None
+    _texts: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _digest: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def texts(self) -> list[str]:
-        """What the model reads of this tool: name, description and every text of its schema."""
-        texts = [self.name, self.description] if self.description else [self.name]
-        if self.spec is None:
-            texts.extend(schema_texts(self.parameters))
-        else:
-            texts.extend(schema_texts({key: value for key, value in self.spec.items() if key not in _NAMING}))
-        return texts
+        """What the model reads of this tool: name, description and every text of its schema
+        (walked once per definition, however many policies ask)."""
+        if self._texts is None:
+            texts = [self.name, self.description] if self.description else [self.name]
+            if self.spec is None:
+                texts.extend(schema_texts(self.parameters))
+            else:
+                texts.extend(schema_texts({key: value for key, value in self.spec.items() if key not in _NAMING}))
+            self._texts = texts
+        return self._texts
+
+    def digest(self) -> bytes:
+        """A short digest naming this definition's content: equal definitions, equal digests
+        (policies remember by it what they already read, since agents resend their tools)."""
+        if self._digest is None:
+            try:
+                content = orjson.dumps([self.name, self.description, self.parameters, self.spec])
+            except TypeError:  # nested deeper than orjson writes: digest the texts instead
+                content = "\x1f".join(self.texts()).encode("utf-8", "surrogatepass")
+            self._digest = hashlib.blake2b(content, digest_size=16).digest()
+        return self._digest
 
 
 @dataclass(slots=True)

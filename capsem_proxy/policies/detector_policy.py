@@ -15,6 +15,7 @@ recognise) at `on_model_call`; `tool_definitions` and the tool calls the model e
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +37,8 @@ ALL_PLACES: tuple[Place, ...] = ("prompts", "tool_definitions", "tool_calls", "t
 # RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
 # shared by every detector policy so that no two originals of one request get the same placeholder.
 _PLACEHOLDER_NUMBERING = "detector_placeholders"
+# How many clean tool definitions each policy remembers (digests of 16 bytes).
+_CLEAN_DEFINITIONS_KEPT = 4096
 # RequestContext.scratch key: per policy, where the next check of a growing answer starts reading.
 _ANSWER_PROGRESS = "detector_answer_progress"
 
@@ -165,6 +168,7 @@ class DetectorPolicy:
         self.window_chars = options.window_chars
         self._default_action = options.action
         self._actions = dict(options.actions)
+        self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> DetectorPolicy:
@@ -267,7 +271,19 @@ class DetectorPolicy:
             return None
         # A tool definition is the caller's own code: it can be refused, not rewritten. Its
         # schema is read whole: descriptions of parameters are where tool poisoning hides.
-        return self.decide("on_tool_call", "\n".join(event.tool.texts()), can_redact=False)
+        # An agent sends the same tools with every request: a definition found clean once is
+        # clean again (findings depend on its text and this policy's options only).
+        key = event.tool.digest()
+        clean = self._clean_definitions
+        if key in clean:
+            clean.move_to_end(key)
+            return None
+        decision = self.decide("on_tool_call", "\n".join(event.tool.texts()), can_redact=False)
+        if decision is None:
+            clean[key] = None
+            if len(clean) > _CLEAN_DEFINITIONS_KEPT:
+                clean.popitem(last=False)
+        return decision
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
         result = event.result
