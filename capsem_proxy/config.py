@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
@@ -144,14 +144,40 @@ class AuditSettings(_Section):
     queue_max: int = Field(100_000, ge=100, description="rows held in memory while the store is slow or down")
     overflow: Literal["drop", "fail_closed"] = Field(
         "drop",
-        description="when the queue is full: drop rows (counted in metrics), or refuse the requests of "
-        "`required_tenants` with 503",
+        description="when the queue is full: drop the rows of allowed requests (counted in metrics; blocks are "
+        "never dropped), or refuse the requests of `required_tenants` with 503",
     )
     required_tenants: list[str] = Field(
         default_factory=list, description="tenant ids whose requests must be audited ('*' for all)"
     )
     flush_interval_ms: float = Field(100.0, gt=0, description="how often queued rows are written")
     batch_max: int = Field(2000, ge=1, description="most rows written in one transaction")
+    reserved_rows: int | None = Field(
+        None, ge=1, description="queue room only blocking decisions and blocked requests may use (default: a "
+        "tenth of queue_max); allowed rows are dropped before a block is"
+    )
+    max_decision_rows: int = Field(
+        50, ge=1, description="decision rows other than ALLOW one request writes one by one; the rest are "
+        "folded into rows with a count (ALLOW decisions always are, per policy and hook)"
+    )
+    max_content_chars: int = Field(
+        65_536, ge=1024, description="characters of prompt and of answer kept each with store_content (cut, marked)"
+    )
+    queue_max_content_chars: int = Field(
+        64 * 1024 * 1024, ge=1024, description="stored content held in the queue at once; past it, rows are "
+        "queued without their content"
+    )
+    head_file: Path | None = Field(
+        None, description="where the chain head is exported for `audit verify` (default: "
+        "<server.data_dir>/audit-head.json)"
+    )
+    head_log_interval_s: float = Field(60.0, ge=0, description="how often the chain head is logged (0: never)")
+
+    @model_validator(mode="after")
+    def _reserve_within_queue(self) -> AuditSettings:
+        if self.reserved_rows is not None and self.reserved_rows >= self.queue_max:
+            raise ValueError(f"audit.reserved_rows ({self.reserved_rows}) must be below queue_max ({self.queue_max})")
+        return self
 
 
 class MetricsSettings(_Section):
