@@ -63,7 +63,9 @@ def cap_text(value: Any, limit: int) -> str:
     if len(text) <= limit:
         return text
     marker = f"…[{len(text)} chars]"
-    return text[: max(0, limit - len(marker))] + marker
+    if len(marker) >= limit:  # no room to mark it (caps are far larger than a marker)
+        return text[:limit]
+    return text[: limit - len(marker)] + marker
 
 
 def _fits(texts: tuple[Any, ...]) -> bool:
@@ -81,8 +83,8 @@ def request_entry(record: RequestRecord, content_chars: int) -> Entry:
     prompt, answer = values[_PROMPT], values[_ANSWER]
     if (
         _fits(_request_texts(values))
-        and (prompt is None or len(prompt) <= content_chars)
-        and (answer is None or len(answer) <= content_chars)
+        and (prompt is None or (type(prompt) is str and len(prompt) <= content_chars))
+        and (answer is None or (type(answer) is str and len(answer) <= content_chars))
     ):
         return "requests", values
     capped = list(values)

@@ -83,8 +83,9 @@ class AuditStore(Protocol):
 
 
 def _content_chars(values: tuple[Any, ...]) -> int:
-    prompt, answer = values[_PROMPT], values[_ANSWER]
-    return (len(prompt) if prompt is not None else 0) + (len(answer) if answer is not None else 0)
+    """Characters of stored content a request row holds (the not-kept marker counts for nothing)."""
+    return sum(len(text) for text in (values[_PROMPT], values[_ANSWER])
+               if text is not None and text is not CONTENT_NOT_KEPT)
 
 
 class QueuedAuditSink:
