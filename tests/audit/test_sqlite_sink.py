@@ -9,6 +9,7 @@ import sqlite3
 import time
 
 from capsem_proxy.audit import SQLiteAuditSink, open_audit_sink
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.tools import open_reader, verify_chain
 from capsem_proxy.config import AuditSettings
 from capsem_proxy.decisions import Verdict
@@ -309,3 +310,22 @@ async def test_a_store_newer_than_the_code_is_refused(tmp_path):
     ready, reason = newer.ready()
     assert not ready and "version 99" in reason
     await newer.close()
+
+
+async def test_a_store_keyed_with_another_secret_is_not_written_to(tmp_path, caplog):
+    """Replicas (or a restart) with another server secret would break the chain: the store stays unwritten
+    and /readyz says why."""
+    path = tmp_path / "a.db"
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
+    await sink.start()
+    sink.record_request(request("first"))
+    await sink.close()
+    other = SQLiteAuditSink(str(path), key=ChainKey.derive(b"another secret"), flush_interval=60)
+    with caplog.at_level(logging.ERROR, "capsem_proxy.audit"):
+        await other.start()
+    other.record_request(request("second"))
+    assert not await other.flush()
+    ready, reason = other.ready()
+    assert not ready and f"keyed with key id {KEY.key_id}" in reason and "same server secret" in reason
+    await other.close()
+    assert _count(path, "requests") == 1 and (await _verify(path)).broken is None
