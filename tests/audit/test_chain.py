@@ -20,7 +20,7 @@ from capsem_proxy.audit import AuditQuery, open_audit_sink
 from capsem_proxy.audit.chain import GENESIS, Anchor, legacy_chain_entries, legacy_row_hash, row_hash
 from capsem_proxy.audit.head import ExportedHead, read_exported_head
 from capsem_proxy.audit.keys import ChainKey
-from capsem_proxy.audit.rows import clean_values
+from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values
 from capsem_proxy.audit.tools import VerifyReport, open_reader, verify_chain
 from capsem_proxy.decisions import Verdict
 from tests.audit import stores
@@ -357,3 +357,38 @@ def test_legacy_hashes_are_what_version_2_wrote():
     values = ("d", "r", "t", "", "", "openai", "chat", "m", "on_model_call", "p", "ALLOW", "safe", "", "", 1.5, 2.0, 1)
     expected = hashlib.sha256(orjson.dumps(["decisions", 1, GENESIS, *values[:-1]])).hexdigest()
     assert legacy_row_hash("decisions", 1, GENESIS, values) == expected
+
+
+class _HeadReadEarlier:
+    """A reader whose first head() answer is one read before more rows were written (a live store)."""
+
+    def __init__(self, reader, earlier) -> None:
+        self._reader, self._earlier = reader, earlier
+
+    async def head(self):
+        earlier, self._earlier = self._earlier, None
+        return earlier if earlier is not None else await self._reader.head()
+
+    def __getattr__(self, name: str):
+        return getattr(self._reader, name)
+
+
+async def test_rows_written_while_a_live_store_is_verified_are_left_for_the_next_run(store):
+    reader = open_reader(store.url)
+    await reader.open()
+    try:
+        earlier = await reader.head()
+        await _fill_more(store)
+        report = await verify_chain(_HeadReadEarlier(reader, earlier), KEY)
+    finally:
+        await reader.close()
+    assert report.broken is None and report.walk.rows == 30 and report.later_rows == 2
+    assert report.describe().endswith("; 2 rows written since the check began are left for the next run")
+
+
+async def test_a_row_slipped_in_past_the_head_is_caught(store):
+    columns = ", ".join(COLUMN_NAMES["requests"])
+    store.execute(f"INSERT INTO requests (seq, {columns}, prev_hash, hash) "
+                  f"SELECT 31, {columns}, hash, '{'f' * 64}' FROM requests WHERE seq = 30")
+    broken = (await store.verify()).broken
+    assert broken is not None and broken.problem == "row 31 lies past the store's head (seq 30): no proxy wrote it"
