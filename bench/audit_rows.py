@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from capsem_proxy.audit.chain import ChainKey
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.queued import QueuedAuditSink
 from capsem_proxy.audit.sqlite import SQLiteStore
 from capsem_proxy.config import Settings
@@ -94,6 +94,8 @@ def measure(make: Callable[[], list[Decision]], requests: int, repeat: int, fold
                 observer.finish(record, None, context)
 
         record_us.append(1e6 * _cpu(record_all) / requests)
+        # The writer's own steps, called directly on this thread (the sink runs them on the store's
+        # write thread), so that process CPU counts only them.
         entries = list(sink._queue)
         rows = len(entries) // requests
         store._connect_writer()
