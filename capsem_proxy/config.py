@@ -75,6 +75,12 @@ class ProviderSettings(_Section):
         None, gt=0, description="longest silence between two stream events (default: read_timeout)"
     )
     max_connections: int = Field(1024, ge=1, description="pooled keep-alive connections to this provider")
+    max_answer_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="largest non-streamed answer read from this provider, after decompression (502 above; "
+        "streamed answers are bounded per event by streaming.max_event_bytes)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -130,6 +136,12 @@ class StreamingSettings(_Section):
     mode: Literal["pass", "guard", "buffer"] = "guard"
     holdback_chars: int = Field(256, ge=0)
     max_buffer_bytes: int = Field(1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="largest single stream event (SSE event, JSON-array element) accepted from a provider; "
+        "a longer one ends the stream with the provider's error event",
+    )
 
 
 class AuditSettings(_Section):

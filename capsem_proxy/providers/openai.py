@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, Message, ToolCall, ToolDefinition, ToolResult
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
@@ -51,7 +52,6 @@ from capsem_proxy.providers._decode_helpers import (
     bearer_token,
     dumps,
     error_message,
-    loads,
     media_from_url,
     parse_arguments,
     sse_event,
@@ -68,6 +68,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 
@@ -88,22 +89,6 @@ _ERRORS: dict[str, tuple[str, str | None]] = {
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm16": "audio/pcm"}
 _CHOICE_STRIDE = 1000
-# Responses stream events that can carry something neutral; any other named event is skipped unparsed.
-_RESPONSES_EVENTS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.output_item.added",
-        "response.function_call_arguments.delta",
-        "response.custom_tool_call_input.delta",
-        "response.reasoning_summary_text.delta",
-        "response.reasoning_text.delta",
-        "response.completed",
-        "response.incomplete",
-        "response.failed",
-        "error",
-    }
-)
 
 
 # ---------------------------------------------------------------------------- content parts
@@ -324,20 +309,27 @@ def _decode_embeddings(body: dict[str, Any], exchange: Exchange) -> None:
 
 
 def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
-    choices = as_list(body.get("choices"))
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    if isinstance(message, dict):
-        texts: list[str] = []
-        _parts(message.get("content"), texts, answer.media)
+    # Every choice is read (a request with `n` > 1 gets several): the client receives them all.
+    choices = [choice for choice in as_list(body.get("choices")) if isinstance(choice, dict)]
+    texts: list[str] = []
+    thinking: list[str] = []
+    for choice in choices:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            continue
+        choice_texts: list[str] = []
+        _parts(message.get("content"), choice_texts, answer.media)
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
-            texts.append(refusal)
+            choice_texts.append(refusal)
         audio = message.get("audio")
-        if not texts and isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
-            texts.append(audio["transcript"])
-        answer.text = "\n".join(texts)
-        answer.thinking = as_str(message.get("reasoning_content"))
+        if isinstance(audio, dict) and isinstance(audio.get("transcript"), str) and audio["transcript"]:
+            choice_texts.append(audio["transcript"])
+        texts.extend(choice_texts)
+        for key in ("reasoning_content", "reasoning"):
+            reasoning = message.get(key)
+            if isinstance(reasoning, str) and reasoning:
+                thinking.append(reasoning)
         for item in as_list(message.get("tool_calls")):
             function = item.get("function") or item.get("custom") if isinstance(item, dict) else None
             if isinstance(function, dict):
@@ -346,7 +338,9 @@ def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
         legacy = message.get("function_call")
         if isinstance(legacy, dict):
             answer.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
-    reason = choice.get("finish_reason")
+    answer.text = "\n".join(texts)
+    answer.thinking = "\n".join(thinking)
+    reason = choices[0].get("finish_reason") if choices else None
     answer.finish_reason = reason if isinstance(reason, str) else None
     usage = body.get("usage")
     if isinstance(usage, dict):
@@ -394,11 +388,17 @@ def _responses_answer(body: dict[str, Any], answer: Answer) -> None:
 # ---------------------------------------------------------------------------- streams
 
 
-def _parse_object(data: str) -> dict[str, Any] | None:
-    if data[:1] != "{" and not data.lstrip().startswith("{"):
-        return None  # "[DONE]", empty keep-alives
-    value = loads(data)
-    return value if isinstance(value, dict) else None
+def _parse_object(data: str) -> dict[str, Any] | UnreadableDelta | None:
+    """An event's JSON object; None for what the SDK skips or stops at (no data, `[DONE]`)."""
+    if data[:1] != "{":
+        stripped = data.strip()
+        if not stripped or stripped.startswith("[DONE]"):
+            return None
+    try:
+        value = parse_answer_json(data)
+    except UnreadableAnswer as exc:
+        return UnreadableDelta(f"event data is {exc}")
+    return value if isinstance(value, dict) else UnreadableDelta("event data is not a JSON object")
 
 
 class _ChatStreamDecoder(StreamDecoder):
@@ -410,6 +410,9 @@ class _ChatStreamDecoder(StreamDecoder):
         chunk = _parse_object(event.data)
         if chunk is None:
             return []
+        if type(chunk) is UnreadableDelta:
+            return [chunk]
+        assert isinstance(chunk, dict)
         error = chunk.get("error")
         if error:
             return [ErrorDelta(error_message(error))]
@@ -471,19 +474,27 @@ class _ChatStreamDecoder(StreamDecoder):
 
 
 class _ResponsesStreamDecoder(StreamDecoder):
-    """Responses API semantic events (`event: response.*`)."""
+    """Responses API semantic events (`event: response.*`).
+
+    The SDK reads every event by its data's `type`, whatever the `event:` line says; so does the
+    decoder, and an event whose line and type disagree is refused as unreadable.
+    """
 
     __slots__ = ()
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        name = event.event
-        if name is not None and name not in _RESPONSES_EVENTS:
-            return []
         data = _parse_object(event.data)
         if data is None:
             return []
-        if name is None:
-            name = data.get("type")
+        if type(data) is UnreadableDelta:
+            return [data]
+        assert isinstance(data, dict)
+        kind = data.get("type")
+        name = event.event
+        if isinstance(kind, str):
+            if name is not None and name != kind:
+                return [UnreadableDelta(f"event {name!r} carries data of type {kind!r}")]
+            name = kind
         if name in ("response.output_text.delta", "response.refusal.delta"):
             delta = data.get("delta")
             return [TextDelta(delta)] if isinstance(delta, str) and delta else []

@@ -12,6 +12,7 @@ __all__ = [
     "TextDelta",
     "ThinkingDelta",
     "ToolCallDelta",
+    "UnreadableDelta",
     "UsageDelta",
 ]
 
@@ -23,12 +24,14 @@ class StreamEvent:
     For SSE, `raw` is the whole event including its blank-line terminator, `event` the
     `event:` field (None when absent) and `data` the joined `data:` lines. For Gemini's
     JSON-array stream, `raw` is the element with the separators around it and `data` the
-    element's JSON text.
+    element's JSON text. `unknown_lines` is True when the event holds lines that are no SSE
+    field: the proxy cannot read them, though a client might.
     """
 
     raw: bytes
     data: str
     event: str | None = None
+    unknown_lines: bool = False
 
 
 @dataclass(slots=True)
@@ -77,4 +80,13 @@ class ErrorDelta:
     message: str
 
 
-Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta
+@dataclass(slots=True)
+class UnreadableDelta:
+    """The event carries something the decoder could not read (not JSON by any reading an SDK
+    accepts, lines outside the SSE fields): a client may still see content in it, so a guard
+    whose policies read answers fails closed."""
+
+    reason: str
+
+
+Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta | UnreadableDelta

@@ -19,7 +19,7 @@ class Upstream:
             yield chunk
 
 
-async def _no_text_policy(answer, final, settled=0):
+async def _no_text_policy(check):
     return Outcome([], None)
 
 
