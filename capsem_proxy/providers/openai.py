@@ -62,6 +62,7 @@ from capsem_proxy.providers._decode_helpers import (
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
 from capsem_proxy.streaming.events import (
     Delta,
+    EchoDelta,
     ErrorDelta,
     FinishDelta,
     StreamEvent,
@@ -89,6 +90,10 @@ _ERRORS: dict[str, tuple[str, str | None]] = {
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm16": "audio/pcm"}
 _CHOICE_STRIDE = 1000
+# Responses events that repeat the whole text of one content part (or of one reasoning part).
+_TEXT_DONE_EVENTS = frozenset(
+    {"response.output_text.done", "response.reasoning_summary_text.done", "response.reasoning_text.done"}
+)
 
 
 # ---------------------------------------------------------------------------- content parts
@@ -388,6 +393,25 @@ def _responses_answer(body: dict[str, Any], answer: Answer) -> None:
 # ---------------------------------------------------------------------------- streams
 
 
+def _item_echoes(item: Any, index: int, out: list[Delta]) -> None:
+    """What a finished output item repeats: each text part, reasoning part, or its call's arguments."""
+    if not isinstance(item, dict):
+        return
+    kind = item.get("type")
+    if kind == "message":
+        for part in as_list(item.get("content")):
+            if isinstance(part, dict):
+                text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+                if isinstance(text, str) and text:
+                    out.append(EchoDelta(text))
+    elif kind == "reasoning":
+        for text in texts_of(item.get("summary")) + texts_of(item.get("content")):
+            out.append(EchoDelta(text, "thinking"))
+    elif kind in ("function_call", "custom_tool_call"):
+        arguments = item.get("arguments") if kind == "function_call" else item.get("input")
+        out.append(EchoDelta(as_str(arguments), "tool", index))
+
+
 def _parse_object(data: str) -> dict[str, Any] | UnreadableDelta | None:
     """An event's JSON object; None for what the SDK skips or stops at (no data, `[DONE]`)."""
     if data[:1] != "{":
@@ -507,12 +531,45 @@ class _ResponsesStreamDecoder(StreamDecoder):
             if not isinstance(delta, str) or not delta or type(index) is not int:
                 return []
             return [ToolCallDelta(index=index, arguments_fragment=delta)]
+        if name in _TEXT_DONE_EVENTS:
+            text = data.get("text")
+            part = "text" if name == "response.output_text.done" else "thinking"
+            return [EchoDelta(text, part)] if isinstance(text, str) else []
+        if name == "response.refusal.done":
+            text = data.get("refusal")
+            return [EchoDelta(text)] if isinstance(text, str) else []
+        if name in ("response.content_part.done", "response.reasoning_summary_part.done"):
+            part = data.get("part")
+            if not isinstance(part, dict):
+                return []
+            text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+            kind = "text" if name == "response.content_part.done" else "thinking"
+            return [EchoDelta(text, kind)] if isinstance(text, str) else []
+        if name in ("response.function_call_arguments.done", "response.custom_tool_call_input.done"):
+            index = data.get("output_index")
+            arguments = data.get("arguments") if name == "response.function_call_arguments.done" else data.get("input")
+            if type(index) is not int or not isinstance(arguments, str):
+                return []
+            return [EchoDelta(arguments, "tool", index)]
+        if name == "response.output_item.done":
+            index = data.get("output_index")
+            echoes: list[Delta] = []
+            _item_echoes(data.get("item"), index if type(index) is int else 0, echoes)
+            return echoes
+        if name in ("response.created", "response.in_progress", "response.queued"):
+            response = data.get("response")
+            if isinstance(response, dict) and as_list(response.get("output")):
+                # Responses open empty; output here would reach the client without any delta.
+                return [UnreadableDelta("the response opened with output already in it")]
+            return []
         if name == "response.output_item.added":
             item = data.get("item")
             index = data.get("output_index")
             if not isinstance(item, dict) or type(index) is not int:
                 return []
             kind = item.get("type")
+            if kind == "message" and as_list(item.get("content")):
+                return [UnreadableDelta("an output item opened with content already in it")]
             if kind not in ("function_call", "custom_tool_call"):
                 return []
             fragment = item.get("arguments") if kind == "function_call" else item.get("input")
@@ -533,6 +590,8 @@ class _ResponsesStreamDecoder(StreamDecoder):
                 error = response.get("error")
                 out.append(ErrorDelta(error_message(error) if error else "response failed"))
             else:
+                for index, item in enumerate(as_list(response.get("output"))):
+                    _item_echoes(item, index, out)
                 reason = _responses_finish(response)
                 if reason:
                     out.append(FinishDelta(reason))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "Delta",
+    "EchoDelta",
     "ErrorDelta",
     "FinishDelta",
     "StreamEvent",
@@ -89,4 +90,17 @@ class UnreadableDelta:
     reason: str
 
 
-Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta | UnreadableDelta
+@dataclass(slots=True)
+class EchoDelta:
+    """Text a summary event repeats from earlier in the stream (the Responses API's `*.done` and
+    `response.completed` events carry the whole text and tool arguments again, and SDK helpers
+    build their final answer from them). Text must appear in what the stream carried before, a
+    call's arguments must equal them, and it is redacted like them. `part` is "text",
+    "thinking", or "tool" (the arguments of call `index`)."""
+
+    text: str
+    part: str = "text"
+    index: int = 0
+
+
+Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta | UnreadableDelta | EchoDelta

@@ -32,6 +32,7 @@ from capsem_proxy.providers._decode_helpers import parse_arguments
 from capsem_proxy.redaction import find_spans, rewrite_segment
 from capsem_proxy.streaming.events import (
     Delta,
+    EchoDelta,
     FinishDelta,
     TextDelta,
     ThinkingDelta,
@@ -91,6 +92,7 @@ class _Pending:
     text_start: int  # offsets of this event's text in the guarded text (text and thinking in order)
     text_end: int
     tool_indexes: tuple[int, ...] = ()
+    echoes: tuple[str, ...] = ()  # text the event repeats from earlier (redacted like it)
 
 
 @dataclass(slots=True)
@@ -101,6 +103,12 @@ class _OpenCall:
 
 
 _UNBOUNDED = 1 << 62
+# Echoed text is first looked for this far before the end of what was streamed (it is usually
+# the part that just ended), then in the whole text.
+_ECHO_SLACK = 4096
+# Redactions applied to echoed text, which may repeat anything said since the stream began:
+# beyond this many distinct ones, an echo event is refused rather than searched for each.
+_MAX_ECHO_REDACTIONS = 512
 
 
 class StreamGuard:
@@ -149,7 +157,9 @@ class StreamGuard:
         self._read_thinking_chars = 0
         self._checked_chars = 0  # guarded text seen by the last check of every policy
         self._incremental_checked_chars = 0  # ... by the last check of the incremental readers
+        self._all_redactions: dict[str, str] = {}  # every redaction asked for in this stream
         self._open_calls: dict[int, _OpenCall] = {}
+        self._completed_arguments: dict[int, str] = {}
         self._held_calls: set[int] = set()
         self.answer = Answer()
         self.decisions: list[Decision] = []
@@ -166,6 +176,7 @@ class StreamGuard:
         """
         tool_indexes: list[int] = []
         completed: list[int] = []
+        echoes: list[EchoDelta] = []
         guarded = self._guarded
         text_start = len(guarded)
         for delta in deltas:
@@ -190,8 +201,18 @@ class StreamGuard:
                 usage.output_tokens = delta.output_tokens if delta.output_tokens is not None else usage.output_tokens  # type: ignore[union-attr]
             elif kind is UnreadableDelta and self._fail_closed_unreadable:
                 self._stop(unreadable_decision(delta.reason))  # type: ignore[union-attr]
+            elif kind is EchoDelta:
+                echoes.append(delta)  # type: ignore[arg-type]
+        if echoes and self._fail_closed_unreadable:
+            for echo in echoes:
+                # Without text readers, text events are not even decoded: only calls are compared.
+                if echo.part == "tool" or self._reads_text:
+                    self._check_echo(echo)
         guarded_chars = len(guarded)
-        self._pending.append(_Pending(raw, text_start, guarded_chars, tuple(tool_indexes)))
+        self._pending.append(_Pending(
+            raw, text_start, guarded_chars, tuple(tool_indexes),
+            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text),
+        ))
         self._pending_bytes += len(raw)
         for index in dict.fromkeys(completed):
             await self._complete_call(index)
@@ -237,6 +258,20 @@ class StreamGuard:
         if self._incremental_readers and guarded_chars - self._incremental_checked_chars >= self._check_every:
             await self._check_text(final=False, whole=False)
 
+    def _check_echo(self, echo: EchoDelta) -> None:
+        """An echo must repeat what the stream carried: text seen (and checked) before, or a
+        call's arguments exactly. Anything else would reach the client unchecked."""
+        if echo.part == "tool":
+            call = self._open_calls.get(echo.index)
+            streamed = "".join(call.fragments) if call is not None else self._completed_arguments.get(echo.index)
+            if streamed == echo.text:
+                return
+        else:
+            seen = self._text if echo.part == "text" else self._thinking
+            if echo.text in seen.since(len(seen) - len(echo.text) - _ECHO_SLACK) or echo.text in seen.value():
+                return
+        self._stop(unreadable_decision(f"a summary event repeats {echo.part} the stream never carried"))
+
     def _add_tool_fragment(self, delta: ToolCallDelta) -> None:
         call = self._open_calls.get(delta.index)
         if call is None:
@@ -253,7 +288,7 @@ class StreamGuard:
         call = self._open_calls.pop(index, None)
         if call is None:
             return
-        raw_arguments = "".join(call.fragments)
+        raw_arguments = self._completed_arguments[index] = "".join(call.fragments)
         tool_call = ToolCall(
             name=call.name, arguments=parse_arguments(raw_arguments), call_id=call.call_id, raw_arguments=raw_arguments
         )
@@ -289,6 +324,8 @@ class StreamGuard:
         self._record(outcome, keep_allows=final)
         if outcome.redactions:
             self._check_redactions.append((guarded_chars, outcome.redactions))
+            for original, replacement in outcome.redactions:
+                self._all_redactions.setdefault(original, replacement)
 
     def _record(self, outcome: Outcome, keep_allows: bool = True) -> None:
         # Intermediate checks of a growing answer record only what is not ALLOW; the final check
@@ -345,8 +382,34 @@ class StreamGuard:
                     spans = find_spans(region, rewrites)
                 if spans:
                     raw = self._rewritten(raw, region, region_start, head, spans)
+            if head.echoes:
+                raw = self._rewritten_echoes(raw, head.echoes)
             released.append(raw)
         return b"".join(released)
+
+    def _rewritten_echoes(self, raw: bytes, echoes: tuple[str, ...]) -> bytes:
+        """`raw` with the text it repeats redacted (and placeholders restored) as the stream was."""
+        if not self._all_redactions and not self._restorations:
+            return raw
+        if len(self._all_redactions) > _MAX_ECHO_REDACTIONS:
+            self._stop(Decision(
+                Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
+                details=f"more than {_MAX_ECHO_REDACTIONS} redactions to apply to a summary event",
+            ))
+        rewrites = sorted([*self._all_redactions.items(), *self._restorations], key=lambda pair: -len(pair[0]))
+        for echo in echoes:
+            spans = find_spans(echo, rewrites)
+            if not spans:
+                continue
+            redacted = rewrite_segment(echo, 0, len(echo), spans)
+            rewritten = self._rewrite(raw, echo, redacted) if self._rewrite is not None else None
+            if rewritten is None:
+                self._stop(Decision(
+                    Verdict.BLOCK, "stream-guard", "on_model_response", reason="policy_error",
+                    details="a redaction could not be applied to a summary event of the streamed answer",
+                ))
+            raw = rewritten  # type: ignore[assignment]
+        return raw
 
     def _rewritten(
         self, raw: bytes, region: str, region_start: int, event: _Pending, spans: list[tuple[int, int, str]]
