@@ -21,7 +21,8 @@ BAD = "https://evil.example/collect.png"
 
 async def _stream(text: str, chunk: int) -> tuple[str, str | None]:
     """(what the client received, the blocking decision's details or None)."""
-    policy = load_policy(PolicySettings(**{"class": "egress", "options": {"allowed_domains": ["example.com"]}}), "egress")
+    settings = PolicySettings(**{"class": "egress", "options": {"allowed_domains": ["example.com"]}})
+    policy = load_policy(settings, "egress")
     pipeline = Pipeline([policy])
     context = RequestContext("r", "t", "openai", "chat", Exchange("openai", "chat", "m"))
 
