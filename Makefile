@@ -1,34 +1,44 @@
 # Routine tasks. `make run` starts the proxy, `make test` runs the whole suite; both install what they need.
+# `make run ARGS="--config proxy.yaml --port 9000"` passes options to `capsem-proxy run`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
+# pip's own output is a few lines per package: this shows its progress in a few lines and keeps the rest in the log.
+PIP := $(PYTHON) scripts/pip_progress.py --log $(INSTALL_LOG)
+ARGS ?=
+LINTED := capsem_proxy tests bench eval scripts examples
 
 .PHONY: run test lint bench eval install clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@echo "Installing capsem-proxy and its dependencies into $(VENV) (about a minute the first time)"
+	@$(PYTHON) -m venv $(VENV)
+	@: > $(INSTALL_LOG)
+	@$(PIP) --label "pip itself" -- $(BIN)/pip install --upgrade pip
+	@$(PIP) --label "capsem-proxy" -- $(BIN)/pip install -e '.[test]'
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/capsem-proxy run
+	@echo "Starting capsem-proxy (Ctrl-C stops it)"
+	@$(BIN)/capsem-proxy run $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/ruff check capsem_proxy tests bench eval
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check capsem_proxy tests bench eval
+	$(BIN)/ruff check $(LINTED)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Also rewrites the precision/recall table of docs/detectors.md from the scores just measured.
 eval: $(STAMP)
-	$(BIN)/python -m eval
+	$(BIN)/python -m eval --write-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

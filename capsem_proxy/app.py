@@ -182,12 +182,16 @@ class ProxyApp:
             # Only served routes are logged by path; anything else could carry arbitrary caller input.
             logged_path = path if status != 404 else "<unserved route>"
             latency_ms = (perf_counter() - started) * 1000.0
+            # The governing decision (the one in x-capsem-decision-id) ties the line to the audit trail.
+            decision_id = record.decision_id if record is not None and record.decision_id else None
             access_logger.info(
-                "%s %s %r %d %.1fms", request_id, method, logged_path, status, latency_ms,
+                "%s %s %r %d %.1fms%s", request_id, method, logged_path, status, latency_ms,
+                f" {record.verdict} decision {decision_id}" if record is not None and decision_id else "",
                 extra={
                     "request_id": request_id, "method": method, "status": status, "latency_ms": round(latency_ms, 3),
                     "route": record.route if record is not None else logged_path,
                     "tenant_id": record.tenant_id if record is not None else "",
+                    "verdict": record.verdict if record is not None else None, "decision_id": decision_id,
                 },
             )
 
@@ -207,7 +211,7 @@ class ProxyApp:
             body, content_type = self.metrics.render()
             await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
             return 200
-        if path.startswith(("/admin/", "/dashboard")):
+        if path.startswith(("/admin/", "/dashboard")) or path == "/favicon.ico":
             return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
         adapter = self.adapters[guess_provider(path, headers)]
         error = RouteNotFound(f"the proxy does not serve {method} {path}")

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from capsem_proxy import __version__
+from capsem_proxy.banner import announce_when_listening
 from capsem_proxy.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
+from capsem_proxy.config_errors import without_help_links
 from capsem_proxy.config_template import render_config_template
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     workers = args.workers or settings.server.workers
     log_config = logging_config(settings)
     logging.config.dictConfig(log_config)
+    announce_when_listening(settings, host, port, workers)
     options = {
         "log_config": log_config,
         "host": host,
@@ -90,8 +93,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    _load_and_validate(args.file)
-    print(f"{args.file}: configuration is valid")
+    # `validate-config FILE` (the documented form) and `validate-config --config FILE` (as `run` and
+    # `audit` spell it) are the same; with neither, the file $CAPSEM_PROXY_CONFIG names, as `run` does.
+    if args.file and args.config and Path(args.file) != Path(args.config):
+        raise ConfigError(f"two config files given ({args.file} and --config {args.config}); give one")
+    config = args.file or args.config or os.environ.get(CONFIG_ENV_VAR)
+    if not config:
+        raise ConfigError(f"no config file given: capsem-proxy validate-config FILE (or set ${CONFIG_ENV_VAR})")
+    _load_and_validate(config)
+    print(f"{config}: configuration is valid")
     return 0
 
 
@@ -129,7 +139,7 @@ def _with_reader(args: argparse.Namespace, work: Callable[[Reader], Awaitable[in
         return asyncio.run(session())
     except KeyboardInterrupt:
         return 130
-    except ConfigError:
+    except (ConfigError, BrokenPipeError):
         raise
     except Exception as exc:
         print(f"capsem-proxy: audit store {reader.description}: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -184,15 +194,23 @@ def _audit_tail(args: argparse.Namespace) -> int:
     return _with_reader(args, work)
 
 
-def _add_audit_commands(commands: Any) -> None:
-    audit = commands.add_parser("audit", help="read the audit trail: verify its hash chain, export, tail")
-    actions = audit.add_subparsers(dest="audit_command", required=True)
-    store = argparse.ArgumentParser(add_help=False)
+def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    audit = commands.add_parser(
+        "audit", parents=[common], help="read the audit trail: verify its hash chain, export, tail",
+        description="Read the audit trail of a SQLite or PostgreSQL store, read-only (the proxy may keep running).",
+    )
+    actions = audit.add_subparsers(
+        dest="audit_command", required=True, metavar="{verify,export,tail}", help="what to do with the trail"
+    )
+    store = argparse.ArgumentParser(add_help=False, parents=[common])
     source = store.add_mutually_exclusive_group()
-    source.add_argument("--config", help=f"YAML config file whose audit.url to read (default: ${CONFIG_ENV_VAR})")
+    source.add_argument(
+        "--config", metavar="FILE", help=f"YAML config file whose audit.url to read (default: ${CONFIG_ENV_VAR})"
+    )
     source.add_argument("--url", help="audit store URL: sqlite:///path or postgresql://...[?schema=name]")
     verify = actions.add_parser(
-        "verify", parents=[store], help="check the hash chain; names the first broken row and exits 1"
+        "verify", parents=[store], help="check the hash chain; names the first broken row and exits 1",
+        description="Walk every row in order and check the hash chain; exit 1 naming the first broken row.",
     )
     verify.add_argument(
         "--anchor", action="append", default=[], metavar="SEQ:HASH",
@@ -200,40 +218,101 @@ def _add_audit_commands(commands: Any) -> None:
         "(catches a store rewritten with recomputed hashes); repeatable",
     )
     verify.set_defaults(handler=_audit_verify)
-    export = actions.add_parser("export", parents=[store], help="write rows as JSON lines or CSV")
-    export.add_argument("--since", help="ISO 8601 time, or a duration ago (90s, 15m, 1h, 2d)")
-    export.add_argument("--until", help="ISO 8601 time, or a duration ago (exclusive)")
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    export.add_argument("--table", choices=["requests", "decisions"], default="requests")
-    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export = actions.add_parser(
+        "export", parents=[store], help="write rows as JSON lines or CSV",
+        description="Write the rows of one table, oldest first, as JSON lines or CSV.",
+    )
+    export.add_argument("--since", help="first row's time: ISO 8601, or a duration ago (90s, 15m, 1h, 2d)")
+    export.add_argument("--until", help="end time (exclusive): ISO 8601, or a duration ago")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="output format (default: jsonl)")
+    export.add_argument(
+        "--table", choices=["requests", "decisions"], default="requests", help="which rows (default: requests)"
+    )
+    export.add_argument("--output", "-o", metavar="FILE", help="file to write (default: standard output)")
     export.set_defaults(handler=_audit_export)
-    tail = actions.add_parser("tail", parents=[store], help="print the newest rows as JSON lines, oldest first")
-    tail.add_argument("-n", type=int, default=20, help="how many rows to print first (default 20)")
+    tail = actions.add_parser(
+        "tail", parents=[store], help="print the newest rows as JSON lines, oldest first",
+        description="Print the newest rows as JSON lines, oldest first; with --follow, then every new row.",
+    )
+    tail.add_argument("-n", type=int, default=20, metavar="N", help="how many rows to print first (default: 20)")
     tail.add_argument("--follow", "-f", action="store_true", help="then keep printing new rows")
-    tail.add_argument("--table", choices=["all", "requests", "decisions"], default="all")
-    tail.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    tail.add_argument(
+        "--table", choices=["all", "requests", "decisions"], default="all", help="which rows (default: all)"
+    )
+    tail.add_argument(
+        "--interval", type=float, default=1.0, metavar="SECONDS", help="seconds between polls with --follow "
+        "(default: 1)"
+    )
     tail.set_defaults(handler=_audit_tail)
 
 
+_ENV_NOTE = (
+    "Every config key can also be set by an environment variable CAPSEM_PROXY_<SECTION>__<KEY> "
+    "(CAPSEM_PROXY_ADMIN__TOKEN=...); the environment wins over the file."
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="capsem-proxy", description="Security proxy for LLM APIs.")
-    parser.add_argument("--version", action="version", version=f"capsem-proxy {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start the proxy")
-    run.add_argument("--host")
-    run.add_argument("--port", type=int)
-    run.add_argument("--config", help=f"YAML config file (or ${CONFIG_ENV_VAR})")
-    run.add_argument("--workers", type=int, help="number of worker processes")
+    version = f"capsem-proxy {__version__}"
+    # Every command and subcommand answers --version, so it works wherever a user types it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--version", action="version", version=version, help="print the version and exit")
+    parser = argparse.ArgumentParser(
+        prog="capsem-proxy", parents=[common],
+        description="Security proxy for LLM APIs: point an OpenAI, Gemini or Anthropic SDK at it and every "
+        "prompt, tool call and answer passes through security policies.",
+        epilog="Start with `capsem-proxy run`; `capsem-proxy COMMAND --help` describes each command. "
+        "Docs: README.md, docs/detectors.md, docs/observability.md.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+    run = commands.add_parser(
+        "run", parents=[common], help="start the proxy",
+        description="Start the proxy (default 127.0.0.1:8000) and print what it serves, its policies and "
+        "where its data goes.",
+        epilog=_ENV_NOTE,
+    )
+    run.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="TCP port to listen on (default: server.port, 8000)")
+    run.add_argument(
+        "--config", metavar="FILE",
+        help=f"YAML config file (default: ${CONFIG_ENV_VAR}; without either, the built-in defaults)",
+    )
+    run.add_argument(
+        "--workers", type=int, metavar="N",
+        help="worker processes (default: server.workers, 1); with more than one, set confirm.store_url to "
+        "Redis so approvals reach every worker",
+    )
     run.set_defaults(handler=_run)
-    validate = commands.add_parser("validate-config", help="check a config file and its policies")
-    validate.add_argument("file")
+    validate = commands.add_parser(
+        "validate-config", parents=[common], help="check a config file and load its policies",
+        description="Check a config file the way `run` reads it (environment included) and load every "
+        "policy it names; exit 2 naming the key at fault.",
+        epilog=_ENV_NOTE,
+    )
+    validate.add_argument("file", nargs="?", metavar="FILE", help="the YAML config file to check")
+    validate.add_argument(
+        "--config", metavar="FILE", help=f"the same, spelled as for `run` (default: ${CONFIG_ENV_VAR})"
+    )
     validate.set_defaults(handler=_validate)
-    generate = commands.add_parser("generate-config", help="write a commented config file with every default")
-    generate.add_argument("file")
+    generate = commands.add_parser(
+        "generate-config", parents=[common], help="write a commented config file with every default",
+        description="Write a YAML config file listing every key with its default and a comment.",
+    )
+    generate.add_argument("file", metavar="FILE", help="where to write it")
     generate.add_argument("--force", action="store_true", help="overwrite an existing file")
     generate.set_defaults(handler=_generate)
-    _add_audit_commands(commands)
+    _add_audit_commands(commands, common)
     return parser
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (`capsem-proxy audit export | head`): stop without a
+    traceback. Standard output is pointed at /dev/null so the interpreter's final flush cannot
+    fail again; the exit status is a shell's for a process ended by SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"capsem-proxy: {exc}", file=sys.stderr)
+        print(f"capsem-proxy: {without_help_links(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from capsem_proxy.config_errors import validation_lines
+
 __all__ = [
     "CONFIG_ENV_VAR",
     "AdminSettings",
@@ -166,7 +168,7 @@ class AuditSettings(_Section):
     url: str = Field(
         "sqlite:///./capsem-data/audit.db",
         description="sqlite:///path, postgresql://user@host:5432/db[?schema=name] (tables in schema "
-        "capsem_audit by default), or memory:// (nothing kept)",
+        "capsem_audit by default), or memory:// (kept in process memory, lost when it exits)",
     )
     store_content: bool = Field(False, description="also keep prompts and answers (after redaction)")
     queue_max: int = Field(100_000, ge=100, description="rows held in memory while the store is slow or down")
@@ -342,9 +344,7 @@ def _apply_base_url_shorthands(values: dict[str, Any]) -> None:
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
     lines = [f"invalid configuration ({source}):"]
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {key}: {error['msg']}")
+    lines += [f"  {line}" for line in validation_lines(exc, model=Settings)]
     return "\n".join(lines)
 
 

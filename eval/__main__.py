@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 
+from eval.docs_table import DEFAULT_DOC, write_table
 from eval.floors import DEFAULT_FLOORS_FILE, DEFAULT_MARGIN, check_floors, load_floors, make_floors, write_floors
 from eval.harness import DEFAULT_CORPUS_DIR, DEFAULT_DETECTORS_FILE, EVAL_DIR, EvalConfigError, run_eval
 from eval.report import format_report
@@ -29,6 +30,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="margin for --write-floors")
     parser.add_argument("--repetitions", type=int, default=300, help="timed runs of the typical request")
     parser.add_argument("--write-sources", action="store_true", help="regenerate eval/SOURCES.md and exit")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="rewrite the precision/recall table of docs/detectors.md"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only problems")
     return parser.parse_args(argv)
 
@@ -40,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{DEFAULT_SOURCES_FILE}: {'rewritten' if changed else 'already up to date'}")
         return 0
     only = set(arguments.only) if arguments.only else None
+    if arguments.write_docs and only:
+        print("python -m eval: --write-docs needs every detector's scores; run it without --only", file=sys.stderr)
+        return 2
     try:
         report = run_eval(arguments.corpus_dir, arguments.detectors, only=only, repetitions=arguments.repetitions)
     except EvalConfigError as exc:
@@ -52,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.quiet:
         print(f"report: {arguments.output}")
     status = 0
+    if arguments.write_docs:
+        changed = write_table(report)
+        print(f"{DEFAULT_DOC}: table {'rewritten' if changed else 'already up to date'}")
     if arguments.write_floors:
         previous = load_floors(arguments.floors)
         floors = make_floors(report, arguments.margin)

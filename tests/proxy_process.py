@@ -59,8 +59,11 @@ def start_proxy(
     log_level: str = "debug",
     workers: int = 1,
     cpu: int | None = None,
+    cwd: Path | None = None,
 ) -> ProxyProcess:
-    """Start the proxy pointing every provider at `upstream_base_url`; wait until it is ready."""
+    """Start the proxy pointing every provider at `upstream_base_url`; wait until it is ready.
+    It runs in a fresh temporary directory unless `cwd` names another (relative paths in a
+    config are read from there)."""
     workdir = Path(tempfile.mkdtemp(prefix="capsem-proxy-test-"))
     port = free_port()
     settings = {"server": {"data_dir": str(workdir / "data"), "log_level": log_level, "access_log": True}}
@@ -86,7 +89,9 @@ def start_proxy(
         command = ["taskset", "-c", str(cpu), *command]
     log_path = workdir / "proxy.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=process_env, cwd=workdir)
+    process = subprocess.Popen(
+        command, stdout=log_file, stderr=subprocess.STDOUT, env=process_env, cwd=cwd or workdir
+    )
     proxy = ProxyProcess(port=port, process=process, log_path=log_path, workdir=workdir, env=process_env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -188,3 +188,28 @@ def test_the_typical_prompt_is_about_two_kilobytes_of_benign_prompts(small_eval)
 def test_the_eval_package_is_not_installed_with_the_proxy():
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     assert 'include = ["capsem_proxy*"]' in pyproject
+
+
+# --- the scores the docs print ---------------------------------------------------------------
+
+
+def test_the_table_in_docs_detectors_md_is_what_the_evaluation_measures(report):
+    from eval.docs_table import DEFAULT_DOC, documented_table, render_table
+
+    documented = documented_table()
+    assert documented is not None, f"{DEFAULT_DOC} lost its eval-table markers"
+    assert documented == render_table(report), (
+        f"the precision/recall table of {DEFAULT_DOC} is stale: run `make eval` (python -m eval --write-docs)"
+    )
+
+
+def test_write_docs_replaces_only_the_table(tmp_path, report):
+    from eval.docs_table import BEGIN, END, documented_table, render_table, write_table
+
+    doc = tmp_path / "detectors.md"
+    doc.write_text(f"# Detectors\n\nbefore\n\n{BEGIN}\n| old | table |\n{END}\n\nafter\n", encoding="utf-8")
+    assert write_table(report, doc) is True
+    assert write_table(report, doc) is False
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Detectors\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert documented_table(doc) == render_table(report) and "| old |" not in text

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from capsem_proxy.admin.approvals import answer_approvals
 from capsem_proxy.admin.auth import AdminAuth
-from capsem_proxy.admin.dashboard import answer_dashboard
+from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
 from capsem_proxy.admin.replies import Reply, error_reply, not_allowed, send_reply
@@ -67,6 +67,10 @@ class AdminAPI:
     async def _route(self, method: str, path: str, headers: Mapping[str, str], query_string: bytes) -> Reply:
         if self._auth is None:
             return error_reply(404, "not found")
+        if path == "/favicon.ico":
+            # Browsers ask for it at the root of every page they open, dashboard or login: the same
+            # public file as /dashboard/static/favicon.ico (no session needed, no data in it).
+            path = "/dashboard/" + FAVICON
         if path == "/dashboard" or path.startswith("/dashboard/"):
             assert self.assets is not None
             return answer_dashboard(self._auth, self.assets, method, path.removeprefix("/dashboard").strip("/"),

@@ -9,10 +9,11 @@ from capsem_proxy.admin.auth import AdminAuth
 from capsem_proxy.admin.replies import Reply, error_reply, not_allowed
 from capsem_proxy.dashboard import DashboardAssets
 
-__all__ = ["answer_dashboard"]
+__all__ = ["FAVICON", "answer_dashboard"]
 
-# Login page files: the only dashboard files served before logging in; they hold no data.
-_PUBLIC_ASSETS = frozenset({"static/login.js", "static/style.css"})
+# Login page files and the icon: the only dashboard files served before logging in; they hold no data.
+_PUBLIC_ASSETS = frozenset({"static/login.js", "static/style.css", "static/favicon.svg", "static/favicon.ico"})
+FAVICON = "static/favicon.ico"
 
 
 def answer_dashboard(auth: AdminAuth, assets: DashboardAssets, method: str, name: str,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from capsem_proxy.config import ConfigError, PolicySettings
+from capsem_proxy.config_errors import closest, did_you_mean, validation_lines, without_help_links
 from capsem_proxy.hooks import HOOK_NAMES
 from capsem_proxy.policies.base import ConfiguredPolicy, never_suspends
 from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_policy
@@ -36,15 +40,36 @@ def _import_class(path: str, key: str) -> Any:
     path = BUILTIN_POLICIES.get(path, path)
     module_name, _, attribute = path.rpartition(".")
     if not module_name:
-        raise ConfigError(f"{key}: '{path}' is not a dotted import path (module.Class)")
+        raise ConfigError(
+            f"{key}: unknown policy '{path}'{did_you_mean(path, BUILTIN_POLICIES)}; built-in policies: "
+            f"{', '.join(BUILTIN_POLICIES)}; any other policy is named by its import path (mypackage.module.Class)"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"{key}: cannot import module '{module_name}': {exc}") from exc
+        hint = _module_hint(module_name, exc)
+        raise ConfigError(f"{key}: cannot import module '{module_name}': {exc}{hint}") from exc
     try:
         return getattr(module, attribute)
     except AttributeError as exc:
-        raise ConfigError(f"{key}: module '{module_name}' has no '{attribute}'") from exc
+        hint = did_you_mean(attribute, [name for name in dir(module) if not name.startswith("_")])
+        raise ConfigError(f"{key}: module '{module_name}' has no '{attribute}'{hint}") from exc
+
+
+def _module_hint(module_name: str, exc: ImportError) -> str:
+    """When the module itself is missing (not one it imports): a sibling with a close name, or
+    where Python looks for a top-level module."""
+    if not isinstance(exc, ModuleNotFoundError) or exc.name != module_name:
+        return ""
+    parent, _, leaf = module_name.rpartition(".")
+    if not parent:
+        return " (is the folder that holds it on PYTHONPATH?)"
+    try:
+        package = importlib.import_module(parent)
+    except ImportError:
+        return ""
+    match = closest(leaf, [module.name for module in pkgutil.iter_modules(getattr(package, "__path__", []))])
+    return f" (did you mean `{parent}.{match}`?)" if match else ""
 
 
 def _instantiate(cls: Any, options: dict[str, Any], key: str) -> Any:
@@ -55,9 +80,13 @@ def _instantiate(cls: Any, options: dict[str, Any], key: str) -> Any:
         return cls(**options)
     except ConfigError:
         raise
+    except ValidationError as exc:
+        lines = "\n".join(f"  {line}" for line in validation_lines(exc, prefix="options"))
+        raise ConfigError(f"{key}.options: {cls.__name__} rejected its options:\n{lines}") from exc
     except (Exception, SystemExit) as exc:  # a policy's own validation error, of any type; some
         # libraries exit the process when a model they want cannot be fetched
-        raise ConfigError(f"{key}.options: {cls.__name__} rejected its options: {exc}") from exc
+        reason = without_help_links(str(exc))
+        raise ConfigError(f"{key}.options: {cls.__name__} rejected its options: {reason}") from exc
 
 
 def _defines_from_config(cls: Any) -> bool:

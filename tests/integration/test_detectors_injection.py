@@ -251,7 +251,7 @@ def test_gemini_benign_look_alikes_reach_the_provider_unchanged(gemini, fake_pro
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"prompt_threshold": 2.0}, "prompt_threshold\n  Input should be less than or equal to 1"),
+        ({"prompt_threshold": 2.0}, "options.prompt_threshold: Input should be less than or equal to 1"),
         ({"action": "redact"}, "'redact' is not an action for injection findings"),
     ],
     ids=["threshold_2", "action_redact"],

