@@ -244,7 +244,11 @@ class _MessagesStreamDecoder(StreamDecoder):
                 return []
             kind = block.get("type")
             if kind in _TOOL_USE_BLOCKS and type(index) is int:
-                return [ToolCallDelta(index=index, call_id=as_str(block.get("id")), name=as_str(block.get("name")))]
+                # The block opens with `input: {}`; arguments already in it reach the client too.
+                arguments = block.get("input")
+                fragment = dumps(arguments) if isinstance(arguments, dict) and arguments else ""
+                return [ToolCallDelta(index=index, call_id=as_str(block.get("id")), name=as_str(block.get("name")),
+                                      arguments_fragment=fragment)]
             if kind == "text":
                 text = block.get("text")
                 return [TextDelta(text)] if isinstance(text, str) and text else []

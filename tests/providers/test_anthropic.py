@@ -382,3 +382,10 @@ def test_extract_key_reads_what_the_sdk_sends():
 )
 def test_extract_key_missing_is_none_and_malformed_is_empty(headers, expected):
     assert adapter.extract_key(headers, {}) == expected
+
+
+def test_stream_tool_use_block_that_opens_with_its_input_carries_it():
+    start = {"type": "content_block_start", "index": 1,
+             "content_block": {"type": "tool_use", "id": "t1", "name": "shell", "input": {"command": "rm -rf /"}}}
+    [call] = _feed([_event(start)])
+    assert json.loads(call.arguments_fragment) == {"command": "rm -rf /"}
