@@ -27,7 +27,8 @@ are merged over the sticky ones; unknown fields -> 400):
 Spellings of a successful answer (all still read by the provider SDKs): content_type (str: the Content-Type sent),
   bom (a UTF-8 byte order mark before the body or the stream), line_end (CR, CRLF or LF: SSE line ends),
   escape_keys (every JSON key spelled with a ``\\u`` escape), huge_number (a ``"x_score": 1e999`` member, which
-  orjson refuses). Hostile answers: endless_event (streams: after the first event, one that never ends),
+  orjson refuses). Hostile answers: truncate_json (every JSON object of the answer cut short of its
+  closing brace), endless_event (streams: after the first event, one that never ends),
   gzip_bomb (N: the non-streamed body padded with whitespace to N bytes, gzipped), body_bytes (N: the
   non-streamed body padded with whitespace to N bytes).
 

@@ -51,6 +51,7 @@ class Scenario:
     line_end: str | None = None
     escape_keys: bool = False
     huge_number: bool = False
+    truncate_json: bool = False
     endless_event: bool = False
     gzip_bomb: int | None = None
     body_bytes: int | None = None
@@ -123,6 +124,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "line_end": str,
     "escape_keys": bool,
     "huge_number": bool,
+    "truncate_json": bool,
     "endless_event": bool,
     "gzip_bomb": int,
     "body_bytes": int,

@@ -2,7 +2,8 @@
 
 Spellings a client SDK still reads: a byte order mark, another content type, SSE lines ended by
 CR or CRLF, keys spelled with `\\u` escapes, a number such as `1e999` that orjson refuses. Hostile
-answers: an SSE event (or JSON-array element) that never ends, a gzip bomb, a padded body.
+answers: JSON cut short, an SSE event (or JSON-array element) that never ends, a gzip bomb, a
+padded body.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ _LINE = re.compile(rb"\r\n|\r|\n")
 
 def has_spelling(sc: Scenario) -> bool:
     """True when the scenario asks for any respelling of a successful answer."""
-    return bool(sc.bom or sc.line_end is not None or sc.escape_keys or sc.huge_number or sc.body_bytes)
+    return bool(
+        sc.bom or sc.line_end is not None or sc.escape_keys or sc.huge_number or sc.body_bytes or sc.truncate_json
+    )
 
 
 def answer_content_type(sc: Scenario, default: str) -> str:
@@ -56,7 +59,10 @@ def _dumps(value: Any, escape_keys: bool) -> bytes:
 
 
 def _respell_json(document: bytes, sc: Scenario) -> bytes:
-    """One JSON object re-serialised as the scenario asks (escaped keys, a `1e999` member)."""
+    """One JSON object re-serialised as the scenario asks (escaped keys, a `1e999` member), or
+    cut short of its closing brace (`truncate_json`: JSON nobody can read, content still visible)."""
+    if sc.truncate_json:
+        return document.rstrip()[:-1]
     if not (sc.escape_keys or sc.huge_number):
         return document
     value = orjson.loads(document)

@@ -131,3 +131,14 @@ def test_blocked_tool_call_with_escaped_keys_is_still_stopped(proxy, route):
     assert "Tool blocked by security policy" in response.text
     if "whole" in route:
         assert response.status_code == 403
+
+
+@pytest.mark.parametrize("route", ["openai whole", "anthropic whole", "gemini whole", "openai", "openai responses",
+                                   "anthropic", "gemini sse"])
+def test_an_answer_nobody_can_decode_is_refused_not_passed_on(secrets_proxy, route):
+    # JSON cut short: the proxy cannot read it, but the secret is plain to see in the bytes.
+    response = _post(secrets_proxy, TOOL_ROUTES[route], {"reply": REPLY, "chunk_size": 6, "truncate_json": True})
+    assert SECRET[:12] not in response.text
+    assert "could not be decoded for inspection" in response.text
+    if "whole" in route:
+        assert response.status_code == 403
