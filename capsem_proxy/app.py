@@ -387,7 +387,7 @@ class ProxyApp:
             record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
-            if is_streamed(route, upstream):
+            if is_streamed(route, upstream, stream):
                 watch.close()  # the stream relay watches for the client itself
             return await self.answers.relay(
                 send, receive, route, adapter, upstream, context, pipeline, extra_headers, record

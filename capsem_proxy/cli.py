@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from capsem_proxy.http_server import uvicorn_options
     from capsem_proxy.logs import logging_config
     from capsem_proxy.metrics import prepare_multiprocess
 
@@ -73,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         options["loop"] = "uvloop"
     except ImportError:  # pragma: no cover - uvloop is missing on Windows
         options["loop"] = "asyncio"
+    options.update(uvicorn_options(settings.server))  # the HTTP server's limits (capsem_proxy.http_server)
     if workers > 1:
         # Workers share one set of metric files, so /metrics sums what every worker counted.
         os.environ.update(prepare_multiprocess(settings, workers))

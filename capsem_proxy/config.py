@@ -65,6 +65,22 @@ class ServerSettings(_Section):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request head (request line and headers) accepted (431 above)"
+    )
+    max_headers: int = Field(100, ge=8, description="most header fields one request may carry (431 above)")
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a client has to send a whole request head, counted from the connection's "
+        "opening or the request's first byte; a connection that sends nothing is closed then (408 for a partial head)",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="longest silence, in seconds, while a request body arrives (the connection is closed)"
+    )
+    keep_alive_timeout: float = Field(75.0, gt=0, description="seconds an idle keep-alive connection is kept open")
+    max_connections: int = Field(
+        4096, ge=1, description="open client connections per worker; one more is answered 503 and closed at once"
+    )
+    backlog: int = Field(2048, ge=1, description="connections the OS queues before the proxy accepts them")
 
 
 class ProviderSettings(_Section):
@@ -77,6 +93,12 @@ class ProviderSettings(_Section):
         None, gt=0, description="longest silence between two stream events (default: read_timeout)"
     )
     max_connections: int = Field(1024, ge=1, description="pooled keep-alive connections to this provider")
+    max_answer_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="largest non-streamed answer read from this provider, after decompression (502 above; "
+        "streamed answers are bounded per event by streaming.max_event_bytes)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -132,6 +154,12 @@ class StreamingSettings(_Section):
     mode: Literal["pass", "guard", "buffer"] = "guard"
     holdback_chars: int = Field(256, ge=0)
     max_buffer_bytes: int = Field(1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="largest single stream event (SSE event, JSON-array element) accepted from a provider; "
+        "a longer one ends the stream with the provider's error event",
+    )
 
 
 class AuditSettings(_Section):
