@@ -16,6 +16,7 @@ from capsem_proxy.answers import PLACEHOLDERS, AnswerRelay, is_streamed
 from capsem_proxy.approvals import open_approval_store
 from capsem_proxy.asgi import ClientDisconnected, DisconnectWatch, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.audit import open_audit_sink
+from capsem_proxy.audit.keys import ChainKey, default_head_path
 from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
 from capsem_proxy.cors import CorsPolicy
@@ -96,7 +97,7 @@ class ProxyApp:
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
-        self.audit = open_audit_sink(settings.audit)
+        self.audit = open_audit_sink(settings.audit, ChainKey.derive(secret), head_file=default_head_path(settings))
         self.observer = Observer(settings, self.audit)
         self.metrics = self.observer.metrics
         confirm = settings.confirm
@@ -403,7 +404,7 @@ class ProxyApp:
             record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
-            if is_streamed(route, upstream):
+            if is_streamed(route, upstream, stream):
                 watch.close()  # the stream relay watches for the client itself
             return await self.answers.relay(
                 send, receive, route, adapter, upstream, context, pipeline, extra_headers, record

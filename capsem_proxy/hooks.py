@@ -12,6 +12,7 @@ from typing import Any
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult
 from capsem_proxy.exchange import ToolCall as HistoryCall
 from capsem_proxy.records import RequestRecord
+from capsem_proxy.streaming.text import GrowingText
 
 __all__ = [
     "HOOK_NAMES",
@@ -108,8 +109,14 @@ class ModelResponse:
     final: bool = True
     # In a guarded stream, the first `settled_chars` characters of the answer's text were checked
     # and released at an earlier check: findings that lie wholly inside them need not be looked
-    # for again (0: nothing is settled, read it all).
+    # for again (0: nothing is settled, read it all). Likewise for the thinking.
     settled_chars: int = 0
+    settled_thinking_chars: int = 0
+    # A guarded stream's growing text. At its intermediate checks only policies that declare
+    # `incremental_answers = True` are called, and for them `answer.text` may lag behind: they
+    # read through `text_from` / `thinking_from`, which cost what they return.
+    text_buffer: GrowingText | None = None
+    thinking_buffer: GrowingText | None = None
 
     @property
     def response(self) -> str:
@@ -118,3 +125,25 @@ class ModelResponse:
     @property
     def thoughts(self) -> str:
         return self.answer.thinking
+
+    @property
+    def text_length(self) -> int:
+        """Characters of answer text seen so far."""
+        return len(self.text_buffer) if self.text_buffer is not None else len(self.answer.text)
+
+    @property
+    def thinking_length(self) -> int:
+        """Characters of thinking seen so far."""
+        return len(self.thinking_buffer) if self.thinking_buffer is not None else len(self.answer.thinking)
+
+    def text_from(self, start: int) -> str:
+        """The answer text from character `start` on (cheap near the end of a long stream)."""
+        if self.text_buffer is not None:
+            return self.text_buffer.since(start)
+        return self.answer.text[start:] if start > 0 else self.answer.text
+
+    def thinking_from(self, start: int) -> str:
+        """The thinking from character `start` on."""
+        if self.thinking_buffer is not None:
+            return self.thinking_buffer.since(start)
+        return self.answer.thinking[start:] if start > 0 else self.answer.thinking

@@ -295,31 +295,41 @@ class DetectorPolicy:
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
-        answer = event.answer
-        if answer.thinking or not self.incremental_answers:
+        if not self.incremental_answers:
+            answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return self.decide("on_model_response", text)
         return self._decide_growing_answer(event)
 
     def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a
-        long stream costs time in proportion to its length, not to its square.
+        long stream costs time in proportion to its length, not to its square. The text and the
+        thinking are read apart, each from its own settled point.
 
         A finding that still has characters to release ends after `settled_chars`; one no longer
         than `window_chars` therefore starts at most that far before. A longer one (a PEM block)
         is found from its first characters on, so the last check saw it, or its beginning, ending
         after what was then released: reading again from the earliest such finding covers it.
         """
-        text = event.answer.text
-        progress: dict[int, int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
-        start = max(0, event.settled_chars - self.window_chars)
-        open_from = progress.get(id(self))
-        if open_from is not None:
-            start = min(start, open_from)
-        findings = self.detector.scan(text[start:]) if len(text) > start else []
-        # Findings not yet wholly released must be found again at the next check.
-        unreleased = [start + finding.start for finding in findings if start + finding.end >= event.settled_chars]
-        progress[id(self)] = min(unreleased) if unreleased else len(text)
+        progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
+        findings = self._growing_findings(
+            progress, "thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars
+        )
+        findings += self._growing_findings(progress, "text", event.text_from, event.text_length, event.settled_chars)
         if not findings:
             return None
         return self.decision_for("on_model_response", findings)
+
+    def _growing_findings(
+        self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
+    ) -> list[Finding]:
+        key = (id(self), part)
+        start = max(0, settled - self.window_chars)
+        open_from = progress.get(key)
+        if open_from is not None:
+            start = min(start, open_from)
+        findings = self.detector.scan(read_from(start)) if length > start else []
+        # Findings not yet wholly released must be found again at the next check.
+        unreleased = [start + finding.start for finding in findings if start + finding.end >= settled]
+        progress[key] = min(unreleased) if unreleased else length
+        return findings

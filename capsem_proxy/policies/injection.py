@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector
 from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
-from capsem_proxy.hooks import ModelCall
+from capsem_proxy.hooks import ModelCall, ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
 
 __all__ = ["InjectionOptions", "InjectionPolicy"]
@@ -89,6 +89,8 @@ class InjectionPolicy(DetectorPolicy):
     name: ClassVar[str] = "injection"
     reason: ClassVar[str] = "prompt_injection"
     options_model: ClassVar[type[DetectorOptions]] = InjectionOptions
+    # A streamed answer is scored on what earlier checks did not read, plus `window_chars` before it.
+    incremental_answers: ClassVar[bool] = True
 
     def __init__(self, options: DetectorOptions) -> None:
         if not isinstance(options, InjectionOptions):
@@ -131,3 +133,12 @@ class InjectionPolicy(DetectorPolicy):
     def system_text(self, event: ModelCall) -> str:
         """System instructions are the operator's own: read only with `scan_system`."""
         return event.system_instructions if self._scan_system else ""
+
+    async def on_model_response(self, event: ModelResponse) -> Decision | None:
+        """A whole answer is scored whole; a growing stream at each check on its new text and the
+        `window_chars` before it (an injection phrase fits in the window; evidence spread wider
+        apart than that is not combined in streams, so a long answer costs linear time)."""
+        window = self.window_chars
+        thinking = event.thinking_from(max(0, event.settled_thinking_chars - window))
+        text = event.text_from(max(0, event.settled_chars - window))
+        return self.decide("on_model_response", thinking + "\n" + text if thinking else text)

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.exchange import Answer, Exchange, ToolCall
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
@@ -39,7 +40,6 @@ from capsem_proxy.providers._decode_helpers import (
     bearer_token,
     dumps,
     error_message,
-    loads,
     sse_event,
     to_int,
     valid_key,
@@ -54,6 +54,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 
@@ -83,7 +84,7 @@ _STATUS_TYPES = {
     529: "overloaded_error",
 }
 _TOOL_USE_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
-# Stream events that never carry anything neutral: skipped without parsing.
+# Stream event types that carry nothing neutral.
 _SKIPPED_EVENTS = frozenset({"ping", "content_block_stop", "message_stop"})
 
 
@@ -104,19 +105,32 @@ def _error_type(status: int, kind: str) -> str:
 
 
 class _MessagesStreamDecoder(StreamDecoder):
-    """Messages API SSE events: message_start, content_block_*, message_delta, message_stop, ping, error."""
+    """Messages API SSE events: message_start, content_block_*, message_delta, message_stop, ping, error.
+
+    The SDK reads an event by its data's `type` (the `event:` line only makes it skip pings and
+    unnamed events); so does the decoder, which also reads unnamed events, and refuses an event
+    whose line and type disagree.
+    """
 
     __slots__ = ()
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         name = event.event
+        if name == "ping" or not event.data.strip():
+            return []  # the SDK skips both without reading them
+        try:
+            data = parse_answer_json(event.data)
+        except UnreadableAnswer as exc:
+            return [UnreadableDelta(f"event data is {exc}")]
+        if not isinstance(data, dict):
+            return [UnreadableDelta("event data is not a JSON object")]
+        kind = data.get("type")
+        if isinstance(kind, str):
+            if name is not None and name != kind:
+                return [UnreadableDelta(f"event {name!r} carries data of type {kind!r}")]
+            name = kind
         if name in _SKIPPED_EVENTS:
             return []
-        data = loads(event.data)
-        if not isinstance(data, dict):
-            return []
-        if name is None:
-            name = data.get("type")
         if name == "content_block_delta":
             delta = data.get("delta")
             if not isinstance(delta, dict):
@@ -142,7 +156,11 @@ class _MessagesStreamDecoder(StreamDecoder):
                 return []
             kind = block.get("type")
             if kind in _TOOL_USE_BLOCKS and type(index) is int:
-                return [ToolCallDelta(index=index, call_id=as_str(block.get("id")), name=as_str(block.get("name")))]
+                # The block opens with `input: {}`; arguments already in it reach the client too.
+                arguments = block.get("input")
+                fragment = dumps(arguments) if isinstance(arguments, dict) and arguments else ""
+                return [ToolCallDelta(index=index, call_id=as_str(block.get("id")), name=as_str(block.get("name")),
+                                      arguments_fragment=fragment)]
             if kind == "text":
                 text = block.get("text")
                 return [TextDelta(text)] if isinstance(text, str) and text else []
@@ -163,10 +181,23 @@ class _MessagesStreamDecoder(StreamDecoder):
             return out
         if name == "message_start":
             message = data.get("message")
-            usage = message.get("usage") if isinstance(message, dict) else None
+            if not isinstance(message, dict):
+                return []
+            out = []
+            # The message opens empty; content it already holds reaches the client like any block.
+            for block in as_list(message.get("content")):
+                if isinstance(block, dict):
+                    kind = block.get("type")
+                    if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
+                        out.append(TextDelta(block["text"]))
+                    elif kind == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
+                        out.append(ThinkingDelta(block["thinking"]))
+                    elif kind in _TOOL_USE_BLOCKS:
+                        out.append(UnreadableDelta("the opening message already holds a tool call"))
+            usage = message.get("usage")
             if isinstance(usage, dict):
-                return [UsageDelta(input_tokens=to_int(usage.get("input_tokens")))]
-            return []
+                out.append(UsageDelta(input_tokens=to_int(usage.get("input_tokens"))))
+            return out
         if name == "error":
             return [ErrorDelta(error_message(data.get("error") or data))]
         return []

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
@@ -43,7 +44,6 @@ from capsem_proxy.providers._decode_helpers import (
     dumps,
     error_message,
     get,
-    loads,
     media_from_url,
     sse_event,
     to_int,
@@ -59,6 +59,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 
@@ -115,11 +116,33 @@ def _strip_models(name: Any) -> str:
     return name[7:] if name.startswith("models/") else name
 
 
-def _first_candidate(body: dict[str, Any]) -> dict[str, Any]:
-    candidates = body.get("candidates")
-    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
-        return candidates[0]
-    return {}
+def _add_response(body: dict[str, Any], answer: Answer, texts: list[str], thinking: list[str]) -> None:
+    """The parts, finish reason and usage of one GenerateContentResponse, added to `answer`."""
+    candidates = [candidate for candidate in as_list(body.get("candidates")) if isinstance(candidate, dict)]
+    for candidate in candidates:
+        for part in _parts_of(candidate):
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str):
+                (thinking if part.get("thought") is True else texts).append(text)
+            elif isinstance(call := get(part, "functionCall", "function_call"), dict):
+                answer.tool_calls.append(_tool_call(call))
+            elif isinstance(inline := get(part, "inlineData", "inline_data"), dict):
+                answer.media.append(_inline_media(inline))
+            elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
+                found = _file_media(file_data)
+                if found is not None:
+                    answer.media.append(found)
+    reason = get(candidates[0], "finishReason", "finish_reason") if candidates else None
+    if isinstance(reason, str):
+        answer.finish_reason = reason
+    elif answer.finish_reason is None:
+        answer.finish_reason = _block_reason(body)
+    input_tokens, output_tokens = _usage(get(body, "usageMetadata", "usage_metadata"))
+    usage = answer.usage
+    usage.input_tokens = input_tokens if input_tokens is not None else usage.input_tokens
+    usage.output_tokens = output_tokens if output_tokens is not None else usage.output_tokens
 
 
 def _parts_of(candidate: dict[str, Any]) -> list[Any]:
@@ -150,7 +173,12 @@ class _GenerateStreamDecoder(StreamDecoder):
         self._next_index = 0
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        data = loads(event.data)
+        if not event.data.strip():
+            return []
+        try:
+            data = parse_answer_json(event.data)
+        except UnreadableAnswer as exc:
+            return [UnreadableDelta(f"event data is {exc}")]
         out: list[Delta] = []
         if isinstance(data, dict):
             self._response(data, out)
@@ -158,6 +186,10 @@ class _GenerateStreamDecoder(StreamDecoder):
             for item in data:
                 if isinstance(item, dict):
                     self._response(item, out)
+                else:
+                    out.append(UnreadableDelta("a stream element holds a value that is not a response object"))
+        else:
+            out.append(UnreadableDelta("event data is not a response object"))
         return out
 
     def _response(self, response: dict[str, Any], out: list[Delta]) -> None:
@@ -229,32 +261,18 @@ class GeminiAdapter(ProviderAdapter):
         return exchange
 
     def decode_answer(self, operation: str, body: Any) -> Answer:
-        """Decode a GenerateContentResponse (first candidate); other operations give an empty Answer."""
+        """Decode a GenerateContentResponse (every candidate: a request may ask for several), or
+        a JSON array of them (a streamed answer read whole); other operations give an empty Answer."""
         answer = Answer()
-        if operation not in ("generate", "stream_generate") or not isinstance(body, dict):
+        if operation not in ("generate", "stream_generate"):
             return answer
-        candidate = _first_candidate(body)
+        responses = [body] if isinstance(body, dict) else [item for item in as_list(body) if isinstance(item, dict)]
         texts: list[str] = []
         thinking: list[str] = []
-        for part in _parts_of(candidate):
-            if not isinstance(part, dict):
-                continue
-            text = part.get("text")
-            if isinstance(text, str):
-                (thinking if part.get("thought") is True else texts).append(text)
-            elif isinstance(call := get(part, "functionCall", "function_call"), dict):
-                answer.tool_calls.append(_tool_call(call))
-            elif isinstance(inline := get(part, "inlineData", "inline_data"), dict):
-                answer.media.append(_inline_media(inline))
-            elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
-                found = _file_media(file_data)
-                if found is not None:
-                    answer.media.append(found)
+        for response in responses:
+            _add_response(response, answer, texts, thinking)
         answer.text = "".join(texts)
         answer.thinking = "".join(thinking)
-        reason = get(candidate, "finishReason", "finish_reason")
-        answer.finish_reason = reason if isinstance(reason, str) else _block_reason(body)
-        answer.usage.input_tokens, answer.usage.output_tokens = _usage(get(body, "usageMetadata", "usage_metadata"))
         return answer
 
     def stream_decoder(self, operation: str) -> StreamDecoder:

@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
@@ -52,7 +53,6 @@ from capsem_proxy.providers._decode_helpers import (
     bearer_token,
     dumps,
     error_message,
-    loads,
     media_from_url,
     parse_arguments,
     sse_event,
@@ -63,12 +63,14 @@ from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecode
 from capsem_proxy.providers.openai_request import decode_chat, decode_embeddings, decode_responses
 from capsem_proxy.streaming.events import (
     Delta,
+    EchoDelta,
     ErrorDelta,
     FinishDelta,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 
@@ -89,21 +91,9 @@ _ERRORS: dict[str, tuple[str, str | None]] = {
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm16": "audio/pcm"}
 _CHOICE_STRIDE = 1000
-# Responses stream events that can carry something neutral; any other named event is skipped unparsed.
-_RESPONSES_EVENTS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.output_item.added",
-        "response.function_call_arguments.delta",
-        "response.custom_tool_call_input.delta",
-        "response.reasoning_summary_text.delta",
-        "response.reasoning_text.delta",
-        "response.completed",
-        "response.incomplete",
-        "response.failed",
-        "error",
-    }
+# Responses events that repeat the whole text of one content part (or of one reasoning part).
+_TEXT_DONE_EVENTS = frozenset(
+    {"response.output_text.done", "response.reasoning_summary_text.done", "response.reasoning_text.done"}
 )
 
 
@@ -184,20 +174,27 @@ def _reasoning_text(item: dict[str, Any]) -> str:
 
 
 def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
-    choices = as_list(body.get("choices"))
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    if isinstance(message, dict):
-        texts: list[str] = []
-        _parts(message.get("content"), texts, answer.media)
+    # Every choice is read (a request with `n` > 1 gets several): the client receives them all.
+    choices = [choice for choice in as_list(body.get("choices")) if isinstance(choice, dict)]
+    texts: list[str] = []
+    thinking: list[str] = []
+    for choice in choices:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            continue
+        choice_texts: list[str] = []
+        _parts(message.get("content"), choice_texts, answer.media)
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
-            texts.append(refusal)
+            choice_texts.append(refusal)
         audio = message.get("audio")
-        if not texts and isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
-            texts.append(audio["transcript"])
-        answer.text = "\n".join(texts)
-        answer.thinking = as_str(message.get("reasoning_content"))
+        if isinstance(audio, dict) and isinstance(audio.get("transcript"), str) and audio["transcript"]:
+            choice_texts.append(audio["transcript"])
+        texts.extend(choice_texts)
+        for key in ("reasoning_content", "reasoning"):
+            reasoning = message.get(key)
+            if isinstance(reasoning, str) and reasoning:
+                thinking.append(reasoning)
         for item in as_list(message.get("tool_calls")):
             function = item.get("function") or item.get("custom") if isinstance(item, dict) else None
             if isinstance(function, dict):
@@ -206,7 +203,9 @@ def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
         legacy = message.get("function_call")
         if isinstance(legacy, dict):
             answer.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
-    reason = choice.get("finish_reason")
+    answer.text = "\n".join(texts)
+    answer.thinking = "\n".join(thinking)
+    reason = choices[0].get("finish_reason") if choices else None
     answer.finish_reason = reason if isinstance(reason, str) else None
     usage = body.get("usage")
     if isinstance(usage, dict):
@@ -254,11 +253,36 @@ def _responses_answer(body: dict[str, Any], answer: Answer) -> None:
 # ---------------------------------------------------------------------------- streams
 
 
-def _parse_object(data: str) -> dict[str, Any] | None:
-    if data[:1] != "{" and not data.lstrip().startswith("{"):
-        return None  # "[DONE]", empty keep-alives
-    value = loads(data)
-    return value if isinstance(value, dict) else None
+def _item_echoes(item: Any, index: int, out: list[Delta]) -> None:
+    """What a finished output item repeats: each text part, reasoning part, or its call's arguments."""
+    if not isinstance(item, dict):
+        return
+    kind = item.get("type")
+    if kind == "message":
+        for part in as_list(item.get("content")):
+            if isinstance(part, dict):
+                text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+                if isinstance(text, str) and text:
+                    out.append(EchoDelta(text))
+    elif kind == "reasoning":
+        for text in texts_of(item.get("summary")) + texts_of(item.get("content")):
+            out.append(EchoDelta(text, "thinking"))
+    elif kind in ("function_call", "custom_tool_call"):
+        arguments = item.get("arguments") if kind == "function_call" else item.get("input")
+        out.append(EchoDelta(as_str(arguments), "tool", index))
+
+
+def _parse_object(data: str) -> dict[str, Any] | UnreadableDelta | None:
+    """An event's JSON object; None for what the SDK skips or stops at (no data, `[DONE]`)."""
+    if data[:1] != "{":
+        stripped = data.strip()
+        if not stripped or stripped.startswith("[DONE]"):
+            return None
+    try:
+        value = parse_answer_json(data)
+    except UnreadableAnswer as exc:
+        return UnreadableDelta(f"event data is {exc}")
+    return value if isinstance(value, dict) else UnreadableDelta("event data is not a JSON object")
 
 
 class _ChatStreamDecoder(StreamDecoder):
@@ -270,6 +294,9 @@ class _ChatStreamDecoder(StreamDecoder):
         chunk = _parse_object(event.data)
         if chunk is None:
             return []
+        if type(chunk) is UnreadableDelta:
+            return [chunk]
+        assert isinstance(chunk, dict)
         error = chunk.get("error")
         if error:
             return [ErrorDelta(error_message(error))]
@@ -331,19 +358,27 @@ class _ChatStreamDecoder(StreamDecoder):
 
 
 class _ResponsesStreamDecoder(StreamDecoder):
-    """Responses API semantic events (`event: response.*`)."""
+    """Responses API semantic events (`event: response.*`).
+
+    The SDK reads every event by its data's `type`, whatever the `event:` line says; so does the
+    decoder, and an event whose line and type disagree is refused as unreadable.
+    """
 
     __slots__ = ()
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        name = event.event
-        if name is not None and name not in _RESPONSES_EVENTS:
-            return []
         data = _parse_object(event.data)
         if data is None:
             return []
-        if name is None:
-            name = data.get("type")
+        if type(data) is UnreadableDelta:
+            return [data]
+        assert isinstance(data, dict)
+        kind = data.get("type")
+        name = event.event
+        if isinstance(kind, str):
+            if name is not None and name != kind:
+                return [UnreadableDelta(f"event {name!r} carries data of type {kind!r}")]
+            name = kind
         if name in ("response.output_text.delta", "response.refusal.delta"):
             delta = data.get("delta")
             return [TextDelta(delta)] if isinstance(delta, str) and delta else []
@@ -356,12 +391,45 @@ class _ResponsesStreamDecoder(StreamDecoder):
             if not isinstance(delta, str) or not delta or type(index) is not int:
                 return []
             return [ToolCallDelta(index=index, arguments_fragment=delta)]
+        if name in _TEXT_DONE_EVENTS:
+            text = data.get("text")
+            part = "text" if name == "response.output_text.done" else "thinking"
+            return [EchoDelta(text, part)] if isinstance(text, str) else []
+        if name == "response.refusal.done":
+            text = data.get("refusal")
+            return [EchoDelta(text)] if isinstance(text, str) else []
+        if name in ("response.content_part.done", "response.reasoning_summary_part.done"):
+            part = data.get("part")
+            if not isinstance(part, dict):
+                return []
+            text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+            kind = "text" if name == "response.content_part.done" else "thinking"
+            return [EchoDelta(text, kind)] if isinstance(text, str) else []
+        if name in ("response.function_call_arguments.done", "response.custom_tool_call_input.done"):
+            index = data.get("output_index")
+            arguments = data.get("arguments") if name == "response.function_call_arguments.done" else data.get("input")
+            if type(index) is not int or not isinstance(arguments, str):
+                return []
+            return [EchoDelta(arguments, "tool", index)]
+        if name == "response.output_item.done":
+            index = data.get("output_index")
+            echoes: list[Delta] = []
+            _item_echoes(data.get("item"), index if type(index) is int else 0, echoes)
+            return echoes
+        if name in ("response.created", "response.in_progress", "response.queued"):
+            response = data.get("response")
+            if isinstance(response, dict) and as_list(response.get("output")):
+                # Responses open empty; output here would reach the client without any delta.
+                return [UnreadableDelta("the response opened with output already in it")]
+            return []
         if name == "response.output_item.added":
             item = data.get("item")
             index = data.get("output_index")
             if not isinstance(item, dict) or type(index) is not int:
                 return []
             kind = item.get("type")
+            if kind == "message" and as_list(item.get("content")):
+                return [UnreadableDelta("an output item opened with content already in it")]
             if kind not in ("function_call", "custom_tool_call"):
                 return []
             fragment = item.get("arguments") if kind == "function_call" else item.get("input")
@@ -382,6 +450,8 @@ class _ResponsesStreamDecoder(StreamDecoder):
                 error = response.get("error")
                 out.append(ErrorDelta(error_message(error) if error else "response failed"))
             else:
+                for index, item in enumerate(as_list(response.get("output"))):
+                    _item_echoes(item, index, out)
                 reason = _responses_finish(response)
                 if reason:
                     out.append(FinishDelta(reason))

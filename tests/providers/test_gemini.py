@@ -18,6 +18,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 from tests.providers.capture_fixtures import PNG_BYTES, assemble, load_fixture, sse
@@ -277,10 +278,22 @@ def test_stream_error_object_is_an_error_delta():
     assert _feed([sse(None, error)]) == [ErrorDelta("The model is overloaded.")]
 
 
-def test_stream_ignores_junk_events():
+def test_stream_ignores_empty_events_and_odd_shapes():
     decoder = adapter.stream_decoder("stream_generate")
-    for data in ["", "not json", "[]", "3", '{"candidates": [null, {"content": {"parts": [7]}}]}']:
+    for data in ["", "[]", '{"candidates": [null, {"content": {"parts": [7]}}]}']:
         assert decoder.feed(sse(None, data)) == []
+
+
+def test_stream_event_that_is_no_response_object_is_unreadable():
+    decoder = adapter.stream_decoder("stream_generate")
+    for data in ["not json", "3", "[1]"]:
+        [unreadable] = decoder.feed(sse(None, data))
+        assert isinstance(unreadable, UnreadableDelta), data
+
+
+def test_stream_reads_numbers_orjson_refuses_like_the_sdk_does():
+    data = '{"x": 1e999, "candidates": [{"content": {"parts": [{"text": "read anyway"}]}}]}'
+    assert adapter.stream_decoder("stream_generate").feed(sse(None, data)) == [TextDelta("read anyway")]
 
 
 # ---------------------------------------------------------------------------- errors

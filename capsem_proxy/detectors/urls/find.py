@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FoundUrl", "UrlContext", "find_urls"]
+__all__ = ["FoundUrl", "UrlContext", "find_urls", "image_reference_labels"]
 
 UrlContext = Literal["image", "link", "text"]
 
@@ -111,6 +111,11 @@ def _image_references(text: str) -> frozenset[str]:
         label = match.group(2) or match.group(1) if match.group(3) is None else match.group(3)
         labels.add((label or "").strip().lower())
     return frozenset(labels)
+
+
+def image_reference_labels(text: str) -> frozenset[str]:
+    """Labels of the reference definitions that the images of `text` use (lower-cased)."""
+    return _image_references(text)
 
 
 def _context_of(text: str, start: int, image_references: frozenset[str]) -> UrlContext:
