@@ -139,13 +139,13 @@ def unrecognised(exchange: Exchange, value: Any, key: str = "") -> None:
     exchange.unrecognised.append((key, value))
 
 
-def request_media(url: Any, exchange: Exchange, mime_type: str = "", key: str = "url") -> MediaPart | None:
+def request_media(url: Any, exchange: Exchange, mime_type: str = "") -> MediaPart | None:
     """Media named by a URL in a request: a `data:` URL is decoded (its text is read when it is
     text); any other URL or file id is kept as a uri, and the URL itself is screened as `other`
     (a query string can carry data to whoever serves it)."""
     found = media_from_url(url, mime_type)
     if found is not None and found.uri is not None:
-        exchange.unrecognised.append((key, url))
+        exchange.unrecognised.append(("", url))  # the URL is the text, not its field's name
     return found
 
 

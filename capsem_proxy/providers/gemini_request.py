@@ -85,7 +85,7 @@ def _inline_media(inline: dict[str, Any], exchange: Exchange) -> MediaPart:
 def _file_media(file_data: dict[str, Any], exchange: Exchange) -> MediaPart | None:
     unread(file_data, _FILE_DATA_FIELDS, exchange)
     mime = as_str(get(file_data, "mimeType", "mime_type"))
-    return request_media(get(file_data, "fileUri", "file_uri"), exchange, mime, "fileUri")
+    return request_media(get(file_data, "fileUri", "file_uri"), exchange, mime)
 
 
 def _function_response(response: dict[str, Any], exchange: Exchange) -> ToolResult:

@@ -167,7 +167,7 @@ def _file_media(
             return media_from_url(file_data, mime)
         return MediaPart(mime_type=mime or "application/octet-stream", data=b64decode(file_data))
     if isinstance(file_url, str) and file_url:
-        return request_media(file_url, exchange, mime, "file_url")
+        return request_media(file_url, exchange, mime)
     if isinstance(file_id, str) and file_id:
         return MediaPart(mime_type=mime or "application/octet-stream", uri=file_id)
     return None
@@ -210,7 +210,7 @@ def _part(part: Any, exchange: Exchange, texts: list[str], media: list[MediaPart
             image = image.get("url")
         found = request_media(image, exchange)
     elif kind == "input_image":
-        found = request_media(part.get("image_url"), exchange, key="image_url")
+        found = request_media(part.get("image_url"), exchange)
         if found is None and isinstance(file_id := part.get("file_id"), str) and file_id:
             found = MediaPart(mime_type="application/octet-stream", uri=file_id)
     elif kind == "input_audio":
@@ -442,7 +442,7 @@ def _server_item(item: dict[str, Any], kind: str, exchange: Exchange) -> None:
         if kind == "computer_call_output" and isinstance(value, dict):
             # A screenshot: {"type": "computer_screenshot", "image_url": <data: URL>, "file_id": …}
             unread(value, frozenset({"type", "image_url", "file_id"}), exchange)
-            found = request_media(value.get("image_url"), exchange, key="image_url")
+            found = request_media(value.get("image_url"), exchange)
             if found is not None:
                 media.append(found)
             continue
