@@ -7,7 +7,6 @@ import asyncio
 import logging
 from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -36,11 +35,12 @@ from capsem_proxy.hooks import RequestContext
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
-from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind, ProviderAdapter
 from capsem_proxy.records import RequestRecord, new_request_id
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
-from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
+from capsem_proxy.request_body import parse_request_body
+from capsem_proxy.routing import QueryConflict, Route, auth_hint, guess_provider, match_route, query_values
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
 
@@ -166,12 +166,19 @@ class ProxyApp:
             extra_headers.extend(self.cors.response_headers(origin))
         record: RequestRecord | None = None
         query_string: bytes = scope["query_string"]
-        route = None if repeated_key_header else match_route(method, path, query_string, auth_hint(headers))
+        route = None
+        refusal: ProxyError | None = None
         if repeated_key_header:
             # The provider might authenticate with one value while the tenant is derived from another.
-            error = AmbiguousKey("the request carries more than one API key header")
-            await send_error(send, self.adapters[guess_provider(path, headers)], error, extra_headers)
-            status = error.status
+            refusal = AmbiguousKey("the request carries more than one API key header")
+        else:
+            try:
+                route = match_route(method, path, query_string, auth_hint(headers))
+            except QueryConflict as exc:
+                refusal = ProxyError(str(exc), status=400, kind=ErrorKind.INVALID_REQUEST)
+        if refusal is not None:
+            await send_error(send, self.adapters[guess_provider(path, headers)], refusal, extra_headers)
+            status = refusal.status
         elif route is None:
             status = await self._local(send, method, path, headers, query_string, extra_headers)
         else:
@@ -281,8 +288,14 @@ class ProxyApp:
         return status
 
     def _caller_key(self, adapter: ProviderAdapter, headers: dict[str, str], query_string: bytes) -> str:
-        query = dict(parse_qsl(query_string.decode("latin-1"))) if b"key=" in query_string else {}
-        key = adapter.extract_key(headers, query)
+        # The query is parsed as the provider parses it: `%6Bey=` is a key too.
+        keys = set(query_values(query_string, "key"))
+        try:
+            if len(keys) > 1:
+                raise ConflictingKeys("the key query parameter is given twice with different values")
+            key = adapter.extract_key(headers, {"key": keys.pop()} if keys else {})
+        except ConflictingKeys as exc:
+            raise AmbiguousKey(f"the request carries two different API keys ({exc})") from None
         if key is None:
             raise MissingKey("no API key was provided")
         if not key:
@@ -359,6 +372,10 @@ class ProxyApp:
                 if redactions:
                     try:
                         body = redact_json_document(body, redactions)
+                        # Read the rewritten request as the provider will, decoded views included
+                        # (base64 documents, JSON texts): a byte rewrite cannot reach inside them.
+                        if self._decode(adapter, route, body).holds_any(redactions):
+                            raise RedactionFailed("redacted text is still readable in the request")
                     except RedactionFailed:
                         failure = redaction_failure(outcome)
                         self.observer.decisions(context, [failure])
@@ -415,12 +432,7 @@ class ProxyApp:
 
     @staticmethod
     def _decode(adapter: ProviderAdapter, route: Route, body: bytes) -> Exchange:
-        try:
-            parsed: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJSON(f"the request body is not valid JSON: {exc.args[0] if exc.args else exc}") from exc
-        if not isinstance(parsed, dict):
-            raise MalformedJSON("the request body must be a JSON object")
+        parsed = parse_request_body(body)
         try:
             return adapter.decode_request(route.operation, parsed, route.path_model)
         except ValueError as exc:

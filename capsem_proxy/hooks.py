@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult
+from capsem_proxy.exchange import ToolCall as HistoryCall
 from capsem_proxy.records import RequestRecord
 from capsem_proxy.streaming.text import GrowingText
 
@@ -44,13 +45,36 @@ class RequestContext:
 
 @dataclass(slots=True)
 class ModelCall:
-    """A request to a model (`on_model_call`)."""
+    """A request to a model (`on_model_call`).
+
+    `prompt` is the conversation (place `prompts`: messages, documents, thinking carried in the
+    history). The request's other texts, each computed only when asked for: `media_texts` (text
+    documents sent inline, decoded), `history_tool_calls` (place `tool_calls`) and `other_texts`
+    (place `other`: what the adapter did not recognise). Tool definitions and tool results have
+    their own hooks.
+    """
 
     context: RequestContext
     model_name: str
     system_instructions: str
     prompt: str
     media: list[MediaPart]
+
+    @property
+    def media_texts(self) -> list[str]:
+        """The decoded text of each text document sent inline in the conversation (base64 or a
+        data: URL): it cannot be rewritten in place, only allowed or refused."""
+        return self.context.exchange.media_texts()
+
+    @property
+    def history_tool_calls(self) -> list[HistoryCall]:
+        """The tool calls the request's history carries (`ToolCall.texts()` gives their texts)."""
+        return self.context.exchange.tool_calls
+
+    @property
+    def other_texts(self) -> list[str]:
+        """Every text of the request the adapter did not recognise (the catch-all)."""
+        return self.context.exchange.other_texts()
 
 
 @dataclass(slots=True)
@@ -72,6 +96,8 @@ class ToolResponse:
     tool: ToolDefinition
     response: dict[str, Any]
     call_id: str = ""
+    # The decoded result (its texts and the documents inside it), when the request carried one.
+    result: ToolResult | None = None
 
 
 @dataclass(slots=True)

@@ -109,7 +109,7 @@ class Pipeline:
         if response_policies:
             for result in exchange.tool_results:
                 tool = _offered_tool(context, result.name or "unknown")
-                response_event = ToolResponse(context, tool, result.as_dict(), result.call_id)
+                response_event = ToolResponse(context, tool, result.as_dict(), result.call_id, result)
                 for policy in response_policies:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
         return await self._run(calls)

@@ -112,6 +112,8 @@ class EgressPolicy(DetectorPolicy):
     name: ClassVar[str] = "egress"
     reason: ClassVar[str] = "leakage"
     options_model: ClassVar[type[DetectorOptions]] = EgressOptions
+    # What leaves: calls in a request's history were checked when the model emitted them.
+    screens_call_history: ClassVar[bool] = False
 
     def __init__(self, options: DetectorOptions) -> None:
         assert isinstance(options, EgressOptions)

@@ -1,4 +1,5 @@
-"""A built-in policy: blocks prompt injection and jailbreak attempts in prompts and in tool results.
+"""A built-in policy: blocks prompt injection and jailbreak attempts in prompts, tool results, tool
+definitions (poisoned descriptions) and any request text the adapter did not recognise.
 
 Prompts are scored with one threshold; tool results (pages, documents and emails an agent
 fetched, where indirect injection hides) with their own threshold and weights that count
@@ -38,7 +39,12 @@ _HOOK_PROFILES: dict[str, Profile] = {
 class InjectionOptions(DetectorOptions):
     """Options of InjectionPolicy (plus those every detector policy has)."""
 
-    scan: list[Place] = Field(default_factory=lambda: ["prompts", "tool_results"], description="where to look")
+    # Every place of a request, not answers; tool calls the model emits only when `scan` is spelled
+    # out with `tool_calls` (or `emitted_tool_calls: true`).
+    scan: list[Place] = Field(
+        default_factory=lambda: ["prompts", "tool_definitions", "tool_calls", "tool_results", "other"],
+        description="where to look",
+    )
     prompt_threshold: float = Field(0.6, ge=0.0, le=1.0, description="score at which a prompt is flagged")
     tool_result_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="score at which a tool result (or tool definition) is flagged"
@@ -46,6 +52,8 @@ class InjectionOptions(DetectorOptions):
     scan_system: bool = Field(False, description="also score the system instructions with the prompt")
     decode_payloads: bool = Field(True, description="decode embedded base64 / hex payloads and score them too")
     signatures_file: str | None = Field(None, description="a signatures YAML replacing the built-in one")
+
+    emitted_calls_by_default: ClassVar[bool] = False
 
     @field_validator("action")
     @classmethod
@@ -122,11 +130,9 @@ class InjectionPolicy(DetectorPolicy):
         decision.extra["threshold"] = analysis.threshold
         return decision
 
-    async def on_model_call(self, event: ModelCall) -> Decision | None:
-        text = event.prompt
-        if self._scan_system and event.system_instructions:
-            text = event.system_instructions + "\n" + text
-        return self.decide("on_model_call", text)
+    def system_text(self, event: ModelCall) -> str:
+        """System instructions are the operator's own: read only with `scan_system`."""
+        return event.system_instructions if self._scan_system else ""
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         """A whole answer is scored whole; a growing stream at each check on its new text and the

@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 from capsem_proxy.exchange import Answer, Exchange
 from capsem_proxy.streaming.events import Delta, StreamEvent
 
-__all__ = ["ErrorKind", "ProviderAdapter", "StreamDecoder"]
+__all__ = ["ConflictingKeys", "ErrorKind", "ProviderAdapter", "StreamDecoder"]
+
+
+class ConflictingKeys(ValueError):
+    """A request carries two different keys (two headers, or a header and the query): the tenant
+    the proxy sees could differ from the one the provider bills."""
 
 
 class ErrorKind:
@@ -100,4 +105,7 @@ class ProviderAdapter(ABC):
 
     @abstractmethod
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-        """The caller's provider key, or None when absent. `headers` keys are lower-case."""
+        """The caller's provider key, or None when absent. `headers` keys are lower-case.
+
+        Raises ConflictingKeys when the request carries the key in more than one place with
+        different values."""

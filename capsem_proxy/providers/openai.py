@@ -3,11 +3,12 @@
 Operations: "chat" (POST /v1/chat/completions), "responses" (POST /v1/responses),
 "embeddings" (POST /v1/embeddings), "models" (GET /v1/models).
 
-Decoding choices:
+Decoding choices (requests: `openai_request`, which lists every field and its place):
 - `system` and `developer` messages (and Responses `instructions`) go to `Exchange.system`,
   joined with "\\n"; they are not kept in `messages`.
-- Responses `function_call` / `reasoning` items join the assistant message right before
-  them (or start one); consecutive `function_call_output` items form one "tool" message.
+- Responses `function_call` / `reasoning` items (and the provider's own tool calls:
+  `mcp_call`, `local_shell_call`…) join the assistant message right before them (or start
+  one); consecutive outputs form one "tool" message.
 - Tool output text that is a JSON object is parsed into a dict.
 - Streamed tool-call indexes of choice n > 0 (requests with `n` > 1) are offset by
   n * 1000 so the calls of different choices never merge.
@@ -43,7 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, Message, ToolCall, ToolDefinition, ToolResult
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
     as_list,
@@ -57,9 +58,9 @@ from capsem_proxy.providers._decode_helpers import (
     sse_event,
     texts_of,
     to_int,
-    tool_content,
 )
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.openai_request import decode_chat, decode_embeddings, decode_responses
 from capsem_proxy.streaming.events import (
     Delta,
     EchoDelta,
@@ -158,13 +159,6 @@ def _parts(content: Any, texts: list[str], media: list[MediaPart]) -> None:
             media.append(found)
 
 
-def _text_of(content: Any) -> tuple[str, list[MediaPart]]:
-    texts: list[str] = []
-    media: list[MediaPart] = []
-    _parts(content, texts, media)
-    return "\n".join(texts), media
-
-
 def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolCall:
     raw_arguments = raw if isinstance(raw, str) else (dumps(raw) if raw is not None else "")
     return ToolCall(
@@ -172,142 +166,8 @@ def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolCall:
     )
 
 
-def _tool_definition(spec: Any) -> ToolDefinition | None:
-    """A function spec: `{"name", "description", "parameters"}` (flat or under `function`/`custom`)."""
-    if not isinstance(spec, dict):
-        return None
-    kind = spec.get("type")
-    if kind is not None and kind not in ("function", "custom"):
-        return None  # built-in tools (web_search, file_search, code_interpreter, mcp, ...)
-    inner = spec.get("function") or spec.get("custom")
-    if isinstance(inner, dict):
-        spec = inner
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        return None
-    parameters = spec.get("parameters")
-    return ToolDefinition(
-        name=name,
-        description=as_str(spec.get("description")),
-        parameters=parameters if isinstance(parameters, dict) else {},
-    )
-
-
-def _add_tools(exchange: Exchange, *lists: Any) -> None:
-    for tools in lists:
-        for spec in as_list(tools):
-            tool = _tool_definition(spec)
-            if tool is not None:
-                exchange.tools.append(tool)
-
-
-# ---------------------------------------------------------------------------- requests
-
-
-def _decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
-    messages = exchange.messages
-    names: dict[str, str] = {}
-    for raw in as_list(body.get("messages")):
-        if not isinstance(raw, dict):
-            continue
-        role = raw.get("role")
-        text, media = _text_of(raw.get("content"))
-        if role in _SYSTEM_ROLES:
-            if text:
-                system.append(text)
-            continue
-        if role in ("tool", "function"):
-            call_id = as_str(raw.get("tool_call_id"))
-            name = as_str(raw.get("name")) or names.get(call_id, "")
-            result = ToolResult(call_id=call_id, name=name, content=tool_content(text))
-            messages.append(Message(role="tool", tool_results=[result], media=media))
-            continue
-        message = Message(role="assistant" if role == "assistant" else "user", text=text, media=media)
-        if role == "assistant":
-            for item in as_list(raw.get("tool_calls")):
-                if not isinstance(item, dict):
-                    continue
-                function = item.get("function") or item.get("custom")
-                if not isinstance(function, dict):
-                    continue
-                raw_args = function.get("arguments", function.get("input"))
-                call = _tool_call(function.get("name"), raw_args, item.get("id"))
-                names[call.call_id] = call.name
-                message.tool_calls.append(call)
-            legacy = raw.get("function_call")
-            if isinstance(legacy, dict):
-                message.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
-            message.thinking = as_str(raw.get("reasoning_content"))
-        messages.append(message)
-    _add_tools(exchange, body.get("tools"), body.get("functions"))
-
-
-def _assistant(messages: list[Message]) -> Message:
-    """The assistant message being built (the last one), or a new one."""
-    if messages and messages[-1].role == "assistant":
-        return messages[-1]
-    message = Message(role="assistant")
-    messages.append(message)
-    return message
-
-
 def _reasoning_text(item: dict[str, Any]) -> str:
     return "\n".join(texts_of(item.get("summary")) + texts_of(item.get("content")))
-
-
-def _decode_responses(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
-    instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        system.append(instructions)
-    messages = exchange.messages
-    items = body.get("input")
-    if isinstance(items, str):
-        messages.append(Message(role="user", text=items))
-        items = None
-    names: dict[str, str] = {}
-    for item in as_list(items):
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind is None or kind == "message":
-            role = item.get("role")
-            text, media = _text_of(item.get("content"))
-            if role in _SYSTEM_ROLES:
-                if text:
-                    system.append(text)
-            elif role == "assistant":
-                message = _assistant(messages)
-                message.text = f"{message.text}\n{text}" if message.text and text else message.text or text
-                message.media.extend(media)
-            else:
-                messages.append(Message(role="user", text=text, media=media))
-        elif kind in ("function_call", "custom_tool_call"):
-            raw_args = item.get("arguments") if kind == "function_call" else item.get("input")
-            call = _tool_call(item.get("name"), raw_args, item.get("call_id"))
-            names[call.call_id] = call.name
-            _assistant(messages).tool_calls.append(call)
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            call_id = as_str(item.get("call_id"))
-            text, media = _text_of(item.get("output"))
-            result = ToolResult(call_id=call_id, name=names.get(call_id, ""), content=tool_content(text))
-            if messages and messages[-1].role == "tool":
-                messages[-1].tool_results.append(result)
-                messages[-1].media.extend(media)
-            else:
-                messages.append(Message(role="tool", tool_results=[result], media=media))
-        elif kind == "reasoning":
-            thinking = _reasoning_text(item)
-            if thinking:
-                message = _assistant(messages)
-                message.thinking = f"{message.thinking}\n{thinking}" if message.thinking else thinking
-    _add_tools(exchange, body.get("tools"))
-
-
-def _decode_embeddings(body: dict[str, Any], exchange: Exchange) -> None:
-    inputs = body.get("input")
-    for text in [inputs] if isinstance(inputs, str) else as_list(inputs):
-        if isinstance(text, str):
-            exchange.messages.append(Message(role="user", text=text))
 
 
 # ---------------------------------------------------------------------------- answers
@@ -627,15 +487,15 @@ class OpenAIAdapter(ProviderAdapter):
         exchange.stream = body.get("stream") is True
         system: list[str] = []
         if operation == "chat":
-            _decode_chat(body, exchange, system)
+            decode_chat(body, exchange, system)
             # `max_tokens` is the older name; the newer one wins when both are sent.
             cap = to_int(body.get("max_completion_tokens"))
             exchange.max_output_tokens = cap if cap is not None else to_int(body.get("max_tokens"))
         elif operation == "responses":
-            _decode_responses(body, exchange, system)
+            decode_responses(body, exchange, system)
             exchange.max_output_tokens = to_int(body.get("max_output_tokens"))
         elif operation == "embeddings":
-            _decode_embeddings(body, exchange)
+            decode_embeddings(body, exchange)
         exchange.system = "\n".join(system)
         return exchange
 

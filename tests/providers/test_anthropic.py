@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from capsem_proxy.providers.anthropic import AnthropicAdapter
-from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind
 from capsem_proxy.streaming.events import (
     ErrorDelta,
     FinishDelta,
@@ -149,7 +149,9 @@ def test_tool_result_json_text_error_flag_images_and_documents():
         ("text/plain", b"notes", None),
         ("application/octet-stream", None, "file_01"),
     ]
-    assert (user.role, user.text) == ("user", "Compare")
+    # A document with a text source is text of the conversation too, read (and rewritten) there.
+    assert (user.role, user.text) == ("user", "notes\nCompare")
+    assert exchange.media_texts() == []
 
 
 def test_malformed_blocks_are_skipped_and_non_object_body_raises():
@@ -371,7 +373,7 @@ def test_extract_key_reads_what_the_sdk_sends():
     [
         ({}, None),
         ({"x-api-key": " sk-ant-1 "}, "sk-ant-1"),
-        ({"x-api-key": "sk-ant-1", "authorization": "Bearer other"}, "sk-ant-1"),
+        ({"x-api-key": "sk-ant-1", "authorization": "Bearer sk-ant-1"}, "sk-ant-1"),
         ({"authorization": "Bearer sk-ant-oauth"}, "sk-ant-oauth"),
         ({"x-api-key": ""}, ""),
         ({"x-api-key": "sk ant"}, ""),
@@ -382,6 +384,11 @@ def test_extract_key_reads_what_the_sdk_sends():
 )
 def test_extract_key_missing_is_none_and_malformed_is_empty(headers, expected):
     assert adapter.extract_key(headers, {}) == expected
+
+
+def test_two_different_keys_are_refused_as_ambiguous():
+    with pytest.raises(ConflictingKeys):
+        adapter.extract_key({"x-api-key": "sk-ant-1", "authorization": "Bearer sk-ant-2"}, {})
 
 
 def test_stream_tool_use_block_that_opens_with_its_input_carries_it():

@@ -9,7 +9,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.streaming.events import (
     ErrorDelta,
@@ -156,7 +156,8 @@ def test_malformed_parts_are_skipped_and_non_object_body_raises():
     }
     exchange = adapter.decode_request("generate", body, "gemini-2.0-flash")
     assert [(m.role, m.text, m.media) for m in exchange.messages] == [("user", "", [])]
-    assert (exchange.tools, exchange.system) == ([], "")
+    # A string where a list of parts belongs is still read as text: whatever reaches the provider is screened.
+    assert (exchange.tools, exchange.system) == ([], "nope")
     with pytest.raises(ValueError):
         adapter.decode_request("generate", None, "gemini-2.0-flash")
     assert adapter.decode_request("models", None).messages == []
@@ -362,9 +363,9 @@ def test_extract_key_reads_the_header_the_sdk_sends():
     ("headers", "query", "expected"),
     [
         ({}, {}, None),
-        ({"x-goog-api-key": " AIza1 "}, {"key": "AIza2"}, "AIza1"),
+        ({"x-goog-api-key": " AIza1 "}, {"key": "AIza1"}, "AIza1"),
         ({}, {"key": "AIza2"}, "AIza2"),
-        ({"x-goog-api-key": "AIza 1"}, {"key": "AIza2"}, ""),
+        ({"x-goog-api-key": "AIza 1"}, {}, ""),
         ({"x-goog-api-key": ""}, {}, ""),
         ({}, {"key": ""}, ""),
         ({}, {"key": "AIza\n"}, "AIza"),
@@ -374,3 +375,16 @@ def test_extract_key_reads_the_header_the_sdk_sends():
 )
 def test_extract_key_missing_is_none_and_malformed_is_empty(headers, query, expected):
     assert adapter.extract_key(headers, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        ({"x-goog-api-key": "AIza1"}, {"key": "AIza2"}),
+        ({"x-goog-api-key": "AIza1", "authorization": "Bearer ya29.token"}, {}),
+        ({"authorization": "Bearer ya29.token"}, {"key": "AIza1"}),
+    ],
+)
+def test_two_different_credentials_are_refused_as_ambiguous(headers, query):
+    with pytest.raises(ConflictingKeys):
+        adapter.extract_key(headers, query)
