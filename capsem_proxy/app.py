@@ -8,7 +8,6 @@ import gc
 import logging
 from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -18,6 +17,7 @@ from capsem_proxy.answers import PLACEHOLDERS, AnswerRelay, is_streamed
 from capsem_proxy.approvals import open_approval_store
 from capsem_proxy.asgi import ClientDisconnected, DisconnectWatch, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.audit import open_audit_sink
+from capsem_proxy.audit.keys import ChainKey, default_head_path
 from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
 from capsem_proxy.cors import CorsPolicy
@@ -36,11 +36,12 @@ from capsem_proxy.hooks import RequestContext
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
-from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind, ProviderAdapter
 from capsem_proxy.records import RequestRecord, new_request_id
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
-from capsem_proxy.routing import Route, auth_hint, guess_provider, match_route
+from capsem_proxy.request_body import parse_request_body
+from capsem_proxy.routing import QueryConflict, Route, auth_hint, guess_provider, match_route, query_values
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
@@ -98,7 +99,7 @@ class ProxyApp:
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
-        self.audit = open_audit_sink(settings.audit)
+        self.audit = open_audit_sink(settings.audit, ChainKey.derive(secret), head_file=default_head_path(settings))
         self.observer = Observer(settings, self.audit)
         self.metrics = self.observer.metrics
         confirm = settings.confirm
@@ -172,12 +173,19 @@ class ProxyApp:
             extra_headers.extend(self.cors.response_headers(origin))
         record: RequestRecord | None = None
         query_string: bytes = scope["query_string"]
-        route = None if repeated_key_header else match_route(method, path, query_string, auth_hint(headers))
+        route = None
+        refusal: ProxyError | None = None
         if repeated_key_header:
             # The provider might authenticate with one value while the tenant is derived from another.
-            error = AmbiguousKey("the request carries more than one API key header")
-            await send_error(send, self.adapters[guess_provider(path, headers)], error, extra_headers)
-            status = error.status
+            refusal = AmbiguousKey("the request carries more than one API key header")
+        else:
+            try:
+                route = match_route(method, path, query_string, auth_hint(headers))
+            except QueryConflict as exc:
+                refusal = ProxyError(str(exc), status=400, kind=ErrorKind.INVALID_REQUEST)
+        if refusal is not None:
+            await send_error(send, self.adapters[guess_provider(path, headers)], refusal, extra_headers)
+            status = refusal.status
         elif route is None:
             status = await self._local(send, method, path, headers, query_string, extra_headers)
         else:
@@ -287,8 +295,14 @@ class ProxyApp:
         return status
 
     def _caller_key(self, adapter: ProviderAdapter, headers: dict[str, str], query_string: bytes) -> str:
-        query = dict(parse_qsl(query_string.decode("latin-1"))) if b"key=" in query_string else {}
-        key = adapter.extract_key(headers, query)
+        # The query is parsed as the provider parses it: `%6Bey=` is a key too.
+        keys = set(query_values(query_string, "key"))
+        try:
+            if len(keys) > 1:
+                raise ConflictingKeys("the key query parameter is given twice with different values")
+            key = adapter.extract_key(headers, {"key": keys.pop()} if keys else {})
+        except ConflictingKeys as exc:
+            raise AmbiguousKey(f"the request carries two different API keys ({exc})") from None
         if key is None:
             raise MissingKey("no API key was provided")
         if not key:
@@ -367,6 +381,10 @@ class ProxyApp:
                 if redactions:
                     try:
                         body = redact_json_document(body, redactions)
+                        # Read the rewritten request as the provider will, decoded views included
+                        # (base64 documents, JSON texts): a byte rewrite cannot reach inside them.
+                        if self._decode(adapter, route, body).holds_any(redactions):
+                            raise RedactionFailed("redacted text is still readable in the request")
                     except RedactionFailed:
                         failure = redaction_failure(outcome)
                         self.observer.decisions(context, [failure])
@@ -395,7 +413,7 @@ class ProxyApp:
             record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
-            if is_streamed(route, upstream):
+            if is_streamed(route, upstream, stream):
                 watch.close()  # the stream relay watches for the client itself
             return await self.answers.relay(
                 send, receive, route, adapter, upstream, context, pipeline, extra_headers, record
@@ -423,12 +441,7 @@ class ProxyApp:
 
     @staticmethod
     def _decode(adapter: ProviderAdapter, route: Route, body: bytes) -> Exchange:
-        try:
-            parsed: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJSON(f"the request body is not valid JSON: {exc.args[0] if exc.args else exc}") from exc
-        if not isinstance(parsed, dict):
-            raise MalformedJSON("the request body must be a JSON object")
+        parsed = parse_request_body(body)
         try:
             return adapter.decode_request(route.operation, parsed, route.path_model)
         except ValueError as exc:

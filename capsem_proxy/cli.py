@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from capsem_proxy.http_server import uvicorn_options
     from capsem_proxy.logs import logging_config
     from capsem_proxy.metrics import prepare_multiprocess
 
@@ -73,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         options["loop"] = "uvloop"
     except ImportError:  # pragma: no cover - uvloop is missing on Windows
         options["loop"] = "asyncio"
+    options.update(uvicorn_options(settings.server))  # the HTTP server's limits (capsem_proxy.http_server)
     if workers > 1:
         # Workers share one set of metric files, so /metrics sums what every worker counted.
         os.environ.update(prepare_multiprocess(settings, workers))
@@ -113,18 +115,18 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_url(args: argparse.Namespace) -> str:
+def _audit_url(args: argparse.Namespace, settings: Settings | None = None) -> str:
     """The store to read: --url, else audit.url of --config (or of the usual config sources)."""
     if args.url:
         return str(args.url)
-    return load_settings(args.config).audit.url
+    return (settings or load_settings(args.config)).audit.url
 
 
-def _with_reader(args: argparse.Namespace, work: Callable[[Reader], Awaitable[int]]) -> int:
+def _with_reader(url: str, work: Callable[[Reader], Awaitable[int]]) -> int:
     """Open the store read-only, run `work` on it, close it; store failures exit with 2."""
     from capsem_proxy.audit.tools import open_reader
 
-    reader = open_reader(_audit_url(args))
+    reader = open_reader(url)
 
     async def session() -> int:
         try:
@@ -145,16 +147,40 @@ def _with_reader(args: argparse.Namespace, work: Callable[[Reader], Awaitable[in
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    from capsem_proxy.audit.head import HeadFileError, read_exported_head
+    from capsem_proxy.audit.keys import chain_key_for, default_head_path
     from capsem_proxy.audit.tools import parse_anchor, verify_chain
 
-    anchors = dict(parse_anchor(anchor) for anchor in args.anchor)
+    settings = load_settings(args.config)
+    anchors = [parse_anchor(anchor) for anchor in args.anchor]
+    key = chain_key_for(settings)
+    head_path = None if args.no_head else Path(args.head) if args.head else default_head_path(settings)
+    exported = None
+    if head_path is not None:
+        try:
+            exported = read_exported_head(head_path, key)
+        except FileNotFoundError:
+            pass
+        except HeadFileError as exc:
+            print(f"chain broken: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            raise ConfigError(f"cannot read the exported head {head_path}: {exc.strerror or exc}") from None
 
     async def work(reader: Reader) -> int:
-        report = await verify_chain(reader, anchors)
+        report = await verify_chain(reader, key, anchors, exported, f"the exported head in {head_path}")
+        if report.broken is None and head_path is not None and exported is None and report.walk.rows:
+            print(
+                f"chain not anchored: there is no exported head at {head_path}. The proxy writes it as it writes "
+                "rows, so either it was deleted or this is not the proxy's data dir: pass --config (or --head "
+                "FILE), or --no-head to check the store alone (a store cut short with its head moved back then "
+                "goes unseen)", file=sys.stderr,
+            )
+            return 1
         print(report.describe(), file=sys.stderr if report.broken else sys.stdout)
         return 1 if report.broken else 0
 
-    return _with_reader(args, work)
+    return _with_reader(_audit_url(args, settings), work)
 
 
 def _audit_export(args: argparse.Namespace) -> int:
@@ -173,7 +199,7 @@ def _audit_export(args: argparse.Namespace) -> int:
             await write_rows(rows, args.table, args.format, sys.stdout)
         return 0
 
-    return _with_reader(args, work)
+    return _with_reader(_audit_url(args), work)
 
 
 def _audit_tail(args: argparse.Namespace) -> int:
@@ -189,7 +215,7 @@ def _audit_tail(args: argparse.Namespace) -> int:
         await tail_rows(reader, tables, args.n, args.follow, emit, interval=args.interval)
         return 0
 
-    return _with_reader(args, work)
+    return _with_reader(_audit_url(args), work)
 
 
 def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -201,19 +227,30 @@ def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         dest="audit_command", required=True, metavar="{verify,export,tail}", help="what to do with the trail"
     )
     store = argparse.ArgumentParser(add_help=False, parents=[common])
-    source = store.add_mutually_exclusive_group()
-    source.add_argument(
-        "--config", metavar="FILE", help=f"YAML config file whose audit.url to read (default: ${CONFIG_ENV_VAR})"
+    store.add_argument(
+        "--config", metavar="FILE", help=f"the proxy's YAML config: its audit.url, server.data_dir and secret "
+        f"(default: ${CONFIG_ENV_VAR})"
     )
-    source.add_argument("--url", help="audit store URL: sqlite:///path or postgresql://...[?schema=name]")
+    store.add_argument(
+        "--url", help="audit store URL, instead of the config's audit.url: sqlite:///path or "
+        "postgresql://...[?schema=name]"
+    )
     verify = actions.add_parser(
-        "verify", parents=[store], help="check the hash chain; names the first broken row and exits 1",
-        description="Walk every row in order and check the hash chain; exit 1 naming the first broken row.",
+        "verify", parents=[store],
+        help="check the keyed hash chain and the exported head; names the first broken row and exits 1",
+        description="Walk every row in order and check the keyed hash chain, the head's MAC and the head the "
+        "proxy exported; exit 1 naming the first broken row.",
     )
+    head = verify.add_mutually_exclusive_group()
+    head.add_argument(
+        "--head", metavar="FILE", help="the head file the proxy exports (default: audit.head_file, else "
+        "<server.data_dir>/audit-head.json); the row it names must still be in the store, unchanged",
+    )
+    head.add_argument("--no-head", action="store_true", help="check the store alone, without an exported head")
     verify.add_argument(
         "--anchor", action="append", default=[], metavar="SEQ:HASH",
-        help="a head printed by an earlier verify and kept elsewhere: the row must still have that hash "
-        "(catches a store rewritten with recomputed hashes); repeatable",
+        help="a head noted elsewhere (printed by an earlier verify, or an 'audit chain head' log line): the "
+        "row must still have that hash; repeatable",
     )
     verify.set_defaults(handler=_audit_verify)
     export = actions.add_parser(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from capsem_proxy.config_errors import validation_lines
@@ -66,6 +66,22 @@ class ServerSettings(_Section):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request head (request line and headers) accepted (431 above)"
+    )
+    max_headers: int = Field(100, ge=8, description="most header fields one request may carry (431 above)")
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a client has to send a whole request head, counted from the connection's "
+        "opening or the request's first byte; a connection that sends nothing is closed then (408 for a partial head)",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="longest silence, in seconds, while a request body arrives (the connection is closed)"
+    )
+    keep_alive_timeout: float = Field(75.0, gt=0, description="seconds an idle keep-alive connection is kept open")
+    max_connections: int = Field(
+        4096, ge=1, description="open client connections per worker; one more is answered 503 and closed at once"
+    )
+    backlog: int = Field(2048, ge=1, description="connections the OS queues before the proxy accepts them")
 
 
 class ProviderSettings(_Section):
@@ -78,6 +94,12 @@ class ProviderSettings(_Section):
         None, gt=0, description="longest silence between two stream events (default: read_timeout)"
     )
     max_connections: int = Field(1024, ge=1, description="pooled keep-alive connections to this provider")
+    max_answer_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="largest non-streamed answer read from this provider, after decompression (502 above; "
+        "streamed answers are bounded per event by streaming.max_event_bytes)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -157,6 +179,12 @@ class StreamingSettings(_Section):
     mode: Literal["pass", "guard", "buffer"] = "guard"
     holdback_chars: int = Field(256, ge=0)
     max_buffer_bytes: int = Field(1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="largest single stream event (SSE event, JSON-array element) accepted from a provider; "
+        "a longer one ends the stream with the provider's error event",
+    )
 
 
 class AuditSettings(_Section):
@@ -171,14 +199,40 @@ class AuditSettings(_Section):
     queue_max: int = Field(100_000, ge=100, description="rows held in memory while the store is slow or down")
     overflow: Literal["drop", "fail_closed"] = Field(
         "drop",
-        description="when the queue is full: drop rows (counted in metrics), or refuse the requests of "
-        "`required_tenants` with 503",
+        description="when the queue is full: drop the rows of allowed requests (counted in metrics; blocks are "
+        "never dropped), or refuse the requests of `required_tenants` with 503",
     )
     required_tenants: list[str] = Field(
         default_factory=list, description="tenant ids whose requests must be audited ('*' for all)"
     )
     flush_interval_ms: float = Field(100.0, gt=0, description="how often queued rows are written")
     batch_max: int = Field(2000, ge=1, description="most rows written in one transaction")
+    reserved_rows: int | None = Field(
+        None, ge=1, description="queue room only blocking decisions and blocked requests may use (default: a "
+        "tenth of queue_max); allowed rows are dropped before a block is"
+    )
+    max_decision_rows: int = Field(
+        50, ge=1, description="decision rows other than ALLOW one request writes one by one; the rest are "
+        "folded into rows with a count (ALLOW decisions always are, per policy and hook)"
+    )
+    max_content_chars: int = Field(
+        65_536, ge=1024, description="characters of prompt and of answer kept each with store_content (cut, marked)"
+    )
+    queue_max_content_chars: int = Field(
+        64 * 1024 * 1024, ge=1024, description="stored content held in the queue at once; past it, rows are "
+        "queued without their content"
+    )
+    head_file: Path | None = Field(
+        None, description="where the chain head is exported for `audit verify` (default: "
+        "<server.data_dir>/audit-head.json)"
+    )
+    head_log_interval_s: float = Field(60.0, ge=0, description="how often the chain head is logged (0: never)")
+
+    @model_validator(mode="after")
+    def _reserve_within_queue(self) -> AuditSettings:
+        if self.reserved_rows is not None and self.reserved_rows >= self.queue_max:
+            raise ValueError(f"audit.reserved_rows ({self.reserved_rows}) must be below queue_max ({self.queue_max})")
+        return self
 
 
 class MetricsSettings(_Section):

@@ -13,6 +13,7 @@ __all__ = [
     "ProxyError",
     "RouteNotFound",
     "UpstreamBroken",
+    "UpstreamMalformed",
     "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
@@ -91,6 +92,14 @@ class UpstreamTimeout(ProxyError):
 
 class UpstreamBroken(ProxyError):
     """The provider broke off an answer it had started."""
+
+    status = 502
+    kind = ErrorKind.UPSTREAM_UNAVAILABLE
+
+
+class UpstreamMalformed(ProxyError):
+    """The provider's answer broke the protocol or a limit the proxy enforces: an HTTP status
+    outside 200-599, a body or stream event over its size cap."""
 
     status = 502
     kind = ErrorKind.UPSTREAM_UNAVAILABLE

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult
+from capsem_proxy.exchange import ToolCall as HistoryCall
 from capsem_proxy.records import RequestRecord
+from capsem_proxy.streaming.text import GrowingText
 
 __all__ = [
     "HOOK_NAMES",
@@ -43,13 +45,36 @@ class RequestContext:
 
 @dataclass(slots=True)
 class ModelCall:
-    """A request to a model (`on_model_call`)."""
+    """A request to a model (`on_model_call`).
+
+    `prompt` is the conversation (place `prompts`: messages, documents, thinking carried in the
+    history). The request's other texts, each computed only when asked for: `media_texts` (text
+    documents sent inline, decoded), `history_tool_calls` (place `tool_calls`) and `other_texts`
+    (place `other`: what the adapter did not recognise). Tool definitions and tool results have
+    their own hooks.
+    """
 
     context: RequestContext
     model_name: str
     system_instructions: str
     prompt: str
     media: list[MediaPart]
+
+    @property
+    def media_texts(self) -> list[str]:
+        """The decoded text of each text document sent inline in the conversation (base64 or a
+        data: URL): it cannot be rewritten in place, only allowed or refused."""
+        return self.context.exchange.media_texts()
+
+    @property
+    def history_tool_calls(self) -> list[HistoryCall]:
+        """The tool calls the request's history carries (`ToolCall.texts()` gives their texts)."""
+        return self.context.exchange.tool_calls
+
+    @property
+    def other_texts(self) -> list[str]:
+        """Every text of the request the adapter did not recognise (the catch-all)."""
+        return self.context.exchange.other_texts()
 
 
 @dataclass(slots=True)
@@ -71,6 +96,8 @@ class ToolResponse:
     tool: ToolDefinition
     response: dict[str, Any]
     call_id: str = ""
+    # The decoded result (its texts and the documents inside it), when the request carried one.
+    result: ToolResult | None = None
 
 
 @dataclass(slots=True)
@@ -82,8 +109,14 @@ class ModelResponse:
     final: bool = True
     # In a guarded stream, the first `settled_chars` characters of the answer's text were checked
     # and released at an earlier check: findings that lie wholly inside them need not be looked
-    # for again (0: nothing is settled, read it all).
+    # for again (0: nothing is settled, read it all). Likewise for the thinking.
     settled_chars: int = 0
+    settled_thinking_chars: int = 0
+    # A guarded stream's growing text. At its intermediate checks only policies that declare
+    # `incremental_answers = True` are called, and for them `answer.text` may lag behind: they
+    # read through `text_from` / `thinking_from`, which cost what they return.
+    text_buffer: GrowingText | None = None
+    thinking_buffer: GrowingText | None = None
 
     @property
     def response(self) -> str:
@@ -92,3 +125,25 @@ class ModelResponse:
     @property
     def thoughts(self) -> str:
         return self.answer.thinking
+
+    @property
+    def text_length(self) -> int:
+        """Characters of answer text seen so far."""
+        return len(self.text_buffer) if self.text_buffer is not None else len(self.answer.text)
+
+    @property
+    def thinking_length(self) -> int:
+        """Characters of thinking seen so far."""
+        return len(self.thinking_buffer) if self.thinking_buffer is not None else len(self.answer.thinking)
+
+    def text_from(self, start: int) -> str:
+        """The answer text from character `start` on (cheap near the end of a long stream)."""
+        if self.text_buffer is not None:
+            return self.text_buffer.since(start)
+        return self.answer.text[start:] if start > 0 else self.answer.text
+
+    def thinking_from(self, start: int) -> str:
+        """The thinking from character `start` on."""
+        if self.thinking_buffer is not None:
+            return self.thinking_buffer.since(start)
+        return self.answer.thinking[start:] if start > 0 else self.answer.thinking

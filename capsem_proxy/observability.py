@@ -46,10 +46,6 @@ class Observer:
 
             self.tracing = open_tracing(settings)
         self.store_content = settings.audit.store_content
-        required = settings.audit.required_tenants
-        self._fail_closed = settings.audit.overflow == "fail_closed" and bool(required)
-        self._all_required = "*" in required
-        self._required = frozenset(required)
         if self.metrics is not None:
             self.metrics.watch_audit(audit)
 
@@ -62,10 +58,9 @@ class Observer:
         return record, span
 
     def audit_refuses(self, tenant_id: str) -> bool:
-        """True when the audit queue is full and this tenant's requests must not go unaudited."""
-        if not self._fail_closed or not (self._all_required or tenant_id in self._required):
-            return False
-        if self.audit.has_room():
+        """True when the audit queue has no room this tenant's request may count on (a block it might
+        earn must be recorded; see audit/queued.py): the request is then refused, not left unaudited."""
+        if self.audit.admits(tenant_id):
             return False
         if self.metrics is not None:
             self.metrics.audit_refused()

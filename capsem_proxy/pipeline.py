@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition
@@ -25,6 +25,9 @@ from capsem_proxy.exchange import ToolCall as EmittedCall
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
 from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
+
+if TYPE_CHECKING:
+    from capsem_proxy.streaming.guard import AnswerCheck
 
 __all__ = ["POLICY_ERROR_REASON", "Pipeline"]
 
@@ -74,6 +77,9 @@ class Pipeline:
         self._by_hook_reversed = {hook: list(reversed(chain)) for hook, chain in self._by_hook.items()}
         # What the answer policies need, computed once per configuration rather than per request.
         readers = self._by_hook["on_model_response"]
+        # Policies that read a growing answer only from its unsettled end (see ModelResponse).
+        self._incremental_readers = [p for p in readers if getattr(p.policy, "incremental_answers", False)]
+        self._incremental_readers_reversed = list(reversed(self._incremental_readers))
         self._window_chars = max((int(getattr(p.policy, "window_chars", 0) or 0) for p in readers), default=0)
         self._needs_whole_answer = any(getattr(p.policy, "needs_whole_answer", False) for p in readers)
         self._reads_answer_text = bool(readers)
@@ -96,6 +102,11 @@ class Pipeline:
         """True when any policy reads the answer's text (`on_model_response`)."""
         return self._reads_answer_text
 
+    def answer_readers(self) -> tuple[bool, bool]:
+        """(any answer policy reads the whole text, any reads incrementally `incremental_answers`)."""
+        incremental = len(self._incremental_readers)
+        return len(self._by_hook["on_model_response"]) > incremental, incremental > 0
+
     async def check_request(self, context: RequestContext) -> Outcome:
         """`on_model_call`, `on_tool_call` for each offered tool and `on_tool_response` for each
         tool result, all policies in configured order."""
@@ -114,7 +125,7 @@ class Pipeline:
         if response_policies:
             for result in exchange.tool_results:
                 tool = _offered_tool(context, result.name or "unknown")
-                response_event = ToolResponse(context, tool, result.as_dict(), result.call_id)
+                response_event = ToolResponse(context, tool, result.as_dict(), result.call_id, result)
                 for policy in response_policies:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
         return await self._run(calls)
@@ -127,11 +138,13 @@ class Pipeline:
         final: bool = True,
         include_tool_calls: bool = True,
         settled_chars: int = 0,
+        stream: AnswerCheck | None = None,
     ) -> Outcome:
         """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order.
 
         Streams check emitted tool calls one by one as they complete (`include_tool_calls=False`),
-        and say how much of the text earlier checks settled (`settled_chars`).
+        and hand their check (`stream`: what earlier checks settled, the growing text, and whether
+        only the incremental readers run).
         """
         calls: list[_Call] = []
         if answer.tool_calls and include_tool_calls:
@@ -139,8 +152,17 @@ class Pipeline:
                 tool_event = self._emitted_event(context, emitted)
                 for policy in self._by_hook_reversed["on_tool_call"]:
                     calls.append((policy, "on_tool_call", tool_event, emitted.name))
-        event = ModelResponse(context, answer, final, settled_chars)
-        for policy in self._by_hook_reversed["on_model_response"]:
+        readers = self._by_hook_reversed["on_model_response"]
+        if stream is None:
+            event = ModelResponse(context, answer, final, settled_chars)
+        else:
+            event = ModelResponse(
+                context, answer, final, stream.settled_text_chars, stream.settled_thinking_chars,
+                stream.text, stream.thinking,
+            )
+            if not stream.whole:
+                readers = self._incremental_readers_reversed
+        for policy in readers:
             calls.append((policy, "on_model_response", event, ""))
         return self._mark_emitted(await self._run(calls))
 

@@ -28,6 +28,7 @@ __all__ = [
     "redact_json_bytes",
     "redact_json_document",
     "rewrite_segment",
+    "texts_hold_any",
 ]
 
 _Span = tuple[int, int, str]
@@ -165,12 +166,21 @@ def _json_strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
+def texts_hold_any(texts: Iterable[str], redactions: list[tuple[str, str]]) -> bool:
+    """True when one of `texts` still contains an original of `redactions` outside the
+    replacements (a replacement may legitimately spell its original's kind). One pass over each
+    text, however many redactions there are."""
+    originals = _Rewrites((original, "") for original, _ in redactions)
+    if not originals:
+        return False
+    masks = _Rewrites((replacement, "\x00") for _, replacement in redactions)
+    return any(originals.occurs_in(masks.apply(text) if masks else text) for text in texts if text)
+
+
 def _strings_holding(value: Any, redactions: list[tuple[str, str]]) -> bool:
     """True when a string (key or value) anywhere in the JSON value still contains an original
-    outside the replacements (a replacement may legitimately spell its original's kind)."""
-    originals = _Rewrites((original, "") for original, _ in redactions)
-    masks = _Rewrites((replacement, "\x00") for _, replacement in redactions)
-    return any(originals.occurs_in(masks.apply(text) if masks else text) for text in _json_strings(value))
+    outside the replacements."""
+    return texts_hold_any(_json_strings(value), redactions)
 
 
 def _rewrite_strings(value: Any, rewrites: _Rewrites) -> Any:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
-__all__ = ["Route", "guess_provider", "match_route"]
+__all__ = ["QueryConflict", "Route", "guess_provider", "match_route", "query_values"]
+
+
+class QueryConflict(ValueError):
+    """A query parameter the proxy acts on is repeated with different values, or has a value the
+    proxy cannot honour (Gemini `alt=proto`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +51,28 @@ _GEMINI_METHODS = {
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def _query_has_key(query_string: bytes) -> bool:
-    return query_string.startswith(b"key=") or b"&key=" in query_string
+def query_values(query_string: bytes, name: str) -> list[str]:
+    """Every value of parameter `name`, decoded as a server decodes them (`%6Bey=` is `key=`)."""
+    if not query_string:
+        return []
+    return [value for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if key == name]
+
+
+def _gemini_sse(query_string: bytes) -> bool:
+    """Whether a Gemini answer streams as SSE (`alt=sse`) or as a JSON array (no `alt`, or
+    `alt=json`), read from the parsed query; any other `alt`, or two different ones, is refused."""
+    values = set(query_values(query_string, "alt"))
+    if len(values) > 1:
+        raise QueryConflict("the alt query parameter is given twice with different values")
+    alt = values.pop() if values else "json"
+    if alt not in ("json", "sse"):
+        raise QueryConflict("alt must be json or sse: the proxy reads no other answer format")
+    return alt == "sse"
 
 
 def match_route(method: str, path: str, query_string: bytes, auth_hint: str | None) -> Route | None:
-    """The route for a request, or None when the proxy does not serve it.
+    """The route for a request, or None when the proxy does not serve it; QueryConflict when
+    the query is ambiguous about how to answer.
 
     `auth_hint` names the provider whose own headers the request carries ("gemini" for
     x-goog-api-key, "anthropic" for anthropic-version / x-api-key): `/v1/models` is shared by
@@ -58,7 +80,7 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
     """
     if "%" in path:
         return None  # no served route needs percent-encoding; encoded paths are refused
-    if auth_hint is None and _query_has_key(query_string):
+    if auth_hint is None and query_values(query_string, "key"):
         auth_hint = "gemini"
     static = _STATIC_ROUTES.get((method, path))
     if static is not None:
@@ -84,8 +106,9 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
         if known is None:
             return None
         operation, streams = known
-        sse = b"alt=sse" in query_string
-        return Route("gemini", operation, path, path_model=name, stream_by_path=streams, sse=sse)
+        return Route(
+            "gemini", operation, path, path_model=name, stream_by_path=streams, sse=_gemini_sse(query_string)
+        )
     return None
 
 

@@ -15,7 +15,7 @@ import aiohttp
 from yarl import URL
 
 from capsem_proxy.config import ProviderSettings
-from capsem_proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
+from capsem_proxy.errors import UpstreamBroken, UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable
 
 __all__ = ["HOP_BY_HOP_HEADERS", "UpstreamClient", "UpstreamResponse"]
 
@@ -45,17 +45,41 @@ class UpstreamResponse:
     headers: list[tuple[bytes, bytes]]
     content_type: str
     _response: aiohttp.ClientResponse
+    max_body_bytes: int = 64 * 1024 * 1024
 
     async def read(self) -> bytes:
-        """The whole (decompressed) body."""
+        """The whole body, decompressed; UpstreamMalformed past `max_body_bytes` (before or after
+        decompression), so neither a huge answer nor a compression bomb can exhaust memory."""
+        limit = self.max_body_bytes
+        response = self._response
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            response.close()
+            raise _too_large(limit, f"it declares {declared} bytes")
+        parts: list[bytes] = []
+        size = 0
+        complete = False
         try:
-            return await self._response.read()
+            content = response.content
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    complete = True
+                    return b"".join(parts)
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit, "it grew past that")
+                parts.append(chunk)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout("the provider did not finish its answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken("the provider broke off its answer") from exc
         finally:
-            self._response.release()
+            # A body read to its end returns its connection to the pool; any other is dropped.
+            if complete:
+                response.release()
+            else:
+                response.close()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, chunk by chunk."""
@@ -74,6 +98,10 @@ class UpstreamResponse:
     def close(self) -> None:
         """Drop the connection (used when the client went away or a policy cut the stream)."""
         self._response.close()
+
+
+def _too_large(limit: int, why: str) -> UpstreamMalformed:
+    return UpstreamMalformed(f"the provider's answer is larger than the limit of {limit} bytes ({why})")
 
 
 class UpstreamClient:
@@ -154,4 +182,5 @@ class UpstreamClient:
             headers=kept,
             content_type=response.headers.get("content-type", ""),
             _response=response,
+            max_body_bytes=self._settings.max_answer_bytes,
         )

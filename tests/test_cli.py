@@ -18,7 +18,7 @@ from capsem_proxy import __version__
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.cli import _parser, main
 from capsem_proxy.decisions import Verdict
-from tests.audit.stores import context, decision, request
+from tests.audit.stores import KEY, context, decision, request
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ def test_a_rejected_secret_is_never_echoed(tmp_path):
 
 def _fill(url: str, count: int) -> None:
     async def fill() -> None:
-        sink = open_audit_sink(url)
+        sink = open_audit_sink(url, KEY)
         await sink.start()
         for index in range(count):
             sink.record(context(f"r{index}"), [decision(Verdict.BLOCK, details="a reason " * 8)])

@@ -18,21 +18,27 @@ import pytest
 
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.decisions import Verdict
-from tests.audit.stores import context, decision, drop_schema, new_schema_url, psql, request
+from tests.audit.stores import KEY, context, decision, drop_schema, new_schema_url, psql, request
 
 ROOT = Path(__file__).resolve().parents[1]
+SECRET = "capsem-proxy test secret"  # the server secret KEY derives from
 
 
-def _cli(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("CAPSEM_PROXY_")}
     return subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          cwd=cwd or ROOT, timeout=timeout,
+                          env={**environment, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
-def _fill(url: str, count: int, *, start: int = 0, started_at: float | None = None) -> None:
-    """`count` requests (r<start>.. ), each after one decision (every third one BLOCK)."""
+def _fill(url: str, count: int, *, start: int = 0, started_at: float | None = None, head_file: Path | None = None
+          ) -> None:
+    """`count` requests (r<start>.. ), each after one decision (every third one BLOCK), written as the
+    proxy writes them (exporting its head to `head_file`)."""
 
     async def fill() -> None:
-        sink = open_audit_sink(url)
+        sink = open_audit_sink(url, KEY, head_file=head_file)
         await sink.start()
         for index in range(start, start + count):
             verdict = Verdict.BLOCK if index % 3 == 0 else Verdict.ALLOW
@@ -42,6 +48,16 @@ def _fill(url: str, count: int, *, start: int = 0, started_at: float | None = No
         await sink.close()
 
     asyncio.run(fill())
+
+
+def _proxy_config(tmp_path: Path, url: str) -> Path:
+    """The files a proxy leaves: its config, and in its data dir the server secret (and the head, once written)."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "tenant-secret").write_text(SECRET)
+    config = tmp_path / "proxy.yaml"
+    config.write_text(f"server: {{data_dir: '{data}'}}\naudit: {{url: '{url}'}}\n")
+    return config
 
 
 @pytest.fixture
@@ -54,53 +70,104 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
-    _fill(url, 6)
+    _proxy_config(tmp_path, url)
+    _fill(url, 6, head_file=tmp_path / "data" / "audit-head.json")
     return url
 
 
-def test_verify_passes_on_an_intact_store_and_names_the_head(sqlite_url):
-    result = _cli("verify", "--url", sqlite_url)
+@pytest.fixture
+def config(sqlite_url, tmp_path) -> str:
+    return str(tmp_path / "proxy.yaml")
+
+
+def test_verify_passes_on_an_intact_store_and_names_the_head(config):
+    result = _cli("verify", "--config", config)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("audit chain intact: 12 rows (requests 6, decisions 6); head 12:")
+    assert "the exported head (seq 12, written " in result.stdout
 
 
-def test_verify_names_the_first_tampered_row_and_fails(sqlite_url, tmp_path):
+def test_verify_names_the_first_tampered_row_and_fails(config, tmp_path):
     with sqlite3.connect(tmp_path / "audit.db") as connection:
         connection.execute("UPDATE decisions SET verdict = 'ALLOW' WHERE seq = 7")  # r3's BLOCK
-    result = _cli("verify", "--url", sqlite_url)
+    result = _cli("verify", "--config", config)
     assert result.returncode == 1
     assert result.stderr.startswith("chain broken at decisions seq 7 (request r3): the row's content")
 
 
-def test_verify_finds_a_deleted_row(sqlite_url, tmp_path):
+def test_verify_finds_a_deleted_row(config, tmp_path):
     with sqlite3.connect(tmp_path / "audit.db") as connection:
         connection.execute("DELETE FROM requests WHERE seq = 4")
-    result = _cli("verify", "--url", sqlite_url)
+    result = _cli("verify", "--config", config)
     assert result.returncode == 1
     assert "chain broken at decisions seq 5 (request r2): row 4 before it is missing" in result.stderr
 
 
-def test_verify_checks_anchors_noted_earlier(sqlite_url):
-    head = _cli("verify", "--url", sqlite_url).stdout.rsplit("head ", 1)[1].strip()
-    assert _cli("verify", "--url", sqlite_url, "--anchor", head).returncode == 0
+def test_verify_catches_rows_cut_off_with_the_head_moved_back_by_default(config, tmp_path):
+    with sqlite3.connect(tmp_path / "audit.db") as connection:
+        (last_kept,) = connection.execute("SELECT hash FROM requests WHERE seq = 10").fetchone()
+        connection.execute("DELETE FROM decisions WHERE seq = 11")
+        connection.execute("DELETE FROM requests WHERE seq = 12")
+        connection.execute(f"UPDATE chain_head SET seq = 10, hash = '{last_kept}'")
+    result = _cli("verify", "--config", config)
+    assert result.returncode == 1
+    assert "rows 11..12 at the end are missing (row 12 is named by the exported head in " in result.stderr
+    alone = _cli("verify", "--config", config, "--no-head")  # even without the file, the head's MAC fails
+    assert alone.returncode == 1 and "its MAC does not match" in alone.stderr
+
+
+def test_verify_catches_an_emptied_store(config, tmp_path):
+    with sqlite3.connect(tmp_path / "audit.db") as connection:
+        connection.execute("DELETE FROM decisions")
+        connection.execute("DELETE FROM requests")
+        connection.execute(f"UPDATE chain_head SET seq = 0, hash = '{'0' * 64}'")
+    result = _cli("verify", "--config", config)
+    assert result.returncode == 1
+    assert result.stderr.startswith("chain broken: rows 1..12 at the end are missing (row 12 is named by the exported")
+
+
+def test_a_missing_or_altered_head_file_fails_verify(config, tmp_path):
+    head = tmp_path / "data" / "audit-head.json"
+    document = json.loads(head.read_text())
+    head.write_text(json.dumps({**document, "seq": 10}))
+    altered = _cli("verify", "--config", config)
+    assert altered.returncode == 1 and "was altered: its MAC does not match" in altered.stderr
+    head.unlink()
+    missing = _cli("verify", "--config", config)
+    assert missing.returncode == 1 and missing.stderr.startswith("chain not anchored: there is no exported head at")
+    assert _cli("verify", "--config", config, "--no-head").returncode == 0
+
+
+def test_verify_checks_anchors_noted_earlier(config):
+    head = _cli("verify", "--config", config).stdout.split("head ", 1)[1].split(";")[0].strip()
+    assert _cli("verify", "--config", config, "--anchor", head).returncode == 0
     wrong = head.split(":")[0] + ":" + "0" * 64
-    result = _cli("verify", "--url", sqlite_url, "--anchor", wrong)
-    assert result.returncode == 1 and "anchored" in result.stderr
-    assert _cli("verify", "--url", sqlite_url, "--anchor", "nonsense").returncode == 2
+    result = _cli("verify", "--config", config, "--anchor", wrong)
+    assert result.returncode == 1 and "of the anchor" in result.stderr
+    assert _cli("verify", "--config", config, "--anchor", "nonsense").returncode == 2
 
 
-def test_the_store_comes_from_the_config_file(sqlite_url, tmp_path):
-    config = tmp_path / "proxy.yaml"
-    config.write_text(f"audit: {{url: '{sqlite_url}'}}\n")
-    result = _cli("verify", "--config", str(config))
+def test_the_key_comes_from_the_environment_and_the_store_from_the_url(sqlite_url, tmp_path):
+    env = {"CAPSEM_PROXY_SERVER__TENANT_SECRET": SECRET}
+    result = _cli("verify", "--url", sqlite_url, "--head", str(tmp_path / "data" / "audit-head.json"), env=env)
     assert result.returncode == 0 and "12 rows" in result.stdout
+    wrong = _cli("verify", "--url", sqlite_url, "--no-head", env={"CAPSEM_PROXY_SERVER__TENANT_SECRET": "other"})
+    assert wrong.returncode == 1 and f"keyed with key id {KEY.key_id}, not with this key" in wrong.stderr
+
+
+def test_verify_without_the_server_secret_says_where_it_looked(sqlite_url, tmp_path):
+    result = _cli("verify", "--url", sqlite_url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "the audit chain is keyed with the proxy's server secret, and capsem-data/tenant-secret" in result.stderr
+    assert not (tmp_path / "capsem-data").exists()  # reading never creates a secret
 
 
 def test_unreadable_stores_exit_with_2(tmp_path):
-    missing = _cli("verify", "--url", f"sqlite:///{tmp_path / 'none.db'}")
+    env = {"CAPSEM_PROXY_SERVER__TENANT_SECRET": SECRET}
+    missing = _cli("verify", "--url", f"sqlite:///{tmp_path / 'none.db'}", "--no-head", env=env)
     assert missing.returncode == 2 and "no audit store" in missing.stderr
     assert not (tmp_path / "none.db").exists()  # reading never creates a store
-    memory = _cli("verify", "--url", "memory://")
+    memory = _cli("verify", "--url", "memory://", env=env)
     assert memory.returncode == 2 and "nothing is kept" in memory.stderr
 
 
@@ -166,11 +233,12 @@ def test_tail_follow_prints_rows_as_they_land(sqlite_url):
         process.wait(timeout=10)
 
 
-def test_postgres_stores_are_verified_and_exported_too(postgres_url):
-    _fill(postgres_url, 4)
-    assert _cli("verify", "--url", postgres_url).returncode == 0
+def test_postgres_stores_are_verified_and_exported_too(postgres_url, tmp_path):
+    config = str(_proxy_config(tmp_path, postgres_url))
+    _fill(postgres_url, 4, head_file=tmp_path / "data" / "audit-head.json")
+    assert _cli("verify", "--config", config).returncode == 0
     exported = _cli("export", "--url", postgres_url, "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["request_id"] for line in exported] == ["r0", "r1", "r2", "r3"]
     psql(postgres_url)("UPDATE requests SET status = 200 WHERE seq = 2")
-    result = _cli("verify", "--url", postgres_url)
+    result = _cli("verify", "--config", config)
     assert result.returncode == 1 and "chain broken at requests seq 2 (request r0)" in result.stderr

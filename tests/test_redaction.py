@@ -1,5 +1,6 @@
 """Redaction primitives: spans, segments across stream events, JSON bytes, event rewrites."""
 
+import base64
 import itertools
 import json
 import time
@@ -7,6 +8,8 @@ import time
 import orjson
 import pytest
 
+from capsem_proxy.exchange import Exchange
+from capsem_proxy.providers.openai import OpenAIAdapter
 from capsem_proxy.redaction import (
     RedactionFailed,
     find_spans,
@@ -164,3 +167,27 @@ def test_json_strings_walks_any_depth_in_document_order():
     strings = json_strings(value)
     assert len(strings) == 801 and strings[0] == "s799" and strings[-1] == "last"
     assert json_strings({"a": ["x", {"b": "y"}], "c": "z"}) == ["x", "y", "z"]
+
+
+# ---------------------------------------------------------------------------- decoded views
+
+
+def _chat(*messages: dict) -> Exchange:
+    return OpenAIAdapter().decode_request("chat", {"model": "m", "messages": list(messages)})
+
+
+def test_a_request_still_holds_text_a_byte_rewrite_cannot_reach():
+    secret = "ghp_" + "Zq8Lm2Rt5Vx9Kb3Nw7Hc1Jd4Fg6Sp0Ty2Ue8"
+    document = base64.b64encode(f"token: {secret}".encode()).decode()
+    in_base64 = _chat({"role": "user", "content": [
+        {"type": "file", "file": {"filename": "a.txt", "file_data": document}}]})
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----"
+    in_json_text = _chat({"role": "assistant", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": json.dumps({"key": pem})})
+    assert in_base64.holds_any([(secret, "[REDACTED:github_token]")])
+    assert in_json_text.holds_any([(pem, "[REDACTED:private_key]")])
+    rewritten = _chat({"role": "user", "content": "token: [REDACTED:github_token]"})
+    assert not rewritten.holds_any([(secret, "[REDACTED:github_token]")])
+    # A replacement may spell its original (a kind named like the value): that is not a leftover.
+    assert not _chat({"role": "user", "content": "[REDACTED:email]"}).holds_any([("email", "[REDACTED:email]")])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from capsem_proxy.routing import auth_hint, guess_provider, match_route
+from capsem_proxy.routing import QueryConflict, auth_hint, guess_provider, match_route, query_values
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,23 @@ def test_guess_provider_for_error_shapes():
 )
 def test_encoded_or_odd_paths_are_never_routed(path):
     assert match_route("POST", path, b"", None) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "sse"),
+    [(b"alt=sse", True), (b"%61lt=sse", True), (b"key=k&alt=sse", True), (b"alt=json", False), (b"", False),
+     (b"xalt=sse", False), (b"q=alt%3Dsse", False), (b"alt=sse&alt=sse", True)],
+)
+def test_gemini_answer_format_is_read_from_the_parsed_alt_parameter(query, sse):
+    assert match_route("POST", "/v1beta/models/m:streamGenerateContent", query, None).sse is sse
+
+
+@pytest.mark.parametrize("query", [b"alt=sse&alt=json", b"alt=proto", b"alt=media", b"alt=SSE", b"alt="])
+def test_an_alt_the_proxy_cannot_read_is_refused(query):
+    with pytest.raises(QueryConflict):
+        match_route("POST", "/v1beta/models/m:generateContent", query, None)
+
+
+def test_a_percent_encoded_key_parameter_names_gemini_too():
+    assert match_route("GET", "/v1/models", b"%6Bey=abc", None).provider == "gemini"
+    assert query_values(b"a=1&key=x&%6Bey=y&keys=z", "key") == ["x", "y"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import AuditQuery
 from capsem_proxy.config import AuditSettings, ConfigError
 from capsem_proxy.decisions import Decision
@@ -34,6 +36,7 @@ class DecisionRecord:
     subject: str
     latency_ms: float
     recorded_at: float
+    count: int = 1  # decisions this row stands for (folded rows: more than one)
 
 
 class AuditSink(Protocol):
@@ -42,13 +45,13 @@ class AuditSink(Protocol):
     dropped: int  # rows lost because the queue was full (or the store refused them for good)
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
-        """Queue decision rows (never blocks, never raises on the request path)."""
+        """Queue decision rows, capped and folded (never blocks, never raises on the request path)."""
 
     def record_request(self, record: RequestRecord) -> None:
         """Queue the row of a finished request."""
 
-    def has_room(self) -> bool:
-        """False when the queue is full (the app then refuses the requests of required tenants)."""
+    def admits(self, tenant_id: str) -> bool:
+        """False when a new request of this tenant must be refused because its rows might find no room."""
 
     def queue_depth(self) -> int:
         """Rows waiting to be written."""
@@ -78,9 +81,14 @@ class AuditSink(Protocol):
         """Totals, top policies and tenants, and latency percentiles per time bucket since `since`."""
 
 
-def open_audit_sink(settings: AuditSettings | str) -> AuditSink:
+def open_audit_sink(
+    settings: AuditSettings | str, key: ChainKey | None = None, *, head_file: Path | None = None
+) -> AuditSink:
     """The sink `settings.url` names: `memory://`, `sqlite:///path`, `postgresql://...`.
-    A bare URL string is accepted too (with default settings)."""
+    A bare URL string is accepted too (with default settings).
+
+    `key` keys the chain (keys.chain_key_for); a durable sink opened without one can be inspected but
+    refuses to start. `head_file` is where the chain head is exported (none when None)."""
     from capsem_proxy.audit.memory import MemoryAuditSink
     from capsem_proxy.audit.sqlite import SQLiteAuditSink
 
@@ -88,13 +96,14 @@ def open_audit_sink(settings: AuditSettings | str) -> AuditSink:
         settings = AuditSettings(url=settings)
     url = settings.url
     if url.startswith("memory:"):
-        return MemoryAuditSink()
+        return MemoryAuditSink(key=key, max_decision_rows=settings.max_decision_rows,
+                               max_content_chars=settings.max_content_chars)
     if url.startswith("sqlite:///"):
-        return SQLiteAuditSink.from_settings(settings)
+        return SQLiteAuditSink.from_settings(settings, key, head_file=head_file)
     if url.startswith(("postgresql://", "postgres://")):
         from capsem_proxy.audit.postgres import PostgresAuditSink
 
-        return PostgresAuditSink.from_settings(settings)
+        return PostgresAuditSink.from_settings(settings, key, head_file=head_file)
     scheme = url.split(":", 1)[0]
     raise ConfigError(
         f"audit.url: unsupported audit store '{scheme}' (use sqlite:///path, postgresql://... or memory://)"

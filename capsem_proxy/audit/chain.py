@@ -1,14 +1,23 @@
-"""The tamper-evident hash chain over every audit row of a store.
+"""The tamper-evident, keyed hash chain over every audit row of a store.
 
 One chain per store, across both tables: every row (request or decision) takes the next `seq` of the
 store and carries `prev_hash`, the hash of the row before it in seq order, whichever table that row is
-in, and `hash` = SHA-256 of the canonical encoding of [table, seq, prev_hash, *values]. One chain
-means one ordered walk finds a changed, inserted or deleted row in either table, and `seq` orders the
-whole trail (a live tail follows both tables with one cursor). The store also keeps its head (last
-seq and hash), updated in the same transaction as the rows, so cutting rows off the end is seen too.
+in, and `hash` = HMAC-SHA256, keyed with the chain key (keys.py), of the canonical encoding of
+[table, seq, prev_hash, *values]. One chain means one ordered walk finds a changed, inserted or deleted
+row in either table; the key means that whoever can write to the database but does not hold the
+server secret cannot recompute the hashes of rows they change.
 
-The encoding is orjson's of a JSON array of typed values (rows are cleaned first, see
-rows.clean_values): deterministic for str, int, float (shortest round-trip repr), bool and None.
+The store also keeps its head (last seq and hash, the first keyed seq, the key id and a store id),
+updated in the same transaction as the rows and carrying a MAC, so rows cut off the end with the head
+moved back are seen too. The proxy exports the head outside the store (head.py), which catches a store
+emptied or rolled back wholesale.
+
+Rows written before the chain was keyed (schema version 2) keep their plain SHA-256 hashes over the
+columns they had then; `keyed_from` is the first keyed seq. They cannot be rewritten unseen either:
+the first keyed row covers the last plain hash.
+
+The encoding is orjson's of a JSON array of typed values (see rows.encode_row): deterministic for str,
+int, float (shortest round-trip repr), bool and None.
 """
 
 from __future__ import annotations
@@ -20,17 +29,43 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.audit.rows import COLUMN_NAMES, Entry, clean_values
+from capsem_proxy.audit.keys import ChainKey
+from capsem_proxy.audit.rows import COLUMN_NAMES, LEGACY_WIDTH, Entry, clean_values, encode_row
 
-__all__ = ["GENESIS", "ChainBreak", "ChainRow", "ChainWalk", "chain_entries", "row_hash"]
+__all__ = [
+    "GENESIS",
+    "Anchor",
+    "ChainBreak",
+    "ChainRow",
+    "ChainWalk",
+    "LinkedBatch",
+    "StoredHead",
+    "chain_entries",
+    "head_mac",
+    "legacy_chain_entries",
+    "legacy_row_hash",
+    "link_entries",
+    "row_hash",
+]
 
 GENESIS = "0" * 64  # prev_hash of a store's first row
 REQUEST_ID_INDEX = {table: COLUMN_NAMES[table].index("request_id") for table in COLUMN_NAMES}
 
 
-def row_hash(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) -> str:
-    """The hash of one row (values already cleaned)."""
-    return hashlib.sha256(orjson.dumps([table, seq, prev_hash, *values])).hexdigest()
+def row_hash(key: ChainKey, table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) -> str:
+    """The keyed hash of one row."""
+    return key.mac(encode_row(table, seq, prev_hash, values)[1])
+
+
+def legacy_row_hash(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) -> str:
+    """The plain SHA-256 of a row written before the chain was keyed, over its columns of that time."""
+    cleaned = clean_values(table, values)[: LEGACY_WIDTH[table]]
+    return hashlib.sha256(orjson.dumps([table, seq, prev_hash, *cleaned])).hexdigest()
+
+
+def head_mac(key: ChainKey, store_id: str, seq: int, row_hash: str, keyed_from: int) -> str:
+    """The MAC of a store's head: moving the head back over removed rows needs the key."""
+    return key.mac(f"capsem-proxy audit head|{store_id}|{seq}|{row_hash}|{keyed_from}".encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +79,80 @@ class ChainRow:
     hash: str
 
 
-def chain_entries(entries: Iterable[Entry], last_seq: int, last_hash: str) -> list[ChainRow]:
+@dataclass(frozen=True, slots=True)
+class StoredHead:
+    """A store's head row. `key_id` is empty (and `mac` too) until a keyed proxy first opens the store."""
+
+    seq: int
+    hash: str
+    keyed_from: int = 1
+    key_id: str = ""
+    store_id: str = ""
+    mac: str = ""
+
+    def signed(self, key: ChainKey) -> bool:
+        return bool(self.key_id) and self.mac == head_mac(key, self.store_id, self.seq, self.hash, self.keyed_from)
+
+
+def chain_entries(entries: Iterable[Entry], last_seq: int, last_hash: str, key: ChainKey) -> list[ChainRow]:
     """Clean queued entries and link them after the store's head (`last_seq`, `last_hash`)."""
+    chained = []
+    seq, previous = last_seq, last_hash
+    mac = key.mac
+    for table, values in entries:
+        seq += 1
+        cleaned, payload = encode_row(table, seq, previous, values)
+        digest = mac(payload)
+        chained.append(ChainRow(table, seq, cleaned, previous, digest))
+        previous = digest
+    return chained
+
+
+@dataclass(slots=True)
+class LinkedBatch:
+    """Queued entries chained for insertion: per table, the parameters of each row (seq, the
+    values, prev_hash, hash), and the head after the last row."""
+
+    params: dict[str, list[tuple[Any, ...]]]
+    last_seq: int
+    last_hash: str
+
+
+def link_entries(entries: Iterable[Entry], last_seq: int, last_hash: str, key: ChainKey) -> LinkedBatch:
+    """`chain_entries` for the writers: the insert parameters directly, with no object per row
+    (this loop runs for every audit row the proxy writes)."""
+    params: dict[str, list[tuple[Any, ...]]] = {"requests": [], "decisions": []}
+    seq, previous = last_seq, last_hash
+    mac = key.mac
+    for table, values in entries:
+        seq += 1
+        cleaned, payload = encode_row(table, seq, previous, values)
+        digest = mac(payload)
+        params[table].append((seq, *cleaned, previous, digest))
+        previous = digest
+    return LinkedBatch(params, seq, previous)
+
+
+def legacy_chain_entries(entries: Iterable[Entry], last_seq: int, last_hash: str) -> list[ChainRow]:
+    """Link rows with plain hashes, as schema version 2 did (its frozen migration step uses this)."""
     chained = []
     seq, previous = last_seq, last_hash
     for table, values in entries:
         seq += 1
         cleaned = clean_values(table, values)
-        digest = row_hash(table, seq, previous, cleaned)
+        digest = legacy_row_hash(table, seq, previous, cleaned)
         chained.append(ChainRow(table, seq, cleaned, previous, digest))
         previous = digest
     return chained
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A row's hash noted outside the store: by an operator (`--anchor`) or in the exported head."""
+
+    seq: int
+    hash: str
+    source: str  # for messages: "the anchor given", "the exported head in FILE (written at ...)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +165,8 @@ class ChainBreak:
     problem: str
 
     def describe(self) -> str:
+        if self.table == "-" and not self.request_id:
+            return f"chain broken: {self.problem}"
         return f"chain broken at {self.table} seq {self.seq} (request {self.request_id or '-'}): {self.problem}"
 
 
@@ -81,22 +181,35 @@ def _request_id(row: ChainRow) -> str:
 class ChainWalk:
     """Checks rows fed in seq order; `feed` returns the first break, then the walk stops."""
 
-    def __init__(self, anchors: dict[int, str] | None = None) -> None:
-        # Hashes noted earlier outside the store (seq -> hash): a store rewritten from some row on,
-        # hashes recomputed, still chains, but no longer holds these.
-        self.anchors = dict(anchors or {})
+    def __init__(self, key: ChainKey, keyed_from: int = 1, anchors: Iterable[Anchor] = ()) -> None:
+        self.key = key
+        self.keyed_from = keyed_from
+        # Hashes noted outside the store: a store rewritten from some row on, hashes recomputed (with
+        # the key, or plain ones on rows claimed to predate it), still chains, but no longer holds these.
+        self.anchors: dict[int, list[Anchor]] = {}
+        for anchor in anchors:
+            self.anchors.setdefault(anchor.seq, []).append(anchor)
         self.rows = 0
+        self.legacy_rows = 0
         self.counts: dict[str, int] = {"requests": 0, "decisions": 0}
         self.last_seq = 0
         self.last_hash = GENESIS
         self.last_table = ""
         self.last_request_id = ""
 
+    def _hash_holds(self, row: ChainRow) -> bool:
+        if row.seq >= self.keyed_from:
+            return row_hash(self.key, row.table, row.seq, row.prev_hash, row.values) == row.hash
+        width = LEGACY_WIDTH[row.table]
+        # Columns added since (a decision's count) have their default on rows older than them.
+        if row.values[width:] and any(value != 1 for value in row.values[width:]):
+            return False
+        return legacy_row_hash(row.table, row.seq, row.prev_hash, row.values) == row.hash
+
     def feed(self, rows: Iterable[ChainRow]) -> ChainBreak | None:
         """Check the next `rows` of the store, in seq order."""
         for row in rows:
-            cleaned = clean_values(row.table, row.values)
-            if row_hash(row.table, row.seq, row.prev_hash, cleaned) != row.hash:
+            if not self._hash_holds(row):
                 return ChainBreak(row.table, row.seq, _request_id(row), "the row's content does not match its hash "
                                   "(changed after it was written)")
             if row.prev_hash != self.last_hash:
@@ -105,24 +218,45 @@ class ChainWalk:
                 else:
                     problem = f"its prev_hash does not match the hash of seq {self.last_seq}"
                 return ChainBreak(row.table, row.seq, _request_id(row), problem)
-            anchored = self.anchors.pop(row.seq, None)
-            if anchored is not None and anchored != row.hash:
-                return ChainBreak(row.table, row.seq, _request_id(row), f"its hash is not the anchored {anchored}")
+            for anchor in self.anchors.pop(row.seq, ()):
+                if anchor.hash != row.hash:
+                    return ChainBreak(row.table, row.seq, _request_id(row),
+                                      f"its hash is not the {anchor.hash} of {anchor.source}")
             self.rows += 1
+            self.legacy_rows += row.seq < self.keyed_from
             self.counts[row.table] += 1
             self.last_seq, self.last_hash, self.last_table = row.seq, row.hash, row.table
             self.last_request_id = _request_id(row)
         return None
 
-    def check_head(self, head_seq: int, head_hash: str) -> ChainBreak | None:
-        """After the last row: the store's recorded head must be that row, and every anchor seen."""
+    def _at_end(self, problem: str) -> ChainBreak:
+        if not self.rows:
+            return ChainBreak("-", 0, "", problem)
+        return ChainBreak(self.last_table, self.last_seq, self.last_request_id, problem)
+
+    def check_head(self, head: StoredHead | None) -> ChainBreak | None:
+        """After the last row: every anchor must have been seen, and the store's head must be that
+        row and carry its MAC."""
         if self.anchors:
             seq = min(self.anchors)
-            return ChainBreak("-", seq, "", f"anchored row {seq} is not in the store")
-        if (head_seq, head_hash) == (self.last_seq, self.last_hash):
-            return None
-        if head_seq > self.last_seq:
-            problem = _missing(self.last_seq + 1, head_seq, "at the end") + f" (the recorded head is seq {head_seq})"
-        else:
-            problem = f"the store's head (seq {head_seq}) does not match the last row"
-        return ChainBreak(self.last_table or "-", self.last_seq, self.last_request_id, problem)
+            source = self.anchors[seq][0].source
+            if seq > self.last_seq:
+                return self._at_end(_missing(self.last_seq + 1, seq, "at the end")
+                                    + f" (row {seq} is named by {source}): rows were removed")
+            return self._at_end(f"row {seq}, named by {source}, is not in the store")
+        if head is None:
+            return self._at_end("the store's head row is missing") if self.rows else None
+        if head.seq > self.last_seq:
+            return self._at_end(_missing(self.last_seq + 1, head.seq, "at the end")
+                                + f" (the recorded head is seq {head.seq})")
+        if (head.seq, head.hash) != (self.last_seq, self.last_hash):
+            return self._at_end(f"the store's head (seq {head.seq}) does not match the last row")
+        if head.keyed_from != self.keyed_from:
+            return self._at_end("the store's head changed while it was read")
+        if not head.key_id:
+            # A proxy claims the store (key id and MAC) when it opens it, before it writes a row; an
+            # unclaimed head over rows is one reset by hand (to pass a rewritten chain off as unkeyed).
+            return self._at_end("the store's head names no chain key, yet the store holds rows") if self.rows else None
+        if not head.signed(self.key):
+            return self._at_end("the store's head was rewritten: its MAC does not match (rows cut off the end?)")
+        return None

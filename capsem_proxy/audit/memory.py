@@ -4,12 +4,15 @@ It answers every query the durable stores answer, and chains its rows the same w
 from __future__ import annotations
 
 import itertools
+import os
 from collections import deque
 from typing import Any
 
+from capsem_proxy.audit.bounds import decision_entries, request_entry
 from capsem_proxy.audit.chain import GENESIS, chain_entries
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import TIME_COLUMN, AuditQuery, matches, request_blocked, summarize
-from capsem_proxy.audit.rows import Entry, decision_entries, request_entry, row_dict
+from capsem_proxy.audit.rows import Entry, row_dict
 from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.records import RequestRecord
@@ -18,17 +21,25 @@ __all__ = ["MemoryAuditSink"]
 
 
 class MemoryAuditSink:
-    """Keeps the most recent `limit` rows of each table in memory; nothing is ever queued or dropped."""
+    """Keeps the most recent `limit` rows of each table in memory; nothing is ever queued or dropped.
+    Rows are capped and decisions folded as in the durable stores; the chain's key is `key`, or one
+    made for the process (nothing outlives it to be verified)."""
 
     dropped = 0
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(
+        self, limit: int = 100_000, *, key: ChainKey | None = None, max_decision_rows: int = 50,
+        max_content_chars: int = 65_536,
+    ) -> None:
         self.requests: deque[dict[str, Any]] = deque(maxlen=limit)
         self.decisions: deque[dict[str, Any]] = deque(maxlen=limit)
+        self.key = key or ChainKey(os.urandom(32))
+        self._max_decision_rows = max_decision_rows
+        self._max_content_chars = max_content_chars
         self._last_seq, self._last_hash = 0, GENESIS
 
     def _store(self, entries: list[Entry]) -> None:
-        rows = chain_entries(entries, self._last_seq, self._last_hash)
+        rows = chain_entries(entries, self._last_seq, self._last_hash, self.key)
         for row in rows:
             table = self.requests if row.table == "requests" else self.decisions
             table.append(row_dict(row.table, row.seq, row.values, row.prev_hash, row.hash))
@@ -36,12 +47,14 @@ class MemoryAuditSink:
             self._last_seq, self._last_hash = rows[-1].seq, rows[-1].hash
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
-        self._store(decision_entries(context, decisions))
+        if not decisions:
+            return
+        self._store(decision_entries(context, decisions, self._max_decision_rows))
 
     def record_request(self, record: RequestRecord) -> None:
-        self._store([request_entry(record)])
+        self._store([request_entry(record, self._max_content_chars)])
 
-    def has_room(self) -> bool:
+    def admits(self, tenant_id: str) -> bool:
         return True
 
     def queue_depth(self) -> int:

@@ -15,8 +15,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from capsem_proxy.audit.chain import chain_entries
-from capsem_proxy.audit.errors import SchemaMismatch
+from capsem_proxy.audit.chain import StoredHead, head_mac, link_entries
+from capsem_proxy.audit.errors import ChainKeyMismatch, SchemaMismatch
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.postgres_schema import CURRENT_VERSION, migrate, quote, stored_version
 from capsem_proxy.audit.queued import QueuedAuditSink
 from capsem_proxy.audit.rows import COLUMN_NAMES, Entry
@@ -50,8 +51,11 @@ def split_url(url: str) -> tuple[str, str, str]:
 class PostgresStore(SQLQueries):
     """One audit schema in a PostgreSQL database. `readonly` stores (the audit CLI) never migrate or write."""
 
-    def __init__(self, url: str, *, readonly: bool = False, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, key: ChainKey | None = None, readonly: bool = False, timeout: float = 10.0
+    ) -> None:
         self.dsn, self.schema, self.description = split_url(url)
+        self._key = key
         self._readonly = readonly
         self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
@@ -76,6 +80,8 @@ class PostgresStore(SQLQueries):
                         )
                 else:
                     await migrate(connection, self.schema)
+                    async with connection.transaction():
+                        await self._claim(connection)
         except BaseException:
             await pool.close()
             raise
@@ -86,21 +92,47 @@ class PostgresStore(SQLQueries):
             raise ConnectionError(f"audit store {self.description} is not open")
         return self._pool
 
-    async def write(self, entries: list[Entry]) -> None:
-        if not entries:
-            return
+    def _signing_key(self) -> ChainKey:
+        if self._key is None:
+            raise ValueError(f"audit store {self.description}: writing needs the chain key")
+        return self._key
+
+    async def _locked_head(self, connection: Any) -> StoredHead:
+        """The head, locked for the transaction; refuses a head keyed with another key."""
+        row = await connection.fetchrow(
+            "SELECT seq, hash, keyed_from, key_id, store_id, mac FROM chain_head WHERE id = 1 FOR UPDATE"
+        )
+        head = StoredHead(int(row["seq"]), row["hash"], int(row["keyed_from"]), row["key_id"], row["store_id"],
+                          row["mac"])
+        if head.key_id and head.key_id != self._signing_key().key_id:
+            raise ChainKeyMismatch(self.description, head.key_id, self._signing_key().key_id)
+        return head
+
+    async def _claim(self, connection: Any) -> None:
+        """Name this proxy's key in a head that names none yet (a new or just migrated store)."""
+        head = await self._locked_head(connection)
+        if not head.key_id:
+            key = self._signing_key()
+            mac = head_mac(key, head.store_id, head.seq, head.hash, head.keyed_from)
+            await connection.execute("UPDATE chain_head SET key_id = $1, mac = $2 WHERE id = 1", key.key_id, mac)
+
+    async def write(self, entries: list[Entry]) -> StoredHead:
         async with self._opened().acquire(timeout=self._timeout) as connection, connection.transaction():
-            head = await connection.fetchrow("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE")
+            head = await self._locked_head(connection)
+            if not entries:
+                return head
+            key = self._signing_key()
             # Hashing a batch takes milliseconds: off the event loop, while the head stays locked.
-            rows = await asyncio.to_thread(chain_entries, entries, int(head["seq"]), head["hash"])
-            for table in ("requests", "decisions"):
-                records = [(row.seq, *row.values, row.prev_hash, row.hash) for row in rows if row.table == table]
+            batch = await asyncio.to_thread(link_entries, entries, head.seq, head.hash, key)
+            for table, records in batch.params.items():
                 if records:
                     await connection.copy_records_to_table(
                         table, records=records, columns=_COPY_COLUMNS[table], schema_name=self.schema
                     )
-            await connection.execute("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1", rows[-1].seq,
-                                     rows[-1].hash)
+            mac = head_mac(key, head.store_id, batch.last_seq, batch.last_hash, head.keyed_from)
+            await connection.execute("UPDATE chain_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1",
+                                     batch.last_seq, batch.last_hash, mac)
+            return StoredHead(batch.last_seq, batch.last_hash, head.keyed_from, key.key_id, head.store_id, mac)
 
     def is_permanent(self, error: BaseException) -> bool:
         return isinstance(error, _PERMANENT)
@@ -126,9 +158,9 @@ class PostgresStore(SQLQueries):
 class PostgresAuditSink(QueuedAuditSink):
     """The queued sink writing to PostgreSQL."""
 
-    def __init__(self, url: str, **options: Any) -> None:
-        super().__init__(PostgresStore(url), **options)
+    def __init__(self, url: str, *, key: ChainKey | None, **options: Any) -> None:
+        super().__init__(PostgresStore(url, key=key), key=key, **options)
 
     @classmethod
-    def from_settings(cls, settings: AuditSettings) -> PostgresAuditSink:
-        return cls(settings.url, **cls.options(settings))
+    def from_settings(cls, settings: AuditSettings, key: ChainKey | None, **options: Any) -> PostgresAuditSink:
+        return cls(settings.url, key=key, **cls.options(settings), **options)

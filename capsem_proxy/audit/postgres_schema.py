@@ -9,6 +9,7 @@ frozen once released: change the layout by appending a step.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -87,7 +88,23 @@ async def _to_v2(connection: Any) -> None:
     await connection.execute(_V2)
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [(2, _to_v2)]
+_V3 = """
+ALTER TABLE decisions ADD COLUMN count BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE chain_head ADD COLUMN keyed_from BIGINT NOT NULL DEFAULT 1, ADD COLUMN key_id TEXT NOT NULL DEFAULT '',
+    ADD COLUMN store_id TEXT NOT NULL DEFAULT '', ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+"""
+
+
+async def _to_v3(connection: Any) -> None:
+    """Folded decisions (`count`) and the keyed chain: the head learns the first keyed seq (rows
+    written so far keep their plain hashes), the key id and MAC (set by the first keyed proxy to
+    open the store) and a random store id (which the exported head names). Adding columns with a
+    constant default rewrites no table (PostgreSQL 11 and later)."""
+    await connection.execute(_V3)
+    await connection.execute("UPDATE chain_head SET keyed_from = seq + 1, store_id = $1", os.urandom(16).hex())
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [(2, _to_v2), (3, _to_v3)]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

@@ -119,7 +119,7 @@ def summarize(
     for row in decisions:
         if row["verdict"] != "ALLOW":
             key = (row["policy"], row["verdict"])
-            policies[key] = policies.get(key, 0) + 1
+            policies[key] = policies.get(key, 0) + row.get("count", 1)
     top_policies = sorted(policies.items(), key=lambda item: (-item[1], item[0]))[:10]
     top_tenants = sorted(tenants.items(), key=lambda item: (-item[1][0], item[0]))[:10]
     latency = []

@@ -1,30 +1,29 @@
-"""The two kinds of audit row (requests, decisions): their columns, how they are built on the
-request path (a cheap tuple) and how they are cleaned before they are chained and stored."""
+"""The two kinds of audit row (requests, decisions): their columns, and how their values are cleaned
+and encoded before they are chained and stored (bounds.py builds them on the request path)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable
 from enum import Enum
-from operator import attrgetter
+from itertools import product
 from typing import Any
 
-from capsem_proxy.decisions import Decision
-from capsem_proxy.hooks import RequestContext
+import orjson
+
 from capsem_proxy.records import RequestRecord
 
 __all__ = [
     "COLUMNS",
     "COLUMN_NAMES",
     "DECISION_COLUMNS",
+    "LEGACY_WIDTH",
     "REQUEST_COLUMNS",
     "Entry",
     "Kind",
     "clean_values",
-    "decision_entries",
-    "request_entry",
+    "encode_row",
     "row_dict",
 ]
 
@@ -84,34 +83,18 @@ DECISION_COLUMNS: tuple[tuple[str, Kind], ...] = (
     ("subject", Kind.TEXT),
     ("latency_ms", Kind.REAL),
     ("recorded_at", Kind.REAL),
+    # How many decisions the row stands for: 1, or more when decisions were folded (bounds.py).
+    ("count", Kind.INT),
 )
+# Columns each table had before the chain was keyed (schema version 2): rows written then were hashed
+# over these only.
+LEGACY_WIDTH: dict[str, int] = {"requests": len(REQUEST_COLUMNS), "decisions": len(DECISION_COLUMNS) - 1}
 
 COLUMNS: dict[str, tuple[tuple[str, Kind], ...]] = {"requests": REQUEST_COLUMNS, "decisions": DECISION_COLUMNS}
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {table: tuple(n for n, _ in cols) for table, cols in COLUMNS.items()}
 
 # One queued row: its table and its values in column order (no seq or hashes yet: the writer adds them).
 Entry = tuple[str, tuple[Any, ...]]
-
-_record_values = attrgetter(*COLUMN_NAMES["requests"])
-
-
-def request_entry(record: RequestRecord) -> Entry:
-    """The queued row of a finished request (a snapshot: later changes to `record` are not seen)."""
-    return "requests", _record_values(record)
-
-
-def decision_entries(context: RequestContext, decisions: list[Decision]) -> list[Entry]:
-    """Queued rows for `decisions` taken on the request of `context`."""
-    now = time.time()
-    head = (context.request_id, context.tenant_id, context.session_id, context.agent_id, context.provider,
-            context.operation, context.exchange.model)
-    return [
-        ("decisions", (
-            decision.decision_id, *head, decision.hook, decision.policy, decision.verdict.value, decision.reason,
-            decision.details, decision.subject, decision.latency_ms, now,
-        ))
-        for decision in decisions
-    ]
 
 
 def _clean_text(value: Any) -> str:
@@ -172,6 +155,38 @@ def clean_values(table: str, values: tuple[Any, ...] | list[Any]) -> tuple[Any, 
     """`values` as stored and hashed: typed exactly as each column says (bools as bools, reals as
     floats), so a row read back from any store hashes as it did when written."""
     return tuple([clean(value) for clean, value in zip(_TABLE_CLEANERS[table], values, strict=True)])
+
+
+_NONE = type(None)
+_TYPES: dict[Kind, tuple[type, ...]] = {
+    Kind.TEXT: (str,), Kind.REAL: (float,), Kind.INT: (int,), Kind.BOOL: (bool,),
+    Kind.TEXT_OR_NULL: (str, _NONE), Kind.REAL_OR_NULL: (float, _NONE), Kind.INT_OR_NULL: (int, _NONE),
+}
+# Every combination of value types a row may already have exactly (nullable columns give several).
+_CLEAN_TYPES = {
+    table: frozenset(product(*(_TYPES[kind] for _, kind in columns))) for table, columns in COLUMNS.items()
+}
+
+
+def encode_row(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) -> tuple[tuple[Any, ...], bytes]:
+    """The row's values as stored (see `clean_values`) and the bytes its hash covers: the orjson
+    encoding of [table, seq, prev_hash, *values].
+
+    Rows built by the proxy are nearly always clean already; checking that with a few C-level calls
+    (the types as one tuple, the encoding orjson makes anyway) costs a fraction of cleaning column by
+    column. orjson refuses lone surrogates, writes NUL as \\u0000 and a non-finite float as null, so an
+    encoding without those markers (and with one null per None) is the encoding of the cleaned row."""
+    types = tuple(map(type, values))
+    if types in _CLEAN_TYPES[table]:
+        try:
+            payload = orjson.dumps([table, seq, prev_hash, *values])
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            if b"\\u0000" not in payload and payload.count(b"null") == types.count(_NONE):
+                return values, payload
+    cleaned = clean_values(table, values)
+    return cleaned, orjson.dumps([table, seq, prev_hash, *cleaned])
 
 
 def row_dict(table: str, seq: int, values: tuple[Any, ...], prev_hash: str, row_hash: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from capsem_proxy.audit.chain import GENESIS, ChainRow
+from capsem_proxy.audit.chain import ChainRow, StoredHead
 from capsem_proxy.audit.query import BLOCKING_VERDICTS, PERCENTILES, TIME_COLUMN, AuditQuery
 from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values, row_dict
 
@@ -140,9 +140,9 @@ class Statements:
     def top_policies(self, since: float) -> tuple[str, list[Any]]:
         param = _Params(self.dialect)
         return (
-            "SELECT policy, verdict, COUNT(*) FROM decisions "
+            "SELECT policy, verdict, SUM(count) FROM decisions "
             f"WHERE recorded_at >= {param(since)} AND verdict <> 'ALLOW' "
-            "GROUP BY policy, verdict ORDER BY COUNT(*) DESC, policy, verdict LIMIT 10",
+            "GROUP BY policy, verdict ORDER BY SUM(count) DESC, policy, verdict LIMIT 10",
             param.values,
         )
 
@@ -262,7 +262,10 @@ class SQLQueries:
         records = await self._fetch(self.statements.chain_page(table, after_seq, limit))
         return [chain_row(table, record) for record in records]
 
-    async def head(self) -> tuple[int, str]:
-        """The store's recorded head: the last seq and hash written."""
-        records = await self._fetch(("SELECT seq, hash FROM chain_head", []))
-        return (int(records[0][0]), str(records[0][1])) if records else (0, GENESIS)
+    async def head(self) -> StoredHead | None:
+        """The store's recorded head (None when its row is missing)."""
+        records = await self._fetch(("SELECT seq, hash, keyed_from, key_id, store_id, mac FROM chain_head", []))
+        if not records:
+            return None
+        seq, digest, keyed_from, key_id, store_id, mac = records[0]
+        return StoredHead(int(seq), str(digest), int(keyed_from), str(key_id), str(store_id), str(mac))

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 import orjson
 
-from capsem_proxy.audit.chain import GENESIS, chain_entries
-from capsem_proxy.audit.errors import SchemaMismatch
+from capsem_proxy.audit.chain import StoredHead, head_mac, link_entries
+from capsem_proxy.audit.errors import ChainKeyMismatch, SchemaMismatch
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.queued import QueuedAuditSink
-from capsem_proxy.audit.rows import COLUMNS, Entry
+from capsem_proxy.audit.rows import COLUMN_NAMES, Entry
 from capsem_proxy.audit.sql import SQLiteDialect, SQLQueries, Statements
 from capsem_proxy.audit.sqlite_schema import CURRENT_VERSION, migrate, stored_version
 from capsem_proxy.config import AuditSettings
@@ -25,17 +26,24 @@ __all__ = ["SQLiteAuditSink", "SQLiteStore"]
 
 T = TypeVar("T")
 
+# Columns named: ALTER TABLE ADD COLUMN puts new columns after the hashes.
 _INSERT = {
-    table: f"INSERT INTO {table} VALUES ({', '.join('?' * (len(columns) + 3))})" for table, columns in COLUMNS.items()
+    table: f"INSERT INTO {table} (seq, {', '.join(names)}, prev_hash, hash) "
+    f"VALUES ({', '.join('?' * (len(names) + 3))})"
+    for table, names in COLUMN_NAMES.items()
 }
+_HEAD = "SELECT seq, hash, keyed_from, key_id, store_id, mac FROM chain_head WHERE id = 1"
 
 
 class SQLiteStore(SQLQueries):
     """One SQLite audit file. `readonly` stores (the audit CLI) never create, migrate or write."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, key: ChainKey | None = None, busy_timeout: float = 5.0, readonly: bool = False
+    ) -> None:
         self.path = Path(path)
         self.description = f"sqlite:///{self.path}"
+        self._key = key
         self._busy_timeout = busy_timeout
         self._readonly = readonly
         self._writer: sqlite3.Connection | None = None
@@ -59,33 +67,64 @@ class SQLiteStore(SQLQueries):
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 migrate(connection)
+                self._in_transaction(connection, self._claim)
             except BaseException:
                 connection.close()
                 raise
             self._writer = connection
         return self._writer
 
-    def _write(self, entries: list[Entry]) -> None:
+    def _signing_key(self) -> ChainKey:
+        if self._key is None:
+            raise ValueError(f"audit store {self.description}: writing needs the chain key")
+        return self._key
+
+    def _locked_head(self, connection: sqlite3.Connection) -> StoredHead:
+        """The head, inside the writer's transaction; refuses a head keyed with another key."""
+        seq, digest, keyed_from, key_id, store_id, mac = connection.execute(_HEAD).fetchone()
+        head = StoredHead(int(seq), digest, int(keyed_from), key_id, store_id, mac)
+        if head.key_id and head.key_id != self._signing_key().key_id:
+            raise ChainKeyMismatch(self.description, head.key_id, self._signing_key().key_id)
+        return head
+
+    def _claim(self, connection: sqlite3.Connection) -> None:
+        """Name this proxy's key in a head that names none yet (a new or just migrated store)."""
+        head = self._locked_head(connection)
+        if not head.key_id:
+            key = self._signing_key()
+            mac = head_mac(key, head.store_id, head.seq, head.hash, head.keyed_from)
+            connection.execute("UPDATE chain_head SET key_id = ?, mac = ? WHERE id = 1", (key.key_id, mac))
+
+    @staticmethod
+    def _in_transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(connection)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
+
+    def _append(self, connection: sqlite3.Connection, entries: list[Entry]) -> StoredHead:
+        head = self._locked_head(connection)
+        if not entries:
+            return head
+        key = self._signing_key()
+        batch = link_entries(entries, head.seq, head.hash, key)
+        for table, params in batch.params.items():
+            if params:
+                connection.executemany(_INSERT[table], params)
+        mac = head_mac(key, head.store_id, batch.last_seq, batch.last_hash, head.keyed_from)
+        connection.execute("UPDATE chain_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+                           (batch.last_seq, batch.last_hash, mac))
+        return StoredHead(batch.last_seq, batch.last_hash, head.keyed_from, key.key_id, head.store_id, mac)
+
+    def _write(self, entries: list[Entry]) -> StoredHead:
         connection = self._connect_writer()
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                last_seq, last_hash = connection.execute("SELECT seq, hash FROM chain_head").fetchone() or (0, GENESIS)
-                rows = chain_entries(entries, last_seq, last_hash)
-                for table in ("requests", "decisions"):
-                    values = [(row.seq, *row.values, row.prev_hash, row.hash) for row in rows if row.table == table]
-                    if values:
-                        connection.executemany(_INSERT[table], values)
-                connection.execute(
-                    "INSERT INTO chain_head VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
-                    "hash = excluded.hash",
-                    (rows[-1].seq, rows[-1].hash),
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+            return self._in_transaction(connection, lambda connection: self._append(connection, entries))
         except sqlite3.OperationalError:
             # Locked, read-only, I/O error, file gone: start from a fresh connection next time.
             self._close_writer()
@@ -102,9 +141,8 @@ class SQLiteStore(SQLQueries):
         else:
             await self._on(self._write_thread, self._connect_writer)
 
-    async def write(self, entries: list[Entry]) -> None:
-        if entries:
-            await self._on(self._write_thread, self._write, entries)
+    async def write(self, entries: list[Entry]) -> StoredHead:
+        return await self._on(self._write_thread, self._write, entries)
 
     def is_permanent(self, error: BaseException) -> bool:
         # OperationalError is an outage (locked, read-only, disk); the others are about the rows.
@@ -161,13 +199,13 @@ class SQLiteStore(SQLQueries):
 class SQLiteAuditSink(QueuedAuditSink):
     """The queued sink writing to a SQLite file."""
 
-    def __init__(self, path: str, *, busy_timeout: float = 5.0, **options: Any) -> None:
-        super().__init__(SQLiteStore(path, busy_timeout=busy_timeout), **options)
+    def __init__(self, path: str, *, key: ChainKey | None, busy_timeout: float = 5.0, **options: Any) -> None:
+        super().__init__(SQLiteStore(path, key=key, busy_timeout=busy_timeout), key=key, **options)
 
     @property
     def path(self) -> Path:
         return self.store.path  # type: ignore[attr-defined, no-any-return]
 
     @classmethod
-    def from_settings(cls, settings: AuditSettings) -> SQLiteAuditSink:
-        return cls(settings.url.removeprefix("sqlite:///"), **cls.options(settings))
+    def from_settings(cls, settings: AuditSettings, key: ChainKey | None, **options: Any) -> SQLiteAuditSink:
+        return cls(settings.url.removeprefix("sqlite:///"), key=key, **cls.options(settings), **options)

@@ -9,11 +9,12 @@ appending a step.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
 
-from capsem_proxy.audit.chain import GENESIS, chain_entries
+from capsem_proxy.audit.chain import GENESIS, legacy_chain_entries
 from capsem_proxy.audit.errors import SchemaMismatch
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "migrate", "stored_version"]
@@ -129,16 +130,27 @@ def _to_v2(connection: sqlite3.Connection) -> None:
         "reason, details, subject, latency_ms, recorded_at FROM decisions_v1 ORDER BY rowid"
     )
     while chunk := cursor.fetchmany(_COPY_CHUNK):
-        rows = chain_entries((("decisions", tuple(values)) for values in chunk), last_seq, last_hash)
+        rows = legacy_chain_entries((("decisions", (*values, 1)) for values in chunk), last_seq, last_hash)
         connection.executemany(
-            _V2_INSERT_DECISION, [(row.seq, *row.values, row.prev_hash, row.hash) for row in rows]
+            _V2_INSERT_DECISION, [(row.seq, *row.values[:-1], row.prev_hash, row.hash) for row in rows]
         )
         last_seq, last_hash = rows[-1].seq, rows[-1].hash
     connection.execute("INSERT INTO chain_head VALUES (1, ?, ?)", (last_seq, last_hash))
     connection.execute("DROP TABLE decisions_v1")
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _to_v1), (2, _to_v2)]
+def _to_v3(connection: sqlite3.Connection) -> None:
+    """Folded decisions (`count`) and the keyed chain: the head learns the first keyed seq (rows
+    written so far keep their plain hashes), the key id and MAC (set by the first keyed proxy to
+    open the store) and a random store id (which the exported head names)."""
+    connection.execute("ALTER TABLE decisions ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+    for column in ("keyed_from INTEGER NOT NULL DEFAULT 1", "key_id TEXT NOT NULL DEFAULT ''",
+                   "store_id TEXT NOT NULL DEFAULT ''", "mac TEXT NOT NULL DEFAULT ''"):
+        connection.execute(f"ALTER TABLE chain_head ADD COLUMN {column}")
+    connection.execute("UPDATE chain_head SET keyed_from = seq + 1, store_id = ?", (os.urandom(16).hex(),))
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _to_v1), (2, _to_v2), (3, _to_v3)]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

@@ -8,14 +8,16 @@ import csv
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 import orjson
 
-from capsem_proxy.audit.chain import ChainBreak, ChainRow, ChainWalk
+from capsem_proxy.audit.chain import Anchor, ChainBreak, ChainRow, ChainWalk, StoredHead
+from capsem_proxy.audit.head import ExportedHead
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import MAX_LIMIT, AuditQuery
 from capsem_proxy.audit.rows import COLUMN_NAMES
 from capsem_proxy.config import ConfigError
@@ -49,7 +51,7 @@ class Reader(Protocol):
 
     async def chain_page(self, table: str, after_seq: int, limit: int) -> list[ChainRow]: ...
 
-    async def head(self) -> tuple[int, str]: ...
+    async def head(self) -> StoredHead | None: ...
 
     async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]: ...
 
@@ -71,12 +73,12 @@ def open_reader(url: str) -> Reader:
     raise ConfigError(f"audit.url: unsupported audit store '{url.split(':', 1)[0]}'")
 
 
-def parse_anchor(text: str) -> tuple[int, str]:
-    """`SEQ:HASH` as printed by verify."""
-    seq, _, digest = text.partition(":")
+def parse_anchor(text: str) -> Anchor:
+    """`SEQ:HASH` as printed by verify and in the proxy's "audit chain head" log lines."""
+    seq, _, digest = text.strip().partition(":")
     if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise ConfigError(f"--anchor '{text}': expected SEQ:HASH as printed by `audit verify`")
-    return int(seq), digest
+    return Anchor(int(seq), digest, f"the anchor {seq}:{digest[:12]}…")
 
 
 def parse_moment(text: str, now: float | None = None) -> float:
@@ -97,16 +99,25 @@ class VerifyReport:
 
     walk: ChainWalk
     broken: ChainBreak | None
-    head: tuple[int, str]
+    head: StoredHead | None
+    exported: ExportedHead | None = None
+    later_rows: int = 0  # written while the store was being verified, left for the next run
 
     def describe(self) -> str:
         if self.broken is not None:
             return self.broken.describe()
-        counts = self.walk.counts
-        return (
-            f"audit chain intact: {self.walk.rows} rows (requests {counts['requests']}, decisions "
-            f"{counts['decisions']}); head {self.head[0]}:{self.head[1]}"
-        )
+        walk, counts = self.walk, self.walk.counts
+        rows = f"{walk.rows} rows (requests {counts['requests']}, decisions {counts['decisions']})"
+        if walk.legacy_rows:
+            rows += f"; the first {walk.legacy_rows} written before the chain was keyed"
+        head = f"{self.head.seq}:{self.head.hash}" if self.head is not None else "none"
+        text = f"audit chain intact: {rows}; head {head}"
+        if self.exported is not None:
+            written = datetime.fromtimestamp(self.exported.written_at).isoformat(timespec="seconds")
+            text += f"; the exported head (seq {self.exported.seq}, written {written}) is in the chain"
+        if self.later_rows:
+            text += f"; {self.later_rows} rows written since the check began are left for the next run"
+        return text
 
 
 async def _in_seq_order(store: Reader) -> AsyncIterator[ChainRow]:
@@ -128,16 +139,53 @@ async def _in_seq_order(store: Reader) -> AsyncIterator[ChainRow]:
         yield buffers[min(waiting, key=lambda table: buffers[table][0].seq)].popleft()
 
 
-async def verify_chain(store: Reader, anchors: dict[int, str] | None = None) -> VerifyReport:
-    """Walk every row in seq order; the report names the first row where the chain breaks.
-    `anchors` (seq -> hash, noted earlier from `describe()`) also catch a store rewritten wholesale."""
+def _store_level(problem: str) -> ChainBreak:
+    return ChainBreak("-", 0, "", problem)
+
+
+async def verify_chain(
+    store: Reader, key: ChainKey, anchors: Iterable[Anchor] = (), exported: ExportedHead | None = None,
+    exported_source: str = "the exported head",
+) -> VerifyReport:
+    """Walk every row in seq order, checking each keyed hash with `key`; the report names the first
+    row where the chain breaks. `anchors` (hashes noted earlier, from `describe()` or the proxy's log)
+    and `exported` (the head the proxy exported) also catch a store emptied, cut short or rolled back."""
+    anchors = list(anchors)
     head = await store.head()
-    walk = ChainWalk(anchors)
+    walk = ChainWalk(key, head.keyed_from if head is not None else 1, anchors)
+    if head is not None and head.key_id and head.key_id != key.key_id:
+        return VerifyReport(walk, _store_level(
+            f"the store's chain is keyed with key id {head.key_id}, not with this key (key id {key.key_id}): verify "
+            "with the server secret of the proxy that wrote it"), head)
+    if exported is not None:
+        if head is None or exported.store_id != head.store_id:
+            return VerifyReport(walk, _store_level(
+                f"{exported_source} names store id {exported.store_id}, this store is "
+                f"{head.store_id if head is not None else 'without a head row'}: the store was replaced or "
+                "recreated (or the head file belongs to another store)"), head, exported)
+        if exported.keyed_from != head.keyed_from:
+            return VerifyReport(walk, _store_level(
+                f"the store's head says its chain is keyed from seq {head.keyed_from}, {exported_source} says "
+                f"from seq {exported.keyed_from}: the head row was rewritten"), head, exported)
+        if exported.seq:  # an export of an empty store anchors nothing
+            walk = ChainWalk(key, head.keyed_from, [*anchors, Anchor(exported.seq, exported.hash, exported_source)])
+    # A live store: rows written after the head was read are left for the next run, once the head
+    # read again covers them (a row past the head no proxy wrote is a break).
+    later_rows, last_later = 0, 0
     async for row in _in_seq_order(store):
+        if head is not None and row.seq > head.seq:
+            later_rows, last_later = later_rows + 1, row.seq
+            continue
         broken = walk.feed((row,))
         if broken is not None:
-            return VerifyReport(walk, broken, head)
-    return VerifyReport(walk, walk.check_head(*head), head)
+            return VerifyReport(walk, broken, head, exported)
+    broken = walk.check_head(head)
+    if broken is None and later_rows and head is not None:
+        moved = await store.head()
+        if moved is None or moved.seq < last_later or not moved.signed(key):
+            broken = ChainBreak("-", head.seq, "", f"row {last_later} lies past the store's head (seq "
+                                f"{moved.seq if moved is not None else head.seq}): no proxy wrote it")
+    return VerifyReport(walk, broken, head, exported, later_rows)
 
 
 async def export_rows(
@@ -184,7 +232,8 @@ async def tail_rows(
         emit(row)
     if not follow:
         return
-    after_seq = newest[-1]["seq"] if newest else (await store.head())[0]
+    head = await store.head()
+    after_seq = newest[-1]["seq"] if newest else (head.seq if head is not None else 0)
     while True:
         await asyncio.sleep(interval)
         for row in await _newer(store, tables, after_seq):

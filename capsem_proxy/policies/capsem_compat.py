@@ -3,6 +3,15 @@ arguments (Agent, Tool, Media …) and CAPSEM's Decision into the proxy's.
 
 Only the hooks a CAPSEM policy overrides are reported as implemented, so a policy that never
 looks at answers costs nothing on the response path.
+
+CAPSEM's `on_model_call` has one `prompt` for everything a request asks the model to read, so
+it gets every request text that has no hook of its own: the conversation (documents, search
+results, thinking and refusals carried in the history), text documents sent inline (decoded),
+the tool calls in the history (name, then the arguments as a JSON text) and every string the adapter did not
+recognise. Tool definitions stay on `on_tool_call` and tool results on `on_tool_response`
+(with text documents inside a result decoded under `attachments`). A CAPSEM policy therefore
+reads the same request a text detector does, and cannot be walked around by moving text into a
+field it was not shown.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from capsem_proxy.policies.base import never_suspends
 __all__ = ["CapsemPolicyAdapter", "is_capsem_policy"]
 
 _AGENT_SCRATCH_KEY = "capsem_agent"
+_PROMPT_SCRATCH_KEY = "capsem_prompt"
 _TOOL_CACHE_LIMIT = 2048
 _DEFAULT_AGENT_NAME = "capsem-proxy"
 
@@ -110,6 +120,29 @@ def _agent(context: RequestContext) -> Agent:
     return agent
 
 
+def _prompt(event: ModelCall) -> str:
+    """Everything a CAPSEM policy's `prompt` stands for (see the module docstring), built once
+    per request and shared by every CAPSEM policy."""
+    exchange = event.context.exchange
+    if not exchange.unrecognised:
+        for message in exchange.messages:
+            if message.media or message.tool_calls:
+                break
+        else:
+            return event.prompt  # the usual request: the conversation is all there is
+    scratch = event.context.scratch
+    prompt = scratch.get(_PROMPT_SCRATCH_KEY)
+    if prompt is None:
+        texts = [event.prompt] if event.prompt else []
+        texts.extend(event.media_texts)
+        for call in event.history_tool_calls:
+            # The arguments as one JSON text, as the model wrote them.
+            texts.extend(text for text in (call.name, call.raw_arguments) if text)
+        texts.extend(event.other_texts)
+        prompt = scratch[_PROMPT_SCRATCH_KEY] = texts[0] if len(texts) == 1 else "\n".join(texts)
+    return prompt
+
+
 class CapsemPolicyAdapter:
     """Presents a CAPSEM policy through the proxy's hook interface."""
 
@@ -147,7 +180,7 @@ class CapsemPolicyAdapter:
             agent=_agent(event.context),
             model_name=event.model_name,
             system_instructions=event.system_instructions,
-            prompt=event.prompt,
+            prompt=_prompt(event),
             media=_media(event.media),
         )
         return self._decision(result, "on_model_call")

@@ -1,10 +1,16 @@
 """The shared shape of the built-in detector policies (secrets, PII, injection, egress…).
 
-A detector policy scans the texts of the hooks it is configured for, and turns findings into one
-decision: each finding kind has an action (`log`, `block`, `confirm` or `redact`), the strictest
-action wins, and `redact` rewrites each finding as `[REDACTED:<kind>]` (reversible:
-`[REDACTED:<kind>_<n>]`, restored in the answer the client receives). Tool definitions and
-tool calls the model emits cannot be rewritten: there `redact` blocks.
+A detector policy scans the texts of the places it is configured for (`scan`), and turns
+findings into one decision: each finding kind has an action (`log`, `block`, `confirm` or
+`redact`), the strictest action wins, and `redact` rewrites each finding as `[REDACTED:<kind>]`
+(reversible: `[REDACTED:<kind>_<n>]`, restored in the answer the client receives). Tool
+definitions, tool calls the model emits and text sent encoded (base64 or data: URLs) cannot be
+rewritten: there `redact` blocks.
+
+Places and the hooks that read them: `prompts` (system text, the conversation, text documents
+sent inline), `tool_calls` in the request's history and `other` (what the adapter did not
+recognise) at `on_model_call`; `tool_definitions` and the tool calls the model emits at
+`on_tool_call`; `tool_results` at `on_tool_response`; `answers` at `on_model_response`.
 
 Every text is screened through `decide`, which keeps detector work bounded (see
 `capsem_proxy.scanning`): a short text is scanned inline, a long one in slices that give the event
@@ -13,6 +19,7 @@ loop a turn, and a request with more text than the scan budget is refused, never
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,27 +30,25 @@ from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
 from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
+from capsem_proxy.texts import json_texts
 
-__all__ = ["Action", "DetectorOptions", "DetectorPolicy", "json_strings"]
+__all__ = ["ALL_PLACES", "Action", "DetectorOptions", "DetectorPolicy", "combined", "json_strings"]
 
 Action = Literal["log", "block", "confirm", "redact"]
-Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "answers"]
+Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "answers", "other"]
+# Every place a text detector can read: the default of `scan`, so nothing the provider reads is
+# left out unless a configuration says so.
+ALL_PLACES: tuple[Place, ...] = ("prompts", "tool_definitions", "tool_calls", "tool_results", "answers", "other")
 
 # RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
 # shared by every detector policy so that no two originals of one request get the same placeholder,
 # and of how many placeholders each kind has had so far.
 _PLACEHOLDER_NUMBERING = "detector_placeholders"
 _PLACEHOLDER_COUNTS = "detector_placeholder_counts"
+# How many clean tool definitions each policy remembers (digests of 16 bytes).
+_CLEAN_DEFINITIONS_KEPT = 4096
 # RequestContext.scratch key: per policy, where the next check of a growing answer starts reading.
 _ANSWER_PROGRESS = "detector_answer_progress"
-# Which hook reads which place.
-_PLACE_HOOKS: dict[str, str] = {
-    "prompts": "on_model_call",
-    "tool_definitions": "on_tool_call",
-    "tool_calls": "on_tool_call",
-    "tool_results": "on_tool_response",
-    "answers": "on_model_response",
-}
 
 
 class DetectorOptions(BaseModel):
@@ -53,9 +58,11 @@ class DetectorOptions(BaseModel):
 
     action: Action = "block"
     actions: dict[str, Action] = Field(default_factory=dict, description="finding kind -> action, overriding `action`")
-    scan: list[Place] = Field(
-        default_factory=lambda: ["prompts", "tool_calls", "tool_results", "answers"],
-        description="where to look",
+    scan: list[Place] = Field(default_factory=lambda: list(ALL_PLACES), description="where to look")
+    emitted_tool_calls: bool | None = Field(
+        None,
+        description="also scan the tool calls the model emits (default: when `tool_calls` is in `scan`, "
+        "unless the detector says otherwise); `tool_calls` always covers the calls in a request's history",
     )
     reversible: bool = Field(False, description="redactions in requests are restored in the answer")
     window_chars: int = Field(256, ge=1, description="longest text a finding can span (streamed answers)")
@@ -63,6 +70,16 @@ class DetectorOptions(BaseModel):
     # The finding kinds a detector reports, and what to call them in errors (checked when set).
     known_kinds: ClassVar[tuple[str, ...]] = ()
     kind_label: ClassVar[str] = "finding"
+    # Whether a default `scan` (one the configuration did not spell out) covers emitted tool calls.
+    emitted_calls_by_default: ClassVar[bool] = True
+
+    def scans_emitted_calls(self) -> bool:
+        """True when the tool calls the model emits are scanned (see `emitted_tool_calls`)."""
+        if self.emitted_tool_calls is not None:
+            return self.emitted_tool_calls
+        if "tool_calls" not in self.scan:
+            return False
+        return self.emitted_calls_by_default or "scan" in self.model_fields_set
 
     @classmethod
     def check_kinds(cls, kinds: list[str], what: str) -> list[str]:
@@ -82,19 +99,24 @@ class DetectorOptions(BaseModel):
 
 
 def json_strings(value: Any) -> list[str]:
-    """Every string inside a JSON-like value, keys excluded (each can be redacted as a whole),
-    in document order; walked without recursion, since any nesting depth is valid JSON."""
-    strings: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            strings.append(item)
-        elif isinstance(item, dict):
-            stack.extend(reversed(item.values()))
-        elif isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-    return strings
+    """Every string inside a JSON-like value, keys excluded (each can be redacted as a whole);
+    walked without recursion, however deep the value nests."""
+    return json_texts(value)
+
+
+def combined(first: Decision | None, second: Decision | None) -> Decision | None:
+    """One decision for two scans of one hook call: the stricter governs, the other's findings
+    are named in its details (a redaction keeps its rewrites)."""
+    if first is None or second is None:
+        return first or second
+    governing, other = (second, first) if second.severity > first.severity else (first, second)
+    if other.verdict is Verdict.REDACT and governing.verdict is Verdict.REDACT:
+        governing.redactions = governing.redactions + other.redactions
+    governing.details = f"{governing.details}; {other.details}" if other.details else governing.details
+    kinds = sorted(set(governing.extra.get("kinds", [])) | set(other.extra.get("kinds", [])))
+    if kinds:
+        governing.extra["kinds"] = kinds
+    return governing
 
 
 def _numbered_per_request(decision: Decision | None, scratch: dict[str, Any]) -> Decision | None:
@@ -131,6 +153,9 @@ class DetectorPolicy:
     # finding is longer than `window_chars` unless so found: streamed answers are then read
     # incrementally (see `_decide_growing_answer`).
     incremental_answers: ClassVar[bool] = False
+    # False for a detector about what leaves in answers (egress): calls in a request's history
+    # were checked when the model emitted them.
+    screens_call_history: ClassVar[bool] = True
     # The hooks await only to give the event loop a turn while a long text is read in slices (or
     # to wait for a place to read it): the pipeline runs them inline and drives them on if they do.
     inline_hooks: ClassVar[frozenset[str]] = frozenset(HOOK_NAMES)
@@ -141,10 +166,24 @@ class DetectorPolicy:
         self.options = options
         self.detector: Detector = self.build_detector(options)
         self.reach: Reach = getattr(self.detector, "reach", DEFAULT_REACH)
-        self.implemented_hooks = frozenset(_PLACE_HOOKS[place] for place in options.scan)
+        scan = frozenset(options.scan)
+        self._scan = scan
+        self._scan_history = "tool_calls" in scan and self.screens_call_history
+        self._scan_emitted = options.scans_emitted_calls()
+        hooks = []
+        if scan & {"prompts", "other"} or self._scan_history:
+            hooks.append("on_model_call")
+        if "tool_definitions" in scan or self._scan_emitted:
+            hooks.append("on_tool_call")
+        if "tool_results" in scan:
+            hooks.append("on_tool_response")
+        if "answers" in scan:
+            hooks.append("on_model_response")
+        self.implemented_hooks = frozenset(hooks)
         self.window_chars = options.window_chars
         self._default_action = options.action
         self._actions = dict(options.actions)
+        self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> DetectorPolicy:
@@ -228,61 +267,113 @@ class DetectorPolicy:
             redactions=list(replacements.items()), extra=extra,
         )
 
+    def system_text(self, event: ModelCall) -> str:
+        """The system instructions this detector reads with the prompt (all of them, by default)."""
+        return event.system_instructions
+
     async def on_model_call(self, event: ModelCall) -> Decision | None:
-        system = event.system_instructions
-        text = event.prompt if not system else system + "\n" + event.prompt
-        decision = await self.decide("on_model_call", text, reversible=self.options.reversible)
+        return await self.decide_model_call(event)
+
+    async def decide_model_call(self, event: ModelCall) -> Decision | None:
+        """The decision on the request's texts read at `on_model_call`, by place: prompts (system
+        text, the conversation, text documents sent inline), the history's tool calls, other."""
+        scan = self._scan
+        texts: list[str] = []
+        encoded: list[str] = []
+        if "prompts" in scan:
+            system = self.system_text(event)
+            if system:
+                texts.append(system)
+            if event.prompt:
+                texts.append(event.prompt)
+            encoded = event.media_texts
+        if self._scan_history:
+            for call in event.history_tool_calls:
+                texts.extend(call.texts())
+        if "other" in scan:
+            texts.extend(event.other_texts)
+        decision = await self.decide("on_model_call", "\n".join(texts), reversible=self.options.reversible)
+        if encoded:
+            # Text inside base64 or a data: URL cannot be rewritten in place: there a redaction blocks.
+            decision = combined(decision, await self.decide("on_model_call", "\n".join(encoded), can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
         if event.emitted:
-            if "tool_calls" not in self.options.scan:
+            if not self._scan_emitted:
                 return None
             # A call the model emits cannot be redacted: streamed calls are released as the
             # provider's own argument fragments, which no rewrite reaches, and the client would
             # run the call with arguments the model never chose. `redact` blocks it instead.
             return await self.decide("on_tool_call", "\n".join(json_strings(event.args)), can_redact=False)
-        if "tool_definitions" not in self.options.scan:
+        if "tool_definitions" not in self._scan:
             return None
-        tool = event.tool
-        # A tool definition is the caller's own code: it can be refused, not rewritten.
-        return await self.decide("on_tool_call", tool.name + "\n" + tool.description, can_redact=False)
+        # A tool definition is the caller's own code: it can be refused, not rewritten. Its
+        # schema is read whole: descriptions of parameters are where tool poisoning hides.
+        # An agent sends the same tools with every request: a definition found clean once is
+        # clean again (findings depend on its text and this policy's options only).
+        key = event.tool.digest()
+        clean = self._clean_definitions
+        if key in clean:
+            clean.move_to_end(key)
+            return None
+        decision = await self.decide("on_tool_call", "\n".join(event.tool.texts()), can_redact=False)
+        if decision is None:
+            clean[key] = None
+            if len(clean) > _CLEAN_DEFINITIONS_KEPT:
+                clean.popitem(last=False)
+        return decision
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
-        text = "\n".join(json_strings(event.response))
-        decision = await self.decide("on_tool_response", text, reversible=self.options.reversible)
+        result = event.result
+        texts = result.texts() if result is not None else json_strings(event.response)
+        decision = await self.decide("on_tool_response", "\n".join(texts), reversible=self.options.reversible)
+        encoded = result.media_texts() if result is not None else []
+        if encoded:
+            decision = combined(decision, await self.decide("on_tool_response", "\n".join(encoded), can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
-        answer = event.answer
-        if answer.thinking or not self.incremental_answers:
+        if not self.incremental_answers:
+            answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text)
         return await self._decide_growing_answer(event)
 
     async def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a
-        long stream costs time in proportion to its length, not to its square.
+        long stream costs time in proportion to its length, not to its square. The text and the
+        thinking are read apart, each from its own settled point.
 
         A finding that still has characters to release ends after `settled_chars`; one no longer
         than `window_chars` therefore starts at most that far before. A longer one (a PEM block)
         is found from its first characters on, so the last check saw it, or its beginning, ending
         after what was then released: reading again from the earliest such finding covers it.
         """
-        text = event.answer.text
-        progress: dict[int, int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
-        start = max(0, event.settled_chars - self.window_chars)
-        open_from = progress.get(id(self))
-        if open_from is not None:
-            start = min(start, open_from)
-        unread = text[start:]
-        refusal = self.over_budget("on_model_response", len(text), growing=True)
+        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
         if refusal is not None:
             return refusal
-        findings = await self.scan(unread) if unread else []
-        # Findings not yet wholly released must be found again at the next check.
-        unreleased = [start + finding.start for finding in findings if start + finding.end >= event.settled_chars]
-        progress[id(self)] = min(unreleased) if unreleased else len(text)
+        progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
+        findings = await self._growing_findings(
+            progress, "thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars
+        )
+        findings += await self._growing_findings(
+            progress, "text", event.text_from, event.text_length, event.settled_chars
+        )
         if not findings:
             return None
         return self.decision_for("on_model_response", findings)
+
+    async def _growing_findings(
+        self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
+    ) -> list[Finding]:
+        key = (id(self), part)
+        start = max(0, settled - self.window_chars)
+        open_from = progress.get(key)
+        if open_from is not None:
+            start = min(start, open_from)
+        findings = await self.scan(read_from(start)) if length > start else []
+        # Findings not yet wholly released must be found again at the next check.
+        unreleased = [start + finding.start for finding in findings if start + finding.end >= settled]
+        progress[key] = min(unreleased) if unreleased else length
+        return findings

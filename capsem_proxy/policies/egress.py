@@ -13,6 +13,9 @@ kind without an entry in `actions`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -26,10 +29,11 @@ from capsem_proxy.detectors.urls import (
     UrlDetector,
     UrlKind,
     check_host_entries,
-    image_references_in,
+    find_urls,
     parse_url,
     registrable_domain,
 )
+from capsem_proxy.detectors.urls.find import FoundUrl, image_reference_labels
 from capsem_proxy.hooks import ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
 from capsem_proxy.scanning import current_ledger, too_large_decision
@@ -58,6 +62,23 @@ _PHRASES = {
 }
 _MAX_DOMAINS_NAMED = 3
 _DEFAULT_SCAN: list[Place] = ["answers", "tool_calls"]
+# RequestContext.scratch key: per policy, what the reading of a streamed answer carries from check to check.
+_STREAM_READING = "egress_stream_reading"
+# Reference-style images tracked across a stream (labels used, definitions seen); beyond, the oldest go.
+_MAX_TRACKED_REFERENCES = 256
+# How far before a URL a markdown image's `![` may stand (the URL finder looks as far back).
+_LABEL_LOOKBACK = 2002
+_REFERENCE_DEFINITION_LINE = re.compile(r"^[ ]{0,3}\[([^\]\n]{1,200})\]:[ \t]*<?[^\s>]+[^\n]*", re.MULTILINE)
+
+
+@dataclass(slots=True)
+class _StreamReading:
+    """What reading one part (text or thinking) of a streamed answer carries from check to check."""
+
+    read_from: int | None = None  # the start of a URL that may still grow, read again next time
+    image_labels: dict[str, None] = field(default_factory=dict)  # labels images used, oldest first
+    definitions: dict[str, str] = field(default_factory=dict)  # label -> its `[label]: url` line
+    last_image_open: int = -1  # where the last `![` seen starts
 
 
 class EgressOptions(DetectorOptions):
@@ -93,6 +114,8 @@ class EgressPolicy(DetectorPolicy):
     name: ClassVar[str] = "egress"
     reason: ClassVar[str] = "leakage"
     options_model: ClassVar[type[DetectorOptions]] = EgressOptions
+    # What leaves: calls in a request's history were checked when the model emitted them.
+    screens_call_history: ClassVar[bool] = False
 
     def __init__(self, options: DetectorOptions) -> None:
         assert isinstance(options, EgressOptions)
@@ -142,7 +165,7 @@ class EgressPolicy(DetectorPolicy):
         """Reads slices of `text`: markdown images may use a reference defined anywhere in the text
         (found once, for every slice), and only the end of the whole text may still grow (a URL cut
         by a slice is read again)."""
-        image_references = image_references_in(text)
+        image_references = image_reference_labels(text)
 
         def scan_window(window: str, reaches_end: bool) -> list[Finding]:
             return self.url_detector.scan(
@@ -151,10 +174,104 @@ class EgressPolicy(DetectorPolicy):
 
         return scan_window
 
+    # A streamed answer is read from what earlier checks left unsettled (see `_stream_findings`).
+    incremental_answers: ClassVar[bool] = True
+
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
-        answer = event.answer
-        text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
-        return await self.decide("on_model_response", text, complete=event.final)
+        if event.text_buffer is None and event.thinking_buffer is None:
+            answer = event.answer
+            text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
+            return await self.decide("on_model_response", text, complete=event.final)
+        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        if refusal is not None:
+            return refusal
+        readings: dict[tuple[int, str], _StreamReading] = event.context.scratch.setdefault(_STREAM_READING, {})
+        findings = [
+            finding
+            for part, read_from, length, settled in (
+                ("thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars),
+                ("text", event.text_from, event.text_length, event.settled_chars),
+            )
+            for finding in self._stream_findings(
+                readings.setdefault((id(self), part), _StreamReading()), read_from, length, settled, event.final
+            )
+            if self._kind_actions.get(finding.kind) != "allow"
+        ]
+        if not findings:
+            return None
+        decision = self.decision_for("on_model_response", findings)
+        decision.details, domains = _describe(findings)
+        decision.extra["domains"] = domains
+        return decision
+
+    def _stream_findings(
+        self, reading: _StreamReading, read_from: Callable[[int], str], length: int, settled: int, final: bool
+    ) -> list[Finding]:
+        """The URL findings of a growing text, reading only its unsettled end: the last
+        `window_chars` before `settled` and what follows, or from a URL that was still growing.
+
+        What a URL's judgement depends on before that point is carried along: the labels of
+        reference-style images used earlier (so a definition far below its image is judged as the
+        image it is), definitions seen earlier (judged again when an image starts using them),
+        and where the last `![` opened (a long alt text puts it out of reach of the read).
+        """
+        start = max(0, settled - self.window_chars)
+        if reading.read_from is not None:
+            start = min(start, reading.read_from)
+        if start >= length:
+            return []
+        segment = read_from(start)
+        labels = image_reference_labels(segment) if "![" in segment else frozenset()
+        prefix_lines = []
+        if reading.image_labels:
+            prefix_lines.append("".join(f"![][{label}]" for label in reading.image_labels))
+        prefix_lines.extend(
+            reading.definitions[label]
+            for label in labels
+            if label not in reading.image_labels and label in reading.definitions
+        )
+        prefix = "\n".join(prefix_lines) + "\n" if prefix_lines else ""
+        shift = start - len(prefix)  # offset in the text of position 0 of `prefix + segment`
+        findings: list[Finding] = []
+        reading.read_from = None
+        for found in find_urls(prefix + segment, complete=final):
+            absolute_start = found.start + shift
+            if found.start >= len(prefix):
+                if not found.complete:
+                    reading.read_from = absolute_start if reading.read_from is None else reading.read_from
+                elif (
+                    found.context == "link"
+                    and 0 <= reading.last_image_open < start
+                    and absolute_start - reading.last_image_open <= _LABEL_LOOKBACK
+                ):
+                    found = self._with_wider_context(found, read_from, absolute_start, final)
+            for kind in self.url_detector.kinds_of(found):
+                findings.append(Finding(kind, absolute_start, absolute_start + len(found.text), found.text))
+        image_open = segment.rfind("![")
+        if image_open != -1:
+            reading.last_image_open = start + image_open
+        for label in labels:
+            reading.image_labels[label] = None
+        for match in _REFERENCE_DEFINITION_LINE.finditer(segment):
+            reading.definitions[match.group(1).strip().lower()] = match.group()
+        for tracked in (reading.image_labels, reading.definitions):
+            while len(tracked) > _MAX_TRACKED_REFERENCES:
+                del tracked[next(iter(tracked))]
+        return findings
+
+    @staticmethod
+    def _with_wider_context(
+        found: FoundUrl, read_from: Callable[[int], str], absolute_start: int, final: bool
+    ) -> FoundUrl:
+        """`found` judged with the text as far back as a markdown label may reach (an image whose
+        alt text began before the read would otherwise pass for a link)."""
+        wide_start = max(0, absolute_start - _LABEL_LOOKBACK)
+        offset = absolute_start - wide_start
+        wide = read_from(wide_start)[: offset + len(found.text) + 1]
+        for candidate in find_urls(wide, complete=final):
+            if candidate.start == offset:
+                return FoundUrl(found.start, found.end, found.text, candidate.context, found.complete)
+        return found
 
 
 def _describe(findings: list[Finding]) -> tuple[str, list[str]]:

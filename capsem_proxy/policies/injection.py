@@ -1,4 +1,5 @@
-"""A built-in policy: blocks prompt injection and jailbreak attempts in prompts and in tool results.
+"""A built-in policy: blocks prompt injection and jailbreak attempts in prompts, tool results, tool
+definitions (poisoned descriptions) and any request text the adapter did not recognise.
 
 Prompts are scored with one threshold; tool results (pages, documents and emails an agent
 fetched, where indirect injection hides) with their own threshold and weights that count
@@ -17,7 +18,7 @@ from pydantic import Field, field_validator
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector
 from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
-from capsem_proxy.hooks import ModelCall
+from capsem_proxy.hooks import ModelCall, ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
 from capsem_proxy.scanning import screen
 
@@ -39,7 +40,12 @@ _HOOK_PROFILES: dict[str, Profile] = {
 class InjectionOptions(DetectorOptions):
     """Options of InjectionPolicy (plus those every detector policy has)."""
 
-    scan: list[Place] = Field(default_factory=lambda: ["prompts", "tool_results"], description="where to look")
+    # Every place of a request, not answers; tool calls the model emits only when `scan` is spelled
+    # out with `tool_calls` (or `emitted_tool_calls: true`).
+    scan: list[Place] = Field(
+        default_factory=lambda: ["prompts", "tool_definitions", "tool_calls", "tool_results", "other"],
+        description="where to look",
+    )
     prompt_threshold: float = Field(0.6, ge=0.0, le=1.0, description="score at which a prompt is flagged")
     tool_result_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="score at which a tool result (or tool definition) is flagged"
@@ -47,6 +53,8 @@ class InjectionOptions(DetectorOptions):
     scan_system: bool = Field(False, description="also score the system instructions with the prompt")
     decode_payloads: bool = Field(True, description="decode embedded base64 / hex payloads and score them too")
     signatures_file: str | None = Field(None, description="a signatures YAML replacing the built-in one")
+
+    emitted_calls_by_default: ClassVar[bool] = False
 
     @field_validator("action")
     @classmethod
@@ -82,6 +90,8 @@ class InjectionPolicy(DetectorPolicy):
     name: ClassVar[str] = "injection"
     reason: ClassVar[str] = "prompt_injection"
     options_model: ClassVar[type[DetectorOptions]] = InjectionOptions
+    # A streamed answer is scored on what earlier checks did not read, plus `window_chars` before it.
+    incremental_answers: ClassVar[bool] = True
 
     def __init__(self, options: DetectorOptions) -> None:
         if not isinstance(options, InjectionOptions):
@@ -129,8 +139,19 @@ class InjectionPolicy(DetectorPolicy):
         decision.extra["threshold"] = analysis.threshold
         return decision
 
-    async def on_model_call(self, event: ModelCall) -> Decision | None:
-        text = event.prompt
-        if self._scan_system and event.system_instructions:
-            text = event.system_instructions + "\n" + text
-        return await self.decide("on_model_call", text)
+    def system_text(self, event: ModelCall) -> str:
+        """System instructions are the operator's own: read only with `scan_system`."""
+        return event.system_instructions if self._scan_system else ""
+
+    async def on_model_response(self, event: ModelResponse) -> Decision | None:
+        """A whole answer is scored whole; a growing stream at each check on its new text and the
+        `window_chars` before it (an injection phrase fits in the window; evidence spread wider
+        apart than that is not combined in streams, so a long answer costs linear time)."""
+        # The budget counts the answer's length, whatever part of it a check reads.
+        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        if refusal is not None:
+            return refusal
+        window = self.window_chars
+        thinking = event.thinking_from(max(0, event.settled_thinking_chars - window))
+        text = event.text_from(max(0, event.settled_chars - window))
+        return await self.decide("on_model_response", thinking + "\n" + text if thinking else text)

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from capsem_proxy.detectors.base import Detector
 from capsem_proxy.detectors.pii import DEFAULT_PHONE_REGIONS, DEFAULT_PII_KINDS, NER_KINDS, PII_KINDS, PIIDetector
-from capsem_proxy.policies.detector_policy import Action, DetectorOptions, DetectorPolicy, Place
+from capsem_proxy.policies.detector_policy import ALL_PLACES, Action, DetectorOptions, DetectorPolicy, Place
 
 __all__ = ["PIIDetectOptions", "PIIDetectPolicy"]
 
@@ -35,10 +35,10 @@ class PIIDetectOptions(DetectorOptions):
     """Options of PIIDetectPolicy (plus every option of DetectorOptions)."""
 
     action: Action = "redact"
-    # Tool calls the model emits go to the caller's own code, not to the provider.
-    scan: list[Place] = Field(
-        default_factory=lambda: ["prompts", "tool_results", "answers"], description="where to look"
-    )
+    # Every place; tool calls the model emits go to the caller's own code, not to the provider, so they
+    # are read only when `scan` is spelled out with `tool_calls` (or `emitted_tool_calls: true`).
+    # Calls in a request's history do reach the provider: `tool_calls` covers them by default.
+    scan: list[Place] = Field(default_factory=lambda: list(ALL_PLACES), description="where to look")
     entities: list[str] = Field(default_factory=lambda: list(DEFAULT_PII_KINDS), description="PII kinds to find")
     min_score: float = Field(0.4, ge=0.0, le=1.0, description="findings scored below this are ignored")
     ner: bool = Field(False, description="also find person and location names with a spaCy NER model")
@@ -49,6 +49,7 @@ class PIIDetectOptions(DetectorOptions):
 
     known_kinds: ClassVar[tuple[str, ...]] = tuple(PII_KINDS)
     kind_label: ClassVar[str] = "PII"
+    emitted_calls_by_default: ClassVar[bool] = False
 
     @field_validator("entities")
     @classmethod
@@ -94,7 +95,8 @@ class PIIDetectPolicy(DetectorPolicy):
     receives, so the provider never sees it and the user still does. Names and places need
     `ner: true` and an installed spaCy model (checked at start-up, never downloaded); NER is off
     by default because it costs tens of milliseconds per prompt. Tool calls the model emits are
-    not scanned by default: they go to the caller's own code, not to the provider.
+    not scanned by default: they go to the caller's own code, not to the provider (the calls a
+    request's history carries are).
     """
 
     name: ClassVar[str] = "pii"

@@ -21,7 +21,7 @@ from capsem_proxy.detectors.base import Finding, Reach
 from capsem_proxy.detectors.slices import scan_in_slices
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolResponse
 from capsem_proxy.linear_regex import check_linear, compile_linear
-from capsem_proxy.policies.detector_policy import json_strings
+from capsem_proxy.policies.detector_policy import combined, json_strings
 from capsem_proxy.scanning import current_ledger, screen, too_large_decision
 
 __all__ = ["RegexRedactOptions", "RegexRedactPolicy"]
@@ -131,12 +131,31 @@ class RegexRedactPolicy:
             extra={"reversible": reversible},
         )
 
+    async def _decide_encoded(self, hook: str, texts: list[str]) -> Decision | None:
+        """Findings in text sent encoded (base64, a data: URL) cannot be rewritten: `redact` blocks."""
+        decision = await self._decide(hook, "\n".join(texts), False) if texts else None
+        if decision is not None and decision.verdict is Verdict.REDACT:
+            details = f"{decision.details} in encoded content, which cannot be rewritten"
+            return Decision(Verdict.BLOCK, self.name, hook, reason="sensitive_data", details=details)
+        return decision
+
     async def on_model_call(self, event: ModelCall) -> Decision | None:
-        text = event.prompt if not event.system_instructions else event.system_instructions + "\n" + event.prompt
-        return await self._decide("on_model_call", text, self.options.reversible)
+        """Every request text without a hook of its own: system text, the conversation, the
+        history's tool calls, what the adapter did not recognise, and decoded text documents."""
+        texts = [event.system_instructions, event.prompt]
+        for call in event.history_tool_calls:
+            texts.extend(call.texts())
+        texts.extend(event.other_texts)
+        joined = "\n".join(text for text in texts if text)
+        decision = await self._decide("on_model_call", joined, self.options.reversible)
+        return combined(decision, await self._decide_encoded("on_model_call", event.media_texts))
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
-        return await self._decide("on_tool_response", "\n".join(json_strings(event.response)), self.options.reversible)
+        result = event.result
+        texts = result.texts() if result is not None else json_strings(event.response)
+        decision = await self._decide("on_tool_response", "\n".join(texts), self.options.reversible)
+        encoded = result.media_texts() if result is not None else []
+        return combined(decision, await self._decide_encoded("on_tool_response", encoded))
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         answer = event.answer

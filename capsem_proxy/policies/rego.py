@@ -167,6 +167,9 @@ def _blank_input(hook: str) -> dict[str, Any]:
         "system": "",
         "offered_tools": [],
         "prompt": "",
+        "media_texts": [],
+        "history_tool_calls": [],
+        "other_texts": [],
         "tool": None,
         "args": {},
         "emitted": False,
@@ -182,10 +185,14 @@ def event_input(hook: str, event: Any) -> dict[str, Any]:
 
     Every key is always present, so rules need no existence checks. Request-wide keys: `hook`,
     `request_id`, `tenant_id`, `agent_id`, `session_id`, `provider`, `operation`, `model`,
-    `max_output_tokens`, `stream`, `system`, `offered_tools` (names). Per hook: `prompt` on
-    `on_model_call`; `tool` ({name, description, parameters}), `args` and `emitted` on
-    `on_tool_call`; `tool` and `response` (the result object) on `on_tool_response`; `answer`,
-    `thinking` and `final` on `on_model_response`.
+    `max_output_tokens`, `stream`, `system`, `offered_tools` (names). Per hook: on
+    `on_model_call`, `prompt` (the conversation: messages, documents, thinking carried in the
+    history), `media_texts` (text documents sent inline, decoded), `history_tool_calls`
+    ([{name, args}] of the calls the history carries) and `other_texts` (every string the
+    adapter did not recognise); `tool` ({name, description, parameters}), `args` and `emitted`
+    on `on_tool_call`; `tool` and `response` (the result object, text documents inside it
+    decoded under `attachments`) on `on_tool_response`; `answer`, `thinking` and `final` on
+    `on_model_response`.
     """
     context: RequestContext = event.context
     exchange = context.exchange
@@ -207,6 +214,12 @@ def event_input(hook: str, event: Any) -> dict[str, Any]:
         document["model"] = event.model_name
         document["system"] = event.system_instructions
         document["prompt"] = event.prompt
+        document["media_texts"] = event.media_texts
+        document["history_tool_calls"] = [
+            {"name": call.name, "args": call.arguments if call.wire is None or call.arguments else call.wire}
+            for call in event.history_tool_calls
+        ]
+        document["other_texts"] = event.other_texts
     elif isinstance(event, ToolCall):
         document["tool"] = _tool(event.tool)
         document["args"] = event.args

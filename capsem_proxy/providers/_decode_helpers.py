@@ -6,17 +6,17 @@ raising: adapters decode untrusted JSON and must never fail on an odd nested sha
 
 from __future__ import annotations
 
-import base64
-import binascii
 import mimetypes
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import orjson
 
-from capsem_proxy.exchange import MediaPart, Message, ToolCall, ToolResult
+from capsem_proxy.exchange import Exchange, MediaPart, Message, ToolCall, ToolResult
 from capsem_proxy.providers.base import StreamDecoder
 from capsem_proxy.streaming.events import Delta, StreamEvent
+from capsem_proxy.texts import b64decode
 
 __all__ = [
     "NullStreamDecoder",
@@ -28,13 +28,18 @@ __all__ = [
     "dumps",
     "error_message",
     "get",
+    "history_call",
     "loads",
     "media_from_url",
     "parse_arguments",
+    "request_media",
     "sse_event",
+    "texts_in",
     "texts_of",
     "to_int",
     "tool_content",
+    "unread",
+    "unrecognised",
     "valid_key",
 ]
 
@@ -103,21 +108,6 @@ def tool_content(text: str) -> Any:
     return text
 
 
-def b64decode(data: Any) -> bytes | None:
-    """Decode standard or URL-safe base64, padded or not; None when it is not base64 text."""
-    if not isinstance(data, str):
-        return None
-    if "-" in data or "_" in data:
-        data = data.replace("-", "+").replace("_", "/")
-    missing = -len(data) % 4
-    if missing:
-        data += "=" * missing
-    try:
-        return base64.b64decode(data)
-    except (binascii.Error, ValueError):
-        return None
-
-
 def _guess_mime(uri: str, default: str) -> str:
     return mimetypes.guess_type(uri.split("?", 1)[0], strict=False)[0] or default
 
@@ -132,6 +122,45 @@ def media_from_url(url: Any, mime_type: str = "") -> MediaPart | None:
         data = b64decode(payload) if "base64" in params else unquote_to_bytes(payload)
         return MediaPart(mime_type=mime or mime_type or "text/plain", data=data)
     return MediaPart(mime_type=mime_type or _guess_mime(url, "application/octet-stream"), uri=url)
+
+
+def unread(obj: dict[str, Any], known: frozenset[str], exchange: Exchange) -> None:
+    """Hand the fields of `obj` the adapter does not read to the catch-all (`other`).
+
+    `known` holds the fields an adapter decodes or knows hold no text (ids, enums, numbers); one
+    set comparison settles the usual case where there is nothing else (hot paths make it inline).
+    """
+    if not known.issuperset(obj):
+        exchange.unrecognised.extend((key, value) for key, value in obj.items() if key not in known)
+
+
+def unrecognised(exchange: Exchange, value: Any, key: str = "") -> None:
+    """Hand a whole value the adapter does not recognise (an unknown block type…) to the catch-all."""
+    exchange.unrecognised.append((key, value))
+
+
+def request_media(url: Any, exchange: Exchange, mime_type: str = "") -> MediaPart | None:
+    """Media named by a URL in a request: a `data:` URL is decoded (its text is read when it is
+    text); any other URL or file id is kept as a uri, and the URL itself is screened as `other`
+    (a query string can carry data to whoever serves it)."""
+    found = media_from_url(url, mime_type)
+    if found is not None and found.uri is not None:
+        exchange.unrecognised.append(("", url))  # the URL is the text, not its field's name
+    return found
+
+
+def history_call(name: Any, wire: Any, call_id: Any = "") -> ToolCall:
+    """A tool call carried in a request's history, its arguments as the request spells them: a
+    JSON text (OpenAI), an object, or whatever a provider's own tool takes."""
+    raw = wire if isinstance(wire, str) else dumps(wire) if wire is not None else ""
+    return ToolCall(
+        name=as_str(name), arguments=parse_arguments(wire), call_id=as_str(call_id), raw_arguments=raw, wire=wire
+    )
+
+
+def texts_in(values: Iterable[Any]) -> list[str]:
+    """The non-empty strings among `values`."""
+    return [value for value in values if isinstance(value, str) and value]
 
 
 def error_message(error: Any) -> str:
@@ -171,7 +200,7 @@ class Turn:
     them first in the turn); the rest of the turn, if any, follows with the given role.
     """
 
-    __slots__ = ("media", "texts", "thinking", "tool_calls", "tool_media", "tool_results")
+    __slots__ = ("media", "texts", "thinking", "tool_calls", "tool_results")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
@@ -179,12 +208,12 @@ class Turn:
         self.media: list[MediaPart] = []
         self.tool_calls: list[ToolCall] = []
         self.tool_results: list[ToolResult] = []
-        self.tool_media: list[MediaPart] = []
 
     def flush(self, messages: list[Message], role: str) -> None:
         """Append this turn's messages to `messages`."""
         if self.tool_results:
-            messages.append(Message(role="tool", tool_results=self.tool_results, media=self.tool_media))
+            media = [part for result in self.tool_results for part in result.media]
+            messages.append(Message(role="tool", tool_results=self.tool_results, media=media))
             if not (self.texts or self.media or self.tool_calls or self.thinking):
                 return
         messages.append(

@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 from capsem_proxy.exchange import Answer, Exchange
 from capsem_proxy.streaming.events import Delta, StreamEvent
 
-__all__ = ["ErrorKind", "ProviderAdapter", "StreamDecoder"]
+__all__ = ["ConflictingKeys", "ErrorKind", "ProviderAdapter", "StreamDecoder"]
+
+
+class ConflictingKeys(ValueError):
+    """A request carries two different keys (two headers, or a header and the query): the tenant
+    the proxy sees could differ from the one the provider bills."""
 
 
 class ErrorKind:
@@ -39,7 +44,8 @@ class StreamDecoder(ABC):
     @abstractmethod
     def feed(self, event: StreamEvent) -> list[Delta]:
         """Decode one event. Events that carry nothing neutral (pings, role-only deltas,
-        metadata) give an empty list. Never raises on unexpected shapes."""
+        metadata) give an empty list; data that is not JSON by any reading an SDK accepts gives
+        an UnreadableDelta. Never raises on unexpected shapes."""
 
 
 class ProviderAdapter(ABC):
@@ -55,10 +61,16 @@ class ProviderAdapter(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.tool_call_markers:
-            cls._tool_call_pattern = re.compile(b"|".join(re.escape(marker) for marker in cls.tool_call_markers))
+            # The markers, plus what may disguise them (see `answer_decoding.may_be_disguised`).
+            alternatives = [re.escape(marker) for marker in cls.tool_call_markers] + [rb"\\u", b"\x00"]
+            cls._tool_call_pattern = re.compile(b"|".join(alternatives))
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
-        """False when `raw` certainly holds no tool call (one C-level scan for all markers)."""
+        """False when `raw` certainly holds no tool call (one C-level scan for all markers).
+
+        A key spelled with escapes (`"tool\\u005fcalls"`) or in UTF-16 hides the markers from a
+        byte search: such bytes always count as possibly carrying a call, to be decoded.
+        """
         pattern = self._tool_call_pattern
         return pattern is not None and pattern.search(raw) is not None
 
@@ -93,4 +105,7 @@ class ProviderAdapter(ABC):
 
     @abstractmethod
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-        """The caller's provider key, or None when absent. `headers` keys are lower-case."""
+        """The caller's provider key, or None when absent. `headers` keys are lower-case.
+
+        Raises ConflictingKeys when the request carries the key in more than one place with
+        different values."""

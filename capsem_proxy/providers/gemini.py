@@ -4,13 +4,15 @@ Operations: "generate" (POST …/models/{model}:generateContent), "stream_genera
 (…:streamGenerateContent, `?alt=sse` or a JSON array), "count_tokens" (…:countTokens) and
 "models" (GET …/models).
 
-Decoding choices:
+Decoding choices (requests: `gemini_request`, which lists every field and its place):
 - Keys are read in camelCase, else snake_case, at every level (google-genai itself mixes
   them, e.g. `inlineData: {"mime_type": …}`), and base64 may be standard or URL-safe.
-- Roles: "model" → assistant, anything else → user. `functionResponse` parts are split out
-  into a message of role "tool" placed before the rest of their content.
+- Roles: "model" → assistant, anything else → user. `functionResponse` and
+  `codeExecutionResult` parts are split out into a message of role "tool" placed before the
+  rest of their content; `executableCode` is a call of the "code_execution" tool.
 - The model is the one named in the URL, without a "models/" prefix (else the body's).
-- countTokens bodies wrapped in `generateContentRequest` are unwrapped.
+- countTokens bodies wrapped in `generateContentRequest` are unwrapped (top-level `contents`
+  are read too).
 - In streams, each `functionCall` part is one complete ToolCallDelta (its arguments as
   JSON), indexes counting up across the stream; every candidate is decoded.
 
@@ -31,24 +33,24 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall, ToolDefinition, ToolResult
+from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
-    Turn,
     as_list,
     as_str,
     b64decode,
+    bearer_token,
     dumps,
     error_message,
     get,
-    loads,
     media_from_url,
     sse_event,
-    texts_of,
     to_int,
     valid_key,
 )
-from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.gemini_request import decode_generate
 from capsem_proxy.streaming.events import (
     Delta,
     ErrorDelta,
@@ -57,6 +59,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 
@@ -108,85 +111,38 @@ def _tool_call(call: dict[str, Any]) -> ToolCall:
     )
 
 
-def _add_part(part: Any, turn: Turn) -> None:
-    """Add one request `Part` to the turn; unknown parts (executableCode, …) are skipped."""
-    if not isinstance(part, dict):
-        return
-    text = part.get("text")
-    if isinstance(text, str):
-        if text:
-            (turn.thinking if part.get("thought") is True else turn.texts).append(text)
-        return
-    if isinstance(inline := get(part, "inlineData", "inline_data"), dict):
-        turn.media.append(_inline_media(inline))
-    elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
-        found = _file_media(file_data)
-        if found is not None:
-            turn.media.append(found)
-    elif isinstance(call := get(part, "functionCall", "function_call"), dict):
-        turn.tool_calls.append(_tool_call(call))
-    elif isinstance(response := get(part, "functionResponse", "function_response"), dict):
-        turn.tool_results.append(
-            ToolResult(
-                call_id=as_str(response.get("id")), name=as_str(response.get("name")), content=response.get("response")
-            )
-        )
-        for inner in as_list(response.get("parts")):
-            if isinstance(inner, dict) and isinstance(inline := get(inner, "inlineData", "inline_data"), dict):
-                turn.tool_media.append(_inline_media(inline))
-
-
-def _contents(contents: Any) -> list[Any]:
-    if isinstance(contents, list):
-        return contents
-    if isinstance(contents, dict):
-        return [contents]
-    if isinstance(contents, str):
-        return [contents]
-    return []
-
-
-def _system_text(system: Any) -> str:
-    if isinstance(system, str):
-        return system
-    if isinstance(system, dict):
-        return "\n".join(texts_of(system.get("parts")))
-    if isinstance(system, list):  # a bare list of parts
-        return "\n".join(texts_of(system))
-    return ""
-
-
-def _tools(tools: Any) -> list[ToolDefinition]:
-    found = []
-    for tool in _contents(tools):
-        if not isinstance(tool, dict):
-            continue
-        for spec in as_list(get(tool, "functionDeclarations", "function_declarations")):
-            if not isinstance(spec, dict) or not isinstance(name := spec.get("name"), str) or not name:
-                continue
-            parameters = spec.get("parameters")
-            if not isinstance(parameters, dict):
-                parameters = get(spec, "parametersJsonSchema", "parameters_json_schema")
-            found.append(
-                ToolDefinition(
-                    name=name,
-                    description=as_str(spec.get("description")),
-                    parameters=parameters if isinstance(parameters, dict) else {},
-                )
-            )
-    return found
-
-
 def _strip_models(name: Any) -> str:
     name = as_str(name)
     return name[7:] if name.startswith("models/") else name
 
 
-def _first_candidate(body: dict[str, Any]) -> dict[str, Any]:
-    candidates = body.get("candidates")
-    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
-        return candidates[0]
-    return {}
+def _add_response(body: dict[str, Any], answer: Answer, texts: list[str], thinking: list[str]) -> None:
+    """The parts, finish reason and usage of one GenerateContentResponse, added to `answer`."""
+    candidates = [candidate for candidate in as_list(body.get("candidates")) if isinstance(candidate, dict)]
+    for candidate in candidates:
+        for part in _parts_of(candidate):
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str):
+                (thinking if part.get("thought") is True else texts).append(text)
+            elif isinstance(call := get(part, "functionCall", "function_call"), dict):
+                answer.tool_calls.append(_tool_call(call))
+            elif isinstance(inline := get(part, "inlineData", "inline_data"), dict):
+                answer.media.append(_inline_media(inline))
+            elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
+                found = _file_media(file_data)
+                if found is not None:
+                    answer.media.append(found)
+    reason = get(candidates[0], "finishReason", "finish_reason") if candidates else None
+    if isinstance(reason, str):
+        answer.finish_reason = reason
+    elif answer.finish_reason is None:
+        answer.finish_reason = _block_reason(body)
+    input_tokens, output_tokens = _usage(get(body, "usageMetadata", "usage_metadata"))
+    usage = answer.usage
+    usage.input_tokens = input_tokens if input_tokens is not None else usage.input_tokens
+    usage.output_tokens = output_tokens if output_tokens is not None else usage.output_tokens
 
 
 def _parts_of(candidate: dict[str, Any]) -> list[Any]:
@@ -217,7 +173,12 @@ class _GenerateStreamDecoder(StreamDecoder):
         self._next_index = 0
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        data = loads(event.data)
+        if not event.data.strip():
+            return []
+        try:
+            data = parse_answer_json(event.data)
+        except UnreadableAnswer as exc:
+            return [UnreadableDelta(f"event data is {exc}")]
         out: list[Delta] = []
         if isinstance(data, dict):
             self._response(data, out)
@@ -225,6 +186,10 @@ class _GenerateStreamDecoder(StreamDecoder):
             for item in data:
                 if isinstance(item, dict):
                     self._response(item, out)
+                else:
+                    out.append(UnreadableDelta("a stream element holds a value that is not a response object"))
+        else:
+            out.append(UnreadableDelta("event data is not a response object"))
         return out
 
     def _response(self, response: dict[str, Any], out: list[Delta]) -> None:
@@ -278,7 +243,8 @@ class GeminiAdapter(ProviderAdapter):
     tool_call_markers = (b"functionCall", b"function_call")
 
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
-        """Decode a generate / stream / countTokens body; the model comes from the URL."""
+        """Decode a generate / stream / countTokens / embed body (see `gemini_request`); the model
+        comes from the URL."""
         exchange = Exchange(
             provider=self.name,
             operation=operation,
@@ -289,61 +255,24 @@ class GeminiAdapter(ProviderAdapter):
             return exchange
         if not isinstance(body, dict):
             raise ValueError("request body must be a JSON object")
-        if operation == "embed":
-            # embedContent: {"content": …}; batchEmbedContents: {"requests": [{"content": …}]}
-            requests = body.get("requests")
-            items = [item for item in requests if isinstance(item, dict)] if isinstance(requests, list) else [body]
-            body = {"contents": [item.get("content") for item in items if isinstance(item.get("content"), dict)]}
-        wrapped = get(body, "generateContentRequest", "generate_content_request")
-        if isinstance(wrapped, dict):
-            body = wrapped
         if not exchange.model:
             exchange.model = _strip_models(body.get("model"))
-        exchange.system = _system_text(get(body, "systemInstruction", "system_instruction"))
-        for content in _contents(body.get("contents")):
-            turn = Turn()
-            if isinstance(content, str):
-                turn.texts.append(content)
-                turn.flush(exchange.messages, "user")
-                continue
-            if not isinstance(content, dict):
-                continue
-            for part in _contents(content.get("parts")):
-                _add_part({"text": part} if isinstance(part, str) else part, turn)
-            turn.flush(exchange.messages, "assistant" if content.get("role") == "model" else "user")
-        exchange.tools = _tools(body.get("tools"))
-        generation_config = get(body, "generationConfig", "generation_config")
-        if isinstance(generation_config, dict):
-            exchange.max_output_tokens = to_int(get(generation_config, "maxOutputTokens", "max_output_tokens"))
+        decode_generate(operation, body, exchange)
         return exchange
 
     def decode_answer(self, operation: str, body: Any) -> Answer:
-        """Decode a GenerateContentResponse (first candidate); other operations give an empty Answer."""
+        """Decode a GenerateContentResponse (every candidate: a request may ask for several), or
+        a JSON array of them (a streamed answer read whole); other operations give an empty Answer."""
         answer = Answer()
-        if operation not in ("generate", "stream_generate") or not isinstance(body, dict):
+        if operation not in ("generate", "stream_generate"):
             return answer
-        candidate = _first_candidate(body)
+        responses = [body] if isinstance(body, dict) else [item for item in as_list(body) if isinstance(item, dict)]
         texts: list[str] = []
         thinking: list[str] = []
-        for part in _parts_of(candidate):
-            if not isinstance(part, dict):
-                continue
-            text = part.get("text")
-            if isinstance(text, str):
-                (thinking if part.get("thought") is True else texts).append(text)
-            elif isinstance(call := get(part, "functionCall", "function_call"), dict):
-                answer.tool_calls.append(_tool_call(call))
-            elif isinstance(inline := get(part, "inlineData", "inline_data"), dict):
-                answer.media.append(_inline_media(inline))
-            elif isinstance(file_data := get(part, "fileData", "file_data"), dict):
-                found = _file_media(file_data)
-                if found is not None:
-                    answer.media.append(found)
+        for response in responses:
+            _add_response(response, answer, texts, thinking)
         answer.text = "".join(texts)
         answer.thinking = "".join(thinking)
-        reason = get(candidate, "finishReason", "finish_reason")
-        answer.finish_reason = reason if isinstance(reason, str) else _block_reason(body)
-        answer.usage.input_tokens, answer.usage.output_tokens = _usage(get(body, "usageMetadata", "usage_metadata"))
         return answer
 
     def stream_decoder(self, operation: str) -> StreamDecoder:
@@ -363,8 +292,18 @@ class GeminiAdapter(ProviderAdapter):
         return orjson.dumps(payload)
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-        """`x-goog-api-key`, else the `key` query parameter; "" when malformed, None when absent."""
-        value = headers.get("x-goog-api-key")
+        """`x-goog-api-key`, else the `key` query parameter; "" when malformed, None when absent.
+        Both with different keys, or either beside an `Authorization` bearer (Google accepts OAuth
+        tokens too): ConflictingKeys, since the key the tenant is derived from might not be the one
+        Google bills."""
+        header = headers.get("x-goog-api-key")
+        param = query.get("key")
+        if header is not None and param is not None and valid_key(header) != valid_key(param):
+            raise ConflictingKeys("x-goog-api-key and the key query parameter carry different keys")
+        value = header if header is not None else param
         if value is None:
-            value = query.get("key")
-        return None if value is None else valid_key(value)
+            return None
+        authorization = headers.get("authorization")
+        if authorization is not None and bearer_token(authorization) != valid_key(value):
+            raise ConflictingKeys("the request carries both an API key and an Authorization credential")
+        return valid_key(value)

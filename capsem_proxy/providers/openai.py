@@ -3,11 +3,12 @@
 Operations: "chat" (POST /v1/chat/completions), "responses" (POST /v1/responses),
 "embeddings" (POST /v1/embeddings), "models" (GET /v1/models).
 
-Decoding choices:
+Decoding choices (requests: `openai_request`, which lists every field and its place):
 - `system` and `developer` messages (and Responses `instructions`) go to `Exchange.system`,
   joined with "\\n"; they are not kept in `messages`.
-- Responses `function_call` / `reasoning` items join the assistant message right before
-  them (or start one); consecutive `function_call_output` items form one "tool" message.
+- Responses `function_call` / `reasoning` items (and the provider's own tool calls:
+  `mcp_call`, `local_shell_call`…) join the assistant message right before them (or start
+  one); consecutive outputs form one "tool" message.
 - Tool output text that is a JSON object is parsed into a dict.
 - Streamed tool-call indexes of choice n > 0 (requests with `n` > 1) are offset by
   n * 1000 so the calls of different choices never merge.
@@ -42,7 +43,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, Message, ToolCall, ToolDefinition, ToolResult
+from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
 from capsem_proxy.providers._decode_helpers import (
     NullStreamDecoder,
     as_list,
@@ -51,23 +53,24 @@ from capsem_proxy.providers._decode_helpers import (
     bearer_token,
     dumps,
     error_message,
-    loads,
     media_from_url,
     parse_arguments,
     sse_event,
     texts_of,
     to_int,
-    tool_content,
 )
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.openai_request import decode_chat, decode_embeddings, decode_responses
 from capsem_proxy.streaming.events import (
     Delta,
+    EchoDelta,
     ErrorDelta,
     FinishDelta,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 
@@ -88,21 +91,9 @@ _ERRORS: dict[str, tuple[str, str | None]] = {
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm16": "audio/pcm"}
 _CHOICE_STRIDE = 1000
-# Responses stream events that can carry something neutral; any other named event is skipped unparsed.
-_RESPONSES_EVENTS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.output_item.added",
-        "response.function_call_arguments.delta",
-        "response.custom_tool_call_input.delta",
-        "response.reasoning_summary_text.delta",
-        "response.reasoning_text.delta",
-        "response.completed",
-        "response.incomplete",
-        "response.failed",
-        "error",
-    }
+# Responses events that repeat the whole text of one content part (or of one reasoning part).
+_TEXT_DONE_EVENTS = frozenset(
+    {"response.output_text.done", "response.reasoning_summary_text.done", "response.reasoning_text.done"}
 )
 
 
@@ -168,13 +159,6 @@ def _parts(content: Any, texts: list[str], media: list[MediaPart]) -> None:
             media.append(found)
 
 
-def _text_of(content: Any) -> tuple[str, list[MediaPart]]:
-    texts: list[str] = []
-    media: list[MediaPart] = []
-    _parts(content, texts, media)
-    return "\n".join(texts), media
-
-
 def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolCall:
     raw_arguments = raw if isinstance(raw, str) else (dumps(raw) if raw is not None else "")
     return ToolCall(
@@ -182,162 +166,35 @@ def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolCall:
     )
 
 
-def _tool_definition(spec: Any) -> ToolDefinition | None:
-    """A function spec: `{"name", "description", "parameters"}` (flat or under `function`/`custom`)."""
-    if not isinstance(spec, dict):
-        return None
-    kind = spec.get("type")
-    if kind is not None and kind not in ("function", "custom"):
-        return None  # built-in tools (web_search, file_search, code_interpreter, mcp, ...)
-    inner = spec.get("function") or spec.get("custom")
-    if isinstance(inner, dict):
-        spec = inner
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        return None
-    parameters = spec.get("parameters")
-    return ToolDefinition(
-        name=name,
-        description=as_str(spec.get("description")),
-        parameters=parameters if isinstance(parameters, dict) else {},
-    )
-
-
-def _add_tools(exchange: Exchange, *lists: Any) -> None:
-    for tools in lists:
-        for spec in as_list(tools):
-            tool = _tool_definition(spec)
-            if tool is not None:
-                exchange.tools.append(tool)
-
-
-# ---------------------------------------------------------------------------- requests
-
-
-def _decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
-    messages = exchange.messages
-    names: dict[str, str] = {}
-    for raw in as_list(body.get("messages")):
-        if not isinstance(raw, dict):
-            continue
-        role = raw.get("role")
-        text, media = _text_of(raw.get("content"))
-        if role in _SYSTEM_ROLES:
-            if text:
-                system.append(text)
-            continue
-        if role in ("tool", "function"):
-            call_id = as_str(raw.get("tool_call_id"))
-            name = as_str(raw.get("name")) or names.get(call_id, "")
-            result = ToolResult(call_id=call_id, name=name, content=tool_content(text))
-            messages.append(Message(role="tool", tool_results=[result], media=media))
-            continue
-        message = Message(role="assistant" if role == "assistant" else "user", text=text, media=media)
-        if role == "assistant":
-            for item in as_list(raw.get("tool_calls")):
-                if not isinstance(item, dict):
-                    continue
-                function = item.get("function") or item.get("custom")
-                if not isinstance(function, dict):
-                    continue
-                raw_args = function.get("arguments", function.get("input"))
-                call = _tool_call(function.get("name"), raw_args, item.get("id"))
-                names[call.call_id] = call.name
-                message.tool_calls.append(call)
-            legacy = raw.get("function_call")
-            if isinstance(legacy, dict):
-                message.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
-            message.thinking = as_str(raw.get("reasoning_content"))
-        messages.append(message)
-    _add_tools(exchange, body.get("tools"), body.get("functions"))
-
-
-def _assistant(messages: list[Message]) -> Message:
-    """The assistant message being built (the last one), or a new one."""
-    if messages and messages[-1].role == "assistant":
-        return messages[-1]
-    message = Message(role="assistant")
-    messages.append(message)
-    return message
-
-
 def _reasoning_text(item: dict[str, Any]) -> str:
     return "\n".join(texts_of(item.get("summary")) + texts_of(item.get("content")))
-
-
-def _decode_responses(body: dict[str, Any], exchange: Exchange, system: list[str]) -> None:
-    instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        system.append(instructions)
-    messages = exchange.messages
-    items = body.get("input")
-    if isinstance(items, str):
-        messages.append(Message(role="user", text=items))
-        items = None
-    names: dict[str, str] = {}
-    for item in as_list(items):
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind is None or kind == "message":
-            role = item.get("role")
-            text, media = _text_of(item.get("content"))
-            if role in _SYSTEM_ROLES:
-                if text:
-                    system.append(text)
-            elif role == "assistant":
-                message = _assistant(messages)
-                message.text = f"{message.text}\n{text}" if message.text and text else message.text or text
-                message.media.extend(media)
-            else:
-                messages.append(Message(role="user", text=text, media=media))
-        elif kind in ("function_call", "custom_tool_call"):
-            raw_args = item.get("arguments") if kind == "function_call" else item.get("input")
-            call = _tool_call(item.get("name"), raw_args, item.get("call_id"))
-            names[call.call_id] = call.name
-            _assistant(messages).tool_calls.append(call)
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            call_id = as_str(item.get("call_id"))
-            text, media = _text_of(item.get("output"))
-            result = ToolResult(call_id=call_id, name=names.get(call_id, ""), content=tool_content(text))
-            if messages and messages[-1].role == "tool":
-                messages[-1].tool_results.append(result)
-                messages[-1].media.extend(media)
-            else:
-                messages.append(Message(role="tool", tool_results=[result], media=media))
-        elif kind == "reasoning":
-            thinking = _reasoning_text(item)
-            if thinking:
-                message = _assistant(messages)
-                message.thinking = f"{message.thinking}\n{thinking}" if message.thinking else thinking
-    _add_tools(exchange, body.get("tools"))
-
-
-def _decode_embeddings(body: dict[str, Any], exchange: Exchange) -> None:
-    inputs = body.get("input")
-    for text in [inputs] if isinstance(inputs, str) else as_list(inputs):
-        if isinstance(text, str):
-            exchange.messages.append(Message(role="user", text=text))
 
 
 # ---------------------------------------------------------------------------- answers
 
 
 def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
-    choices = as_list(body.get("choices"))
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    if isinstance(message, dict):
-        texts: list[str] = []
-        _parts(message.get("content"), texts, answer.media)
+    # Every choice is read (a request with `n` > 1 gets several): the client receives them all.
+    choices = [choice for choice in as_list(body.get("choices")) if isinstance(choice, dict)]
+    texts: list[str] = []
+    thinking: list[str] = []
+    for choice in choices:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            continue
+        choice_texts: list[str] = []
+        _parts(message.get("content"), choice_texts, answer.media)
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
-            texts.append(refusal)
+            choice_texts.append(refusal)
         audio = message.get("audio")
-        if not texts and isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
-            texts.append(audio["transcript"])
-        answer.text = "\n".join(texts)
-        answer.thinking = as_str(message.get("reasoning_content"))
+        if isinstance(audio, dict) and isinstance(audio.get("transcript"), str) and audio["transcript"]:
+            choice_texts.append(audio["transcript"])
+        texts.extend(choice_texts)
+        for key in ("reasoning_content", "reasoning"):
+            reasoning = message.get(key)
+            if isinstance(reasoning, str) and reasoning:
+                thinking.append(reasoning)
         for item in as_list(message.get("tool_calls")):
             function = item.get("function") or item.get("custom") if isinstance(item, dict) else None
             if isinstance(function, dict):
@@ -346,7 +203,9 @@ def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
         legacy = message.get("function_call")
         if isinstance(legacy, dict):
             answer.tool_calls.append(_tool_call(legacy.get("name"), legacy.get("arguments"), ""))
-    reason = choice.get("finish_reason")
+    answer.text = "\n".join(texts)
+    answer.thinking = "\n".join(thinking)
+    reason = choices[0].get("finish_reason") if choices else None
     answer.finish_reason = reason if isinstance(reason, str) else None
     usage = body.get("usage")
     if isinstance(usage, dict):
@@ -394,11 +253,36 @@ def _responses_answer(body: dict[str, Any], answer: Answer) -> None:
 # ---------------------------------------------------------------------------- streams
 
 
-def _parse_object(data: str) -> dict[str, Any] | None:
-    if data[:1] != "{" and not data.lstrip().startswith("{"):
-        return None  # "[DONE]", empty keep-alives
-    value = loads(data)
-    return value if isinstance(value, dict) else None
+def _item_echoes(item: Any, index: int, out: list[Delta]) -> None:
+    """What a finished output item repeats: each text part, reasoning part, or its call's arguments."""
+    if not isinstance(item, dict):
+        return
+    kind = item.get("type")
+    if kind == "message":
+        for part in as_list(item.get("content")):
+            if isinstance(part, dict):
+                text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+                if isinstance(text, str) and text:
+                    out.append(EchoDelta(text))
+    elif kind == "reasoning":
+        for text in texts_of(item.get("summary")) + texts_of(item.get("content")):
+            out.append(EchoDelta(text, "thinking"))
+    elif kind in ("function_call", "custom_tool_call"):
+        arguments = item.get("arguments") if kind == "function_call" else item.get("input")
+        out.append(EchoDelta(as_str(arguments), "tool", index))
+
+
+def _parse_object(data: str) -> dict[str, Any] | UnreadableDelta | None:
+    """An event's JSON object; None for what the SDK skips or stops at (no data, `[DONE]`)."""
+    if data[:1] != "{":
+        stripped = data.strip()
+        if not stripped or stripped.startswith("[DONE]"):
+            return None
+    try:
+        value = parse_answer_json(data)
+    except UnreadableAnswer as exc:
+        return UnreadableDelta(f"event data is {exc}")
+    return value if isinstance(value, dict) else UnreadableDelta("event data is not a JSON object")
 
 
 class _ChatStreamDecoder(StreamDecoder):
@@ -410,6 +294,9 @@ class _ChatStreamDecoder(StreamDecoder):
         chunk = _parse_object(event.data)
         if chunk is None:
             return []
+        if type(chunk) is UnreadableDelta:
+            return [chunk]
+        assert isinstance(chunk, dict)
         error = chunk.get("error")
         if error:
             return [ErrorDelta(error_message(error))]
@@ -471,19 +358,27 @@ class _ChatStreamDecoder(StreamDecoder):
 
 
 class _ResponsesStreamDecoder(StreamDecoder):
-    """Responses API semantic events (`event: response.*`)."""
+    """Responses API semantic events (`event: response.*`).
+
+    The SDK reads every event by its data's `type`, whatever the `event:` line says; so does the
+    decoder, and an event whose line and type disagree is refused as unreadable.
+    """
 
     __slots__ = ()
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        name = event.event
-        if name is not None and name not in _RESPONSES_EVENTS:
-            return []
         data = _parse_object(event.data)
         if data is None:
             return []
-        if name is None:
-            name = data.get("type")
+        if type(data) is UnreadableDelta:
+            return [data]
+        assert isinstance(data, dict)
+        kind = data.get("type")
+        name = event.event
+        if isinstance(kind, str):
+            if name is not None and name != kind:
+                return [UnreadableDelta(f"event {name!r} carries data of type {kind!r}")]
+            name = kind
         if name in ("response.output_text.delta", "response.refusal.delta"):
             delta = data.get("delta")
             return [TextDelta(delta)] if isinstance(delta, str) and delta else []
@@ -496,12 +391,45 @@ class _ResponsesStreamDecoder(StreamDecoder):
             if not isinstance(delta, str) or not delta or type(index) is not int:
                 return []
             return [ToolCallDelta(index=index, arguments_fragment=delta)]
+        if name in _TEXT_DONE_EVENTS:
+            text = data.get("text")
+            part = "text" if name == "response.output_text.done" else "thinking"
+            return [EchoDelta(text, part)] if isinstance(text, str) else []
+        if name == "response.refusal.done":
+            text = data.get("refusal")
+            return [EchoDelta(text)] if isinstance(text, str) else []
+        if name in ("response.content_part.done", "response.reasoning_summary_part.done"):
+            part = data.get("part")
+            if not isinstance(part, dict):
+                return []
+            text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+            kind = "text" if name == "response.content_part.done" else "thinking"
+            return [EchoDelta(text, kind)] if isinstance(text, str) else []
+        if name in ("response.function_call_arguments.done", "response.custom_tool_call_input.done"):
+            index = data.get("output_index")
+            arguments = data.get("arguments") if name == "response.function_call_arguments.done" else data.get("input")
+            if type(index) is not int or not isinstance(arguments, str):
+                return []
+            return [EchoDelta(arguments, "tool", index)]
+        if name == "response.output_item.done":
+            index = data.get("output_index")
+            echoes: list[Delta] = []
+            _item_echoes(data.get("item"), index if type(index) is int else 0, echoes)
+            return echoes
+        if name in ("response.created", "response.in_progress", "response.queued"):
+            response = data.get("response")
+            if isinstance(response, dict) and as_list(response.get("output")):
+                # Responses open empty; output here would reach the client without any delta.
+                return [UnreadableDelta("the response opened with output already in it")]
+            return []
         if name == "response.output_item.added":
             item = data.get("item")
             index = data.get("output_index")
             if not isinstance(item, dict) or type(index) is not int:
                 return []
             kind = item.get("type")
+            if kind == "message" and as_list(item.get("content")):
+                return [UnreadableDelta("an output item opened with content already in it")]
             if kind not in ("function_call", "custom_tool_call"):
                 return []
             fragment = item.get("arguments") if kind == "function_call" else item.get("input")
@@ -522,6 +450,8 @@ class _ResponsesStreamDecoder(StreamDecoder):
                 error = response.get("error")
                 out.append(ErrorDelta(error_message(error) if error else "response failed"))
             else:
+                for index, item in enumerate(as_list(response.get("output"))):
+                    _item_echoes(item, index, out)
                 reason = _responses_finish(response)
                 if reason:
                     out.append(FinishDelta(reason))
@@ -557,15 +487,15 @@ class OpenAIAdapter(ProviderAdapter):
         exchange.stream = body.get("stream") is True
         system: list[str] = []
         if operation == "chat":
-            _decode_chat(body, exchange, system)
+            decode_chat(body, exchange, system)
             # `max_tokens` is the older name; the newer one wins when both are sent.
             cap = to_int(body.get("max_completion_tokens"))
             exchange.max_output_tokens = cap if cap is not None else to_int(body.get("max_tokens"))
         elif operation == "responses":
-            _decode_responses(body, exchange, system)
+            decode_responses(body, exchange, system)
             exchange.max_output_tokens = to_int(body.get("max_output_tokens"))
         elif operation == "embeddings":
-            _decode_embeddings(body, exchange)
+            decode_embeddings(body, exchange)
         exchange.system = "\n".join(system)
         return exchange
 

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "Delta",
+    "EchoDelta",
     "ErrorDelta",
     "FinishDelta",
     "StreamEvent",
     "TextDelta",
     "ThinkingDelta",
     "ToolCallDelta",
+    "UnreadableDelta",
     "UsageDelta",
 ]
 
@@ -23,12 +25,14 @@ class StreamEvent:
     For SSE, `raw` is the whole event including its blank-line terminator, `event` the
     `event:` field (None when absent) and `data` the joined `data:` lines. For Gemini's
     JSON-array stream, `raw` is the element with the separators around it and `data` the
-    element's JSON text.
+    element's JSON text. `unknown_lines` is True when the event holds lines that are no SSE
+    field: the proxy cannot read them, though a client might.
     """
 
     raw: bytes
     data: str
     event: str | None = None
+    unknown_lines: bool = False
 
 
 @dataclass(slots=True)
@@ -77,4 +81,26 @@ class ErrorDelta:
     message: str
 
 
-Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta
+@dataclass(slots=True)
+class UnreadableDelta:
+    """The event carries something the decoder could not read (not JSON by any reading an SDK
+    accepts, lines outside the SSE fields): a client may still see content in it, so a guard
+    whose policies read answers fails closed."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class EchoDelta:
+    """Text a summary event repeats from earlier in the stream (the Responses API's `*.done` and
+    `response.completed` events carry the whole text and tool arguments again, and SDK helpers
+    build their final answer from them). Text must appear in what the stream carried before, a
+    call's arguments must equal them, and it is redacted like them. `part` is "text",
+    "thinking", or "tool" (the arguments of call `index`)."""
+
+    text: str
+    part: str = "text"
+    index: int = 0
+
+
+Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta | UnreadableDelta | EchoDelta

@@ -11,6 +11,13 @@ emits is held until it is complete (the finish event or the stream's end), then 
 Modes: `pass` approves every event at once (policies still check at checkpoints and may end
 the stream from there on), `guard` holds back the window, `buffer` holds everything until the
 whole answer has been checked.
+
+Cost stays linear in the answer's length. The text is kept in growing buffers, never re-joined.
+Policies that read incrementally (`incremental_answers`: only the unsettled end of the text) are
+checked every `check_every_chars`; policies that read the whole text at every check (CAPSEM
+policies, Rego, anything that reads `answer.text`) are checked when the text has grown by
+`whole_check_growth` of its length since their last check, so their reads add up to a few
+times the answer's length. Text is approved only once every policy has seen it.
 """
 
 from __future__ import annotations
@@ -25,14 +32,17 @@ from capsem_proxy.providers._decode_helpers import parse_arguments
 from capsem_proxy.redaction import find_spans, rewrite_segment
 from capsem_proxy.streaming.events import (
     Delta,
+    EchoDelta,
     FinishDelta,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.text import GrowingText
 
-__all__ = ["GuardChecks", "StreamBlocked", "StreamGuard"]
+__all__ = ["AnswerCheck", "GuardChecks", "StreamBlocked", "StreamGuard", "unreadable_decision"]
 
 
 class StreamBlocked(Exception):
@@ -43,21 +53,46 @@ class StreamBlocked(Exception):
         self.decision = decision
 
 
+def unreadable_decision(why: str) -> Decision:
+    """The BLOCK taken when answer policies are active and the answer cannot be decoded: what
+    the proxy cannot read, a client may still read, so it is not passed on unchecked."""
+    return Decision(
+        Verdict.BLOCK, "answer-inspection", "on_model_response", reason="unreadable_answer",
+        details=f"the provider's answer could not be decoded for inspection: {why}",
+    )
+
+
+@dataclass(slots=True)
+class AnswerCheck:
+    """One check of a streamed answer, as the guard hands it to the answer policies."""
+
+    answer: Answer  # its text and thinking are current only when `whole`
+    final: bool
+    # True: every answer policy runs; False: only those reading incrementally (`incremental_answers`).
+    whole: bool
+    # How much of the text (and of the thinking) earlier checks have read: findings wholly inside
+    # were reported then, and the guard keeps applying their redactions until that text is out.
+    settled_text_chars: int
+    settled_thinking_chars: int
+    text: GrowingText
+    thinking: GrowingText
+
+
 @dataclass(slots=True)
 class GuardChecks:
     """The checks a guard runs (bound to one request's pipeline and context)."""
 
-    # (the answer so far, final, how many of its text characters earlier checks settled)
-    answer: Callable[[Answer, bool, int], Awaitable[Outcome]]
+    answer: Callable[[AnswerCheck], Awaitable[Outcome]]
     tool_call: Callable[[ToolCall], Awaitable[Outcome]]
 
 
 @dataclass(slots=True)
 class _Pending:
     raw: bytes
-    text_start: int  # offsets of this event's text in the guarded text
+    text_start: int  # offsets of this event's text in the guarded text (text and thinking in order)
     text_end: int
     tool_indexes: tuple[int, ...] = ()
+    echoes: tuple[str, ...] = ()  # text the event repeats from earlier (redacted like it)
 
 
 @dataclass(slots=True)
@@ -68,6 +103,12 @@ class _OpenCall:
 
 
 _UNBOUNDED = 1 << 62
+# Echoed text is first looked for this far before the end of what was streamed (it is usually
+# the part that just ended), then in the whole text.
+_ECHO_SLACK = 4096
+# Redactions applied to echoed text, which may repeat anything said since the stream began:
+# beyond this many distinct ones, an echo event is refused rather than searched for each.
+_MAX_ECHO_REDACTIONS = 512
 
 
 class StreamGuard:
@@ -84,6 +125,10 @@ class StreamGuard:
         restorations: list[tuple[str, str]] | None = None,
         rewrite: Callable[[bytes, str, str], bytes | None] | None = None,
         reads_text: bool = True,
+        whole_readers: bool = True,
+        incremental_readers: bool = False,
+        whole_check_growth: float = 0.125,
+        fail_closed_unreadable: bool = True,
     ) -> None:
         self._checks = checks
         # With no policy reading the text, only emitted tool calls are held; text flows at once.
@@ -92,19 +137,29 @@ class StreamGuard:
         self._window = 0 if self._mode == "pass" else (_UNBOUNDED if mode == "buffer" else window_chars)
         self._max_buffer_bytes = max_buffer_bytes
         self._check_every = max(1, check_every_chars)
+        self._whole_readers = whole_readers or not incremental_readers
+        self._incremental_readers = incremental_readers
+        self._whole_growth = max(0.0, whole_check_growth)
+        self._fail_closed_unreadable = fail_closed_unreadable
         self._pending: deque[_Pending] = deque()
         self._pending_bytes = 0
-        self._text: list[str] = []
-        self._thinking: list[str] = []
-        self._guarded: list[str] = []  # text and thinking, in stream order (offsets refer to this)
-        self._redactions: list[tuple[str, str]] = []
+        self._text = GrowingText()
+        self._thinking = GrowingText()
+        self._guarded = GrowingText()  # text and thinking, in stream order (offsets refer to this)
+        # (guarded length at a check, the redactions that check asked for): an original found by a
+        # check lies before that length, so its redaction is kept until the text up to there is out.
+        self._check_redactions: deque[tuple[int, list[tuple[str, str]]]] = deque()
         self._restorations = restorations or []
         self._rewrite = rewrite
-        self._guarded_chars = 0
         self._approved_chars = 0
-        self._released_chars = 0  # text of every event released so far ends here
-        self._checked_chars = 0
+        self._released_chars = 0  # text of every event released so far ends here (guarded offsets)
+        self._read_text_chars = 0  # answer text and thinking the last check read
+        self._read_thinking_chars = 0
+        self._checked_chars = 0  # guarded text seen by the last check of every policy
+        self._incremental_checked_chars = 0  # ... by the last check of the incremental readers
+        self._all_redactions: dict[str, str] = {}  # every redaction asked for in this stream
         self._open_calls: dict[int, _OpenCall] = {}
+        self._completed_arguments: dict[int, str] = {}
         self._held_calls: set[int] = set()
         self.answer = Answer()
         self.decisions: list[Decision] = []
@@ -121,17 +176,17 @@ class StreamGuard:
         """
         tool_indexes: list[int] = []
         completed: list[int] = []
-        text_start = self._guarded_chars
+        echoes: list[EchoDelta] = []
+        guarded = self._guarded
+        text_start = len(guarded)
         for delta in deltas:
             kind = type(delta)
             if kind is TextDelta:
                 self._text.append(delta.text)  # type: ignore[union-attr]
-                self._guarded.append(delta.text)  # type: ignore[union-attr]
-                self._guarded_chars += len(delta.text)  # type: ignore[union-attr]
+                guarded.append(delta.text)  # type: ignore[union-attr]
             elif kind is ThinkingDelta:
                 self._thinking.append(delta.text)  # type: ignore[union-attr]
-                self._guarded.append(delta.text)  # type: ignore[union-attr]
-                self._guarded_chars += len(delta.text)  # type: ignore[union-attr]
+                guarded.append(delta.text)  # type: ignore[union-attr]
             elif kind is ToolCallDelta:
                 # A call is complete at the finish (or the stream's end), not when another index
                 # appears: parallel calls may interleave their fragments.
@@ -144,26 +199,35 @@ class StreamGuard:
                 usage = self.answer.usage
                 usage.input_tokens = delta.input_tokens if delta.input_tokens is not None else usage.input_tokens  # type: ignore[union-attr]
                 usage.output_tokens = delta.output_tokens if delta.output_tokens is not None else usage.output_tokens  # type: ignore[union-attr]
-        self._pending.append(_Pending(raw, text_start, self._guarded_chars, tuple(tool_indexes)))
+            elif kind is UnreadableDelta and self._fail_closed_unreadable:
+                self._stop(unreadable_decision(delta.reason))  # type: ignore[union-attr]
+            elif kind is EchoDelta:
+                echoes.append(delta)  # type: ignore[arg-type]
+        if echoes and self._fail_closed_unreadable:
+            for echo in echoes:
+                # Without text readers, text events are not even decoded: only calls are compared.
+                if echo.part == "tool" or self._reads_text:
+                    self._check_echo(echo)
+        guarded_chars = len(guarded)
+        self._pending.append(_Pending(
+            raw, text_start, guarded_chars, tuple(tool_indexes),
+            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text),
+        ))
         self._pending_bytes += len(raw)
         for index in dict.fromkeys(completed):
             await self._complete_call(index)
         if self._pending_bytes > self._max_buffer_bytes:
-            overflow = Decision(
+            self._stop(Decision(
                 Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
                 details=f"the answer held for inspection exceeded {self._max_buffer_bytes} bytes",
-            )
-            self.decisions.append(overflow)
-            raise StreamBlocked(overflow)
+            ))
         if self._mode == "pass":
             if self._reads_text:
-                await self._check_text_at_checkpoint()
-            self._approved_chars = self._guarded_chars
-        elif self._guarded_chars - self._window > self._approved_chars and (
-            self._guarded_chars - self._checked_chars >= self._check_every
-        ):
-            await self._check_text(final=False)
-            self._approved_chars = max(self._approved_chars, self._checked_chars - self._window)
+                await self._check_due()
+            self._approved_chars = guarded_chars
+        elif guarded_chars - self._window > self._approved_chars:
+            await self._check_due()
+            self._approved_chars = max(self._approved_chars, self._seen_by_all() - self._window)
         return self._release()
 
     async def finish(self) -> bytes:
@@ -171,9 +235,42 @@ class StreamGuard:
         for index in list(self._open_calls):
             await self._complete_call(index)
         if self._reads_text:
-            await self._check_text(final=True)
-        self._approved_chars = self._guarded_chars
+            await self._check_text(final=True, whole=True)
+        self._approved_chars = len(self._guarded)
         return self._release()
+
+    def _seen_by_all(self) -> int:
+        """How much of the guarded text every answer policy has checked."""
+        seen = self._checked_chars if self._whole_readers else _UNBOUNDED
+        if self._incremental_readers:
+            seen = min(seen, self._incremental_checked_chars)
+        return seen
+
+    async def _check_due(self) -> None:
+        """Run the checks whose turn it is: the whole readers once the text grew by their share,
+        the incremental readers every `check_every_chars`."""
+        guarded_chars = len(self._guarded)
+        if self._whole_readers:
+            grown = guarded_chars - self._checked_chars
+            if grown >= self._check_every and grown >= self._checked_chars * self._whole_growth:
+                await self._check_text(final=False, whole=True)
+                return
+        if self._incremental_readers and guarded_chars - self._incremental_checked_chars >= self._check_every:
+            await self._check_text(final=False, whole=False)
+
+    def _check_echo(self, echo: EchoDelta) -> None:
+        """An echo must repeat what the stream carried: text seen (and checked) before, or a
+        call's arguments exactly. Anything else would reach the client unchecked."""
+        if echo.part == "tool":
+            call = self._open_calls.get(echo.index)
+            streamed = "".join(call.fragments) if call is not None else self._completed_arguments.get(echo.index)
+            if streamed == echo.text:
+                return
+        else:
+            seen = self._text if echo.part == "text" else self._thinking
+            if echo.text in seen.since(len(seen) - len(echo.text) - _ECHO_SLACK) or echo.text in seen.value():
+                return
+        self._stop(unreadable_decision(f"a summary event repeats {echo.part} the stream never carried"))
 
     def _add_tool_fragment(self, delta: ToolCallDelta) -> None:
         call = self._open_calls.get(delta.index)
@@ -191,7 +288,7 @@ class StreamGuard:
         call = self._open_calls.pop(index, None)
         if call is None:
             return
-        raw_arguments = "".join(call.fragments)
+        raw_arguments = self._completed_arguments[index] = "".join(call.fragments)
         tool_call = ToolCall(
             name=call.name, arguments=parse_arguments(raw_arguments), call_id=call.call_id, raw_arguments=raw_arguments
         )
@@ -202,33 +299,33 @@ class StreamGuard:
             # A streamed call goes out as the provider's own argument fragments, which no rewrite
             # reaches: a call a policy wanted redacted is stopped rather than released as it is.
             redacting = next(d for d in outcome.decisions if d.verdict is Verdict.REDACT)
-            blocked = Decision(
+            self._stop(Decision(
                 Verdict.BLOCK, redacting.policy, "on_tool_call", reason=redacting.reason,
                 details=f"{redacting.details or redacting.reason}; a streamed tool call cannot be redacted",
                 subject=tool_call.name, extra={"emitted": True},
-            )
-            self.decisions.append(blocked)
-            self._pending.clear()
-            self._pending_bytes = 0
-            raise StreamBlocked(blocked)
+            ))
         self._held_calls.discard(index)
 
-    async def _check_text_at_checkpoint(self) -> None:
-        if self._guarded_chars - self._checked_chars >= self._check_every:
-            await self._check_text(final=False)
-
-    async def _check_text(self, *, final: bool) -> None:
-        if not final and self._guarded_chars == self._checked_chars:
+    async def _check_text(self, *, final: bool, whole: bool) -> None:
+        guarded_chars = len(self._guarded)
+        if not final and guarded_chars == (self._checked_chars if whole else self._incremental_checked_chars):
             return
-        self.answer.text = "".join(self._text)
-        self.answer.thinking = "".join(self._thinking)
-        # Text is released event by event, so what earlier checks settled ends where the last
-        # released event's text ends; offsets there are the answer text's only without thinking.
-        settled = self._released_chars if not self._thinking else 0
-        outcome = await self._checks.answer(self.answer, final, settled)
-        self._checked_chars = self._guarded_chars
+        if whole:
+            self.answer.text = self._text.value()
+            self.answer.thinking = self._thinking.value()
+        check = AnswerCheck(
+            self.answer, final, whole, self._read_text_chars, self._read_thinking_chars, self._text, self._thinking
+        )
+        outcome = await self._checks.answer(check)
+        self._incremental_checked_chars = guarded_chars
+        self._read_text_chars, self._read_thinking_chars = len(self._text), len(self._thinking)
+        if whole:
+            self._checked_chars = guarded_chars
         self._record(outcome, keep_allows=final)
-        self._redactions = outcome.redactions
+        if outcome.redactions:
+            self._check_redactions.append((guarded_chars, outcome.redactions))
+            for original, replacement in outcome.redactions:
+                self._all_redactions.setdefault(original, replacement)
 
     def _record(self, outcome: Outcome, keep_allows: bool = True) -> None:
         # Intermediate checks of a growing answer record only what is not ALLOW; the final check
@@ -242,14 +339,29 @@ class StreamGuard:
             self._pending_bytes = 0
             raise StreamBlocked(outcome.governing)
 
+    def _stop(self, decision: Decision) -> None:
+        """End the stream with `decision` (recorded), dropping everything still held."""
+        self.decisions.append(decision)
+        self._pending.clear()
+        self._pending_bytes = 0
+        raise StreamBlocked(decision)
+
     def _release(self) -> bytes:
         released: list[bytes] = []
         pending = self._pending
         approved = self._approved_chars
         held_calls = self._held_calls
-        rewrites = self._redactions + self._restorations
+        check_redactions = self._check_redactions
+        while check_redactions and check_redactions[0][0] <= self._released_chars:
+            check_redactions.popleft()  # every original that check found is out (redacted) already
+        rewrites = [pair for _, redactions in check_redactions for pair in redactions] + self._restorations
+        if len(check_redactions) > 1 or self._restorations:
+            # Longest first, as within one check: a finding still growing (a PEM block) was found
+            # shorter by earlier checks, and the longest spelling must claim its text.
+            rewrites.sort(key=lambda pair: -len(pair[0]))
         spans: list[tuple[int, int, str]] | None = None
-        guarded_text = ""
+        region_start = 0
+        region = ""
         while pending:
             head = pending[0]
             if head.text_end > approved:
@@ -262,26 +374,55 @@ class StreamGuard:
             raw = head.raw
             if rewrites and head.text_end > head.text_start:
                 if spans is None:
-                    guarded_text = "".join(self._guarded)
-                    spans = find_spans(guarded_text, rewrites)
+                    # Only the text around what is released now is searched: an original that
+                    # touches these events starts at most its length before the first of them.
+                    reach = max(len(original) for original, _ in rewrites)
+                    region_start = max(0, head.text_start - reach)
+                    region = self._guarded.slice(region_start, approved + reach)
+                    spans = find_spans(region, rewrites)
                 if spans:
-                    raw = self._rewritten(raw, guarded_text, head, spans)
+                    raw = self._rewritten(raw, region, region_start, head, spans)
+            if head.echoes:
+                raw = self._rewritten_echoes(raw, head.echoes)
             released.append(raw)
         return b"".join(released)
 
-    def _rewritten(self, raw: bytes, text: str, event: _Pending, spans: list[tuple[int, int, str]]) -> bytes:
-        old = text[event.text_start : event.text_end]
-        new = rewrite_segment(text, event.text_start, event.text_end, spans)
+    def _rewritten_echoes(self, raw: bytes, echoes: tuple[str, ...]) -> bytes:
+        """`raw` with the text it repeats redacted (and placeholders restored) as the stream was."""
+        if not self._all_redactions and not self._restorations:
+            return raw
+        if len(self._all_redactions) > _MAX_ECHO_REDACTIONS:
+            self._stop(Decision(
+                Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
+                details=f"more than {_MAX_ECHO_REDACTIONS} redactions to apply to a summary event",
+            ))
+        rewrites = sorted([*self._all_redactions.items(), *self._restorations], key=lambda pair: -len(pair[0]))
+        for echo in echoes:
+            spans = find_spans(echo, rewrites)
+            if not spans:
+                continue
+            redacted = rewrite_segment(echo, 0, len(echo), spans)
+            rewritten = self._rewrite(raw, echo, redacted) if self._rewrite is not None else None
+            if rewritten is None:
+                self._stop(Decision(
+                    Verdict.BLOCK, "stream-guard", "on_model_response", reason="policy_error",
+                    details="a redaction could not be applied to a summary event of the streamed answer",
+                ))
+            raw = rewritten  # type: ignore[assignment]
+        return raw
+
+    def _rewritten(
+        self, raw: bytes, region: str, region_start: int, event: _Pending, spans: list[tuple[int, int, str]]
+    ) -> bytes:
+        start, end = event.text_start - region_start, event.text_end - region_start
+        old = region[start:end]
+        new = rewrite_segment(region, start, end, spans)
         if new == old:
             return raw
         rewritten = self._rewrite(raw, old, new) if self._rewrite is not None else None
         if rewritten is None:
-            failure = Decision(
+            self._stop(Decision(
                 Verdict.BLOCK, "stream-guard", "on_model_response", reason="policy_error",
                 details="a redaction could not be applied to the streamed answer",
-            )
-            self.decisions.append(failure)
-            self._pending.clear()
-            self._pending_bytes = 0
-            raise StreamBlocked(failure)
-        return rewritten
+            ))
+        return rewritten  # type: ignore[return-value]

@@ -2,25 +2,43 @@
 
 Written by hand because no JSON library splits a still-growing array into its complete
 elements while keeping their exact bytes. Only structural characters are visited (a C-level
-regex finds them), so long text inside strings costs little.
+regex finds them), so long text inside strings costs little. An element that never ends would
+grow without limit: past `max_element_bytes` the stream fails.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["JSONArraySplitter"]
+from capsem_proxy.errors import UpstreamMalformed
+
+__all__ = ["DEFAULT_MAX_ELEMENT_BYTES", "JSONArraySplitter", "is_separator"]
+
+DEFAULT_MAX_ELEMENT_BYTES = 8 * 1024 * 1024
 
 _STRUCTURAL = re.compile(rb'[\\"{}\[\]]')
+# What may stand between two elements (or open the array): whitespace, the comma, the opening
+# bracket and a byte order mark. Anything else is content outside any element, which the proxy
+# would forward without reading it.
+_SEPARATOR = re.compile(rb"(?:\xef\xbb\xbf)?[\s,\[]*")
+
+
+def is_separator(gap: bytes) -> bool:
+    """True when `gap` (the bytes before an element) holds only separators."""
+    return _SEPARATOR.fullmatch(gap) is not None
 
 
 class JSONArraySplitter:
     """Finds where each top-level element of a streamed JSON array ends."""
 
-    __slots__ = ("_buffer", "_depth", "_element_start", "_escape_at", "_in_string", "_scanned", "elements_seen")
+    __slots__ = (
+        "_buffer", "_depth", "_element_start", "_escape_at", "_in_string", "_max_element_bytes", "_scanned",
+        "elements_seen",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_element_bytes: int = DEFAULT_MAX_ELEMENT_BYTES) -> None:
         self._buffer = bytearray()
+        self._max_element_bytes = max_element_bytes
         self._depth = 0  # 1 inside the array, 2+ inside an element
         self._in_string = False
         self._escape_at = -1
@@ -36,7 +54,9 @@ class JSONArraySplitter:
 
     def feed_segments(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
         """Add `chunk`. Returns, for each element it completes, (the bytes to forward for it: the
-        separators before it and the element, the element's own JSON bytes)."""
+        separators before it and the element, the element's own JSON bytes).
+
+        Raises UpstreamMalformed when an unfinished element grows past the cap."""
         buffer = self._buffer
         buffer += chunk
         segments: list[tuple[bytes, bytes]] = []
@@ -74,6 +94,13 @@ class JSONArraySplitter:
                 self._escape_at -= segment_start
             if self._element_start >= 0:
                 self._element_start -= segment_start
+        if len(buffer) > self._max_element_bytes:
+            size = len(buffer)
+            buffer.clear()
+            raise UpstreamMalformed(
+                f"the provider sent a stream element larger than {self._max_element_bytes} bytes "
+                f"({size} bytes without an end)"
+            )
         return segments
 
     def rest(self) -> bytes:

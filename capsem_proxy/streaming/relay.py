@@ -14,10 +14,10 @@ from typing import Any
 from capsem_proxy.decisions import Decision
 from capsem_proxy.errors import ProxyError
 from capsem_proxy.providers.base import ErrorKind, StreamDecoder
-from capsem_proxy.streaming.events import StreamEvent
+from capsem_proxy.streaming.events import Delta, StreamEvent, UnreadableDelta
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
-from capsem_proxy.streaming.jsonarray import JSONArraySplitter
-from capsem_proxy.streaming.sse import SSESplitter, parse_event
+from capsem_proxy.streaming.jsonarray import DEFAULT_MAX_ELEMENT_BYTES, JSONArraySplitter, is_separator
+from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, parse_event
 from capsem_proxy.streaming.usage import UsageMeter
 from capsem_proxy.upstream import UpstreamResponse
 
@@ -43,10 +43,16 @@ async def _send_body(send: Send, body: bytes) -> None:
 
 
 async def relay_sse(
-    send: Send, upstream: UpstreamResponse, error_event: ErrorEvent, meter: UsageMeter | None = None
+    send: Send,
+    upstream: UpstreamResponse,
+    error_event: ErrorEvent,
+    meter: UsageMeter | None = None,
+    *,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> StreamResult:
-    """Forward SSE events as they complete; end with the provider's error event on a failure."""
-    splitter = SSESplitter()
+    """Forward SSE events as they complete; end with the provider's error event on a failure
+    (the provider's, or an event growing past `max_event_bytes`)."""
+    splitter = SSESplitter(max_event_bytes)
     result = StreamResult()
     try:
         async for chunk in upstream.chunks():
@@ -56,11 +62,11 @@ async def relay_sse(
                 await _send_body(send, complete)
                 if meter is not None:
                     meter.sse(complete)
-        tail = splitter.pending
+        tail = b"".join(splitter.finish())
         if tail:
             await _send_body(send, tail)
             if meter is not None:
-                meter.sse(tail + b"\n\n")
+                meter.sse(tail)
     except ProxyError as exc:
         result.error = exc
         await _send_body(send, error_event(exc))
@@ -69,11 +75,16 @@ async def relay_sse(
 
 
 async def relay_json_array(
-    send: Send, upstream: UpstreamResponse, error_event: ErrorEvent, meter: UsageMeter | None = None
+    send: Send,
+    upstream: UpstreamResponse,
+    error_event: ErrorEvent,
+    meter: UsageMeter | None = None,
+    *,
+    max_event_bytes: int = DEFAULT_MAX_ELEMENT_BYTES,
 ) -> StreamResult:
     """Forward Gemini's JSON-array stream element by element; on a failure, close the array
     with an error element so the client still parses a complete array."""
-    splitter = JSONArraySplitter()
+    splitter = JSONArraySplitter(max_event_bytes)
     result = StreamResult()
     try:
         async for chunk in upstream.chunks():
@@ -96,6 +107,17 @@ async def relay_json_array(
 
 BlockEvent = Callable[[Decision], bytes]
 
+_UNKNOWN_LINES = UnreadableDelta("the event holds lines that are no server-sent event field")
+_OUTSIDE_ELEMENTS = UnreadableDelta("the stream holds content outside its array elements")
+
+
+def _sse_deltas(decoder: StreamDecoder, raw: bytes) -> list[Delta]:
+    event = parse_event(raw)
+    deltas = decoder.feed(event)
+    if event.unknown_lines:
+        deltas.append(_UNKNOWN_LINES)
+    return deltas
+
 
 async def relay_guarded(
     send: Send,
@@ -107,16 +129,18 @@ async def relay_guarded(
     error_event: ErrorEvent,
     block_event: BlockEvent,
     needs_decoding: Callable[[bytes], bool] | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> StreamResult:
     """Forward a stream through a StreamGuard: each event is decoded, offered to the guard, and
     only what the guard releases is sent. A block ends the stream with the provider's error event.
 
     `needs_decoding(raw)` may say an event carries nothing the guard needs (no policy reads text
-    and no tool call can be in it): such events skip decoding.
+    and no tool call can be in it): such events skip decoding. What the decoder cannot read
+    reaches the guard as an UnreadableDelta, for it to fail closed.
     """
     result = StreamResult()
-    sse_splitter = SSESplitter() if sse else None
-    array_splitter = None if sse else JSONArraySplitter()
+    sse_splitter = SSESplitter(max_event_bytes) if sse else None
+    array_splitter = None if sse else JSONArraySplitter(max_event_bytes)
     ending = b""
     try:
         async for chunk in upstream.chunks():
@@ -135,7 +159,7 @@ async def relay_guarded(
             elif sse_splitter is not None:
                 for raw in sse_splitter.feed_events(chunk):
                     if needs_decoding is None or guard.has_open_calls or needs_decoding(raw):
-                        out = await guard.push(raw, decoder.feed(parse_event(raw)))
+                        out = await guard.push(raw, _sse_deltas(decoder, raw))
                     else:
                         out = await guard.push(raw, [])
                     if out:
@@ -143,9 +167,12 @@ async def relay_guarded(
             else:
                 assert array_splitter is not None
                 for segment, element in array_splitter.feed_segments(chunk):
-                    if needs_decoding is None or guard.has_open_calls or needs_decoding(element):
+                    if needs_decoding is None or guard.has_open_calls or needs_decoding(segment):
                         event = StreamEvent(raw=segment, data=element.decode("utf-8", "replace"))
-                        out = await guard.push(segment, decoder.feed(event))
+                        deltas = decoder.feed(event)
+                        if not is_separator(segment[: len(segment) - len(element)]):
+                            deltas.append(_OUTSIDE_ELEMENTS)
+                        out = await guard.push(segment, deltas)
                     else:
                         out = await guard.push(segment, [])
                     if out:
@@ -157,9 +184,8 @@ async def relay_guarded(
         ending = b""
         if sse_splitter is not None:
             # An event the provider did not terminate still goes through the guard, never around it.
-            tail = sse_splitter.pending
-            if tail:
-                ending = await guard.push(tail, decoder.feed(parse_event(tail)))
+            for raw in sse_splitter.finish():
+                ending += await guard.push(raw, _sse_deltas(decoder, raw))
             ending += await guard.finish()
         else:
             assert array_splitter is not None

@@ -8,13 +8,17 @@ its exact bytes.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
 __all__ = ["rewrite_event_text"]
 
-_TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json"})
+# Line ends as in the SSE spec; the separators are kept so the event keeps its framing.
+_LINES = re.compile(rb"(\r\n|\r|\n)")
+
+_TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json", "refusal"})
 
 
 def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
@@ -33,6 +37,8 @@ def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
 
 
 def _rewrite_json(document: bytes, old: str, new: str) -> bytes | None:
+    # Keys spelled with escapes read as plain keys here. A document only the lenient reading
+    # understands (a BOM, 1e999) is not re-encoded: orjson would change what it says.
     try:
         parsed = orjson.loads(document)
     except orjson.JSONDecodeError:
@@ -52,16 +58,15 @@ def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | 
             return None
         rewritten = _rewrite_json(raw[start:], old, new)
         return None if rewritten is None else raw[:start] + rewritten
-    line_end = b"\r\n" if b"\r\n" in raw else b"\n"
-    lines = raw.split(line_end)
-    data_lines = [index for index, line in enumerate(lines) if line.startswith(b"data:")]
-    if len(data_lines) != 1:
-        return None
+    parts = _LINES.split(raw)  # lines at even indexes, their line ends at odd ones
+    data_lines = [index for index in range(0, len(parts), 2) if parts[index].startswith(b"data")]
+    if len(data_lines) != 1 or not parts[data_lines[0]].startswith(b"data:"):
+        return None  # text spread over several data lines (or an odd field) is not rewritten
     index = data_lines[0]
-    payload = lines[index][5:]
+    payload = parts[index][5:]
     prefix = b"data: " if payload.startswith(b" ") else b"data:"
     rewritten = _rewrite_json(payload.strip(), old, new)
     if rewritten is None:
         return None
-    lines[index] = prefix + rewritten
-    return line_end.join(lines)
+    parts[index] = prefix + rewritten
+    return b"".join(parts)

@@ -2,99 +2,151 @@
 
 Written by hand because the proxy must forward events byte for byte, cut only at event
 boundaries; SSE client libraries decode events and lose the original framing.
+
+Lines end as the spec says (WHATWG HTML, "event stream interpretation"): CRLF, a lone LF or a
+lone CR, mixed freely; an event ends at an empty line. The SDKs' own decoders follow that rule,
+so the proxy must too: a stream of CR-only lines is still a stream of events for the client.
+An event that never ends would grow without limit: past `max_event_bytes` the stream fails.
 """
 
 from __future__ import annotations
 
+import re
+
+from capsem_proxy.errors import UpstreamMalformed
 from capsem_proxy.streaming.events import StreamEvent
 
-__all__ = ["SSESplitter", "parse_event"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSESplitter", "parse_event"]
 
-_LF_END = b"\n\n"
-_CRLF_END = b"\r\n\r\n"
+DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
-
-def _next_boundary(buffer: bytes | bytearray, start: int) -> tuple[int, int]:
-    """(end of the next complete event, length of its terminator), or (-1, 0)."""
-    lf = buffer.find(_LF_END, start)
-    # A CRLF terminator only matters if it comes first, so search no further than the LF one.
-    crlf = buffer.find(_CRLF_END, start, lf + 2 if lf != -1 else len(buffer))
-    if crlf != -1:
-        return crlf + 4, 4
-    if lf != -1:
-        return lf + 2, 2
-    return -1, 0
+# Two line ends in a row. A CR followed by LF is one line end, never two.
+_BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+# The fields the spec defines; any other line is ignored by the spec's clients, but not by every
+# SDK (google-genai parses unprefixed lines as JSON), so the proxy cannot pass it as harmless.
+_KNOWN_FIELDS = frozenset({"data", "event", "id", "retry"})
+_BOM = b"\xef\xbb\xbf"
 
 
-def _split(data: bytes | bytearray, start: int, search_from: int) -> tuple[list[bytes], int]:
-    """The complete events in `data` from `start`, and how many bytes they span.
+def _split(data: bytes | bytearray, search_from: int, final: bool) -> tuple[list[bytes], int]:
+    """The complete events in `data` and how many bytes they span.
 
-    Both line endings are looked for at every event: the spec allows a stream to mix them.
+    Searching starts at `search_from` (earlier bytes are known to hold no boundary). A boundary
+    whose last byte is a CR at the very end of `data` waits for the next byte unless `final`: it
+    may be the first half of a CRLF, and where an event ends must not depend on how the bytes
+    were cut into reads.
     """
-    events = []
-    position = start
-    search = max(search_from, start)
+    events: list[bytes] = []
+    position = 0
+    search = search_from
+    size = len(data)
+    if data.find(b"\r", search) == -1:
+        # Usual case: LF line ends only, found with a plain substring search.
+        while True:
+            end = data.find(b"\n\n", search)
+            if end == -1:
+                return events, position
+            end += 2
+            events.append(bytes(data[position:end]))
+            position = search = end
     while True:
-        end, _ = _next_boundary(data, search)
-        if end == -1:
+        match = _BOUNDARY.search(data, search)
+        if match is None:
             return events, position
-        events.append(data[position:end])
+        end = match.end()
+        if end == size and data[end - 1] == 0x0D and not final:
+            return events, position
+        events.append(bytes(data[position:end]))
         position = search = end
 
 
 class SSESplitter:
     """Accumulates chunks and hands out the complete events they contain, as raw bytes."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_max_event_bytes", "_searched")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._buffer = bytearray()
+        self._max_event_bytes = max_event_bytes
+        self._searched = 0  # bytes of the buffer known to hold no boundary
 
     def feed(self, chunk: bytes) -> bytes:
         """Add `chunk`; return the bytes of every event completed so far (possibly b"")."""
         return b"".join(self.feed_events(chunk))
 
     def feed_events(self, chunk: bytes) -> list[bytes]:
-        """Add `chunk`; return each completed event's bytes separately."""
+        """Add `chunk`; return each completed event's bytes separately.
+
+        Raises UpstreamMalformed when an unfinished event grows past the cap.
+        """
         buffer = self._buffer
         if not buffer:
             # Usual case: the chunk starts at an event boundary; no copy into the buffer.
-            events, consumed = _split(chunk, 0, 0)
+            events, consumed = _split(chunk, 0, False)
             if consumed < len(chunk):
-                buffer += chunk[consumed:]
+                buffer += memoryview(chunk)[consumed:]
+                self._searched = max(len(buffer) - 3, 0)
+                self._check_size()
             return events
-        search_from = max(len(buffer) - 3, 0)
         buffer += chunk
-        events, consumed = _split(buffer, 0, search_from)
+        events, consumed = _split(buffer, self._searched, False)
         if consumed:
-            events = [bytes(event) for event in events]
             del buffer[:consumed]
+        self._searched = max(len(buffer) - 3, 0)
+        self._check_size()
         return events
+
+    def finish(self) -> list[bytes]:
+        """The stream ended: the events still pending (a last boundary ending in CR completes
+        now), then whatever is left without a terminating empty line, as a last event."""
+        buffer = self._buffer
+        events, consumed = _split(buffer, self._searched, True)
+        rest = bytes(buffer[consumed:])
+        buffer.clear()
+        self._searched = 0
+        return [*events, rest] if rest else events
 
     def whole_events(self, chunk: bytes) -> bool:
         """True when nothing is pending and `chunk` ends at an event boundary: it can be
         forwarded as it is, without splitting."""
-        return not self._buffer and (chunk.endswith(_LF_END) or chunk.endswith(_CRLF_END))
+        return not self._buffer and (chunk.endswith(b"\n\n") or chunk.endswith(b"\r\n\r\n"))
 
     @property
     def pending(self) -> bytes:
         """Bytes of an event not yet complete."""
         return bytes(self._buffer)
 
+    def _check_size(self) -> None:
+        if len(self._buffer) > self._max_event_bytes:
+            size = len(self._buffer)
+            self._buffer.clear()
+            raise UpstreamMalformed(
+                f"the provider sent a stream event larger than {self._max_event_bytes} bytes "
+                f"({size} bytes without an end)"
+            )
+
 
 def parse_event(raw: bytes) -> StreamEvent:
-    """Parse one complete event's bytes into its `event` name and joined `data`."""
+    """Parse one complete event's bytes into its `event` name and joined `data`.
+
+    Lines that are no field of the spec (nor a comment) mark the event `unknown_lines`: a client
+    might read them, and the proxy cannot.
+    """
     if raw[:6] == b"data: ":
         # Usual case: one data line and nothing else.
         body = raw[6:].rstrip(b"\r\n")
         if b"\n" not in body and b"\r" not in body:
             return StreamEvent(raw=raw, data=body.decode("utf-8", "replace"))
-    text = raw.decode("utf-8", "replace")
+    # A byte order mark may open the stream (the spec strips it); it is read past wherever it is.
+    lines = _LINE_END.split(raw[3:] if raw.startswith(_BOM) else raw)
     event_name = None
     data_lines = []
-    for line in text.splitlines():
-        if not line or line[0] == ":":
+    unknown = False
+    for raw_line in lines:
+        if not raw_line or raw_line[:1] == b":":
             continue
+        line = raw_line.decode("utf-8", "replace")
         field, _, value = line.partition(":")
         if value[:1] == " ":
             value = value[1:]
@@ -102,4 +154,6 @@ def parse_event(raw: bytes) -> StreamEvent:
             data_lines.append(value)
         elif field == "event":
             event_name = value
-    return StreamEvent(raw=raw, data="\n".join(data_lines), event=event_name)
+        elif field not in _KNOWN_FIELDS:
+            unknown = True
+    return StreamEvent(raw=raw, data="\n".join(data_lines), event=event_name, unknown_lines=unknown)

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import logging
 
+from capsem_proxy.answer_decoding import may_be_disguised
 from capsem_proxy.providers.base import StreamDecoder
 from capsem_proxy.streaming.events import Delta, StreamEvent, UsageDelta
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
-__all__ = ["USAGE_KEY", "UsageMeter"]
+__all__ = ["USAGE_KEY", "UsageMeter", "may_report_usage"]
 
 logger = logging.getLogger("capsem_proxy.streaming")
 
 # Every provider names its token counts `usage…` (usage, usageMetadata).
 USAGE_KEY = b'"usage'
+
+
+def may_report_usage(raw: bytes) -> bool:
+    """False when `raw` certainly reports no token counts (no usage key, plain or escaped)."""
+    return USAGE_KEY in raw or may_be_disguised(raw)
 
 
 class UsageMeter:
@@ -29,15 +35,16 @@ class UsageMeter:
 
     def sse(self, events: bytes) -> None:
         """Read the usage in `events`, complete SSE events as relayed."""
-        if USAGE_KEY not in events:
+        if not may_report_usage(events):
             return
-        for raw in SSESplitter().feed_events(events):
-            if USAGE_KEY in raw:
+        splitter = SSESplitter()
+        for raw in splitter.feed_events(events) + splitter.finish():
+            if may_report_usage(raw):
                 self._take(parse_event(raw))
 
     def element(self, element: bytes) -> None:
         """Read the usage in one element of a JSON-array stream."""
-        if USAGE_KEY in element:
+        if may_report_usage(element):
             self._take(StreamEvent(raw=element, data=element.decode("utf-8", "replace")))
 
     def _take(self, event: StreamEvent) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
@@ -24,6 +25,7 @@ from tests.proxy_process import free_port
 from tests.services import require_service
 
 __all__ = [
+    "KEY",
     "PG_HOST",
     "PG_PORT",
     "PrivatePostgres",
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+KEY = ChainKey.derive(b"capsem-proxy test secret")  # the chain key of the stores tests write
 PG_BASE_URL = os.environ.get("CAPSEM_PROXY_TEST_POSTGRES_URL", f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test")
 
 

@@ -15,14 +15,14 @@ from capsem_proxy.audit.postgres import PostgresAuditSink, split_url
 from capsem_proxy.audit.tools import open_reader, verify_chain
 from capsem_proxy.config import AuditSettings, ConfigError
 from capsem_proxy.decisions import Verdict
-from tests.audit.stores import PrivatePostgres, context, decision, drop_schema, request, running_private_postgres
+from tests.audit.stores import KEY, PrivatePostgres, context, decision, drop_schema, request, running_private_postgres
 
 
 async def _verify(url: str):
     reader = open_reader(url)
     await reader.open()
     try:
-        return await verify_chain(reader)
+        return await verify_chain(reader, KEY)
     finally:
         await reader.close()
 
@@ -43,12 +43,12 @@ def test_the_url_names_the_schema_and_logs_never_show_the_password():
     assert split_url("postgresql://db/audit")[1] == "capsem_audit"
     with pytest.raises(ConfigError, match="schema"):
         split_url("postgresql://db/audit?schema=x;drop")
-    sink = open_audit_sink(AuditSettings(url="postgresql://db/audit", batch_max=9, queue_max=300))
+    sink = open_audit_sink(AuditSettings(url="postgresql://db/audit", batch_max=9, queue_max=300), KEY)
     assert isinstance(sink, PostgresAuditSink) and (sink._batch_max, sink._queue_max) == (9, 300)
 
 
 async def test_replicas_writing_together_keep_one_unbroken_chain(postgres_url):
-    replicas = [open_audit_sink(AuditSettings(url=postgres_url, flush_interval_ms=5)) for _ in range(3)]
+    replicas = [open_audit_sink(AuditSettings(url=postgres_url, flush_interval_ms=5), KEY) for _ in range(3)]
     await asyncio.gather(*(replica.start() for replica in replicas))  # migrating together, once
     for round_ in range(20):
         for index, replica in enumerate(replicas):
@@ -58,14 +58,14 @@ async def test_replicas_writing_together_keep_one_unbroken_chain(postgres_url):
     await asyncio.gather(*(replica.close() for replica in replicas))
     report = await _verify(postgres_url)
     assert report.broken is None
-    assert report.walk.counts == {"requests": 60, "decisions": 120} and report.head[0] == 180
+    assert report.walk.counts == {"requests": 60, "decisions": 120} and report.head.seq == 180
 
 
 async def test_each_schema_is_a_store_of_its_own(postgres_url):
     other = postgres_url.rsplit("=", 1)[0] + "=" + postgres_url.rsplit("=", 1)[1] + "_b"
     try:
         for url, count in ((postgres_url, 2), (other, 5)):
-            sink = open_audit_sink(url)
+            sink = open_audit_sink(url, KEY)
             await sink.start()
             for index in range(count):
                 sink.record_request(request(f"r{index}"))
@@ -92,7 +92,7 @@ async def _wait_until(condition, timeout: float = 15.0) -> bool:
 
 async def test_rows_wait_for_a_server_that_went_down_and_reach_it_when_it_is_back(private_postgres):
     url = private_postgres.url + "?schema=outage"
-    sink = open_audit_sink(AuditSettings(url=url, flush_interval_ms=20))
+    sink = open_audit_sink(AuditSettings(url=url, flush_interval_ms=20), KEY)
     await sink.start()
     sink.record_request(request("before"))
     assert await sink.flush()
@@ -118,7 +118,7 @@ async def test_a_proxy_started_while_the_server_is_down_connects_later(private_p
     url = private_postgres.url + "?schema=late"
     await asyncio.to_thread(private_postgres.stop)
     try:
-        sink = open_audit_sink(AuditSettings(url=url, flush_interval_ms=20))
+        sink = open_audit_sink(AuditSettings(url=url, flush_interval_ms=20), KEY)
         await sink.start()  # does not raise: the writer keeps trying
         ready, reason = sink.ready()
         assert not ready and "unavailable" in reason

@@ -13,7 +13,7 @@ import pytest
 from capsem_proxy.audit import AuditQuery, open_audit_sink
 from capsem_proxy.audit.base import AuditSink
 from capsem_proxy.decisions import Verdict
-from tests.audit.stores import context, decision, request
+from tests.audit.stores import KEY, context, decision, request
 
 # Requests started in the past, on 60-second bucket boundaries, so that their decisions (recorded now)
 # come after them in time and the latency buckets are known.
@@ -40,7 +40,7 @@ async def sink(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[AuditS
         url = f"sqlite:///{tmp_path / 'audit.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    opened = open_audit_sink(url)
+    opened = open_audit_sink(url, KEY)
     await opened.start()
     yield opened
     await opened.close()

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from capsem_proxy.audit.queued import QueuedAuditSink
-from tests.audit.stores import request
+from tests.audit.stores import KEY, request
 
 
 class HangingStore:
@@ -24,6 +24,9 @@ class HangingStore:
         self.writes_started += 1
         await asyncio.Event().wait()
 
+    async def head(self) -> None:
+        return None
+
     def is_permanent(self, error: BaseException) -> bool:
         return False
 
@@ -33,7 +36,7 @@ class HangingStore:
 
 async def test_close_gives_up_on_a_hanging_store_in_time_and_counts_the_loss():
     store = HangingStore()
-    sink = QueuedAuditSink(store, flush_interval=0.01, close_timeout=0.5)
+    sink = QueuedAuditSink(store, key=KEY, flush_interval=0.01, close_timeout=0.5)
     await sink.start()
     for index in range(10):
         sink.record_request(request(f"r{index}"))

@@ -9,10 +9,11 @@ import sqlite3
 import time
 
 from capsem_proxy.audit import SQLiteAuditSink, open_audit_sink
+from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.tools import open_reader, verify_chain
 from capsem_proxy.config import AuditSettings
 from capsem_proxy.decisions import Verdict
-from tests.audit.stores import context, decision, request
+from tests.audit.stores import KEY, context, decision, request
 
 
 def _count(path, table="decisions") -> int:
@@ -24,7 +25,7 @@ async def _verify(path):
     reader = open_reader(f"sqlite:///{path}")
     await reader.open()
     try:
-        return await verify_chain(reader)
+        return await verify_chain(reader, KEY)
     finally:
         await reader.close()
 
@@ -38,14 +39,14 @@ def _locked(path) -> sqlite3.Connection:
 
 async def test_settings_pick_the_store_and_its_options(tmp_path):
     sink = open_audit_sink(AuditSettings(url=f"sqlite:///{tmp_path}/a.db", queue_max=500, batch_max=7,
-                                         flush_interval_ms=250, overflow="fail_closed"))
+                                         flush_interval_ms=250, overflow="fail_closed"), KEY)
     assert isinstance(sink, SQLiteAuditSink) and sink.path == tmp_path / "a.db"
     assert (sink._queue_max, sink._batch_max, sink._flush_interval) == (500, 7, 0.25)
-    assert isinstance(open_audit_sink(f"sqlite:///{tmp_path}/b.db"), SQLiteAuditSink)
+    assert isinstance(open_audit_sink(f"sqlite:///{tmp_path}/b.db", KEY), SQLiteAuditSink)
 
 
 async def test_rows_are_written_in_wal_mode_and_flushed_on_close(tmp_path):
-    sink = SQLiteAuditSink(str(tmp_path / "a.db"), flush_interval=60)
+    sink = SQLiteAuditSink(str(tmp_path / "a.db"), key=KEY, flush_interval=60)
     await sink.start()
     sink.record(context(session_id="s", agent_id="ag"), [decision(Verdict.LOG, details="noted")])
     sink.record_request(request(status=200, verdict="LOG"))
@@ -59,36 +60,67 @@ async def test_rows_are_written_in_wal_mode_and_flushed_on_close(tmp_path):
     assert sink.queue_depth() == 0 and sink.dropped == 0
 
 
-async def test_a_full_queue_drops_and_counts(tmp_path):
-    sink = SQLiteAuditSink(str(tmp_path / "a.db"), flush_interval=60, queue_max=3)
-    sink.record(context(), [decision()] * 2)
-    assert sink.has_room()
-    sink.record(context(), [decision()] * 2)  # would overflow: the whole call is dropped
+def _three(verdict: Verdict = Verdict.ALLOW) -> list:
+    """Three decisions that stay three rows (one per policy)."""
+    return [decision(verdict, f"p{index}") for index in range(3)]
+
+
+async def test_a_full_queue_drops_allowed_rows_and_counts(tmp_path):
+    sink = SQLiteAuditSink(str(tmp_path / "a.db"), key=KEY, flush_interval=60, queue_max=10, reserved_rows=5)
+    sink.record(context(), _three())
+    assert sink.admits("tenant-1")
+    sink.record(context(), _three())  # would pass the 5 rows outside the reserve: the whole call is dropped
     sink.record_request(request())
-    assert (sink.queue_depth(), sink.dropped, sink.has_room()) == (3, 2, False)
     sink.record_request(request())
-    assert sink.dropped == 3
+    assert (sink.queue_depth(), sink.dropped) == (5, 3)
+    sink.record_request(request())
+    assert sink.dropped == 4 and sink.admits("tenant-1")  # the reserve is still free: requests go on
     await sink.close()
-    assert _count(tmp_path / "a.db") == 2 and _count(tmp_path / "a.db", "requests") == 1
+    assert _count(tmp_path / "a.db") == 3 and _count(tmp_path / "a.db", "requests") == 2
 
 
-async def test_fail_closed_refuses_before_the_queue_is_full(tmp_path):
+async def test_blocks_use_the_reserve_and_are_never_dropped(tmp_path):
+    sink = SQLiteAuditSink(str(tmp_path / "a.db"), key=KEY, flush_interval=60, queue_max=10, reserved_rows=4)
+    for index in range(6):
+        sink.record_request(request(f"allowed-{index}"))
+    sink.record_request(request("one-too-many"))
+    assert (sink.queue_depth(), sink.dropped) == (6, 1)
+    sink.record(context("blocked"), [decision(Verdict.ALLOW, "first"), decision(Verdict.BLOCK, "second")])
+    sink.record_request(request("blocked", verdict="BLOCK", status=403))
+    assert (sink.queue_depth(), sink.dropped) == (8, 2)  # the BLOCK and its request row in; the ALLOW row out
+    assert sink.admits("tenant-1")
+    for index in range(3):  # past queue_max: still kept, and from then on every new request is turned away
+        sink.record(context(f"blocked-{index}"), [decision(Verdict.CONFIRM)])
+    assert (sink.queue_depth(), sink.dropped) == (11, 2)
+    assert not sink.admits("tenant-1")
+    await sink.close()
+    with sqlite3.connect(tmp_path / "a.db") as connection:
+        verdicts = connection.execute("SELECT request_id, verdict FROM decisions ORDER BY seq").fetchall()
+        assert verdicts == [("blocked", "BLOCK"), *((f"blocked-{index}", "CONFIRM") for index in range(3))]
+        assert connection.execute("SELECT verdict FROM requests WHERE request_id = 'blocked'").fetchall() == [
+            ("BLOCK",)
+        ]
+
+
+async def test_fail_closed_refuses_required_tenants_before_the_reserve(tmp_path):
     """Requests admitted while there was room still find room for their rows when they finish."""
-    sink = SQLiteAuditSink(str(tmp_path / "a.db"), flush_interval=60, queue_max=100, overflow="fail_closed")
+    sink = SQLiteAuditSink(str(tmp_path / "a.db"), key=KEY, flush_interval=60, queue_max=100, overflow="fail_closed",
+                           required_tenants=["tenant-1"])
     for _ in range(89):
         sink.record_request(request())
-    assert sink.has_room()
+    assert sink.admits("tenant-1")
     sink.record_request(request())
-    assert not sink.has_room()
-    for _ in range(10):
+    assert not sink.admits("tenant-1") and sink.admits("someone-else")
+    for _ in range(15):  # rows of required tenants are kept, even past the limit
         sink.record_request(request())
-    assert (sink.queue_depth(), sink.dropped) == (100, 0)
+    assert (sink.queue_depth(), sink.dropped) == (105, 0)
+    assert not sink.admits("someone-else")
     await sink.close()
 
 
 async def test_a_locked_store_keeps_rows_queued_and_reports_not_ready(tmp_path, caplog):
     path = tmp_path / "a.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=60, busy_timeout=0.05)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60, busy_timeout=0.05)
     assert sink.ready() == (False, "audit store not open")
     await sink.start()
     assert sink.ready() == (True, "")
@@ -112,7 +144,7 @@ async def test_a_locked_store_keeps_rows_queued_and_reports_not_ready(tmp_path, 
 
 async def test_the_writer_retries_in_the_background_until_the_store_is_back(tmp_path):
     path = tmp_path / "a.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=0.01, busy_timeout=0.01)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=0.01, busy_timeout=0.01)
     await sink.start()
     holder = _locked(path)
     for index in range(50):
@@ -132,10 +164,10 @@ async def test_the_writer_retries_in_the_background_until_the_store_is_back(tmp_
 
 async def test_close_waits_a_bounded_time_then_counts_what_it_could_not_write(tmp_path, caplog):
     path = tmp_path / "a.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=60, busy_timeout=0.01, close_timeout=0.5)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60, busy_timeout=0.01, close_timeout=0.5)
     await sink.start()
     holder = _locked(path)
-    sink.record(context(), [decision()] * 3)
+    sink.record(context(), _three())
     started = time.monotonic()
     with caplog.at_level(logging.ERROR, "capsem_proxy.audit"):
         await sink.close()
@@ -148,7 +180,7 @@ async def test_close_waits_a_bounded_time_then_counts_what_it_could_not_write(tm
 
 async def test_large_queues_are_written_in_bounded_batches(tmp_path):
     path = tmp_path / "a.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=60, batch_max=700)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60, batch_max=700)
     await sink.start()
     for _ in range(5000):
         sink.record(context(), [decision()])
@@ -162,7 +194,7 @@ async def test_large_queues_are_written_in_bounded_batches(tmp_path):
 async def test_closing_during_a_periodic_flush_loses_nothing(tmp_path):
     for attempt in range(3):
         path = tmp_path / f"{attempt}.db"
-        sink = SQLiteAuditSink(str(path), flush_interval=0.001)
+        sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=0.001)
         await sink.start()
         for _ in range(20000):
             sink.record(context(), [decision()])
@@ -174,23 +206,23 @@ async def test_closing_during_a_periodic_flush_loses_nothing(tmp_path):
 async def test_two_writers_on_one_file_keep_one_chain(tmp_path):
     """Worker processes share the file: each batch extends the chain from the head it reads."""
     path = tmp_path / "a.db"
-    sinks = [SQLiteAuditSink(str(path), flush_interval=60) for _ in range(2)]
+    sinks = [SQLiteAuditSink(str(path), key=KEY, flush_interval=60) for _ in range(2)]
     for sink in sinks:
         await sink.start()
     for round_ in range(10):
         for index, sink in enumerate(sinks):
-            sink.record(context(f"w{index}-{round_}"), [decision()] * 3)
+            sink.record(context(f"w{index}-{round_}"), _three())
             sink.record_request(request(f"w{index}-{round_}"))
         await asyncio.gather(*(sink.flush() for sink in sinks))
     for sink in sinks:
         await sink.close()
     report = await _verify(path)
-    assert report.broken is None and report.walk.rows == 80 and report.head[0] == 80
+    assert report.broken is None and report.walk.rows == 80 and report.head.seq == 80
 
 
 async def test_a_row_the_store_refuses_is_dropped_alone(tmp_path, caplog):
     path = tmp_path / "a.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=60)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
     await sink.start()
     sink.record_request(request("ok-1"))
     sink.record_request(request("too-big", input_tokens=2**70))  # no SQLite integer holds it
@@ -206,7 +238,7 @@ async def test_a_row_the_store_refuses_is_dropped_alone(tmp_path, caplog):
 
 async def test_text_no_store_accepts_is_cleaned_before_it_is_chained(tmp_path):
     path = tmp_path / "a.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=60)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
     await sink.start()
     sink.record_request(request("r\x00nul", model="m\ud800x", prompt="a\x00b"))
     await sink.close()
@@ -218,7 +250,7 @@ async def test_text_no_store_accepts_is_cleaned_before_it_is_chained(tmp_path):
 
 
 async def test_a_request_row_is_a_snapshot_of_the_record(tmp_path):
-    sink = open_audit_sink("memory://")
+    sink = open_audit_sink("memory://", KEY)
     record = request(status=200)
     sink.record_request(record)
     record.status = 500
@@ -244,13 +276,13 @@ async def test_a_version_1_file_is_migrated_and_its_decisions_chained(tmp_path):
             "1.5, ?)",
             [(f"d{index}", f"old-{index}", "BLOCK" if index == 3 else "ALLOW", 1000.0 + index) for index in range(7)],
         )
-    sink = SQLiteAuditSink(str(path), flush_interval=60)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
     await sink.start()
     sink.record(context("new"), [decision(Verdict.LOG)])
     sink.record_request(request("new"))
     await sink.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(2,)]
+        assert connection.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(2,), (3,)]
         rows = connection.execute("SELECT seq, decision_id, request_id, session_id, verdict FROM decisions").fetchall()
         assert rows[:4] == [(1, "d0", "old-0", "", "ALLOW"), (2, "d1", "old-1", "", "ALLOW"),
                             (3, "d2", "old-2", "", "ALLOW"), (4, "d3", "old-3", "", "BLOCK")]
@@ -260,7 +292,7 @@ async def test_a_version_1_file_is_migrated_and_its_decisions_chained(tmp_path):
         assert "decisions_v1" not in tables
     report = await _verify(path)
     assert report.broken is None and report.walk.counts == {"requests": 1, "decisions": 8}
-    again = SQLiteAuditSink(str(path), flush_interval=60)  # opening a current file changes nothing
+    again = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)  # opening a current file changes nothing
     await again.start()
     await again.close()
     assert _count(path) == 8
@@ -268,13 +300,32 @@ async def test_a_version_1_file_is_migrated_and_its_decisions_chained(tmp_path):
 
 async def test_a_store_newer_than_the_code_is_refused(tmp_path):
     path = tmp_path / "new.db"
-    sink = SQLiteAuditSink(str(path), flush_interval=60)
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
     await sink.start()
     await sink.close()
     with sqlite3.connect(path) as connection:
         connection.execute("INSERT INTO schema_version VALUES (99, 0)")
-    newer = SQLiteAuditSink(str(path), flush_interval=60)
+    newer = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
     await newer.start()
     ready, reason = newer.ready()
     assert not ready and "version 99" in reason
     await newer.close()
+
+
+async def test_a_store_keyed_with_another_secret_is_not_written_to(tmp_path, caplog):
+    """Replicas (or a restart) with another server secret would break the chain: the store stays unwritten
+    and /readyz says why."""
+    path = tmp_path / "a.db"
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
+    await sink.start()
+    sink.record_request(request("first"))
+    await sink.close()
+    other = SQLiteAuditSink(str(path), key=ChainKey.derive(b"another secret"), flush_interval=60)
+    with caplog.at_level(logging.ERROR, "capsem_proxy.audit"):
+        await other.start()
+    other.record_request(request("second"))
+    assert not await other.flush()
+    ready, reason = other.ready()
+    assert not ready and f"keyed with key id {KEY.key_id}" in reason and "same server secret" in reason
+    await other.close()
+    assert _count(path, "requests") == 1 and (await _verify(path)).broken is None

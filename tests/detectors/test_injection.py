@@ -14,7 +14,7 @@ from capsem_proxy.config import ConfigError, PolicySettings
 from capsem_proxy.decisions import Verdict
 from capsem_proxy.detectors.injection import InjectionDetector, SignatureSet, load_signatures
 from capsem_proxy.exchange import Answer, Exchange, ToolDefinition
-from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolResponse
+from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.injection import InjectionPolicy
 from capsem_proxy.policies.loader import load_policy
 
@@ -261,9 +261,15 @@ async def test_policy_uses_the_tool_result_threshold_for_tool_results():
     assert above_score is None
 
 
-async def test_policy_scans_prompts_and_tool_results_but_not_answers_by_default():
+async def test_policy_scans_every_request_place_but_not_answers_by_default():
     policy = _policy()
-    assert policy.implemented_hooks == {"on_model_call", "on_tool_response"}
+    assert policy.implemented_hooks == {"on_model_call", "on_tool_call", "on_tool_response"}
+    poisoned = ToolDefinition("lookup", "Looks things up.", {"properties": {"q": {"description": OVERRIDE}}})
+    assert (await policy.on_tool_call(ToolCall(_context(), poisoned, {}))).verdict is Verdict.BLOCK
+    # Tool calls the model emits are its own output, not read unless asked for.
+    emitted = ToolCall(_context(), ToolDefinition("send"), {"body": OVERRIDE}, emitted=True)
+    assert await policy.on_tool_call(emitted) is None
+    assert await _policy(scan=["tool_calls"]).on_tool_call(emitted) is not None
     event = ModelResponse(_context(), Answer(text=OVERRIDE))
     assert await _policy(scan=["answers"]).on_model_response(event) is not None
 

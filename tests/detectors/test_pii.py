@@ -11,7 +11,8 @@ from capsem_proxy.decisions import Verdict
 from capsem_proxy.detectors.base import Finding
 from capsem_proxy.detectors.pii import DEFAULT_PII_KINDS, PII_KINDS, PIIDetector
 from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
-from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolResponse
+from capsem_proxy.exchange import ToolCall as HistoryCall
+from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.pii_detect import PIIDetectPolicy
 from capsem_proxy.redaction import redact_json_bytes
 
@@ -163,7 +164,17 @@ async def test_reversible_placeholders_are_numbered_across_the_whole_request():
 
 async def test_policy_reads_answers_but_not_emitted_tool_calls_by_default():
     policy = PIIDetectPolicy.from_config({})
-    assert "on_tool_call" not in policy.implemented_hooks
+    # Emitted calls go to the caller's own code; calls in a request's history go to the provider.
+    emitted = ToolCall(_context(), ToolDefinition("mail"), {"to": "ana@acme-corp.io"}, emitted=True)
+    assert await policy.on_tool_call(emitted) is None
+    assert await PIIDetectPolicy.from_config({"emitted_tool_calls": True}).on_tool_call(emitted) is not None
+    assert await PIIDetectPolicy.from_config({"scan": ["tool_calls"]}).on_tool_call(emitted) is not None
+    history = Exchange("openai", "chat", messages=[
+        Message("assistant", tool_calls=[HistoryCall("mail", {"to": "ana@acme-corp.io"})])
+    ])
+    context = RequestContext("req", "tenant", "openai", "chat", history)
+    decision = await policy.on_model_call(ModelCall(context, "gpt-4o", "", "", []))
+    assert decision.redactions == [("ana@acme-corp.io", "[REDACTED:email]")]
     answer_event = ModelResponse(_context(), Answer(text="Her IBAN is GB82WEST12345698765432"))
     answer = await policy.on_model_response(answer_event)
     assert answer.redactions == [("GB82WEST12345698765432", "[REDACTED:iban]")]

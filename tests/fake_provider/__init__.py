@@ -24,6 +24,13 @@ are merged over the sticky ones; unknown fields -> 400):
   scenario only, then success; counted per sticky script or per distinct header value),
   break_after (streams: send N events then abort the connection mid-body; non-streamed: send the headers and half
   the body, then abort), gzip (gzip the non-streamed body, ``content-encoding: gzip``).
+Spellings of a successful answer (all still read by the provider SDKs): content_type (str: the Content-Type sent),
+  bom (a UTF-8 byte order mark before the body or the stream), line_end (CR, CRLF or LF: SSE line ends),
+  escape_keys (every JSON key spelled with a ``\\u`` escape), huge_number (a ``"x_score": 1e999`` member, which
+  orjson refuses). Hostile answers: truncate_json (every JSON object of the answer cut short of its
+  closing brace), endless_event (streams: after the first event, one that never ends),
+  gzip_bomb (N: the non-streamed body padded with whitespace to N bytes, gzipped), body_bytes (N: the
+  non-streamed body padded with whitespace to N bytes).
 
 Control endpoints (no auth, not recorded): ``POST /_fake/script``, ``GET /_fake/script``, ``POST /_fake/reset``
 (requests, stream events, script, counters), ``GET /_fake/requests`` (list of {method, path, query_string,

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from .recorder import Recorder
 from .scenarios import DEFAULT_REPLY, SCENARIO_HEADER, Scenario, ScenarioError, ScenarioStore
+from .spelling import answer_content_type, endless_chunks, gzip_bomb, has_spelling, respell_body, respell_events
 
 BAD_KEY = "bad-key"
 _POLL_S = 0.02
@@ -284,9 +285,14 @@ async def json_answer(ctx: Ctx, obj: Any, *, raw: bytes | None = None, status: i
     """A non-streamed JSON answer, honouring first_byte_delay_ms, gzip and break_after."""
     body = raw if raw is not None else ctx.api.dumps(obj)
     headers = ctx.api.headers()
-    headers["Content-Type"] = ctx.api.json_type
     sc = ctx.scenario
-    if sc.gzip:
+    headers["Content-Type"] = answer_content_type(sc, ctx.api.json_type)
+    if has_spelling(sc):
+        body = respell_body(body, sc)
+    if sc.gzip_bomb:
+        body = gzip_bomb(body, sc.gzip_bomb)
+        headers["Content-Encoding"] = "gzip"
+    elif sc.gzip:
         body = gzip.compress(body, compresslevel=5)
         headers["Content-Encoding"] = "gzip"
     if sc.first_byte_delay_ms and not await pause(ctx.request, sc.first_byte_delay_ms / 1000):
@@ -314,10 +320,12 @@ async def stream_answer(ctx: Ctx, events: Iterable[bytes], *, content_type: str 
     request = ctx.request
     sc = ctx.scenario
     recorder = ctx.state.recorder
-    events = list(events)
+    framing = content_type or ctx.api.sse_type
+    is_sse = framing.startswith("text/event-stream")
+    events = respell_events(events, sc, sse=is_sse) if has_spelling(sc) else list(events)
     total = len(events)
     headers = ctx.api.headers()
-    headers["Content-Type"] = content_type or ctx.api.sse_type
+    headers["Content-Type"] = answer_content_type(sc, framing)
     headers["Cache-Control"] = "no-cache"
     resp = web.StreamResponse(status=200, headers=headers)
     sent = 0
@@ -343,6 +351,9 @@ async def stream_answer(ctx: Ctx, events: Iterable[bytes], *, content_type: str 
                 return resp
             await resp.write(event)
             sent += 1
+            if sc.endless_event:
+                outcome = await _write_endless_event(request, resp, is_sse)
+                return resp
         if limit is not None and sent >= limit:
             outcome = "broken"
             _abort(request)
@@ -357,6 +368,19 @@ async def stream_answer(ctx: Ctx, events: Iterable[bytes], *, content_type: str 
     finally:
         recorder.stream_event(request.path, outcome, sent, total)
     return resp
+
+
+async def _write_endless_event(request: web.BaseRequest, resp: web.StreamResponse, is_sse: bool) -> str:
+    """Write an event that never ends until the client goes away (a hostile or broken provider)."""
+    async for chunk in endless_chunks(is_sse):
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        try:
+            await resp.write(chunk)
+        except ConnectionError:
+            break
+    return "cancelled"
 
 
 def sse(data: Any, event: str | None = None) -> bytes:

@@ -45,6 +45,16 @@ class Scenario:
     gzip: bool = False
     events: int | None = None
     echo: bool = False
+    # Spellings of a successful answer (see spelling.py) and hostile answers.
+    content_type: str | None = None
+    bom: bool = False
+    line_end: str | None = None
+    escape_keys: bool = False
+    huge_number: bool = False
+    truncate_json: bool = False
+    endless_event: bool = False
+    gzip_bomb: int | None = None
+    body_bytes: int | None = None
 
     @property
     def wants_error(self) -> bool:
@@ -73,6 +83,8 @@ class Scenario:
                 raise ScenarioError(f"scenario field {name!r} has wrong type {type(value).__name__}")
         if values.get("chunk_size", 1) < 1:
             raise ScenarioError("chunk_size must be >= 1")
+        if values.get("line_end", "\n") not in ("\n", "\r", "\r\n"):
+            raise ScenarioError("line_end must be one of LF, CR, CRLF")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +119,15 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "gzip": bool,
     "events": int,
     "echo": bool,
+    "content_type": str,
+    "bom": bool,
+    "line_end": str,
+    "escape_keys": bool,
+    "huge_number": bool,
+    "truncate_json": bool,
+    "endless_event": bool,
+    "gzip_bomb": int,
+    "body_bytes": int,
 }
 _DEFAULT = Scenario()
 DEFAULT_SCENARIO = _DEFAULT

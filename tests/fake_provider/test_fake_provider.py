@@ -458,3 +458,76 @@ def test_completed_stream_and_benchmark_events(fp: FakeProviderProcess) -> None:
     assert fp.wait_stream_events(1)[0]["outcome"] == "completed"
     stats = fp.stats()
     assert stats["requests_total"] >= 1 and stats["cpu_user_s"] > 0
+
+
+# --- spellings the SDKs still read, and hostile answers ------------------------------------------
+
+SPELLINGS = {
+    "bom": {"bom": True},
+    "content type case": {"content_type": "Application/JSON"},
+    "text/plain": {"content_type": "text/plain"},
+    "escaped keys": {"escape_keys": True},
+    "1e999": {"huge_number": True},
+}
+STREAM_SPELLINGS = {
+    "CR line ends": {"line_end": "\r"},
+    "CRLF line ends": {"line_end": "\r\n"},
+    "content type case": {"content_type": "Text/Event-Stream"},
+    "bom": {"bom": True},
+    "escaped keys": {"escape_keys": True},
+    "1e999": {"huge_number": True},
+}
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+def test_sdks_read_whole_answers_in_every_spelling(fp: FakeProviderProcess, oai, ant, spelling) -> None:
+    headers = scen(reply="spelled out", **SPELLINGS[spelling])
+    chat = oai.chat.completions.create(model="gpt-4o-mini", messages=USER, extra_headers=headers)
+    assert chat.choices[0].message.content == "spelled out"
+    message = ant.messages.create(model="claude-x", max_tokens=10, messages=USER, extra_headers=headers)
+    assert message.content[0].text == "spelled out"
+    if spelling == "bom":
+        return  # google-genai decodes the body as text first, and its json.loads refuses the mark
+    client = gem(fp, **headers)  # kept in a name: a dropped client closes its connections
+    answer = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert answer.text == "spelled out"
+
+
+@pytest.mark.parametrize("spelling", list(STREAM_SPELLINGS))
+def test_sdks_read_streams_in_every_spelling(fp: FakeProviderProcess, oai, ant, spelling) -> None:
+    headers = scen(reply="spelled out", chunk_size=4, **STREAM_SPELLINGS[spelling])
+    stream = oai.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True, extra_headers=headers)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "spelled out"
+    if spelling == "bom":
+        # The openai SDK only drops the first event (its field reads `\ufeffdata`); the anthropic SDK
+        # loses message_start that way, and google-genai its first data line: they fail to read it.
+        return
+    with ant.messages.stream(model="claude-x", max_tokens=10, messages=USER, extra_headers=headers) as events:
+        assert events.get_final_text() == "spelled out"
+    client = gem(fp, **headers)
+    chunks = client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
+    assert "".join(chunk.text or "" for chunk in chunks) == "spelled out"
+
+
+def test_gzip_bomb_is_small_on_the_wire_and_huge_once_inflated(fp: FakeProviderProcess) -> None:
+    size = 64 * 1024 * 1024
+    with httpx.Client(base_url=fp.openai_base_url) as client:
+        response = client.post("/chat/completions", json={"model": "m", "messages": USER},
+                               headers={"authorization": "Bearer k", **scen(gzip_bomb=size)})
+        assert response.headers["content-encoding"] == "gzip"
+        assert int(response.headers["content-length"]) < size // 500
+        assert len(response.content) == size
+
+
+def test_endless_event_keeps_coming_until_the_client_leaves(fp: FakeProviderProcess) -> None:
+    body = {"model": "m", "messages": USER, "stream": True}
+    headers = {"authorization": "Bearer k", **scen(endless_event=True)}
+    received = 0
+    with httpx.Client(base_url=fp.openai_base_url, timeout=10) as client, client.stream(
+        "POST", "/chat/completions", json=body, headers=headers
+    ) as response:
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+            if received > 4 * 1024 * 1024:
+                break
+    assert received > 4 * 1024 * 1024

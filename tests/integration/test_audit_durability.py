@@ -18,7 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from capsem_proxy.audit.head import read_exported_head
+from capsem_proxy.audit.keys import chain_key_for, default_head_path
 from capsem_proxy.audit.tools import open_reader, verify_chain
+from capsem_proxy.config import load_settings
 from tests.audit.stores import PrivatePostgres, running_private_postgres
 from tests.proxy_process import ProxyProcess, start_proxy
 
@@ -37,11 +40,14 @@ async def _stored_request_ids(url: str) -> list[str]:
         await reader.close()
 
 
-async def _verify(url: str) -> str | None:
+async def _verify(url: str, proxy: ProxyProcess) -> str | None:
+    """The store checked with the proxy's chain key, against the head it exported."""
+    settings = load_settings(proxy.workdir / "proxy.yaml")
+    key = chain_key_for(settings)
     reader = open_reader(url)
     await reader.open()
     try:
-        report = await verify_chain(reader)
+        report = await verify_chain(reader, key, exported=read_exported_head(default_head_path(settings), key))
         return None if report.broken is None else report.describe()
     finally:
         await reader.close()
@@ -121,7 +127,7 @@ async def test_sigterm_under_load_loses_no_answered_request(fake_provider, store
     missing = set(load.answered) - set(stored)
     assert not missing, f"{len(missing)} answered requests have no audit row:\n{proxy.log_text()[-3000:]}"
     assert len(stored) == len(load.answered)
-    assert await _verify(url) is None
+    assert await _verify(url, proxy) is None
 
 
 async def _at_least(load: Load, count: int) -> bool:
@@ -173,8 +179,9 @@ async def test_a_postgres_restart_under_load_loses_no_row(fake_provider, private
     stored = await _stored_request_ids(url)
     assert load.refused == 0  # the store's outage never reached the callers
     assert sorted(stored) == sorted(load.answered)
-    assert await _verify(url) is None
+    assert await _verify(url, proxy) is None
     assert "rows lost" not in proxy.log_text()
-    result = subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", "verify", "--url", url],
+    result = subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", "verify", "--config",
+                             str(proxy.workdir / "proxy.yaml")],
                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr

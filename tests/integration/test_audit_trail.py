@@ -205,7 +205,8 @@ def test_no_provider_key_is_ever_stored_and_the_chain_verifies(audited):
     for key in KEYS.values():
         assert key.encode() not in stored
     assert EMAIL.encode() not in stored
-    result = subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", "verify", "--url", audited.url],
+    config = str(audited.proxy.workdir / "proxy.yaml")  # the proxy's: its store, data dir and exported head
+    result = subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", "verify", "--config", config],
                             capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr

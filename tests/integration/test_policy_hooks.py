@@ -72,7 +72,9 @@ def test_openai_chat_hooks_get_capsem_arguments(recording, fake_provider):
     model_call = _one(calls, "on_model_call")
     assert model_call["model_name"] == "gpt-4o-mini"
     assert model_call["system_instructions"] == "Be brief."
-    assert model_call["prompt"] == "What is in this image?"
+    # The prompt a CAPSEM policy reads holds every request text without a hook of its own: the
+    # history's tool call (name and arguments as sent) included.
+    assert model_call["prompt"] == 'What is in this image?\nget_weather\n{"location":"Oslo"}'
     assert model_call["media"] == ["image/png"]
     assert model_call["agent"] == "travel-agent"
     assert model_call["tools"] == ["get_weather"]
@@ -140,7 +142,7 @@ def test_gemini_hooks(recording, fake_provider, path):
                    {"on_model_call", "on_tool_call", "on_tool_response", "on_model_response"})
     model_call = _one(calls, "on_model_call")
     assert (model_call["model_name"], model_call["system_instructions"]) == ("gemini-2.0-flash", "Answer in French.")
-    assert model_call["prompt"] == "Weather in Lyon?"
+    assert model_call["prompt"] == 'Weather in Lyon?\nget_weather\n{"location":"Lyon"}'
     assert _one(calls, "on_tool_response", tool="get_weather")["response"] == {"temp": 12}
     assert _one(calls, "on_model_response")["response"] == "Hello from the fake provider."
 
@@ -194,3 +196,38 @@ def test_crashing_and_slow_policies_pass_when_configured_fail_open(failing_proxi
     assert response.status_code == 200
     assert response.headers["x-capsem-decision-id"]  # the LOG decisions are recorded
     assert orjson.loads(response.content)["choices"]
+
+
+def test_a_capsem_prompt_holds_every_request_text_without_a_hook_of_its_own(recording, fake_provider):
+    proxy, record_path = recording
+    document = base64.b64encode(b"Quarterly numbers: up 4%").decode()
+    body = {
+        "model": "claude-x", "max_tokens": 50, "metadata": {"user_id": "team-blue"},
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "document", "title": "Plan", "source": {"type": "text", "media_type": "text/plain",
+                                                                  "data": "Ship on Friday"}},
+                {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": document}},
+                {"type": "text", "text": "Summarise"},
+            ]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "They want a summary", "signature": "c2ln"},
+                {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {"query": "ship dates"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srv_1", "content": [
+                    {"type": "web_search_result", "title": "Dates", "url": "https://d.example",
+                     "encrypted_content": base64.b64encode(bytes(range(96))).decode()}
+                ]},
+            ]},
+            {"role": "user", "content": "Go on"},
+        ],
+    }
+    response = httpx.post(f"{proxy.base_url}/v1/messages", json=body,
+                          headers={"x-api-key": "sk-ant-k", "anthropic-version": "2023-06-01"})
+    assert response.status_code == 200
+    calls = _calls(record_path, response.headers["x-capsem-request-id"], {"on_model_call", "on_tool_response"})
+    prompt = _one(calls, "on_model_call")["prompt"]
+    for text in ("Plan", "Ship on Friday", "Summarise", "They want a summary", "Go on", "Quarterly numbers: up 4%",
+                 "web_search", '{"query":"ship dates"}', "team-blue"):
+        assert text in prompt, text
+    # The provider's own tool's result is a tool result, as the client's are.
+    assert _one(calls, "on_tool_response", tool="web_search")["response"] == {"content": "Dates\nhttps://d.example"}

@@ -106,8 +106,8 @@ def test_the_input_document_describes_each_hook():
         "hook": "on_model_call", "request_id": "req-9", "tenant_id": "tenant-a", "agent_id": "agent-1",
         "session_id": "sess-2", "provider": "openai", "operation": "chat", "model": "gpt-x",
         "max_output_tokens": 256, "stream": False, "system": "be brief", "offered_tools": ["shell"],
-        "prompt": "hi there", "tool": None, "args": {}, "emitted": False, "response": {}, "answer": "",
-        "thinking": "", "final": True,
+        "prompt": "hi there", "media_texts": [], "history_tool_calls": [], "other_texts": [], "tool": None,
+        "args": {}, "emitted": False, "response": {}, "answer": "", "thinking": "", "final": True,
     }
     tool_call = event_input("on_tool_call", ToolCall(context, SHELL, {"command": "ls"}, emitted=True))
     assert tool_call["tool"] == {"name": "shell", "description": "runs a command", "parameters": SHELL.parameters}

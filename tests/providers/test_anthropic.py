@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from capsem_proxy.providers.anthropic import AnthropicAdapter
-from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind
 from capsem_proxy.streaming.events import (
     ErrorDelta,
     FinishDelta,
@@ -17,6 +17,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 from tests.providers.capture_fixtures import PNG_BYTES, assemble, load_fixture, sse
@@ -148,7 +149,9 @@ def test_tool_result_json_text_error_flag_images_and_documents():
         ("text/plain", b"notes", None),
         ("application/octet-stream", None, "file_01"),
     ]
-    assert (user.role, user.text) == ("user", "Compare")
+    # A document with a text source is text of the conversation too, read (and rewritten) there.
+    assert (user.role, user.text) == ("user", "notes\nCompare")
+    assert exchange.media_texts() == []
 
 
 def test_malformed_blocks_are_skipped_and_non_object_body_raises():
@@ -271,10 +274,24 @@ def test_stream_without_event_names_uses_the_data_type():
     assert assemble(_feed(events))["text"] == "Okay, checking."
 
 
-def test_stream_ping_and_stop_events_are_skipped_without_parsing():
+def test_stream_ping_events_are_skipped_without_parsing_like_the_sdk_does():
     decoder = adapter.stream_decoder("messages")
-    for name in ("ping", "content_block_stop", "message_stop"):
-        assert decoder.feed(StreamEvent(raw=b"", data="{not json", event=name)) == []
+    assert decoder.feed(StreamEvent(raw=b"", data="{not json", event="ping")) == []
+
+
+def test_stream_stop_events_are_parsed_because_the_sdk_reads_them_by_their_data():
+    decoder = adapter.stream_decoder("messages")
+    for name in ("content_block_stop", "message_stop"):
+        assert decoder.feed(StreamEvent(raw=b"", data=json.dumps({"type": name}), event=name)) == []
+        [unreadable] = decoder.feed(StreamEvent(raw=b"", data="{not json", event=name))
+        assert isinstance(unreadable, UnreadableDelta)
+
+
+def test_stream_event_whose_name_and_data_type_disagree_is_unreadable():
+    # The SDK would read this "message_stop" as the text delta its data says it is.
+    data = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hidden"}}
+    [unreadable] = _feed([StreamEvent(raw=b"", data=json.dumps(data), event="message_stop")])
+    assert isinstance(unreadable, UnreadableDelta)
 
 
 def test_stream_error_event_is_an_error_delta():
@@ -356,7 +373,7 @@ def test_extract_key_reads_what_the_sdk_sends():
     [
         ({}, None),
         ({"x-api-key": " sk-ant-1 "}, "sk-ant-1"),
-        ({"x-api-key": "sk-ant-1", "authorization": "Bearer other"}, "sk-ant-1"),
+        ({"x-api-key": "sk-ant-1", "authorization": "Bearer sk-ant-1"}, "sk-ant-1"),
         ({"authorization": "Bearer sk-ant-oauth"}, "sk-ant-oauth"),
         ({"x-api-key": ""}, ""),
         ({"x-api-key": "sk ant"}, ""),
@@ -367,3 +384,15 @@ def test_extract_key_reads_what_the_sdk_sends():
 )
 def test_extract_key_missing_is_none_and_malformed_is_empty(headers, expected):
     assert adapter.extract_key(headers, {}) == expected
+
+
+def test_two_different_keys_are_refused_as_ambiguous():
+    with pytest.raises(ConflictingKeys):
+        adapter.extract_key({"x-api-key": "sk-ant-1", "authorization": "Bearer sk-ant-2"}, {})
+
+
+def test_stream_tool_use_block_that_opens_with_its_input_carries_it():
+    start = {"type": "content_block_start", "index": 1,
+             "content_block": {"type": "tool_use", "id": "t1", "name": "shell", "input": {"command": "rm -rf /"}}}
+    [call] = _feed([_event(start)])
+    assert json.loads(call.arguments_fragment) == {"command": "rm -rf /"}

@@ -9,7 +9,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.providers.base import ConflictingKeys, ErrorKind
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.streaming.events import (
     ErrorDelta,
@@ -18,6 +18,7 @@ from capsem_proxy.streaming.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    UnreadableDelta,
     UsageDelta,
 )
 from tests.providers.capture_fixtures import PNG_BYTES, assemble, load_fixture, sse
@@ -155,7 +156,8 @@ def test_malformed_parts_are_skipped_and_non_object_body_raises():
     }
     exchange = adapter.decode_request("generate", body, "gemini-2.0-flash")
     assert [(m.role, m.text, m.media) for m in exchange.messages] == [("user", "", [])]
-    assert (exchange.tools, exchange.system) == ([], "")
+    # A string where a list of parts belongs is still read as text: whatever reaches the provider is screened.
+    assert (exchange.tools, exchange.system) == ([], "nope")
     with pytest.raises(ValueError):
         adapter.decode_request("generate", None, "gemini-2.0-flash")
     assert adapter.decode_request("models", None).messages == []
@@ -276,10 +278,22 @@ def test_stream_error_object_is_an_error_delta():
     assert _feed([sse(None, error)]) == [ErrorDelta("The model is overloaded.")]
 
 
-def test_stream_ignores_junk_events():
+def test_stream_ignores_empty_events_and_odd_shapes():
     decoder = adapter.stream_decoder("stream_generate")
-    for data in ["", "not json", "[]", "3", '{"candidates": [null, {"content": {"parts": [7]}}]}']:
+    for data in ["", "[]", '{"candidates": [null, {"content": {"parts": [7]}}]}']:
         assert decoder.feed(sse(None, data)) == []
+
+
+def test_stream_event_that_is_no_response_object_is_unreadable():
+    decoder = adapter.stream_decoder("stream_generate")
+    for data in ["not json", "3", "[1]"]:
+        [unreadable] = decoder.feed(sse(None, data))
+        assert isinstance(unreadable, UnreadableDelta), data
+
+
+def test_stream_reads_numbers_orjson_refuses_like_the_sdk_does():
+    data = '{"x": 1e999, "candidates": [{"content": {"parts": [{"text": "read anyway"}]}}]}'
+    assert adapter.stream_decoder("stream_generate").feed(sse(None, data)) == [TextDelta("read anyway")]
 
 
 # ---------------------------------------------------------------------------- errors
@@ -349,9 +363,9 @@ def test_extract_key_reads_the_header_the_sdk_sends():
     ("headers", "query", "expected"),
     [
         ({}, {}, None),
-        ({"x-goog-api-key": " AIza1 "}, {"key": "AIza2"}, "AIza1"),
+        ({"x-goog-api-key": " AIza1 "}, {"key": "AIza1"}, "AIza1"),
         ({}, {"key": "AIza2"}, "AIza2"),
-        ({"x-goog-api-key": "AIza 1"}, {"key": "AIza2"}, ""),
+        ({"x-goog-api-key": "AIza 1"}, {}, ""),
         ({"x-goog-api-key": ""}, {}, ""),
         ({}, {"key": ""}, ""),
         ({}, {"key": "AIza\n"}, "AIza"),
@@ -361,3 +375,16 @@ def test_extract_key_reads_the_header_the_sdk_sends():
 )
 def test_extract_key_missing_is_none_and_malformed_is_empty(headers, query, expected):
     assert adapter.extract_key(headers, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        ({"x-goog-api-key": "AIza1"}, {"key": "AIza2"}),
+        ({"x-goog-api-key": "AIza1", "authorization": "Bearer ya29.token"}, {}),
+        ({"authorization": "Bearer ya29.token"}, {"key": "AIza1"}),
+    ],
+)
+def test_two_different_credentials_are_refused_as_ambiguous(headers, query):
+    with pytest.raises(ConflictingKeys):
+        adapter.extract_key(headers, query)

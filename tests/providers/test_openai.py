@@ -10,7 +10,7 @@ import pytest
 
 from capsem_proxy.providers.base import ErrorKind
 from capsem_proxy.providers.openai import OpenAIAdapter
-from capsem_proxy.streaming.events import ErrorDelta, StreamEvent, TextDelta, ToolCallDelta
+from capsem_proxy.streaming.events import ErrorDelta, StreamEvent, TextDelta, ToolCallDelta, UnreadableDelta
 from tests.providers.capture_fixtures import PNG_BYTES, assemble, load_fixture, sse
 
 adapter = OpenAIAdapter()
@@ -504,10 +504,24 @@ def test_chat_stream_error_data_event_is_an_error_delta():
     assert deltas == [ErrorDelta("The server had an error")]
 
 
-def test_chat_stream_ignores_done_comments_and_junk():
+def test_chat_stream_ignores_done_empty_events_and_odd_shapes():
     decoder = adapter.stream_decoder("chat")
-    for data in ["[DONE]", "", "not json", "[1, 2]", '{"choices": [null, {"delta": "x"}]}']:
+    for data in ["[DONE]", "", '{"choices": [null, {"delta": "x"}]}']:
         assert decoder.feed(sse(None, data)) == []
+
+
+def test_chat_stream_event_that_is_no_json_object_is_unreadable():
+    decoder = adapter.stream_decoder("chat")
+    for data in ["not json", "[1, 2]", '\ufeff{"choices": [{"delta": {"content": "x"}}], "bad": }']:
+        [unreadable] = decoder.feed(sse(None, data))
+        assert isinstance(unreadable, UnreadableDelta), data
+
+
+def test_chat_stream_reads_what_orjson_refuses_but_the_sdk_accepts():
+    for data in ['{"n": 1e999, "choices": [{"delta": {"content": "x"}}]}',
+                 '\ufeff{"choices": [{"delta": {"content": "x"}}]}',
+                 '{"tool\\u005fcalls": 1, "choices": [{"delta": {"c\\u006fntent": "x"}}]}']:
+        assert adapter.stream_decoder("chat").feed(sse(None, data)) == [TextDelta("x")], data
 
 
 # ---------------------------------------------------------------------------- responses streams
@@ -601,10 +615,17 @@ def test_responses_stream_without_event_names_uses_the_data_type():
     assert adapter.stream_decoder("responses").feed(event) == [TextDelta("x")]
 
 
-def test_responses_stream_skips_uninteresting_events_without_parsing():
-    # The data is not even JSON: a named event outside the interesting set is never parsed.
+def test_responses_stream_event_it_cannot_read_is_unreadable():
+    # The SDK parses every event's data, whatever its name: so must the decoder.
     event = StreamEvent(raw=b"", data="{not json", event="response.in_progress")
-    assert adapter.stream_decoder("responses").feed(event) == []
+    [unreadable] = adapter.stream_decoder("responses").feed(event)
+    assert isinstance(unreadable, UnreadableDelta)
+
+
+def test_responses_stream_reads_events_by_their_data_type_and_refuses_a_disguised_name():
+    data = '{"type":"response.output_text.delta","delta":"x"}'
+    [unreadable] = adapter.stream_decoder("responses").feed(StreamEvent(raw=b"", data=data, event="response.foo"))
+    assert isinstance(unreadable, UnreadableDelta)
 
 
 def test_responses_stream_error_and_failed_events_are_error_deltas():

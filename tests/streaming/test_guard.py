@@ -20,7 +20,8 @@ class Recorder:
     def __init__(self):
         self.texts, self.tool_calls = [], []
 
-    async def answer(self, answer, final, settled=0):
+    async def answer(self, check):
+        answer, final = check.answer, check.final
         self.texts.append((answer.text, final))
         if TRIGGER in answer.text:
             return _outcome([Decision(Verdict.BLOCK, "p", "on_model_response", details="found it")])

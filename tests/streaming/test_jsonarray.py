@@ -1,8 +1,10 @@
 """Gemini's JSON-array stream is split into whole elements wherever chunks are cut."""
 
 import orjson
+import pytest
 
-from capsem_proxy.streaming.jsonarray import JSONArraySplitter
+from capsem_proxy.errors import UpstreamMalformed
+from capsem_proxy.streaming.jsonarray import JSONArraySplitter, is_separator
 
 ELEMENTS = [
     {"candidates": [{"content": {"parts": [{"text": 'brace } and bracket ] and quote " inside'}]}}]},
@@ -49,3 +51,21 @@ def test_bytes_of_an_unfinished_element_are_held_back():
     assert out == b"[" + first
     assert len(elements) == 1
     assert splitter.elements_seen == 1
+
+
+def test_an_element_growing_past_the_cap_fails_the_stream():
+    splitter = JSONArraySplitter(max_element_bytes=1024)
+    splitter.feed(b'[{"text": "' + b"a" * 1000)
+    with pytest.raises(UpstreamMalformed, match="larger than 1024 bytes"):
+        splitter.feed(b"a" * 100)
+
+
+def test_whitespace_before_the_array_counts_against_the_cap_too():
+    splitter = JSONArraySplitter(max_element_bytes=1024)
+    with pytest.raises(UpstreamMalformed):
+        splitter.feed(b"[" + b" " * 2000)
+
+
+def test_separators_are_told_from_content_outside_the_elements():
+    assert is_separator(b"\xef\xbb\xbf[\n") and is_separator(b"\n,\r\n") and is_separator(b"")
+    assert not is_separator(b'{"candidates": ') and not is_separator(b", 3, ")

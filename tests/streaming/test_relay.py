@@ -2,8 +2,10 @@
 inside inspection still ends the stream with the provider's error event."""
 
 import orjson
+import pytest
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, strictest
+from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
 from capsem_proxy.replies import block_message
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
@@ -19,7 +21,7 @@ class Upstream:
             yield chunk
 
 
-async def _no_text_policy(answer, final, settled=0):
+async def _no_text_policy(check):
     return Outcome([], None)
 
 
@@ -69,3 +71,107 @@ async def test_inspection_failure_ends_the_stream_with_an_error_event():
     body = await _run([_chunk({"choices": [{"index": 0, "delta": {"tool_calls": []}}]}) + b"\n\n"], BrokenDecoder())
     last = body.strip().split(b"\n\n")[-1]
     assert orjson.loads(last[6:])["error"]["message"].startswith("internal error in the proxy")
+
+
+# ---------------------------------------------------------------------------- unreadable, tampered, oversized
+
+async def _reads_text(check):
+    return Outcome([], None)
+
+
+async def _run_reading(chunks, operation="chat", adapter=None, sse=True, max_event_bytes=1 << 20):
+    """The stream through a guard whose policies read the text (every event is decoded)."""
+    adapter = adapter or OpenAIAdapter()
+    sent = []
+
+    async def send(message):
+        sent.append(message.get("body", b""))
+
+    guard = StreamGuard(GuardChecks(_reads_text, _block_named_tools), mode="guard", window_chars=0,
+                        max_buffer_bytes=1 << 20, rewrite=lambda raw, old, new: raw.replace(old.encode(), new.encode()))
+    result = await relay_guarded(
+        send, Upstream(chunks), sse=sse, decoder=adapter.stream_decoder(operation), guard=guard,
+        error_event=lambda exc: adapter.stream_error_event(operation, exc.status, exc.message, exc.kind, sse=sse),
+        block_event=lambda decision: adapter.stream_error_event(operation, 403, block_message(decision),
+                                                                "permission", sse=sse),
+        max_event_bytes=max_event_bytes,
+    )
+    return b"".join(sent), result, guard
+
+
+def _responses_event(payload):
+    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def test_lines_that_are_no_sse_field_end_the_stream_unread():
+    # google-genai parses such a line as a JSON response of its own.
+    hidden = b'{"candidates":[{"content":{"parts":[{"text":"hidden text"}]}}]}\r\n\r\n'
+    body, result, _ = await _run_reading([hidden], "stream_generate", GeminiAdapter())
+    assert b"hidden text" not in body
+    assert result.blocked_by is not None and result.blocked_by.reason == "unreadable_answer"
+
+
+async def test_content_outside_the_array_elements_ends_the_stream_unread():
+    stream = b'{"candidates": [{"content": {"parts": [{"text": "hidden text"}]}}]}'
+    body, result, _ = await _run_reading([stream], "stream_generate", GeminiAdapter(), sse=False)
+    assert b"hidden text" not in body
+    assert result.blocked_by is not None and result.blocked_by.reason == "unreadable_answer"
+
+
+async def test_summary_event_with_text_the_deltas_never_carried_ends_the_stream():
+    events = [
+        _responses_event({"type": "response.output_text.delta", "output_index": 0, "delta": "all fine"}),
+        _responses_event({"type": "response.output_text.done", "output_index": 0, "text": "all fine, and a secret"}),
+    ]
+    body, result, _ = await _run_reading(events, "responses")
+    assert b"a secret" not in body
+    assert result.blocked_by is not None and "never carried" in result.blocked_by.details
+
+
+async def test_summary_event_with_other_call_arguments_ends_the_stream():
+    events = [
+        _responses_event({"type": "response.output_item.added", "output_index": 0,
+                          "item": {"type": "function_call", "name": "get_weather", "call_id": "c", "arguments": ""}}),
+        _responses_event(
+            {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": '{"city":"x"}'}
+        ),
+        _responses_event({"type": "response.function_call_arguments.done", "output_index": 0,
+                          "arguments": '{"city":"x","rm":"-rf /"}'}),
+    ]
+    body, result, _ = await _run_reading(events, "responses")
+    assert b"-rf" not in body
+    assert result.blocked_by is not None and result.blocked_by.reason == "unreadable_answer"
+
+
+async def test_honest_summary_events_pass():
+    events = [
+        _responses_event({"type": "response.output_text.delta", "output_index": 0, "delta": "all "}),
+        _responses_event({"type": "response.output_text.delta", "output_index": 0, "delta": "fine"}),
+        _responses_event({"type": "response.output_text.done", "output_index": 0, "text": "all fine"}),
+        _responses_event({"type": "response.completed", "response": {"status": "completed", "output": [
+            {"type": "message", "content": [{"type": "output_text", "text": "all fine"}]}]}}),
+    ]
+    body, result, _ = await _run_reading(events, "responses")
+    assert result.blocked_by is None and result.error is None
+    assert body == b"".join(events)
+
+
+@pytest.mark.parametrize("sse", [True, False])
+async def test_an_event_that_never_ends_is_cut_at_the_cap_with_an_error_event(sse):
+    opening = b'data: {"candidates":[{"content":{"parts":[{"text":"' if sse else b'[{"candidates":[{"content":"'
+    chunks = [opening] + [b"a" * 4096] * 100
+    body, result, _ = await _run_reading(chunks, "stream_generate", GeminiAdapter(), sse=sse, max_event_bytes=64 * 1024)
+    assert result.error is not None and result.error.status == 502
+    assert b"larger than 65536 bytes" in body
+    assert len(body) < 4096
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 8])
+async def test_cr_only_line_ends_split_into_the_same_events_wherever_the_reads_are_cut(cut):
+    stream = b"".join(
+        b'data: {"choices":[{"index":0,"delta":{"content":"' + word + b'"}}]}\r\r' for word in (b"one ", b"two")
+    ) + b"data: [DONE]\r\r"
+    chunks = [stream[start : start + cut] for start in range(0, len(stream), cut)]
+    body, result, guard = await _run_reading(chunks)
+    assert result.blocked_by is None and body == stream
+    assert guard.answer.text == "one two"

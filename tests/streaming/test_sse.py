@@ -1,5 +1,8 @@
 """The SSE splitter hands out whole events, byte for byte, wherever chunks are cut."""
 
+import pytest
+
+from capsem_proxy.errors import UpstreamMalformed
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
 STREAM = (
@@ -41,3 +44,55 @@ def test_parse_event_reads_name_and_joins_data_lines():
     assert event.event == "content_block_delta"
     assert event.data == '{"a":\n1}'
     assert parse_event(b"data:[DONE]\n\n").data == "[DONE]"
+
+
+MIXED = (
+    b'data: {"a": 1}\r\r'  # CR line ends
+    b"event: x\r\ndata: 2\r\n\r\n"  # CRLF
+    b"data: 3\n\r\n"  # LF then CRLF: an empty line all the same
+    b"data: 4\r\n\n"
+    b"data: 5\n\n"
+)
+
+
+def test_every_line_end_the_spec_allows_ends_events_wherever_the_chunks_are_cut():
+    splitter = SSESplitter()
+    whole = splitter.feed_events(MIXED) + splitter.finish()
+    assert [parse_event(raw).data for raw in whole] == ['{"a": 1}', "2", "3", "4", "5"]
+    assert b"".join(whole) == MIXED
+    for cut in range(1, len(MIXED)):
+        splitter = SSESplitter()
+        events = splitter.feed_events(MIXED[:cut]) + splitter.feed_events(MIXED[cut:]) + splitter.finish()
+        assert events == whole, cut
+
+
+def test_a_cr_at_the_end_of_a_read_waits_for_the_next_byte():
+    # It may be the first half of a CRLF: where the event ends must not depend on the read.
+    splitter = SSESplitter()
+    assert splitter.feed_events(b"data: 1\r\r") == []
+    assert splitter.feed_events(b"\n") == [b"data: 1\r\r\n"]
+    splitter = SSESplitter()
+    assert splitter.feed_events(b"data: 1\r\r") == []
+    assert splitter.finish() == [b"data: 1\r\r"]
+
+
+def test_parse_event_splits_lines_only_where_the_spec_does():
+    # U+2028 and other separators str.splitlines() knows are part of the data, not line ends.
+    event = parse_event('data: {"text": "a\u2028data: b\x85c"}\r\r'.encode())
+    assert event.data == '{"text": "a\u2028data: b\x85c"}'
+    assert not event.unknown_lines
+
+
+def test_parse_event_reads_past_a_byte_order_mark_and_flags_unknown_lines():
+    assert parse_event(b'\xef\xbb\xbfdata: {"a": 1}\n\n').data == '{"a": 1}'
+    event = parse_event(b'event: x\n{"candidates": []}\ndata: 1\n\n')
+    assert event.unknown_lines and event.data == "1"
+    assert not parse_event(b": comment\nid: 7\nretry: 10\ndata: 1\n\n").unknown_lines
+
+
+def test_an_event_growing_past_the_cap_fails_the_stream():
+    splitter = SSESplitter(max_event_bytes=1024)
+    splitter.feed_events(b"data: " + b"a" * 1000)
+    with pytest.raises(UpstreamMalformed, match="larger than 1024 bytes"):
+        splitter.feed_events(b"a" * 100)
+    assert splitter.pending == b""  # what was held is let go

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FoundUrl", "UrlContext", "find_urls", "image_references_in"]
+__all__ = ["FoundUrl", "UrlContext", "find_urls", "image_reference_labels"]
 
 UrlContext = Literal["image", "link", "text"]
 
@@ -121,7 +121,7 @@ class _Labels:
         return start if start > close - _LABEL_REACH else -1
 
 
-def image_references_in(text: str) -> frozenset[str]:
+def image_reference_labels(text: str) -> frozenset[str]:
     """Labels of the reference definitions that images use (`![alt][ref]`, `![ref]`)."""
     if "![" not in text:
         return frozenset()
@@ -194,7 +194,7 @@ def find_urls(
         return []
     spans.sort(key=lambda span: (span[0], -span[1]))
     if image_references is None:
-        image_references = image_references_in(text)
+        image_references = image_reference_labels(text)
     labels = _Labels(text)
     # Where the text's trailing punctuation starts: a URL ending there runs to the end of the text.
     tail = len(text.rstrip(_TRAILING + ")]}")) if not complete else len(text)

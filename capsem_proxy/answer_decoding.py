@@ -1,0 +1,62 @@
+"""Reading a provider's answer the way the caller's SDK will: whatever the spelling.
+
+A security gate must decode at least everything the client decodes, or a secret walks past it
+in a spelling only one side understands. The SDKs parse answers with Python's `json` module,
+which accepts what orjson refuses: a byte order mark, UTF-16 and UTF-32 bodies, `NaN`,
+`Infinity`, numbers such as `1e999` (read as infinity), integers beyond 64 bits and lone
+surrogates. orjson stays the fast path; the standard library is the fallback that gives the
+same reading as the SDK. What neither can read is unreadable, and the caller fails closed.
+
+Byte-level shortcuts (a marker search such as `b'"tool_calls"'`) only hold for UTF-8 JSON that
+spells its keys plainly: `may_be_disguised` says when a body might spell them otherwise
+(`"tool\\u005fcalls"`, UTF-16), so that it is decoded instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+__all__ = ["UnreadableAnswer", "is_json_media", "may_be_disguised", "media_type", "parse_answer_json"]
+
+_BOM = "\ufeff"
+
+
+class UnreadableAnswer(ValueError):
+    """An answer (or stream event) that is not JSON by any reading an SDK would accept."""
+
+
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type value, lower-cased, without parameters
+    (`Text/Event-Stream; charset=utf-8` -> `text/event-stream`)."""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_json_media(media: str) -> bool:
+    """True for `application/json`, `text/json` and any `+json` type."""
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def may_be_disguised(raw: bytes) -> bool:
+    """True when `raw` may spell a key other than plainly in UTF-8: a `\\u` escape, or NUL bytes
+    (UTF-16 / UTF-32 text). Such bytes must be decoded, never judged by a byte search."""
+    return b"\\u" in raw or b"\x00" in raw
+
+
+def parse_answer_json(data: bytes | str) -> Any:
+    """The JSON value of `data`, read as leniently as the provider SDKs read it.
+
+    Raises UnreadableAnswer when no such reading exists (including nesting too deep to read).
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    if isinstance(data, str) and data.startswith(_BOM):
+        data = data[1:]  # json.loads refuses a BOM in text; in bytes it detects it itself
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UnreadableAnswer(f"not JSON ({type(exc).__name__})") from None

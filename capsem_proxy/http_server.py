@@ -1,0 +1,204 @@
+"""The HTTP/1.1 server side: uvicorn's httptools protocol with the limits a gateway needs.
+
+uvicorn's httptools protocol sets no limit on the size or the number of request headers (llhttp
+has none, and httptools buffers each header whole before handing it over), no time-out for
+reading a request head (a connection that sends nothing, or dribbles its headers a byte at a
+time, stays open forever), none between the bytes of a request body, and `limit_concurrency`
+only answers 503 once a request has arrived, keeping every surplus socket open. uvicorn offers no
+hook for any of these, hence a subclass, passed to uvicorn as its `http` protocol.
+
+Refusals are answered on the connection itself, before any route is known, with a small JSON
+body carrying `detail` and an `error` object, then the connection is closed:
+431 (head too large, too many headers), 408 (head not complete in time), 503 (too many connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from capsem_proxy.config import ServerSettings
+
+__all__ = ["BoundedHttpToolsProtocol", "ServerLimits", "uvicorn_options"]
+
+logger = logging.getLogger("capsem_proxy.server")
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What one client connection may cost (see ServerSettings for each field's meaning)."""
+
+    max_header_bytes: int
+    max_headers: int
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
+
+    @classmethod
+    def from_settings(cls, server: ServerSettings) -> ServerLimits:
+        return cls(
+            max_header_bytes=server.max_header_bytes,
+            max_headers=server.max_headers,
+            header_timeout=server.header_timeout,
+            body_timeout=server.body_timeout,
+            max_connections=server.max_connections,
+        )
+
+
+def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
+    """The uvicorn options that apply the server limits (merged into the others by the CLI)."""
+    return {
+        # A partial of a module-level class with a frozen dataclass: picklable for --workers > 1.
+        "http": functools.partial(BoundedHttpToolsProtocol, limits=ServerLimits.from_settings(server)),
+        "timeout_keep_alive": server.keep_alive_timeout,
+        "backlog": server.backlog,
+    }
+
+
+class _TooManyHeaders(Exception):
+    """Raised from a parser callback to stop parsing a request with too many headers."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with bounded request heads, head and body time-outs, and a
+    cap on open connections."""
+
+    def __init__(self, *args: Any, limits: ServerLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._reading_head = True  # from the connection's start, or a message's end, to a head's end
+        self._head_bytes = 0
+        self._head_tail = b""  # the last bytes of the head seen: its end may straddle two reads
+        self._header_count = 0
+        self._refusal: tuple[int, str] | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+
+    # -------------------------------------------------------------------- connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            self._refuse(503, f"the proxy already holds {self._limits.max_connections} open connections")
+            return
+        # A connection that never sends a request head is closed when this runs out.
+        self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is not None or self.transport.is_closing():
+            return
+        if self._reading_head and not self._head_fits(data):
+            self._refuse(431, f"the request head exceeds the limit of {self._limits.max_header_bytes} bytes")
+            return
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
+        super().data_received(data)
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Count the head bytes in `data` (up to the empty line ending the head, if it is there)."""
+        joined = self._head_tail + data
+        ends = [position for position in (joined.find(b"\r\n\r\n"), joined.find(b"\n\n")) if position != -1]
+        counted = (min(ends) - len(self._head_tail)) if ends else len(data)
+        self._head_bytes += max(counted, 0)
+        self._head_tail = joined[-3:]
+        return self._head_bytes <= self._limits.max_header_bytes
+
+    # -------------------------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head = True
+        self._header_count = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._limits.max_headers:
+            self._refusal = (431, f"the request has more than {self._limits.max_headers} headers")
+            raise _TooManyHeaders
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head_bytes = 0
+        self._head_tail = b""
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().on_headers_complete()
+        # Until the body is complete, a silence longer than body_timeout closes the connection.
+        self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
+
+    def on_message_complete(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        self._reading_head = True
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers 400 to any parser error, the one a callback raises included.
+        if self._refusal is not None:
+            status, message = self._refusal
+            self._refusal = None
+            self._refuse(status, message)
+            return
+        super().send_400_response(msg)
+
+    # -------------------------------------------------------------------- refusals
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_bytes:
+            # Part of a head came (a header dribbled byte by byte): say why before closing.
+            self._refuse(408, f"the request head was not complete within {self._limits.header_timeout:g} s")
+        else:
+            self.transport.close()  # nothing was ever sent: nobody to answer
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.flow is not None and self.flow.read_paused:
+            # Reading is paused because the app has not taken the body yet: not the client's silence.
+            self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
+            return
+        if not self.transport.is_closing():
+            logger.info("closing a connection whose request body stalled for %g s", self._limits.body_timeout)
+            # The app sees the client leave (http.disconnect) and stops waiting for the body.
+            self.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` on the connection itself and close it."""
+        self._cancel_timers()
+        logger.info("refused a connection with %d: %s", status, message)
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        body = orjson.dumps({"detail": message, "error": {"message": message, "type": kind, "code": status}})
+        head = (
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % (status, _REASONS.get(status, b""), len(body))
+        )
+        if not self.transport.is_closing():
+            self.transport.write(head + body)
+            self.transport.close()
+        self._refusal = (status, message)  # nothing more is parsed on this connection
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None

@@ -1,0 +1,73 @@
+"""Text that grows by appends, read by its end: the answer text of a guarded stream.
+
+Joining a stream's pieces at every check costs the whole answer each time, so a long answer
+costs the square of its length. Here a read of the last characters costs what it returns, and
+the whole text is only built when asked for (for policies that read all of it).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+__all__ = ["GrowingText"]
+
+# Small pieces are merged into one in runs of this many, so the pieces stay few on long answers.
+_MERGE_EVERY = 64
+
+
+class GrowingText:
+    """Appended pieces of text, with the offsets where each starts."""
+
+    __slots__ = ("_joined", "_joined_length", "_length", "_pieces", "_starts", "_unmerged")
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._starts: list[int] = []
+        self._length = 0
+        self._unmerged = 0  # pieces at the end not merged yet
+        self._joined = ""  # the whole text as last built, and its length
+        self._joined_length = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def append(self, piece: str) -> None:
+        """Add `piece` at the end."""
+        if not piece:
+            return
+        self._pieces.append(piece)
+        self._starts.append(self._length)
+        self._length += len(piece)
+        self._unmerged += 1
+        if self._unmerged >= _MERGE_EVERY:
+            first = len(self._pieces) - self._unmerged
+            merged = "".join(self._pieces[first:])
+            start = self._starts[first]
+            del self._pieces[first:], self._starts[first:]
+            self._pieces.append(merged)
+            self._starts.append(start)
+            self._unmerged = 0
+
+    def since(self, start: int) -> str:
+        """The text from offset `start` to the end; costs the length returned (plus a search)."""
+        return self.slice(start, self._length)
+
+    def slice(self, start: int, end: int) -> str:
+        """The text between offsets `start` and `end` (clamped to the text)."""
+        start = max(start, 0)
+        end = min(end, self._length)
+        if start >= end:
+            return ""
+        if self._joined_length >= end:
+            return self._joined[start:end]
+        first = bisect_right(self._starts, start) - 1
+        last = bisect_right(self._starts, end - 1)
+        offset = self._starts[first]
+        return "".join(self._pieces[first:last])[start - offset : end - offset]
+
+    def value(self) -> str:
+        """The whole text (built once per growth, so whole reads cost the text's length)."""
+        if self._joined_length != self._length:
+            self._joined = self._joined + self.slice(self._joined_length, self._length)
+            self._joined_length = self._length
+        return self._joined
