@@ -94,7 +94,7 @@ _KINDS: tuple[_Kind, ...] = (
 )
 NATIONAL_ID_KINDS: tuple[str, ...] = tuple(kind.kind for kind in _KINDS)
 # Texts without such a run (the usual prompt) are not read any further.
-_GATE = re.compile(r"\d[\d .\-/]{6,}\d|[A-Z]{3,5}\d{4}|[XYZ]-?\d{7}|\d{6}[-+A-Y]\d{3}")
+_GATE = re.compile(r"\d[\d .\-/]{6,}\d|\d{7}[A-Z]|[A-Z]{3,5}\d{4}|[XYZ]-?\d{7}|\d{6}[-+A-Y]\d{3}")
 
 
 def _cue_pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -108,6 +108,7 @@ class _Active:
     pattern: re.Pattern[str]
     validator: Any
     cues: re.Pattern[str]
+    own_cues: re.Pattern[str]
     self_identifying: re.Pattern[str] | None
 
 
@@ -119,7 +120,7 @@ class NationalIdFinder:
         self._active = [
             _Active(
                 spec, re.compile(spec.pattern), importlib.import_module(f"stdnum.{spec.module}"),
-                _cue_pattern((*spec.cues, *_GENERIC_CUES)),
+                _cue_pattern((*spec.cues, *_GENERIC_CUES)), _cue_pattern(spec.cues),
                 re.compile(spec.self_identifying) if spec.self_identifying else None,
             )
             for spec in _KINDS
@@ -147,7 +148,9 @@ class NationalIdFinder:
                 strong = active.self_identifying is not None and active.self_identifying.fullmatch(value)
                 if not strong and not self._cued(active.cues, lowered, start, end):
                     continue
-                findings.append(Finding(active.spec.kind, start, end, value, _SCORE))
+                # Named by its own cue word, it outranks a look-alike of another kind at the same place.
+                score = 1.0 if self._cued(active.own_cues, lowered, start, end) else _SCORE
+                findings.append(Finding(active.spec.kind, start, end, value, score))
         return findings
 
     @staticmethod

@@ -391,10 +391,11 @@ class PIIDetector:
         if self._national:
             if lowered is None:
                 lowered = text.lower()
-            findings.extend(
+            # First, so that an id named by its own cue word wins a tie with another kind's match.
+            findings[:0] = [
                 finding for finding in self._national.scan(text, lowered)
                 if finding.text not in self._allow and finding.score >= self._min_score
-            )
+            ]
         if self._ner is not None:
             findings.extend(self._ner_findings(text))
         return _without_overlaps(findings)
