@@ -106,7 +106,8 @@ class Observer:
 
 
 def redacted_text(text: str, decisions: list[Decision]) -> str:
-    """`text` with every redaction the decisions asked for applied (for stored content)."""
+    """`text` with every redaction the decisions asked for applied (for stored content). Shadow
+    redactions apply too: the audit never keeps what any policy, enforced or not, would mask."""
     for decision in decisions:
         if decision.verdict is Verdict.REDACT:
             for original, replacement in decision.redactions:

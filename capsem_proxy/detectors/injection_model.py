@@ -47,7 +47,9 @@ _SIZE_KEYS = {n: np.uint64((0x94D049BB133111EB * (n + 1)) % (1 << 64) | 1) for n
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
 
 
-def hashed_ngrams(text: str, bits: int = DEFAULT_BITS, sizes: tuple[int, ...] = DEFAULT_NGRAMS) -> npt.NDArray[np.uint32]:
+def hashed_ngrams(
+    text: str, bits: int = DEFAULT_BITS, sizes: tuple[int, ...] = DEFAULT_NGRAMS
+) -> npt.NDArray[np.uint32]:
     """The bucket of every character n-gram of `text` (n in `sizes`), n-gram by n-gram, ordered by
     size then position. `text` should already be normalised (lowercase words, single spaces)."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
