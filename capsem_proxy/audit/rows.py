@@ -15,10 +15,10 @@ import orjson
 from capsem_proxy.records import RequestRecord
 
 __all__ = [
+    "ADDED_DEFAULTS",
     "COLUMNS",
     "COLUMN_NAMES",
     "DECISION_COLUMNS",
-    "ADDED_DEFAULTS",
     "LEGACY_WIDTH",
     "REQUEST_COLUMNS",
     "Entry",

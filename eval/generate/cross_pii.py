@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one table row per national id, kept on one line each
 """Builds eval/cross/pii_detect.jsonl: personal data from sources the pii_detect detector was never
 tuned on (split `cross`).
 

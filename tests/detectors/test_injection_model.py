@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _trainer():
-    spec = importlib.util.spec_from_file_location("train_injection_model", ROOT / "scripts" / "train_injection_model.py")
+    path = ROOT / "scripts" / "train_injection_model.py"
+    spec = importlib.util.spec_from_file_location("train_injection_model", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)

@@ -67,8 +67,8 @@ def _rows(url: str, table: str, request_id: str, wanted: int = 1, timeout: float
 
 
 def _post(proxy, body: bytes) -> httpx.Response:
-    return httpx.post(f"{proxy.base_url}/v1/chat/completions", content=body,
-                      headers={"authorization": "Bearer sk-shadow-test", "content-type": "application/json"}, timeout=30)
+    headers = {"authorization": "Bearer sk-shadow-test", "content-type": "application/json"}
+    return httpx.post(f"{proxy.base_url}/v1/chat/completions", content=body, headers=headers, timeout=30)
 
 
 def test_block_redact_and_confirm_in_shadow_are_recorded_and_nothing_is_enforced(shadow_proxy, fake_provider):

@@ -231,10 +231,9 @@ async def test_a_typical_answer_is_checked_well_under_two_milliseconds():
 
 
 async def test_a_tool_result_telling_the_model_to_send_data_to_an_unlisted_url_is_blocked():
+    from capsem_proxy.policies.egress import EgressPolicy
     from eval.corpus import Item
     from eval.events import build_event
-
-    from capsem_proxy.policies.egress import EgressPolicy
 
     policy = EgressPolicy.from_config({"allowed_domains": ["example.com"]})
 
@@ -250,4 +249,5 @@ async def test_a_tool_result_telling_the_model_to_send_data_to_an_unlisted_url_i
     assert decision.extra["kinds"] == ["exfiltration_instruction"] and decision.extra["domains"] == ["evil-site.net"]
     # Links alone, and instructions for the human reader, are not findings.
     assert await policy.on_tool_response(event("Docs: https://docs.python.org and https://foo.bar.net/page")) is None
-    assert await policy.on_tool_response(event("Email finance@example.com by Friday: https://intranet.bar.net/x")) is None
+    human_note = "Email finance@example.com by Friday: https://intranet.bar.net/x"
+    assert await policy.on_tool_response(event(human_note)) is None
