@@ -32,6 +32,7 @@ from capsem_proxy.errors import (
 )
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
@@ -105,6 +106,8 @@ class ProxyApp:
         self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
         self.confirmations = Confirmations(self.approvals, self.observer)
         self.answers = AnswerRelay(settings.streaming, self.observer)
+        self.mcp = McpProxy(settings, self.policies, self.observer, self.audit, self.tenants, self.cors, self.approvals,
+                            secret)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
@@ -123,6 +126,7 @@ class ProxyApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
+                await self.mcp.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -133,6 +137,7 @@ class ProxyApp:
         """Close the upstream pools and flush the audit sink."""
         for upstream in self.upstreams.values():
             await upstream.close()
+        await self.mcp.aclose()
         await self.audit.close()
         await self.observer.close()
         await self.approvals.close()
@@ -145,6 +150,8 @@ class ProxyApp:
         # routed as one operation and reach the provider as another (`%3F` turning into `?`).
         raw_path: bytes | None = scope.get("raw_path")
         path: str = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
+        if path.startswith("/mcp/"):
+            return await self.mcp.serve(scope, receive, send, path.split("?", 1)[0], request_id)
         # One pass over the headers: the lookup table and the list forwarded upstream.
         headers: dict[str, str] = {}
         forwarded: list[tuple[str, str]] = []
