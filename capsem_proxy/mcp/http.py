@@ -387,6 +387,9 @@ class McpProxy:
             return await exchange.reply(200, orjson.dumps(answers if batch else answers[0]))
         if len(forwarded) == len(messages):
             upstream_body = body
+        elif len(forwarded) == 1:
+            # What remains of a batch goes on as a single message (servers need not take batches).
+            upstream_body = orjson.dumps(forwarded[0].body)
         else:
             upstream_body = orjson.dumps([message.body for message in forwarded])
         upstream_headers = self._upstream_headers(exchange)
@@ -494,15 +497,15 @@ class McpProxy:
         status = answer.status
         content_type = answer.content_type.split(";", 1)[0].strip().lower()
         server = exchange.server
-        if 200 <= status < 300 and content_type == "text/event-stream":
-            return await self._relay_stream(receive, exchange, answer, pending, answers)
-        if 200 <= status < 300 and content_type == "application/json":
-            return await self._relay_json(exchange, answer, pending, answers, batch)
-        if 200 <= status < 300 and not pending:
+        if status == 202 or (200 <= status < 300 and not pending):
             answer.close()
             if answers:  # a batch whose requests were all refused, with notifications the server took
                 return await exchange.reply(200, orjson.dumps(answers))
             return await exchange.reply(status, b"", self._answer_headers(exchange, answer))
+        if 200 <= status < 300 and content_type == "text/event-stream":
+            return await self._relay_stream(receive, exchange, answer, pending, answers)
+        if 200 <= status < 300 and content_type == "application/json":
+            return await self._relay_json(exchange, answer, pending, answers, batch)
         if status == 404 and exchange.session is not None:
             self.catalogs.forget(exchange.flow.catalog_key if exchange.flow else "")
         if status in (401, 403) and not server.forwards_credentials:
