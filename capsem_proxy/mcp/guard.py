@@ -134,8 +134,8 @@ class McpGuard:
                 # A tool the server does not list has no definition to hold to its pin.
                 extra.append(Decision(
                     Verdict.BLOCK, PIN_POLICY, "on_tool_call", reason="unknown_tool", subject=name,
-                    details=f"tool '{name[:64]}' is not in the tool list of MCP server '{self.server}', so its "
-                    "definition cannot be checked against its pin",
+                    details=f"tool '{name[:64]}' is not in the tool list MCP server '{self.server}' gives, so "
+                    "its definition cannot be checked against its pin",
                 ))
             else:
                 pinned = await self._pins.check(self.server, name, catalog.digests[name], context.tenant_id)

@@ -375,7 +375,12 @@ class McpProxy:
                 answers.append(error_response(message.request_id, INVALID_REQUEST, str(message)))
                 continue
             if message.is_request:
-                refusal = await guard.check_request(flow, message)
+                try:
+                    refusal = await guard.check_request(flow, message)
+                except ProxyError as exc:  # the server failed while the proxy read its tool list
+                    if not batch:
+                        return await self._upstream_failed(exchange, {_key(message.id): message}, exc)
+                    refusal = error_response(message.id, UPSTREAM_ERROR, exc.message)
                 if refusal is not None:
                     answers.append(refusal)
                     continue
@@ -403,7 +408,8 @@ class McpProxy:
 
     async def _fetch_tools(self, exchange: _Exchange, meta: dict[str, Any]) -> list[dict[str, Any]] | None:
         """The server's tool list, asked for by the proxy itself within the caller's session (a
-        call to a tool whose definition this process has not seen); None when it cannot be read."""
+        call to a tool whose definition this process has not seen); None when the server gives
+        none; ProxyError when it cannot be reached or fails."""
         headers = {
             name: value for name, value in self._upstream_headers(exchange).items()
             if name != "mcp-name" and not name.startswith("mcp-param-")
@@ -423,11 +429,8 @@ class McpProxy:
                 params["cursor"] = cursor
             request_id = _random_id()
             body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/list", "params": params})
-            try:
-                answer = await exchange.server.upstream.send("POST", headers, body)
-                result = await self._result_of(answer, request_id)
-            except ProxyError:
-                return None
+            answer = await exchange.server.upstream.send("POST", headers, body)
+            result = await self._result_of(answer, request_id)
             page = result.get("tools") if result is not None else None
             if not isinstance(page, list):
                 return None
@@ -485,9 +488,11 @@ class McpProxy:
     async def _upstream_failed(self, exchange: _Exchange, pending: Mapping[str, Message], exc: ProxyError) -> int:
         """Answer every pending request with a JSON-RPC error naming the failure (504 or 502)."""
         status = 504 if isinstance(exc, UpstreamTimeout) else 502
-        errors = [error_response(message.id, UPSTREAM_ERROR, exc.message) for message in pending.values()]
+        # The shared answer reader speaks of "the provider": here it is an MCP server.
+        why = exc.message.replace("the provider", f"the MCP server '{exchange.server.name}'")
+        errors = [error_response(message.id, UPSTREAM_ERROR, why) for message in pending.values()]
         if not errors:
-            errors = [error_response(None, UPSTREAM_ERROR, exc.message)]
+            errors = [error_response(None, UPSTREAM_ERROR, why)]
         return await exchange.reply(status, orjson.dumps(errors if len(errors) > 1 else errors[0]))
 
     async def _relay_post(
@@ -608,8 +613,9 @@ class McpProxy:
             self._observer.stream_ended()
         answer.close()
         if pending and (failure is not None or not resumable):
-            why = failure.message if failure is not None else f"the MCP server '{exchange.server.name}' ended " \
-                "the stream without answering"
+            name = exchange.server.name
+            why = failure.message.replace("the provider", f"the MCP server '{name}'") if failure is not None \
+                else f"the MCP server '{name}' ended the stream without answering"
             for message in pending.values():
                 event = data_event(error_response(message.id, UPSTREAM_ERROR, why))
                 await send({"type": "http.response.body", "body": event, "more_body": True})
