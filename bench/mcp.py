@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.calls, args.warmup, args.rounds = 300, 50, 1
     plan = CpuPlan.detect(not args.no_pin)
+    if plan.loadgen is not None:
+        os.sched_setaffinity(0, {plan.loadgen})  # the client (this process) beside the fake server
     fake, direct_url = _start_fake(plan.fake, json_answers=not args.sse)
     workdir = Path(tempfile.mkdtemp(prefix="capsem-bench-mcp-"))
     proxy = start_capsem_proxy("http://127.0.0.1:9", plan.server, config={

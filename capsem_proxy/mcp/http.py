@@ -401,7 +401,10 @@ class McpProxy:
         upstream_headers["content-type"] = "application/json"
         upstream_headers.setdefault("accept", _ACCEPT_BOTH)
         flow.fetch_tools = None  # requests are checked: no more tool fetches for this flow
-        answer = await self._send(exchange, "POST", upstream_headers, upstream_body, pending)
+        # A 2026-07-28 `subscriptions/listen` answer is a long-lived stream, quiet for as long as
+        # nothing changes: it gets the idle limit of a server-initiated stream.
+        listen = any(message.method == "subscriptions/listen" for message in forwarded)
+        answer = await self._send(exchange, "POST", upstream_headers, upstream_body, pending, listen=listen)
         if answer is None:
             return exchange.record.status
         return await self._relay_post(receive, exchange, answer, pending, answers, batch)
