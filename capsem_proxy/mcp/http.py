@@ -80,6 +80,14 @@ _ANSWER_HEADERS_DROPPED = frozenset(
      b"access-control-allow-methods", b"access-control-max-age", b"vary"}
 )
 _ACCEPT_BOTH = "application/json, text/event-stream"
+# A browser client's preflight (its origin already allowed by `cors.allow_origins`).
+_PREFLIGHT = [
+    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"authorization, x-api-key, content-type, accept, mcp-session-id, "
+     b"mcp-protocol-version, last-event-id, mcp-method, mcp-name, x-capsem-session-id, x-capsem-agent-id, "
+     b"x-capsem-approval"),
+    (b"access-control-max-age", b"600"),
+]
 _MAX_TOOL_PAGES = 20
 # A request still waiting on the server after this long starts watching for its client leaving.
 _WATCH_AFTER_S = 0.25
@@ -230,7 +238,7 @@ class McpProxy:
             extra_headers.append((b"access-control-expose-headers", b"mcp-session-id, mcp-protocol-version, "
                                   b"x-capsem-request-id, x-capsem-decision-id"))
             if method == "OPTIONS":
-                await self._cors.preflight(send, origin, headers, extra_headers)
+                await send_response(send, 204, [*extra_headers, *_PREFLIGHT], b"")
                 return
         if server is None:
             body = orjson.dumps(error_response(None, INVALID_REQUEST, "no MCP server is configured at this path"))

@@ -46,6 +46,7 @@ def fake() -> FakeMcpProcess:
 def proxy(fake: FakeMcpProcess) -> ProxyProcess:
     config = {
         "admin": {"token": ADMIN_TOKEN},
+        "cors": {"allow_origins": ["https://app.example"]},
         "policies": POLICIES,
         "mcp": {
             "servers": {
@@ -371,3 +372,19 @@ async def test_mcp_traffic_is_audited_and_counted_with_its_session(proxy, fake):
     assert 'provider="mcp:files",route="/mcp/files",status="200"' in metrics
     blocks = [line.lower() for line in metrics.splitlines() if line.startswith("capsem_proxy_decisions_total")]
     assert any('hook="on_tool_call",policy="debug",verdict="block"' in line for line in blocks)
+
+
+def test_browser_origins_are_checked(proxy):
+    refused = httpx.post(_url(proxy), json=jsonrpc("tools/list"), headers={**ACCEPT, "origin": "https://evil.example"})
+    preflight = httpx.options(_url(proxy), headers={"origin": "https://evil.example",
+                                                   "access-control-request-method": "POST"})
+    assert refused.status_code == 403 and refused.json()["error"]["message"] == "origin not allowed"
+    assert preflight.status_code == 403
+    allowed = httpx.options(_url(proxy), headers={"origin": "https://app.example",
+                                                 "access-control-request-method": "DELETE"})
+    assert allowed.status_code == 204
+    assert "DELETE" in allowed.headers["access-control-allow-methods"]
+    assert "mcp-session-id" in allowed.headers["access-control-allow-headers"]
+    with httpx.Client(timeout=10) as http:
+        session = initialize(http, _url(proxy), origin="https://app.example")
+    assert session  # the session header is readable by the page
