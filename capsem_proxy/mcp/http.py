@@ -234,7 +234,10 @@ class McpProxy:
                 body = orjson.dumps(error_response(None, INVALID_REQUEST, "origin not allowed"))
                 await send_response(send, 403, [_JSON, *extra_headers], body)
                 return
-            extra_headers.extend(self._cors.response_headers(origin))
+            extra_headers.extend(
+                header for header in self._cors.response_headers(origin)
+                if header[0] != b"access-control-expose-headers"
+            )
             extra_headers.append((b"access-control-expose-headers", b"mcp-session-id, mcp-protocol-version, "
                                   b"x-capsem-request-id, x-capsem-decision-id"))
             if method == "OPTIONS":

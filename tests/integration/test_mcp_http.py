@@ -385,6 +385,8 @@ def test_browser_origins_are_checked(proxy):
     assert allowed.status_code == 204
     assert "DELETE" in allowed.headers["access-control-allow-methods"]
     assert "mcp-session-id" in allowed.headers["access-control-allow-headers"]
-    with httpx.Client(timeout=10) as http:
-        session = initialize(http, _url(proxy), origin="https://app.example")
-    assert session  # the session header is readable by the page
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}}
+    opened = httpx.post(_url(proxy), headers={**ACCEPT, "origin": "https://app.example"},
+                        json=jsonrpc("initialize", params))
+    assert opened.status_code == 200 and opened.headers["access-control-allow-origin"] == "https://app.example"
+    assert "mcp-session-id" in opened.headers["access-control-expose-headers"]  # readable by the page
