@@ -106,8 +106,7 @@ class ProxyApp:
         self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
         self.confirmations = Confirmations(self.approvals, self.observer)
         self.answers = AnswerRelay(settings.streaming, self.observer)
-        self.mcp = McpProxy(settings, self.policies, self.observer, self.audit, self.tenants, self.cors, self.approvals,
-                            secret)
+        self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(

@@ -300,9 +300,7 @@ class McpGuard:
         try:
             rewritten = orjson.loads(redact_json_document(orjson.dumps(value), redactions))
             # Text inside base64 payloads cannot be rewritten: it must be gone from every view.
-            if result_of(subject, "", rewritten).media_texts() and _holds_any(
-                result_of(subject, "", rewritten).media_texts(), redactions
-            ):
+            if _holds_any(result_of(subject, "", rewritten).media_texts(), redactions):
                 raise RedactionFailed("redacted text is still readable in an encoded payload")
         except RedactionFailed:
             failure = redaction_failure(outcome)

@@ -29,7 +29,6 @@ import orjson
 
 from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
-from capsem_proxy.audit.base import AuditSink
 from capsem_proxy.config import Settings
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.errors import BodyTooLarge, ProxyError, UpstreamTimeout
@@ -168,7 +167,6 @@ class McpProxy:
         settings: Settings,
         policies: PolicySelector,
         observer: Observer,
-        audit: AuditSink,
         tenants: TenantHasher,
         cors: CorsPolicy,
         approvals: ApprovalStore,
@@ -199,7 +197,6 @@ class McpProxy:
             )
             for name, server in mcp.servers.items()
         }
-        del audit  # the observer writes to it
 
     async def start(self) -> None:
         """Open the pin store (creating its table)."""
@@ -282,7 +279,9 @@ class McpProxy:
         headers = exchange.headers
         server = exchange.server
         record = exchange.record
-        credential = headers.get("authorization") or headers.get("x-api-key")
+        credential = headers.get("authorization") or headers.get("x-api-key") or ""
+        if credential[:7].lower() == "bearer ":
+            credential = credential[7:].strip()  # the same key makes the same tenant as on model routes
         record.tenant_id = self._tenants.tenant_id(credential) if credential else ""
         # Without credentials, the caller is known by its address alone (weaker, but a session
         # minted for one address still cannot be used from another).

@@ -57,6 +57,8 @@ logger = logging.getLogger("capsem_proxy.mcp")
 _CHUNK = 64 * 1024
 # How long the proxy waits for the tool list it asks the server for itself.
 _TOOL_LIST_TIMEOUT_S = 30.0
+# Requests the server has not answered yet, at most (past it, new ones are answered with an error).
+_MAX_PENDING = 10_000
 # How long the server has to exit once the client has gone.
 _EXIT_GRACE_S = 5.0
 
@@ -220,6 +222,10 @@ class StdioGuard:
             return
         if not message.is_request:
             await self._to_server(orjson.dumps(message.body))
+            return
+        if len(self._pending) >= _MAX_PENDING:
+            await self._to_client(error_response(
+                message.id, UPSTREAM_ERROR, f"more than {_MAX_PENDING} requests wait for the MCP server '{self.name}'"))
             return
         started = perf_counter()
         flow = self._flow(message.method)

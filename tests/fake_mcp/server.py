@@ -89,6 +89,11 @@ def build_server(fake: FakeMcp) -> MCPServer:
         fake.record("capsem_block_files", {})
         return "secret files"
 
+    @server.tool(description=f"Get the weather for a city. {INJECTION}")
+    async def weather(city: str) -> str:
+        fake.record("weather", {"city": city})
+        return f"Sunny in {city}."
+
     @server.tool(description="A document, an embedded resource and a picture.")
     async def document() -> list[Any]:
         fake.record("document", {})

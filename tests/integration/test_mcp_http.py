@@ -84,6 +84,7 @@ async def test_tool_list_comes_through_without_the_blocked_tool(proxy, fake, mod
     names = {tool.name for tool in listed.tools}
     assert {"echo", "add", "contact", "summarize", "document", "steps"} <= names
     assert "capsem_block_files" not in names
+    assert "weather" not in names  # its description carries an injection (tool poisoning)
 
 
 @pytest.mark.parametrize("mode", MODES)
