@@ -28,6 +28,7 @@ from capsem_proxy.records import RequestRecord
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_bytes, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, block_error, block_message, send_error
 from capsem_proxy.routing import Route
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.streaming.guard import AnswerCheck, GuardChecks, StreamGuard, unreadable_decision
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.streaming.rewrite import rewrite_event_text
@@ -167,14 +168,16 @@ class AnswerRelay:
         if checked:
             assert context is not None
             try:
-                parsed = parse_answer_json(body)
+                # A large answer is parsed in its turn (capsem_proxy.scanning.large_body_turn).
+                async with large_body_turn(len(body)):
+                    parsed = parse_answer_json(body)
+                    answer = adapter.decode_answer(route.operation, parsed)
             except UnreadableAnswer as exc:
                 if pipeline.has_response_policies():
                     refusal = unreadable_decision(str(exc))
                     return await self._refuse(send, adapter, context, record, extra_headers, refusal)
                 checked = False  # nothing but storage or restoration wanted it: passed on as sent
             else:
-                answer = adapter.decode_answer(route.operation, parsed)
                 outcome = await pipeline.check_answer(context, answer)
                 self._observer.decisions(context, outcome.decisions)
         if answers:

@@ -4,6 +4,7 @@ forwards to the provider and relays the answer, mapping every failure to a provi
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_do
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error
 from capsem_proxy.request_body import parse_request_body
 from capsem_proxy.routing import QueryConflict, Route, auth_hint, guess_provider, match_route, query_values
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
 from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
 
@@ -126,6 +128,11 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
                 await self.mcp.start()
+                # What start-up built (policies, detector tables, recognizers) lives as long as the
+                # process: out of the collector's sight, a full collection walks only what requests
+                # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -335,7 +342,8 @@ class ProxyApp:
         agent_id = record.agent_id = headers.get("x-capsem-agent-id", "")[:_MAX_ID_CHARS]
         session_id = record.session_id = headers.get("x-capsem-session-id", "")[:_MAX_ID_CHARS]
         if route.operation not in _NO_POLICY_OPERATIONS and scope["method"] == "POST":
-            exchange = self._decode(adapter, route, body)
+            async with large_body_turn(len(body)):
+                exchange = self._decode(adapter, route, body)
             exchange.request_bytes = len(body)
             stream = record.stream = stream or exchange.stream
             record.model = exchange.model
@@ -372,8 +380,9 @@ class ProxyApp:
                     if outcome.blocked:
                         if outcome.needs_confirmation:
                             await self.confirmations.hold(context, route, governing, body)
-                        await send_error(send, adapter, block_error(governing), extra_headers)
-                        return 403
+                        refusal = block_error(governing)
+                        await send_error(send, adapter, refusal, extra_headers)
+                        return refusal.status
                 redactions = outcome.redactions
                 if redactions:
                     try:

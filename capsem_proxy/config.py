@@ -29,6 +29,7 @@ __all__ = [
     "PolicySettings",
     "ProviderSettings",
     "ProvidersSettings",
+    "ScanningSettings",
     "ServerSettings",
     "Settings",
     "StreamingSettings",
@@ -123,7 +124,11 @@ class PolicySettings(_Section):
     class_path: str = Field(alias="class", description="dotted import path of a Policy class")
     options: dict[str, Any] = Field(default_factory=dict)
     fail_open: bool = False
-    timeout_ms: float = Field(200.0, gt=0)
+    timeout_ms: float = Field(
+        200.0, gt=0,
+        description="time budget of one hook call: its own work and its waits (a long text is read in slices, "
+        "checked between them); over it the call fails (blocks unless fail_open)",
+    )
     name: str | None = None
     hooks: list[Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]] | None = Field(
         None, description="consult the policy on these hooks only (default: every hook it implements)"
@@ -147,6 +152,26 @@ class PolicySetSettings(_Section):
     match: PolicySetMatch = Field(default_factory=PolicySetMatch)
     policies: list[PolicySettings] = Field(default_factory=list)
     inherit: bool = Field(False, description="run the default policies first, then these")
+
+
+class ScanningSettings(_Section):
+    """Bounds on the work of the text detectors (secrets, pii_detect, injection, egress, regex_redact)."""
+
+    max_chars_per_request: int = Field(
+        1024 * 1024, ge=1024,
+        description="characters of text each detector screens per request (and per answer); a request "
+        "with more is refused with 413 (an answer with more: blocked), never forwarded unscreened",
+    )
+    slice_chars: int = Field(
+        8192, ge=1024, le=1024 * 1024,
+        description="a longer text is read in slices of at most this many characters, other requests "
+        "running between them; shorter texts are read at once",
+    )
+    max_concurrent_large_scans: int = Field(
+        2, ge=1, le=64,
+        description="texts read in slices at once per process; the others wait, the wait counting "
+        "against their policy's timeout_ms",
+    )
 
 
 class StreamingSettings(_Section):
@@ -303,6 +328,7 @@ class Settings(BaseSettings):
         None, description="a CAPSEM config directory of policy TOML files (debug.toml, pii.toml ...), loaded after"
     )
     streaming: StreamingSettings = StreamingSettings()
+    scanning: ScanningSettings = ScanningSettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()

@@ -22,6 +22,7 @@ _SECTION_COMMENTS = {
     "#     policies: [{class: mypackage.StrictPolicy}]",
     "policy_dir": "a CAPSEM config directory of policy TOML files (debug.toml, pii.toml ...), loaded after",
     "streaming": "pass | guard | buffer: how streamed answers are released while policies check them",
+    "scanning": "bounds on the text detectors' work: text screened per request, slices, large scans at once",
     "audit": "decision and request records: sqlite:///path or postgresql://user@host:5432/db",
     "admin": "admin API and dashboard are off while no token is set",
     "confirm": "CONFIRM / CLARIFY / REPLAN verdicts: hold for an admin's approval, or only log",

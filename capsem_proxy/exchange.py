@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from capsem_proxy.redaction import texts_hold_any
 from capsem_proxy.texts import json_texts, media_text, readable_texts, schema_texts
 
 __all__ = [
@@ -236,13 +237,8 @@ class Exchange:
                 texts.extend(result.media_texts())
         for tool in self.tools:
             texts.extend(tool.texts())
-        for text in texts:
-            for _, replacement in redactions:
-                if replacement:
-                    text = text.replace(replacement, "\x00")
-            if any(original and original in text for original, _ in redactions):
-                return True
-        return False
+        # One pass per text for all redactions: a prompt of 20,000 addresses carries 20,000.
+        return texts_hold_any(texts, redactions)
 
     def other_texts(self) -> list[str]:
         """Every text of the body the adapter did not recognise (the catch-all), walked once."""

@@ -3,6 +3,12 @@
 Requests pass the policies in configured order; answers in reverse order. Policies on one
 interception point are independent, so they run concurrently; a policy that raises or
 overruns its time budget is a BLOCK unless it is configured to fail open.
+
+A hook whose code never awaits (and the built-in detectors, which await only to give the event
+loop a turn while they read a long text in slices) runs inline, with no task and no timer. If
+it does suspend, the pipeline drives it on in the request's own task and enforces its time
+budget between its steps: what counts is the hook's own work and its waits (for a place to
+scan, say), not the turns it gives the rest of the event loop.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult
 from capsem_proxy.exchange import ToolCall as EmittedCall
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
+from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
 
 if TYPE_CHECKING:
     from capsem_proxy.streaming.guard import AnswerCheck
@@ -52,9 +59,18 @@ def _offered_tool(context: RequestContext, name: str) -> ToolDefinition:
 class Pipeline:
     """The ordered policy chain of one configuration."""
 
-    def __init__(self, policies: list[ConfiguredPolicy], *, confirmations_hold: bool = True) -> None:
+    def __init__(
+        self,
+        policies: list[ConfiguredPolicy],
+        *,
+        confirmations_hold: bool = True,
+        scan_limits: ScanLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.policies = policies
         self.confirmations_hold = confirmations_hold
+        self.scan_limits = scan_limits
+        # Policies that screen text keep a per-request ledger of it (capsem_proxy.scanning).
+        self._screens_text = any(getattr(policy.policy, "screens_text", False) for policy in policies)
         self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
         for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
@@ -213,51 +229,110 @@ class Pipeline:
         return outcome
 
     async def _run(self, calls: list[_Call]) -> Outcome:
-        decisions: list[Decision | None] = []
-        suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
-        for call in calls:
-            policy, hook_name, event, subject = call
-            started = perf_counter()
-            coroutine = policy.hook(hook_name)(event)
-            if hook_name in policy.inline_hooks:
-                # A hook whose code never awaits finishes in its first step: run it here, with no
-                # task and no timer. Anything that may wait gets its own task (below), so that
-                # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
+        token = None
+        if self._screens_text and calls:
+            # The text detectors account for their work in the request's (or its answer's) ledger.
+            _, hook_name, event, _ = calls[0]
+            answer = hook_name == "on_model_response" or (hook_name == "on_tool_call" and event.emitted)
+            token = set_current(ledger_for(event.context.scratch, self.scan_limits, answer=answer))
+        try:
+            decisions: list[Decision | None] = []
+            suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
+            for call in calls:
+                policy, hook_name, event, subject = call
+                started = perf_counter()
+                coroutine = policy.hook(hook_name)(event)
+                if hook_name in policy.inline_hooks:
+                    # A hook whose code never awaits (or awaits only to give the event loop a turn)
+                    # finishes in its first step, unless it reads a long text: run it here, with no
+                    # task and no timer. Anything that may wait gets its own task (below), so that
+                    # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
+                    try:
+                        pending = coroutine.send(None)
+                    except StopIteration as stop:
+                        decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+                        continue
+                    except Exception as exc:
+                        decisions.append(self._failure(policy, hook_name, subject, exc, started))
+                        continue
+                    # It suspended (a long text read in slices): finish it here, in this task.
+                    try:
+                        decided = await self._drive(policy, hook_name, subject, coroutine, pending, started)
+                    except BaseException:
+                        for _, task, _, _ in suspended:
+                            task.cancel()
+                        raise
+                    decisions.append(decided)
+                    continue
+                task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
+                suspended.append((len(decisions), task, started, call))
+                decisions.append(None)  # filled in below, keeping the configured order
+            if suspended:
+                tasks = [task for _, task, _, _ in suspended]
                 try:
-                    coroutine.send(None)
-                except StopIteration as stop:
-                    decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
-                    continue
-                except Exception as exc:
-                    decisions.append(self._failure(policy, hook_name, subject, exc, started))
-                    continue
-                coroutine.close()
-                failure = RuntimeError("a hook declared as never waiting suspended")
-                decisions.append(self._failure(policy, hook_name, subject, failure, started))
-                continue
-            task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
-            suspended.append((len(decisions), task, started, call))
-            decisions.append(None)  # filled in below, keeping the configured order
-        if suspended:
-            tasks = [task for _, task, _, _ in suspended]
+                    await asyncio.wait(tasks)
+                except asyncio.CancelledError:
+                    for task in tasks:
+                        task.cancel()
+                    raise
+                for position, task, started, (policy, hook_name, _, subject) in suspended:
+                    exc = task.exception()
+                    if exc is not None:
+                        decisions[position] = self._failure(policy, hook_name, subject, exc, started)
+                    else:
+                        result, finished = task.result()
+                        # The deadline was enforced by asyncio.timeout: only the latency is recorded.
+                        decisions[position] = self._settle(
+                            policy, hook_name, subject, result, started, finished=finished
+                        )
+            settled = [decision for decision in decisions if decision is not None]
+            return Outcome(settled, strictest(settled), self.confirmations_hold)
+        finally:
+            if token is not None:
+                reset_current(token)
+
+    async def _drive(
+        self, policy: ConfiguredPolicy, hook: str, subject: str, coroutine: Any, pending: Any, started: float
+    ) -> Decision:
+        """Run an inline hook that suspended to its end, in this task, within its time budget.
+
+        A bare yield (`asyncio.sleep(0)`) gives the event loop a turn: the time others then run
+        is not the hook's. A future it waits on (a place to scan) counts, as do its own steps;
+        once over budget the hook is cancelled at its next step, and fails.
+        """
+        spent = perf_counter() - started
+        budget = policy.timeout_s
+        while True:
+            if spent > budget:
+                _abandon(coroutine, pending)
+                return self._failure(policy, hook, subject, TimeoutError(), started)
             try:
-                await asyncio.wait(tasks)
-            except asyncio.CancelledError:
-                for task in tasks:
-                    task.cancel()
-                raise
-            for position, task, started, (policy, hook_name, _, subject) in suspended:
-                exc = task.exception()
-                if exc is not None:
-                    decisions[position] = self._failure(policy, hook_name, subject, exc, started)
+                if pending is None:
+                    await asyncio.sleep(0)
+                elif isinstance(pending, asyncio.Future):
+                    pending._asyncio_future_blocking = False
+                    waited_from = perf_counter()
+                    await asyncio.wait((pending,), timeout=budget - spent)
+                    spent += perf_counter() - waited_from
+                    if not pending.done():
+                        _abandon(coroutine, pending)
+                        return self._failure(policy, hook, subject, TimeoutError(), started)
                 else:
-                    result, finished = task.result()
-                    # The deadline was enforced by asyncio.timeout: only the latency is recorded.
-                    decisions[position] = self._settle(
-                        policy, hook_name, subject, result, started, finished=finished
-                    )
-        settled = [decision for decision in decisions if decision is not None]
-        return Outcome(settled, strictest(settled), self.confirmations_hold)
+                    _abandon(coroutine, None)
+                    failure = RuntimeError(f"a policy hook yielded {type(pending).__name__}, not an asyncio future")
+                    return self._failure(policy, hook, subject, failure, started)
+            except BaseException:
+                _abandon(coroutine, pending)  # the request was cancelled (its client left)
+                raise
+            step_from = perf_counter()
+            try:
+                pending = coroutine.send(None)
+            except StopIteration as stop:
+                return self._settle(policy, hook, subject, stop.value, started, finished=perf_counter())
+            except Exception as exc:
+                return self._failure(policy, hook, subject, exc, started)
+            finally:
+                spent += perf_counter() - step_from
 
     @staticmethod
     def _settle(
@@ -295,3 +370,16 @@ class Pipeline:
             verdict, policy.name, hook, reason=POLICY_ERROR_REASON, details=details, subject=subject,
             latency_ms=elapsed_ms, started_at=started, extra={"fail_open": policy.fail_open},
         )
+
+
+def _abandon(coroutine: Any, pending: Any) -> None:
+    """Stop a suspended hook as a task cancellation would: cancel the future it waits on, then
+    raise CancelledError where it stands (so `async with` blocks such as a semaphore give back
+    what they hold)."""
+    if isinstance(pending, asyncio.Future):
+        pending.cancel()
+    try:
+        coroutine.throw(asyncio.CancelledError())
+    except BaseException:  # the hook ends here, however it ends
+        return
+    coroutine.close()

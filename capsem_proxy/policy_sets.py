@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from capsem_proxy.config import PolicySetMatch, Settings
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.loader import load_policies
+from capsem_proxy.scanning import ScanLimits
 
 __all__ = ["PolicySelector"]
 
@@ -43,12 +44,15 @@ class PolicySelector:
     def __init__(self, settings: Settings, source: str = "config") -> None:
         default_policies = load_policies(settings.policies, source=source, policy_dir=settings.policy_dir)
         hold = settings.confirm.mode == "hold"
-        self.default = Pipeline(default_policies, confirmations_hold=hold)
+        scanning = settings.scanning
+        limits = ScanLimits(scanning.max_chars_per_request, scanning.slice_chars, scanning.max_concurrent_large_scans)
+        self.default = Pipeline(default_policies, confirmations_hold=hold, scan_limits=limits)
         self._rules = []
         for index, policy_set in enumerate(settings.policy_sets):
             own = load_policies(policy_set.policies, source=f"{source}: policy_sets[{index}]")
             policies = [*default_policies, *own] if policy_set.inherit else own
-            self._rules.append(_rule(policy_set.match, Pipeline(policies, confirmations_hold=hold)))
+            pipeline = Pipeline(policies, confirmations_hold=hold, scan_limits=limits)
+            self._rules.append(_rule(policy_set.match, pipeline))
 
     @property
     def pipelines(self) -> list[Pipeline]:

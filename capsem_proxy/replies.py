@@ -9,6 +9,7 @@ from capsem_proxy.asgi import Send, send_response
 from capsem_proxy.decisions import CONFIRMATION_VERDICTS, Decision
 from capsem_proxy.errors import ProxyError
 from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.scanning import TOO_LARGE_TO_SCREEN
 
 __all__ = ["DECISION_ID_HEADER", "JSON_CONTENT_TYPE", "block_error", "block_message", "send_error"]
 
@@ -35,7 +36,11 @@ def block_message(decision: Decision) -> str:
 
 
 def block_error(decision: Decision) -> ProxyError:
-    """The 403 a blocking decision answers with."""
+    """The 403 a blocking decision answers with; 413 for a request with more text than the
+    detectors screen (its size, not its content, stopped it: a smaller request would pass)."""
+    answer_side = decision.hook == "on_model_response" or bool(decision.extra.get("emitted"))
+    if decision.reason == TOO_LARGE_TO_SCREEN and not answer_side:
+        return ProxyError(block_message(decision), status=413, kind=ErrorKind.TOO_LARGE)
     return ProxyError(block_message(decision), status=403, kind=ErrorKind.PERMISSION)
 
 

@@ -1,6 +1,7 @@
 """The pipeline: order, combination (strictest wins), failures and time budgets."""
 
 import asyncio
+from time import perf_counter
 
 import pytest
 
@@ -179,3 +180,131 @@ async def test_inline_and_task_policies_together_keep_their_order():
     outcome = await Pipeline(loaded).check_request(_context("capsem_block"))
     assert [d.policy for d in outcome.decisions] == ["sleeper", "Debug"]
     assert outcome.governing.policy == "sleeper"
+
+
+# --- hooks that run inline but suspend (a long text read in slices) ------------------------------
+
+
+def _busy(seconds):
+    end = perf_counter() + seconds
+    while perf_counter() < end:
+        pass
+
+
+class Slicer:
+    """An inline hook that reads `steps` slices of `work_s` each, giving the event loop a turn
+    between them (as the detectors do on a long text)."""
+
+    name = "slicer"
+    inline_hooks = frozenset({"on_model_call"})
+
+    def __init__(self, steps, work_s=0.0, verdict=None):
+        self.steps, self.work_s, self.verdict = steps, work_s, verdict
+        self.done = 0
+        self.tasks = set()
+        self.closed = False
+
+    async def on_model_call(self, event):
+        try:
+            for _ in range(self.steps):
+                self.tasks.add(asyncio.current_task())
+                _busy(self.work_s)
+                self.done += 1
+                await asyncio.sleep(0)
+        finally:
+            self.closed = True
+        if self.verdict is not None:
+            return Decision(self.verdict, self.name, "on_model_call", details="read it all")
+        return None
+
+
+def _inline(policy, fail_open=False, timeout_s=0.2):
+    return ConfiguredPolicy(policy, policy.name, fail_open, timeout_s, inline_hooks=policy.inline_hooks)
+
+
+async def test_an_inline_hook_that_suspends_is_finished_in_the_requests_own_task():
+    slicer = Slicer(steps=5, verdict=Verdict.LOG)
+    outcome = await Pipeline([_inline(slicer)]).check_request(_context())
+    assert slicer.done == 5
+    assert slicer.tasks == {asyncio.current_task()}  # no task of its own, no timer
+    assert outcome.governing.verdict is Verdict.LOG and outcome.governing.details == "read it all"
+
+
+async def test_an_inline_hook_over_its_budget_is_stopped_between_steps_and_blocks():
+    slicer = Slicer(steps=10_000, work_s=0.005)
+    outcome = await Pipeline([_inline(slicer, timeout_s=0.05)]).check_request(_context())
+    assert outcome.blocked and outcome.governing.reason == POLICY_ERROR_REASON
+    assert "time budget of 50 ms" in outcome.governing.details
+    # Stopped after its budget's worth of steps (about ten), not after reading everything.
+    assert 1 <= slicer.done < 100
+    assert slicer.closed  # stopped where it stood: its `finally` ran
+
+
+async def test_an_inline_hook_over_its_budget_fails_open_when_configured():
+    slicer = Slicer(steps=10_000, work_s=0.005)
+    outcome = await Pipeline([_inline(slicer, fail_open=True, timeout_s=0.05)]).check_request(_context())
+    assert not outcome.blocked and outcome.governing.verdict is Verdict.LOG
+    assert outcome.governing.extra["fail_open"] is True
+
+
+async def test_turns_given_to_other_requests_do_not_count_against_the_budget():
+    slicer = Slicer(steps=10, verdict=Verdict.LOG)
+    stop = asyncio.Event()
+
+    async def another_request():  # takes 30 ms of the event loop at every turn it gets
+        while not stop.is_set():
+            _busy(0.03)
+            await asyncio.sleep(0)
+
+    neighbour = asyncio.create_task(another_request())
+    try:
+        outcome = await Pipeline([_inline(slicer, timeout_s=0.15)]).check_request(_context())
+    finally:
+        stop.set()
+        await neighbour
+    assert slicer.done == 10  # about 300 ms of wall time, almost none of it the hook's own
+    assert outcome.governing.verdict is Verdict.LOG
+
+
+class Waiter:
+    """An inline hook that waits for a place (a semaphore) before reading."""
+
+    name = "waiter"
+    inline_hooks = frozenset({"on_model_call"})
+
+    def __init__(self, places):
+        self.places = places
+
+    async def on_model_call(self, event):
+        async with self.places:
+            await asyncio.sleep(0)
+        return None
+
+
+async def test_waiting_for_a_place_counts_against_the_budget_and_gives_the_place_back():
+    places = asyncio.Semaphore(1)
+    await places.acquire()  # another scan holds the only place
+    outcome = await Pipeline([_inline(Waiter(places), timeout_s=0.05)]).check_request(_context())
+    assert outcome.blocked and "time budget" in outcome.governing.details
+    places.release()
+    assert not places.locked()  # the abandoned waiter took no place with it
+    outcome = await Pipeline([_inline(Waiter(places), timeout_s=0.05)]).check_request(_context())
+    assert not outcome.blocked
+
+
+async def test_a_cancelled_request_stops_its_sliced_hook_and_frees_its_place():
+    places = asyncio.Semaphore(1)
+
+    class Holder(Slicer):
+        async def on_model_call(self, event):
+            async with places:
+                return await super().on_model_call(event)
+
+    holder = Holder(steps=10_000)
+    request = asyncio.create_task(Pipeline([_inline(holder, timeout_s=30)]).check_request(_context()))
+    while holder.done < 3:
+        await asyncio.sleep(0)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert holder.closed and not places.locked()

@@ -3,6 +3,7 @@
 import base64
 import itertools
 import json
+import time
 
 import orjson
 import pytest
@@ -100,6 +101,72 @@ def test_a_rewrite_that_spells_the_original_again_fails_closed():
     # Removing "sk-123" twice from "sk-sk-sk-123123123" still leaves "sk-123".
     with pytest.raises(RedactionFailed):
         redact_json_document(b'{"k": "sk-sk-sk-123123123"}', [("sk-123", "")])
+
+
+# --- many findings, deep documents ---------------------------------------------------------------
+
+
+def _addresses(count: int) -> list[str]:
+    return [f"user{index:05d}.{'abcdefghij'[index % 10]}@mail{index % 97}.example.org" for index in range(count)]
+
+
+def test_fifty_thousand_redactions_take_one_pass_not_one_per_redaction():
+    addresses = _addresses(50_000)
+    text = " and ".join(addresses)  # 1.6 MB
+    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": text}]})
+    redactions = sorted(((address, f"[REDACTED:email_{n}]") for n, address in enumerate(addresses)),
+                        key=lambda pair: len(pair[0]), reverse=True)
+    started = time.perf_counter()
+    redacted = redact_json_document(body, redactions)
+    spans = find_spans(text, redactions)
+    elapsed = time.perf_counter() - started
+    content = orjson.loads(redacted)["messages"][0]["content"]
+    assert "@" not in content and content.count("[REDACTED:email_") == 50_000
+    assert len(spans) == 50_000
+    # One pass per redaction read 50,000 x 1.6 MB (tens of seconds and more); one pass takes about a
+    # second. The bound leaves room for a busy machine.
+    assert elapsed < 20
+
+
+def test_overlapping_originals_are_resolved_longest_first_in_one_pass():
+    text = "xx abcd yy bcd zz"
+    spans = find_spans(text, [("abcd", "[L]"), ("bcd", "[S]"), ("ab", "[T]")])
+    assert spans == [(3, 7, "[L]"), (11, 14, "[S]")]
+
+
+def test_a_replacement_is_never_rewritten_again():
+    body = b'{"k": "mail bob@x.io"}'
+    assert redact_json_bytes(body, [("bob@x.io", "[R:bob]"), ("bob", "[N]")]) == b'{"k": "mail [R:bob]"}'
+
+
+def _nested(depth: int, inner: bytes) -> bytes:
+    return b'{"a":' * depth + inner + b"}" * depth
+
+
+def test_a_document_nested_800_levels_is_redacted_without_recursion():
+    body = _nested(800, b'"mail bob@acme.io now"')
+    redacted = redact_json_document(body, [("bob@acme.io", "[R]")])
+    assert redacted == body.replace(b"bob@acme.io", b"[R]")
+
+
+def test_a_document_nested_800_levels_with_unusual_escapes_is_decoded_and_redacted():
+    body = _nested(800, b'"mail bob\\u0040acme.io now"')  # the byte rewrite cannot see "bob@acme.io"
+    redacted = redact_json_document(body, [("bob@acme.io", "[R]")])
+    value = orjson.loads(redacted)
+    for _ in range(800):
+        value = value["a"]
+    assert value == "mail [R] now"
+
+
+def test_json_strings_walks_any_depth_in_document_order():
+    from capsem_proxy.policies.detector_policy import json_strings
+
+    value: object = ["last"]
+    for index in range(800):
+        value = {"k": f"s{index}", "v": value}
+    strings = json_strings(value)
+    assert len(strings) == 801 and strings[0] == "s799" and strings[-1] == "last"
+    assert json_strings({"a": ["x", {"b": "y"}], "c": "z"}) == ["x", "y", "z"]
 
 
 # ---------------------------------------------------------------------------- decoded views

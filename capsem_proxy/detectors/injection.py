@@ -9,24 +9,31 @@ an override-verb-near-target-noun rule, invisible-character smuggling and family
 lower hits quoted in a text that discusses attacks. The weights of distinct signatures combine
 as independent evidence into a score in [0, 1]; at or above the threshold every hit becomes a
 Finding of kind `prompt_injection` or `jailbreak`.
+
+A long text is analysed in slices (`analyze_in_slices`): each slice's hits are collected with
+the context around it, and the score is computed once over all of them, as for the whole text.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Literal
 
 import ahocorasick
 import yaml
 
-from capsem_proxy.detectors.base import Finding
-from capsem_proxy.detectors.normalize import NormalizedText, encoded_payloads, normalize, rot13
+from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
+from capsem_proxy.detectors.slices import SliceRanges
+from capsem_proxy.linear_regex import LinearPattern, compile_linear
 
 __all__ = [
     "KINDS",
@@ -126,7 +133,7 @@ class SignatureSet:
         self.words = ahocorasick.Automaton()
         self.squashed = ahocorasick.Automaton()
         self.raw = ahocorasick.Automaton()
-        self.regexes: list[tuple[re.Pattern[str], _Signature]] = []
+        self.regexes: list[tuple[LinearPattern, _Signature]] = []
         words: dict[str, _Signature] = {}
         squashed: dict[str, _Signature] = {}
         raw: dict[str, _Signature] = {}
@@ -153,7 +160,11 @@ class SignatureSet:
                     for phrase in _expand(pattern) if "|" in pattern else [pattern]:
                         _keep_strongest(raw, phrase.lower(), rule)
                 for pattern in signature.get("regex", []):
-                    self.regexes.append((re.compile(pattern), _Signature(pattern, family, weight)))
+                    try:
+                        compiled = compile_linear(pattern)
+                    except ValueError as exc:
+                        raise ValueError(f"family {family}: {exc}") from exc
+                    self.regexes.append((compiled, _Signature(pattern, family, weight)))
         for automaton, table in ((self.words, words), (self.squashed, squashed), (self.raw, raw)):
             for key, rule in table.items():
                 automaton.add_word(key, (len(key), rule))
@@ -250,6 +261,10 @@ class InjectionDetector:
     """
 
     name = "injection"
+    # Signatures are phrases; the widest context read around one is a quoted passage (300
+    # characters) or the words near an override verb. An encoded payload longer than `after` is
+    # decoded as far as a slice reads it.
+    reach = Reach(before=512, after=1024, longest=1024)
 
     def __init__(
         self,
@@ -275,6 +290,37 @@ class InjectionDetector:
         if not text:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         hits = self._hits(text, depth=0)
+        return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
+
+    def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
+        """`analyze(text)` read slice by slice, yielding between slices (for long texts).
+
+        Each slice owns the hits that start in it and is read with `reach` around it; the
+        invisible characters are counted in the part each slice owns, and the score is combined
+        once, over all hits (at most `_HITS_PER_RULE` of each rule, the strongest among them).
+        Discussion cues count within a slice's reading only.
+        """
+        if not text:
+            return Analysis(0.0, self.threshold, (), self.signatures.kinds)
+        reach = self.reach
+        by_rule: dict[str, list[Hit]] = {}
+        invisibles = _Invisibles()
+        ranges = SliceRanges(len(text), slice_chars)
+        for index, (start, stop) in enumerate(ranges):
+            if index:
+                yield
+            began = perf_counter()
+            window_start = max(0, start - reach.before)
+            window = text[window_start : min(len(text), stop + reach.after)]
+            for hit in self._signature_hits(normalize(window), depth=0):
+                begins = window_start + hit.start
+                if start <= begins < stop:
+                    _keep_hit(by_rule, Hit(hit.family, hit.rule, hit.weight, begins, window_start + hit.end))
+            invisibles.count(text, start, stop)
+            ranges.took(stop - start, perf_counter() - began)
+        hits = sorted((hit for kept in by_rule.values() for hit in kept), key=lambda hit: (hit.start, hit.end))
+        hits.extend(self._invisible_hits(invisibles, len(text)))
+        hits = self._with_density(hits)
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def _combine(self, hits: list[Hit]) -> float:
@@ -315,16 +361,24 @@ class InjectionDetector:
         return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
 
     def _hits(self, text: str, depth: int) -> list[Hit]:
-        signatures = self.signatures
         normalized = normalize(text)
+        hits = self._signature_hits(normalized, depth)
+        hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
+        return self._with_density(hits)
+
+    def _signature_hits(self, normalized: NormalizedText, depth: int) -> list[Hit]:
+        """Hits of the signatures, the override rule, rot13 and encoded payloads (no invisible
+        characters, no density)."""
+        signatures = self.signatures
+        text = normalized.source
         discussing = _mentions(signatures.cues, normalized.words)
         quoting = discussing or _mentions(signatures.quote_cues, normalized.words)
-        quoted = _quoted_spans(normalized.folded) if quoting else []
+        quoted = _QuotedSpans(normalized.folded) if quoting else None
         hits: list[Hit] = []
 
         def factor(weight: float, folded_start: int, folded_end: int) -> float:
             # Text that discusses attacks: quoted phrases are examples, weak hits are the topic.
-            if quoted and _inside(quoted, folded_start, folded_end):
+            if quoted is not None and quoted.contain(folded_start, folded_end):
                 return signatures.quoted_factor
             if discussing and weight < signatures.weak_below:
                 return signatures.weak_factor
@@ -353,10 +407,9 @@ class InjectionDetector:
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
         hits.extend(self._override_hits(normalized, factor))
         hits.extend(self._rot13_hits(normalized))
-        hits.extend(self._invisible_hits(normalized))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
-        return self._with_density(hits)
+        return hits
 
     def _override_hits(self, normalized: NormalizedText, factor: Callable[[float, int, int], float]) -> list[Hit]:
         rule = self.signatures.override
@@ -386,17 +439,16 @@ class InjectionDetector:
             found.append(Hit(rule.family, f"rot13: {rule.rule}", self._weight(rule), span[0], span[1]))
         return found
 
-    def _invisible_hits(self, normalized: NormalizedText) -> list[Hit]:
+    def _invisible_hits(self, invisibles: _Invisibles, end: int) -> list[Hit]:
         spec = self.signatures.invisible
-        if not spec or (not normalized.invisible and not normalized.tags):
+        if not spec or (not invisibles.tags and not invisibles.in_word and not invisibles.bidi):
             return []
         family = spec["family"]
         found = []
-        end = len(normalized.source)
         checks = (
-            ("tags", normalized.tags, "invisible tag characters"),
-            ("in_word", _invisible_in_words(normalized.source), "invisible characters inside words"),
-            ("bidi", normalized.bidi, "bidirectional control characters"),
+            ("tags", invisibles.tags, "invisible tag characters"),
+            ("in_word", invisibles.in_word, "invisible characters inside words"),
+            ("bidi", invisibles.bidi, "bidirectional control characters"),
         )
         for key, count, rule in checks:
             if count >= int(spec.get(f"{key}_min", 1 << 30)):
@@ -431,23 +483,78 @@ class InjectionDetector:
         return [*hits, Hit("density", "several families of evidence", float(spec["weight"]), first, last)]
 
 
+# A long text keeps this many hits of one rule: the score reads only the strongest of each
+# rule, and a megabyte repeating one phrase would otherwise keep tens of thousands.
+_HITS_PER_RULE = 16
+
+
+def _keep_hit(by_rule: dict[str, list[Hit]], hit: Hit) -> None:
+    """Keep `hit` among its rule's first hits, or in place of the weakest when it is stronger."""
+    kept = by_rule.setdefault(hit.rule, [])
+    if len(kept) < _HITS_PER_RULE:
+        kept.append(hit)
+        return
+    weakest = min(range(len(kept)), key=lambda index: kept[index].weight)
+    if hit.weight > kept[weakest].weight:
+        kept[weakest] = hit
+
+
 def _unpad(end: int, length: int) -> tuple[int, int]:
     """The span, in the unpadded words view, of a `length`-long " phrase " match ending at `end`
     in the space-padded view (Aho-Corasick reports the index of a match's last character)."""
     return end - length + 1, end - 1
 
 
-def _quoted_spans(folded: str) -> list[tuple[int, int]]:
-    return [match.span() for match in _QUOTED.finditer(folded)]
+class _QuotedSpans:
+    """The quoted passages of a folded text (they never overlap), found once per text."""
 
+    __slots__ = ("_ends", "_starts")
 
-def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(span_start <= start and end <= span_end for span_start, span_end in spans)
+    def __init__(self, folded: str) -> None:
+        spans = [match.span() for match in _QUOTED.finditer(folded)]
+        self._starts = [start for start, _ in spans]
+        self._ends = [end for _, end in spans]
+
+    def contain(self, start: int, end: int) -> bool:
+        """True when [start, end) lies inside one quoted passage."""
+        index = bisect.bisect_right(self._starts, start) - 1
+        return index >= 0 and end <= self._ends[index]
 
 
 _INVISIBLE_IN_WORD = re.compile(
     r"(?<=\w)[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+(?=\w)"
 )
+
+
+_TAG_CHARACTER = re.compile("[\U000e0020-\U000e007e]")
+_BIDI_CONTROL = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
+@dataclass(slots=True)
+class _Invisibles:
+    """Invisible characters of a text: Unicode tags, runs wedged inside words, bidi controls."""
+
+    tags: int = 0
+    in_word: int = 0
+    bidi: int = 0
+
+    @classmethod
+    def of(cls, normalized: NormalizedText) -> _Invisibles:
+        if not normalized.invisible and not normalized.tags:
+            return cls()
+        return cls(normalized.tags, _invisible_in_words(normalized.source), normalized.bidi)
+
+    def count(self, text: str, start: int, stop: int) -> None:
+        """Add those of text[start:stop] (a run inside a word counts where it starts)."""
+        part = text[start:stop]
+        if part.isascii():
+            return
+        self.tags += len(_TAG_CHARACTER.findall(part))
+        self.bidi += len(_BIDI_CONTROL.findall(part))
+        for match in _INVISIBLE_IN_WORD.finditer(text, start):
+            if match.start() >= stop:
+                break
+            self.in_word += 1
 
 
 def _invisible_in_words(text: str) -> int:

@@ -20,7 +20,7 @@ from itertools import pairwise
 
 from capsem_proxy.detectors.confusables import LATIN_LOOKALIKES
 
-__all__ = ["DecodedPayload", "NormalizedText", "encoded_payloads", "normalize", "rot13"]
+__all__ = ["BIDI_CONTROLS", "DecodedPayload", "NormalizedText", "encoded_payloads", "normalize", "rot13"]
 
 # Look-alikes of Latin letters that NFKD keeps (Cyrillic, Greek, small capitals...).
 _CONFUSABLES = str.maketrans(LATIN_LOOKALIKES)
@@ -31,7 +31,7 @@ _ROT13 = str.maketrans(_LOWER + _LOWER.upper(), _LOWER[13:] + _LOWER[:13] + _LOW
 # Format characters kept on purpose: none. Everything in Unicode category Cf (zero-width space
 # and joiners, bidi controls, soft hyphen, word joiner, BOM, tag characters) is invisible.
 _EXTRA_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u3164\uffa0")
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _TAG_BASE = 0xE0000
 _WORD = re.compile(r"[^\W_]+")
 _ASCII_RUN_OR_CHAR = re.compile(r"[\x00-\x7f]+|.", re.DOTALL)
@@ -119,7 +119,7 @@ def _fold(text: str) -> tuple[str, list[int] | None, int, int, int]:
         folded = _fold_char(chunk)
         if not folded:
             invisible += 1
-            bidi += chunk in _BIDI_CONTROLS
+            bidi += chunk in BIDI_CONTROLS
             continue
         pieces.append(folded)
         origins.extend([start] * len(folded))

@@ -23,13 +23,14 @@ as version numbers.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from capsem_proxy.detectors.base import Finding
+from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
 
 __all__ = ["DEFAULT_PII_KINDS", "NER_KINDS", "PII_KINDS", "PIIDetector"]
 
@@ -92,7 +93,9 @@ _PHONE_CANDIDATE = (
 )
 # The local part in the characters addresses really use: `KEY=user@host` is `user@host`, although
 # RFC 5322 (and Presidio's pattern) would allow `=` and `/` in it.
-_EMAIL_CANDIDATE = r"[A-Za-z0-9._%+-]+@[^\s@<>()\[\]{},;:\"'=/\\]+"
+# Tried only where a run of local-part characters starts: started inside a long run that no "@"
+# ends, every position re-read the run to its end (quadratic); a match can only start there anyway.
+_EMAIL_CANDIDATE = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[^\s@<>()\[\]{},;:\"'=/\\]+"
 _FISCAL_CODE_CANDIDATE = r"(?i)\b[a-z]{6}[\dlmnp-v]{2}[a-ehlmpr-t][\dlmnp-v]{2}[a-z][\dlmnp-v]{3}[a-z]\b"
 # Candidates that are dates or times, not phone numbers (checked before the costly phone parser).
 _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
@@ -277,6 +280,9 @@ class PIIDetector:
     """
 
     name = "pii"
+    # Cue words are read up to 64 characters before a finding and 32 after it; findings are short
+    # (an e-mail address is at most 254 characters), but an e-mail candidate can run on.
+    reach = Reach(before=256, after=1024, longest=4096)
 
     def __init__(
         self,
@@ -369,13 +375,16 @@ class PIIDetector:
             offsets.append((position, position + end - start, start))
             position += end - start + 2
         joined = "\n\n".join(pieces)
+        joined_starts = [joined_start for joined_start, _, _ in offsets]
         results = []
         for result in active.recognizer.analyze(joined, [active.presidio_entity]):
-            for joined_start, joined_end, text_start in offsets:
-                if joined_start <= result.start and result.end <= joined_end:
-                    shift = text_start - joined_start
-                    results.append((result.start + shift, result.end + shift, result.score))
-                    break
+            index = bisect.bisect_right(joined_starts, result.start) - 1
+            if index < 0:
+                continue
+            joined_start, joined_end, text_start = offsets[index]
+            if result.end <= joined_end:
+                shift = text_start - joined_start
+                results.append((result.start + shift, result.end + shift, result.score))
         return results
 
     @staticmethod
@@ -408,10 +417,6 @@ def _without_overlaps(findings: list[Finding]) -> list[Finding]:
     """Where findings overlap keep the highest score, then the longest."""
     if len(findings) < 2:
         return findings
-    ranked = sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start))
-    kept: list[Finding] = []
-    for finding in ranked:
-        if all(finding.end <= other.start or finding.start >= other.end for other in kept):
-            kept.append(finding)
-    kept.sort(key=lambda finding: finding.start)
-    return kept
+    return best_without_overlaps(
+        findings, lambda f: (f.start, f.end), lambda f: (-f.score, -(f.end - f.start), f.start)
+    )

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
-from capsem_proxy.detectors.base import Finding
+from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
 
 __all__ = ["SECRET_KINDS", "SecretsDetector", "looks_placeholder", "shannon_entropy"]
 
@@ -101,7 +102,7 @@ class _Rule:
     """
 
     kind: str
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | _PemBlocks
     literals: tuple[str, ...]
     check: Callable[[str], bool] | None = None
     group: int | str = 0
@@ -120,8 +121,57 @@ _TOKEN_RIGHT = r"(?![A-Za-z0-9_-])"
 
 
 # Between PEM lines: a newline (maybe JSON-escaped), or spaces before another long base64 run.
-_PEM_BREAK = r"(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*|[ \t]+(?=[A-Za-z0-9+/=]{16}))"
+# The spaces after a newline belong to the next line's indentation, never to the break: a break that
+# could also take them split every run of "\n \t" three ways, and a text of such runs after a begin
+# marker backtracked exponentially.
+_PEM_BREAK = r"(?:[ \t]*(?:\r?\n|\\r\\n|\\n)|[ \t]+(?=[A-Za-z0-9+/=]{16}))"
+_PEM_INDENT = r"[ \t]*"
 _PEM_LINE = r"(?:(?:Proc-Type|DEK-Info|Comment|Version):[^\r\n\\]*|[A-Za-z0-9+/=]+)"
+
+
+class _PemBlocks:
+    """PEM private key blocks, found as the regex `BEGIN-marker (?: .{0,16384}? END-marker |
+    open-body)` (`.` matching newlines too) would find them, but in linear time: that regex's
+    lazy search for the end marker reads up to 16 kB after every begin marker, so a text of many
+    begin markers cost 16 kB each. Here the end markers are found once and each begin marker
+    looks up the first one after it.
+    """
+
+    _BEGIN = re.compile(r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
+    _END = re.compile(r"-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
+    # Where an end marker starts (they may overlap one another).
+    _END_AT = re.compile(r"(?=-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----)")
+    # No end marker (yet): a truncated key, or a stream that has not sent the rest.
+    _OPEN_BODY = re.compile(
+        rf"(?={_PEM_BREAK}*{_PEM_INDENT}(?:[A-Za-z0-9+/=]{{16}}|Proc-Type:|Comment:))"
+        rf"{_PEM_BREAK}*{_PEM_INDENT}{_PEM_LINE}(?:{_PEM_BREAK}+{_PEM_INDENT}{_PEM_LINE})*"
+    )
+    _LONGEST_BODY = 16384
+    _WHOLE = re.compile(r"[\s\S]*")
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """The blocks of `text`, left to right, none inside another (as `re.finditer`)."""
+        end_starts: list[int] | None = None
+        resume = 0
+        for begin in self._BEGIN.finditer(text):
+            if begin.start() < resume:
+                continue
+            if end_starts is None:
+                end_starts = [match.start() for match in self._END_AT.finditer(text)]
+            stop = -1
+            index = bisect.bisect_left(end_starts, begin.end())
+            if index < len(end_starts) and end_starts[index] - begin.end() <= self._LONGEST_BODY:
+                end = self._END.match(text, end_starts[index])
+                stop = end.end() if end is not None else -1
+            if stop < 0:
+                body = self._OPEN_BODY.match(text, begin.end())
+                stop = body.end() if body is not None else -1
+            if stop < 0:
+                continue
+            resume = stop
+            whole = self._WHOLE.match(text, begin.start(), stop)
+            assert whole is not None
+            yield whole
 
 
 def _pem_check(block: str) -> bool:
@@ -265,13 +315,7 @@ def _rules() -> list[_Rule]:
     return [
         _Rule(
             "private_key",
-            re.compile(
-                r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----"
-                r"(?:[\s\S]{0,16384}?-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----"
-                # No end marker (yet): a truncated key, or a stream that has not sent the rest.
-                rf"|(?={_PEM_BREAK}*(?:[A-Za-z0-9+/=]{{16}}|Proc-Type:|Comment:))"
-                rf"{_PEM_BREAK}*{_PEM_LINE}(?:{_PEM_BREAK}+{_PEM_LINE})*)"
-            ),
+            _PemBlocks(),
             ("PRIVATE KEY",),
             check=_pem_check,
             priority=100,
@@ -482,6 +526,9 @@ class SecretsDetector:
     """Finds secrets; `kinds` limits which, `allow` lists exact values never reported."""
 
     name = "secrets"
+    # Key names are read up to 40 characters back and an AWS secret up to 200 characters after its
+    # key id; a PEM block runs up to 16 kB between its markers.
+    reach = Reach(before=256, after=1024, longest=16384 + 256)
 
     def __init__(self, kinds: Iterable[str] | None = None, allow: Iterable[str] = ()) -> None:
         wanted = set(SECRET_KINDS if kinds is None else kinds)
@@ -555,16 +602,9 @@ def _body(match: re.Match[str], body: int | str) -> str:
 
 def _without_overlaps(candidates: list[_Candidate]) -> list[Finding]:
     """Keep the highest-priority (then longest) finding wherever findings overlap."""
-    if len(candidates) < 2:
-        return [candidate.finding for candidate in candidates]
-    ranked = sorted(
+    kept = best_without_overlaps(
         candidates,
-        key=lambda c: (-c.priority, -(c.finding.end - c.finding.start), c.finding.start),
+        lambda c: (c.finding.start, c.finding.end),
+        lambda c: (-c.priority, -(c.finding.end - c.finding.start), c.finding.start),
     )
-    kept: list[Finding] = []
-    for candidate in ranked:
-        finding = candidate.finding
-        if all(finding.end <= other.start or finding.start >= other.end for other in kept):
-            kept.append(finding)
-    kept.sort(key=lambda finding: finding.start)
-    return kept
+    return [candidate.finding for candidate in kept]

@@ -11,6 +11,10 @@ Places and the hooks that read them: `prompts` (system text, the conversation, t
 sent inline), `tool_calls` in the request's history and `other` (what the adapter did not
 recognise) at `on_model_call`; `tool_definitions` and the tool calls the model emits at
 `on_tool_call`; `tool_results` at `on_tool_response`; `answers` at `on_model_response`.
+
+Every text is screened through `decide`, which keeps detector work bounded (see
+`capsem_proxy.scanning`): a short text is scanned inline, a long one in slices that give the event
+loop a turn, and a request with more text than the scan budget is refused, never let through.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
-from capsem_proxy.detectors.base import Detector, Finding
-from capsem_proxy.hooks import ModelCall, ModelResponse, ToolCall, ToolResponse
+from capsem_proxy.detectors.base import DEFAULT_REACH, Detector, Finding, Reach
+from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
+from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
+from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
 from capsem_proxy.texts import json_texts
 
 __all__ = ["ALL_PLACES", "Action", "DetectorOptions", "DetectorPolicy", "combined", "json_strings"]
@@ -35,8 +41,10 @@ Place = Literal["prompts", "tool_definitions", "tool_calls", "tool_results", "an
 ALL_PLACES: tuple[Place, ...] = ("prompts", "tool_definitions", "tool_calls", "tool_results", "answers", "other")
 
 # RequestContext.scratch key of the request's reversible placeholders (original -> placeholder),
-# shared by every detector policy so that no two originals of one request get the same placeholder.
+# shared by every detector policy so that no two originals of one request get the same placeholder,
+# and of how many placeholders each kind has had so far.
 _PLACEHOLDER_NUMBERING = "detector_placeholders"
+_PLACEHOLDER_COUNTS = "detector_placeholder_counts"
 # How many clean tool definitions each policy remembers (digests of 16 bytes).
 _CLEAN_DEFINITIONS_KEPT = 4096
 # RequestContext.scratch key: per policy, where the next check of a growing answer starts reading.
@@ -121,12 +129,13 @@ def _numbered_per_request(decision: Decision | None, scratch: dict[str, Any]) ->
     if decision is None or decision.verdict is not Verdict.REDACT or not decision.extra.get("reversible"):
         return decision
     numbering: dict[str, str] = scratch.setdefault(_PLACEHOLDER_NUMBERING, {})
+    counts: dict[str, int] = scratch.setdefault(_PLACEHOLDER_COUNTS, {})
     renumbered = []
     for original, placeholder in decision.redactions:
         unique = numbering.get(original)
         if unique is None:
             prefix = placeholder.rsplit("_", 1)[0] + "_"  # "[REDACTED:<kind>_"
-            number = sum(1 for used in numbering.values() if used.startswith(prefix)) + 1
+            number = counts[prefix] = counts.get(prefix, 0) + 1
             unique = numbering[original] = f"{prefix}{number}]"
         renumbered.append((original, unique))
     decision.redactions = renumbered
@@ -147,10 +156,16 @@ class DetectorPolicy:
     # False for a detector about what leaves in answers (egress): calls in a request's history
     # were checked when the model emitted them.
     screens_call_history: ClassVar[bool] = True
+    # The hooks await only to give the event loop a turn while a long text is read in slices (or
+    # to wait for a place to read it): the pipeline runs them inline and drives them on if they do.
+    inline_hooks: ClassVar[frozenset[str]] = frozenset(HOOK_NAMES)
+    # Keeps a per-request ledger of the text it screens (capsem_proxy.scanning).
+    screens_text: ClassVar[bool] = True
 
     def __init__(self, options: DetectorOptions) -> None:
         self.options = options
         self.detector: Detector = self.build_detector(options)
+        self.reach: Reach = getattr(self.detector, "reach", DEFAULT_REACH)
         scan = frozenset(options.scan)
         self._scan = scan
         self._scan_history = "tool_calls" in scan and self.screens_call_history
@@ -181,14 +196,38 @@ class DetectorPolicy:
         """The configured action for findings of `kind`."""
         return self._actions.get(kind, self._default_action)
 
-    def decide(self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True) -> Decision | None:
-        """The decision for `text` seen at `hook`; None when nothing was found."""
+    async def decide(
+        self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision | None:
+        """The decision for `text` seen at `hook`; None when nothing was found. A text that would
+        take the request past its scan budget is not read: the decision refuses it."""
         if not text:
             return None
-        findings = self.detector.scan(text)
+        ledger = current_ledger()
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+            return too_large_decision(self.name, hook, ledger)
+        # Short texts, the common case, are read here and now: no slicing, no extra coroutine.
+        findings = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
+
+    def over_budget(self, hook: str, chars: int, *, growing: bool = False) -> Decision | None:
+        """Charge a text of `chars` characters to the request's scan budget (`growing`: the answer
+        so far, of which only the growth counts); the refusal when it is exceeded."""
+        ledger = current_ledger()
+        return None if ledger.charge(self, chars, growing=growing) else too_large_decision(self.name, hook, ledger)
+
+    async def scan(self, text: str, window_scan: WindowScan | None = None) -> list[Finding]:
+        """Every finding in `text`: scanned inline when short, slice by slice when long."""
+        read = window_scan or self._scan_window
+        ledger = current_ledger()
+        if ledger.inline(len(text)):
+            return read(text, True)
+        return await in_slices(ledger, scan_in_slices(read, text, self.reach, ledger.limits.slice_chars))
+
+    def _scan_window(self, window: str, reaches_end: bool) -> list[Finding]:
+        return self.detector.scan(window)
 
     def decision_for(
         self, hook: str, findings: list[Finding], *, reversible: bool = False, can_redact: bool = True
@@ -233,9 +272,9 @@ class DetectorPolicy:
         return event.system_instructions
 
     async def on_model_call(self, event: ModelCall) -> Decision | None:
-        return self.decide_model_call(event)
+        return await self.decide_model_call(event)
 
-    def decide_model_call(self, event: ModelCall) -> Decision | None:
+    async def decide_model_call(self, event: ModelCall) -> Decision | None:
         """The decision on the request's texts read at `on_model_call`, by place: prompts (system
         text, the conversation, text documents sent inline), the history's tool calls, other."""
         scan = self._scan
@@ -253,10 +292,10 @@ class DetectorPolicy:
                 texts.extend(call.texts())
         if "other" in scan:
             texts.extend(event.other_texts)
-        decision = self.decide("on_model_call", "\n".join(texts), reversible=self.options.reversible)
+        decision = await self.decide("on_model_call", "\n".join(texts), reversible=self.options.reversible)
         if encoded:
             # Text inside base64 or a data: URL cannot be rewritten in place: there a redaction blocks.
-            decision = combined(decision, self.decide("on_model_call", "\n".join(encoded), can_redact=False))
+            decision = combined(decision, await self.decide("on_model_call", "\n".join(encoded), can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
@@ -266,7 +305,7 @@ class DetectorPolicy:
             # A call the model emits cannot be redacted: streamed calls are released as the
             # provider's own argument fragments, which no rewrite reaches, and the client would
             # run the call with arguments the model never chose. `redact` blocks it instead.
-            return self.decide("on_tool_call", "\n".join(json_strings(event.args)), can_redact=False)
+            return await self.decide("on_tool_call", "\n".join(json_strings(event.args)), can_redact=False)
         if "tool_definitions" not in self._scan:
             return None
         # A tool definition is the caller's own code: it can be refused, not rewritten. Its
@@ -278,7 +317,7 @@ class DetectorPolicy:
         if key in clean:
             clean.move_to_end(key)
             return None
-        decision = self.decide("on_tool_call", "\n".join(event.tool.texts()), can_redact=False)
+        decision = await self.decide("on_tool_call", "\n".join(event.tool.texts()), can_redact=False)
         if decision is None:
             clean[key] = None
             if len(clean) > _CLEAN_DEFINITIONS_KEPT:
@@ -288,20 +327,20 @@ class DetectorPolicy:
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
         result = event.result
         texts = result.texts() if result is not None else json_strings(event.response)
-        decision = self.decide("on_tool_response", "\n".join(texts), reversible=self.options.reversible)
+        decision = await self.decide("on_tool_response", "\n".join(texts), reversible=self.options.reversible)
         encoded = result.media_texts() if result is not None else []
         if encoded:
-            decision = combined(decision, self.decide("on_tool_response", "\n".join(encoded), can_redact=False))
+            decision = combined(decision, await self.decide("on_tool_response", "\n".join(encoded), can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         if not self.incremental_answers:
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
-            return self.decide("on_model_response", text)
-        return self._decide_growing_answer(event)
+            return await self.decide("on_model_response", text)
+        return await self._decide_growing_answer(event)
 
-    def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
+    async def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a
         long stream costs time in proportion to its length, not to its square. The text and the
         thinking are read apart, each from its own settled point.
@@ -311,16 +350,21 @@ class DetectorPolicy:
         is found from its first characters on, so the last check saw it, or its beginning, ending
         after what was then released: reading again from the earliest such finding covers it.
         """
+        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        if refusal is not None:
+            return refusal
         progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
-        findings = self._growing_findings(
+        findings = await self._growing_findings(
             progress, "thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars
         )
-        findings += self._growing_findings(progress, "text", event.text_from, event.text_length, event.settled_chars)
+        findings += await self._growing_findings(
+            progress, "text", event.text_from, event.text_length, event.settled_chars
+        )
         if not findings:
             return None
         return self.decision_for("on_model_response", findings)
 
-    def _growing_findings(
+    async def _growing_findings(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
     ) -> list[Finding]:
         key = (id(self), part)
@@ -328,7 +372,7 @@ class DetectorPolicy:
         open_from = progress.get(key)
         if open_from is not None:
             start = min(start, open_from)
-        findings = self.detector.scan(read_from(start)) if length > start else []
+        findings = await self.scan(read_from(start)) if length > start else []
         # Findings not yet wholly released must be found again at the next check.
         unreleased = [start + finding.start for finding in findings if start + finding.end >= settled]
         progress[key] = min(unreleased) if unreleased else length

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector, Finding
+from capsem_proxy.detectors.slices import WindowScan
 from capsem_proxy.detectors.urls import (
     BlobLimits,
     HostAllowList,
@@ -35,6 +36,7 @@ from capsem_proxy.detectors.urls import (
 from capsem_proxy.detectors.urls.find import FoundUrl, image_reference_labels
 from capsem_proxy.hooks import ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
+from capsem_proxy.scanning import current_ledger, too_large_decision
 
 __all__ = ["DEFAULT_ACTIONS", "EgressOptions", "EgressPolicy"]
 
@@ -138,23 +140,39 @@ class EgressPolicy(DetectorPolicy):
     def action_for(self, kind: str) -> Any:
         return self._kind_actions.get(kind, "block")
 
-    def decide(
+    async def decide(
         self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True, complete: bool = True
     ) -> Decision | None:
         """The decision on the URLs of `text`; `complete=False` for a streamed answer still growing."""
         if not text:
             return None
-        findings = [
-            finding
-            for finding in self.url_detector.scan(text, complete=complete)
-            if self._kind_actions.get(finding.kind) != "allow"
-        ]
+        ledger = current_ledger()
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+            return too_large_decision(self.name, hook, ledger)
+        if ledger.inline(len(text)):
+            found = self.url_detector.scan(text, complete=complete)
+        else:
+            found = await self.scan(text, self._slice_scanner(text, complete))
+        findings = [finding for finding in found if self._kind_actions.get(finding.kind) != "allow"]
         if not findings:
             return None
         decision = self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
         decision.details, domains = _describe(findings)
         decision.extra["domains"] = domains
         return decision
+
+    def _slice_scanner(self, text: str, complete: bool) -> WindowScan:
+        """Reads slices of `text`: markdown images may use a reference defined anywhere in the text
+        (found once, for every slice), and only the end of the whole text may still grow (a URL cut
+        by a slice is read again)."""
+        image_references = image_reference_labels(text)
+
+        def scan_window(window: str, reaches_end: bool) -> list[Finding]:
+            return self.url_detector.scan(
+                window, complete=complete or not reaches_end, image_references=image_references
+            )
+
+        return scan_window
 
     # A streamed answer is read from what earlier checks left unsettled (see `_stream_findings`).
     incremental_answers: ClassVar[bool] = True
@@ -163,7 +181,10 @@ class EgressPolicy(DetectorPolicy):
         if event.text_buffer is None and event.thinking_buffer is None:
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
-            return self.decide("on_model_response", text, complete=event.final)
+            return await self.decide("on_model_response", text, complete=event.final)
+        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        if refusal is not None:
+            return refusal
         readings: dict[tuple[int, str], _StreamReading] = event.context.scratch.setdefault(_STREAM_READING, {})
         findings = [
             finding

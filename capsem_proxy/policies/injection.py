@@ -20,6 +20,7 @@ from capsem_proxy.detectors.base import Detector
 from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
 from capsem_proxy.hooks import ModelCall, ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
+from capsem_proxy.scanning import screen
 
 __all__ = ["InjectionOptions", "InjectionPolicy"]
 
@@ -112,11 +113,19 @@ class InjectionPolicy(DetectorPolicy):
     def build_detector(self, options: DetectorOptions) -> Detector:
         return self._detectors["prompts"]
 
-    def decide(self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True) -> Decision | None:
+    async def decide(
+        self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision | None:
         """The decision for `text` at `hook`, scored with that place's profile and threshold."""
         if not text:
             return None
-        analysis = self._detectors[_HOOK_PROFILES.get(hook, "prompts")].analyze(text)
+        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
+        if refusal is not None:
+            return refusal
+        detector = self._detectors[_HOOK_PROFILES.get(hook, "prompts")]
+        analysis = await screen(
+            len(text), lambda: detector.analyze(text), lambda slice_chars: detector.analyze_in_slices(text, slice_chars)
+        )
         findings = analysis.findings(text)
         if not findings:
             return None
@@ -138,7 +147,11 @@ class InjectionPolicy(DetectorPolicy):
         """A whole answer is scored whole; a growing stream at each check on its new text and the
         `window_chars` before it (an injection phrase fits in the window; evidence spread wider
         apart than that is not combined in streams, so a long answer costs linear time)."""
+        # The budget counts the answer's length, whatever part of it a check reads.
+        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        if refusal is not None:
+            return refusal
         window = self.window_chars
         thinking = event.thinking_from(max(0, event.settled_thinking_chars - window))
         text = event.text_from(max(0, event.settled_chars - window))
-        return self.decide("on_model_response", thinking + "\n" + text if thinking else text)
+        return await self.decide("on_model_response", thinking + "\n" + text if thinking else text)

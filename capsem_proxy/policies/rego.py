@@ -22,22 +22,39 @@ Verdicts are ALLOW, LOG, BLOCK, CONFIRM, CLARIFY and REPLAN. An evaluation error
 values of a complete rule, a missing built-in) raises, so the pipeline blocks unless the policy
 is configured to fail open.
 
-Evaluation runs inline on the event loop, without a thread. One evaluation costs about 0.1 ms
-for a 2 KB prompt and 0.15 ms for a tool call with its schema (half of it building the input
-through regopy's C API), while a hop to a worker thread alone costs about 0.05 ms and would need
-an interpreter per thread, since an interpreter holds its input between `set_input` and the
-query. Evaluations are serialised by a lock, never contended when run inline on one loop; a rule
-that takes milliseconds holds the loop for that long (its `timeout_ms` still fails it afterwards).
+Evaluation runs on worker threads, never on the event loop: a Rego rule can take any time (a
+`regex.match` with a backtracking pattern is exponential in its input: rego-cpp's regular
+expressions are std::regex; `numbers.range(1, 3e6)` takes seconds), and rego-cpp releases the
+GIL while it evaluates (regopy calls it through ctypes), so other requests go on meanwhile. Each
+worker keeps its own interpreter (one holds its input between `set_input` and the query); the
+policy's `timeout_ms` bounds the wait and fails the hook closed. An evaluation cannot be
+interrupted: one past its budget keeps its worker until it ends, and when every worker is so
+held, evaluations wait and time out, failing closed, until one comes back. The hop costs about
+0.05 ms on top of the evaluation itself (0.1 ms for a 2 KB prompt).
+
+Not bounded, and documented as such: rego-cpp's std::regex recurses once per character of its
+input, so a regex built-in over a long input (about 10,000 characters and up) overflows the
+thread's stack and ends the process. Guard such rules with a length check (`count(input.prompt)
+< 4096`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import re
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import orjson
+
+# rego-cpp's library, once loaded, breaks RE2's binding if that loads after it (the next RE2
+# compile aborts the process with "free(): invalid size"): RE2 (capsem_proxy.linear_regex) is
+# loaded first, whatever order the configured policies import in.
+import re2  # noqa: F401
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from regopy import Input, Interpreter, RegoError
 
@@ -217,6 +234,37 @@ def event_input(hook: str, event: Any) -> dict[str, Any]:
     return document
 
 
+# Worker threads per Rego policy: evaluations run at once, and held by runaway rules before
+# every evaluation of the policy waits (and fails closed at its time budget).
+_WORKERS = 4
+
+
+class _Workers:
+    """A few daemon threads running evaluations: a runaway evaluation cannot be interrupted, and
+    must not keep the process from exiting either (executor threads are joined at exit)."""
+
+    def __init__(self, count: int, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        for index in range(count):
+            threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            future, job = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting before it started
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the caller, whatever it is
+                future.set_exception(exc)
+
+    async def run(self, job: Callable[[], Any]) -> Any:
+        """`job()` on a worker; cancelling the wait drops the job if it has not started."""
+        future: Future[Any] = Future()
+        self._jobs.put((future, job))
+        return await asyncio.wrap_future(future)
+
+
 class RegoPolicy:
     """Runs a Rego rule on the configured hooks (built-in name `rego`)."""
 
@@ -236,17 +284,11 @@ class RegoPolicy:
             module_name = "policy.rego"
         self.implemented_hooks = frozenset(options.hooks)
         self._query = options.query
-        self._lock = threading.Lock()
-        self._interpreter = Interpreter()
-        try:
-            if options.data:
-                self._interpreter.add_data(options.data)
-            self._interpreter.add_module(module_name, source)
-            self._bundle = self._interpreter.build(options.query)
-        except RegoError as exc:
-            raise ValueError(f"Rego does not compile: {_readable_error(str(exc), source, module_name)}") from exc
-        if not self._bundle.ok():
-            raise ValueError(f"Rego does not compile ({module_name})")
+        self._source, self._module_name = source, module_name
+        # One interpreter per thread: an interpreter holds its input between set_input and the query.
+        self._local = threading.local()
+        self._compiled()
+        self._workers: _Workers | None = None
         if not _defines_rule(source, options.query):
             raise ValueError(f"query '{options.query}' names no rule of {module_name} (check its package and rule)")
         # A first evaluation per hook, on an empty event, surfaces errors that do not depend on the
@@ -261,16 +303,35 @@ class RegoPolicy:
     def from_config(cls, options: dict[str, Any]) -> RegoPolicy:
         return cls(RegoOptions.model_validate(options))
 
+    def _compiled(self) -> tuple[Interpreter, Any]:
+        """This thread's interpreter and compiled bundle (built on first use in each thread)."""
+        compiled = getattr(self._local, "compiled", None)
+        if compiled is not None:
+            return compiled  # type: ignore[no-any-return]
+        source, module_name = self._source, self._module_name
+        interpreter = Interpreter()
+        try:
+            if self.options.data:
+                interpreter.add_data(self.options.data)
+            interpreter.add_module(module_name, source)
+            bundle = interpreter.build(self._query)
+        except RegoError as exc:
+            raise ValueError(f"Rego does not compile: {_readable_error(str(exc), source, module_name)}") from exc
+        if not bundle.ok():
+            raise ValueError(f"Rego does not compile ({module_name})")
+        compiled = self._local.compiled = (interpreter, bundle)
+        return compiled
+
     def evaluate(self, document: dict[str, Any]) -> Any:
-        """The query's value for `document` (None when undefined)."""
-        with self._lock:
-            self._interpreter.set_input(Input(document))
-            output = rego_bundle_query(self._interpreter._impl, self._bundle._impl)
-            try:
-                ok = rego_output_ok(output)
-                text = rego_output_string(output)
-            finally:
-                rego_free_output(output)
+        """The query's value for `document` (None when undefined), evaluated in this thread."""
+        interpreter, bundle = self._compiled()
+        interpreter.set_input(Input(document))
+        output = rego_bundle_query(interpreter._impl, bundle._impl)
+        try:
+            ok = rego_output_ok(output)
+            text = rego_output_string(output)
+        finally:
+            rego_free_output(output)
         if text.startswith("("):  # an error term, e.g. a built-in that does not exist
             raise RegoEvaluationError(f"{self._query}: {_readable_error(text, '', 'policy')}")
         if not ok:
@@ -283,8 +344,16 @@ class RegoPolicy:
         return expressions[0] if expressions else None
 
     def decide(self, hook: str, event: Any) -> Decision | None:
-        """The decision for one hook event; None when the rule is undefined or says ALLOW."""
+        """The decision for one hook event; None when the rule is undefined or says ALLOW
+        (evaluated in the calling thread: the hooks use `decide_off_loop`)."""
         return self._governing(hook, self.evaluate(event_input(hook, event)))
+
+    async def decide_off_loop(self, hook: str, event: Any) -> Decision | None:
+        """`decide`, evaluated on a worker thread while the event loop serves other requests."""
+        document = event_input(hook, event)
+        if self._workers is None:
+            self._workers = _Workers(_WORKERS, "capsem-rego")
+        return self._governing(hook, await self._workers.run(lambda: self.evaluate(document)))
 
     def _governing(self, hook: str, value: Any) -> Decision | None:
         """The strictest decision among the query's value (one decision, or an array of them)."""
@@ -318,13 +387,13 @@ class RegoPolicy:
         return Decision(verdict, self.name, hook, reason=code, details=details or f"Rego rule {self._query}")
 
     async def on_model_call(self, event: ModelCall) -> Decision | None:
-        return self.decide("on_model_call", event)
+        return await self.decide_off_loop("on_model_call", event)
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
-        return self.decide("on_tool_call", event)
+        return await self.decide_off_loop("on_tool_call", event)
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
-        return self.decide("on_tool_response", event)
+        return await self.decide_off_loop("on_tool_response", event)
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
-        return self.decide("on_model_response", event)
+        return await self.decide_off_loop("on_model_response", event)

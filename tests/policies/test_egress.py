@@ -215,7 +215,7 @@ def test_bad_options_fail_at_load_naming_the_key(options, message):
     assert message in str(error.value)
 
 
-def test_a_typical_answer_is_checked_well_under_two_milliseconds():
+async def test_a_typical_answer_is_checked_well_under_two_milliseconds():
     policy = _policy()
     paragraph = (
         "To install the package run pip install requests, then read https://docs.python.org/3/library/json.html "
@@ -225,6 +225,6 @@ def test_a_typical_answer_is_checked_well_under_two_milliseconds():
     timings = []
     for _ in range(300):
         started = perf_counter()
-        policy.decide("on_model_response", text)
+        await policy.decide("on_model_response", text)
         timings.append(perf_counter() - started)
     assert statistics.median(timings) < 0.002

@@ -144,8 +144,8 @@ def test_policy_file_and_hooks_option(tmp_path):
     loaded = load_policy(settings, "config: policies[0]")
     assert loaded.name == "prompt-guard"
     assert [hook for hook in HOOK_NAMES if loaded.implements(hook)] == ["on_model_call"]
-    # The hooks never await: the pipeline runs them inline, without a task.
-    assert loaded.inline_hooks == frozenset(HOOK_NAMES)
+    # The hooks wait for a worker thread: the pipeline gives each its own task and time budget.
+    assert loaded.inline_hooks == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -210,3 +210,46 @@ decision := {"verdict": "LOG", "reason": input.prompt}
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(run, range(4)))
+
+
+SLOW = """
+package capsem
+import rego.v1
+
+decision := "BLOCK" if {
+    input.hook == "on_model_call"
+    regex.match("^(a|aa)*$", input.prompt)
+}
+"""
+
+
+async def test_a_runaway_rule_fails_closed_at_its_budget_while_the_event_loop_runs_on():
+    import asyncio
+    from time import perf_counter
+
+    from capsem_proxy.policies.base import ConfiguredPolicy
+
+    policy = RegoPolicy.from_config({"policy": SLOW})
+    # rego-cpp's regular expressions backtrack: about 0.2 s for 32 characters, doubling every two more.
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    counting = asyncio.create_task(ticker())
+    try:
+        started = perf_counter()
+        outcome = await Pipeline([ConfiguredPolicy(policy, "rego", False, 0.05)]).check_request(
+            _context("a" * 32 + "b")
+        )
+        elapsed = perf_counter() - started
+    finally:
+        counting.cancel()
+    assert outcome.blocked and "exceeded its time budget of 50 ms" in outcome.governing.details
+    assert elapsed < 2
+    assert ticks >= 5  # the event loop kept running while the rule was evaluated
+    short = await Pipeline([ConfiguredPolicy(policy, "rego", False, 2.0)]).check_request(_context("aaaa"))
+    assert short.blocked and short.governing.policy == "rego" and short.governing.reason == "policy_violation"

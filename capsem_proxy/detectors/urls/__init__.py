@@ -13,7 +13,7 @@ from capsem_proxy.detectors.urls.allow_list import HostAllowList, check_host_ent
 from capsem_proxy.detectors.urls.blobs import BlobLimits, carries_data
 from capsem_proxy.detectors.urls.detector import URL_KINDS, UrlDetector, UrlKind
 from capsem_proxy.detectors.urls.domains import is_public_suffix, registrable_domain
-from capsem_proxy.detectors.urls.find import FoundUrl, find_urls
+from capsem_proxy.detectors.urls.find import FoundUrl, find_urls, image_reference_labels
 from capsem_proxy.detectors.urls.homographs import is_homograph
 from capsem_proxy.detectors.urls.parse import ParsedUrl, parse_url
 
@@ -28,6 +28,7 @@ __all__ = [
     "carries_data",
     "check_host_entries",
     "find_urls",
+    "image_reference_labels",
     "is_homograph",
     "is_public_suffix",
     "parse_url",

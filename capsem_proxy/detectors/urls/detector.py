@@ -6,9 +6,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, get_args
 
-from capsem_proxy.detectors.base import Finding
+from capsem_proxy.detectors.base import Finding, Reach
 from capsem_proxy.detectors.urls.allow_list import HostAllowList
 from capsem_proxy.detectors.urls.blobs import BlobLimits, carries_data
+from capsem_proxy.detectors.urls.domains import registrable_domain
 from capsem_proxy.detectors.urls.find import FoundUrl, UrlContext, find_urls
 from capsem_proxy.detectors.urls.homographs import is_homograph
 from capsem_proxy.detectors.urls.parse import parse_url
@@ -29,18 +30,24 @@ class UrlDetector:
     """
 
     name = "urls"
+    # A URL's context is read up to 2000 characters back (the markdown label of an image); URLs
+    # longer than `after` are read again up to `longest`.
+    reach = Reach(before=2048, after=2048, longest=16384)
 
     def __init__(self, allowed: HostAllowList, limits: BlobLimits | None = None) -> None:
         self.allowed = allowed
         self.limits = limits or BlobLimits()
         # A guarded stream rescans its growing answer at every checkpoint: each URL is judged once.
         self._judged = lru_cache(maxsize=2048)(self._judge)
+        registrable_domain("warm.example.com")  # loads the public suffix list now, not on a request
 
-    def scan(self, text: str, *, complete: bool = True) -> list[Finding]:
+    def scan(
+        self, text: str, *, complete: bool = True, image_references: frozenset[str] | None = None
+    ) -> list[Finding]:
         """Findings for the URLs of `text`; with `complete=False` (a growing stream), a URL at the
-        end is judged only once its host is complete."""
+        end is judged only once its host is complete. `image_references`: see `find_urls`."""
         findings: list[Finding] = []
-        for found in find_urls(text, complete=complete):
+        for found in find_urls(text, complete=complete, image_references=image_references):
             for kind in self.kinds_of(found):
                 findings.append(Finding(kind, found.start, found.end, found.text))
         return findings

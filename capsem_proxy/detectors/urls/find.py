@@ -36,7 +36,10 @@ _TRAILING = ".,;:!?*_~'\""
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 # A markdown reference definition (`[ref]: https://…`) and the images that use one.
 _REFERENCE_DEFINITION = re.compile(r"[ ]{0,3}\[([^\]\n]{1,200})\]:[ \t]*<?$")
-_IMAGE_REFERENCE = re.compile(r"!\[([^\]\n]*)\]\[([^\]\n]*)\]|!\[([^\]\n]+)\](?![\[(])")
+# The longest line a reference definition can start before its URL: indent, [label] and ": <".
+_DEFINITION_CHARS = 256
+# Labels hold no brackets: with `[^\]\n]*` every "![" of a text of them read on to its end (quadratic).
+_IMAGE_REFERENCE = re.compile(r"!\[([^\[\]\n]*)\]\[([^\[\]\n]*)\]|!\[([^\[\]\n]+)\](?![\[(])")
 _HTML_IMAGE_ATTRIBUTE = re.compile(r"\b(?:src|srcset|poster|background)\s*=\s*[\"']?$|url\(\s*[\"']?$", re.IGNORECASE)
 _HTML_LINK_ATTRIBUTE = re.compile(r"\b(?:href|action)\s*=\s*[\"']?$", re.IGNORECASE)
 
@@ -88,21 +91,37 @@ def _script_end(text: str, start: int, end: int) -> int:
     return end
 
 
-def _label_start(text: str, close: int) -> int:
-    """Index of the `[` opening the markdown label that ends with the `]` at `close`, or -1."""
-    depth = 0
-    for index in range(close, max(-1, close - 2000), -1):
-        char = text[index]
-        if char == "]":
-            depth += 1
-        elif char == "[":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
+_LABEL_REACH = 2000
+_BRACKET = re.compile(r"[\[\]]")
 
 
-def _image_references(text: str) -> frozenset[str]:
+class _Labels:
+    """Where the markdown label ending at a `]` opens: the `[` that balances it, at most
+    `_LABEL_REACH` characters before it. Brackets are paired once per text, as they come (reading
+    back up to 2,000 characters from each `](` made a text of many of them quadratic)."""
+
+    __slots__ = ("_opening", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._opening: dict[int, int] | None = None
+
+    def start(self, close: int) -> int:
+        """Index of the `[` opening the label that ends with the `]` at `close`, or -1."""
+        if self._opening is None:
+            opening: dict[int, int] = {}
+            open_at: list[int] = []
+            for match in _BRACKET.finditer(self._text):
+                if match.group() == "[":
+                    open_at.append(match.start())
+                elif open_at:
+                    opening[match.start()] = open_at.pop()
+            self._opening = opening
+        start = self._opening.get(close, -1)
+        return start if start > close - _LABEL_REACH else -1
+
+
+def image_reference_labels(text: str) -> frozenset[str]:
     """Labels of the reference definitions that images use (`![alt][ref]`, `![ref]`)."""
     if "![" not in text:
         return frozenset()
@@ -113,22 +132,20 @@ def _image_references(text: str) -> frozenset[str]:
     return frozenset(labels)
 
 
-def image_reference_labels(text: str) -> frozenset[str]:
-    """Labels of the reference definitions that the images of `text` use (lower-cased)."""
-    return _image_references(text)
-
-
-def _context_of(text: str, start: int, image_references: frozenset[str]) -> UrlContext:
+def _context_of(text: str, start: int, image_references: frozenset[str], labels: _Labels) -> UrlContext:
     """How the URL starting at `start` is used: a markdown/HTML image, a link, or plain text."""
     index = start
-    while index > 0 and text[index - 1] in " \t\n<":
+    while index > 0 and text[index - 1] in " \t\n<" and start - index < _LABEL_REACH:
         index -= 1
     if text[index - 2 : index] == "](":
-        opening = _label_start(text, index - 2)
+        opening = labels.start(index - 2)
         return "image" if opening > 0 and text[opening - 1] == "!" else "link"
     if text[index - 2 : index] == "]:":
-        line_start = text.rfind("\n", 0, start) + 1
-        reference = _REFERENCE_DEFINITION.match(text, line_start, start)
+        # A reference definition fits on a short line: the line start is looked for that far back only.
+        line_start = text.rfind("\n", max(0, start - _DEFINITION_CHARS), start) + 1
+        reference = None
+        if line_start > 0 or start <= _DEFINITION_CHARS:
+            reference = _REFERENCE_DEFINITION.match(text, line_start, start)
         if reference is not None:
             return "image" if reference.group(1).strip().lower() in image_references else "link"
     if start > 0 and text[start - 1] == "<":
@@ -142,11 +159,14 @@ def _context_of(text: str, start: int, image_references: frozenset[str]) -> UrlC
     return "text"
 
 
-def find_urls(text: str, *, complete: bool = True) -> list[FoundUrl]:
+def find_urls(
+    text: str, *, complete: bool = True, image_references: frozenset[str] | None = None
+) -> list[FoundUrl]:
     """Every network, `data:` and `javascript:` URL in `text`, in order, none inside another.
 
     With `complete=False` a URL running to the end of `text` is marked incomplete: more of it
-    may still arrive.
+    may still arrive. `image_references`: the reference labels images use, when `text` is a
+    slice of a longer text (default: those of `text`).
     """
     lowered = text.lower()
     spans: list[tuple[int, int]] = []
@@ -173,15 +193,21 @@ def find_urls(text: str, *, complete: bool = True) -> list[FoundUrl]:
     if not spans:
         return []
     spans.sort(key=lambda span: (span[0], -span[1]))
-    image_references = _image_references(text)
+    if image_references is None:
+        image_references = image_reference_labels(text)
+    labels = _Labels(text)
+    # Where the text's trailing punctuation starts: a URL ending there runs to the end of the text.
+    tail = len(text.rstrip(_TRAILING + ")]}")) if not complete else len(text)
     found: list[FoundUrl] = []
     covered = -1
     for start, end in spans:
         if end <= covered or end <= start:
             continue  # inside a URL already found (an `https://` within a `javascript:` target)
         covered = end
-        at_end = end >= len(text) or (not complete and not text[end:].strip(_TRAILING + ")]}"))
+        at_end = end >= len(text) or end >= tail
         found.append(
-            FoundUrl(start, end, text[start:end], _context_of(text, start, image_references), complete or not at_end)
+            FoundUrl(
+                start, end, text[start:end], _context_of(text, start, image_references, labels), complete or not at_end
+            )
         )
     return found

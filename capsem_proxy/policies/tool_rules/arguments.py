@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from capsem_proxy.detectors.urls import HostAllowList, find_urls, parse_url
+from capsem_proxy.linear_regex import compile_linear
 from capsem_proxy.policies.tool_rules.options import ArgumentRule
 from capsem_proxy.policies.tool_rules.selectors import ArgumentSelector
 
@@ -24,13 +25,13 @@ class CompiledArgumentRule:
     """An ArgumentRule ready to run."""
 
     def __init__(self, rule: ArgumentRule, index: int) -> None:
-        flags = re.IGNORECASE if rule.ignore_case else 0
         self.name = rule.name or f"arguments[{index}]"
         self.action = rule.action
         self.tool = re.compile(fnmatch.translate(rule.tool), re.IGNORECASE)
         self.selector = ArgumentSelector(rule.argument)
-        self.deny = [re.compile(pattern, flags) for pattern in rule.deny]
-        self.allow = [re.compile(pattern, flags) for pattern in rule.allow]
+        # RE2: a value of any length is matched in linear time (Python's re could backtrack for seconds).
+        self.deny = [compile_linear(pattern, ignore_case=rule.ignore_case) for pattern in rule.deny]
+        self.allow = [compile_linear(pattern, ignore_case=rule.ignore_case) for pattern in rule.allow]
         self.path_roots = rule.path_roots
         self.hosts = HostAllowList(rule.allowed_hosts) if rule.allowed_hosts else None
         self.schemes = frozenset(scheme.lower() for scheme in rule.allowed_schemes)
@@ -44,9 +45,9 @@ class CompiledArgumentRule:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return ""
         text = value if isinstance(value, str) else str(value)
-        if any(pattern.search(text) for pattern in self.deny):
+        if any(pattern.found_in(text) for pattern in self.deny):
             return "matches a denied pattern"
-        if self.allow and not any(pattern.fullmatch(text) for pattern in self.allow):
+        if self.allow and not any(pattern.matches_whole(text) for pattern in self.allow):
             return "matches no allowed pattern"
         if not isinstance(value, str):
             return ""

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from capsem_proxy.detectors.urls import check_host_entries
+from capsem_proxy.linear_regex import check_linear
 from capsem_proxy.policies.globs import check_glob, check_globs
 
 __all__ = ["ArgumentRule", "CheckKind", "NameLists", "RuleAction", "ToolRulesOptions"]
 
 RuleAction = Literal["block", "confirm", "log"]
 CheckKind = Literal["denied_tool", "unoffered_tool", "invalid_arguments", "too_many_calls"]
-
-
-def _check_regex(pattern: str, what: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"{what}: bad regular expression '{pattern}': {exc}") from exc
-    return pattern
 
 
 class NameLists(BaseModel):
@@ -47,8 +39,12 @@ class ArgumentRule(BaseModel):
     name: str = Field("", description="names the rule in reasons (default: arguments[<index>])")
     tool: str = Field("*", description="glob over tool names")
     argument: str = Field("*", description="key glob (any depth) or JSON pointer ('/a/*/b', segments may be globs)")
-    deny: list[str] = Field(default_factory=list, description="regexes: a value matching any (search) violates")
-    allow: list[str] = Field(default_factory=list, description="regexes: a value must match one whole")
+    deny: list[str] = Field(
+        default_factory=list, description="regexes (RE2 syntax, linear time): a value matching any (search) violates"
+    )
+    allow: list[str] = Field(
+        default_factory=list, description="regexes (RE2 syntax, linear time): a value must match one whole"
+    )
     ignore_case: bool = Field(True, description="regexes ignore case")
     path_roots: list[str] = Field(default_factory=list, description="a path value must stay under one of these")
     allowed_hosts: list[str] = Field(
@@ -74,7 +70,7 @@ class ArgumentRule(BaseModel):
     @field_validator("deny", "allow")
     @classmethod
     def _regexes(cls, patterns: list[str]) -> list[str]:
-        return [_check_regex(pattern, f"pattern {index}") for index, pattern in enumerate(patterns)]
+        return [check_linear(pattern, f"pattern {index}") for index, pattern in enumerate(patterns)]
 
     @field_validator("path_roots")
     @classmethod
