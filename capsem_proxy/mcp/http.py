@@ -55,6 +55,7 @@ from capsem_proxy.observability import Observer
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.records import RequestRecord
 from capsem_proxy.replies import DECISION_ID_HEADER
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.streaming.sse import SSESplitter
 from capsem_proxy.tenancy import TenantHasher
 from capsem_proxy.upstream import UpstreamResponse
@@ -360,7 +361,9 @@ class McpProxy:
         except BodyTooLarge as exc:
             return await exchange.error(413, None, INVALID_REQUEST, exc.message)
         try:
-            messages, batch = parse_messages(body)
+            # A large body is parsed in its turn (capsem_proxy.scanning.large_body_turn).
+            async with large_body_turn(len(body)):
+                messages, batch = parse_messages(body)
         except ValueError as exc:
             return await exchange.error(400, None, exc.args[1], str(exc.args[0]))
         version = headers.get("mcp-protocol-version", "")
@@ -551,7 +554,8 @@ class McpProxy:
             return await self._upstream_failed(exchange, pending, exc)
         headers = self._answer_headers(exchange, answer)
         try:
-            document = orjson.loads(body)
+            async with large_body_turn(len(body)):
+                document = orjson.loads(body)
             members = document if isinstance(document, list) else [document]
             responses = [Message(member) for member in members if isinstance(member, dict)]
             if len(responses) != len(members) or not responses or any(not r.is_response for r in responses):
