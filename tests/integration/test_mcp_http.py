@@ -173,6 +173,27 @@ async def test_schema_is_checked_even_when_the_client_never_listed_the_tools(pro
     assert _tool_calls(fake, "add") == []
 
 
+def test_a_stateless_2026_call_is_checked_against_the_list_the_proxy_reads_itself(proxy, fake):
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}}
+    headers = {**ACCEPT, "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add",
+               "authorization": "Bearer a-caller-never-seen-before"}
+
+    def call(arguments: dict, request_id: int) -> dict:
+        params = {"name": "add", "arguments": arguments, "_meta": meta}
+        answer = httpx.post(_url(proxy), headers=headers, json=jsonrpc("tools/call", params, request_id), timeout=10)
+        (message,) = answer_messages(answer)
+        return message
+
+    refused = call({"a": "x", "b": 1}, 1)
+    passed = call({"a": 1, "b": 1}, 2)
+    assert refused["error"]["code"] == -32001 and "schema" in refused["error"]["message"]
+    assert passed["result"]["structuredContent"] == {"result": 2}
+    assert _tool_calls(fake, "add") == [{"tool": "add", "arguments": {"a": 1, "b": 1}}]
+    # The proxy read the list once, as a 2026-07-28 request, then checked both calls against it.
+    assert [seen.get("mcp-method") for seen in fake.headers()] == ["tools/list", "tools/call"]
+
+
 # --- streams ------------------------------------------------------------------------------------
 
 
