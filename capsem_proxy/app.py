@@ -33,6 +33,7 @@ from capsem_proxy.errors import (
 )
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
+from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
@@ -107,6 +108,7 @@ class ProxyApp:
         self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
         self.confirmations = Confirmations(self.approvals, self.observer)
         self.answers = AnswerRelay(settings.streaming, self.observer)
+        self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
         self.max_body_bytes = settings.server.max_body_bytes
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
@@ -125,6 +127,7 @@ class ProxyApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
+                await self.mcp.start()
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
                 # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
@@ -140,6 +143,7 @@ class ProxyApp:
         """Close the upstream pools and flush the audit sink."""
         for upstream in self.upstreams.values():
             await upstream.close()
+        await self.mcp.aclose()
         await self.audit.close()
         await self.observer.close()
         await self.approvals.close()
@@ -152,6 +156,8 @@ class ProxyApp:
         # routed as one operation and reach the provider as another (`%3F` turning into `?`).
         raw_path: bytes | None = scope.get("raw_path")
         path: str = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
+        if path.startswith("/mcp/"):
+            return await self.mcp.serve(scope, receive, send, path.split("?", 1)[0], request_id)
         # One pass over the headers: the lookup table and the list forwarded upstream.
         headers: dict[str, str] = {}
         forwarded: list[tuple[str, str]] = []

@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -121,6 +121,8 @@ class StartupFacts:
     metrics_on: bool
     blocks_capsem_block: bool
     docs: list[tuple[str, str]]
+    # Each MCP server served at /mcp/{name}: name -> its masked URL.
+    mcp_servers: dict[str, str] = field(default_factory=dict)
 
     def as_log_fields(self) -> dict[str, Any]:
         """The facts as JSON log fields."""
@@ -132,6 +134,7 @@ class StartupFacts:
             "admin_api": f"{self.listen_url}/admin/" if self.admin_on else None,
             "dashboard": f"{self.listen_url}/dashboard" if self.admin_on else None,
             "metrics": f"{self.listen_url}/metrics" if self.metrics_on else None, "tracing": self.tracing,
+            "mcp_servers": self.mcp_servers,
         }
 
 
@@ -219,6 +222,7 @@ def startup_facts(settings: Settings, host: str, port: int, workers: int) -> Sta
         approvals=approvals_text, admin_on=bool(settings.admin.token),
         tracing=mask_url(settings.tracing.otlp_endpoint) if settings.tracing.enabled else None,
         metrics_on=settings.metrics.enabled, blocks_capsem_block=blocks, docs=docs,
+        mcp_servers={name: mask_url(server.url) for name, server in settings.mcp.servers.items()},
     )
 
 
@@ -237,6 +241,8 @@ def render_banner(facts: StartupFacts) -> str:
     rows.append(("SDK base URL", f"OpenAI {url}/v1; Anthropic and Gemini {url}"))
     for index, (name, base_url) in enumerate(facts.upstreams.items()):
         rows.append(("upstreams" if index == 0 else "", f"{name:<10} {base_url}"))
+    for index, (name, server_url) in enumerate(facts.mcp_servers.items()):
+        rows.append(("MCP servers" if index == 0 else "", f"{url}/mcp/{name} -> {server_url}"))
     for index, policy in enumerate(facts.policies or ["none: every request is forwarded unchecked"]):
         rows.append(("policies" if index == 0 else "", policy))
     for index, policy_set in enumerate(facts.policy_sets):

@@ -1,5 +1,5 @@
-"""`capsem-proxy run | validate-config | generate-config | audit verify|export|tail | replay`: parses
-arguments, calls the library."""
+"""`capsem-proxy run | validate-config | generate-config | audit verify|export|tail | replay | mcp-stdio`:
+parses arguments, calls the library."""
 
 from __future__ import annotations
 
@@ -92,6 +92,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp_stdio(args: argparse.Namespace) -> int:
+    import logging
+
+    from capsem_proxy.mcp.stdio import run_stdio_server
+
+    command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
+    if not command:
+        raise ConfigError("mcp-stdio needs the server's command after --: capsem-proxy mcp-stdio --name N -- CMD ARGS")
+    # Standard output carries the MCP messages: every log line goes to standard error.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="capsem-proxy: %(levelname)s %(message)s")
+    settings = _load_and_validate(args.config)
+    try:
+        return asyncio.run(run_stdio_server(settings, args.name, command))
+    except KeyboardInterrupt:
+        return 130
+    except FileNotFoundError as exc:
+        raise ConfigError(f"mcp-stdio: cannot start the server command {command[0]!r} ({exc.strerror})") from None
+
+
 def _validate(args: argparse.Namespace) -> int:
     # `validate-config FILE` (the documented form) and `validate-config --config FILE` (as `run` and
     # `audit` spell it) are the same; with neither, the file $CAPSEM_PROXY_CONFIG names, as `run` does.
@@ -100,7 +119,10 @@ def _validate(args: argparse.Namespace) -> int:
     config = args.file or args.config or os.environ.get(CONFIG_ENV_VAR)
     if not config:
         raise ConfigError(f"no config file given: capsem-proxy validate-config FILE (or set ${CONFIG_ENV_VAR})")
-    _load_and_validate(config)
+    settings = _load_and_validate(config)
+    for missing in settings.mcp.missing_variables():
+        # Header secrets are often set only where the proxy runs: `run` refuses to start without them.
+        print(f"warning: {missing} is not set in this environment", file=sys.stderr)
     print(f"{config}: configuration is valid")
     return 0
 
@@ -397,6 +419,18 @@ def _parser() -> argparse.ArgumentParser:
         help="table, or json: one {request_id, policy, before, after, reason} object per line (default: table)",
     )
     replay.set_defaults(handler=_replay)
+    stdio = commands.add_parser(
+        "mcp-stdio", parents=[common], help="run a local MCP server over stdio under the proxy's policies",
+        description="Start CMD ARGS as an MCP server on stdio and guard what passes between it and this "
+        "command's stdin/stdout with the config's policies (for desktop clients and IDEs: configure this "
+        "command in place of the server's own).",
+        epilog="Example: capsem-proxy mcp-stdio --name files --config proxy.yaml -- npx server-filesystem ~/work",
+    )
+    stdio.add_argument("--name", required=True, help="the server's name in decisions and the audit (mcp:NAME)")
+    stdio.add_argument("--config", metavar="FILE", help=f"YAML config file (default: ${CONFIG_ENV_VAR})")
+    stdio.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                       help="the MCP server's command line, after --")
+    stdio.set_defaults(handler=_mcp_stdio)
     return parser
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from capsem_proxy.config_errors import validation_lines
+from capsem_proxy.mcp.settings import McpSettings
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -339,6 +340,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     confirm: ConfirmSettings = ConfirmSettings()
     cors: CorsSettings = CorsSettings()
+    mcp: McpSettings = McpSettings()
 
     model_config = SettingsConfigDict(
         env_prefix="CAPSEM_PROXY_",

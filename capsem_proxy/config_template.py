@@ -27,6 +27,9 @@ _SECTION_COMMENTS = {
     "admin": "admin API and dashboard are off while no token is set",
     "confirm": "CONFIRM / CLARIFY / REPLAN verdicts: hold for an admin's approval, or only log",
     "cors": "browser origins allowed to call the proxy (none by default)",
+    "mcp": "MCP servers served at /mcp/{name} under the same policies (docs/mcp.md), e.g.\n"
+    "#   servers:\n"
+    "#     files: {url: http://127.0.0.1:9000/mcp, headers: {authorization: 'Bearer ${FILES_TOKEN}'}}",
 }
 
 

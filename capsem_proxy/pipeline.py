@@ -20,7 +20,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
-from capsem_proxy.exchange import Answer, ToolDefinition
+from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult
 from capsem_proxy.exchange import ToolCall as EmittedCall
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
@@ -175,6 +175,48 @@ class Pipeline:
             (policy, "on_tool_call", event, emitted.name) for policy in self._by_hook_reversed["on_tool_call"]
         ]
         return self._mark_emitted(await self._run(calls))
+
+    # --- tools reached directly (MCP): the same hooks, one tool list, call or result at a time ---
+
+    async def check_offered_tools(self, context: RequestContext, tools: list[ToolDefinition]) -> list[Outcome]:
+        """`on_tool_call` (args empty) for each tool a server offers (an MCP `tools/list`), all
+        policies in configured order, run together; one outcome per tool, in `tools`' order."""
+        policies = self._by_hook["on_tool_call"]
+        if not policies:
+            return [Outcome([], None, self.confirmations_hold) for _ in tools]
+        calls: list[_Call] = []
+        for tool in tools:
+            event = ToolCall(context, tool, {}, emitted=False)
+            calls.extend((policy, "on_tool_call", event, tool.name) for policy in policies)
+        decisions = (await self._run(calls)).decisions
+        width = len(policies)
+        outcomes = []
+        for index in range(len(tools)):
+            own = decisions[index * width : (index + 1) * width]
+            outcomes.append(Outcome(own, strictest(own), self.confirmations_hold))
+        return outcomes
+
+    async def check_tool_invocation(
+        self, context: RequestContext, tool: ToolDefinition, args: dict[str, Any], call_id: str = ""
+    ) -> Outcome:
+        """`on_tool_call` for a call about to reach the tool's server (an MCP `tools/call`), checked
+        as a call the model emitted (names, schema, argument rules, detectors), configured order."""
+        event = ToolCall(context, tool, args, emitted=True, call_id=call_id)
+        calls: list[_Call] = [(policy, "on_tool_call", event, tool.name) for policy in self._by_hook["on_tool_call"]]
+        return self._mark_emitted(await self._run(calls))
+
+    async def check_tool_result(self, context: RequestContext, tool: ToolDefinition, result: ToolResult) -> Outcome:
+        """`on_tool_response` for a result a tool's server returned (an MCP `tools/call`,
+        `resources/read` or `prompts/get` answer), answer order."""
+        event = ToolResponse(context, tool, result.as_dict(), result.call_id, result)
+        calls: list[_Call] = [
+            (policy, "on_tool_response", event, tool.name) for policy in self._by_hook_reversed["on_tool_response"]
+        ]
+        return await self._run(calls)
+
+    def reads_tool_results(self) -> bool:
+        """True when any policy reads tool results (`on_tool_response`)."""
+        return bool(self._by_hook["on_tool_response"])
 
     @staticmethod
     def _emitted_event(context: RequestContext, emitted: EmittedCall) -> ToolCall:

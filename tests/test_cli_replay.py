@@ -63,7 +63,7 @@ def recorded(request: pytest.FixtureRequest, fake_provider):
 
 
 def test_json_lists_each_changed_verdict_and_nothing_else(recorded):
-    url, new_config, ids = recorded
+    _, new_config, ids = recorded
     result = _cli("--config", str(new_config), "--format", "json")
     assert result.returncode == 0, result.stderr
     changes = [json.loads(line) for line in result.stdout.splitlines()]
