@@ -440,7 +440,7 @@ class ProxyApp:
     def _remember_placeholders(context: RequestContext, outcome: Outcome) -> None:
         """Reversible redactions: keep placeholder -> original for this request's answer only."""
         for decision in outcome.decisions:
-            if decision.verdict is Verdict.REDACT and decision.extra.get("reversible"):
+            if decision.verdict is Verdict.REDACT and decision.extra.get("reversible") and not decision.shadow:
                 placeholders = context.scratch.setdefault(PLACEHOLDERS, Placeholders())
                 for original, placeholder in decision.redactions:
                     placeholders.add(placeholder, original)

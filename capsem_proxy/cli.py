@@ -1,5 +1,5 @@
-"""`capsem-proxy run | validate-config | generate-config | audit verify|export|tail`: parses arguments,
-calls the library."""
+"""`capsem-proxy run | validate-config | generate-config | audit verify|export|tail | replay | mcp-stdio`:
+parses arguments, calls the library."""
 
 from __future__ import annotations
 
@@ -303,6 +303,48 @@ def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     tail.set_defaults(handler=_audit_tail)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from capsem_proxy.audit.tools import parse_moment
+    from capsem_proxy.policy_sets import PolicySelector
+    from capsem_proxy.replay import replay
+
+    settings = load_settings(args.config)
+    selector = PolicySelector(settings, source=f"config {args.config}")
+    since = parse_moment(args.since) if args.since else None
+    until = parse_moment(args.until) if args.until else None
+
+    async def work(reader: Reader) -> int:
+        report = await replay(reader, selector, since=since, until=until, limit=args.limit)
+        if args.format == "json":
+            for change in report.changes:
+                sys.stdout.write(orjson.dumps(change.as_dict()).decode() + "\n")
+        else:
+            _print_replay_table(report)
+        summary = (
+            f"replayed {report.replayed} request(s) with stored content; {len(report.changes)} verdict(s) changed"
+            f"; {report.without_content} request(s) without stored content skipped"
+            + (f"; {report.not_comparable} redacted before storage, not comparable" if report.not_comparable else "")
+        )
+        print(summary, file=sys.stderr if args.format == "json" else sys.stdout)
+        return 0
+
+    return _with_reader(_audit_url(args, settings), work)
+
+
+def _print_replay_table(report: Any) -> None:
+    rows = [("request", "policy", "before", "after", "reason")]
+    rows += [(c.request_id, c.policy, c.before, c.after, c.reason) for c in report.changes]
+    widths = [max(len(row[index]) for row in rows) for index in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    counts = report.counts()
+    if counts:
+        print("\nchanges per policy:")
+        for policy, counter in counts.items():
+            moves = ", ".join(f"{move}: {number}" for move, number in counter.items() if move != "changed")
+            print(f"  {policy}: {counter['changed']} ({moves})")
+
+
 _ENV_NOTE = (
     "Every config key can also be set by an environment variable CAPSEM_PROXY_<SECTION>__<KEY> "
     "(CAPSEM_PROXY_ADMIN__TOKEN=...); the environment wins over the file."
@@ -359,6 +401,24 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--force", action="store_true", help="overwrite an existing file")
     generate.set_defaults(handler=_generate)
     _add_audit_commands(commands, common)
+    replay = commands.add_parser(
+        "replay", parents=[common], help="re-run recorded requests through another config's policies",
+        description="Re-run the requests the audit trail stored content for (audit.store_content) through the "
+        "policies of --config, offline, and print every verdict that changes, with counts per policy.",
+    )
+    replay.add_argument("--config", metavar="FILE", required=True, help="the configuration whose policies to try")
+    replay.add_argument(
+        "--url", help="audit store to read (default: the config's audit.url): sqlite:///path or postgresql://..."
+    )
+    replay.add_argument("--since", default="24h", help="first request's time: ISO 8601 or a duration ago "
+                        "(default: 24h)")
+    replay.add_argument("--until", help="end time (exclusive): ISO 8601, or a duration ago")
+    replay.add_argument("--limit", type=int, metavar="N", help="replay at most N requests, newest first")
+    replay.add_argument(
+        "--format", choices=["table", "json"], default="table",
+        help="table, or json: one {request_id, policy, before, after, reason} object per line (default: table)",
+    )
+    replay.set_defaults(handler=_replay)
     stdio = commands.add_parser(
         "mcp-stdio", parents=[common], help="run a local MCP server over stdio under the proxy's policies",
         description="Start CMD ARGS as an MCP server on stdio and guard what passes between it and this "

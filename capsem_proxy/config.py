@@ -133,6 +133,9 @@ class PolicySettings(_Section):
     hooks: list[Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]] | None = Field(
         None, description="consult the policy on these hooks only (default: every hook it implements)"
     )
+    shadow: bool = Field(
+        False, description="evaluate and record the policy's decisions (marked shadow) but never enforce them"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -152,6 +155,7 @@ class PolicySetSettings(_Section):
     match: PolicySetMatch = Field(default_factory=PolicySetMatch)
     policies: list[PolicySettings] = Field(default_factory=list)
     inherit: bool = Field(False, description="run the default policies first, then these")
+    shadow: bool = Field(False, description="every policy of this set runs in shadow mode (recorded, never enforced)")
 
 
 class ScanningSettings(_Section):

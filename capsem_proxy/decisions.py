@@ -80,6 +80,8 @@ class Decision:
     # For REDACT: each (original text, replacement) the policy asks for. Kept in memory for the
     # request only; never recorded (the audit keeps the count).
     redactions: list[tuple[str, str]] = field(default_factory=list)
+    # Taken by a policy in shadow mode: recorded with its verdict, never enforced.
+    shadow: bool = False
 
     @property
     def severity(self) -> int:
@@ -87,10 +89,11 @@ class Decision:
 
 
 def strictest(decisions: list[Decision]) -> Decision | None:
-    """The decision that governs: the most severe one, the earliest among equals; None if all ALLOW."""
+    """The decision that governs: the most severe one, the earliest among equals; None if all ALLOW.
+    Decisions of shadow policies never govern."""
     governing: Decision | None = None
     for decision in decisions:
-        if decision.verdict is Verdict.ALLOW:
+        if decision.verdict is Verdict.ALLOW or decision.shadow:
             continue
         if governing is None or decision.severity > governing.severity:
             governing = decision
@@ -121,7 +124,7 @@ class Outcome:
         pairs = {
             original: replacement
             for decision in self.decisions
-            if decision.verdict is Verdict.REDACT
+            if decision.verdict is Verdict.REDACT and not decision.shadow
             for original, replacement in decision.redactions
             if original
         }
@@ -137,7 +140,9 @@ class Outcome:
 
 def redaction_failure(outcome: Outcome) -> Decision:
     """The BLOCK taken when the text an outcome asked to redact could not be removed."""
-    redacting = next(decision for decision in outcome.decisions if decision.verdict is Verdict.REDACT)
+    redacting = next(
+        decision for decision in outcome.decisions if decision.verdict is Verdict.REDACT and not decision.shadow
+    )
     return Decision(
         Verdict.BLOCK, redacting.policy, redacting.hook, reason="redaction_failed",
         details=f"{redacting.details or redacting.reason}; the content could not be redacted",

@@ -186,11 +186,13 @@ class Metrics:
         """Count decisions by policy, hook and verdict, and time each policy."""
         children = self._decision_children
         for decision in decisions:
-            key = (decision.policy, decision.hook, decision.verdict)
+            key = (decision.policy, decision.hook, decision.verdict, decision.shadow)
             pair = children.get(key)
             if pair is None:
+                # A shadow decision is counted apart (`BLOCK_SHADOW`): it stopped nothing.
+                verdict = f"{decision.verdict.value}_SHADOW" if decision.shadow else decision.verdict.value
                 pair = children[key] = (
-                    self._decisions.labels(decision.policy, decision.hook, decision.verdict.value),
+                    self._decisions.labels(decision.policy, decision.hook, verdict),
                     self._policy_seconds.labels(decision.policy, decision.hook),
                 )
             pair[0].inc()

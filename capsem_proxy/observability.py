@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from capsem_proxy.audit import AuditSink
 from capsem_proxy.config import Settings
-from capsem_proxy.decisions import SEVERITY, Decision, Verdict, strictest
+from capsem_proxy.decisions import CONFIRMATION_VERDICTS, SEVERITY, Decision, Verdict, strictest
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.metrics import Metrics, open_metrics
@@ -105,8 +105,14 @@ class Observer:
             await self.tracing.close()
 
 
-def redacted_text(text: str, decisions: list[Decision]) -> str:
-    """`text` with every redaction the decisions asked for applied (for stored content)."""
+def redacted_text(text: str, decisions: list[Decision]) -> str | None:
+    """`text` with every redaction the decisions asked for applied (for stored content), or None
+    when a shadow policy would have blocked it or held it for confirmation: what is blocked is never
+    kept, and a shadow policy must not make the audit keep what its enforcing twin would not (a
+    secret a `block` policy found). Shadow redactions apply too, for the same reason."""
+    for decision in decisions:
+        if decision.shadow and (decision.verdict is Verdict.BLOCK or decision.verdict in CONFIRMATION_VERDICTS):
+            return None
     for decision in decisions:
         if decision.verdict is Verdict.REDACT:
             for original, replacement in decision.redactions:

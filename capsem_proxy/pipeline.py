@@ -71,6 +71,8 @@ class Pipeline:
         self.scan_limits = scan_limits
         # Policies that screen text keep a per-request ledger of it (capsem_proxy.scanning).
         self._screens_text = any(getattr(policy.policy, "screens_text", False) for policy in policies)
+        # Shadow policies' decisions are marked (recorded, never enforced: see Decision.shadow).
+        self._has_shadow = any(policy.shadow for policy in policies)
         self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
         for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
@@ -286,6 +288,9 @@ class Pipeline:
                             policy, hook_name, subject, result, started, finished=finished
                         )
             settled = [decision for decision in decisions if decision is not None]
+            if self._has_shadow:
+                for decision, (policy, _, _, _) in zip(settled, calls, strict=True):
+                    decision.shadow = policy.shadow
             return Outcome(settled, strictest(settled), self.confirmations_hold)
         finally:
             if token is not None:

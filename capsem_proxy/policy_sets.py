@@ -3,7 +3,7 @@ set whose match selects the request's tenant, provider, operation and model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
 from capsem_proxy.config import PolicySetMatch, Settings
@@ -50,6 +50,8 @@ class PolicySelector:
         self._rules = []
         for index, policy_set in enumerate(settings.policy_sets):
             own = load_policies(policy_set.policies, source=f"{source}: policy_sets[{index}]")
+            if policy_set.shadow:
+                own = [replace(policy, shadow=True) for policy in own]
             policies = [*default_policies, *own] if policy_set.inherit else own
             pipeline = Pipeline(policies, confirmations_hold=hold, scan_limits=limits)
             self._rules.append(_rule(policy_set.match, pipeline))

@@ -21,6 +21,10 @@ DEFAULT_OUTPUT = EVAL_DIR / "reports" / "latest.json"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__)
     parser.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS_DIR, help="folder of <detector>.jsonl")
+    parser.add_argument(
+        "--cross-dir", type=Path, default=None,
+        help="folder of held-out <detector>.jsonl (split cross); default eval/cross with the default corpus",
+    )
     parser.add_argument("--detectors", type=Path, default=DEFAULT_DETECTORS_FILE, help="detector -> policy config")
     parser.add_argument("--only", action="append", metavar="DETECTOR", help="evaluate only this detector (repeatable)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the JSON report goes")
@@ -48,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m eval: --write-docs needs every detector's scores; run it without --only", file=sys.stderr)
         return 2
     try:
-        report = run_eval(arguments.corpus_dir, arguments.detectors, only=only, repetitions=arguments.repetitions)
+        report = run_eval(
+            arguments.corpus_dir, arguments.detectors, only=only, repetitions=arguments.repetitions,
+            cross_dir=arguments.cross_dir,
+        )
     except EvalConfigError as exc:
         print(f"python -m eval: {exc}", file=sys.stderr)
         return 2

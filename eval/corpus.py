@@ -15,7 +15,8 @@ import orjson
 __all__ = ["CATEGORIES", "HOOKS", "SPLITS", "Corpus", "Item", "load_corpora", "load_corpus"]
 
 HOOKS = ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response")
-SPLITS = ("dev", "test")
+# `cross` items come from sources and generators never used to tune or train a detector (eval/cross/).
+SPLITS = ("dev", "test", "cross")
 CATEGORIES = ("positive", "benign_lookalike", "benign")
 # Fields each hook's items must carry, with their JSON type.
 _HOOK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {

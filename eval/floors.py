@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "CROSS_KEY",
     "DEFAULT_FLOORS_FILE",
     "DEFAULT_MARGIN",
     "LATENCY_FACTOR",
@@ -30,6 +31,8 @@ DEFAULT_FLOORS_FILE = Path(__file__).resolve().parent / "floors.json"
 DEFAULT_MARGIN = 0.02
 LATENCY_FACTOR = 5.0
 LATENCY_SLACK_MS = 1.0
+# Key, in a detector's floors, of the floors on the held-out (`cross`) sources.
+CROSS_KEY = "cross"
 # floor key -> (score in the headline split, True when the score must stay at or above the floor)
 _QUALITY = {
     "min_precision": ("precision", True),
@@ -53,24 +56,33 @@ def _latency_ceiling(p50_ms: float) -> float:
     return math.ceil(max(p50_ms * LATENCY_FACTOR, p50_ms + LATENCY_SLACK_MS) * 10) / 10
 
 
+def _quality_floors(scores: dict[str, Any], margin: float) -> dict[str, Any]:
+    floors: dict[str, Any] = {}
+    for key, (score, at_least) in _QUALITY.items():
+        value = scores.get(score)
+        if value is None:
+            continue
+        extra = margin * 2 if score == "lookalike_fpr" else margin
+        floors[key] = _down(value, extra) if at_least else _up(value, extra)
+    return floors
+
+
 def make_floors(report: dict[str, Any], margin: float = DEFAULT_MARGIN) -> dict[str, Any]:
-    """Floors a margin under the report's scores, for every detector it evaluated."""
+    """Floors a margin under the report's scores, for every detector it evaluated: on the headline
+    split, and under `cross` on the held-out sources when the detector has items from them."""
     split = report["headline_split"]
+    cross_split = report.get("cross_split", "cross")
     detectors: dict[str, Any] = {}
     for name, entry in sorted(report["detectors"].items()):
         if entry.get("status") != "ok":
             continue
-        scores = entry["splits"][split]
-        floors: dict[str, float] = {}
-        for key, (score, at_least) in _QUALITY.items():
-            value = scores.get(score)
-            if value is None:
-                continue
-            extra = margin * 2 if score == "lookalike_fpr" else margin
-            floors[key] = _down(value, extra) if at_least else _up(value, extra)
+        floors = _quality_floors(entry["splits"][split], margin)
         latency = entry.get("request_latency")
         if latency:
             floors["max_p50_ms"] = _latency_ceiling(latency["p50_ms"])
+        cross = entry["splits"].get(cross_split)
+        if cross and cross["items"]:
+            floors[CROSS_KEY] = _quality_floors(cross, margin)
         detectors[name] = floors
     result: dict[str, Any] = {
         "about": (
@@ -79,6 +91,7 @@ def make_floors(report: dict[str, Any], margin: float = DEFAULT_MARGIN) -> dict[
             "Checked by `python -m eval --check` and tests/test_eval_regression.py."
         ),
         "split": split,
+        "cross_split": cross_split,
         "detectors": detectors,
     }
     default_latency = report.get("default_set", {}).get("request_latency")
@@ -109,16 +122,11 @@ def check_floors(report: dict[str, Any], floors: dict[str, Any], only: set[str] 
         if entry.get("item_errors"):
             errors = entry["splits"]["all"]["errors"]
             failures.append(f"{name}: the policy raised on {errors} item(s), first: {entry['item_errors'][0]}")
-        for key, (score, at_least) in _QUALITY.items():
-            if key not in limits:
-                continue
-            value = scores.get(score)
-            if value is None:
-                failures.append(f"{name}: {score} is undefined on '{split}' (floor {key} {limits[key]})")
-            elif at_least and value < limits[key]:
-                failures.append(f"{name}: {score} {value:.4f} < floor {limits[key]:.4f}")
-            elif not at_least and value > limits[key]:
-                failures.append(f"{name}: {score} {value:.4f} > ceiling {limits[key]:.4f}")
+        failures.extend(_quality_failures(name, split, scores, limits))
+        cross_split = floors.get("cross_split", "cross")
+        if CROSS_KEY in limits:
+            cross = entry["splits"].get(cross_split) or {"items": 0}
+            failures.extend(_quality_failures(f"{name} (cross-source)", cross_split, cross, limits[CROSS_KEY]))
         latency = entry.get("request_latency")
         if "max_p50_ms" in limits and latency and latency["p50_ms"] > limits["max_p50_ms"]:
             failures.append(f"{name}: p50 latency {latency['p50_ms']:.3f} ms > ceiling {limits['max_p50_ms']} ms")
@@ -128,6 +136,21 @@ def check_floors(report: dict[str, Any], floors: dict[str, Any], only: set[str] 
         failures.append(
             f"default set: p50 latency {default_latency['p50_ms']:.3f} ms > ceiling {default_limits['max_p50_ms']} ms"
         )
+    return failures
+
+
+def _quality_failures(name: str, split: str, scores: dict[str, Any], limits: dict[str, Any]) -> list[str]:
+    failures = []
+    for key, (score, at_least) in _QUALITY.items():
+        if key not in limits:
+            continue
+        value = scores.get(score)
+        if value is None:
+            failures.append(f"{name}: {score} is undefined on '{split}' (floor {key} {limits[key]})")
+        elif at_least and value < limits[key]:
+            failures.append(f"{name}: {score} {value:.4f} < floor {limits[key]:.4f}")
+        elif not at_least and value > limits[key]:
+            failures.append(f"{name}: {score} {value:.4f} > ceiling {limits[key]:.4f}")
     return failures
 
 

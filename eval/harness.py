@@ -31,7 +31,9 @@ from eval.events import build_event, request_context, tool_definition
 from eval.metrics import ItemOutcome, percentile, summarize
 
 __all__ = [
+    "CROSS_SPLIT",
     "DEFAULT_CORPUS_DIR",
+    "DEFAULT_CROSS_DIR",
     "DEFAULT_DETECTORS_FILE",
     "EVAL_DIR",
     "HEADLINE_SPLIT",
@@ -45,8 +47,11 @@ __all__ = [
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_CORPUS_DIR = EVAL_DIR / "corpus"
+# Items from held-out sources (split `cross`), one `<detector>.jsonl` each, scored with the corpus.
+DEFAULT_CROSS_DIR = EVAL_DIR / "cross"
 DEFAULT_DETECTORS_FILE = EVAL_DIR / "detectors.yaml"
 HEADLINE_SPLIT = "test"
+CROSS_SPLIT = "cross"
 # Latency targets on the typical request (p50): each detector, and the default set together.
 TARGETS_MS = {"detector_p50": 2.0, "default_set_p50": 5.0}
 TYPICAL_PROMPT_CHARS = 2048
@@ -139,7 +144,7 @@ def typical_prompt(corpora: dict[str, Corpus], size: int = TYPICAL_PROMPT_CHARS)
         (item.id, item.fields["text"])
         for corpus in corpora.values()
         for item in corpus.items
-        if item.category == "benign" and item.hook == "on_model_call"
+        if item.category == "benign" and item.hook == "on_model_call" and item.split != CROSS_SPLIT
     )
     prompt = ""
     for _, text in texts:
@@ -182,12 +187,31 @@ def _split_scores(outcomes: list[ItemOutcome]) -> dict[str, Any]:
     return splits
 
 
+def _with_cross(corpora: dict[str, Corpus], cross_dir: Path | None) -> dict[str, Corpus]:
+    """The corpora with the held-out items of `cross_dir` added to their detector's corpus (a
+    detector with cross items only gets a corpus of them)."""
+    if cross_dir is None:
+        return corpora
+    for name, cross in load_corpora(cross_dir).items():
+        problems = [f"{line} (split must be '{CROSS_SPLIT}')" for line in _misplaced(cross)]
+        corpus = corpora.setdefault(name, Corpus(name, cross.path))
+        ids = {item.id for item in corpus.items}
+        corpus.items.extend(item for item in cross.items if item.split == CROSS_SPLIT and item.id not in ids)
+        corpus.errors.extend([*cross.errors, *problems])
+        corpus.errors.extend(f"{cross.path}: duplicate id '{item.id}'" for item in cross.items if item.id in ids)
+    return corpora
+
+
+def _misplaced(cross: Corpus) -> list[str]:
+    return [f"{cross.path}: {item.id}" for item in cross.items if item.split != CROSS_SPLIT]
+
+
 async def _evaluate(
-    corpus_dir: Path, detectors_file: Path, only: set[str] | None, repetitions: int
+    corpus_dir: Path, detectors_file: Path, only: set[str] | None, repetitions: int, cross_dir: Path | None = None
 ) -> dict[str, Any]:
     started = time.perf_counter()
     specs = load_detector_specs(detectors_file)
-    corpora = load_corpora(corpus_dir)
+    corpora = _with_cross(load_corpora(corpus_dir), cross_dir)
     names = sorted(set(specs) | set(corpora))
     if only:
         names = [name for name in names if name in only]
@@ -239,6 +263,7 @@ async def _evaluate(
         "python": sys.version.split()[0],
         "machine": f"{platform.system()} {platform.machine()}",
         "headline_split": HEADLINE_SPLIT,
+        "cross_split": CROSS_SPLIT,
         "typical_request": {
             "prompt_chars": len(prompt), "system_chars": len(_TYPICAL_SYSTEM), "offered_tools": len(_TYPICAL_TOOLS),
         },
@@ -255,6 +280,12 @@ def run_eval(
     *,
     only: set[str] | None = None,
     repetitions: int = 300,
+    cross_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every detector (or those in `only`) and return the report (JSON-able)."""
-    return asyncio.run(_evaluate(Path(corpus_dir), Path(detectors_file), only, repetitions))
+    """Evaluate every detector (or those in `only`) on its corpus and its held-out (`cross`)
+    items, and return the report (JSON-able). The held-out items are read from `cross_dir`, by
+    default eval/cross/ when the corpus is the repository's own (another corpus has none)."""
+    if cross_dir is None and Path(corpus_dir).resolve() == DEFAULT_CORPUS_DIR:
+        cross_dir = DEFAULT_CROSS_DIR
+    cross = Path(cross_dir) if cross_dir is not None else None
+    return asyncio.run(_evaluate(Path(corpus_dir), Path(detectors_file), only, repetitions, cross))

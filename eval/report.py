@@ -42,8 +42,10 @@ def format_report(report: dict[str, Any]) -> str:
             if entry.get("request_latency"):
                 details.append(_latency_line("typical request", entry["request_latency"], targets["detector_p50"]))
             continue
-        for split in (report["headline_split"], "dev"):
-            scores = entry["splits"][split]
+        for split in (report["headline_split"], "dev", report.get("cross_split", "cross")):
+            scores = entry["splits"].get(split)
+            if not scores or not scores["items"]:
+                continue
             lines.append(_row([
                 name, split, str(scores["items"]), _number(scores["precision"]), _number(scores["recall"]),
                 _number(scores["f1"]), _number(scores["benign_fpr"]), _number(scores["lookalike_fpr"]),
@@ -69,6 +71,19 @@ def format_report(report: dict[str, Any]) -> str:
                 f"  {hook}: {hook_scores['items']} item(s), recall {_number(hook_scores['recall'])}, "
                 f"FPR {_number(hook_scores['fpr'])}"
             )
+        cross = entry["splits"].get(report.get("cross_split", "cross"))
+        if cross and cross["items"]:
+            for kind, kind_scores in cross["kinds"].items():
+                if kind_scores["recall"] != 1.0:
+                    details.append(
+                        f"  cross-source kind {kind}: recall {_number(kind_scores['recall'])} over "
+                        f"{kind_scores['items']} item(s)"
+                    )
+            for hook, hook_scores in cross["hooks"].items():
+                details.append(
+                    f"  cross-source {hook}: {hook_scores['items']} item(s), recall {_number(hook_scores['recall'])}, "
+                    f"FPR {_number(hook_scores['fpr'])}"
+                )
         if entry["corpus_error_count"]:
             count, first = entry["corpus_error_count"], entry["corpus_errors"][0]
             details.append(f"  {count} malformed corpus line(s), first: {first}")

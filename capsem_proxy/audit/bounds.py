@@ -51,9 +51,9 @@ _record_values = attrgetter(*_REQUEST_COLUMNS)
 _REQUEST_CAPPED = [(_REQUEST_COLUMNS.index(name), limit) for name, limit in REQUEST_CAPS.items()]
 _request_texts = itemgetter(*(index for index, _ in _REQUEST_CAPPED))
 _PROMPT, _ANSWER = _REQUEST_COLUMNS.index("prompt"), _REQUEST_COLUMNS.index("answer")
-# A decision row: its first _DECISION_TEXTS columns are text, then latency_ms, recorded_at, count.
+# A decision row: its first _DECISION_TEXTS columns are text, then latency_ms, recorded_at, count, shadow.
 _DECISION_TEXTS = 14
-assert COLUMN_NAMES["decisions"][_DECISION_TEXTS:] == ("latency_ms", "recorded_at", "count")
+assert COLUMN_NAMES["decisions"][_DECISION_TEXTS:] == ("latency_ms", "recorded_at", "count", "shadow")
 _DECISION_TEXT_CAPS = tuple(DECISION_CAPS[name] for name in COLUMN_NAMES["decisions"][:_DECISION_TEXTS])
 
 
@@ -113,6 +113,7 @@ def _row(context: RequestContext, decision: Decision, now: float) -> Entry:
         decision.decision_id, context.request_id, context.tenant_id, context.session_id, context.agent_id,
         context.provider, context.operation, context.exchange.model, decision.hook, decision.policy,
         decision.verdict.value, decision.reason, decision.details, decision.subject, decision.latency_ms, now, 1,
+        decision.shadow,
     ))
 
 
@@ -148,7 +149,7 @@ def _folded_row(context: RequestContext, members: list[Decision], now: float) ->
         first.decision_id, context.request_id, context.tenant_id, context.session_id, context.agent_id,
         context.provider, context.operation, context.exchange.model, first.hook, first.policy,
         first.verdict.value, first.reason, details, _subjects(members),
-        sum(member.latency_ms for member in members), now, len(members),
+        sum(member.latency_ms for member in members), now, len(members), first.shadow,
     ))
 
 
@@ -167,13 +168,13 @@ def _fold(context: RequestContext, decisions: list[Decision], budget: int) -> tu
         kept = [governing] if governing is not None else []
         kept += [decision for decision in ranked if decision is not governing][: max(0, budget - 1)]
     kept_ids = {id(decision) for decision in kept}
-    order: list[Decision | tuple[str, str, Verdict]] = []
-    groups: dict[tuple[str, str, Verdict], list[Decision]] = {}
+    order: list[Decision | tuple[str, str, Verdict, bool]] = []
+    groups: dict[tuple[str, str, Verdict, bool], list[Decision]] = {}
     for decision in decisions:
         if id(decision) in kept_ids:
             order.append(decision)
             continue
-        key = (decision.hook, decision.policy, decision.verdict)
+        key = (decision.hook, decision.policy, decision.verdict, decision.shadow)
         members = groups.get(key)
         if members is None:
             groups[key] = [decision]

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from capsem_proxy.audit.keys import ChainKey
-from capsem_proxy.audit.rows import COLUMN_NAMES, LEGACY_WIDTH, Entry, clean_values, encode_row
+from capsem_proxy.audit.rows import ADDED_DEFAULTS, COLUMN_NAMES, LEGACY_WIDTH, Entry, clean_values, encode_row
 
 __all__ = [
     "GENESIS",
@@ -201,8 +201,9 @@ class ChainWalk:
         if row.seq >= self.keyed_from:
             return row_hash(self.key, row.table, row.seq, row.prev_hash, row.values) == row.hash
         width = LEGACY_WIDTH[row.table]
-        # Columns added since (a decision's count) have their default on rows older than them.
-        if row.values[width:] and any(value != 1 for value in row.values[width:]):
+        # Columns added since (a decision's count and shadow) have their default on rows older than them.
+        added = tuple(row.values[width:])
+        if added and added != ADDED_DEFAULTS[row.table][: len(added)]:
             return False
         return legacy_row_hash(row.table, row.seq, row.prev_hash, row.values) == row.hash
 

@@ -104,7 +104,13 @@ async def _to_v3(connection: Any) -> None:
     await connection.execute("UPDATE chain_head SET keyed_from = seq + 1, store_id = $1", os.urandom(16).hex())
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [(2, _to_v2), (3, _to_v3)]
+async def _to_v4(connection: Any) -> None:
+    """Shadow decisions (`shadow`): rows written so far were hashed without the column, which keeps
+    them verifiable (a False `shadow` is left out of a row's hash, see rows.encode_row)."""
+    await connection.execute("ALTER TABLE decisions ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [(2, _to_v2), (3, _to_v3), (4, _to_v4)]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

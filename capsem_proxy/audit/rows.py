@@ -15,6 +15,7 @@ import orjson
 from capsem_proxy.records import RequestRecord
 
 __all__ = [
+    "ADDED_DEFAULTS",
     "COLUMNS",
     "COLUMN_NAMES",
     "DECISION_COLUMNS",
@@ -85,10 +86,17 @@ DECISION_COLUMNS: tuple[tuple[str, Kind], ...] = (
     ("recorded_at", Kind.REAL),
     # How many decisions the row stands for: 1, or more when decisions were folded (bounds.py).
     ("count", Kind.INT),
+    # Taken by a policy in shadow mode: recorded, never enforced (schema version 4).
+    ("shadow", Kind.BOOL),
 )
 # Columns each table had before the chain was keyed (schema version 2): rows written then were hashed
 # over these only.
-LEGACY_WIDTH: dict[str, int] = {"requests": len(REQUEST_COLUMNS), "decisions": len(DECISION_COLUMNS) - 1}
+LEGACY_WIDTH: dict[str, int] = {"requests": len(REQUEST_COLUMNS), "decisions": len(DECISION_COLUMNS) - 2}
+# Values of the columns added since schema version 2 on rows older than them (`count`, `shadow`).
+ADDED_DEFAULTS: dict[str, tuple[Any, ...]] = {"requests": (), "decisions": (1, False)}
+# Trailing columns left out of a row's hash while they hold their default, so that rows written
+# before the column existed (schema version 3) verify as they were hashed: a decision's `shadow`.
+_OPTIONAL_TAIL: dict[str, int] = {"requests": 0, "decisions": 1}
 
 COLUMNS: dict[str, tuple[tuple[str, Kind], ...]] = {"requests": REQUEST_COLUMNS, "decisions": DECISION_COLUMNS}
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {table: tuple(n for n, _ in cols) for table, cols in COLUMNS.items()}
@@ -179,14 +187,23 @@ def encode_row(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) ->
     types = tuple(map(type, values))
     if types in _CLEAN_TYPES[table]:
         try:
-            payload = orjson.dumps([table, seq, prev_hash, *values])
+            payload = orjson.dumps([table, seq, prev_hash, *_hashed(table, values)])
         except orjson.JSONEncodeError:
             pass
         else:
             if b"\\u0000" not in payload and payload.count(b"null") == types.count(_NONE):
                 return values, payload
     cleaned = clean_values(table, values)
-    return cleaned, orjson.dumps([table, seq, prev_hash, *cleaned])
+    return cleaned, orjson.dumps([table, seq, prev_hash, *_hashed(table, cleaned)])
+
+
+def _hashed(table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The values a row's hash covers: all, but a decision's trailing `shadow` while it is False
+    (rows written before the column existed were hashed without it; a True one is covered, so
+    flipping it either way changes the hash)."""
+    if _OPTIONAL_TAIL[table] and values and values[-1] is False:
+        return values[:-1]
+    return values
 
 
 def row_dict(table: str, seq: int, values: tuple[Any, ...], prev_hash: str, row_hash: str) -> dict[str, Any]:

@@ -130,9 +130,11 @@ def _to_v2(connection: sqlite3.Connection) -> None:
         "reason, details, subject, latency_ms, recorded_at FROM decisions_v1 ORDER BY rowid"
     )
     while chunk := cursor.fetchmany(_COPY_CHUNK):
-        rows = legacy_chain_entries((("decisions", (*values, 1)) for values in chunk), last_seq, last_hash)
+        # Rows carry every column the code knows (count and shadow, added later, at their defaults);
+        # the version-2 table takes the columns it had.
+        rows = legacy_chain_entries((("decisions", (*values, 1, False)) for values in chunk), last_seq, last_hash)
         connection.executemany(
-            _V2_INSERT_DECISION, [(row.seq, *row.values[:-1], row.prev_hash, row.hash) for row in rows]
+            _V2_INSERT_DECISION, [(row.seq, *row.values[:-2], row.prev_hash, row.hash) for row in rows]
         )
         last_seq, last_hash = rows[-1].seq, rows[-1].hash
     connection.execute("INSERT INTO chain_head VALUES (1, ?, ?)", (last_seq, last_hash))
@@ -150,7 +152,15 @@ def _to_v3(connection: sqlite3.Connection) -> None:
     connection.execute("UPDATE chain_head SET keyed_from = seq + 1, store_id = ?", (os.urandom(16).hex(),))
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _to_v1), (2, _to_v2), (3, _to_v3)]
+def _to_v4(connection: sqlite3.Connection) -> None:
+    """Shadow decisions (`shadow`): rows written so far were hashed without the column, which keeps
+    them verifiable (a False `shadow` is left out of a row's hash, see rows.encode_row)."""
+    connection.execute("ALTER TABLE decisions ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (1, _to_v1), (2, _to_v2), (3, _to_v3), (4, _to_v4),
+]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

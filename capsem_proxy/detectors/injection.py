@@ -31,6 +31,7 @@ import ahocorasick
 import yaml
 
 from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, compile_linear
@@ -272,6 +273,8 @@ class InjectionDetector:
         profile: Profile = "prompts",
         signatures: SignatureSet | None = None,
         decode_payloads: bool = True,
+        model: InjectionModel | None = None,
+        model_threshold: float | None = None,
     ) -> None:
         if not 0 <= threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1], not {threshold}")
@@ -280,6 +283,35 @@ class InjectionDetector:
         self.signatures = signatures or load_signatures()
         self.decode_payloads = decode_payloads
         self._scales = {family: scales.get(profile, 1.0) for family, scales in self.signatures.scales.items()}
+        # The learned model reads prompts with its `prompts` weights, tool results and documents
+        # with its `documents` weights (indirect injection), each with its own threshold.
+        self.model = model
+        self._model_name = "documents" if profile == "tool_results" else "prompts"
+        self.model_threshold = (
+            model_threshold if model_threshold is not None
+            else model.threshold(self._model_name) if model is not None else 1.0
+        )
+
+    @classmethod
+    def with_model(cls, threshold: float = 0.6, profile: Profile = "prompts", **options: Any) -> InjectionDetector:
+        """A detector fused with the shipped learned model."""
+        return cls(threshold, profile, model=load_model(), **options)
+
+    def _classified(self, hits: list[Hit], words: str, end: int) -> list[Hit]:
+        """`hits` plus the learned model's evidence when it reaches its threshold: a hit over the
+        whole text whose weight maps the model's threshold onto the detector's (so reaching one
+        reaches the other)."""
+        if self.model is None or not words:
+            return hits
+        probability = self.model.probability(words, self._model_name)
+        return [*hits, *self._model_hit(probability, end)]
+
+    def _model_hit(self, probability: float, end: int) -> list[Hit]:
+        cut = self.model_threshold
+        if probability < cut:
+            return []
+        weight = self.threshold + (1.0 - self.threshold) * (probability - cut) / max(1e-9, 1.0 - cut)
+        return [Hit("classifier", f"learned model ({self._model_name})", min(weight, _MAX_WEIGHT), 0, end)]
 
     def scan(self, text: str) -> list[Finding]:
         """One finding per hit when the text's score reaches the threshold, else none."""
@@ -289,7 +321,8 @@ class InjectionDetector:
         """The score of `text` and the evidence behind it."""
         if not text:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
-        hits = self._hits(text, depth=0)
+        normalized = normalize(text)
+        hits = self._classified(self._hits(text, depth=0, normalized=normalized), normalized.words, len(text))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -305,6 +338,7 @@ class InjectionDetector:
         reach = self.reach
         by_rule: dict[str, list[Hit]] = {}
         invisibles = _Invisibles()
+        probability = 0.0
         ranges = SliceRanges(len(text), slice_chars)
         for index, (start, stop) in enumerate(ranges):
             if index:
@@ -312,7 +346,10 @@ class InjectionDetector:
             began = perf_counter()
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
-            for hit in self._signature_hits(normalize(window), depth=0):
+            normalized = normalize(window)
+            if self.model is not None:
+                probability = max(probability, self.model.probability(normalized.words, self._model_name))
+            for hit in self._signature_hits(normalized, depth=0):
                 begins = window_start + hit.start
                 if start <= begins < stop:
                     _keep_hit(by_rule, Hit(hit.family, hit.rule, hit.weight, begins, window_start + hit.end))
@@ -321,6 +358,8 @@ class InjectionDetector:
         hits = sorted((hit for kept in by_rule.values() for hit in kept), key=lambda hit: (hit.start, hit.end))
         hits.extend(self._invisible_hits(invisibles, len(text)))
         hits = self._with_density(hits)
+        if self.model is not None:
+            hits.extend(self._model_hit(probability, len(text)))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def _combine(self, hits: list[Hit]) -> float:
@@ -360,8 +399,8 @@ class InjectionDetector:
     def _weight(self, rule: _Signature, factor: float = 1.0) -> float:
         return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
 
-    def _hits(self, text: str, depth: int) -> list[Hit]:
-        normalized = normalize(text)
+    def _hits(self, text: str, depth: int, normalized: NormalizedText | None = None) -> list[Hit]:
+        normalized = normalized or normalize(text)
         hits = self._signature_hits(normalized, depth)
         hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
         return self._with_density(hits)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
+from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder
+from capsem_proxy.detectors.phone_regions import CUED_PHONE_REGIONS, inferred_regions, looks_like_version_or_id
 
 __all__ = ["DEFAULT_PII_KINDS", "NER_KINDS", "PII_KINDS", "PIIDetector"]
 
@@ -99,6 +101,9 @@ _EMAIL_CANDIDATE = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[^\s@<>()\[\]{},;:\"
 _FISCAL_CODE_CANDIDATE = r"(?i)\b[a-z]{6}[\dlmnp-v]{2}[a-ehlmpr-t][\dlmnp-v]{2}[a-z][\dlmnp-v]{3}[a-z]\b"
 # Candidates that are dates or times, not phone numbers (checked before the costly phone parser).
 _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
+# A date or a time inside a candidate (`2024-05-14 10:30`, `14.05.2024`): never part of a phone number.
+_DATE_TIME = re.compile(r"(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])|\d{1,2}:\d{2}"
+                        r"|(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])[./](?:19|20)\d{2}")
 # Dotted quads are IPv4 addresses or netmasks, which the phone parser would otherwise accept.
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
@@ -109,7 +114,13 @@ _ENTITIES: dict[str, _Entity] = {
         _Entity(
             "phone_number", "PhoneRecognizer", _any(_PHONE_CANDIDATE), bare_digits_need_context=True, snippets=True,
             # Presidio's phone cues include `number`, too weak to make a bare digit run a phone number.
-            strict_cues=("phone", "telephone", "tel", "cell", "cellphone", "mobile", "call", "fax", "sms", "whatsapp"),
+            strict_cues=(
+                "phone", "telephone", "tel", "cell", "cellphone", "mobile", "call", "fax", "sms", "whatsapp",
+                "telefon", "telefono", "teléfono", "telefone", "téléphone", "tél", "móvil", "movil", "celular",
+                "cellulare", "handy", "mobil", "rückruf", "anrufen", "appeler", "llamar", "ligar", "chiamare",
+                "telefoon", "puhelin", "телефон", "тел", "電話", "电话", "手机", "携帯", "전화", "휴대폰", "هاتف",
+                "טלפון", "τηλέφωνο", "número", "numer",
+            ),
         ),
         _Entity("credit_card", "CreditCardRecognizer", _any(r"\d{4}[ -]?\d{4}"), options={"pattern": _CARD_PATTERN}),
         _Entity("iban", "IbanRecognizer", _any(r"[A-Z]{2}\d{2}[ -]?[A-Z0-9]{4}")),
@@ -129,17 +140,16 @@ _ENTITIES: dict[str, _Entity] = {
         _Entity("ca_sin", "CaSinRecognizer", needs_context=True),
         # Off by default: weak patterns (letters and digits that many product codes share).
         _Entity("sg_nric_fin", "SgFinRecognizer", _any(r"[A-Za-z]\d{7}[A-Za-z]")),
-        _Entity("in_pan", "InPanRecognizer", needs_context=True),
         _Entity("us_passport", "UsPassportRecognizer", needs_context=True),
         _Entity("us_driver_license", "UsLicenseRecognizer", needs_context=True),
         _Entity("us_bank_number", "UsBankRecognizer", needs_context=True),
     )
 }
 NER_KINDS = ("person", "location")
-PII_KINDS: tuple[str, ...] = (*_ENTITIES, *NER_KINDS)
+PII_KINDS: tuple[str, ...] = (*_ENTITIES, *NATIONAL_ID_KINDS, *NER_KINDS)
 DEFAULT_PII_KINDS: tuple[str, ...] = (
     "email", "phone_number", "credit_card", "iban", "us_ssn", "us_itin", "ip_address", "uk_nino", "uk_nhs",
-    "es_nif", "it_fiscal_code", "in_aadhaar", "au_tfn", "pl_pesel", "ca_sin",
+    "es_nif", "it_fiscal_code", "in_aadhaar", "au_tfn", "pl_pesel", "ca_sin", *NATIONAL_ID_KINDS,
 )
 # spaCy labels -> kinds (as Presidio's SpacyRecognizer maps them).
 _NER_LABELS = {"PERSON": "person", "PER": "person", "GPE": "location", "LOC": "location", "FAC": "location"}
@@ -179,7 +189,20 @@ def _context_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     cleaned = sorted({word.strip().lower() for word in words if word.strip()}, key=len, reverse=True)
     if not cleaned:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(word) for word in cleaned) + r")(?!\w)")
+    # Words of scripts written without spaces (電話番号) are matched inside longer words.
+    bounded = [re.escape(word) for word in cleaned if not _unspaced(word)]
+    unbounded = [re.escape(word) for word in cleaned if _unspaced(word)]
+    parts = []
+    if bounded:
+        parts.append(r"(?<!\w)(?:" + "|".join(bounded) + r")(?!\w)")
+    if unbounded:
+        parts.append("(?:" + "|".join(unbounded) + ")")
+    return re.compile("|".join(parts))
+
+
+def _unspaced(word: str) -> bool:
+    """True for words of scripts written without spaces between words (Chinese, Japanese, Korean)."""
+    return any("\u3040" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af" for char in word)
 
 
 @dataclass(slots=True)
@@ -205,7 +228,11 @@ def _phone_candidate(candidate: str) -> bool:
     stripped = candidate.strip()
     if not _MIN_PHONE_DIGITS <= digits <= 15 + 6:
         return False
-    return _DATE_LIKE.fullmatch(stripped) is None and _DOTTED_QUAD.fullmatch(stripped) is None
+    return (
+        _DATE_LIKE.fullmatch(stripped) is None
+        and _DOTTED_QUAD.fullmatch(stripped) is None
+        and _DATE_TIME.search(stripped) is None
+    )
 
 
 def _phone_results(
@@ -222,11 +249,24 @@ def _phone_results(
     import phonenumbers
 
     results = []
+    regions: tuple[str, ...] | None = None
     for match in candidates.finditer(text):
         candidate = match.group()
-        if not _phone_candidate(candidate) or (candidate.isdigit() and not cued(*match.span())):
+        if not _phone_candidate(candidate) or looks_like_version_or_id(text, *match.span()):
             continue
-        for region in _valid_phone_regions(phonenumbers, candidate, recognizer.supported_regions):
+        has_cue = cued(*match.span())
+        if candidate.isdigit() and not has_cue:
+            continue
+        if regions is None:
+            # The configured regions, then those the text points to (its script, its words, the
+            # country codes of its e-mail and web addresses).
+            regions = tuple(dict.fromkeys((*recognizer.supported_regions, *inferred_regions(text))))
+        tried = regions
+        if has_cue:
+            # A phone cue word makes the candidate a phone number wherever it is valid: try the
+            # regions most numbers come from too.
+            tried = tuple(dict.fromkeys((*regions, *CUED_PHONE_REGIONS)))
+        for region in _valid_phone_regions(phonenumbers, candidate, tried):
             found = next(iter(phonenumbers.PhoneNumberMatcher(candidate, region, leniency=recognizer.leniency)), None)
             if found is not None:
                 results.append((match.start() + found.start, match.start() + found.end, recognizer.SCORE))
@@ -303,6 +343,7 @@ class PIIDetector:
         self._ner = ner if self._ner_kinds else None
         self._min_score = min_score
         self._allow = frozenset(allow)
+        self._national = NationalIdFinder(kind for kind in wanted if kind in NATIONAL_ID_KINDS)
         self._active: list[_Active] = []
         for kind in wanted:
             entity = _ENTITIES.get(kind)
@@ -347,6 +388,14 @@ class PIIDetector:
                     score = max(min(score + _CONTEXT_BOOST, 1.0), _MIN_SCORE_WITH_CONTEXT)
                 if score >= self._min_score:
                     findings.append(Finding(entity.kind, start, end, value, round(score, 3)))
+        if self._national:
+            if lowered is None:
+                lowered = text.lower()
+            # First, so that an id named by its own cue word wins a tie with another kind's match.
+            findings[:0] = [
+                finding for finding in self._national.scan(text, lowered)
+                if finding.text not in self._allow and finding.score >= self._min_score
+            ]
         if self._ner is not None:
             findings.extend(self._ner_findings(text))
         return _without_overlaps(findings)

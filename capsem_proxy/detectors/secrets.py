@@ -474,6 +474,45 @@ def _rules() -> list[_Rule]:
             check=sk_body, body="body", priority=80,
         ),
         _Rule(
+            "groq_api_key",
+            re.compile(_TOKEN_LEFT + r"gsk_(?P<body>[A-Za-z0-9]{52})" + _TOKEN_RIGHT),
+            ("gsk_",),
+            check=sk_body, body="body", priority=85,
+        ),
+        _Rule(
+            "openrouter_api_key",
+            re.compile(_TOKEN_LEFT + r"sk-or-v1-(?P<body>[0-9a-fA-F]{64})" + _TOKEN_RIGHT),
+            ("sk-or-",),
+            check=sk_body, body="body", priority=85,
+        ),
+        _Rule(
+            "linear_api_key",
+            re.compile(_TOKEN_LEFT + r"lin_(?:api|oauth)_(?P<body>[A-Za-z0-9]{40,64})" + _TOKEN_RIGHT),
+            ("lin_api_", "lin_oauth_"),
+            check=sk_body, body="body", priority=85,
+        ),
+        _Rule(
+            # HashiCorp Vault service, batch and recovery tokens (`hvs.`, `hvb.`, `hvr.`, Vault 1.10+).
+            "vault_token",
+            re.compile(_TOKEN_LEFT + r"hv[sbr]\.(?P<body>[A-Za-z0-9_-]{24,300})" + _TOKEN_RIGHT),
+            ("hvs.", "hvb.", "hvr."),
+            check=sk_body, body="body", priority=85,
+        ),
+        _Rule(
+            # Terraform Cloud / Enterprise API tokens: 14 characters, `.atlasv1.`, then the secret.
+            "terraform_token",
+            re.compile(_TOKEN_LEFT + r"[A-Za-z0-9]{14}\.atlasv1\.(?P<body>[A-Za-z0-9_=-]{60,70})" + _TOKEN_RIGHT),
+            (".atlasv1.",),
+            check=sk_body, body="body", priority=85,
+        ),
+        _Rule(
+            # Microsoft Entra ID (Azure AD) client secrets: 3 characters, a digit, `Q~`, 31 to 34 more.
+            "azure_client_secret",
+            re.compile(r"(?<![A-Za-z0-9_~.-])(?P<body>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])"),
+            ("Q~",),
+            check=_random_body(3.5), body="body", priority=80,
+        ),
+        _Rule(
             "jwt",
             # A JWT's header and payload are base64url JSON objects, so both start with `eyJ`.
             # The signature may still be on its way in a stream, or empty (`alg: none`).

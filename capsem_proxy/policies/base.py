@@ -45,6 +45,8 @@ class ConfiguredPolicy:
     only_hooks: frozenset[str] | None = None
     # Hooks whose code never awaits: the pipeline runs them inline, without a task.
     inline_hooks: frozenset[str] = frozenset()
+    # Shadow mode: decisions are recorded (marked shadow), never enforced.
+    shadow: bool = False
 
     def implements(self, hook_name: str) -> bool:
         """True when the policy has an opinion on `hook_name`."""

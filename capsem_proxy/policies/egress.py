@@ -22,25 +22,30 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector, Finding
+from capsem_proxy.detectors.injection import InjectionDetector
 from capsem_proxy.detectors.slices import WindowScan
 from capsem_proxy.detectors.urls import (
     BlobLimits,
     HostAllowList,
     UrlDetector,
-    UrlKind,
     check_host_entries,
     find_urls,
     parse_url,
     registrable_domain,
 )
 from capsem_proxy.detectors.urls.find import FoundUrl, image_reference_labels
-from capsem_proxy.hooks import ModelResponse
-from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
-from capsem_proxy.scanning import current_ledger, too_large_decision
+from capsem_proxy.hooks import ModelResponse, ToolResponse
+from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place, json_strings
+from capsem_proxy.scanning import current_ledger, screen, too_large_decision
 
 __all__ = ["DEFAULT_ACTIONS", "EgressOptions", "EgressPolicy"]
 
 EgressAction = Literal["allow", "log", "block", "confirm", "redact"]
+# The URL kinds, and a tool result telling the model to send data to a URL not allow-listed.
+EgressKind = Literal[
+    "markdown_image", "link", "data_url", "script_url", "encoded_query", "ip_host", "homograph",
+    "exfiltration_instruction",
+]
 
 DEFAULT_ACTIONS: dict[str, EgressAction] = {
     "markdown_image": "block",
@@ -50,6 +55,7 @@ DEFAULT_ACTIONS: dict[str, EgressAction] = {
     "script_url": "block",
     "data_url": "log",
     "link": "log",
+    "exfiltration_instruction": "block",
 }
 _PHRASES = {
     "markdown_image": "image from a host not allow-listed",
@@ -59,9 +65,14 @@ _PHRASES = {
     "script_url": "script URL",
     "data_url": "data: URL",
     "link": "link to a host not allow-listed",
+    "exfiltration_instruction": "tool result instructing to send data to a host not allow-listed",
 }
 _MAX_DOMAINS_NAMED = 3
-_DEFAULT_SCAN: list[Place] = ["answers", "tool_calls"]
+_DEFAULT_SCAN: list[Place] = ["answers", "tool_calls", "tool_results"]
+# Evidence of the injection detector that makes a URL in a tool result an exfiltration instruction.
+_INSTRUCTION_FAMILIES = frozenset(
+    {"data_exfiltration", "tool_hijack", "indirect_injection", "instruction_override", "classifier"}
+)
 # RequestContext.scratch key: per policy, what the reading of a streamed answer carries from check to check.
 _STREAM_READING = "egress_stream_reading"
 # Reference-style images tracked across a stream (labels used, definitions seen); beyond, the oldest go.
@@ -87,8 +98,8 @@ class EgressOptions(DetectorOptions):
     action: EgressAction = Field(  # type: ignore[assignment]
         "block", description="when set, the action of every kind not in `actions`"
     )
-    actions: dict[UrlKind, EgressAction] = Field(  # type: ignore[assignment]
-        default_factory=dict, description="URL kind -> action, over the defaults (see DEFAULT_ACTIONS)"
+    actions: dict[EgressKind, EgressAction] = Field(  # type: ignore[assignment]
+        default_factory=dict, description="finding kind -> action, over the defaults (see DEFAULT_ACTIONS)"
     )
     scan: list[Place] = Field(default_factory=lambda: _DEFAULT_SCAN.copy(), description="where to look")
     allowed_domains: list[str] = Field(
@@ -126,6 +137,8 @@ class EgressPolicy(DetectorPolicy):
         }
         super().__init__(options)
         self.url_detector: UrlDetector = self.detector  # type: ignore[assignment]
+        # Reads tool results for instructions to send data out (signatures and the learned model).
+        self._instructions = InjectionDetector.with_model(0.5, "tool_results")
 
     def build_detector(self, options: DetectorOptions) -> Detector:
         assert isinstance(options, EgressOptions)
@@ -173,6 +186,34 @@ class EgressPolicy(DetectorPolicy):
             )
 
         return scan_window
+
+    async def on_tool_response(self, event: ToolResponse) -> Decision | None:
+        """A tool result that tells the model to send data to a URL not allow-listed (the first step
+        of exfiltration through a fetched page or e-mail): its URLs to unlisted hosts are findings
+        when the injection detector reads an instruction around them. Plain links in tool results
+        are not findings: fetched pages are full of them."""
+        result = event.result
+        text = "\n".join(result.texts() if result is not None else json_strings(event.response))
+        if "://" not in text and "www." not in text:
+            return None
+        refusal = self.over_budget("on_tool_response", len(text))
+        if refusal is not None:
+            return refusal
+        unlisted = [found for found in find_urls(text) if self.url_detector.kinds_of(found)]
+        if not unlisted or self._kind_actions["exfiltration_instruction"] == "allow":
+            return None
+        detector = self._instructions
+        analysis = await screen(
+            len(text), lambda: detector.analyze(text), lambda slice_chars: detector.analyze_in_slices(text, slice_chars)
+        )
+        if not analysis.flagged or not _INSTRUCTION_FAMILIES.intersection(analysis.families):
+            return None
+        findings = [Finding("exfiltration_instruction", found.start, found.end, found.text) for found in unlisted]
+        decision = self.decision_for("on_tool_response", findings, can_redact=False)
+        decision.details, domains = _describe(findings)
+        decision.extra["domains"] = domains
+        decision.extra["families"] = analysis.families
+        return decision
 
     # A streamed answer is read from what earlier checks left unsettled (see `_stream_findings`).
     incremental_answers: ClassVar[bool] = True

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector
 from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
+from capsem_proxy.detectors.injection_model import load_model
 from capsem_proxy.hooks import ModelCall, ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
 from capsem_proxy.scanning import screen
@@ -53,6 +54,14 @@ class InjectionOptions(DetectorOptions):
     scan_system: bool = Field(False, description="also score the system instructions with the prompt")
     decode_payloads: bool = Field(True, description="decode embedded base64 / hex payloads and score them too")
     signatures_file: str | None = Field(None, description="a signatures YAML replacing the built-in one")
+    classifier: bool = Field(True, description="fuse the learned model's score with the signatures and heuristics")
+    classifier_threshold: float | None = Field(
+        None, gt=0.0, lt=1.0, description="model probability at which a prompt is flagged (default: the model's own)"
+    )
+    classifier_tool_result_threshold: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="model probability at which a tool result or document is flagged (default: the model's own)",
+    )
 
     emitted_calls_by_default: ClassVar[bool] = False
 
@@ -98,10 +107,15 @@ class InjectionPolicy(DetectorPolicy):
             options = InjectionOptions.model_validate(options.model_dump())
         self._scan_system = options.scan_system
         signatures = load_signatures(options.signatures_file)
+        model = load_model() if options.classifier else None
         self._detectors: dict[Profile, InjectionDetector] = {
-            "prompts": InjectionDetector(options.prompt_threshold, "prompts", signatures, options.decode_payloads),
+            "prompts": InjectionDetector(
+                options.prompt_threshold, "prompts", signatures, options.decode_payloads, model,
+                options.classifier_threshold,
+            ),
             "tool_results": InjectionDetector(
-                options.tool_result_threshold, "tool_results", signatures, options.decode_payloads
+                options.tool_result_threshold, "tool_results", signatures, options.decode_payloads, model,
+                options.classifier_tool_result_threshold,
             ),
         }
         super().__init__(options)

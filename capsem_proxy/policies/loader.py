@@ -113,7 +113,7 @@ def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
     only_hooks = frozenset(settings.hooks) if settings.hooks is not None else None
     return ConfiguredPolicy(
         policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0,
-        only_hooks=only_hooks, inline_hooks=inline_hooks(instance),
+        only_hooks=only_hooks, inline_hooks=inline_hooks(instance), shadow=settings.shadow,
     )
 
 

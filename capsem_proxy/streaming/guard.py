@@ -298,7 +298,7 @@ class StreamGuard:
         if outcome.redactions:
             # A streamed call goes out as the provider's own argument fragments, which no rewrite
             # reaches: a call a policy wanted redacted is stopped rather than released as it is.
-            redacting = next(d for d in outcome.decisions if d.verdict is Verdict.REDACT)
+            redacting = next(d for d in outcome.decisions if d.verdict is Verdict.REDACT and not d.shadow)
             self._stop(Decision(
                 Verdict.BLOCK, redacting.policy, "on_tool_call", reason=redacting.reason,
                 details=f"{redacting.details or redacting.reason}; a streamed tool call cannot be redacted",

@@ -275,7 +275,39 @@ def _kinds() -> dict[str, Callable[[Maker], Snippet]]:
                 "query": f"https://api.{m.fake.domain_name()}/v1/export?format=csv&{name.lower()}={value}"}[form]
         return Snippet(text, ("generic_secret",), form)
 
+    def groq(m: Maker) -> Snippet:
+        key = f"gsk_{m.token(52)}"
+        form = m.pick(["env", "code"])
+        text = _env("GROQ_API_KEY", key, m) if form == "env" else f'client = Groq(api_key="{key}")'
+        return Snippet(text, ("groq_api_key",), form)
+
+    def openrouter(m: Maker) -> Snippet:
+        key = f"sk-or-v1-{m.token(64, HEX)}"
+        return Snippet(f"Authorization: Bearer {key}", ("openrouter_api_key",), "header")
+
+    def linear(m: Maker) -> Snippet:
+        return Snippet(_env("LINEAR_API_KEY", f"lin_api_{m.token(40)}", m), ("linear_api_key",), "env")
+
+    def vault(m: Maker) -> Snippet:
+        token = m.pick([f"hvs.{m.token(24)}", f"hvs.{m.token(95, URLSAFE)}", f"hvb.{m.token(140, URLSAFE)}"])
+        form = m.pick(["env", "header"])
+        text = _env("VAULT_TOKEN", token, m) if form == "env" else f"X-Vault-Token: {token}"
+        return Snippet(text, ("vault_token",), form)
+
+    def terraform(m: Maker) -> Snippet:
+        token = f"{m.token(14)}.atlasv1.{m.token(67, URLSAFE)}"
+        return Snippet(f'credentials "app.terraform.io" {{\n  token = "{token}"\n}}', ("terraform_token",), "hcl")
+
+    def azure_client_secret(m: Maker) -> Snippet:
+        secret = f"{m.token(3)}{m.token(1, string.digits)}Q~{m.token(34, URLSAFE.replace('-', '') + '.~')}"
+        form = m.pick(["env", "json"])
+        text = (_env("AZURE_CLIENT_SECRET", secret, m) if form == "env"
+                else json.dumps({"tenant": m.fake.uuid4(), "appId": m.fake.uuid4(), "password": secret}))
+        return Snippet(text, ("azure_client_secret",), form)
+
     return {
+        "groq_api_key": groq, "openrouter_api_key": openrouter, "linear_api_key": linear, "vault_token": vault,
+        "terraform_token": terraform, "azure_client_secret": azure_client_secret,
         "openai_api_key": openai, "anthropic_api_key": anthropic, "google_api_key": google_api,
         "google_oauth_secret": google_oauth_secret, "google_oauth_token": google_oauth_token,
         "aws_pair": aws_pair, "aws_access_key": aws_key_id, "aws_secret_key": aws_secret,

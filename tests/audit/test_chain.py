@@ -230,12 +230,12 @@ async def test_memory_rows_are_chained_too():
 # Stores written before the chain was keyed (schema version 2).
 
 def _legacy_rows(count: int) -> list[tuple[str, tuple]]:
-    """Rows as version 2 wrote them: decisions without a count."""
+    """Rows as version 2 wrote them: decisions without a count (nor a shadow flag)."""
     rows = []
     for index in range(count):
         verdict = "BLOCK" if index == 1 else "ALLOW"
         rows.append(("decisions", (f"old-d{index}", f"old{index}", "t", "", "", "openai", "chat", "m",
-                                   "on_model_call", "p", verdict, "r", "", "", 1.5, 1000.0 + index, 1)))
+                                   "on_model_call", "p", verdict, "r", "", "", 1.5, 1000.0 + index, 1, False)))
         rows.append(("requests", (f"old{index}", 1000.0 + index, "t", "", "", "openai", "chat", "/v1/chat/completions",
                                   "m", False, 200, verdict, "", "", 2.0, None, None, None, None, None, None)))
     return rows
@@ -252,7 +252,7 @@ def _write_version_2_sqlite(path: Path, count: int) -> None:
             connection.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
         chained = legacy_chain_entries(_legacy_rows(count), 0, GENESIS)
         for row in chained:
-            values = row.values[:-1] if row.table == "decisions" else row.values
+            values = row.values[:-2] if row.table == "decisions" else row.values
             connection.execute(f"INSERT INTO {row.table} VALUES ({', '.join('?' * (len(values) + 3))})",
                                (row.seq, *values, row.prev_hash, row.hash))
         connection.execute("UPDATE chain_head SET seq = ?, hash = ?", (chained[-1].seq, chained[-1].hash))
@@ -274,7 +274,7 @@ async def _write_version_2_postgres(url: str, count: int) -> None:
         await connection.execute("INSERT INTO schema_version VALUES (2, 0)")
         chained = legacy_chain_entries(_legacy_rows(count), 0, GENESIS)
         for row in chained:
-            values = row.values[:-1] if row.table == "decisions" else row.values
+            values = row.values[:-2] if row.table == "decisions" else row.values
             placeholders = ", ".join(f"${index}" for index in range(1, len(values) + 4))
             await connection.execute(f"INSERT INTO {row.table} VALUES ({placeholders})", row.seq, *values,
                                      row.prev_hash, row.hash)
@@ -354,8 +354,9 @@ async def test_claiming_the_unkeyed_rows_as_keyed_or_the_keyed_as_unkeyed_fails(
 
 
 def test_legacy_hashes_are_what_version_2_wrote():
-    values = ("d", "r", "t", "", "", "openai", "chat", "m", "on_model_call", "p", "ALLOW", "safe", "", "", 1.5, 2.0, 1)
-    expected = hashlib.sha256(orjson.dumps(["decisions", 1, GENESIS, *values[:-1]])).hexdigest()
+    values = ("d", "r", "t", "", "", "openai", "chat", "m", "on_model_call", "p", "ALLOW", "safe", "", "", 1.5, 2.0, 1,
+              False)
+    expected = hashlib.sha256(orjson.dumps(["decisions", 1, GENESIS, *values[:-2]])).hexdigest()
     assert legacy_row_hash("decisions", 1, GENESIS, values) == expected
 
 

