@@ -48,6 +48,11 @@ def split_url(url: str) -> tuple[str, str, str]:
     return dsn, schema, urlunsplit(parts._replace(netloc=netloc))
 
 
+def _identity(table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What names a row: the request id of a request, (decision id, request id) of a decision."""
+    return (values[0],) if table == "requests" else (values[0], values[1])
+
+
 class PostgresStore(SQLQueries):
     """One audit schema in a PostgreSQL database. `readonly` stores (the audit CLI) never migrate or write."""
 
@@ -59,6 +64,9 @@ class PostgresStore(SQLQueries):
         self._readonly = readonly
         self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
+        # Set when a write failed in a way that leaves its commit unknown (the connection died while
+        # COMMIT was on the wire): the next write leaves out the rows that did reach the store.
+        self._maybe_committed = False
         self.statements = Statements(PostgresDialect)
 
     async def open(self) -> None:
@@ -117,8 +125,20 @@ class PostgresStore(SQLQueries):
             await connection.execute("UPDATE chain_head SET key_id = $1, mac = $2 WHERE id = 1", key.key_id, mac)
 
     async def write(self, entries: list[Entry]) -> StoredHead:
+        try:
+            head = await self._write(entries)
+        except Exception as exc:
+            if not self.is_permanent(exc):
+                self._maybe_committed = True
+            raise
+        self._maybe_committed = False
+        return head
+
+    async def _write(self, entries: list[Entry]) -> StoredHead:
         async with self._opened().acquire(timeout=self._timeout) as connection, connection.transaction():
             head = await self._locked_head(connection)
+            if entries and self._maybe_committed:
+                entries = await self._not_yet_stored(connection, entries)
             if not entries:
                 return head
             key = self._signing_key()
@@ -133,6 +153,26 @@ class PostgresStore(SQLQueries):
             await connection.execute("UPDATE chain_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1",
                                      batch.last_seq, batch.last_hash, mac)
             return StoredHead(batch.last_seq, batch.last_hash, head.keyed_from, key.key_id, head.store_id, mac)
+
+    async def _not_yet_stored(self, connection: Any, entries: list[Entry]) -> list[Entry]:
+        """The entries of a retried batch that are not in the store yet. A batch is one transaction, so
+        after an unknown outcome either all its rows are there or none; the retried batch may also hold
+        rows queued since. A request row is known by its request id, a decision by its id and request."""
+        request_ids = [values[0] for table, values in entries if table == "requests"]
+        decided_in = list({values[1] for table, values in entries if table == "decisions"})
+        stored: set[tuple[str, Any]] = set()
+        if request_ids:
+            rows = await connection.fetch("SELECT request_id FROM requests WHERE request_id = ANY($1::text[])",
+                                          request_ids)
+            stored.update(("requests", (row["request_id"],)) for row in rows)
+        if decided_in:  # looked up by request id, which is indexed
+            rows = await connection.fetch(
+                "SELECT decision_id, request_id FROM decisions WHERE request_id = ANY($1::text[])", decided_in
+            )
+            stored.update(("decisions", (row["decision_id"], row["request_id"])) for row in rows)
+        if not stored:
+            return entries
+        return [(table, values) for table, values in entries if (table, _identity(table, values)) not in stored]
 
     def is_permanent(self, error: BaseException) -> bool:
         return isinstance(error, _PERMANENT)
