@@ -45,6 +45,7 @@ from capsem_proxy.request_body import parse_request_body
 from capsem_proxy.routing import QueryConflict, Route, auth_hint, guess_provider, match_route, query_values
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
+from capsem_proxy.tool_limits import check_tool_count
 from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class ProxyApp:
         self.answers = AnswerRelay(settings.streaming, self.observer)
         self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
         self.max_body_bytes = settings.server.max_body_bytes
+        self.max_tools = settings.server.max_tools_per_request
         self._access_log = settings.server.access_log
         self._health_body = orjson.dumps(
             {"status": "healthy", "version": __version__, "providers": list(self.adapters)}
@@ -347,6 +349,7 @@ class ProxyApp:
             exchange.request_bytes = len(body)
             stream = record.stream = stream or exchange.stream
             record.model = exchange.model
+            check_tool_count(exchange, self.max_tools)
             if not session_id:
                 session_id = record.session_id = derive_session_id(tenant_id, exchange)
             context = RequestContext(

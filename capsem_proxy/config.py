@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 CONFIG_ENV_VAR = "CAPSEM_PROXY_CONFIG"
+# The highest server.max_tools_per_request accepted: beyond it one request costs more policy calls
+# than any provider's tool list needs.
+MAX_TOOLS_HARD_LIMIT = 65_536
 
 # Shorthands kept for compatibility with the SDKs' own variable naming (PRODUCT.md contract).
 _BASE_URL_ENV_VARS = {
@@ -83,6 +86,10 @@ class ServerSettings(_Section):
         4096, ge=1, description="open client connections per worker; one more is answered 503 and closed at once"
     )
     backlog: int = Field(2048, ge=1, description="connections the OS queues before the proxy accepts them")
+    max_tools_per_request: int = Field(
+        1024, ge=1, le=MAX_TOOLS_HARD_LIMIT,
+        description="most tools one request may offer (400 above); each is checked by every on_tool_call policy",
+    )
 
 
 class ProviderSettings(_Section):
