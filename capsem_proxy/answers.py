@@ -17,13 +17,12 @@ from capsem_proxy.answer_decoding import UnreadableAnswer, is_json_media, media_
 from capsem_proxy.asgi import DisconnectWatch, Receive, Send, send_response
 from capsem_proxy.config import StreamingSettings
 from capsem_proxy.decisions import Decision, Outcome, Verdict, redaction_failure
-from capsem_proxy.errors import ProxyError, UpstreamMalformed
-from capsem_proxy.exchange import Answer
-from capsem_proxy.exchange import ToolCall as EmittedToolCall
+from capsem_proxy.errors import ErrorKind, ProxyError, UpstreamMalformed
+from capsem_proxy.exchange import Answer, ToolUse
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.observability import Observer, redacted_text
 from capsem_proxy.pipeline import Pipeline
-from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.providers.base import ProviderAdapter
 from capsem_proxy.records import RequestRecord
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_bytes, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, block_error, block_message, send_error
@@ -258,7 +257,7 @@ class AnswerRelay:
                 context, check.answer, final=check.final, include_tool_calls=False, stream=check
             )
 
-        async def check_tool_call(call: EmittedToolCall) -> Outcome:
+        async def check_tool_call(call: ToolUse) -> Outcome:
             return await pipeline.check_emitted_tool_call(context, call)
 
         placeholders: Placeholders | None = context.scratch.get(PLACEHOLDERS)

@@ -25,6 +25,7 @@ from capsem_proxy.decisions import Outcome, Verdict, redaction_failure
 from capsem_proxy.errors import (
     AmbiguousKey,
     AuditUnavailable,
+    ErrorKind,
     MalformedJSON,
     MalformedKey,
     MissingKey,
@@ -37,7 +38,7 @@ from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers import ADAPTERS
-from capsem_proxy.providers.base import ConflictingKeys, ErrorKind, ProviderAdapter
+from capsem_proxy.providers.base import ConflictingKeys, ProviderAdapter
 from capsem_proxy.records import RequestRecord, new_request_id
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, JSON_CONTENT_TYPE, block_error, send_error

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult
-from capsem_proxy.exchange import ToolCall as HistoryCall
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.records import RequestRecord
 from capsem_proxy.streaming.text import GrowingText
 
@@ -67,7 +66,7 @@ class ModelCall:
         return self.context.exchange.media_texts()
 
     @property
-    def history_tool_calls(self) -> list[HistoryCall]:
+    def history_tool_calls(self) -> list[ToolUse]:
         """The tool calls the request's history carries (`ToolCall.texts()` gives their texts)."""
         return self.context.exchange.tool_calls
 

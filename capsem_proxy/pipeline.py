@@ -20,8 +20,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
-from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult
-from capsem_proxy.exchange import ToolCall as EmittedCall
+from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
 from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
@@ -168,7 +167,7 @@ class Pipeline:
             calls.append((policy, "on_model_response", event, ""))
         return self._mark_emitted(await self._run(calls))
 
-    async def check_emitted_tool_call(self, context: RequestContext, emitted: EmittedCall) -> Outcome:
+    async def check_emitted_tool_call(self, context: RequestContext, emitted: ToolUse) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
         event = self._emitted_event(context, emitted)
         calls: list[_Call] = [
@@ -219,7 +218,7 @@ class Pipeline:
         return bool(self._by_hook["on_tool_response"])
 
     @staticmethod
-    def _emitted_event(context: RequestContext, emitted: EmittedCall) -> ToolCall:
+    def _emitted_event(context: RequestContext, emitted: ToolUse) -> ToolCall:
         tool = _offered_tool(context, emitted.name)
         return ToolCall(context, tool, emitted.arguments, emitted=True, call_id=emitted.call_id)
 
