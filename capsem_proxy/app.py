@@ -14,12 +14,12 @@ import orjson
 from capsem_proxy import __version__
 from capsem_proxy.admin import AdminAPI
 from capsem_proxy.answers import PLACEHOLDERS, AnswerRelay, is_streamed
-from capsem_proxy.approvals import open_approval_store
 from capsem_proxy.asgi import ClientDisconnected, DisconnectWatch, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.audit.keys import ChainKey, default_head_path
 from capsem_proxy.config import Settings
-from capsem_proxy.confirmation import Confirmations
+from capsem_proxy.confirm.requests import Confirmations
+from capsem_proxy.confirm.store import open_approval_store
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.decisions import Outcome, Verdict, redaction_failure
 from capsem_proxy.errors import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
+from capsem_proxy.confirm.store import ApprovalStore, HeldRequest, request_fingerprint
 from capsem_proxy.decisions import Decision, Verdict, new_decision_id
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.observability import Observer
