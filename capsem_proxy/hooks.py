@@ -7,7 +7,7 @@ means "no opinion". Each event carries the request's context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.records import RequestRecord
@@ -15,6 +15,7 @@ from capsem_proxy.streaming.text import GrowingText
 
 __all__ = [
     "HOOK_NAMES",
+    "HookName",
     "ModelCall",
     "ModelResponse",
     "RequestContext",
@@ -22,7 +23,9 @@ __all__ = [
     "ToolResponse",
 ]
 
-HOOK_NAMES = ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response")
+# The interception points, in the order a request and its answer meet them.
+HookName = Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]
+HOOK_NAMES: tuple[HookName, ...] = get_args(HookName)
 
 
 @dataclass(slots=True)

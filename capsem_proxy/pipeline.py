@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
-from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
 from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
 
@@ -73,7 +73,7 @@ class Pipeline:
         # Shadow policies' decisions are marked (recorded, never enforced: see Decision.shadow).
         self._has_shadow = any(policy.shadow for policy in policies)
         self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
-        for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
+        for hook in HOOK_NAMES:
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
         self._by_hook_reversed = {hook: list(reversed(chain)) for hook, chain in self._by_hook.items()}
         # What the answer policies need, computed once per configuration rather than per request.
