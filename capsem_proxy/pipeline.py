@@ -69,7 +69,7 @@ class Pipeline:
         self.confirmations_hold = confirmations_hold
         self.scan_limits = scan_limits
         # Policies that screen text keep a per-request ledger of it (capsem_proxy.scanning).
-        self._screens_text = any(getattr(policy.policy, "screens_text", False) for policy in policies)
+        self._screens_text = any(policy.traits.screens_text for policy in policies)
         # Shadow policies' decisions are marked (recorded, never enforced: see Decision.shadow).
         self._has_shadow = any(policy.shadow for policy in policies)
         self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
@@ -79,10 +79,10 @@ class Pipeline:
         # What the answer policies need, computed once per configuration rather than per request.
         readers = self._by_hook["on_model_response"]
         # Policies that read a growing answer only from its unsettled end (see ModelResponse).
-        self._incremental_readers = [p for p in readers if getattr(p.policy, "incremental_answers", False)]
+        self._incremental_readers = [p for p in readers if p.traits.incremental_answers]
         self._incremental_readers_reversed = list(reversed(self._incremental_readers))
-        self._window_chars = max((int(getattr(p.policy, "window_chars", 0) or 0) for p in readers), default=0)
-        self._needs_whole_answer = any(getattr(p.policy, "needs_whole_answer", False) for p in readers)
+        self._window_chars = max((p.traits.window_chars for p in readers), default=0)
+        self._needs_whole_answer = any(p.traits.needs_whole_answer for p in readers)
         self._reads_answer_text = bool(readers)
         self._has_response_policies = bool(readers or self._by_hook["on_tool_call"])
 
