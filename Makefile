@@ -10,7 +10,7 @@ PIP := $(PYTHON) scripts/pip_progress.py --log $(INSTALL_LOG)
 ARGS ?=
 LINTED := capsem_proxy tests bench eval scripts examples
 
-.PHONY: run test lint bench eval install clean
+.PHONY: run test test-fast lint bench eval install clean
 
 $(STAMP): pyproject.toml
 	@echo "Installing capsem-proxy and its dependencies into $(VENV) (about a minute the first time)"
@@ -29,6 +29,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest
+
+# Everything but the integration tests (which start real servers): under a minute.
+test-fast: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

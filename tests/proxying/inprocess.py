@@ -24,6 +24,7 @@ async def asgi_proxy(upstream_base_url: str, config: dict[str, Any] | None = Non
     data_dir = Path(tempfile.mkdtemp(prefix="capsem-proxy-asgi-"))
     values: dict[str, Any] = {
         "server": {"data_dir": str(data_dir), "log_level": "warning"},
+        "audit": {"url": "memory://"},
         "providers": {
             "openai": {"base_url": f"{upstream_base_url}/v1"},
             "gemini": {"base_url": upstream_base_url},
