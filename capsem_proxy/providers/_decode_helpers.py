@@ -29,7 +29,6 @@ __all__ = [
     "loads",
     "media_from_url",
     "request_media",
-    "sse_event",
     "texts_in",
     "texts_of",
     "to_int",
@@ -170,12 +169,6 @@ def bearer_token(value: str) -> str:
     """The token of an `Authorization: Bearer <token>` value, or "" when malformed."""
     scheme, _, token = value.strip().partition(" ")
     return valid_key(token) if scheme.lower() == "bearer" else ""
-
-
-def sse_event(event: str | None, payload: Any, newline: bytes = b"\n") -> bytes:
-    """One SSE event: optional `event:` line, one `data:` line, blank line."""
-    head = b"event: " + event.encode() + newline if event else b""
-    return head + b"data: " + orjson.dumps(payload) + newline + newline
 
 
 class Turn:

@@ -40,7 +40,6 @@ from capsem_proxy.providers._decode_helpers import (
     bearer_token,
     dumps,
     error_message,
-    sse_event,
     to_int,
     valid_key,
 )
@@ -59,6 +58,7 @@ from capsem_proxy.streaming.events import (
     UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.sse import encode_event
 
 __all__ = ["AnthropicAdapter"]
 
@@ -262,7 +262,7 @@ class AnthropicAdapter(ProviderAdapter):
 
     def stream_error_event(self, operation: str, status: int, message: str, kind: str, *, sse: bool = True) -> bytes:
         """`event: error` with the error object: the SDK raises on it."""
-        return sse_event("error", self.error_payload(status, message, kind))
+        return encode_event("error", self.error_payload(status, message, kind))
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         """`x-api-key`, else `Authorization: Bearer`; "" when malformed, None when absent.

@@ -45,7 +45,6 @@ from capsem_proxy.providers._decode_helpers import (
     error_message,
     get,
     media_from_url,
-    sse_event,
     to_int,
     valid_key,
 )
@@ -64,6 +63,7 @@ from capsem_proxy.streaming.events import (
     UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.sse import encode_event
 
 __all__ = ["GeminiAdapter"]
 
@@ -290,7 +290,7 @@ class GeminiAdapter(ProviderAdapter):
         """`data: {"error": …}` + CRLF CRLF for SSE, or the bare JSON object for the JSON-array stream."""
         payload = self.error_payload(status, message, kind)
         if sse:
-            return sse_event(None, payload, b"\r\n")
+            return encode_event(None, payload, b"\r\n")
         return orjson.dumps(payload)
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

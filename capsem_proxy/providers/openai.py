@@ -54,7 +54,6 @@ from capsem_proxy.providers._decode_helpers import (
     dumps,
     error_message,
     media_from_url,
-    sse_event,
     texts_of,
     to_int,
 )
@@ -74,6 +73,7 @@ from capsem_proxy.streaming.events import (
     UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.sse import encode_event
 
 __all__ = ["OpenAIAdapter"]
 
@@ -536,8 +536,8 @@ class OpenAIAdapter(ProviderAdapter):
                 "sequence_number": 0,
                 "error": error,
             }
-            return sse_event("error", payload)
-        return sse_event(None, {"error": error})
+            return encode_event("error", payload)
+        return encode_event(None, {"error": error})
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         """The `Authorization: Bearer` key; "" when the header is malformed, None when absent."""
