@@ -132,6 +132,7 @@ class ProxyApp:
         await self.approvals.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request: MCP, a CORS preflight, a local route, or a provider request (a flow)."""
         started = perf_counter()
         request_id = new_request_id()
         method: str = scope["method"]
@@ -183,21 +184,28 @@ class ProxyApp:
             record = flow.record
             status = record.status
         if self._access_log:
-            # Only served routes are logged by path; anything else could carry arbitrary caller input.
-            logged_path = path if status != 404 else "<unserved route>"
-            latency_ms = (perf_counter() - started) * 1000.0
-            # The governing decision (the one in x-capsem-decision-id) ties the line to the audit trail.
-            decision_id = record.decision_id if record is not None and record.decision_id else None
-            access_logger.info(
-                "%s %s %r %d %.1fms%s", request_id, method, logged_path, status, latency_ms,
-                f" {record.verdict} decision {decision_id}" if record is not None and decision_id else "",
-                extra={
-                    "request_id": request_id, "method": method, "status": status, "latency_ms": round(latency_ms, 3),
-                    "route": record.route if record is not None else logged_path,
-                    "tenant_id": record.tenant_id if record is not None else "",
-                    "verdict": record.verdict if record is not None else None, "decision_id": decision_id,
-                },
-            )
+            self._log_access(request_id, method, path, status, started, record)
+
+    @staticmethod
+    def _log_access(
+        request_id: str, method: str, path: str, status: int, started: float, record: RequestRecord | None
+    ) -> None:
+        """One access log line; `record` is the finished record of a proxied request."""
+        # Only served routes are logged by path; anything else could carry arbitrary caller input.
+        logged_path = path if status != 404 else "<unserved route>"
+        latency_ms = (perf_counter() - started) * 1000.0
+        # The governing decision (the one in x-capsem-decision-id) ties the line to the audit trail.
+        decision_id = record.decision_id if record is not None and record.decision_id else None
+        access_logger.info(
+            "%s %s %r %d %.1fms%s", request_id, method, logged_path, status, latency_ms,
+            f" {record.verdict} decision {decision_id}" if record is not None and decision_id else "",
+            extra={
+                "request_id": request_id, "method": method, "status": status, "latency_ms": round(latency_ms, 3),
+                "route": record.route if record is not None else logged_path,
+                "tenant_id": record.tenant_id if record is not None else "",
+                "verdict": record.verdict if record is not None else None, "decision_id": decision_id,
+            },
+        )
 
     async def _local(
         self,

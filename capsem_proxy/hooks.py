@@ -7,11 +7,15 @@ means "no opinion". Each event carries the request's context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.records import RequestRecord
 from capsem_proxy.streaming.text import GrowingText
+
+if TYPE_CHECKING:
+    from capsem_proxy.decisions import Decision
+    from capsem_proxy.scanning import ScanLedger
 
 __all__ = [
     "HOOK_NAMES",
@@ -39,10 +43,17 @@ class RequestContext:
     exchange: Exchange
     agent_id: str = ""
     session_id: str = ""
-    # Per-request scratch space for policy adapters (e.g. a converted agent), never persisted.
+    # Per-request space of the policies' own (e.g. a converted agent), under keys of their own;
+    # never persisted.
     scratch: dict[str, Any] = field(default_factory=dict)
     # What the audit trail will say about the request, filled in as it goes.
     record: RequestRecord | None = None
+    # The proxy's own per-request state, each made when first needed: the offered tools by name,
+    # the scan ledgers of the request and of its answer, the decisions a traced request collected.
+    offered_tools: dict[str, ToolDefinition] | None = None
+    request_ledger: ScanLedger | None = None
+    answer_ledger: ScanLedger | None = None
+    traced_decisions: list[Decision] | None = None
 
 
 @dataclass(slots=True)

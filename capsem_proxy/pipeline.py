@@ -44,14 +44,11 @@ async def _with_deadline(coroutine: Coroutine[Any, Any, Any], timeout_s: float) 
     return result, perf_counter()
 
 
-_OFFERED_TOOLS = "offered_tools"
-
-
 def _offered_tool(context: RequestContext, name: str) -> ToolDefinition:
     """The tool of that name the request offered (looked up once per request), or a bare one."""
-    offered = context.scratch.get(_OFFERED_TOOLS)
+    offered = context.offered_tools
     if offered is None:
-        offered = context.scratch[_OFFERED_TOOLS] = {tool.name: tool for tool in context.exchange.tools}
+        offered = context.offered_tools = {tool.name: tool for tool in context.exchange.tools}
     return offered.get(name) or ToolDefinition(name=name)
 
 
@@ -235,7 +232,7 @@ class Pipeline:
             # The text detectors account for their work in the request's (or its answer's) ledger.
             _, hook_name, event, _ = calls[0]
             answer = hook_name == "on_model_response" or (hook_name == "on_tool_call" and event.emitted)
-            token = set_current(ledger_for(event.context.scratch, self.scan_limits, answer=answer))
+            token = set_current(ledger_for(event.context, self.scan_limits, answer=answer))
         try:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
