@@ -95,11 +95,12 @@ class AnswerPath:
     async def _whole(self, flow: Flow, upstream: UpstreamResponse, guarded: bool, answers: bool) -> int:
         """A non-streamed answer: read whole (bounded), checked when `guarded`, sent."""
         body = await upstream.read()
-        context, pipeline, placeholders = flow.context, flow.pipeline, flow.placeholders
+        context, placeholders = flow.context, flow.placeholders
+        pipeline = flow.pipeline if guarded else None
         answer: Answer | None = None
         outcome: Outcome | None = None
-        checked = guarded and (
-            pipeline.reads_answer_text()  # type: ignore[union-attr]  # guarded: pipeline and context are set
+        checked = pipeline is not None and (
+            pipeline.reads_answer_text()
             or bool(placeholders)
             or self._store_content
             or flow.adapter.may_carry_tool_call(body)
@@ -172,12 +173,13 @@ class AnswerPath:
         observer.stream_started()
         try:
             if guarded:
-                assert flow.context is not None
-                relay, guard = self._guarded(flow, upstream, is_sse, error_event)
+                context, pipeline = flow.context, flow.pipeline
+                assert context is not None and pipeline is not None  # what `guarded` means
+                relay, guard = self._guarded(flow, context, pipeline, upstream, is_sse, error_event)
                 try:
                     await _until_client_leaves(relay, flow.receive, upstream)
                 finally:
-                    observer.decisions(flow.context, guard.decisions)
+                    observer.decisions(context, guard.decisions)
                     self._note(record, guard.answer, guard.decisions)
             else:
                 meter = UsageMeter(adapter.stream_decoder(operation)) if answers else None
@@ -194,13 +196,17 @@ class AnswerPath:
         return upstream.status
 
     def _guarded(
-        self, flow: Flow, upstream: UpstreamResponse, is_sse: bool, error_event: Any
+        self,
+        flow: Flow,
+        context: RequestContext,
+        pipeline: Pipeline,
+        upstream: UpstreamResponse,
+        is_sse: bool,
+        error_event: Any,
     ) -> tuple[Coroutine[Any, Any, Any], StreamGuard]:
         """The relay of a stream that policies check (or whose placeholders are restored, or whose
         text is stored), and the guard that decides what of it is released."""
         streaming = self._streaming
-        context: RequestContext = flow.context  # type: ignore[assignment]  # set on a guarded flow
-        pipeline: Pipeline = flow.pipeline  # type: ignore[assignment]
         adapter, operation = flow.adapter, flow.route.operation
 
         async def check_answer(check: AnswerCheck) -> Outcome:
