@@ -12,7 +12,7 @@ ARGS ?=
 TEST_WORKERS ?= 2
 LINTED := capsem_proxy tests bench eval scripts examples
 
-.PHONY: run test lint bench eval install clean
+.PHONY: run test test-fast lint bench eval install clean
 
 $(STAMP): pyproject.toml
 	@echo "Installing capsem-proxy and its dependencies into $(VENV) (about a minute the first time)"
@@ -31,6 +31,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Everything but the integration tests (which start real servers): under a minute.
+test-fast: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

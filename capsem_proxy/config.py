@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from capsem_proxy.config_errors import validation_lines
+from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
 
 __all__ = [
@@ -130,7 +131,7 @@ class PolicySettings(_Section):
         "checked between them); over it the call fails (blocks unless fail_open)",
     )
     name: str | None = None
-    hooks: list[Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]] | None = Field(
+    hooks: list[HookName] | None = Field(
         None, description="consult the policy on these hooks only (default: every hook it implements)"
     )
     shadow: bool = Field(

@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from capsem_proxy.admin.approvals import answer_approvals
 from capsem_proxy.admin.auth import AdminAuth
 from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
 from capsem_proxy.admin.replies import Reply, error_reply, not_allowed, send_reply
-from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import Send
 from capsem_proxy.audit.base import AuditSink
+from capsem_proxy.confirm.admin_routes import answer_approvals
+from capsem_proxy.confirm.store import ApprovalStore
 from capsem_proxy.dashboard import DashboardAssets, DashboardSessions
 
 __all__ = ["AdminAPI"]
