@@ -22,6 +22,7 @@ from capsem_proxy.config import Settings
 from capsem_proxy.confirmation import Confirmations
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.decisions import Outcome, Verdict, redaction_failure
+from capsem_proxy.drain import drain_state, install_drain_hook
 from capsem_proxy.errors import (
     AmbiguousKey,
     AuditUnavailable,
@@ -128,6 +129,7 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
                 await self.mcp.start()
+                install_drain_hook(self.settings.server.drain_delay_seconds)
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
                 # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
@@ -292,7 +294,9 @@ class ProxyApp:
         elif path == "/healthz":
             body = b'{"status":"ok"}'
         else:
-            ready, reason = self.audit.ready()
+            ready, reason = (False, "draining: the proxy is shutting down") if drain_state.draining else (True, "")
+            if ready:
+                ready, reason = self.audit.ready()
             if ready:
                 ready, reason = await self.approvals.ready()
             body = b'{"status":"ready"}' if ready else orjson.dumps({"status": "not ready", "reason": reason})
