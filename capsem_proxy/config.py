@@ -240,6 +240,13 @@ class AuditSettings(_Section):
         "<server.data_dir>/audit-head.json)"
     )
     head_log_interval_s: float = Field(60.0, ge=0, description="how often the chain head is logged (0: never)")
+    retention_days: float | None = Field(
+        None, gt=0, description="rows older than this many days are pruned (the chain stays verifiable through a "
+        "signed checkpoint); null keeps everything"
+    )
+    retention_check_interval_s: float = Field(
+        3600.0, ge=1, description="how often the proxy prunes rows past audit.retention_days"
+    )
 
     @model_validator(mode="after")
     def _reserve_within_queue(self) -> AuditSettings:

@@ -5,6 +5,7 @@ attestation dropped, content put back) is still caught."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -173,3 +174,24 @@ async def test_erase_needs_exactly_one_non_empty_scope(store):
     for kwargs in ({}, {"tenant_id": "a", "session_id": "b"}, {"tenant_id": ""}):
         with pytest.raises(ValueError):
             await store.run(erase, **kwargs)
+
+
+async def test_the_proxy_prunes_past_audit_retention_days_in_the_background(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    await _fill(url)
+    store = Store(url, lambda sql: sqlite3.connect(tmp_path / "audit.db").executescript(sql))
+    _set_old_decisions(store)
+    settings = AuditSettings(url=url, retention_days=1, retention_check_interval_s=1)
+    sink = open_audit_sink(settings, KEY)
+    await sink.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            report = await store.verify()
+            if report.start is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert report.start is not None and report.start.seq == 6
+        assert report.broken is None, report.describe()
+    finally:
+        await sink.close()
