@@ -202,13 +202,14 @@ async def verify_chain(
 
 
 async def export_rows(
-    store: Reader, table: str, since: float | None = None, until: float | None = None
+    store: Reader, table: str, since: float | None = None, until: float | None = None, tenant_id: str | None = None
 ) -> AsyncIterator[dict[str, Any]]:
-    """Rows of `table` in seq order, within [since, until) when given."""
+    """Rows of `table` in seq order, within [since, until) and of one tenant when given."""
     query = getattr(store, f"query_{table}")
     after_seq = 0
     while True:
-        page = await query(AuditQuery(since=since, until=until, after_seq=after_seq, limit=MAX_LIMIT))
+        page = await query(AuditQuery(tenant_id=tenant_id, since=since, until=until, after_seq=after_seq,
+                                      limit=MAX_LIMIT))
         for row in page:
             yield row
         if len(page) < MAX_LIMIT:
