@@ -31,9 +31,11 @@ def _exits_after_shutdown(proxy, seconds: float = 30) -> bool:
     return code in (0, -signal.SIGTERM) and "Application shutdown complete" in proxy.log_text()
 
 
-def test_sigterm_marks_not_ready_and_lets_the_open_stream_finish(fake_provider):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_marks_not_ready_and_lets_the_open_stream_finish(fake_provider, workers):
     proxy = start_proxy(
-        fake_provider.base_url, {"server": {"drain_delay_seconds": 2.0, "drain_seconds": 30}}, log_level="info"
+        fake_provider.base_url, {"server": {"drain_delay_seconds": 2.0, "drain_seconds": 30}}, log_level="info",
+        workers=workers,
     )
     try:
         assert httpx.get(f"{proxy.base_url}/readyz").status_code == 200
@@ -43,8 +45,12 @@ def test_sigterm_marks_not_ready_and_lets_the_open_stream_finish(fake_provider):
             chunks = answer.iter_raw()
             first = next(chunks)
             proxy.process.send_signal(signal.SIGTERM)
-            # The listener stays open for drain_delay_seconds, answering 503 on /readyz.
-            ready = httpx.get(f"{proxy.base_url}/readyz", timeout=5)
+            # The listener stays open for drain_delay_seconds, answering 503 on /readyz (with workers, once
+            # the supervisor has passed SIGTERM on to them).
+            deadline = time.monotonic() + 10
+            while (ready := httpx.get(f"{proxy.base_url}/readyz", timeout=5)).status_code == 200:
+                assert time.monotonic() < deadline, "/readyz never answered 503 after SIGTERM"
+                time.sleep(0.05)
             assert ready.status_code == 503
             assert "draining" in ready.json()["reason"]
             assert httpx.get(f"{proxy.base_url}/healthz", timeout=5).status_code == 200  # alive, just leaving
