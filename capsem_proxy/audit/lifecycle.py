@@ -95,16 +95,19 @@ async def _append(tx: _Tx, key: ChainKey, head: StoredHead, entry: Entry) -> int
     return batch.last_seq
 
 
-async def _prune(tx: _Tx, key: ChainKey, before: float) -> PruneResult:
+async def _prune(tx: _Tx, key: ChainKey, before: float, max_rows: int) -> PruneResult:
     head = await tx.locked_head()
     firsts = []
     for table, column in _TIME_COLUMN.items():
         (first,) = (await tx.rows(f"SELECT MIN(seq) FROM {table} WHERE {column} >= ?", float(before)))[0]
         if first is not None:
             firsts.append(int(first))
-    upto = min(firsts) - 1 if firsts else head.seq
     started = await tx.rows("SELECT seq FROM chain_start")
-    if upto <= (int(started[0][0]) if started else 0):
+    start = int(started[0][0]) if started else 0
+    # Every row up to `upto` is older than the cut-off; at most max_rows go per transaction, so that
+    # writers wait for the head's lock a bounded time (the seqs after the start are contiguous).
+    upto = min(min(firsts) - 1 if firsts else head.seq, start + max_rows)
+    if upto <= start:
         return PruneResult(0, 0, 0, 0)
     found = await tx.rows("SELECT hash FROM requests WHERE seq = ? UNION ALL SELECT hash FROM decisions WHERE seq = ?",
                           upto, upto)
@@ -226,9 +229,16 @@ def open_store(url: str, key: ChainKey) -> Any:
     raise ConfigError(f"audit.url {url.split(':', 1)[0]}: retention and erasure need a SQLite or PostgreSQL store")
 
 
-async def prune(store: Any, key: ChainKey, before: float) -> PruneResult:
-    """Remove the chain's rows older than `before` (unix seconds), leaving a signed checkpoint."""
-    return await _in_transaction(store, lambda tx: _prune(tx, key, before))
+async def prune(store: Any, key: ChainKey, before: float, *, max_rows: int = 50_000) -> PruneResult:
+    """Remove the chain's rows older than `before` (unix seconds), leaving a signed checkpoint; at most
+    `max_rows` rows per transaction (each step is recorded). Returns the totals and the last step's seqs."""
+    total = PruneResult(0, 0, 0, 0)
+    while True:
+        step = await _in_transaction(store, lambda tx: _prune(tx, key, before, max(1, max_rows)))
+        if not step.upto_seq:
+            return total
+        total = PruneResult(step.upto_seq, total.requests + step.requests, total.decisions + step.decisions,
+                            step.record_seq)
 
 
 async def erase(

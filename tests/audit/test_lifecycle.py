@@ -195,3 +195,13 @@ async def test_the_proxy_prunes_past_audit_retention_days_in_the_background(tmp_
         assert report.broken is None, report.describe()
     finally:
         await sink.close()
+
+
+async def test_a_large_prune_goes_in_bounded_steps_each_recorded(store):
+    _set_old_decisions(store)
+    result = await store.run(prune, NEW - 3600, max_rows=4)
+    assert (result.upto_seq, result.requests, result.decisions) == (6, 3, 3)
+    steps = [row for row in await store.rows("decisions") if row["hook"] == "retention"]
+    assert len(steps) == 2  # seq 1-4, then 5-6 (the first step's own row is new, so it stays)
+    report = await store.verify()
+    assert report.broken is None, report.describe()
