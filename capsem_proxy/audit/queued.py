@@ -277,8 +277,9 @@ class QueuedAuditSink:
         while True:
             if self._opened:
                 try:
-                    async with self._lock:
-                        result = await prune(self.store, self._key, time.time() - self._retention_days * 86400)
+                    # Not under the writer's lock: each bounded step locks the chain head in the store,
+                    # so flushes go on between steps.
+                    result = await prune(self.store, self._key, time.time() - self._retention_days * 86400)
                     if result.upto_seq:
                         logger.info("audit retention: removed %d request and %d decision rows (up to seq %d)",
                                     result.requests, result.decisions, result.upto_seq)
