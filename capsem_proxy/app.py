@@ -19,6 +19,7 @@ from capsem_proxy.config import Settings
 from capsem_proxy.confirm.requests import Confirmations
 from capsem_proxy.confirm.store import open_approval_store
 from capsem_proxy.cors import CorsPolicy
+from capsem_proxy.drain import drain_state, install_drain_hook
 from capsem_proxy.errors import AmbiguousKey, ErrorKind, ProxyError, RouteNotFound
 from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer
@@ -111,6 +112,7 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
                 await self.mcp.start()
+                install_drain_hook(self.settings.server.drain_delay_seconds)
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
                 # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
@@ -260,7 +262,9 @@ class ProxyApp:
         elif path == "/healthz":
             body = b'{"status":"ok"}'
         else:
-            ready, reason = self.audit.ready()
+            ready, reason = (False, "draining: the proxy is shutting down") if drain_state.draining else (True, "")
+            if ready:
+                ready, reason = self.audit.ready()
             if ready:
                 ready, reason = await self.approvals.ready()
             body = b'{"status":"ready"}' if ready else orjson.dumps({"status": "not ready", "reason": reason})

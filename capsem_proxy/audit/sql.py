@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from capsem_proxy.audit.chain import ChainRow, StoredHead
+from capsem_proxy.audit.chain import ChainRow, ChainStart, StoredHead
 from capsem_proxy.audit.query import BLOCKING_VERDICTS, PERCENTILES, TIME_COLUMN, AuditQuery
 from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values, row_dict
 
@@ -79,8 +79,9 @@ def _columns(table: str) -> str:
 
 
 def chain_row(table: str, record: Sequence[Any]) -> ChainRow:
-    """A stored row (selected with all columns) as a ChainRow."""
-    return ChainRow(table, int(record[0]), tuple(record[1:-2]), record[-2], record[-1])
+    """A stored row (selected with all columns, then its erasure seq and MAC) as a ChainRow."""
+    erasure = (int(record[-2]), str(record[-1])) if record[-2] is not None else None
+    return ChainRow(table, int(record[0]), tuple(record[1:-4]), record[-4], record[-3], erasure)
 
 
 def to_dict(table: str, record: Sequence[Any]) -> dict[str, Any]:
@@ -102,8 +103,10 @@ class Statements:
 
     def chain_page(self, table: str, after_seq: int, limit: int) -> tuple[str, list[Any]]:
         param = _Params(self.dialect)
+        columns = ", ".join(f"t.{column}" for column in ("seq", *COLUMN_NAMES[table], "prev_hash", "hash"))
         return (
-            f"SELECT {_columns(table)} FROM {table} WHERE seq > {param(after_seq)} ORDER BY seq LIMIT {int(limit)}",
+            f"SELECT {columns}, e.erasure_seq, e.mac FROM {table} t LEFT JOIN erased_rows e ON e.seq = t.seq "
+            f"WHERE t.seq > {param(after_seq)} ORDER BY t.seq LIMIT {int(limit)}",
             param.values,
         )
 
@@ -261,6 +264,14 @@ class SQLQueries:
         """Rows of `table` after `after_seq`, in seq order, as stored (for verification)."""
         records = await self._fetch(self.statements.chain_page(table, after_seq, limit))
         return [chain_row(table, record) for record in records]
+
+    async def chain_start(self) -> ChainStart | None:
+        """Where the chain begins after a retention prune (None: at its genesis)."""
+        records = await self._fetch(("SELECT seq, hash, pruned_at, mac FROM chain_start", []))
+        if not records:
+            return None
+        seq, digest, pruned_at, mac = records[0]
+        return ChainStart(int(seq), str(digest), float(pruned_at), str(mac))
 
     async def head(self) -> StoredHead | None:
         """The store's recorded head (None when its row is missing)."""
