@@ -276,7 +276,12 @@ async def test_bad_parameters_are_400_naming_the_parameter(api):
     cases = {
         "/admin/requests?limit=5000": "limit",
         "/admin/requests?since=last-week": "since",
-        "/admin/requests?policy=Debug": "policy",  # a decisions-only filter
+        "/admin/decisions?status=403": "status",  # a requests-only filter
+        "/admin/requests?status=4x": "status",
+        "/admin/requests?status=700": "status",
+        "/admin/requests?q=%20a%20": "q",  # too short to search for
+        "/admin/export/requests?format=xml": "format",
+        "/admin/export/requests?after_seq=3": "after_seq",
         "/admin/decisions?verdict=MAYBE": "verdict",
         "/admin/requests?blocked=maybe": "blocked",
         "/admin/sessions?after_seq=3": "after_seq",

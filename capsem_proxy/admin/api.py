@@ -12,6 +12,7 @@ from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
 from capsem_proxy.admin.replies import Reply, error_reply, not_allowed, send_reply
+from capsem_proxy.admin.tenants import NO_TENANT_NAMES, TenantDirectory
 from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import Send
 from capsem_proxy.audit.base import AuditSink
@@ -21,7 +22,7 @@ __all__ = ["AdminAPI"]
 
 logger = logging.getLogger("capsem_proxy.admin")
 
-_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary")
+_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary", "export")
 # Query resources with no `/{id}` route below them.
 _COLLECTIONS_ONLY = ("decisions", "summary")
 
@@ -29,9 +30,14 @@ _COLLECTIONS_ONLY = ("decisions", "summary")
 class AdminAPI:
     """Serves /admin/* and /dashboard*."""
 
-    def __init__(self, token: str | None, approvals: ApprovalStore, audit: AuditSink | None = None) -> None:
+    def __init__(
+        self, token: str | None, approvals: ApprovalStore, audit: AuditSink | None = None,
+        tenant_names: TenantDirectory = NO_TENANT_NAMES,
+    ) -> None:
         self.approvals = approvals
         self.audit = audit
+        # Who a tenant id is (tenants.py); the gateway's key store sets it when it names tenants.
+        self.tenant_names = tenant_names
         self.sessions: DashboardSessions | None = None
         self.assets: DashboardAssets | None = None
         self._auth: AdminAuth | None = None
@@ -87,5 +93,5 @@ class AdminAPI:
                 return error_reply(404, "not found")
             if method != "GET":
                 return not_allowed("GET")
-            return await answer_query(self.audit, parts, query_string)
+            return await answer_query(self.audit, parts, query_string, self.tenant_names)
         return error_reply(404, "not found")
