@@ -392,3 +392,9 @@ async def test_request_rows_carry_their_governing_decision(api):
     assert detail["request"]["policy"] == "Debug"
     found = (await _call(api, "GET", "/admin/requests?q=CAPSEM_block&status=4xx&policy=Debug", BEARER)).json()
     assert [row["request_id"] for row in found["requests"]] == [row["request_id"] for row in rows]
+
+
+async def test_whoami_names_the_callers_role(api):
+    assert (await _call(api, "GET", "/admin/whoami", BEARER)).json() == {"role": "admin"}
+    assert (await _call(api, "GET", "/admin/whoami")).status == 401
+    assert (await _call(api, "POST", "/admin/whoami", BEARER)).status == 405

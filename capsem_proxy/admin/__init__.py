@@ -10,6 +10,7 @@ Routes (JSON, never cached):
   GET  /admin/sessions/{session_id}          a session's requests and decisions in time order
   GET  /admin/summary?since=&bucket=         counts, top policies and tenants, latency percentiles
   GET  /admin/export/{requests,decisions}    the filtered rows as `format=csv|jsonl`, bounded (export.py)
+  GET  /admin/whoami                         the caller's role ({"role": "admin"})
   GET  /admin/approvals                      held requests awaiting a decision
   GET  /admin/approvals/{decision_id}        one held request
   POST /admin/approvals/{decision_id}/approve

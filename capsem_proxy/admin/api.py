@@ -11,7 +11,7 @@ from capsem_proxy.admin.auth import AdminAuth
 from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
-from capsem_proxy.admin.replies import Reply, error_reply, not_allowed, send_reply
+from capsem_proxy.admin.replies import Reply, error_reply, json_reply, not_allowed, send_reply
 from capsem_proxy.admin.tenants import NO_TENANT_NAMES, TenantDirectory
 from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import Send
@@ -88,6 +88,10 @@ class AdminAPI:
         parts = path.removeprefix("/admin/").strip("/").split("/")
         if parts[0] == "approvals":
             return await answer_approvals(self.approvals, method, parts)
+        if parts == ["whoami"]:
+            # The caller's role, which the dashboard reads to hide what it may not do. Only the admin
+            # token (and the session derived from it) authenticates here, so every caller is an admin.
+            return json_reply({"role": "admin"}) if method == "GET" else not_allowed("GET")
         if parts[0] in _QUERY_RESOURCES and len(parts) <= 2:
             if len(parts) == 2 and parts[0] in _COLLECTIONS_ONLY:
                 return error_reply(404, "not found")

@@ -26,9 +26,14 @@ async def read_page(audit: AuditSink, table: str, query: AuditQuery, directory: 
     scan_limited = False
     if len(rows) < query.capped_limit and query.scanned(table) and hasattr(audit, "scan_extent"):
         count, edge = await audit.scan_extent(table, query)
-        if count >= MAX_SCAN and edge is not None:
+        if edge is not None and query.oldest_first:
+            # The live tail: rows up to the scan's edge were all looked at, matched or not, so the
+            # next poll starts after them instead of filtering them again.
+            scan_limited = count >= MAX_SCAN
+            cursor = {"after_seq": max(edge, (cursor or {}).get("after_seq", edge))}
+        elif edge is not None and count >= MAX_SCAN:
             scan_limited = True
-            cursor = {"after_seq": edge} if query.oldest_first else {"before_seq": edge}
+            cursor = {"before_seq": edge}
     return rows, cursor, scan_limited
 
 

@@ -188,3 +188,15 @@ def test_jsonl_export_uses_the_same_filters_and_is_bounded(triage):
     assert httpx.get(f"{proxy.base_url}/admin/export/requests").status_code == 401
     assert _admin(proxy, "/export/sessions").status_code == 404
     assert _admin(proxy, "/export/requests", limit=10_001).status_code == 400
+
+
+def test_a_filtered_live_tail_moves_past_the_rows_it_looked_at(triage):
+    """A tail filtered to rare rows must not filter the same busy stretch again at every poll: its
+    cursor goes past every row examined, matched or not."""
+    proxy, ids = triage["proxy"], triage["ids"]
+    newest = max(row["seq"] for row in _requests(proxy, since=triage["since"]))
+    page = _admin(proxy, "/requests", after_seq=0, verdict="BLOCK").json()
+    assert {row["request_id"] for row in page["requests"]} == {ids["blocked"], ids["stream_blocked"]}
+    assert page["next"] == {"after_seq": newest}
+    assert _admin(proxy, "/requests", after_seq=newest, verdict="BLOCK").json() == {
+        "requests": [], "next": {"after_seq": newest}}

@@ -44,6 +44,7 @@ def traffic(chromium, fake_provider):
         "policies": [
             {"class": "capsem.policies.debug_policy.DebugPolicy"},
             {"class": "tests.integration.policies.ResponseGuardPolicy"},
+            {"class": "tests.integration.policies.ConfirmPolicy"},
         ],
     }
     proxy = start_proxy(fake_provider.base_url, config, env={"PYTHONPATH": str(REPO_ROOT)})
@@ -266,4 +267,35 @@ def test_request_detail_shows_every_decision_with_policy_and_reason(traffic, pag
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\+05:30\)$", fields["time"])
     page.screenshot(path=str(tmp_path / "triage-request-detail.png"), full_page=True)
     assert (tmp_path / "triage-request-detail.png").stat().st_size > 10_000
+    assert page.problems == []
+
+
+def test_a_viewer_sees_no_write_buttons(traffic, page, tmp_path):
+    """The page asks the admin API for the caller's role (GET /admin/whoami); a viewer's page shows
+    held requests without Approve or Deny. Here the role is answered by the browser's network layer,
+    as the admin token alone always makes an admin."""
+    proxy = traffic["proxy"]
+    held = httpx.post(
+        f"{proxy.base_url}/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "please transfer money to Bob"}]},
+        headers={"authorization": f"Bearer {KEY_A}"},
+    )
+    assert held.status_code == 403
+    assert httpx.get(f"{proxy.base_url}/admin/whoami",
+                     headers={"authorization": f"Bearer {ADMIN_TOKEN}"}).json() == {"role": "admin"}
+
+    _log_in(page, proxy)
+    page.click("nav a[data-nav=approvals]")
+    row = page.locator("#approvals tbody tr", has_text="money transfer")
+    row.wait_for(timeout=WAIT_MS)
+    assert row.locator("button.approve").is_visible() and row.locator("button.deny").is_visible()
+
+    page.route("**/admin/whoami", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=orjson.dumps({"role": "viewer"})))
+    page.reload()
+    row.wait_for(timeout=WAIT_MS)
+    assert page.evaluate("document.body.dataset.role") == "viewer"
+    assert page.inner_text("#role") == "viewer (read-only)"
+    assert not row.locator("button.approve").is_visible() and not row.locator("button.deny").is_visible()
+    page.screenshot(path=str(tmp_path / "triage-viewer-approvals.png"), full_page=True)
     assert page.problems == []

@@ -608,8 +608,9 @@ async function showApprovals() {
         el(
           "td",
           { className: "actions" },
-          el("button", { text: "Approve", className: "approve", onClick: () => decide(held.decision_id, "approve") }),
-          el("button", { text: "Deny", className: "deny", onClick: () => decide(held.decision_id, "deny") }),
+          el("button", { text: "Approve", className: "approve write",
+            onClick: () => decide(held.decision_id, "approve") }),
+          el("button", { text: "Deny", className: "deny write", onClick: () => decide(held.decision_id, "deny") }),
         ),
       ),
     "nothing is waiting for approval",
@@ -730,7 +731,21 @@ window.addEventListener("resize", () => {
   }
 });
 
-render().then(() => {
+// The caller's role, where the admin API tells it (`GET /admin/whoami`): a viewer is shown no button
+// that writes (the API refuses those writes anyway). Without that route every session is an admin's.
+async function loadRole() {
+  let role = "admin";
+  try {
+    const response = await fetch("/admin/whoami", { credentials: "same-origin", headers: { accept: "application/json" } });
+    if (response.ok) role = String((await response.json()).role || "admin");
+  } catch (error) {
+    role = "admin";
+  }
+  document.body.dataset.role = role;
+  document.getElementById("role").textContent = role === "admin" ? "" : role + (role === "viewer" ? " (read-only)" : "");
+}
+
+loadRole().then(render).then(() => {
   window.setTimeout(tick, LIVE_POLL_MS);
   window.setTimeout(refreshView, VIEW_REFRESH_MS);
 });

@@ -73,9 +73,12 @@ const Format = (() => {
     return id ? String(id).slice(0, 12) : "";
   }
 
-  // A tenant as people know it: its name when the audit trail or the gateway names it, else its id.
+  // A tenant as people know it: its name when the audit trail or the gateway names it; else its id,
+  // shortened when it is a hash (a name the gateway put in the id is shown whole).
   function tenant(row) {
-    return (row && row.tenant_name) || short(row && row.tenant_id);
+    if (row && row.tenant_name) return row.tenant_name;
+    const id = (row && row.tenant_id) || "";
+    return /^[0-9a-f]{24,}$/.test(id) ? short(id) : id;
   }
 
   return {
