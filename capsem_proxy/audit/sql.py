@@ -181,14 +181,17 @@ class Statements:
         )
 
     def sessions(self, q: AuditQuery) -> tuple[str, list[Any]]:
+        """Sessions of the newest MAX_SCAN requests the indexed filters select (a bounded scan, as `rows`)."""
         param = _Params(self.dialect)
-        conditions = ["session_id <> ''", *_conditions("requests", q, param, paging=False)]
+        inner = _where(["session_id <> ''", *_indexed_conditions("requests", q, param, paging=False)])
+        outer = _where(_other_conditions("requests", q, param))
         agents = self.dialect.distinct_list.format(column="agent_id")
         sql = (
             f"SELECT session_id, tenant_id, {agents}, MIN(started_at), MAX(started_at), COUNT(*), "
             f"SUM(CASE WHEN {REQUEST_BLOCKED} THEN 1 ELSE 0 END), "
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0) "
-            f"FROM requests AS r{_where(conditions)} GROUP BY tenant_id, session_id "
+            f"FROM (SELECT {_columns('requests')} FROM requests{inner} ORDER BY seq DESC LIMIT {MAX_SCAN}) AS r"
+            f"{outer} GROUP BY tenant_id, session_id "
             f"ORDER BY MAX(started_at) DESC, session_id LIMIT {q.capped_limit}"
         )
         return sql, param.values

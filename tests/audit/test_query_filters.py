@@ -45,7 +45,8 @@ async def recorded(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Au
         decisions = [decision(v, policy, reason=reason, details=details) for v, policy, reason, details in taken]
         if decisions:
             sink.record(context(request_id, tenant), decisions)
-        sink.record_request(request_row(request_id, tenant, started_at=NOW + offset, status=status, verdict=verdict))
+        sink.record_request(request_row(request_id, tenant, started_at=NOW + offset, status=status, verdict=verdict,
+                                        session_id=f"s-{tenant}"))
     await sink.flush()
     yield sink
     await sink.close()
@@ -114,6 +115,10 @@ async def test_the_scan_behind_unindexed_filters_is_bounded(recorded, monkeypatc
     assert await _ids(recorded, verdict=["BLOCK"], before_seq=edge) == ["q3", "q2"]
     # Indexed filters alone are not scanned: a plain page is bounded by its limit.
     assert await recorded.scan_extent("requests", AuditQuery(tenant_id="A")) == (0, None)
+    # Sessions are built from the newest requests the filters reach, within the same bound.
+    sessions = await recorded.query_sessions(AuditQuery())
+    assert [session["session_id"] for session in sessions] == ["s-C", "s-B"]
+    assert sessions[1]["requests"] == 1  # q4 only: q3 was not scanned
 
 
 def _plan(sql: str, params: list) -> str:

@@ -236,6 +236,17 @@ def test_export_downloads_exactly_the_filtered_rows(traffic, page, tmp_path):
         page.click("#export-jsonl")
     lines = [orjson.loads(line) for line in download.value.path().read_bytes().splitlines()]
     assert [(line["request_id"], line["status"], line["blocked"]) for line in lines] == [(ids["stream"], 200, True)]
+    with page.expect_download() as download:
+        page.click("#export-decisions-csv")
+    decisions = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+    assert [(row["request_id"], row["policy"], row["verdict"], row["hook"]) for row in decisions] == [
+        (ids["stream"], "ResponseGuard", "BLOCK", "on_model_response")]
+
+    # Sessions are filtered by who and when: the other filters and the exports are not offered there.
+    page.click("nav a[data-nav=sessions]")
+    page.locator("#sessions tbody tr", has_text="triage-browser-b").wait_for(timeout=WAIT_MS)
+    assert page.locator("#f-tenant").is_visible() and page.locator("#f-range").is_visible()
+    assert not page.locator("#f-verdict").is_visible() and not page.locator("#export-csv").is_visible()
     assert page.problems == []
 
 

@@ -231,21 +231,27 @@ function showFilterNote(text) {
 }
 
 function updateExports(blockedOnly) {
-  let query;
+  let requests;
+  let decisions;
   try {
-    query = params("requests", blockedOnly);
+    requests = params("requests", blockedOnly);
+    decisions = params("decisions", blockedOnly);
   } catch (error) {
     return;
   }
   for (const format of ["csv", "jsonl"]) {
-    const link = document.getElementById("export-" + format);
-    link.setAttribute("href", withParams("/admin/export/requests?format=" + format, query));
+    document.getElementById("export-" + format)
+      .setAttribute("href", withParams("/admin/export/requests?format=" + format, requests));
+    document.getElementById("export-decisions-" + format)
+      .setAttribute("href", withParams("/admin/export/decisions?format=" + format, decisions));
   }
 }
 
 function syncFilterForm(name) {
   const form = document.getElementById("filters");
   form.hidden = !FILTERED_VIEWS.has(name);
+  // Sessions are filtered by who and when only.
+  form.classList.toggle("sessions", name === "sessions");
   Filters.fillForm(form, state.filters);
 }
 
