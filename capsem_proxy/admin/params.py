@@ -139,7 +139,7 @@ def parse_statuses(value: str) -> list[tuple[int, int]]:
 def parse_audit_query(params: Mapping[str, str], tenant_ids: list[str] | None = None) -> AuditQuery:
     """An AuditQuery from checked query parameters (see parse_params). `tenant_ids` are the tenants
     the `tenant` parameter (a name or an id) was resolved to."""
-    query = AuditQuery()
+    query = AuditQuery(seq_bounded_time=True)
     for name in _TEXT_FILTERS:
         if name in params:
             setattr(query, name, params[name])

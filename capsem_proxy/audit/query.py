@@ -11,6 +11,7 @@ __all__ = [
     "BLOCKING_VERDICTS",
     "MAX_LIMIT",
     "MAX_SCAN",
+    "TIME_SLACK",
     "AuditQuery",
     "decision_blocked",
     "matches",
@@ -25,6 +26,10 @@ MAX_LIMIT = 1000
 # request, time range, seq cursor) select, and filters those. A page that comes back short after a
 # full scan is not the end: the caller continues from `scan_extent`.
 MAX_SCAN = 20_000
+# Longest a request may take (start to audit row) for `AuditQuery.seq_bounded_time`: rows are numbered
+# in the order they are written, so a time window [since, until) lies between the seq of a row that
+# started TIME_SLACK before `since` and that of one that started TIME_SLACK after `until`.
+TIME_SLACK = 3600.0
 # Verdicts that stop a request or an answer (the confirmation verdicts only when they hold it: 403).
 BLOCKING_VERDICTS = ("BLOCK", "CONFIRM", "CLARIFY", "REPLAN")
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -50,6 +55,10 @@ class AuditQuery:
     decision_ids: list[str] | None = None  # any of these decisions
     since: float | None = None  # unix seconds
     until: float | None = None
+    # Admin queries: a time window also bounds the seq range walked (found through the time index), so
+    # a window that holds few rows does not make the store walk the table outside it. Exact unless a
+    # request took longer than TIME_SLACK; exports of the audit trail (the CLI) leave it off.
+    seq_bounded_time: bool = False
     limit: int = 100  # capped at MAX_LIMIT
     before_seq: int | None = None  # paging backwards (newest first, the default order)
     after_seq: int | None = None  # live tail: rows with seq > after_seq, oldest first

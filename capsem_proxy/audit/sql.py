@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from capsem_proxy.audit.chain import ChainRow, StoredHead
-from capsem_proxy.audit.query import BLOCKING_VERDICTS, MAX_SCAN, PERCENTILES, TIME_COLUMN, AuditQuery, text_fields
+from capsem_proxy.audit.query import (
+    BLOCKING_VERDICTS,
+    MAX_SCAN,
+    PERCENTILES,
+    TIME_COLUMN,
+    TIME_SLACK,
+    AuditQuery,
+    text_fields,
+)
 from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values, row_dict
 
 __all__ = ["Dialect", "PostgresDialect", "SQLQueries", "SQLiteDialect", "Statements"]
@@ -68,8 +76,20 @@ def _indexed_conditions(table: str, q: AuditQuery, param: _Params, *, paging: bo
     time_column = TIME_COLUMN[table]
     if q.since is not None:
         conditions.append(f"{time_column} >= {param(float(q.since))}")
+        if q.seq_bounded_time:
+            # The seq of the latest row that started TIME_SLACK before the window: every row of the
+            # window was written after it (one index probe; see query.TIME_SLACK).
+            conditions.append(
+                f"seq > COALESCE((SELECT seq FROM {table} WHERE {time_column} < {param(float(q.since) - TIME_SLACK)} "
+                f"ORDER BY {time_column} DESC LIMIT 1), 0)"
+            )
     if q.until is not None:
         conditions.append(f"{time_column} < {param(float(q.until))}")
+        if q.seq_bounded_time:
+            conditions.append(
+                f"seq < COALESCE((SELECT seq FROM {table} WHERE {time_column} >= {param(float(q.until) + TIME_SLACK)} "
+                f"ORDER BY {time_column} LIMIT 1), {2**62})"
+            )
     if paging and q.before_seq is not None:
         conditions.append(f"seq < {param(int(q.before_seq))}")
     if paging and q.after_seq is not None:

@@ -148,3 +148,17 @@ def test_sqlite_plans_read_requests_through_an_index(filters):
     if "policy" in filters or "text" in filters:
         assert "decisions_request" in plan, plan
     assert audit_query.MAX_SCAN == 20_000
+
+
+async def test_a_time_window_also_bounds_the_seq_range_walked(recorded):
+    """Admin queries (seq_bounded_time) find the same rows in a window as exact ones, and SQLite
+    walks only the seq range the time index gives for it."""
+    for since, until in ((NOW + 1, NOW + 3), (NOW - 10, NOW + 2), (NOW + 4, None), (None, NOW + 1)):
+        exact = await _ids(recorded, since=since, until=until)
+        assert await _ids(recorded, since=since, until=until, seq_bounded_time=True) == exact
+        assert await _ids(recorded, since=since, until=until, verdict=["BLOCK", "ALLOW"], seq_bounded_time=True) == (
+            await _ids(recorded, since=since, until=until, verdict=["BLOCK", "ALLOW"]))
+    sql, params = Statements(SQLiteDialect).rows(
+        "requests", AuditQuery(since=1.0, until=2.0, verdict=["BLOCK"], seq_bounded_time=True))
+    plan = _plan(sql, params)
+    assert "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan and "requests_started" in plan, plan
