@@ -211,6 +211,15 @@ def test_time_range_picker_and_a_24_hour_clock_with_dates(traffic, page, tmp_pat
 
     assert page.evaluate("[Format.integer(1234567), Format.millis(1234.5), Format.millis(12.345)]") == [
         "1,234,567", "1,235", "12.3"]
+
+    # The overview follows the range too, in buckets that fit it.
+    page.goto(f"{proxy.base_url}/dashboard#overview?range=24h")
+    page.wait_for_selector("#overview-title:text('Last 24 hours')", timeout=WAIT_MS)
+    page.locator("#chart-count canvas").wait_for(timeout=WAIT_MS)
+    assert page.locator(".overview-bucket").first.inner_text() == "15 minutes"
+    assert int(page.inner_text("#stat-requests").replace(",", "")) >= len(rows)
+    assert not page.locator("#f-verdict").is_visible() and page.locator("#f-range").is_visible()
+    page.screenshot(path=str(tmp_path / "triage-overview-24h.png"), full_page=True)
     assert page.problems == []
 
 

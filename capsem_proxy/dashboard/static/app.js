@@ -8,7 +8,7 @@ const LIVE_POLL_MS = 1500;
 const VIEW_REFRESH_MS = 5000;
 const MAX_LIVE_ROWS = 300;
 const PAGE_ROWS = 200;
-const FILTERED_VIEWS = new Set(["live", "blocked", "sessions"]);
+const FILTERED_VIEWS = new Set(["live", "blocked", "sessions", "overview"]);
 
 const state = {
   view: "live",
@@ -73,7 +73,8 @@ function idLink(prefix, id, label) {
 // A link that narrows the current view to one value (a tenant, a policy), keeping the other filters.
 function filterLink(name, value, label, title) {
   if (!value) return el("span");
-  const view = FILTERED_VIEWS.has(state.view) ? state.view : "live";
+  // The overview is filtered by time only: its links open the Live view with the filter.
+  const view = FILTERED_VIEWS.has(state.view) && state.view !== "overview" ? state.view : "live";
   const query = Filters.toQuery({ ...state.filters, [name]: value });
   return el("a", { href: "#" + view + "?" + query, text: label || value, title: title || "show only " + value });
 }
@@ -250,8 +251,9 @@ function updateExports(blockedOnly) {
 function syncFilterForm(name) {
   const form = document.getElementById("filters");
   form.hidden = !FILTERED_VIEWS.has(name);
-  // Sessions are filtered by who and when only.
+  // Sessions are filtered by who and when only; the overview by when.
   form.classList.toggle("sessions", name === "sessions");
+  form.classList.toggle("overview", name === "overview");
   Filters.fillForm(form, state.filters);
 }
 
@@ -513,7 +515,11 @@ function drawChart(key, containerId, series, data) {
       // The time axis and the legend on the same 24-hour clock as the tables.
       series: [{ value: (chart, seconds) => (seconds === null ? "" : Format.dateTime(seconds)) }, ...series],
       axes: [
-        { values: (chart, splits) => splits.map((seconds) => Format.hourMinute(seconds)) },
+        {
+          // Hours and minutes; with the month and day once the window spans more than a day.
+          values: (chart, splits) => splits.map((seconds) => (splits[splits.length - 1] - splits[0] > 86400
+            ? Format.dateTime(seconds).slice(5, 16) : Format.hourMinute(seconds))),
+        },
         { size: 60, values: (chart, splits) => splits.map((value) => Format.integer(value)) },
       ],
       scales: { x: { time: true } },
@@ -526,23 +532,34 @@ function drawChart(key, containerId, series, data) {
 }
 
 const OVERVIEW_WINDOW_S = 3600;
-const OVERVIEW_BUCKET_S = 60;
+// Bucket sizes the overview picks from: the smallest that draws the window in at most 240 points.
+const OVERVIEW_BUCKETS = [[60, "minute"], [300, "5 minutes"], [900, "15 minutes"], [3600, "hour"],
+  [21600, "6 hours"], [86400, "day"]];
+const RANGE_TITLES = { "15m": "Last 15 minutes", "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 hours",
+  "7d": "Last 7 days", "30d": "Last 30 days" };
 
 async function showOverview() {
   const now = Math.floor(Date.now() / 1000);
-  const since = now - OVERVIEW_WINDOW_S;
-  const summary = await api("/admin/summary?since=" + since + "&bucket=" + OVERVIEW_BUCKET_S);
+  // The summary runs from `since` to now: a custom range gives its start.
+  const [start] = Filters.timeWindow(state.filters, now);
+  const since = Math.floor(start === null ? now - OVERVIEW_WINDOW_S : Math.min(start, now - 60));
+  const [bucketSeconds, bucketName] =
+    OVERVIEW_BUCKETS.find(([seconds]) => (now - since) / seconds <= 240) || OVERVIEW_BUCKETS[OVERVIEW_BUCKETS.length - 1];
+  document.getElementById("overview-title").textContent =
+    RANGE_TITLES[state.filters.range] || (start === null ? "Last hour" : "Since " + Format.dateTime(since));
+  for (const label of document.querySelectorAll(".overview-bucket")) label.textContent = bucketName;
+  const summary = await api("/admin/summary?since=" + since + "&bucket=" + bucketSeconds);
   document.getElementById("stat-requests").textContent = Format.integer(summary.requests);
   document.getElementById("stat-blocked").textContent = Format.integer(summary.blocked);
   document.getElementById("stat-verdicts").textContent =
     Object.entries(summary.by_verdict || {})
       .map(([verdict, count]) => verdict + " " + Format.integer(count))
       .join(" · ") || "-";
-  // Every bucket of the window gets a point, so the time axis always spans the whole hour:
+  // Every bucket of the window gets a point, so the time axis always spans the whole window:
   // no requests means a count of 0 and no latency (a gap in the line).
   const byStart = new Map((summary.latency || []).map((bucket) => [bucket.t, bucket]));
   const times = [];
-  for (let t = Math.floor(since / OVERVIEW_BUCKET_S) * OVERVIEW_BUCKET_S; t <= now; t += OVERVIEW_BUCKET_S) {
+  for (let t = Math.floor(since / bucketSeconds) * bucketSeconds; t <= now; t += bucketSeconds) {
     times.push(t);
   }
   const pick = (name, empty) =>
