@@ -60,6 +60,13 @@ class _Params:
         return f"${len(self.values)}" if self.dialect.numbered_params else "?"
 
 
+# Ends a subquery about one request's decisions so that it runs per request row, through the decisions'
+# request index: PostgreSQL would otherwise turn EXISTS into a hash (semi-)join that reads every
+# decision of the store. An OFFSET keeps its planner from rewriting the EXISTS; SQLite needs the LIMIT
+# for an OFFSET and runs correlated subqueries per row anyway.
+_PER_ROW = " LIMIT 1 OFFSET 0"
+
+
 def _in_list(column: str, values: list[Any], param: _Params) -> str:
     return f"{column} IN ({', '.join(param(value) for value in values)})" if values else "1 = 0"
 
@@ -122,7 +129,7 @@ def _other_conditions(table: str, q: AuditQuery, param: _Params) -> list[str]:
     if q.policy is not None:
         conditions.append(
             "EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.request_id "
-            f"AND d.policy = {param(q.policy)} AND d.verdict <> 'ALLOW')"
+            f"AND d.policy = {param(q.policy)} AND d.verdict <> 'ALLOW'{_PER_ROW})"
         )
     if q.text is not None:
         # One placeholder per use: SQLite's `?` are positional.
@@ -132,7 +139,7 @@ def _other_conditions(table: str, q: AuditQuery, param: _Params) -> list[str]:
         )
         conditions.append(
             f"(r.reason {like} {param(pattern)} ESCAPE '\\' OR EXISTS (SELECT 1 FROM decisions d "
-            f"WHERE d.request_id = r.request_id AND ({of_decisions})))"
+            f"WHERE d.request_id = r.request_id AND ({of_decisions}){_PER_ROW}))"
         )
     return conditions
 

@@ -162,3 +162,27 @@ async def test_a_time_window_also_bounds_the_seq_range_walked(recorded):
         "requests", AuditQuery(since=1.0, until=2.0, verdict=["BLOCK"], seq_bounded_time=True))
     plan = _plan(sql, params)
     assert "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan and "requests_started" in plan, plan
+
+
+@pytest.mark.parametrize("filters", [{"text": "key"}, {"policy": "pii"}, {"policy": "pii", "text": "key"}])
+async def test_postgres_looks_at_the_decisions_of_each_scanned_request_only(postgres_url, filters):
+    """PostgreSQL would answer a request's `policy` or `text` filter with a hash join over every
+    decision in the store; the subquery runs per scanned request instead, through the request index."""
+    import asyncpg
+
+    from capsem_proxy.audit.postgres import split_url
+    from capsem_proxy.audit.sql import PostgresDialect
+
+    sink = open_audit_sink(postgres_url, KEY)
+    await sink.start()
+    await sink.close()
+    dsn, schema, _ = split_url(postgres_url)
+    connection = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    try:
+        sql, params = Statements(PostgresDialect).rows("requests", AuditQuery(**filters))
+        await connection.execute("SET enable_seqscan = off")  # the plan an index allows, whatever the table size
+        plan = "\n".join(row[0] for row in await connection.fetch("EXPLAIN " + sql, *params))
+    finally:
+        await connection.close()
+    assert "hashed SubPlan" not in plan and "Semi Join" not in plan and "Hash Join" not in plan, plan
+    assert "decisions_request" in plan, plan
