@@ -398,3 +398,31 @@ async def test_whoami_names_the_callers_role(api):
     assert (await _call(api, "GET", "/admin/whoami", BEARER)).json() == {"role": "admin"}
     assert (await _call(api, "GET", "/admin/whoami")).status == 401
     assert (await _call(api, "POST", "/admin/whoami", BEARER)).status == 405
+
+
+async def test_a_search_cut_short_by_the_bounded_scan_continues_page_by_page(tmp_path, monkeypatch):
+    """With a scan of 3 rows, a filter matching every third request answers short pages that say
+    `scan_limited`; following `next` finds every match, each once, newest first."""
+    from capsem_proxy.audit import open_audit_sink
+    from capsem_proxy.audit.keys import ChainKey
+
+    monkeypatch.setattr("capsem_proxy.audit.sql.MAX_SCAN", 3)
+    monkeypatch.setattr("capsem_proxy.admin.triage.MAX_SCAN", 3)
+    sink = open_audit_sink(f"sqlite:///{tmp_path / 'audit.db'}", ChainKey(b"k" * 32))
+    await sink.start()
+    try:
+        _fill(sink, 12)
+        await sink.flush()
+        api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), sink)
+        found, pages, target = [], 0, "/admin/requests?blocked=true&limit=10"
+        while target:
+            answer = (await _call(api, "GET", target, BEARER)).json()
+            found += [row["request_id"] for row in answer["requests"]]
+            pages += 1
+            cursor = answer["next"]
+            assert answer.get("scan_limited", False) == (cursor is not None)
+            target = f"/admin/requests?blocked=true&limit=10&before_seq={cursor['before_seq']}" if cursor else ""
+        # Four full scans of 3, and a last page that finds the scan has reached the oldest row.
+        assert found == ["req9", "req6", "req3", "req0"] and pages == 5
+    finally:
+        await sink.close()
