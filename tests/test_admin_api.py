@@ -426,3 +426,13 @@ async def test_a_search_cut_short_by_the_bounded_scan_continues_page_by_page(tmp
         assert found == ["req9", "req6", "req3", "req0"] and pages == 5
     finally:
         await sink.close()
+
+
+async def test_a_failing_tenant_directory_leaves_the_ids(audit):
+    class Broken(_Directory):
+        async def names(self, tenant_ids):
+            raise ConnectionError("key store down")
+
+    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit, tenant_names=Broken())
+    response = await _call(api, "GET", "/admin/requests", BEARER)
+    assert response.status == 200 and all("tenant_name" not in row for row in response.json()["requests"])

@@ -9,10 +9,13 @@ gateway's key store knows the tenant each key names). Without either, rows show 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
 __all__ = ["NO_TENANT_NAMES", "TenantDirectory", "add_tenant_names", "resolve_tenant"]
+
+logger = logging.getLogger("capsem_proxy.admin")
 
 
 class TenantDirectory(Protocol):
@@ -50,7 +53,11 @@ async def add_tenant_names(directory: TenantDirectory, rows: Iterable[dict[str, 
     wanted = {row["tenant_id"] for row in rows if row.get("tenant_id") and not row.get("tenant_name")}
     if not wanted:
         return
-    names = await directory.names(wanted)
+    try:
+        names = await directory.names(wanted)
+    except Exception:  # names decorate an answer: without them it still holds every row, by id
+        logger.exception("looking up tenant names failed")
+        return
     if not names:
         return
     for row in rows:
