@@ -366,7 +366,8 @@ class _Directory:
 
 async def test_tenant_names_are_shown_where_known_and_filter_by_name(audit):
     directory = _Directory()
-    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit, tenant_names=directory)
+    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit)
+    api.tenant_names = directory
     rows = (await _call(api, "GET", "/admin/requests", BEARER)).json()["requests"]
     assert {(row["tenant_id"], row.get("tenant_name")) for row in rows} == {("tenant0", "team-a"), ("tenant1", None)}
     assert directory.asked == [{"tenant0", "tenant1"}]  # one lookup per page
@@ -433,6 +434,7 @@ async def test_a_failing_tenant_directory_leaves_the_ids(audit):
         async def names(self, tenant_ids):
             raise ConnectionError("key store down")
 
-    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit, tenant_names=Broken())
+    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit)
+    api.tenant_names = Broken()
     response = await _call(api, "GET", "/admin/requests", BEARER)
     assert response.status == 200 and all("tenant_name" not in row for row in response.json()["requests"])

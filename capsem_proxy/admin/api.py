@@ -30,14 +30,13 @@ _COLLECTIONS_ONLY = ("decisions", "summary")
 class AdminAPI:
     """Serves /admin/* and /dashboard*."""
 
-    def __init__(
-        self, token: str | None, approvals: ApprovalStore, audit: AuditSink | None = None,
-        tenant_names: TenantDirectory = NO_TENANT_NAMES,
-    ) -> None:
+    # Who a tenant id is (admin/tenants.py): set `api.tenant_names` to a TenantDirectory (the gateway's
+    # key store) and answers name the tenants it knows; by default rows carry ids only.
+    tenant_names: TenantDirectory = NO_TENANT_NAMES
+
+    def __init__(self, token: str | None, approvals: ApprovalStore, audit: AuditSink | None = None) -> None:
         self.approvals = approvals
         self.audit = audit
-        # Who a tenant id is (tenants.py); the gateway's key store sets it when it names tenants.
-        self.tenant_names = tenant_names
         self.sessions: DashboardSessions | None = None
         self.assets: DashboardAssets | None = None
         self._auth: AdminAuth | None = None
