@@ -30,10 +30,6 @@ _COLLECTIONS_ONLY = ("decisions", "summary")
 class AdminAPI:
     """Serves /admin/* and /dashboard*."""
 
-    # Who a tenant id is (admin/tenants.py): set `api.tenant_names` to a TenantDirectory (the gateway's
-    # key store) and answers name the tenants it knows; by default rows carry ids only.
-    tenant_names: TenantDirectory = NO_TENANT_NAMES
-
     def __init__(self, token: str | None, approvals: ApprovalStore, audit: AuditSink | None = None) -> None:
         self.approvals = approvals
         self.audit = audit
@@ -48,6 +44,10 @@ class AdminAPI:
     @property
     def enabled(self) -> bool:
         return self._auth is not None
+
+    # Who a tenant id is (admin/tenants.py): set `api.tenant_names` to a TenantDirectory (the gateway's
+    # key store) and answers name the tenants it knows; by default rows carry ids only.
+    tenant_names: TenantDirectory = NO_TENANT_NAMES
 
     async def handle(
         self,
