@@ -30,10 +30,12 @@ and for requests status (`403`, `4xx`, `500-504`, comma-separated). Filters no i
 the newest audit.query.MAX_SCAN rows the indexed ones select; a page cut short by that says
 `scan_limited` and its `next` cursor continues the search.
 
+Triage modules: `triage` (pages of rows with their governing decisions), `export` (CSV and
+JSONL), `tenants` (tenant names).
+
 Modules: `api` (AdminAPI, routing), `auth` (token and cookie checks), `params` (query-string
-parsing), `queries`, `approvals` and `dashboard` (each route family), `triage` (pages of rows with
-their governing decisions), `export` (CSV and JSONL), `tenants` (tenant names), `replies` (reply
-values and the headers every response carries).
+parsing), `queries`, `approvals` and `dashboard` (each route family), `replies` (reply values and
+the headers every response carries).
 """
 
 from capsem_proxy.admin.api import AdminAPI
