@@ -16,8 +16,8 @@ import pytest
 
 from capsem_proxy.admin.export import CSV_COLUMNS
 from tests.audit.stores import drop_schema, new_schema_url
+from tests.browser import REPO_ROOT
 from tests.integration.test_admin_queries import _eventually
-from tests.integration.test_dashboard_browser import REPO_ROOT
 from tests.proxy_process import ProxyProcess, start_proxy
 
 ADMIN_TOKEN = "admin-token-for-triage-0123456"

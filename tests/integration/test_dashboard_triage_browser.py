@@ -18,8 +18,7 @@ import openai
 import orjson
 import pytest
 
-from tests.browser import chromium_context, require_chromium
-from tests.integration.test_dashboard_browser import REPO_ROOT
+from tests.browser import REPO_ROOT, chromium_context, require_chromium
 from tests.proxy_process import start_proxy
 
 ADMIN_TOKEN = "admin-token-for-triage-browser-01"

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.test_dashboard_browser import REPO_ROOT
+from tests.browser import REPO_ROOT
 from tests.proxy_process import start_proxy
 
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "capsem-proxy.json"
