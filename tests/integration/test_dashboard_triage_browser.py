@@ -122,6 +122,15 @@ def test_filters_narrow_the_live_page_to_what_matters(traffic, page, tmp_path):
     ids = traffic["ids"]
     _log_in(page, traffic["proxy"])
     _wait_for_rows(page, set(traffic["rows"]))
+    # The decision table leaves out the ALLOW every policy records on every request, unless asked.
+    page.locator("#live-decisions tbody tr.decision-row").first.wait_for(timeout=WAIT_MS)
+    assert set(page.locator("#live-decisions tbody td.verdict").all_inner_texts()) == {"BLOCK"}
+    assert page.inner_text("#decisions-scope") == "other than ALLOW"
+    page.check("#f-allow")
+    page.locator("#live-decisions tbody td.verdict", has_text="ALLOW").first.wait_for(timeout=WAIT_MS)
+    assert "allow=1" in page.evaluate("location.hash")
+    page.uncheck("#f-allow")
+    page.wait_for_function("() => !location.hash.includes('allow=1')", timeout=WAIT_MS)
     page.screenshot(path=str(tmp_path / "triage-unfiltered.png"), full_page=True)
 
     page.select_option("#f-verdict", "BLOCK")  # applies at once

@@ -358,6 +358,8 @@ async function loadOlder() {
 
 async function showLive() {
   const live = Filters.isLive(state.filters);
+  document.getElementById("decisions-scope").textContent =
+    state.filters.verdict || state.filters.allow ? "" : "other than ALLOW";
   document.getElementById("live-mode").textContent = live ? "live" : "in the chosen time range";
   document.getElementById("live-decisions-mode").textContent = live ? "live" : "in the chosen time range";
   updateExports(false);
@@ -730,6 +732,7 @@ document.getElementById("f-range").addEventListener("change", (event) => {
   if (event.target.value !== "custom") applyForm();
 });
 document.getElementById("f-verdict").addEventListener("change", () => applyForm());
+document.getElementById("f-allow").addEventListener("change", () => applyForm());
 document.getElementById("f-clear").addEventListener("click", () => {
   const view = FILTERED_VIEWS.has(state.view) ? state.view : "live";
   window.location.hash = "#" + view;

@@ -3,7 +3,9 @@
 "use strict";
 
 const Filters = (() => {
-  const FIELDS = ["range", "from", "to", "verdict", "q", "tenant", "policy", "provider", "model", "status", "session_id"];
+  const FIELDS = [
+    "range", "from", "to", "verdict", "q", "tenant", "policy", "provider", "model", "status", "session_id", "allow",
+  ];
   const RANGES = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000 };
   const BLOCKING = "BLOCK,CONFIRM,CLARIFY,REPLAN";
   const NOT_ALLOW = "LOG,REDACT,CONFIRM,CLARIFY,REPLAN,BLOCK";
@@ -57,7 +59,10 @@ const Filters = (() => {
     if (since !== null) params.set("since", String(Math.floor(since)));
     if (until !== null) params.set("until", String(Math.ceil(until)));
     if (table === "sessions") return params;
-    const verdict = blockedOnly && !filters.verdict ? "BLOCKING" : filters.verdict;
+    let verdict = blockedOnly && !filters.verdict ? "BLOCKING" : filters.verdict;
+    // Every policy records an ALLOW on every request: the decision tables leave those out unless
+    // asked (`allow`); a request's own page shows them all.
+    if (table === "decisions" && !verdict && !filters.allow) verdict = "NOT_ALLOW";
     if (verdict === "BLOCKING") {
       if (table === "requests") params.set("blocked", "true");
       else params.set("verdict", BLOCKING);
@@ -73,7 +78,7 @@ const Filters = (() => {
     const filters = {};
     for (const name of FIELDS) {
       const input = form.elements.namedItem(name);
-      const value = input ? String(input.value).trim() : "";
+      const value = !input ? "" : input.type === "checkbox" ? (input.checked ? "1" : "") : String(input.value).trim();
       if (value) filters[name] = value;
     }
     if (filters.range === "live") delete filters.range;
@@ -87,7 +92,8 @@ const Filters = (() => {
   function fillForm(form, filters) {
     for (const name of FIELDS) {
       const input = form.elements.namedItem(name);
-      if (input) input.value = filters[name] || (name === "range" ? "live" : "");
+      if (input && input.type === "checkbox") input.checked = Boolean(filters[name]);
+      else if (input) input.value = filters[name] || (name === "range" ? "live" : "");
     }
     form.classList.toggle("custom", filters.range === "custom");
   }
