@@ -75,6 +75,8 @@ class AuditStore(Protocol):
 
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]: ...
 
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]: ...
+
     async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]: ...
 
     async def session_timeline(self, session_id: str, limit: int = 1000) -> list[dict[str, Any]]: ...
@@ -446,6 +448,9 @@ class QueuedAuditSink:
 
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
         return await self.store.query_decisions(q)
+
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
+        return await self.store.scan_extent(table, q)
 
     async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
         return await self.store.query_sessions(q)
