@@ -7,9 +7,8 @@ such lists itself), so it is refused with 400 before any policy runs.
 
 from __future__ import annotations
 
-from capsem_proxy.errors import ProxyError
+from capsem_proxy.errors import ErrorKind, ProxyError
 from capsem_proxy.exchange import Exchange
-from capsem_proxy.providers.base import ErrorKind
 
 __all__ = ["TooManyTools", "check_tool_count"]
 
