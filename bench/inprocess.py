@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from bench.providers import DETECTOR_POLICIES
 from bench.servers import start_fake
 
 __all__ = ["DETECTORS", "KINDS", "main"]
@@ -52,10 +53,7 @@ KINDS: dict[str, tuple[str, list[tuple[bytes, bytes]], bytes]] = {
                       orjson.dumps({"systemInstruction": {"parts": [{"text": MESSAGES[0]["content"]}]},
                                     "contents": [{"role": "user", "parts": [{"text": MESSAGES[1]["content"]}]}]})),
 }
-DETECTORS: list[dict[str, Any]] = [
-    {"class": "capsem.policies.debug_policy.DebugPolicy", "hooks": ["on_model_call", "on_tool_call"]},
-    {"class": "secrets"}, {"class": "pii_detect"}, {"class": "injection"}, {"class": "egress"},
-]
+DETECTORS = DETECTOR_POLICIES
 
 
 def _proxy_app(upstream: str, workdir: Path, detectors: bool, overrides: dict[str, Any]) -> Any:
@@ -169,6 +167,8 @@ async def _main(args: argparse.Namespace, upstream: str, workdir: Path) -> None:
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stdout)
         stats.sort_stats(args.sort).print_stats(args.profile)
+        if args.dump:
+            stats.dump_stats(args.dump)
     await inbox.put({"type": "lifespan.shutdown"})
     await lifespan
 
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions of a cProfile")
+    parser.add_argument("--dump", help="also write the profile to this file (pstats)")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="capsem-inprocess-"))
