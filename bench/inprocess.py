@@ -28,31 +28,13 @@ from typing import Any
 
 import orjson
 
-from bench.providers import DETECTOR_POLICIES
+from bench.providers import DETECTOR_POLICIES, KINDS
 from bench.servers import start_fake
 
-__all__ = ["DETECTORS", "KINDS", "main"]
+__all__ = ["DETECTORS", "main"]
 
-MESSAGES = [
-    {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
-    {"role": "user", "content": "Write one sentence about the sea, for a benchmark."},
-]
 _STREAM_SCENARIO = orjson.dumps({"events": 20})
-# kind -> (path, headers, body)
-KINDS: dict[str, tuple[str, list[tuple[bytes, bytes]], bytes]] = {
-    "json": ("/v1/chat/completions", [(b"authorization", b"Bearer sk-bench")],
-             orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES, "temperature": 0.2, "max_tokens": 64})),
-    "openai-stream": ("/v1/chat/completions", [(b"authorization", b"Bearer sk-bench")],
-                      orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 256,
-                                    "stream": True})),
-    "anthropic-stream": ("/v1/messages", [(b"x-api-key", b"sk-ant-bench"), (b"anthropic-version", b"2023-06-01")],
-                         orjson.dumps({"model": "claude-sonnet-4-5", "system": MESSAGES[0]["content"],
-                                       "messages": MESSAGES[1:], "max_tokens": 256, "stream": True})),
-    "gemini-stream": ("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
-                      [(b"x-goog-api-key", b"AIza-bench")],
-                      orjson.dumps({"systemInstruction": {"parts": [{"text": MESSAGES[0]["content"]}]},
-                                    "contents": [{"role": "user", "parts": [{"text": MESSAGES[1]["content"]}]}]})),
-}
+
 DETECTORS = DETECTOR_POLICIES
 
 
@@ -94,7 +76,9 @@ async def _lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[st
 
 
 async def _one(app: Any, kind: str) -> int:
-    path, headers, body = KINDS[kind]
+    request = KINDS[kind]
+    path, body = request.path, request.body
+    headers = [(name.lower().encode(), value.encode()) for name, value in request.headers]
     raw_path, _, query = path.encode().partition(b"?")
     stream_headers = [(b"x-fake-scenario", _STREAM_SCENARIO)] if kind != "json" else []
     scope = {
