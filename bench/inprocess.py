@@ -127,6 +127,27 @@ async def _run(app: Any, kind: str, requests: int, concurrency: int) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
+    await _run(app, kind, args.warmup, args.concurrency)
+    await asyncio.sleep(0.6)
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None
+    cpu = time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    await _run(app, kind, args.requests, args.concurrency)
+    await asyncio.sleep(0.6)  # deferred work (audit batches) is counted
+    if profiler is not None:
+        profiler.disable()
+    used = time.process_time() - cpu
+    print(f"{args.target} {kind}{' +detectors' if args.detectors else ''}: "
+          f"{1e6 * used / args.requests:.0f} µs/request over {args.requests} (c={args.concurrency})", flush=True)
+    if profiler is not None:
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats(args.sort).print_stats(args.profile)
+        if args.dump:
+            stats.dump_stats(args.dump)
+
+
 async def _main(args: argparse.Namespace, upstream: str, workdir: Path) -> None:
     if args.target == "proxy":
         app = _proxy_app(upstream, workdir, args.detectors, orjson.loads(args.config))
@@ -135,24 +156,9 @@ async def _main(args: argparse.Namespace, upstream: str, workdir: Path) -> None:
 
         app = create_app(upstream)
     lifespan, inbox = await _lifespan(app)
-    await _run(app, args.kind, args.warmup, args.concurrency)
-    await asyncio.sleep(0.6)
-    profiler = cProfile.Profile(time.thread_time) if args.profile else None
-    cpu = time.process_time()
-    if profiler is not None:
-        profiler.enable()
-    await _run(app, args.kind, args.requests, args.concurrency)
-    await asyncio.sleep(0.6)  # deferred work (audit batches) is counted
-    if profiler is not None:
-        profiler.disable()
-    used = time.process_time() - cpu
-    print(f"{args.target} {args.kind}{' +detectors' if args.detectors else ''}: "
-          f"{1e6 * used / args.requests:.0f} µs/request over {args.requests} (c={args.concurrency})")
-    if profiler is not None:
-        stats = pstats.Stats(profiler, stream=sys.stdout)
-        stats.sort_stats(args.sort).print_stats(args.profile)
-        if args.dump:
-            stats.dump_stats(args.dump)
+    for kind in KINDS if args.kind == "all" else [args.kind]:
+        for _ in range(args.repeat):
+            await _measure(app, args, kind)
     await inbox.put({"type": "lifespan.shutdown"})
     await lifespan
 
@@ -160,7 +166,8 @@ async def _main(args: argparse.Namespace, upstream: str, workdir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.splitlines()[0])
     parser.add_argument("--target", choices=("proxy", "baseline"), default="proxy")
-    parser.add_argument("--kind", choices=tuple(KINDS), default="json")
+    parser.add_argument("--kind", choices=(*KINDS, "all"), default="json")
+    parser.add_argument("--repeat", type=int, default=1, help="measure each kind this many times")
     parser.add_argument("--detectors", action="store_true", help="the four text detectors on")
     parser.add_argument("--config", default="{}", help="JSON of configuration sections over the defaults")
     parser.add_argument("--requests", type=int, default=3000)
