@@ -424,7 +424,7 @@ class PIIDetector:
                     score = max(min(score + _CONTEXT_BOOST, 1.0), _MIN_SCORE_WITH_CONTEXT)
                 if score >= self._min_score:
                     findings.append(Finding(entity.kind, start, end, value, round(score, 3)))
-        if self._national:
+        if self._national and has_digit:  # every national id holds digits (see national_ids._GATE)
             if lowered is None:
                 lowered = text.lower()
             # First, so that an id named by its own cue word wins a tie with another kind's match.

@@ -258,3 +258,15 @@ def test_kinds_that_need_a_cue_word_are_found_through_the_shared_cue_pass() -> N
     assert [finding.kind for finding in found] == ["email", "uk_nhs", "au_tfn"]
     found = detector.scan("Aadhaar: 2345 6789 0124; PESEL 44051401359")
     assert [finding.kind for finding in found] == ["in_aadhaar", "pl_pesel"]
+
+
+def test_national_ids_are_not_looked_for_in_a_text_without_a_digit() -> None:
+    """The PII scan skips national ids for a text without a digit: their gate needs one."""
+    import random
+
+    from capsem_proxy.detectors import national_ids
+
+    rng = random.Random(5)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZXYZ .-/+abc"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
+    assert not any(national_ids._GATE.search(text) for text in texts)
