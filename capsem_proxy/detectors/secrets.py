@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
+from capsem_proxy.detectors.holds import pem_hold, word_hold
 
 __all__ = ["SECRET_KINDS", "SecretsDetector", "looks_placeholder", "shannon_entropy"]
 
@@ -577,6 +578,11 @@ class SecretsDetector:
         self._rules = [rule for rule in _RULES if rule.kind in wanted]
         self._pair_aws = "aws_access_key" in wanted and "aws_secret_key" in wanted
         self._allow = frozenset(allow)
+
+    def hold_from(self, text: str) -> int:
+        """Where a secret may still be in progress at the end of `text` (see `detectors.holds`): the
+        last word (a connection string's `;`-joined pairs count as one), or an unclosed PEM block."""
+        return min(word_hold(text, joined_by=";"), pem_hold(text, "-----BEGIN", _PemBlocks._END))
 
     def scan(self, text: str) -> list[Finding]:
         """Every secret in `text`, in order of `start`; overlapping findings keep the most specific."""
