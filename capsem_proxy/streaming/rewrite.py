@@ -8,15 +8,13 @@ JSON-array element's separators). Every other event keeps its exact bytes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
-__all__ = ["rewrite_event_text", "split_event_text"]
+from capsem_proxy.streaming.sse import split_data
 
-# Line ends as in the SSE spec; the separators are kept so the event keeps its framing.
-_LINES = re.compile(rb"(\r\n|\r|\n)")
+__all__ = ["rewrite_event_text", "split_event_text"]
 
 _TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json", "refusal"})
 # What only the last part of a split event may carry: how the answer ended and what it cost
@@ -99,14 +97,11 @@ def _frame(raw: bytes, sse: bool) -> tuple[bytes, bytes, bytes] | None:
     if not sse:
         start = raw.find(b"{")
         return None if start == -1 else (raw[:start], raw[start:], b"")
-    parts = _LINES.split(raw)  # lines at even indexes, their line ends at odd ones
-    data_lines = [index for index in range(0, len(parts), 2) if parts[index].startswith(b"data")]
-    if len(data_lines) != 1 or not parts[data_lines[0]].startswith(b"data:"):
+    cut = split_data(raw)
+    if cut is None:
         return None  # text spread over several data lines (or an odd field) is not rewritten
-    index = data_lines[0]
-    payload = parts[index][5:]
-    prefix = b"data: " if payload.startswith(b" ") else b"data:"
-    return b"".join(parts[:index]) + prefix, payload.strip(), b"".join(parts[index + 1 :])
+    before, payload, after = cut
+    return before, payload.strip(), after
 
 
 def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | None:
