@@ -33,6 +33,7 @@ from typing import Any
 import ahocorasick
 
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
+from capsem_proxy.detectors.holds import digit_run_hold, word_hold
 from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder
 from capsem_proxy.detectors.phone_regions import CUED_PHONE_REGIONS, inferred_regions, looks_like_version_or_id
 
@@ -43,6 +44,8 @@ _CONTEXT_BOOST = 0.35
 _MIN_SCORE_WITH_CONTEXT = 0.4
 _CONTEXT_BEFORE_CHARS = 64
 _CONTEXT_AFTER_CHARS = 32
+# A cue word read after a number may end this far past the context it starts in.
+_LONGEST_CUE_CHARS = 24
 _NER_SCORE = 0.85
 _MIN_PHONE_DIGITS = 7
 # Phone regions searched when none are configured (Presidio's default).
@@ -386,6 +389,17 @@ class PIIDetector:
             for word, indexes in cues.items():
                 self._cues.add_word(word, tuple(indexes))
             self._cues.make_automaton()
+
+    @property
+    def can_hold(self) -> bool:
+        """False with a NER model: a name spans words, and no word says where one starts."""
+        return self._ner is None
+
+    def hold_from(self, text: str) -> int:
+        """Where personal data may still be in progress at the end of `text` (see
+        `detectors.holds`): the last word (an e-mail address, an IP address), or a run of digit
+        groups that more digits, or a cue word after it, could still make a number."""
+        return min(word_hold(text), digit_run_hold(text, _CONTEXT_AFTER_CHARS + _LONGEST_CUE_CHARS))
 
     def scan(self, text: str) -> list[Finding]:
         """Every piece of personal data in `text`, in order of `start`; overlaps keep the best score."""

@@ -33,6 +33,7 @@ from itertools import pairwise
 import ahocorasick
 
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
+from capsem_proxy.detectors.holds import pem_hold, word_hold
 
 __all__ = ["SECRET_KINDS", "SecretsDetector", "looks_placeholder", "shannon_entropy"]
 
@@ -589,6 +590,11 @@ class SecretsDetector:
                 table.setdefault(literal, []).append(index)
         self._cased = _automaton(cased)
         self._lowered = _automaton(lowered)
+
+    def hold_from(self, text: str) -> int:
+        """Where a secret may still be in progress at the end of `text` (see `detectors.holds`): the
+        last word (a connection string's `;`-joined pairs count as one), or an unclosed PEM block."""
+        return min(word_hold(text, joined_by=";"), pem_hold(text, "-----BEGIN", _PemBlocks._END))
 
     def scan(self, text: str) -> list[Finding]:
         """Every secret in `text`, in order of `start`; overlapping findings keep the most specific."""
