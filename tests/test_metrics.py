@@ -170,26 +170,6 @@ def test_metrics_instances_do_not_share_numbers() -> None:
                   route="/v1/chat/completions", status="200") is None
 
 
-def test_update_per_request_costs_a_few_microseconds(metrics: Metrics) -> None:
-    record = _record()
-    decisions = [Decision(Verdict.ALLOW, "DebugPolicy", "on_model_call", latency_ms=0.02)]
-    for _ in range(500):
-        metrics.observe_request(record)
-        metrics.observe_decisions(decisions)
-    rounds = 20_000
-    best = float("inf")
-    for _ in range(3):  # the best of three: other processes on the machine only ever add time
-        started = time.perf_counter()
-        for _ in range(rounds):
-            metrics.observe_request(record)
-            metrics.observe_decisions(decisions)
-        best = min(best, (time.perf_counter() - started) / rounds * 1e6)
-    print(f"observe_request + observe_decisions(1 decision): {best:.2f} µs")
-    # About 1.5 µs on the 2-core development VM (5.5 µs with prometheus-client's locked children);
-    # the bound leaves room for slower machines.
-    assert best < 25
-
-
 def test_lock_free_series_expose_what_prometheus_client_would(metrics: Metrics) -> None:
     """The request-path series are plain numbers in one process: same samples as the library's own."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
