@@ -101,17 +101,21 @@ async def _one(app: Any, kind: str) -> int:
         await hold.wait()
         return {"type": "http.disconnect"}
 
+    answer = bytearray()
+
     async def send(message: dict[str, Any]) -> None:
         nonlocal status, size
         if message["type"] == "http.response.start":
             status = message["status"]
         else:
             size += len(message.get("body", b""))
+            if status != 200:
+                answer.extend(message.get("body", b""))
 
     await app(scope, receive, send)
     hold.set()
     if status != 200 or not size:
-        raise RuntimeError(f"{kind}: status {status}, {size} bytes")
+        raise RuntimeError(f"{kind}: status {status}, {size} bytes: {bytes(answer)[:600]!r}")
     return size
 
 

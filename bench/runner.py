@@ -209,8 +209,24 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
 }
 
 
-def sanity_check(server: Server) -> None:
-    """One JSON and one streamed request through ``server``; fail loudly if either is wrong."""
+def _stream_text(events: list[str]) -> tuple[int, str]:
+    """(text deltas, their text joined) of an OpenAI stream's `data:` lines."""
+    deltas, parts = 0, []
+    for event in events:
+        if event == "data: [DONE]":
+            continue
+        for choice in orjson.loads(event[6:]).get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                deltas += 1
+                parts.append(content)
+    return deltas, "".join(parts)
+
+
+def sanity_check(server: Server, reference: str | None = None) -> str:
+    """One JSON and one streamed request through ``server``; fail loudly if either is wrong. Returns
+    the streamed text. With a ``reference`` text (the fake provider's own), the stream must carry that
+    text (a proxy holding text back may release it in more events); without, exactly 20 text deltas."""
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         r = client.post(PATH, content=JSON_BODY, headers=headers)
@@ -218,10 +234,12 @@ def sanity_check(server: Server) -> None:
             raise RuntimeError(f"{server.name}: unexpected answer {r.status_code}: {r.text[:500]}")
         r = client.post(PATH, content=STREAM_BODY, headers={**headers, "x-fake-scenario": STREAM_SCENARIO})
         events = [line for line in r.text.split("\n") if line.startswith("data: ")]
-        deltas = [e for e in events if '"content":"' in e and '"content":""' not in e]
-        if r.status_code != 200 or events[-1:] != ["data: [DONE]"] or len(deltas) != STREAM_EVENTS:
-            raise RuntimeError(f"{server.name}: unexpected stream {r.status_code} ({len(deltas)} text deltas, "
-                               f"wanted {STREAM_EVENTS}): {r.text[:500]}")
+        deltas, text = _stream_text(events) if r.status_code == 200 else (0, "")
+        complete = deltas == STREAM_EVENTS if reference is None else text == reference
+        if r.status_code != 200 or events[-1:] != ["data: [DONE]"] or not complete:
+            raise RuntimeError(f"{server.name}: unexpected stream {r.status_code} ({deltas} text deltas, "
+                               f"wanted {STREAM_EVENTS} or the fake provider's text): {r.text[:500]}")
+    return text
 
 
 def _package_versions() -> dict[str, str]:
@@ -296,12 +314,15 @@ def measure_all(bench: Bench, scenarios: list[Scenario]) -> tuple[dict[str, dict
     servers: dict[str, Server] = {}
     per_round: dict[str, dict[str, list[Any]]] = {t: {} for t in needed}
     current = "?"
+    reference: str | None = None  # the fake provider's streamed text, once `direct` is checked
     try:
         for target in needed:
             current = target
             bench.say(f"[{target}] starting")
             servers[target] = TARGETS[target](bench)
-            sanity_check(servers[target])
+            text = sanity_check(servers[target], reference)
+            if target == "direct":
+                reference = text
         for scenario in scenarios:
             targets = [t for t in needed if t in scenario.targets]
             rounds = bench.profile.rounds if scenario.repeat else 1
