@@ -19,6 +19,7 @@ from capsem_proxy.config import Settings
 from capsem_proxy.confirm.requests import Confirmations
 from capsem_proxy.confirm.store import open_approval_store
 from capsem_proxy.cors import CorsPolicy
+from capsem_proxy.drain import drain_state, install_drain_hook
 from capsem_proxy.errors import AmbiguousKey, ErrorKind, ProxyError, RouteNotFound
 from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer
@@ -91,6 +92,7 @@ class ProxyApp:
             answers=AnswerPath(settings.streaming, self.observer),
             observer=self.observer,
             max_body_bytes=settings.server.max_body_bytes,
+            max_tools=settings.server.max_tools_per_request,
         )
         self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
         self._access_log = settings.server.access_log
@@ -111,6 +113,7 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
                 await self.mcp.start()
+                install_drain_hook(self.settings.server.drain_delay_seconds)
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
                 # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
@@ -260,7 +263,9 @@ class ProxyApp:
         elif path == "/healthz":
             body = b'{"status":"ok"}'
         else:
-            ready, reason = self.audit.ready()
+            ready, reason = (False, "draining: the proxy is shutting down") if drain_state.draining else (True, "")
+            if ready:
+                ready, reason = self.audit.ready()
             if ready:
                 ready, reason = await self.approvals.ready()
             body = b'{"status":"ready"}' if ready else orjson.dumps({"status": "not ready", "reason": reason})

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 CONFIG_ENV_VAR = "CAPSEM_PROXY_CONFIG"
+# The highest server.max_tools_per_request accepted: beyond it one request costs more policy calls
+# than any provider's tool list needs.
+MAX_TOOLS_HARD_LIMIT = 65_536
 
 # Shorthands kept for compatibility with the SDKs' own variable naming (PRODUCT.md contract).
 _BASE_URL_ENV_VARS = {
@@ -84,6 +87,18 @@ class ServerSettings(_Section):
         4096, ge=1, description="open client connections per worker; one more is answered 503 and closed at once"
     )
     backlog: int = Field(2048, ge=1, description="connections the OS queues before the proxy accepts them")
+    drain_seconds: float = Field(
+        30.0, ge=0, description="after SIGTERM, how long open requests and streams may take to finish before they "
+        "are cut; keep it below the orchestrator's grace period (Kubernetes terminationGracePeriodSeconds)",
+    )
+    drain_delay_seconds: float = Field(
+        0.0, ge=0, description="after SIGTERM, how long the proxy keeps accepting connections while /readyz answers "
+        "503, so the load balancer stops sending it new ones before it closes its listener",
+    )
+    max_tools_per_request: int = Field(
+        1024, ge=1, le=MAX_TOOLS_HARD_LIMIT,
+        description="most tools one request may offer (400 above); each is checked by every on_tool_call policy",
+    )
 
 
 class ProviderSettings(_Section):
@@ -233,6 +248,13 @@ class AuditSettings(_Section):
         "<server.data_dir>/audit-head.json)"
     )
     head_log_interval_s: float = Field(60.0, ge=0, description="how often the chain head is logged (0: never)")
+    retention_days: float | None = Field(
+        None, gt=0, description="rows older than this many days are pruned (the chain stays verifiable through a "
+        "signed checkpoint); null keeps everything"
+    )
+    retention_check_interval_s: float = Field(
+        3600.0, ge=1, description="how often the proxy prunes rows past audit.retention_days"
+    )
 
     @model_validator(mode="after")
     def _reserve_within_queue(self) -> AuditSettings:
