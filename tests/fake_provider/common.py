@@ -264,9 +264,19 @@ def endpoint(
             return scenario_error(api, sc, key)
         if bad_json is not None:
             return api.error(400, body=_bad_json(api, bad_json))
-        return await handler(Ctx(request, state, api, sc, body, payload, key))
+        try:
+            return await handler(Ctx(request, state, api, sc, body, payload, key))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # A body of the wrong shape (a list where the API wants a string…): the provider's 400.
+            return api.error(400, body=_bad_shape(api, exc))
 
     return handle
+
+
+def _bad_shape(api: Api, exc: BaseException) -> Any:
+    payload = api.error_payload(400)
+    _set_message(payload, f"Invalid request body: {type(exc).__name__}")
+    return payload
 
 
 def _bad_json(api: Api, exc: object) -> Any:
