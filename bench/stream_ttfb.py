@@ -6,7 +6,8 @@ through capsem-proxy in several configurations (one request at a time, p50 over 
 Targets: `direct` (the fake provider), `default` (the implicit default policy), `debug-by-path`
 (CAPSEM's DebugPolicy named by its import path), `detectors-pass` (secrets, PII and egress reading
 answers, streaming mode `pass`: nothing held) and `detectors-guard` (the same in `guard` mode).
-`--code DIR` runs the proxies from another checkout (to measure before and after a change).
+`--code DIR` runs the proxies from another checkout (to measure before and after a change; the
+checkout's modules must win over the installed ones, e.g. through a `sitecustomize.py` there).
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ async def _one(port: int, path: str, body: bytes, headers: dict[str, str], has_t
     return first_text
 
 
-async def _measure(port: int, fmt: str, warmup: int, requests: int) -> float:
+async def _measure(port: int, fmt: str, warmup: int, requests: int, delay_ms: float) -> float:
     path, body, headers, has_text = FORMATS[fmt]
-    scenario = {"reply": REPLY, "chunk_size": 20}
+    scenario = {"reply": REPLY, "chunk_size": 20, "delay_ms": delay_ms}
     headers = {**headers, "x-fake-scenario": orjson.dumps(scenario).decode()}
     payload = orjson.dumps(body)
     samples = [await _one(port, path, payload, headers, has_text) for _ in range(warmup + requests)]
@@ -91,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--delay-ms", type=float, default=2.0, help="between the provider's events (a model's pace)")
     parser.add_argument("--targets", default=",".join(["direct", *CONFIGS]))
     parser.add_argument("--code", help="run the proxies from this checkout (PYTHONPATH)")
     args = parser.parse_args()
@@ -105,13 +107,16 @@ def main() -> None:
                 proxy = start_proxy(fake.base_url, CONFIGS[target], env=env, log_level="warning")
                 port, stop = proxy.port, proxy.stop
             try:
-                results[target] = {fmt: asyncio.run(_measure(port, fmt, args.warmup, args.requests)) for fmt in FORMATS}
+                results[target] = {
+                    fmt: asyncio.run(_measure(port, fmt, args.warmup, args.requests, args.delay_ms)) for fmt in FORMATS
+                }
             finally:
                 if stop is not None:
                     stop()
     finally:
         fake.stop()
-    print(f"time to first answer text byte, p50 ms ({args.requests} requests each, c=1, {len(REPLY)}-char answer)")
+    print(f"time to first answer text byte, p50 ms ({args.requests} requests each, c=1, {len(REPLY)}-char answer "
+          f"in 20-character events {args.delay_ms} ms apart)")
     print(f"{'target':<18}" + "".join(f"{fmt:>18}" for fmt in FORMATS))
     for target, row in results.items():
         print(f"{target:<18}" + "".join(f"{row[fmt]:>18.3f}" for fmt in FORMATS))
