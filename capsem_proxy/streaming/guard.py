@@ -8,6 +8,12 @@ long as the window is at least as long as what the policies look for. A tool cal
 emits is held until it is complete (the finish event or the stream's end), then checked with
 `on_tool_call`, then released whole.
 
+Policies that can say where, at the end of the checked text, a finding may still be in progress
+(`holds`: the built-in detectors) replace the window by that point, so prose is approved as it
+is checked. When the approved point falls inside an event's text, the approved start goes out as
+an event of its own (`split`), so text is held back, never whole events. Released bytes depend on
+the sequence of events only, never on how they were cut into reads.
+
 Modes: `pass` approves every event at once (policies still check at checkpoints and may end
 the stream from there on), `guard` holds back the window, `buffer` holds everything until the
 whole answer has been checked.
