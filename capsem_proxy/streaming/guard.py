@@ -8,6 +8,12 @@ long as the window is at least as long as what the policies look for. A tool cal
 emits is held until it is complete (the finish event or the stream's end), then checked with
 `on_tool_call`, then released whole.
 
+Policies that can say where, at the end of the checked text, a finding may still be in progress
+(`holds`: the built-in detectors) replace the window by that point, so prose is approved as it
+is checked. When the approved point falls inside an event's text, the approved start goes out as
+an event of its own (`split`), so text is held back, never whole events. Released bytes depend on
+the sequence of events only, never on how they were cut into reads.
+
 Modes: `pass` approves every event at once (policies still check at checkpoints and may end
 the stream from there on), `guard` holds back the window, `buffer` holds everything until the
 whole answer has been checked.
@@ -105,6 +111,8 @@ class _OpenCall:
 
 
 _UNBOUNDED = 1 << 62
+# Until the first text is approved, or this much text has come, a guard with holds checks every event.
+_EAGER_CHARS = 256
 # Echoed text is first looked for this far before the end of what was streamed (it is usually
 # the part that just ended), then in the whole text.
 _ECHO_SLACK = 4096
@@ -159,8 +167,9 @@ class StreamGuard:
         # Where, in the unapproved text, a finding may still be in progress, per policy that can
         # tell (see `_approvable`); `window_chars` then covers only the policies that cannot.
         self._holds = tuple(holds) if self._mode == "guard" else ()
-        if self._holds:
-            self._check_every = 1  # text is approved as soon as it is checked: check every event
+        # With holds, text is approved as soon as it is checked: until the first text is approved
+        # (time to the first byte) every event is checked, then every `check_every_chars` as without.
+        self._eager = bool(self._holds)
         self._approved_chars = 0
         self._released_chars = 0  # text of every event released so far ends here (guarded offsets)
         self._read_text_chars = 0  # answer text and thinking the last check read
@@ -242,6 +251,8 @@ class StreamGuard:
         elif guarded_chars - self._window > self._approved_chars:
             await self._check_due()
             self._approved_chars = max(self._approved_chars, self._approvable())
+            if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
+                self._eager = False  # the first text is out (or long in coming): back to the usual pace
         return self._release()
 
     async def finish(self) -> bytes:
@@ -283,7 +294,9 @@ class StreamGuard:
             if grown >= self._check_every and grown >= self._checked_chars * self._whole_growth:
                 await self._check_text(final=False, whole=True)
                 return
-        if self._incremental_readers and guarded_chars - self._incremental_checked_chars >= self._check_every:
+        if self._incremental_readers and (
+            guarded_chars - self._incremental_checked_chars >= self._check_every or self._eager
+        ):
             await self._check_text(final=False, whole=False)
 
     def _check_echo(self, echo: EchoDelta) -> None:

@@ -130,9 +130,10 @@ async def test_a_finding_split_anywhere_is_caught_as_in_one_piece(name):
 
 
 async def test_prose_is_released_as_it_arrives():
-    """Ordinary words go out with the event that completes them; only the last word waits."""
-    pieces = ["Hello", " there, how", " are you", " today?"]
-    guard_out = []
+    """The first words go out with the event that completes them; from then on the text is checked
+    (and released up to its last word) every 64 characters, never held back by a window."""
+    prose = "The committee met on a quiet morning, read the minutes and agreed on the plan for spring. " * 8
+    pieces = ["The"] + [prose[start : start + 7] for start in range(3, len(prose), 7)]
     pipeline = _pipeline()
     context = RequestContext("r", "t", "openai", "chat", Exchange("openai", "chat", "m"))
 
@@ -146,10 +147,15 @@ async def test_prose_is_released_as_it_arrives():
     guard = StreamGuard(GuardChecks(answer, tool_call), mode="guard", window_chars=0, max_buffer_bytes=1 << 20,
                         split=lambda raw, old, head, rest: (head.encode(), rest.encode()),
                         holds=pipeline.stream_holds()[0], whole_readers=False, incremental_readers=True)
+    released, pushed, lags = "", 0, []
     for piece in pieces:
-        guard_out.append((await guard.push(piece.encode(), [TextDelta(piece)])).decode())
-    guard_out.append((await guard.finish()).decode())
-    assert guard_out == ["", "Hello there, ", "how are ", "you ", "today?"]
+        released += (await guard.push(piece.encode(), [TextDelta(piece)])).decode()
+        pushed += len(piece)
+        lags.append(pushed - len(released))
+    released += (await guard.finish()).decode()
+    assert released == prose
+    assert lags[:2] == [3, len("commit")]  # "The " left with the second event
+    assert max(lags) <= 64 + 7 + len("committee ")
 
 
 def test_holds():
