@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from bench.observability import OBSERVABILITY_CONFIGS
+from bench.providers import RequestKind, detectors_config
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
@@ -84,29 +85,35 @@ class Bench:
 
     def load(self, server: Server, *, concurrency: int, warmup: int, requests: int | None = None,
              duration: float | None = None, stream: bool = False, settle: float = 0.0,
-             text_ttfb: bool = False) -> dict[str, Any]:
+             text_ttfb: bool = False, kind: RequestKind | None = None) -> dict[str, Any]:
         """Run the load generator (its own process) against ``server``; return its JSON result.
 
         ``text_ttfb`` (streams): also time the first byte of answer text (``text_ttfb_ms``).
+        ``kind``: another request than the OpenAI chat completion (``stream`` is then the kind's).
         """
         assert self.fake is not None
         command = [
-            sys.executable, "-m", "bench.loadgen", "--url", server.base_url, "--path", PATH,
-            "--body", (STREAM_BODY if stream else JSON_BODY).decode(),
-            "--header", f"Authorization: Bearer {API_KEY}",
+            sys.executable, "-m", "bench.loadgen", "--url", server.base_url,
             "--concurrency", str(concurrency), "--warmup", str(warmup),
             "--cpu-pid", f"server={server.pid}",
         ]
+        if kind is not None:
+            command += kind.loadgen_args()
+            stream = kind.stream
+        else:
+            command += ["--path", PATH, "--body", (STREAM_BODY if stream else JSON_BODY).decode(),
+                        "--header", f"Authorization: Bearer {API_KEY}"]
+            if stream:
+                command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
         if server.pid != self.fake.pid:
             command += ["--cpu-pid", f"fake={self.fake.pid}"]
-        if stream:
-            command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
         if settle:
             command += ["--settle", str(settle)]
         if text_ttfb:
             command += ["--text-ttfb"]
         command += ["--requests", str(requests)] if requests is not None else ["--duration", str(duration)]
-        what = f"{server.name}: c={concurrency} {'stream' if stream else 'json'} " + (
+        label = kind.label if kind is not None else ("stream" if stream else "json")
+        what = f"{server.name}: c={concurrency} {label} " + (
             f"{requests} requests" if requests is not None else f"{duration:g} s")
         self.say(f"  {what}")
         budget = 120 + (duration or 0) + (requests or 0) / 100
@@ -193,6 +200,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{f"proxy-{mode}": _proxy_with(f"proxy-{mode}", guard_config(mode)) for mode in GUARD_MODES},
     # scenario "policies": 0, 1, 5, 20 trivial policies
     **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
+    # scenario "providers": the default policy plus the four text detectors
+    "proxy-detectors": _proxy_with("proxy-detectors", detectors_config()),
     # scenario "observability": audit (SQLite) + metrics on, and both off
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
     # scenario "workers": --workers 1 and 2, unpinned
