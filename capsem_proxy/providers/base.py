@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from capsem_proxy.exchange import Answer, Exchange
 from capsem_proxy.streaming.events import StreamDecoder
+from capsem_proxy.streaming.usage import USAGE_KEY
 
 __all__ = ["ConflictingKeys", "ProviderAdapter"]
 
@@ -28,13 +29,17 @@ class ProviderAdapter(ABC):
     tool_call_markers: ClassVar[tuple[bytes, ...]] = ()
 
     _tool_call_pattern: ClassVar[re.Pattern[bytes] | None] = None
+    _decoding_needles: ClassVar[tuple[bytes, ...]] = (USAGE_KEY, b"\\u", b"\x00")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.tool_call_markers:
-            # The markers, plus what may disguise them (see `answer_decoding.may_be_disguised`).
-            alternatives = [re.escape(marker) for marker in cls.tool_call_markers] + [rb"\\u", b"\x00"]
-            cls._tool_call_pattern = re.compile(b"|".join(alternatives))
+        # What may disguise a key (see `answer_decoding.may_be_disguised`).
+        disguises = [rb"\\u", b"\x00"]
+        markers = [re.escape(marker) for marker in cls.tool_call_markers]
+        if markers:
+            cls._tool_call_pattern = re.compile(b"|".join(markers + disguises))
+        # Everything that makes an unread stream event worth decoding (see `may_need_decoding`).
+        cls._decoding_needles = (*cls.tool_call_markers, USAGE_KEY, b"\\u", b"\x00")
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
         """False when `raw` certainly holds no tool call (one C-level scan for all markers).
@@ -44,6 +49,15 @@ class ProviderAdapter(ABC):
         """
         pattern = self._tool_call_pattern
         return pattern is not None and pattern.search(raw) is not None
+
+    def may_need_decoding(self, raw: bytes) -> bool:
+        """False when `raw` certainly holds neither token counts nor a tool call: the same answer
+        as `may_report_usage(raw) or self.may_carry_tool_call(raw)`, with one substring search per
+        needle (each a fast C search; an alternation regex steps through the bytes one by one)."""
+        for needle in self._decoding_needles:  # noqa: SIM110 (any() over a generator costs more)
+            if needle in raw:
+                return True
+        return False
 
     @abstractmethod
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
