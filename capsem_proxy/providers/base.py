@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from capsem_proxy.exchange import Answer, Exchange
+from capsem_proxy.exchange import Answer, Exchange, Usage
 from capsem_proxy.streaming.events import StreamDecoder
 from capsem_proxy.streaming.usage import USAGE_KEY
 
@@ -71,6 +71,11 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def decode_answer(self, operation: str, body: Any) -> Answer:
         """Decode a parsed non-streamed answer body."""
+
+    def decode_usage(self, operation: str, body: Any) -> Usage:
+        """The token counts of a parsed non-streamed answer, as `decode_answer` reads them; adapters
+        read only the counts, so an answer nobody else reads is not decoded whole for them."""
+        return self.decode_answer(operation, body).usage
 
     @abstractmethod
     def stream_decoder(self, operation: str) -> StreamDecoder:

@@ -142,8 +142,14 @@ class AnswerPath:
 
     def _usage_only(self, flow: Flow, body: bytes) -> Answer | None:
         """An unchecked answer decoded for its token counts (or its stored text), when it may have any."""
-        if not may_report_usage(body) and not self._store_content:
-            return None
+        if not self._store_content:
+            if not may_report_usage(body):
+                return None
+            try:
+                # Only the counts are kept: the rest of the answer is not decoded for nothing.
+                return Answer(usage=flow.adapter.decode_usage(flow.route.operation, parse_answer_json(body)))
+            except Exception:  # an answer the adapter cannot read still goes to the client as sent
+                return None
         try:
             return flow.adapter.decode_answer(flow.route.operation, parse_answer_json(body))
         except Exception:  # an answer the adapter cannot read still goes to the client as sent
