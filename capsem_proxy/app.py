@@ -32,6 +32,7 @@ from capsem_proxy.errors import (
     RouteNotFound,
 )
 from capsem_proxy.exchange import Exchange
+from capsem_proxy.gateway.hook import Passage, open_gateway
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
@@ -105,7 +106,8 @@ class ProxyApp:
         self.metrics = self.observer.metrics
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
-        self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
+        self.gateway = open_gateway(settings, self.metrics.registry if self.metrics is not None else None)
+        self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit, self.gateway)
         self.confirmations = Confirmations(self.approvals, self.observer)
         self.answers = AnswerRelay(settings.streaming, self.observer)
         self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
@@ -128,6 +130,8 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
                 await self.mcp.start()
+                if self.gateway is not None:
+                    await self.gateway.start()
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
                 # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
@@ -144,6 +148,8 @@ class ProxyApp:
         for upstream in self.upstreams.values():
             await upstream.close()
         await self.mcp.aclose()
+        if self.gateway is not None:
+            await self.gateway.close()
         await self.audit.close()
         await self.observer.close()
         await self.approvals.close()
@@ -193,7 +199,7 @@ class ProxyApp:
             await send_error(send, self.adapters[guess_provider(path, headers)], refusal, extra_headers)
             status = refusal.status
         elif route is None:
-            status = await self._local(send, method, path, headers, query_string, extra_headers)
+            status = await self._local(send, method, path, headers, query_string, extra_headers, receive)
         else:
             record = await self._proxied(
                 scope, receive, send, route, path, headers, forwarded, request_id, extra_headers, started
@@ -224,6 +230,7 @@ class ProxyApp:
         headers: dict[str, str],
         query_string: bytes,
         extra_headers: list[tuple[bytes, bytes]],
+        receive: Receive | None = None,
     ) -> int:
         """Routes the proxy answers itself: health, metrics, admin API and dashboard, or 404."""
         if method == "GET" and path in ("/health", "/healthz", "/readyz"):
@@ -233,7 +240,9 @@ class ProxyApp:
             await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
             return 200
         if path.startswith(("/admin/", "/dashboard")) or path == "/favicon.ico":
-            return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
+            return await self.admin.handle(
+                send, method, path, headers, extra_headers, query_string=query_string, receive=receive
+            )
         adapter = self.adapters[guess_provider(path, headers)]
         error = RouteNotFound(f"the proxy does not serve {method} {path}")
         await send_error(send, adapter, error, extra_headers)
@@ -265,10 +274,11 @@ class ProxyApp:
             await send(message)
 
         context: list[RequestContext] = []
+        passage = Passage(self.gateway) if self.gateway is not None else None
         try:
             status = await self._proxy(
                 scope, receive, timed_send, route, adapter, headers, forwarded, request_id, extra_headers,
-                record, span, context,
+                record, span, context, passage,
             )
         except ClientDisconnected:
             status = 499
@@ -282,6 +292,8 @@ class ProxyApp:
             status = 500
         record.status = status
         record.latency_ms = (perf_counter() - started) * 1000.0
+        if passage is not None:
+            passage.finish(record)
         self.observer.finish(record, span, context[0] if context else None)
         return record
 
@@ -329,9 +341,11 @@ class ProxyApp:
         record: RequestRecord,
         span: RequestSpan | None,
         context_out: list[RequestContext],
+        passage: Passage | None = None,
     ) -> int:
         key = self._caller_key(adapter, headers, scope["query_string"])
-        tenant_id = record.tenant_id = self.tenants.tenant_id(key)
+        gateway_tenant = await passage.authenticate(key, route.provider) if passage is not None else ""
+        tenant_id = record.tenant_id = gateway_tenant or self.tenants.tenant_id(key)
         if self.observer.audit_refuses(tenant_id):
             raise AuditUnavailable("the audit trail cannot take this request now; retry shortly")
         declared = headers.get("content-length")
@@ -347,6 +361,11 @@ class ProxyApp:
             exchange.request_bytes = len(body)
             stream = record.stream = stream or exchange.stream
             record.model = exchange.model
+            if passage is not None:
+                body, route, record.model = await passage.admit(
+                    tenant_id, route, exchange.model, body, stream, extra_headers
+                )
+                exchange.model = record.model
             if not session_id:
                 session_id = record.session_id = derive_session_id(tenant_id, exchange)
             context = RequestContext(
@@ -360,7 +379,8 @@ class ProxyApp:
                 record=record,
             )
             context_out.append(context)
-            pipeline = self.policies.select(tenant_id, route.provider, route.operation, exchange.model)
+            policy_tenant = passage.policy_tenant(tenant_id) if passage is not None else tenant_id
+            pipeline = self.policies.select(policy_tenant, route.provider, route.operation, exchange.model)
             outcome = await pipeline.check_request(context)
             self.observer.decisions(context, outcome.decisions)
             if self.observer.store_content and not outcome.blocked:
@@ -398,9 +418,16 @@ class ProxyApp:
                         await send_error(send, adapter, block_error(failure), extra_headers)
                         return 403
                     self._remember_placeholders(context, outcome)
+        query_string: bytes = scope["query_string"]
+        if passage is not None:
+            if passage.admission is None and context is None:
+                body, route, record.model = await passage.admit(
+                    tenant_id, route, record.model, body, stream, extra_headers
+                )
+            forwarded, query_string = passage.upstream_credentials(route.provider, forwarded, query_string)
         path_and_query = route.upstream_path
-        if scope["query_string"]:
-            path_and_query += "?" + scope["query_string"].decode("latin-1")
+        if query_string:
+            path_and_query += "?" + query_string.decode("latin-1")
         if span is not None:
             forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
             forwarded.extend(span.upstream_headers())
