@@ -41,7 +41,7 @@ def pair(fake_provider) -> Iterator[tuple]:
 
 
 def test_requests_per_minute_hold_across_two_processes(pair, fake_provider):
-    first, second = pair
+    first, _second = pair
     key = create_key(first, tenant="team-shared")["key"]
     clients = [openai.OpenAI(base_url=p.base_url + "/v1", api_key=key, max_retries=0, timeout=10) for p in pair]
     if 60 - time.time() % 60 < 5:  # all of the test in one minute window (waits 5 s at most)
