@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.gateway import GATEWAY_CONFIGS, GATEWAY_ENV, prepare_gateway
 from bench.observability import OBSERVABILITY_CONFIGS
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
@@ -92,7 +93,7 @@ class Bench:
         command = [
             sys.executable, "-m", "bench.loadgen", "--url", server.base_url, "--path", PATH,
             "--body", (STREAM_BODY if stream else JSON_BODY).decode(),
-            "--header", f"Authorization: Bearer {API_KEY}",
+            "--header", f"Authorization: Bearer {server.api_key or API_KEY}",
             "--concurrency", str(concurrency), "--warmup", str(warmup),
             "--cpu-pid", f"server={server.pid}",
         ]
@@ -161,13 +162,13 @@ def policies_config(count: int) -> dict[str, Any]:
                          for i in range(count)]}
 
 
-def _proxy_with(name: str, config: dict[str, Any]) -> Callable[[Bench], Server]:
+def _proxy_with(name: str, config: dict[str, Any], env: dict[str, str] | None = None) -> Callable[[Bench], Server]:
     """Starter of capsem-proxy with ``config`` over its defaults, able to import ``bench.policies``."""
 
     def start(bench: Bench) -> Server:
         assert bench.fake is not None
         return start_capsem_proxy(bench.fake.base_url, bench.plan.server, workers=bench.proxy_workers,
-                                  config=config, name=name, importable=True)
+                                  config=config, name=name, importable=True, env=env)
 
     return start
 
@@ -184,12 +185,15 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
     # scenario "observability": audit (SQLite) + metrics on, and both off
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
+    # scenario "gateway": gateway key + Redis limit, and the same proxy without them
+    **{name: _proxy_with(name, config, GATEWAY_ENV) for name, config in GATEWAY_CONFIGS.items()},
 }
 
 
 def sanity_check(server: Server) -> None:
     """One JSON and one streamed request through ``server``; fail loudly if either is wrong."""
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    prepare_gateway(server, API_KEY)
+    headers = {"Authorization": f"Bearer {server.api_key or API_KEY}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         r = client.post(PATH, content=JSON_BODY, headers=headers)
         if r.status_code != 200 or "choices" not in r.json():

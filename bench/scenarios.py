@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench.gateway import GATEWAY_TARGETS, measure_gateway, rows_gateway, verdicts_gateway
 from bench.observability import (
     OBSERVABILITY_TARGETS,
     measure_observability,
@@ -421,10 +422,14 @@ SCENARIOS: list[Scenario] = [
     Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
              rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
              table="observability"),
+    Scenario("gateway", "gateway key + Redis limit on vs off, CPU per request", measure_gateway, rows_gateway,
+             verdicts_gateway, targets=GATEWAY_TARGETS, default=False, table="gateway"),
 ]
 
 # Rows are shown in this order (measurement order above keeps RSS last).
-REPORT_ORDER = ("latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability")
+REPORT_ORDER = (
+    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "gateway"
+)
 
 
 def scenario_names() -> list[str]:

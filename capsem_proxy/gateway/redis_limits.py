@@ -3,16 +3,14 @@ and counts the request atomically; settled usage goes in one script call per bat
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
 from capsem_proxy.gateway.limits import Check, LimitStore, Refusal, StoreDown
+from capsem_proxy.gateway.resp import RedisError, RespClient
 
 __all__ = ["RedisLimitStore"]
 
 # KEYS: the counters. ARGV: per key, limit, add, ttl (seconds), refresh (1: reset the ttl on every add).
 # All checks first, then all adds: a refused request counts nowhere.
-_ADMIT = """
+_ADMIT = b"""
 local n = #KEYS
 local values = {}
 local failed = 0
@@ -48,7 +46,7 @@ return values
 """
 
 # KEYS: counters. ARGV: per key, delta, ttl. A gauge never goes below zero.
-_SETTLE = """
+_SETTLE = b"""
 for i = 1, #KEYS do
   local delta = tonumber(ARGV[(i - 1) * 2 + 1])
   local value = redis.call('INCRBY', KEYS[i], delta)
@@ -66,12 +64,8 @@ class RedisLimitStore(LimitStore):
     """Counters in Redis under `key_prefix`."""
 
     def __init__(self, url: str, key_prefix: str, timeout_s: float) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, max_connections=64,
-        )
+        self._client = RespClient(url, timeout_s)
         self._prefix = key_prefix
-        self._admit = self._client.register_script(_ADMIT)
-        self._settle = self._client.register_script(_SETTLE)
 
     async def admit(self, checks: list[Check]) -> tuple[Refusal | None, list[int]]:
         keys = [self._prefix + check.key for check in checks]
@@ -79,7 +73,7 @@ class RedisLimitStore(LimitStore):
         for check in checks:
             args += (check.limit, check.add, check.ttl_s, 1 if check.kind == "streams" else 0)
         try:
-            result = await self._admit(keys=keys, args=args)
+            result = await self._client.run_script(_ADMIT, keys, args)
         except (RedisError, OSError) as exc:
             raise StoreDown(f"the limit store did not answer: {type(exc).__name__}") from exc
         failed, pttl = int(result[0]), int(result[1])
@@ -97,9 +91,9 @@ class RedisLimitStore(LimitStore):
         for delta, ttl_s in charges.values():
             args += (delta, ttl_s)
         try:
-            await self._settle(keys=keys, args=args)
+            await self._client.run_script(_SETTLE, keys, args)
         except (RedisError, OSError) as exc:
             raise StoreDown(f"the limit store did not answer: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.close()

@@ -110,6 +110,6 @@ class LimitsSettings(_Section):
     @field_validator("store_url")
     @classmethod
     def _known_store(cls, value: str) -> str:
-        if not value.startswith(("memory://", "redis://", "rediss://", "unix://")):
+        if not value.startswith(("memory://", "redis://", "rediss://")):
             raise ValueError("must be memory:// or redis://host:port/db")
         return value
