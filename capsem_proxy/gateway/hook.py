@@ -29,10 +29,20 @@ DOWNGRADED_HEADER = b"x-capsem-downgraded-from"
 
 def open_gateway(settings: Settings, registry: Any = None) -> Gateway | None:
     """The gateway when `auth:` (other than passthrough) or `limits:` is configured, else None."""
+    from capsem_proxy.config import ConfigError
+    from capsem_proxy.gateway.crypto import MasterKeyError
+
     auth, limits = settings.auth, settings.limits
     if (auth is None or auth.mode == "passthrough") and limits is None:
         return None
-    return Gateway(auth, limits, open_key_store(settings.audit.url), registry)
+    try:
+        return Gateway(auth, limits, open_key_store(settings.audit.url), registry)
+    except MasterKeyError as exc:
+        raise ConfigError(f"auth.master_key_env: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"auth.jwt.jwks_file: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class Passage:
