@@ -88,6 +88,13 @@ class AdminAPI:
             # Browsers ask for it at the root of every page they open, dashboard or login: the same
             # public file as /dashboard/static/favicon.ico (no session needed, no data in it).
             path = "/dashboard/" + FAVICON
+        if path == "/dashboard/login" and method == "POST" and not self._auth.bearer_ok(headers):
+            # A JWT with an admin role opens a dashboard session for that role.
+            role = await roles.jwt_role(self.gateway.jwt if self.gateway is not None else None, headers)
+            if role is not None:
+                secure = headers.get("x-forwarded-proto", "").lower() == "https"
+                assert self.sessions is not None
+                return Reply(204, b"", headers=[(b"set-cookie", self.sessions.set_cookie(secure, role))])
         if path == "/dashboard" or path.startswith("/dashboard/"):
             assert self.assets is not None
             return answer_dashboard(self._auth, self.assets, method, path.removeprefix("/dashboard").strip("/"),
@@ -95,7 +102,7 @@ class AdminAPI:
         if not path.startswith("/admin/"):
             return error_reply(404, "not found")
         parts = path.removeprefix("/admin/").strip("/").split("/")
-        role = "admin" if self._auth.authorized(method, headers) else await roles.jwt_role(
+        role = self._auth.role(method, headers) or await roles.jwt_role(
             self.gateway.jwt if self.gateway is not None else None, headers
         )
         if role is None:

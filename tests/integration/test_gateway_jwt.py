@@ -150,3 +150,18 @@ def test_jwks_from_a_url(fake_provider):
     finally:
         proxy.stop()
         server.shutdown()
+
+
+def test_a_token_opens_a_dashboard_session_of_its_role(gateway):
+    import httpx
+
+    with httpx.Client(base_url=gateway.base_url, timeout=10) as browser:
+        login = browser.post("/dashboard/login", headers={"authorization": f"Bearer {token(roles=['viewer'])}"})
+        assert login.status_code == 204
+        assert browser.get("/admin/whoami").json() == {"role": "viewer"}
+        assert browser.get("/dashboard").status_code == 200
+        write = browser.post("/admin/approvals/nope/approve", headers={"x-capsem-admin": "1"})
+        assert write.status_code == 403
+    with httpx.Client(base_url=gateway.base_url, timeout=10) as browser:
+        refused = browser.post("/dashboard/login", headers={"authorization": f"Bearer {token(key=STRANGER)}"})
+        assert refused.status_code == 401
