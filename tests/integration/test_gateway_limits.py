@@ -16,7 +16,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.integration.gateway_helpers import admin, create_key, start_gateway
+from tests.integration.gateway_helpers import HELD_KEYS, admin, create_key, header, start_gateway
 
 
 def _openai(proxy, key: str, retries: int = 0) -> openai.OpenAI:
@@ -172,3 +172,28 @@ def test_spend_by_tenant_and_metrics(gateway, fake_provider):
     assert 'capsem_proxy_tenant_tokens_total{direction="input",tenant="team-spend"}' in metrics
     assert 'capsem_proxy_tenant_cost_usd_total{tenant="team-spend"}' in metrics
     assert 'capsem_proxy_rate_limited_total{limit="requests",tenant="team-rpm"}' in metrics
+
+
+def test_a_stream_is_charged_its_real_usage_when_it_ends(gateway, fake_provider):
+    made = create_key(gateway, tenant="team-stream-tokens", limits={"tokens_per_minute": 1})
+    client = _openai(gateway, made["key"])
+    chunks = list(client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True,
+        stream_options={"include_usage": True},
+    ))
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 1
+    for _ in range(50):
+        try:
+            _chat(client)
+        except openai.RateLimitError as exc:
+            assert "tokens per minute" in exc.response.json()["detail"]
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the stream's usage was never charged")
+
+
+def test_model_listing_with_a_gateway_key(gateway, fake_provider):
+    models = _openai(gateway, create_key(gateway, tenant="team-list-models")["key"]).models.list()
+    assert models.data
+    assert header(fake_provider.requests()[0], "authorization") == [f"Bearer {HELD_KEYS['openai']}"]
