@@ -112,7 +112,9 @@ def add_keys_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "keys", parents=[common], help="gateway keys (cpk-...): create, list, revoke, rotate-master",
         description="Manage gateway keys in the store beside the audit trail (the config's audit.url).",
     )
-    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="{create,list,revoke,rotate-master}")
+    actions = keys.add_subparsers(
+        dest="keys_command", required=True, metavar="{create,list,revoke,rotate-master}", help="what to do with keys"
+    )
     store = argparse.ArgumentParser(add_help=False, parents=[common])
     store.add_argument("--config", metavar="FILE", help="the proxy's YAML config (default: $CAPSEM_PROXY_CONFIG)")
     create = actions.add_parser("create", parents=[store], help="create a key; prints it once")
@@ -131,7 +133,7 @@ def add_keys_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[store], help="list keys (never in clear)")
     listing.set_defaults(handler=_list)
     revoke = actions.add_parser("revoke", parents=[store], help="revoke a key by id")
-    revoke.add_argument("id")
+    revoke.add_argument("id", help="the key's id (gk_...), as `keys list` shows it")
     revoke.set_defaults(handler=_revoke)
     rotate = actions.add_parser(
         "rotate-master", parents=[store], help="re-seal held provider keys under the current master key",
