@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from capsem_proxy.errors import ProxyError
+from capsem_proxy.errors import ErrorKind, ProxyError
 from capsem_proxy.gateway.crypto import MasterKeyError, MasterKeys, load_master_keys
 from capsem_proxy.gateway.jwt_auth import InvalidToken, JwtVerifier, looks_like_jwt
 from capsem_proxy.gateway.keys import GatewayKey, hash_key, looks_like_gateway_key
@@ -22,7 +22,6 @@ from capsem_proxy.gateway.metrics import GatewayMetrics
 from capsem_proxy.gateway.prices import PriceTable
 from capsem_proxy.gateway.settings import AuthSettings, LimitsSettings, LimitValues
 from capsem_proxy.gateway.store import KeyStore, UsageRow
-from capsem_proxy.providers.base import ErrorKind
 
 __all__ = ["Admission", "Gateway", "Grant"]
 

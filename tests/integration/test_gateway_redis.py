@@ -62,7 +62,7 @@ def test_requests_per_minute_hold_across_two_processes(pair, fake_provider):
 def test_one_open_stream_across_two_processes(pair, fake_provider):
     first, second = pair
     key = create_key(first, tenant="team-streams")["key"]
-    slow = fake_provider.scenario_header(delay_ms=100, events=5)
+    slow = fake_provider.scenario_header(delay_ms=200, events=25)
     one = openai.OpenAI(base_url=first.base_url + "/v1", api_key=key, max_retries=0, timeout=10)
     other = openai.OpenAI(base_url=second.base_url + "/v1", api_key=key, max_retries=0, timeout=10)
     with _chat(one, stream=True, extra_headers=slow) as stream:
