@@ -446,6 +446,10 @@ class ProxyApp:
             record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
+            refused = passage.refused_upstream(route.provider, upstream.status) if passage is not None else None
+            if refused is not None:
+                upstream.close()
+                raise refused
             if is_streamed(route, upstream, stream):
                 watch.close()  # the stream relay watches for the client itself
             return await self.answers.relay(

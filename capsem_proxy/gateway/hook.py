@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from capsem_proxy.errors import ErrorKind, ProxyError
 from capsem_proxy.gateway.gateway import Admission, Gateway, Grant
 from capsem_proxy.gateway.store import open_key_store
 
@@ -22,9 +23,14 @@ if TYPE_CHECKING:
     from capsem_proxy.records import RequestRecord
     from capsem_proxy.routing import Route
 
-__all__ = ["DOWNGRADED_HEADER", "Passage", "open_gateway"]
+__all__ = ["DOWNGRADED_HEADER", "HeldKeyRefused", "Passage", "open_gateway"]
 
 DOWNGRADED_HEADER = b"x-capsem-downgraded-from"
+
+
+class HeldKeyRefused(ProxyError):
+    status = 502
+    kind = ErrorKind.UPSTREAM_UNAVAILABLE
 
 
 def open_gateway(settings: Settings, registry: Any = None) -> Gateway | None:
@@ -87,6 +93,13 @@ class Passage:
         if self.grant is None:
             return forwarded, query_string
         return self.gateway.upstream_credentials(self.grant, provider, forwarded, query_string)
+
+    def refused_upstream(self, provider: str, status: int) -> ProxyError | None:
+        """A provider refusing the key the proxy holds is answered 502 in the proxy's own words: its own
+        error would name (part of) that key, which the caller must never see."""
+        if status in (401, 403) and self.grant is not None and self.grant.held:
+            return HeldKeyRefused(f"the {provider} key this proxy holds for the caller was refused by {provider}")
+        return None
 
     def finish(self, record: RequestRecord) -> None:
         """Charge what the request used (its stream, if any, is over now) and record its spend."""

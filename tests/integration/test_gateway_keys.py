@@ -164,3 +164,17 @@ def test_requests_are_audited_under_the_tenant_name(gateway, fake_provider):
         rows = admin(gateway, "GET", "/admin/requests?tenant_id=team-audited").json().get("requests", [])
         time.sleep(0.1)
     assert rows and rows[0]["tenant_id"] == "team-audited"
+
+
+def test_a_provider_refusing_the_held_key_never_shows_it(gateway, fake_provider):
+    made = create_key(gateway)
+    client = _openai(gateway, made["key"])
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "x"}],
+            extra_headers=fake_provider.scenario_header(status=401),
+        )
+    assert caught.value.status_code == 502
+    text = caught.value.response.text
+    assert "refused" in caught.value.response.json()["detail"]
+    assert HELD_KEYS["openai"] not in text and HELD_KEYS["openai"][:10] not in text
