@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from capsem_proxy.routing import Route
 
 __all__ = ["DOWNGRADED_HEADER", "HeldKeyRefused", "Passage", "open_gateway"]
+
+logger = logging.getLogger("capsem_proxy.gateway")
 
 DOWNGRADED_HEADER = b"x-capsem-downgraded-from"
 
@@ -41,6 +44,12 @@ def open_gateway(settings: Settings, registry: Any = None) -> Gateway | None:
     auth, limits = settings.auth, settings.limits
     if (auth is None or auth.mode == "passthrough") and limits is None:
         return None
+    if limits is not None and limits.store_url.startswith("memory:") and settings.server.workers > 1:
+        logger.warning("limits.store_url is memory://: each of the %d workers counts on its own, so a limit "
+                       "lets up to %d times as much through; use redis:// to share them", settings.server.workers,
+                       settings.server.workers)
+    if settings.audit.url.startswith("memory:") and auth is not None and auth.mode != "passthrough":
+        logger.warning("audit.url is memory://: gateway keys live in process memory and are lost when it exits")
     try:
         return Gateway(auth, limits, open_key_store(settings.audit.url), registry)
     except MasterKeyError as exc:
