@@ -114,6 +114,7 @@ class Gateway:
         )
         self._inline = self.limit_store if isinstance(self.limit_store, MemoryLimitStore) else None
         self._cache: dict[str, _Cached] = {}
+        self._key_limits: dict[str, LimitValues] = {}  # a key's limits never change once it is made
         self._pending: dict[str, list[int]] = {}
         self._usage: dict[tuple[int, str, str, str, str], list[float]] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -237,7 +238,12 @@ class Gateway:
         if not tenant_limits.is_empty():
             scopes.append((f"tenant {tenant}", tenant_limits))
         if grant.key is not None and grant.key.limits:
-            scopes.append((f"key {grant.key.id}", LimitValues.model_validate(grant.key.limits)))
+            key_limits = self._key_limits.get(grant.key.id)
+            if key_limits is None:
+                if len(self._key_limits) >= _CACHE_MAX:
+                    self._key_limits.clear()
+                key_limits = self._key_limits[grant.key.id] = LimitValues.model_validate(grant.key.limits)
+            scopes.append((f"key {grant.key.id}", key_limits))
         if model:
             for pattern, values in self.limits.models.items():
                 if fnmatchcase(model, pattern):
