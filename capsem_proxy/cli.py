@@ -28,8 +28,8 @@ __all__ = ["main"]
 
 def _load_and_validate(config: str | None) -> Settings:
     """Settings plus their policies, loaded once so that any mistake stops here."""
-    from capsem_proxy.approvals import open_approval_store
     from capsem_proxy.audit import open_audit_sink
+    from capsem_proxy.confirm.store import open_approval_store
     from capsem_proxy.policy_sets import PolicySelector
 
     settings = load_settings(config)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from capsem_proxy.config_errors import validation_lines
 from capsem_proxy.gateway.settings import AuthSettings, LimitsSettings
+from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
 
 __all__ = [
@@ -131,7 +132,7 @@ class PolicySettings(_Section):
         "checked between them); over it the call fails (blocks unless fail_open)",
     )
     name: str | None = None
-    hooks: list[Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]] | None = Field(
+    hooks: list[HookName] | None = Field(
         None, description="consult the policy on these hooks only (default: every hook it implements)"
     )
     shadow: bool = Field(

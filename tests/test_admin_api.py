@@ -11,8 +11,8 @@ import pytest
 
 from capsem_proxy.admin import AdminAPI
 from capsem_proxy.admin.params import BadParameter, parse_audit_query, parse_params, parse_time
-from capsem_proxy.approvals import HeldRequest, MemoryApprovalStore
 from capsem_proxy.audit.memory import MemoryAuditSink
+from capsem_proxy.confirm.store import HeldRequest, MemoryApprovalStore
 from capsem_proxy.dashboard import COOKIE_NAME, DashboardAssets, DashboardSessions
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import Exchange

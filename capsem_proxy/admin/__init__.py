@@ -21,8 +21,9 @@ cookie; a POST authenticated by cookie must also carry `x-capsem-admin: 1`, whic
 cannot send.
 
 Modules: `api` (AdminAPI, routing), `auth` (token and cookie checks), `params` (query-string
-parsing), `queries`, `approvals` and `dashboard` (each route family), `replies` (reply values and
-the headers every response carries).
+parsing), `queries` and `dashboard` (each route family), `replies` (reply values and the headers
+every response carries). The approval routes live with the rest of CONFIRM, in
+`capsem_proxy.confirm.admin_routes`.
 """
 
 from capsem_proxy.admin.api import AdminAPI

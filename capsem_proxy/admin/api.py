@@ -7,15 +7,15 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from capsem_proxy.admin.approvals import answer_approvals
 from capsem_proxy.admin.auth import AdminAuth
 from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
 from capsem_proxy.admin.replies import Reply, error_reply, json_reply, not_allowed, send_reply
-from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import Receive, Send, read_body
 from capsem_proxy.audit.base import AuditSink
+from capsem_proxy.confirm.admin_routes import answer_approvals
+from capsem_proxy.confirm.store import ApprovalStore
 from capsem_proxy.dashboard import DashboardAssets, DashboardSessions
 from capsem_proxy.errors import BodyTooLarge
 from capsem_proxy.gateway import admin as gateway_admin
