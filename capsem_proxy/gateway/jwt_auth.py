@@ -69,8 +69,15 @@ class JwtVerifier:
         self._keys, self._unnamed = keys, unnamed
 
     async def start(self) -> None:
-        if self.settings.jwks_url is not None:
+        """Fetch the JWKS of a URL. An identity provider down at start does not stop the proxy: tokens
+        are refused until a later fetch (on the first token, then at most every 30 s) succeeds."""
+        if self.settings.jwks_url is None:
+            return
+        try:
             await self._fetch()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.error("JWKS not fetched at start, JWTs are refused until it is: %s", exc)
+            self._fetched_at = time.monotonic() - _REFETCH_UNKNOWN_KID_S
 
     async def _fetch(self) -> None:
         assert self.settings.jwks_url is not None
