@@ -118,7 +118,8 @@ class JwtVerifier:
             accepted = ", ".join(self.settings.algorithms)
             raise InvalidToken(f"the bearer token's algorithm is not accepted (use {accepted})")
         kid = header.get("kid")
-        await self._refresh(unknown_kid=bool(kid) and kid not in self._keys)
+        no_keys = not self._keys and not self._unnamed
+        await self._refresh(unknown_kid=no_keys or (bool(kid) and kid not in self._keys))
         candidates = [self._keys[kid]] if kid in self._keys else ([] if kid else [*self._keys.values(), *self._unnamed])
         if not candidates:
             raise InvalidToken("the bearer token is signed by an unknown key")
