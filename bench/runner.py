@@ -25,6 +25,7 @@ from bench.observability import OBSERVABILITY_CONFIGS
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
+from bench.workers import WORKER_COUNTS
 
 __all__ = ["TARGETS", "Bench", "Profile", "main"]
 
@@ -162,6 +163,16 @@ def policies_config(count: int) -> dict[str, Any]:
                          for i in range(count)]}
 
 
+def _proxy_workers(count: int) -> Callable[[Bench], Server]:
+    """Starter of capsem-proxy with ``count`` workers, unpinned (scenario "workers")."""
+
+    def start(bench: Bench) -> Server:
+        assert bench.fake is not None
+        return start_capsem_proxy(bench.fake.base_url, None, workers=count, name=f"workers-{count}")
+
+    return start
+
+
 def _proxy_with(name: str, config: dict[str, Any], env: dict[str, str] | None = None) -> Callable[[Bench], Server]:
     """Starter of capsem-proxy with ``config`` over its defaults, able to import ``bench.policies``."""
 
@@ -187,6 +198,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
     # scenario "gateway": gateway key + Redis limit, and the same proxy without them
     **{name: _proxy_with(name, config, GATEWAY_ENV) for name, config in GATEWAY_CONFIGS.items()},
+    # scenario "workers": --workers 1 and 2, unpinned
+    **{f"workers-{count}": _proxy_workers(count) for count in WORKER_COUNTS},
 }
 
 

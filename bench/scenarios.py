@@ -23,6 +23,7 @@ from bench.observability import (
 )
 from bench.procstat import rss_bytes
 from bench.report import Row, Verdict
+from bench.workers import WORKERS_TARGETS, measure_workers, rows_workers, verdicts_workers
 
 if TYPE_CHECKING:
     from bench.runner import Bench
@@ -424,11 +425,14 @@ SCENARIOS: list[Scenario] = [
              table="observability"),
     Scenario("gateway", "gateway key + Redis limit on vs off, CPU per request", measure_gateway, rows_gateway,
              verdicts_gateway, targets=GATEWAY_TARGETS, default=False, table="gateway"),
+    Scenario("workers", "--workers 1 vs 2, throughput at concurrency 64", measure_workers, rows_workers,
+             verdicts_workers, targets=WORKERS_TARGETS, default=False, table="workers"),
 ]
 
 # Rows are shown in this order (measurement order above keeps RSS last).
 REPORT_ORDER = (
-    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "gateway"
+    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "workers",
+    "gateway",
 )
 
 

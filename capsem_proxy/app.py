@@ -19,6 +19,7 @@ from capsem_proxy.config import Settings
 from capsem_proxy.confirm.requests import Confirmations
 from capsem_proxy.confirm.store import open_approval_store
 from capsem_proxy.cors import CorsPolicy
+from capsem_proxy.drain import drain_state, install_drain_hook
 from capsem_proxy.errors import AmbiguousKey, ErrorKind, ProxyError, RouteNotFound
 from capsem_proxy.gateway.hook import Passage, open_gateway
 from capsem_proxy.mcp.http import McpProxy
@@ -115,6 +116,7 @@ class ProxyApp:
                 await self.mcp.start()
                 if self.gateway is not None:
                     await self.gateway.start()
+                install_drain_hook(self.settings.server.drain_delay_seconds)
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
                 # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
@@ -270,7 +272,9 @@ class ProxyApp:
         elif path == "/healthz":
             body = b'{"status":"ok"}'
         else:
-            ready, reason = self.audit.ready()
+            ready, reason = (False, "draining: the proxy is shutting down") if drain_state.draining else (True, "")
+            if ready:
+                ready, reason = self.audit.ready()
             if ready:
                 ready, reason = await self.approvals.ready()
             body = b'{"status":"ready"}' if ready else orjson.dumps({"status": "not ready", "reason": reason})

@@ -12,6 +12,7 @@ from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
 from capsem_proxy.admin.replies import Reply, error_reply, json_reply, not_allowed, send_reply
+from capsem_proxy.admin.tenants import NO_TENANT_NAMES, TenantDirectory
 from capsem_proxy.asgi import Receive, Send, read_body
 from capsem_proxy.audit.base import AuditSink
 from capsem_proxy.confirm.admin_routes import answer_approvals
@@ -28,7 +29,7 @@ __all__ = ["AdminAPI"]
 
 logger = logging.getLogger("capsem_proxy.admin")
 
-_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary")
+_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary", "export")
 # Query resources with no `/{id}` route below them.
 _COLLECTIONS_ONLY = ("decisions", "summary")
 
@@ -57,6 +58,10 @@ class AdminAPI:
     @property
     def enabled(self) -> bool:
         return self._auth is not None
+
+    # Who a tenant id is (admin/tenants.py): set `api.tenant_names` to a TenantDirectory (the gateway's
+    # key store) and answers name the tenants it knows; by default rows carry ids only.
+    tenant_names: TenantDirectory = NO_TENANT_NAMES
 
     async def handle(
         self,
@@ -109,8 +114,9 @@ class AdminAPI:
             return error_reply(401, "admin token required")
         if not roles.allowed(role, method, parts[0]):
             return error_reply(403, f"the {role} role may not {method} /admin/{parts[0]}")
-        if parts[0] == "whoami" and len(parts) == 1:
-            return json_reply({"role": role})
+        if parts == ["whoami"]:
+            # The caller's role, which the dashboard reads to hide what it may not do.
+            return json_reply({"role": role}) if method == "GET" else not_allowed("GET")
         if parts[0] == "keys":
             body = None
             if method == "POST" and receive is not None:
@@ -128,5 +134,5 @@ class AdminAPI:
                 return error_reply(404, "not found")
             if method != "GET":
                 return not_allowed("GET")
-            return await answer_query(self.audit, parts, query_string)
+            return await answer_query(self.audit, parts, query_string, self.tenant_names)
         return error_reply(404, "not found")
