@@ -82,20 +82,29 @@ def test_anthropic_sdk_with_a_token(gateway, fake_provider):
     assert header(fake_provider.requests()[0], "x-api-key") == [HELD_ENV["GATEWAY_TEST_ANTHROPIC_KEY"]]
 
 
-@pytest.mark.parametrize(("bearer", "why"), [
-    (token(key=STRANGER), "signature"),
-    (token(kid="unknown-kid"), "unknown key"),
-    (token(iss="https://evil.example.test/"), "issuer"),
-    (token(aud="someone-else"), "audience"),
-    (token(exp=int(time.time()) - 60), "expired"),
-    (token(exp=None), "exp"),
-    (jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60, "tenant": "t"}, "shared-secret-"
-                "that-is-long-enough-0123456789", algorithm="HS256", headers={"kid": "rsa-1"}), "algorithm"),
-    (token(tenant=None), "tenant"),
-])
-def test_bad_tokens_are_refused(gateway, fake_provider, bearer, why):
+def _hs256() -> str:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60, "tenant": "t"}
+    return jwt.encode(claims, "shared-secret-that-is-long-enough-0123456789", algorithm="HS256",
+                      headers={"kid": "rsa-1"})
+
+
+# Tokens are made when the test runs (made at collection, they could expire before it in a long run).
+BAD_TOKENS = {
+    "signature": lambda: token(key=STRANGER),
+    "unknown key": lambda: token(kid="unknown-kid"),
+    "issuer": lambda: token(iss="https://evil.example.test/"),
+    "audience": lambda: token(aud="someone-else"),
+    "expired": lambda: token(exp=int(time.time()) - 60),
+    "exp": lambda: token(exp=None),
+    "algorithm": _hs256,
+    "tenant": lambda: token(tenant=None),
+}
+
+
+@pytest.mark.parametrize("why", list(BAD_TOKENS))
+def test_bad_tokens_are_refused(gateway, fake_provider, why):
     with pytest.raises(openai.AuthenticationError) as caught:
-        _chat(_openai(gateway, bearer))
+        _chat(_openai(gateway, BAD_TOKENS[why]()))
     assert why in caught.value.response.json()["detail"]
     assert fake_provider.requests() == []
 
