@@ -22,6 +22,7 @@ from bench.observability import (
     verdicts_observability,
 )
 from bench.procstat import rss_bytes
+from bench.providers import PROVIDER_TARGETS, measure_providers, rows_providers, verdicts_providers
 from bench.report import Row, Verdict
 from bench.workers import WORKERS_TARGETS, measure_workers, rows_workers, verdicts_workers
 
@@ -420,6 +421,9 @@ SCENARIOS: list[Scenario] = [
              _rows_guard, _verdicts_guard, targets=GUARD_TARGETS, default=False, table="guard"),
     Scenario("policies", "0, 1, 5 and 20 trivial policies, non-streamed", _measure_policies, _rows_policies,
              _verdicts_policies, targets=POLICY_TARGETS, default=False, table="policies"),
+    Scenario("providers", "CPU per request per provider stream, default config and with the four text detectors",
+             measure_providers, rows_providers, verdicts_providers, targets=PROVIDER_TARGETS, default=False,
+             table="providers"),
     Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
              rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
              table="observability"),
@@ -431,8 +435,8 @@ SCENARIOS: list[Scenario] = [
 
 # Rows are shown in this order (measurement order above keeps RSS last).
 REPORT_ORDER = (
-    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "workers",
-    "gateway",
+    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "providers", "observability",
+    "workers", "gateway",
 )
 
 

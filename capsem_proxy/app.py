@@ -94,6 +94,7 @@ class ProxyApp:
             answers=AnswerPath(settings.streaming, self.observer),
             observer=self.observer,
             max_body_bytes=settings.server.max_body_bytes,
+            max_tools=settings.server.max_tools_per_request,
         )
         self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
         self._access_log = settings.server.access_log

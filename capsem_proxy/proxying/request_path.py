@@ -32,6 +32,7 @@ from capsem_proxy.request_body import parse_request_body
 from capsem_proxy.routing import query_values
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher
+from capsem_proxy.tool_limits import check_tool_count
 from capsem_proxy.upstream import UpstreamClient
 
 __all__ = ["RequestPath"]
@@ -61,6 +62,7 @@ class RequestPath:
         answers: AnswerPath,
         observer: Observer,
         max_body_bytes: int,
+        max_tools: int = 1024,
     ) -> None:
         self._policies = policies
         self._tenants = tenants
@@ -69,6 +71,7 @@ class RequestPath:
         self._answers = answers
         self._observer = observer
         self._max_body_bytes = max_body_bytes
+        self._max_tools = max_tools
 
     async def serve(self, flow: Flow) -> None:
         """Proxy the flow's request and answer (or refuse it); then record the finished request."""
@@ -139,6 +142,7 @@ class RequestPath:
         exchange.request_bytes = len(flow.body)
         flow.stream = record.stream = flow.stream or exchange.stream
         record.model = exchange.model
+        check_tool_count(exchange, self._max_tools)
         if flow.passage is not None:
             flow.body, flow.route, record.model = await flow.passage.admit(
                 flow.tenant_id, flow.route, exchange.model, flow.body, flow.stream, flow.reply_headers
