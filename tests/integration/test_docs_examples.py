@@ -192,6 +192,16 @@ def check_forbidden_words(proxy, fake_provider, options) -> None:
     _refused(_chat(proxy, "capsem_block it"), "Detected 'capsem_block' in prompt")
 
 
+def check_ticket_guard(proxy, fake_provider, options) -> None:
+    """examples/ticket_guard.py (docs/writing-policies.md): a prompt naming an internal ticket is
+    refused, and internal ticket ids are redacted from answers."""
+    assert options["projects"] == ["OPS", "SEC"]
+    _refused(_chat(proxy, "what is the status of OPS-1234?"),
+             "Request blocked by security policy: the prompt names an internal ticket")
+    assert fake_provider.requests() == []
+    assert _answer(_chat(proxy, "any news?", scenario={"reply": "fixed in SEC-77"}))["content"] == "fixed in [ticket]"
+
+
 CHECKS: dict[str, Callable[[ProxyProcess, Any, dict], None]] = {
     "secrets": check_secrets,
     "pii_detect": check_pii_detect,
@@ -202,6 +212,7 @@ CHECKS: dict[str, Callable[[ProxyProcess, Any, dict], None]] = {
     "rego": check_rego,
     "regex_redact": check_regex_redact,
     "my_policies.ForbiddenWords": check_forbidden_words,
+    "ticket_guard.TicketGuard": check_ticket_guard,
 }
 
 
