@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.gateway import GATEWAY_CONFIGS, GATEWAY_ENV, prepare_gateway
 from bench.observability import OBSERVABILITY_CONFIGS
 from bench.providers import RequestKind, detectors_config
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
@@ -102,7 +103,7 @@ class Bench:
             stream = kind.stream
         else:
             command += ["--path", PATH, "--body", (STREAM_BODY if stream else JSON_BODY).decode(),
-                        "--header", f"Authorization: Bearer {API_KEY}"]
+                        "--header", f"Authorization: Bearer {server.api_key or API_KEY}"]
             if stream:
                 command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
         if server.pid != self.fake.pid:
@@ -179,13 +180,13 @@ def _proxy_workers(count: int) -> Callable[[Bench], Server]:
     return start
 
 
-def _proxy_with(name: str, config: dict[str, Any]) -> Callable[[Bench], Server]:
+def _proxy_with(name: str, config: dict[str, Any], env: dict[str, str] | None = None) -> Callable[[Bench], Server]:
     """Starter of capsem-proxy with ``config`` over its defaults, able to import ``bench.policies``."""
 
     def start(bench: Bench) -> Server:
         assert bench.fake is not None
         return start_capsem_proxy(bench.fake.base_url, bench.plan.server, workers=bench.proxy_workers,
-                                  config=config, name=name, importable=True)
+                                  config=config, name=name, importable=True, env=env)
 
     return start
 
@@ -204,6 +205,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     "proxy-detectors": _proxy_with("proxy-detectors", detectors_config()),
     # scenario "observability": audit (SQLite) + metrics on, and both off
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
+    # scenario "gateway": gateway key + Redis limit, and the same proxy without them
+    **{name: _proxy_with(name, config, GATEWAY_ENV) for name, config in GATEWAY_CONFIGS.items()},
     # scenario "workers": --workers 1 and 2, unpinned
     **{f"workers-{count}": _proxy_workers(count) for count in WORKER_COUNTS},
 }
@@ -227,7 +230,8 @@ def sanity_check(server: Server, reference: str | None = None) -> str:
     """One JSON and one streamed request through ``server``; fail loudly if either is wrong. Returns
     the streamed text. With a ``reference`` text (the fake provider's own), the stream must carry that
     text (a proxy holding text back may release it in more events); without, exactly 20 text deltas."""
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    prepare_gateway(server, API_KEY)
+    headers = {"Authorization": f"Bearer {server.api_key or API_KEY}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         r = client.post(PATH, content=JSON_BODY, headers=headers)
         if r.status_code != 200 or "choices" not in r.json():

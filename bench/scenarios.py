@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench.gateway import GATEWAY_TARGETS, measure_gateway, rows_gateway, verdicts_gateway
 from bench.observability import (
     OBSERVABILITY_TARGETS,
     measure_observability,
@@ -426,6 +427,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
              rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
              table="observability"),
+    Scenario("gateway", "gateway key + Redis limit on vs off, CPU per request", measure_gateway, rows_gateway,
+             verdicts_gateway, targets=GATEWAY_TARGETS, default=False, table="gateway"),
     Scenario("workers", "--workers 1 vs 2, throughput at concurrency 64", measure_workers, rows_workers,
              verdicts_workers, targets=WORKERS_TARGETS, default=False, table="workers"),
 ]
@@ -433,7 +436,7 @@ SCENARIOS: list[Scenario] = [
 # Rows are shown in this order (measurement order above keeps RSS last).
 REPORT_ORDER = (
     "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "providers", "observability",
-    "workers",
+    "workers", "gateway",
 )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from capsem_proxy.config_errors import validation_lines
+from capsem_proxy.gateway.settings import AuthSettings, LimitsSettings
 from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
 
@@ -364,6 +365,8 @@ class Settings(BaseSettings):
     confirm: ConfirmSettings = ConfirmSettings()
     cors: CorsSettings = CorsSettings()
     mcp: McpSettings = McpSettings()
+    auth: AuthSettings | None = Field(None, description="gateway keys and JWTs (team gateway); off when absent")
+    limits: LimitsSettings | None = Field(None, description="rate limits, budgets and spend; off when absent")
 
     model_config = SettingsConfigDict(
         env_prefix="CAPSEM_PROXY_",

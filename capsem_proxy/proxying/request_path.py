@@ -90,10 +90,12 @@ class RequestPath:
         record = flow.record
         record.status = status
         record.latency_ms = (perf_counter() - flow.started) * 1000.0
+        if flow.passage is not None:
+            flow.passage.finish(record)
         self._observer.finish(record, flow.span, flow.context)
 
     async def _run(self, flow: Flow) -> int:
-        self._identify(flow)
+        await self._identify(flow)
         declared = flow.headers.get("content-length")
         flow.body = await read_body(
             flow.receive, self._max_body_bytes, int(declared) if declared and declared.isdigit() else None
@@ -104,9 +106,12 @@ class RequestPath:
                 return refused
         return await self._forward(flow)
 
-    def _identify(self, flow: Flow) -> None:
-        """Key -> tenant, and who the caller says it is; refuses a tenant the audit cannot take now."""
-        tenant_id = flow.tenant_id = flow.record.tenant_id = self._tenants.tenant_id(self._caller_key(flow))
+    async def _identify(self, flow: Flow) -> None:
+        """Key -> tenant (the gateway's tenant name for a gateway key or JWT), and who the caller says it
+        is; refuses a tenant the audit cannot take now."""
+        key = self._caller_key(flow)
+        gateway_tenant = await flow.passage.authenticate(key, flow.route.provider) if flow.passage is not None else ""
+        tenant_id = flow.tenant_id = flow.record.tenant_id = gateway_tenant or self._tenants.tenant_id(key)
         if self._observer.audit_refuses(tenant_id):
             raise AuditUnavailable("the audit trail cannot take this request now; retry shortly")
         record = flow.record
@@ -138,6 +143,11 @@ class RequestPath:
         flow.stream = record.stream = flow.stream or exchange.stream
         record.model = exchange.model
         check_tool_count(exchange, self._max_tools)
+        if flow.passage is not None:
+            flow.body, flow.route, record.model = await flow.passage.admit(
+                flow.tenant_id, flow.route, exchange.model, flow.body, flow.stream, flow.reply_headers
+            )
+            exchange.model = record.model
         if not record.session_id:
             record.session_id = derive_session_id(flow.tenant_id, exchange)
         context = flow.context = RequestContext(
@@ -150,8 +160,9 @@ class RequestPath:
             session_id=record.session_id,
             record=record,
         )
+        policy_tenant = flow.passage.policy_tenant(flow.tenant_id) if flow.passage is not None else flow.tenant_id
         pipeline = flow.pipeline = self._policies.select(
-            flow.tenant_id, flow.route.provider, flow.route.operation, exchange.model
+            policy_tenant, flow.route.provider, flow.route.operation, exchange.model
         )
         outcome = flow.outcome = await pipeline.check_request(context)
         self._observer.decisions(context, outcome.decisions)
@@ -190,11 +201,17 @@ class RequestPath:
 
     async def _forward(self, flow: Flow) -> int:
         """Send the request upstream and relay the answer; 499 when the client leaves meanwhile."""
+        passage, query_string, forwarded = flow.passage, flow.query_string, flow.forwarded
+        if passage is not None:
+            if passage.admission is None and flow.context is None:  # a model listing: limits only
+                flow.body, flow.route, flow.record.model = await passage.admit(
+                    flow.tenant_id, flow.route, flow.record.model, flow.body, flow.stream, flow.reply_headers
+                )
+            forwarded, query_string = passage.upstream_credentials(flow.route.provider, forwarded, query_string)
         route, span = flow.route, flow.span
         path_and_query = route.upstream_path
-        if flow.query_string:
-            path_and_query += "?" + flow.query_string.decode("latin-1")
-        forwarded = flow.forwarded
+        if query_string:
+            path_and_query += "?" + query_string.decode("latin-1")
         if span is not None:
             forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
             forwarded.extend(span.upstream_headers())
@@ -212,6 +229,10 @@ class RequestPath:
             flow.record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
+            refused = passage.refused_upstream(route.provider, upstream.status) if passage is not None else None
+            if refused is not None:
+                upstream.close()
+                raise refused
             if is_streamed(route, upstream, flow.stream):
                 watch.close()  # the stream relay watches for the client itself
             return await self._answers.relay(flow, upstream)
