@@ -39,7 +39,8 @@ class ProviderAdapter(ABC):
         if markers:
             cls._tool_call_pattern = re.compile(b"|".join(markers + disguises))
         # Everything that makes an unread stream event worth decoding (see `may_need_decoding`).
-        cls._decoding_needles = (*cls.tool_call_markers, USAGE_KEY, b"\\u", b"\x00")
+        # The usage key first: a provider that reports counts in every event (Gemini) stops at it.
+        cls._decoding_needles = (USAGE_KEY, *cls.tool_call_markers, b"\\u", b"\x00")
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
         """False when `raw` certainly holds no tool call (one C-level scan for all markers).
