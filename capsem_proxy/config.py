@@ -143,8 +143,9 @@ class PolicySettings(_Section):
     fail_open: bool = False
     timeout_ms: float = Field(
         200.0, gt=0,
-        description="time budget of one hook call: its own work and its waits (a long text is read in slices, "
-        "checked between them); over it the call fails (blocks unless fail_open)",
+        description="time budget of one hook call: the CPU its own steps use and its waits (a long text is read in "
+        "slices, checked between them; a hook blocking without CPU fails after ten budgets of wall-clock time); "
+        "over it the call fails (blocks unless fail_open)",
     )
     name: str | None = None
     hooks: list[HookName] | None = Field(
