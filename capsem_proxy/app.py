@@ -45,7 +45,11 @@ from capsem_proxy.request_body import parse_request_body
 from capsem_proxy.routing import QueryConflict, Route, auth_hint, guess_provider, match_route, query_values
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
-from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
+from capsem_proxy.upstream import HOP_BY_HOP_HEADERS
+from capsem_proxy.upstreams.dialects import dialect_key
+from capsem_proxy.upstreams.dispatch import CircuitOpen
+from capsem_proxy.upstreams.outgoing import Outgoing
+from capsem_proxy.upstreams.router import UPSTREAM_HEADER, Router
 
 if TYPE_CHECKING:
     from capsem_proxy.tracing import RequestSpan
@@ -69,7 +73,7 @@ _REQUEST_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {
 
 _NO_POLICY_OPERATIONS = frozenset({"models"})
 # Headers that carry a caller's provider key; each may appear once.
-_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 # Trace context headers: replaced by the proxy's own when it traces the request.
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 # A request still waiting on its provider after this long starts watching for its client leaving.
@@ -81,6 +85,12 @@ _MAX_ID_CHARS = 128
 def _route_template(path: str, route: Route) -> str:
     """The served route without its model name or id (a bounded value for metrics and the audit)."""
     if route.path_model:
+        if route.dialect == "azure":
+            return path.replace("/deployments/" + route.path_model, "/deployments/{deployment}", 1)
+        if route.dialect == "vertex":
+            return "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:" + (
+                path.rpartition(":")[2]
+            )
         return path.replace("/models/" + route.path_model, "/models/{model}", 1)
     if route.operation == "models" and path.count("/") > 2:
         return path.rsplit("/", 1)[0] + "/{id}"  # GET /v1/models/{id}
@@ -94,15 +104,14 @@ class ProxyApp:
         self.settings = settings
         self.policies = PolicySelector(settings)
         self.adapters: dict[str, ProviderAdapter] = {name: cls() for name, cls in ADAPTERS.items()}
-        self.upstreams = {
-            name: UpstreamClient(name, getattr(settings.providers, name)) for name in self.adapters
-        }
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
         self.audit = open_audit_sink(settings.audit, ChainKey.derive(secret), head_file=default_head_path(settings))
         self.observer = Observer(settings, self.audit)
         self.metrics = self.observer.metrics
+        self.router = Router(settings, self.metrics.registry if self.metrics is not None else None)
+        self.upstreams = {name: upstream.client for name, upstream in self.router.upstreams.items()}
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
         self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
@@ -300,13 +309,18 @@ class ProxyApp:
         await send_response(send, status, [JSON_CONTENT_TYPE, *extra_headers], body)
         return status
 
-    def _caller_key(self, adapter: ProviderAdapter, headers: dict[str, str], query_string: bytes) -> str:
+    def _caller_key(
+        self, adapter: ProviderAdapter, headers: dict[str, str], query_string: bytes, dialect: str = ""
+    ) -> str:
         # The query is parsed as the provider parses it: `%6Bey=` is a key too.
         keys = set(query_values(query_string, "key"))
         try:
             if len(keys) > 1:
                 raise ConflictingKeys("the key query parameter is given twice with different values")
-            key = adapter.extract_key(headers, {"key": keys.pop()} if keys else {})
+            if dialect:
+                key = dialect_key(dialect, headers)
+            else:
+                key = adapter.extract_key(headers, {"key": keys.pop()} if keys else {})
         except ConflictingKeys as exc:
             raise AmbiguousKey(f"the request carries two different API keys ({exc})") from None
         if key is None:
@@ -330,7 +344,7 @@ class ProxyApp:
         span: RequestSpan | None,
         context_out: list[RequestContext],
     ) -> int:
-        key = self._caller_key(adapter, headers, scope["query_string"])
+        key = self._caller_key(adapter, headers, scope["query_string"], route.dialect)
         tenant_id = record.tenant_id = self.tenants.tenant_id(key)
         if self.observer.audit_refuses(tenant_id):
             raise AuditUnavailable("the audit trail cannot take this request now; retry shortly")
@@ -405,17 +419,29 @@ class ProxyApp:
             forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
+        model = route.path_model if route.dialect == "azure" else record.model
+        dispatch = self.router.dispatch(
+            self.router.plan(route, model),
+            Outgoing(
+                scope["method"], route, path_and_query, scope["query_string"].decode("latin-1"), forwarded, body,
+                stream, model, key,
+            ),
+        )
         upstream_started = perf_counter()
         watch = DisconnectWatch(receive, _WATCH_DISCONNECT_AFTER_S)
         try:
             try:
-                upstream = await self.upstreams[route.provider].send(
-                    scope["method"], path_and_query, forwarded, body or None, stream=stream
-                )
-            except ProxyError:
+                upstream = await dispatch.send()
+            except ProxyError as exc:
                 if span is not None:
                     span.upstream_finished(None)
+                if isinstance(exc, CircuitOpen):
+                    extra_headers.append((b"retry-after", str(max(1, round(exc.retry_after_s))).encode()))
                 raise
+            finally:
+                self.router.observe(dispatch, context, self.audit)
+            if dispatch.served is not None:
+                extra_headers.append((UPSTREAM_HEADER, dispatch.served.label.encode()))
             record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)

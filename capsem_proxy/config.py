@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from capsem_proxy.config_errors import validation_lines
 from capsem_proxy.mcp.settings import McpSettings
+from capsem_proxy.upstreams.settings import CircuitBreakerSettings, RetrySettings, UpstreamSettings, check_routing
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -341,6 +342,14 @@ class Settings(BaseSettings):
     confirm: ConfirmSettings = ConfirmSettings()
     cors: CorsSettings = CorsSettings()
     mcp: McpSettings = McpSettings()
+    upstreams: list[UpstreamSettings] = Field(
+        default_factory=list, description="named upstreams (default: the three of providers:)"
+    )
+    models: dict[str, list[str]] = Field(
+        default_factory=dict, description="model aliases: a client's model name -> ordered upstream:model chain"
+    )
+    retries: RetrySettings = RetrySettings()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
 
     model_config = SettingsConfigDict(
         env_prefix="CAPSEM_PROXY_",
@@ -364,6 +373,7 @@ class Settings(BaseSettings):
     def model_post_init(self, context: Any, /) -> None:
         if self.cors.allow_credentials and "*" in self.cors.allow_origins:
             raise ValueError("cors.allow_origins may not contain '*' when cors.allow_credentials is true")
+        check_routing(self.upstreams, self.models)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
