@@ -117,9 +117,9 @@ class Router:
             self.metrics.observe(attempts)
         if context is None or audit is None or not (self._record_attempts or len(attempts) > 1):
             return
-        decisions = [_attempt_decision(number, attempt) for number, attempt in enumerate(attempts, 1)]
-        if decisions:
-            audit.record(context, decisions)  # type: ignore[attr-defined]
+        # One row each: the audit folds ALLOW decisions recorded together into one.
+        for number, attempt in enumerate(attempts, 1):
+            audit.record(context, [_attempt_decision(number, attempt)])  # type: ignore[attr-defined]
 
     async def close(self) -> None:
         for upstream in self.upstreams.values():
