@@ -30,6 +30,13 @@ _SECTION_COMMENTS = {
     "mcp": "MCP servers served at /mcp/{name} under the same policies (docs/mcp.md), e.g.\n"
     "#   servers:\n"
     "#     files: {url: http://127.0.0.1:9000/mcp, headers: {authorization: 'Bearer ${FILES_TOKEN}'}}",
+    "upstreams": "named upstreams (docs/providers.md); without them the providers above are used, e.g.\n"
+    "#   - {name: azure-eu, type: azure_openai, base_url: https://NAME.openai.azure.com, api_version: '2024-10-21'}\n"
+    "#   - {name: groq, type: openai_compatible, base_url: https://api.groq.com/openai/v1, models: ['llama-*']}",
+    "models": "model aliases: a client's model name -> upstream:model entries tried in order, e.g.\n"
+    "#   smart: [azure-eu:gpt-4o, openai:gpt-4o, claude:claude-sonnet-4-5]",
+    "retries": "tries of each upstream before the next of a chain; only before the answer's first byte",
+    "circuit_breaker": "per upstream: skipped for open_s seconds after `failures` failures in a row",
 }
 
 
