@@ -22,6 +22,7 @@ import orjson
 
 from bench.observability import OBSERVABILITY_CONFIGS
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
+from bench.routing import ROUTING_STARTERS
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
 
@@ -184,6 +185,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
     # scenario "observability": audit (SQLite) + metrics on, and both off
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
+    # scenario "routing": plain route, a two-upstream chain, a request translated to Anthropic
+    **ROUTING_STARTERS,
 }
 
 

@@ -22,6 +22,7 @@ from bench.observability import (
 )
 from bench.procstat import rss_bytes
 from bench.report import Row, Verdict
+from bench.routing import ROUTING_TARGETS, measure_routing, rows_routing, verdicts_routing
 
 if TYPE_CHECKING:
     from bench.runner import Bench
@@ -421,10 +422,15 @@ SCENARIOS: list[Scenario] = [
     Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
              rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
              table="observability"),
+    Scenario("routing", "plain route vs a two-upstream chain vs a request translated to Anthropic, CPU per request",
+             measure_routing, rows_routing, verdicts_routing, targets=ROUTING_TARGETS, default=False,
+             table="routing"),
 ]
 
 # Rows are shown in this order (measurement order above keeps RSS last).
-REPORT_ORDER = ("latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability")
+REPORT_ORDER = (
+    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "routing"
+)
 
 
 def scenario_names() -> list[str]:

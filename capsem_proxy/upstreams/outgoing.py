@@ -92,7 +92,7 @@ def prepare(target: Target, outgoing: Outgoing) -> Prepared:
     headers = outgoing.headers
     if dialect == native:
         path = outgoing.path_and_query
-        if model is not None:
+        if model is not None and model != outgoing.model:
             path, body = _renamed(dialect, route, path, body, model)
     else:
         path, body = _respelled(upstream, outgoing, model or outgoing.model, body)
