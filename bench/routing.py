@@ -4,6 +4,8 @@
 - `routing-plain`: the default proxy, one provider per API;
 - `routing-chain`: the bench's model is an alias of a two-upstream chain whose first entry is
   healthy (the second is never tried), breakers on, every attempt audited;
+- `routing-chain-lean`: the same chain auditing only requests tried more than once
+  (`retries.audit_every_attempt: false`), which shows what the attempt row costs;
 - `routing-translated`: the same OpenAI requests served by an Anthropic upstream, translated both ways.
 
 Targets: chain ÷ plain ≤ 1.1 and translated ÷ plain ≤ 1.5, non-streamed and streamed.
@@ -25,22 +27,22 @@ __all__ = ["ROUTING_STARTERS", "ROUTING_TARGETS", "measure_routing", "rows_routi
 Raw = dict[str, Any]
 ByTarget = dict[str, Raw]
 
-PLAIN, CHAIN, TRANSLATED = "routing-plain", "routing-chain", "routing-translated"
-ROUTING_TARGETS = (PLAIN, CHAIN, TRANSLATED)
-LIMITS = {CHAIN: 1.1, TRANSLATED: 1.5}
+PLAIN, CHAIN, LEAN, TRANSLATED = "routing-plain", "routing-chain", "routing-chain-lean", "routing-translated"
+ROUTING_TARGETS = (PLAIN, CHAIN, LEAN, TRANSLATED)
+LIMITS = {CHAIN: 1.1, LEAN: 1.1, TRANSLATED: 1.5}
 _MODEL = "gpt-4o-mini"  # what the bench's requests ask for
 _KINDS = (("json", "non-streamed"), ("stream", "stream, 20 text events"))
 
 
 def _config(name: str, fake_url: str) -> dict[str, Any]:
-    if name == CHAIN:
+    if name in (CHAIN, LEAN):
         return {
             "upstreams": [
                 {"name": "first", "type": "openai", "base_url": fake_url + "/v1"},
                 {"name": "second", "type": "openai_compatible", "base_url": fake_url + "/v1"},
             ],
             "models": {_MODEL: [f"first:{_MODEL}", f"second:{_MODEL}"]},
-            "retries": {"attempts": 2},
+            "retries": {"attempts": 2, "audit_every_attempt": name == CHAIN},
         }
     if name == TRANSLATED:
         return {
@@ -97,14 +99,15 @@ def rows_routing(by: ByTarget) -> list[Row]:
     for kind, label in _KINDS:
         rows.append(Row(section, label, "µs/req", {t: _value(by, t, kind) for t in ROUTING_TARGETS},
                         ("ratio", CHAIN, PLAIN), 0, key=f"routing_cpu_us_{kind}"))
-        rows.append(Row(section, f"translated ÷ plain, {label}", "x", {TRANSLATED: _ratio(by, TRANSLATED, kind)},
-                        digits=2, key=f"routing_translated_ratio_{kind}"))
+        rows.append(Row(section, f"÷ plain, {label}", "x", {t: _ratio(by, t, kind) for t in (CHAIN, LEAN, TRANSLATED)},
+                        digits=2, key=f"routing_ratio_{kind}"))
     return rows
 
 
 def verdicts_routing(by: ByTarget) -> list[Verdict]:
     out = []
-    for target, what in ((CHAIN, "two-upstream chain"), (TRANSLATED, "translated to Anthropic")):
+    for target, what in ((CHAIN, "two-upstream chain"), (LEAN, "two-upstream chain, retried requests audited"),
+                         (TRANSLATED, "translated to Anthropic")):
         for kind, label in _KINDS:
             value, plain = _value(by, target, kind), _value(by, PLAIN, kind)
             detail = f"{value:.0f} vs {plain:.0f} µs/req" if value is not None and plain is not None else ""

@@ -37,6 +37,8 @@ def load_request(body: bytes) -> dict[str, Any]:
         raise TranslationError(f"the request body is not JSON: {exc}") from exc
     if not isinstance(parsed, dict) or not isinstance(parsed.get("messages"), list):
         raise TranslationError("a chat request needs a messages list")
+    if parsed.get("n") not in (None, 1):
+        raise TranslationError("only one choice (n: 1) can be asked of an upstream of another API")
     return parsed
 
 

@@ -24,9 +24,18 @@ from capsem_proxy.upstreams.outgoing import Outgoing, prepare
 from capsem_proxy.upstreams.registry import Target
 from capsem_proxy.upstreams.settings import RetrySettings
 
-__all__ = ["Attempt", "CircuitOpen", "Dispatch"]
+__all__ = ["Attempt", "CircuitOpen", "Dispatch", "retryable"]
 
 ANSWERED, BREAKER_OPEN, TIMEOUT, CONNECT, RESET = "answered", "breaker_open", "timeout", "connect", "reset"
+
+
+def retryable(retry: RetrySettings) -> frozenset[int | str]:
+    """The statuses and failures worth another try: `connect` covers a connection lost before any
+    answer (`reset`) too."""
+    kinds: set[int | str] = set(retry.retry_on)
+    if CONNECT in kinds:
+        kinds.add(RESET)
+    return frozenset(kinds)
 
 
 class CircuitOpen(ProxyError):
@@ -59,15 +68,14 @@ class Dispatch:
     targets: list[Target]
     outgoing: Outgoing
     retry: RetrySettings
+    retry_on: frozenset[int | str]
     attempts: list[Attempt] = field(default_factory=list)
     served: Target | None = None
 
     async def send(self) -> UpstreamResponse:
         """The answer the client gets (headers in, body unread); ProxyError when none came."""
         retry = self.retry
-        retry_on = set(retry.retry_on)
-        if "connect" in retry_on:
-            retry_on.add(RESET)  # a connection lost before any answer is a connection failure
+        retry_on = self.retry_on
         failure: ProxyError | None = None
         open_retry_after: float | None = None
         last = len(self.targets) - 1

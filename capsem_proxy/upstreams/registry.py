@@ -46,15 +46,16 @@ class Upstream:
 
 @dataclass(slots=True, frozen=True, eq=False)
 class Target:
-    """One entry of a plan: an upstream, and the model to ask it for (None: the client's own)."""
+    """One entry of a plan: an upstream, and the model to ask it for (None: the client's own).
+    `label` is `name`, or `name:model` when an alias chose the model (x-capsem-upstream)."""
 
     upstream: Upstream
     model: str | None = None
+    label: str = field(init=False)
 
-    @property
-    def label(self) -> str:
-        """`name`, or `name:model` when the model was chosen by an alias (x-capsem-upstream)."""
-        return self.upstream.name if self.model is None else f"{self.upstream.name}:{self.model}"
+    def __post_init__(self) -> None:
+        name = self.upstream.name
+        object.__setattr__(self, "label", name if self.model is None else f"{name}:{self.model}")
 
 
 def _client_settings(upstream: UpstreamSettings) -> ProviderSettings:

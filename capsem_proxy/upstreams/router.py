@@ -18,7 +18,7 @@ from capsem_proxy.hooks import RequestContext
 from capsem_proxy.providers.base import ErrorKind
 from capsem_proxy.routing import Route
 from capsem_proxy.upstreams.breaker import CircuitBreaker
-from capsem_proxy.upstreams.dispatch import ANSWERED, Attempt, Dispatch
+from capsem_proxy.upstreams.dispatch import ANSWERED, Attempt, Dispatch, retryable
 from capsem_proxy.upstreams.metrics import UpstreamMetrics
 from capsem_proxy.upstreams.outgoing import Outgoing, can_serve
 from capsem_proxy.upstreams.registry import Target, Upstream, build_upstreams
@@ -31,6 +31,9 @@ ATTEMPT_HOOK = "upstream"
 _ATTEMPT_POLICY = "router"
 # Upstream types a request for each dialect prefers, before others of the same API.
 _PREFERRED = {"azure": "azure_openai", "vertex": "vertex_gemini", "gemini": "gemini", "openai": "openai"}
+
+
+_MAX_PLANS = 4096
 
 
 class NoUpstream(ProxyError):
@@ -59,6 +62,9 @@ class Router:
 
         self.upstreams: dict[str, Upstream] = build_upstreams(settings, breaker_for)
         self.retry = settings.retries
+        self._retry_on = retryable(settings.retries)
+        # Plans by (API, dialect, operation, model): bounded, since model names are the caller's.
+        self._plans: dict[tuple[str, str, str, str], list[Target]] = {}
         self._chains: dict[str, list[Target]] = {
             alias: [self._target(entry) for entry in chain] for alias, chain in settings.models.items()
         }
@@ -73,7 +79,7 @@ class Router:
             self._by_dialect[dialect] = [
                 upstream for upstream in self.upstreams.values() if upstream.type == _PREFERRED[dialect]
             ]
-        self._record_attempts = self.configured
+        self._record_attempts = self.configured and settings.retries.audit_every_attempt
 
     def _target(self, entry: str) -> Target:
         name, _, model = entry.partition(":")
@@ -81,6 +87,16 @@ class Router:
 
     def plan(self, route: Route, model: str) -> list[Target]:
         """The targets to try for a request of `route` asking for `model`, in order."""
+        key = (route.provider, route.dialect, route.operation, model)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(route, model)
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _plan(self, route: Route, model: str) -> list[Target]:
         chain = self._chains.get(model) if self._chains else None
         if chain is not None:
             usable = [target for target in chain if can_serve(target.upstream, route)]
@@ -108,7 +124,7 @@ class Router:
 
     def dispatch(self, targets: list[Target], outgoing: Outgoing) -> Dispatch:
         """A request's way through its plan (call `send()` on it)."""
-        return Dispatch(targets, outgoing, self.retry)
+        return Dispatch(targets, outgoing, self.retry, self._retry_on)
 
     def observe(self, dispatch: Dispatch, context: RequestContext | None, audit: object | None) -> None:
         """Count the attempts, and record them in the audit trail with the request's decisions."""

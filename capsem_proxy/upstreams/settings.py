@@ -111,6 +111,10 @@ class RetrySettings(_Section):
         default_factory=lambda: [429, 500, 502, 503, 504, "timeout", "connect"],
         description="HTTP statuses and errors (timeout, connect, reset) worth another try or the next upstream",
     )
+    audit_every_attempt: bool = Field(
+        True, description="an audit row for every attempt, a request's only one included (false: only for "
+        "requests tried more than once)",
+    )
 
 
 class CircuitBreakerSettings(_Section):

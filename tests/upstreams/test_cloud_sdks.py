@@ -41,7 +41,8 @@ def routed_proxy(fake_provider: FakeProviderProcess, second_provider: FakeProvid
              "models": ["llama-*"], "headers": {"x-team": "research"}},
             {"name": "openai", "type": "openai", "base_url": base + "/v1"},
             {"name": "vertex", "type": "vertex_gemini", "base_url": base},
-        ]
+        ],
+        "models": {"eu-gpt": [f"azure-eu:{DEPLOYMENT}"]},
     }
     process = start_proxy(base, config)
     yield process
@@ -92,6 +93,29 @@ def test_azure_client_embeddings(routed_proxy, fake_provider):
         result = client.embeddings.create(model="embed-eu", input="hello")
     assert len(result.data[0].embedding) > 0
     assert fake_provider.last()["path"] == "/openai/deployments/embed-eu/embeddings"
+
+
+def test_azure_client_responses_api(routed_proxy, fake_provider):
+    with _azure(routed_proxy) as client:
+        response = client.responses.create(model=DEPLOYMENT, input="Say hello")
+    assert response.output_text == "Hello from the fake provider."
+    record = fake_provider.last()
+    assert record["path"] == "/openai/responses"
+    assert _header(record, "api-key") == [AZURE_KEY]
+
+
+def test_openai_client_reaches_an_azure_deployment_through_an_alias(routed_proxy, fake_provider):
+    with OpenAI(base_url=routed_proxy.base_url + "/v1", api_key=OPENAI_KEY, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="eu-gpt", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert raw.headers["x-capsem-upstream"] == f"azure-eu:{DEPLOYMENT}"
+    assert raw.parse().choices[0].message.content == "Hello from the fake provider."
+    record = fake_provider.last()
+    assert record["path"] == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
+    assert record["query_string"] == f"api-version={API_VERSION}"
+    assert _header(record, "api-key") == [OPENAI_KEY]
+    assert _header(record, "authorization") == []
 
 
 def test_azure_content_filter_error_reaches_the_sdk_as_azure_sent_it(routed_proxy, fake_provider):

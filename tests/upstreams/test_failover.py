@@ -36,6 +36,8 @@ def chained(primary: FakeProviderProcess, backup: FakeProviderProcess, resetting
             {"name": "reset", "type": "openai", "base_url": resetting_server + "/v1"},
             {"name": "breaking", "type": "openai", "base_url": first},
             {"name": "fragile", "type": "openai", "base_url": first},
+            {"name": "limited", "type": "openai", "base_url": first},
+            {"name": "throttled", "type": "openai", "base_url": first},
             {"name": "backup", "type": "openai", "base_url": second},
         ],
         "models": {
@@ -44,8 +46,11 @@ def chained(primary: FakeProviderProcess, backup: FakeProviderProcess, resetting
             "sturdy": ["reset:gpt-4o", "backup:gpt-4o-mini"],
             "streamy": ["breaking:gpt-4o", "backup:gpt-4o-mini"],
             "lonely": ["fragile:gpt-4o"],
+            "polite": ["limited:gpt-4o", "backup:gpt-4o-mini"],
+            "impatient": ["throttled:gpt-4o", "backup:gpt-4o-mini"],
         },
-        "retries": {"attempts": 2, "backoff_ms": 5, "retry_on": [429, 500, 502, 503, 504, "timeout", "connect"]},
+        "retries": {"attempts": 2, "backoff_ms": 5, "max_retry_after_s": 5,
+                    "retry_on": [429, 500, 502, 503, 504, "timeout", "connect"]},
         "circuit_breaker": {"failures": 3, "open_s": 1},
         "audit": {"url": f"sqlite:///{audit_path}"},
     }
@@ -136,6 +141,22 @@ def test_stream_broken_mid_way_is_not_retried(client, primary, backup):
             pass
     assert len(primary.requests()) == 1
     assert backup.requests() == []
+
+
+def test_429_is_retried_on_the_same_upstream_after_its_retry_after(client, primary, backup):
+    primary.script(rate_limit=True, retry_after=0, fail_times=1)
+    raw = client.chat.completions.with_raw_response.create(model="polite", messages=HELLO)
+    assert raw.headers["x-capsem-upstream"] == "limited:gpt-4o"
+    assert len(primary.requests()) == 2
+    assert backup.requests() == []
+
+
+def test_a_retry_after_longer_than_allowed_falls_over_at_once(client, primary, backup):
+    primary.script(rate_limit=True, retry_after=60)
+    raw = client.chat.completions.with_raw_response.create(model="impatient", messages=HELLO)
+    assert raw.headers["x-capsem-upstream"] == "backup:gpt-4o-mini"
+    assert len(primary.requests()) == 1
+    assert len(backup.requests()) == 1
 
 
 def test_breaker_opens_after_its_failures_and_closes_after_a_good_probe(chained, client, primary):

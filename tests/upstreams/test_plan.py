@@ -138,3 +138,17 @@ def test_an_unset_upstream_key_stops_the_start(monkeypatch):
     monkeypatch.delenv("CAPSEM_TEST_MISSING", raising=False)
     with pytest.raises(ValueError, match="CAPSEM_TEST_MISSING"):
         Router(Settings(upstreams=[{**UPSTREAMS[1], "api_key_env": "CAPSEM_TEST_MISSING"}]))
+
+
+def test_cloud_paths_are_matched_exactly():
+    vertex = "/v1beta1/projects/p-1/locations/us-central1/publishers/google/models/gemini-2.0-flash:countTokens"
+    route = match_route("POST", vertex, b"", None)
+    assert (route.provider, route.operation, route.dialect, route.path_model) == (
+        "gemini", "count_tokens", "vertex", "gemini-2.0-flash"
+    )
+    assert match_route("POST", vertex.replace(":countTokens", ":deleteEverything"), b"", None) is None
+    assert match_route("GET", "/openai/deployments/d/chat/completions", b"", None) is None
+    assert match_route("POST", "/openai/deployments/d/audio/speech", b"", None) is None
+    assert match_route("POST", "/openai/deployments/d/chat/completions/x", b"", None) is None
+    route = match_route("POST", "/openai/deployments/d/embeddings", b"api-version=1", None)
+    assert (route.provider, route.operation, route.dialect, route.path_model) == ("openai", "embeddings", "azure", "d")
