@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -16,6 +17,7 @@ from openai import OpenAI
 from tests.fake_provider.process import FakeProviderProcess
 from tests.proxy_process import ProxyProcess, start_proxy
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-translation-0123456789"
 HELLO = [{"role": "user", "content": "Say hello"}]
 WEATHER = {
@@ -215,3 +217,34 @@ def test_policies_run_once_on_the_client_request(client, primary):
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="via-claude", messages=[{"role": "user", "content": "capsem_block"}])
     assert primary.requests() == []
+
+
+@pytest.fixture(scope="module")
+def guarded(primary: FakeProviderProcess) -> Iterator[ProxyProcess]:
+    config = {
+        "upstreams": [{"name": "claude", "type": "anthropic", "base_url": primary.base_url},
+                      {"name": "gem", "type": "gemini", "base_url": primary.base_url}],
+        "models": {"via-claude": ["claude:claude-sonnet-4-5"], "via-gemini": ["gem:gemini-2.5-flash"]},
+        "policies": [{"class": "tests.integration.policies.ResponseGuardPolicy", "options": {"keyword": "FORBIDDEN"}}],
+    }
+    process = start_proxy(primary.base_url, config, env={"PYTHONPATH": str(REPO_ROOT)})
+    yield process
+    process.stop()
+
+
+@pytest.mark.parametrize("model", ["via-claude", "via-gemini"])
+def test_answer_policies_read_the_translated_answer(guarded, primary, model):
+    forbidden = primary.scenario_header(reply="This answer is FORBIDDEN here.")
+    with OpenAI(base_url=guarded.base_url + "/v1", api_key=KEY, max_retries=0, timeout=20) as client:
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            client.chat.completions.create(model=model, messages=HELLO, extra_headers=forbidden)
+        assert "Response blocked by security policy" in caught.value.message
+        stream = client.chat.completions.create(model=model, messages=HELLO, stream=True, extra_headers=forbidden)
+        text = ""
+        with pytest.raises(openai.APIError, match="blocked by security policy"):
+            for chunk in stream:
+                text += "".join(choice.delta.content or "" for choice in chunk.choices)
+        assert "FORBIDDEN" not in text
+        destructive = primary.scenario_header(tool_call=True, tool_args={"command": "rm -rf /"})
+        with pytest.raises(openai.PermissionDeniedError):
+            client.chat.completions.create(model=model, messages=HELLO, tools=[WEATHER], extra_headers=destructive)
