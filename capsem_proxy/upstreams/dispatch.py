@@ -27,6 +27,7 @@ from capsem_proxy.upstreams.settings import RetrySettings
 __all__ = ["Attempt", "CircuitOpen", "Dispatch", "retryable"]
 
 ANSWERED, BREAKER_OPEN, TIMEOUT, CONNECT, RESET = "answered", "breaker_open", "timeout", "connect", "reset"
+UNTRANSLATABLE = "untranslatable"  # the request cannot be said in this upstream's API
 
 
 def retryable(retry: RetrySettings) -> frozenset[int | str]:
@@ -52,7 +53,7 @@ class CircuitOpen(ProxyError):
 @dataclass(slots=True)
 class Attempt:
     """One try of one upstream: who, how it ended (`answered`, a retryable HTTP status as text,
-    `timeout`, `connect`, `reset`, `breaker_open`) and how long it took."""
+    `timeout`, `connect`, `reset`, `breaker_open`, `untranslatable`) and how long it took."""
 
     target: str
     outcome: str
@@ -77,6 +78,7 @@ class Dispatch:
         retry = self.retry
         retry_on = self.retry_on
         failure: ProxyError | None = None
+        untranslatable: TranslationError | None = None
         open_retry_after: float | None = None
         last = len(self.targets) - 1
         for index, target in enumerate(self.targets):
@@ -90,9 +92,12 @@ class Dispatch:
             try:
                 prepared = prepare(target, self.outgoing)
             except TranslationError as exc:
+                # The request says something this upstream's API cannot: the next entry may take it.
                 if breaker is not None:
                     breaker.released()
-                raise ProxyError(str(exc), status=400, kind=ErrorKind.INVALID_REQUEST) from exc
+                self._note(target, UNTRANSLATABLE, None, 0.0)
+                untranslatable = untranslatable or exc
+                continue
             for attempt in range(1, retry.attempts + 1):
                 more_here = attempt < retry.attempts
                 more = more_here or index < last
@@ -146,6 +151,8 @@ class Dispatch:
                 self.attempts[-1].fell_over = index < last
         if failure is not None:
             raise failure
+        if untranslatable is not None:
+            raise ProxyError(str(untranslatable), status=400, kind=ErrorKind.INVALID_REQUEST) from untranslatable
         names = ", ".join(target.label for target in self.targets)
         raise CircuitOpen(
             f"no upstream can take the request now (circuit open: {names})", open_retry_after or 0.0

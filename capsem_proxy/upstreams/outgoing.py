@@ -49,7 +49,8 @@ class Outgoing:
     stream: bool
     model: str  # the model the client asked for ("" when none)
     caller_key: str
-    # Keys the proxy holds for this caller, by upstream name (gateway mode); override the caller's.
+    # Keys the proxy holds for this caller (gateway mode), by upstream name, else by upstream type,
+    # else by API (openai, anthropic, gemini); one found replaces the caller's.
     held_keys: Mapping[str, str] | None = None
 
     @property
@@ -82,7 +83,7 @@ def prepare(target: Target, outgoing: Outgoing) -> Prepared:
     upstream = target.upstream
     route = outgoing.route
     model = target.model
-    held = outgoing.held_keys.get(upstream.name) if outgoing.held_keys else None
+    held = _held_key(outgoing.held_keys, upstream) if outgoing.held_keys else None
     key = held or upstream.held_key
     native = _NATIVE_DIALECT[upstream.type]
     if upstream.wire != route.provider:
@@ -101,6 +102,10 @@ def prepare(target: Target, outgoing: Outgoing) -> Prepared:
     if upstream.headers:
         headers = _with_extra(headers, upstream.headers)
     return Prepared(path, headers, body)
+
+
+def _held_key(held_keys: Mapping[str, str], upstream: Upstream) -> str | None:
+    return held_keys.get(upstream.name) or held_keys.get(upstream.type) or held_keys.get(upstream.wire)
 
 
 def _translated(target: Target, outgoing: Outgoing, key: str) -> Prepared:

@@ -152,3 +152,13 @@ def test_cloud_paths_are_matched_exactly():
     assert match_route("POST", "/openai/deployments/d/chat/completions/x", b"", None) is None
     route = match_route("POST", "/openai/deployments/d/embeddings", b"api-version=1", None)
     assert (route.provider, route.operation, route.dialect, route.path_model) == ("openai", "embeddings", "azure", "d")
+
+
+def test_keys_the_gateway_holds_replace_the_callers_by_name_type_or_api(router):
+    chain = router.plan(match_route("POST", "/v1/chat/completions", b"", None), "smart")
+    outgoing = _outgoing("POST", "/v1/chat/completions", model="smart")
+    outgoing.held_keys = {"azure-eu": "az-held", "anthropic": "ant-held"}
+    azure, openai_, claude = (prepare(target, outgoing) for target in chain)
+    assert ("api-key", "az-held") in azure.headers
+    assert ("authorization", "Bearer sk-c") in openai_.headers
+    assert ("x-api-key", "ant-held") in claude.headers

@@ -49,6 +49,7 @@ def translating(primary: FakeProviderProcess, backup: FakeProviderProcess) -> It
             "via-gemini": ["gem:gemini-2.5-flash"],
             "via-vertex": ["vtx:gemini-2.5-flash"],
             "smart": ["openai:gpt-4o", "claude-backup:claude-sonnet-4-5"],
+            "hearing": ["claude:claude-sonnet-4-5", "openai:gpt-4o"],
         },
         "retries": {"attempts": 1},
     }
@@ -248,3 +249,14 @@ def test_answer_policies_read_the_translated_answer(guarded, primary, model):
         destructive = primary.scenario_header(tool_call=True, tool_args={"command": "rm -rf /"})
         with pytest.raises(openai.PermissionDeniedError):
             client.chat.completions.create(model=model, messages=HELLO, tools=[WEATHER], extra_headers=destructive)
+
+
+def test_an_entry_that_cannot_take_the_request_is_skipped(client, primary):
+    audio = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]
+    raw = client.chat.completions.with_raw_response.create(model="hearing", messages=audio)
+    assert raw.headers["x-capsem-upstream"] == "openai:gpt-4o"
+    assert [record["path"] for record in primary.requests()] == ["/v1/chat/completions"]
+    primary.reset()
+    with pytest.raises(openai.BadRequestError, match="input_audio"):  # no entry can take it
+        client.chat.completions.create(model="via-claude", messages=audio)
+    assert primary.requests() == []
