@@ -415,17 +415,16 @@ class ProxyApp:
         path_and_query = route.upstream_path
         if scope["query_string"]:
             path_and_query += "?" + scope["query_string"].decode("latin-1")
+        # Which upstreams may serve it, in order (named upstreams, model globs and aliases).
+        model = route.path_model if route.dialect == "azure" else record.model
+        targets = self.router.plan(route, model)
         if span is not None:
             forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
-        model = route.path_model if route.dialect == "azure" else record.model
+        query = scope["query_string"].decode("latin-1")
         dispatch = self.router.dispatch(
-            self.router.plan(route, model),
-            Outgoing(
-                scope["method"], route, path_and_query, scope["query_string"].decode("latin-1"), forwarded, body,
-                stream, model, key,
-            ),
+            targets, Outgoing(scope["method"], route, path_and_query, query, forwarded, body, stream, model, key)
         )
         upstream_started = perf_counter()
         watch = DisconnectWatch(receive, _WATCH_DISCONNECT_AFTER_S)
