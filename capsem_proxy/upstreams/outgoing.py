@@ -99,6 +99,8 @@ def prepare(target: Target, outgoing: Outgoing) -> Prepared:
         path, body = _respelled(upstream, outgoing, model or outgoing.model, body)
     if key is not None or dialect != native:
         headers = _with_key(headers, upstream.type, key or outgoing.caller_key)
+        if key is not None and "?" in path:
+            path = _without_query_key(path)  # Gemini's `?key=` would name the caller's key beside it
     if upstream.headers:
         headers = _with_extra(headers, upstream.headers)
     return Prepared(path, headers, body)
@@ -176,6 +178,12 @@ def _respelled(upstream: Upstream, outgoing: Outgoing, model: str, body: bytes |
     kept = [(name, value) for name, value in parse_qsl(query, keep_blank_values=True) if name != "key"]
     path = _gemini_path(upstream, model, method)
     return (path + "?" + urlencode(kept)) if kept else path, body
+
+
+def _without_query_key(path_and_query: str) -> str:
+    path, _, query = path_and_query.partition("?")
+    kept = [(name, value) for name, value in parse_qsl(query, keep_blank_values=True) if name != "key"]
+    return (path + "?" + urlencode(kept)) if kept else path
 
 
 def _openai_tail(route: Route) -> str:

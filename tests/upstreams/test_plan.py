@@ -162,3 +162,17 @@ def test_keys_the_gateway_holds_replace_the_callers_by_name_type_or_api(router):
     assert ("api-key", "az-held") in azure.headers
     assert ("authorization", "Bearer sk-c") in openai_.headers
     assert ("x-api-key", "ant-held") in claude.headers
+
+
+def test_a_held_gemini_key_leaves_no_caller_key_in_the_query(monkeypatch):
+    monkeypatch.setenv("CAPSEM_TEST_GEMINI_KEY", "AIza-held")
+    router = Router(Settings(upstreams=[{"name": "g", "type": "gemini", "base_url": "https://g.example",
+                                         "api_key_env": "CAPSEM_TEST_GEMINI_KEY"}]))
+    path = "/v1beta/models/gemini-2.0-flash:streamGenerateContent"
+    route = match_route("POST", path, b"alt=sse&key=AIza-caller", None)
+    [target] = router.plan(route, "gemini-2.0-flash")
+    outgoing = Outgoing("POST", route, path + "?alt=sse&key=AIza-caller", "alt=sse&key=AIza-caller", [], b"{}",
+                        True, "gemini-2.0-flash", "AIza-caller")
+    prepared = prepare(target, outgoing)
+    assert prepared.path_and_query == path + "?alt=sse"
+    assert prepared.headers == [("x-goog-api-key", "AIza-held")]
