@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.translation.base import Translation
 from capsem_proxy.upstream import UpstreamResponse
 
@@ -23,9 +24,10 @@ class TranslatedResponse(UpstreamResponse):
     async def read(self) -> bytes:
         body = await UpstreamResponse.read(self)
         assert self.translation is not None
-        if self.status >= 400:
-            return self.translation.error(self.status, body)
-        return self.translation.answer(body)
+        async with large_body_turn(len(body)):  # parsed and re-encoded whole: a large one takes its turn
+            if self.status >= 400:
+                return self.translation.error(self.status, body)
+            return self.translation.answer(body)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         translation = self.translation

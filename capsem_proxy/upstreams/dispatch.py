@@ -16,6 +16,7 @@ import aiohttp
 
 from capsem_proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
 from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.translation import TranslationError
 from capsem_proxy.translation.response import translated
 from capsem_proxy.upstream import UpstreamResponse
@@ -90,7 +91,12 @@ class Dispatch:
                 self._note(target, BREAKER_OPEN, None, 0.0)
                 continue
             try:
-                prepared = prepare(target, self.outgoing)
+                if upstream.wire != self.outgoing.route.provider:
+                    # A translation parses and re-encodes the body: a large one takes its turn.
+                    async with large_body_turn(len(self.outgoing.body)):
+                        prepared = prepare(target, self.outgoing)
+                else:
+                    prepared = prepare(target, self.outgoing)
             except TranslationError as exc:
                 # The request says something this upstream's API cannot: the next entry may take it.
                 if breaker is not None:
