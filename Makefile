@@ -8,9 +8,11 @@ INSTALL_LOG := $(VENV)/install.log
 # pip's own output is a few lines per package: this shows its progress in a few lines and keeps the rest in the log.
 PIP := $(PYTHON) scripts/pip_progress.py --log $(INSTALL_LOG)
 ARGS ?=
+# The suite runs its test files on this many processes (most of a test's time is spent waiting on servers).
+TEST_WORKERS ?= 2
 LINTED := capsem_proxy tests bench eval scripts examples
 
-.PHONY: run test lint bench eval install clean
+.PHONY: run test test-fast lint bench eval install clean
 
 $(STAMP): pyproject.toml
 	@echo "Installing capsem-proxy and its dependencies into $(VENV) (about a minute the first time)"
@@ -28,7 +30,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Everything but the integration tests (which start real servers): under a minute.
+test-fast: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

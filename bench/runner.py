@@ -25,6 +25,7 @@ from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.routing import ROUTING_STARTERS
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
+from bench.workers import WORKER_COUNTS
 
 __all__ = ["TARGETS", "Bench", "Profile", "main"]
 
@@ -162,6 +163,16 @@ def policies_config(count: int) -> dict[str, Any]:
                          for i in range(count)]}
 
 
+def _proxy_workers(count: int) -> Callable[[Bench], Server]:
+    """Starter of capsem-proxy with ``count`` workers, unpinned (scenario "workers")."""
+
+    def start(bench: Bench) -> Server:
+        assert bench.fake is not None
+        return start_capsem_proxy(bench.fake.base_url, None, workers=count, name=f"workers-{count}")
+
+    return start
+
+
 def _proxy_with(name: str, config: dict[str, Any]) -> Callable[[Bench], Server]:
     """Starter of capsem-proxy with ``config`` over its defaults, able to import ``bench.policies``."""
 
@@ -185,6 +196,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
     # scenario "observability": audit (SQLite) + metrics on, and both off
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
+    # scenario "workers": --workers 1 and 2, unpinned
+    **{f"workers-{count}": _proxy_workers(count) for count in WORKER_COUNTS},
     # scenario "routing": plain route, a two-upstream chain, a request translated to Anthropic
     **ROUTING_STARTERS,
 }

@@ -23,6 +23,7 @@ from bench.observability import (
 from bench.procstat import rss_bytes
 from bench.report import Row, Verdict
 from bench.routing import ROUTING_TARGETS, measure_routing, rows_routing, verdicts_routing
+from bench.workers import WORKERS_TARGETS, measure_workers, rows_workers, verdicts_workers
 
 if TYPE_CHECKING:
     from bench.runner import Bench
@@ -422,6 +423,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
              rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
              table="observability"),
+    Scenario("workers", "--workers 1 vs 2, throughput at concurrency 64", measure_workers, rows_workers,
+             verdicts_workers, targets=WORKERS_TARGETS, default=False, table="workers"),
     Scenario("routing", "plain route vs a two-upstream chain vs a request translated to Anthropic, CPU per request",
              measure_routing, rows_routing, verdicts_routing, targets=ROUTING_TARGETS, default=False,
              table="routing"),
@@ -429,7 +432,8 @@ SCENARIOS: list[Scenario] = [
 
 # Rows are shown in this order (measurement order above keeps RSS last).
 REPORT_ORDER = (
-    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "routing"
+    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "workers",
+    "routing",
 )
 
 

@@ -66,6 +66,10 @@ class DisconnectWatch:
     answered sooner costs one timer, while a slow model call stops (and stops costing the
     caller tokens) as soon as nobody is waiting for it. Start it only once the body is read:
     the watcher consumes the ASGI receive channel.
+
+    Used as a context manager (`with DisconnectWatch(receive, after_s) as watch:`), it also ends
+    the cancellation it caused: the block is left quietly and `watch.client_left` is True, the
+    one sign the caller needs to answer 499. Any other cancellation goes on.
     """
 
     __slots__ = ("_receive", "_task", "_timer", "_watcher", "client_left")
@@ -89,6 +93,18 @@ class DisconnectWatch:
                 if self._task is not None:
                     self._task.cancel()
                 return
+
+    def __enter__(self) -> DisconnectWatch:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: Any) -> bool:
+        self.close()
+        if exc_type is None or not self.client_left or not issubclass(exc_type, asyncio.CancelledError):
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
 
     def close(self) -> None:
         """Stop watching (the answer is out, or another watcher takes over)."""

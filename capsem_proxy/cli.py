@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,8 @@ __all__ = ["main"]
 
 def _load_and_validate(config: str | None) -> Settings:
     """Settings plus their policies, loaded once so that any mistake stops here."""
-    from capsem_proxy.approvals import open_approval_store
     from capsem_proxy.audit import open_audit_sink
+    from capsem_proxy.confirm.store import open_approval_store
     from capsem_proxy.policy_sets import PolicySelector
 
     settings = load_settings(config)
@@ -212,7 +213,7 @@ def _audit_export(args: argparse.Namespace) -> int:
     until = parse_moment(args.until) if args.until else None
 
     async def work(reader: Reader) -> int:
-        rows = export_rows(reader, args.table, since, until)
+        rows = export_rows(reader, args.table, since, until, tenant_id=args.tenant)
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
                 count = await write_rows(rows, args.table, args.format, out)
@@ -222,6 +223,53 @@ def _audit_export(args: argparse.Namespace) -> int:
         return 0
 
     return _with_reader(_audit_url(args), work)
+
+
+def _audit_lifecycle(args: argparse.Namespace) -> int:
+    """`audit prune` and `audit erase`: the only audit commands that write (they need the chain key)."""
+    from capsem_proxy.audit.keys import chain_key_for
+    from capsem_proxy.audit.lifecycle import erase, open_store, prune
+    from capsem_proxy.audit.tools import parse_moment
+
+    settings = load_settings(args.config)
+    key = chain_key_for(settings)
+    store = open_store(_audit_url(args, settings), key)
+
+    async def work() -> int:
+        await store.open()
+        try:
+            if args.audit_command == "prune":
+                if args.before:
+                    before = parse_moment(args.before)
+                elif settings.audit.retention_days is not None:
+                    before = time.time() - settings.audit.retention_days * 86400
+                else:
+                    raise ConfigError("audit prune: give --before (a time or a duration ago, e.g. 90d), or set "
+                                      "audit.retention_days")
+                pruned = await prune(store, key, before)
+                if not pruned.upto_seq:
+                    print("nothing to prune: no row older than the cut-off starts the chain")
+                else:
+                    print(f"pruned {pruned.requests} request and {pruned.decisions} decision rows (up to seq "
+                          f"{pruned.upto_seq}); recorded as row {pruned.record_seq}")
+                return 0
+            erased = await erase(store, key, tenant_id=args.tenant, session_id=args.session)
+            scope = f"tenant {args.tenant}" if args.tenant is not None else f"session {args.session}"
+            print(f"erased the content of {erased.requests} request and {erased.decisions} decision rows of "
+                  f"{scope}; recorded as row {erased.record_seq}")
+            return 0
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(work())
+    except (ConfigError, KeyboardInterrupt):
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"audit {args.audit_command}: {exc}") from None
+    except Exception as exc:
+        print(f"capsem-proxy: audit store {store.description}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 def _audit_tail(args: argparse.Namespace) -> int:
@@ -242,11 +290,13 @@ def _audit_tail(args: argparse.Namespace) -> int:
 
 def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     audit = commands.add_parser(
-        "audit", parents=[common], help="read the audit trail: verify its hash chain, export, tail",
-        description="Read the audit trail of a SQLite or PostgreSQL store, read-only (the proxy may keep running).",
+        "audit", parents=[common], help="the audit trail: verify its hash chain, export, tail, prune, erase",
+        description="Read the audit trail of a SQLite or PostgreSQL store (verify, export and tail are read-only), or "
+        "apply retention and erasure to it (prune, erase); the proxy may keep running.",
     )
     actions = audit.add_subparsers(
-        dest="audit_command", required=True, metavar="{verify,export,tail}", help="what to do with the trail"
+        dest="audit_command", required=True, metavar="{verify,export,tail,prune,erase}",
+        help="what to do with the trail"
     )
     store = argparse.ArgumentParser(add_help=False, parents=[common])
     store.add_argument(
@@ -286,7 +336,24 @@ def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--table", choices=["requests", "decisions"], default="requests", help="which rows (default: requests)"
     )
     export.add_argument("--output", "-o", metavar="FILE", help="file to write (default: standard output)")
+    export.add_argument("--tenant", metavar="TENANT_ID", help="only this tenant's rows")
     export.set_defaults(handler=_audit_export)
+    prune = actions.add_parser(
+        "prune", parents=[store], help="remove rows older than the retention period, keeping the chain verifiable",
+        description="Remove the oldest rows (those older than --before, default audit.retention_days ago). The chain "
+        "then begins at a checkpoint signed with the chain key, so `audit verify` still checks every row left.",
+    )
+    prune.add_argument("--before", help="cut-off: ISO 8601, or a duration ago (90d)")
+    prune.set_defaults(handler=_audit_lifecycle)
+    erase = actions.add_parser(
+        "erase", parents=[store], help="erase the stored content of one tenant or one session",
+        description="Blank the prompts, answers, decision details and subjects of one tenant's or one session's "
+        "rows, keeping the rows (and the chain) verifiable; the erasure is recorded as a row of its own.",
+    )
+    scope = erase.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--tenant", metavar="TENANT_ID", help="the tenant whose content to erase")
+    scope.add_argument("--session", metavar="SESSION_ID", help="the session whose content to erase")
+    erase.set_defaults(handler=_audit_lifecycle)
     tail = actions.add_parser(
         "tail", parents=[store], help="print the newest rows as JSON lines, oldest first",
         description="Print the newest rows as JSON lines, oldest first; with --follow, then every new row.",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from capsem_proxy.config_errors import validation_lines
+from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
 from capsem_proxy.upstreams.settings import CircuitBreakerSettings, RetrySettings, UpstreamSettings, check_routing
 
@@ -84,6 +85,14 @@ class ServerSettings(_Section):
         4096, ge=1, description="open client connections per worker; one more is answered 503 and closed at once"
     )
     backlog: int = Field(2048, ge=1, description="connections the OS queues before the proxy accepts them")
+    drain_seconds: float = Field(
+        30.0, ge=0, description="after SIGTERM, how long open requests and streams may take to finish before they "
+        "are cut; keep it below the orchestrator's grace period (Kubernetes terminationGracePeriodSeconds)",
+    )
+    drain_delay_seconds: float = Field(
+        0.0, ge=0, description="after SIGTERM, how long the proxy keeps accepting connections while /readyz answers "
+        "503, so the load balancer stops sending it new ones before it closes its listener",
+    )
 
 
 class ProviderSettings(_Section):
@@ -131,7 +140,7 @@ class PolicySettings(_Section):
         "checked between them); over it the call fails (blocks unless fail_open)",
     )
     name: str | None = None
-    hooks: list[Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]] | None = Field(
+    hooks: list[HookName] | None = Field(
         None, description="consult the policy on these hooks only (default: every hook it implements)"
     )
     shadow: bool = Field(
@@ -233,6 +242,13 @@ class AuditSettings(_Section):
         "<server.data_dir>/audit-head.json)"
     )
     head_log_interval_s: float = Field(60.0, ge=0, description="how often the chain head is logged (0: never)")
+    retention_days: float | None = Field(
+        None, gt=0, description="rows older than this many days are pruned (the chain stays verifiable through a "
+        "signed checkpoint); null keeps everything"
+    )
+    retention_check_interval_s: float = Field(
+        3600.0, ge=1, description="how often the proxy prunes rows past audit.retention_days"
+    )
 
     @model_validator(mode="after")
     def _reserve_within_queue(self) -> AuditSettings:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from capsem_proxy.providers.base import ErrorKind
-
 __all__ = [
     "AmbiguousKey",
+    "AuditUnavailable",
     "BodyTooLarge",
+    "ErrorKind",
     "MalformedJSON",
     "MalformedKey",
     "MissingKey",
@@ -17,6 +17,21 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
+
+
+class ErrorKind:
+    """Neutral names of the errors the proxy produces; adapters map them to native types."""
+
+    AUTHENTICATION = "authentication"  # 401
+    INVALID_REQUEST = "invalid_request"  # 400
+    NOT_FOUND = "not_found"  # 404
+    TOO_LARGE = "too_large"  # 413
+    PERMISSION = "permission"  # 403 (policy blocks)
+    RATE_LIMIT = "rate_limit"  # 429
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # 502
+    UNAVAILABLE = "unavailable"  # 503
+    TIMEOUT = "timeout"  # 504
+    INTERNAL = "internal"  # 500
 
 
 class ProxyError(Exception):

@@ -11,7 +11,7 @@ which `scan` entry of a detector covers it:
   `Message.text` and `Message.thinking` (joined in `Exchange.prompt`), and the text media of
   the conversation (`Exchange.media_texts()`).
 - `tool_calls`: calls in the history, the tool's name and its arguments, the provider's own
-  tools (code to run, searches, shell commands) included: `ToolCall.texts()`.
+  tools (code to run, searches, shell commands) included: `ToolUse.texts()`.
 - `tool_results`: what each call returned, documents and text media inside it included:
   `ToolResult.texts()` and `ToolResult.media_texts()`.
 - `tool_definitions`: each offered tool, its name, description and every text of its schema:
@@ -42,10 +42,11 @@ __all__ = [
     "Exchange",
     "MediaPart",
     "Message",
-    "ToolCall",
     "ToolDefinition",
     "ToolResult",
+    "ToolUse",
     "Usage",
+    "parse_arguments",
 ]
 
 # The fields of a tool's spec that `ToolDefinition` holds on their own.
@@ -111,8 +112,22 @@ class ToolDefinition:
         return self._digest
 
 
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """Tool-call arguments as a dict: a dict as is, a JSON object text parsed, {} otherwise."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str) and raw:
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {}
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
 @dataclass(slots=True)
-class ToolCall:
+class ToolUse:
     """A call of a tool, emitted by the model (in an answer or in the history)."""
 
     name: str
@@ -171,7 +186,7 @@ class Message:
     role: str
     text: str = ""
     media: list[MediaPart] = field(default_factory=list)
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_calls: list[ToolUse] = field(default_factory=list)
     tool_results: list[ToolResult] = field(default_factory=list)
     thinking: str = ""
 
@@ -271,9 +286,9 @@ class Exchange:
         return results
 
     @property
-    def tool_calls(self) -> list[ToolCall]:
+    def tool_calls(self) -> list[ToolUse]:
         """All tool calls present in the conversation history."""
-        calls: list[ToolCall] = []
+        calls: list[ToolUse] = []
         for message in self.messages:
             if message.tool_calls:
                 calls.extend(message.tool_calls)
@@ -294,7 +309,7 @@ class Answer:
 
     text: str = ""
     thinking: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_calls: list[ToolUse] = field(default_factory=list)
     media: list[MediaPart] = field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)

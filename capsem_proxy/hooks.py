@@ -7,15 +7,19 @@ means "no opinion". Each event carries the request's context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult
-from capsem_proxy.exchange import ToolCall as HistoryCall
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.records import RequestRecord
 from capsem_proxy.streaming.text import GrowingText
 
+if TYPE_CHECKING:
+    from capsem_proxy.decisions import Decision
+    from capsem_proxy.scanning import ScanLedger
+
 __all__ = [
     "HOOK_NAMES",
+    "HookName",
     "ModelCall",
     "ModelResponse",
     "RequestContext",
@@ -23,7 +27,9 @@ __all__ = [
     "ToolResponse",
 ]
 
-HOOK_NAMES = ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response")
+# The interception points, in the order a request and its answer meet them.
+HookName = Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]
+HOOK_NAMES: tuple[HookName, ...] = get_args(HookName)
 
 
 @dataclass(slots=True)
@@ -37,10 +43,17 @@ class RequestContext:
     exchange: Exchange
     agent_id: str = ""
     session_id: str = ""
-    # Per-request scratch space for policy adapters (e.g. a converted agent), never persisted.
+    # Per-request space of the policies' own (e.g. a converted agent), under keys of their own;
+    # never persisted.
     scratch: dict[str, Any] = field(default_factory=dict)
     # What the audit trail will say about the request, filled in as it goes.
     record: RequestRecord | None = None
+    # The proxy's own per-request state, each made when first needed: the offered tools by name,
+    # the scan ledgers of the request and of its answer, the decisions a traced request collected.
+    offered_tools: dict[str, ToolDefinition] | None = None
+    request_ledger: ScanLedger | None = None
+    answer_ledger: ScanLedger | None = None
+    traced_decisions: list[Decision] | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +80,7 @@ class ModelCall:
         return self.context.exchange.media_texts()
 
     @property
-    def history_tool_calls(self) -> list[HistoryCall]:
+    def history_tool_calls(self) -> list[ToolUse]:
         """The tool calls the request's history carries (`ToolCall.texts()` gives their texts)."""
         return self.context.exchange.tool_calls
 

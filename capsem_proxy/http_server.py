@@ -60,6 +60,8 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
         "http": functools.partial(BoundedHttpToolsProtocol, limits=ServerLimits.from_settings(server)),
         "timeout_keep_alive": server.keep_alive_timeout,
         "backlog": server.backlog,
+        # After SIGTERM, open requests and streams get this long before they are cancelled (capsem_proxy.drain).
+        "timeout_graceful_shutdown": server.drain_seconds,
     }
 
 

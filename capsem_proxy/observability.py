@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Observer", "derive_session_id", "redacted_text"]
 
-# Key in RequestContext.scratch of the decisions a traced request collected.
-_TRACE_DECISIONS = "trace_decisions"
-
 
 def derive_session_id(tenant_id: str, exchange: Exchange) -> str:
     """A session id for a conversation that names none: a hash of the tenant, the system
@@ -81,7 +78,9 @@ class Observer:
                 record.decision_id = governing.decision_id
                 record.reason = governing.reason
         if self.tracing is not None:
-            context.scratch.setdefault(_TRACE_DECISIONS, []).extend(decisions)
+            if context.traced_decisions is None:
+                context.traced_decisions = []
+            context.traced_decisions.extend(decisions)
 
     def finish(self, record: RequestRecord, span: RequestSpan | None, context: RequestContext | None) -> None:
         """Record the finished request."""
@@ -89,8 +88,8 @@ class Observer:
         if self.metrics is not None:
             self.metrics.observe_request(record)
         if span is not None:
-            traced: list[Decision] = context.scratch.get(_TRACE_DECISIONS, []) if context is not None else []
-            span.finish(record, traced)
+            traced = context.traced_decisions if context is not None else None
+            span.finish(record, traced or [])
 
     def stream_started(self) -> None:
         if self.metrics is not None:

@@ -20,9 +20,8 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
-from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult
-from capsem_proxy.exchange import ToolCall as EmittedCall
-from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
+from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.base import ConfiguredPolicy
 from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
 
@@ -45,14 +44,11 @@ async def _with_deadline(coroutine: Coroutine[Any, Any, Any], timeout_s: float) 
     return result, perf_counter()
 
 
-_OFFERED_TOOLS = "offered_tools"
-
-
 def _offered_tool(context: RequestContext, name: str) -> ToolDefinition:
     """The tool of that name the request offered (looked up once per request), or a bare one."""
-    offered = context.scratch.get(_OFFERED_TOOLS)
+    offered = context.offered_tools
     if offered is None:
-        offered = context.scratch[_OFFERED_TOOLS] = {tool.name: tool for tool in context.exchange.tools}
+        offered = context.offered_tools = {tool.name: tool for tool in context.exchange.tools}
     return offered.get(name) or ToolDefinition(name=name)
 
 
@@ -70,20 +66,20 @@ class Pipeline:
         self.confirmations_hold = confirmations_hold
         self.scan_limits = scan_limits
         # Policies that screen text keep a per-request ledger of it (capsem_proxy.scanning).
-        self._screens_text = any(getattr(policy.policy, "screens_text", False) for policy in policies)
+        self._screens_text = any(policy.traits.screens_text for policy in policies)
         # Shadow policies' decisions are marked (recorded, never enforced: see Decision.shadow).
         self._has_shadow = any(policy.shadow for policy in policies)
         self._by_hook: dict[str, list[ConfiguredPolicy]] = {}
-        for hook in ("on_model_call", "on_tool_call", "on_tool_response", "on_model_response"):
+        for hook in HOOK_NAMES:
             self._by_hook[hook] = [policy for policy in policies if policy.implements(hook)]
         self._by_hook_reversed = {hook: list(reversed(chain)) for hook, chain in self._by_hook.items()}
         # What the answer policies need, computed once per configuration rather than per request.
         readers = self._by_hook["on_model_response"]
         # Policies that read a growing answer only from its unsettled end (see ModelResponse).
-        self._incremental_readers = [p for p in readers if getattr(p.policy, "incremental_answers", False)]
+        self._incremental_readers = [p for p in readers if p.traits.incremental_answers]
         self._incremental_readers_reversed = list(reversed(self._incremental_readers))
-        self._window_chars = max((int(getattr(p.policy, "window_chars", 0) or 0) for p in readers), default=0)
-        self._needs_whole_answer = any(getattr(p.policy, "needs_whole_answer", False) for p in readers)
+        self._window_chars = max((p.traits.window_chars for p in readers), default=0)
+        self._needs_whole_answer = any(p.traits.needs_whole_answer for p in readers)
         self._reads_answer_text = bool(readers)
         self._has_response_policies = bool(readers or self._by_hook["on_tool_call"])
 
@@ -168,7 +164,7 @@ class Pipeline:
             calls.append((policy, "on_model_response", event, ""))
         return self._mark_emitted(await self._run(calls))
 
-    async def check_emitted_tool_call(self, context: RequestContext, emitted: EmittedCall) -> Outcome:
+    async def check_emitted_tool_call(self, context: RequestContext, emitted: ToolUse) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
         event = self._emitted_event(context, emitted)
         calls: list[_Call] = [
@@ -219,7 +215,7 @@ class Pipeline:
         return bool(self._by_hook["on_tool_response"])
 
     @staticmethod
-    def _emitted_event(context: RequestContext, emitted: EmittedCall) -> ToolCall:
+    def _emitted_event(context: RequestContext, emitted: ToolUse) -> ToolCall:
         tool = _offered_tool(context, emitted.name)
         return ToolCall(context, tool, emitted.arguments, emitted=True, call_id=emitted.call_id)
 
@@ -236,7 +232,7 @@ class Pipeline:
             # The text detectors account for their work in the request's (or its answer's) ledger.
             _, hook_name, event, _ = calls[0]
             answer = hook_name == "on_model_response" or (hook_name == "on_tool_call" and event.emitted)
-            token = set_current(ledger_for(event.context.scratch, self.scan_limits, answer=answer))
+            token = set_current(ledger_for(event.context, self.scan_limits, answer=answer))
         try:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []

@@ -7,8 +7,8 @@ import orjson
 
 from capsem_proxy.asgi import Send, send_response
 from capsem_proxy.decisions import CONFIRMATION_VERDICTS, Decision
-from capsem_proxy.errors import ProxyError
-from capsem_proxy.providers.base import ErrorKind, ProviderAdapter
+from capsem_proxy.errors import ErrorKind, ProxyError
+from capsem_proxy.providers.base import ProviderAdapter
 from capsem_proxy.scanning import TOO_LARGE_TO_SCREEN
 
 __all__ = ["DECISION_ID_HEADER", "JSON_CONTENT_TYPE", "block_error", "block_message", "send_error"]

@@ -24,9 +24,12 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from capsem_proxy.decisions import Decision, Verdict
+
+if TYPE_CHECKING:
+    from capsem_proxy.hooks import RequestContext
 
 __all__ = [
     "LARGE_BODY_BYTES",
@@ -207,10 +210,12 @@ def too_large_decision(policy: str, hook: str, ledger: ScanLedger) -> Decision:
     )
 
 
-def ledger_for(scratch: dict[str, Any], limits: ScanLimits, *, answer: bool) -> ScanLedger:
-    """The request's ledger (or its answer's), kept in the request's scratch space."""
-    key = "scan_ledger.answer" if answer else "scan_ledger.request"
-    ledger = scratch.get(key)
-    if ledger is None:
-        ledger = scratch[key] = ScanLedger(limits, answer=answer)
-    return ledger  # type: ignore[no-any-return]
+def ledger_for(context: RequestContext, limits: ScanLimits, *, answer: bool) -> ScanLedger:
+    """The request's ledger (or its answer's), made when first needed."""
+    if answer:
+        if context.answer_ledger is None:
+            context.answer_ledger = ScanLedger(limits, answer=True)
+        return context.answer_ledger
+    if context.request_ledger is None:
+        context.request_ledger = ScanLedger(limits, answer=False)
+    return context.request_ledger

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition, ToolResult
-from capsem_proxy.exchange import ToolCall as EmittedCall
+from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from eval.corpus import Item
 
@@ -70,7 +69,7 @@ def build_event(item: Item) -> Any:
         result = ToolResult(call_id=_CALL_ID, name=tool.name, content=raw)
         response = result.as_dict()
         extra_messages = [
-            Message("assistant", tool_calls=[EmittedCall(tool.name, dict(fields.get("args") or {}), _CALL_ID)]),
+            Message("assistant", tool_calls=[ToolUse(tool.name, dict(fields.get("args") or {}), _CALL_ID)]),
             Message("tool", tool_results=[result]),
         ]
     context = request_context(

@@ -103,8 +103,12 @@ def make_floors(report: dict[str, Any], margin: float = DEFAULT_MARGIN) -> dict[
     return result
 
 
-def check_floors(report: dict[str, Any], floors: dict[str, Any], only: set[str] | None = None) -> list[str]:
-    """Every floor the report breaks, as readable lines naming the detector and the score."""
+def check_floors(
+    report: dict[str, Any], floors: dict[str, Any], only: set[str] | None = None, *, latency: bool = True
+) -> list[str]:
+    """Every floor the report breaks, as readable lines naming the detector and the score. With
+    `latency=False` the p50 ceilings are left out: wall-clock time on a shared machine says nothing
+    about a regression, so the test suite checks quality and `python -m eval --check` checks both."""
     failures = []
     split = floors.get("split", report["headline_split"])
     for name, limits in sorted(floors.get("detectors", {}).items()):
@@ -127,12 +131,13 @@ def check_floors(report: dict[str, Any], floors: dict[str, Any], only: set[str] 
         if CROSS_KEY in limits:
             cross = entry["splits"].get(cross_split) or {"items": 0}
             failures.extend(_quality_failures(f"{name} (cross-source)", cross_split, cross, limits[CROSS_KEY]))
-        latency = entry.get("request_latency")
-        if "max_p50_ms" in limits and latency and latency["p50_ms"] > limits["max_p50_ms"]:
-            failures.append(f"{name}: p50 latency {latency['p50_ms']:.3f} ms > ceiling {limits['max_p50_ms']} ms")
+        measured = entry.get("request_latency")
+        if latency and "max_p50_ms" in limits and measured and measured["p50_ms"] > limits["max_p50_ms"]:
+            failures.append(f"{name}: p50 latency {measured['p50_ms']:.3f} ms > ceiling {limits['max_p50_ms']} ms")
     default_limits = floors.get("default_set")
     default_latency = report.get("default_set", {}).get("request_latency")
-    if default_limits and not only and default_latency and default_latency["p50_ms"] > default_limits["max_p50_ms"]:
+    too_slow = bool(default_latency) and default_latency["p50_ms"] > (default_limits or {}).get("max_p50_ms", math.inf)
+    if latency and default_limits and not only and too_slow:
         failures.append(
             f"default set: p50 latency {default_latency['p50_ms']:.3f} ms > ceiling {default_limits['max_p50_ms']} ms"
         )

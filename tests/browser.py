@@ -53,13 +53,14 @@ def require_chromium() -> str:
 
 
 @contextmanager
-def chromium_context(executable: str) -> Iterator[object]:
-    """A Playwright BrowserContext of a headless Chromium with a throw-away profile."""
+def chromium_context(executable: str, **options: object) -> Iterator[object]:
+    """A Playwright BrowserContext of a headless Chromium with a throw-away profile; `options` go to
+    Playwright's launch_persistent_context (timezone_id, locale, accept_downloads, ...)."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="capsem-chromium-") as profile, sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS, **options
         )
         try:
             yield context

@@ -11,8 +11,8 @@ import pytest
 
 from capsem_proxy.admin import AdminAPI
 from capsem_proxy.admin.params import BadParameter, parse_audit_query, parse_params, parse_time
-from capsem_proxy.approvals import HeldRequest, MemoryApprovalStore
 from capsem_proxy.audit.memory import MemoryAuditSink
+from capsem_proxy.confirm.store import HeldRequest, MemoryApprovalStore
 from capsem_proxy.dashboard import COOKIE_NAME, DashboardAssets, DashboardSessions
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import Exchange
@@ -111,8 +111,8 @@ def test_session_cookie_found_among_other_cookies():
 
 def test_dashboard_files_are_packaged():
     assets = DashboardAssets()
-    for name in ("static/index.html", "static/login.html", "static/app.js", "static/login.js", "static/style.css",
-                 "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"):
+    for name in ("static/index.html", "static/login.html", "static/app.js", "static/format.js", "static/filters.js",
+                 "static/login.js", "static/style.css", "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"):
         assert assets.get(name) is not None, name
     assert assets.get("static/app.js").content_type.startswith(b"text/javascript")
     assert assets.get("vendor/README.md") is None and assets.get("../admin.py") is None
@@ -168,7 +168,7 @@ def _fill(audit: MemoryAuditSink, count: int) -> None:
             request_id, now - count + index, tenant_id=tenant_id, session_id=session_id, provider="openai",
             operation="chat", model="gpt-test", status=403 if blocked else 200,
             verdict="BLOCK" if blocked else "ALLOW", reason="policy_violation" if blocked else "",
-            latency_ms=float(index + 1),
+            decision_id=decision.decision_id if blocked else "", latency_ms=float(index + 1),
         ))
 
 
@@ -276,7 +276,12 @@ async def test_bad_parameters_are_400_naming_the_parameter(api):
     cases = {
         "/admin/requests?limit=5000": "limit",
         "/admin/requests?since=last-week": "since",
-        "/admin/requests?policy=Debug": "policy",  # a decisions-only filter
+        "/admin/decisions?status=403": "status",  # a requests-only filter
+        "/admin/requests?status=4x": "status",
+        "/admin/requests?status=700": "status",
+        "/admin/requests?q=%20a%20": "q",  # too short to search for
+        "/admin/export/requests?format=xml": "format",
+        "/admin/export/requests?after_seq=3": "after_seq",
         "/admin/decisions?verdict=MAYBE": "verdict",
         "/admin/requests?blocked=maybe": "blocked",
         "/admin/sessions?after_seq=3": "after_seq",
@@ -343,3 +348,92 @@ async def test_a_store_that_does_not_answer_is_503_not_a_crash(api, audit):
     audit.query_requests = broken
     response = await _call(api, "GET", "/admin/requests", BEARER)
     assert response.status == 503 and "audit store" in response.json()["detail"]
+
+
+class _Directory:
+    """A tenant directory as the gateway's key store would give: tenant0 is called "team-a"."""
+
+    def __init__(self) -> None:
+        self.asked: list[set[str]] = []
+
+    async def names(self, tenant_ids):
+        self.asked.append(set(tenant_ids))
+        return {"tenant0": "team-a"} if "tenant0" in tenant_ids else {}
+
+    async def tenant_ids(self, name):
+        return ["tenant0"] if name == "team-a" else []
+
+
+async def test_tenant_names_are_shown_where_known_and_filter_by_name(audit):
+    directory = _Directory()
+    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit)
+    api.tenant_names = directory
+    rows = (await _call(api, "GET", "/admin/requests", BEARER)).json()["requests"]
+    assert {(row["tenant_id"], row.get("tenant_name")) for row in rows} == {("tenant0", "team-a"), ("tenant1", None)}
+    assert directory.asked == [{"tenant0", "tenant1"}]  # one lookup per page
+    by_name = (await _call(api, "GET", "/admin/requests?tenant=team-a", BEARER)).json()["requests"]
+    by_id = (await _call(api, "GET", "/admin/requests?tenant=tenant1", BEARER)).json()["requests"]
+    assert {row["tenant_id"] for row in by_name} == {"tenant0"} and {row["tenant_id"] for row in by_id} == {"tenant1"}
+    summary = (await _call(api, "GET", f"/admin/summary?since={int(time.time()) - 3600}", BEARER)).json()
+    assert {row.get("tenant_name") for row in summary["top_tenants"]} == {"team-a", None}
+    sessions = (await _call(api, "GET", "/admin/sessions?tenant=team-a", BEARER)).json()["sessions"]
+    assert sessions and all(row["tenant_name"] == "team-a" for row in sessions)
+    exported = (await _call(api, "GET", "/admin/export/requests?format=csv&tenant=team-a", BEARER)).body.decode()
+    assert exported.count("team-a") == len(by_name)
+    # Without a directory, rows carry the id alone.
+    plain = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit)
+    assert all("tenant_name" not in row for row in (await _call(plain, "GET", "/admin/requests", BEARER)).json()[
+        "requests"])
+
+
+async def test_request_rows_carry_their_governing_decision(api):
+    rows = (await _call(api, "GET", "/admin/requests?blocked=true", BEARER)).json()["requests"]
+    assert rows and all((row["policy"], row["details"]) == ("Debug", "found capsem_block") for row in rows)
+    detail = (await _call(api, "GET", f"/admin/requests/{rows[0]['request_id']}", BEARER)).json()
+    assert detail["request"]["policy"] == "Debug"
+    found = (await _call(api, "GET", "/admin/requests?q=CAPSEM_block&status=4xx&policy=Debug", BEARER)).json()
+    assert [row["request_id"] for row in found["requests"]] == [row["request_id"] for row in rows]
+
+
+async def test_whoami_names_the_callers_role(api):
+    assert (await _call(api, "GET", "/admin/whoami", BEARER)).json() == {"role": "admin"}
+    assert (await _call(api, "GET", "/admin/whoami")).status == 401
+
+
+async def test_a_search_cut_short_by_the_bounded_scan_continues_page_by_page(tmp_path, monkeypatch):
+    """With a scan of 3 rows, a filter matching every third request answers short pages that say
+    `scan_limited`; following `next` finds every match, each once, newest first."""
+    from capsem_proxy.audit import open_audit_sink
+    from capsem_proxy.audit.keys import ChainKey
+
+    monkeypatch.setattr("capsem_proxy.audit.sql.MAX_SCAN", 3)
+    monkeypatch.setattr("capsem_proxy.admin.triage.MAX_SCAN", 3)
+    sink = open_audit_sink(f"sqlite:///{tmp_path / 'audit.db'}", ChainKey(b"k" * 32))
+    await sink.start()
+    try:
+        _fill(sink, 12)
+        await sink.flush()
+        api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), sink)
+        found, pages, target = [], 0, "/admin/requests?blocked=true&limit=10"
+        while target:
+            answer = (await _call(api, "GET", target, BEARER)).json()
+            found += [row["request_id"] for row in answer["requests"]]
+            pages += 1
+            cursor = answer["next"]
+            assert answer.get("scan_limited", False) == (cursor is not None)
+            target = f"/admin/requests?blocked=true&limit=10&before_seq={cursor['before_seq']}" if cursor else ""
+        # Four full scans of 3, and a last page that finds the scan has reached the oldest row.
+        assert found == ["req9", "req6", "req3", "req0"] and pages == 5
+    finally:
+        await sink.close()
+
+
+async def test_a_failing_tenant_directory_leaves_the_ids(audit):
+    class Broken(_Directory):
+        async def names(self, tenant_ids):
+            raise ConnectionError("key store down")
+
+    api = AdminAPI(TOKEN, MemoryApprovalStore(ttl_seconds=60, max_pending=10), audit)
+    api.tenant_names = Broken()
+    response = await _call(api, "GET", "/admin/requests", BEARER)
+    assert response.status == 200 and all("tenant_name" not in row for row in response.json()["requests"])

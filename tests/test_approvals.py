@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from capsem_proxy.approvals import HeldRequest, MemoryApprovalStore, RedisApprovalStore, request_fingerprint
+from capsem_proxy.confirm.store import HeldRequest, MemoryApprovalStore, RedisApprovalStore, request_fingerprint
 from tests.services import REDIS_URL, require_service
 
 

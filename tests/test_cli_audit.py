@@ -242,3 +242,48 @@ def test_postgres_stores_are_verified_and_exported_too(postgres_url, tmp_path):
     psql(postgres_url)("UPDATE requests SET status = 200 WHERE seq = 2")
     result = _cli("verify", "--config", config)
     assert result.returncode == 1 and "chain broken at requests seq 2 (request r0)" in result.stderr
+
+
+def _fill_with_content(url: str, count: int, started_at: float) -> None:
+    async def fill() -> None:
+        sink = open_audit_sink(url, KEY)
+        await sink.start()
+        for index in range(count):
+            sink.record(context(f"c{index}"), [decision(Verdict.LOG, details=f"matched text {index}")])
+            sink.record_request(request(f"c{index}", started_at=started_at, prompt=f"prompt {index}"))
+        await sink.close()
+
+    asyncio.run(fill())
+
+
+def test_erase_a_tenant_then_prune_then_verify_and_export_from_the_command_line(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    _fill_with_content(url, 4, started_at=1000.0)  # long ago
+    _fill(url, 2, start=4)
+    config = _proxy_config(tmp_path, url)
+    erased = _cli("erase", "--config", str(config), "--tenant", "tenant-1")
+    assert erased.returncode == 0, erased.stderr
+    assert "erased the content of 4 request and 4 decision rows of tenant tenant-1" in erased.stdout
+    with sqlite3.connect(tmp_path / "audit.db") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM requests WHERE prompt IS NOT NULL").fetchone() == (0,)
+        connection.execute("UPDATE decisions SET recorded_at = 1000 WHERE request_id LIKE 'c%'")
+    pruned = _cli("prune", "--config", str(config), "--before", "1d")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "pruned 4 request and 4 decision rows" in pruned.stdout
+    verified = _cli("verify", "--config", str(config), "--no-head")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "removed by retention" in verified.stdout
+    exported = _cli("export", "--config", str(config), "--table", "decisions", "--tenant", "tenant-1")
+    assert exported.returncode == 0, exported.stderr
+    hooks = [json.loads(line)["hook"] for line in exported.stdout.splitlines()]
+    assert "erasure" in hooks and "retention" not in hooks  # the retention row names no tenant
+    assert _cli("export", "--config", str(config), "--tenant", "nobody").stdout == ""
+
+
+def test_erase_needs_a_scope_and_prune_a_cut_off(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    _fill(url, 1)
+    config = _proxy_config(tmp_path, url)
+    assert _cli("erase", "--config", str(config)).returncode == 2
+    no_cut_off = _cli("prune", "--config", str(config))
+    assert no_cut_off.returncode == 2 and "retention_days" in no_cut_off.stderr

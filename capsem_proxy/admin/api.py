@@ -6,22 +6,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from capsem_proxy.admin.approvals import answer_approvals
 from capsem_proxy.admin.auth import AdminAuth
 from capsem_proxy.admin.dashboard import FAVICON, answer_dashboard
 from capsem_proxy.admin.params import BadParameter
 from capsem_proxy.admin.queries import answer_query
-from capsem_proxy.admin.replies import Reply, error_reply, not_allowed, send_reply
-from capsem_proxy.approvals import ApprovalStore
+from capsem_proxy.admin.replies import Reply, error_reply, json_reply, not_allowed, send_reply
+from capsem_proxy.admin.tenants import NO_TENANT_NAMES, TenantDirectory
 from capsem_proxy.asgi import Send
 from capsem_proxy.audit.base import AuditSink
+from capsem_proxy.confirm.admin_routes import answer_approvals
+from capsem_proxy.confirm.store import ApprovalStore
 from capsem_proxy.dashboard import DashboardAssets, DashboardSessions
 
 __all__ = ["AdminAPI"]
 
 logger = logging.getLogger("capsem_proxy.admin")
 
-_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary")
+_QUERY_RESOURCES = ("requests", "decisions", "sessions", "summary", "export")
 # Query resources with no `/{id}` route below them.
 _COLLECTIONS_ONLY = ("decisions", "summary")
 
@@ -43,6 +44,10 @@ class AdminAPI:
     @property
     def enabled(self) -> bool:
         return self._auth is not None
+
+    # Who a tenant id is (admin/tenants.py): set `api.tenant_names` to a TenantDirectory (the gateway's
+    # key store) and answers name the tenants it knows; by default rows carry ids only.
+    tenant_names: TenantDirectory = NO_TENANT_NAMES
 
     async def handle(
         self,
@@ -82,10 +87,14 @@ class AdminAPI:
         parts = path.removeprefix("/admin/").strip("/").split("/")
         if parts[0] == "approvals":
             return await answer_approvals(self.approvals, method, parts)
+        if parts == ["whoami"]:
+            # The caller's role, which the dashboard reads to hide what it may not do. Only the admin
+            # token (and the session derived from it) authenticates here, so every caller is an admin.
+            return json_reply({"role": "admin"}) if method == "GET" else not_allowed("GET")
         if parts[0] in _QUERY_RESOURCES and len(parts) <= 2:
             if len(parts) == 2 and parts[0] in _COLLECTIONS_ONLY:
                 return error_reply(404, "not found")
             if method != "GET":
                 return not_allowed("GET")
-            return await answer_query(self.audit, parts, query_string)
+            return await answer_query(self.audit, parts, query_string, self.tenant_names)
         return error_reply(404, "not found")

@@ -11,7 +11,9 @@ from urllib.parse import parse_qsl, unquote
 from capsem_proxy.audit.query import MAX_LIMIT, AuditQuery
 from capsem_proxy.decisions import Verdict
 
-__all__ = ["BadParameter", "parse_audit_query", "parse_int", "parse_params", "parse_segment", "parse_time"]
+__all__ = [
+    "BadParameter", "parse_audit_query", "parse_int", "parse_params", "parse_segment", "parse_statuses", "parse_time",
+]
 
 _MAX_VALUE_CHARS = 256
 _TEXT_FILTERS = ("tenant_id", "session_id", "agent_id", "request_id", "provider", "model", "policy")
@@ -111,12 +113,45 @@ def _parse_verdicts(value: str) -> list[str]:
     return verdicts
 
 
-def parse_audit_query(params: Mapping[str, str]) -> AuditQuery:
-    """An AuditQuery from checked query parameters (see parse_params)."""
-    query = AuditQuery()
+_MAX_STATUS_RANGES = 10
+_MIN_TEXT_CHARS = 2
+
+
+def parse_statuses(value: str) -> list[tuple[int, int]]:
+    """HTTP statuses, comma-separated: `403`, a class `4xx`, or a range `500-504`."""
+    ranges: list[tuple[int, int]] = []
+    for part in (part.strip().lower() for part in value.split(",")):
+        if len(part) == 3 and part[0] in "12345" and part[1:] == "xx":
+            ranges.append((int(part[0]) * 100, int(part[0]) * 100 + 99))
+            continue
+        low, dash, high = part.partition("-")
+        if low.isdigit() and (not dash or high.isdigit()):
+            first, last = int(low), int(high) if dash else int(low)
+            if 100 <= first <= last <= 599:
+                ranges.append((first, last))
+                continue
+        raise BadParameter("status", f"{part[:16]!r} is not a status, a class like 4xx or a range like 500-504")
+    if len(ranges) > _MAX_STATUS_RANGES:
+        raise BadParameter("status", f"at most {_MAX_STATUS_RANGES} statuses or ranges")
+    return ranges
+
+
+def parse_audit_query(params: Mapping[str, str], tenant_ids: list[str] | None = None) -> AuditQuery:
+    """An AuditQuery from checked query parameters (see parse_params). `tenant_ids` are the tenants
+    the `tenant` parameter (a name or an id) was resolved to."""
+    query = AuditQuery(seq_bounded_time=True)
     for name in _TEXT_FILTERS:
         if name in params:
             setattr(query, name, params[name])
+    if tenant_ids is not None:
+        query.tenant_ids = tenant_ids
+    if "status" in params:
+        query.statuses = parse_statuses(params["status"])
+    if "q" in params:
+        text = params["q"].strip()
+        if len(text) < _MIN_TEXT_CHARS:
+            raise BadParameter("q", f"must hold at least {_MIN_TEXT_CHARS} characters besides spaces")
+        query.text = text
     if "verdict" in params:
         query.verdict = _parse_verdicts(params["verdict"])
     if "blocked" in params:

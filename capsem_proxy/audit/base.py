@@ -71,6 +71,11 @@ class AuditSink(Protocol):
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
         """Decision rows: seq, the decision fields, prev_hash, hash."""
 
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
+        """How many rows a query with unindexed filters examined (at most MAX_SCAN) and the seq it
+        stopped at: where the next page starts when a full scan filled no page; (0, None) when the
+        store examines every row."""
+
     async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
         """One summary per session, newest first."""
 

@@ -37,15 +37,18 @@ __all__ = [
     "Anchor",
     "ChainBreak",
     "ChainRow",
+    "ChainStart",
     "ChainWalk",
     "LinkedBatch",
     "StoredHead",
     "chain_entries",
+    "erased_mac",
     "head_mac",
     "legacy_chain_entries",
     "legacy_row_hash",
     "link_entries",
     "row_hash",
+    "start_mac",
 ]
 
 GENESIS = "0" * 64  # prev_hash of a store's first row
@@ -77,6 +80,36 @@ class ChainRow:
     values: tuple[Any, ...]
     prev_hash: str
     hash: str
+    # (erasure seq, attestation MAC) of a row whose content an erasure blanked (lifecycle.py); its
+    # `hash` is the one computed over the content, which the attestation vouches for.
+    erasure: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStart:
+    """Where the chain begins after a retention prune: rows up to `seq` are gone, the first row left
+    carries `hash` as its prev_hash. `mac` (keyed) means only the key holder could move it."""
+
+    seq: int
+    hash: str
+    pruned_at: float
+    mac: str
+
+    def signed(self, key: ChainKey, store_id: str) -> bool:
+        return self.mac == start_mac(key, store_id, self.seq, self.hash)
+
+
+def start_mac(key: ChainKey, store_id: str, seq: int, row_hash: str) -> str:
+    """The MAC of a store's chain start (lifecycle.py)."""
+    return key.mac(f"capsem-proxy audit start|{store_id}|{seq}|{row_hash}".encode())
+
+
+def erased_mac(key: ChainKey, table: str, seq: int, prev_hash: str, values: tuple[Any, ...], row_hash: str,
+               erasure_seq: int) -> str:
+    """The attestation of an erased row: its values as they now stand, its place in the chain and the
+    hash it was written with, vouched for by erasure `erasure_seq`."""
+    payload = encode_row(table, seq, prev_hash, values)[1]
+    return key.mac(b"capsem-proxy audit erased|%s|%s|%d" % (payload, row_hash.encode(), erasure_seq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +230,20 @@ class ChainWalk:
         self.last_table = ""
         self.last_request_id = ""
 
+    def begin_after(self, start: ChainStart) -> None:
+        """Start the walk after a retention prune: the first row left follows `start`."""
+        self.last_seq, self.last_hash = start.seq, start.hash
+        for seq in [seq for seq in self.anchors if seq <= start.seq]:
+            # Rows named by an anchor may have been pruned since; the checkpoint's own row still counts.
+            if seq < start.seq or all(anchor.hash == start.hash for anchor in self.anchors[seq]):
+                del self.anchors[seq]
+
     def _hash_holds(self, row: ChainRow) -> bool:
+        if row.erasure is not None:
+            erasure_seq, mac = row.erasure
+            return erasure_seq > row.seq and mac == erased_mac(
+                self.key, row.table, row.seq, row.prev_hash, row.values, row.hash, erasure_seq
+            )
         if row.seq >= self.keyed_from:
             return row_hash(self.key, row.table, row.seq, row.prev_hash, row.values) == row.hash
         width = LEGACY_WIDTH[row.table]

@@ -74,11 +74,23 @@ class MemoryAuditSink:
 
     # Queries: the same answers as the SQL stores, computed over the rows held.
 
+    def _decisions_by_request(self) -> dict[str, list[dict[str, Any]]]:
+        by_request: dict[str, list[dict[str, Any]]] = {}
+        for row in self.decisions:
+            by_request.setdefault(row["request_id"], []).append(row)
+        return by_request
+
     def _select(self, table: str, query: AuditQuery) -> list[dict[str, Any]]:
         rows = self.requests if table == "requests" else self.decisions
         ordered = rows if query.oldest_first else reversed(rows)
-        selected = (dict(row) for row in ordered if matches(query, table, row))
+        looks_at_decisions = table == "requests" and (query.policy is not None or query.text is not None)
+        decisions_of = self._decisions_by_request() if looks_at_decisions else None
+        selected = (dict(row) for row in ordered if matches(query, table, row, decisions_of))
         return list(itertools.islice(selected, query.capped_limit))
+
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
+        """Nothing here is scanned in bounded slices: every row held is looked at (see query.MAX_SCAN)."""
+        return 0, None
 
     async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]:
         return self._select("requests", q)

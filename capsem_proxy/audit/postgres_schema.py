@@ -110,7 +110,20 @@ async def _to_v4(connection: Any) -> None:
     await connection.execute("ALTER TABLE decisions ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false")
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [(2, _to_v2), (3, _to_v3), (4, _to_v4)]
+async def _to_v5(connection: Any) -> None:
+    """Data lifecycle (lifecycle.py): `chain_start`, the signed checkpoint a retention prune leaves where
+    the chain now begins, and `erased_rows`, the signed attestation of each row whose content an erasure
+    blanked (its hash, computed over the content, still links the chain)."""
+    await connection.execute(
+        "CREATE TABLE chain_start (id SMALLINT PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL, "
+        "pruned_at DOUBLE PRECISION NOT NULL, mac TEXT NOT NULL);"
+        "CREATE TABLE erased_rows (seq BIGINT PRIMARY KEY, erasure_seq BIGINT NOT NULL, mac TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [
+    (2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5),
+]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

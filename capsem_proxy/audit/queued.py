@@ -75,6 +75,8 @@ class AuditStore(Protocol):
 
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]: ...
 
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]: ...
+
     async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]: ...
 
     async def session_timeline(self, session_id: str, limit: int = 1000) -> list[dict[str, Any]]: ...
@@ -108,6 +110,8 @@ class QueuedAuditSink:
         close_timeout: float = 10.0,
         head_file: Path | None = None,
         head_log_interval: float = 60.0,
+        retention_days: float | None = None,
+        retention_check_interval: float = 3600.0,
     ) -> None:
         self.store = store
         self.dropped = 0
@@ -140,6 +144,9 @@ class QueuedAuditSink:
         self._last_drop_log = 0.0
         self._last_overdraft_log = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._retention_days = retention_days
+        self._retention_check_interval = retention_check_interval
+        self._retention_task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
         # One writer at a time: the periodic flush and the final one at shutdown never overlap.
         self._lock = asyncio.Lock()
@@ -157,6 +164,8 @@ class QueuedAuditSink:
             "flush_interval": settings.flush_interval_ms / 1000.0,
             "batch_max": settings.batch_max,
             "head_log_interval": settings.head_log_interval_s,
+            "retention_days": settings.retention_days,
+            "retention_check_interval": settings.retention_check_interval_s,
         }
 
     # The request path: append and return.
@@ -259,6 +268,28 @@ class QueuedAuditSink:
         await self._open()
         self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._flush_forever(), name="audit-writer")
+        if self._retention_days is not None:
+            self._retention_task = asyncio.create_task(self._prune_forever(), name="audit-retention")
+
+    async def _prune_forever(self) -> None:
+        """Prune rows past the retention period now and then (capsem_proxy.audit.lifecycle); never fails."""
+        from capsem_proxy.audit.lifecycle import prune
+
+        assert self._key is not None and self._retention_days is not None
+        while True:
+            if self._opened:
+                try:
+                    # Not under the writer's lock: each bounded step locks the chain head in the store,
+                    # so flushes go on between steps.
+                    result = await prune(self.store, self._key, time.time() - self._retention_days * 86400)
+                    if result.upto_seq:
+                        logger.info("audit retention: removed %d request and %d decision rows (up to seq %d)",
+                                    result.requests, result.decisions, result.upto_seq)
+                        self._head = await self.store.head()
+                except Exception as exc:
+                    logger.warning("audit retention on %s failed: %s: %s", self.store.description,
+                                   type(exc).__name__, exc)
+            await asyncio.sleep(self._retention_check_interval)
 
     async def _open(self) -> bool:
         if self._opened:
@@ -376,6 +407,11 @@ class QueuedAuditSink:
         """Stop the writer, write everything queued (retrying for up to close_timeout seconds), close
         the store; rows still queued after that are counted in `dropped` and logged as lost."""
         deadline = time.monotonic() + self._close_timeout
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._retention_task
+            self._retention_task = None
         if self._task is not None and self._stopping is not None:
             self._stopping.set()
             # A write in progress may finish; one hanging on an unreachable store is cancelled
@@ -412,6 +448,9 @@ class QueuedAuditSink:
 
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
         return await self.store.query_decisions(q)
+
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
+        return await self.store.scan_extent(table, q)
 
     async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
         return await self.store.query_sessions(q)

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from capsem_proxy.audit.chain import ChainRow, StoredHead
-from capsem_proxy.audit.query import BLOCKING_VERDICTS, PERCENTILES, TIME_COLUMN, AuditQuery
+from capsem_proxy.audit.chain import ChainRow, ChainStart, StoredHead
+from capsem_proxy.audit.query import (
+    BLOCKING_VERDICTS,
+    MAX_SCAN,
+    PERCENTILES,
+    TIME_COLUMN,
+    TIME_SLACK,
+    AuditQuery,
+    text_fields,
+)
 from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values, row_dict
 
 __all__ = ["Dialect", "PostgresDialect", "SQLQueries", "SQLiteDialect", "Statements"]
@@ -28,10 +36,16 @@ class Dialect:
     numbered_params: bool  # $1, $2 (PostgreSQL) rather than ? (SQLite)
     bucket_of: str  # format with {column} and {param}: the integer bucket of a time
     distinct_list: str  # format with {column}: an aggregate of the distinct values
+    like: str = "LIKE"  # a case-insensitive LIKE (SQLite's is, for ASCII)
 
 
 SQLiteDialect = Dialect(False, "CAST({column} / {param} AS INTEGER)", "json_group_array(DISTINCT {column})")
-PostgresDialect = Dialect(True, "floor({column} / {param})::bigint", "array_agg(DISTINCT {column})")
+PostgresDialect = Dialect(True, "floor({column} / {param})::bigint", "array_agg(DISTINCT {column})", "ILIKE")
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards taken literally (escaped with \\)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class _Params:
@@ -46,28 +60,92 @@ class _Params:
         return f"${len(self.values)}" if self.dialect.numbered_params else "?"
 
 
-def _conditions(table: str, q: AuditQuery, param: _Params, *, paging: bool = True) -> list[str]:
-    conditions = [f"{name} = {param(getattr(q, name))}" for name in _EQUAL_FILTERS if getattr(q, name) is not None]
-    if table == "decisions" and q.policy is not None:
-        conditions.append(f"policy = {param(q.policy)}")
-    if q.verdict is not None:
-        if not q.verdict:
-            conditions.append("1 = 0")
-        else:
-            conditions.append(f"verdict IN ({', '.join(param(str(verdict)) for verdict in q.verdict)})")
-    if q.blocked is not None:
-        blocked = REQUEST_BLOCKED if table == "requests" else DECISION_BLOCKED
-        conditions.append(blocked if q.blocked else f"NOT {blocked}")
+# Ends a subquery about one request's decisions so that it runs per request row, through the decisions'
+# request index: PostgreSQL would otherwise turn EXISTS into a hash (semi-)join that reads every
+# decision of the store. An OFFSET keeps its planner from rewriting the EXISTS; SQLite needs the LIMIT
+# for an OFFSET and runs correlated subqueries per row anyway.
+_PER_ROW = " LIMIT 1 OFFSET 0"
+
+
+def _in_list(column: str, values: list[Any], param: _Params) -> str:
+    return f"{column} IN ({', '.join(param(value) for value in values)})" if values else "1 = 0"
+
+
+def _indexed_conditions(table: str, q: AuditQuery, param: _Params, *, paging: bool = True) -> list[str]:
+    """The filters an index serves: tenant, session, request, time range, seq cursor."""
+    conditions = [
+        f"{name} = {param(getattr(q, name))}" for name in ("tenant_id", "session_id", "request_id")
+        if getattr(q, name) is not None
+    ]
+    for name, column in (("tenant_ids", "tenant_id"), ("request_ids", "request_id"), ("decision_ids", "decision_id")):
+        if getattr(q, name) is not None:
+            conditions.append(_in_list(column, [str(value) for value in getattr(q, name)], param))
     time_column = TIME_COLUMN[table]
     if q.since is not None:
         conditions.append(f"{time_column} >= {param(float(q.since))}")
+        if q.seq_bounded_time:
+            # The seq of the latest row that started TIME_SLACK before the window: every row of the
+            # window was written after it (one index probe; see query.TIME_SLACK).
+            conditions.append(
+                f"seq > COALESCE((SELECT seq FROM {table} WHERE {time_column} < {param(float(q.since) - TIME_SLACK)} "
+                f"ORDER BY {time_column} DESC LIMIT 1), 0)"
+            )
     if q.until is not None:
         conditions.append(f"{time_column} < {param(float(q.until))}")
+        if q.seq_bounded_time:
+            conditions.append(
+                f"seq < COALESCE((SELECT seq FROM {table} WHERE {time_column} >= {param(float(q.until) + TIME_SLACK)} "
+                f"ORDER BY {time_column} LIMIT 1), {2**62})"
+            )
     if paging and q.before_seq is not None:
         conditions.append(f"seq < {param(int(q.before_seq))}")
     if paging and q.after_seq is not None:
         conditions.append(f"seq > {param(int(q.after_seq))}")
     return conditions
+
+
+def _other_conditions(table: str, q: AuditQuery, param: _Params) -> list[str]:
+    """The filters no index serves (see AuditQuery.scanned); for requests they may look at the
+    request's decisions (`r` is the request row), found through the decisions' request index."""
+    conditions = [f"{name} = {param(getattr(q, name))}" for name in ("agent_id", "provider", "model")
+                  if getattr(q, name) is not None]
+    if q.verdict is not None:
+        conditions.append(_in_list("verdict", [str(verdict) for verdict in q.verdict], param))
+    if q.blocked is not None:
+        blocked = REQUEST_BLOCKED if table == "requests" else DECISION_BLOCKED
+        conditions.append(blocked if q.blocked else f"NOT {blocked}")
+    like = param.dialect.like
+    if table == "decisions":
+        if q.policy is not None:
+            conditions.append(f"policy = {param(q.policy)}")
+        if q.text is not None:
+            pattern = _like_pattern(q.text)
+            conditions.append("(" + " OR ".join(f"{column} {like} {param(pattern)} ESCAPE '\\'"
+                                                for column in text_fields("decisions")) + ")")
+        return conditions
+    if q.statuses is not None:
+        ranges = [f"status BETWEEN {param(int(low))} AND {param(int(high))}" for low, high in q.statuses]
+        conditions.append("(" + " OR ".join(ranges) + ")" if ranges else "1 = 0")
+    if q.policy is not None:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.request_id "
+            f"AND d.policy = {param(q.policy)} AND d.verdict <> 'ALLOW'{_PER_ROW})"
+        )
+    if q.text is not None:
+        # One placeholder per use: SQLite's `?` are positional.
+        pattern = _like_pattern(q.text)
+        of_decisions = " OR ".join(
+            f"d.{column} {like} {param(pattern)} ESCAPE '\\'" for column in text_fields("decisions")
+        )
+        conditions.append(
+            f"(r.reason {like} {param(pattern)} ESCAPE '\\' OR EXISTS (SELECT 1 FROM decisions d "
+            f"WHERE d.request_id = r.request_id AND ({of_decisions}){_PER_ROW}))"
+        )
+    return conditions
+
+
+def _conditions(table: str, q: AuditQuery, param: _Params, *, paging: bool = True) -> list[str]:
+    return [*_indexed_conditions(table, q, param, paging=paging), *_other_conditions(table, q, param)]
 
 
 def _where(conditions: list[str]) -> str:
@@ -79,8 +157,9 @@ def _columns(table: str) -> str:
 
 
 def chain_row(table: str, record: Sequence[Any]) -> ChainRow:
-    """A stored row (selected with all columns) as a ChainRow."""
-    return ChainRow(table, int(record[0]), tuple(record[1:-2]), record[-2], record[-1])
+    """A stored row (selected with all columns, then its erasure seq and MAC) as a ChainRow."""
+    erasure = (int(record[-2]), str(record[-1])) if record[-2] is not None else None
+    return ChainRow(table, int(record[0]), tuple(record[1:-4]), record[-4], record[-3], erasure)
 
 
 def to_dict(table: str, record: Sequence[Any]) -> dict[str, Any]:
@@ -95,27 +174,54 @@ class Statements:
         self.dialect = dialect
 
     def rows(self, table: str, q: AuditQuery) -> tuple[str, list[Any]]:
+        """The rows a query selects. With filters no index serves, only the newest MAX_SCAN rows the
+        indexed ones select are examined (the inner, index-driven scan), so no query reads a whole table."""
         param = _Params(self.dialect)
-        where = _where(_conditions(table, q, param))
         order = "ASC" if q.oldest_first else "DESC"
-        return f"SELECT {_columns(table)} FROM {table}{where} ORDER BY seq {order} LIMIT {q.capped_limit}", param.values
+        columns = _columns(table)
+        if not q.scanned(table):
+            where = _where(_conditions(table, q, param))
+            sql = f"SELECT {columns} FROM {table} AS r{where} ORDER BY seq {order} LIMIT {q.capped_limit}"
+            return sql, param.values
+        inner = _where(_indexed_conditions(table, q, param))
+        outer = _where(_other_conditions(table, q, param))
+        return (
+            f"SELECT {columns} FROM (SELECT {columns} FROM {table}{inner} ORDER BY seq {order} LIMIT {MAX_SCAN}) AS r"
+            f"{outer} ORDER BY seq {order} LIMIT {q.capped_limit}",
+            param.values,
+        )
+
+    def scan_extent(self, table: str, q: AuditQuery) -> tuple[str, list[Any]]:
+        """How many rows the inner scan of `rows` examines, and its last seq in the query's order."""
+        param = _Params(self.dialect)
+        order, edge = ("ASC", "MAX") if q.oldest_first else ("DESC", "MIN")
+        return (
+            f"SELECT COUNT(*), {edge}(seq) FROM (SELECT seq FROM {table}{_where(_indexed_conditions(table, q, param))} "
+            f"ORDER BY seq {order} LIMIT {MAX_SCAN}) AS scanned",
+            param.values,
+        )
 
     def chain_page(self, table: str, after_seq: int, limit: int) -> tuple[str, list[Any]]:
         param = _Params(self.dialect)
+        columns = ", ".join(f"t.{column}" for column in ("seq", *COLUMN_NAMES[table], "prev_hash", "hash"))
         return (
-            f"SELECT {_columns(table)} FROM {table} WHERE seq > {param(after_seq)} ORDER BY seq LIMIT {int(limit)}",
+            f"SELECT {columns}, e.erasure_seq, e.mac FROM {table} t LEFT JOIN erased_rows e ON e.seq = t.seq "
+            f"WHERE t.seq > {param(after_seq)} ORDER BY t.seq LIMIT {int(limit)}",
             param.values,
         )
 
     def sessions(self, q: AuditQuery) -> tuple[str, list[Any]]:
+        """Sessions of the newest MAX_SCAN requests the indexed filters select (a bounded scan, as `rows`)."""
         param = _Params(self.dialect)
-        conditions = ["session_id <> ''", *_conditions("requests", q, param, paging=False)]
+        inner = _where(["session_id <> ''", *_indexed_conditions("requests", q, param, paging=False)])
+        outer = _where(_other_conditions("requests", q, param))
         agents = self.dialect.distinct_list.format(column="agent_id")
         sql = (
             f"SELECT session_id, tenant_id, {agents}, MIN(started_at), MAX(started_at), COUNT(*), "
             f"SUM(CASE WHEN {REQUEST_BLOCKED} THEN 1 ELSE 0 END), "
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0) "
-            f"FROM requests{_where(conditions)} GROUP BY tenant_id, session_id "
+            f"FROM (SELECT {_columns('requests')} FROM requests{inner} ORDER BY seq DESC LIMIT {MAX_SCAN}) AS r"
+            f"{outer} GROUP BY tenant_id, session_id "
             f"ORDER BY MAX(started_at) DESC, session_id LIMIT {q.capped_limit}"
         )
         return sql, param.values
@@ -237,6 +343,12 @@ class SQLQueries:
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
         return [to_dict("decisions", record) for record in await self._fetch(self.statements.rows("decisions", q))]
 
+    async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
+        if not q.scanned(table):
+            return 0, None
+        [(count, edge)] = await self._fetch(self.statements.scan_extent(table, q))
+        return int(count), None if edge is None else int(edge)
+
     async def query_sessions(self, q: AuditQuery) -> list[dict[str, Any]]:
         return session_dicts(await self._fetch(self.statements.sessions(q)), self._agent_list)
 
@@ -261,6 +373,14 @@ class SQLQueries:
         """Rows of `table` after `after_seq`, in seq order, as stored (for verification)."""
         records = await self._fetch(self.statements.chain_page(table, after_seq, limit))
         return [chain_row(table, record) for record in records]
+
+    async def chain_start(self) -> ChainStart | None:
+        """Where the chain begins after a retention prune (None: at its genesis)."""
+        records = await self._fetch(("SELECT seq, hash, pruned_at, mac FROM chain_start", []))
+        if not records:
+            return None
+        seq, digest, pruned_at, mac = records[0]
+        return ChainStart(int(seq), str(digest), float(pruned_at), str(mac))
 
     async def head(self) -> StoredHead | None:
         """The store's recorded head (None when its row is missing)."""

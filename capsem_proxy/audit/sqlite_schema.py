@@ -158,8 +158,21 @@ def _to_v4(connection: sqlite3.Connection) -> None:
     connection.execute("ALTER TABLE decisions ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0")
 
 
+def _to_v5(connection: sqlite3.Connection) -> None:
+    """Data lifecycle (lifecycle.py): `chain_start`, the signed checkpoint a retention prune leaves where
+    the chain now begins, and `erased_rows`, the signed attestation of each row whose content an erasure
+    blanked (its hash, computed over the content, still links the chain)."""
+    connection.execute(
+        "CREATE TABLE chain_start (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, "
+        "pruned_at REAL NOT NULL, mac TEXT NOT NULL)"
+    )
+    connection.execute(
+        "CREATE TABLE erased_rows (seq INTEGER PRIMARY KEY, erasure_seq INTEGER NOT NULL, mac TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
-    (1, _to_v1), (2, _to_v2), (3, _to_v3), (4, _to_v4),
+    (1, _to_v1), (2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5),
 ]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

@@ -15,7 +15,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from capsem_proxy.audit.chain import Anchor, ChainBreak, ChainRow, ChainWalk, StoredHead
+from capsem_proxy.audit.chain import Anchor, ChainBreak, ChainRow, ChainStart, ChainWalk, StoredHead
 from capsem_proxy.audit.head import ExportedHead
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import MAX_LIMIT, AuditQuery
@@ -52,6 +52,8 @@ class Reader(Protocol):
     async def chain_page(self, table: str, after_seq: int, limit: int) -> list[ChainRow]: ...
 
     async def head(self) -> StoredHead | None: ...
+
+    async def chain_start(self) -> ChainStart | None: ...
 
     async def query_requests(self, q: AuditQuery) -> list[dict[str, Any]]: ...
 
@@ -102,6 +104,7 @@ class VerifyReport:
     head: StoredHead | None
     exported: ExportedHead | None = None
     later_rows: int = 0  # written while the store was being verified, left for the next run
+    start: ChainStart | None = None  # where a retention prune left the chain's beginning
 
     def describe(self) -> str:
         if self.broken is not None:
@@ -110,6 +113,9 @@ class VerifyReport:
         rows = f"{walk.rows} rows (requests {counts['requests']}, decisions {counts['decisions']})"
         if walk.legacy_rows:
             rows += f"; the first {walk.legacy_rows} written before the chain was keyed"
+        if self.start is not None:
+            pruned = datetime.fromtimestamp(self.start.pruned_at).isoformat(timespec="seconds")
+            rows += f"; rows up to seq {self.start.seq} removed by retention ({pruned}, signed checkpoint)"
         head = f"{self.head.seq}:{self.head.hash}" if self.head is not None else "none"
         text = f"audit chain intact: {rows}; head {head}"
         if self.exported is not None:
@@ -169,6 +175,13 @@ async def verify_chain(
                 f"from seq {exported.keyed_from}: the head row was rewritten"), head, exported)
         if exported.seq:  # an export of an empty store anchors nothing
             walk = ChainWalk(key, head.keyed_from, [*anchors, Anchor(exported.seq, exported.hash, exported_source)])
+    start = await store.chain_start()
+    if start is not None:
+        if head is None or not start.signed(key, head.store_id):
+            return VerifyReport(walk, _store_level(
+                f"the chain's start checkpoint (rows up to seq {start.seq} pruned) does not carry a valid MAC: it "
+                "was written or moved without the chain key"), head, exported, start=start)
+        walk.begin_after(start)
     # A live store: rows written after the head was read are left for the next run, once the head
     # read again covers them (a row past the head no proxy wrote is a break).
     later_rows, last_later = 0, 0
@@ -178,24 +191,25 @@ async def verify_chain(
             continue
         broken = walk.feed((row,))
         if broken is not None:
-            return VerifyReport(walk, broken, head, exported)
+            return VerifyReport(walk, broken, head, exported, start=start)
     broken = walk.check_head(head)
     if broken is None and later_rows and head is not None:
         moved = await store.head()
         if moved is None or moved.seq < last_later or not moved.signed(key):
             broken = ChainBreak("-", head.seq, "", f"row {last_later} lies past the store's head (seq "
                                 f"{moved.seq if moved is not None else head.seq}): no proxy wrote it")
-    return VerifyReport(walk, broken, head, exported, later_rows)
+    return VerifyReport(walk, broken, head, exported, later_rows, start)
 
 
 async def export_rows(
-    store: Reader, table: str, since: float | None = None, until: float | None = None
+    store: Reader, table: str, since: float | None = None, until: float | None = None, tenant_id: str | None = None
 ) -> AsyncIterator[dict[str, Any]]:
-    """Rows of `table` in seq order, within [since, until) when given."""
+    """Rows of `table` in seq order, within [since, until) and of one tenant when given."""
     query = getattr(store, f"query_{table}")
     after_seq = 0
     while True:
-        page = await query(AuditQuery(since=since, until=until, after_seq=after_seq, limit=MAX_LIMIT))
+        page = await query(AuditQuery(tenant_id=tenant_id, since=since, until=until, after_seq=after_seq,
+                                      limit=MAX_LIMIT))
         for row in page:
             yield row
         if len(page) < MAX_LIMIT:

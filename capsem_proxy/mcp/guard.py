@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
+from capsem_proxy.confirm.store import ApprovalStore, HeldRequest, request_fingerprint
 from capsem_proxy.decisions import CONFIRMATION_VERDICTS, Decision, Outcome, Verdict, redaction_failure, strictest
 from capsem_proxy.exchange import ToolDefinition
 from capsem_proxy.hooks import RequestContext

@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.approvals import ApprovalStore
 from capsem_proxy.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from capsem_proxy.config import Settings
+from capsem_proxy.confirm.store import ApprovalStore
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.errors import BodyTooLarge, ProxyError, UpstreamTimeout
 from capsem_proxy.exchange import Exchange

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from capsem_proxy.approvals import ApprovalStore, HeldRequest, request_fingerprint
+from capsem_proxy.confirm.store import ApprovalStore, HeldRequest, request_fingerprint
 from capsem_proxy.decisions import Decision, Verdict, new_decision_id
 from capsem_proxy.mcp.pin_store import Pin, PinStore
 from capsem_proxy.mcp.settings import PinAction

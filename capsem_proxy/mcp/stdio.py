@@ -26,10 +26,10 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.approvals import open_approval_store
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.audit.keys import ChainKey, default_head_path
 from capsem_proxy.config import Settings
+from capsem_proxy.confirm.store import open_approval_store
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.mcp.guard import Flow, McpGuard

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from capsem_proxy.config import ConfigError, PolicySettings
 from capsem_proxy.config_errors import closest, did_you_mean, validation_lines, without_help_links
 from capsem_proxy.hooks import HOOK_NAMES
-from capsem_proxy.policies.base import ConfiguredPolicy, never_suspends
+from capsem_proxy.policies.base import ConfiguredPolicy, PolicyTraits, never_suspends
 from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_policy
 
 __all__ = ["BUILTIN_POLICIES", "load_policies", "load_policy"]
@@ -111,17 +111,20 @@ def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
         raise ConfigError(f"{key}.class: {settings.class_path} implements none of {', '.join(HOOK_NAMES)}")
     name = settings.name or getattr(instance, "name", None) or type(instance).__name__
     only_hooks = frozenset(settings.hooks) if settings.hooks is not None else None
-    return ConfiguredPolicy(
-        policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0,
-        only_hooks=only_hooks, inline_hooks=inline_hooks(instance), shadow=settings.shadow,
-    )
+    try:
+        return ConfiguredPolicy(
+            policy=instance, name=str(name), fail_open=settings.fail_open, timeout_s=settings.timeout_ms / 1000.0,
+            only_hooks=only_hooks, inline_hooks=inline_hooks(instance), shadow=settings.shadow,
+        )
+    except TypeError as exc:  # a trait of the wrong type (see PolicyTraits)
+        raise ConfigError(f"{key}.class: {settings.class_path}: {exc}") from exc
 
 
 def inline_hooks(policy: Any) -> frozenset[str]:
     """The hooks of `policy` that never await (a CAPSEM adapter knows its wrapped policy's)."""
-    declared = getattr(policy, "inline_hooks", None)
+    declared = PolicyTraits.of(policy).inline_hooks
     if declared is not None:
-        return frozenset(declared)
+        return declared
     return frozenset(name for name in HOOK_NAMES if never_suspends(getattr(policy, name, None)))
 
 

@@ -47,7 +47,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import orjson
 
@@ -63,11 +63,10 @@ from regopy import Input, Interpreter, RegoError
 from regopy.rego_shared import rego_bundle_query, rego_free_output, rego_output_ok, rego_output_string
 
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
-from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.hooks import HOOK_NAMES, HookName, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 
 __all__ = ["RegoEvaluationError", "RegoOptions", "RegoPolicy", "event_input"]
 
-HookName = Literal["on_model_call", "on_tool_call", "on_tool_response", "on_model_response"]
 
 _VERDICTS = {verdict.value: verdict for verdict in Verdict if verdict is not Verdict.REDACT}
 _QUERY = re.compile(r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")

@@ -13,13 +13,10 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
-from capsem_proxy.exchange import Exchange, MediaPart, Message, ToolCall, ToolResult
-from capsem_proxy.providers.base import StreamDecoder
-from capsem_proxy.streaming.events import Delta, StreamEvent
+from capsem_proxy.exchange import Exchange, MediaPart, Message, ToolResult, ToolUse, parse_arguments
 from capsem_proxy.texts import b64decode
 
 __all__ = [
-    "NullStreamDecoder",
     "Turn",
     "as_list",
     "as_str",
@@ -31,9 +28,7 @@ __all__ = [
     "history_call",
     "loads",
     "media_from_url",
-    "parse_arguments",
     "request_media",
-    "sse_event",
     "texts_in",
     "texts_of",
     "to_int",
@@ -88,17 +83,6 @@ def to_int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def parse_arguments(raw: Any) -> dict[str, Any]:
-    """Tool-call arguments as a dict: a dict as is, a JSON object text parsed, {} otherwise."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str) and raw:
-        value = loads(raw)
-        if isinstance(value, dict):
-            return value
-    return {}
-
-
 def tool_content(text: str) -> Any:
     """A tool's output text, parsed when it is a JSON object."""
     if text.lstrip()[:1] == "{":
@@ -149,11 +133,11 @@ def request_media(url: Any, exchange: Exchange, mime_type: str = "") -> MediaPar
     return found
 
 
-def history_call(name: Any, wire: Any, call_id: Any = "") -> ToolCall:
+def history_call(name: Any, wire: Any, call_id: Any = "") -> ToolUse:
     """A tool call carried in a request's history, its arguments as the request spells them: a
     JSON text (OpenAI), an object, or whatever a provider's own tool takes."""
     raw = wire if isinstance(wire, str) else dumps(wire) if wire is not None else ""
-    return ToolCall(
+    return ToolUse(
         name=as_str(name), arguments=parse_arguments(wire), call_id=as_str(call_id), raw_arguments=raw, wire=wire
     )
 
@@ -187,12 +171,6 @@ def bearer_token(value: str) -> str:
     return valid_key(token) if scheme.lower() == "bearer" else ""
 
 
-def sse_event(event: str | None, payload: Any, newline: bytes = b"\n") -> bytes:
-    """One SSE event: optional `event:` line, one `data:` line, blank line."""
-    head = b"event: " + event.encode() + newline if event else b""
-    return head + b"data: " + orjson.dumps(payload) + newline + newline
-
-
 class Turn:
     """Collects the parts of one provider message, then appends neutral Messages.
 
@@ -206,7 +184,7 @@ class Turn:
         self.texts: list[str] = []
         self.thinking: list[str] = []
         self.media: list[MediaPart] = []
-        self.tool_calls: list[ToolCall] = []
+        self.tool_calls: list[ToolUse] = []
         self.tool_results: list[ToolResult] = []
 
     def flush(self, messages: list[Message], role: str) -> None:
@@ -225,12 +203,3 @@ class Turn:
                 thinking="\n".join(self.thinking),
             )
         )
-
-
-class NullStreamDecoder(StreamDecoder):
-    """The decoder of operations that do not stream: every event gives nothing."""
-
-    __slots__ = ()
-
-    def feed(self, event: StreamEvent) -> list[Delta]:
-        return []

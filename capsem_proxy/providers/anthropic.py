@@ -32,24 +32,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
-from capsem_proxy.exchange import Answer, Exchange, ToolCall
+from capsem_proxy.errors import ErrorKind
+from capsem_proxy.exchange import Answer, Exchange, ToolUse
 from capsem_proxy.providers._decode_helpers import (
-    NullStreamDecoder,
     as_list,
     as_str,
     bearer_token,
     dumps,
     error_message,
-    sse_event,
     to_int,
     valid_key,
 )
 from capsem_proxy.providers.anthropic_request import decode_messages
-from capsem_proxy.providers.base import ConflictingKeys, ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.base import ConflictingKeys, ProviderAdapter
 from capsem_proxy.streaming.events import (
     Delta,
     ErrorDelta,
     FinishDelta,
+    NullStreamDecoder,
+    StreamDecoder,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
@@ -57,6 +58,7 @@ from capsem_proxy.streaming.events import (
     UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.sse import encode_event
 
 __all__ = ["AnthropicAdapter"]
 
@@ -88,10 +90,10 @@ _TOOL_USE_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 _SKIPPED_EVENTS = frozenset({"ping", "content_block_stop", "message_stop"})
 
 
-def _tool_call(block: dict[str, Any]) -> ToolCall:
+def _tool_call(block: dict[str, Any]) -> ToolUse:
     arguments = block.get("input")
     arguments = arguments if isinstance(arguments, dict) else {}
-    return ToolCall(
+    return ToolUse(
         name=as_str(block.get("name")),
         arguments=arguments,
         call_id=as_str(block.get("id")),
@@ -260,7 +262,7 @@ class AnthropicAdapter(ProviderAdapter):
 
     def stream_error_event(self, operation: str, status: int, message: str, kind: str, *, sse: bool = True) -> bytes:
         """`event: error` with the error object: the SDK raises on it."""
-        return sse_event("error", self.error_payload(status, message, kind))
+        return encode_event("error", self.error_payload(status, message, kind))
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         """`x-api-key`, else `Authorization: Bearer`; "" when malformed, None when absent.

@@ -9,43 +9,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from capsem_proxy.exchange import Answer, Exchange
-from capsem_proxy.streaming.events import Delta, StreamEvent
+from capsem_proxy.streaming.events import StreamDecoder
 
-__all__ = ["ConflictingKeys", "ErrorKind", "ProviderAdapter", "StreamDecoder"]
+__all__ = ["ConflictingKeys", "ProviderAdapter"]
 
 
 class ConflictingKeys(ValueError):
     """A request carries two different keys (two headers, or a header and the query): the tenant
     the proxy sees could differ from the one the provider bills."""
-
-
-class ErrorKind:
-    """Neutral names of the errors the proxy produces; adapters map them to native types."""
-
-    AUTHENTICATION = "authentication"  # 401
-    INVALID_REQUEST = "invalid_request"  # 400
-    NOT_FOUND = "not_found"  # 404
-    TOO_LARGE = "too_large"  # 413
-    PERMISSION = "permission"  # 403 (policy blocks)
-    RATE_LIMIT = "rate_limit"  # 429
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # 502
-    UNAVAILABLE = "unavailable"  # 503
-    TIMEOUT = "timeout"  # 504
-    INTERNAL = "internal"  # 500
-
-
-class StreamDecoder(ABC):
-    """Turns the events of one streamed answer into neutral deltas, in order.
-
-    One instance per stream: decoders may keep state (e.g. which content block index is a
-    tool call in Anthropic streams).
-    """
-
-    @abstractmethod
-    def feed(self, event: StreamEvent) -> list[Delta]:
-        """Decode one event. Events that carry nothing neutral (pings, role-only deltas,
-        metadata) give an empty list; data that is not JSON by any reading an SDK accepts gives
-        an UnreadableDelta. Never raises on unexpected shapes."""
 
 
 class ProviderAdapter(ABC):

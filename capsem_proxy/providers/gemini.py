@@ -34,9 +34,9 @@ from typing import Any
 import orjson
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
+from capsem_proxy.errors import ErrorKind
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse
 from capsem_proxy.providers._decode_helpers import (
-    NullStreamDecoder,
     as_list,
     as_str,
     b64decode,
@@ -45,16 +45,17 @@ from capsem_proxy.providers._decode_helpers import (
     error_message,
     get,
     media_from_url,
-    sse_event,
     to_int,
     valid_key,
 )
-from capsem_proxy.providers.base import ConflictingKeys, ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.base import ConflictingKeys, ProviderAdapter
 from capsem_proxy.providers.gemini_request import decode_generate
 from capsem_proxy.streaming.events import (
     Delta,
     ErrorDelta,
     FinishDelta,
+    NullStreamDecoder,
+    StreamDecoder,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
@@ -62,6 +63,7 @@ from capsem_proxy.streaming.events import (
     UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.sse import encode_event
 
 __all__ = ["GeminiAdapter"]
 
@@ -103,10 +105,10 @@ def _file_media(file_data: dict[str, Any]) -> MediaPart | None:
     return media_from_url(get(file_data, "fileUri", "file_uri"), as_str(get(file_data, "mimeType", "mime_type")))
 
 
-def _tool_call(call: dict[str, Any]) -> ToolCall:
+def _tool_call(call: dict[str, Any]) -> ToolUse:
     args = call.get("args")
     args = args if isinstance(args, dict) else {}
-    return ToolCall(
+    return ToolUse(
         name=as_str(call.get("name")), arguments=args, call_id=as_str(call.get("id")), raw_arguments=dumps(args)
     )
 
@@ -288,7 +290,7 @@ class GeminiAdapter(ProviderAdapter):
         """`data: {"error": …}` + CRLF CRLF for SSE, or the bare JSON object for the JSON-array stream."""
         payload = self.error_payload(status, message, kind)
         if sse:
-            return sse_event(None, payload, b"\r\n")
+            return encode_event(None, payload, b"\r\n")
         return orjson.dumps(payload)
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

@@ -44,9 +44,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolCall
+from capsem_proxy.errors import ErrorKind
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse, parse_arguments
 from capsem_proxy.providers._decode_helpers import (
-    NullStreamDecoder,
     as_list,
     as_str,
     b64decode,
@@ -54,18 +54,18 @@ from capsem_proxy.providers._decode_helpers import (
     dumps,
     error_message,
     media_from_url,
-    parse_arguments,
-    sse_event,
     texts_of,
     to_int,
 )
-from capsem_proxy.providers.base import ErrorKind, ProviderAdapter, StreamDecoder
+from capsem_proxy.providers.base import ProviderAdapter
 from capsem_proxy.providers.openai_request import decode_chat, decode_embeddings, decode_responses
 from capsem_proxy.streaming.events import (
     Delta,
     EchoDelta,
     ErrorDelta,
     FinishDelta,
+    NullStreamDecoder,
+    StreamDecoder,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
@@ -73,6 +73,7 @@ from capsem_proxy.streaming.events import (
     UnreadableDelta,
     UsageDelta,
 )
+from capsem_proxy.streaming.sse import encode_event
 
 __all__ = ["OpenAIAdapter"]
 
@@ -159,9 +160,9 @@ def _parts(content: Any, texts: list[str], media: list[MediaPart]) -> None:
             media.append(found)
 
 
-def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolCall:
+def _tool_call(name: Any, raw: Any, call_id: Any) -> ToolUse:
     raw_arguments = raw if isinstance(raw, str) else (dumps(raw) if raw is not None else "")
-    return ToolCall(
+    return ToolUse(
         name=as_str(name), arguments=parse_arguments(raw), call_id=as_str(call_id), raw_arguments=raw_arguments
     )
 
@@ -535,8 +536,8 @@ class OpenAIAdapter(ProviderAdapter):
                 "sequence_number": 0,
                 "error": error,
             }
-            return sse_event("error", payload)
-        return sse_event(None, {"error": error})
+            return encode_event("error", payload)
+        return encode_event(None, {"error": error})
 
     def extract_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         """The `Authorization: Bearer` key; "" when the header is malformed, None when absent."""

@@ -1,7 +1,8 @@
-"""Stream events and the neutral deltas a provider's stream decoder turns them into."""
+"""Stream events, the neutral deltas they decode into, and the contract of a provider's stream decoder."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 __all__ = [
@@ -9,6 +10,8 @@ __all__ = [
     "EchoDelta",
     "ErrorDelta",
     "FinishDelta",
+    "NullStreamDecoder",
+    "StreamDecoder",
     "StreamEvent",
     "TextDelta",
     "ThinkingDelta",
@@ -104,3 +107,26 @@ class EchoDelta:
 
 
 Delta = TextDelta | ThinkingDelta | ToolCallDelta | FinishDelta | UsageDelta | ErrorDelta | UnreadableDelta | EchoDelta
+
+
+class StreamDecoder(ABC):
+    """Turns the events of one streamed answer into neutral deltas, in order.
+
+    One instance per stream: decoders may keep state (e.g. which content block index is a
+    tool call in Anthropic streams).
+    """
+
+    @abstractmethod
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        """Decode one event. Events that carry nothing neutral (pings, role-only deltas,
+        metadata) give an empty list; data that is not JSON by any reading an SDK accepts gives
+        an UnreadableDelta. Never raises on unexpected shapes."""
+
+
+class NullStreamDecoder(StreamDecoder):
+    """The decoder of operations that do not stream: every event gives nothing."""
+
+    __slots__ = ()
+
+    def feed(self, event: StreamEvent) -> list[Delta]:
+        return []

@@ -27,8 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict
-from capsem_proxy.exchange import Answer, ToolCall
-from capsem_proxy.providers._decode_helpers import parse_arguments
+from capsem_proxy.exchange import Answer, ToolUse, parse_arguments
 from capsem_proxy.redaction import find_spans, rewrite_segment
 from capsem_proxy.streaming.events import (
     Delta,
@@ -83,7 +82,7 @@ class GuardChecks:
     """The checks a guard runs (bound to one request's pipeline and context)."""
 
     answer: Callable[[AnswerCheck], Awaitable[Outcome]]
-    tool_call: Callable[[ToolCall], Awaitable[Outcome]]
+    tool_call: Callable[[ToolUse], Awaitable[Outcome]]
 
 
 @dataclass(slots=True)
@@ -289,7 +288,7 @@ class StreamGuard:
         if call is None:
             return
         raw_arguments = self._completed_arguments[index] = "".join(call.fragments)
-        tool_call = ToolCall(
+        tool_call = ToolUse(
             name=call.name, arguments=parse_arguments(raw_arguments), call_id=call.call_id, raw_arguments=raw_arguments
         )
         self.answer.tool_calls.append(tool_call)

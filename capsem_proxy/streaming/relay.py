@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from capsem_proxy.decisions import Decision
-from capsem_proxy.errors import ProxyError
-from capsem_proxy.providers.base import ErrorKind, StreamDecoder
-from capsem_proxy.streaming.events import Delta, StreamEvent, UnreadableDelta
+from capsem_proxy.errors import ErrorKind, ProxyError
+from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UnreadableDelta
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import DEFAULT_MAX_ELEMENT_BYTES, JSONArraySplitter, is_separator
 from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, parse_event

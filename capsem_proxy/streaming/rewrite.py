@@ -8,15 +8,13 @@ its exact bytes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
-__all__ = ["rewrite_event_text"]
+from capsem_proxy.streaming.sse import split_data
 
-# Line ends as in the SSE spec; the separators are kept so the event keeps its framing.
-_LINES = re.compile(rb"(\r\n|\r|\n)")
+__all__ = ["rewrite_event_text"]
 
 _TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json", "refusal"})
 
@@ -58,15 +56,9 @@ def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | 
             return None
         rewritten = _rewrite_json(raw[start:], old, new)
         return None if rewritten is None else raw[:start] + rewritten
-    parts = _LINES.split(raw)  # lines at even indexes, their line ends at odd ones
-    data_lines = [index for index in range(0, len(parts), 2) if parts[index].startswith(b"data")]
-    if len(data_lines) != 1 or not parts[data_lines[0]].startswith(b"data:"):
+    cut = split_data(raw)
+    if cut is None:
         return None  # text spread over several data lines (or an odd field) is not rewritten
-    index = data_lines[0]
-    payload = parts[index][5:]
-    prefix = b"data: " if payload.startswith(b" ") else b"data:"
+    before, payload, after = cut
     rewritten = _rewrite_json(payload.strip(), old, new)
-    if rewritten is None:
-        return None
-    parts[index] = prefix + rewritten
-    return b"".join(parts)
+    return None if rewritten is None else before + rewritten + after

@@ -1,4 +1,5 @@
-"""Server-sent events: split a byte stream into whole events, keeping each event's exact bytes.
+"""Server-sent events: split a byte stream into whole events, keeping each event's exact bytes;
+parse an event, cut out its one data value to replace it, and encode a new event.
 
 Written by hand because the proxy must forward events byte for byte, cut only at event
 boundaries; SSE client libraries decode events and lose the original framing.
@@ -12,17 +13,22 @@ An event that never ends would grow without limit: past `max_event_bytes` the st
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import orjson
 
 from capsem_proxy.errors import UpstreamMalformed
 from capsem_proxy.streaming.events import StreamEvent
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSESplitter", "parse_event"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSESplitter", "encode_event", "parse_event", "split_data"]
 
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 # Two line ends in a row. A CR followed by LF is one line end, never two.
 _BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+# The same, kept by `split` so an event can be put back together byte for byte.
+_LINE_ENDS_KEPT = re.compile(rb"(\r\n|\r|\n)")
 # The fields the spec defines; any other line is ignored by the spec's clients, but not by every
 # SDK (google-genai parses unprefixed lines as JSON), so the proxy cannot pass it as harmless.
 _KNOWN_FIELDS = frozenset({"data", "event", "id", "retry"})
@@ -157,3 +163,23 @@ def parse_event(raw: bytes) -> StreamEvent:
         elif field not in _KNOWN_FIELDS:
             unknown = True
     return StreamEvent(raw=raw, data="\n".join(data_lines), event=event_name, unknown_lines=unknown)
+
+
+def split_data(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """An event with exactly one `data:` line, cut around that line's value: (what comes before
+    it, the value, what comes after it), so the value can be replaced while every other byte (the
+    `event:` line, the line ends) stays as it was. None for any other event."""
+    parts = _LINE_ENDS_KEPT.split(raw)  # lines at even indexes, their line ends at odd ones
+    data_lines = [index for index in range(0, len(parts), 2) if parts[index].startswith(b"data")]
+    if len(data_lines) != 1 or not parts[data_lines[0]].startswith(b"data:"):
+        return None  # data spread over several lines (or an odd field named data…)
+    index = data_lines[0]
+    line = parts[index]
+    start = 6 if line.startswith(b"data: ") else 5
+    return b"".join(parts[:index]) + line[:start], line[start:], b"".join(parts[index + 1 :])
+
+
+def encode_event(event: str | None, payload: Any, newline: bytes = b"\n") -> bytes:
+    """One SSE event: optional `event:` line, one `data:` line, blank line."""
+    head = b"event: " + event.encode() + newline if event else b""
+    return head + b"data: " + orjson.dumps(payload) + newline + newline

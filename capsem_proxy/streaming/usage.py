@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 
 from capsem_proxy.answer_decoding import may_be_disguised
-from capsem_proxy.providers.base import StreamDecoder
-from capsem_proxy.streaming.events import Delta, StreamEvent, UsageDelta
+from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UsageDelta
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
 __all__ = ["USAGE_KEY", "UsageMeter", "may_report_usage"]

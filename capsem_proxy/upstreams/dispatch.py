@@ -14,8 +14,7 @@ from time import perf_counter
 
 import aiohttp
 
-from capsem_proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
-from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.errors import ErrorKind, ProxyError, UpstreamTimeout, UpstreamUnavailable
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.translation import TranslationError
 from capsem_proxy.translation.response import translated

@@ -13,9 +13,8 @@ from time import perf_counter
 
 from capsem_proxy.config import Settings
 from capsem_proxy.decisions import Decision, Verdict
-from capsem_proxy.errors import ProxyError
+from capsem_proxy.errors import ErrorKind, ProxyError
 from capsem_proxy.hooks import RequestContext
-from capsem_proxy.providers.base import ErrorKind
 from capsem_proxy.routing import Route
 from capsem_proxy.upstreams.breaker import CircuitBreaker
 from capsem_proxy.upstreams.dispatch import ANSWERED, Attempt, Dispatch, retryable

@@ -71,8 +71,8 @@ async def test_flipping_the_shadow_flag_breaks_the_chain(written, flip):
     assert broken is not None and "does not match its hash" in broken.problem
 
 
-async def test_a_version_3_sqlite_store_migrates_to_version_4_and_verifies(tmp_path):
-    from capsem_proxy.audit.sqlite_schema import MIGRATIONS
+async def test_a_version_3_sqlite_store_migrates_to_the_current_version_and_verifies(tmp_path):
+    from capsem_proxy.audit.sqlite_schema import CURRENT_VERSION, MIGRATIONS
 
     path = tmp_path / "v3.db"
     # Write rows as version 3 did: the table has no shadow column; the code hashes a False shadow as absent.
@@ -83,9 +83,9 @@ async def test_a_version_3_sqlite_store_migrates_to_version_4_and_verifies(tmp_p
         connection.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
     connection.close()
     url = f"sqlite:///{path}"
-    await _write(url, tmp_path / "head.json")  # migrates to version 4 and writes a shadow row too
+    await _write(url, tmp_path / "head.json")  # migrates and writes a shadow row too
     with sqlite3.connect(path) as check:
-        assert check.execute("SELECT MAX(version) FROM schema_version").fetchone() == (4,)
+        assert check.execute("SELECT MAX(version) FROM schema_version").fetchone() == (CURRENT_VERSION,)
     assert (await _verify(url)).broken is None
 
 

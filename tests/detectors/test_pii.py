@@ -10,8 +10,7 @@ import pytest
 from capsem_proxy.decisions import Verdict
 from capsem_proxy.detectors.base import Finding
 from capsem_proxy.detectors.pii import DEFAULT_PII_KINDS, PII_KINDS, PIIDetector
-from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
-from capsem_proxy.exchange import ToolCall as HistoryCall
+from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition, ToolUse
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
 from capsem_proxy.policies.pii_detect import PIIDetectPolicy
 from capsem_proxy.redaction import redact_json_bytes
@@ -198,7 +197,7 @@ async def test_policy_reads_answers_but_not_emitted_tool_calls_by_default():
     assert await PIIDetectPolicy.from_config({"emitted_tool_calls": True}).on_tool_call(emitted) is not None
     assert await PIIDetectPolicy.from_config({"scan": ["tool_calls"]}).on_tool_call(emitted) is not None
     history = Exchange("openai", "chat", messages=[
-        Message("assistant", tool_calls=[HistoryCall("mail", {"to": "ana@acme-corp.io"})])
+        Message("assistant", tool_calls=[ToolUse("mail", {"to": "ana@acme-corp.io"})])
     ])
     context = RequestContext("req", "tenant", "openai", "chat", history)
     decision = await policy.on_model_call(ModelCall(context, "gpt-4o", "", "", []))

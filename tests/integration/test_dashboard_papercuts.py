@@ -133,6 +133,7 @@ def test_request_tables_show_the_reason_text_even_for_decisions_not_loaded(proxy
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello {turn}"}])
 
     _log_in(page, proxy)
+    page.goto(f"{proxy.base_url}/dashboard#live?allow=1")  # the decision table with every ALLOW in it
     row = page.locator(f"#live-requests tbody tr[data-request-id='{request_id}']")
     row.wait_for(timeout=WAIT_MS)
     assert page.locator("#live-decisions tbody tr", has_text="capsem_block this one").count() == 0

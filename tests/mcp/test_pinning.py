@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from capsem_proxy.approvals import MemoryApprovalStore
+from capsem_proxy.confirm.store import MemoryApprovalStore
 from capsem_proxy.decisions import Verdict
 from capsem_proxy.mcp.content import definition_digest
 from capsem_proxy.mcp.pin_store import MemoryPinStore, PostgresPinStore, SQLitePinStore, open_pin_store

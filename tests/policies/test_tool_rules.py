@@ -10,8 +10,7 @@ import pytest
 
 from capsem_proxy.config import ConfigError, PolicySettings
 from capsem_proxy.decisions import Verdict
-from capsem_proxy.exchange import Answer, Exchange, ToolDefinition
-from capsem_proxy.exchange import ToolCall as EmittedCall
+from capsem_proxy.exchange import Answer, Exchange, ToolDefinition, ToolUse
 from capsem_proxy.hooks import RequestContext, ToolCall
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.loader import load_policies
@@ -311,8 +310,8 @@ async def test_pipeline_refuses_a_whole_answer_with_one_bad_call_among_several()
     pipeline = _loaded({"arguments": RULES, "max_tool_calls": 5})
     context = _context()
     answer = Answer(tool_calls=[
-        EmittedCall("read_file", {"path": "/workspace/a.txt"}, "c1"),
-        EmittedCall("shell", {"command": "rm -rf /workspace"}, "c2"),
+        ToolUse("read_file", {"path": "/workspace/a.txt"}, "c1"),
+        ToolUse("shell", {"command": "rm -rf /workspace"}, "c2"),
     ])
     outcome = await pipeline.check_answer(context, answer)
     assert outcome.blocked and outcome.governing.policy == "tool-rules" and outcome.governing.subject == "shell"
@@ -322,8 +321,8 @@ async def test_pipeline_refuses_a_whole_answer_with_one_bad_call_among_several()
 async def test_pipeline_counts_streamed_calls_one_by_one():
     pipeline = _loaded({"max_tool_calls": 1})
     context = _context()
-    first = await pipeline.check_emitted_tool_call(context, EmittedCall("read_file", {"path": "a"}, "c1"))
-    second = await pipeline.check_emitted_tool_call(context, EmittedCall("read_file", {"path": "b"}, "c2"))
+    first = await pipeline.check_emitted_tool_call(context, ToolUse("read_file", {"path": "a"}, "c1"))
+    second = await pipeline.check_emitted_tool_call(context, ToolUse("read_file", {"path": "b"}, "c2"))
     assert not first.blocked and second.blocked
 
 

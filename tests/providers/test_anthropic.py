@@ -8,8 +8,9 @@ import anthropic
 import httpx2
 import pytest
 
+from capsem_proxy.errors import ErrorKind
 from capsem_proxy.providers.anthropic import AnthropicAdapter
-from capsem_proxy.providers.base import ConflictingKeys, ErrorKind
+from capsem_proxy.providers.base import ConflictingKeys
 from capsem_proxy.streaming.events import (
     ErrorDelta,
     FinishDelta,

@@ -9,7 +9,8 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from capsem_proxy.providers.base import ConflictingKeys, ErrorKind
+from capsem_proxy.errors import ErrorKind
+from capsem_proxy.providers.base import ConflictingKeys
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.streaming.events import (
     ErrorDelta,

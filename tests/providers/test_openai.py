@@ -8,7 +8,7 @@ import httpx2
 import openai
 import pytest
 
-from capsem_proxy.providers.base import ErrorKind
+from capsem_proxy.errors import ErrorKind
 from capsem_proxy.providers.openai import OpenAIAdapter
 from capsem_proxy.streaming.events import ErrorDelta, StreamEvent, TextDelta, ToolCallDelta, UnreadableDelta
 from tests.providers.capture_fixtures import PNG_BYTES, assemble, load_fixture, sse

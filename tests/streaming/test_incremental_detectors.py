@@ -13,6 +13,7 @@ from capsem_proxy.config import PolicySettings
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.pipeline import Pipeline
+from capsem_proxy.policies.base import PolicyTraits
 from capsem_proxy.policies.loader import load_policy
 from capsem_proxy.streaming.events import TextDelta
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
@@ -46,6 +47,7 @@ def _policies(incremental: bool):
     policies = [load_policy(PolicySettings(**{"class": name}), name) for name in ("secrets", "pii_detect")]
     for configured in policies:
         configured.policy.incremental_answers = incremental
+        configured.traits = PolicyTraits.of(configured.policy)  # traits are read at load: read them again
         configured.policy.detector = CountingScans(configured.policy.detector)
     return policies
 

@@ -16,6 +16,8 @@ from openai import AzureOpenAI
 
 from tests.proxy_process import ProxyProcess, free_port, start_proxy
 
+pytestmark = pytest.mark.integration  # a real proxy and real fake upstreams over HTTP
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "azure-shapes-key-0123456789"
 FILTERS = {"hate": {"filtered": False, "severity": "safe"}, "violence": {"filtered": False, "severity": "safe"}}

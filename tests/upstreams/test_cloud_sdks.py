@@ -17,6 +17,8 @@ from openai import AzureOpenAI, OpenAI
 from tests.fake_provider.process import FakeProviderProcess, start_fake_provider
 from tests.proxy_process import ProxyProcess, start_proxy
 
+pytestmark = pytest.mark.integration  # a real proxy and real fake upstreams over HTTP
+
 AZURE_KEY = "azure-test-key-0123456789abcdef"
 OPENAI_KEY = "sk-test-upstreams-0123456789"
 VERTEX_TOKEN = "ya29.fake-vertex-token-0123456789"

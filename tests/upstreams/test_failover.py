@@ -20,6 +20,8 @@ from capsem_proxy.audit.tools import open_reader
 from tests.fake_provider.process import FakeProviderProcess
 from tests.proxy_process import ProxyProcess, start_proxy
 
+pytestmark = pytest.mark.integration  # a real proxy and real fake upstreams over HTTP
+
 KEY = "sk-test-failover-0123456789"
 HELLO = [{"role": "user", "content": "Say hello"}]
 

@@ -17,6 +17,8 @@ from openai import OpenAI
 from tests.fake_provider.process import FakeProviderProcess
 from tests.proxy_process import ProxyProcess, start_proxy
 
+pytestmark = pytest.mark.integration  # a real proxy and real fake upstreams over HTTP
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-translation-0123456789"
 HELLO = [{"role": "user", "content": "Say hello"}]

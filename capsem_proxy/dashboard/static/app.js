@@ -1,26 +1,24 @@
 // capsem-proxy dashboard: reads the admin API with the session cookie and renders plain tables.
 // Every value from the audit trail is inserted as text (textContent), never as HTML: reasons,
-// tool names and ids can carry caller-controlled strings.
+// tool names and ids can carry caller-controlled strings. Formatting is in format.js, the
+// filters (address, form, API query) in filters.js.
 "use strict";
 
 const LIVE_POLL_MS = 1500;
 const VIEW_REFRESH_MS = 5000;
 const MAX_LIVE_ROWS = 300;
-const BLOCKING_VERDICTS = "BLOCK,CONFIRM,CLARIFY,REPLAN";
-const MAX_REMEMBERED_REASONS = 5000;
-const MAX_REASON_LOOKUPS = 3; // requests to /admin/requests/{id} at once, for reasons not seen yet
+const PAGE_ROWS = 200;
+const FILTERED_VIEWS = new Set(["live", "blocked", "sessions", "overview"]);
 
 const state = {
+  view: "live",
+  filters: {},
+  filterKey: null, // the view and filters the tables were loaded for
   requestSeq: null, // newest request row seen (live tail cursor)
   decisionSeq: null,
-  view: "live",
+  older: null, // cursor of the next (older) page of requests, when not tailing
   livePoll: null,
   charts: {},
-  // A request row holds only its governing decision's category (`reason`); its text (`details`) is
-  // on the decision row. Every decision row seen is remembered here, decision_id -> "reason: details",
-  // so request tables show the whole reason; the few not seen are looked up once per request.
-  reasons: new Map(),
-  reasonLookups: { queue: [], running: 0, asked: new Set() },
 };
 
 // --- helpers -----------------------------------------------------------------------------
@@ -35,24 +33,6 @@ function el(tag, options, ...children) {
   if (onClick) node.addEventListener("click", onClick);
   for (const child of children) node.append(child);
   return node;
-}
-
-function clockTime(seconds) {
-  if (typeof seconds !== "number") return "";
-  return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
-}
-
-function fullTime(seconds) {
-  if (typeof seconds !== "number") return "";
-  return new Date(seconds * 1000).toISOString();
-}
-
-function short(id) {
-  return id ? String(id).slice(0, 12) : "";
-}
-
-function ms(value) {
-  return typeof value === "number" ? value.toFixed(1) : "";
 }
 
 function setStatus(message, isError) {
@@ -80,9 +60,34 @@ async function api(path, options) {
   return payload;
 }
 
+function withParams(path, params) {
+  const query = params.toString();
+  return query ? path + (path.includes("?") ? "&" : "?") + query : path;
+}
+
 function idLink(prefix, id, label) {
   if (!id) return el("span");
-  return el("a", { href: "#" + prefix + "/" + encodeURIComponent(id), text: label || short(id), title: id });
+  return el("a", { href: "#" + prefix + "/" + encodeURIComponent(id), text: label || Format.short(id), title: id });
+}
+
+// A link that narrows the current view to one value (a tenant, a policy), keeping the other filters.
+function filterLink(name, value, label, title) {
+  if (!value) return el("span");
+  // The overview is filtered by time only: its links open the Live view with the filter.
+  const view = FILTERED_VIEWS.has(state.view) && state.view !== "overview" ? state.view : "live";
+  const query = Filters.toQuery({ ...state.filters, [name]: value });
+  return el("a", { href: "#" + view + "?" + query, text: label || value, title: title || "show only " + value });
+}
+
+function timeCell(seconds) {
+  return el("td", { text: Format.dateTime(seconds), title: Format.iso(seconds), className: "time" });
+}
+
+function tenantCell(row) {
+  const title = row.tenant_name ? row.tenant_name + " (" + row.tenant_id + ")" : row.tenant_id;
+  // A name may be long and wraps; a short id never needs to.
+  return el("td", { className: row.tenant_name ? "wrap" : "" }, filterLink("tenant", row.tenant_id, Format.tenant(row),
+    title));
 }
 
 function verdictCell(verdict, shadow) {
@@ -97,68 +102,16 @@ function verdictCell(verdict, shadow) {
   return cell;
 }
 
+function numberCell(text) {
+  return el("td", { text, className: "number" });
+}
+
 // --- reasons and statuses -----------------------------------------------------------------
 
-function decisionReason(row) {
+// A decision's reason: its category and its text ("policy_violation: Detected ..."). Request rows
+// carry their governing decision's text too (the admin API adds `details` and `policy`).
+function reasonText(row) {
   return [row.reason, row.details].filter(Boolean).join(": ");
-}
-
-function rememberReasons(decisions) {
-  for (const row of decisions) {
-    if (!row.decision_id) continue;
-    state.reasons.delete(row.decision_id);
-    state.reasons.set(row.decision_id, decisionReason(row));
-  }
-  // Oldest first out: a Map iterates in insertion order.
-  for (const key of state.reasons.keys()) {
-    if (state.reasons.size <= MAX_REMEMBERED_REASONS) break;
-    state.reasons.delete(key);
-  }
-}
-
-// The reason a request row shows: its governing decision's category and text.
-function requestReason(row) {
-  return (row.decision_id && state.reasons.get(row.decision_id)) || row.reason || "";
-}
-
-function lookUpReason(requestId) {
-  const lookups = state.reasonLookups;
-  if (!requestId || lookups.asked.has(requestId)) return;
-  if (lookups.asked.size >= MAX_REMEMBERED_REASONS) lookups.asked.clear(); // a long-open page stays small
-  lookups.asked.add(requestId);
-  lookups.queue.push(requestId);
-  runReasonLookups();
-}
-
-function runReasonLookups() {
-  const lookups = state.reasonLookups;
-  while (lookups.running < MAX_REASON_LOOKUPS && lookups.queue.length) {
-    const requestId = lookups.queue.shift();
-    lookups.running += 1;
-    api("/admin/requests/" + encodeURIComponent(requestId))
-      .then((page) => {
-        rememberReasons(page.decisions || []);
-        const decisionId = page.request && page.request.decision_id;
-        if (!decisionId || !state.reasons.has(decisionId)) return;
-        for (const cell of document.querySelectorAll("td.reason[data-decision-id]")) {
-          if (cell.dataset.decisionId === decisionId) cell.textContent = state.reasons.get(decisionId);
-        }
-      })
-      .catch(() => {})
-      .finally(() => {
-        lookups.running -= 1;
-        runReasonLookups();
-      });
-  }
-}
-
-function reasonCell(row) {
-  const cell = el("td", { text: requestReason(row), className: "reason" });
-  if (row.decision_id) {
-    cell.dataset.decisionId = row.decision_id;
-    if (!state.reasons.has(row.decision_id)) lookUpReason(row.request_id);
-  }
-  return cell;
 }
 
 // A stream a policy ended had already answered 200: that stays the status (it is what the client,
@@ -178,6 +131,8 @@ function statusCell(row) {
     cell.title =
       "The provider's answer had started with HTTP " + row.status + "; a policy ended it with the provider's " +
       "own error event, so the blocked content never reached the client.";
+  } else if (row.status >= 400) {
+    cell.classList.add("status-error");
   }
   return cell;
 }
@@ -187,19 +142,21 @@ function statusCell(row) {
 function requestRow(row) {
   const tr = el(
     "tr",
-    { className: "request-row", title: "request " + row.request_id },
-    el("td", { text: clockTime(row.started_at), title: fullTime(row.started_at) }),
-    el("td", { text: short(row.tenant_id), title: row.tenant_id }),
+    { className: "request-row", title: "request " + row.request_id + " (click for every decision)" },
+    timeCell(row.started_at),
+    tenantCell(row),
     el("td", {}, idLink("session", row.session_id)),
     el("td", { text: row.agent_id || "", className: "wrap" }),
     el("td", { text: row.provider || "" }),
     el("td", { text: row.model || "", className: "wrap" }),
     statusCell(row),
     verdictCell(row.verdict),
-    reasonCell(row),
-    el("td", { text: ms(row.latency_ms), className: "number" }),
+    el("td", { className: "wrap policy" }, filterLink("policy", row.policy)),
+    el("td", { text: reasonText(row), className: "reason" }),
+    numberCell(Format.millis(row.latency_ms)),
   );
   tr.dataset.requestId = row.request_id || "";
+  if (row.verdict && row.verdict !== "ALLOW") tr.classList.add("flagged");
   tr.addEventListener("click", (event) => {
     if (event.target.closest("a")) return;
     window.location.hash = "#request/" + encodeURIComponent(row.request_id);
@@ -211,15 +168,15 @@ function decisionRow(row) {
   const tr = el(
     "tr",
     { className: "decision-row" },
-    el("td", { text: clockTime(row.recorded_at), title: fullTime(row.recorded_at) }),
+    timeCell(row.recorded_at),
     el("td", {}, idLink("request", row.request_id)),
     el("td", {}, idLink("session", row.session_id)),
-    el("td", { text: row.policy || "" }),
+    el("td", { className: "wrap policy" }, filterLink("policy", row.policy)),
     el("td", { text: row.hook || "" }),
     verdictCell(row.verdict, row.shadow),
-    el("td", { text: decisionReason(row), className: "reason" }),
+    el("td", { text: reasonText(row), className: "reason" }),
     el("td", { text: row.subject || "", className: "wrap" }),
-    el("td", { text: ms(row.latency_ms), className: "number" }),
+    numberCell(Format.millis(row.latency_ms)),
   );
   tr.dataset.decisionId = row.decision_id || "";
   return tr;
@@ -236,6 +193,11 @@ function fillTable(tableId, rows, makeRow, emptyText) {
   }
 }
 
+function appendRows(tableId, rows, makeRow) {
+  const body = document.querySelector("#" + tableId + " tbody");
+  for (const row of rows) body.append(makeRow(row));
+}
+
 // Newest first: rows of the live tail arrive oldest first, so each goes on top in turn.
 function prependRows(tableId, rows, makeRow) {
   const body = document.querySelector("#" + tableId + " tbody");
@@ -249,7 +211,73 @@ function maxSeq(rows, current) {
   return rows.reduce((best, row) => (typeof row.seq === "number" && row.seq > best ? row.seq : best), current);
 }
 
-// --- live view ---------------------------------------------------------------------------
+// --- filters -----------------------------------------------------------------------------
+
+function nowSeconds() {
+  return Date.now() / 1000;
+}
+
+function params(table, blockedOnly) {
+  return Filters.apiParams(table, state.filters, nowSeconds(), blockedOnly);
+}
+
+function emptyText(what) {
+  return Filters.active(state.filters) ? "no " + what + " match these filters" : "no " + what + " recorded yet";
+}
+
+function showFilterNote(text) {
+  const note = document.getElementById("filter-note");
+  note.textContent = text || "";
+  note.hidden = !text;
+}
+
+function updateExports(blockedOnly) {
+  let requests;
+  let decisions;
+  try {
+    requests = params("requests", blockedOnly);
+    decisions = params("decisions", blockedOnly);
+  } catch (error) {
+    return;
+  }
+  for (const format of ["csv", "jsonl"]) {
+    document.getElementById("export-" + format)
+      .setAttribute("href", withParams("/admin/export/requests?format=" + format, requests));
+    document.getElementById("export-decisions-" + format)
+      .setAttribute("href", withParams("/admin/export/decisions?format=" + format, decisions));
+  }
+}
+
+function syncFilterForm(name) {
+  const form = document.getElementById("filters");
+  form.hidden = !FILTERED_VIEWS.has(name);
+  // Sessions are filtered by who and when only; the overview by when.
+  form.classList.toggle("sessions", name === "sessions");
+  form.classList.toggle("overview", name === "overview");
+  Filters.fillForm(form, state.filters);
+}
+
+function applyForm(event) {
+  if (event) event.preventDefault();
+  const filters = Filters.readForm(document.getElementById("filters"));
+  try {
+    Filters.timeWindow(filters, nowSeconds());
+  } catch (error) {
+    setStatus(error.message, true);
+    return;
+  }
+  const view = FILTERED_VIEWS.has(state.view) ? state.view : "live";
+  const query = Filters.toQuery(filters);
+  const target = "#" + view + (query ? "?" + query : "");
+  if (window.location.hash === target) {
+    state.filterKey = null;
+    render();
+  } else {
+    window.location.hash = target;
+  }
+}
+
+// --- live view (and the same tables over a time range) -----------------------------------
 
 // One poll at a time: the timer and a view change may both ask, and overlapping polls would
 // show the same rows twice.
@@ -263,44 +291,104 @@ async function pollLive() {
 }
 
 async function pollLiveOnce() {
-  // Decisions first: a request's decisions are recorded before its row, so its reason is known
-  // by the time the row is drawn.
+  const key = state.filterKey;
   if (state.decisionSeq === null) {
-    const page = await api("/admin/decisions?limit=100");
-    rememberReasons(page.decisions);
-    fillTable("live-decisions", page.decisions, decisionRow, "no decisions recorded yet");
+    const page = await api(withParams("/admin/decisions?limit=100", params("decisions")));
+    if (key !== state.filterKey) return;
+    fillTable("live-decisions", page.decisions, decisionRow, emptyText("decisions"));
     state.decisionSeq = maxSeq(page.decisions, 0);
   } else {
-    const page = await api("/admin/decisions?after_seq=" + state.decisionSeq + "&limit=500");
-    rememberReasons(page.decisions);
+    const page = await api(withParams("/admin/decisions?after_seq=" + state.decisionSeq + "&limit=500",
+      params("decisions")));
+    if (key !== state.filterKey) return;
     prependRows("live-decisions", page.decisions, decisionRow);
-    state.decisionSeq = maxSeq(page.decisions, state.decisionSeq);
+    state.decisionSeq = Math.max(maxSeq(page.decisions, state.decisionSeq), (page.next || {}).after_seq || 0);
   }
   if (state.requestSeq === null) {
-    const page = await api("/admin/requests?limit=100");
-    fillTable("live-requests", page.requests, requestRow, "no requests recorded yet");
+    const page = await api(withParams("/admin/requests?limit=100", params("requests")));
+    if (key !== state.filterKey) return;
+    fillTable("live-requests", page.requests, requestRow, emptyText("requests"));
     state.requestSeq = maxSeq(page.requests, 0);
   } else {
-    const page = await api("/admin/requests?after_seq=" + state.requestSeq + "&limit=500");
+    const page = await api(withParams("/admin/requests?after_seq=" + state.requestSeq + "&limit=500",
+      params("requests")));
+    if (key !== state.filterKey) return;
     prependRows("live-requests", page.requests, requestRow);
-    state.requestSeq = maxSeq(page.requests, state.requestSeq);
+    state.requestSeq = Math.max(maxSeq(page.requests, state.requestSeq), (page.next || {}).after_seq || 0);
   }
+}
+
+function noteScan(page) {
+  if (page.scan_limited) {
+    showFilterNote(
+      "Searched the newest 20,000 rows these filters reach; older matches may exist. " +
+      "Use \u201cLoad older requests\u201d to search further back.",
+    );
+  }
+}
+
+// A fixed time range: one page of each table, newest first, and older requests on demand.
+async function showRange() {
+  const [requests, decisions] = await Promise.all([
+    api(withParams("/admin/requests?limit=" + PAGE_ROWS, params("requests"))),
+    api(withParams("/admin/decisions?limit=" + PAGE_ROWS, params("decisions"))),
+  ]);
+  fillTable("live-requests", requests.requests, requestRow, emptyText("requests"));
+  fillTable("live-decisions", decisions.decisions, decisionRow, emptyText("decisions"));
+  state.older = requests.next && requests.next.before_seq ? requests.next.before_seq : null;
+  document.getElementById("live-older").hidden = state.older === null;
+  showFilterNote("");
+  noteScan(requests);
+}
+
+async function loadOlder() {
+  if (state.older === null) return;
+  const query = params("requests");
+  query.set("before_seq", String(state.older));
+  const page = await api(withParams("/admin/requests?limit=" + PAGE_ROWS, query));
+  const body = document.querySelector("#live-requests tbody");
+  const empty = body.querySelector("td.empty");
+  if (empty && page.requests.length) empty.parentElement.remove();
+  appendRows("live-requests", page.requests, requestRow);
+  state.older = page.next && page.next.before_seq ? page.next.before_seq : null;
+  document.getElementById("live-older").hidden = state.older === null;
+  showFilterNote("");
+  noteScan(page);
+}
+
+async function showLive() {
+  const live = Filters.isLive(state.filters);
+  document.getElementById("decisions-scope").textContent =
+    state.filters.verdict || state.filters.allow ? "" : "other than ALLOW";
+  document.getElementById("live-mode").textContent = live ? "live" : "in the chosen time range";
+  document.getElementById("live-decisions-mode").textContent = live ? "live" : "in the chosen time range";
+  updateExports(false);
+  if (!live) {
+    if (state.requestSeq !== "range") {
+      state.requestSeq = "range";
+      await showRange();
+    }
+    return;
+  }
+  document.getElementById("live-older").hidden = true;
+  showFilterNote("");
+  await pollLive();
 }
 
 // --- other views -------------------------------------------------------------------------
 
 async function showBlocked() {
+  updateExports(true);
   const [requests, decisions] = await Promise.all([
-    api("/admin/requests?blocked=true&limit=200"),
-    api("/admin/decisions?verdict=" + BLOCKING_VERDICTS + "&limit=200"),
+    api(withParams("/admin/requests?limit=" + PAGE_ROWS, params("requests", true))),
+    api(withParams("/admin/decisions?limit=" + PAGE_ROWS, params("decisions", true))),
   ]);
-  rememberReasons(decisions.decisions);
-  fillTable("blocked-requests", requests.requests, requestRow, "no blocked requests");
-  fillTable("blocked-decisions", decisions.decisions, decisionRow, "no blocking decisions");
+  fillTable("blocked-requests", requests.requests, requestRow, emptyText("blocked requests"));
+  fillTable("blocked-decisions", decisions.decisions, decisionRow, emptyText("blocking decisions"));
 }
 
 async function showSessions() {
-  const page = await api("/admin/sessions?limit=200");
+  const page = await api(withParams("/admin/sessions?limit=" + PAGE_ROWS, params("sessions")));
   fillTable(
     "sessions",
     page.sessions,
@@ -308,16 +396,16 @@ async function showSessions() {
       el(
         "tr",
         {},
-        el("td", { text: clockTime(session.last_at), title: fullTime(session.last_at) }),
+        timeCell(session.last_at),
         el("td", {}, idLink("session", session.session_id, session.session_id)),
-        el("td", { text: short(session.tenant_id), title: session.tenant_id }),
-        el("td", { text: (session.agent_ids || []).join(", ") }),
-        el("td", { text: session.requests, className: "number" }),
-        el("td", { text: session.blocked, className: "number" }),
-        el("td", { text: session.input_tokens ?? "", className: "number" }),
-        el("td", { text: session.output_tokens ?? "", className: "number" }),
+        tenantCell(session),
+        el("td", { text: (session.agent_ids || []).join(", "), className: "wrap" }),
+        numberCell(Format.integer(session.requests)),
+        numberCell(Format.integer(session.blocked)),
+        numberCell(Format.integer(session.input_tokens)),
+        numberCell(Format.integer(session.output_tokens)),
       ),
-    "no sessions recorded yet",
+    emptyText("sessions"),
   );
 }
 
@@ -327,45 +415,92 @@ function timelineRow(item) {
   const what = isRequest
     ? [item.provider, item.model, statusText(item)].filter((part) => part !== undefined && part !== "").join(" ")
     : [item.policy, item.hook, item.subject].filter(Boolean).join(" ");
-  const reason = isRequest ? requestReason(item) : decisionReason(item);
   return el(
     "tr",
     { className: "timeline-" + item.type },
-    el("td", { text: clockTime(when), title: fullTime(when) }),
+    timeCell(when),
     el("td", { text: item.type }),
     el("td", {}, idLink("request", item.request_id)),
     el("td", { text: what, className: "wrap" }),
     verdictCell(item.verdict, !isRequest && item.shadow),
-    el("td", { text: reason || "", className: "reason" }),
+    el("td", { text: reasonText(item), className: "reason" }),
   );
 }
 
 async function showSession(sessionId) {
   document.getElementById("session-title").textContent = sessionId;
   const page = await api("/admin/sessions/" + encodeURIComponent(sessionId));
-  rememberReasons(page.timeline.filter((item) => item.type === "decision"));
+  // A request row names only its governing decision; its text is on the decision row.
+  const texts = new Map(page.timeline.filter((item) => item.type === "decision")
+    .map((item) => [item.decision_id, item]));
+  for (const item of page.timeline) {
+    const governing = item.type === "request" && texts.get(item.decision_id);
+    if (governing && !item.details) {
+      item.details = governing.details;
+      item.policy = governing.policy;
+    }
+  }
   fillTable("session-timeline", page.timeline, timelineRow, "no events");
+}
+
+const REQUEST_FIELDS = [
+  ["started_at", "time"], ["request_id", "request id"], ["tenant", "tenant"], ["session_id", "session"],
+  ["agent_id", "agent"], ["provider", "provider"], ["operation", "operation"], ["route", "route"],
+  ["model", "model"], ["stream", "streamed"], ["status", "status"], ["verdict", "verdict"], ["policy", "policy"],
+  ["reason", "reason"], ["decision_id", "decision id"], ["latency_ms", "latency ms"],
+  ["upstream_ms", "upstream ms"], ["ttfb_ms", "first byte ms"], ["input_tokens", "tokens in"],
+  ["output_tokens", "tokens out"], ["prompt", "prompt (stored)"], ["answer", "answer (stored)"], ["seq", "seq"],
+  ["prev_hash", "previous hash"], ["hash", "hash"],
+];
+
+function requestFieldText(request, name) {
+  const value = request[name];
+  if (name === "started_at") return Format.dateTime(value) + " (" + Format.zoneName() + ")";
+  if (name === "status") return statusText(request);
+  if (name === "reason") return reasonText(request);
+  if (name === "tenant") return request.tenant_name ? request.tenant_name + " (" + request.tenant_id + ")" : request.tenant_id;
+  if (name === "stream") return value ? "yes" : "no";
+  if (name.endsWith("_ms")) return Format.millis(value);
+  if (name.endsWith("_tokens") || name === "seq") return Format.integer(value);
+  return value === undefined || value === null ? "" : String(value);
+}
+
+function requestSummary(request, decisions) {
+  const box = document.getElementById("request-summary");
+  const acted = decisions.filter((row) => row.verdict !== "ALLOW");
+  const verdict = el("span", { text: request.verdict || "?", className: "verdict verdict-" +
+    String(request.verdict || "").toLowerCase() });
+  const lines = [el("p", {}, verdict, " ", el("span", { text: statusText(request) }))];
+  if (request.policy) {
+    lines.push(el("p", { text: "by " + request.policy + ": " + reasonText(request) }));
+  }
+  lines.push(el("p", {
+    text: Format.integer(decisions.length) + " decisions, " + Format.integer(acted.length) + " other than ALLOW" +
+      (decisions.some((row) => row.shadow) ? " (shadow policies included)" : ""),
+    className: "muted",
+  }));
+  box.replaceChildren(...lines);
 }
 
 async function showRequest(requestId) {
   document.getElementById("request-title").textContent = requestId;
   const page = await api("/admin/requests/" + encodeURIComponent(requestId));
-  rememberReasons(page.decisions || []);
+  const request = page.request || {};
+  const decisions = page.decisions || [];
+  requestSummary(request, decisions);
   const fields = document.getElementById("request-fields");
   fields.replaceChildren();
-  const request = page.request || {};
-  for (const [name, value] of Object.entries(request)) {
-    if (value === null || value === "" || name === "hash") continue;
-    let shown = name.endsWith("_at") ? fullTime(value) : typeof value === "object" ? JSON.stringify(value) : value;
-    if (name === "status") shown = statusText(request);
-    if (name === "reason") shown = requestReason(request);
-    fields.append(el("dt", { text: name }), el("dd", { text: shown }));
+  for (const [name, label] of REQUEST_FIELDS) {
+    const present = name === "tenant" ? request.tenant_id : request[name];
+    if (present === undefined || present === null || present === "") continue;
+    fields.append(el("dt", { text: label }), el("dd", { text: requestFieldText(request, name) }));
   }
-  const sessionId = request.session_id || (page.decisions.find((row) => row.session_id) || {}).session_id;
+  const sessionId = request.session_id || (decisions.find((row) => row.session_id) || {}).session_id;
   const link = document.getElementById("request-session-link");
   link.hidden = !sessionId;
   if (sessionId) link.setAttribute("href", "#session/" + encodeURIComponent(sessionId));
-  fillTable("request-decisions", page.decisions, decisionRow, "no decisions");
+  document.getElementById("request-decision-count").textContent = "(" + Format.integer(decisions.length) + ")";
+  fillTable("request-decisions", decisions, decisionRow, "no decisions");
 }
 
 function drawChart(key, containerId, series, data) {
@@ -379,8 +514,16 @@ function drawChart(key, containerId, series, data) {
     const options = {
       width,
       height: 220,
-      series: [{}, ...series],
-      axes: [{}, { size: 60 }],
+      // The time axis and the legend on the same 24-hour clock as the tables.
+      series: [{ value: (chart, seconds) => (seconds === null ? "" : Format.dateTime(seconds)) }, ...series],
+      axes: [
+        {
+          // Hours and minutes; with the month and day once the window spans more than a day.
+          values: (chart, splits) => splits.map((seconds) => (splits[splits.length - 1] - splits[0] > 86400
+            ? Format.dateTime(seconds).slice(5, 16) : Format.hourMinute(seconds))),
+        },
+        { size: 60, values: (chart, splits) => splits.map((value) => Format.integer(value)) },
+      ],
       scales: { x: { time: true } },
     };
     state.charts[key] = new uPlot(options, data, container);
@@ -391,23 +534,34 @@ function drawChart(key, containerId, series, data) {
 }
 
 const OVERVIEW_WINDOW_S = 3600;
-const OVERVIEW_BUCKET_S = 60;
+// Bucket sizes the overview picks from: the smallest that draws the window in at most 240 points.
+const OVERVIEW_BUCKETS = [[60, "minute"], [300, "5 minutes"], [900, "15 minutes"], [3600, "hour"],
+  [21600, "6 hours"], [86400, "day"]];
+const RANGE_TITLES = { "15m": "Last 15 minutes", "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 hours",
+  "7d": "Last 7 days", "30d": "Last 30 days" };
 
 async function showOverview() {
   const now = Math.floor(Date.now() / 1000);
-  const since = now - OVERVIEW_WINDOW_S;
-  const summary = await api("/admin/summary?since=" + since + "&bucket=" + OVERVIEW_BUCKET_S);
-  document.getElementById("stat-requests").textContent = summary.requests;
-  document.getElementById("stat-blocked").textContent = summary.blocked;
+  // The summary runs from `since` to now: a custom range gives its start.
+  const [start] = Filters.timeWindow(state.filters, now);
+  const since = Math.floor(start === null ? now - OVERVIEW_WINDOW_S : Math.min(start, now - 60));
+  const [bucketSeconds, bucketName] =
+    OVERVIEW_BUCKETS.find(([seconds]) => (now - since) / seconds <= 240) || OVERVIEW_BUCKETS[OVERVIEW_BUCKETS.length - 1];
+  document.getElementById("overview-title").textContent =
+    RANGE_TITLES[state.filters.range] || (start === null ? "Last hour" : "Since " + Format.dateTime(since));
+  for (const label of document.querySelectorAll(".overview-bucket")) label.textContent = bucketName;
+  const summary = await api("/admin/summary?since=" + since + "&bucket=" + bucketSeconds);
+  document.getElementById("stat-requests").textContent = Format.integer(summary.requests);
+  document.getElementById("stat-blocked").textContent = Format.integer(summary.blocked);
   document.getElementById("stat-verdicts").textContent =
     Object.entries(summary.by_verdict || {})
-      .map(([verdict, count]) => verdict + " " + count)
+      .map(([verdict, count]) => verdict + " " + Format.integer(count))
       .join(" · ") || "-";
-  // Every bucket of the window gets a point, so the time axis always spans the whole hour:
+  // Every bucket of the window gets a point, so the time axis always spans the whole window:
   // no requests means a count of 0 and no latency (a gap in the line).
   const byStart = new Map((summary.latency || []).map((bucket) => [bucket.t, bucket]));
   const times = [];
-  for (let t = Math.floor(since / OVERVIEW_BUCKET_S) * OVERVIEW_BUCKET_S; t <= now; t += OVERVIEW_BUCKET_S) {
+  for (let t = Math.floor(since / bucketSeconds) * bucketSeconds; t <= now; t += bucketSeconds) {
     times.push(t);
   }
   const pick = (name, empty) =>
@@ -432,20 +586,15 @@ async function showOverview() {
   fillTable(
     "top-policies",
     summary.top_policies || [],
-    (row) => el("tr", {}, el("td", { text: row.policy }), verdictCell(row.verdict), el("td", { text: row.count })),
+    (row) => el("tr", {}, el("td", {}, filterLink("policy", row.policy)), verdictCell(row.verdict),
+      numberCell(Format.integer(row.count))),
     "no decisions",
   );
   fillTable(
     "top-tenants",
     summary.top_tenants || [],
-    (row) =>
-      el(
-        "tr",
-        {},
-        el("td", { text: short(row.tenant_id), title: row.tenant_id }),
-        el("td", { text: row.requests, className: "number" }),
-        el("td", { text: row.blocked, className: "number" }),
-      ),
+    (row) => el("tr", {}, tenantCell(row), numberCell(Format.integer(row.requests)),
+      numberCell(Format.integer(row.blocked))),
     "no requests",
   );
 }
@@ -457,7 +606,7 @@ async function decide(decisionId, action) {
       method: "POST",
       headers: { "x-capsem-admin": "1" },
     });
-    setStatus("decision " + short(decisionId) + " " + (action === "approve" ? "approved" : "denied"), false);
+    setStatus("decision " + Format.short(decisionId) + " " + (action === "approve" ? "approved" : "denied"), false);
   } catch (error) {
     setStatus(error.message, true);
   }
@@ -475,17 +624,18 @@ async function showApprovals() {
       el(
         "tr",
         {},
-        el("td", { text: clockTime(held.held_at), title: fullTime(held.held_at) }),
-        el("td", { text: short(held.decision_id), title: held.decision_id }),
-        el("td", { text: short(held.tenant_id), title: held.tenant_id }),
+        timeCell(held.held_at),
+        el("td", { text: Format.short(held.decision_id), title: held.decision_id }),
+        el("td", { text: Format.tenant(held), title: held.tenant_id }),
         el("td", { text: held.policy }),
         el("td", { text: held.reason, className: "reason" }),
-        el("td", { text: held.details }),
+        el("td", { text: held.details, className: "wrap" }),
         el(
           "td",
           { className: "actions" },
-          el("button", { text: "Approve", className: "approve", onClick: () => decide(held.decision_id, "approve") }),
-          el("button", { text: "Deny", className: "deny", onClick: () => decide(held.decision_id, "deny") }),
+          el("button", { text: "Approve", className: "approve write",
+            onClick: () => decide(held.decision_id, "approve") }),
+          el("button", { text: "Deny", className: "deny write", onClick: () => decide(held.decision_id, "deny") }),
         ),
       ),
     "nothing is waiting for approval",
@@ -495,7 +645,7 @@ async function showApprovals() {
 // --- navigation --------------------------------------------------------------------------
 
 const VIEWS = {
-  live: () => pollLive(),
+  live: showLive,
   blocked: showBlocked,
   sessions: showSessions,
   session: showSession,
@@ -505,33 +655,51 @@ const VIEWS = {
 };
 
 function currentRoute() {
-  const [name, ...rest] = window.location.hash.replace(/^#/, "").split("/");
+  const [path] = window.location.hash.replace(/^#/, "").split("?");
+  const [name, ...rest] = path.split("/");
   const argument = rest.length ? decodeURIComponent(rest.join("/")) : null;
-  return VIEWS[name] ? { name, argument } : { name: "live", argument: null };
+  if (!VIEWS[name]) return { name: "live", argument: null, filters: Filters.fromHash(window.location.hash) };
+  return { name, argument, filters: Filters.fromHash(window.location.hash) };
 }
 
 async function render() {
-  const { name, argument } = currentRoute();
+  const { name, argument, filters } = currentRoute();
   state.view = name;
+  const key = name + "?" + Filters.toQuery(filters) + (Format.utc ? "&utc" : "");
+  if (FILTERED_VIEWS.has(name)) {
+    if (key !== state.filterKey) {
+      state.filterKey = key;
+      state.filters = filters;
+      state.requestSeq = null;
+      state.decisionSeq = null;
+      state.older = null;
+    }
+  }
+  syncFilterForm(name);
   for (const section of document.querySelectorAll("section.view")) {
     section.hidden = section.id !== "view-" + name;
   }
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.dataset.nav === name);
+    // Moving between the filtered views keeps the filters.
+    if (FILTERED_VIEWS.has(link.dataset.nav)) {
+      const query = Filters.toQuery(state.filters);
+      link.setAttribute("href", "#" + link.dataset.nav + (query ? "?" + query : ""));
+    }
   }
   try {
     await VIEWS[name](argument);
-    setStatus("updated " + clockTime(Date.now() / 1000), false);
+    setStatus("updated " + Format.dateTime(nowSeconds()).slice(11), false);
   } catch (error) {
     setStatus(error.message, true);
   }
 }
 
 async function tick() {
-  if (!document.hidden) {
+  if (!document.hidden && state.view === "live" && Filters.isLive(state.filters)) {
     try {
       await pollLive();
-      if (state.view === "live") setStatus("updated " + clockTime(Date.now() / 1000), false);
+      setStatus("updated " + Format.dateTime(nowSeconds()).slice(11), false);
     } catch (error) {
       setStatus(error.message, true);
     }
@@ -558,6 +726,29 @@ document.getElementById("logout").addEventListener("click", async () => {
   await fetch("/dashboard/logout", { method: "POST", credentials: "same-origin", headers: { "x-capsem-admin": "1" } });
   window.location.replace("/dashboard");
 });
+document.getElementById("filters").addEventListener("submit", applyForm);
+document.getElementById("f-range").addEventListener("change", (event) => {
+  document.getElementById("filters").classList.toggle("custom", event.target.value === "custom");
+  if (event.target.value !== "custom") applyForm();
+});
+document.getElementById("f-verdict").addEventListener("change", () => applyForm());
+document.getElementById("f-allow").addEventListener("change", () => applyForm());
+document.getElementById("f-clear").addEventListener("click", () => {
+  const view = FILTERED_VIEWS.has(state.view) ? state.view : "live";
+  window.location.hash = "#" + view;
+});
+document.getElementById("live-older").addEventListener("click", () => {
+  loadOlder().catch((error) => setStatus(error.message, true));
+});
+const utcBox = document.getElementById("utc");
+utcBox.checked = Format.utc;
+utcBox.addEventListener("change", () => {
+  Format.setUtc(utcBox.checked);
+  for (const chart of Object.values(state.charts)) chart.destroy();
+  state.charts = {};
+  for (const container of document.querySelectorAll(".chart")) container.replaceChildren();
+  render();
+});
 window.addEventListener("hashchange", render);
 window.addEventListener("resize", () => {
   for (const [key, chart] of Object.entries(state.charts)) {
@@ -566,7 +757,21 @@ window.addEventListener("resize", () => {
   }
 });
 
-render().then(() => {
+// The caller's role, where the admin API tells it (`GET /admin/whoami`): a viewer is shown no button
+// that writes (the API refuses those writes anyway). Without that route every session is an admin's.
+async function loadRole() {
+  let role = "admin";
+  try {
+    const response = await fetch("/admin/whoami", { credentials: "same-origin", headers: { accept: "application/json" } });
+    if (response.ok) role = String((await response.json()).role || "admin");
+  } catch (error) {
+    role = "admin";
+  }
+  document.body.dataset.role = role;
+  document.getElementById("role").textContent = role === "admin" ? "" : role + (role === "viewer" ? " (read-only)" : "");
+}
+
+loadRole().then(render).then(() => {
   window.setTimeout(tick, LIVE_POLL_MS);
   window.setTimeout(refreshView, VIEW_REFRESH_MS);
 });

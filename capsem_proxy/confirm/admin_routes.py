@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from capsem_proxy.admin.params import parse_segment
 from capsem_proxy.admin.replies import Reply, error_reply, json_reply, not_allowed
-from capsem_proxy.approvals import ApprovalStore
+from capsem_proxy.confirm.store import ApprovalStore
 
 __all__ = ["answer_approvals"]
 

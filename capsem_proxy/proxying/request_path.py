@@ -1,0 +1,256 @@
+"""The request path: key -> tenant -> body -> decode -> policies -> confirm -> redact -> forward,
+then the answer path. Every failure on the way becomes a provider-shaped error."""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+
+from capsem_proxy.asgi import ClientDisconnected, DisconnectWatch, read_body
+from capsem_proxy.confirm.requests import Confirmations
+from capsem_proxy.decisions import Outcome, Verdict, redaction_failure
+from capsem_proxy.errors import (
+    AmbiguousKey,
+    AuditUnavailable,
+    ErrorKind,
+    MalformedJSON,
+    MalformedKey,
+    MissingKey,
+    ProxyError,
+)
+from capsem_proxy.exchange import Exchange
+from capsem_proxy.hooks import RequestContext
+from capsem_proxy.observability import Observer, derive_session_id, redacted_text
+from capsem_proxy.policy_sets import PolicySelector
+from capsem_proxy.providers.base import ConflictingKeys
+from capsem_proxy.proxying.answer_path import AnswerPath, is_streamed
+from capsem_proxy.proxying.flow import Flow
+from capsem_proxy.proxying.refusal import refuse
+from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
+from capsem_proxy.replies import DECISION_ID_HEADER, send_error
+from capsem_proxy.request_body import parse_request_body
+from capsem_proxy.routing import query_values
+from capsem_proxy.scanning import large_body_turn
+from capsem_proxy.tenancy import TenantHasher
+from capsem_proxy.upstream import UpstreamClient
+from capsem_proxy.upstreams.dialects import dialect_key
+from capsem_proxy.upstreams.dispatch import CircuitOpen
+from capsem_proxy.upstreams.outgoing import Outgoing
+from capsem_proxy.upstreams.router import UPSTREAM_HEADER, Router
+
+__all__ = ["RequestPath"]
+
+logger = logging.getLogger("capsem_proxy")
+
+# Operations whose requests no policy reads (a model listing or lookup).
+_NO_POLICY_OPERATIONS = frozenset({"models"})
+# Trace context headers: replaced by the proxy's own when it traces the request.
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+# A request still waiting on its provider after this long starts watching for its client leaving.
+_WATCH_DISCONNECT_AFTER_S = 0.25
+# Caller-chosen ids are kept to this length in the audit trail.
+_MAX_ID_CHARS = 128
+
+
+class RequestPath:
+    """Runs one flow from its caller's key to the last byte of its answer."""
+
+    def __init__(
+        self,
+        *,
+        policies: PolicySelector,
+        tenants: TenantHasher,
+        upstreams: dict[str, UpstreamClient],
+        router: Router,
+        confirmations: Confirmations,
+        answers: AnswerPath,
+        observer: Observer,
+        max_body_bytes: int,
+    ) -> None:
+        self._policies = policies
+        self._tenants = tenants
+        self._upstreams = upstreams
+        self._router = router
+        self._confirmations = confirmations
+        self._answers = answers
+        self._observer = observer
+        self._max_body_bytes = max_body_bytes
+
+    async def serve(self, flow: Flow) -> None:
+        """Proxy the flow's request and answer (or refuse it); then record the finished request."""
+        try:
+            status = await self._run(flow)
+        except ClientDisconnected:
+            status = 499
+        except ProxyError as exc:
+            await send_error(flow.send, flow.adapter, exc, flow.reply_headers)
+            status = exc.status
+        except Exception:
+            logger.exception("request %s failed inside the proxy", flow.request_id)
+            error = ProxyError("internal error in the proxy", status=500, kind=ErrorKind.INTERNAL)
+            await send_error(flow.send, flow.adapter, error, flow.reply_headers)
+            status = 500
+        record = flow.record
+        record.status = status
+        record.latency_ms = (perf_counter() - flow.started) * 1000.0
+        self._observer.finish(record, flow.span, flow.context)
+
+    async def _run(self, flow: Flow) -> int:
+        self._identify(flow)
+        declared = flow.headers.get("content-length")
+        flow.body = await read_body(
+            flow.receive, self._max_body_bytes, int(declared) if declared and declared.isdigit() else None
+        )
+        if flow.route.operation not in _NO_POLICY_OPERATIONS and flow.method == "POST":
+            refused = await self._screen(flow)
+            if refused is not None:
+                return refused
+        return await self._forward(flow)
+
+    def _identify(self, flow: Flow) -> None:
+        """Key -> tenant, and who the caller says it is; refuses a tenant the audit cannot take now."""
+        key = flow.caller_key = self._caller_key(flow)
+        tenant_id = flow.tenant_id = flow.record.tenant_id = self._tenants.tenant_id(key)
+        if self._observer.audit_refuses(tenant_id):
+            raise AuditUnavailable("the audit trail cannot take this request now; retry shortly")
+        record = flow.record
+        record.agent_id = flow.headers.get("x-capsem-agent-id", "")[:_MAX_ID_CHARS]
+        record.session_id = flow.headers.get("x-capsem-session-id", "")[:_MAX_ID_CHARS]
+
+    @staticmethod
+    def _caller_key(flow: Flow) -> str:
+        # The query is parsed as the provider parses it: `%6Bey=` is a key too.
+        keys = set(query_values(flow.query_string, "key"))
+        try:
+            if len(keys) > 1:
+                raise ConflictingKeys("the key query parameter is given twice with different values")
+            if flow.route.dialect:  # Azure's and Vertex's own paths carry the key their own way
+                key = dialect_key(flow.route.dialect, flow.headers)
+            else:
+                key = flow.adapter.extract_key(flow.headers, {"key": keys.pop()} if keys else {})
+        except ConflictingKeys as exc:
+            raise AmbiguousKey(f"the request carries two different API keys ({exc})") from None
+        if key is None:
+            raise MissingKey("no API key was provided")
+        if not key:
+            raise MalformedKey("the API key is malformed")
+        return key
+
+    async def _screen(self, flow: Flow) -> int | None:
+        """Decode the request and run its policies; the status sent when it is refused, else None."""
+        record = flow.record
+        async with large_body_turn(len(flow.body)):
+            exchange = _decode(flow, flow.body)
+        exchange.request_bytes = len(flow.body)
+        flow.stream = record.stream = flow.stream or exchange.stream
+        record.model = exchange.model
+        if not record.session_id:
+            record.session_id = derive_session_id(flow.tenant_id, exchange)
+        context = flow.context = RequestContext(
+            request_id=flow.request_id,
+            tenant_id=flow.tenant_id,
+            provider=flow.route.provider,
+            operation=flow.route.operation,
+            exchange=exchange,
+            agent_id=record.agent_id,
+            session_id=record.session_id,
+            record=record,
+        )
+        pipeline = flow.pipeline = self._policies.select(
+            flow.tenant_id, flow.route.provider, flow.route.operation, exchange.model
+        )
+        outcome = flow.outcome = await pipeline.check_request(context)
+        self._observer.decisions(context, outcome.decisions)
+        if self._observer.store_content and not outcome.blocked:
+            prompt = exchange.prompt if not exchange.system else exchange.system + "\n" + exchange.prompt
+            record.prompt = redacted_text(prompt, outcome.decisions)
+        if outcome.governing is None:
+            return None
+        return await self._settle(flow, outcome)
+
+    async def _settle(self, flow: Flow, outcome: Outcome) -> int | None:
+        """Act on the governing decision: an approved retry passes, a block (or a CONFIRM, held for
+        an approver) is refused, redactions rewrite the body; the status sent when refused."""
+        governing = outcome.governing
+        assert governing is not None
+        approval_id = await self._confirmations.approved_retry(flow) if outcome.needs_confirmation else None
+        if approval_id is not None:
+            flow.reply_headers.append((DECISION_ID_HEADER, approval_id.encode()))
+        elif outcome.blocked:
+            if outcome.needs_confirmation:
+                await self._confirmations.hold(flow, governing)
+            return await refuse(flow, governing, self._observer)
+        else:
+            flow.reply_headers.append((DECISION_ID_HEADER, governing.decision_id.encode()))
+        if outcome.redactions:
+            try:
+                flow.body = redact_json_document(flow.body, outcome.redactions)
+                # Read the rewritten request as the provider will, decoded views included
+                # (base64 documents, JSON texts): a byte rewrite cannot reach inside them.
+                if _decode(flow, flow.body).holds_any(outcome.redactions):
+                    raise RedactionFailed("redacted text is still readable in the request")
+            except RedactionFailed:
+                return await refuse(flow, redaction_failure(outcome), self._observer, noted=False)
+            _remember_placeholders(flow, outcome)
+        return None
+
+    async def _forward(self, flow: Flow) -> int:
+        """Send the request upstream and relay the answer; 499 when the client leaves meanwhile."""
+        route, span = flow.route, flow.span
+        path_and_query = route.upstream_path
+        if flow.query_string:
+            path_and_query += "?" + flow.query_string.decode("latin-1")
+        forwarded = flow.forwarded
+        # Which upstreams may serve it, in order (named upstreams, model globs and aliases).
+        model = route.path_model if route.dialect == "azure" else flow.record.model
+        targets = self._router.plan(route, model)
+        if span is not None:
+            forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
+            forwarded.extend(span.upstream_headers())
+            span.upstream_started()
+        query = flow.query_string.decode("latin-1")
+        outgoing = Outgoing(
+            flow.method, route, path_and_query, query, forwarded, flow.body, flow.stream, model, flow.caller_key
+        )
+        dispatch = self._router.dispatch(targets, outgoing)
+        upstream_started = perf_counter()
+        with DisconnectWatch(flow.receive, _WATCH_DISCONNECT_AFTER_S) as watch:
+            try:
+                upstream = await dispatch.send()
+            except ProxyError as exc:
+                if span is not None:
+                    span.upstream_finished(None)
+                if isinstance(exc, CircuitOpen):
+                    flow.reply_headers.append((b"retry-after", str(max(1, round(exc.retry_after_s))).encode()))
+                raise
+            finally:
+                self._router.observe(dispatch, flow.context, self._observer.audit)
+            if dispatch.served is not None:
+                flow.reply_headers.append((UPSTREAM_HEADER, dispatch.served.label.encode()))
+            flow.record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
+            if span is not None:
+                span.upstream_finished(upstream.status)
+            if is_streamed(route, upstream, flow.stream):
+                watch.close()  # the stream relay watches for the client itself
+            return await self._answers.relay(flow, upstream)
+        if span is not None:
+            span.upstream_finished(None)
+        return 499  # the client left while the provider was answering
+
+
+def _remember_placeholders(flow: Flow, outcome: Outcome) -> None:
+    """Reversible redactions: keep placeholder -> original for this request's answer only."""
+    for decision in outcome.decisions:
+        if decision.verdict is Verdict.REDACT and decision.extra.get("reversible") and not decision.shadow:
+            if flow.placeholders is None:
+                flow.placeholders = Placeholders()
+            for original, placeholder in decision.redactions:
+                flow.placeholders.add(placeholder, original)
+
+
+def _decode(flow: Flow, body: bytes) -> Exchange:
+    parsed = parse_request_body(body)
+    try:
+        return flow.adapter.decode_request(flow.route.operation, parsed, flow.route.path_model)
+    except ValueError as exc:
+        raise MalformedJSON(f"the request body is not a valid {flow.route.provider} request: {exc}") from exc
