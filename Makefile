@@ -35,7 +35,7 @@ test: $(STAMP)
 # Everything but the integration tests (which start real servers): under a minute.
 test-fast: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
-	$(BIN)/python -m pytest -m "not integration"
+	$(BIN)/python -m pytest -m "not integration" -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

@@ -50,8 +50,10 @@ class LoadSpec:
     warmup: int = 0
     requests: int | None = None
     duration: float | None = None
-    stream: bool = False  # the answer must end with `data: [DONE]`
-    text_ttfb: bool = False  # also time the first byte of answer text (OpenAI SSE: non-empty "content")
+    stream: bool = False  # the answer must end with `stream_end`
+    text_ttfb: bool = False  # also time the first byte of answer text (after `text_mark`, not `"`)
+    stream_end: bytes = _STREAM_END  # an OpenAI stream's last event; Anthropic's is message_stop
+    text_mark: bytes = _TEXT_MARK  # `"text":"` for Anthropic and Gemini
     timeout: float = 30.0
     settle: float = 0.0  # idle seconds inside the CPU window after the measured requests (deferred work)
     cpu_pids: dict[str, int] = field(default_factory=dict)
@@ -73,14 +75,16 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection; `request()` sends the pre-encoded bytes and waits for the answer."""
 
     __slots__ = (
-        "_carry", "_fut", "_loop", "_parser", "_payload", "_timer", "closed", "find_text", "first_ns", "nbytes",
-        "status", "tail", "text_ns", "transport",
+        "_carry", "_fut", "_loop", "_mark", "_parser", "_payload", "_timer", "closed", "find_text", "first_ns",
+        "nbytes", "status", "tail", "text_ns", "transport",
     )
 
-    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop, find_text: bool = False) -> None:
+    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop, find_text: bool = False,
+                 mark: bytes = _TEXT_MARK) -> None:
         self._payload = payload
         self._loop = loop
         self.find_text = find_text
+        self._mark = mark
         self.text_ns = 0
         self._carry = b""
         self._parser = httptools.HttpResponseParser(self)
@@ -120,21 +124,22 @@ class _Connection(asyncio.Protocol):
         if self.find_text and not self.text_ns:
             self._look_for_text(body)
         self.nbytes += len(body)
-        self.tail = (self.tail + body)[-16:]
+        self.tail = (self.tail + body)[-64:]
 
     def _look_for_text(self, body: bytes) -> None:
-        """Set ``text_ns`` when ``body`` holds the first ``"content":"`` followed by text (not ``"``)."""
+        """Set ``text_ns`` when ``body`` holds the first text mark (``"content":"``) followed by text (not ``"``)."""
+        mark = self._mark
         buf = self._carry + body
-        at = buf.find(_TEXT_MARK)
+        at = buf.find(mark)
         while at >= 0:
-            after = at + len(_TEXT_MARK)
+            after = at + len(mark)
             if after >= len(buf):
                 break  # the next chunk says whether text follows; the carry keeps the whole mark
             if buf[after] != 0x22:  # '"'
                 self.text_ns = _now()
                 return
-            at = buf.find(_TEXT_MARK, after)
-        self._carry = buf[-len(_TEXT_MARK):]
+            at = buf.find(mark, after)
+        self._carry = buf[-len(mark):]
 
     def on_message_complete(self) -> None:
         fut = self._fut
@@ -205,7 +210,7 @@ class _Client:
         find_text = self.spec.text_ttfb
 
         def factory() -> _Connection:
-            return _Connection(self.payload, self.loop, find_text)
+            return _Connection(self.payload, self.loop, find_text, self.spec.text_mark)
 
         _, proto = await self.loop.create_connection(factory, self.host, self.port)
         return proto
@@ -227,7 +232,7 @@ class _Client:
             if conn.status != 200:
                 phase.error(f"http_{conn.status}")
                 continue
-            if spec.stream and conn.tail[-len(_STREAM_END):] != _STREAM_END:
+            if spec.stream and not conn.tail.endswith(spec.stream_end):
                 phase.error("incomplete_stream")
                 continue
             if not conn.nbytes:
@@ -343,9 +348,12 @@ def _parse_args(argv: list[str] | None) -> LoadSpec:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--requests", type=int, help="measured requests")
     group.add_argument("--duration", type=float, help="measured seconds")
-    parser.add_argument("--stream", action="store_true", help="answers are SSE ending with data: [DONE]")
+    parser.add_argument("--stream", action="store_true", help="answers are SSE ending with --stream-end")
+    parser.add_argument("--stream-end", default=_STREAM_END.decode(),
+                        help="what a complete stream ends with (escapes such as \\n allowed; default: data: [DONE])")
     parser.add_argument("--text-ttfb", action="store_true",
-                        help="also time the first byte of answer text (OpenAI SSE: first non-empty \"content\")")
+                        help="also time the first byte of answer text (after the first --text-mark not followed by \")")
+    parser.add_argument("--text-mark", default=_TEXT_MARK.decode(), help='default "content":" (OpenAI)')
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="idle seconds inside the CPU window after the measured requests "
@@ -365,6 +373,8 @@ def _parse_args(argv: list[str] | None) -> LoadSpec:
         url=args.url, path=args.path, method=args.method, body=args.body.encode(), headers=headers,
         concurrency=args.concurrency, warmup=args.warmup, requests=args.requests, duration=args.duration,
         stream=args.stream, text_ttfb=args.text_ttfb, timeout=args.timeout, settle=args.settle, cpu_pids=cpu_pids,
+        stream_end=args.stream_end.encode().decode("unicode_escape").encode("latin-1"),
+        text_mark=args.text_mark.encode(),
     )
 
 

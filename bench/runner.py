@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.gateway import GATEWAY_CONFIGS, GATEWAY_ENV, prepare_gateway
 from bench.observability import OBSERVABILITY_CONFIGS
+from bench.providers import RequestKind, detectors_config
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.routing import ROUTING_STARTERS
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
@@ -85,29 +87,35 @@ class Bench:
 
     def load(self, server: Server, *, concurrency: int, warmup: int, requests: int | None = None,
              duration: float | None = None, stream: bool = False, settle: float = 0.0,
-             text_ttfb: bool = False) -> dict[str, Any]:
+             text_ttfb: bool = False, kind: RequestKind | None = None) -> dict[str, Any]:
         """Run the load generator (its own process) against ``server``; return its JSON result.
 
         ``text_ttfb`` (streams): also time the first byte of answer text (``text_ttfb_ms``).
+        ``kind``: another request than the OpenAI chat completion (``stream`` is then the kind's).
         """
         assert self.fake is not None
         command = [
-            sys.executable, "-m", "bench.loadgen", "--url", server.base_url, "--path", PATH,
-            "--body", (STREAM_BODY if stream else JSON_BODY).decode(),
-            "--header", f"Authorization: Bearer {API_KEY}",
+            sys.executable, "-m", "bench.loadgen", "--url", server.base_url,
             "--concurrency", str(concurrency), "--warmup", str(warmup),
             "--cpu-pid", f"server={server.pid}",
         ]
+        if kind is not None:
+            command += kind.loadgen_args()
+            stream = kind.stream
+        else:
+            command += ["--path", PATH, "--body", (STREAM_BODY if stream else JSON_BODY).decode(),
+                        "--header", f"Authorization: Bearer {server.api_key or API_KEY}"]
+            if stream:
+                command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
         if server.pid != self.fake.pid:
             command += ["--cpu-pid", f"fake={self.fake.pid}"]
-        if stream:
-            command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
         if settle:
             command += ["--settle", str(settle)]
         if text_ttfb:
             command += ["--text-ttfb"]
         command += ["--requests", str(requests)] if requests is not None else ["--duration", str(duration)]
-        what = f"{server.name}: c={concurrency} {'stream' if stream else 'json'} " + (
+        label = kind.label if kind is not None else ("stream" if stream else "json")
+        what = f"{server.name}: c={concurrency} {label} " + (
             f"{requests} requests" if requests is not None else f"{duration:g} s")
         self.say(f"  {what}")
         budget = 120 + (duration or 0) + (requests or 0) / 100
@@ -173,13 +181,13 @@ def _proxy_workers(count: int) -> Callable[[Bench], Server]:
     return start
 
 
-def _proxy_with(name: str, config: dict[str, Any]) -> Callable[[Bench], Server]:
+def _proxy_with(name: str, config: dict[str, Any], env: dict[str, str] | None = None) -> Callable[[Bench], Server]:
     """Starter of capsem-proxy with ``config`` over its defaults, able to import ``bench.policies``."""
 
     def start(bench: Bench) -> Server:
         assert bench.fake is not None
         return start_capsem_proxy(bench.fake.base_url, bench.plan.server, workers=bench.proxy_workers,
-                                  config=config, name=name, importable=True)
+                                  config=config, name=name, importable=True, env=env)
 
     return start
 
@@ -194,8 +202,12 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{f"proxy-{mode}": _proxy_with(f"proxy-{mode}", guard_config(mode)) for mode in GUARD_MODES},
     # scenario "policies": 0, 1, 5, 20 trivial policies
     **{f"policies-{n}": _proxy_with(f"policies-{n}", policies_config(n)) for n in POLICY_COUNTS},
+    # scenario "providers": the default policy plus the four text detectors
+    "proxy-detectors": _proxy_with("proxy-detectors", detectors_config()),
     # scenario "observability": audit (SQLite) + metrics on, and both off
     **{name: _proxy_with(name, config) for name, config in OBSERVABILITY_CONFIGS.items()},
+    # scenario "gateway": gateway key + Redis limit, and the same proxy without them
+    **{name: _proxy_with(name, config, GATEWAY_ENV) for name, config in GATEWAY_CONFIGS.items()},
     # scenario "workers": --workers 1 and 2, unpinned
     **{f"workers-{count}": _proxy_workers(count) for count in WORKER_COUNTS},
     # scenario "routing": plain route, a two-upstream chain, a request translated to Anthropic
@@ -203,19 +215,38 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
 }
 
 
-def sanity_check(server: Server) -> None:
-    """One JSON and one streamed request through ``server``; fail loudly if either is wrong."""
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+def _stream_text(events: list[str]) -> tuple[int, str]:
+    """(text deltas, their text joined) of an OpenAI stream's `data:` lines."""
+    deltas, parts = 0, []
+    for event in events:
+        if event == "data: [DONE]":
+            continue
+        for choice in orjson.loads(event[6:]).get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                deltas += 1
+                parts.append(content)
+    return deltas, "".join(parts)
+
+
+def sanity_check(server: Server, reference: str | None = None) -> str:
+    """One JSON and one streamed request through ``server``; fail loudly if either is wrong. Returns
+    the streamed text. With a ``reference`` text (the fake provider's own), the stream must carry that
+    text (a proxy holding text back may release it in more events); without, exactly 20 text deltas."""
+    prepare_gateway(server, API_KEY)
+    headers = {"Authorization": f"Bearer {server.api_key or API_KEY}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         r = client.post(PATH, content=JSON_BODY, headers=headers)
         if r.status_code != 200 or "choices" not in r.json():
             raise RuntimeError(f"{server.name}: unexpected answer {r.status_code}: {r.text[:500]}")
         r = client.post(PATH, content=STREAM_BODY, headers={**headers, "x-fake-scenario": STREAM_SCENARIO})
         events = [line for line in r.text.split("\n") if line.startswith("data: ")]
-        deltas = [e for e in events if '"content":"' in e and '"content":""' not in e]
-        if r.status_code != 200 or events[-1:] != ["data: [DONE]"] or len(deltas) != STREAM_EVENTS:
-            raise RuntimeError(f"{server.name}: unexpected stream {r.status_code} ({len(deltas)} text deltas, "
-                               f"wanted {STREAM_EVENTS}): {r.text[:500]}")
+        deltas, text = _stream_text(events) if r.status_code == 200 else (0, "")
+        complete = deltas == STREAM_EVENTS if reference is None else text == reference
+        if r.status_code != 200 or events[-1:] != ["data: [DONE]"] or not complete:
+            raise RuntimeError(f"{server.name}: unexpected stream {r.status_code} ({deltas} text deltas, "
+                               f"wanted {STREAM_EVENTS} or the fake provider's text): {r.text[:500]}")
+    return text
 
 
 def _package_versions() -> dict[str, str]:
@@ -290,12 +321,15 @@ def measure_all(bench: Bench, scenarios: list[Scenario]) -> tuple[dict[str, dict
     servers: dict[str, Server] = {}
     per_round: dict[str, dict[str, list[Any]]] = {t: {} for t in needed}
     current = "?"
+    reference: str | None = None  # the fake provider's streamed text, once `direct` is checked
     try:
         for target in needed:
             current = target
             bench.say(f"[{target}] starting")
             servers[target] = TARGETS[target](bench)
-            sanity_check(servers[target])
+            text = sanity_check(servers[target], reference)
+            if target == "direct":
+                reference = text
         for scenario in scenarios:
             targets = [t for t in needed if t in scenario.targets]
             rounds = bench.profile.rounds if scenario.repeat else 1

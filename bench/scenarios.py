@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench.gateway import GATEWAY_TARGETS, measure_gateway, rows_gateway, verdicts_gateway
 from bench.observability import (
     OBSERVABILITY_TARGETS,
     measure_observability,
@@ -21,6 +22,7 @@ from bench.observability import (
     verdicts_observability,
 )
 from bench.procstat import rss_bytes
+from bench.providers import PROVIDER_TARGETS, measure_providers, rows_providers, verdicts_providers
 from bench.report import Row, Verdict
 from bench.routing import ROUTING_TARGETS, measure_routing, rows_routing, verdicts_routing
 from bench.workers import WORKERS_TARGETS, measure_workers, rows_workers, verdicts_workers
@@ -420,9 +422,14 @@ SCENARIOS: list[Scenario] = [
              _rows_guard, _verdicts_guard, targets=GUARD_TARGETS, default=False, table="guard"),
     Scenario("policies", "0, 1, 5 and 20 trivial policies, non-streamed", _measure_policies, _rows_policies,
              _verdicts_policies, targets=POLICY_TARGETS, default=False, table="policies"),
+    Scenario("providers", "CPU per request per provider stream, default config and with the four text detectors",
+             measure_providers, rows_providers, verdicts_providers, targets=PROVIDER_TARGETS, default=False,
+             table="providers"),
     Scenario("observability", "audit (SQLite) + metrics on vs both off, CPU per request", measure_observability,
              rows_observability, verdicts_observability, targets=OBSERVABILITY_TARGETS, default=False,
              table="observability"),
+    Scenario("gateway", "gateway key + Redis limit on vs off, CPU per request", measure_gateway, rows_gateway,
+             verdicts_gateway, targets=GATEWAY_TARGETS, default=False, table="gateway"),
     Scenario("workers", "--workers 1 vs 2, throughput at concurrency 64", measure_workers, rows_workers,
              verdicts_workers, targets=WORKERS_TARGETS, default=False, table="workers"),
     Scenario("routing", "plain route vs a two-upstream chain vs a request translated to Anthropic, CPU per request",
@@ -432,8 +439,8 @@ SCENARIOS: list[Scenario] = [
 
 # Rows are shown in this order (measurement order above keeps RSS last).
 REPORT_ORDER = (
-    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "observability", "workers",
-    "routing",
+    "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "providers", "observability",
+    "workers", "gateway", "routing",
 )
 
 

@@ -54,6 +54,7 @@ class Server:
     stop: Callable[[], None]
     log: Callable[[], str] = field(default=lambda: "")
     handle: object = None
+    api_key: str | None = None  # sent instead of the bench's provider key (a gateway key)
 
 
 def _stop_popen(proc: subprocess.Popen[bytes]) -> None:
@@ -120,7 +121,7 @@ def start_passthrough(upstream: str, cpu: int | None, workdir: Path, client: str
 
 
 def start_capsem_proxy(upstream: str, cpu: int | None, *, workers: int = 1, config: dict | None = None,
-                       name: str = "proxy", importable: bool = False) -> Server:
+                       name: str = "proxy", importable: bool = False, env: dict[str, str] | None = None) -> Server:
     """capsem-proxy with its default config (CAPSEM DebugPolicy), access log off, log level warning.
 
     ``config`` overrides sections of it; ``importable`` puts the repository root on the proxy's
@@ -134,8 +135,8 @@ def start_capsem_proxy(upstream: str, cpu: int | None, *, workers: int = 1, conf
             settings[section].update(values)
         else:
             settings[section] = values
-    env = None
+    env = dict(env or {})
     if importable:
-        env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     proxy = start_proxy(upstream, settings, env=env, log_level="warning", workers=workers, cpu=cpu)
     return Server(name, proxy.base_url, proxy.process.pid, proxy.stop, proxy.log_text, proxy)

@@ -21,6 +21,7 @@ from capsem_proxy.confirm.store import open_approval_store
 from capsem_proxy.cors import CorsPolicy
 from capsem_proxy.drain import drain_state, install_drain_hook
 from capsem_proxy.errors import AmbiguousKey, ErrorKind, ProxyError, RouteNotFound
+from capsem_proxy.gateway.hook import Passage, open_gateway
 from capsem_proxy.mcp.http import McpProxy
 from capsem_proxy.observability import Observer
 from capsem_proxy.policy_sets import PolicySelector
@@ -90,7 +91,8 @@ class ProxyApp:
         self.upstreams = {name: upstream.client for name, upstream in self.router.upstreams.items()}
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
-        self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit)
+        self.gateway = open_gateway(settings, self.metrics.registry if self.metrics is not None else None)
+        self.admin = AdminAPI(settings.admin.token, self.approvals, self.audit, self.gateway)
         self.request_path = RequestPath(
             policies=self.policies,
             tenants=self.tenants,
@@ -100,6 +102,7 @@ class ProxyApp:
             answers=AnswerPath(settings.streaming, self.observer),
             observer=self.observer,
             max_body_bytes=settings.server.max_body_bytes,
+            max_tools=settings.server.max_tools_per_request,
         )
         self.mcp = McpProxy(settings, self.policies, self.observer, self.tenants, self.cors, self.approvals, secret)
         self._access_log = settings.server.access_log
@@ -120,6 +123,8 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await self.audit.start()
                 await self.mcp.start()
+                if self.gateway is not None:
+                    await self.gateway.start()
                 install_drain_hook(self.settings.server.drain_delay_seconds)
                 # What start-up built (policies, detector tables, recognizers) lives as long as the
                 # process: out of the collector's sight, a full collection walks only what requests
@@ -137,6 +142,8 @@ class ProxyApp:
         for upstream in self.upstreams.values():
             await upstream.close()
         await self.mcp.aclose()
+        if self.gateway is not None:
+            await self.gateway.close()
         await self.audit.close()
         await self.observer.close()
         await self.approvals.close()
@@ -187,7 +194,7 @@ class ProxyApp:
             await send_error(send, self.adapters[guess_provider(path, headers)], refusal, extra_headers)
             status = refusal.status
         elif route is None:
-            status = await self._local(send, method, path, headers, query_string, extra_headers)
+            status = await self._local(send, method, path, headers, query_string, extra_headers, receive)
         else:
             flow = self._flow(scope, receive, send, route, path, headers, forwarded, request_id, extra_headers, started)
             await self.request_path.serve(flow)
@@ -225,6 +232,7 @@ class ProxyApp:
         headers: dict[str, str],
         query_string: bytes,
         extra_headers: list[tuple[bytes, bytes]],
+        receive: Receive | None = None,
     ) -> int:
         """Routes the proxy answers itself: health, metrics, admin API and dashboard, or 404."""
         if method == "GET" and path in ("/health", "/healthz", "/readyz"):
@@ -234,7 +242,9 @@ class ProxyApp:
             await send_response(send, 200, [(b"content-type", content_type), *extra_headers], body)
             return 200
         if path.startswith(("/admin/", "/dashboard")) or path == "/favicon.ico":
-            return await self.admin.handle(send, method, path, headers, extra_headers, query_string=query_string)
+            return await self.admin.handle(
+                send, method, path, headers, extra_headers, query_string=query_string, receive=receive
+            )
         adapter = self.adapters[guess_provider(path, headers)]
         error = RouteNotFound(f"the proxy does not serve {method} {path}")
         await send_error(send, adapter, error, extra_headers)
@@ -261,6 +271,7 @@ class ProxyApp:
         return Flow(
             request_id, method, path, scope["query_string"], headers, forwarded, route, self.adapters[route.provider],
             record, span, reply_headers, receive, send, started, stream=route.stream_by_path,
+            passage=Passage(self.gateway) if self.gateway is not None else None,
         )
 
     async def _health(self, send: Send, path: str, extra_headers: list[tuple[bytes, bytes]]) -> int:

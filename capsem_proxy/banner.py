@@ -199,8 +199,8 @@ def startup_facts(settings: Settings, host: str, port: int, workers: int) -> Sta
         policy_sets.append(f"{index}. {_describe_match(policy_set.match)}: {how} {names or 'no policy'}")
     streaming = settings.streaming
     streaming_text = {
-        "guard": f"guard: answers flow as they come, the last {streaming.holdback_chars} characters held back "
-        "while answer policies check them",
+        "guard": "guard: answers flow as they come, only what may still become a finding held back (policies "
+        f"that cannot say where: the last {streaming.holdback_chars} characters) while answer policies check them",
         "pass": "pass: answers are released at once; a policy can only cut the stream",
         "buffer": "buffer: whole answers are checked before the client sees them",
     }[streaming.mode]

@@ -19,6 +19,7 @@ from capsem_proxy.banner import announce_when_listening
 from capsem_proxy.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
 from capsem_proxy.config_errors import without_help_links
 from capsem_proxy.config_template import render_config_template
+from capsem_proxy.gateway.cli import add_keys_commands
 
 if TYPE_CHECKING:
     from capsem_proxy.audit.tools import Reader
@@ -468,6 +469,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--force", action="store_true", help="overwrite an existing file")
     generate.set_defaults(handler=_generate)
     _add_audit_commands(commands, common)
+    add_keys_commands(commands, common)
     replay = commands.add_parser(
         "replay", parents=[common], help="re-run recorded requests through another config's policies",
         description="Re-run the requests the audit trail stored content for (audit.store_content) through the "

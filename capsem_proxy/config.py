@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from capsem_proxy.config_errors import validation_lines
+from capsem_proxy.gateway.settings import AuthSettings, LimitsSettings
 from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
 from capsem_proxy.upstreams.settings import CircuitBreakerSettings, RetrySettings, UpstreamSettings, check_routing
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 CONFIG_ENV_VAR = "CAPSEM_PROXY_CONFIG"
+# The highest server.max_tools_per_request accepted: beyond it one request costs more policy calls
+# than any provider's tool list needs.
+MAX_TOOLS_HARD_LIMIT = 65_536
 
 # Shorthands kept for compatibility with the SDKs' own variable naming (PRODUCT.md contract).
 _BASE_URL_ENV_VARS = {
@@ -92,6 +96,10 @@ class ServerSettings(_Section):
     drain_delay_seconds: float = Field(
         0.0, ge=0, description="after SIGTERM, how long the proxy keeps accepting connections while /readyz answers "
         "503, so the load balancer stops sending it new ones before it closes its listener",
+    )
+    max_tools_per_request: int = Field(
+        1024, ge=1, le=MAX_TOOLS_HARD_LIMIT,
+        description="most tools one request may offer (400 above); each is checked by every on_tool_call policy",
     )
 
 
@@ -358,6 +366,8 @@ class Settings(BaseSettings):
     confirm: ConfirmSettings = ConfirmSettings()
     cors: CorsSettings = CorsSettings()
     mcp: McpSettings = McpSettings()
+    auth: AuthSettings | None = Field(None, description="gateway keys and JWTs (team gateway); off when absent")
+    limits: LimitsSettings | None = Field(None, description="rate limits, budgets and spend; off when absent")
     upstreams: list[UpstreamSettings] = Field(
         default_factory=list, description="named upstreams (default: the three of providers:)"
     )

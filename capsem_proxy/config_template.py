@@ -30,6 +30,11 @@ _SECTION_COMMENTS = {
     "mcp": "MCP servers served at /mcp/{name} under the same policies (docs/mcp.md), e.g.\n"
     "#   servers:\n"
     "#     files: {url: http://127.0.0.1:9000/mcp, headers: {authorization: 'Bearer ${FILES_TOKEN}'}}",
+    "auth": "gateway keys (cpk-...) and JWTs instead of provider keys (docs/gateway.md), e.g.\n"
+    "#   mode: gateway              # passthrough | gateway | both",
+    "limits": "rate limits, daily budgets and spend per tenant, key and model (docs/gateway.md), e.g.\n"
+    "#   store_url: redis://127.0.0.1:6379/0\n"
+    "#   tenants: {team-a: {requests_per_minute: 600, budget_usd_per_day: 50}}",
     "upstreams": "named upstreams (docs/providers.md); without them the providers above are used, e.g.\n"
     "#   - {name: azure-eu, type: azure_openai, base_url: https://NAME.openai.azure.com, api_version: '2024-10-21'}\n"
     "#   - {name: groq, type: openai_compatible, base_url: https://api.groq.com/openai/v1, models: ['llama-*']}",

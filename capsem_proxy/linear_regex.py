@@ -16,7 +16,7 @@ from typing import Any
 
 import re2
 
-__all__ = ["LinearPattern", "check_linear", "compile_linear"]
+__all__ = ["LinearPattern", "LinearPatternSet", "check_linear", "compile_linear"]
 
 _HINTS = (
     ("invalid perl operator: (?=", "look-ahead (?=…) is not supported"),
@@ -56,6 +56,32 @@ class LinearPattern:
     def matches_whole(self, text: str) -> bool:
         """True when the pattern matches all of `text`."""
         return self._regexp.fullmatch(text.encode("utf-8", "surrogatepass")) is not None
+
+
+class LinearPatternSet:
+    """Several patterns searched in one pass (RE2's `Set`): which of them match somewhere in a
+    text, so that only those are run for their matches. Patterns are added as `compile_linear`
+    compiled them (case-sensitive)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self, patterns: list[LinearPattern]) -> None:
+        options = re2.Options()
+        options.log_errors = False
+        self._set: Any = None
+        if patterns:
+            matcher = re2.Set.SearchSet(options)
+            for pattern in patterns:
+                matcher.Add(pattern.pattern)
+            matcher.Compile()
+            self._set = matcher
+
+    def matching(self, text: str) -> list[int]:
+        """The indexes (in the order given) of the patterns that match somewhere in `text`."""
+        if self._set is None:
+            return []
+        found = self._set.Match(text.encode("utf-8", "surrogatepass"))
+        return sorted(found) if found else []
 
 
 def compile_linear(pattern: str, *, ignore_case: bool = False) -> LinearPattern:

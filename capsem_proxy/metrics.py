@@ -3,6 +3,10 @@
 The per-request update is a few dictionary lookups and counter increments: labelled children
 are created once and cached, and caller-chosen label values (model names, routes) are bounded
 so that no caller can grow the series without limit. No label ever holds a key or content.
+In one process the request-path series are plain numbers (`_LocalFamily`) updated on the event
+loop without locks and turned into Prometheus samples only when scraped; prometheus-client's own
+counters and histograms take a lock and check their type on every update, about three times
+the cost.
 
 With several worker processes (`--workers N`), prometheus-client's multiprocess mode shares the
 numbers through files: `PROMETHEUS_MULTIPROC_DIR` must be set before the workers start (see
@@ -17,13 +21,18 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from capsem_proxy.config import Settings
 from capsem_proxy.decisions import Decision
@@ -77,6 +86,84 @@ class _BoundedLabel:
         return label
 
 
+class _LocalCounter:
+    """One labelled counter child, without a lock: updated on the event loop only."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class _LocalHistogram:
+    """One labelled histogram child: a count per bucket (not cumulative) and the sum."""
+
+    __slots__ = ("_bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        # Bucket `le=b` counts values <= b: the first bound not below the value.
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.total += value
+
+
+class _LocalFamily:
+    """A counter or histogram with labels whose children are `_LocalCounter`/`_LocalHistogram`,
+    exposed through `_LocalCollector` at scrape time exactly as prometheus-client would."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
+                 buckets: tuple[float, ...] | None = None) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.buckets = buckets
+        self._le = [floatToGoString(bound) for bound in buckets or ()] + ["+Inf"]
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def labels(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = (
+                _LocalCounter() if self.buckets is None else _LocalHistogram(self.buckets)
+            )
+        return child
+
+    def collect(self) -> Metric:
+        labels = list(self.labelnames)
+        children = list(self._children.items())  # a snapshot: the event loop may add children meanwhile
+        if self.buckets is None:
+            counter = CounterMetricFamily(self.name, self.documentation, labels=labels)
+            for values, child in children:
+                counter.add_metric(list(values), child.value)
+            return counter
+        histogram = HistogramMetricFamily(self.name, self.documentation, labels=labels)
+        for values, child in children:
+            cumulative, running = [], 0
+            for le, count in zip(self._le, list(child.counts), strict=True):
+                running += count
+                cumulative.append((le, float(running)))
+            histogram.add_metric(list(values), cumulative, child.total)
+        return histogram
+
+
+class _LocalCollector(Collector):
+    """Serves the `_LocalFamily` series of one process at scrape time."""
+
+    def __init__(self, families: list[_LocalFamily]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._families:
+            yield family.collect()
+
+
 def prepare_multiprocess(settings: Settings, workers: int | None = None) -> dict[str, str]:
     """The environment to set before starting `workers` worker processes (default
     `server.workers`) so that they share their metrics; {} when not needed (metrics off or one
@@ -99,34 +186,49 @@ class Metrics:
         disable_created_metrics()
         self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV)
         registry = self.registry = CollectorRegistry(auto_describe=False)
-        self._requests = Counter(
+        local: list[_LocalFamily] = []
+
+        def counter(name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
+            if self.multiprocess_dir:
+                return Counter(name, documentation, labelnames, registry=registry)
+            local.append(_LocalFamily(name, documentation, labelnames))
+            return local[-1]
+
+        def histogram(name: str, documentation: str, labelnames: tuple[str, ...], buckets: tuple[float, ...]) -> Any:
+            if self.multiprocess_dir:
+                return Histogram(name, documentation, labelnames, buckets=buckets, registry=registry)
+            local.append(_LocalFamily(name, documentation, labelnames, buckets))
+            return local[-1]
+
+        self._requests = counter(
             "capsem_proxy_requests", "Proxied requests by provider, model, route and HTTP status.",
-            ("provider", "model", "route", "status"), registry=registry,
+            ("provider", "model", "route", "status"),
         )
-        self._request_seconds = Histogram(
+        self._request_seconds = histogram(
             "capsem_proxy_request_duration_seconds", "Time from the request to the last byte of the answer.",
-            ("provider", "route"), buckets=_REQUEST_BUCKETS, registry=registry,
+            ("provider", "route"), _REQUEST_BUCKETS,
         )
-        self._ttfb_seconds = Histogram(
+        self._ttfb_seconds = histogram(
             "capsem_proxy_time_to_first_byte_seconds", "Time from the request to the first byte of the answer body.",
-            ("provider", "route"), buckets=_REQUEST_BUCKETS, registry=registry,
+            ("provider", "route"), _REQUEST_BUCKETS,
         )
-        self._upstream_seconds = Histogram(
+        self._upstream_seconds = histogram(
             "capsem_proxy_upstream_duration_seconds", "Time until the provider's answer headers arrived.",
-            ("provider",), buckets=_REQUEST_BUCKETS, registry=registry,
+            ("provider",), _REQUEST_BUCKETS,
         )
-        self._tokens = Counter(
+        self._tokens = counter(
             "capsem_proxy_tokens", "Tokens reported by the provider, by direction (input or output).",
-            ("provider", "model", "direction"), registry=registry,
+            ("provider", "model", "direction"),
         )
-        self._decisions = Counter(
-            "capsem_proxy_decisions", "Policy decisions by policy, hook and verdict.",
-            ("policy", "hook", "verdict"), registry=registry,
+        self._decisions = counter(
+            "capsem_proxy_decisions", "Policy decisions by policy, hook and verdict.", ("policy", "hook", "verdict"),
         )
-        self._policy_seconds = Histogram(
+        self._policy_seconds = histogram(
             "capsem_proxy_policy_duration_seconds", "Time one policy took on one hook call.",
-            ("policy", "hook"), buckets=_POLICY_BUCKETS, registry=registry,
+            ("policy", "hook"), _POLICY_BUCKETS,
         )
+        if local:
+            registry.register(_LocalCollector(local))
         self._active_streams = Gauge(
             "capsem_proxy_active_streams", "Streamed answers being relayed now.",
             registry=registry, multiprocess_mode="livesum",

@@ -26,8 +26,20 @@ def derive_session_id(tenant_id: str, exchange: Exchange) -> str:
     first = next((message for message in exchange.messages if message.role != "system"), None)
     if first is None:
         return ""
-    seed = "\x1f".join((tenant_id, exchange.provider, exchange.system, first.role, first.text))
+    seed = "\x1f".join((tenant_id, exchange.provider, _seed_part(exchange.system), first.role, _seed_part(first.text)))
     return "s-" + hashlib.blake2b(seed.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+
+
+# Characters of a long text a session id is derived from: its start, its end and its length. A
+# megabyte prompt is not hashed whole on the event loop for an id (shorter texts are used as they are).
+_SEED_CHARS = 16 * 1024
+
+
+def _seed_part(text: str) -> str:
+    if len(text) <= _SEED_CHARS:
+        return text
+    half = _SEED_CHARS // 2
+    return f"{text[:half]}\x1e{len(text)}\x1e{text[-half:]}"
 
 
 class Observer:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -80,12 +80,25 @@ class Pipeline:
         self._incremental_readers_reversed = list(reversed(self._incremental_readers))
         self._window_chars = max((p.traits.window_chars for p in readers), default=0)
         self._needs_whole_answer = any(p.traits.needs_whole_answer for p in readers)
+        # Readers that say where a finding may still be in progress in a growing answer (`stream_hold`);
+        # the others need the text they look at held back by their window.
+        holding = [p for p in self._incremental_readers if p.traits.stream_hold is not None]
+        self._stream_holds = tuple(p.traits.stream_hold for p in holding if p.traits.stream_hold is not None)
+        self._unheld_window: int | None = (
+            None if len(holding) == len(readers)
+            else max((p.traits.window_chars for p in readers if p not in holding), default=0)
+        )
         self._reads_answer_text = bool(readers)
         self._has_response_policies = bool(readers or self._by_hook["on_tool_call"])
 
     def window_chars(self) -> int:
         """The longest text any answer policy says it must see whole (its `window_chars`)."""
         return self._window_chars
+
+    def stream_holds(self) -> tuple[tuple[Callable[[str], int], ...], int | None]:
+        """(each answer reader's `stream_hold`, for those that have one; the longest window of
+        those that do not, or None when every reader has one)."""
+        return self._stream_holds, self._unheld_window
 
     def has_response_policies(self) -> bool:
         """True when any policy looks at answers (model responses or emitted tool calls)."""

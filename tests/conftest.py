@@ -35,43 +35,76 @@ def _fresh_fake_provider(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("fake_provider").reset()
 
 
-# --- markers: `integration` (a real proxy or real servers over HTTP) and `needs_services` (Redis or
-# PostgreSQL), applied at collection so `make test-fast` can leave them out ------------------------
+# --- markers: `integration` (tests/integration, and tests that start the proxy or the CLI as a real
+# process) and `needs_services` (Redis or PostgreSQL), applied at collection so `make test-fast` can
+# leave them out ------------------------------------------------------------------------------------
 
 _INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+_PROCESS_CALLS = ("start_proxy(", "subprocess.run(", "subprocess.Popen(")
 _SERVICE_WORDS = ("redis", "postgres")
 _SERVICE_CALLS = ("require_service(", "new_schema_url(", "running_private_postgres(")
 
 
 @cache
-def _calls_a_service(function: Callable[..., Any]) -> bool:
+def _source(function: Callable[..., Any]) -> str:
     try:
-        source = inspect.getsource(function)
+        return inspect.getsource(function)
     except (OSError, TypeError):
-        return False
-    return any(call in source for call in _SERVICE_CALLS)
+        return ""
+
+
+def _fixture_functions(item: pytest.Item) -> list[Callable[..., Any]]:
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is None:
+        return []
+    return [
+        definition.func
+        for name in fixture_info.names_closure
+        for definition in fixture_info.name2fixturedefs.get(name, ())
+    ]
+
+
+@cache
+def _process_calls(module: Any) -> tuple[str, ...]:
+    """What starts a process in `module`: the calls themselves, and its own helpers that make them
+    (directly or through another helper)."""
+    functions = {
+        name: _source(value)
+        for name, value in vars(module).items()
+        if inspect.isfunction(value) and value.__module__ == module.__name__
+    }
+    calls = _PROCESS_CALLS
+    while True:
+        found = tuple(
+            f"{name}(" for name, source in functions.items()
+            if f"{name}(" not in calls and any(call in source for call in calls)
+        )
+        if not found:
+            return calls
+        calls += found
+
+
+def _mentions(item: pytest.Item, calls: tuple[str, ...]) -> bool:
+    function = getattr(item, "function", None)
+    functions = ([function] if function is not None else []) + _fixture_functions(item)
+    return any(call in _source(each) for each in functions for call in calls)
+
+
+def _starts_processes(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    return module is not None and _mentions(item, _process_calls(module))
 
 
 def _needs_services(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and any(str(value) in _SERVICE_WORDS for value in callspec.params.values()):
         return True
-    function = getattr(item, "function", None)
-    if function is not None and _calls_a_service(function):
-        return True
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    if fixture_info is None:
-        return False
-    return any(
-        _calls_a_service(definition.func)
-        for name in fixture_info.names_closure
-        for definition in fixture_info.name2fixturedefs.get(name, ())
-    )
+    return _mentions(item, _SERVICE_CALLS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _INTEGRATION_DIR in Path(str(item.path)).parents:
+        if _INTEGRATION_DIR in Path(str(item.path)).parents or _starts_processes(item):
             item.add_marker(pytest.mark.integration)
         if _needs_services(item):
             item.add_marker(pytest.mark.needs_services)

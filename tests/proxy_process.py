@@ -93,7 +93,7 @@ def start_proxy(
         command, stdout=log_file, stderr=subprocess.STDOUT, env=process_env, cwd=cwd or workdir
     )
     proxy = ProxyProcess(port=port, process=process, log_path=log_path, workdir=workdir, env=process_env)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # detectors load their tables at start: slow on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"proxy exited with {process.returncode}:\n{proxy.log_text()}")

@@ -40,6 +40,7 @@ def test_env_wins_over_file(tmp_path, monkeypatch):
         ("providers: {openai: {base_url: ftp://x}}", "providers.openai.base_url"),
         ("server: {unknown_key: 1}", "server.unknown_key"),
         ("streaming: {mode: sometimes}", "streaming.mode"),
+        ("server: {max_tools_per_request: 65537}", "server.max_tools_per_request"),  # above the hard limit
     ],
 )
 def test_bad_values_name_their_key(tmp_path, text, key):

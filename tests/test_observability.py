@@ -27,6 +27,15 @@ def test_sessions_differ_by_tenant_system_and_opening() -> None:
     assert derive_session_id("tenant-a", _chat("plan a trip to Porto")) != base
 
 
+def test_a_long_opening_is_told_apart_by_its_start_end_and_length() -> None:
+    long = "x" * 100_000
+    base = derive_session_id("tenant-a", _chat(long))
+    assert derive_session_id("tenant-a", _chat(long, "a reply")) == base
+    assert derive_session_id("tenant-a", _chat("y" + long[1:])) != base
+    assert derive_session_id("tenant-a", _chat(long[:-1] + "y")) != base
+    assert derive_session_id("tenant-a", _chat(long + "x")) != base
+
+
 def test_no_message_no_session() -> None:
     assert derive_session_id("tenant-a", Exchange(provider="openai", operation="chat")) == ""
 

@@ -27,17 +27,22 @@ class AdminAuth:
             return False
         return hmac.compare_digest(presented.strip().encode(), self._token)
 
-    def _cookie_ok(self, headers: Mapping[str, str]) -> bool:
+    def _cookie_role(self, headers: Mapping[str, str]) -> str | None:
         # SameSite=Strict keeps the cookie off cross-site requests; Fetch Metadata also refuses
         # other origins of the same site (another port on the same host).
         if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            return False
-        return self.sessions.authenticated(headers)
+            return None
+        return self.sessions.role(headers)
+
+    def role(self, method: str, headers: Mapping[str, str]) -> str | None:
+        """`admin` for the bearer token; the session's role for the cookie (with the custom header unless
+        the method is GET); None otherwise."""
+        if self.bearer_ok(headers):
+            return "admin"
+        if method == "GET" or headers.get(CSRF_HEADER) == "1":
+            return self._cookie_role(headers)
+        return None
 
     def authorized(self, method: str, headers: Mapping[str, str]) -> bool:
-        """The bearer token, or the session cookie (with the custom header unless the method is GET)."""
-        if self.bearer_ok(headers):
-            return True
-        if method == "GET":
-            return self._cookie_ok(headers)
-        return headers.get(CSRF_HEADER) == "1" and self._cookie_ok(headers)
+        """The bearer token, or a session cookie of any role (with the custom header unless GET)."""
+        return self.role(method, headers) is not None

@@ -42,35 +42,53 @@ class DashboardSessions:
         self._key = hmac.new(token, _KEY_LABEL, hashlib.sha256).digest()
         self.max_age_seconds = max_age_seconds
 
-    def _mac(self, expires: int) -> str:
-        return hmac.new(self._key, f"{_VERSION}.{expires}".encode(), hashlib.sha256).hexdigest()
+    def _mac(self, expires: int, role: str = "admin") -> str:
+        message = f"{_VERSION}.{expires}" if role == "admin" else f"{_VERSION}.{expires}.{role}"
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
-    def issue(self, now: float | None = None) -> str:
-        """A fresh cookie value valid for `max_age_seconds`."""
+    def issue(self, now: float | None = None, role: str = "admin") -> str:
+        """A fresh cookie value valid for `max_age_seconds`; a role other than admin is signed into it."""
         expires = int(now if now is not None else time.time()) + self.max_age_seconds
-        return f"{_VERSION}.{expires}.{self._mac(expires)}"
+        value = f"{_VERSION}.{expires}.{self._mac(expires, role)}"
+        return value if role == "admin" else f"{value}.{role}"
+
+    def role_of(self, value: str, now: float | None = None) -> str | None:
+        """The role `value` was issued for, or None when it was not issued for this token or has expired."""
+        parts = value.split(".")
+        if len(parts) not in (3, 4) or parts[0] != _VERSION:
+            return None
+        expires_text, mac = parts[1], parts[2]
+        role = parts[3] if len(parts) == 4 else "admin"
+        if not expires_text.isdigit() or len(expires_text) > 12 or len(role) > 16:
+            return None
+        expires = int(expires_text)
+        if expires < (now if now is not None else time.time()):
+            return None
+        return role if hmac.compare_digest(mac.encode(), self._mac(expires, role).encode()) else None
 
     def valid(self, value: str, now: float | None = None) -> bool:
         """Whether `value` was issued for this token and has not expired."""
-        version, _, rest = value.partition(".")
-        expires_text, _, mac = rest.partition(".")
-        if version != _VERSION or not expires_text.isdigit() or len(expires_text) > 12:
-            return False
-        expires = int(expires_text)
-        if expires < (now if now is not None else time.time()):
-            return False
-        return hmac.compare_digest(mac.encode(), self._mac(expires).encode())
+        return self.role_of(value, now) is not None
+
+    def role(self, headers: Mapping[str, str]) -> str | None:
+        """The role of the request's valid session cookie, if any."""
+        cookie_header = headers.get("cookie")
+        if not cookie_header:
+            return None
+        for value in _cookie_values(cookie_header, COOKIE_NAME):
+            role = self.role_of(value)
+            if role is not None:
+                return role
+        return None
 
     def authenticated(self, headers: Mapping[str, str]) -> bool:
         """Whether the request carries a valid session cookie."""
-        cookie_header = headers.get("cookie")
-        if not cookie_header:
-            return False
-        return any(self.valid(value) for value in _cookie_values(cookie_header, COOKIE_NAME))
+        return self.role(headers) is not None
 
-    def set_cookie(self, secure: bool) -> bytes:
-        """A Set-Cookie value starting a session."""
-        attributes = f"{COOKIE_NAME}={self.issue()}; Max-Age={self.max_age_seconds}; Path=/; HttpOnly; SameSite=Strict"
+    def set_cookie(self, secure: bool, role: str = "admin") -> bytes:
+        """A Set-Cookie value starting a session (for `role`)."""
+        value = self.issue(role=role)
+        attributes = f"{COOKIE_NAME}={value}; Max-Age={self.max_age_seconds}; Path=/; HttpOnly; SameSite=Strict"
         return (attributes + ("; Secure" if secure else "")).encode()
 
     @staticmethod

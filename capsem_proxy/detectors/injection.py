@@ -34,7 +34,7 @@ from capsem_proxy.detectors.base import Finding, Reach
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
 from capsem_proxy.detectors.slices import SliceRanges
-from capsem_proxy.linear_regex import LinearPattern, compile_linear
+from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
 
 __all__ = [
     "KINDS",
@@ -166,6 +166,8 @@ class SignatureSet:
                     except ValueError as exc:
                         raise ValueError(f"family {family}: {exc}") from exc
                     self.regexes.append((compiled, _Signature(pattern, family, weight)))
+        # One pass tells which regexes match at all; an ordinary text runs none of them.
+        self.regex_set = LinearPatternSet([compiled for compiled, _ in self.regexes])
         for automaton, table in ((self.words, words), (self.squashed, squashed), (self.raw, raw)):
             for key, rule in table.items():
                 automaton.add_word(key, (len(key), rule))
@@ -441,7 +443,8 @@ class InjectionDetector:
             for end, (length, rule) in signatures.raw.iter(normalized.folded):
                 start = end - length + 1
                 add(rule, start, end + 1, normalized.folded_span(start, end + 1))
-        for pattern, rule in signatures.regexes:
+        for index in signatures.regex_set.matching(normalized.folded):
+            pattern, rule = signatures.regexes[index]
             for match in pattern.finditer(normalized.folded):
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
         hits.extend(self._override_hits(normalized, factor))

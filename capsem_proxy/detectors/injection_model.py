@@ -45,29 +45,45 @@ _POSITION_KEYS = np.array(
 )
 _SIZE_KEYS = {n: np.uint64((0x94D049BB133111EB * (n + 1)) % (1 << 64) | 1) for n in range(1, 8)}
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
+# `* _MIX * size key` as one multiplication (the product taken modulo 2**64 is the same).
+_MIX_BY_SIZE = {n: np.uint64((0xBF58476D1CE4E5B9 * int(key)) % (1 << 64)) for n, key in _SIZE_KEYS.items()}
+_SHIFT_29 = np.uint64(29)
 
 
 def hashed_ngrams(
     text: str, bits: int = DEFAULT_BITS, sizes: tuple[int, ...] = DEFAULT_NGRAMS
 ) -> npt.NDArray[np.uint32]:
     """The bucket of every character n-gram of `text` (n in `sizes`), n-gram by n-gram, ordered by
-    size then position. `text` should already be normalised (lowercase words, single spaces)."""
+    size then position. `text` should already be normalised (lowercase words, single spaces).
+
+    The positional sum of an n-gram extends that of its (n-1)-gram prefix (uint64 arithmetic wraps
+    modulo 2**64, so the order of the additions does not change a bit): the sizes are computed in
+    increasing order, each from the one before, in a handful of array operations for any text."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    shift = np.uint64(64 - bits)
-    parts = []
+    length = len(codes)
+    mixed = []
     with np.errstate(over="ignore"):
-        for n in sizes:
-            count = len(codes) - n + 1
+        partial: npt.NDArray[np.uint64] | None = None
+        done = 0  # n-gram size `partial` holds
+        for n in sorted(sizes):
+            count = length - n + 1
             if count <= 0:
-                continue
-            value = codes[:count] * _POSITION_KEYS[0]
-            for offset in range(1, n):
-                value = value + codes[offset : offset + count] * _POSITION_KEYS[offset]
-            value = (value ^ (value >> np.uint64(29))) * _MIX * _SIZE_KEYS[n]
-            parts.append((value >> shift).astype(np.uint32))
-    if not parts:
+                break
+            if partial is None:
+                partial = codes[:count] * _POSITION_KEYS[0]
+                done = 1
+            else:
+                partial = partial[:count]
+            for offset in range(done, n):
+                partial = partial + codes[offset : offset + count] * _POSITION_KEYS[offset]
+            done = n
+            mixed.append((n, (partial ^ (partial >> _SHIFT_29)) * _MIX_BY_SIZE[n]))
+    if not mixed:
         return np.zeros(0, dtype=np.uint32)
-    return np.concatenate(parts)
+    by_size = dict(mixed)
+    ordered = [by_size[n] for n in sizes if n in by_size]
+    joined = ordered[0] if len(ordered) == 1 else np.concatenate(ordered)
+    return (joined >> np.uint64(64 - bits)).astype(np.uint32)
 
 
 def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:

@@ -135,32 +135,44 @@ def _leet_word(word: str) -> str:
 def normalize(text: str) -> NormalizedText:
     """Fold `text` into the views detectors match against (see NormalizedText)."""
     folded, folded_origins, invisible, bidi, tags = _fold(text)
-    folded = _LEET_INSIDE.sub(lambda match: "a" if match.group() == "@" else "s", folded)
-    tokens = [(match.start(), _leet_word(match.group())) for match in _WORD.finditer(folded)]
+    if "@" in folded or "$" in folded:
+        folded = _LEET_INSIDE.sub(lambda match: "a" if match.group() == "@" else "s", folded)
+    if _HAS_LEET_DIGIT.search(folded) is None:  # no word can hold a leet digit: words as they are
+        tokens = [(match.start(), match.group()) for match in _WORD.finditer(folded)]
+    else:
+        tokens = [(match.start(), _leet_word(match.group())) for match in _WORD.finditer(folded)]
     words_parts: list[str] = []
     origins: list[int] = []
+    squashed_origins: list[int] = []
     index = 0
-    while index < len(tokens):
+    count = len(tokens)
+    while index < count:
+        start, word = tokens[index]
+        if len(word) != 1:  # the usual case: a word of several characters
+            words_parts.append(word)
+            squashed_origins.extend(range(start, start + len(word)))
+            origins.extend(range(start, start + len(word) + 1))
+            index += 1
+            continue
         # Three or more single letters in a row are words written with gaps ("i g n o r e").
         run_end = index
-        while run_end < len(tokens) and len(tokens[run_end][1]) == 1 and tokens[run_end][1].isalpha():
+        while run_end < count and len(tokens[run_end][1]) == 1 and tokens[run_end][1].isalpha():
             run_end += 1
         if run_end - index >= 3:
             for letters in _spaced_words(tokens[index:run_end]):
                 words_parts.append("".join(letter for _, letter in letters))
+                squashed_origins.extend(start for start, _ in letters)
                 origins.extend(start for start, _ in letters)
                 origins.append(letters[-1][0] + 1)
             index = run_end
             continue
-        start, word = tokens[index]
         words_parts.append(word)
-        origins.extend(range(start, start + len(word)))
-        origins.append(start + len(word))
+        squashed_origins.extend(range(start, start + len(word)))
+        origins.extend(range(start, start + len(word) + 1))
         index += 1
     if origins:
         origins.pop()  # no space after the last word
     words = " ".join(words_parts)
-    squashed_origins = [origin for origin, char in zip(origins, words, strict=True) if char != " "]
     return NormalizedText(
         source=text, folded=folded, words=words, squashed="".join(words_parts), invisible=invisible, bidi=bidi,
         tags=tags, words_origins=origins, squashed_origins=squashed_origins, folded_origins=folded_origins,

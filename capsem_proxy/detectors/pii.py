@@ -30,7 +30,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import ahocorasick
+
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
+from capsem_proxy.detectors.holds import digit_run_hold, word_hold
 from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder
 from capsem_proxy.detectors.phone_regions import CUED_PHONE_REGIONS, inferred_regions, looks_like_version_or_id
 
@@ -41,6 +44,8 @@ _CONTEXT_BOOST = 0.35
 _MIN_SCORE_WITH_CONTEXT = 0.4
 _CONTEXT_BEFORE_CHARS = 64
 _CONTEXT_AFTER_CHARS = 32
+# A cue word read after a number may end this far past the context it starts in.
+_LONGEST_CUE_CHARS = 24
 _NER_SCORE = 0.85
 _MIN_PHONE_DIGITS = 7
 # Phone regions searched when none are configured (Presidio's default).
@@ -145,6 +150,15 @@ _ENTITIES: dict[str, _Entity] = {
         _Entity("us_bank_number", "UsBankRecognizer", needs_context=True),
     )
 }
+# Prefilters every match of which holds a digit (`\d`, any Unicode digit, as `re` reads it): a
+# text without one skips them all at the cost of one search.
+_PREFILTERS_WITH_A_DIGIT = frozenset({
+    _PHONE_CANDIDATE, r"\d{4}[ -]?\d{4}", r"[A-Z]{2}\d{2}[ -]?[A-Z0-9]{4}",
+    r"\d{3}(?:[- .]?\d{2}[- .]?\d{4}|\d{2}-\d{4}|-\d{6})", r"9\d{2}[- ]?[5-9]\d",
+    r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", r"\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b", r"\d{7}-?[A-Za-z]",
+    r"[A-Za-z]\d{7}[A-Za-z]",
+})
+_A_DIGIT = re.compile(r"\d")
 NER_KINDS = ("person", "location")
 PII_KINDS: tuple[str, ...] = (*_ENTITIES, *NATIONAL_ID_KINDS, *NER_KINDS)
 DEFAULT_PII_KINDS: tuple[str, ...] = (
@@ -214,11 +228,16 @@ class _Active:
     context: re.Pattern[str] | None
     strict_context: re.Pattern[str] | None
 
-    def worth_running(self, text: str) -> bool:
-        return any(
-            (not literals or any(literal in text for literal in literals)) and pattern.search(text) is not None
-            for literals, pattern in self.prefilters
-        )
+    def worth_running(self, text: str, has_digit: bool = True) -> bool:
+        """True when one of the prefilters matches (those needing a digit only when `has_digit`)."""
+        for literals, pattern in self.prefilters:
+            if not has_digit and pattern.pattern in _PREFILTERS_WITH_A_DIGIT:
+                continue
+            if literals and not any(literal in text for literal in literals):
+                continue
+            if pattern.search(text) is not None:
+                return True
+        return False
 
 
 def _phone_candidate(candidate: str) -> bool:
@@ -356,20 +375,51 @@ class PIIDetector:
             self._active.append(
                 _Active(entity, recognizer, recognizer.supported_entities[0], prefilters, context, strict_context)
             )
+        # The kinds that need a cue word run their cue pattern only when one of their cue words
+        # occurs in the lower-cased text at all: one Aho-Corasick pass for all of them.
+        cues: dict[str, set[int]] = {}
+        for index, active in enumerate(self._active):
+            if active.entity.needs_context:
+                for word in active.recognizer.context or ():
+                    if word.strip():
+                        cues.setdefault(word.strip().lower(), set()).add(index)
+        self._cues: ahocorasick.Automaton | None = None
+        if cues:
+            self._cues = ahocorasick.Automaton()
+            for word, indexes in cues.items():
+                self._cues.add_word(word, tuple(indexes))
+            self._cues.make_automaton()
+
+    @property
+    def can_hold(self) -> bool:
+        """False with a NER model: a name spans words, and no word says where one starts."""
+        return self._ner is None
+
+    def hold_from(self, text: str) -> int:
+        """Where personal data may still be in progress at the end of `text` (see
+        `detectors.holds`): the last word (an e-mail address, an IP address), or a run of digit
+        groups that more digits, or a cue word after it, could still make a number."""
+        return min(word_hold(text), digit_run_hold(text, _CONTEXT_AFTER_CHARS + _LONGEST_CUE_CHARS))
 
     def scan(self, text: str) -> list[Finding]:
         """Every piece of personal data in `text`, in order of `start`; overlaps keep the best score."""
         lowered: str | None = None
         findings: list[Finding] = []
-        for active in self._active:
+        cued: set[int] = set()
+        if self._cues is not None:
+            lowered = text.lower()
+            for _, indexes in self._cues.iter(lowered):
+                cued.update(indexes)
+        has_digit = _A_DIGIT.search(text) is not None
+        for index, active in enumerate(self._active):
             entity = active.entity
             if entity.needs_context:
                 # The cue word is required anyway: look for it before running the recognizer.
                 if lowered is None:
                     lowered = text.lower()
-                if active.context is None or not active.context.search(lowered):
+                if index not in cued or active.context is None or not active.context.search(lowered):
                     continue
-            elif not active.worth_running(text):
+            elif not active.worth_running(text, has_digit):
                 continue
             if lowered is None:
                 lowered = text.lower()
@@ -388,7 +438,7 @@ class PIIDetector:
                     score = max(min(score + _CONTEXT_BOOST, 1.0), _MIN_SCORE_WITH_CONTEXT)
                 if score >= self._min_score:
                     findings.append(Finding(entity.kind, start, end, value, round(score, 3)))
-        if self._national:
+        if self._national and has_digit:  # every national id holds digits (see national_ids._GATE)
             if lowered is None:
                 lowered = text.lower()
             # First, so that an id named by its own cue word wins a tie with another kind's match.

@@ -27,12 +27,12 @@ _MAX_DECODED_BYTES = 4 * 1024 * 1024
 
 
 def tool_definition(tool: dict[str, Any]) -> ToolDefinition:
-    """A `tools/list` entry as a ToolDefinition: name, description, input schema; its title and
-    output schema are read as texts too (they are shown to the model and the user)."""
+    """A `tools/list` entry as a ToolDefinition: name, description, input schema; its title, output
+    schema, annotations and `_meta` are read as texts too (they are shown to the model and the user)."""
     name = tool.get("name")
     description = tool.get("description")
     schema = tool.get("inputSchema")
-    spec = {key: tool[key] for key in ("title", "inputSchema", "outputSchema", "annotations") if key in tool}
+    spec = {key: tool[key] for key in ("title", "inputSchema", "outputSchema", "annotations", "_meta") if key in tool}
     return ToolDefinition(
         name=name if isinstance(name, str) else "",
         description=description if isinstance(description, str) else "",
@@ -92,8 +92,12 @@ def result_of(subject: str, call_id: str, result: dict[str, Any]) -> ToolResult:
     """
     media: list[MediaPart] = []
     payloads = _collect_binaries(result, media)
-    # `_meta` is metadata for the client, not text a model reads.
+    # `_meta` is addressed to the client, but a client may show it or hand it to a model: its
+    # strings are read too (its keys are names, not text).
+    meta = result.get("_meta")
     texts = readable_texts({key: value for key, value in result.items() if key != "_meta"}, keys=True)
+    if meta is not None:
+        texts.extend(readable_texts(meta))
     if payloads:
         texts = [text for text in texts if text not in payloads]
     return ToolResult(call_id=call_id, name=subject, content=result, media=media, wire=texts)

@@ -8,6 +8,9 @@
 - A `tools/call`, `resources/read` or `prompts/get` result, and a request the server sends the
   client carrying text for a model or a person (`sampling/createMessage`, `elicitation/create`):
   `on_tool_response`; a redaction rewrites the result, a block replaces it with an error.
+- The other texts a server writes for a model or a person are read the same way: the `initialize`
+  result (`instructions`, `serverInfo`), `resources/list`, `resources/templates/list` and
+  `prompts/list` (names, titles, descriptions), and the strings of every result's `_meta`.
 
 A refusal is a JSON-RPC error `-32001` "Tool blocked by security policy: <why>" whose
 `data.decision_id` names the decision in the audit trail (and, for a confirmation, the id an
@@ -43,7 +46,11 @@ BLOCK_PREFIX = "Tool blocked by security policy: "
 # the `x-capsem-approval` header does over HTTP).
 APPROVAL_META_KEY = "io.capsem/approval"
 # Results and server requests whose text reaches a model or a person.
-_SCANNED_RESULTS = frozenset({"tools/call", "resources/read", "prompts/get"})
+_SCANNED_RESULTS = frozenset({
+    "tools/call", "resources/read", "prompts/get",
+    # Texts a server writes about itself, which clients put before the model (instructions) or list to it.
+    "initialize", "resources/list", "resources/templates/list", "prompts/list",
+})
 _SCANNED_SERVER_REQUESTS = frozenset({"sampling/createMessage", "elicitation/create"})
 
 ToolFetcher = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]] | None]]
@@ -326,11 +333,22 @@ def _method_by_shape(result: dict[str, Any]) -> str:
         return "resources/read"
     if isinstance(result.get("messages"), list):
         return "prompts/get"
+    if isinstance(result.get("resources"), list):
+        return "resources/list"
+    if isinstance(result.get("resourceTemplates"), list):
+        return "resources/templates/list"
+    if isinstance(result.get("prompts"), list):
+        return "prompts/list"
+    if "protocolVersion" in result and ("instructions" in result or "serverInfo" in result):
+        return "initialize"
     return ""
 
 
 def _subject(method: str, params: dict[str, Any]) -> str:
-    """What a result is about, as decisions name it: the tool, the resource's URI, the prompt."""
+    """What a result is about, as decisions name it: the tool, the resource's URI, the prompt (for
+    a listing or `initialize`, the method)."""
+    if method not in ("tools/call", "resources/read", "prompts/get"):
+        return method
     key = "uri" if method == "resources/read" else "name"
     value = params.get(key)
     return value[:256] if isinstance(value, str) and value else method

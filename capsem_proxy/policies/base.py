@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,6 +62,10 @@ class PolicyTraits:
     inline_hooks: frozenset[str] | None = None
     # The hooks the policy implements (default: its methods named after a hook).
     implemented_hooks: frozenset[str] | None = None
+    # For an incremental answer reader: `stream_hold(text) -> int`, where in the unapproved end
+    # `text` of a streamed answer a finding may still be in progress (its length when nowhere).
+    # A stream then holds only from there instead of `window_chars` (capsem_proxy.detectors.holds).
+    stream_hold: Callable[[str], int] | None = None
 
     @classmethod
     def of(cls, policy: Any) -> PolicyTraits:
@@ -70,6 +75,9 @@ class PolicyTraits:
             raise TypeError(f"window_chars must be a non-negative int, not {window_chars!r}")
         inline = getattr(policy, "inline_hooks", None)
         implemented = getattr(policy, "implemented_hooks", None)
+        stream_hold = getattr(policy, "stream_hold", None)
+        if stream_hold is not None and not callable(stream_hold):
+            raise TypeError(f"stream_hold must be callable, not {stream_hold!r}")
         return cls(
             window_chars=window_chars,
             needs_whole_answer=bool(getattr(policy, "needs_whole_answer", False)),
@@ -77,6 +85,7 @@ class PolicyTraits:
             screens_text=bool(getattr(policy, "screens_text", False)),
             inline_hooks=frozenset(inline) if inline is not None else None,
             implemented_hooks=frozenset(implemented) if implemented is not None else None,
+            stream_hold=stream_hold,
         )
 
 

@@ -16,6 +16,7 @@ field it was not shown.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any
 
@@ -143,15 +144,28 @@ def _prompt(event: ModelCall) -> str:
     return prompt
 
 
+@functools.cache
+def _always_allowing_hooks() -> frozenset[Any]:
+    """Hook functions known to allow whatever they are given: those of CAPSEM's base `Policy`, and
+    the answer and tool-result hooks of its `DebugPolicy`. A policy whose hook is one of these very
+    function objects (inherited, not merely of the same name) has no opinion there, so an answer
+    is not decoded, let alone held back, for it."""
+    from capsem.policies.debug_policy import DebugPolicy
+
+    hooks: set[Any] = {getattr(CapsemPolicy, hook) for hook in HOOK_NAMES}
+    hooks.update((DebugPolicy.on_model_response, DebugPolicy.on_tool_response))
+    return frozenset(hooks)
+
+
 class CapsemPolicyAdapter:
     """Presents a CAPSEM policy through the proxy's hook interface."""
 
     def __init__(self, policy: CapsemPolicy, name: str | None = None) -> None:
         self.capsem_policy = policy
         self.name = name or getattr(policy, "name", None) or type(policy).__name__
-        base = CapsemPolicy
+        always_allow = _always_allowing_hooks()
         self.implemented_hooks = frozenset(
-            hook for hook in HOOK_NAMES if getattr(type(policy), hook, None) is not getattr(base, hook)
+            hook for hook in HOOK_NAMES if getattr(type(policy), hook, None) not in always_allow
         )
         # Hooks whose CAPSEM implementation never awaits run inline (see Pipeline._run).
         self.inline_hooks = frozenset(

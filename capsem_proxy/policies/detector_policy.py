@@ -20,6 +20,7 @@ loop a turn, and a request with more text than the scan budget is refused, never
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -181,6 +182,12 @@ class DetectorPolicy:
             hooks.append("on_model_response")
         self.implemented_hooks = frozenset(hooks)
         self.window_chars = options.window_chars
+        # Where a finding may still be in progress at the end of a streamed answer (see
+        # `capsem_proxy.detectors.holds`): the guard then holds only from there, not a window.
+        hold = getattr(self.detector, "hold_from", None)
+        self.stream_hold: Callable[[str], int] | None = (
+            hold if self.incremental_answers and getattr(self.detector, "can_hold", True) else None
+        )
         self._default_action = options.action
         self._actions = dict(options.actions)
         self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
@@ -373,7 +380,9 @@ class DetectorPolicy:
         if open_from is not None:
             start = min(start, open_from)
         findings = await self.scan(read_from(start)) if length > start else []
-        # Findings not yet wholly released must be found again at the next check.
-        unreleased = [start + finding.start for finding in findings if start + finding.end >= settled]
+        # Findings not yet wholly released must be found again at the next check, and so must those
+        # ending within the window of the end: more text may still extend them (a PEM block's end line).
+        open_end = min(settled, length - self.window_chars)
+        unreleased = [start + finding.start for finding in findings if start + finding.end >= open_end]
         progress[key] = min(unreleased) if unreleased else length
         return findings

@@ -31,7 +31,7 @@ from capsem_proxy.routing import Route
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.streaming.guard import AnswerCheck, GuardChecks, StreamGuard, unreadable_decision
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
-from capsem_proxy.streaming.rewrite import rewrite_event_text
+from capsem_proxy.streaming.rewrite import rewrite_event_text, split_event_text
 from capsem_proxy.streaming.usage import UsageMeter, may_report_usage
 from capsem_proxy.upstream import UpstreamResponse
 
@@ -223,13 +223,22 @@ class AnswerPath:
         # Stored answers need the text even when no policy reads it; nothing is held back for that.
         reads_text = policies_read_text or self._store_content
         mode = streaming.mode if policies_read_text or pipeline.has_response_policies() else "pass"
-        window = max(
-            streaming.holdback_chars, pipeline.window_chars(), max((len(p) for p, _ in restorations), default=0)
-        )
+        # Policies that say where a finding may still be in progress hold only that; the others
+        # (and placeholder restoration) need the window.
+        holds, unheld_window = pipeline.stream_holds()
+        restoring = max((len(p) for p, _ in restorations), default=0)
+        if holds and unheld_window is None:
+            window = restoring
+        else:
+            unheld = pipeline.window_chars() if unheld_window is None else unheld_window
+            window = max(streaming.holdback_chars, unheld, restoring)
         whole_readers, incremental_readers = pipeline.answer_readers()
 
         def rewrite(raw: bytes, old: str, new: str) -> bytes | None:
             return rewrite_event_text(raw, old, new, sse=is_sse)
+
+        def split(raw: bytes, old: str, head: str, rest: str) -> tuple[bytes, bytes] | None:
+            return split_event_text(raw, old, head, rest, sse=is_sse)
 
         def block_event(decision: Decision) -> bytes:
             return adapter.stream_error_event(operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse)
@@ -244,6 +253,8 @@ class AnswerPath:
             max_buffer_bytes=streaming.max_buffer_bytes,
             restorations=restorations,
             rewrite=rewrite,
+            split=split,
+            holds=holds,
             reads_text=reads_text,
             whole_readers=whole_readers,
             incremental_readers=incremental_readers,

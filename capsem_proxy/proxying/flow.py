@@ -23,6 +23,7 @@ from capsem_proxy.redaction import Placeholders
 from capsem_proxy.routing import Route
 
 if TYPE_CHECKING:
+    from capsem_proxy.gateway.hook import Passage
     from capsem_proxy.tracing import RequestSpan
 
 __all__ = ["Flow"]
@@ -65,6 +66,8 @@ class Flow:
     outcome: Outcome | None = None
     # Reversible redactions of the request: placeholder -> original, restored in its answer only.
     placeholders: Placeholders | None = None
+    # The request through the team gateway (gateway key or JWT, limits), when it is on.
+    passage: Passage | None = None
 
     async def send(self, message: MutableMapping[str, Any]) -> None:
         """Send an ASGI message to the client, noting when the first answer byte went out."""

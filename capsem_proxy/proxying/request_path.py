@@ -32,6 +32,7 @@ from capsem_proxy.request_body import parse_request_body
 from capsem_proxy.routing import query_values
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher
+from capsem_proxy.tool_limits import check_tool_count
 from capsem_proxy.upstream import UpstreamClient
 from capsem_proxy.upstreams.dialects import dialect_key
 from capsem_proxy.upstreams.dispatch import CircuitOpen
@@ -66,6 +67,7 @@ class RequestPath:
         answers: AnswerPath,
         observer: Observer,
         max_body_bytes: int,
+        max_tools: int = 1024,
     ) -> None:
         self._policies = policies
         self._tenants = tenants
@@ -75,6 +77,7 @@ class RequestPath:
         self._answers = answers
         self._observer = observer
         self._max_body_bytes = max_body_bytes
+        self._max_tools = max_tools
 
     async def serve(self, flow: Flow) -> None:
         """Proxy the flow's request and answer (or refuse it); then record the finished request."""
@@ -93,10 +96,12 @@ class RequestPath:
         record = flow.record
         record.status = status
         record.latency_ms = (perf_counter() - flow.started) * 1000.0
+        if flow.passage is not None:
+            flow.passage.finish(record)
         self._observer.finish(record, flow.span, flow.context)
 
     async def _run(self, flow: Flow) -> int:
-        self._identify(flow)
+        await self._identify(flow)
         declared = flow.headers.get("content-length")
         flow.body = await read_body(
             flow.receive, self._max_body_bytes, int(declared) if declared and declared.isdigit() else None
@@ -107,10 +112,12 @@ class RequestPath:
                 return refused
         return await self._forward(flow)
 
-    def _identify(self, flow: Flow) -> None:
-        """Key -> tenant, and who the caller says it is; refuses a tenant the audit cannot take now."""
+    async def _identify(self, flow: Flow) -> None:
+        """Key -> tenant (the gateway's tenant name for a gateway key or JWT), and who the caller says it
+        is; refuses a tenant the audit cannot take now."""
         key = flow.caller_key = self._caller_key(flow)
-        tenant_id = flow.tenant_id = flow.record.tenant_id = self._tenants.tenant_id(key)
+        gateway_tenant = await flow.passage.authenticate(key, flow.route.provider) if flow.passage is not None else ""
+        tenant_id = flow.tenant_id = flow.record.tenant_id = gateway_tenant or self._tenants.tenant_id(key)
         if self._observer.audit_refuses(tenant_id):
             raise AuditUnavailable("the audit trail cannot take this request now; retry shortly")
         record = flow.record
@@ -144,6 +151,12 @@ class RequestPath:
         exchange.request_bytes = len(flow.body)
         flow.stream = record.stream = flow.stream or exchange.stream
         record.model = exchange.model
+        check_tool_count(exchange, self._max_tools)
+        if flow.passage is not None:
+            flow.body, flow.route, record.model = await flow.passage.admit(
+                flow.tenant_id, flow.route, exchange.model, flow.body, flow.stream, flow.reply_headers
+            )
+            exchange.model = record.model
         if not record.session_id:
             record.session_id = derive_session_id(flow.tenant_id, exchange)
         context = flow.context = RequestContext(
@@ -156,8 +169,9 @@ class RequestPath:
             session_id=record.session_id,
             record=record,
         )
+        policy_tenant = flow.passage.policy_tenant(flow.tenant_id) if flow.passage is not None else flow.tenant_id
         pipeline = flow.pipeline = self._policies.select(
-            flow.tenant_id, flow.route.provider, flow.route.operation, exchange.model
+            policy_tenant, flow.route.provider, flow.route.operation, exchange.model
         )
         outcome = flow.outcome = await pipeline.check_request(context)
         self._observer.decisions(context, outcome.decisions)
@@ -196,11 +210,19 @@ class RequestPath:
 
     async def _forward(self, flow: Flow) -> int:
         """Send the request upstream and relay the answer; 499 when the client leaves meanwhile."""
+        passage, query_string, forwarded = flow.passage, flow.query_string, flow.forwarded
+        if passage is not None:
+            if passage.admission is None and flow.context is None:  # a model listing: limits only
+                flow.body, flow.route, flow.record.model = await passage.admit(
+                    flow.tenant_id, flow.route, flow.record.model, flow.body, flow.stream, flow.reply_headers
+                )
+            forwarded, query_string = passage.upstream_credentials(flow.route.provider, forwarded, query_string)
         route, span = flow.route, flow.span
+        # The key an upstream of another type gets: the caller's, or the one the gateway put in its place.
+        upstream_key = flow.caller_key if passage is None else _key_in(flow, forwarded, query_string)
         path_and_query = route.upstream_path
-        if flow.query_string:
-            path_and_query += "?" + flow.query_string.decode("latin-1")
-        forwarded = flow.forwarded
+        if query_string:
+            path_and_query += "?" + query_string.decode("latin-1")
         # Which upstreams may serve it, in order (named upstreams, model globs and aliases).
         model = route.path_model if route.dialect == "azure" else flow.record.model
         targets = self._router.plan(route, model)
@@ -208,9 +230,9 @@ class RequestPath:
             forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
-        query = flow.query_string.decode("latin-1")
         outgoing = Outgoing(
-            flow.method, route, path_and_query, query, forwarded, flow.body, flow.stream, model, flow.caller_key
+            flow.method, route, path_and_query, query_string.decode("latin-1"), forwarded, flow.body, flow.stream,
+            model, upstream_key,
         )
         dispatch = self._router.dispatch(targets, outgoing)
         upstream_started = perf_counter()
@@ -230,12 +252,30 @@ class RequestPath:
             flow.record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
+            refused = passage.refused_upstream(route.provider, upstream.status) if passage is not None else None
+            if refused is not None:
+                upstream.close()
+                raise refused
             if is_streamed(route, upstream, flow.stream):
                 watch.close()  # the stream relay watches for the client itself
             return await self._answers.relay(flow, upstream)
         if span is not None:
             span.upstream_finished(None)
         return 499  # the client left while the provider was answering
+
+
+def _key_in(flow: Flow, forwarded: list[tuple[str, str]], query_string: bytes) -> str:
+    """The provider key in headers and query the gateway rewrote ("" when none can be read)."""
+    headers = dict(forwarded)
+    keys = query_values(query_string, "key")
+    try:
+        if flow.route.dialect:
+            key = dialect_key(flow.route.dialect, headers)
+        else:
+            key = flow.adapter.extract_key(headers, {"key": keys[0]} if keys else {})
+    except ConflictingKeys:
+        return ""
+    return key or ""
 
 
 def _remember_placeholders(flow: Flow, outcome: Outcome) -> None:

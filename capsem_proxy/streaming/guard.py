@@ -8,6 +8,12 @@ long as the window is at least as long as what the policies look for. A tool cal
 emits is held until it is complete (the finish event or the stream's end), then checked with
 `on_tool_call`, then released whole.
 
+Policies that can say where, at the end of the checked text, a finding may still be in progress
+(`holds`: the built-in detectors) replace the window by that point, so prose is approved as it
+is checked. When the approved point falls inside an event's text, the approved start goes out as
+an event of its own (`split`), so text is held back, never whole events. Released bytes depend on
+the sequence of events only, never on how they were cut into reads.
+
 Modes: `pass` approves every event at once (policies still check at checkpoints and may end
 the stream from there on), `guard` holds back the window, `buffer` holds everything until the
 whole answer has been checked.
@@ -23,7 +29,7 @@ times the answer's length. Text is approved only once every policy has seen it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict
@@ -92,6 +98,9 @@ class _Pending:
     text_end: int
     tool_indexes: tuple[int, ...] = ()
     echoes: tuple[str, ...] = ()  # text the event repeats from earlier (redacted like it)
+    # The event carries one piece of text and nothing else the guard holds: its approved start
+    # may go out as an event of its own (see `split`).
+    splittable: bool = False
 
 
 @dataclass(slots=True)
@@ -102,6 +111,8 @@ class _OpenCall:
 
 
 _UNBOUNDED = 1 << 62
+# Until the first text is approved, or this much text has come, a guard with holds checks every event.
+_EAGER_CHARS = 256
 # Echoed text is first looked for this far before the end of what was streamed (it is usually
 # the part that just ended), then in the whole text.
 _ECHO_SLACK = 4096
@@ -123,6 +134,8 @@ class StreamGuard:
         check_every_chars: int = 64,
         restorations: list[tuple[str, str]] | None = None,
         rewrite: Callable[[bytes, str, str], bytes | None] | None = None,
+        split: Callable[[bytes, str, str, str], tuple[bytes, bytes] | None] | None = None,
+        holds: Sequence[Callable[[str], int]] = (),
         reads_text: bool = True,
         whole_readers: bool = True,
         incremental_readers: bool = False,
@@ -150,6 +163,13 @@ class StreamGuard:
         self._check_redactions: deque[tuple[int, list[tuple[str, str]]]] = deque()
         self._restorations = restorations or []
         self._rewrite = rewrite
+        self._split = split
+        # Where, in the unapproved text, a finding may still be in progress, per policy that can
+        # tell (see `_approvable`); `window_chars` then covers only the policies that cannot.
+        self._holds = tuple(holds) if self._mode == "guard" else ()
+        # With holds, text is approved as soon as it is checked: until the first text is approved
+        # (time to the first byte) every event is checked, then every `check_every_chars` as without.
+        self._eager = bool(self._holds)
         self._approved_chars = 0
         self._released_chars = 0  # text of every event released so far ends here (guarded offsets)
         self._read_text_chars = 0  # answer text and thinking the last check read
@@ -178,8 +198,11 @@ class StreamGuard:
         echoes: list[EchoDelta] = []
         guarded = self._guarded
         text_start = len(guarded)
+        texts = 0
         for delta in deltas:
             kind = type(delta)
+            if kind is TextDelta or kind is ThinkingDelta:
+                texts += 1
             if kind is TextDelta:
                 self._text.append(delta.text)  # type: ignore[union-attr]
                 guarded.append(delta.text)  # type: ignore[union-attr]
@@ -211,6 +234,7 @@ class StreamGuard:
         self._pending.append(_Pending(
             raw, text_start, guarded_chars, tuple(tool_indexes),
             tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text),
+            texts == 1 and not tool_indexes and not echoes and guarded_chars - text_start > 1,
         ))
         self._pending_bytes += len(raw)
         for index in dict.fromkeys(completed):
@@ -226,7 +250,9 @@ class StreamGuard:
             self._approved_chars = guarded_chars
         elif guarded_chars - self._window > self._approved_chars:
             await self._check_due()
-            self._approved_chars = max(self._approved_chars, self._seen_by_all() - self._window)
+            self._approved_chars = max(self._approved_chars, self._approvable())
+            if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
+                self._eager = False  # the first text is out (or long in coming): back to the usual pace
         return self._release()
 
     async def finish(self) -> bytes:
@@ -237,6 +263,20 @@ class StreamGuard:
             await self._check_text(final=True, whole=True)
         self._approved_chars = len(self._guarded)
         return self._release()
+
+    def _approvable(self) -> int:
+        """How far the text may be approved: what every policy has checked, less the window of
+        those that cannot say where a finding may still be in progress, and short of the earliest
+        point where one of those that can says it may be (an unfinished token, URL, digit run).
+
+        A hold is read on the checked text past the approved point: text before it belongs to no
+        finding that more text could still make, and every finding it holds was reported."""
+        limit = self._seen_by_all() - self._window
+        approved = self._approved_chars
+        if self._holds and limit > approved:
+            unapproved = self._guarded.slice(approved, limit)
+            limit = approved + min(hold(unapproved) for hold in self._holds)
+        return limit
 
     def _seen_by_all(self) -> int:
         """How much of the guarded text every answer policy has checked."""
@@ -254,7 +294,9 @@ class StreamGuard:
             if grown >= self._check_every and grown >= self._checked_chars * self._whole_growth:
                 await self._check_text(final=False, whole=True)
                 return
-        if self._incremental_readers and guarded_chars - self._incremental_checked_chars >= self._check_every:
+        if self._incremental_readers and (
+            guarded_chars - self._incremental_checked_chars >= self._check_every or self._eager
+        ):
             await self._check_text(final=False, whole=False)
 
     def _check_echo(self, echo: EchoDelta) -> None:
@@ -364,11 +406,14 @@ class StreamGuard:
         while pending:
             head = pending[0]
             if head.text_end > approved:
+                head = self._split_head(head, approved)
+                if head is None:
+                    break
+            elif head.tool_indexes and not held_calls.isdisjoint(head.tool_indexes):
                 break
-            if head.tool_indexes and not held_calls.isdisjoint(head.tool_indexes):
-                break
-            pending.popleft()
-            self._pending_bytes -= len(head.raw)
+            else:
+                pending.popleft()
+                self._pending_bytes -= len(head.raw)
             self._released_chars = max(self._released_chars, head.text_end)
             raw = head.raw
             if rewrites and head.text_end > head.text_start:
@@ -385,6 +430,23 @@ class StreamGuard:
                 raw = self._rewritten_echoes(raw, head.echoes)
             released.append(raw)
         return b"".join(released)
+
+    def _split_head(self, head: _Pending, approved: int) -> _Pending | None:
+        """The approved start of `head`'s text as an event of its own, `head` keeping the rest;
+        None when none of its text is approved or it cannot be split exactly (it then waits whole)."""
+        if not head.splittable or head.text_start >= approved or self._split is None:
+            return None
+        guarded = self._guarded
+        old = guarded.slice(head.text_start, head.text_end)
+        cut = approved - head.text_start
+        halves = self._split(head.raw, old, old[:cut], old[cut:])
+        if halves is None:
+            return None
+        first, rest = halves
+        self._pending_bytes += len(rest) - len(head.raw)
+        released = _Pending(first, head.text_start, approved)
+        head.raw, head.text_start = rest, approved
+        return released
 
     def _rewritten_echoes(self, raw: bytes, echoes: tuple[str, ...]) -> bytes:
         """`raw` with the text it repeats redacted (and placeholders restored) as the stream was."""

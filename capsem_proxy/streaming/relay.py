@@ -140,10 +140,13 @@ async def relay_guarded(
     result = StreamResult()
     sse_splitter = SSESplitter(max_event_bytes) if sse else None
     array_splitter = None if sse else JSONArraySplitter(max_event_bytes)
+    # Bytes the guard released and not yet sent. A read may carry many events: what the guard
+    # released for the events before a block still goes out, so what the client gets depends on
+    # the events only, never on how the provider's bytes were cut into reads.
+    released: list[bytes] = []
     ending = b""
     try:
         async for chunk in upstream.chunks():
-            released: list[bytes] = []
             if (
                 sse_splitter is not None
                 and needs_decoding is not None
@@ -152,17 +155,13 @@ async def relay_guarded(
                 and not needs_decoding(chunk)
             ):
                 # Whole events that hold nothing the guard needs: one opaque step, no splitting.
-                out = await guard.push(chunk, [])
-                if out:
-                    released.append(out)
+                released.append(await guard.push(chunk, []))
             elif sse_splitter is not None:
                 for raw in sse_splitter.feed_events(chunk):
                     if needs_decoding is None or guard.has_open_calls or needs_decoding(raw):
-                        out = await guard.push(raw, _sse_deltas(decoder, raw))
+                        released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
                     else:
-                        out = await guard.push(raw, [])
-                    if out:
-                        released.append(out)
+                        released.append(await guard.push(raw, []))
             else:
                 assert array_splitter is not None
                 for segment, element in array_splitter.feed_segments(chunk):
@@ -171,34 +170,30 @@ async def relay_guarded(
                         deltas = decoder.feed(event)
                         if not is_separator(segment[: len(segment) - len(element)]):
                             deltas.append(_OUTSIDE_ELEMENTS)
-                        out = await guard.push(segment, deltas)
+                        released.append(await guard.push(segment, deltas))
                     else:
-                        out = await guard.push(segment, [])
-                    if out:
-                        released.append(out)
-            if released:
-                body = b"".join(released)
-                result.bytes_sent += len(body)
-                await _send_body(send, body)
-        ending = b""
+                        released.append(await guard.push(segment, []))
+            await _send_released(send, released, result)
         if sse_splitter is not None:
             # An event the provider did not terminate still goes through the guard, never around it.
             for raw in sse_splitter.finish():
-                ending += await guard.push(raw, _sse_deltas(decoder, raw))
-            ending += await guard.finish()
+                released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
+            released.append(await guard.finish())
         else:
             assert array_splitter is not None
-            ending = await guard.finish()
+            released.append(await guard.finish())
             # Only the array's closing bracket may follow the last element; anything else is dropped.
             rest = array_splitter.rest()
             if rest.strip() == b"]":
-                ending += rest
+                released.append(rest)
     except StreamBlocked as blocked:
         result.blocked_by = blocked.decision
+        await _send_released(send, released, result)
         ending = _closing(block_event(blocked.decision), sse, result.bytes_sent)
     except ProxyError as exc:
         result.error = exc
         # What the guard still held was never approved: it is dropped with the broken stream.
+        await _send_released(send, released, result)
         ending = _closing(error_event(exc), sse, result.bytes_sent)
     except Exception:
         # A bug while inspecting must still end the stream the way the SDK understands.
@@ -207,10 +202,21 @@ async def relay_guarded(
                               kind=ErrorKind.INTERNAL)
         result.error = internal
         ending = _closing(error_event(internal), sse, result.bytes_sent)
+    else:
+        await _send_released(send, released, result)
     if ending:
         await _send_body(send, ending)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return result
+
+
+async def _send_released(send: Send, released: list[bytes], result: StreamResult) -> None:
+    """Send (and forget) what the guard released so far, if anything."""
+    body = b"".join(released)
+    released.clear()
+    if body:
+        result.bytes_sent += len(body)
+        await _send_body(send, body)
 
 
 def _closing(event: bytes, sse: bool, bytes_sent: int) -> bytes:

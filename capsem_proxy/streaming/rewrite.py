@@ -1,9 +1,9 @@
 """Rewrites the text carried by one stream event, re-encoding only that event.
 
-Used for redaction inside streams: the event's JSON is parsed, the one string that carries
-the event's text is replaced, and the event is re-serialised with its original framing (the
-`event:` line, the line endings, a JSON-array element's separators). Every other event keeps
-its exact bytes.
+Used for redaction inside streams and to release the approved start of an event's text before
+its end: the event's JSON is parsed, the one string that carries the event's text is replaced,
+and the event is re-serialised with its original framing (the `event:` line, the line endings, a
+JSON-array element's separators). Every other event keeps its exact bytes.
 """
 
 from __future__ import annotations
@@ -14,9 +14,20 @@ import orjson
 
 from capsem_proxy.streaming.sse import split_data
 
-__all__ = ["rewrite_event_text"]
+__all__ = ["rewrite_event_text", "split_event_text"]
 
 _TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json", "refusal"})
+# What only the last part of a split event may carry: how the answer ended and what it cost
+# (OpenAI `finish_reason` and `usage`; Gemini `finishReason`, `usageMetadata` and the
+# metadata about the whole candidate). The first part goes out with these cleared.
+_NULLED_IN_HEAD = frozenset({"finish_reason", "usage"})
+_DROPPED_IN_HEAD = frozenset(
+    {"finishReason", "usageMetadata", "citationMetadata", "groundingMetadata", "finishMessage"}
+)
+# A delta's role opens a message; the SDKs concatenate repeated fields, so only the first part keeps it.
+_DROPPED_IN_REST = frozenset({"role"})
+# Between two elements of a JSON-array stream.
+_ARRAY_SEPARATOR = b",\r\n"
 
 
 def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
@@ -34,9 +45,10 @@ def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
     return value
 
 
-def _rewrite_json(document: bytes, old: str, new: str) -> bytes | None:
-    # Keys spelled with escapes read as plain keys here. A document only the lenient reading
-    # understands (a BOM, 1e999) is not re-encoded: orjson would change what it says.
+def _parsed_with(document: bytes, old: str, new: str) -> Any:
+    """The document with its one text `old` replaced by `new`, or None when that cannot be done
+    exactly. Keys spelled with escapes read as plain keys here. A document only the lenient
+    reading understands (a BOM, 1e999) is not re-encoded: orjson would change what it says."""
     try:
         parsed = orjson.loads(document)
     except orjson.JSONDecodeError:
@@ -45,20 +57,77 @@ def _rewrite_json(document: bytes, old: str, new: str) -> bytes | None:
     _replace_leaf(parsed, old, new, found)
     if len(found) != 1:
         return None  # ambiguous or absent: the caller fails closed
-    return orjson.dumps(parsed)
+    return parsed
 
 
-def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | None:
-    """`raw` with its text `old` replaced by `new`, or None when that cannot be done exactly."""
+def _rewrite_json(document: bytes, old: str, new: str) -> bytes | None:
+    parsed = _parsed_with(document, old, new)
+    return None if parsed is None else orjson.dumps(parsed)
+
+
+def _strip_head(value: Any) -> None:
+    if isinstance(value, dict):
+        for key in [key for key in value if key in _DROPPED_IN_HEAD]:
+            del value[key]
+        for key, item in value.items():
+            if key in _NULLED_IN_HEAD:
+                value[key] = None
+            else:
+                _strip_head(item)
+    elif isinstance(value, list):
+        for item in value:
+            _strip_head(item)
+
+
+def _strip_rest(value: Any, in_delta: bool = False) -> None:
+    if isinstance(value, dict):
+        if in_delta:
+            for key in [key for key in value if key in _DROPPED_IN_REST]:
+                del value[key]
+        for key, item in value.items():
+            _strip_rest(item, key == "delta")
+    elif isinstance(value, list):
+        for item in value:
+            _strip_rest(item)
+
+
+def _frame(raw: bytes, sse: bool) -> tuple[bytes, bytes, bytes] | None:
+    """(the event's bytes before its JSON document, the document, the bytes after it), or None
+    when the event holds no single JSON document to rewrite."""
     if not sse:
         start = raw.find(b"{")
-        if start == -1:
-            return None
-        rewritten = _rewrite_json(raw[start:], old, new)
-        return None if rewritten is None else raw[:start] + rewritten
+        return None if start == -1 else (raw[:start], raw[start:], b"")
     cut = split_data(raw)
     if cut is None:
         return None  # text spread over several data lines (or an odd field) is not rewritten
     before, payload, after = cut
-    rewritten = _rewrite_json(payload.strip(), old, new)
+    return before, payload.strip(), after
+
+
+def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | None:
+    """`raw` with its text `old` replaced by `new`, or None when that cannot be done exactly."""
+    frame = _frame(raw, sse)
+    if frame is None:
+        return None
+    before, document, after = frame
+    rewritten = _rewrite_json(document, old, new)
     return None if rewritten is None else before + rewritten + after
+
+
+def split_event_text(raw: bytes, old: str, head: str, rest: str, *, sse: bool) -> tuple[bytes, bytes] | None:
+    """`raw`, whose text `old` is `head + rest`, as two events of the same format: the first carries
+    `head` (and nothing that closes the answer: finish reason, usage), the second `rest` with
+    everything else the event said. None when that cannot be done exactly."""
+    frame = _frame(raw, sse)
+    if frame is None:
+        return None
+    before, document, after = frame
+    first = _parsed_with(document, old, head)
+    second = _parsed_with(document, old, rest) if first is not None else None
+    if first is None or second is None:
+        return None
+    _strip_head(first)
+    _strip_rest(second)
+    # A JSON-array element after the first needs its separator (the first one's may open the array).
+    rest_before = before if sse else _ARRAY_SEPARATOR
+    return before + orjson.dumps(first) + after, rest_before + orjson.dumps(second) + after

@@ -146,7 +146,7 @@ def test_prometheus_scrapes_every_replica_directly_and_loads_the_alerts() -> Non
 
 
 def test_alert_rules_are_well_formed_and_name_real_metrics() -> None:
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
     families = _metric_families()
     names = set()
     for group in rules["groups"]:
@@ -169,17 +169,25 @@ def test_grafana_provisions_the_dashboard_on_the_prometheus_datasource() -> None
     providers = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/capsem-proxy.yaml").read_text())
     dashboards_dir = providers["providers"][0]["options"]["path"]
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES["grafana"]["volumes"]}
-    assert dashboards_dir in mounts
-    files = list((DEPLOY / mounts[dashboards_dir]).glob("*.json"))
-    assert files
+    # The dashboard file (deploy/grafana/capsem-proxy.json) is mounted into the provider's folder.
+    files = [DEPLOY / source for target, source in mounts.items()
+             if target.startswith(dashboards_dir + "/") and target.endswith(".json")]
+    assert files == [DEPLOY / "grafana" / "capsem-proxy.json"]
     families = _metric_families()
     for path in files:
         dashboard = json.loads(path.read_text())
         assert dashboard["uid"] and dashboard["panels"]
+        # Panels read the dashboard's datasource variable, which Grafana sets to the default
+        # datasource: the provisioned Prometheus.
+        variables = {item["name"]: item for item in dashboard["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+        assert source.get("isDefault") is True
         for panel in dashboard["panels"]:
-            assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+            if panel["type"] == "row":
+                continue
+            assert panel["datasource"]["uid"] in (source["uid"], "${datasource}"), panel["title"]
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] == source["uid"]
+                assert target["datasource"]["uid"] in (source["uid"], "${datasource}")
                 for metric in METRIC.findall(target["expr"]):
                     assert _family(metric) in families, f"panel {panel['title']!r} names {metric}"
 

@@ -198,7 +198,7 @@ def test_large_adversarial_input_stays_fast():
     text = ("A" * 5000 + " ") * 20 + ("i g n o r e " * 500) + "\u200b" * 1000
     started = time.perf_counter()
     PROMPTS.analyze(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # linear work takes milliseconds; backtracking would take minutes
 
 
 def test_signature_file_with_an_unknown_kind_is_refused():

@@ -226,3 +226,47 @@ def test_bad_options_are_refused_with_a_clear_message(options, message):
 def test_ner_without_an_installed_model_fails_at_start_up():
     with pytest.raises(ValueError, match="spaCy model 'xx_no_such_model' is not installed as a Python package"):
         PIIDetectPolicy.from_config({"ner": True, "ner_model": "xx_no_such_model"})
+
+
+def test_prefilters_said_to_need_a_digit_never_match_a_text_without_one() -> None:
+    """A text without a digit skips these prefilters: none of them may match such a text."""
+    import random
+    import re
+
+    from capsem_proxy.detectors import pii
+
+    used = {pattern for entity in pii._ENTITIES.values() for _, pattern in entity.prefilters}
+    assert used >= pii._PREFILTERS_WITH_A_DIGIT
+    rng = random.Random(11)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz .-()+:/@x\t\n"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80))) for _ in range(3000)]
+    texts += ["AB CD EFGH", "(+) (...) ext x", "AA BB CC D", "Lorem ipsum dolor sit amet, x-ray ext. 1.2"]
+    for pattern in pii._PREFILTERS_WITH_A_DIGIT:
+        compiled = re.compile(pattern)
+        assert not any(compiled.search(text) for text in texts), pattern
+        # With its digits taken out, a text it matches matches no more.
+        for sample in ("+1 (555) 010-0199", "4111 1111", "DE89 3704", "123-45-6789", "912-70", "10.0.0.1",
+                       "12 34 56 C", "1234567-Z", "S1234567D"):
+            if compiled.search(sample):
+                assert not compiled.search(re.sub(r"\d", "x", sample)), pattern
+
+
+def test_kinds_that_need_a_cue_word_are_found_through_the_shared_cue_pass() -> None:
+    detector = PIIDetector()
+    assert detector.scan("Write one sentence about the sea, for a benchmark. Mail bob@example.org") == []
+    found = detector.scan("Contact alice.smith@corp-mail.de, NHS number 943 476 5919, tax file number 123 456 782")
+    assert [finding.kind for finding in found] == ["email", "uk_nhs", "au_tfn"]
+    found = detector.scan("Aadhaar: 2345 6789 0124; PESEL 44051401359")
+    assert [finding.kind for finding in found] == ["in_aadhaar", "pl_pesel"]
+
+
+def test_national_ids_are_not_looked_for_in_a_text_without_a_digit() -> None:
+    """The PII scan skips national ids for a text without a digit: their gate needs one."""
+    import random
+
+    from capsem_proxy.detectors import national_ids
+
+    rng = random.Random(5)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZXYZ .-/+abc"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
+    assert not any(national_ids._GATE.search(text) for text in texts)

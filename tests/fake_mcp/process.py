@@ -41,6 +41,10 @@ class FakeMcpProcess:
     def misbehave(self, mode: str, delay: float = 0.0) -> None:
         self.http.post("/_fake/mode", json={"mode": mode, "delay": delay}).raise_for_status()
 
+    def script(self, method: str, result: Any) -> None:
+        """Answer every request of `method` with `result` (until reset)."""
+        self.http.post("/_fake/script", json={"method": method, "result": result}).raise_for_status()
+
     def set_echo_description(self, description: str) -> None:
         self.http.post("/_fake/echo_description", json={"description": description}).raise_for_status()
 

@@ -2,7 +2,8 @@
 
 It records every tool call it receives (so a test can prove a blocked call never reached it), can
 change a tool's definition at run time (a "rug pull"), and, over HTTP, can be told to misbehave
-(answer slowly, answer garbage, fail with HTTP 500) through `/_fake/*` control routes.
+(answer slowly, answer garbage, fail with HTTP 500, answer a method with a scripted result) through
+`/_fake/*` control routes.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ class Misbehaviour:
     def __init__(self) -> None:
         self.mode = ""
         self.delay = 0.0
+        # method -> the result answered (as JSON) to a request of that method, instead of the SDK's.
+        self.scripted: dict[str, Any] = {}
 
     def wrap(self, app: Any, fake: FakeMcp) -> Any:
         async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -155,6 +158,10 @@ class Misbehaviour:
             if scope["type"] == "http" and scope["method"] == "POST":
                 fake.headers.append({name.decode(): value.decode() for name, value in scope["headers"]})
                 del fake.headers[:-100]
+            if scope["type"] == "http" and scope["method"] == "POST" and self.scripted:
+                receive = await self._answer_scripted(receive, send)
+                if receive is None:
+                    return
             if scope["type"] == "http" and scope["method"] == "POST" and self.mode:
                 if self.mode == "slow":
                     await asyncio.sleep(self.delay)
@@ -172,6 +179,37 @@ class Misbehaviour:
             await app(scope, receive, send)
 
         return wrapped
+
+    async def _answer_scripted(self, receive: Any, send: Any) -> Any:
+        """Answer a request whose method is scripted (None); otherwise a `receive` replaying the body."""
+        body = await _read_body(receive)
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("method") in self.scripted and "id" in message:
+            answer = {"jsonrpc": "2.0", "id": message["id"], "result": self.scripted[message["method"]]}
+            await _respond(send, 200, json.dumps(answer).encode(), b"application/json")
+            return None
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _read_body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
 
 
 async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
@@ -195,11 +233,16 @@ async def _control(scope: dict[str, Any], receive: Any, send: Any, fake: FakeMcp
     elif path == "/_fake/reset":
         fake.reset()
         misbehaviour.mode, misbehaviour.delay = "", 0.0
+        misbehaviour.scripted.clear()
         await _respond(send, 200, b"{}", b"application/json")
     elif path == "/_fake/mode":
         fields = json.loads(body or b"{}")
         misbehaviour.mode = fields.get("mode", "")
         misbehaviour.delay = float(fields.get("delay", 0))
+        await _respond(send, 200, b"{}", b"application/json")
+    elif path == "/_fake/script":
+        fields = json.loads(body)
+        misbehaviour.scripted[fields["method"]] = fields["result"]
         await _respond(send, 200, b"{}", b"application/json")
     elif path == "/_fake/echo_description":
         fake.set_echo_description(json.loads(body)["description"])

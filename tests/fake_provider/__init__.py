@@ -26,7 +26,10 @@ are merged over the sticky ones; unknown fields -> 400):
   overloaded (Anthropic 529, others 503), fail_times (N: the error applies to the first N requests of that
   scenario only, then success; counted per sticky script or per distinct header value),
   break_after (streams: send N events then abort the connection mid-body; non-streamed: send the headers and half
-  the body, then abort), gzip (gzip the non-streamed body, ``content-encoding: gzip``).
+  the body, then abort), gzip (gzip the non-streamed body, ``content-encoding: gzip``),
+  rechunk (streams: the same bytes written otherwise than one event per write: ``bytes`` one byte per write,
+  ``whole`` the whole stream in one write, ``random`` writes of random sizes from ``rechunk_seed`` (int); with
+  delay_ms between writes; break_after does not apply).
 Spellings of a successful answer (all still read by the provider SDKs): content_type (str: the Content-Type sent),
   bom (a UTF-8 byte order mark before the body or the stream), line_end (CR, CRLF or LF: SSE line ends),
   escape_keys (every JSON key spelled with a ``\\u`` escape), huge_number (a ``"x_score": 1e999`` member, which

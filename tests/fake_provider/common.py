@@ -264,9 +264,19 @@ def endpoint(
             return scenario_error(api, sc, key)
         if bad_json is not None:
             return api.error(400, body=_bad_json(api, bad_json))
-        return await handler(Ctx(request, state, api, sc, body, payload, key))
+        try:
+            return await handler(Ctx(request, state, api, sc, body, payload, key))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # A body of the wrong shape (a list where the API wants a string…): the provider's 400.
+            return api.error(400, body=_bad_shape(api, exc))
 
     return handle
+
+
+def _bad_shape(api: Api, exc: BaseException) -> Any:
+    payload = api.error_payload(400)
+    _set_message(payload, f"Invalid request body: {type(exc).__name__}")
+    return payload
 
 
 def _bad_json(api: Api, exc: object) -> Any:
@@ -315,6 +325,21 @@ def _abort(request: web.BaseRequest) -> None:
         transport.abort()
 
 
+def rechunked(stream: bytes, how: str, seed: int) -> list[bytes]:
+    """`stream` cut into writes otherwise than at its events: one byte each, all at once, or random sizes."""
+    if how == "whole":
+        return [stream]
+    if how == "bytes":
+        return [stream[index : index + 1] for index in range(len(stream))]
+    sizes = random.Random(seed)
+    pieces, start = [], 0
+    while start < len(stream):
+        size = sizes.choice((1, 2, 3, 7, 20, 64, 200, 1000))
+        pieces.append(stream[start : start + size])
+        start += size
+    return pieces
+
+
 async def stream_answer(ctx: Ctx, events: Iterable[bytes], *, content_type: str | None = None) -> web.StreamResponse:
     """Stream pre-built events, honouring delays, break_after and client disconnects."""
     request = ctx.request
@@ -324,6 +349,8 @@ async def stream_answer(ctx: Ctx, events: Iterable[bytes], *, content_type: str 
     is_sse = framing.startswith("text/event-stream")
     events = respell_events(events, sc, sse=is_sse) if has_spelling(sc) else list(events)
     total = len(events)
+    if sc.rechunk is not None:
+        events = rechunked(b"".join(events), sc.rechunk, sc.rechunk_seed)
     headers = ctx.api.headers()
     headers["Content-Type"] = answer_content_type(sc, framing)
     headers["Cache-Control"] = "no-cache"
@@ -336,7 +363,7 @@ async def stream_answer(ctx: Ctx, events: Iterable[bytes], *, content_type: str 
             return resp
         await resp.prepare(request)
         delay = sc.delay_ms / 1000
-        limit = sc.break_after
+        limit = sc.break_after if sc.rechunk is None else None
         for event in events:
             if limit is not None and sent >= limit:
                 outcome = "broken"

@@ -55,6 +55,9 @@ class Scenario:
     endless_event: bool = False
     gzip_bomb: int | None = None
     body_bytes: int | None = None
+    # Streams: how the stream's bytes are cut into writes (None: one event per write).
+    rechunk: str | None = None
+    rechunk_seed: int = 0
 
     @property
     def wants_error(self) -> bool:
@@ -83,6 +86,8 @@ class Scenario:
                 raise ScenarioError(f"scenario field {name!r} has wrong type {type(value).__name__}")
         if values.get("chunk_size", 1) < 1:
             raise ScenarioError("chunk_size must be >= 1")
+        if values.get("rechunk", "bytes") not in ("bytes", "whole", "random"):
+            raise ScenarioError("rechunk must be one of bytes, whole, random")
         if values.get("line_end", "\n") not in ("\n", "\r", "\r\n"):
             raise ScenarioError("line_end must be one of LF, CR, CRLF")
         return cls(**values)
@@ -128,6 +133,8 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "endless_event": bool,
     "gzip_bomb": int,
     "body_bytes": int,
+    "rechunk": str,
+    "rechunk_seed": int,
 }
 _DEFAULT = Scenario()
 DEFAULT_SCENARIO = _DEFAULT

@@ -192,7 +192,19 @@ def check_forbidden_words(proxy, fake_provider, options) -> None:
     _refused(_chat(proxy, "capsem_block it"), "Detected 'capsem_block' in prompt")
 
 
+def check_ticket_guard(proxy, fake_provider, options) -> None:
+    """docs/writing-policies.md: a prompt naming an internal ticket is refused; an answer naming one
+    reaches the client with the id replaced by "[ticket]"."""
+    assert options["projects"] == ["OPS", "SEC"]
+    _refused(_chat(proxy, "what is the status of OPS-1234?"),
+             "Request blocked by security policy: the prompt names an internal ticket")
+    assert fake_provider.last() is None
+    answer = _answer(_chat(proxy, "any news?", scenario={"reply": "fixed in SEC-77"}))
+    assert answer["content"] == "fixed in [ticket]"
+
+
 CHECKS: dict[str, Callable[[ProxyProcess, Any, dict], None]] = {
+    "ticket_guard.TicketGuard": check_ticket_guard,
     "secrets": check_secrets,
     "pii_detect": check_pii_detect,
     "injection": check_injection,

@@ -31,11 +31,11 @@ def test_a_result_reads_text_structured_content_and_resources_but_not_binaries()
         ],
         "structuredContent": {"owner": "someone@example.org"},
         "isError": False,
-        "_meta": {"server": "not read"},
+        "_meta": {"server": "read too", "io.example/trace": "abc123"},
     })
     texts = result.texts()
-    assert {"visible text", "https://example.org/x", "a link", "someone@example.org", "owner"} <= set(texts)
-    assert png not in texts and text_blob not in texts and "not read" not in texts
+    assert {"visible text", "https://example.org/x", "a link", "someone@example.org", "owner", "read too"} <= set(texts)
+    assert png not in texts and text_blob not in texts and "io.example/trace" not in texts
     assert result.media_texts() == ["secret inside a text file"]
     assert result.as_dict()["structuredContent"] == {"owner": "someone@example.org"}
     assert result.call_id == "7" and result.name == "read"

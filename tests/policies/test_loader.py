@@ -6,8 +6,9 @@ from capsem.models import Decision as CapsemDecision
 from capsem.models import Reason
 from capsem.models import Verdict as CapsemVerdict
 from capsem.policies import Policy as CapsemPolicy
+from capsem.policies.debug_policy import DebugPolicy
 
-from capsem_proxy.config import ConfigError, PolicySettings
+from capsem_proxy.config import ConfigError, PolicySettings, Settings
 from capsem_proxy.decisions import Verdict
 from capsem_proxy.exchange import Exchange, Message, ToolDefinition
 from capsem_proxy.hooks import RequestContext
@@ -66,6 +67,36 @@ def test_custom_policy_only_reports_the_hooks_it_overrides():
     loaded = load_policies([PolicySettings(class_path=f"{__name__}.KeywordPolicy", options={"keyword": "k"})])
     assert loaded[0].implements("on_model_call")
     assert not loaded[0].implements("on_model_response")
+
+
+class LoudDebugPolicy(DebugPolicy):
+    """A DebugPolicy that does read answers: its own hook, though of the same name."""
+
+    async def on_model_response(self, invocation_id, agent, response, thoughts, media):
+        return CapsemDecision(verdict=CapsemVerdict.ALLOW, reason=Reason.SAFE)
+
+
+class QuietDebugPolicy(DebugPolicy):
+    """Inherits DebugPolicy's answer hooks unchanged."""
+
+
+@pytest.mark.parametrize(
+    "class_path", ["capsem.policies.debug_policy.DebugPolicy", "debug", f"{__name__}.QuietDebugPolicy"]
+)
+def test_debug_policy_named_by_path_reads_no_answers_like_the_default(class_path):
+    """Its answer hooks always allow: an answer is not decoded, nor held back, for them."""
+    explicit = Pipeline(load_policies([PolicySettings(class_path=class_path)]))
+    default = Pipeline(load_policies(Settings().policies))
+    for pipeline in (explicit, default):
+        assert not pipeline.reads_answer_text()
+        assert pipeline.has_response_policies()  # emitted tool calls are still checked
+    assert explicit.policies[0].implements("on_model_call") and explicit.policies[0].implements("on_tool_call")
+    assert not explicit.policies[0].implements("on_tool_response")
+
+
+def test_a_debug_policy_overriding_its_answer_hook_reads_answers():
+    pipeline = Pipeline(load_policies([PolicySettings(class_path=f"{__name__}.LoudDebugPolicy")]))
+    assert pipeline.reads_answer_text()
 
 
 @pytest.mark.parametrize(

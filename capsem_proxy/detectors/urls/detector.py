@@ -3,10 +3,12 @@ risky (see the package docstring)."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal, get_args
 
 from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.holds import last_line_hold, word_hold
 from capsem_proxy.detectors.urls.allow_list import HostAllowList
 from capsem_proxy.detectors.urls.blobs import BlobLimits, carries_data
 from capsem_proxy.detectors.urls.domains import registrable_domain
@@ -18,6 +20,9 @@ __all__ = ["URL_KINDS", "UrlDetector", "UrlKind"]
 
 UrlKind = Literal["markdown_image", "link", "data_url", "script_url", "encoded_query", "ip_host", "homograph"]
 URL_KINDS: tuple[str, ...] = get_args(UrlKind)
+
+# What opens a script URL, whose markdown target runs on to the end of its line.
+_SCRIPT_SCHEME = re.compile(r"(?i)(?:javascript|vbscript):")
 
 
 class UrlDetector:
@@ -51,6 +56,11 @@ class UrlDetector:
             for kind in self.kinds_of(found):
                 findings.append(Finding(kind, found.start, found.end, found.text))
         return findings
+
+    def hold_from(self, text: str) -> int:
+        """Where a URL may still be in progress at the end of `text` (see `detectors.holds`): the
+        last word, or a script URL in the last line (a markdown target runs to the line's end)."""
+        return min(word_hold(text), last_line_hold(text, _SCRIPT_SCHEME))
 
     def kinds_of(self, found: FoundUrl) -> tuple[str, ...]:
         """The finding kinds of one URL (none when it is harmless)."""
