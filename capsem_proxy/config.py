@@ -18,6 +18,7 @@ from capsem_proxy.config_errors import validation_lines
 from capsem_proxy.gateway.settings import AuthSettings, LimitsSettings
 from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
+from capsem_proxy.upstreams.settings import CircuitBreakerSettings, RetrySettings, UpstreamSettings, check_routing
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -368,6 +369,14 @@ class Settings(BaseSettings):
     mcp: McpSettings = McpSettings()
     auth: AuthSettings | None = Field(None, description="gateway keys and JWTs (team gateway); off when absent")
     limits: LimitsSettings | None = Field(None, description="rate limits, budgets and spend; off when absent")
+    upstreams: list[UpstreamSettings] = Field(
+        default_factory=list, description="named upstreams (default: the three of providers:)"
+    )
+    models: dict[str, list[str]] = Field(
+        default_factory=dict, description="model aliases: a client's model name -> ordered upstream:model chain"
+    )
+    retries: RetrySettings = RetrySettings()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
 
     model_config = SettingsConfigDict(
         env_prefix="CAPSEM_PROXY_",
@@ -391,6 +400,7 @@ class Settings(BaseSettings):
     def model_post_init(self, context: Any, /) -> None:
         if self.cors.allow_credentials and "*" in self.cors.allow_origins:
             raise ValueError("cors.allow_origins may not contain '*' when cors.allow_credentials is true")
+        check_routing(self.upstreams, self.models)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
