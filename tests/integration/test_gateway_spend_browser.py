@@ -43,7 +43,8 @@ def spent(fake_provider):
         "auth": {"mode": "both", "jwt": {"jwks_file": str(jwks), "issuer": ISSUER, "audience": AUDIENCE}},
         "limits": {"prices": {"priced-*": {"input": PRICE_IN, "output": PRICE_OUT}}},
     })
-    key = create_key(proxy, tenant=TENANT, models=["priced-*"])["key"]
+    made = create_key(proxy, tenant=TENANT, models=["priced-*"])
+    key = made["key"]
     client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key=key, max_retries=0, timeout=10)
     tokens_in = tokens_out = 0
     request_ids = []
@@ -68,7 +69,7 @@ def spent(fake_provider):
     assert len(rows) == 4
     cost = round(tokens_in * PRICE_IN / 1e6 + tokens_out * PRICE_OUT / 1e6, 6)
     yield {"proxy": proxy, "tokens_in": tokens_in, "tokens_out": tokens_out, "cost": cost,
-           "gateway_ids": request_ids, "passthrough_id": passthrough}
+           "gateway_ids": request_ids, "passthrough_id": passthrough, "key_id": made["id"]}
     proxy.stop()
 
 
@@ -129,12 +130,28 @@ def test_the_spend_view_shows_tenant_tokens_and_cost(spent, tmp_path):
         assert page.locator("#spend-cost").inner_text() == usd(spent["cost"])
         assert page.locator("#spend-input").inner_text() == f"{spent['tokens_in']:,}"
 
+        page.select_option("#spend-group", "key")
+        key_row = page.locator("#spend tbody tr", has_text=spent["key_id"])
+        key_row.wait_for(timeout=WAIT_MS)
+        assert TENANT in key_row.locator("td").first.inner_text()
+        assert key_row.locator("td").all_inner_texts()[1:3] == ["3", f"{spent['tokens_in']:,}"]
+
+        page.select_option("#spend-group", "model")
+        page.locator("#spend tbody tr", has_text=MODEL).wait_for(timeout=WAIT_MS)
         page.select_option("#f-range", "1h")
         page.wait_for_function("document.getElementById('spend-title').textContent === 'Spend in the last hour'",
                                timeout=WAIT_MS)
         assert "#spend?range=1h" in page.url
         page.locator("#spend tbody tr", has_text=MODEL).wait_for(timeout=WAIT_MS)
         page.screenshot(path=str(tmp_path / "spend-by-model.png"), full_page=True)
+
+
+def test_dollars_read_as_people_write_them(spent):
+    with chromium_context(require_chromium()) as context:
+        page = context.new_page()
+        _login(page, spent["proxy"].base_url, "viewer")
+        written = page.evaluate("[1234.5, 1, 0.5, 0.12345, 0.00012, 0.00001, 0].map((value) => Format.usd(value))")
+        assert written == ["$1,234.50", "$1.00", "$0.50", "$0.1235", "$0.0001", "< $0.0001", "$0.00"]
 
 
 def test_request_tables_show_gateway_tenants_whole_and_hashes_short(spent, tmp_path):

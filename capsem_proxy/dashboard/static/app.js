@@ -611,10 +611,29 @@ async function showOverview() {
 const SPEND_WINDOW_S = 86400;
 const SPEND_GROUP_TITLES = { tenant: "tenant", key: "gateway key", model: "model", provider: "provider" };
 
-function spendGroupCell(group, value) {
+// A gateway key by its id, with whose it is (tenant, name, the last characters of the key, whether it
+// still works) when the key listing has it.
+function spendGroupCell(group, value, keys) {
   if (group === "tenant") return tenantCell({ tenant_id: value });
   if (group === "model" || group === "provider") return el("td", { className: "wrap" }, filterLink(group, value));
-  return el("td", { text: value, className: "wrap" });
+  const key = keys && keys.get(value);
+  const cell = el("td", { text: value, className: "wrap" });
+  if (key) {
+    const about = [key.tenant, key.name, key.hint, key.status && key.status !== "active" ? key.status : ""];
+    cell.append(" ", el("span", { text: about.filter(Boolean).join(" \u00b7 "), className: "muted" }));
+  }
+  return cell;
+}
+
+// The gateway keys by id, for the Spend page's key rows; none when the listing cannot be read.
+async function keysById() {
+  try {
+    const page = await api("/admin/keys");
+    return new Map((page.keys || []).map((key) => [key.id, key]));
+  } catch (error) {
+    if (error.message === "not logged in") throw error;
+    return new Map();
+  }
 }
 
 function costCell(value) {
@@ -625,9 +644,9 @@ function shareText(cost, total) {
   return total > 0 ? (100 * cost / total).toFixed(1) + " %" : "";
 }
 
-function spendRow(group, total) {
+function spendRow(group, total, keys) {
   return (row) => el("tr", { className: "spend-row" },
-    spendGroupCell(group, row.group),
+    spendGroupCell(group, row.group, keys),
     numberCell(Format.integer(row.requests)),
     numberCell(Format.integer(row.input_tokens)),
     numberCell(Format.integer(row.output_tokens)),
@@ -672,7 +691,8 @@ async function showSpend() {
   const total = page.total || {};
   showSpendTotals(total);
   const rows = [...(page.rows || [])].sort((a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests);
-  fillTable("spend", rows, spendRow(group, total), "no spend recorded in this window");
+  const keys = group === "key" && rows.length ? await keysById() : null;
+  fillTable("spend", rows, spendRow(group, total, keys), "no spend recorded in this window");
   const foot = document.querySelector("#spend tfoot");
   foot.replaceChildren();
   if (rows.length > 1) {
