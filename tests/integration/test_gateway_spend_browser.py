@@ -17,8 +17,9 @@ import openai
 import pytest
 
 from tests.browser import chromium_context, require_chromium
-from tests.integration.gateway_helpers import admin, create_key, start_gateway
+from tests.integration.gateway_helpers import ADMIN_TOKEN, admin, create_key, start_gateway
 from tests.integration.test_gateway_jwt import AUDIENCE, ISSUER, JWKS, token
+from tests.proxy_process import start_proxy
 
 WAIT_MS = 8000
 TENANT = "team-spend-ui"
@@ -94,9 +95,9 @@ def test_spend_route_matches_the_usage(spent):
     assert row["cost_usd"] == pytest.approx(spent["cost"], abs=1e-6)
 
 
-def _login(page, base_url: str, role: str) -> None:
+def _login(page, base_url: str, role: str, credential: str | None = None) -> None:
     page.goto(f"{base_url}/dashboard")
-    page.fill("#token", token(roles=[role]))
+    page.fill("#token", credential or token(roles=[role]))
     with page.expect_navigation():
         page.click("#login-form button[type=submit]")
     page.wait_for_selector("#live-requests", state="visible")
@@ -176,3 +177,19 @@ def test_spend_needs_no_admin_role_and_refuses_writes(spent):
     base = spent["proxy"].base_url
     assert httpx.get(base + "/admin/spend", headers=viewer, timeout=10).status_code == 200
     assert httpx.post(base + "/admin/spend", headers=viewer, timeout=10).status_code == 403
+
+
+def test_the_spend_page_says_when_nothing_records_spend(fake_provider, tmp_path):
+    proxy = start_proxy(fake_provider.base_url, {"admin": {"token": ADMIN_TOKEN}})
+    try:
+        with chromium_context(require_chromium()) as context:
+            page = context.new_page()
+            _login(page, proxy.base_url, "admin", ADMIN_TOKEN)
+            page.click("nav a[data-nav=spend]")
+            empty = page.locator("#spend td.empty", has_text="only when the gateway is on")
+            empty.wait_for(timeout=WAIT_MS)
+            assert page.locator("#spend-cost").inner_text() == "-"
+            assert "error" not in (page.locator("#status").get_attribute("class") or "")
+            page.screenshot(path=str(tmp_path / "spend-without-gateway.png"), full_page=True)
+    finally:
+        proxy.stop()
