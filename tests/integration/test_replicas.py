@@ -192,7 +192,7 @@ def test_a_requests_per_minute_limit_holds_across_both_replicas(cluster: Cluster
         error = answer.json()
         assert error["error"]["type"] == "requests" and error["error"]["code"] == "rate_limit_exceeded", error
         assert f"{RPM} requests per minute" in error["detail"], error
-        assert 1 <= int(answer.headers["retry-after"]) <= 60
+        assert 1 <= int(answer.headers["retry-after"]) <= 61  # the counter outlives its minute by a second
         assert answer.headers["x-ratelimit-limit-requests"] == str(RPM)
         assert answer.headers["x-ratelimit-remaining-requests"] == "0"
     if windows == 1:  # the official SDK sees the same refusal as its own RateLimitError
