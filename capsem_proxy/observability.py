@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["Observer", "derive_session_id", "redacted_text"]
 
 
+# The severity of a recorded verdict, by its text (no Verdict built per decision).
+_SEVERITY_OF: dict[str, int] = {verdict.value: severity for verdict, severity in SEVERITY.items()}
+
+
 def derive_session_id(tenant_id: str, exchange: Exchange) -> str:
     """A session id for a conversation that names none: a hash of the tenant, the system
     instructions and the first message, which every later turn of the same chat repeats."""
@@ -85,7 +89,7 @@ class Observer:
         record = context.record
         if record is not None:
             governing = strictest(decisions)
-            if governing is not None and governing.severity > SEVERITY[Verdict(record.verdict)]:
+            if governing is not None and governing.severity > _SEVERITY_OF[record.verdict]:
                 record.verdict = governing.verdict.value
                 record.decision_id = governing.decision_id
                 record.reason = governing.reason

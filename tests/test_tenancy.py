@@ -15,6 +15,14 @@ def test_tenant_id_is_hmac_sha256_of_the_key():
     assert "sk-key" not in hasher.tenant_id("sk-key")
 
 
+def test_tenant_id_matches_hmac_for_every_secret_length():
+    # Secrets shorter than, equal to and longer than SHA-256's 64-byte block (hashed first).
+    for secret in (b"", b"s", b"k" * 63, b"k" * 64, b"k" * 65, bytes(range(256)) * 3):
+        for key in ("sk-key", "é-ключ", "x" * 500):
+            expected = hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:32]
+            assert TenantHasher(secret).tenant_id(key) == expected
+
+
 def test_secret_is_generated_once_and_kept(tmp_path):
     first = load_or_create_secret(tmp_path, None)
     assert len(first) == 64

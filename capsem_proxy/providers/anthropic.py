@@ -33,7 +33,7 @@ from typing import Any
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.errors import ErrorKind
-from capsem_proxy.exchange import Answer, Exchange, ToolUse
+from capsem_proxy.exchange import Answer, Exchange, ToolUse, Usage
 from capsem_proxy.providers._decode_helpers import (
     as_list,
     as_str,
@@ -246,11 +246,15 @@ class AnthropicAdapter(ProviderAdapter):
         answer.thinking = "\n".join(thinking)
         reason = body.get("stop_reason")
         answer.finish_reason = reason if isinstance(reason, str) else None
-        usage = body.get("usage")
-        if isinstance(usage, dict):
-            answer.usage.input_tokens = to_int(usage.get("input_tokens"))
-            answer.usage.output_tokens = to_int(usage.get("output_tokens"))
+        _message_usage(body, answer.usage)
         return answer
+
+    def decode_usage(self, operation: str, body: Any) -> Usage:
+        """The token counts of a non-streamed Message, and nothing else."""
+        usage = Usage()
+        if operation == "messages" and isinstance(body, dict):
+            _message_usage(body, usage)
+        return usage
 
     def stream_decoder(self, operation: str) -> StreamDecoder:
         """A decoder for a streamed Messages answer."""
@@ -274,3 +278,10 @@ class AnthropicAdapter(ProviderAdapter):
         if api_key is not None:
             return valid_key(api_key)
         return None if authorization is None else bearer_token(authorization)
+
+
+def _message_usage(body: dict[str, Any], usage: Usage) -> None:
+    counts = body.get("usage")
+    if isinstance(counts, dict):
+        usage.input_tokens = to_int(counts.get("input_tokens"))
+        usage.output_tokens = to_int(counts.get("output_tokens"))

@@ -8,8 +8,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from capsem_proxy.exchange import Answer, Exchange
+from capsem_proxy.exchange import Answer, Exchange, Usage
 from capsem_proxy.streaming.events import StreamDecoder
+from capsem_proxy.streaming.usage import USAGE_KEY
 
 __all__ = ["ConflictingKeys", "ProviderAdapter"]
 
@@ -28,13 +29,18 @@ class ProviderAdapter(ABC):
     tool_call_markers: ClassVar[tuple[bytes, ...]] = ()
 
     _tool_call_pattern: ClassVar[re.Pattern[bytes] | None] = None
+    _decoding_needles: ClassVar[tuple[bytes, ...]] = (USAGE_KEY, b"\\u", b"\x00")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.tool_call_markers:
-            # The markers, plus what may disguise them (see `answer_decoding.may_be_disguised`).
-            alternatives = [re.escape(marker) for marker in cls.tool_call_markers] + [rb"\\u", b"\x00"]
-            cls._tool_call_pattern = re.compile(b"|".join(alternatives))
+        # What may disguise a key (see `answer_decoding.may_be_disguised`).
+        disguises = [rb"\\u", b"\x00"]
+        markers = [re.escape(marker) for marker in cls.tool_call_markers]
+        if markers:
+            cls._tool_call_pattern = re.compile(b"|".join(markers + disguises))
+        # Everything that makes an unread stream event worth decoding (see `may_need_decoding`).
+        # The usage key first: a provider that reports counts in every event (Gemini) stops at it.
+        cls._decoding_needles = (USAGE_KEY, *cls.tool_call_markers, b"\\u", b"\x00")
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
         """False when `raw` certainly holds no tool call (one C-level scan for all markers).
@@ -44,6 +50,15 @@ class ProviderAdapter(ABC):
         """
         pattern = self._tool_call_pattern
         return pattern is not None and pattern.search(raw) is not None
+
+    def may_need_decoding(self, raw: bytes) -> bool:
+        """False when `raw` certainly holds neither token counts nor a tool call: the same answer
+        as `may_report_usage(raw) or self.may_carry_tool_call(raw)`, with one substring search per
+        needle (each a fast C search; an alternation regex steps through the bytes one by one)."""
+        for needle in self._decoding_needles:  # noqa: SIM110 (any() over a generator costs more)
+            if needle in raw:
+                return True
+        return False
 
     @abstractmethod
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
@@ -57,6 +72,11 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def decode_answer(self, operation: str, body: Any) -> Answer:
         """Decode a parsed non-streamed answer body."""
+
+    def decode_usage(self, operation: str, body: Any) -> Usage:
+        """The token counts of a parsed non-streamed answer, as `decode_answer` reads them; adapters
+        read only the counts, so an answer nobody else reads is not decoded whole for them."""
+        return self.decode_answer(operation, body).usage
 
     @abstractmethod
     def stream_decoder(self, operation: str) -> StreamDecoder:

@@ -35,7 +35,7 @@ import orjson
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.errors import ErrorKind
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse, Usage
 from capsem_proxy.providers._decode_helpers import (
     as_list,
     as_str,
@@ -141,8 +141,12 @@ def _add_response(body: dict[str, Any], answer: Answer, texts: list[str], thinki
         answer.finish_reason = reason
     elif answer.finish_reason is None:
         answer.finish_reason = _block_reason(body)
+    _add_usage(body, answer.usage)
+
+
+def _add_usage(body: dict[str, Any], usage: Usage) -> None:
+    """The counts of one GenerateContentResponse over those of the responses before it."""
     input_tokens, output_tokens = _usage(get(body, "usageMetadata", "usage_metadata"))
-    usage = answer.usage
     usage.input_tokens = input_tokens if input_tokens is not None else usage.input_tokens
     usage.output_tokens = output_tokens if output_tokens is not None else usage.output_tokens
 
@@ -276,6 +280,16 @@ class GeminiAdapter(ProviderAdapter):
         answer.text = "".join(texts)
         answer.thinking = "".join(thinking)
         return answer
+
+    def decode_usage(self, operation: str, body: Any) -> Usage:
+        """The token counts of a GenerateContentResponse (or of a JSON array of them), and nothing else."""
+        usage = Usage()
+        if operation not in ("generate", "stream_generate"):
+            return usage
+        responses = [body] if isinstance(body, dict) else [item for item in as_list(body) if isinstance(item, dict)]
+        for response in responses:
+            _add_usage(response, usage)
+        return usage
 
     def stream_decoder(self, operation: str) -> StreamDecoder:
         """A decoder for streamGenerateContent (SSE or JSON array: each event is one response)."""

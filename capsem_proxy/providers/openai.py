@@ -45,7 +45,7 @@ from typing import Any
 
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.errors import ErrorKind
-from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse, parse_arguments
+from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse, Usage, parse_arguments
 from capsem_proxy.providers._decode_helpers import (
     as_list,
     as_str,
@@ -208,10 +208,14 @@ def _chat_answer(body: dict[str, Any], answer: Answer) -> None:
     answer.thinking = "\n".join(thinking)
     reason = choices[0].get("finish_reason") if choices else None
     answer.finish_reason = reason if isinstance(reason, str) else None
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        answer.usage.input_tokens = to_int(usage.get("prompt_tokens"))
-        answer.usage.output_tokens = to_int(usage.get("completion_tokens"))
+    _chat_usage(body, answer.usage)
+
+
+def _chat_usage(body: dict[str, Any], usage: Usage) -> None:
+    counts = body.get("usage")
+    if isinstance(counts, dict):
+        usage.input_tokens = to_int(counts.get("prompt_tokens"))
+        usage.output_tokens = to_int(counts.get("completion_tokens"))
 
 
 def _responses_finish(response: dict[str, Any]) -> str | None:
@@ -509,6 +513,16 @@ class OpenAIAdapter(ProviderAdapter):
             elif operation == "responses":
                 _responses_answer(body, answer)
         return answer
+
+    def decode_usage(self, operation: str, body: Any) -> Usage:
+        """The token counts of a chat completion or Responses object, and nothing else."""
+        usage = Usage()
+        if isinstance(body, dict):
+            if operation == "chat":
+                _chat_usage(body, usage)
+            elif operation == "responses":
+                usage.input_tokens, usage.output_tokens = _responses_usage(body.get("usage"))
+        return usage
 
     def stream_decoder(self, operation: str) -> StreamDecoder:
         """A decoder for a chat or Responses stream (other operations do not stream)."""

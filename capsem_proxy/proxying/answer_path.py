@@ -142,8 +142,14 @@ class AnswerPath:
 
     def _usage_only(self, flow: Flow, body: bytes) -> Answer | None:
         """An unchecked answer decoded for its token counts (or its stored text), when it may have any."""
-        if not may_report_usage(body) and not self._store_content:
-            return None
+        if not self._store_content:
+            if not may_report_usage(body):
+                return None
+            try:
+                # Only the counts are kept: the rest of the answer is not decoded for nothing.
+                return Answer(usage=flow.adapter.decode_usage(flow.route.operation, parse_answer_json(body)))
+            except Exception:  # an answer the adapter cannot read still goes to the client as sent
+                return None
         try:
             return flow.adapter.decode_answer(flow.route.operation, parse_answer_json(body))
         except Exception:  # an answer the adapter cannot read still goes to the client as sent
@@ -243,9 +249,6 @@ class AnswerPath:
         def block_event(decision: Decision) -> bytes:
             return adapter.stream_error_event(operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse)
 
-        def needs_decoding(raw: bytes) -> bool:
-            return may_report_usage(raw) or adapter.may_carry_tool_call(raw)
-
         guard = StreamGuard(
             GuardChecks(answer=check_answer, tool_call=check_tool_call),
             mode="buffer" if pipeline.needs_whole_answer() else mode,
@@ -263,7 +266,7 @@ class AnswerPath:
         relay = relay_guarded(
             flow.send, upstream, sse=is_sse, decoder=adapter.stream_decoder(operation), guard=guard,
             error_event=error_event, block_event=block_event,
-            needs_decoding=None if reads_text else needs_decoding,
+            needs_decoding=None if reads_text else adapter.may_need_decoding,
             max_event_bytes=streaming.max_event_bytes,
         )
         return relay, guard
