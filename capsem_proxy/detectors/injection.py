@@ -60,6 +60,10 @@ _SQUASHED_MIN_CHARS = 12
 # rot13 of ordinary text is gibberish; only strong signatures are looked for in it.
 _ROT13_MIN_WEIGHT = 0.5
 _MAX_WEIGHT = 0.97
+# The share of the way from the model's threshold to certainty its probability must also cover
+# when no signature or heuristic of weight `_SUPPORT_WEIGHT` or more backs it.
+_ALONE_MARGIN = 0.5
+_SUPPORT_WEIGHT = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +101,12 @@ class Analysis:
         score = round(self.score, 4)
         seen: set[tuple[str, int, int]] = set()
         findings = []
+        # The learned model says "an attack", not which: it takes the kind of the strongest evidence beside it.
+        backing = [hit for hit in self.hits if hit.family != "classifier"]
+        model_kind = (self.kinds_by_family.get(max(backing, key=lambda hit: hit.weight).family, "prompt_injection")
+                      if backing else "prompt_injection")
         for hit in sorted(self.hits, key=lambda hit: (hit.start, hit.end)):
-            kind = self.kinds_by_family.get(hit.family, "prompt_injection")
+            kind = model_kind if hit.family == "classifier" else self.kinds_by_family.get(hit.family, "prompt_injection")
             if (kind, hit.start, hit.end) in seen:
                 continue
             seen.add((kind, hit.start, hit.end))
@@ -306,13 +314,19 @@ class InjectionDetector:
         if self.model is None or not words:
             return hits
         probability = self.model.probability(words, self._model_name)
-        return [*hits, *self._model_hit(probability, end)]
+        return [*hits, *self._model_hit(probability, end, _mentions(self.signatures.cues, words), _alone(hits))]
 
-    def _model_hit(self, probability: float, end: int) -> list[Hit]:
+    def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
+        """The model's evidence; in a text that discusses attacks (the signatures' discussion
+        cues) it counts as weak evidence, as quoted signature hits do: the vocabulary of an
+        article about injections is the vocabulary of an injection. With no signature evidence
+        beside it (`alone`), the model must be surer: half way from its threshold to certainty."""
         cut = self.model_threshold
-        if probability < cut:
+        if probability < (cut + (1.0 - cut) * _ALONE_MARGIN if alone else cut):
             return []
         weight = self.threshold + (1.0 - self.threshold) * (probability - cut) / max(1e-9, 1.0 - cut)
+        if discussing:
+            weight *= self.signatures.weak_factor
         return [Hit("classifier", f"learned model ({self._model_name})", min(weight, _MAX_WEIGHT), 0, end)]
 
     def scan(self, text: str) -> list[Finding]:
@@ -341,6 +355,7 @@ class InjectionDetector:
         by_rule: dict[str, list[Hit]] = {}
         invisibles = _Invisibles()
         probability = 0.0
+        discussing = False
         ranges = SliceRanges(len(text), slice_chars)
         for index, (start, stop) in enumerate(ranges):
             if index:
@@ -351,6 +366,7 @@ class InjectionDetector:
             normalized = normalize(window)
             if self.model is not None:
                 probability = max(probability, self.model.probability(normalized.words, self._model_name))
+                discussing = discussing or _mentions(self.signatures.cues, normalized.words)
             for hit in self._signature_hits(normalized, depth=0):
                 begins = window_start + hit.start
                 if start <= begins < stop:
@@ -361,7 +377,7 @@ class InjectionDetector:
         hits.extend(self._invisible_hits(invisibles, len(text)))
         hits = self._with_density(hits)
         if self.model is not None:
-            hits.extend(self._model_hit(probability, len(text)))
+            hits.extend(self._model_hit(probability, len(text), discussing, _alone(hits)))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def _combine(self, hits: list[Hit]) -> float:
@@ -539,6 +555,11 @@ def _keep_hit(by_rule: dict[str, list[Hit]], hit: Hit) -> None:
     weakest = min(range(len(kept)), key=lambda index: kept[index].weight)
     if hit.weight > kept[weakest].weight:
         kept[weakest] = hit
+
+
+def _alone(hits: list[Hit]) -> bool:
+    """True when no signature or heuristic hit of some weight supports the model's evidence."""
+    return not any(hit.weight >= _SUPPORT_WEIGHT for hit in hits)
 
 
 def _unpad(end: int, length: int) -> tuple[int, int]:
