@@ -106,7 +106,8 @@ class Analysis:
         model_kind = (self.kinds_by_family.get(max(backing, key=lambda hit: hit.weight).family, "prompt_injection")
                       if backing else "prompt_injection")
         for hit in sorted(self.hits, key=lambda hit: (hit.start, hit.end)):
-            kind = model_kind if hit.family == "classifier" else self.kinds_by_family.get(hit.family, "prompt_injection")
+            kind = (model_kind if hit.family == "classifier"
+                    else self.kinds_by_family.get(hit.family, "prompt_injection"))
             if (kind, hit.start, hit.end) in seen:
                 continue
             seen.add((kind, hit.start, hit.end))
