@@ -24,6 +24,7 @@ from bench.gateway import GATEWAY_CONFIGS, GATEWAY_ENV, prepare_gateway
 from bench.observability import OBSERVABILITY_CONFIGS
 from bench.providers import RequestKind, detectors_config
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
+from bench.routing import ROUTING_STARTERS
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
 from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
 from bench.workers import WORKER_COUNTS
@@ -209,6 +210,8 @@ TARGETS: dict[str, Callable[[Bench], Server]] = {
     **{name: _proxy_with(name, config, GATEWAY_ENV) for name, config in GATEWAY_CONFIGS.items()},
     # scenario "workers": --workers 1 and 2, unpinned
     **{f"workers-{count}": _proxy_workers(count) for count in WORKER_COUNTS},
+    # scenario "routing": plain route, a two-upstream chain, a request translated to Anthropic
+    **ROUTING_STARTERS,
 }
 
 

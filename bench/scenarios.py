@@ -24,6 +24,7 @@ from bench.observability import (
 from bench.procstat import rss_bytes
 from bench.providers import PROVIDER_TARGETS, measure_providers, rows_providers, verdicts_providers
 from bench.report import Row, Verdict
+from bench.routing import ROUTING_TARGETS, measure_routing, rows_routing, verdicts_routing
 from bench.workers import WORKERS_TARGETS, measure_workers, rows_workers, verdicts_workers
 
 if TYPE_CHECKING:
@@ -431,12 +432,15 @@ SCENARIOS: list[Scenario] = [
              verdicts_gateway, targets=GATEWAY_TARGETS, default=False, table="gateway"),
     Scenario("workers", "--workers 1 vs 2, throughput at concurrency 64", measure_workers, rows_workers,
              verdicts_workers, targets=WORKERS_TARGETS, default=False, table="workers"),
+    Scenario("routing", "plain route vs a two-upstream chain vs a request translated to Anthropic, CPU per request",
+             measure_routing, rows_routing, verdicts_routing, targets=ROUTING_TARGETS, default=False,
+             table="routing"),
 ]
 
 # Rows are shown in this order (measurement order above keeps RSS last).
 REPORT_ORDER = (
     "latency", "ttfb", "throughput", "cpu", "memory", "clients", "guard", "policies", "providers", "observability",
-    "workers", "gateway",
+    "workers", "gateway", "routing",
 )
 
 

@@ -34,7 +34,8 @@ from capsem_proxy.records import RequestRecord, new_request_id
 from capsem_proxy.replies import JSON_CONTENT_TYPE, send_error
 from capsem_proxy.routing import QueryConflict, Route, auth_hint, guess_provider, match_route
 from capsem_proxy.tenancy import TenantHasher, load_or_create_secret
-from capsem_proxy.upstream import HOP_BY_HOP_HEADERS, UpstreamClient
+from capsem_proxy.upstream import HOP_BY_HOP_HEADERS
+from capsem_proxy.upstreams.router import Router
 
 __all__ = ["ProxyApp", "create_app"]
 
@@ -54,12 +55,18 @@ _REQUEST_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {
 }
 
 # Headers that carry a caller's provider key; each may appear once.
-_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 
 
 def _route_template(path: str, route: Route) -> str:
     """The served route without its model name or id (a bounded value for metrics and the audit)."""
     if route.path_model:
+        if route.dialect == "azure":
+            return path.replace("/deployments/" + route.path_model, "/deployments/{deployment}", 1)
+        if route.dialect == "vertex":
+            return "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:" + (
+                path.rpartition(":")[2]
+            )
         return path.replace("/models/" + route.path_model, "/models/{model}", 1)
     if route.operation == "models" and path.count("/") > 2:
         return path.rsplit("/", 1)[0] + "/{id}"  # GET /v1/models/{id}
@@ -73,15 +80,15 @@ class ProxyApp:
         self.settings = settings
         self.policies = PolicySelector(settings)
         self.adapters: dict[str, ProviderAdapter] = {name: cls() for name, cls in ADAPTERS.items()}
-        self.upstreams = {
-            name: UpstreamClient(name, getattr(settings.providers, name)) for name in self.adapters
-        }
         secret = load_or_create_secret(settings.server.data_dir, settings.server.tenant_secret)
         self.tenants = TenantHasher(secret)
         self.cors = CorsPolicy(settings.cors)
         self.audit = open_audit_sink(settings.audit, ChainKey.derive(secret), head_file=default_head_path(settings))
         self.observer = Observer(settings, self.audit)
         self.metrics = self.observer.metrics
+        # Named upstreams (or the three providers), their breakers, and each request's plan.
+        self.router = Router(settings, self.metrics.registry if self.metrics is not None else None)
+        self.upstreams = {name: upstream.client for name, upstream in self.router.upstreams.items()}
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
         self.gateway = open_gateway(settings, self.metrics.registry if self.metrics is not None else None)
@@ -90,6 +97,7 @@ class ProxyApp:
             policies=self.policies,
             tenants=self.tenants,
             upstreams=self.upstreams,
+            router=self.router,
             confirmations=Confirmations(self.approvals, self.observer),
             answers=AnswerPath(settings.streaming, self.observer),
             observer=self.observer,

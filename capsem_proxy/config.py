@@ -18,6 +18,7 @@ from capsem_proxy.config_errors import validation_lines
 from capsem_proxy.gateway.settings import AuthSettings, LimitsSettings
 from capsem_proxy.hooks import HookName
 from capsem_proxy.mcp.settings import McpSettings
+from capsem_proxy.upstreams.settings import CircuitBreakerSettings, RetrySettings, UpstreamSettings, check_routing
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -143,8 +144,9 @@ class PolicySettings(_Section):
     fail_open: bool = False
     timeout_ms: float = Field(
         200.0, gt=0,
-        description="time budget of one hook call: its own work and its waits (a long text is read in slices, "
-        "checked between them); over it the call fails (blocks unless fail_open)",
+        description="time budget of one hook call: the CPU its own steps use and its waits (a long text is read in "
+        "slices, checked between them; a hook blocking without CPU fails after ten budgets of wall-clock time); "
+        "over it the call fails (blocks unless fail_open)",
     )
     name: str | None = None
     hooks: list[HookName] | None = Field(
@@ -367,6 +369,14 @@ class Settings(BaseSettings):
     mcp: McpSettings = McpSettings()
     auth: AuthSettings | None = Field(None, description="gateway keys and JWTs (team gateway); off when absent")
     limits: LimitsSettings | None = Field(None, description="rate limits, budgets and spend; off when absent")
+    upstreams: list[UpstreamSettings] = Field(
+        default_factory=list, description="named upstreams (default: the three of providers:)"
+    )
+    models: dict[str, list[str]] = Field(
+        default_factory=dict, description="model aliases: a client's model name -> ordered upstream:model chain"
+    )
+    retries: RetrySettings = RetrySettings()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
 
     model_config = SettingsConfigDict(
         env_prefix="CAPSEM_PROXY_",
@@ -390,6 +400,7 @@ class Settings(BaseSettings):
     def model_post_init(self, context: Any, /) -> None:
         if self.cors.allow_credentials and "*" in self.cors.allow_origins:
             raise ValueError("cors.allow_origins may not contain '*' when cors.allow_credentials is true")
+        check_routing(self.upstreams, self.models)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

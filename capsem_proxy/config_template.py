@@ -35,6 +35,13 @@ _SECTION_COMMENTS = {
     "limits": "rate limits, daily budgets and spend per tenant, key and model (docs/gateway.md), e.g.\n"
     "#   store_url: redis://127.0.0.1:6379/0\n"
     "#   tenants: {team-a: {requests_per_minute: 600, budget_usd_per_day: 50}}",
+    "upstreams": "named upstreams (docs/providers.md); without them the providers above are used, e.g.\n"
+    "#   - {name: azure-eu, type: azure_openai, base_url: https://NAME.openai.azure.com, api_version: '2024-10-21'}\n"
+    "#   - {name: groq, type: openai_compatible, base_url: https://api.groq.com/openai/v1, models: ['llama-*']}",
+    "models": "model aliases: a client's model name -> upstream:model entries tried in order, e.g.\n"
+    "#   smart: [azure-eu:gpt-4o, openai:gpt-4o, claude:claude-sonnet-4-5]",
+    "retries": "tries of each upstream before the next of a chain; only before the answer's first byte",
+    "circuit_breaker": "per upstream: skipped for open_s seconds after `failures` failures in a row",
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["POLICY_ERROR_REASON", "Pipeline"]
 
 logger = logging.getLogger("capsem_proxy.pipeline")
+# An inline hook that blocks without using CPU (a sleep, blocking I/O) still fails once this many
+# budgets of wall-clock time have gone by.
+WALL_BACKSTOP = 10.0
 
 POLICY_ERROR_REASON = "policy_error"
 
@@ -252,6 +255,9 @@ class Pipeline:
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
+                # An inline hook's own steps are charged the CPU they use (thread_time): on a busy
+                # machine the process may wait for a core mid-step, which is not the hook's work.
+                step_from = thread_time()
                 coroutine = policy.hook(hook_name)(event)
                 if hook_name in policy.inline_hooks:
                     # A hook whose code never awaits (or awaits only to give the event loop a turn)
@@ -261,14 +267,17 @@ class Pipeline:
                     try:
                         pending = coroutine.send(None)
                     except StopIteration as stop:
-                        decisions.append(self._settle(policy, hook_name, subject, stop.value, started))
+                        spent = thread_time() - step_from
+                        decisions.append(self._settle(policy, hook_name, subject, stop.value, started, spent=spent))
                         continue
                     except Exception as exc:
                         decisions.append(self._failure(policy, hook_name, subject, exc, started))
                         continue
                     # It suspended (a long text read in slices): finish it here, in this task.
                     try:
-                        decided = await self._drive(policy, hook_name, subject, coroutine, pending, started)
+                        decided = await self._drive(
+                            policy, hook_name, subject, coroutine, pending, started, thread_time() - step_from
+                        )
                     except BaseException:
                         for _, task, _, _ in suspended:
                             task.cancel()
@@ -306,18 +315,19 @@ class Pipeline:
                 reset_current(token)
 
     async def _drive(
-        self, policy: ConfiguredPolicy, hook: str, subject: str, coroutine: Any, pending: Any, started: float
+        self, policy: ConfiguredPolicy, hook: str, subject: str, coroutine: Any, pending: Any, started: float,
+        spent: float,
     ) -> Decision:
         """Run an inline hook that suspended to its end, in this task, within its time budget.
 
         A bare yield (`asyncio.sleep(0)`) gives the event loop a turn: the time others then run
-        is not the hook's. A future it waits on (a place to scan) counts, as do its own steps;
-        once over budget the hook is cancelled at its next step, and fails.
+        is not the hook's. A future it waits on (a place to scan) counts, as does the CPU its own
+        steps use (`spent` holds its first step's); once over budget the hook is cancelled at its
+        next step, and fails.
         """
-        spent = perf_counter() - started
         budget = policy.timeout_s
         while True:
-            if spent > budget:
+            if spent > budget or perf_counter() - started > budget * WALL_BACKSTOP:
                 _abandon(coroutine, pending)
                 return self._failure(policy, hook, subject, TimeoutError(), started)
             try:
@@ -338,7 +348,7 @@ class Pipeline:
             except BaseException:
                 _abandon(coroutine, pending)  # the request was cancelled (its client left)
                 raise
-            step_from = perf_counter()
+            step_from = thread_time()
             try:
                 pending = coroutine.send(None)
             except StopIteration as stop:
@@ -346,15 +356,16 @@ class Pipeline:
             except Exception as exc:
                 return self._failure(policy, hook, subject, exc, started)
             finally:
-                spent += perf_counter() - step_from
+                spent += thread_time() - step_from
 
     @staticmethod
     def _settle(
-        policy: ConfiguredPolicy, hook: str, subject: str, result: Any, started: float, finished: float | None = None
+        policy: ConfiguredPolicy, hook: str, subject: str, result: Any, started: float, finished: float | None = None,
+        spent: float | None = None,
     ) -> Decision:
         elapsed = (finished if finished is not None else perf_counter()) - started
-        if finished is None and elapsed > policy.timeout_s:
-            # An inline hook cannot be interrupted; one that overran its budget still fails.
+        if spent is not None and (spent > policy.timeout_s or elapsed > policy.timeout_s * WALL_BACKSTOP):
+            # An inline hook cannot be interrupted; one whose work overran its budget still fails.
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
             return Decision(

@@ -25,6 +25,8 @@ class Route:
     path_model: str = ""
     stream_by_path: bool = False
     sse: bool = True
+    # The provider's cloud spelling of the same API: "azure" (Azure OpenAI) or "vertex" (Vertex AI).
+    dialect: str = ""
 
 
 # OpenAI's SDK base URL ends in /v1, so its paths are forwarded without that prefix.
@@ -80,6 +82,8 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
     """
     if "%" in path:
         return None  # no served route needs percent-encoding; encoded paths are refused
+    if path.startswith(("/openai/", "/v1/projects/", "/v1beta1/projects/")):
+        return _cloud_route(method, path, query_string)
     if auth_hint is None and query_values(query_string, "key"):
         auth_hint = "gemini"
     static = _STATIC_ROUTES.get((method, path))
@@ -110,6 +114,42 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
             "gemini", operation, path, path_model=name, stream_by_path=streams, sse=_gemini_sse(query_string)
         )
     return None
+
+
+# Azure OpenAI: /openai/deployments/{deployment}/{operation} and the deployment-free Responses API.
+_AZURE_OPERATIONS = {"chat/completions": "chat", "embeddings": "embeddings"}
+_AZURE_STATIC = {"/openai/responses": "responses", "/openai/v1/responses": "responses"}
+# Vertex AI: /{v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}
+_VERTEX_PATH = re.compile(
+    r"/v1(?:beta1)?/projects/[A-Za-z0-9._-]+/locations/[A-Za-z0-9-]+/publishers/google/models/([^/:]+):(\w+)"
+)
+
+
+def _cloud_route(method: str, path: str, query_string: bytes) -> Route | None:
+    """Azure OpenAI's and Vertex AI's own paths: the same APIs as OpenAI's and Gemini's."""
+    if method != "POST":
+        return None
+    if path.startswith("/openai/"):
+        operation = _AZURE_STATIC.get(path)
+        if operation is not None:
+            return Route("openai", operation, path, dialect="azure")
+        deployment, _, tail = path[len("/openai/deployments/") :].partition("/")
+        operation = _AZURE_OPERATIONS.get(tail)
+        if not path.startswith("/openai/deployments/") or operation is None or not _MODEL_NAME.fullmatch(deployment):
+            return None
+        return Route("openai", operation, path, path_model=deployment, dialect="azure")
+    match = _VERTEX_PATH.fullmatch(path)
+    if match is None:
+        return None
+    model, gemini_method = match.groups()
+    known = _GEMINI_METHODS.get(gemini_method)
+    if known is None or not _MODEL_NAME.fullmatch(model):
+        return None
+    operation, streams = known
+    return Route(
+        "gemini", operation, path, path_model=model, stream_by_path=streams, sse=_gemini_sse(query_string),
+        dialect="vertex",
+    )
 
 
 def auth_hint(header_names: Collection[str]) -> str | None:

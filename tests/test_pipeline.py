@@ -1,6 +1,7 @@
 """The pipeline: order, combination (strictest wins), failures and time budgets."""
 
 import asyncio
+import time
 from time import perf_counter
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import Exchange, Message, ToolDefinition
 from capsem_proxy.hooks import RequestContext
-from capsem_proxy.pipeline import POLICY_ERROR_REASON, Pipeline
+from capsem_proxy.pipeline import POLICY_ERROR_REASON, WALL_BACKSTOP, Pipeline
 from capsem_proxy.policies.base import ConfiguredPolicy
 
 
@@ -308,3 +309,25 @@ async def test_a_cancelled_request_stops_its_sliced_hook_and_frees_its_place():
     with pytest.raises(asyncio.CancelledError):
         await request
     assert holder.closed and not places.locked()
+
+
+class Blocker:
+    """An inline hook that blocks the thread for `seconds` without using CPU (as blocking I/O would)."""
+
+    name = "blocker"
+    inline_hooks = frozenset({"on_model_call"})
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    async def on_model_call(self, event):
+        time.sleep(self.seconds)
+        return None
+
+
+async def test_an_inline_hook_is_charged_its_cpu_and_fails_past_the_wall_clock_backstop():
+    # Waiting without CPU (a process waiting for a core looks the same) is not charged to the hook...
+    assert not (await Pipeline([_inline(Blocker(0.1), timeout_s=0.05)]).check_request(_context())).blocked
+    # ...unless it lasts WALL_BACKSTOP budgets: a hook that blocks the event loop that long still fails.
+    outcome = await Pipeline([_inline(Blocker(0.05 * WALL_BACKSTOP + 0.1), timeout_s=0.05)]).check_request(_context())
+    assert outcome.blocked and "time budget of 50 ms" in outcome.governing.details

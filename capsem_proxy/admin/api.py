@@ -59,8 +59,9 @@ class AdminAPI:
     def enabled(self) -> bool:
         return self._auth is not None
 
-    # Who a tenant id is (admin/tenants.py): set `api.tenant_names` to a TenantDirectory (the gateway's
-    # key store) and answers name the tenants it knows; by default rows carry ids only.
+    # Who a tenant id is (admin/tenants.py): a TenantDirectory set here adds `tenant_name` to the rows
+    # whose ids it knows. The gateway needs none: it records its tenants under their names already
+    # (a provider key's tenant is a keyed hash, which has no name to look up).
     tenant_names: TenantDirectory = NO_TENANT_NAMES
 
     async def handle(

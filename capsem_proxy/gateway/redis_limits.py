@@ -143,7 +143,12 @@ class RedisLimitStore(LimitStore):
             if not check.add:
                 self._reads[check.key] = (value, trusted_until)
             elif grant > check.add:
-                self._leases[check.key] = [grant - check.add, value, trusted_until + check.ttl_s]
+                lease = self._leases.get(check.key)
+                if lease is None:
+                    self._leases[check.key] = [grant - check.add, value, trusted_until + check.ttl_s]
+                else:  # requests that missed the lease at once each reserved one: keep every reservation
+                    lease[0] += grant - check.add
+                    lease[1] = max(lease[1], value)
         if failed:
             check = checks[failed - 1]
             return Refusal(check, values[failed - 1], pttl if pttl > 0 else check.ttl_s * 1000, values), values

@@ -9,7 +9,7 @@ trace read its `record` once it is over. Nothing else carries per-request state.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,8 @@ class Flow:
     started: float  # perf_counter() when the request arrived
     # Who asks: the tenant (a keyed hash of the caller's key), set once the key is read.
     tenant_id: str = ""
+    # The caller's provider key: never stored, logged or recorded; handed to the upstream that serves.
+    caller_key: str = field(default="", repr=False)
     body: bytes = b""
     # The caller asked for a streamed answer (by the path, or by the body's `stream`).
     stream: bool = False

@@ -34,6 +34,10 @@ from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.tenancy import TenantHasher
 from capsem_proxy.tool_limits import check_tool_count
 from capsem_proxy.upstream import UpstreamClient
+from capsem_proxy.upstreams.dialects import dialect_key
+from capsem_proxy.upstreams.dispatch import CircuitOpen
+from capsem_proxy.upstreams.outgoing import Outgoing
+from capsem_proxy.upstreams.router import UPSTREAM_HEADER, Router
 
 __all__ = ["RequestPath"]
 
@@ -58,6 +62,7 @@ class RequestPath:
         policies: PolicySelector,
         tenants: TenantHasher,
         upstreams: dict[str, UpstreamClient],
+        router: Router,
         confirmations: Confirmations,
         answers: AnswerPath,
         observer: Observer,
@@ -67,6 +72,7 @@ class RequestPath:
         self._policies = policies
         self._tenants = tenants
         self._upstreams = upstreams
+        self._router = router
         self._confirmations = confirmations
         self._answers = answers
         self._observer = observer
@@ -109,7 +115,7 @@ class RequestPath:
     async def _identify(self, flow: Flow) -> None:
         """Key -> tenant (the gateway's tenant name for a gateway key or JWT), and who the caller says it
         is; refuses a tenant the audit cannot take now."""
-        key = self._caller_key(flow)
+        key = flow.caller_key = self._caller_key(flow)
         gateway_tenant = await flow.passage.authenticate(key, flow.route.provider) if flow.passage is not None else ""
         tenant_id = flow.tenant_id = flow.record.tenant_id = gateway_tenant or self._tenants.tenant_id(key)
         if self._observer.audit_refuses(tenant_id):
@@ -125,7 +131,10 @@ class RequestPath:
         try:
             if len(keys) > 1:
                 raise ConflictingKeys("the key query parameter is given twice with different values")
-            key = flow.adapter.extract_key(flow.headers, {"key": keys.pop()} if keys else {})
+            if flow.route.dialect:  # Azure's and Vertex's own paths carry the key their own way
+                key = dialect_key(flow.route.dialect, flow.headers)
+            else:
+                key = flow.adapter.extract_key(flow.headers, {"key": keys.pop()} if keys else {})
         except ConflictingKeys as exc:
             raise AmbiguousKey(f"the request carries two different API keys ({exc})") from None
         if key is None:
@@ -209,23 +218,37 @@ class RequestPath:
                 )
             forwarded, query_string = passage.upstream_credentials(flow.route.provider, forwarded, query_string)
         route, span = flow.route, flow.span
+        # The key an upstream of another type gets: the caller's, or the one the gateway put in its place.
+        upstream_key = flow.caller_key if passage is None else _key_in(flow, forwarded, query_string)
         path_and_query = route.upstream_path
         if query_string:
             path_and_query += "?" + query_string.decode("latin-1")
+        # Which upstreams may serve it, in order (named upstreams, model globs and aliases).
+        model = route.path_model if route.dialect == "azure" else flow.record.model
+        targets = self._router.plan(route, model)
         if span is not None:
             forwarded = [header for header in forwarded if header[0] not in _TRACE_HEADERS]
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
+        outgoing = Outgoing(
+            flow.method, route, path_and_query, query_string.decode("latin-1"), forwarded, flow.body, flow.stream,
+            model, upstream_key,
+        )
+        dispatch = self._router.dispatch(targets, outgoing)
         upstream_started = perf_counter()
         with DisconnectWatch(flow.receive, _WATCH_DISCONNECT_AFTER_S) as watch:
             try:
-                upstream = await self._upstreams[route.provider].send(
-                    flow.method, path_and_query, forwarded, flow.body or None, stream=flow.stream
-                )
-            except ProxyError:
+                upstream = await dispatch.send()
+            except ProxyError as exc:
                 if span is not None:
                     span.upstream_finished(None)
+                if isinstance(exc, CircuitOpen):
+                    flow.reply_headers.append((b"retry-after", str(max(1, round(exc.retry_after_s))).encode()))
                 raise
+            finally:
+                self._router.observe(dispatch, flow.context, self._observer.audit)
+            if dispatch.served is not None:
+                flow.reply_headers.append((UPSTREAM_HEADER, dispatch.served.label.encode()))
             flow.record.upstream_ms = (perf_counter() - upstream_started) * 1000.0
             if span is not None:
                 span.upstream_finished(upstream.status)
@@ -239,6 +262,20 @@ class RequestPath:
         if span is not None:
             span.upstream_finished(None)
         return 499  # the client left while the provider was answering
+
+
+def _key_in(flow: Flow, forwarded: list[tuple[str, str]], query_string: bytes) -> str:
+    """The provider key in headers and query the gateway rewrote ("" when none can be read)."""
+    headers = dict(forwarded)
+    keys = query_values(query_string, "key")
+    try:
+        if flow.route.dialect:
+            key = dialect_key(flow.route.dialect, headers)
+        else:
+            key = flow.adapter.extract_key(headers, {"key": keys[0]} if keys else {})
+    except ConflictingKeys:
+        return ""
+    return key or ""
 
 
 def _remember_placeholders(flow: Flow, outcome: Outcome) -> None:

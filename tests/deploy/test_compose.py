@@ -76,6 +76,7 @@ def test_replicas_share_stores_and_secrets_and_read_the_mounted_config() -> None
     audit_url = env["CAPSEM_PROXY_AUDIT__URL"]
     assert audit_url.startswith("postgresql://") and "@postgres:5432/" in audit_url
     assert env["CAPSEM_PROXY_CONFIRM__STORE_URL"].startswith("redis://redis:6379/")
+    assert env["CAPSEM_PROXY_LIMITS__STORE_URL"].startswith("redis://redis:6379/")  # one limit across replicas
     assert "CAPSEM_PROXY_SERVER__TENANT_SECRET" in env  # tenant ids and the audit chain key must match
     mounted = {volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES[REPLICAS[0]]["volumes"]}
     assert env["CAPSEM_PROXY_CONFIG"] in mounted
@@ -96,6 +97,7 @@ def test_the_mounted_config_is_valid_with_the_replicas_environment(monkeypatch: 
     assert settings.server.host == "0.0.0.0"
     assert settings.audit.url.startswith("postgresql://")  # the environment wins over the file
     assert settings.confirm.store_url.startswith("redis://")
+    assert settings.limits is not None and settings.limits.store_url.startswith("redis://")
     port = int(SERVICES[REPLICAS[0]]["environment"]["CAPSEM_PROXY_SERVER__PORT"])
     assert settings.server.port == port
     grace = SERVICES[REPLICAS[0]]["stop_grace_period"]

@@ -67,13 +67,33 @@ def test_probes_drain_and_grace_period_agree(rendered: dict[str, dict[str, Any]]
     env = {item["name"]: item for item in container["env"]}
     assert env["CAPSEM_PROXY_CONFIG"]["value"] == "/etc/capsem-proxy/proxy.yaml"
     for name in ("CAPSEM_PROXY_SERVER__TENANT_SECRET", "CAPSEM_PROXY_ADMIN__TOKEN", "CAPSEM_PROXY_MASTER_KEY",
-                 "CAPSEM_PROXY_AUDIT__URL"):
+                 "CAPSEM_PROXY_AUDIT__URL", "CAPSEM_PROXY_CONFIRM__STORE_URL", "CAPSEM_PROXY_LIMITS__STORE_URL"):
         assert "secretKeyRef" in env[name]["valueFrom"], f"{name} must come from the Secret"
     secret = _one(rendered, "Secret")
     for item in env.values():
         reference = item.get("valueFrom", {}).get("secretKeyRef")
         if reference:
             assert reference["name"] == secret["metadata"]["name"] and reference["key"] in secret["stringData"]
+
+
+def test_every_pod_shares_the_stores_the_compose_stack_uses(
+    rendered: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Approvals and limits in Redis (so a limit holds across pods), the same databases as deploy/compose.yaml."""
+    container = _one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    secret = _one(rendered, "Secret")["stringData"]
+    env = {item["name"]: secret[item["valueFrom"]["secretKeyRef"]["key"]] for item in container["env"]
+           if "secretKeyRef" in item.get("valueFrom", {})}
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["proxy-1"]["environment"]
+    for name in ("CAPSEM_PROXY_CONFIRM__STORE_URL", "CAPSEM_PROXY_LIMITS__STORE_URL"):
+        assert env[name].startswith("redis://") and env[name] == compose[name], name
+    for key in [key for key in os.environ if key.startswith("CAPSEM_PROXY_")]:
+        monkeypatch.delenv(key)
+    for name in ("CAPSEM_PROXY_CONFIRM__STORE_URL", "CAPSEM_PROXY_LIMITS__STORE_URL"):
+        monkeypatch.setenv(name, env[name])
+    settings = load_settings(str(K8S / "proxy.yaml"))
+    assert settings.confirm.store_url == env["CAPSEM_PROXY_CONFIRM__STORE_URL"]
+    assert settings.limits is not None and settings.limits.store_url == env["CAPSEM_PROXY_LIMITS__STORE_URL"]
 
 
 def test_the_config_map_is_the_shared_proxy_config_and_is_mounted(rendered: dict[str, dict[str, Any]]) -> None:

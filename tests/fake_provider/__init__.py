@@ -8,7 +8,10 @@ Provider routes: OpenAI ``POST /v1/chat/completions``, ``POST /v1/responses``, `
 ``GET /v1/models[/{id}]``; Anthropic ``POST /v1/messages``, ``POST /v1/messages/count_tokens``, ``GET /v1/models``
 (chosen by an ``x-api-key`` or ``anthropic-version`` header); Gemini under ``/v1beta``, ``/v1`` and ``/v1alpha``:
 ``POST models/{model}:generateContent | :streamGenerateContent[?alt=sse] | :countTokens | :embedContent |
-:batchEmbedContents``, ``GET models[/{model}]``.
+:batchEmbedContents``, ``GET models[/{model}]``. Azure OpenAI: ``POST
+/openai/deployments/{deployment}/chat/completions``, ``.../embeddings`` and ``POST /openai/responses`` (key in
+``api-key``). Vertex AI: the Gemini actions under
+``/{v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{model}:{action}`` (bearer token).
 Auth: a key is required (OpenAI ``Authorization: Bearer``; Anthropic ``x-api-key`` or Bearer; Gemini
 ``x-goog-api-key``, ``?key=`` or Bearer). Missing, or equal to ``"bad-key"`` -> 401 in the provider's own shape.
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from . import anthropic_api, gemini_api, openai_api
+from . import anthropic_api, azure_api, gemini_api, openai_api
 from .common import Api, State, endpoint, fake_error
 from .recorder import Recorder
 from .scenarios import ScenarioError, ScenarioStore
@@ -102,7 +102,7 @@ def create_app(*, max_recorded: int = 1000) -> web.Application:
     def ep(api: Api, handler: Callable, **kw: bool) -> _Handler:  # type: ignore[type-arg]
         return endpoint(state, api, handler, **kw)
 
-    oa, an, ge = openai_api.API, anthropic_api.API, gemini_api.API
+    oa, an, ge, az = openai_api.API, anthropic_api.API, gemini_api.API, azure_api.API
     list_models = _pick_by_auth(
         ep(oa, openai_api.list_models, needs_json=False),
         ep(an, anthropic_api.list_models, needs_json=False),
@@ -144,6 +144,13 @@ def create_app(*, max_recorded: int = 1000) -> web.Application:
             web.get("/{ver:v1beta|v1alpha}/models", ep(ge, gemini_api.list_models, needs_json=False)),
             web.get("/{ver:v1beta|v1alpha}/models/{tail}", ep(ge, gemini_api.get_model, needs_json=False)),
             web.post("/{ver:v1beta|v1alpha}/models/{tail}", gemini_action),
+            web.post("/openai/deployments/{deployment}/chat/completions", ep(az, openai_api.chat_completions)),
+            web.post("/openai/deployments/{deployment}/embeddings", ep(az, openai_api.embeddings)),
+            web.post("/openai/responses", ep(az, openai_api.responses)),
+            web.post(
+                "/{ver:v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{tail}",
+                gemini_action,
+            ),
             web.route("*", "/{path:.*}", not_found),
         ]
     )

@@ -3,6 +3,7 @@ most requests off Redis without ever letting the shared counter pass the limit."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -47,6 +48,22 @@ async def test_leases_never_pass_the_limit(prefix):
         await client.close()
         assert counted <= limit
         assert limit - 2 * 10 <= admitted <= counted
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_concurrent_admits_on_one_replica_lose_no_lease(prefix):
+    """Requests that miss the lease at once each reserve one from Redis; every reservation is used."""
+    limit = 200
+    replicas = [RedisLimitStore(REDIS_URL, prefix, 1.0) for _ in range(2)]
+    try:
+        admitted = 0
+        for _ in range(70):
+            outcomes = await asyncio.gather(*(replica.admit([_requests(limit)]) for replica in replicas
+                                              for _ in range(2)))
+            admitted += sum(refusal is None for refusal, _ in outcomes)
+        assert admitted == limit
     finally:
         for replica in replicas:
             await replica.close()

@@ -1,12 +1,12 @@
 """Two proxy replicas behind the real HAProxy (deploy/haproxy.cfg), sharing the real PostgreSQL (audit, in a
-schema of their own) and Redis (approvals, in a db of their own), behave as one proxy.
-
-Limits shared across replicas come with the gateway limits (limits.store_url on Redis); their
-cross-replica check belongs with that work."""
+schema of their own) and Redis (approvals and rate limits, in a db and key prefix of their own), behave as
+one proxy."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import re
 import signal
@@ -15,9 +15,11 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import orjson
 import pytest
 
@@ -34,6 +36,12 @@ CHAT_STREAM = b'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user",
 RISKY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"please transfer money to Bob"}]}'
 PG_BASE = os.environ.get("CAPSEM_PROXY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_DB = 12
+# A tenant of its own (the keyed hash of this provider key) with a requests-per-minute limit in Redis. At 200 a
+# replica reserves a lease of 2 requests of the shared counter at once (1 % of the limit, docs/gateway.md).
+LIMITED_KEY = "sk-replica-limited-0123456789abcdef"
+RPM = 200
+LEASE = RPM // 100
+ACCESS_LINE = re.compile(r"(\w+) POST '/v1/chat/completions' (\d{3}) ")
 
 
 class Cluster:
@@ -74,7 +82,10 @@ def cluster(fake_provider):
     schema = f"capsem_replicas_{uuid.uuid4().hex[:12]}"
     audit_url = f"{PG_BASE}?schema={schema}"
     relay = TcpRelay("127.0.0.1", 6379)
-    env = {"PYTHONPATH": str(REPO_ROOT), "CAPSEM_PROXY_SERVER__TENANT_SECRET": f"replicas-{uuid.uuid4().hex}"}
+    tenant_secret = f"replicas-{uuid.uuid4().hex}"
+    env = {"PYTHONPATH": str(REPO_ROOT), "CAPSEM_PROXY_SERVER__TENANT_SECRET": tenant_secret}
+    limited_tenant = hmac.new(tenant_secret.encode(), LIMITED_KEY.encode(), hashlib.sha256).hexdigest()[:32]
+    limits_prefix = f"capsem-test:replicas:{uuid.uuid4().hex}:"
     replicas: list[ProxyProcess] = []
     balancer = None
     try:
@@ -84,6 +95,13 @@ def cluster(fake_provider):
                 "admin": {"token": ADMIN_TOKEN},
                 "audit": {"url": audit_url},
                 "confirm": {"store_url": f"redis://127.0.0.1:{redis_port}/{REDIS_DB}"},
+                # Only the limited tenant has a limit; the other tests' tenant is never counted. A store that
+                # does not answer refuses (503) rather than letting requests past the limit.
+                "limits": {
+                    "store_url": f"redis://127.0.0.1:{redis_port}/{REDIS_DB}", "key_prefix": limits_prefix,
+                    "on_store_down": "closed", "timeout_ms": 2000,
+                    "tenants": {limited_tenant: {"requests_per_minute": RPM}},
+                },
                 # The balancer checks /readyz every second and takes a replica out after two failures.
                 "server": {"drain_delay_seconds": 3, "drain_seconds": 20},
             }
@@ -128,6 +146,60 @@ def test_an_approval_given_through_one_replica_is_honoured_by_the_other(cluster:
     passed = _post(second.base_url, RISKY, **{"x-capsem-approval": decision_id})
     assert passed.status_code == 200, passed.text
     assert _post(first.base_url, RISKY, **{"x-capsem-approval": decision_id}).status_code == 403  # once only
+
+
+def _served_by(cluster: Cluster, request_ids: list[str], timeout: float = 10) -> dict[str, tuple[int, int]]:
+    """{request id: (replica index, status)} from the replicas' access logs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {request_id: (index, int(status)) for index, replica in enumerate(cluster.replicas)
+                 for request_id, status in ACCESS_LINE.findall(replica.log_text())}
+        missing = [request_id for request_id in request_ids if request_id not in found]
+        if not missing:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no replica logged {len(missing)} requests, e.g. {missing[0]}")
+        time.sleep(0.1)
+
+
+def _burst(base_url: str, count: int) -> list[httpx.Response]:
+    with httpx.Client(base_url=base_url, headers={"authorization": f"Bearer {LIMITED_KEY}"}, timeout=30) as client:
+        return [client.post("/v1/chat/completions", content=CHAT) for _ in range(count)]
+
+
+def test_a_requests_per_minute_limit_holds_across_both_replicas(cluster: Cluster) -> None:
+    if 60 - time.time() % 60 < 10:  # the burst in one minute window, as the limit counts (waits 10 s at most)
+        time.sleep(60 - time.time() % 60 + 0.1)
+    first_minute = int(time.time() // 60)
+    with ThreadPoolExecutor(4) as pool:  # 4 callers at once: leastconn spreads them over both replicas
+        answers = [answer for batch in pool.map(_burst, [cluster.balancer.base_url] * 4, [(RPM + 80) // 4] * 4)
+                   for answer in batch]
+    windows = int(time.time() // 60) - first_minute + 1
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {200, 429}, sorted(set(statuses))
+    admitted = statuses.count(200)
+    served = _served_by(cluster, [answer.headers["x-capsem-request-id"] for answer in answers])
+    by_replica = {(replica, status) for replica, status in served.values()}
+    assert {0, 1} <= {replica for replica, status in by_replica if status == 200}, "one replica admitted nothing"
+    # The shared counter never passes the limit; a replica may refuse at most one unused lease early.
+    assert admitted <= RPM * windows, (admitted, windows)
+    if windows == 1:  # a burst crossing into the next minute is also counted against a fresh window
+        assert admitted >= RPM - 2 * LEASE, admitted
+        assert {(0, 429), (1, 429)} <= by_replica, "a replica never refused: the limit did not hold on it"
+    for answer in answers:
+        if answer.status_code != 429:
+            continue
+        error = answer.json()
+        assert error["error"]["type"] == "requests" and error["error"]["code"] == "rate_limit_exceeded", error
+        assert f"{RPM} requests per minute" in error["detail"], error
+        assert 1 <= int(answer.headers["retry-after"]) <= 61  # the counter outlives its minute by a second
+        assert answer.headers["x-ratelimit-limit-requests"] == str(RPM)
+        assert answer.headers["x-ratelimit-remaining-requests"] == "0"
+    if windows == 1:  # the official SDK sees the same refusal as its own RateLimitError
+        client = openai.OpenAI(base_url=f"{cluster.balancer.base_url}/v1", api_key=LIMITED_KEY, max_retries=0)
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}])
+        assert refused.value.code == "rate_limit_exceeded"
 
 
 def test_a_replica_that_loses_its_store_is_taken_out_and_comes_back(cluster: Cluster) -> None:

@@ -8,7 +8,9 @@ const LIVE_POLL_MS = 1500;
 const VIEW_REFRESH_MS = 5000;
 const MAX_LIVE_ROWS = 300;
 const PAGE_ROWS = 200;
-const FILTERED_VIEWS = new Set(["live", "blocked", "sessions", "overview"]);
+const FILTERED_VIEWS = new Set(["live", "blocked", "sessions", "overview", "spend"]);
+// Views filtered by time only: the links in their tables open the Live view with the filter.
+const TIME_ONLY_VIEWS = new Set(["overview", "spend"]);
 
 const state = {
   view: "live",
@@ -19,6 +21,7 @@ const state = {
   older: null, // cursor of the next (older) page of requests, when not tailing
   livePoll: null,
   charts: {},
+  spendGroup: "tenant", // what the Spend view sums by: tenant, key, model or provider
 };
 
 // --- helpers -----------------------------------------------------------------------------
@@ -55,7 +58,9 @@ async function api(path, options) {
   const payload = await response.json().catch(() => ({}));
   if (!response.ok) {
     const detail = (payload && payload.detail) || "HTTP " + response.status;
-    throw new Error(detail);
+    const error = new Error(detail);
+    error.status = response.status;
+    throw error;
   }
   return payload;
 }
@@ -73,8 +78,7 @@ function idLink(prefix, id, label) {
 // A link that narrows the current view to one value (a tenant, a policy), keeping the other filters.
 function filterLink(name, value, label, title) {
   if (!value) return el("span");
-  // The overview is filtered by time only: its links open the Live view with the filter.
-  const view = FILTERED_VIEWS.has(state.view) && state.view !== "overview" ? state.view : "live";
+  const view = FILTERED_VIEWS.has(state.view) && !TIME_ONLY_VIEWS.has(state.view) ? state.view : "live";
   const query = Filters.toQuery({ ...state.filters, [name]: value });
   return el("a", { href: "#" + view + "?" + query, text: label || value, title: title || "show only " + value });
 }
@@ -254,7 +258,10 @@ function syncFilterForm(name) {
   // Sessions are filtered by who and when only; the overview by when.
   form.classList.toggle("sessions", name === "sessions");
   form.classList.toggle("overview", name === "overview");
+  form.classList.toggle("spend", name === "spend");
   Filters.fillForm(form, state.filters);
+  // Spend has no live tail: with no range chosen it shows the last 24 hours, and says so.
+  if (name === "spend" && Filters.isLive(state.filters)) form.elements.namedItem("range").value = "24h";
 }
 
 function applyForm(event) {
@@ -599,6 +606,102 @@ async function showOverview() {
   );
 }
 
+// --- spend ---------------------------------------------------------------------------------
+
+const SPEND_WINDOW_S = 86400;
+const SPEND_GROUP_TITLES = { tenant: "tenant", key: "gateway key", model: "model", provider: "provider" };
+
+// A gateway key by its id, with whose it is (tenant, name, the last characters of the key, whether it
+// still works) when the key listing has it.
+function spendGroupCell(group, value, keys) {
+  if (group === "tenant") return tenantCell({ tenant_id: value });
+  if (group === "model" || group === "provider") return el("td", { className: "wrap" }, filterLink(group, value));
+  const key = keys && keys.get(value);
+  const cell = el("td", { text: value, className: "wrap" });
+  if (key) {
+    const about = [key.tenant, key.name, key.hint, key.status && key.status !== "active" ? key.status : ""];
+    cell.append(" ", el("span", { text: about.filter(Boolean).join(" \u00b7 "), className: "muted" }));
+  }
+  return cell;
+}
+
+// The gateway keys by id, for the Spend page's key rows; none when the listing cannot be read.
+async function keysById() {
+  try {
+    const page = await api("/admin/keys");
+    return new Map((page.keys || []).map((key) => [key.id, key]));
+  } catch (error) {
+    if (error.message === "not logged in") throw error;
+    return new Map();
+  }
+}
+
+function costCell(value) {
+  return el("td", { text: Format.usd(value), className: "number", title: "$" + String(value) });
+}
+
+function shareText(cost, total) {
+  return total > 0 ? (100 * cost / total).toFixed(1) + " %" : "";
+}
+
+function spendRow(group, total, keys) {
+  return (row) => el("tr", { className: "spend-row" },
+    spendGroupCell(group, row.group, keys),
+    numberCell(Format.integer(row.requests)),
+    numberCell(Format.integer(row.input_tokens)),
+    numberCell(Format.integer(row.output_tokens)),
+    costCell(row.cost_usd),
+    numberCell(shareText(row.cost_usd, total.cost_usd)));
+}
+
+function showSpendTotals(total) {
+  const cards = { "spend-cost": Format.usd(total.cost_usd), "spend-requests": Format.integer(total.requests),
+    "spend-input": Format.integer(total.input_tokens), "spend-output": Format.integer(total.output_tokens) };
+  for (const [id, text] of Object.entries(cards)) document.getElementById(id).textContent = text || "-";
+}
+
+// What each tenant, gateway key, model or provider used and cost, from a start to now. Usage is kept
+// in hourly totals, so the window starts at the top of the hour its start falls in.
+async function showSpend() {
+  const now = nowSeconds();
+  const [start] = Filters.timeWindow(state.filters, now);
+  const since = Math.floor(start === null ? now - SPEND_WINDOW_S : Math.min(start, now - 60));
+  const group = state.spendGroup;
+  document.getElementById("spend-group").value = group;
+  document.getElementById("spend-group-title").textContent = SPEND_GROUP_TITLES[group];
+  const title = RANGE_TITLES[state.filters.range];
+  document.getElementById("spend-title").textContent = title
+    ? "Spend in the " + title.toLowerCase()
+    : start === null ? "Spend in the last 24 hours" : "Spend since " + Format.dateTime(since);
+  let page;
+  try {
+    page = await api("/admin/spend?group_by=" + encodeURIComponent(group) + "&since=" + since);
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    // No gateway: nothing records spend. Say so where the rows would be.
+    document.getElementById("spend-window").textContent = "";
+    showSpendTotals({});
+    document.querySelector("#spend tfoot").replaceChildren();
+    fillTable("spend", [], spendRow(group, {}), error.message);
+    return;
+  }
+  const from = Math.floor(page.since / 3600) * 3600;
+  document.getElementById("spend-window").textContent = "Hourly totals from " + Format.dateTime(from) + " (" +
+    Format.zoneName() + ") to now; a request counts once its answer is over (a stream at its end).";
+  const total = page.total || {};
+  showSpendTotals(total);
+  const rows = [...(page.rows || [])].sort((a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests);
+  const keys = group === "key" && rows.length ? await keysById() : null;
+  fillTable("spend", rows, spendRow(group, total, keys), "no spend recorded in this window");
+  const foot = document.querySelector("#spend tfoot");
+  foot.replaceChildren();
+  if (rows.length > 1) {
+    foot.append(el("tr", {}, el("td", { text: "total" }), numberCell(Format.integer(total.requests)),
+      numberCell(Format.integer(total.input_tokens)), numberCell(Format.integer(total.output_tokens)),
+      costCell(total.cost_usd), numberCell("100.0 %")));
+  }
+}
+
 async function decide(decisionId, action) {
   try {
     // The custom header is what a cross-site form cannot send: it marks the POST as the dashboard's.
@@ -651,6 +754,7 @@ const VIEWS = {
   session: showSession,
   request: showRequest,
   overview: showOverview,
+  spend: showSpend,
   approvals: showApprovals,
 };
 
@@ -736,6 +840,10 @@ document.getElementById("f-allow").addEventListener("change", () => applyForm())
 document.getElementById("f-clear").addEventListener("click", () => {
   const view = FILTERED_VIEWS.has(state.view) ? state.view : "live";
   window.location.hash = "#" + view;
+});
+document.getElementById("spend-group").addEventListener("change", (event) => {
+  state.spendGroup = event.target.value;
+  showSpend().catch((error) => setStatus(error.message, true));
 });
 document.getElementById("live-older").addEventListener("click", () => {
   loadOlder().catch((error) => setStatus(error.message, true));

@@ -69,6 +69,17 @@ const Format = (() => {
     return numbers.format(Math.round(value));
   }
 
+  // US dollars: cents above a dollar, up to four decimals below it (spend of a few tokens is small);
+  // anything above zero that would round to $0.0000 reads "< $0.0001".
+  function usd(value) {
+    if (typeof value !== "number" || !Number.isFinite(value)) return "";
+    if (value > 0 && value < 0.00005) return "< $0.0001";
+    const digits = Math.abs(value) < 1 ? 4 : 2;
+    return new Intl.NumberFormat("en-US", {
+      style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: digits,
+    }).format(value);
+  }
+
   function short(id) {
     return id ? String(id).slice(0, 12) : "";
   }
@@ -93,6 +104,6 @@ const Format = (() => {
         // A private window may refuse storage: the choice lasts for this page only.
       }
     },
-    dateTime, hourMinute, iso, parseDateTime, zoneName, integer, millis, short, tenant,
+    dateTime, hourMinute, iso, parseDateTime, zoneName, integer, millis, usd, short, tenant,
   };
 })();
