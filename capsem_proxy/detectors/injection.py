@@ -466,6 +466,7 @@ class InjectionDetector:
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
         hits.extend(self._override_hits(normalized, factor))
         hits.extend(self._rot13_hits(normalized))
+        hits.extend(self._reversed_hits(normalized))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits
@@ -496,6 +497,21 @@ class InjectionDetector:
                 continue
             span = normalized.words_span(*_unpad(end, length))
             found.append(Hit(rule.family, f"rot13: {rule.rule}", self._weight(rule), span[0], span[1]))
+        return found
+
+    def _reversed_hits(self, normalized: NormalizedText) -> list[Hit]:
+        """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
+        automaton = self.signatures.words
+        words = normalized.words
+        if not len(automaton) or not words:
+            return []
+        found = []
+        for end, (length, rule) in automaton.iter(f" {words[::-1]} "):
+            if rule.weight < _ROT13_MIN_WEIGHT:
+                continue
+            start, stop = _unpad(end, length)
+            span = normalized.words_span(len(words) - stop, len(words) - start)
+            found.append(Hit(rule.family, f"reversed: {rule.rule}", self._weight(rule), span[0], span[1]))
         return found
 
     def _invisible_hits(self, invisibles: _Invisibles, end: int) -> list[Hit]:

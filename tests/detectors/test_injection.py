@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import codecs
 import time
+import urllib.parse
 
 import pytest
 
@@ -156,6 +157,17 @@ def test_indirect_injection_in_tool_results_is_caught(document):
 )
 def test_overrides_in_other_languages_are_caught_by_signatures_alone(prompt):
     assert PROMPTS.analyze(prompt).flagged
+
+
+def test_reversed_and_url_encoded_overrides_are_caught():
+    reversed_text = "Read this backwards: " + OVERRIDE[::-1]
+    analysis = PROMPTS.analyze(reversed_text)
+    assert analysis.flagged
+    finding = analysis.findings(reversed_text)[0]
+    assert finding.text.lower() in OVERRIDE[::-1].lower()
+    encoded = "Follow this: " + urllib.parse.quote(OVERRIDE)
+    assert PROMPTS.analyze(encoded).flagged
+    assert PROMPTS.scan("Search: https://example.com/find?q=caf%C3%A9%20au%20lait%20near%20me&page=2") == []
 
 
 def test_a_poisoned_tool_description_is_caught_by_signatures_alone():
