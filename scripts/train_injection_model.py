@@ -48,8 +48,11 @@ CORPUS = ROOT / "eval" / "corpus" / "injection.jsonl"
 HOLDOUT_PERCENT = 20
 MAX_FPR = 0.005
 STEPS = 300
-LEARNING_RATE = 0.5
-L2 = 1e-3
+# Per model: (learning rate, L2). The prompts model learns from many phrasings of each attack style
+# and takes large steps; the documents model learns from documents whose topic repeats between
+# positives and negatives, and is held closer to zero so that it learns the planted note, not the topic.
+LEARNING_RATE = {"prompts": 5.0, "documents": 0.5}
+L2 = {"prompts": 1e-5, "documents": 1e-3}
 # A model flags nothing below this probability, whatever its held-out negatives allow.
 MIN_THRESHOLD = 0.8
 
@@ -103,7 +106,7 @@ def _margins(matrix: _Matrix, weights: np.ndarray, bias: float) -> np.ndarray:
     return np.bincount(matrix.rows, weights=weights[matrix.indices] * matrix.values, minlength=matrix.count) + bias
 
 
-def train(matrix: _Matrix, bits: int) -> tuple[np.ndarray, float]:
+def train(matrix: _Matrix, bits: int, learning_rate: float, l2: float) -> tuple[np.ndarray, float]:
     """Class-balanced logistic regression, full-batch gradient descent with Adam."""
     size = 1 << bits
     weights = np.zeros(size, dtype=np.float64)
@@ -118,15 +121,15 @@ def train(matrix: _Matrix, bits: int) -> tuple[np.ndarray, float]:
         probabilities = 1.0 / (1.0 + np.exp(-_margins(matrix, weights, bias)))
         error = (probabilities - matrix.labels) * sample_weight
         gradient = np.bincount(matrix.indices, weights=error[matrix.rows] * matrix.values, minlength=size)
-        gradient += L2 * weights
+        gradient += l2 * weights
         bias_gradient = float(error.sum())
         moment = beta1 * moment + (1 - beta1) * gradient
         velocity = beta2 * velocity + (1 - beta2) * gradient * gradient
         correction1, correction2 = 1 - beta1**step, 1 - beta2**step
-        weights -= LEARNING_RATE * 0.01 * (moment / correction1) / (np.sqrt(velocity / correction2) + epsilon)
+        weights -= learning_rate * 0.01 * (moment / correction1) / (np.sqrt(velocity / correction2) + epsilon)
         bias_moment = beta1 * bias_moment + (1 - beta1) * bias_gradient
         bias_velocity = beta2 * bias_velocity + (1 - beta2) * bias_gradient * bias_gradient
-        bias -= LEARNING_RATE * 0.01 * (bias_moment / correction1) / (math.sqrt(bias_velocity / correction2) + epsilon)
+        bias -= learning_rate * 0.01 * (bias_moment / correction1) / (math.sqrt(bias_velocity / correction2) + epsilon)
     return weights, bias
 
 
@@ -153,10 +156,11 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
     models: dict[str, LinearWeights] = {}
     report: dict[str, dict[str, float]] = {}
     for name in ("documents", "prompts"):
+        hyper = (LEARNING_RATE[name], L2[name])
         chosen = [example for example in data if example.model == name]
         fit = [example for example in chosen if not _held_out(example.group)]
         held = [example for example in chosen if _held_out(example.group)]
-        weights, bias = train(_matrix([e.text for e in fit], [e.label for e in fit], bits), bits)
+        weights, bias = train(_matrix([e.text for e in fit], [e.label for e in fit], bits), bits, *hyper)
         # The threshold is set on the held-out groups, then the model is refitted on everything.
         provisional = _quantized(weights, bias, 0.5)
         held_matrix = _matrix([e.text for e in held], [e.label for e in held], bits)
@@ -171,7 +175,8 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
             "held_out_recall": float(flagged[labels].mean()) if labels.any() else 0.0,
             "held_out_fpr": float(flagged[~labels].mean()) if (~labels).any() else 0.0,
         }
-        all_weights, all_bias = train(_matrix([e.text for e in chosen], [e.label for e in chosen], bits), bits)
+        all_weights, all_bias = train(_matrix([e.text for e in chosen], [e.label for e in chosen], bits), bits,
+                                      *hyper)
         models[name] = _quantized(all_weights, all_bias, threshold)
     header = {"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW, "format": 1,
               "training_examples": len(data),

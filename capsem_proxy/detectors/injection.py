@@ -60,6 +60,10 @@ _SQUASHED_MIN_CHARS = 12
 # rot13 of ordinary text is gibberish; only strong signatures are looked for in it.
 _ROT13_MIN_WEIGHT = 0.5
 _MAX_WEIGHT = 0.97
+# The share of the way from the model's threshold to certainty its probability must also cover
+# when no signature or heuristic of weight `_SUPPORT_WEIGHT` or more backs it.
+_ALONE_MARGIN = 0.5
+_SUPPORT_WEIGHT = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +101,13 @@ class Analysis:
         score = round(self.score, 4)
         seen: set[tuple[str, int, int]] = set()
         findings = []
+        # The learned model says "an attack", not which: it takes the kind of the strongest evidence beside it.
+        backing = [hit for hit in self.hits if hit.family != "classifier"]
+        model_kind = (self.kinds_by_family.get(max(backing, key=lambda hit: hit.weight).family, "prompt_injection")
+                      if backing else "prompt_injection")
         for hit in sorted(self.hits, key=lambda hit: (hit.start, hit.end)):
-            kind = self.kinds_by_family.get(hit.family, "prompt_injection")
+            kind = (model_kind if hit.family == "classifier"
+                    else self.kinds_by_family.get(hit.family, "prompt_injection"))
             if (kind, hit.start, hit.end) in seen:
                 continue
             seen.add((kind, hit.start, hit.end))
@@ -135,6 +144,8 @@ class SignatureSet:
         self.squashed = ahocorasick.Automaton()
         self.raw = ahocorasick.Automaton()
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
+        self.scrambled = ahocorasick.Automaton()
+        scrambled: dict[str, tuple[str, _Signature]] = {}
         words: dict[str, _Signature] = {}
         squashed: dict[str, _Signature] = {}
         raw: dict[str, _Signature] = {}
@@ -153,6 +164,11 @@ class SignatureSet:
                     for phrase in _expand(pattern):
                         key = _words_key(phrase)
                         _keep_strongest(words, f" {key} ", rule)
+                        scrambled_key = f" {_scramble_key(key)} "
+                        if weight >= _ROT13_MIN_WEIGHT and (
+                            scrambled_key not in scrambled or scrambled[scrambled_key][1].weight < weight
+                        ):
+                            scrambled[scrambled_key] = (key, rule)
                         joined = key.replace(" ", "")
                         if len(joined) >= _SQUASHED_MIN_CHARS:
                             _keep_strongest(squashed, joined, rule)
@@ -173,6 +189,10 @@ class SignatureSet:
                 automaton.add_word(key, (len(key), rule))
             if table:
                 automaton.make_automaton()
+        for key, (plain, rule) in scrambled.items():
+            self.scrambled.add_word(key, (len(key), plain, rule))
+        if scrambled:
+            self.scrambled.make_automaton()
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -306,13 +326,19 @@ class InjectionDetector:
         if self.model is None or not words:
             return hits
         probability = self.model.probability(words, self._model_name)
-        return [*hits, *self._model_hit(probability, end)]
+        return [*hits, *self._model_hit(probability, end, _mentions(self.signatures.cues, words), _alone(hits))]
 
-    def _model_hit(self, probability: float, end: int) -> list[Hit]:
+    def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
+        """The model's evidence; in a text that discusses attacks (the signatures' discussion
+        cues) it counts as weak evidence, as quoted signature hits do: the vocabulary of an
+        article about injections is the vocabulary of an injection. With no signature evidence
+        beside it (`alone`), the model must be surer: half way from its threshold to certainty."""
         cut = self.model_threshold
-        if probability < cut:
+        if probability < (cut + (1.0 - cut) * _ALONE_MARGIN if alone else cut):
             return []
         weight = self.threshold + (1.0 - self.threshold) * (probability - cut) / max(1e-9, 1.0 - cut)
+        if discussing:
+            weight *= self.signatures.weak_factor
         return [Hit("classifier", f"learned model ({self._model_name})", min(weight, _MAX_WEIGHT), 0, end)]
 
     def scan(self, text: str) -> list[Finding]:
@@ -341,6 +367,7 @@ class InjectionDetector:
         by_rule: dict[str, list[Hit]] = {}
         invisibles = _Invisibles()
         probability = 0.0
+        discussing = False
         ranges = SliceRanges(len(text), slice_chars)
         for index, (start, stop) in enumerate(ranges):
             if index:
@@ -351,6 +378,7 @@ class InjectionDetector:
             normalized = normalize(window)
             if self.model is not None:
                 probability = max(probability, self.model.probability(normalized.words, self._model_name))
+                discussing = discussing or _mentions(self.signatures.cues, normalized.words)
             for hit in self._signature_hits(normalized, depth=0):
                 begins = window_start + hit.start
                 if start <= begins < stop:
@@ -361,7 +389,7 @@ class InjectionDetector:
         hits.extend(self._invisible_hits(invisibles, len(text)))
         hits = self._with_density(hits)
         if self.model is not None:
-            hits.extend(self._model_hit(probability, len(text)))
+            hits.extend(self._model_hit(probability, len(text), discussing, _alone(hits)))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def _combine(self, hits: list[Hit]) -> float:
@@ -449,6 +477,8 @@ class InjectionDetector:
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
         hits.extend(self._override_hits(normalized, factor))
         hits.extend(self._rot13_hits(normalized))
+        hits.extend(self._reversed_hits(normalized))
+        hits.extend(self._scrambled_hits(normalized))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits
@@ -479,6 +509,38 @@ class InjectionDetector:
                 continue
             span = normalized.words_span(*_unpad(end, length))
             found.append(Hit(rule.family, f"rot13: {rule.rule}", self._weight(rule), span[0], span[1]))
+        return found
+
+    def _scrambled_hits(self, normalized: NormalizedText) -> list[Hit]:
+        """Strong signatures with the inner letters of their words shuffled ("igonre all pvieruos
+        insrtuctoins"): words compared by first letter, last letter and the sorted letters between.
+        A match that is the plain phrase is left to the words view."""
+        automaton = self.signatures.scrambled
+        words = normalized.words
+        if not len(automaton) or not words:
+            return []
+        found = []
+        for end, (length, plain, rule) in automaton.iter(f" {_scramble_key(words)} "):
+            start, stop = _unpad(end, length)
+            if words[start:stop] == plain:
+                continue
+            span = normalized.words_span(start, stop)
+            found.append(Hit(rule.family, f"scrambled: {rule.rule}", self._weight(rule), span[0], span[1]))
+        return found
+
+    def _reversed_hits(self, normalized: NormalizedText) -> list[Hit]:
+        """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
+        automaton = self.signatures.words
+        words = normalized.words
+        if not len(automaton) or not words:
+            return []
+        found = []
+        for end, (length, rule) in automaton.iter(f" {words[::-1]} "):
+            if rule.weight < _ROT13_MIN_WEIGHT:
+                continue
+            start, stop = _unpad(end, length)
+            span = normalized.words_span(len(words) - stop, len(words) - start)
+            found.append(Hit(rule.family, f"reversed: {rule.rule}", self._weight(rule), span[0], span[1]))
         return found
 
     def _invisible_hits(self, invisibles: _Invisibles, end: int) -> list[Hit]:
@@ -539,6 +601,21 @@ def _keep_hit(by_rule: dict[str, list[Hit]], hit: Hit) -> None:
     weakest = min(range(len(kept)), key=lambda index: kept[index].weight)
     if hit.weight > kept[weakest].weight:
         kept[weakest] = hit
+
+
+def _scramble_key(words: str) -> str:
+    """Each word of `words` as its first letter, its inner letters sorted, its last letter (same length)."""
+    return " ".join(map(_scrambled_word, words.split(" ")))
+
+
+@lru_cache(maxsize=1 << 16)
+def _scrambled_word(word: str) -> str:
+    return word if len(word) < 4 else word[0] + "".join(sorted(word[1:-1])) + word[-1]
+
+
+def _alone(hits: list[Hit]) -> bool:
+    """True when no signature or heuristic hit of some weight supports the model's evidence."""
+    return not any(hit.weight >= _SUPPORT_WEIGHT for hit in hits)
 
 
 def _unpad(end: int, length: int) -> tuple[int, int]:

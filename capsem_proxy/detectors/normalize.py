@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -209,6 +210,8 @@ class DecodedPayload:
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RUN = re.compile(r"(?:(?:\\x|0x)?[0-9a-fA-F]{2}[ :,]?){8,}")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]{2}")
+# A run of URL-encoded text: at least four %XX escapes among URL characters, no whitespace.
+_PERCENT_RUN = re.compile(r"[A-Za-z0-9%+._~-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9+._~-]*){4,}")
 
 
 def _readable(raw: bytes) -> str | None:
@@ -227,7 +230,7 @@ def _readable(raw: bytes) -> str | None:
 
 
 def encoded_payloads(text: str, limit: int = 16) -> list[DecodedPayload]:
-    """Base64 and hex runs in `text` that decode to readable text (at most `limit`)."""
+    """Base64, URL-encoded and hex runs in `text` that decode to readable text (at most `limit`)."""
     found: list[DecodedPayload] = []
     for match in _BASE64_RUN.finditer(text):
         run = match.group()
@@ -246,6 +249,13 @@ def encoded_payloads(text: str, limit: int = 16) -> list[DecodedPayload]:
             found.append(DecodedPayload("base64", match.start(), match.end(), decoded))
             if len(found) >= limit:
                 return found
+    if "%" in text:
+        for match in _PERCENT_RUN.finditer(text):
+            decoded = _readable(urllib.parse.unquote_to_bytes(match.group().replace("+", " ")))
+            if decoded is not None:
+                found.append(DecodedPayload("url-encoded", match.start(), match.end(), decoded))
+                if len(found) >= limit:
+                    return found
     for match in _HEX_RUN.finditer(text):
         digits = "".join(_HEX_DIGITS.findall(match.group().replace("\\x", " ").replace("0x", " ")))
         if len(digits) < 16:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from eval.generate.train_injection_extra import extra_examples
+
 __all__ = ["Example", "examples"]
 
 
@@ -303,3 +305,5 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
             yield Example(document, False, "documents", f"human-note:{note[:25]}")
     for _ in range(40):
         yield Example(english.paragraph(nb_sentences=6), False, "documents", "faker-paragraph")
+    for text, label, model, group in extra_examples():
+        yield Example(text, label, model, group)
