@@ -144,8 +144,6 @@ class SignatureSet:
         self.squashed = ahocorasick.Automaton()
         self.raw = ahocorasick.Automaton()
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
-        self.scrambled = ahocorasick.Automaton()
-        scrambled: dict[str, tuple[str, _Signature]] = {}
         words: dict[str, _Signature] = {}
         squashed: dict[str, _Signature] = {}
         raw: dict[str, _Signature] = {}
@@ -164,11 +162,6 @@ class SignatureSet:
                     for phrase in _expand(pattern):
                         key = _words_key(phrase)
                         _keep_strongest(words, f" {key} ", rule)
-                        scrambled_key = f" {_scramble_key(key)} "
-                        if weight >= _ROT13_MIN_WEIGHT and (
-                            scrambled_key not in scrambled or scrambled[scrambled_key][1].weight < weight
-                        ):
-                            scrambled[scrambled_key] = (key, rule)
                         joined = key.replace(" ", "")
                         if len(joined) >= _SQUASHED_MIN_CHARS:
                             _keep_strongest(squashed, joined, rule)
@@ -189,10 +182,6 @@ class SignatureSet:
                 automaton.add_word(key, (len(key), rule))
             if table:
                 automaton.make_automaton()
-        for key, (plain, rule) in scrambled.items():
-            self.scrambled.add_word(key, (len(key), plain, rule))
-        if scrambled:
-            self.scrambled.make_automaton()
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -478,7 +467,6 @@ class InjectionDetector:
         hits.extend(self._override_hits(normalized, factor))
         hits.extend(self._rot13_hits(normalized))
         hits.extend(self._reversed_hits(normalized))
-        hits.extend(self._scrambled_hits(normalized))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits
@@ -509,23 +497,6 @@ class InjectionDetector:
                 continue
             span = normalized.words_span(*_unpad(end, length))
             found.append(Hit(rule.family, f"rot13: {rule.rule}", self._weight(rule), span[0], span[1]))
-        return found
-
-    def _scrambled_hits(self, normalized: NormalizedText) -> list[Hit]:
-        """Strong signatures with the inner letters of their words shuffled ("igonre all pvieruos
-        insrtuctoins"): words compared by first letter, last letter and the sorted letters between.
-        A match that is the plain phrase is left to the words view."""
-        automaton = self.signatures.scrambled
-        words = normalized.words
-        if not len(automaton) or not words:
-            return []
-        found = []
-        for end, (length, plain, rule) in automaton.iter(f" {_scramble_key(words)} "):
-            start, stop = _unpad(end, length)
-            if words[start:stop] == plain:
-                continue
-            span = normalized.words_span(start, stop)
-            found.append(Hit(rule.family, f"scrambled: {rule.rule}", self._weight(rule), span[0], span[1]))
         return found
 
     def _reversed_hits(self, normalized: NormalizedText) -> list[Hit]:
@@ -601,16 +572,6 @@ def _keep_hit(by_rule: dict[str, list[Hit]], hit: Hit) -> None:
     weakest = min(range(len(kept)), key=lambda index: kept[index].weight)
     if hit.weight > kept[weakest].weight:
         kept[weakest] = hit
-
-
-def _scramble_key(words: str) -> str:
-    """Each word of `words` as its first letter, its inner letters sorted, its last letter (same length)."""
-    return " ".join(map(_scrambled_word, words.split(" ")))
-
-
-@lru_cache(maxsize=1 << 16)
-def _scrambled_word(word: str) -> str:
-    return word if len(word) < 4 else word[0] + "".join(sorted(word[1:-1])) + word[-1]
 
 
 def _alone(hits: list[Hit]) -> bool:
