@@ -18,6 +18,7 @@ from capsem_proxy.streaming.sse import SSESplitter, parse_event
 from capsem_proxy.translation.base import Translation, TranslationError
 from capsem_proxy.translation.openai_shapes import (
     ChunkWriter,
+    append_turn,
     completion,
     image_part,
     load_request,
@@ -93,12 +94,7 @@ class OpenAIToAnthropic(Translation):
         messages: list[dict[str, Any]] = []
 
         def add(role: str, blocks: list[dict[str, Any]]) -> None:
-            if not blocks:
-                return
-            if messages and messages[-1]["role"] == role:
-                messages[-1]["content"].extend(blocks)
-            else:
-                messages.append({"role": role, "content": blocks})
+            append_turn(messages, role, blocks, "content")
 
         for message in chat["messages"]:
             if not isinstance(message, dict):

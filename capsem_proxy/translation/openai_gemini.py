@@ -20,6 +20,7 @@ from capsem_proxy.streaming.sse import SSESplitter, parse_event
 from capsem_proxy.translation.base import Translation, TranslationError
 from capsem_proxy.translation.openai_shapes import (
     ChunkWriter,
+    append_turn,
     completion,
     image_part,
     load_request,
@@ -89,12 +90,7 @@ class OpenAIToGemini(Translation):
         call_names: dict[str, str] = {}
 
         def add(role: str, parts: list[dict[str, Any]]) -> None:
-            if not parts:
-                return
-            if contents and contents[-1]["role"] == role:
-                contents[-1]["parts"].extend(parts)
-            else:
-                contents.append({"role": role, "parts": parts})
+            append_turn(contents, role, parts, "parts")
 
         for message in chat["messages"]:
             if not isinstance(message, dict):

@@ -13,6 +13,7 @@ from capsem_proxy.translation.base import TranslationError
 
 __all__ = [
     "ChunkWriter",
+    "append_turn",
     "completion",
     "image_part",
     "load_request",
@@ -27,6 +28,17 @@ _DONE = b"data: [DONE]\n\n"
 # OpenAI error types by HTTP status, as its SDK maps them to exceptions.
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 429: "rate_limit_error"}
+
+
+def append_turn(turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], key: str) -> None:
+    """Add `items` as a turn of `role`, merged into the last turn when it has the same role (Anthropic
+    and Gemini both want user and model turns to alternate); `key` names the turn's list of items."""
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
 
 
 def load_request(body: bytes) -> dict[str, Any]:
