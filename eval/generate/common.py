@@ -38,6 +38,28 @@ def number_items(detector: str, items: Iterable[dict[str, Any]],
     return records
 
 
+def number_cross_items(detector: str, items: Iterable[dict[str, Any]],
+                       key: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """Items of a held-out (`cross`) corpus as records numbered `{detector}-x00001`…, keeping the
+    first of items that share a `key` (their text, or their response when they have none)."""
+    seen: set[str] = set()
+    records = []
+    for item in items:
+        item_key = key(item)
+        if item_key in seen:
+            continue
+        seen.add(item_key)
+        records.append({"id": f"{detector}-x{len(records) + 1:05d}", "detector": detector, "split": "cross", **item})
+    return records
+
+
+def write_labelled_corpus(path: Path, items: list[dict[str, Any]]) -> None:
+    """Write a corpus and print how many items it holds, positive and negative."""
+    write_corpus(path, items)
+    positives = sum(item["label"] for item in items)
+    print(f"{path}: {len(items)} items, {positives} positive, {len(items) - positives} negative")
+
+
 def write_corpus(path: Path, items: Iterable[dict[str, Any]]) -> None:
     """Write items as JSONL, one per line with `\\n` endings, so a rebuilt corpus is byte-identical."""
     path.parent.mkdir(parents=True, exist_ok=True)

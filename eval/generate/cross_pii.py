@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from eval.generate.common import write_corpus
+from eval.generate.common import number_cross_items, write_labelled_corpus
 from eval.generate.injection import CACHE, _wheel_path
 
 MIMESIS = ("mimesis", "22.2.0")
@@ -247,22 +247,11 @@ def build() -> list[dict]:
     rng = random.Random(SEED)
     mimesis = _mimesis()
     raw = [*national_id_items(rng), *phone_items(rng, mimesis), *mimesis_items(rng, mimesis)]
-    seen: set[str] = set()
-    records = []
-    for item in raw:
-        key = item.get("text") or str(item.get("response"))
-        if key in seen:
-            continue
-        seen.add(key)
-        records.append({"id": f"{DETECTOR}-x{len(records) + 1:05d}", "detector": DETECTOR, "split": "cross", **item})
-    return records
+    return number_cross_items(DETECTOR, raw, lambda item: item.get("text") or str(item.get("response")))
 
 
 def main() -> None:
-    items = build()
-    write_corpus(OUTPUT, items)
-    positives = sum(item["label"] for item in items)
-    print(f"{OUTPUT}: {len(items)} items, {positives} positive, {len(items) - positives} negative")
+    write_labelled_corpus(OUTPUT, build())
 
 
 if __name__ == "__main__":

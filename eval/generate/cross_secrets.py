@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from eval.generate.common import write_corpus
+from eval.generate.common import number_cross_items, write_labelled_corpus
 from eval.generate.cross_pii import _mimesis
 from eval.generate.injection import CACHE, _wheel_path
 
@@ -250,22 +250,11 @@ def lookalikes(rng: random.Random) -> Iterator[dict]:
 def build() -> list[dict]:
     rng = random.Random(SEED)
     raw = [*items(rng), *lookalikes(rng)]
-    seen: set[str] = set()
-    records = []
-    for item in raw:
-        key = item.get("text") or str(item.get("response"))
-        if key in seen:
-            continue
-        seen.add(key)
-        records.append({"id": f"{DETECTOR}-x{len(records) + 1:05d}", "detector": DETECTOR, "split": "cross", **item})
-    return records
+    return number_cross_items(DETECTOR, raw, lambda item: item.get("text") or str(item.get("response")))
 
 
 def main() -> None:
-    records = build()
-    write_corpus(OUTPUT, records)
-    positives = sum(item["label"] for item in records)
-    print(f"{OUTPUT}: {len(records)} items, {positives} positive, {len(records) - positives} negative")
+    write_labelled_corpus(OUTPUT, build())
 
 
 if __name__ == "__main__":
