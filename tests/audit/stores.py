@@ -8,6 +8,7 @@ import contextlib
 import glob
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -37,6 +38,8 @@ __all__ = [
     "request",
     "require_private_postgres",
     "running_private_postgres",
+    "sqlite_executor",
+    "store_under_test",
 ]
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -76,6 +79,25 @@ def drop_schema(url: str) -> None:
             await connection.close()
 
     asyncio.run(drop())
+
+
+def sqlite_executor(path: Path) -> Callable[[str], None]:
+    """A function running SQL on the SQLite file at `path`, around the proxy."""
+
+    def execute(sql: str) -> None:
+        with sqlite3.connect(path) as connection:
+            connection.executescript(sql)
+
+    return execute
+
+
+def store_under_test(kind: str, tmp_path: Path, request: object) -> tuple[str, Callable[[str], None]]:
+    """(audit URL, SQL runner) of a `sqlite` store in `tmp_path` or of the `postgres_url` fixture's schema."""
+    if kind == "sqlite":
+        path = tmp_path / "audit.db"
+        return f"sqlite:///{path}", sqlite_executor(path)
+    url = request.getfixturevalue("postgres_url")  # type: ignore[attr-defined]
+    return url, psql(url)
 
 
 def psql(url: str) -> Callable[[str], None]:

@@ -24,7 +24,7 @@ from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values
 from capsem_proxy.audit.tools import VerifyReport, open_reader, verify_chain
 from capsem_proxy.decisions import Verdict
 from tests.audit import stores
-from tests.audit.stores import KEY, context, decision, psql
+from tests.audit.stores import KEY, context, decision, psql, sqlite_executor, store_under_test
 
 
 @dataclass
@@ -69,16 +69,7 @@ async def _fill(url: str, head_file: Path) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        path = tmp_path / "audit.db"
-        url = f"sqlite:///{path}"
-
-        def execute(sql: str) -> None:
-            with sqlite3.connect(path) as connection:
-                connection.executescript(sql)
-    else:
-        url = request.getfixturevalue("postgres_url")
-        execute = psql(url)
+    url, execute = store_under_test(request.param, tmp_path, request)
     await _fill(url, tmp_path / "audit-head.json")
     yield Store(url, execute, tmp_path / "audit-head.json")
 
@@ -289,11 +280,7 @@ async def upgraded(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[St
     if request.param == "sqlite":
         path = tmp_path / "audit.db"
         _write_version_2_sqlite(path, 4)
-        url = f"sqlite:///{path}"
-
-        def execute(sql: str) -> None:
-            with sqlite3.connect(path) as connection:
-                connection.executescript(sql)
+        url, execute = f"sqlite:///{path}", sqlite_executor(path)
     else:
         url = request.getfixturevalue("postgres_url")
         await _write_version_2_postgres(url, 4)

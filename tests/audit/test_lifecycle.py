@@ -21,7 +21,7 @@ from capsem_proxy.audit.tools import VerifyReport, open_reader, verify_chain
 from capsem_proxy.config import AuditSettings
 from capsem_proxy.decisions import Verdict
 from tests.audit import stores
-from tests.audit.stores import KEY, context, decision, psql
+from tests.audit.stores import KEY, context, decision, store_under_test
 
 OLD, NEW = 1_000_000.0, time.time()
 
@@ -74,16 +74,7 @@ async def _fill(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        path = tmp_path / "audit.db"
-        url = f"sqlite:///{path}"
-
-        def execute(sql: str) -> None:
-            with sqlite3.connect(path) as connection:
-                connection.executescript(sql)
-    else:
-        url = request.getfixturevalue("postgres_url")
-        execute = psql(url)
+    url, execute = store_under_test(request.param, tmp_path, request)
     await _fill(url)
     yield Store(url, execute)
 

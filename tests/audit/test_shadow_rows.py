@@ -14,7 +14,7 @@ from capsem_proxy.audit import AuditQuery, open_audit_sink
 from capsem_proxy.audit.tools import open_reader, verify_chain
 from capsem_proxy.decisions import Verdict
 from tests.audit import stores
-from tests.audit.stores import KEY, context, decision, psql
+from tests.audit.stores import KEY, context, decision, store_under_test
 
 
 async def _verify(url: str):
@@ -36,16 +36,7 @@ async def _write(url: str, head_file: Path) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def written(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[tuple[str, object]]:
-    if request.param == "sqlite":
-        path = tmp_path / "audit.db"
-        url = f"sqlite:///{path}"
-
-        def execute(sql: str) -> None:
-            with sqlite3.connect(path) as connection:
-                connection.executescript(sql)
-    else:
-        url = request.getfixturevalue("postgres_url")
-        execute = psql(url)
+    url, execute = store_under_test(request.param, tmp_path, request)
     await _write(url, tmp_path / "head.json")
     yield url, execute
 
