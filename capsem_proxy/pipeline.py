@@ -255,15 +255,15 @@ class Pipeline:
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
-                # An inline hook's own steps are charged the CPU they use (thread_time): on a busy
-                # machine the process may wait for a core mid-step, which is not the hook's work.
-                step_from = thread_time()
                 coroutine = policy.hook(hook_name)(event)
                 if hook_name in policy.inline_hooks:
                     # A hook whose code never awaits (or awaits only to give the event loop a turn)
                     # finishes in its first step, unless it reads a long text: run it here, with no
                     # task and no timer. Anything that may wait gets its own task (below), so that
                     # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
+                    # Its own steps are charged the CPU they use (thread_time): on a busy machine the
+                    # process may wait for a core mid-step, which is not the hook's work.
+                    step_from = thread_time()
                     try:
                         pending = coroutine.send(None)
                     except StopIteration as stop:
