@@ -122,6 +122,13 @@ class StreamDecoder(ABC):
         metadata) give an empty list; data that is not JSON by any reading an SDK accepts gives
         an UnreadableDelta. Never raises on unexpected shapes."""
 
+    def feed_usage(self, event: StreamEvent) -> list[Delta]:
+        """Decode an event that holds no tool call, for a reader of token counts only: the
+        UsageDelta and UnreadableDelta that `feed` gives are kept, text and finish deltas may be
+        left out (decoders whose `feed` is cheap keep it whole). Must not change the decoder's state
+        differently from `feed`."""
+        return self.feed(event)
+
 
 class NullStreamDecoder(StreamDecoder):
     """The decoder of operations that do not stream: every event gives nothing."""

@@ -4,12 +4,13 @@ report usage are decoded, by the provider's own stream decoder."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from capsem_proxy.answer_decoding import may_be_disguised
 from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UsageDelta
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
-__all__ = ["USAGE_KEY", "UsageMeter", "may_report_usage"]
+__all__ = ["USAGE_KEY", "HeldUsage", "UsageMeter", "may_report_usage", "sse_events", "sse_usage_reader"]
 
 logger = logging.getLogger("capsem_proxy.streaming")
 
@@ -58,3 +59,81 @@ class UsageMeter:
                     self.input_tokens = delta.input_tokens
                 if delta.output_tokens is not None:
                     self.output_tokens = delta.output_tokens
+
+
+# Bytes of events whose counts are kept unread (see HeldUsage).
+_HELD_USAGE_BYTES = 64 * 1024
+
+EventReader = Callable[[bytes], Sequence[Delta]]
+
+
+def sse_events(events: bytes) -> list[bytes]:
+    """The complete SSE events in `events` (the last one may lack its terminating empty line)."""
+    splitter = SSESplitter()
+    return splitter.feed_events(events) + splitter.finish()
+
+
+def sse_usage_reader(decoder: StreamDecoder) -> EventReader:
+    """Reads the token counts of one SSE event, with `decoder.feed_usage`."""
+
+    def read(raw: bytes) -> list[Delta]:
+        return decoder.feed_usage(parse_event(raw))
+
+    return read
+
+
+class HeldUsage:
+    """Token counts of relayed events, read only when wanted.
+
+    A stream reports its counts in one or two events, or (Gemini) again in every event, each
+    report replacing the counts before it. The events that may report counts are kept as they
+    are (up to 64 KiB of them) and read newest first, and only until both counts are known: a
+    stream whose last report holds both is read once. Reading must not depend on the decoder's
+    state (`StreamDecoder.feed_usage`). An event that cannot be read reports nothing: events
+    kept here hold no tool call (those are decoded as they come), and they have been sent.
+    """
+
+    __slots__ = ("_held", "_held_bytes", "_read", "_split")
+
+    def __init__(self, read: EventReader, split: Callable[[bytes], list[bytes]] | None = None) -> None:
+        self._read = read
+        self._split = split  # kept bytes may hold several events: how to cut them apart
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def add(self, raw: bytes) -> UsageDelta | None:
+        """Keep `raw`, events that may report counts; past the cap, what `settle` returns."""
+        self._held.append(raw)
+        self._held_bytes += len(raw)
+        return self.settle() if self._held_bytes > _HELD_USAGE_BYTES else None
+
+    def settle(self) -> UsageDelta | None:
+        """Read the events kept so far, newest first until both counts are known: the counts they
+        report (a count none reports is None), or None when nothing was kept."""
+        held = self._held
+        if not held:
+            return None
+        found: list[int | None] = [None, None]
+        while held and (found[0] is None or found[1] is None):
+            kept = held.pop()
+            events = self._split(kept) if self._split is not None else [kept]
+            while events and (found[0] is None or found[1] is None):
+                raw = events.pop()
+                if may_report_usage(raw):
+                    self._take(raw, found)
+        held.clear()
+        self._held_bytes = 0
+        return UsageDelta(found[0], found[1])
+
+    def _take(self, raw: bytes, found: list[int | None]) -> None:
+        try:
+            deltas = self._read(raw)
+        except Exception:  # counting tokens must never break a relayed stream
+            logger.debug("could not read usage from a stream event", exc_info=True)
+            return
+        for delta in reversed(deltas):
+            if type(delta) is UsageDelta:
+                if found[0] is None:
+                    found[0] = delta.input_tokens
+                if found[1] is None:
+                    found[1] = delta.output_tokens

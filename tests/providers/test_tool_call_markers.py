@@ -47,20 +47,7 @@ def test_plain_text_events_do_not_match():
     assert not GeminiAdapter().may_carry_tool_call(b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}')
 
 
-SAMPLES = [
-    b'data: {"choices":[{"delta":{"content":"plain text"}}]}\n\n',
-    b'data: {"usage":{"prompt_tokens":3}}\n\n',
-    b'{"usageMetadata":{"promptTokenCount":3}}',
-    b'data: {"text":"caf\\u00e9"}\n\n',
-    b'd\x00a\x00t\x00a\x00',
-    b"",
-    *(orjson.dumps(payload) for _, _, _, payload in CASES),
-]
-
-
 @pytest.mark.parametrize("adapter", [OpenAIAdapter(), AnthropicAdapter(), GeminiAdapter()])
-@pytest.mark.parametrize("raw", SAMPLES)
-def test_one_scan_for_decoding_agrees_with_the_usage_and_tool_call_checks(adapter, raw):
-    from capsem_proxy.streaming.usage import may_report_usage
-
-    assert adapter.may_need_decoding(raw) == (may_report_usage(raw) or adapter.may_carry_tool_call(raw))
+@pytest.mark.parametrize("raw", [b'data: {"choices":[{"delta":{"tool\\u005fcalls":[]}}]}\n\n', b'd\x00a\x00t\x00a\x00'])
+def test_a_disguised_key_counts_as_a_possible_tool_call(adapter, raw):
+    assert adapter.may_carry_tool_call(raw)
