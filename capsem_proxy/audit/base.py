@@ -10,6 +10,7 @@ from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import AuditQuery
 from capsem_proxy.config import AuditSettings, ConfigError
 from capsem_proxy.decisions import Decision
+from capsem_proxy.extras import needs_extra
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.records import RequestRecord
 
@@ -106,7 +107,8 @@ def open_audit_sink(
     if url.startswith("sqlite:///"):
         return SQLiteAuditSink.from_settings(settings, key, head_file=head_file)
     if url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.audit.postgres import PostgresAuditSink
+        with needs_extra("audit.url postgresql://"):
+            from capsem_proxy.audit.postgres import PostgresAuditSink
 
         return PostgresAuditSink.from_settings(settings, key, head_file=head_file)
     scheme = url.split(":", 1)[0]
