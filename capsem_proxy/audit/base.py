@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,30 +13,7 @@ from capsem_proxy.extras import needs_extra
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.records import RequestRecord
 
-__all__ = ["AuditSink", "DecisionRecord", "open_audit_sink"]
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """One decision as stored: never a key, never prompt or answer content."""
-
-    decision_id: str
-    request_id: str
-    tenant_id: str
-    session_id: str
-    agent_id: str
-    provider: str
-    operation: str
-    model: str
-    hook: str
-    policy: str
-    verdict: str
-    reason: str
-    details: str
-    subject: str
-    latency_ms: float
-    recorded_at: float
-    count: int = 1  # decisions this row stands for (folded rows: more than one)
+__all__ = ["AuditSink", "open_audit_sink"]
 
 
 class AuditSink(Protocol):
