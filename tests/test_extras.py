@@ -161,6 +161,19 @@ def test_a_config_needing_a_missing_extra_stops_with_one_line_naming_it(
     assert (tmp_path / "refused.log").read_text(encoding="utf-8")  # the refusal is what stopped it
 
 
+def test_the_audit_tools_name_the_extra_a_postgresql_store_needs(tmp_path: Path) -> None:
+    env = {**_without_extras(tmp_path, _modules_of("postgres")), "CAPSEM_PROXY_SERVER__TENANT_SECRET": "s" * 43}
+    done = subprocess.run(
+        [sys.executable, "-m", "capsem_proxy.cli", "audit", "verify", "--url", "postgresql://127.0.0.1:5432/test"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "capsem-proxy: a postgresql:// audit store needs the optional 'postgres' dependencies: "
+        "pip install 'capsem-proxy[postgres]'\n"
+    )
+
+
 @pytest.mark.parametrize("policy", ["secrets", "tool_rules", "regex_redact", "usage_rules"])
 def test_core_policies_load_without_any_extra(tmp_path: Path, policy: str) -> None:
     options = {"regex_redact": "    options:\n      patterns: {card: '\\d{16}'}\n"}.get(policy, "")
