@@ -296,9 +296,9 @@ class Pipeline:
                         task.cancel()
                     raise
                 for position, task, started, (policy, hook_name, _, subject) in suspended:
-                    exc = task.exception()
-                    if exc is not None:
-                        decisions[position] = self._failure(policy, hook_name, subject, exc, started)
+                    failure = task.exception()
+                    if failure is not None:
+                        decisions[position] = self._failure(policy, hook_name, subject, failure, started)
                     else:
                         result, finished = task.result()
                         # The deadline was enforced by asyncio.timeout: only the latency is recorded.
