@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.streaming.sse import SSESplitter, parse_event
-from capsem_proxy.translation.base import Translation, TranslationError
+from capsem_proxy.streaming.sse import SSESplitter
+from capsem_proxy.translation.base import Translation, TranslationError, event_json
 from capsem_proxy.translation.openai_shapes import (
     ChunkWriter,
     append_turn,
@@ -32,6 +32,8 @@ from capsem_proxy.translation.openai_shapes import (
 __all__ = ["OpenAIToAnthropic"]
 
 DEFAULT_MAX_TOKENS = 4096
+# Events whose name says they carry nothing for the client (Anthropic names each event by its type).
+_IGNORED_EVENTS = (b"event: ping\n", b"event: content_block_stop\n")
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
            "tool_use": "tool_calls", "refusal": "content_filter"}
 
@@ -187,7 +189,10 @@ class OpenAIToAnthropic(Translation):
         return openai_error(status, message, code)
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._event(raw) for raw in self._splitter.feed_events(chunk))
+        events = self._splitter.feed_events(chunk)
+        if len(events) == 1:
+            return self._event(events[0])
+        return b"".join([self._event(raw) for raw in events])
 
     def end(self) -> bytes:
         out = b"".join(self._event(raw) for raw in self._splitter.finish())
@@ -195,18 +200,25 @@ class OpenAIToAnthropic(Translation):
         return out + writer.finish()
 
     def _event(self, raw: bytes) -> bytes:
-        event = parse_event(raw)
-        if not event.data:
+        if raw.startswith(_IGNORED_EVENTS):
+            return b""  # nothing an OpenAI stream says, not worth parsing
+        data = event_json(raw)
+        if not isinstance(data, dict):
             return b""
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return b""
-        kind = data.get("type") if isinstance(data, dict) else None
+        kind = data.get("type")
         writer = self._writer
         if writer is None:
             writer = self._writer = ChunkWriter(self.include_usage)
         if writer.done:
+            return b""
+        if kind == "content_block_delta":  # the bulk of a stream: first
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return writer.text(delta.get("text", ""))
+            if delta.get("type") == "input_json_delta":
+                tool = self._tool_index.get(data.get("index", 0))
+                partial = delta.get("partial_json", "")
+                return writer.tool_arguments(tool, partial) if tool is not None and partial else b""
             return b""
         if kind == "message_start":
             message = data.get("message") or {}
@@ -222,16 +234,7 @@ class OpenAIToAnthropic(Translation):
                 self._tool_index[data.get("index", 0)] = index
                 return out
             if block.get("type") == "text" and block.get("text"):
-                return writer.delta({"content": block["text"]})
-            return b""
-        if kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                return writer.delta({"content": delta.get("text", "")})
-            if delta.get("type") == "input_json_delta":
-                tool = self._tool_index.get(data.get("index", 0))
-                partial = delta.get("partial_json", "")
-                return writer.tool_arguments(tool, partial) if tool is not None and partial else b""
+                return writer.text(block["text"])
             return b""
         if kind == "message_delta":
             usage = data.get("usage") or {}
