@@ -34,6 +34,10 @@ __all__ = ["OpenAIToAnthropic"]
 DEFAULT_MAX_TOKENS = 4096
 # Events whose name says they carry nothing for the client (Anthropic names each event by its type).
 _IGNORED_EVENTS = (b"event: ping\n", b"event: content_block_stop\n")
+# A text delta as Anthropic writes it: HEAD, the block's index, MARK, the text as a JSON string, TAIL.
+_TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
+_TEXT_DELTA_TAIL = b"}}\n\n"
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
            "tool_use": "tool_calls", "refusal": "content_filter"}
 
@@ -202,6 +206,10 @@ class OpenAIToAnthropic(Translation):
     def _event(self, raw: bytes) -> bytes:
         if raw.startswith(_IGNORED_EVENTS):
             return b""  # nothing an OpenAI stream says, not worth parsing
+        if raw.startswith(_TEXT_DELTA_HEAD) and self._writer is not None and not self._writer.done:
+            text = _delta_text(raw)
+            if text is not None:
+                return self._writer.text(text)
         data = event_json(raw)
         if not isinstance(data, dict):
             return b""
@@ -249,6 +257,19 @@ class OpenAIToAnthropic(Translation):
             error = data.get("error") or {}
             return writer.error(529 if error.get("type") == "overloaded_error" else 500, error.get("message", ""))
         return b""
+
+
+def _delta_text(raw: bytes) -> str | None:
+    """The text of a text delta event spelled exactly as Anthropic writes one, read without parsing
+    the event's object; None for any other spelling (the caller parses it)."""
+    mark = raw.find(_TEXT_DELTA_MARK, len(_TEXT_DELTA_HEAD))
+    if mark == -1 or not raw[len(_TEXT_DELTA_HEAD) : mark].isdigit() or not raw.endswith(_TEXT_DELTA_TAIL):
+        return None
+    try:
+        text = orjson.loads(raw[mark + len(_TEXT_DELTA_MARK) : -len(_TEXT_DELTA_TAIL)])
+    except orjson.JSONDecodeError:
+        return None
+    return text if isinstance(text, str) else None
 
 
 def _prompt_tokens(usage: dict[str, Any]) -> int:
