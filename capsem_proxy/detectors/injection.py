@@ -261,9 +261,14 @@ class _OverrideRule:
         return found
 
 
-@lru_cache(maxsize=4)
 def load_signatures(path: str | None = None) -> SignatureSet:
-    """The signature set in `path`, or the one shipped with the package."""
+    """The signature set in `path`, or the one shipped with the package: one copy per file in a
+    process (`load_signatures()` and `load_signatures(None)` share it)."""
+    return _load_signatures(path)
+
+
+@lru_cache(maxsize=4)
+def _load_signatures(path: str | None) -> SignatureSet:
     if path is None:
         text = (files("capsem_proxy.detectors") / "data" / _DEFAULT_FILE).read_text(encoding="utf-8")
     else:
