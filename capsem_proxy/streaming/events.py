@@ -6,6 +6,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 __all__ = [
+    "COUNTS",
+    "NOTHING",
+    "TOOL_CALL",
     "Delta",
     "EchoDelta",
     "ErrorDelta",
@@ -19,6 +22,11 @@ __all__ = [
     "UnreadableDelta",
     "UsageDelta",
 ]
+
+
+# What an event relayed unread may need, by a byte scan (`ProviderAdapter.stream_event_need`):
+# nothing, a reading of its token counts, or decoding in full (it may hold a tool call).
+NOTHING, COUNTS, TOOL_CALL = 0, 1, 2
 
 
 @dataclass(slots=True)

@@ -12,11 +12,11 @@ from typing import Any
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.errors import ErrorKind, ProxyError
-from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UnreadableDelta
+from capsem_proxy.streaming.events import TOOL_CALL, Delta, StreamDecoder, StreamEvent, UnreadableDelta
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import DEFAULT_MAX_ELEMENT_BYTES, JSONArraySplitter, is_separator
 from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, parse_event
-from capsem_proxy.streaming.usage import HeldUsage, UsageMeter, may_report_usage, sse_events, sse_usage_reader
+from capsem_proxy.streaming.usage import HeldUsage, UsageMeter, sse_events, sse_usage_reader
 from capsem_proxy.upstream import UpstreamResponse
 
 __all__ = ["relay_guarded", "relay_json_array", "relay_sse"]
@@ -120,17 +120,17 @@ async def relay_guarded(
     guard: StreamGuard,
     error_event: ErrorEvent,
     block_event: BlockEvent,
-    tool_call_in: Callable[[bytes], bool] | None = None,
+    event_need: Callable[[bytes], int] | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> None:
     """Forward a stream through a StreamGuard: each event is decoded, offered to the guard, and
     only what the guard releases is sent. A block ends the stream with the provider's error event.
 
-    `tool_call_in(raw)` is given when no policy reads the text: only events it says may hold a
-    tool call (and every event while a call is open) are decoded in full; the others are read for
-    their token counts alone when they have any, and go out untouched while the guard holds
-    nothing (`StreamGuard.pass_unread`). What the decoder cannot read reaches the guard as an
-    UnreadableDelta, for it to fail closed.
+    `event_need(raw)` is given when no policy reads the text (`ProviderAdapter.stream_event_need`):
+    only events it says may hold a tool call (and every event while a call is open) are decoded in
+    full; the others go out untouched while the guard holds nothing (`StreamGuard.pass_unread`),
+    read for their token counts alone when they may have any. What the decoder cannot read
+    reaches the guard as an UnreadableDelta, for it to fail closed.
     """
     bytes_sent = 0
     sse_splitter = SSESplitter(max_event_bytes) if sse else None
@@ -142,41 +142,39 @@ async def relay_guarded(
     # the events only, never on how the provider's bytes were cut into reads.
     released: list[bytes] = []
     ending = b""
+    # Reads that are whole events, each holding no call, go out at once while nothing is held.
+    whole_need = event_need if sse else None
     try:
         async for chunk in upstream.chunks():
             if sse_splitter is not None:
                 if (
-                    tool_call_in is not None
+                    whole_need is not None
                     and sse_splitter.whole_events(chunk)
-                    and not tool_call_in(chunk)
                     and guard.pass_unread(chunk)
+                    and (need := whole_need(chunk)) != TOOL_CALL
                 ):
-                    # Whole events that hold no call, nothing held: sent as they came.
-                    if may_report_usage(chunk):
+                    if need:
                         guard.add_usage(usage.add(chunk))
-                    released.append(chunk)
-                else:
-                    for raw in sse_splitter.feed_events(chunk):
-                        if (
-                            tool_call_in is not None
-                            and not tool_call_in(raw)
-                            and guard.pass_unread(raw)
-                        ):
-                            if may_report_usage(raw):
-                                guard.add_usage(usage.add(raw))
-                            released.append(raw)
-                        else:
-                            guard.add_usage(usage.settle())
-                            released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
+                    bytes_sent += len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    continue
+                for raw in sse_splitter.feed_events(chunk):
+                    if event_need is not None and guard.pass_unread(raw) and (need := event_need(raw)) != TOOL_CALL:
+                        if need:
+                            guard.add_usage(usage.add(raw))
+                        released.append(raw)
+                    else:
+                        guard.add_usage(usage.settle())
+                        released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
             else:
                 assert array_splitter is not None
                 for segment, element in array_splitter.feed_segments(chunk):
                     if (
-                        tool_call_in is not None
-                        and not tool_call_in(segment)
+                        event_need is not None
                         and guard.pass_unread(segment)
+                        and (need := event_need(segment)) != TOOL_CALL
                     ):
-                        if may_report_usage(element):
+                        if need:
                             guard.add_usage(usage.add(element))
                         released.append(segment)
                     else:

@@ -7,7 +7,7 @@ import pytest
 from capsem_proxy.providers.anthropic import AnthropicAdapter
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
-from capsem_proxy.streaming.events import StreamEvent, ToolCallDelta
+from capsem_proxy.streaming.events import COUNTS, NOTHING, TOOL_CALL, StreamEvent, ToolCallDelta
 
 CASES = [
     (OpenAIAdapter(), "chat", None, {"choices": [{"index": 0, "delta": {"tool_calls": [
@@ -51,3 +51,19 @@ def test_plain_text_events_do_not_match():
 @pytest.mark.parametrize("raw", [b'data: {"choices":[{"delta":{"tool\\u005fcalls":[]}}]}\n\n', b'd\x00a\x00t\x00a\x00'])
 def test_a_disguised_key_counts_as_a_possible_tool_call(adapter, raw):
     assert adapter.may_carry_tool_call(raw)
+
+
+@pytest.mark.parametrize("adapter", [OpenAIAdapter(), AnthropicAdapter(), GeminiAdapter()])
+def test_the_core_searched_first_is_in_every_marker(adapter):
+    core = adapter._marker_core
+    assert core is None or all(core in marker for marker in adapter.tool_call_markers)
+    for marker in adapter.tool_call_markers:
+        assert adapter.stream_event_need(b'data: {"x":"' + marker + b'"}\n\n') == TOOL_CALL
+
+
+@pytest.mark.parametrize("adapter", [OpenAIAdapter(), AnthropicAdapter(), GeminiAdapter()])
+def test_what_an_unread_event_needs(adapter):
+    assert adapter.stream_event_need(b'data: {"choices":[{"delta":{"content":"plain text"}}]}\n\n') == NOTHING
+    assert adapter.stream_event_need(b'data: {"usage":{"prompt_tokens":3}}\n\n') == COUNTS
+    assert adapter.stream_event_need(b'{"usageMetadata":{"promptTokenCount":3}}') == COUNTS
+    assert adapter.stream_event_need(b'data: {"text":"caf\\u00e9","usage":{}}\n\n') == TOOL_CALL

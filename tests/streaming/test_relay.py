@@ -47,7 +47,7 @@ async def _run(chunks, decoder=None, guards=None):
         send, Upstream(chunks), sse=True, decoder=decoder or adapter.stream_decoder("chat"), guard=guard,
         error_event=lambda exc: adapter.stream_error_event("chat", exc.status, exc.message, exc.kind),
         block_event=lambda decision: adapter.stream_error_event("chat", 403, block_message(decision), "permission"),
-        tool_call_in=adapter.may_carry_tool_call,
+        event_need=adapter.stream_event_need,
     )
     return b"".join(sent)
 
