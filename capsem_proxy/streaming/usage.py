@@ -4,7 +4,7 @@ report usage are decoded, by the provider's own stream decoder."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from capsem_proxy.answer_decoding import may_be_disguised
 from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UsageDelta
@@ -67,10 +67,31 @@ _HELD_USAGE_BYTES = 64 * 1024
 EventReader = Callable[[bytes], Sequence[Delta]]
 
 
-def sse_events(events: bytes) -> list[bytes]:
-    """The complete SSE events in `events` (the last one may lack its terminating empty line)."""
-    splitter = SSESplitter()
-    return splitter.feed_events(events) + splitter.finish()
+def sse_events(events: bytes) -> Iterator[bytes]:
+    """The events of `events` (complete SSE events) that may report token counts, newest first.
+
+    With one kind of line end throughout (the usual case), each is cut out around the last usage
+    key before the one found earlier, without splitting the other events; otherwise all are split.
+    """
+    if b"\r" not in events:
+        boundary = b"\n\n"
+    elif events.count(b"\r\n") == events.count(b"\r") == events.count(b"\n"):
+        boundary = b"\r\n\r\n"
+    else:
+        boundary = b""
+    if not boundary or may_be_disguised(events):
+        splitter = SSESplitter()
+        for raw in reversed(splitter.feed_events(events) + splitter.finish()):
+            if may_report_usage(raw):
+                yield raw
+        return
+    end = len(events)
+    while (at := events.rfind(USAGE_KEY, 0, end)) != -1:
+        start = events.rfind(boundary, 0, at)
+        start = 0 if start == -1 else start + len(boundary)
+        stop = events.find(boundary, at)
+        yield events[start : len(events) if stop == -1 else stop + len(boundary)]
+        end = start
 
 
 def sse_usage_reader(decoder: StreamDecoder) -> EventReader:
@@ -95,9 +116,10 @@ class HeldUsage:
 
     __slots__ = ("_held", "_held_bytes", "_read", "_split")
 
-    def __init__(self, read: EventReader, split: Callable[[bytes], list[bytes]] | None = None) -> None:
+    def __init__(self, read: EventReader, split: Callable[[bytes], Iterable[bytes]] | None = None) -> None:
         self._read = read
-        self._split = split  # kept bytes may hold several events: how to cut them apart
+        # Kept bytes may hold several events: how to find those that may report counts, newest first.
+        self._split = split
         self._held: list[bytes] = []
         self._held_bytes = 0
 
@@ -116,11 +138,10 @@ class HeldUsage:
         found: list[int | None] = [None, None]
         while held and (found[0] is None or found[1] is None):
             kept = held.pop()
-            events = self._split(kept) if self._split is not None else [kept]
-            while events and (found[0] is None or found[1] is None):
-                raw = events.pop()
-                if may_report_usage(raw):
-                    self._take(raw, found)
+            for raw in self._split(kept) if self._split is not None else (kept,):
+                self._take(raw, found)
+                if found[0] is not None and found[1] is not None:
+                    break
         held.clear()
         self._held_bytes = 0
         return UsageDelta(found[0], found[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from capsem_proxy.providers.anthropic import AnthropicAdapter
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
@@ -111,3 +113,19 @@ def test_held_usage_is_read_past_its_cap() -> None:
     results = [held.add(event) for _ in range(64 * 1024 // len(event) + 1)]
     assert results[-1] == UsageDelta(4, 2) and all(result is None for result in results[:-1])
     assert len(seen) == 1 and held.settle() is None
+
+
+@pytest.mark.parametrize("stream", [
+    b'data: {"a":1}\n\ndata: {"usage":{"x":1}}\n\n\n\ndata: {"b":2}\n\nevent: e\ndata: {"usage":{"x":2}}\n\n',
+    b'data: {"usageMetadata":{"p":1}}\r\n\r\ndata: {"t":"x"}\r\n\r\ndata: {"usageMetadata":{"p":2}}\r\n\r\n',
+    b'data: {"usage":1}\r\n\r\ndata: {"t":"x"}\n\ndata: {"usage":2}\r\rdata: {"u\\u0073age":3}\n\n',
+    b'data: {"t":"said \\"usage\\""}\n\n: comment\ndata: {"usage":{"x":3}}\n\n',
+])
+def test_sse_events_with_counts_come_newest_first_as_a_full_split_reads_them(stream) -> None:
+    from capsem_proxy.streaming.sse import SSESplitter, parse_event
+    from capsem_proxy.streaming.usage import may_report_usage
+
+    splitter = SSESplitter()
+    expected = [parse_event(raw).data for raw in reversed(splitter.feed_events(stream) + splitter.finish())
+                if may_report_usage(raw)]
+    assert [parse_event(raw).data for raw in sse_events(stream)] == expected
