@@ -31,12 +31,16 @@ def _load_and_validate(config: str | None) -> Settings:
     """Settings plus their policies, loaded once so that any mistake stops here."""
     from capsem_proxy.audit import open_audit_sink
     from capsem_proxy.confirm.store import open_approval_store
+    from capsem_proxy.extras import needs_extra
     from capsem_proxy.policy_sets import PolicySelector
 
     settings = load_settings(config)
     open_audit_sink(settings.audit)
     open_approval_store(settings.confirm.store_url, settings.confirm.approval_ttl_seconds, settings.confirm.max_pending)
     PolicySelector(settings, source=f"config {config}" if config else "config")
+    if settings.tracing.enabled:
+        with needs_extra("tracing.enabled"):
+            import capsem_proxy.tracing  # noqa: F401 - the OpenTelemetry SDK it loads is an extra
     return settings
 
 

@@ -250,13 +250,15 @@ async def _in_transaction(store: Any, work: Callable[[_Tx], Awaitable[T]]) -> T:
 def open_store(url: str, key: ChainKey) -> Any:
     """A writable SQL store for `url` (call `await store.open()`, which migrates it)."""
     from capsem_proxy.config import ConfigError
+    from capsem_proxy.extras import needs_extra
 
     if url.startswith("sqlite:///"):
         from capsem_proxy.audit.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite:///"), key=key)
     if url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.audit.postgres import PostgresStore
+        with needs_extra("audit.url postgresql://"):
+            from capsem_proxy.audit.postgres import PostgresStore
 
         return PostgresStore(url, key=key)
     raise ConfigError(f"audit.url {url.split(':', 1)[0]}: retention and erasure need a SQLite or PostgreSQL store")

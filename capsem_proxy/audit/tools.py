@@ -21,6 +21,7 @@ from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import MAX_LIMIT, AuditQuery
 from capsem_proxy.audit.rows import COLUMN_NAMES
 from capsem_proxy.config import ConfigError
+from capsem_proxy.extras import needs_extra
 
 __all__ = [
     "Reader",
@@ -67,7 +68,8 @@ def open_reader(url: str) -> Reader:
 
         return SQLiteStore(url.removeprefix("sqlite:///"), readonly=True)
     if url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.audit.postgres import PostgresStore
+        with needs_extra("a postgresql:// audit store"):
+            from capsem_proxy.audit.postgres import PostgresStore
 
         return PostgresStore(url, readonly=True)
     if url.startswith("memory:"):
