@@ -15,7 +15,8 @@ import binascii
 import re
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 
@@ -59,11 +60,34 @@ class NormalizedText:
     invisible: int
     bidi: int
     tags: int
-    # Index in `folded` of each character of `words` / `squashed`; index in `source` of each
-    # character of `folded` (None when folding kept every character in place).
-    words_origins: list[int]
-    squashed_origins: list[int]
+    # Index in `source` of each character of `folded` (None when folding kept every character in place).
     folded_origins: list[int] | None
+    # Index in `folded` of each letter of each word of `words` (a range for a word read as written).
+    word_letters: list[Sequence[int]]
+    _origins: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def squashed_origins(self) -> list[int]:
+        """Index in `folded` of each character of `squashed` (built when first asked for: most
+        texts hold no match to map back)."""
+        origins = self._origins.get("squashed")
+        if origins is None:
+            origins = self._origins["squashed"] = [index for letters in self.word_letters for index in letters]
+        return origins
+
+    @property
+    def words_origins(self) -> list[int]:
+        """Index in `folded` of each character of `words` (a space: just after its word)."""
+        origins = self._origins.get("words")
+        if origins is None:
+            origins = []
+            for letters in self.word_letters:
+                origins.extend(letters)
+                origins.append(letters[-1] + 1)
+            if origins:
+                origins.pop()  # no space after the last word
+            self._origins["words"] = origins
+        return origins
 
     def folded_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `folded[start:end]` came from."""
@@ -143,16 +167,14 @@ def normalize(text: str) -> NormalizedText:
     else:
         tokens = [(match.start(), _leet_word(match.group())) for match in _WORD.finditer(folded)]
     words_parts: list[str] = []
-    origins: list[int] = []
-    squashed_origins: list[int] = []
+    word_letters: list[Sequence[int]] = []
     index = 0
     count = len(tokens)
     while index < count:
         start, word = tokens[index]
         if len(word) != 1:  # the usual case: a word of several characters
             words_parts.append(word)
-            squashed_origins.extend(range(start, start + len(word)))
-            origins.extend(range(start, start + len(word) + 1))
+            word_letters.append(range(start, start + len(word)))
             index += 1
             continue
         # Three or more single letters in a row are words written with gaps ("i g n o r e").
@@ -162,21 +184,15 @@ def normalize(text: str) -> NormalizedText:
         if run_end - index >= 3:
             for letters in _spaced_words(tokens[index:run_end]):
                 words_parts.append("".join(letter for _, letter in letters))
-                squashed_origins.extend(start for start, _ in letters)
-                origins.extend(start for start, _ in letters)
-                origins.append(letters[-1][0] + 1)
+                word_letters.append([start for start, _ in letters])
             index = run_end
             continue
         words_parts.append(word)
-        squashed_origins.extend(range(start, start + len(word)))
-        origins.extend(range(start, start + len(word) + 1))
+        word_letters.append(range(start, start + len(word)))
         index += 1
-    if origins:
-        origins.pop()  # no space after the last word
-    words = " ".join(words_parts)
     return NormalizedText(
-        source=text, folded=folded, words=words, squashed="".join(words_parts), invisible=invisible, bidi=bidi,
-        tags=tags, words_origins=origins, squashed_origins=squashed_origins, folded_origins=folded_origins,
+        source=text, folded=folded, words=" ".join(words_parts), squashed="".join(words_parts), invisible=invisible,
+        bidi=bidi, tags=tags, folded_origins=folded_origins, word_letters=word_letters,
     )
 
 
