@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 from capsem_proxy.detectors.confusables import LATIN_LOOKALIKES
 from capsem_proxy.linear_regex import compile_linear
@@ -41,6 +42,9 @@ _ASCII_RUN_OR_CHAR = re.compile(r"[\x00-\x7f]+|.", re.DOTALL)
 _LEET_INSIDE = re.compile(r"(?<=[a-z0-9])[@$](?=[a-z0-9])")
 _HAS_LETTER = re.compile(r"[a-z]")
 _HAS_LEET_DIGIT = re.compile(r"[0134578]")
+# Three or more one-letter words in a row in the words view (a superset of the runs `normalize`
+# re-joins: a letter here is any word character but a digit or `_`, isalpha() is checked after).
+_SPACED_LETTERS = re.compile(r"(?<!\S)[^\W\d_](?: [^\W\d_]){2,}(?!\S)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,20 @@ class NormalizedText:
     tags: int
     # Index in `source` of each character of `folded` (None when folding kept every character in place).
     folded_origins: list[int] | None
-    # Index in `folded` of each letter of each word of `words` (a range for a word read as written).
-    word_letters: list[Sequence[int]]
-    _origins: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+    # Index in `folded` of each letter of each word of `words` (a range for a word read as written);
+    # None when every word is one match of `_WORD` in `folded`: then built when first asked for.
+    spaced_letters: list[Sequence[int]] | None = None
+    _origins: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def word_letters(self) -> list[Sequence[int]]:
+        """Index in `folded` of each letter of each word of `words`."""
+        if self.spaced_letters is not None:
+            return self.spaced_letters
+        letters = self._origins.get("letters")
+        if letters is None:
+            letters = self._origins["letters"] = [range(*match.span()) for match in _WORD.finditer(self.folded)]
+        return letters
 
     @property
     def squashed_origins(self) -> list[int]:
@@ -164,9 +179,18 @@ def normalize(text: str) -> NormalizedText:
     if "@" in folded or "$" in folded:
         folded = _LEET_INSIDE.sub(lambda match: "a" if match.group() == "@" else "s", folded)
     if _HAS_LEET_DIGIT.search(folded) is None:  # no word can hold a leet digit: words as they are
-        tokens = [(match.start(), match.group()) for match in _WORD.finditer(folded)]
+        parts = _WORD.findall(folded)
     else:
-        tokens = [(match.start(), _leet_word(match.group())) for match in _WORD.finditer(folded)]
+        # Only a word with a digit can change (letters-only words, most of them, are kept as they are).
+        parts = [word if word.isalpha() else _leet_word(word) for word in _WORD.findall(folded)]
+    words = " ".join(parts)
+    if _SPACED_LETTERS.search(words) is None:
+        # The usual text: every word is one match of `_WORD` as written (leet letters keep their places).
+        return NormalizedText(
+            source=text, folded=folded, words=words, squashed="".join(parts), invisible=invisible, bidi=bidi,
+            tags=tags, folded_origins=folded_origins,
+        )
+    tokens = [(match.start(), part) for match, part in zip(_WORD.finditer(folded), parts, strict=True)]
     words_parts: list[str] = []
     word_letters: list[Sequence[int]] = []
     index = 0
@@ -193,7 +217,7 @@ def normalize(text: str) -> NormalizedText:
         index += 1
     return NormalizedText(
         source=text, folded=folded, words=" ".join(words_parts), squashed="".join(words_parts), invisible=invisible,
-        bidi=bidi, tags=tags, folded_origins=folded_origins, word_letters=word_letters,
+        bidi=bidi, tags=tags, folded_origins=folded_origins, spaced_letters=word_letters,
     )
 
 
