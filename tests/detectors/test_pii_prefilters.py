@@ -59,3 +59,23 @@ def test_long_texts_find_what_short_ones_do() -> None:
         long_kinds = [finding.kind for finding in detector.scan(text)]
         short_kinds = [finding.kind for finding in detector.scan(needle)]
         assert long_kinds and set(short_kinds) <= set(long_kinds), needle
+
+
+def test_the_loosened_national_id_gate_matches_wherever_the_gate_does() -> None:
+    from capsem_proxy.detectors.national_ids import _GATE, _LOOSE_GATE
+
+    rng = random.Random(11)
+    seeds = ["123.456.789-09", "7561234567897", "12345678Z", "ABCDE1234F", "X-1234567L", "010190-123A", "4111 1111"]
+    matched = 0
+    for _ in range(6000):
+        if rng.random() < 0.5:
+            text = "".join(rng.choices(_PIECES, k=rng.randint(1, 24)))
+        else:
+            seed = list(rng.choice(seeds))
+            for _ in range(rng.randint(0, 2)):
+                seed[rng.randrange(len(seed))] = rng.choice(_PIECES)
+            text = "".join(seed)
+        if _GATE.search(text) is not None:
+            matched += 1
+            assert _LOOSE_GATE.found_in(text), text
+    assert matched
