@@ -32,8 +32,11 @@ from capsem_proxy.translation.openai_shapes import (
 __all__ = ["OpenAIToAnthropic"]
 
 DEFAULT_MAX_TOKENS = 4096
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-           "tool_use": "tool_calls", "refusal": "content_filter"}
+# Looked up with whatever the parsed answer holds (None when the field is missing).
+_FINISH: dict[object, str] = {
+    "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
+    "tool_use": "tool_calls", "refusal": "content_filter",
+}
 
 
 def _content_blocks(content: Any) -> list[dict[str, Any]]:
