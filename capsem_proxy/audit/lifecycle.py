@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -200,7 +200,7 @@ class _PostgresTx:
         return await self._store._locked_head(self._connection)  # type: ignore[no-any-return]
 
 
-async def _in_transaction(store: Any, work: Callable[[_Tx], Awaitable[T]]) -> T:
+async def _in_transaction(store: Any, work: Callable[[_Tx], Coroutine[Any, Any, T]]) -> T:
     from capsem_proxy.audit.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
