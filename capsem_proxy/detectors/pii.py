@@ -178,7 +178,7 @@ def _offline_email_recognizer() -> Any:
     extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=())
     extract("warm.example.com")  # loads the bundled list now, not on the first request
 
-    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+    class OfflineEmailRecognizer(EmailRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
             return bool(extract(pattern_text).fqdn)
 
