@@ -21,7 +21,7 @@ EXTRA_MODULES: dict[str, str] = {
     "asyncpg": "postgres",
     "redis": "redis",
     "opentelemetry": "otel",
-    "presidio_analyzer": "detectors",
+    "regex": "detectors",
     "stdnum": "detectors",
     "numpy": "detectors",
     "phonenumbers": "detectors",

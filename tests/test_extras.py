@@ -129,7 +129,7 @@ ALL_EXTRA_MODULES = set(EXTRA_MODULES)
         ("audit:\n  url: postgresql://127.0.0.1:5432/test\n", ("audit.url postgresql://", "postgres")),
         ("confirm:\n  store_url: redis://127.0.0.1:6379/0\n", ("confirm.store_url redis://", "redis")),
         ("tracing:\n  enabled: true\n", ("tracing.enabled", "otel")),
-        ("policies:\n  - class: pii_detect\n", ("policies[0]: the pii_detect policy", "detectors")),
+        ("policies:\n  - class: pii_detect\n", ("policies[0].class: the pii_detect policy", "detectors")),
         ("policies:\n  - class: injection\n", ("policies[0].class: the injection policy", "detectors")),
         ("policies:\n  - class: egress\n", ("policies[0].class: the egress policy", "detectors")),
         (

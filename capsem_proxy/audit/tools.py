@@ -128,10 +128,10 @@ class VerifyReport:
         return text
 
 
-async def _in_seq_order(store: Reader) -> AsyncIterator[ChainRow]:
-    """Both tables' rows merged in seq order, a page at a time."""
+async def _in_seq_order(store: Reader, after_seq: int = 0) -> AsyncIterator[ChainRow]:
+    """Both tables' rows after `after_seq` merged in seq order, a page at a time."""
     buffers: dict[str, deque[ChainRow]] = {table: deque() for table in TABLES}
-    cursors = dict.fromkeys(TABLES, 0)
+    cursors = dict.fromkeys(TABLES, after_seq)
     exhausted = dict.fromkeys(TABLES, False)
     while True:
         for table in TABLES:
@@ -187,19 +187,34 @@ async def verify_chain(
     # A live store: rows written after the head was read are left for the next run, once the head
     # read again covers them (a row past the head no proxy wrote is a break).
     later_rows, last_later = 0, 0
-    async for row in _in_seq_order(store):
-        if head is not None and row.seq > head.seq:
-            later_rows, last_later = later_rows + 1, row.seq
-            continue
-        broken = walk.feed((row,))
-        if broken is not None:
+    resumed_after = walk.last_seq
+    while True:
+        broken = None
+        async for row in _in_seq_order(store, resumed_after):
+            if head is not None and row.seq > head.seq:
+                later_rows, last_later = later_rows + 1, row.seq
+                continue
+            broken = walk.feed((row,))
+            if broken is not None:
+                break
+        if broken is None:
+            break
+        # A prune that ran meanwhile removed rows this walk had yet to read: the rows are gone for a
+        # reason only when a checkpoint signed with the key now says so, past the last row checked.
+        moved = await store.chain_start()
+        if (head is None or moved is None or not moved.signed(key, head.store_id)
+                or moved.seq <= walk.last_seq or (start is not None and moved.seq <= start.seq)):
             return VerifyReport(walk, broken, head, exported, start=start)
+        start = moved
+        walk.begin_after(moved)
+        resumed_after = moved.seq
+        later_rows, last_later = 0, 0
     broken = walk.check_head(head)
     if broken is None and later_rows and head is not None:
-        moved = await store.head()
-        if moved is None or moved.seq < last_later or not moved.signed(key):
+        now_head = await store.head()
+        if now_head is None or now_head.seq < last_later or not now_head.signed(key):
             broken = ChainBreak("-", head.seq, "", f"row {last_later} lies past the store's head (seq "
-                                f"{moved.seq if moved is not None else head.seq}): no proxy wrote it")
+                                f"{now_head.seq if now_head is not None else head.seq}): no proxy wrote it")
     return VerifyReport(walk, broken, head, exported, later_rows, start)
 
 
