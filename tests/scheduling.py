@@ -40,7 +40,8 @@ def order_by_cost(config: pytest.Config, items: list[pytest.Item], starts_proces
     """Reorder `items` in place, file by file, longest file first (see the module's docstring).
 
     `starts_processes` names the files with a test that starts a process or a server."""
-    recorded: dict[str, float] = config.cache.get(CACHE_KEY, {}) if config.cache is not None else {}
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    recorded: dict[str, float] = cache.get(CACHE_KEY, {}) if cache is not None else {}
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(_file_of(item.nodeid), index)
@@ -68,8 +69,9 @@ class FileTimes:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # A run narrowed by -m or -k, or stopped early, timed only part of some files.
         narrowed = self.config.option.markexpr or self.config.option.keyword or session.shouldstop
-        if self.config.cache is None or not self.seconds or narrowed or exitstatus != 0:
+        cache = getattr(self.config, "cache", None)
+        if cache is None or not self.seconds or narrowed or exitstatus != 0:
             return
-        recorded: dict[str, float] = self.config.cache.get(CACHE_KEY, {})
+        recorded: dict[str, float] = cache.get(CACHE_KEY, {})
         recorded.update({path: round(seconds, 2) for path, seconds in self.seconds.items()})
-        self.config.cache.set(CACHE_KEY, recorded)
+        cache.set(CACHE_KEY, recorded)
