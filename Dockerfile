@@ -14,7 +14,7 @@ WORKDIR /src
 RUN python -m venv /opt/capsem-proxy
 COPY pyproject.toml README.md ./
 COPY capsem_proxy ./capsem_proxy
-RUN /opt/capsem-proxy/bin/pip install --no-cache-dir . \
+RUN /opt/capsem-proxy/bin/pip install --no-cache-dir '.[all]' \
     && /opt/capsem-proxy/bin/capsem-proxy --version
 
 # Final stage: the same slim base, the venv, a non-root user; no compiler, no pip cache, no sources.

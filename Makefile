@@ -1,4 +1,5 @@
-# Routine tasks. `make run` starts the proxy, `make test` runs the whole suite; both install what they need.
+# Routine tasks. `make run` starts the proxy, `make test` runs the whole suite; both install what they need
+# (the package with every optional backend: `.[all,test]`).
 # `make run ARGS="--config proxy.yaml --port 9000"` passes options to `capsem-proxy run`.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@: > $(INSTALL_LOG)
 	@$(PIP) --label "pip itself" -- $(BIN)/pip install --upgrade pip
-	@$(PIP) --label "capsem-proxy" -- $(BIN)/pip install -e '.[test]'
+	@$(PIP) --label "capsem-proxy" -- $(BIN)/pip install -e '.[all,test]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -30,15 +31,18 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Everything but the integration tests (which start real servers): under a minute.
 test-fast: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not integration" -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -48,4 +52,4 @@ eval: $(STAMP)
 	$(BIN)/python -m eval --write-docs
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -8,6 +8,7 @@ and for finding where the time goes; `python -m bench` remains the reference::
     python -m bench.inprocess --kind json --requests 3000                    # default config
     python -m bench.inprocess --kind anthropic-stream --detectors --profile 30  # top 30 by own time
     python -m bench.inprocess --target baseline --kind gemini-stream
+    python -m bench.inprocess --kind openai-stream --routing routing-chain    # a config of bench/routing.py
 
 Kinds: json (OpenAI chat completion), openai-stream, anthropic-stream, gemini-stream; streams have
 20 text events. ``--detectors`` adds the four text detectors to the default policy.
@@ -136,6 +137,7 @@ async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
     await asyncio.sleep(0.6)
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
     cpu = time.process_time()
+    loop_cpu = time.thread_time()
     if profiler is not None:
         profiler.enable()
     await _run(app, kind, args.requests, args.concurrency)
@@ -143,8 +145,10 @@ async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
     if profiler is not None:
         profiler.disable()
     used = time.process_time() - cpu
+    loop_used = time.thread_time() - loop_cpu
     print(f"{args.target} {kind}{' +detectors' if args.detectors else ''}: "
-          f"{1e6 * used / args.requests:.0f} µs/request over {args.requests} (c={args.concurrency})", flush=True)
+          f"{1e6 * used / args.requests:.0f} µs/request over {args.requests} (c={args.concurrency}; "
+          f"event loop thread {1e6 * loop_used / args.requests:.0f})", flush=True)
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stdout)
         stats.sort_stats(args.sort).print_stats(args.profile)
@@ -154,7 +158,12 @@ async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
 
 async def _main(args: argparse.Namespace, upstream: str, workdir: Path) -> None:
     if args.target == "proxy":
-        app = _proxy_app(upstream, workdir, args.detectors, orjson.loads(args.config))
+        overrides = orjson.loads(args.config)
+        if args.routing:
+            from bench.routing import routing_config
+
+            overrides = {**routing_config(args.routing, upstream), **overrides}
+        app = _proxy_app(upstream, workdir, args.detectors, overrides)
     else:
         from bench.passthrough import create_app
 
@@ -174,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="measure each kind this many times")
     parser.add_argument("--detectors", action="store_true", help="the four text detectors on")
     parser.add_argument("--config", default="{}", help="JSON of configuration sections over the defaults")
+    parser.add_argument("--routing", help="the upstreams and models of a target of bench/routing.py "
+                        "(routing-chain, routing-chain-lean, routing-translated, routing-gemini)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)

@@ -6,9 +6,10 @@
   healthy (the second is never tried), breakers on, every attempt audited;
 - `routing-chain-lean`: the same chain auditing only requests tried more than once
   (`retries.audit_every_attempt: false`), which shows what the attempt row costs;
-- `routing-translated`: the same OpenAI requests served by an Anthropic upstream, translated both ways.
+- `routing-translated`: the same OpenAI requests served by an Anthropic upstream, translated both ways;
+- `routing-gemini`: the same OpenAI requests served by a Gemini upstream, translated both ways.
 
-Targets: chain ÷ plain ≤ 1.1 and translated ÷ plain ≤ 1.5, non-streamed and streamed.
+Targets: chain ÷ plain ≤ 1.1 and translated ÷ plain ≤ 1.5 (Anthropic and Gemini), non-streamed and streamed.
 """
 
 from __future__ import annotations
@@ -22,19 +23,22 @@ if TYPE_CHECKING:
     from bench.runner import Bench
     from bench.servers import Server
 
-__all__ = ["ROUTING_STARTERS", "ROUTING_TARGETS", "measure_routing", "rows_routing", "verdicts_routing"]
+__all__ = ["ROUTING_STARTERS", "ROUTING_TARGETS", "measure_routing", "routing_config", "rows_routing",
+           "verdicts_routing"]
 
 Raw = dict[str, Any]
 ByTarget = dict[str, Raw]
 
-PLAIN, CHAIN, LEAN, TRANSLATED = "routing-plain", "routing-chain", "routing-chain-lean", "routing-translated"
-ROUTING_TARGETS = (PLAIN, CHAIN, LEAN, TRANSLATED)
-LIMITS = {CHAIN: 1.1, LEAN: 1.1, TRANSLATED: 1.5}
+PLAIN, CHAIN, LEAN = "routing-plain", "routing-chain", "routing-chain-lean"
+TRANSLATED, GEMINI = "routing-translated", "routing-gemini"
+ROUTING_TARGETS = (PLAIN, CHAIN, LEAN, TRANSLATED, GEMINI)
+LIMITS = {CHAIN: 1.1, LEAN: 1.1, TRANSLATED: 1.5, GEMINI: 1.5}
 _MODEL = "gpt-4o-mini"  # what the bench's requests ask for
 _KINDS = (("json", "non-streamed"), ("stream", "stream, 20 text events"))
 
 
-def _config(name: str, fake_url: str) -> dict[str, Any]:
+def routing_config(name: str, fake_url: str) -> dict[str, Any]:
+    """The configuration sections of target `name` against the fake provider at `fake_url`."""
     if name in (CHAIN, LEAN):
         return {
             "upstreams": [
@@ -49,6 +53,11 @@ def _config(name: str, fake_url: str) -> dict[str, Any]:
             "upstreams": [{"name": "claude", "type": "anthropic", "base_url": fake_url}],
             "models": {_MODEL: ["claude:claude-sonnet-4-5"]},
         }
+    if name == GEMINI:
+        return {
+            "upstreams": [{"name": "gemini", "type": "gemini", "base_url": fake_url}],
+            "models": {_MODEL: ["gemini:gemini-2.5-flash"]},
+        }
     return {}
 
 
@@ -58,7 +67,7 @@ def _starter(name: str) -> Callable[[Bench], Server]:
 
         assert bench.fake is not None
         return start_capsem_proxy(bench.fake.base_url, bench.plan.server, workers=bench.proxy_workers,
-                                  config=_config(name, bench.fake.base_url), name=name)
+                                  config=routing_config(name, bench.fake.base_url), name=name)
 
     return start
 
@@ -94,20 +103,21 @@ def _ratio(by: ByTarget, target: str, kind: str) -> float | None:
 
 
 def rows_routing(by: ByTarget) -> list[Row]:
-    section = "plain route, two-upstream chain (first healthy), translated to Anthropic: proxy CPU per request, c=16"
+    section = ("plain route, two-upstream chain (first healthy), translated to Anthropic and to Gemini: "
+               "proxy CPU per request, c=16")
     rows = []
     for kind, label in _KINDS:
         rows.append(Row(section, label, "µs/req", {t: _value(by, t, kind) for t in ROUTING_TARGETS},
                         ("ratio", CHAIN, PLAIN), 0, key=f"routing_cpu_us_{kind}"))
-        rows.append(Row(section, f"÷ plain, {label}", "x", {t: _ratio(by, t, kind) for t in (CHAIN, LEAN, TRANSLATED)},
-                        digits=2, key=f"routing_ratio_{kind}"))
+        ratios = {t: _ratio(by, t, kind) for t in (CHAIN, LEAN, TRANSLATED, GEMINI)}
+        rows.append(Row(section, f"÷ plain, {label}", "x", ratios, digits=2, key=f"routing_ratio_{kind}"))
     return rows
 
 
 def verdicts_routing(by: ByTarget) -> list[Verdict]:
     out = []
     for target, what in ((CHAIN, "two-upstream chain"), (LEAN, "two-upstream chain, retried requests audited"),
-                         (TRANSLATED, "translated to Anthropic")):
+                         (TRANSLATED, "translated to Anthropic"), (GEMINI, "translated to Gemini")):
         for kind, label in _KINDS:
             value, plain = _value(by, target, kind), _value(by, PLAIN, kind)
             detail = f"{value:.0f} vs {plain:.0f} µs/req" if value is not None and plain is not None else ""

@@ -31,12 +31,16 @@ def _load_and_validate(config: str | None) -> Settings:
     """Settings plus their policies, loaded once so that any mistake stops here."""
     from capsem_proxy.audit import open_audit_sink
     from capsem_proxy.confirm.store import open_approval_store
+    from capsem_proxy.extras import needs_extra
     from capsem_proxy.policy_sets import PolicySelector
 
     settings = load_settings(config)
     open_audit_sink(settings.audit)
     open_approval_store(settings.confirm.store_url, settings.confirm.approval_ttl_seconds, settings.confirm.max_pending)
     PolicySelector(settings, source=f"config {config}" if config else "config")
+    if settings.tracing.enabled:
+        with needs_extra("tracing.enabled"):
+            import capsem_proxy.tracing  # noqa: F401 - the OpenTelemetry SDK it loads is an extra
     return settings
 
 
@@ -254,10 +258,13 @@ def _audit_lifecycle(args: argparse.Namespace) -> int:
                     print(f"pruned {pruned.requests} request and {pruned.decisions} decision rows (up to seq "
                           f"{pruned.upto_seq}); recorded as row {pruned.record_seq}")
                 return 0
-            erased = await erase(store, key, tenant_id=args.tenant, session_id=args.session)
+            erased = await erase(store, key, tenant_id=args.tenant, session_id=args.session,
+                                 max_rows=args.max_rows)
             scope = f"tenant {args.tenant}" if args.tenant is not None else f"session {args.session}"
+            recorded = (f"recorded as row {erased.record_seq}" if erased.steps == 1 else
+                        f"in {erased.steps} steps, recorded as rows, the last {erased.record_seq}")
             print(f"erased the content of {erased.requests} request and {erased.decisions} decision rows of "
-                  f"{scope}; recorded as row {erased.record_seq}")
+                  f"{scope}; {recorded}")
             return 0
         finally:
             await store.close()
@@ -354,6 +361,8 @@ def _add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     scope = erase.add_mutually_exclusive_group(required=True)
     scope.add_argument("--tenant", metavar="TENANT_ID", help="the tenant whose content to erase")
     scope.add_argument("--session", metavar="SESSION_ID", help="the session whose content to erase")
+    erase.add_argument("--max-rows", type=int, default=10_000, metavar="N",
+                       help="rows erased per transaction (default 10000); a stopped erasure resumes when rerun")
     erase.set_defaults(handler=_audit_lifecycle)
     tail = actions.add_parser(
         "tail", parents=[store], help="print the newest rows as JSON lines, oldest first",

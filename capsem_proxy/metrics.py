@@ -39,7 +39,7 @@ from capsem_proxy.decisions import Decision
 from capsem_proxy.logs import looks_like_secret
 from capsem_proxy.records import RequestRecord
 
-__all__ = ["MULTIPROCESS_ENV", "Metrics", "open_metrics", "prepare_multiprocess"]
+__all__ = ["MULTIPROCESS_ENV", "Metrics", "local_counter", "open_metrics", "prepare_multiprocess"]
 
 logger = logging.getLogger("capsem_proxy.metrics")
 
@@ -162,6 +162,16 @@ class _LocalCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         for family in self._families:
             yield family.collect()
+
+
+def local_counter(registry: CollectorRegistry, name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
+    """A labelled counter of the request path on `registry`: a `_LocalFamily` with a collector of
+    its own in one process, prometheus-client's Counter in multiprocess mode (the files need it)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        return Counter(name, documentation, labelnames, registry=registry)
+    family = _LocalFamily(name, documentation, labelnames)
+    registry.register(_LocalCollector([family]))
+    return family
 
 
 def prepare_multiprocess(settings: Settings, workers: int | None = None) -> dict[str, str]:

@@ -10,6 +10,7 @@ from capsem_proxy.audit import AuditSink
 from capsem_proxy.config import Settings
 from capsem_proxy.decisions import CONFIRMATION_VERDICTS, SEVERITY, Decision, Verdict, strictest
 from capsem_proxy.exchange import Exchange
+from capsem_proxy.extras import needs_extra
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.metrics import Metrics, open_metrics
 from capsem_proxy.records import RequestRecord
@@ -55,7 +56,8 @@ class Observer:
         self.tracing: Tracing | None = None
         if settings.tracing.enabled:
             # The OpenTelemetry SDK and its exporter (about 12 MiB) load only when traces are wanted.
-            from capsem_proxy.tracing import open_tracing
+            with needs_extra("tracing.enabled"):
+                from capsem_proxy.tracing import open_tracing
 
             self.tracing = open_tracing(settings)
         self.store_content = settings.audit.store_content

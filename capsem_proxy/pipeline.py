@@ -296,9 +296,9 @@ class Pipeline:
                         task.cancel()
                     raise
                 for position, task, started, (policy, hook_name, _, subject) in suspended:
-                    exc = task.exception()
-                    if exc is not None:
-                        decisions[position] = self._failure(policy, hook_name, subject, exc, started)
+                    failure = task.exception()
+                    if failure is not None:
+                        decisions[position] = self._failure(policy, hook_name, subject, failure, started)
                     else:
                         result, finished = task.result()
                         # The deadline was enforced by asyncio.timeout: only the latency is recorded.
@@ -320,10 +320,12 @@ class Pipeline:
     ) -> Decision:
         """Run an inline hook that suspended to its end, in this task, within its time budget.
 
-        A bare yield (`asyncio.sleep(0)`) gives the event loop a turn: the time others then run
-        is not the hook's. A future it waits on (a place to scan) counts, as does the CPU its own
-        steps use (`spent` holds its first step's); once over budget the hook is cancelled at its
-        next step, and fails.
+        The hook is charged the CPU its own steps use (`spent` holds its first step's); once over
+        budget it is cancelled at its next step, and fails. A bare yield (`asyncio.sleep(0)`) gives
+        the event loop a turn, and a future it waits on is a place to scan behind other requests'
+        scans: neither is the hook's work, so only the wall-clock backstop (WALL_BACKSTOP budgets
+        from its start) bounds them. Under a burst of large scans a request then waits its turn
+        instead of failing closed at once, and still fails past the backstop.
         """
         budget = policy.timeout_s
         while True:
@@ -335,9 +337,8 @@ class Pipeline:
                     await asyncio.sleep(0)
                 elif isinstance(pending, asyncio.Future):
                     pending._asyncio_future_blocking = False
-                    waited_from = perf_counter()
-                    await asyncio.wait((pending,), timeout=budget - spent)
-                    spent += perf_counter() - waited_from
+                    left = budget * WALL_BACKSTOP - (perf_counter() - started)
+                    await asyncio.wait((pending,), timeout=max(left, 0.0))
                     if not pending.done():
                         _abandon(coroutine, pending)
                         return self._failure(policy, hook, subject, TimeoutError(), started)

@@ -282,13 +282,21 @@ class Waiter:
         return None
 
 
-async def test_waiting_for_a_place_counts_against_the_budget_and_gives_the_place_back():
+async def test_waiting_for_a_place_is_bounded_by_the_backstop_and_gives_the_place_back():
     places = asyncio.Semaphore(1)
-    await places.acquire()  # another scan holds the only place
+    await places.acquire()  # another scan holds the only place, and never gives it back
     outcome = await Pipeline([_inline(Waiter(places), timeout_s=0.05)]).check_request(_context())
     assert outcome.blocked and "time budget" in outcome.governing.details
     places.release()
     assert not places.locked()  # the abandoned waiter took no place with it
+    outcome = await Pipeline([_inline(Waiter(places), timeout_s=0.05)]).check_request(_context())
+    assert not outcome.blocked
+
+
+async def test_waiting_for_a_place_behind_other_scans_is_not_charged_to_the_hook():
+    places = asyncio.Semaphore(1)
+    await places.acquire()  # another request's scan holds the only place for 3 budgets
+    asyncio.get_running_loop().call_later(0.15, places.release)
     outcome = await Pipeline([_inline(Waiter(places), timeout_s=0.05)]).check_request(_context())
     assert not outcome.blocked
 

@@ -24,6 +24,7 @@ LIMITS = {
     "scanning.max_concurrent_large_scans", "policies[].timeout_ms", "audit.queue_max", "audit.reserved_rows",
     "audit.max_decision_rows", "audit.max_content_chars", "audit.queue_max_content_chars",
     "mcp.servers.*.max_answer_bytes", "mcp.servers.*.read_timeout", "mcp.max_sessions",
+    "mcp.max_listed_tools",
 }
 _ROW = re.compile(r"^\| `(?P<key>[a-z_.*\[\]]+)` \| `(?P<default>[^`]+)`(?P<rest>[^|]*)\|")
 

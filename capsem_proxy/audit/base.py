@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -10,33 +9,11 @@ from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import AuditQuery
 from capsem_proxy.config import AuditSettings, ConfigError
 from capsem_proxy.decisions import Decision
+from capsem_proxy.extras import needs_extra
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.records import RequestRecord
 
-__all__ = ["AuditSink", "DecisionRecord", "open_audit_sink"]
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """One decision as stored: never a key, never prompt or answer content."""
-
-    decision_id: str
-    request_id: str
-    tenant_id: str
-    session_id: str
-    agent_id: str
-    provider: str
-    operation: str
-    model: str
-    hook: str
-    policy: str
-    verdict: str
-    reason: str
-    details: str
-    subject: str
-    latency_ms: float
-    recorded_at: float
-    count: int = 1  # decisions this row stands for (folded rows: more than one)
+__all__ = ["AuditSink", "open_audit_sink"]
 
 
 class AuditSink(Protocol):
@@ -106,7 +83,8 @@ def open_audit_sink(
     if url.startswith("sqlite:///"):
         return SQLiteAuditSink.from_settings(settings, key, head_file=head_file)
     if url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.audit.postgres import PostgresAuditSink
+        with needs_extra("audit.url postgresql://"):
+            from capsem_proxy.audit.postgres import PostgresAuditSink
 
         return PostgresAuditSink.from_settings(settings, key, head_file=head_file)
     scheme = url.split(":", 1)[0]

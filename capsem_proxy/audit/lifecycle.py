@@ -9,9 +9,10 @@ Both keep the keyed hash chain verifiable (chain.py):
 - **Erasure** (`erase`) blanks the content of one tenant's or one session's rows (requests' prompt and
   answer, decisions' details and subject) in place. A blanked row keeps the hash it was written with,
   so the chain still links; its new values are vouched for by a keyed attestation in `erased_rows`.
+  A large scope goes in bounded steps, one transaction each, that a rerun resumes.
 
-Each operation appends one decision row to the chain (hook `retention` or `erasure`, policy `audit`)
-saying what was done, in the same transaction, under the head's lock: replicas may run them at once.
+Each operation (each step of one) appends one decision row to the chain (hook `retention` or `erasure`,
+policy `audit`) saying what was done, in the same transaction, under the head's lock: replicas may run them at once.
 """
 
 from __future__ import annotations
@@ -57,11 +58,20 @@ class PruneResult:
 
 @dataclass(frozen=True, slots=True)
 class EraseResult:
-    """What an erasure blanked; `record_seq` is the erasure row appended."""
+    """What an erasure blanked; `record_seq` is the (last) erasure row appended, `steps` how many
+    transactions it took (each recorded by its own erasure row)."""
 
     requests: int
     decisions: int
     record_seq: int
+    steps: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _ErasureStep:
+    result: EraseResult
+    upto: int  # the last seq the erasure covers: the head when it began
+    complete: bool
 
 
 class _Tx(Protocol):
@@ -124,18 +134,24 @@ async def _prune(tx: _Tx, key: ChainKey, before: float, max_rows: int) -> PruneR
     return PruneResult(upto, removed["requests"], removed["decisions"], record_seq)
 
 
-async def _erase(tx: _Tx, key: ChainKey, column: str, value: str) -> EraseResult:
+async def _erase(tx: _Tx, key: ChainKey, column: str, value: str, upto: int | None, max_rows: int) -> _ErasureStep:
+    """One step of an erasure: blank at most `max_rows` rows of the scope with seq up to `upto` (the head
+    at the first step when None), attest them and record the step."""
     head = await tx.locked_head()
+    bound = head.seq if upto is None else upto
     erasure_seq = head.seq + 1  # the erasure row's, appended last
-    counts = {}
+    counts = dict.fromkeys(ERASED_COLUMNS, 0)
+    left = max_rows
     for table, blanks in ERASED_COLUMNS.items():
         names = COLUMN_NAMES[table]
         positions = {names.index(name): blank for name, blank in blanks.items()}
-        select = (f"SELECT seq, {', '.join(names)}, prev_hash, hash FROM {table} WHERE {column} = ? AND seq > ? "
-                  f"AND {_HAS_CONTENT[table]} AND seq NOT IN (SELECT seq FROM erased_rows) ORDER BY seq LIMIT {_PAGE}")
         update = f"UPDATE {table} SET {', '.join(f'{name} = ?' for name in blanks)} WHERE seq = ?"
-        counts[table], after = 0, 0
-        while page := await tx.rows(select, value, after):
+        after = 0
+        while left > 0:
+            selected = f"seq, {', '.join(names)}, prev_hash, hash"
+            page = await tx.rows(_erasable(table, column, selected, min(_PAGE, left)), value, after, bound)
+            if not page:
+                break
             attestations = []
             for record in page:
                 seq, prev_hash, row_hash = int(record[0]), str(record[-2]), str(record[-1])
@@ -147,11 +163,28 @@ async def _erase(tx: _Tx, key: ChainKey, column: str, value: str) -> EraseResult
             await tx.run_many(update, [(*blanks.values(), seq) for seq, _, _ in attestations])
             await tx.run_many("INSERT INTO erased_rows (seq, erasure_seq, mac) VALUES (?, ?, ?)", attestations)
             counts[table] += len(page)
+            left -= len(page)
             after = attestations[-1][0]
-    details = {column: value, "requests": counts["requests"], "decisions": counts["decisions"]}
+    complete = True
+    for table in ERASED_COLUMNS:
+        if await tx.rows(_erasable(table, column, "seq", 1), value, 0, bound):
+            complete = False
+            break
+    details = {column: value, "requests": counts["requests"], "decisions": counts["decisions"],
+               "upto_seq": bound, "complete": complete}
     scope = {"tenant_id": value} if column == "tenant_id" else {"session_id": value}
     record_seq = await _append(tx, key, head, _record("erasure", "erasure on request", details, **scope))
-    return EraseResult(counts["requests"], counts["decisions"], record_seq)
+    return _ErasureStep(EraseResult(counts["requests"], counts["decisions"], record_seq), bound, complete)
+
+
+def _erasable(table: str, column: str, selected: str, limit: int) -> str:
+    """`selected` of the rows of one scope (`column = ?`) after a seq and up to a seq (`?`, `?`) whose
+    content is not yet erased. The rows recording retention and erasure are left alone: they hold no
+    one's content, and are the record of what was done."""
+    kept = " AND hook NOT IN ('erasure', 'retention')" if table == "decisions" else ""
+    return (f"SELECT {selected} FROM {table} WHERE {column} = ? AND seq > ? AND seq <= ? "
+            f"AND {_HAS_CONTENT[table]}{kept} AND NOT EXISTS (SELECT 1 FROM erased_rows e WHERE e.seq = {table}.seq) "
+            f"ORDER BY seq LIMIT {int(limit)}")
 
 
 # ------------------------------------------------------------------ running a transaction on each store
@@ -217,13 +250,15 @@ async def _in_transaction(store: Any, work: Callable[[_Tx], Awaitable[T]]) -> T:
 def open_store(url: str, key: ChainKey) -> Any:
     """A writable SQL store for `url` (call `await store.open()`, which migrates it)."""
     from capsem_proxy.config import ConfigError
+    from capsem_proxy.extras import needs_extra
 
     if url.startswith("sqlite:///"):
         from capsem_proxy.audit.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite:///"), key=key)
     if url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.audit.postgres import PostgresStore
+        with needs_extra("audit.url postgresql://"):
+            from capsem_proxy.audit.postgres import PostgresStore
 
         return PostgresStore(url, key=key)
     raise ConfigError(f"audit.url {url.split(':', 1)[0]}: retention and erasure need a SQLite or PostgreSQL store")
@@ -242,12 +277,27 @@ async def prune(store: Any, key: ChainKey, before: float, *, max_rows: int = 50_
 
 
 async def erase(
-    store: Any, key: ChainKey, *, tenant_id: str | None = None, session_id: str | None = None
+    store: Any, key: ChainKey, *, tenant_id: str | None = None, session_id: str | None = None,
+    max_rows: int = 10_000,
 ) -> EraseResult:
-    """Blank the stored content of one tenant's (or one session's) rows, keeping the chain verifiable."""
+    """Blank the stored content of one tenant's (or one session's) rows, keeping the chain verifiable.
+
+    Rows written up to the moment it begins are erased, at most `max_rows` per transaction so that
+    writers wait for the head's lock a bounded time; each step appends its own erasure row (`complete`
+    false until the last). Stopped half-way, it resumes where it was when run again: rows already
+    erased are not selected twice."""
     if (tenant_id is None) == (session_id is None):
         raise ValueError("erase one tenant or one session")
     column, value = ("tenant_id", tenant_id) if tenant_id is not None else ("session_id", session_id)
     if not value:
         raise ValueError(f"erase: an empty {column} would name every row without one")
-    return await _in_transaction(store, lambda tx: _erase(tx, key, column, str(value)))
+    requests = decisions = steps = 0
+    upto: int | None = None
+    while True:
+        step = await _in_transaction(
+            store, lambda tx, bound=upto: _erase(tx, key, column, str(value), bound, max(1, max_rows))
+        )
+        upto, steps = step.upto, steps + 1
+        requests, decisions = requests + step.result.requests, decisions + step.result.decisions
+        if step.complete:
+            return EraseResult(requests, decisions, step.result.record_seq, steps)

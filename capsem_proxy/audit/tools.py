@@ -21,6 +21,7 @@ from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import MAX_LIMIT, AuditQuery
 from capsem_proxy.audit.rows import COLUMN_NAMES
 from capsem_proxy.config import ConfigError
+from capsem_proxy.extras import needs_extra
 
 __all__ = [
     "Reader",
@@ -67,7 +68,8 @@ def open_reader(url: str) -> Reader:
 
         return SQLiteStore(url.removeprefix("sqlite:///"), readonly=True)
     if url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.audit.postgres import PostgresStore
+        with needs_extra("a postgresql:// audit store"):
+            from capsem_proxy.audit.postgres import PostgresStore
 
         return PostgresStore(url, readonly=True)
     if url.startswith("memory:"):
@@ -126,10 +128,10 @@ class VerifyReport:
         return text
 
 
-async def _in_seq_order(store: Reader) -> AsyncIterator[ChainRow]:
-    """Both tables' rows merged in seq order, a page at a time."""
+async def _in_seq_order(store: Reader, after_seq: int = 0) -> AsyncIterator[ChainRow]:
+    """Both tables' rows after `after_seq` merged in seq order, a page at a time."""
     buffers: dict[str, deque[ChainRow]] = {table: deque() for table in TABLES}
-    cursors = dict.fromkeys(TABLES, 0)
+    cursors = dict.fromkeys(TABLES, after_seq)
     exhausted = dict.fromkeys(TABLES, False)
     while True:
         for table in TABLES:
@@ -185,13 +187,28 @@ async def verify_chain(
     # A live store: rows written after the head was read are left for the next run, once the head
     # read again covers them (a row past the head no proxy wrote is a break).
     later_rows, last_later = 0, 0
-    async for row in _in_seq_order(store):
-        if head is not None and row.seq > head.seq:
-            later_rows, last_later = later_rows + 1, row.seq
-            continue
-        broken = walk.feed((row,))
-        if broken is not None:
+    resumed_after = walk.last_seq
+    while True:
+        broken = None
+        async for row in _in_seq_order(store, resumed_after):
+            if head is not None and row.seq > head.seq:
+                later_rows, last_later = later_rows + 1, row.seq
+                continue
+            broken = walk.feed((row,))
+            if broken is not None:
+                break
+        if broken is None:
+            break
+        # A prune that ran meanwhile removed rows this walk had yet to read: the rows are gone for a
+        # reason only when a checkpoint signed with the key now says so, past the last row checked.
+        moved = await store.chain_start()
+        if (head is None or moved is None or not moved.signed(key, head.store_id)
+                or moved.seq <= walk.last_seq or (start is not None and moved.seq <= start.seq)):
             return VerifyReport(walk, broken, head, exported, start=start)
+        start = moved
+        walk.begin_after(moved)
+        resumed_after = moved.seq
+        later_rows, last_later = 0, 0
     broken = walk.check_head(head)
     if broken is None and later_rows and head is not None:
         moved = await store.head()

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from capsem_proxy.config import ConfigError
+from capsem_proxy.extras import needs_extra
 
 __all__ = [
     "ApprovalStore",
@@ -221,8 +222,6 @@ def open_approval_store(url: str, ttl_seconds: float, max_pending: int) -> Appro
     if url.startswith("memory:"):
         return MemoryApprovalStore(ttl_seconds, max_pending)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        try:
+        with needs_extra("confirm.store_url redis://"):
             return RedisApprovalStore(url, ttl_seconds)
-        except ImportError as exc:
-            raise ConfigError("confirm.store_url: a Redis store needs the 'redis' package") from exc
     raise ConfigError(f"confirm.store_url: unsupported store '{url.split(':', 1)[0]}' (use memory:// or redis://)")

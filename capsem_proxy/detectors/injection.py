@@ -33,6 +33,7 @@ import yaml
 from capsem_proxy.detectors.base import Finding, Reach
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
+from capsem_proxy.detectors.phrases import SquashedPhrases, WordPhrases
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
 
@@ -140,8 +141,8 @@ class SignatureSet:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.kinds: dict[str, str] = {}
         self.scales: dict[str, dict[str, float]] = {}
-        self.words = ahocorasick.Automaton()
-        self.squashed = ahocorasick.Automaton()
+        self.words = WordPhrases()
+        self.squashed = SquashedPhrases(_SQUASHED_MIN_CHARS)
         self.raw = ahocorasick.Automaton()
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
         words: dict[str, _Signature] = {}
@@ -177,11 +178,16 @@ class SignatureSet:
                     self.regexes.append((compiled, _Signature(pattern, family, weight)))
         # One pass tells which regexes match at all; an ordinary text runs none of them.
         self.regex_set = LinearPatternSet([compiled for compiled, _ in self.regexes])
-        for automaton, table in ((self.words, words), (self.squashed, squashed), (self.raw, raw)):
+        # The phrase automata yield (end, (length, rule)) as the character one does with these values.
+        for phrases, table in ((self.words, words), (self.squashed, squashed)):
             for key, rule in table.items():
-                automaton.add_word(key, (len(key), rule))
+                phrases.add_word(key, rule)
             if table:
-                automaton.make_automaton()
+                phrases.make_automaton()
+        for key, rule in raw.items():
+            self.raw.add_word(key, (len(key), rule))
+        if raw:
+            self.raw.make_automaton()
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -256,9 +262,8 @@ class _OverrideRule:
 
 
 def load_signatures(path: str | None = None) -> SignatureSet:
-    """The signature set in `path`, or the one shipped with the package; built once per process."""
-    # One cache key for `load_signatures()` and `load_signatures(None)` (lru_cache keys them apart,
-    # and building the shipped set takes ~0.6 s of CPU).
+    """The signature set in `path`, or the one shipped with the package: one copy per file in a
+    process (`load_signatures()` and `load_signatures(None)` share it)."""
     return _load_signatures(path)
 
 

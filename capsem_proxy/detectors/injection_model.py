@@ -179,9 +179,13 @@ def read_model(payload: bytes) -> InjectionModel:
     return InjectionModel(header, models)
 
 
-@lru_cache(maxsize=4)
 def load_model(path: str | None = None) -> InjectionModel:
-    """The model in `path`, or the one shipped with the package."""
+    """The model in `path`, or the one shipped with the package (one copy per file in a process)."""
+    return _load_model(path)
+
+
+@lru_cache(maxsize=4)
+def _load_model(path: str | None) -> InjectionModel:
     if path is None:
         payload = (files("capsem_proxy.detectors") / "data" / MODEL_FILE).read_bytes()
     else:

@@ -1,10 +1,11 @@
-"""Finds personal data in text with Presidio's recognizers: emails, phone numbers, credit cards
-(Luhn), IBANs (checksum), IP addresses, US SSN/ITIN and a few other national ids; names and
+"""Finds personal data in text with Presidio's pattern recognizers: emails, phone numbers, credit
+cards (Luhn), IBANs (checksum), IP addresses, US SSN/ITIN and a few other national ids; names and
 places only through an optional spaCy NER model.
 
-Presidio's `AnalyzerEngine` needs an NLP engine (a spaCy model) even for pattern recognizers,
-so this module calls the recognizers directly and adds back the two things the engine would
-have done, kept deliberately small:
+Presidio's `AnalyzerEngine` needs an NLP engine (a spaCy model) even for pattern recognizers, and
+importing `presidio_analyzer` loads spaCy, so the recognizers' patterns, scores and validators are
+held in `pii_recognizers` and called directly; this module adds back the two things the engine
+would have done, kept deliberately small:
 
 - context: a recognizer's cue words (`ssn`, `iban`, `nhs`…) within a few words of a match raise
   its score as Presidio's context enhancer does (+0.35, at least 0.4). Presidio's validators
@@ -36,6 +37,7 @@ from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
 from capsem_proxy.detectors.holds import digit_run_hold, word_hold
 from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder
 from capsem_proxy.detectors.phone_regions import CUED_PHONE_REGIONS, inferred_regions, looks_like_version_or_id
+from capsem_proxy.detectors.pii_recognizers import RECOGNIZERS, PhoneSettings
 
 __all__ = ["DEFAULT_PII_KINDS", "NER_KINDS", "PII_KINDS", "PIIDetector"]
 
@@ -169,34 +171,13 @@ DEFAULT_PII_KINDS: tuple[str, ...] = (
 _NER_LABELS = {"PERSON": "person", "PER": "person", "GPE": "location", "LOC": "location", "FAC": "location"}
 
 
-def _offline_email_recognizer() -> Any:
-    """Presidio's email recognizer, validating domains against tldextract's bundled suffix list:
-    the default extractor fetches the public suffix list over the network on first use."""
-    import tldextract
-    from presidio_analyzer.predefined_recognizers import EmailRecognizer
-
-    extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=())
-    extract("warm.example.com")  # loads the bundled list now, not on the first request
-
-    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
-        def validate_result(self, pattern_text: str) -> bool:
-            return bool(extract(pattern_text).fqdn)
-
-    return OfflineEmailRecognizer()
-
-
 def _build_recognizer(entity: _Entity, phone_regions: Sequence[str]) -> Any:
-    from presidio_analyzer import Pattern
-    from presidio_analyzer import predefined_recognizers as recognizers
-
-    if entity.kind == "email":
-        return _offline_email_recognizer()
     if entity.kind == "phone_number":
-        return recognizers.PhoneRecognizer(supported_regions=tuple(phone_regions))
+        return PhoneSettings(supported_regions=tuple(phone_regions))
+    recognizer = RECOGNIZERS[entity.kind]
     if entity.kind == "credit_card":
-        pattern = Pattern("Credit card (issuer ranges)", entity.options["pattern"], 0.3)
-        return recognizers.CreditCardRecognizer(patterns=[pattern])
-    return getattr(recognizers, entity.recognizer)()
+        return recognizer.with_patterns([("Credit card (issuer ranges)", entity.options["pattern"], 0.3)])
+    return recognizer
 
 
 def _context_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
@@ -223,7 +204,6 @@ def _unspaced(word: str) -> bool:
 class _Active:
     entity: _Entity
     recognizer: Any
-    presidio_entity: str
     prefilters: list[tuple[tuple[str, ...], re.Pattern[str]]]
     context: re.Pattern[str] | None
     strict_context: re.Pattern[str] | None
@@ -373,7 +353,7 @@ class PIIDetector:
             prefilters = [(literals, re.compile(pattern)) for literals, pattern in entity.prefilters]
             strict_context = _context_pattern(entity.strict_cues) if entity.strict_cues else context
             self._active.append(
-                _Active(entity, recognizer, recognizer.supported_entities[0], prefilters, context, strict_context)
+                _Active(entity, recognizer, prefilters, context, strict_context)
             )
         # The kinds that need a cue word run their cue pattern only when one of their cue words
         # occurs in the lower-cased text at all: one Aho-Corasick pass for all of them.
@@ -453,7 +433,7 @@ class PIIDetector:
     def _results(self, active: _Active, text: str, lowered: str) -> list[tuple[int, int, float]]:
         """(start, end, score) of the recognizer's results, as offsets into `text`."""
         if not active.entity.snippets:
-            return [(r.start, r.end, r.score) for r in active.recognizer.analyze(text, [active.presidio_entity])]
+            return active.recognizer.analyze(text)  # type: ignore[no-any-return]
         if active.entity.kind == "phone_number":
             strict = active.strict_context
 
@@ -476,14 +456,14 @@ class PIIDetector:
         joined = "\n\n".join(pieces)
         joined_starts = [joined_start for joined_start, _, _ in offsets]
         results = []
-        for result in active.recognizer.analyze(joined, [active.presidio_entity]):
-            index = bisect.bisect_right(joined_starts, result.start) - 1
+        for start, end, score in active.recognizer.analyze(joined):
+            index = bisect.bisect_right(joined_starts, start) - 1
             if index < 0:
                 continue
             joined_start, joined_end, text_start = offsets[index]
-            if result.end <= joined_end:
+            if end <= joined_end:
                 shift = text_start - joined_start
-                results.append((result.start + shift, result.end + shift, result.score))
+                results.append((start + shift, end + shift, score))
         return results
 
     @staticmethod

@@ -113,9 +113,9 @@ class Passage:
     def finish(self, record: RequestRecord) -> None:
         """Charge what the request used (its stream, if any, is over now) and record its spend."""
         grant = self.grant
-        if self.admission is None and (grant is None or not grant.held):
-            return
-        if record.status in (401, 403) and self.admission is None:
+        # Callers' own provider keys are charged to the tenant the proxy derives from them, limits or not,
+        # so the spend view covers all traffic through the gateway, not only gateway keys.
+        if self.admission is None and (grant is None or record.status in (401, 403)):
             return
         self.gateway.settle(self.admission, grant, record.provider, record.model, record.input_tokens,
                             record.output_tokens)

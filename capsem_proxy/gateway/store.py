@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from capsem_proxy.extras import needs_extra
 from capsem_proxy.gateway.keys import GatewayKey
 
 __all__ = ["GROUPS", "KeyStore", "MemoryKeyStore", "SQLiteKeyStore", "UsageRow", "open_key_store"]
@@ -288,7 +289,8 @@ def open_key_store(audit_url: str) -> KeyStore:
     if audit_url.startswith("sqlite:///"):
         return SQLiteKeyStore(audit_url.removeprefix("sqlite:///"))
     if audit_url.startswith(("postgresql://", "postgres://")):
-        from capsem_proxy.gateway.postgres_store import PostgresKeyStore
+        with needs_extra("audit.url postgresql://"):
+            from capsem_proxy.gateway.postgres_store import PostgresKeyStore
 
         return PostgresKeyStore(audit_url)
     return MemoryKeyStore()

@@ -103,6 +103,7 @@ class McpGuard:
         approvals: ApprovalStore,
         *,
         refuse_lists: bool = False,
+        max_tools: int = 1024,
     ) -> None:
         self.server = server
         self._observer = observer
@@ -110,6 +111,7 @@ class McpGuard:
         self._pins = pins
         self._approvals = approvals
         self._refuse_lists = refuse_lists
+        self._max_tools = max_tools
 
     # --- client to server -----------------------------------------------------------------------
 
@@ -249,6 +251,12 @@ class McpGuard:
         if not isinstance(tools, list):
             return None
         listed = [tool for tool in tools if isinstance(tool, dict) and isinstance(tool.get("name"), str)]
+        known = self._catalogs.get(flow.catalog_key)
+        earlier = 0 if first_page or known is None else len(known.tools)
+        if earlier + len(listed) > self._max_tools:
+            # Every listed tool costs each on_tool_call policy a call: a list beyond the bound is
+            # refused whole rather than passed on partly unscreened.
+            return self._refuse_long_list(flow, message, earlier + len(listed))
         last_page = not result.get("nextCursor")
         catalog = self._catalogs.offer(flow.catalog_key, listed, first_page=first_page, last_page=last_page)
         if not listed:
@@ -285,6 +293,16 @@ class McpGuard:
             flow.decision_ids.append(outcome.governing.decision_id)
         result["tools"] = [tool for tool in tools if id(tool) not in refused]
         return message.body
+
+    def _refuse_long_list(self, flow: Flow, message: Message, count: int) -> dict[str, Any]:
+        decision = Decision(
+            Verdict.BLOCK, "mcp_limits", "on_tool_call", reason="too_many_tools",
+            details=f"the server lists {count} tools; at most {self._max_tools} are accepted (mcp.max_listed_tools)",
+            subject=self.server,
+        )
+        self._observer.decisions(flow.context, [decision])
+        flow.decision_ids.append(decision.decision_id)
+        return block_response(message.id, decision)
 
     async def _check_result(
         self, flow: Flow, message_id: Any, subject: str, value: dict[str, Any], body: dict[str, Any], key: str

@@ -183,7 +183,7 @@ class McpProxy:
         self._max_event_bytes = settings.streaming.max_event_bytes
         self._access_log = settings.server.access_log
         self._background: set[asyncio.Task[None]] = set()
-        self.catalogs = ToolCatalogs(mcp.max_sessions, mcp.session_ttl_seconds)
+        self.catalogs = ToolCatalogs(mcp.max_sessions, mcp.session_ttl_seconds, mcp.max_listed_tools)
         self.pin_store: PinStore | None = None
         pins = None
         if mcp.pin_action is not None and mcp.servers:
@@ -194,7 +194,8 @@ class McpProxy:
         self._servers = {
             name: _Server(
                 name, McpUpstream(name, server),
-                McpGuard(name, observer, self.catalogs, pins, approvals, refuse_lists=mcp.blocked_tools == "refuse"),
+                McpGuard(name, observer, self.catalogs, pins, approvals, refuse_lists=mcp.blocked_tools == "refuse",
+                         max_tools=mcp.max_listed_tools),
             )
             for name, server in mcp.servers.items()
         }

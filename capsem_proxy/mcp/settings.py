@@ -116,6 +116,11 @@ class McpSettings(BaseModel):
     blocked_tools: Literal["remove", "refuse"] = Field(
         "remove", description="a tools/list answer offering a blocked tool: remove it, or refuse the whole list"
     )
+    max_listed_tools: int = Field(
+        1024, ge=1, le=65_536,
+        description="most tools one server may list to a session (all pages together); a tools/list answer "
+        "going beyond is refused, since each listed tool is checked by every on_tool_call policy",
+    )
     max_sessions: int = Field(
         10_000, ge=1, description="MCP sessions whose listed tools are remembered (least recently used dropped)"
     )

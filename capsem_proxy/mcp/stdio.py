@@ -124,7 +124,7 @@ class StdioGuard:
         self.policies = PolicySelector(settings)
         confirm = settings.confirm
         self.approvals = open_approval_store(confirm.store_url, confirm.approval_ttl_seconds, confirm.max_pending)
-        self.catalogs = ToolCatalogs(4, settings.mcp.session_ttl_seconds)
+        self.catalogs = ToolCatalogs(4, settings.mcp.session_ttl_seconds, settings.mcp.max_listed_tools)
         self.pin_store = None
         pins = None
         if settings.mcp.pin_action is not None:
@@ -132,7 +132,8 @@ class StdioGuard:
             pins = ToolPins(self.pin_store, self.approvals, settings.mcp.pin_action,
                             confirmations_hold=confirm.mode == "hold")
         self.guard = McpGuard(name, self.observer, self.catalogs, pins, self.approvals,
-                              refuse_lists=settings.mcp.blocked_tools == "refuse")
+                              refuse_lists=settings.mcp.blocked_tools == "refuse",
+                              max_tools=settings.mcp.max_listed_tools)
         self.session_id = "mcp-stdio-" + os.urandom(8).hex()
         self._pending: dict[str, _Pending] = {}
         self._own_requests: dict[Any, asyncio.Future[dict[str, Any] | None]] = {}

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from capsem_proxy.config import ConfigError, PolicySettings
 from capsem_proxy.config_errors import closest, did_you_mean, validation_lines, without_help_links
+from capsem_proxy.extras import missing_extra, needs_extra_message
 from capsem_proxy.hooks import HOOK_NAMES
 from capsem_proxy.policies.base import ConfiguredPolicy, PolicyTraits, never_suspends
 
@@ -32,6 +33,8 @@ BUILTIN_POLICIES = {
     "usage_rules": "capsem_proxy.policies.usage_rules.UsageRulesPolicy",
     "rego": "capsem_proxy.policies.rego.RegoPolicy",
 }
+# Policies of other packages whose dependencies make up an extra of their own.
+_OWN_EXTRAS = {"capsem.policies.pii_policy.PIIPolicy": "capsem-pii"}
 # Keys of a policy TOML file that configure the proxy's handling rather than the policy.
 _PROXY_KEYS = ("class", "fail_open", "timeout_ms", "name")
 
@@ -47,6 +50,7 @@ def _import_class(path: str, key: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        _raise_if_extra_missing(exc, path, key)
         hint = _module_hint(module_name, exc)
         raise ConfigError(f"{key}: cannot import module '{module_name}': {exc}{hint}") from exc
     try:
@@ -54,6 +58,16 @@ def _import_class(path: str, key: str) -> Any:
     except AttributeError as exc:
         hint = did_you_mean(attribute, [name for name in dir(module) if not name.startswith("_")])
         raise ConfigError(f"{key}: module '{module_name}' has no '{attribute}'{hint}") from exc
+
+
+def _raise_if_extra_missing(exc: BaseException, path: str, key: str) -> None:
+    """A ConfigError naming the extra to install when `exc` comes from one of its modules missing."""
+    extra = missing_extra(exc)
+    if path in _OWN_EXTRAS and isinstance(exc, ModuleNotFoundError):
+        extra = _OWN_EXTRAS[path]
+    if extra is not None:
+        short = next((name for name, full in BUILTIN_POLICIES.items() if full == path), path)
+        raise ConfigError(f"{key}: {needs_extra_message(f'the {short} policy', extra)}") from exc
 
 
 def _module_hint(module_name: str, exc: ImportError) -> str:
@@ -85,6 +99,7 @@ def _instantiate(cls: Any, options: dict[str, Any], key: str) -> Any:
         raise ConfigError(f"{key}.options: {cls.__name__} rejected its options:\n{lines}") from exc
     except (Exception, SystemExit) as exc:  # a policy's own validation error, of any type; some
         # libraries exit the process when a model they want cannot be fetched
+        _raise_if_extra_missing(exc, f"{cls.__module__}.{cls.__qualname__}", key)
         reason = without_help_links(str(exc))
         raise ConfigError(f"{key}.options: {cls.__name__} rejected its options: {reason}") from exc
 

@@ -406,9 +406,10 @@ class StreamGuard:
         while pending:
             head = pending[0]
             if head.text_end > approved:
-                head = self._split_head(head, approved)
-                if head is None:
+                split = self._split_head(head, approved)
+                if split is None:
                     break
+                head = split
             elif head.tool_indexes and not held_calls.isdisjoint(head.tool_indexes):
                 break
             else:

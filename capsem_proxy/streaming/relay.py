@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from capsem_proxy.decisions import Decision
@@ -20,21 +19,12 @@ from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, par
 from capsem_proxy.streaming.usage import UsageMeter
 from capsem_proxy.upstream import UpstreamResponse
 
-__all__ = ["StreamResult", "relay_guarded", "relay_json_array", "relay_sse"]
+__all__ = ["relay_guarded", "relay_json_array", "relay_sse"]
 
 logger = logging.getLogger("capsem_proxy.streaming")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ErrorEvent = Callable[[ProxyError], bytes]
-
-
-@dataclass(slots=True)
-class StreamResult:
-    """How a relayed stream ended."""
-
-    bytes_sent: int = 0
-    error: ProxyError | None = None
-    blocked_by: Decision | None = None
 
 
 async def _send_body(send: Send, body: bytes) -> None:
@@ -48,16 +38,14 @@ async def relay_sse(
     meter: UsageMeter | None = None,
     *,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> StreamResult:
+) -> None:
     """Forward SSE events as they complete; end with the provider's error event on a failure
     (the provider's, or an event growing past `max_event_bytes`)."""
     splitter = SSESplitter(max_event_bytes)
-    result = StreamResult()
     try:
         async for chunk in upstream.chunks():
             complete = chunk if splitter.whole_events(chunk) else splitter.feed(chunk)
             if complete:
-                result.bytes_sent += len(complete)
                 await _send_body(send, complete)
                 if meter is not None:
                     meter.sse(complete)
@@ -67,10 +55,8 @@ async def relay_sse(
             if meter is not None:
                 meter.sse(tail)
     except ProxyError as exc:
-        result.error = exc
         await _send_body(send, error_event(exc))
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-    return result
 
 
 async def relay_json_array(
@@ -80,16 +66,16 @@ async def relay_json_array(
     meter: UsageMeter | None = None,
     *,
     max_event_bytes: int = DEFAULT_MAX_ELEMENT_BYTES,
-) -> StreamResult:
+) -> None:
     """Forward Gemini's JSON-array stream element by element; on a failure, close the array
     with an error element so the client still parses a complete array."""
     splitter = JSONArraySplitter(max_event_bytes)
-    result = StreamResult()
+    bytes_sent = 0
     try:
         async for chunk in upstream.chunks():
             forwarded, elements = splitter.feed(chunk)
             if forwarded:
-                result.bytes_sent += len(forwarded)
+                bytes_sent += len(forwarded)
                 await _send_body(send, forwarded)
                 if meter is not None:
                     for element in elements:
@@ -98,10 +84,8 @@ async def relay_json_array(
         if tail:
             await _send_body(send, tail)
     except ProxyError as exc:
-        result.error = exc
-        await _send_body(send, _closing(error_event(exc), False, result.bytes_sent))
+        await _send_body(send, _closing(error_event(exc), False, bytes_sent))
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-    return result
 
 
 BlockEvent = Callable[[Decision], bytes]
@@ -129,7 +113,7 @@ async def relay_guarded(
     block_event: BlockEvent,
     needs_decoding: Callable[[bytes], bool] | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> StreamResult:
+) -> None:
     """Forward a stream through a StreamGuard: each event is decoded, offered to the guard, and
     only what the guard releases is sent. A block ends the stream with the provider's error event.
 
@@ -137,7 +121,7 @@ async def relay_guarded(
     and no tool call can be in it): such events skip decoding. What the decoder cannot read
     reaches the guard as an UnreadableDelta, for it to fail closed.
     """
-    result = StreamResult()
+    bytes_sent = 0
     sse_splitter = SSESplitter(max_event_bytes) if sse else None
     array_splitter = None if sse else JSONArraySplitter(max_event_bytes)
     # Bytes the guard released and not yet sent. A read may carry many events: what the guard
@@ -173,7 +157,7 @@ async def relay_guarded(
                         released.append(await guard.push(segment, deltas))
                     else:
                         released.append(await guard.push(segment, []))
-            await _send_released(send, released, result)
+            bytes_sent += await _send_released(send, released)
         if sse_splitter is not None:
             # An event the provider did not terminate still goes through the guard, never around it.
             for raw in sse_splitter.finish():
@@ -187,36 +171,32 @@ async def relay_guarded(
             if rest.strip() == b"]":
                 released.append(rest)
     except StreamBlocked as blocked:
-        result.blocked_by = blocked.decision
-        await _send_released(send, released, result)
-        ending = _closing(block_event(blocked.decision), sse, result.bytes_sent)
+        bytes_sent += await _send_released(send, released)
+        ending = _closing(block_event(blocked.decision), sse, bytes_sent)
     except ProxyError as exc:
-        result.error = exc
         # What the guard still held was never approved: it is dropped with the broken stream.
-        await _send_released(send, released, result)
-        ending = _closing(error_event(exc), sse, result.bytes_sent)
+        bytes_sent += await _send_released(send, released)
+        ending = _closing(error_event(exc), sse, bytes_sent)
     except Exception:
         # A bug while inspecting must still end the stream the way the SDK understands.
         logger.exception("stream inspection failed")
         internal = ProxyError("internal error in the proxy while inspecting the stream", status=500,
                               kind=ErrorKind.INTERNAL)
-        result.error = internal
-        ending = _closing(error_event(internal), sse, result.bytes_sent)
+        ending = _closing(error_event(internal), sse, bytes_sent)
     else:
-        await _send_released(send, released, result)
+        await _send_released(send, released)
     if ending:
         await _send_body(send, ending)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-    return result
 
 
-async def _send_released(send: Send, released: list[bytes], result: StreamResult) -> None:
-    """Send (and forget) what the guard released so far, if anything."""
+async def _send_released(send: Send, released: list[bytes]) -> int:
+    """Send (and forget) what the guard released so far, if anything; the number of bytes sent."""
     body = b"".join(released)
     released.clear()
     if body:
-        result.bytes_sent += len(body)
         await _send_body(send, body)
+    return len(body)
 
 
 def _closing(event: bytes, sse: bool, bytes_sent: int) -> bytes:

@@ -20,7 +20,7 @@ import orjson
 from capsem_proxy.errors import UpstreamMalformed
 from capsem_proxy.streaming.events import StreamEvent
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSESplitter", "encode_event", "parse_event", "split_data"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSESplitter", "encode_event", "event_data", "parse_event", "split_data"]
 
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
@@ -163,6 +163,23 @@ def parse_event(raw: bytes) -> StreamEvent:
         elif field not in _KNOWN_FIELDS:
             unknown = True
     return StreamEvent(raw=raw, data="\n".join(data_lines), event=event_name, unknown_lines=unknown)
+
+
+def event_data(raw: bytes) -> bytes:
+    """The joined `data` of one complete event, as bytes (what `parse_event(raw).data` says).
+
+    Usual cases read without decoding: one `data:` line, alone or after one `event:` line, LF line
+    ends (Anthropic's and Gemini's streams); anything else goes through `parse_event`.
+    """
+    body = raw
+    if body[:7] == b"event: ":
+        newline = body.find(b"\n")
+        body = body[newline + 1 :] if newline != -1 else b""
+    if body[:6] == b"data: " and body[-2:] == b"\n\n":
+        value = body[6:-2]
+        if b"\n" not in value and b"\r" not in raw:
+            return value
+    return parse_event(raw).data.encode()
 
 
 def split_data(raw: bytes) -> tuple[bytes, bytes, bytes] | None:

@@ -8,8 +8,28 @@ what the client's SDK expects, keeping whatever state a stream needs between chu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
-__all__ = ["Translation", "TranslationError"]
+import orjson
+
+from capsem_proxy.streaming.sse import event_data
+
+__all__ = ["Translation", "TranslationError", "event_json"]
+
+
+def event_json(raw: bytes) -> Any:
+    """The JSON value of one upstream SSE event's data; None when it has none or it is not JSON.
+    Bytes that are not UTF-8 read as U+FFFD, as the SSE spec's decoder reads them."""
+    data = event_data(raw)
+    if not data:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            return orjson.loads(data.decode("utf-8", "replace"))
+        except orjson.JSONDecodeError:
+            return None
 
 
 class TranslationError(ValueError):

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.streaming.sse import SSESplitter, parse_event
-from capsem_proxy.translation.base import Translation, TranslationError
+from capsem_proxy.streaming.sse import SSESplitter
+from capsem_proxy.translation.base import Translation, TranslationError, event_json
 from capsem_proxy.translation.openai_shapes import (
     ChunkWriter,
     append_turn,
@@ -32,6 +32,12 @@ from capsem_proxy.translation.openai_shapes import (
 __all__ = ["OpenAIToAnthropic"]
 
 DEFAULT_MAX_TOKENS = 4096
+# Events whose name says they carry nothing for the client (Anthropic names each event by its type).
+_IGNORED_EVENTS = (b"event: ping\n", b"event: content_block_stop\n")
+# A text delta as Anthropic writes it: HEAD, the block's index, MARK, the text as a JSON string, TAIL.
+_TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
+_TEXT_DELTA_TAIL = b"}}\n\n"
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
            "tool_use": "tool_calls", "refusal": "content_filter"}
 
@@ -187,7 +193,10 @@ class OpenAIToAnthropic(Translation):
         return openai_error(status, message, code)
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._event(raw) for raw in self._splitter.feed_events(chunk))
+        events = self._splitter.feed_events(chunk)
+        if len(events) == 1:
+            return self._event(events[0])
+        return b"".join([self._event(raw) for raw in events])
 
     def end(self) -> bytes:
         out = b"".join(self._event(raw) for raw in self._splitter.finish())
@@ -195,18 +204,29 @@ class OpenAIToAnthropic(Translation):
         return out + writer.finish()
 
     def _event(self, raw: bytes) -> bytes:
-        event = parse_event(raw)
-        if not event.data:
+        if raw.startswith(_IGNORED_EVENTS):
+            return b""  # nothing an OpenAI stream says, not worth parsing
+        if raw.startswith(_TEXT_DELTA_HEAD) and self._writer is not None and not self._writer.done:
+            text = _delta_text(raw)
+            if text is not None:
+                return self._writer.text(text)
+        data = event_json(raw)
+        if not isinstance(data, dict):
             return b""
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return b""
-        kind = data.get("type") if isinstance(data, dict) else None
+        kind = data.get("type")
         writer = self._writer
         if writer is None:
             writer = self._writer = ChunkWriter(self.include_usage)
         if writer.done:
+            return b""
+        if kind == "content_block_delta":  # the bulk of a stream: first
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return writer.text(delta.get("text", ""))
+            if delta.get("type") == "input_json_delta":
+                tool = self._tool_index.get(data.get("index", 0))
+                partial = delta.get("partial_json", "")
+                return writer.tool_arguments(tool, partial) if tool is not None and partial else b""
             return b""
         if kind == "message_start":
             message = data.get("message") or {}
@@ -222,16 +242,7 @@ class OpenAIToAnthropic(Translation):
                 self._tool_index[data.get("index", 0)] = index
                 return out
             if block.get("type") == "text" and block.get("text"):
-                return writer.delta({"content": block["text"]})
-            return b""
-        if kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                return writer.delta({"content": delta.get("text", "")})
-            if delta.get("type") == "input_json_delta":
-                tool = self._tool_index.get(data.get("index", 0))
-                partial = delta.get("partial_json", "")
-                return writer.tool_arguments(tool, partial) if tool is not None and partial else b""
+                return writer.text(block["text"])
             return b""
         if kind == "message_delta":
             usage = data.get("usage") or {}
@@ -246,6 +257,19 @@ class OpenAIToAnthropic(Translation):
             error = data.get("error") or {}
             return writer.error(529 if error.get("type") == "overloaded_error" else 500, error.get("message", ""))
         return b""
+
+
+def _delta_text(raw: bytes) -> str | None:
+    """The text of a text delta event spelled exactly as Anthropic writes one, read without parsing
+    the event's object; None for any other spelling (the caller parses it)."""
+    mark = raw.find(_TEXT_DELTA_MARK, len(_TEXT_DELTA_HEAD))
+    if mark == -1 or not raw[len(_TEXT_DELTA_HEAD) : mark].isdigit() or not raw.endswith(_TEXT_DELTA_TAIL):
+        return None
+    try:
+        text = orjson.loads(raw[mark + len(_TEXT_DELTA_MARK) : -len(_TEXT_DELTA_TAIL)])
+    except orjson.JSONDecodeError:
+        return None
+    return text if isinstance(text, str) else None
 
 
 def _prompt_tokens(usage: dict[str, Any]) -> int:

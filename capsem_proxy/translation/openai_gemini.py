@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.streaming.sse import SSESplitter, parse_event
-from capsem_proxy.translation.base import Translation, TranslationError
+from capsem_proxy.streaming.sse import SSESplitter
+from capsem_proxy.translation.base import Translation, TranslationError, event_json
 from capsem_proxy.translation.openai_shapes import (
     ChunkWriter,
     append_turn,
@@ -200,7 +200,10 @@ class OpenAIToGemini(Translation):
         return openai_error(status, message, code)
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._event(raw) for raw in self._splitter.feed_events(chunk))
+        events = self._splitter.feed_events(chunk)
+        if len(events) == 1:
+            return self._event(events[0])
+        return b"".join([self._event(raw) for raw in events])
 
     def end(self) -> bytes:
         out = b"".join(self._event(raw) for raw in self._splitter.finish())
@@ -212,13 +215,7 @@ class OpenAIToGemini(Translation):
         return out + writer.usage(*self._usage) + writer.finish()
 
     def _event(self, raw: bytes) -> bytes:
-        event = parse_event(raw)
-        if not event.data:
-            return b""
-        try:
-            response = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return b""
+        response = event_json(raw)
         if not isinstance(response, dict):
             return b""
         writer = self._writer
@@ -238,7 +235,7 @@ class OpenAIToGemini(Translation):
         for part in (candidate.get("content") or {}).get("parts") or []:
             if "text" in part and not part.get("thought"):
                 if part["text"]:
-                    out += writer.delta({"content": part["text"]})
+                    out += writer.text(part["text"])
             elif "functionCall" in part:
                 call = part["functionCall"]
                 self._called = True

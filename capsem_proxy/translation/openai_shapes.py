@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 _DONE = b"data: [DONE]\n\n"
+# Where a text delta's chunk splits around its text: `..."delta":{"content":` TEXT `},...`.
+_TEXT_MARK = b'"delta":{"content":'
+_TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 # OpenAI error types by HTTP status, as its SDK maps them to exceptions.
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 429: "rate_limit_error"}
@@ -134,9 +137,15 @@ def openai_error(status: int, message: str, code: str | None = None) -> bytes:
 
 
 class ChunkWriter:
-    """Writes one streamed chat completion's chunks as SSE events."""
+    """Writes one streamed chat completion's chunks as SSE events.
 
-    __slots__ = ("completion_id", "created", "done", "include_usage", "model", "tool_count")
+    A text delta, the bulk of a stream, is written from a byte template of its chunk (every field
+    but the text is fixed for the stream), so only the text is encoded per event; the bytes are
+    those `orjson.dumps` gives the whole chunk.
+    """
+
+    __slots__ = ("_text_head", "_text_model", "completion_id", "created", "done", "include_usage", "model",
+                 "tool_count")
 
     def __init__(self, include_usage: bool) -> None:
         self.completion_id = new_completion_id()
@@ -145,9 +154,19 @@ class ChunkWriter:
         self.include_usage = include_usage
         self.tool_count = 0
         self.done = False
+        self._text_head = b""
+        self._text_model: str | None = None  # the model `_text_head` was written for
 
     def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])
+
+    def text(self, text: str) -> bytes:
+        """A delta of answer text: the same bytes as `delta({"content": text})`."""
+        if self._text_model != self.model:
+            head = self._chunk([{"index": 0, "delta": {"content": ""}, "logprobs": None, "finish_reason": None}])
+            self._text_head = head[: head.rindex(_TEXT_MARK) + len(_TEXT_MARK)]
+            self._text_model = self.model
+        return self._text_head + orjson.dumps(text) + _TEXT_TAIL
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
         if not self.include_usage:

@@ -135,9 +135,13 @@ async def test_erasing_a_tenant_blanks_its_content_only_and_records_it(store):
     assert [row["prompt"] for row in kept] == ["prompt 5", "prompt 6"]
     erasures = [row for row in await store.rows("decisions") if row["hook"] == "erasure"]
     assert len(erasures) == 1 and erasures[0]["tenant_id"] == "tenant-a"
-    assert orjson.loads(erasures[0]["details"]) == {"tenant_id": "tenant-a", "requests": 5, "decisions": 5}
-    # Erasing again finds nothing left, and is recorded too.
-    assert (await store.run(erase, tenant_id="tenant-a")).requests == 0
+    assert orjson.loads(erasures[0]["details"]) == {"tenant_id": "tenant-a", "requests": 5, "decisions": 5,
+                                                    "upto_seq": 14, "complete": True}
+    # Erasing again finds nothing left (the first erasure's own row is its record: kept), and is recorded too.
+    again = await store.run(erase, tenant_id="tenant-a")
+    assert (again.requests, again.decisions) == (0, 0)
+    first = [row for row in await store.rows("decisions") if row["seq"] == result.record_seq]
+    assert orjson.loads(first[0]["details"])["requests"] == 5
     assert (await store.verify()).broken is None
 
 
@@ -196,3 +200,85 @@ async def test_a_large_prune_goes_in_bounded_steps_each_recorded(store):
     assert len(steps) == 2  # seq 1-4, then 5-6 (the first step's own row is new, so it stays)
     report = await store.verify()
     assert report.broken is None, report.describe()
+
+
+async def test_a_large_erasure_goes_in_bounded_steps_each_recorded(store):
+    result = await store.run(erase, tenant_id="tenant-a", max_rows=3)
+    assert (result.requests, result.decisions, result.steps) == (5, 5, 4)  # 3 + 3 + 3 + 1 rows
+    steps = [orjson.loads(row["details"]) for row in await store.rows("decisions", tenant_id="tenant-a")
+             if row["hook"] == "erasure"]
+    steps.sort(key=lambda details: details["requests"] * 10 + details["decisions"], reverse=True)
+    assert sum(step["requests"] + step["decisions"] for step in steps) == 10
+    assert all(step["requests"] + step["decisions"] <= 3 for step in steps)
+    assert [step["complete"] for step in steps].count(True) == 1
+    assert {step["upto_seq"] for step in steps} == {14}  # rows written after it began are not its own
+    for row in await store.rows("requests", tenant_id="tenant-a"):
+        assert "prompt" not in row
+    report = await store.verify()
+    assert report.broken is None, report.describe()
+
+
+async def test_an_erasure_stopped_half_way_resumes_when_run_again(store, monkeypatch):
+    # One step commits, then the process stops: the second step's transaction never begins.
+    from capsem_proxy.audit import lifecycle
+
+    run, calls = lifecycle._in_transaction, []
+
+    async def stopping_after_one(audit_store, work):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return await run(audit_store, work)
+
+    monkeypatch.setattr(lifecycle, "_in_transaction", stopping_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        await store.run(erase, tenant_id="tenant-a", max_rows=4)
+    monkeypatch.setattr(lifecycle, "_in_transaction", run)
+    assert len([row for row in await store.rows("requests", tenant_id="tenant-a") if "prompt" in row]) == 1
+    assert (await store.verify()).broken is None
+    rest = await store.run(erase, tenant_id="tenant-a")
+    assert (rest.requests, rest.decisions) == (1, 5)
+    assert not [row for row in await store.rows("requests", tenant_id="tenant-a") if "prompt" in row]
+    report = await store.verify()
+    assert report.broken is None, report.describe()
+
+
+@pytest.mark.parametrize("pages_before", [1, 3])
+async def test_verify_running_while_a_prune_removes_rows_it_has_yet_to_read_reports_no_break(
+    store, monkeypatch, pages_before
+):
+    from capsem_proxy.audit import tools
+
+    # Every row so far becomes old enough to prune (all 14), then two more requests are written.
+    await asyncio.sleep(0.01)
+    cut_off = time.time()
+    await asyncio.sleep(0.01)
+    sink = open_audit_sink(AuditSettings(url=store.url, store_content=True), KEY)
+    await sink.start()
+    for index in (7, 8):
+        sink.record(context(f"later-{index}", "tenant-c"), [decision(Verdict.LOG, "p")])
+        sink.record_request(stores.request(f"later-{index}", "tenant-c", started_at=time.time()))
+    await sink.flush()
+    await sink.close()
+    monkeypatch.setattr(tools, "_PAGE", 2)  # the walk reads the store in many small pages
+    reader = open_reader(store.url)
+    await reader.open()
+    pages = 0
+    read_page = reader.chain_page
+
+    async def chain_page(table, after_seq, limit):
+        nonlocal pages
+        pages += 1
+        if pages == pages_before + 1:  # the prune commits between two of the walk's reads
+            await store.run(prune, cut_off)
+        return await read_page(table, after_seq, limit)
+
+    monkeypatch.setattr(reader, "chain_page", chain_page)
+    try:
+        report = await verify_chain(reader, KEY)
+    finally:
+        await reader.close()
+    assert report.broken is None, report.describe()
+    assert report.start is not None and report.start.seq == 14
+    assert report.walk.rows >= 4  # the rows left after the checkpoint were checked
+    assert (await store.verify()).broken is None

@@ -39,6 +39,8 @@ def test_image_is_multi_stage_slim_and_runs_unprivileged() -> None:
     assert [item.arguments for item in final.all("COPY")] == [f"--from={build.name} {VENV_IN_IMAGE} {VENV_IN_IMAGE}"]
     users = final.all("USER")
     assert users and not users[-1].arguments.startswith(("0", "root")), "the proxy must not run as root"
+    build_runs = " ".join(item.arguments for item in build.all("RUN"))
+    assert "pip install --no-cache-dir '.[all]'" in build_runs, "the image carries every optional backend (extras)"
     final_runs = " ".join(item.arguments for item in final.all("RUN"))
     for tool in ("gcc", "build-essential", "pip install", "apt-get install"):
         assert tool not in final_runs, f"the final image must not get {tool}"

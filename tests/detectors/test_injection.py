@@ -348,3 +348,16 @@ def test_invalid_options_fail_at_load_with_the_key_and_reason(options, message):
         _policy(**options)
     assert "config: policies[0].options: InjectionPolicy rejected its options" in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_one_signature_set_and_model_per_process() -> None:
+    from capsem_proxy.detectors.injection_model import load_model
+    from capsem_proxy.policies.egress import EgressPolicy
+    from capsem_proxy.policies.injection import InjectionPolicy
+
+    assert load_signatures() is load_signatures(None)
+    assert load_model() is load_model(None)
+    injection = InjectionPolicy.from_config({})
+    egress = EgressPolicy.from_config({})
+    # The egress policy reads tool results with the injection detector: the same tables, not a copy.
+    assert egress._instructions.signatures is injection._detectors["prompts"].signatures

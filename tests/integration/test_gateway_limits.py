@@ -29,7 +29,8 @@ def _chat(client: openai.OpenAI, model: str = "gpt-4o"):
 
 @pytest.fixture(scope="module")
 def gateway(fake_provider) -> Iterator:
-    process = start_gateway(fake_provider, {"limits": {
+    # "both": gateway keys, and callers' own provider keys (whose traffic is in the spend too).
+    process = start_gateway(fake_provider, {"auth": {"mode": "both"}, "limits": {
         "tenants": {
             "team-rpm": {"requests_per_minute": 2},
             "team-tokens": {"tokens_per_minute": 1},
@@ -171,6 +172,18 @@ def test_spend_by_tenant_and_metrics(gateway, fake_provider):
     assert 'capsem_proxy_tenant_tokens_total{direction="input",tenant="team-spend"}' in metrics
     assert 'capsem_proxy_tenant_cost_usd_total{tenant="team-spend"}' in metrics
     assert 'capsem_proxy_rate_limited_total{limit="requests",tenant="team-rpm"}' in metrics
+
+
+def test_traffic_on_a_callers_own_provider_key_is_in_the_spend_too(gateway, fake_provider):
+    model = "gpt-4o-on-own-key"
+    client = _openai(gateway, "sk-own-provider-key-for-spend-0123456789")
+    usage = _chat(client, model).parse().usage
+    rows = admin(gateway, "GET", "/admin/spend?group_by=model&since=1h").json()["rows"]
+    row = next(row for row in rows if row["group"] == model)
+    assert row["requests"] == 1
+    assert row["input_tokens"] == usage.prompt_tokens and row["output_tokens"] == usage.completion_tokens
+    by_tenant = admin(gateway, "GET", "/admin/spend?group_by=tenant&since=1h").text
+    assert "sk-own-provider-key" not in by_tenant
 
 
 def test_a_stream_is_charged_its_real_usage_when_it_ends(gateway, fake_provider):

@@ -89,14 +89,19 @@ async def _run_reading(chunks, operation="chat", adapter=None, sse=True, max_eve
 
     guard = StreamGuard(GuardChecks(_reads_text, _block_named_tools), mode="guard", window_chars=0,
                         max_buffer_bytes=1 << 20, rewrite=lambda raw, old, new: raw.replace(old.encode(), new.encode()))
-    result = await relay_guarded(
+    await relay_guarded(
         send, Upstream(chunks), sse=sse, decoder=adapter.stream_decoder(operation), guard=guard,
         error_event=lambda exc: adapter.stream_error_event(operation, exc.status, exc.message, exc.kind, sse=sse),
         block_event=lambda decision: adapter.stream_error_event(operation, 403, block_message(decision),
                                                                 "permission", sse=sse),
         max_event_bytes=max_event_bytes,
     )
-    return b"".join(sent), result, guard
+    return b"".join(sent), guard
+
+
+def _blocked_by(guard):
+    """The decision that ended the stream, as the guard recorded it for the audit."""
+    return next((decision for decision in reversed(guard.decisions) if decision.verdict is Verdict.BLOCK), None)
 
 
 def _responses_event(payload):
@@ -106,16 +111,16 @@ def _responses_event(payload):
 async def test_lines_that_are_no_sse_field_end_the_stream_unread():
     # google-genai parses such a line as a JSON response of its own.
     hidden = b'{"candidates":[{"content":{"parts":[{"text":"hidden text"}]}}]}\r\n\r\n'
-    body, result, _ = await _run_reading([hidden], "stream_generate", GeminiAdapter())
+    body, guard = await _run_reading([hidden], "stream_generate", GeminiAdapter())
     assert b"hidden text" not in body
-    assert result.blocked_by is not None and result.blocked_by.reason == "unreadable_answer"
+    assert _blocked_by(guard) is not None and _blocked_by(guard).reason == "unreadable_answer"
 
 
 async def test_content_outside_the_array_elements_ends_the_stream_unread():
     stream = b'{"candidates": [{"content": {"parts": [{"text": "hidden text"}]}}]}'
-    body, result, _ = await _run_reading([stream], "stream_generate", GeminiAdapter(), sse=False)
+    body, guard = await _run_reading([stream], "stream_generate", GeminiAdapter(), sse=False)
     assert b"hidden text" not in body
-    assert result.blocked_by is not None and result.blocked_by.reason == "unreadable_answer"
+    assert _blocked_by(guard) is not None and _blocked_by(guard).reason == "unreadable_answer"
 
 
 async def test_summary_event_with_text_the_deltas_never_carried_ends_the_stream():
@@ -123,9 +128,9 @@ async def test_summary_event_with_text_the_deltas_never_carried_ends_the_stream(
         _responses_event({"type": "response.output_text.delta", "output_index": 0, "delta": "all fine"}),
         _responses_event({"type": "response.output_text.done", "output_index": 0, "text": "all fine, and a secret"}),
     ]
-    body, result, _ = await _run_reading(events, "responses")
+    body, guard = await _run_reading(events, "responses")
     assert b"a secret" not in body
-    assert result.blocked_by is not None and "never carried" in result.blocked_by.details
+    assert _blocked_by(guard) is not None and "never carried" in _blocked_by(guard).details
 
 
 async def test_summary_event_with_other_call_arguments_ends_the_stream():
@@ -138,9 +143,9 @@ async def test_summary_event_with_other_call_arguments_ends_the_stream():
         _responses_event({"type": "response.function_call_arguments.done", "output_index": 0,
                           "arguments": '{"city":"x","rm":"-rf /"}'}),
     ]
-    body, result, _ = await _run_reading(events, "responses")
+    body, guard = await _run_reading(events, "responses")
     assert b"-rf" not in body
-    assert result.blocked_by is not None and result.blocked_by.reason == "unreadable_answer"
+    assert _blocked_by(guard) is not None and _blocked_by(guard).reason == "unreadable_answer"
 
 
 async def test_honest_summary_events_pass():
@@ -151,18 +156,18 @@ async def test_honest_summary_events_pass():
         _responses_event({"type": "response.completed", "response": {"status": "completed", "output": [
             {"type": "message", "content": [{"type": "output_text", "text": "all fine"}]}]}}),
     ]
-    body, result, _ = await _run_reading(events, "responses")
-    assert result.blocked_by is None and result.error is None
-    assert body == b"".join(events)
+    body, guard = await _run_reading(events, "responses")
+    assert _blocked_by(guard) is None
+    assert body == b"".join(events)  # no error event either
 
 
 @pytest.mark.parametrize("sse", [True, False])
 async def test_an_event_that_never_ends_is_cut_at_the_cap_with_an_error_event(sse):
     opening = b'data: {"candidates":[{"content":{"parts":[{"text":"' if sse else b'[{"candidates":[{"content":"'
     chunks = [opening] + [b"a" * 4096] * 100
-    body, result, _ = await _run_reading(chunks, "stream_generate", GeminiAdapter(), sse=sse, max_event_bytes=64 * 1024)
-    assert result.error is not None and result.error.status == 502
-    assert b"larger than 65536 bytes" in body
+    body, guard = await _run_reading(chunks, "stream_generate", GeminiAdapter(), sse=sse, max_event_bytes=64 * 1024)
+    assert b'"code":502' in body and b"larger than 65536 bytes" in body  # Gemini's error event, as a 502
+    assert _blocked_by(guard) is None
     assert len(body) < 4096
 
 
@@ -172,6 +177,6 @@ async def test_cr_only_line_ends_split_into_the_same_events_wherever_the_reads_a
         b'data: {"choices":[{"index":0,"delta":{"content":"' + word + b'"}}]}\r\r' for word in (b"one ", b"two")
     ) + b"data: [DONE]\r\r"
     chunks = [stream[start : start + cut] for start in range(0, len(stream), cut)]
-    body, result, guard = await _run_reading(chunks)
-    assert result.blocked_by is None and body == stream
+    body, guard = await _run_reading(chunks)
+    assert _blocked_by(guard) is None and body == stream
     assert guard.answer.text == "one two"

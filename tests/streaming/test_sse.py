@@ -3,7 +3,7 @@
 import pytest
 
 from capsem_proxy.errors import UpstreamMalformed
-from capsem_proxy.streaming.sse import SSESplitter, parse_event
+from capsem_proxy.streaming.sse import SSESplitter, event_data, parse_event
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n'
@@ -96,3 +96,22 @@ def test_an_event_growing_past_the_cap_fails_the_stream():
     with pytest.raises(UpstreamMalformed, match="larger than 1024 bytes"):
         splitter.feed_events(b"a" * 100)
     assert splitter.pending == b""  # what was held is let go
+
+
+@pytest.mark.parametrize("raw", [
+    b'data: {"a":1}\n\n',
+    b'event: message_start\ndata: {"type":"message_start"}\n\n',
+    b"event: x\ndata: one\ndata: two\n\n",
+    b"event: x\r\ndata: {}\r\n\r\n",
+    b"data: {}\r\n\r\n",
+    b"data:{}\n\n",
+    b"\xef\xbb\xbfdata: {}\n\n",
+    b"event: x\nid: 7\ndata: {}\n\n",
+    b": comment\ndata: {}\n\n",
+    b"event: only\n\n",
+    b"data: caf\xc3\xa9\n\n",
+    b"data: \n\n",
+    b"event: x",
+])
+def test_event_data_reads_what_parse_event_reads(raw):
+    assert event_data(raw) == parse_event(raw).data.encode()

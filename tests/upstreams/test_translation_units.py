@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from capsem_proxy.translation import TranslationError, translation_for
+from capsem_proxy.translation.openai_shapes import ChunkWriter
 
 ANTHROPIC_STREAM = b"".join(
     b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
@@ -119,3 +120,13 @@ def test_anthropic_needs_max_tokens_and_gets_stop_sequences():
     assert sent["max_tokens"] == 7 and sent["stop_sequences"] == ["END"] and sent["system"] == "be brief"
     assert sent["tool_choice"] == {"type": "any"}
     assert sent["tools"] == [{"name": "f", "description": "", "input_schema": {"type": "object", "properties": {}}}]
+
+
+@pytest.mark.parametrize("model", ["", "claude-sonnet-4-5", 'odd "delta":{"content":"x"} model', "modèle\u2028"])
+def test_a_text_delta_from_its_template_is_the_chunk_byte_for_byte(model):
+    writer = ChunkWriter(include_usage=False)
+    writer.model = model
+    for text in ("", "Hello", 'quote " and \\ backslash', "line\nbreak", "Héllo \u2028 \U0001f600", "\x00\x1f"):
+        assert writer.text(text) == writer.delta({"content": text})
+    writer.model = "another"  # the model of a stream's first event may arrive late
+    assert writer.text("x") == writer.delta({"content": "x"})

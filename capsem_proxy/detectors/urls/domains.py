@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import tldextract
 
-__all__ = ["domain_parts", "is_public_suffix", "registrable_domain"]
+__all__ = ["domain_parts", "has_registrable_domain", "is_public_suffix", "registrable_domain"]
 
 # Offline: no suffix-list download, no cache directory; the snapshot inside the package is used.
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
@@ -35,3 +35,9 @@ def is_public_suffix(domain: str) -> bool:
     """True when `domain` is a public suffix (`com`, `co.uk`, `github.io`): anyone registers under it."""
     extracted = _EXTRACT(domain)
     return bool(extracted.suffix) and not extracted.domain
+
+
+def has_registrable_domain(text: str) -> bool:
+    """True when `text` (a host, a URL or an e-mail address) ends in a name registered under an
+    ICANN public suffix (private suffixes such as `github.io` count as ordinary names here)."""
+    return bool(_EXTRACT(text, include_psl_private_domains=False).fqdn)

@@ -1,0 +1,115 @@
+"""Compact phrase automata for the injection signatures: the same matches, in the same order, as a
+character Aho-Corasick automaton of the same keys (`pyahocorasick`), in a fraction of the memory.
+
+Some 50,000 signature phrases expand from the signature file; as characters their automata held about
+950,000 nodes (45 MiB in every worker). Two shapes of key allow smaller ones:
+
+- `WordPhrases`: keys are whole words (`" ignore all previous instructions "`), matched in a text
+  of words separated by single spaces. Every known word becomes one symbol, so the automaton runs
+  over words: about 70,000 nodes for the same keys, and a shorter text to walk.
+- `SquashedPhrases`: keys are long (at least `prefix_chars` characters). The automaton holds only
+  their first `prefix_chars` characters; a hit is confirmed by comparing the keys that start so.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import ahocorasick
+
+__all__ = ["SquashedPhrases", "WordPhrases"]
+
+_FIRST_SYMBOL = 0x100
+_UNKNOWN = "\x00"  # any word no key holds
+
+
+class WordPhrases:
+    """Keys `" w1 w2 … "` found in `" t1 t2 … "` texts, yielded as `(end, (length, value))` with
+    `end` the index of the key's closing space and `length` the key's, in `ahocorasick`'s order."""
+
+    def __init__(self) -> None:
+        self._symbols: dict[str, str] = {}
+        # One (word count, value) pair per distinct pair: many keys share one.
+        self._pairs: dict[tuple[int, int], tuple[int, Any]] = {}
+        self._automaton = ahocorasick.Automaton()
+
+    def add_word(self, key: str, value: Any) -> None:
+        words = key.split()
+        pair = self._pairs.setdefault((len(words), id(value)), (len(words), value))
+        self._automaton.add_word("".join(self._symbol(word) for word in words), pair)
+
+    def _symbol(self, word: str) -> str:
+        symbol = self._symbols.get(word)
+        if symbol is None:
+            code = _FIRST_SYMBOL + len(self._symbols)
+            if code >= 0xD800:  # surrogates cannot stand for a word; there are never that many words
+                raise ValueError("too many distinct words in phrase keys")
+            symbol = self._symbols[word] = chr(code)
+        return symbol
+
+    def make_automaton(self) -> None:
+        self._automaton.make_automaton()
+        self._pairs = {}
+
+    def __len__(self) -> int:
+        return len(self._automaton)
+
+    def iter(self, padded: str) -> Iterator[tuple[int, tuple[int, Any]]]:
+        """Matches in `padded` (words between single spaces, with a space at each end)."""
+        words = padded[1:-1].split(" ")
+        symbols = self._symbols
+        encoded = "".join([symbols.get(word, _UNKNOWN) for word in words])
+        closing: list[int] | None = None
+        for index, (count, value) in self._automaton.iter(encoded):
+            if closing is None:
+                # The space after word k in `padded` (and the opening space, as word -1's).
+                closing = [0, *itertools.accumulate(len(word) + 1 for word in words)]
+            end = closing[index + 1]
+            yield end, (end - closing[index + 1 - count] + 1, value)
+
+
+class SquashedPhrases:
+    """Keys of at least `prefix_chars` characters found anywhere in a text, yielded as
+    `(end, (length, value))` (`end` the index of the key's last character) in `ahocorasick`'s
+    order: by end, the longest key first."""
+
+    def __init__(self, prefix_chars: int) -> None:
+        self._prefix_chars = prefix_chars
+        self._keys: dict[str, Any] = {}
+        self._count = 0
+        self._automaton = ahocorasick.Automaton()
+
+    def add_word(self, key: str, value: Any) -> None:
+        if len(key) < self._prefix_chars:
+            raise ValueError(f"a squashed key needs at least {self._prefix_chars} characters: {key!r}")
+        self._keys[key] = value
+
+    def make_automaton(self) -> None:
+        by_prefix: dict[str, list[tuple[str, Any]]] = {}
+        for key, value in self._keys.items():
+            by_prefix.setdefault(key[: self._prefix_chars], []).append((key, value))
+        for prefix, entries in by_prefix.items():
+            entries.sort(key=lambda entry: -len(entry[0]))
+            # Flat (key, value, key, value…): one tuple per prefix, not one per key.
+            self._automaton.add_word(prefix, tuple(itertools.chain.from_iterable(entries)))
+        self._count = len(self._keys)
+        self._keys = {}
+        self._automaton.make_automaton()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def iter(self, text: str) -> Iterator[tuple[int, tuple[int, Any]]]:
+        found: list[tuple[int, int, Any]] = []
+        for prefix_end, entries in self._automaton.iter(text):
+            start = prefix_end - self._prefix_chars + 1
+            for index in range(0, len(entries), 2):
+                key = entries[index]
+                if text.startswith(key, start):
+                    found.append((start + len(key) - 1, -len(key), entries[index + 1]))
+        if len(found) > 1:
+            found.sort(key=lambda item: (item[0], item[1]))
+        for end, negative_length, value in found:
+            yield end, (-negative_length, value)

@@ -1,0 +1,63 @@
+"""The compact phrase automata yield what a character Aho-Corasick automaton of the same keys yields."""
+
+from __future__ import annotations
+
+import random
+
+import ahocorasick
+import pytest
+
+from capsem_proxy.detectors.phrases import SquashedPhrases, WordPhrases
+
+_WORDS = ["ignore", "all", "previous", "instructions", "the", "system", "prompt", "reveal", "you", "are", "now", "dan"]
+
+
+def _character_matches(keys: list[str], text: str) -> list[tuple[int, tuple[int, str]]]:
+    automaton = ahocorasick.Automaton()
+    for key in keys:
+        automaton.add_word(key, (len(key), key.strip()))
+    automaton.make_automaton()
+    return list(automaton.iter(text))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_word_phrases_match_as_characters_do(seed: int) -> None:
+    rng = random.Random(seed)
+    phrases = sorted({" ".join(rng.choices(_WORDS, k=rng.randint(1, 4))) for _ in range(60)})
+    keys = [f" {phrase} " for phrase in phrases]
+    automaton = WordPhrases()
+    for key in keys:
+        automaton.add_word(key, key.strip())
+    automaton.make_automaton()
+    found = 0
+    for _ in range(40):
+        words = " ".join(rng.choices([*_WORDS, "unknown", "ignored", "al"], k=rng.randint(0, 30)))
+        text = f" {words} "
+        expected = _character_matches(keys, text)
+        assert list(automaton.iter(text)) == expected
+        found += len(expected)
+    assert found
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_squashed_phrases_match_as_characters_do(seed: int) -> None:
+    rng = random.Random(seed)
+    keys = sorted({"".join(rng.choices(_WORDS, k=rng.randint(2, 5))) for _ in range(80)} - {""})
+    keys = [key for key in keys if len(key) >= 12]
+    automaton = SquashedPhrases(12)
+    for key in keys:
+        automaton.add_word(key, key)
+    automaton.make_automaton()
+    assert len(automaton) == len(keys)
+    found = 0
+    for _ in range(40):
+        text = "".join(rng.choices([*_WORDS, "x", "ign"], k=rng.randint(0, 40)))
+        expected = _character_matches(keys, text)
+        assert list(automaton.iter(text)) == expected
+        found += len(expected)
+    assert found
+
+
+def test_short_squashed_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 12"):
+        SquashedPhrases(12).add_word("shortkey", None)
