@@ -26,7 +26,16 @@ from bench.providers import RequestKind, detectors_config
 from bench.report import Row, Verdict, render_table, render_verdicts, write_json
 from bench.routing import ROUTING_STARTERS
 from bench.scenarios import GUARD_MODES, POLICY_COUNTS, REPORT_ORDER, SCENARIOS, Scenario, scenario_names
-from bench.servers import REPO_ROOT, CpuPlan, Server, pinned, start_capsem_proxy, start_fake, start_passthrough
+from bench.servers import (
+    REPO_ROOT,
+    CpuPlan,
+    Server,
+    pinned,
+    start_canned,
+    start_capsem_proxy,
+    start_fake,
+    start_passthrough,
+)
 from bench.workers import WORKER_COUNTS
 
 __all__ = ["TARGETS", "Bench", "Profile", "main"]
@@ -107,8 +116,9 @@ class Bench:
                         "--header", f"Authorization: Bearer {server.api_key or API_KEY}"]
             if stream:
                 command += ["--stream", "--header", f"x-fake-scenario: {STREAM_SCENARIO}"]
-        if server.pid != self.fake.pid:
-            command += ["--cpu-pid", f"fake={self.fake.pid}"]
+        upstream_pid = server.upstream_pid or self.fake.pid
+        if server.pid != upstream_pid:
+            command += ["--cpu-pid", f"fake={upstream_pid}"]
         if settle:
             command += ["--settle", str(settle)]
         if text_ttfb:
@@ -171,12 +181,41 @@ def policies_config(count: int) -> dict[str, Any]:
                          for i in range(count)]}
 
 
+def _recorded_answers(fake: Server) -> dict[str, tuple[str, bytes]]:
+    """The fake provider's answers to the bench's JSON and streamed requests, as (content type, body)."""
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    answers = {}
+    with httpx.Client(base_url=fake.base_url, timeout=10) as client:
+        requests = (("json", JSON_BODY, {}), ("stream", STREAM_BODY, {"x-fake-scenario": STREAM_SCENARIO}))
+        for kind, body, extra in requests:
+            answer = client.post(PATH, content=body, headers={**headers, **extra})
+            answer.raise_for_status()
+            answers[kind] = (answer.headers["content-type"], answer.content)
+    return answers
+
+
 def _proxy_workers(count: int) -> Callable[[Bench], Server]:
-    """Starter of capsem-proxy with ``count`` workers, unpinned (scenario "workers")."""
+    """Starter of capsem-proxy with ``count`` workers, unpinned (scenario "workers"), in front of its own
+    canned upstream (bench/canned.py) on the fake provider's core: the fake provider would take a
+    good part of the two cores the workers are measured on."""
 
     def start(bench: Bench) -> Server:
         assert bench.fake is not None
-        return start_capsem_proxy(bench.fake.base_url, None, workers=count, name=f"workers-{count}")
+        name = f"workers-{count}"
+        upstream = start_canned(_recorded_answers(bench.fake), bench.plan.fake, bench.workdir, f"{name}-upstream")
+        try:
+            proxy = start_capsem_proxy(upstream.base_url, None, workers=count, name=name)
+        except BaseException:
+            upstream.stop()
+            raise
+
+        def stop() -> None:
+            try:
+                proxy.stop()
+            finally:
+                upstream.stop()
+
+        return replace(proxy, stop=stop, upstream_pid=upstream.pid)
 
     return start
 

@@ -15,7 +15,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TASKSET = shutil.which("taskset")
 
-__all__ = ["REPO_ROOT", "CpuPlan", "Server", "start_capsem_proxy", "start_fake", "start_passthrough"]
+__all__ = ["REPO_ROOT", "CpuPlan", "Server", "start_canned", "start_capsem_proxy", "start_fake", "start_passthrough"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,7 @@ class Server:
     log: Callable[[], str] = field(default=lambda: "")
     handle: object = None
     api_key: str | None = None  # sent instead of the bench's provider key (a gateway key)
+    upstream_pid: int | None = None  # the upstream it talks to, when not the shared fake provider
 
 
 def _stop_popen(proc: subprocess.Popen[bytes]) -> None:
@@ -108,6 +109,21 @@ def start_fake(cpu: int | None, workdir: Path) -> Server:
     port = int(url.rsplit(":", 1)[1])
     fake = FakeProviderProcess(proc, "127.0.0.1", port)
     return Server("direct", fake.base_url, proc.pid, fake.stop, lambda: log_path.read_text(errors="replace"), fake)
+
+
+def start_canned(answers: dict[str, tuple[str, bytes]], cpu: int | None, workdir: Path, name: str) -> Server:
+    """bench/canned.py answering `answers["json"]` and `answers["stream"]` ((content type, body) each)."""
+    from bench.canned import response_bytes
+
+    files = []
+    for kind in ("json", "stream"):
+        path = workdir / f"{name}-{kind}.http"
+        path.write_bytes(response_bytes(*answers[kind]))
+        files += [f"--{kind}", str(path)]
+    command = pinned([sys.executable, "-m", "bench.canned", *files, "--port", "0"], cpu)
+    log_path = workdir / f"{name}.log"
+    proc, url = _start_with_ready_line(command, b"CANNED_READY ", log_path)
+    return Server(name, url, proc.pid, lambda: _stop_popen(proc), lambda: log_path.read_text(errors="replace"))
 
 
 def start_passthrough(upstream: str, cpu: int | None, workdir: Path, client: str = "aiohttp",
