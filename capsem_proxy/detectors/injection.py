@@ -496,12 +496,12 @@ class InjectionDetector:
         if len(signatures.words):
             for end, (length, rule) in signatures.words.iter(f" {normalized.words} "):
                 start, stop = _unpad(end, length)
-                folded = (normalized.words_origins[start], normalized.words_origins[stop - 1] + 1)
+                folded = (normalized.words_origin(start), normalized.words_origin(stop - 1) + 1)
                 add(rule, folded[0], folded[1], normalized.words_span(start, stop))
         if len(signatures.squashed):
             for end, (length, rule) in signatures.squashed.iter(normalized.squashed):
                 start = end - length + 1
-                folded = (normalized.squashed_origins[start], normalized.squashed_origins[end] + 1)
+                folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
         if len(signatures.raw):
             for end, (length, rule) in signatures.raw.iter(normalized.folded):
@@ -530,7 +530,7 @@ class InjectionDetector:
         found = []
         for first, last, weight in overrides:
             start, stop = starts[first], starts[last] + len(words[last])
-            folded_start, folded_end = normalized.words_origins[start], normalized.words_origins[stop - 1] + 1
+            folded_start, folded_end = normalized.words_origin(start), normalized.words_origin(stop - 1) + 1
             signature = _Signature("override verb near target", rule.family, weight)
             scaled = self._weight(signature, factor(weight, folded_start, folded_end))
             span = normalized.words_span(start, stop)
