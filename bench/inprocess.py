@@ -137,6 +137,7 @@ async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
     await asyncio.sleep(0.6)
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
     cpu = time.process_time()
+    loop_cpu = time.thread_time()
     if profiler is not None:
         profiler.enable()
     await _run(app, kind, args.requests, args.concurrency)
@@ -144,8 +145,10 @@ async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
     if profiler is not None:
         profiler.disable()
     used = time.process_time() - cpu
+    loop_used = time.thread_time() - loop_cpu
     print(f"{args.target} {kind}{' +detectors' if args.detectors else ''}: "
-          f"{1e6 * used / args.requests:.0f} µs/request over {args.requests} (c={args.concurrency})", flush=True)
+          f"{1e6 * used / args.requests:.0f} µs/request over {args.requests} (c={args.concurrency}; "
+          f"event loop thread {1e6 * loop_used / args.requests:.0f})", flush=True)
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stdout)
         stats.sort_stats(args.sort).print_stats(args.profile)

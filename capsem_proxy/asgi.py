@@ -7,6 +7,7 @@ and a proxy needs little beyond exact control of bytes and headers.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -32,7 +33,7 @@ async def read_body(receive: Receive, limit: int, declared_length: int | None) -
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected("client disconnected")
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
             raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
@@ -59,30 +60,88 @@ async def send_response(send: Send, status: int, headers: list[tuple[bytes, byte
     await send({"type": "http.response.body", "body": body})
 
 
+class _DelayedStarts:
+    """Starts the watchers of the DisconnectWatches of one event loop and one delay once they have
+    lasted it, with one timer for all of them: a timer per request (armed, then cancelled by
+    nearly every request) costs more than the rest of the watch. Watches wait in arrival order,
+    which with one delay is the order of their deadlines."""
+
+    __slots__ = ("_after_s", "_loop", "_timer", "_waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, after_s: float) -> None:
+        self._loop = loop
+        self._after_s = after_s
+        self._waiting: dict[DisconnectWatch, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, watch: DisconnectWatch) -> None:
+        deadline = self._loop.time() + self._after_s
+        self._waiting[watch] = deadline
+        if self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._due)
+
+    def discard(self, watch: DisconnectWatch) -> None:
+        self._waiting.pop(watch, None)
+
+    def _due(self) -> None:
+        waiting = self._waiting
+        now = self._loop.time()
+        while waiting:
+            watch, deadline = next(iter(waiting.items()))
+            if deadline > now:
+                self._timer = self._loop.call_at(deadline, self._due)
+                return
+            del waiting[watch]
+            watch._start()
+        self._timer = None
+
+
+_STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _DelayedStarts]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _delayed_starts(after_s: float) -> _DelayedStarts:
+    loop = asyncio.get_running_loop()
+    by_delay = _STARTS.get(loop)
+    if by_delay is None:
+        by_delay = _STARTS[loop] = {}
+    starts = by_delay.get(after_s)
+    if starts is None:
+        starts = by_delay[after_s] = _DelayedStarts(loop, after_s)
+    return starts
+
+
 class DisconnectWatch:
     """Cancels the request's task if its client leaves while the proxy waits on the provider.
 
     A watcher task is only started once the request has lasted `after_s` seconds: a request
-    answered sooner costs one timer, while a slow model call stops (and stops costing the
-    caller tokens) as soon as nobody is waiting for it. Start it only once the body is read:
-    the watcher consumes the ASGI receive channel.
+    answered sooner costs a place in a queue (one timer serves all of them), while a slow model
+    call stops (and stops costing the caller tokens) as soon as nobody is waiting for it. Start
+    it only once the body is read: the watcher consumes the ASGI receive channel.
 
     Used as a context manager (`with DisconnectWatch(receive, after_s) as watch:`), it also ends
     the cancellation it caused: the block is left quietly and `watch.client_left` is True, the
     one sign the caller needs to answer 499. Any other cancellation goes on.
     """
 
-    __slots__ = ("_receive", "_task", "_timer", "_watcher", "client_left")
+    __slots__ = ("_receive", "_soon", "_starts", "_task", "_watcher", "client_left")
 
     def __init__(self, receive: Receive, after_s: float) -> None:
         self._receive = receive
         self._task = asyncio.current_task()
         self._watcher: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(after_s, self._start)
         self.client_left = False
+        self._starts: _DelayedStarts | None = None
+        self._soon: asyncio.Handle | None = None
+        if after_s > 0:
+            self._starts = _delayed_starts(after_s)
+            self._starts.add(self)
+        else:
+            self._soon = asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
-        self._timer = None
+        self._starts = self._soon = None
         self._watcher = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
@@ -108,9 +167,12 @@ class DisconnectWatch:
 
     def close(self) -> None:
         """Stop watching (the answer is out, or another watcher takes over)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._starts is not None:
+            self._starts.discard(self)
+            self._starts = None
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None

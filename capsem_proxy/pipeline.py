@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from time import perf_counter, thread_time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
@@ -305,7 +305,8 @@ class Pipeline:
                         decisions[position] = self._settle(
                             policy, hook_name, subject, result, started, finished=finished
                         )
-            settled = [decision for decision in decisions if decision is not None]
+            # Every place is filled by now (inline, or by its task above): no copy to drop the Nones.
+            settled = cast(list[Decision], decisions)
             if self._has_shadow:
                 for decision, (policy, _, _, _) in zip(settled, calls, strict=True):
                     decision.shadow = policy.shadow

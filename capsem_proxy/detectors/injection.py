@@ -240,7 +240,9 @@ class _OverrideRule:
 
     def hits(self, words: list[str]) -> list[tuple[int, int, float]]:
         """(first word, last word, weight) of each override found in `words`."""
-        found = []
+        found: list[tuple[int, int, float]] = []
+        if self.verbs.isdisjoint(words):
+            return found
         for index, word in enumerate(words):
             if word not in self.verbs:
                 continue
@@ -487,9 +489,12 @@ class InjectionDetector:
         if rule is None or not normalized.words:
             return []
         words = normalized.words.split(" ")
+        overrides = rule.hits(words)
+        if not overrides:
+            return []
         starts = list(itertools.accumulate((len(word) + 1 for word in words[:-1]), initial=0))
         found = []
-        for first, last, weight in rule.hits(words):
+        for first, last, weight in overrides:
             start, stop = starts[first], starts[last] + len(words[last])
             folded_start, folded_end = normalized.words_origins[start], normalized.words_origins[stop - 1] + 1
             signature = _Signature("override verb near target", rule.family, weight)

@@ -61,13 +61,15 @@ class WordPhrases:
         words = padded[1:-1].split(" ")
         symbols = self._symbols
         encoded = "".join([symbols.get(word, _UNKNOWN) for word in words])
-        closing: list[int] | None = None
+        lengths: list[int] | None = None
         for index, (count, value) in self._automaton.iter(encoded):
-            if closing is None:
-                # The space after word k in `padded` (and the opening space, as word -1's).
-                closing = [0, *itertools.accumulate(len(word) + 1 for word in words)]
-            end = closing[index + 1]
-            yield end, (end - closing[index + 1 - count] + 1, value)
+            if lengths is None:
+                # The letters of words 0..k, so word k's closing space in `padded` is at
+                # lengths[k + 1] + k + 1 (the opening space: word -1's, at 0).
+                lengths = [0, *itertools.accumulate(map(len, words))]
+            end = lengths[index + 1] + index + 1
+            first = index + 1 - count
+            yield end, (end - (lengths[first] + first) + 1, value)
 
 
 class SquashedPhrases:

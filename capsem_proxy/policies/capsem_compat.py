@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from capsem.models import Agent, Media
 from capsem.models import Decision as CapsemDecision
+from capsem.models import Verdict as CapsemVerdict
 from capsem.policies import Policy as CapsemPolicy
 from capsem.tools import Schema, Tool
 from pydantic import ValidationError
@@ -180,6 +181,8 @@ class CapsemPolicyAdapter:
             return None
         if not isinstance(result, CapsemDecision):
             raise TypeError(f"policy {self.name} returned {type(result).__name__}, not a capsem Decision")
+        if result.verdict is CapsemVerdict.ALLOW:  # the usual answer, without an enum lookup
+            return None
         verdict = _VERDICTS.get(result.verdict.value, Verdict.BLOCK)
         if verdict is Verdict.ALLOW:
             return None

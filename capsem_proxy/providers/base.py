@@ -3,7 +3,6 @@ shape the errors the proxy itself produces so the provider's own SDK understands
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -28,28 +27,29 @@ class ProviderAdapter(ABC):
     # tool call; events without them need no decoding when no policy reads answer text.
     tool_call_markers: ClassVar[tuple[bytes, ...]] = ()
 
-    _tool_call_pattern: ClassVar[re.Pattern[bytes] | None] = None
+    # The markers and what may disguise them; empty when the provider has no tool calls.
+    _tool_call_needles: ClassVar[tuple[bytes, ...]] = ()
     _decoding_needles: ClassVar[tuple[bytes, ...]] = (USAGE_KEY, b"\\u", b"\x00")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # What may disguise a key (see `answer_decoding.may_be_disguised`).
-        disguises = [rb"\\u", b"\x00"]
-        markers = [re.escape(marker) for marker in cls.tool_call_markers]
-        if markers:
-            cls._tool_call_pattern = re.compile(b"|".join(markers + disguises))
+        if cls.tool_call_markers:
+            cls._tool_call_needles = (*cls.tool_call_markers, b"\\u", b"\x00")
         # Everything that makes an unread stream event worth decoding (see `may_need_decoding`).
         # The usage key first: a provider that reports counts in every event (Gemini) stops at it.
         cls._decoding_needles = (USAGE_KEY, *cls.tool_call_markers, b"\\u", b"\x00")
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
-        """False when `raw` certainly holds no tool call (one C-level scan for all markers).
+        """False when `raw` certainly holds no tool call (one C substring search per marker).
 
         A key spelled with escapes (`"tool\\u005fcalls"`) or in UTF-16 hides the markers from a
         byte search: such bytes always count as possibly carrying a call, to be decoded.
         """
-        pattern = self._tool_call_pattern
-        return pattern is not None and pattern.search(raw) is not None
+        for needle in self._tool_call_needles:  # noqa: SIM110 (one C search each beats an alternation regex)
+            if needle in raw:
+                return True
+        return False
 
     def may_need_decoding(self, raw: bytes) -> bool:
         """False when `raw` certainly holds neither token counts nor a tool call: the same answer

@@ -114,8 +114,8 @@ def _tool_call(call: dict[str, Any]) -> ToolUse:
 
 
 def _strip_models(name: Any) -> str:
-    name = as_str(name)
-    return name[7:] if name.startswith("models/") else name
+    model = as_str(name)
+    return model[7:] if model.startswith("models/") else model
 
 
 def _add_response(body: dict[str, Any], answer: Answer, texts: list[str], thinking: list[str]) -> None:

@@ -35,7 +35,7 @@ from capsem_proxy.streaming.rewrite import rewrite_event_text, split_event_text
 from capsem_proxy.streaming.usage import UsageMeter, may_report_usage
 from capsem_proxy.upstream import UpstreamResponse
 
-__all__ = ["JSON_ARRAY", "SSE", "WHOLE", "AnswerPath", "answer_framing", "is_streamed"]
+__all__ = ["JSON_ARRAY", "SSE", "WHOLE", "AnswerPath", "answer_framing"]
 
 # Operations whose answers carry model output for response policies.
 _ANSWER_OPERATIONS = frozenset({"chat", "responses", "generate", "stream_generate", "messages"})
@@ -60,11 +60,6 @@ def answer_framing(route: Route, upstream: UpstreamResponse, asked_stream: bool 
     return WHOLE
 
 
-def is_streamed(route: Route, upstream: UpstreamResponse, asked_stream: bool = False) -> bool:
-    """True when the answer is relayed as a stream (SSE, or Gemini's JSON array)."""
-    return answer_framing(route, upstream, asked_stream) != WHOLE
-
-
 class AnswerPath:
     """Sends a provider's answer on to the client."""
 
@@ -73,13 +68,15 @@ class AnswerPath:
         self._observer = observer
         self._store_content = observer.store_content
 
-    async def relay(self, flow: Flow, upstream: UpstreamResponse) -> int:
-        """Relay the answer; returns the status sent. Fills in what `flow.record` learns from it."""
+    async def relay(self, flow: Flow, upstream: UpstreamResponse, framing: str | None = None) -> int:
+        """Relay the answer; returns the status sent. Fills in what `flow.record` learns from it.
+        `framing` is the answer's `answer_framing`, when the caller has it already."""
         if not 200 <= upstream.status <= 599:
             # uvicorn cannot send such a status, and no client could read it as an answer.
             upstream.close()
             raise UpstreamMalformed(f"the provider answered with HTTP status {upstream.status}, outside 200-599")
-        framing = answer_framing(flow.route, upstream, flow.record.stream)
+        if framing is None:
+            framing = answer_framing(flow.route, upstream, flow.record.stream)
         answers = upstream.status < 400 and flow.route.operation in _ANSWER_OPERATIONS
         pipeline = flow.pipeline
         guarded = (

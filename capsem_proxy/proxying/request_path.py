@@ -23,7 +23,7 @@ from capsem_proxy.hooks import RequestContext
 from capsem_proxy.observability import Observer, derive_session_id, redacted_text
 from capsem_proxy.policy_sets import PolicySelector
 from capsem_proxy.providers.base import ConflictingKeys
-from capsem_proxy.proxying.answer_path import AnswerPath, is_streamed
+from capsem_proxy.proxying.answer_path import WHOLE, AnswerPath, answer_framing
 from capsem_proxy.proxying.flow import Flow
 from capsem_proxy.proxying.refusal import refuse
 from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_document
@@ -256,9 +256,10 @@ class RequestPath:
             if refused is not None:
                 upstream.close()
                 raise refused
-            if is_streamed(route, upstream, flow.stream):
+            framing = answer_framing(route, upstream, flow.stream)
+            if framing != WHOLE:
                 watch.close()  # the stream relay watches for the client itself
-            return await self._answers.relay(flow, upstream)
+            return await self._answers.relay(flow, upstream, framing)
         if span is not None:
             span.upstream_finished(None)
         return 499  # the client left while the provider was answering

@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from capsem_proxy.metrics import local_counter
 from capsem_proxy.upstreams.breaker import STATE_VALUES
 
 __all__ = ["UpstreamMetrics"]
@@ -17,9 +18,10 @@ class UpstreamMetrics:
     a bounded outcome (answered, an HTTP status, timeout, connect, reset, breaker_open)."""
 
     def __init__(self, registry: Any) -> None:
-        self._attempts = Counter(
-            "capsem_proxy_upstream_attempts", "Tries of an upstream by outcome (answered, an HTTP status, timeout, "
-            "connect, reset, breaker_open).", ("upstream", "outcome"), registry=registry,
+        # Counted for every request: a lock-free counter (see capsem_proxy.metrics).
+        self._attempts = local_counter(
+            registry, "capsem_proxy_upstream_attempts", "Tries of an upstream by outcome (answered, an HTTP status, "
+            "timeout, connect, reset, breaker_open).", ("upstream", "outcome"),
         )
         self._failovers = Counter(
             "capsem_proxy_upstream_failovers", "Requests passed on from an upstream to the next of their chain.",

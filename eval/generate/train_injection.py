@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from faker import Faker
 
 from eval.generate.train_injection_extra import extra_examples
+from eval.generate.train_injection_public import public_examples
 
 __all__ = ["Example", "examples"]
 
@@ -306,4 +307,6 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
     for _ in range(40):
         yield Example(english.paragraph(nb_sentences=6), False, "documents", "faker-paragraph")
     for text, label, model, group in extra_examples():
+        yield Example(text, label, model, group)
+    for text, label, model, group in public_examples():
         yield Example(text, label, model, group)

@@ -168,3 +168,14 @@ def test_holds():
     detector = SecretsDetector()
     assert detector.hold_from("key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIE AAAA") == 5
     assert detector.hold_from("key:\n" + _PEM + " ok") == len("key:\n" + _PEM + " ")
+
+
+def test_the_last_word_starts_after_the_last_ascii_blank_of_any_kind() -> None:
+    rng = random.Random(7)
+    alphabet = ["a", "b", "7", ".", "@", " ", "\n", "\t", "\r", "\f", "\v", "\u00a0", "\u200d"]
+    for _ in range(2000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 40)))
+        blanks = [text.rfind(char) for char in (" ", "\n", "\t", "\r", "\f", "\v")]
+        assert word_hold(text) == max(blanks) + 1, repr(text)
+        # The same text object asked about again, and a new text equal to an earlier one.
+        assert word_hold(text) == word_hold("".join(list(text))) == max(blanks) + 1
