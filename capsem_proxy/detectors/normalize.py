@@ -93,7 +93,7 @@ class NormalizedText:
         starts, letters = self._letters()
         word = bisect.bisect_right(starts, position) - 1
         offset = position - starts[word]
-        length = self._origins["index"][1][word]
+        length: int = self._origins["index"][1][word]
         if self.spaced_letters is None:
             return letters[word] + min(offset, length)  # type: ignore[operator]
         spaced = letters[word]
