@@ -93,11 +93,11 @@ class NormalizedText:
         starts, letters = self._letters()
         word = bisect.bisect_right(starts, position) - 1
         offset = position - starts[word]
-        length = self._origins["index"][1][word]
-        if self.spaced_letters is None:
-            return letters[word] + min(offset, length)  # type: ignore[operator]
-        spaced = letters[word]
-        return spaced[offset] if offset < length else spaced[-1] + 1  # type: ignore[index]
+        length: int = self._origins["index"][1][word]
+        place = letters[word]
+        if isinstance(place, int):  # every word is one match of _WORD: where it starts in `folded`
+            return place + min(offset, length)
+        return place[offset] if offset < length else place[-1] + 1
 
     def squashed_origin(self, position: int) -> int:
         """Index in `folded` of character `position` of `squashed`."""
