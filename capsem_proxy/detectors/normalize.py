@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import itertools
+import operator
 import re
 import unicodedata
 import urllib.parse
@@ -72,38 +75,53 @@ class NormalizedText:
     spaced_letters: list[Sequence[int]] | None = None
     _origins: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
-    def word_letters(self) -> list[Sequence[int]]:
-        """Index in `folded` of each letter of each word of `words`."""
-        if self.spaced_letters is not None:
-            return self.spaced_letters
-        letters = self._origins.get("letters")
-        if letters is None:
-            letters = self._origins["letters"] = [range(*match.span()) for match in _WORD.finditer(self.folded)]
-        return letters
+    def _letters(self) -> tuple[list[int], list[Sequence[int]] | list[int]]:
+        """(where each word starts in `words`, the letters' indexes in `folded` of each word or,
+        when every word is one match of `_WORD`, where each word starts in `folded`)."""
+        index = self._origins.get("index")
+        if index is None:
+            lengths = list(map(len, self.words.split(" "))) if self.words else []
+            # Word k starts after the letters of the words before it and k spaces.
+            starts = list(map(operator.add, itertools.accumulate(lengths, initial=0), range(len(lengths))))
+            folded = (self.spaced_letters if self.spaced_letters is not None
+                      else [match.start() for match in _WORD.finditer(self.folded)])
+            index = self._origins["index"] = [starts, lengths, folded]
+        return index[0], index[2]
 
-    @property
-    def squashed_origins(self) -> list[int]:
-        """Index in `folded` of each character of `squashed` (built when first asked for: most
-        texts hold no match to map back)."""
-        origins = self._origins.get("squashed")
-        if origins is None:
-            origins = self._origins["squashed"] = [index for letters in self.word_letters for index in letters]
-        return origins
+    def words_origin(self, position: int) -> int:
+        """Index in `folded` of character `position` of `words` (a space: just after its word)."""
+        starts, letters = self._letters()
+        word = bisect.bisect_right(starts, position) - 1
+        offset = position - starts[word]
+        length: int = self._origins["index"][1][word]
+        place = letters[word]
+        if isinstance(place, int):  # every word is one match of _WORD: where it starts in `folded`
+            return place + min(offset, length)
+        return place[offset] if offset < length else place[-1] + 1
+
+    def squashed_origin(self, position: int) -> int:
+        """Index in `folded` of character `position` of `squashed`."""
+        starts, _ = self._letters()
+        # Word k starts at starts[k] - k in `squashed` (no spaces): find it as in `words`.
+        low, high = 0, len(starts)
+        while low < high:
+            middle = (low + high) // 2
+            if starts[middle] - middle <= position:
+                low = middle + 1
+            else:
+                high = middle
+        word = low - 1
+        return self.words_origin(starts[word] + position - (starts[word] - word))
 
     @property
     def words_origins(self) -> list[int]:
-        """Index in `folded` of each character of `words` (a space: just after its word)."""
-        origins = self._origins.get("words")
-        if origins is None:
-            origins = []
-            for letters in self.word_letters:
-                origins.extend(letters)
-                origins.append(letters[-1] + 1)
-            if origins:
-                origins.pop()  # no space after the last word
-            self._origins["words"] = origins
-        return origins
+        """`words_origin` of every character of `words`."""
+        return [self.words_origin(position) for position in range(len(self.words))]
+
+    @property
+    def squashed_origins(self) -> list[int]:
+        """`squashed_origin` of every character of `squashed`."""
+        return [self.squashed_origin(position) for position in range(len(self.squashed))]
 
     def folded_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `folded[start:end]` came from."""
@@ -116,15 +134,15 @@ class NormalizedText:
 
     def words_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `words[start:end]` came from."""
-        if end <= start or not self.words_origins:
+        if end <= start or not self.words:
             return 0, 0
-        return self.folded_span(self.words_origins[start], self.words_origins[end - 1] + 1)
+        return self.folded_span(self.words_origin(start), self.words_origin(end - 1) + 1)
 
     def squashed_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `squashed[start:end]` came from."""
-        if end <= start or not self.squashed_origins:
+        if end <= start or not self.squashed:
             return 0, 0
-        return self.folded_span(self.squashed_origins[start], self.squashed_origins[end - 1] + 1)
+        return self.folded_span(self.squashed_origin(start), self.squashed_origin(end - 1) + 1)
 
 
 @lru_cache(maxsize=8192)
