@@ -153,13 +153,13 @@ class _IdleWatch:
 
 def _drop_read_timeout(response: aiohttp.ClientResponse) -> bool:
     """Stop aiohttp's read timeout on the connection of `response` (as aiohttp does itself for a
-    websocket); True when done, so that an _IdleWatch keeps the limit. A timer already armed still
-    fires if the provider stays silent until then."""
+    websocket), its armed timer too; True when done, so that an _IdleWatch keeps the limit."""
     connection = response.connection
     protocol = connection.protocol if connection is not None else None
     if protocol is None:
         return False  # the body is already in (the connection went back to the pool)
     protocol.read_timeout = None
+    protocol.start_timeout()  # with no timeout: cancels the timer armed at the last read
     return True
 
 
