@@ -33,7 +33,7 @@ async def read_body(receive: Receive, limit: int, declared_length: int | None) -
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected("client disconnected")
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
             raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")

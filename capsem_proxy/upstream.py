@@ -8,10 +8,11 @@ exceptions, so the app maps them to provider-shaped answers in one place.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.typedefs import LooseHeaders
 from yarl import URL
 
 from capsem_proxy.config import ProviderSettings
@@ -148,7 +149,7 @@ class UpstreamClient:
         self,
         method: str,
         path_and_query: str,
-        headers: Mapping[str, str],
+        headers: LooseHeaders,
         body: bytes | None,
         *,
         stream: bool,

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fake_provider.process import FakeProviderProcess, start_fake_provider
 from tests.proxy_process import ProxyProcess, start_proxy
+from tests.scheduling import FileTimes, compile_sources, order_by_cost
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +104,20 @@ def _needs_services(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    starting: set[str] = set()
     for item in items:
         if _INTEGRATION_DIR in Path(str(item.path)).parents or _starts_processes(item):
             item.add_marker(pytest.mark.integration)
+            starting.add(item.nodeid.split("::", 1)[0])
         if _needs_services(item):
             item.add_marker(pytest.mark.needs_services)
+    order_by_cost(config, items, starting)
+
+
+# --- scheduling (tests/scheduling.py): bytecode compiled once, slowest files first ------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the main process: before any worker or test process starts
+        compile_sources()
+        config.pluginmanager.register(FileTimes(config), "capsem-file-times")

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import jwt
 import orjson
 
 from capsem_proxy.gateway.settings import JwtSettings
@@ -53,6 +52,9 @@ class JwtVerifier:
             self._load(settings.jwks_file.read_bytes())
 
     def _load(self, document: bytes) -> None:
+        # PyJWT (and the key types it loads) is imported by the first verifier, not by every proxy.
+        import jwt
+
         try:
             jwks = jwt.PyJWKSet.from_dict(orjson.loads(document))
         except (orjson.JSONDecodeError, jwt.PyJWTError, TypeError, ValueError) as exc:
@@ -109,6 +111,8 @@ class JwtVerifier:
     async def verify(self, token: str) -> Identity:
         if len(token) > _MAX_TOKEN_CHARS:
             raise InvalidToken("the bearer token is too long")
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ from capsem_proxy.config_errors import closest, did_you_mean, validation_lines, 
 from capsem_proxy.extras import missing_extra, needs_extra_message
 from capsem_proxy.hooks import HOOK_NAMES
 from capsem_proxy.policies.base import ConfiguredPolicy, PolicyTraits, never_suspends
-from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter, is_capsem_policy
 
 __all__ = ["BUILTIN_POLICIES", "load_policies", "load_policy"]
 
@@ -104,14 +104,29 @@ def _instantiate(cls: Any, options: dict[str, Any], key: str) -> Any:
         raise ConfigError(f"{key}.options: {cls.__name__} rejected its options: {reason}") from exc
 
 
+def _capsem_loaded() -> bool:
+    """True once CAPSEM's policy package is imported: only then can a class derive from its `Policy`.
+    A configuration without CAPSEM policies never imports it (nor networkx, which it imports: about a
+    tenth of the proxy's start-up imports)."""
+    return "capsem.policies" in sys.modules
+
+
 def _defines_from_config(cls: Any) -> bool:
     """True when the class has its own `from_config` (CAPSEM's base one only raises)."""
-    from capsem.policies import Policy as CapsemPolicy
-
     method = getattr(cls, "from_config", None)
     if method is None:
         return False
+    if not _capsem_loaded():
+        return True
+    from capsem.policies import Policy as CapsemPolicy
+
     return getattr(method, "__func__", method) is not CapsemPolicy.from_config.__func__
+
+
+def _is_capsem_policy(instance: Any) -> bool:
+    from capsem_proxy.policies.capsem_compat import is_capsem_policy
+
+    return is_capsem_policy(instance)
 
 
 def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
@@ -120,7 +135,9 @@ def load_policy(settings: PolicySettings, key: str) -> ConfiguredPolicy | None:
     instance = _instantiate(cls, settings.options, key)
     if instance is None:
         return None
-    if is_capsem_policy(instance):
+    if _capsem_loaded() and _is_capsem_policy(instance):
+        from capsem_proxy.policies.capsem_compat import CapsemPolicyAdapter
+
         instance = CapsemPolicyAdapter(instance, name=settings.name)
     elif not any(callable(getattr(instance, hook, None)) for hook in HOOK_NAMES):
         raise ConfigError(f"{key}.class: {settings.class_path} implements none of {', '.join(HOOK_NAMES)}")

@@ -50,9 +50,11 @@ class Store:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def audited(fake_provider, tmp_path) -> Iterator[tuple[ProxyProcess, Store]]:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+# The proxies of `audited` and `default_cap` are shared by the tests of this file: each test reads back
+# only the rows of its own request ids.
+@pytest.fixture(scope="module")
+def audited(fake_provider, tmp_path_factory) -> Iterator[tuple[ProxyProcess, Store]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('audited') / 'audit.db'}"
     config = {"audit": {"url": url, "flush_interval_ms": 20, "store_content": True, "max_content_chars": 4096},
               "server": {"max_tools_per_request": 20_000},
               # 19,000 inline policy calls in one request: a garbage collection pause in one of them must
@@ -102,9 +104,9 @@ def test_19000_blocked_tools_keep_every_block_counted_and_the_governing_one_name
     assert [row for row in blocks if row["decision_id"] == decision_id and row["count"] == 1]
 
 
-@pytest.fixture
-def default_cap(fake_provider, tmp_path) -> Iterator[tuple[ProxyProcess, Store]]:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+@pytest.fixture(scope="module")
+def default_cap(fake_provider, tmp_path_factory) -> Iterator[tuple[ProxyProcess, Store]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('default_cap') / 'audit.db'}"
     proxy = start_proxy(fake_provider.base_url, {"audit": {"url": url, "flush_interval_ms": 20}})
     yield proxy, Store(url)
     proxy.stop()
