@@ -36,6 +36,7 @@ logger = logging.getLogger("capsem_proxy.pipeline")
 WALL_BACKSTOP = 10.0
 
 POLICY_ERROR_REASON = "policy_error"
+_ALLOW = Verdict.ALLOW  # read once: a member read through its Enum class is a lookup each time
 
 _Call = tuple[ConfiguredPolicy, str, Any, str]  # policy, hook name, event, subject
 
@@ -375,7 +376,7 @@ class Pipeline:
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
             return Decision(
-                Verdict.ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0,
+                _ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0,
                 started_at=started, decision_id=sequential_decision_id(),
             )
         if not isinstance(result, Decision):

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
 
 from capsem_proxy.detectors.confusables import LATIN_LOOKALIKES
 from capsem_proxy.linear_regex import compile_linear
@@ -51,6 +50,16 @@ _SPACED_LETTERS = re.compile(r"(?<!\S)[^\W\d_](?: [^\W\d_]){2,}(?!\S)")
 
 
 @dataclass(frozen=True, slots=True)
+class _WordIndex:
+    """Where each word of a words view starts in it, its length, and (when every word is one
+    match of `_WORD`) where it starts in the folded text."""
+
+    starts: list[int]
+    lengths: list[int]
+    folded_starts: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class NormalizedText:
     """Normalised views of one text, each with a way back to the original's indices.
 
@@ -73,35 +82,34 @@ class NormalizedText:
     # Index in `folded` of each letter of each word of `words` (a range for a word read as written);
     # None when every word is one match of `_WORD` in `folded`: then built when first asked for.
     spaced_letters: list[Sequence[int]] | None = None
-    _origins: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+    _lazy: dict[str, _WordIndex] = field(default_factory=dict, compare=False, repr=False)
 
-    def _letters(self) -> tuple[list[int], list[Sequence[int]] | list[int]]:
-        """(where each word starts in `words`, the letters' indexes in `folded` of each word or,
-        when every word is one match of `_WORD`, where each word starts in `folded`)."""
-        index = self._origins.get("index")
+    def _index(self) -> _WordIndex:
+        index = self._lazy.get("index")
         if index is None:
             lengths = list(map(len, self.words.split(" "))) if self.words else []
             # Word k starts after the letters of the words before it and k spaces.
             starts = list(map(operator.add, itertools.accumulate(lengths, initial=0), range(len(lengths))))
-            folded = (self.spaced_letters if self.spaced_letters is not None
-                      else [match.start() for match in _WORD.finditer(self.folded)])
-            index = self._origins["index"] = [starts, lengths, folded]
-        return index[0], index[2]
+            folded_starts = (
+                [match.start() for match in _WORD.finditer(self.folded)] if self.spaced_letters is None else []
+            )
+            index = self._lazy["index"] = _WordIndex(starts, lengths, folded_starts)
+        return index
 
     def words_origin(self, position: int) -> int:
         """Index in `folded` of character `position` of `words` (a space: just after its word)."""
-        starts, letters = self._letters()
-        word = bisect.bisect_right(starts, position) - 1
-        offset = position - starts[word]
-        length: int = self._origins["index"][1][word]
-        place = letters[word]
-        if isinstance(place, int):  # every word is one match of _WORD: where it starts in `folded`
-            return place + min(offset, length)
-        return place[offset] if offset < length else place[-1] + 1
+        index = self._index()
+        word = bisect.bisect_right(index.starts, position) - 1
+        offset = position - index.starts[word]
+        length = index.lengths[word]
+        if self.spaced_letters is None:
+            return index.folded_starts[word] + min(offset, length)
+        letters = self.spaced_letters[word]
+        return letters[offset] if offset < length else letters[-1] + 1
 
     def squashed_origin(self, position: int) -> int:
         """Index in `folded` of character `position` of `squashed`."""
-        starts, _ = self._letters()
+        starts = self._index().starts
         # Word k starts at starts[k] - k in `squashed` (no spaces): find it as in `words`.
         low, high = 0, len(starts)
         while low < high:

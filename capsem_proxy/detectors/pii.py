@@ -235,6 +235,8 @@ class _Active:
     prefilters: list[tuple[tuple[str, ...], re.Pattern[str]]]
     context: re.Pattern[str] | None
     strict_context: re.Pattern[str] | None
+    # Every prefilter needs a digit: a text without one skips this kind at once.
+    needs_a_digit: bool = False
 
     def worth_running(self, text: str, has_digit: bool = True, possible: set[str] | None = None) -> bool:
         """True when one of the prefilters matches (those needing a digit only when `has_digit`;
@@ -384,7 +386,8 @@ class PIIDetector:
             prefilters = [(literals, re.compile(pattern)) for literals, pattern in entity.prefilters]
             strict_context = _context_pattern(entity.strict_cues) if entity.strict_cues else context
             self._active.append(
-                _Active(entity, recognizer, prefilters, context, strict_context)
+                _Active(entity, recognizer, prefilters, context, strict_context,
+                        bool(prefilters) and all(p.pattern in _PREFILTERS_WITH_A_DIGIT for _, p in prefilters))
             )
         self._loosened_patterns = sorted({
             pattern.pattern for active in self._active for _, pattern in active.prefilters
@@ -437,7 +440,7 @@ class PIIDetector:
                     lowered = text.lower()
                 if index not in cued or active.context is None or not active.context.search(lowered):
                     continue
-            elif not active.worth_running(text, has_digit, possible):
+            elif (active.needs_a_digit and not has_digit) or not active.worth_running(text, has_digit, possible):
                 continue
             if lowered is None:
                 lowered = text.lower()
