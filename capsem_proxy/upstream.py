@@ -151,6 +151,18 @@ class _IdleWatch:
             self._handle = None
 
 
+def _drop_read_timeout(response: aiohttp.ClientResponse) -> bool:
+    """Stop aiohttp's read timeout on the connection of `response` (as aiohttp does itself for a
+    websocket), its armed timer too; True when done, so that an _IdleWatch keeps the limit."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return False  # the body is already in (the connection went back to the pool)
+    protocol.read_timeout = None
+    protocol.start_timeout()  # with no timeout: cancels the timer armed at the last read
+    return True
+
+
 def _too_large(limit: int, why: str) -> UpstreamMalformed:
     return UpstreamMalformed(f"the provider's answer is larger than the limit of {limit} bytes ({why})")
 
@@ -166,11 +178,12 @@ class UpstreamClient:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
-        # Streams get an idle limit between reads, never a total: for the headers a timeout around
-        # the request, then an _IdleWatch over the body (not aiohttp's sock_read, whose timer moves
-        # at every read).
+        # Streams get an idle limit between reads, never a total: aiohttp's read timeout until the
+        # headers are in, then an _IdleWatch over the body (aiohttp's timer moves at every read).
         self._idle_timeout = idle_timeout
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout, sock_read=None)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=idle_timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -211,17 +224,15 @@ class UpstreamClient:
             session = self._session = self._open()
         url = URL(self.base_url + path_and_query, encoded=True)
         try:
-            if stream:
-                async with asyncio.timeout(self._idle_timeout):
-                    response = await session.request(
-                        method, url, headers=headers, data=body, timeout=self._stream_timeout,
-                        allow_redirects=False, compress=None,
-                    )
-            else:
-                response = await session.request(
-                    method, url, headers=headers, data=body, timeout=self._timeout,
-                    allow_redirects=False, compress=None,
-                )
+            response = await session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=self._stream_timeout if stream else self._timeout,
+                allow_redirects=False,
+                compress=None,
+            )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(f"the {self.name} provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -237,5 +248,5 @@ class UpstreamClient:
             content_type=response.headers.get("content-type", ""),
             _response=response,
             max_body_bytes=self._settings.max_answer_bytes,
-            idle_timeout=self._idle_timeout if stream else None,
+            idle_timeout=self._idle_timeout if stream and _drop_read_timeout(response) else None,
         )

@@ -53,5 +53,6 @@ def translated(response: UpstreamResponse, translation: Translation) -> Translat
         content_type=content_type,
         _response=response._response,
         max_body_bytes=response.max_body_bytes,
+        idle_timeout=response.idle_timeout,
         translation=translation,
     )
