@@ -58,9 +58,11 @@ def spent(fake_provider):
         tokens_out += usage.completion_tokens
         request_ids.append(raw.headers["x-capsem-request-id"])
     own = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key=PROVIDER_KEY, max_retries=0, timeout=10)
-    passthrough = own.chat.completions.with_raw_response.create(
+    own_raw = own.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "my own key"}]
-    ).headers["x-capsem-request-id"]
+    )
+    passthrough = own_raw.headers["x-capsem-request-id"]
+    own_tokens_in = own_raw.parse().usage.prompt_tokens
     deadline = time.monotonic() + 10
     while True:
         rows = admin(proxy, "GET", "/admin/requests").json()["requests"]
@@ -70,7 +72,8 @@ def spent(fake_provider):
     assert len(rows) == 4
     cost = round(tokens_in * PRICE_IN / 1e6 + tokens_out * PRICE_OUT / 1e6, 6)
     yield {"proxy": proxy, "tokens_in": tokens_in, "tokens_out": tokens_out, "cost": cost,
-           "gateway_ids": request_ids, "passthrough_id": passthrough, "key_id": made["id"]}
+           "gateway_ids": request_ids, "passthrough_id": passthrough, "key_id": made["id"],
+           "own_tokens_in": own_tokens_in}
     proxy.stop()
 
 
@@ -128,8 +131,11 @@ def test_the_spend_view_shows_tenant_tokens_and_cost(spent, tmp_path):
         model_row.wait_for(timeout=WAIT_MS)
         assert model_row.locator("td").all_inner_texts()[4] == usd(spent["cost"])
         assert page.locator("#spend-group-title").inner_text() == "model"
-        assert page.locator("#spend-cost").inner_text() == usd(spent["cost"])
-        assert page.locator("#spend-input").inner_text() == f"{spent['tokens_in']:,}"
+        # The totals cover the request on the caller's own provider key too.
+        total = admin(proxy, "GET", "/admin/spend?group_by=model&since=24h").json()["total"]
+        assert total["input_tokens"] == spent["tokens_in"] + spent["own_tokens_in"]
+        assert page.locator("#spend-cost").inner_text() == usd(total["cost_usd"])
+        assert page.locator("#spend-input").inner_text() == f"{total['input_tokens']:,}"
 
         page.select_option("#spend-group", "key")
         key_row = page.locator("#spend tbody tr", has_text=spent["key_id"])
