@@ -11,7 +11,8 @@ and for finding where the time goes; `python -m bench` remains the reference::
     python -m bench.inprocess --kind openai-stream --routing routing-chain    # a config of bench/routing.py
 
 Kinds: json (OpenAI chat completion), openai-stream, anthropic-stream, gemini-stream; streams have
-20 text events. ``--detectors`` adds the four text detectors to the default policy.
+20 text events (``--scenario '{"delay_ms": 1}'`` writes them apart, each then read on its own as over a
+network). ``--detectors`` adds the four text detectors to the default policy.
 """
 
 from __future__ import annotations
@@ -76,12 +77,12 @@ async def _lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[st
     return task, inbox
 
 
-async def _one(app: Any, kind: str) -> int:
+async def _one(app: Any, kind: str, scenario: bytes = _STREAM_SCENARIO) -> int:
     request = KINDS[kind]
     path, body = request.path, request.body
     headers = [(name.lower().encode(), value.encode()) for name, value in request.headers]
     raw_path, _, query = path.encode().partition(b"?")
-    stream_headers = [(b"x-fake-scenario", _STREAM_SCENARIO)] if kind != "json" else []
+    stream_headers = [(b"x-fake-scenario", scenario)] if kind != "json" else []
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": raw_path.decode(), "raw_path": raw_path, "query_string": query, "root_path": "",
@@ -120,27 +121,28 @@ async def _one(app: Any, kind: str) -> int:
     return size
 
 
-async def _run(app: Any, kind: str, requests: int, concurrency: int) -> None:
+async def _run(app: Any, kind: str, requests: int, concurrency: int, scenario: bytes = _STREAM_SCENARIO) -> None:
     remaining = requests
 
     async def worker() -> None:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            await _one(app, kind)
+            await _one(app, kind, scenario)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 async def _measure(app: Any, args: argparse.Namespace, kind: str) -> None:
-    await _run(app, kind, args.warmup, args.concurrency)
+    scenario = orjson.dumps({"events": 20, **orjson.loads(args.scenario)})
+    await _run(app, kind, args.warmup, args.concurrency, scenario)
     await asyncio.sleep(0.6)
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
     cpu = time.process_time()
     loop_cpu = time.thread_time()
     if profiler is not None:
         profiler.enable()
-    await _run(app, kind, args.requests, args.concurrency)
+    await _run(app, kind, args.requests, args.concurrency, scenario)
     await asyncio.sleep(0.6)  # deferred work (audit batches) is counted
     if profiler is not None:
         profiler.disable()
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default="{}", help="JSON of configuration sections over the defaults")
     parser.add_argument("--routing", help="the upstreams and models of a target of bench/routing.py "
                         "(routing-chain, routing-chain-lean, routing-translated, routing-gemini)")
+    parser.add_argument("--scenario", default="{}", help="JSON of fake-provider scenario fields for streams, e.g. "
+                        '\'{"delay_ms": 1}\' so that each event arrives in a read of its own, as over a network')
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)

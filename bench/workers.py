@@ -8,6 +8,8 @@ pre-encoded requests. Both still share the machine, so besides the raw speedup t
 what each part cost per request and what the machine allowed:
 
 - proxy CPU per request, 2 workers ÷ 1: what a second worker costs the proxy itself (its own scaling);
+- control: the upstream's and the load generator's CPU per request, which the number of workers does not
+  change; when it grows with the workers as the proxy's does, the machine is what costs more;
 - req/s the machine allows: min(workers cores, the cores left by other processes) spread over the
   CPU per request of proxy + upstream + load generator, so the speedup the machine allows is the
   most two workers could give here; the raw speedup is read against it (docs/deploy.md,
@@ -119,6 +121,10 @@ def _bound_speedups(by: ByTarget) -> list[float]:
     return out
 
 
+def _sum(a: float | None, b: float | None) -> float | None:
+    return a + b if a is not None and b is not None else None
+
+
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -152,6 +158,12 @@ def rows_workers(by: ByTarget) -> list[Row]:
                         {t: _cpu_per_request_us(by.get(t), name) for t in WORKERS_TARGETS},
                         ("ratio", "workers-2", "workers-1") if name == "server" else None, 0,
                         key=f"workers_{name}_cpu_us"))
+    # The upstream's and the load generator's work per request does not depend on the workers: when it
+    # costs more in one run than the other, the machine (more runnable processes than cores) does.
+    control = {t: _sum(_cpu_per_request_us(by.get(t), "fake"), _cpu_per_request_us(by.get(t), "loadgen"))
+               for t in WORKERS_TARGETS}
+    rows.append(Row(section, "control: upstream + load generator CPU per request", "µs/req", control,
+                    ("ratio", "workers-2", "workers-1"), 0, key="workers_control_cpu_us"))
     for name, label in (*who, ("other", "other processes")):
         rows.append(Row(section, f"{label} CPU busy", "% core", {t: _busy(by.get(t), name) for t in WORKERS_TARGETS},
                         digits=0, key=f"workers_{name}_busy"))

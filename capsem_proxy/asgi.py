@@ -33,7 +33,7 @@ async def read_body(receive: Receive, limit: int, declared_length: int | None) -
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected("client disconnected")
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
             raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
@@ -99,16 +99,23 @@ class _DelayedStarts:
 _STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _DelayedStarts]] = (
     weakref.WeakKeyDictionary()
 )
+# The loop asked for last and its entry of _STARTS: a process serves from one loop, and a weak-keyed
+# lookup builds a weak reference every time.
+_last_loop: asyncio.AbstractEventLoop | None = None
+_last_starts: dict[float, _DelayedStarts] = {}
 
 
 def _delayed_starts(after_s: float) -> _DelayedStarts:
+    global _last_loop, _last_starts
     loop = asyncio.get_running_loop()
-    by_delay = _STARTS.get(loop)
-    if by_delay is None:
-        by_delay = _STARTS[loop] = {}
-    starts = by_delay.get(after_s)
+    if loop is not _last_loop:
+        by_delay = _STARTS.get(loop)
+        if by_delay is None:
+            by_delay = _STARTS[loop] = {}
+        _last_loop, _last_starts = loop, by_delay
+    starts = _last_starts.get(after_s)
     if starts is None:
-        starts = by_delay[after_s] = _DelayedStarts(loop, after_s)
+        starts = _last_starts[after_s] = _DelayedStarts(loop, after_s)
     return starts
 
 

@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     log_config = logging_config(settings)
     logging.config.dictConfig(log_config)
     announce_when_listening(settings, host, port, workers)
-    options = {
+    options: dict[str, Any] = {
         "log_config": log_config,
         "host": host,
         "port": port,

@@ -25,7 +25,7 @@ EXTRA_MODULES: dict[str, str] = {
     "stdnum": "detectors",
     "numpy": "detectors",
     "phonenumbers": "detectors",
-    "spacy": "detectors",
+    "spacy": "ner",
     "regopy": "rego",
 }
 

@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from capsem_proxy.config import Settings
-from capsem_proxy.decisions import Decision
+from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.logs import looks_like_secret
 from capsem_proxy.records import RequestRecord
 
@@ -124,7 +124,7 @@ class _LocalFamily:
         self.documentation = documentation
         self.labelnames = labelnames
         self.buckets = buckets
-        self._le = [floatToGoString(bound) for bound in buckets or ()] + ["+Inf"]
+        self._le = [floatToGoString(bound) for bound in buckets or ()] + ["+Inf"]  # type: ignore[no-untyped-call]
         self._children: dict[tuple[str, ...], Any] = {}
 
     def labels(self, *values: str) -> Any:
@@ -193,7 +193,7 @@ class Metrics:
 
     def __init__(self, settings: Settings) -> None:
         # `*_created` series double the scrape for a timestamp nobody graphs (the process owns the library).
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV)
         registry = self.registry = CollectorRegistry(auto_describe=False)
         local: list[_LocalFamily] = []
@@ -260,14 +260,14 @@ class Metrics:
         self._statuses: dict[int, str] = {}
         # (provider, model label, route label, status) -> the children one finished request updates.
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, ...]] = {}
-        # (policy, hook, verdict) -> (decision counter, policy latency histogram).
-        self._decision_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        # (policy, hook, verdict, shadow) -> (decision counter, policy latency histogram).
+        self._decision_children: dict[tuple[str, str, Verdict, bool], tuple[Any, Any]] = {}
         self._audit: _AuditGauges | None = None
         self._audit_lock = threading.Lock()
         self._dropped_seen = 0
         if self.multiprocess_dir:
             self._scraped: CollectorRegistry = CollectorRegistry(auto_describe=False)
-            MultiProcessCollector(self._scraped, path=self.multiprocess_dir)
+            MultiProcessCollector(self._scraped, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
             # Live gauges of a worker that exits must stop counting in the sum.
             atexit.register(mark_process_dead, os.getpid(), self.multiprocess_dir)
         else:

@@ -28,10 +28,17 @@ _SEVERITY_OF: dict[str, int] = {verdict.value: severity for verdict, severity in
 def derive_session_id(tenant_id: str, exchange: Exchange) -> str:
     """A session id for a conversation that names none: a hash of the tenant, the system
     instructions and the first message, which every later turn of the same chat repeats."""
-    first = next((message for message in exchange.messages if message.role != "system"), None)
-    if first is None:
+    for first in exchange.messages:
+        if first.role != "system":
+            break
+    else:
         return ""
-    seed = "\x1f".join((tenant_id, exchange.provider, _seed_part(exchange.system), first.role, _seed_part(first.text)))
+    system, text = exchange.system, first.text
+    if len(system) > _SEED_CHARS:
+        system = _seed_part(system)
+    if len(text) > _SEED_CHARS:
+        text = _seed_part(text)
+    seed = "\x1f".join((tenant_id, exchange.provider, system, first.role, text))
     return "s-" + hashlib.blake2b(seed.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
 
 

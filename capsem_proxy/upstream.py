@@ -8,10 +8,12 @@ exceptions, so the app maps them to provider-shaped answers in one place.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.typedefs import LooseHeaders
 from yarl import URL
 
 from capsem_proxy.config import ProviderSettings
@@ -46,6 +48,9 @@ class UpstreamResponse:
     content_type: str
     _response: aiohttp.ClientResponse
     max_body_bytes: int = 64 * 1024 * 1024
+    # The longest silence between two reads of a streamed answer, kept by an _IdleWatch (aiohttp's
+    # own read timeout would move a timer at every read); None when aiohttp's applies.
+    idle_timeout: float | None = None
 
     async def read(self) -> bytes:
         """The whole body, decompressed; UpstreamMalformed past `max_body_bytes` (before or after
@@ -59,10 +64,13 @@ class UpstreamResponse:
         parts: list[bytes] = []
         size = 0
         complete = False
+        content = response.content
+        watch = _IdleWatch(content, self.idle_timeout) if self.idle_timeout is not None else None
         try:
-            content = response.content
             while True:
                 chunk = await content.readany()
+                if watch is not None:
+                    watch.reads += 1
                 if not chunk:
                     complete = True
                     return b"".join(parts)
@@ -75,6 +83,8 @@ class UpstreamResponse:
         except aiohttp.ClientError as exc:
             raise UpstreamBroken("the provider broke off its answer") from exc
         finally:
+            if watch is not None:
+                watch.stop()
             # A body read to its end returns its connection to the pool; any other is dropped.
             if complete:
                 response.release()
@@ -84,20 +94,61 @@ class UpstreamResponse:
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, chunk by chunk."""
         content = self._response.content
+        watch = _IdleWatch(content, self.idle_timeout) if self.idle_timeout is not None else None
         try:
             while True:
                 chunk = await content.readany()
                 if not chunk:
                     return
+                if watch is not None:
+                    watch.reads += 1
                 yield chunk
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout("the provider went silent in the middle of a stream") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken("the provider broke off the stream") from exc
+        finally:
+            if watch is not None:
+                watch.stop()
 
     def close(self) -> None:
         """Drop the connection (used when the client went away or a policy cut the stream)."""
         self._response.close()
+
+
+class _IdleWatch:
+    """Fails the read of an answer once its provider has sent nothing for `timeout` seconds (at
+    most a quarter more): a check every quarter of it counts the reads since the last one, so a
+    read costs an increment instead of moving a timer."""
+
+    __slots__ = ("_content", "_handle", "_loop", "_quiet", "_seen", "_step", "reads")
+
+    _CHECKS = 4
+
+    def __init__(self, content: aiohttp.StreamReader, timeout: float) -> None:
+        self._content = content
+        self._loop = asyncio.get_running_loop()
+        self._step = timeout / self._CHECKS
+        self._quiet = 0  # checks in a row that saw no read
+        self._seen = 0
+        self.reads = 0
+        self._handle: asyncio.TimerHandle | None = self._loop.call_later(self._step, self._check)
+
+    def _check(self) -> None:
+        if self.reads != self._seen:
+            self._seen, self._quiet = self.reads, 0
+        else:
+            self._quiet += 1
+            if self._quiet >= self._CHECKS:
+                self._handle = None
+                self._content.set_exception(TimeoutError("the provider went silent"))
+                return
+        self._handle = self._loop.call_later(self._step, self._check)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _too_large(limit: int, why: str) -> UpstreamMalformed:
@@ -115,10 +166,11 @@ class UpstreamClient:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
-        # Streams get an idle limit between reads, never a total.
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=idle_timeout
-        )
+        # Streams get an idle limit between reads, never a total: for the headers a timeout around
+        # the request, then an _IdleWatch over the body (not aiohttp's sock_read, whose timer moves
+        # at every read).
+        self._idle_timeout = idle_timeout
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout, sock_read=None)
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -148,7 +200,7 @@ class UpstreamClient:
         self,
         method: str,
         path_and_query: str,
-        headers: Mapping[str, str],
+        headers: LooseHeaders,
         body: bytes | None,
         *,
         stream: bool,
@@ -159,15 +211,17 @@ class UpstreamClient:
             session = self._session = self._open()
         url = URL(self.base_url + path_and_query, encoded=True)
         try:
-            response = await session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=self._stream_timeout if stream else self._timeout,
-                allow_redirects=False,
-                compress=None,
-            )
+            if stream:
+                async with asyncio.timeout(self._idle_timeout):
+                    response = await session.request(
+                        method, url, headers=headers, data=body, timeout=self._stream_timeout,
+                        allow_redirects=False, compress=None,
+                    )
+            else:
+                response = await session.request(
+                    method, url, headers=headers, data=body, timeout=self._timeout,
+                    allow_redirects=False, compress=None,
+                )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(f"the {self.name} provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -183,4 +237,5 @@ class UpstreamClient:
             content_type=response.headers.get("content-type", ""),
             _response=response,
             max_body_bytes=self._settings.max_answer_bytes,
+            idle_timeout=self._idle_timeout if stream else None,
         )

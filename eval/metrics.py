@@ -12,7 +12,7 @@ from typing import Any
 
 from eval.corpus import Item
 
-__all__ = ["ItemOutcome", "percentile", "summarize"]
+__all__ = ["ItemOutcome", "percentile", "source_package", "summarize"]
 
 
 @dataclass(slots=True)
@@ -105,6 +105,12 @@ def _confusion(outcomes: Iterable[ItemOutcome]) -> dict[str, Any]:
     }
 
 
+def source_package(source: str) -> str:
+    """The package (or generator) an item's `source` names: `agentdojo==0.1.35:path` -> `agentdojo`,
+    `generated:injection` -> `generated`."""
+    return source.split("==", 1)[0].split(":", 1)[0]
+
+
 def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
     """Every score of one detector on one split."""
     scores = _confusion(outcomes)
@@ -122,5 +128,14 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
             if key in ("items", "positives", "negatives", "precision", "recall", "f1", "fpr")
         }
         for hook in hooks
+    }
+    sources = sorted({source_package(outcome.item.source) for outcome in outcomes})
+    scores["sources"] = {
+        source: {
+            key: value
+            for key, value in _confusion(o for o in outcomes if source_package(o.item.source) == source).items()
+            if key in ("items", "positives", "negatives", "recall", "fpr")
+        }
+        for source in sources
     }
     return scores

@@ -84,6 +84,12 @@ def format_report(report: dict[str, Any]) -> str:
                     f"  cross-source {hook}: {hook_scores['items']} item(s), recall {_number(hook_scores['recall'])}, "
                     f"FPR {_number(hook_scores['fpr'])}"
                 )
+            for source, source_scores in cross.get("sources", {}).items():
+                details.append(
+                    f"  cross-source from {source}: {source_scores['positives']} positive(s), recall "
+                    f"{_number(source_scores['recall'])}; {source_scores['negatives']} negative(s), "
+                    f"FPR {_number(source_scores['fpr'])}"
+                )
         if entry["corpus_error_count"]:
             count, first = entry["corpus_error_count"], entry["corpus_errors"][0]
             details.append(f"  {count} malformed corpus line(s), first: {first}")

@@ -280,6 +280,17 @@ def test_erase_a_tenant_then_prune_then_verify_and_export_from_the_command_line(
     assert _cli("export", "--config", str(config), "--tenant", "nobody").stdout == ""
 
 
+def test_erase_in_bounded_steps_from_the_command_line(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    _fill_with_content(url, 4, started_at=1000.0)
+    config = _proxy_config(tmp_path, url)
+    erased = _cli("erase", "--config", str(config), "--tenant", "tenant-1", "--max-rows", "3")
+    assert erased.returncode == 0, erased.stderr
+    assert "erased the content of 4 request and 4 decision rows of tenant tenant-1; in 3 steps" in erased.stdout
+    verified = _cli("verify", "--config", str(config), "--no-head")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 def test_erase_needs_a_scope_and_prune_a_cut_off(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     _fill(url, 1)

@@ -123,6 +123,8 @@ def test_scores_count_flagged_items_per_split_category_and_kind(small_eval):
     assert test["kinds"]["keyword"] == {"items": 3, "recall": 0.6667, "kind_found": 0.0}
     assert test["kinds"]["tool_name"]["recall"] == 1.0
     assert test["hooks"]["on_tool_call"]["recall"] == 1.0
+    # Scores per source package or generator ("generated:tests" -> "generated").
+    assert test["sources"] == {"generated": {"items": 8, "positives": 4, "negatives": 4, "recall": 0.75, "fpr": 0.25}}
     # The policy is configured for two hooks only: the tool result was never handed to it.
     assert test["not_consulted"] == 1
     assert test["latency_p50_ms"] > 0
@@ -217,3 +219,11 @@ def test_write_docs_replaces_only_the_table(tmp_path, report):
     text = doc.read_text(encoding="utf-8")
     assert text.startswith("# Detectors\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert documented_table(doc) == render_table(report) and "| old |" not in text
+
+
+def test_a_source_is_named_by_its_package_or_generator():
+    from eval.metrics import source_package
+
+    assert source_package("agentdojo==0.1.35:agentdojo/data/suites/slack") == "agentdojo"
+    assert source_package("generated:injection") == "generated"
+    assert source_package("mimesis") == "mimesis"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -25,7 +26,7 @@ from tests.proxy_process import start_proxy
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-BACKEND_EXTRAS = ("postgres", "redis", "otel", "detectors", "rego")
+BACKEND_EXTRAS = ("postgres", "redis", "otel", "detectors", "ner", "rego")
 
 _BLOCKER = '''
 import os
@@ -172,6 +173,15 @@ def test_the_audit_tools_name_the_extra_a_postgresql_store_needs(tmp_path: Path)
         "capsem-proxy: a postgresql:// audit store needs the optional 'postgres' dependencies: "
         "pip install 'capsem-proxy[postgres]'\n"
     )
+
+
+def test_ner_without_spacy_names_the_ner_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from capsem_proxy.policies.pii_detect import PIIDetectPolicy
+
+    # None in sys.modules is how Python itself marks a module absent: find_spec gives None, import fails.
+    monkeypatch.setitem(sys.modules, "spacy", None)
+    with pytest.raises(ValueError, match=re.escape("spaCy is not installed (pip install 'capsem-proxy[ner]')")):
+        PIIDetectPolicy.from_config({"ner": True})
 
 
 @pytest.mark.parametrize("policy", ["secrets", "tool_rules", "regex_redact", "usage_rules"])

@@ -339,3 +339,27 @@ async def test_an_inline_hook_is_charged_its_cpu_and_fails_past_the_wall_clock_b
     # ...unless it lasts WALL_BACKSTOP budgets: a hook that blocks the event loop that long still fails.
     outcome = await Pipeline([_inline(Blocker(0.05 * WALL_BACKSTOP + 0.1), timeout_s=0.05)]).check_request(_context())
     assert outcome.blocked and "time budget of 50 ms" in outcome.governing.details
+
+
+class Burner:
+    """An inline hook that uses the CPU for `seconds` in one step (it never awaits)."""
+
+    name = "burner"
+    inline_hooks = frozenset({"on_model_call"})
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    async def on_model_call(self, event):
+        until = time.thread_time() + self.seconds
+        while time.thread_time() < until:
+            pass
+        return None
+
+
+async def test_an_inline_hook_that_uses_more_cpu_than_its_budget_in_one_step_fails():
+    outcome = await Pipeline([_inline(Burner(0.08), timeout_s=0.02)]).check_request(_context())
+    assert outcome.blocked and "time budget of 20 ms" in outcome.governing.details
+    # Within its budget it passes, and its decision records how long it took.
+    outcome = await Pipeline([_inline(Burner(0.001), timeout_s=0.2)]).check_request(_context())
+    assert not outcome.blocked and outcome.decisions[0].latency_ms > 0

@@ -46,6 +46,8 @@ _SUBJECTS_SHOWN = 200  # characters of tool names listed in a folded row's subje
 # Key in RequestContext.scratch: how many individual non-ALLOW decision rows the request may still write.
 _ROW_BUDGET = "audit_decision_rows_left"
 
+_ALLOW = Verdict.ALLOW  # read once: a member read through its Enum class is a lookup each time
+_VERDICT_TEXT = {verdict: verdict.value for verdict in Verdict}  # a dict lookup, not the `value` property
 _REQUEST_COLUMNS = COLUMN_NAMES["requests"]
 _record_values = attrgetter(*_REQUEST_COLUMNS)
 _REQUEST_CAPPED = [(_REQUEST_COLUMNS.index(name), limit) for name, limit in REQUEST_CAPS.items()]
@@ -112,8 +114,8 @@ def _row(context: RequestContext, decision: Decision, now: float) -> Entry:
     return _decision_entry((
         decision.decision_id, context.request_id, context.tenant_id, context.session_id, context.agent_id,
         context.provider, context.operation, context.exchange.model, decision.hook, decision.policy,
-        decision.verdict.value, decision.reason, decision.details, decision.subject, decision.latency_ms, now, 1,
-        decision.shadow,
+        _VERDICT_TEXT[decision.verdict], decision.reason, decision.details, decision.subject, decision.latency_ms,
+        now, 1, decision.shadow,
     ))
 
 
@@ -191,7 +193,7 @@ def _fold(context: RequestContext, decisions: list[Decision], budget: int) -> tu
 def decision_entries(context: RequestContext, decisions: list[Decision], max_rows: int) -> list[Entry]:
     """The queued rows for `decisions` taken at one interception point of the request of `context`,
     which may write `max_rows` individual non-ALLOW decision rows in all (see the module doc)."""
-    if len(decisions) == 1 and decisions[0].verdict is Verdict.ALLOW:  # the usual case: one policy, one hook
+    if len(decisions) == 1 and decisions[0].verdict is _ALLOW:  # the usual case: one policy, one hook
         return [_row(context, decisions[0], time.time())]
     scratch = context.scratch
     budget = scratch.get(_ROW_BUDGET, max_rows)

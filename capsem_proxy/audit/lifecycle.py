@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -233,7 +234,7 @@ class _PostgresTx:
         return await self._store._locked_head(self._connection)  # type: ignore[no-any-return]
 
 
-async def _in_transaction(store: Any, work: Callable[[_Tx], Awaitable[T]]) -> T:
+async def _in_transaction(store: Any, work: Callable[[_Tx], Coroutine[Any, Any, T]]) -> T:
     from capsem_proxy.audit.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
@@ -295,7 +296,7 @@ async def erase(
     upto: int | None = None
     while True:
         step = await _in_transaction(
-            store, lambda tx, bound=upto: _erase(tx, key, column, str(value), bound, max(1, max_rows))
+            store, partial(_erase, key=key, column=column, value=str(value), upto=upto, max_rows=max(1, max_rows))
         )
         upto, steps = step.upto, steps + 1
         requests, decisions = requests + step.result.requests, decisions + step.result.decisions

@@ -204,7 +204,7 @@ class QueuedAuditSink:
         if not decisions:
             return
         entries = decision_entries(context, decisions, self._max_decision_rows)
-        if self._keeps_everything(context.tenant_id):
+        if self._fail_closed and self._keeps_everything(context.tenant_id):
             self._protect(entries)
         elif len(entries) == 1:
             (self._protect if entries[0][1][_DECISION_VERDICT] in _BLOCKING else self._enqueue)(entries)
@@ -222,7 +222,7 @@ class QueuedAuditSink:
         values = entry[1]
         if values[_PROMPT] is not None or values[_ANSWER] is not None:
             entry = self._within_content_budget(entry)
-        if values[_REQUEST_VERDICT] in _BLOCKING or self._keeps_everything(record.tenant_id):
+        if values[_REQUEST_VERDICT] in _BLOCKING or (self._fail_closed and self._keeps_everything(record.tenant_id)):
             self._protect([entry])
         elif len(self._queue) + self._in_flight >= self._ordinary_max:
             self._drop(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from itertools import product
 from typing import Any
@@ -159,7 +159,7 @@ _CLEANERS: dict[Kind, Callable[[Any], Any]] = {
 _TABLE_CLEANERS = {table: tuple(_CLEANERS[kind] for _, kind in columns) for table, columns in COLUMNS.items()}
 
 
-def clean_values(table: str, values: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+def clean_values(table: str, values: Sequence[Any]) -> tuple[Any, ...]:
     """`values` as stored and hashed: typed exactly as each column says (bools as bools, reals as
     floats), so a row read back from any store hashes as it did when written."""
     return tuple([clean(value) for clean, value in zip(_TABLE_CLEANERS[table], values, strict=True)])

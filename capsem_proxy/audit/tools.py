@@ -211,10 +211,10 @@ async def verify_chain(
         later_rows, last_later = 0, 0
     broken = walk.check_head(head)
     if broken is None and later_rows and head is not None:
-        moved = await store.head()
-        if moved is None or moved.seq < last_later or not moved.signed(key):
+        now_head = await store.head()
+        if now_head is None or now_head.seq < last_later or not now_head.signed(key):
             broken = ChainBreak("-", head.seq, "", f"row {last_later} lies past the store's head (seq "
-                                f"{moved.seq if moved is not None else head.seq}): no proxy wrote it")
+                                f"{now_head.seq if now_head is not None else head.seq}): no proxy wrote it")
     return VerifyReport(walk, broken, head, exported, later_rows, start)
 
 

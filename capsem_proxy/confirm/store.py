@@ -187,7 +187,8 @@ class RedisApprovalStore:
         ids = await self._redis.zrange(self._pending_key, 0, -1)
         if not ids:
             return []
-        raws = await self._redis.mget([self._key(i.decode()) for i in ids])
+        # redis-py types a reply as any RESP value; ZRANGE's members are bytes.
+        raws = await self._redis.mget([self._key(i.decode()) for i in ids])  # type: ignore[union-attr]
         held = [HeldRequest(**orjson.loads(raw)) for raw in raws if raw]
         return [item for item in held if item.status == "pending"]
 

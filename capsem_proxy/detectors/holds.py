@@ -58,7 +58,7 @@ def _last_word_start(text: str) -> int:
     cached = _last_word
     if cached[0] is text:
         return cached[1]
-    start = _word_start(text, _read_from(text), len(text))
+    start = _word_start(text, max(0, len(text) - HOLD_READ_CHARS), len(text))
     _last_word = (text, start)
     return start
 
@@ -67,9 +67,11 @@ def word_hold(text: str, *, joined_by: str = "") -> int:
     """Start of the last word of `text` (its length when it ends in a blank): a key, an e-mail
     address or a URL runs until a blank. A word ending in a character of `joined_by` followed by
     spaces or tabs is read as one word with the next (`AccountName=x; AccountKey=y`)."""
-    low = _read_from(text)
     start = _last_word_start(text)
-    while joined_by and start > low:
+    if not joined_by:
+        return start
+    low = max(0, len(text) - HOLD_READ_CHARS)
+    while start > low:
         before = start
         while before > low and text[before - 1] in " \t":
             before -= 1
@@ -124,7 +126,9 @@ def last_line_hold(text: str, pattern: re.Pattern[str], every_match_holds: str =
     """Where `pattern` first matches in the last line of `text` (what it starts runs to the line's
     end, blanks included: a `javascript:` target), else the length of `text`. A line without
     `every_match_holds` (a literal in every match) is not searched."""
-    low = _read_from(text)
+    low = max(0, len(text) - HOLD_READ_CHARS)
+    if every_match_holds and text.find(every_match_holds, low) == -1:
+        return len(text)  # not in what is read, so not in its last line either
     line = max(text.rfind("\n", low), text.rfind("\r", low), low - 1) + 1
     if every_match_holds and text.find(every_match_holds, line) == -1:
         return len(text)

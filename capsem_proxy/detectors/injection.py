@@ -237,10 +237,14 @@ class _OverrideRule:
         self.owner_words = frozenset(spec.get("owner_words", []))
         self.negations = frozenset(spec.get("negations", []))
         self.after_qualifiers = frozenset(spec.get("after_qualifiers", []))
+        self._near_targets = _NearMisses(self.targets)
+        self._near_qualifiers = _NearMisses(self.qualifiers)
 
     def hits(self, words: list[str]) -> list[tuple[int, int, float]]:
         """(first word, last word, weight) of each override found in `words`."""
-        found = []
+        found: list[tuple[int, int, float]] = []
+        if self.verbs.isdisjoint(words):
+            return found
         for index, word in enumerate(words):
             if word not in self.verbs:
                 continue
@@ -248,17 +252,49 @@ class _OverrideRule:
                 continue
             between = words[index + 1:index + 1 + self.window]
             for offset, candidate in enumerate(between):
-                if candidate in self.targets:
+                if candidate in self.targets or self._near_targets.has(candidate):
                     gap = between[:offset]
                     if any(item in self.owner_words for item in gap):
                         break
                     following = words[index + 2 + offset:index + 3 + offset]
-                    qualified = any(item in self.qualifiers for item in gap) or any(
+                    qualified = any(item in self.qualifiers or self._near_qualifiers.has(item) for item in gap) or any(
                         item in self.after_qualifiers for item in following
                     )
                     found.append((index, index + 1 + offset, self.strong if qualified else self.weak))
                     break
         return found
+
+
+class _NearMisses:
+    """Misspellings of a few long words: one letter added, dropped, changed or two swapped
+    ("iunstructions", "instrcutions"), or the inner letters scrambled ("isntructoins", typoglycemia),
+    which models read through. Asked only of the words right after an override verb, so the
+    per-text cost stays nil; words under `min_length` letters must match exactly."""
+
+    __slots__ = ("_deletes", "_min_length", "_scrambled")
+
+    def __init__(self, words: frozenset[str], min_length: int = 7) -> None:
+        long_words = [word for word in words if len(word) >= min_length]
+        self._min_length = min_length
+        self._scrambled = frozenset(_scrambled(word) for word in long_words)
+        self._deletes = frozenset(
+            variant for word in long_words for variant in (word, *_one_letter_dropped(word))
+        )
+
+    def has(self, word: str) -> bool:
+        if len(word) < self._min_length:
+            return False
+        if word in self._deletes or _scrambled(word) in self._scrambled:
+            return True
+        return any(variant in self._deletes for variant in _one_letter_dropped(word))
+
+
+def _scrambled(word: str) -> str:
+    return word[0] + "".join(sorted(word[1:-1])) + word[-1]
+
+
+def _one_letter_dropped(word: str) -> list[str]:
+    return [word[:index] + word[index + 1:] for index in range(len(word))]
 
 
 def load_signatures(path: str | None = None) -> SignatureSet:
@@ -460,12 +496,12 @@ class InjectionDetector:
         if len(signatures.words):
             for end, (length, rule) in signatures.words.iter(f" {normalized.words} "):
                 start, stop = _unpad(end, length)
-                folded = (normalized.words_origins[start], normalized.words_origins[stop - 1] + 1)
+                folded = (normalized.words_origin(start), normalized.words_origin(stop - 1) + 1)
                 add(rule, folded[0], folded[1], normalized.words_span(start, stop))
         if len(signatures.squashed):
             for end, (length, rule) in signatures.squashed.iter(normalized.squashed):
                 start = end - length + 1
-                folded = (normalized.squashed_origins[start], normalized.squashed_origins[end] + 1)
+                folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
         if len(signatures.raw):
             for end, (length, rule) in signatures.raw.iter(normalized.folded):
@@ -487,11 +523,14 @@ class InjectionDetector:
         if rule is None or not normalized.words:
             return []
         words = normalized.words.split(" ")
+        overrides = rule.hits(words)
+        if not overrides:
+            return []
         starts = list(itertools.accumulate((len(word) + 1 for word in words[:-1]), initial=0))
         found = []
-        for first, last, weight in rule.hits(words):
+        for first, last, weight in overrides:
             start, stop = starts[first], starts[last] + len(words[last])
-            folded_start, folded_end = normalized.words_origins[start], normalized.words_origins[stop - 1] + 1
+            folded_start, folded_end = normalized.words_origin(start), normalized.words_origin(stop - 1) + 1
             signature = _Signature("override verb near target", rule.family, weight)
             scaled = self._weight(signature, factor(weight, folded_start, folded_end))
             span = normalized.words_span(start, stop)

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import itertools
+import operator
 import re
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 
 from capsem_proxy.detectors.confusables import LATIN_LOOKALIKES
+from capsem_proxy.linear_regex import compile_linear
 
 __all__ = ["BIDI_CONTROLS", "DecodedPayload", "NormalizedText", "encoded_payloads", "normalize", "rot13"]
 
@@ -39,6 +44,19 @@ _ASCII_RUN_OR_CHAR = re.compile(r"[\x00-\x7f]+|.", re.DOTALL)
 _LEET_INSIDE = re.compile(r"(?<=[a-z0-9])[@$](?=[a-z0-9])")
 _HAS_LETTER = re.compile(r"[a-z]")
 _HAS_LEET_DIGIT = re.compile(r"[0134578]")
+# Three or more one-letter words in a row in the words view (a superset of the runs `normalize`
+# re-joins: a letter here is any word character but a digit or `_`, isalpha() is checked after).
+_SPACED_LETTERS = re.compile(r"(?<!\S)[^\W\d_](?: [^\W\d_]){2,}(?!\S)")
+
+
+@dataclass(frozen=True, slots=True)
+class _WordIndex:
+    """Where each word of a words view starts in it, its length, and (when every word is one
+    match of `_WORD`) where it starts in the folded text."""
+
+    starts: list[int]
+    lengths: list[int]
+    folded_starts: list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +77,59 @@ class NormalizedText:
     invisible: int
     bidi: int
     tags: int
-    # Index in `folded` of each character of `words` / `squashed`; index in `source` of each
-    # character of `folded` (None when folding kept every character in place).
-    words_origins: list[int]
-    squashed_origins: list[int]
+    # Index in `source` of each character of `folded` (None when folding kept every character in place).
     folded_origins: list[int] | None
+    # Index in `folded` of each letter of each word of `words` (a range for a word read as written);
+    # None when every word is one match of `_WORD` in `folded`: then built when first asked for.
+    spaced_letters: list[Sequence[int]] | None = None
+    _lazy: dict[str, _WordIndex] = field(default_factory=dict, compare=False, repr=False)
+
+    def _index(self) -> _WordIndex:
+        index = self._lazy.get("index")
+        if index is None:
+            lengths = list(map(len, self.words.split(" "))) if self.words else []
+            # Word k starts after the letters of the words before it and k spaces.
+            starts = list(map(operator.add, itertools.accumulate(lengths, initial=0), range(len(lengths))))
+            folded_starts = (
+                [match.start() for match in _WORD.finditer(self.folded)] if self.spaced_letters is None else []
+            )
+            index = self._lazy["index"] = _WordIndex(starts, lengths, folded_starts)
+        return index
+
+    def words_origin(self, position: int) -> int:
+        """Index in `folded` of character `position` of `words` (a space: just after its word)."""
+        index = self._index()
+        word = bisect.bisect_right(index.starts, position) - 1
+        offset = position - index.starts[word]
+        length = index.lengths[word]
+        if self.spaced_letters is None:
+            return index.folded_starts[word] + min(offset, length)
+        letters = self.spaced_letters[word]
+        return letters[offset] if offset < length else letters[-1] + 1
+
+    def squashed_origin(self, position: int) -> int:
+        """Index in `folded` of character `position` of `squashed`."""
+        starts = self._index().starts
+        # Word k starts at starts[k] - k in `squashed` (no spaces): find it as in `words`.
+        low, high = 0, len(starts)
+        while low < high:
+            middle = (low + high) // 2
+            if starts[middle] - middle <= position:
+                low = middle + 1
+            else:
+                high = middle
+        word = low - 1
+        return self.words_origin(starts[word] + position - (starts[word] - word))
+
+    @property
+    def words_origins(self) -> list[int]:
+        """`words_origin` of every character of `words`."""
+        return [self.words_origin(position) for position in range(len(self.words))]
+
+    @property
+    def squashed_origins(self) -> list[int]:
+        """`squashed_origin` of every character of `squashed`."""
+        return [self.squashed_origin(position) for position in range(len(self.squashed))]
 
     def folded_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `folded[start:end]` came from."""
@@ -76,15 +142,15 @@ class NormalizedText:
 
     def words_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `words[start:end]` came from."""
-        if end <= start or not self.words_origins:
+        if end <= start or not self.words:
             return 0, 0
-        return self.folded_span(self.words_origins[start], self.words_origins[end - 1] + 1)
+        return self.folded_span(self.words_origin(start), self.words_origin(end - 1) + 1)
 
     def squashed_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `squashed[start:end]` came from."""
-        if end <= start or not self.squashed_origins:
+        if end <= start or not self.squashed:
             return 0, 0
-        return self.folded_span(self.squashed_origins[start], self.squashed_origins[end - 1] + 1)
+        return self.folded_span(self.squashed_origin(start), self.squashed_origin(end - 1) + 1)
 
 
 @lru_cache(maxsize=8192)
@@ -139,20 +205,27 @@ def normalize(text: str) -> NormalizedText:
     if "@" in folded or "$" in folded:
         folded = _LEET_INSIDE.sub(lambda match: "a" if match.group() == "@" else "s", folded)
     if _HAS_LEET_DIGIT.search(folded) is None:  # no word can hold a leet digit: words as they are
-        tokens = [(match.start(), match.group()) for match in _WORD.finditer(folded)]
+        parts = _WORD.findall(folded)
     else:
-        tokens = [(match.start(), _leet_word(match.group())) for match in _WORD.finditer(folded)]
+        # Only a word with a digit can change (letters-only words, most of them, are kept as they are).
+        parts = [word if word.isalpha() else _leet_word(word) for word in _WORD.findall(folded)]
+    words = " ".join(parts)
+    if _SPACED_LETTERS.search(words) is None:
+        # The usual text: every word is one match of `_WORD` as written (leet letters keep their places).
+        return NormalizedText(
+            source=text, folded=folded, words=words, squashed="".join(parts), invisible=invisible, bidi=bidi,
+            tags=tags, folded_origins=folded_origins,
+        )
+    tokens = [(match.start(), part) for match, part in zip(_WORD.finditer(folded), parts, strict=True)]
     words_parts: list[str] = []
-    origins: list[int] = []
-    squashed_origins: list[int] = []
+    word_letters: list[Sequence[int]] = []
     index = 0
     count = len(tokens)
     while index < count:
         start, word = tokens[index]
         if len(word) != 1:  # the usual case: a word of several characters
             words_parts.append(word)
-            squashed_origins.extend(range(start, start + len(word)))
-            origins.extend(range(start, start + len(word) + 1))
+            word_letters.append(range(start, start + len(word)))
             index += 1
             continue
         # Three or more single letters in a row are words written with gaps ("i g n o r e").
@@ -162,21 +235,15 @@ def normalize(text: str) -> NormalizedText:
         if run_end - index >= 3:
             for letters in _spaced_words(tokens[index:run_end]):
                 words_parts.append("".join(letter for _, letter in letters))
-                squashed_origins.extend(start for start, _ in letters)
-                origins.extend(start for start, _ in letters)
-                origins.append(letters[-1][0] + 1)
+                word_letters.append([start for start, _ in letters])
             index = run_end
             continue
         words_parts.append(word)
-        squashed_origins.extend(range(start, start + len(word)))
-        origins.extend(range(start, start + len(word) + 1))
+        word_letters.append(range(start, start + len(word)))
         index += 1
-    if origins:
-        origins.pop()  # no space after the last word
-    words = " ".join(words_parts)
     return NormalizedText(
-        source=text, folded=folded, words=words, squashed="".join(words_parts), invisible=invisible, bidi=bidi,
-        tags=tags, words_origins=origins, squashed_origins=squashed_origins, folded_origins=folded_origins,
+        source=text, folded=folded, words=" ".join(words_parts), squashed="".join(words_parts), invisible=invisible,
+        bidi=bidi, tags=tags, folded_origins=folded_origins, spaced_letters=word_letters,
     )
 
 
@@ -209,6 +276,9 @@ class DecodedPayload:
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RUN = re.compile(r"(?:(?:\\x|0x)?[0-9a-fA-F]{2}[ :,]?){8,}")
+# Whether a hex run is there at all, asked of RE2 first: on prose (its many a-f letters) `re`
+# tries the pattern at almost every position, some 5 µs per 100 characters.
+_ANY_HEX_RUN = compile_linear(_HEX_RUN.pattern)
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]{2}")
 # A run of URL-encoded text: at least four %XX escapes among URL characters, no whitespace.
 _PERCENT_RUN = re.compile(r"[A-Za-z0-9%+._~-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9+._~-]*){4,}")
@@ -256,7 +326,7 @@ def encoded_payloads(text: str, limit: int = 16) -> list[DecodedPayload]:
                 found.append(DecodedPayload("url-encoded", match.start(), match.end(), decoded))
                 if len(found) >= limit:
                     return found
-    for match in _HEX_RUN.finditer(text):
+    for match in _HEX_RUN.finditer(text) if _ANY_HEX_RUN.found_in(text) else ():
         digits = "".join(_HEX_DIGITS.findall(match.group().replace("\\x", " ").replace("0x", " ")))
         if len(digits) < 16:
             continue

@@ -5,8 +5,12 @@ Some 50,000 signature phrases expand from the signature file; as characters thei
 950,000 nodes (45 MiB in every worker). Two shapes of key allow smaller ones:
 
 - `WordPhrases`: keys are whole words (`" ignore all previous instructions "`), matched in a text
-  of words separated by single spaces. Every known word becomes one symbol, so the automaton runs
-  over words: about 70,000 nodes for the same keys, and a shorter text to walk.
+  of words separated by single spaces. Every known word becomes a symbol of two characters, so the
+  automaton runs over words: about 100,000 nodes for the same keys. Two characters, not one: a
+  node's next character is looked for among its children one by one, and with a character per
+  word the root would have one child per word (a word no key holds scanned all 855 of them);
+  the first character of a symbol is one of `_ROW` values, the second one of `_ROW` others, so
+  a key can only match from the start of a symbol.
 - `SquashedPhrases`: keys are long (at least `prefix_chars` characters). The automaton holds only
   their first `prefix_chars` characters; a hit is confirmed by comparing the keys that start so.
 """
@@ -21,8 +25,10 @@ import ahocorasick
 
 __all__ = ["SquashedPhrases", "WordPhrases"]
 
-_FIRST_SYMBOL = 0x100
-_UNKNOWN = "\x00"  # any word no key holds
+_ROW = 64
+_FIRST = 0x100  # first characters: 0x100 up to 0x1FF
+_SECOND = 0x200  # second characters: 0x200 up to 0x23F
+_UNKNOWN = "\x00\x00"  # any word no key holds (two characters, as every symbol)
 
 
 class WordPhrases:
@@ -43,10 +49,10 @@ class WordPhrases:
     def _symbol(self, word: str) -> str:
         symbol = self._symbols.get(word)
         if symbol is None:
-            code = _FIRST_SYMBOL + len(self._symbols)
-            if code >= 0xD800:  # surrogates cannot stand for a word; there are never that many words
+            row, column = divmod(len(self._symbols), _ROW)
+            if _FIRST + row >= _SECOND:
                 raise ValueError("too many distinct words in phrase keys")
-            symbol = self._symbols[word] = chr(code)
+            symbol = self._symbols[word] = chr(_FIRST + row) + chr(_SECOND + column)
         return symbol
 
     def make_automaton(self) -> None:
@@ -61,13 +67,16 @@ class WordPhrases:
         words = padded[1:-1].split(" ")
         symbols = self._symbols
         encoded = "".join([symbols.get(word, _UNKNOWN) for word in words])
-        closing: list[int] | None = None
-        for index, (count, value) in self._automaton.iter(encoded):
-            if closing is None:
-                # The space after word k in `padded` (and the opening space, as word -1's).
-                closing = [0, *itertools.accumulate(len(word) + 1 for word in words)]
-            end = closing[index + 1]
-            yield end, (end - closing[index + 1 - count] + 1, value)
+        lengths: list[int] | None = None
+        for last, (count, value) in self._automaton.iter(encoded):
+            index = last // 2  # the word whose symbol ends there
+            if lengths is None:
+                # The letters of words 0..k, so word k's closing space in `padded` is at
+                # lengths[k + 1] + k + 1 (the opening space: word -1's, at 0).
+                lengths = [0, *itertools.accumulate(map(len, words))]
+            end = lengths[index + 1] + index + 1
+            first = index + 1 - count
+            yield end, (end - (lengths[first] + first) + 1, value)
 
 
 class SquashedPhrases:

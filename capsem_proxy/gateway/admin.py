@@ -56,18 +56,18 @@ async def answer_keys(gateway: Gateway | None, method: str, parts: list[str], bo
         return error_reply(404, "not found")
     key_id = parts[1]
     if method == "GET":
-        key = await gateway.store.get(key_id)
-        return json_reply(key.public(now)) if key is not None else error_reply(404, "no such key")
+        found = await gateway.store.get(key_id)
+        return json_reply(found.public(now)) if found is not None else error_reply(404, "no such key")
     if method != "DELETE":
         return not_allowed("GET, DELETE")
-    key = await gateway.store.get(key_id)
-    if key is None:
+    found = await gateway.store.get(key_id)
+    if found is None:
         return error_reply(404, "no such key")
     await gateway.store.revoke(key_id, now)
-    gateway.forget(key.key_hash)
-    key = await gateway.store.get(key_id)
-    assert key is not None
-    return json_reply(key.public(now))
+    gateway.forget(found.key_hash)
+    revoked = await gateway.store.get(key_id)
+    assert revoked is not None
+    return json_reply(revoked.public(now))
 
 
 async def answer_spend(gateway: Gateway | None, method: str, query_string: bytes) -> Reply:

@@ -118,7 +118,7 @@ class Gateway:
         self._pending: dict[str, list[int]] = {}
         self._usage: dict[tuple[int, str, str, str, str], list[float]] = {}
         self._flusher: asyncio.Task[None] | None = None
-        self._env_keys = {
+        self._env_keys: dict[str, str] = {
             provider: os.environ[var] for provider, var in self.auth.provider_key_env.items() if os.environ.get(var)
         }
         self._limits_on = not self.limits.defaults.is_empty() or any(

@@ -79,11 +79,12 @@ async def create_key(store: KeyStore, master: MasterKeys | None, request: KeyReq
         expires_at = moment.timestamp()
     plain = new_key()
     key_id = new_key_id()
+    provider_keys: dict[str, str] = dict(request.provider_keys.items())
     key = GatewayKey(
         id=key_id, tenant=request.tenant, name=request.name, key_hash=hash_key(plain),
         hint=f"cpk-…{plain[-4:]}", created_at=time.time(), providers=list(request.providers),
         models=list(request.models),
-        sealed_provider_keys=master.seal_all(request.provider_keys, key_id) if master is not None else {},
+        sealed_provider_keys=master.seal_all(provider_keys, key_id) if master is not None else {},
         expires_at=expires_at,
         limits=request.limits.model_dump(exclude_defaults=True) if request.limits is not None else {},
         policy_set=request.policy_set,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import asyncpg
@@ -104,7 +105,7 @@ class PostgresKeyStore(KeyStore):
         return await self._select("ORDER BY created_at")
 
     async def revoke(self, key_id: str, at: float) -> bool:
-        status = await (await self._db()).execute(
+        status: str = await (await self._db()).execute(
             "UPDATE gateway_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id
         )
         return status.endswith(" 1")
@@ -114,7 +115,7 @@ class PostgresKeyStore(KeyStore):
             "UPDATE gateway_keys SET sealed_provider_keys = $1 WHERE id = $2", orjson.dumps(sealed).decode(), key_id
         )
 
-    async def add_usage(self, rows: list[UsageRow]) -> None:
+    async def add_usage(self, rows: builtins.list[UsageRow]) -> None:
         sql = _USAGE_UPSERT.format(p=_placeholders(9))
         values = [
             (r.hour, r.tenant, r.key_id, r.provider, r.model, r.requests, r.input_tokens, r.output_tokens, r.cost_usd)
@@ -124,7 +125,7 @@ class PostgresKeyStore(KeyStore):
         async with pool.acquire() as connection, connection.transaction():
             await connection.executemany(sql, values)
 
-    async def spend(self, group_by: str, since: float) -> list[dict[str, Any]]:
+    async def spend(self, group_by: str, since: float) -> builtins.list[dict[str, Any]]:
         column = _GROUP_COLUMNS[group_by]
         rows = await (await self._db()).fetch(
             f"SELECT {column}, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd) "

@@ -195,7 +195,7 @@ class RespClient:
         _transport, protocol = await loop.create_connection(
             lambda: _Protocol(self._timeout_s), self._host, self._port, ssl=context
         )
-        setup = []
+        setup: list[tuple[Any, ...]] = []
         if self._password is not None:
             setup.append(("AUTH", self._user, self._password) if self._user else ("AUTH", self._password))
         if self._db:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = ["AuthSettings", "JwtSettings", "LimitValues", "LimitsSettings", "Price"]
 
+JwtAlgorithm = Literal["RS256", "ES256"]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -23,7 +25,7 @@ class JwtSettings(_Section):
     audience: str = Field(..., description="the required `aud`")
     tenant_claim: str = "tenant"
     roles_claim: str = "roles"
-    algorithms: list[Literal["RS256", "ES256"]] = Field(default_factory=lambda: ["RS256", "ES256"])
+    algorithms: list[JwtAlgorithm] = Field(default_factory=lambda: list[JwtAlgorithm](["RS256", "ES256"]))
     clock_skew_s: float = Field(30.0, ge=0, le=300, description="leeway on exp/nbf/iat, in seconds (at most 300)")
     jwks_refresh_s: float = Field(300.0, ge=10, description="how long a fetched JWKS is trusted before refetching")
 

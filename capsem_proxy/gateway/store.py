@@ -5,6 +5,7 @@ PostgreSQL when the audit store is, memory for memory:// audits."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -100,10 +101,10 @@ class KeyStore(ABC):
     async def reseal(self, key_id: str, sealed: dict[str, str]) -> None: ...
 
     @abstractmethod
-    async def add_usage(self, rows: list[UsageRow]) -> None: ...
+    async def add_usage(self, rows: builtins.list[UsageRow]) -> None: ...
 
     @abstractmethod
-    async def spend(self, group_by: str, since: float) -> list[dict[str, Any]]: ...
+    async def spend(self, group_by: str, since: float) -> builtins.list[dict[str, Any]]: ...
 
 
 class MemoryKeyStore(KeyStore):
@@ -137,7 +138,7 @@ class MemoryKeyStore(KeyStore):
     async def reseal(self, key_id: str, sealed: dict[str, str]) -> None:
         self._keys[key_id].sealed_provider_keys = sealed
 
-    async def add_usage(self, rows: list[UsageRow]) -> None:
+    async def add_usage(self, rows: builtins.list[UsageRow]) -> None:
         for row in rows:
             sums = self._usage.setdefault((row.hour, row.tenant, row.key_id, row.provider, row.model), [0, 0, 0, 0.0])
             sums[0] += row.requests
@@ -145,12 +146,12 @@ class MemoryKeyStore(KeyStore):
             sums[2] += row.output_tokens
             sums[3] += row.cost_usd
 
-    async def spend(self, group_by: str, since: float) -> list[dict[str, Any]]:
+    async def spend(self, group_by: str, since: float) -> builtins.list[dict[str, Any]]:
         index = {"tenant": 1, "key": 2, "provider": 3, "model": 4}[group_by]
         groups: dict[str, list[float]] = {}
         for ident, sums in self._usage.items():
             if ident[0] >= since:
-                total = groups.setdefault(ident[index], [0, 0, 0, 0.0])
+                total = groups.setdefault(str(ident[index]), [0, 0, 0, 0.0])
                 for position, value in enumerate(sums):
                     total[position] += value
         rows = [(group, *sums) for group, sums in groups.items()]
@@ -255,7 +256,7 @@ class SQLiteKeyStore(KeyStore):
         sql = "UPDATE gateway_keys SET sealed_provider_keys = ? WHERE id = ?"
         await self._run(lambda: self._db().execute(sql, (orjson.dumps(sealed).decode(), key_id)))
 
-    async def add_usage(self, rows: list[UsageRow]) -> None:
+    async def add_usage(self, rows: builtins.list[UsageRow]) -> None:
         sql = _USAGE_UPSERT.format(p=", ".join("?" * 9))
         values = [
             (r.hour, r.tenant, r.key_id, r.provider, r.model, r.requests, r.input_tokens, r.output_tokens, r.cost_usd)
@@ -274,7 +275,7 @@ class SQLiteKeyStore(KeyStore):
 
         await self._run(write)
 
-    async def spend(self, group_by: str, since: float) -> list[dict[str, Any]]:
+    async def spend(self, group_by: str, since: float) -> builtins.list[dict[str, Any]]:
         column = _GROUP_COLUMNS[group_by]
         sql = (
             f"SELECT {column}, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd) "

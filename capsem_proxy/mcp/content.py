@@ -32,7 +32,8 @@ def tool_definition(tool: dict[str, Any]) -> ToolDefinition:
     name = tool.get("name")
     description = tool.get("description")
     schema = tool.get("inputSchema")
-    spec = {key: tool[key] for key in ("title", "inputSchema", "outputSchema", "annotations", "_meta") if key in tool}
+    described: tuple[str, ...] = ("title", "inputSchema", "outputSchema", "annotations", "_meta")
+    spec = {key: tool[key] for key in described if key in tool}
     return ToolDefinition(
         name=name if isinstance(name, str) else "",
         description=description if isinstance(description, str) else "",

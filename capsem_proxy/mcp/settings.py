@@ -145,7 +145,7 @@ class McpSettings(BaseModel):
 
     def missing_variables(self) -> list[str]:
         """Each `servers.<name>.headers.<header>` whose `${VAR}` is not set, with the variable."""
-        missing = []
+        missing: list[str] = []
         for name, server in self.servers.items():
             for header, value in server.headers.items():
                 missing.extend(f"mcp.servers.{name}.headers.{header}: ${{{var}}}" for var in missing_variables(value))

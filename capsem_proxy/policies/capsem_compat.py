@@ -77,6 +77,7 @@ class _ToolConverter:
 
 _TOOLS = _ToolConverter()
 
+_CAPSEM_ALLOW = CapsemVerdict.ALLOW  # read once: a member read through its Enum class is a lookup each time
 _VERDICTS = {
     "ALLOW": Verdict.ALLOW,
     "LOG": Verdict.LOG,
@@ -181,7 +182,7 @@ class CapsemPolicyAdapter:
             return None
         if not isinstance(result, CapsemDecision):
             raise TypeError(f"policy {self.name} returned {type(result).__name__}, not a capsem Decision")
-        if result.verdict is CapsemVerdict.ALLOW:  # the usual answer, without an enum lookup
+        if result.verdict is _CAPSEM_ALLOW:  # the usual answer, without an enum lookup
             return None
         verdict = _VERDICTS.get(result.verdict.value, Verdict.BLOCK)
         if verdict is Verdict.ALLOW:

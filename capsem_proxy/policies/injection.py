@@ -44,7 +44,7 @@ class InjectionOptions(DetectorOptions):
     # Every place of a request, not answers; tool calls the model emits only when `scan` is spelled
     # out with `tool_calls` (or `emitted_tool_calls: true`).
     scan: list[Place] = Field(
-        default_factory=lambda: ["prompts", "tool_definitions", "tool_calls", "tool_results", "other"],
+        default_factory=lambda: list[Place](["prompts", "tool_definitions", "tool_calls", "tool_results", "other"]),
         description="where to look",
     )
     prompt_threshold: float = Field(0.6, ge=0.0, le=1.0, description="score at which a prompt is flagged")

@@ -23,7 +23,7 @@ def _default_ner_model(language: str) -> str:
 def _spacy_model_missing(model: str) -> str | None:
     """Why `model` cannot be loaded from the installed packages, or None when it can."""
     if importlib.util.find_spec("spacy") is None:
-        return "spaCy is not installed"
+        return "spaCy is not installed (pip install 'capsem-proxy[ner]')"
     import spacy.util
 
     if not spacy.util.is_package(model):

@@ -114,9 +114,9 @@ def _source(source: Any, exchange: Exchange, texts: list[str], media: list[Media
             media.append(MediaPart(mime_type="text/plain", data="\n".join(found).encode(), as_text=True))
     elif kind == "url":
         unread(source, frozenset({"type", "url"}), exchange)
-        found = request_media(source.get("url"), exchange, mime)
-        if found is not None:
-            media.append(found)
+        fetched = request_media(source.get("url"), exchange, mime)
+        if fetched is not None:
+            media.append(fetched)
     elif kind == "file":
         unread(source, frozenset({"type", "file_id"}), exchange)
         file_id = source.get("file_id")

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from capsem_proxy.exchange import Answer, Exchange, Usage
-from capsem_proxy.streaming.events import StreamDecoder
-from capsem_proxy.streaming.usage import USAGE_KEY
+from capsem_proxy.streaming.events import COUNTS, NOTHING, TOOL_CALL, StreamDecoder
+from capsem_proxy.streaming.usage import USAGE_KEY, may_report_usage
 
 __all__ = ["ConflictingKeys", "ProviderAdapter"]
 
@@ -27,38 +27,38 @@ class ProviderAdapter(ABC):
     # tool call; events without them need no decoding when no policy reads answer text.
     tool_call_markers: ClassVar[tuple[bytes, ...]] = ()
 
-    # The markers and what may disguise them; empty when the provider has no tool calls.
-    _tool_call_needles: ClassVar[tuple[bytes, ...]] = ()
-    _decoding_needles: ClassVar[tuple[bytes, ...]] = (USAGE_KEY, b"\\u", b"\x00")
+    # A substring every marker holds (None when they share none worth a search): an event without it
+    # holds none of them, found with one search instead of one per marker.
+    _marker_core: ClassVar[bytes | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # What may disguise a key (see `answer_decoding.may_be_disguised`).
-        if cls.tool_call_markers:
-            cls._tool_call_needles = (*cls.tool_call_markers, b"\\u", b"\x00")
-        # Everything that makes an unread stream event worth decoding (see `may_need_decoding`).
-        # The usage key first: a provider that reports counts in every event (Gemini) stops at it.
-        cls._decoding_needles = (USAGE_KEY, *cls.tool_call_markers, b"\\u", b"\x00")
+        cls._marker_core = _common_core(cls.tool_call_markers)
 
     def may_carry_tool_call(self, raw: bytes) -> bool:
-        """False when `raw` certainly holds no tool call (one C substring search per marker).
+        """False when `raw` certainly holds no tool call: a few substring searches, each a fast C
+        search (an alternation regex steps through the bytes one by one).
 
         A key spelled with escapes (`"tool\\u005fcalls"`) or in UTF-16 hides the markers from a
         byte search: such bytes always count as possibly carrying a call, to be decoded.
         """
-        for needle in self._tool_call_needles:  # noqa: SIM110 (one C search each beats an alternation regex)
-            if needle in raw:
-                return True
-        return False
+        return self.stream_event_need(raw) == TOOL_CALL if self.tool_call_markers else False
 
-    def may_need_decoding(self, raw: bytes) -> bool:
-        """False when `raw` certainly holds neither token counts nor a tool call: the same answer
-        as `may_report_usage(raw) or self.may_carry_tool_call(raw)`, with one substring search per
-        needle (each a fast C search; an alternation regex steps through the bytes one by one)."""
-        for needle in self._decoding_needles:  # noqa: SIM110 (any() over a generator costs more)
-            if needle in raw:
-                return True
-        return False
+    def stream_event_need(self, raw: bytes) -> int:
+        """What stream event(s) `raw`, relayed unread, need: TOOL_CALL when they may hold a tool
+        call (a marker, or a key spelled so that no byte search finds it), else COUNTS when they may
+        report token counts (`may_report_usage`), else NOTHING."""
+        markers = self.tool_call_markers
+        if markers:
+            core = self._marker_core
+            if core is None or core in raw:
+                for marker in markers:
+                    if marker in raw:
+                        return TOOL_CALL
+            if b"\\u" in raw or b"\x00" in raw:  # may_be_disguised, inline: this runs for every event
+                return TOOL_CALL
+            return COUNTS if USAGE_KEY in raw else NOTHING
+        return COUNTS if may_report_usage(raw) else NOTHING
 
     @abstractmethod
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
@@ -100,3 +100,16 @@ class ProviderAdapter(ABC):
 
         Raises ConflictingKeys when the request carries the key in more than one place with
         different values."""
+
+
+def _common_core(markers: tuple[bytes, ...], shortest: int = 4) -> bytes | None:
+    """The longest substring all `markers` hold, when it is at least `shortest` bytes long."""
+    if len(markers) < 2:
+        return None
+    first = min(markers, key=len)
+    for size in range(len(first), shortest - 1, -1):
+        for start in range(len(first) - size + 1):
+            core = first[start : start + size]
+            if all(core in marker for marker in markers):
+                return core
+    return None

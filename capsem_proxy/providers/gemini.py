@@ -114,8 +114,8 @@ def _tool_call(call: dict[str, Any]) -> ToolUse:
 
 
 def _strip_models(name: Any) -> str:
-    name = as_str(name)
-    return name[7:] if name.startswith("models/") else name
+    model = as_str(name)
+    return model[7:] if model.startswith("models/") else model
 
 
 def _add_response(body: dict[str, Any], answer: Answer, texts: list[str], thinking: list[str]) -> None:
@@ -197,6 +197,21 @@ class _GenerateStreamDecoder(StreamDecoder):
         else:
             out.append(UnreadableDelta("event data is not a response object"))
         return out
+
+    def feed_usage(self, event: StreamEvent) -> list[Delta]:
+        """Gemini reports counts in every event: an ordinary response object is read for them
+        alone, anything else as `feed` reads it."""
+        data = event.data
+        if not data.strip():
+            return []
+        try:
+            response = parse_answer_json(data)
+        except UnreadableAnswer as exc:
+            return [UnreadableDelta(f"event data is {exc}")]
+        if not isinstance(response, dict) or response.get("error"):
+            return self.feed(event)
+        usage = get(response, "usageMetadata", "usage_metadata")
+        return [UsageDelta(*_usage(usage))] if isinstance(usage, dict) else []
 
     def _response(self, response: dict[str, Any], out: list[Delta]) -> None:
         error = response.get("error")

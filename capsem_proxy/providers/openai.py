@@ -221,8 +221,9 @@ def _chat_usage(body: dict[str, Any], usage: Usage) -> None:
 def _responses_finish(response: dict[str, Any]) -> str | None:
     status = response.get("status")
     details = response.get("incomplete_details")
-    if status == "incomplete" and isinstance(details, dict) and isinstance(details.get("reason"), str):
-        return details["reason"]
+    reason = details.get("reason") if isinstance(details, dict) else None
+    if status == "incomplete" and isinstance(reason, str):
+        return reason
     return status if isinstance(status, str) else None
 
 
@@ -404,12 +405,12 @@ class _ResponsesStreamDecoder(StreamDecoder):
             text = data.get("refusal")
             return [EchoDelta(text)] if isinstance(text, str) else []
         if name in ("response.content_part.done", "response.reasoning_summary_part.done"):
-            part = data.get("part")
-            if not isinstance(part, dict):
+            content_part = data.get("part")
+            if not isinstance(content_part, dict):
                 return []
-            text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
+            part_text = content_part.get("refusal" if content_part.get("type") == "refusal" else "text")
             kind = "text" if name == "response.content_part.done" else "thinking"
-            return [EchoDelta(text, kind)] if isinstance(text, str) else []
+            return [EchoDelta(part_text, kind)] if isinstance(part_text, str) else []
         if name in ("response.function_call_arguments.done", "response.custom_tool_call_input.done"):
             index = data.get("output_index")
             arguments = data.get("arguments") if name == "response.function_call_arguments.done" else data.get("input")

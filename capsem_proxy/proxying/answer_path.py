@@ -263,7 +263,7 @@ class AnswerPath:
         relay = relay_guarded(
             flow.send, upstream, sse=is_sse, decoder=adapter.stream_decoder(operation), guard=guard,
             error_event=error_event, block_event=block_event,
-            needs_decoding=None if reads_text else adapter.may_need_decoding,
+            event_need=None if reads_text else adapter.stream_event_need,
             max_event_bytes=streaming.max_event_bytes,
         )
         return relay, guard

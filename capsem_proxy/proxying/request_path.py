@@ -127,7 +127,7 @@ class RequestPath:
     @staticmethod
     def _caller_key(flow: Flow) -> str:
         # The query is parsed as the provider parses it: `%6Bey=` is a key too.
-        keys = set(query_values(flow.query_string, "key"))
+        keys = set(query_values(flow.query_string, "key")) if flow.query_string else set()
         try:
             if len(keys) > 1:
                 raise ConflictingKeys("the key query parameter is given twice with different values")

@@ -6,6 +6,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 __all__ = [
+    "COUNTS",
+    "NOTHING",
+    "TOOL_CALL",
     "Delta",
     "EchoDelta",
     "ErrorDelta",
@@ -19,6 +22,11 @@ __all__ = [
     "UnreadableDelta",
     "UsageDelta",
 ]
+
+
+# What an event relayed unread may need, by a byte scan (`ProviderAdapter.stream_event_need`):
+# nothing, a reading of its token counts, or decoding in full (it may hold a tool call).
+NOTHING, COUNTS, TOOL_CALL = 0, 1, 2
 
 
 @dataclass(slots=True)
@@ -121,6 +129,13 @@ class StreamDecoder(ABC):
         """Decode one event. Events that carry nothing neutral (pings, role-only deltas,
         metadata) give an empty list; data that is not JSON by any reading an SDK accepts gives
         an UnreadableDelta. Never raises on unexpected shapes."""
+
+    def feed_usage(self, event: StreamEvent) -> list[Delta]:
+        """Decode an event that holds no tool call, for a reader of token counts only: the
+        UsageDelta and UnreadableDelta that `feed` gives are kept, text and finish deltas may be
+        left out (decoders whose `feed` is cheap keep it whole). Must not change the decoder's state
+        differently from `feed`."""
+        return self.feed(event)
 
 
 class NullStreamDecoder(StreamDecoder):

@@ -188,6 +188,23 @@ class StreamGuard:
         """True while a tool call the model emits is still being assembled."""
         return bool(self._open_calls)
 
+    def pass_unread(self, raw: bytes) -> bool:
+        """Take an event that holds no tool call, when `push` would release it at once and
+        unchanged: no policy reads the text, nothing is held and the event is within the buffer
+        cap. True: the caller sends `raw` as it is (its counts go to `add_usage`). False: nothing
+        was taken, the event goes through `push`."""
+        return not (self._reads_text or self._pending or self._open_calls or len(raw) > self._max_buffer_bytes)
+
+    def add_usage(self, delta: UsageDelta | None) -> None:
+        """Token counts read from events taken by `pass_unread`, in stream order with the others."""
+        if delta is None:
+            return
+        usage = self.answer.usage
+        if delta.input_tokens is not None:
+            usage.input_tokens = delta.input_tokens
+        if delta.output_tokens is not None:
+            usage.output_tokens = delta.output_tokens
+
     async def push(self, raw: bytes, deltas: list[Delta]) -> bytes:
         """Take one event; return the bytes that may go to the client now (possibly b"").
 
@@ -218,9 +235,7 @@ class StreamGuard:
                 self.answer.finish_reason = delta.reason  # type: ignore[union-attr]
                 completed.extend(self._open_calls)
             elif kind is UsageDelta:
-                usage = self.answer.usage
-                usage.input_tokens = delta.input_tokens if delta.input_tokens is not None else usage.input_tokens  # type: ignore[union-attr]
-                usage.output_tokens = delta.output_tokens if delta.output_tokens is not None else usage.output_tokens  # type: ignore[union-attr]
+                self.add_usage(delta)  # type: ignore[arg-type]
             elif kind is UnreadableDelta and self._fail_closed_unreadable:
                 self._stop(unreadable_decision(delta.reason))  # type: ignore[union-attr]
             elif kind is EchoDelta:

@@ -12,11 +12,11 @@ from typing import Any
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.errors import ErrorKind, ProxyError
-from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UnreadableDelta
+from capsem_proxy.streaming.events import TOOL_CALL, Delta, StreamDecoder, StreamEvent, UnreadableDelta
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import DEFAULT_MAX_ELEMENT_BYTES, JSONArraySplitter, is_separator
 from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, parse_event
-from capsem_proxy.streaming.usage import UsageMeter
+from capsem_proxy.streaming.usage import HeldUsage, UsageMeter, sse_events, sse_usage_reader
 from capsem_proxy.upstream import UpstreamResponse
 
 __all__ = ["relay_guarded", "relay_json_array", "relay_sse"]
@@ -94,6 +94,15 @@ _UNKNOWN_LINES = UnreadableDelta("the event holds lines that are no server-sent 
 _OUTSIDE_ELEMENTS = UnreadableDelta("the stream holds content outside its array elements")
 
 
+def _element_usage_reader(decoder: StreamDecoder) -> Callable[[bytes], list[Delta]]:
+    """Reads the token counts of one JSON-array element, with `decoder.feed_usage`."""
+
+    def read(element: bytes) -> list[Delta]:
+        return decoder.feed_usage(StreamEvent(raw=element, data=element.decode("utf-8", "replace")))
+
+    return read
+
+
 def _sse_deltas(decoder: StreamDecoder, raw: bytes) -> list[Delta]:
     event = parse_event(raw)
     deltas = decoder.feed(event)
@@ -111,53 +120,73 @@ async def relay_guarded(
     guard: StreamGuard,
     error_event: ErrorEvent,
     block_event: BlockEvent,
-    needs_decoding: Callable[[bytes], bool] | None = None,
+    event_need: Callable[[bytes], int] | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> None:
     """Forward a stream through a StreamGuard: each event is decoded, offered to the guard, and
     only what the guard releases is sent. A block ends the stream with the provider's error event.
 
-    `needs_decoding(raw)` may say an event carries nothing the guard needs (no policy reads text
-    and no tool call can be in it): such events skip decoding. What the decoder cannot read
+    `event_need(raw)` is given when no policy reads the text (`ProviderAdapter.stream_event_need`):
+    only events it says may hold a tool call (and every event while a call is open) are decoded in
+    full; the others go out untouched while the guard holds nothing (`StreamGuard.pass_unread`),
+    read for their token counts alone when they may have any. What the decoder cannot read
     reaches the guard as an UnreadableDelta, for it to fail closed.
     """
     bytes_sent = 0
     sse_splitter = SSESplitter(max_event_bytes) if sse else None
     array_splitter = None if sse else JSONArraySplitter(max_event_bytes)
+    # Counts of the events sent unread, read when the stream ends (or before the guard's next event).
+    usage = HeldUsage(sse_usage_reader(decoder), sse_events) if sse else HeldUsage(_element_usage_reader(decoder))
     # Bytes the guard released and not yet sent. A read may carry many events: what the guard
     # released for the events before a block still goes out, so what the client gets depends on
     # the events only, never on how the provider's bytes were cut into reads.
     released: list[bytes] = []
     ending = b""
+    # Reads that are whole events, each holding no call, go out at once while nothing is held.
+    whole_need = event_need if sse else None
     try:
         async for chunk in upstream.chunks():
-            if (
-                sse_splitter is not None
-                and needs_decoding is not None
-                and not guard.has_open_calls
-                and sse_splitter.whole_events(chunk)
-                and not needs_decoding(chunk)
-            ):
-                # Whole events that hold nothing the guard needs: one opaque step, no splitting.
-                released.append(await guard.push(chunk, []))
-            elif sse_splitter is not None:
+            if sse_splitter is not None:
+                if (
+                    whole_need is not None
+                    and sse_splitter.whole_events(chunk)
+                    and guard.pass_unread(chunk)
+                    and (need := whole_need(chunk)) != TOOL_CALL
+                ):
+                    if need:
+                        guard.add_usage(usage.add(chunk))
+                    bytes_sent += len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    continue
                 for raw in sse_splitter.feed_events(chunk):
-                    if needs_decoding is None or guard.has_open_calls or needs_decoding(raw):
-                        released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
+                    if event_need is not None and guard.pass_unread(raw) and (need := event_need(raw)) != TOOL_CALL:
+                        if need:
+                            guard.add_usage(usage.add(raw))
+                        released.append(raw)
                     else:
-                        released.append(await guard.push(raw, []))
+                        guard.add_usage(usage.settle())
+                        released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
             else:
                 assert array_splitter is not None
                 for segment, element in array_splitter.feed_segments(chunk):
-                    if needs_decoding is None or guard.has_open_calls or needs_decoding(segment):
+                    if (
+                        event_need is not None
+                        and guard.pass_unread(segment)
+                        and (need := event_need(segment)) != TOOL_CALL
+                    ):
+                        if need:
+                            guard.add_usage(usage.add(element))
+                        released.append(segment)
+                    else:
+                        guard.add_usage(usage.settle())
                         event = StreamEvent(raw=segment, data=element.decode("utf-8", "replace"))
                         deltas = decoder.feed(event)
                         if not is_separator(segment[: len(segment) - len(element)]):
                             deltas.append(_OUTSIDE_ELEMENTS)
                         released.append(await guard.push(segment, deltas))
-                    else:
-                        released.append(await guard.push(segment, []))
-            bytes_sent += await _send_released(send, released)
+            if released:
+                bytes_sent += await _send_released(send, released)
+        guard.add_usage(usage.settle())
         if sse_splitter is not None:
             # An event the provider did not terminate still goes through the guard, never around it.
             for raw in sse_splitter.finish():
@@ -185,6 +214,8 @@ async def relay_guarded(
         ending = _closing(error_event(internal), sse, bytes_sent)
     else:
         await _send_released(send, released)
+    finally:
+        guard.add_usage(usage.settle())  # the counts of what was sent, however the stream ended
     if ending:
         await _send_body(send, ending)
     await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -56,6 +56,16 @@ def _split(data: bytes | bytearray, search_from: int, final: bool) -> tuple[list
             end += 2
             events.append(bytes(data[position:end]))
             position = search = end
+    crlf = data.count(b"\r\n", search)
+    if crlf == data.count(b"\r", search) == data.count(b"\n", search):
+        # CRLF line ends only (Gemini's): an event ends at the first CRLF CRLF, found as plainly.
+        while True:
+            end = data.find(b"\r\n\r\n", search)
+            if end == -1:
+                return events, position
+            end += 4
+            events.append(bytes(data[position:end]))
+            position = search = end
     while True:
         match = _BOUNDARY.search(data, search)
         if match is None:

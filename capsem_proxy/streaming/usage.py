@@ -4,12 +4,13 @@ report usage are decoded, by the provider's own stream decoder."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from capsem_proxy.answer_decoding import may_be_disguised
 from capsem_proxy.streaming.events import Delta, StreamDecoder, StreamEvent, UsageDelta
 from capsem_proxy.streaming.sse import SSESplitter, parse_event
 
-__all__ = ["USAGE_KEY", "UsageMeter", "may_report_usage"]
+__all__ = ["USAGE_KEY", "HeldUsage", "UsageMeter", "may_report_usage", "sse_events", "sse_usage_reader"]
 
 logger = logging.getLogger("capsem_proxy.streaming")
 
@@ -58,3 +59,102 @@ class UsageMeter:
                     self.input_tokens = delta.input_tokens
                 if delta.output_tokens is not None:
                     self.output_tokens = delta.output_tokens
+
+
+# Bytes of events whose counts are kept unread (see HeldUsage).
+_HELD_USAGE_BYTES = 64 * 1024
+
+EventReader = Callable[[bytes], Sequence[Delta]]
+
+
+def sse_events(events: bytes) -> Iterator[bytes]:
+    """The events of `events` (complete SSE events) that may report token counts, newest first.
+
+    With one kind of line end throughout (the usual case), each is cut out around the last usage
+    key before the one found earlier, without splitting the other events; otherwise all are split.
+    """
+    if b"\r" not in events:
+        boundary = b"\n\n"
+    elif events.count(b"\r\n") == events.count(b"\r") == events.count(b"\n"):
+        boundary = b"\r\n\r\n"
+    else:
+        boundary = b""
+    if not boundary or may_be_disguised(events):
+        splitter = SSESplitter()
+        for raw in reversed(splitter.feed_events(events) + splitter.finish()):
+            if may_report_usage(raw):
+                yield raw
+        return
+    end = len(events)
+    while (at := events.rfind(USAGE_KEY, 0, end)) != -1:
+        start = events.rfind(boundary, 0, at)
+        start = 0 if start == -1 else start + len(boundary)
+        stop = events.find(boundary, at)
+        yield events[start : len(events) if stop == -1 else stop + len(boundary)]
+        end = start
+
+
+def sse_usage_reader(decoder: StreamDecoder) -> EventReader:
+    """Reads the token counts of one SSE event, with `decoder.feed_usage`."""
+
+    def read(raw: bytes) -> list[Delta]:
+        return decoder.feed_usage(parse_event(raw))
+
+    return read
+
+
+class HeldUsage:
+    """Token counts of relayed events, read only when wanted.
+
+    A stream reports its counts in one or two events, or (Gemini) again in every event, each
+    report replacing the counts before it. The events that may report counts are kept as they
+    are (up to 64 KiB of them) and read newest first, and only until both counts are known: a
+    stream whose last report holds both is read once. Reading must not depend on the decoder's
+    state (`StreamDecoder.feed_usage`). An event that cannot be read reports nothing: events
+    kept here hold no tool call (those are decoded as they come), and they have been sent.
+    """
+
+    __slots__ = ("_held", "_held_bytes", "_read", "_split")
+
+    def __init__(self, read: EventReader, split: Callable[[bytes], Iterable[bytes]] | None = None) -> None:
+        self._read = read
+        # Kept bytes may hold several events: how to find those that may report counts, newest first.
+        self._split = split
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def add(self, raw: bytes) -> UsageDelta | None:
+        """Keep `raw`, events that may report counts; past the cap, what `settle` returns."""
+        self._held.append(raw)
+        self._held_bytes += len(raw)
+        return self.settle() if self._held_bytes > _HELD_USAGE_BYTES else None
+
+    def settle(self) -> UsageDelta | None:
+        """Read the events kept so far, newest first until both counts are known: the counts they
+        report (a count none reports is None), or None when nothing was kept."""
+        held = self._held
+        if not held:
+            return None
+        found: list[int | None] = [None, None]
+        while held and (found[0] is None or found[1] is None):
+            kept = held.pop()
+            for raw in self._split(kept) if self._split is not None else (kept,):
+                self._take(raw, found)
+                if found[0] is not None and found[1] is not None:
+                    break
+        held.clear()
+        self._held_bytes = 0
+        return UsageDelta(found[0], found[1])
+
+    def _take(self, raw: bytes, found: list[int | None]) -> None:
+        try:
+            deltas = self._read(raw)
+        except Exception:  # counting tokens must never break a relayed stream
+            logger.debug("could not read usage from a stream event", exc_info=True)
+            return
+        for delta in reversed(deltas):
+            if type(delta) is UsageDelta:
+                if found[0] is None:
+                    found[0] = delta.input_tokens
+                if found[1] is None:
+                    found[1] = delta.output_tokens

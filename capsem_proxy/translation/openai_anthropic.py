@@ -38,8 +38,11 @@ _IGNORED_EVENTS = (b"event: ping\n", b"event: content_block_stop\n")
 _TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
 _TEXT_DELTA_TAIL = b"}}\n\n"
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-           "tool_use": "tool_calls", "refusal": "content_filter"}
+# Looked up with whatever the parsed answer holds (None when the field is missing).
+_FINISH: dict[object, str] = {
+    "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
+    "tool_use": "tool_calls", "refusal": "content_filter",
+}
 
 
 def _content_blocks(content: Any) -> list[dict[str, Any]]:

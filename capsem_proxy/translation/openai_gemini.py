@@ -33,11 +33,14 @@ from capsem_proxy.translation.openai_shapes import (
 
 __all__ = ["OpenAIToGemini"]
 
-_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
-           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-           "IMAGE_SAFETY": "content_filter"}
+# Looked up with whatever the parsed answer holds (None when the field is missing), as _STATUS_BY_GOOGLE is.
+_FINISH: dict[object, str] = {
+    "STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-_STATUS_BY_GOOGLE = {"RESOURCE_EXHAUSTED": "rate_limit_exceeded", "UNAVAILABLE": "unavailable"}
+_STATUS_BY_GOOGLE: dict[object, str] = {"RESOURCE_EXHAUSTED": "rate_limit_exceeded", "UNAVAILABLE": "unavailable"}
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from time import perf_counter
 
 from capsem_proxy.config import Settings
-from capsem_proxy.decisions import Decision, Verdict
+from capsem_proxy.decisions import Decision, Verdict, sequential_decision_id
 from capsem_proxy.errors import ErrorKind, ProxyError
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.routing import Route
@@ -150,4 +150,5 @@ def _attempt_decision(number: int, attempt: Attempt) -> Decision:
     return Decision(
         Verdict.ALLOW, _ATTEMPT_POLICY, ATTEMPT_HOOK, reason=attempt.outcome, details=details,
         subject=attempt.target, latency_ms=attempt.elapsed_ms, started_at=perf_counter(),
+        decision_id=sequential_decision_id(),  # an ALLOW row: never shown to a caller nor approved
     )

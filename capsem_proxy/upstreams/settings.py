@@ -108,7 +108,7 @@ class RetrySettings(_Section):
         30.0, ge=0, description="a provider's Retry-After up to this long is waited out; longer falls over"
     )
     retry_on: list[RetryOn] = Field(
-        default_factory=lambda: [429, 500, 502, 503, 504, "timeout", "connect"],
+        default_factory=lambda: list[RetryOn]([429, 500, 502, 503, 504, "timeout", "connect"]),
         description="HTTP statuses and errors (timeout, connect, reset) worth another try or the next upstream",
     )
     audit_every_attempt: bool = Field(

@@ -282,3 +282,17 @@ async def test_verify_running_while_a_prune_removes_rows_it_has_yet_to_read_repo
     assert report.start is not None and report.start.seq == 14
     assert report.walk.rows >= 4  # the rows left after the checkpoint were checked
     assert (await store.verify()).broken is None
+
+
+async def test_an_erasure_step_reads_its_rows_a_page_at_a_time(store, monkeypatch):
+    from capsem_proxy.audit import lifecycle
+
+    monkeypatch.setattr(lifecycle, "_PAGE", 2)  # pages of 2 rows within steps of 5
+    result = await store.run(erase, tenant_id="tenant-a", max_rows=5)
+    assert (result.requests, result.decisions, result.steps) == (5, 5, 2)
+    steps = sorted((orjson.loads(row["details"]) for row in await store.rows("decisions", tenant_id="tenant-a")
+                    if row["hook"] == "erasure"), key=lambda details: details["complete"])
+    assert [(step["requests"], step["decisions"], step["complete"]) for step in steps] == [(5, 0, False),
+                                                                                             (0, 5, True)]
+    report = await store.verify()
+    assert report.broken is None, report.describe()

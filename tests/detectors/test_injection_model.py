@@ -67,3 +67,26 @@ def test_the_detector_without_the_model_reports_no_classifier_evidence(profile):
     detector = InjectionDetector(0.6, profile)
     analysis = detector.analyze("Hello there, how are you?")
     assert "classifier" not in analysis.families
+
+
+def _cross_texts() -> list[str]:
+    from eval.corpus import load_corpus
+
+    texts = []
+    for item in load_corpus(ROOT / "eval" / "cross" / "injection.jsonl").items:
+        response = item.fields.get("response")
+        text = response.get("content") if isinstance(response, dict) else item.fields.get("text")
+        if isinstance(text, str):
+            texts.append(normalize(text).words)
+    return texts
+
+
+def test_no_cross_source_item_is_in_the_training_data():
+    """The held-out (cross-source) items measure generalisation only: none of them, nor any long
+    passage of one, is a training example."""
+    training = [normalize(example.text).words for example in _trainer().training_examples()]
+    joined = "\n".join(training)
+    cross = _cross_texts()
+    assert cross
+    assert not set(cross) & set(training)
+    assert not [text for text in cross if len(text) >= 80 and text in joined]

@@ -161,6 +161,29 @@ def test_stream_idle_timeout_ends_the_stream_with_an_error_event(impatient_proxy
     assert orjson.loads(last_event[6:])["error"]["message"]
 
 
+def test_a_stream_whose_headers_never_come_is_504(impatient_proxy):
+    scenario = orjson.dumps({"slow_ms": 3000}).decode()
+    body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+    response = httpx.post(
+        f"{impatient_proxy.base_url}/v1/chat/completions", content=body, timeout=10,
+        headers={"authorization": f"Bearer {OPENAI_KEY}", "x-fake-scenario": scenario},
+    )
+    _assert_openai_error(response, 504)
+
+
+def test_a_stream_longer_than_the_idle_limit_but_never_silent_that_long_completes(impatient_proxy):
+    # Events 0.2 s apart for about 2 s: four times the 0.5 s limit in all, never half of it in one silence.
+    scenario = orjson.dumps({"delay_ms": 200, "events": 10}).decode()
+    body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+    with httpx.stream(
+        "POST", f"{impatient_proxy.base_url}/v1/chat/completions", content=body, timeout=10,
+        headers={"authorization": f"Bearer {OPENAI_KEY}", "x-fake-scenario": scenario},
+    ) as response:
+        assert response.status_code == 200
+        text = response.read().decode()
+    assert '"error"' not in text and text.rstrip().endswith("data: [DONE]")
+
+
 def test_no_answer_from_the_proxy_contains_a_traceback(proxy):
     for path in ("/v1/chat/completions", "/v1/messages", GEMINI_PATH, "/nope"):
         response = httpx.post(f"{proxy.base_url}{path}", content=b"\xff\xfe", headers={"authorization": "Bearer k"})

@@ -7,7 +7,7 @@ import pytest
 from capsem_proxy.providers.anthropic import AnthropicAdapter
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
-from capsem_proxy.streaming.events import StreamEvent, ToolCallDelta
+from capsem_proxy.streaming.events import COUNTS, NOTHING, TOOL_CALL, StreamEvent, ToolCallDelta
 
 CASES = [
     (OpenAIAdapter(), "chat", None, {"choices": [{"index": 0, "delta": {"tool_calls": [
@@ -47,20 +47,23 @@ def test_plain_text_events_do_not_match():
     assert not GeminiAdapter().may_carry_tool_call(b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}')
 
 
-SAMPLES = [
-    b'data: {"choices":[{"delta":{"content":"plain text"}}]}\n\n',
-    b'data: {"usage":{"prompt_tokens":3}}\n\n',
-    b'{"usageMetadata":{"promptTokenCount":3}}',
-    b'data: {"text":"caf\\u00e9"}\n\n',
-    b'd\x00a\x00t\x00a\x00',
-    b"",
-    *(orjson.dumps(payload) for _, _, _, payload in CASES),
-]
+@pytest.mark.parametrize("adapter", [OpenAIAdapter(), AnthropicAdapter(), GeminiAdapter()])
+@pytest.mark.parametrize("raw", [b'data: {"choices":[{"delta":{"tool\\u005fcalls":[]}}]}\n\n', b'd\x00a\x00t\x00a\x00'])
+def test_a_disguised_key_counts_as_a_possible_tool_call(adapter, raw):
+    assert adapter.may_carry_tool_call(raw)
 
 
 @pytest.mark.parametrize("adapter", [OpenAIAdapter(), AnthropicAdapter(), GeminiAdapter()])
-@pytest.mark.parametrize("raw", SAMPLES)
-def test_one_scan_for_decoding_agrees_with_the_usage_and_tool_call_checks(adapter, raw):
-    from capsem_proxy.streaming.usage import may_report_usage
+def test_the_core_searched_first_is_in_every_marker(adapter):
+    core = adapter._marker_core
+    assert core is None or all(core in marker for marker in adapter.tool_call_markers)
+    for marker in adapter.tool_call_markers:
+        assert adapter.stream_event_need(b'data: {"x":"' + marker + b'"}\n\n') == TOOL_CALL
 
-    assert adapter.may_need_decoding(raw) == (may_report_usage(raw) or adapter.may_carry_tool_call(raw))
+
+@pytest.mark.parametrize("adapter", [OpenAIAdapter(), AnthropicAdapter(), GeminiAdapter()])
+def test_what_an_unread_event_needs(adapter):
+    assert adapter.stream_event_need(b'data: {"choices":[{"delta":{"content":"plain text"}}]}\n\n') == NOTHING
+    assert adapter.stream_event_need(b'data: {"usage":{"prompt_tokens":3}}\n\n') == COUNTS
+    assert adapter.stream_event_need(b'{"usageMetadata":{"promptTokenCount":3}}') == COUNTS
+    assert adapter.stream_event_need(b'data: {"text":"caf\\u00e9","usage":{}}\n\n') == TOOL_CALL

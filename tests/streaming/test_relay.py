@@ -32,7 +32,7 @@ async def _block_named_tools(call):
     return Outcome([], None)
 
 
-async def _run(chunks, decoder=None):
+async def _run(chunks, decoder=None, guards=None):
     adapter = OpenAIAdapter()
     sent = []
 
@@ -41,11 +41,13 @@ async def _run(chunks, decoder=None):
 
     guard = StreamGuard(GuardChecks(_no_text_policy, _block_named_tools), mode="guard", window_chars=0,
                         max_buffer_bytes=1 << 20, reads_text=False)
+    if guards is not None:
+        guards.append(guard)
     await relay_guarded(
         send, Upstream(chunks), sse=True, decoder=decoder or adapter.stream_decoder("chat"), guard=guard,
         error_event=lambda exc: adapter.stream_error_event("chat", exc.status, exc.message, exc.kind),
         block_event=lambda decision: adapter.stream_error_event("chat", 403, block_message(decision), "permission"),
-        needs_decoding=adapter.may_carry_tool_call,
+        event_need=adapter.stream_event_need,
     )
     return b"".join(sent)
 
@@ -180,3 +182,30 @@ async def test_cr_only_line_ends_split_into_the_same_events_wherever_the_reads_a
     body, guard = await _run_reading(chunks)
     assert _blocked_by(guard) is None and body == stream
     assert guard.answer.text == "one two"
+
+
+_TEXT_EVENT = _chunk({"choices": [{"index": 0, "delta": {"content": "ok"}}]}) + b"\n\n"
+_BLOCKED_CALL = _chunk({"choices": [{"index": 0, "delta": {"tool_calls": [
+    {"index": 0, "id": "c1", "type": "function", "function": {"name": "capsem_block_tool", "arguments": "{}"}}]},
+    "finish_reason": "tool_calls"}]}) + b"\n\n"
+_MARKER_AT = len(_TEXT_EVENT) + _BLOCKED_CALL.index(b'"tool_calls"')
+
+
+@pytest.mark.parametrize("cut", range(_MARKER_AT, _MARKER_AT + len(b'"tool_calls"') + 1))
+async def test_a_tool_call_whose_marker_is_cut_across_two_reads_is_still_screened(cut):
+    stream = _TEXT_EVENT + _BLOCKED_CALL + _TEXT_EVENT
+    body = await _run([stream[:cut], stream[cut:]])
+    head, found, _ = body.partition(b"Tool blocked by security policy: bad tool")
+    assert found and b"capsem_block_tool" not in head
+    assert head.startswith(_TEXT_EVENT)  # the text before the call still went out, untouched
+
+
+async def test_events_without_a_call_go_out_unread_and_untouched():
+    usage = _chunk({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}) + b"\n\n"
+    odd = b": a comment\ndata: not json\n\n"
+    stream = _TEXT_EVENT * 3 + odd + usage + b"data: [DONE]\n\n"
+    for chunks in ([stream], [stream[:7], stream[7:]], [bytes([byte]) for byte in stream]):
+        guards = []
+        assert await _run(chunks, guards=guards) == stream
+        usage = guards[0].answer.usage
+        assert (usage.input_tokens, usage.output_tokens) == (3, 5)

@@ -112,6 +112,11 @@ def test_an_event_growing_past_the_cap_fails_the_stream():
     b"data: caf\xc3\xa9\n\n",
     b"data: \n\n",
     b"event: x",
+    b"event: x\rdata: y\ndata: z\n\n",
+    b"data: a\r\ndata: b\r\n\r\n",
+    b"data: a\rb\r\n\r\n",
+    b"event: x\r\ndata: a\r\n\r\n",
+    b"data: {\"candidates\":[]}\r\n\r\n",
 ])
 def test_event_data_reads_what_parse_event_reads(raw):
     assert event_data(raw) == parse_event(raw).data.encode()

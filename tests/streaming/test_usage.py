@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from capsem_proxy.providers.anthropic import AnthropicAdapter
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
-from capsem_proxy.streaming.usage import UsageMeter
+from capsem_proxy.streaming.events import UsageDelta
+from capsem_proxy.streaming.usage import HeldUsage, UsageMeter, sse_events, sse_usage_reader
 
 
 def test_openai_chat_usage_chunk() -> None:
@@ -62,3 +65,67 @@ def test_unreadable_usage_event_is_ignored() -> None:
     meter = UsageMeter(OpenAIAdapter().stream_decoder("chat"))
     meter.sse(b'data: {"usage": not json}\n\n')
     assert (meter.input_tokens, meter.output_tokens) == (None, None)
+
+
+def _gemini_event(prompt: int, output: int | None) -> bytes:
+    usage = b'"promptTokenCount":%d' % prompt + (b',"candidatesTokenCount":%d' % output if output is not None else b"")
+    return b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]}}],"usageMetadata":{' + usage + b"}}\r\n\r\n"
+
+
+def _held(decoder) -> tuple[HeldUsage, list[bytes]]:
+    read = sse_usage_reader(decoder)
+    seen: list[bytes] = []
+
+    def reading(raw: bytes):
+        seen.append(raw)
+        return read(raw)
+
+    return HeldUsage(reading, sse_events), seen
+
+
+def test_held_usage_reads_only_the_newest_report_when_it_holds_both_counts() -> None:
+    held, seen = _held(GeminiAdapter().stream_decoder("stream_generate"))
+    held.add(b"".join(_gemini_event(4, None) for _ in range(5)))
+    for _ in range(3):
+        held.add(_gemini_event(4, None))
+    held.add(_gemini_event(4, 9) + b'data: {"candidates":[]}\r\n\r\n')
+    assert held.settle() == UsageDelta(4, 9)
+    assert seen == [_gemini_event(4, 9)]  # the event after it reports nothing, the ones before were never read
+    assert held.settle() is None
+
+
+def test_held_usage_reads_back_until_both_counts_are_known() -> None:
+    held, seen = _held(AnthropicAdapter().stream_decoder("messages"))
+    start = (b'event: message_start\ndata: {"type":"message_start","message":{"content":[],'
+             b'"usage":{"input_tokens":25,"output_tokens":1}}}\n\n')
+    delta = b'event: message_delta\ndata: {"type":"message_delta","delta":{},"usage":{"output_tokens":15}}\n\n'
+    broken = b'data: {"usage": nope\n\n'
+    held.add(start)
+    held.add(broken)  # unreadable: reports nothing (it holds no call, and was sent)
+    held.add(delta)
+    assert held.settle() == UsageDelta(25, 15)
+    assert seen == [delta, broken, start]
+
+
+def test_held_usage_is_read_past_its_cap() -> None:
+    held, seen = _held(GeminiAdapter().stream_decoder("stream_generate"))
+    event = _gemini_event(4, 2)
+    results = [held.add(event) for _ in range(64 * 1024 // len(event) + 1)]
+    assert results[-1] == UsageDelta(4, 2) and all(result is None for result in results[:-1])
+    assert len(seen) == 1 and held.settle() is None
+
+
+@pytest.mark.parametrize("stream", [
+    b'data: {"a":1}\n\ndata: {"usage":{"x":1}}\n\n\n\ndata: {"b":2}\n\nevent: e\ndata: {"usage":{"x":2}}\n\n',
+    b'data: {"usageMetadata":{"p":1}}\r\n\r\ndata: {"t":"x"}\r\n\r\ndata: {"usageMetadata":{"p":2}}\r\n\r\n',
+    b'data: {"usage":1}\r\n\r\ndata: {"t":"x"}\n\ndata: {"usage":2}\r\rdata: {"u\\u0073age":3}\n\n',
+    b'data: {"t":"said \\"usage\\""}\n\n: comment\ndata: {"usage":{"x":3}}\n\n',
+])
+def test_sse_events_with_counts_come_newest_first_as_a_full_split_reads_them(stream) -> None:
+    from capsem_proxy.streaming.sse import SSESplitter, parse_event
+    from capsem_proxy.streaming.usage import may_report_usage
+
+    splitter = SSESplitter()
+    expected = [parse_event(raw).data for raw in reversed(splitter.feed_events(stream) + splitter.finish())
+                if may_report_usage(raw)]
+    assert [parse_event(raw).data for raw in sse_events(stream)] == expected

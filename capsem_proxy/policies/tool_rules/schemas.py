@@ -88,7 +88,8 @@ def _described(error: ValidationError) -> str:
     keyword = error.validator
     instance = error.instance
     if keyword == "required" and isinstance(instance, dict):
-        missing = [name for name in error.validator_value if name not in instance]
+        required = error.validator_value
+        missing = [name for name in required if name not in instance] if isinstance(required, list) else []
         return f"missing required argument '{_joined(where, missing[0] if missing else '?')}'"
     if keyword == "additionalProperties" and isinstance(instance, dict) and isinstance(error.schema, dict):
         known = error.schema.get("properties") or {}
