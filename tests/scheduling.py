@@ -4,8 +4,8 @@ and the slowest test files handed out first.
 `pytest -n 2 --dist loadfile` gives each worker whole files in collection order; a slow file collected
 last runs alone while the other worker idles. Files are therefore ordered by the seconds they took in
 the previous run (kept in pytest's cache), longest first; a file without that record goes first if it
-starts processes or servers, last if it runs in-process. The order of the tests inside
-a file never changes.
+starts processes or servers, last if it runs in-process. The order of the tests inside a file never
+changes.
 """
 
 from __future__ import annotations
@@ -67,10 +67,11 @@ class FileTimes:
         self.seconds[_file_of(report.nodeid)] += report.duration
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        # A run narrowed by -m or -k, or stopped early, timed only part of some files.
+        # A run narrowed by -m or -k, stopped early or interrupted timed only part of some files.
         narrowed = self.config.option.markexpr or self.config.option.keyword or session.shouldstop
+        finished = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
         cache = getattr(self.config, "cache", None)
-        if cache is None or not self.seconds or narrowed or exitstatus != 0:
+        if cache is None or not self.seconds or narrowed or not finished:
             return
         recorded: dict[str, float] = cache.get(CACHE_KEY, {})
         recorded.update({path: round(seconds, 2) for path, seconds in self.seconds.items()})

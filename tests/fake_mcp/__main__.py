@@ -27,7 +27,11 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(http_app(args.json, args.stateless), log_level="warning", lifespan="on")
+    # A test that left a request on a slow scenario (`misbehave("slow", delay=30)`) has its answer
+    # already: on SIGTERM the fake server gives what is still running a second, not until it is done.
+    config = uvicorn.Config(
+        http_app(args.json, args.stateless), log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     print(f"FAKE_MCP_READY http://{args.host}:{port}", flush=True)
     server.run(sockets=[sock])

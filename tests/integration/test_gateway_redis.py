@@ -27,6 +27,9 @@ def pair(fake_provider) -> Iterator[tuple]:
     require_service("Redis", "127.0.0.1", 6379)
     shared = Path(mkdtemp(prefix="capsem-gateway-pair-")) / "audit.db"
     config = {
+        # One audit store, so one server secret: each process's own would key its chain apart, and the
+        # second could never write its rows (nor flush them when stopped).
+        "server": {"tenant_secret": f"gateway-pair-{uuid.uuid4().hex}"},
         "audit": {"url": f"sqlite:///{shared}"},
         "limits": {
             "store_url": REDIS_URL, "key_prefix": f"capsem-test:{uuid.uuid4().hex}:", "on_store_down": "closed",
