@@ -252,12 +252,21 @@ def test_replicas_sharing_a_store_answer_alike_and_accept_each_others_login(fake
     """What one replica proxied is visible from another, and a dashboard login made on one is
     accepted by the other (same token, no shared session state)."""
     shared = Path(tempfile.mkdtemp(prefix="capsem-replicas-")) / "audit.db"
-    config = {"admin": {"token": ADMIN_TOKEN}, "audit": {"url": f"sqlite:///{shared}"}}
+    # Replicas of one deployment share the audit store and the server secret that keys its chain.
+    config = {"admin": {"token": ADMIN_TOKEN}, "audit": {"url": f"sqlite:///{shared}"},
+              "server": {"tenant_secret": f"replicas-{shared.parent.name}"}}
     first = start_proxy(fake_provider.base_url, config)
     second = start_proxy(fake_provider.base_url, config)
     try:
         blocked = _chat(first, KEY_A, "capsem_block through the first replica", "sess-replicas")
         assert blocked.status_code == 403
+        # ...and what the second proxied is visible from the first: both write to the one chain.
+        also = _chat(second, KEY_A, "capsem_block through the second replica", "sess-replicas-2")
+        assert also.status_code == 403
+        seen_first = _eventually(
+            lambda: _admin(first, "/requests", session_id="sess-replicas-2").json()["requests"], 1
+        )
+        assert [row["request_id"] for row in seen_first] == [also.headers["x-capsem-request-id"]]
         with httpx.Client(base_url=first.base_url) as browser:
             assert browser.post("/dashboard/login", headers=BEARER).status_code == 204
             cookie = browser.cookies["capsem_admin_session"]
