@@ -166,6 +166,10 @@ async def relay_guarded(
                     else:
                         guard.add_usage(usage.settle())
                         released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
+                    if not bytes_sent and released[-1]:
+                        # The first bytes released go out at once, not after the checks of the
+                        # read's other events: the time to the first byte is the client's wait.
+                        bytes_sent += await _send_released(send, released)
             else:
                 assert array_splitter is not None
                 for segment, element in array_splitter.feed_segments(chunk):
@@ -184,6 +188,8 @@ async def relay_guarded(
                         if not is_separator(segment[: len(segment) - len(element)]):
                             deltas.append(_OUTSIDE_ELEMENTS)
                         released.append(await guard.push(segment, deltas))
+                    if not bytes_sent and released[-1]:
+                        bytes_sent += await _send_released(send, released)
             if released:
                 bytes_sent += await _send_released(send, released)
         guard.add_usage(usage.settle())

@@ -1,6 +1,8 @@
 """The guarded relay: an unterminated last event is inspected like any other, and a failure
 inside inspection still ends the stream with the provider's error event."""
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -209,3 +211,39 @@ async def test_events_without_a_call_go_out_unread_and_untouched():
         assert await _run(chunks, guards=guards) == stream
         usage = guards[0].answer.usage
         assert (usage.input_tokens, usage.output_tokens) == (3, 5)
+
+
+# ---------------------------------------------------------------------------- time to the first byte
+
+async def test_the_first_released_bytes_go_out_before_the_checks_of_the_rest_of_the_read():
+    """One read carries the opening event and the text events: the opening event is released before
+    any text is checked, and it is sent then, not once the read's every event has been checked (a
+    check that waits for the first byte would otherwise wait forever)."""
+    adapter = OpenAIAdapter()
+    first_sent = asyncio.Event()
+    sent: list[bytes] = []
+
+    async def send(message):
+        body = message.get("body", b"")
+        sent.append(body)
+        if body:
+            first_sent.set()
+
+    async def waits_for_the_first_byte(check):
+        await first_sent.wait()
+        return Outcome([], None)
+
+    guard = StreamGuard(GuardChecks(waits_for_the_first_byte, _block_named_tools), mode="guard", window_chars=0,
+                        max_buffer_bytes=1 << 20)
+    opening = _chunk({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}) + b"\n\n"
+    texts = b"".join(
+        _chunk({"choices": [{"index": 0, "delta": {"content": word * 40}}]}) + b"\n\n" for word in ("a", "b", "c")
+    )
+    await asyncio.wait_for(relay_guarded(
+        send, Upstream([opening + texts + b"data: [DONE]\n\n"]), sse=True, decoder=adapter.stream_decoder("chat"),
+        guard=guard,
+        error_event=lambda exc: adapter.stream_error_event("chat", exc.status, exc.message, exc.kind),
+        block_event=lambda decision: adapter.stream_error_event("chat", 403, block_message(decision), "permission"),
+    ), timeout=10)
+    assert sent[0] == opening
+    assert b"".join(sent) == opening + texts + b"data: [DONE]\n\n"
