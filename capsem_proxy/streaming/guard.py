@@ -184,6 +184,11 @@ class StreamGuard:
         self.decisions: list[Decision] = []
 
     @property
+    def text_released(self) -> bool:
+        """True once some of the answer's text was approved for the client."""
+        return self._approved_chars > 0
+
+    @property
     def has_open_calls(self) -> bool:
         """True while a tool call the model emits is still being assembled."""
         return bool(self._open_calls)

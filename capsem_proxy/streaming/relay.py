@@ -141,6 +141,8 @@ async def relay_guarded(
     # released for the events before a block still goes out, so what the client gets depends on
     # the events only, never on how the provider's bytes were cut into reads.
     released: list[bytes] = []
+    # True until the guard released the answer's first text (see below).
+    early = True
     ending = b""
     # Reads that are whole events, each holding no call, go out at once while nothing is held.
     whole_need = event_need if sse else None
@@ -166,9 +168,14 @@ async def relay_guarded(
                     else:
                         guard.add_usage(usage.settle())
                         released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
-                    if not bytes_sent and released[-1]:
-                        # The first bytes released go out at once, not after the checks of the
-                        # read's other events: the time to the first byte is the client's wait.
+                        if early and released[-1]:
+                            # Until the first text is out, what the guard releases goes out at once,
+                            # not after the checks of the read's other events: the time to the first
+                            # byte (and to the first text) is the client's wait. Later releases go
+                            # out once a read.
+                            bytes_sent += await _send_released(send, released)
+                            early = not guard.text_released
+                    if not bytes_sent and released and released[-1]:
                         bytes_sent += await _send_released(send, released)
             else:
                 assert array_splitter is not None
@@ -188,7 +195,10 @@ async def relay_guarded(
                         if not is_separator(segment[: len(segment) - len(element)]):
                             deltas.append(_OUTSIDE_ELEMENTS)
                         released.append(await guard.push(segment, deltas))
-                    if not bytes_sent and released[-1]:
+                        if early and released[-1]:
+                            bytes_sent += await _send_released(send, released)
+                            early = not guard.text_released
+                    if not bytes_sent and released and released[-1]:
                         bytes_sent += await _send_released(send, released)
             if released:
                 bytes_sent += await _send_released(send, released)

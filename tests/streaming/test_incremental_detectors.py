@@ -49,6 +49,9 @@ def _policies(incremental: bool):
         configured.policy.incremental_answers = incremental
         configured.traits = PolicyTraits.of(configured.policy)  # traits are read at load: read them again
         configured.policy.detector = CountingScans(configured.policy.detector)
+        # What is compared is what each way of reading releases, not how fast: a busy machine must
+        # not turn a slow check (the first phone number loads its library) into a policy error.
+        configured.timeout_s = 60.0
     return policies
 
 

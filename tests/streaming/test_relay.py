@@ -247,3 +247,37 @@ async def test_the_first_released_bytes_go_out_before_the_checks_of_the_rest_of_
     ), timeout=10)
     assert sent[0] == opening
     assert b"".join(sent) == opening + texts + b"data: [DONE]\n\n"
+
+
+async def test_the_first_text_goes_out_before_the_checks_of_the_text_after_it_in_the_same_read():
+    adapter = OpenAIAdapter()
+    first_text_sent = asyncio.Event()
+    sent: list[bytes] = []
+    checks = 0
+
+    async def send(message):
+        body = message.get("body", b"")
+        sent.append(body)
+        if b"aaaa" in body:
+            first_text_sent.set()
+
+    async def later_checks_wait_for_the_first_text(check):
+        nonlocal checks
+        checks += 1
+        if checks > 1:
+            await first_text_sent.wait()
+        return Outcome([], None)
+
+    guard = StreamGuard(GuardChecks(later_checks_wait_for_the_first_text, _block_named_tools), mode="guard",
+                        window_chars=0, max_buffer_bytes=1 << 20)
+    opening = _chunk({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}) + b"\n\n"
+    texts = [_chunk({"choices": [{"index": 0, "delta": {"content": word * 80}}]}) + b"\n\n" for word in "abc"]
+    stream = opening + b"".join(texts) + b"data: [DONE]\n\n"
+    await asyncio.wait_for(relay_guarded(
+        send, Upstream([stream]), sse=True, decoder=adapter.stream_decoder("chat"), guard=guard,
+        error_event=lambda exc: adapter.stream_error_event("chat", exc.status, exc.message, exc.kind),
+        block_event=lambda decision: adapter.stream_error_event("chat", 403, block_message(decision), "permission"),
+    ), timeout=10)
+    assert checks > 1
+    assert b"".join(sent) == stream
+    assert sent.index(texts[0]) < len(sent) - 1  # the first text went out in a send of its own
