@@ -54,6 +54,18 @@ def _spend_the_minute(client: openai.OpenAI) -> openai.RateLimitError:
     pytest.fail("the per-minute limit never refused a request")
 
 
+def _refused_eventually(client: openai.OpenAI, never: str) -> openai.RateLimitError:
+    """Requests until one is refused with 429; usage is charged after an answer, so a refusal that
+    depends on it may come a few requests late. Fails with `never` when none is refused."""
+    for _ in range(50):
+        try:
+            _chat(client)
+        except openai.RateLimitError as exc:
+            return exc
+        time.sleep(0.05)
+    pytest.fail(never)
+
+
 def test_requests_per_minute_gives_openai_shaped_429(gateway, fake_provider):
     client = _openai(gateway, create_key(gateway, tenant="team-rpm")["key"])
     response = _spend_the_minute(client).response
@@ -91,31 +103,18 @@ def test_tokens_are_charged_after_the_answer(gateway, fake_provider):
     client = _openai(gateway, create_key(gateway, tenant="team-tokens")["key"])
     first = _chat(client).parse()
     assert first.usage.total_tokens > 1
-    for _ in range(50):  # settled when the answer is over
-        try:
-            _chat(client)
-        except openai.RateLimitError as exc:
-            assert exc.response.headers["x-ratelimit-limit-tokens"] == "1"
-            assert exc.response.headers["x-ratelimit-remaining-tokens"] == "0"
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the tokens of the first answer were never charged")
+    # Charged when the answer is over, so a little after it.
+    refused = _refused_eventually(client, "the tokens of the first answer were never charged")
+    assert refused.response.headers["x-ratelimit-limit-tokens"] == "1"
+    assert refused.response.headers["x-ratelimit-remaining-tokens"] == "0"
 
 
 def test_spent_budget_rejects_without_retry(gateway, fake_provider):
     client = _openai(gateway, create_key(gateway, tenant="team-budget")["key"])
     _chat(client)
-    for _ in range(50):
-        try:
-            _chat(client)
-        except openai.RateLimitError as exc:
-            assert "budget" in exc.response.json()["detail"]
-            assert exc.response.headers["x-should-retry"] == "false"
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the budget never ran out")
+    refused = _refused_eventually(client, "the budget never ran out")
+    assert "budget" in refused.response.json()["detail"]
+    assert refused.response.headers["x-should-retry"] == "false"
 
 
 def test_spent_budget_downgrades_to_the_cheaper_model(gateway, fake_provider):

@@ -148,24 +148,29 @@ def test_provider_timeout_is_504(impatient_proxy):
     _assert_anthropic_error(response, 504)
 
 
-def test_stream_idle_timeout_ends_the_stream_with_an_error_event(impatient_proxy):
-    scenario = orjson.dumps({"delay_ms": 2000, "events": 3}).decode()
-    body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+_STREAMED_CHAT = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+
+
+def _streamed_chat(proxy, scenario: dict) -> str:
+    """The whole text of a streamed chat answer (status 200) through `proxy` in the fake's `scenario`."""
+    headers = {"authorization": f"Bearer {OPENAI_KEY}", "x-fake-scenario": orjson.dumps(scenario).decode()}
     with httpx.stream(
-        "POST", f"{impatient_proxy.base_url}/v1/chat/completions", content=body, timeout=10,
-        headers={"authorization": f"Bearer {OPENAI_KEY}", "x-fake-scenario": scenario},
+        "POST", f"{proxy.base_url}/v1/chat/completions", content=_STREAMED_CHAT, timeout=10, headers=headers,
     ) as response:
         assert response.status_code == 200
-        text = response.read().decode()
+        return response.read().decode()
+
+
+def test_stream_idle_timeout_ends_the_stream_with_an_error_event(impatient_proxy):
+    text = _streamed_chat(impatient_proxy, {"delay_ms": 2000, "events": 3})
     last_event = [line for line in text.splitlines() if line.startswith("data: ")][-1]
     assert orjson.loads(last_event[6:])["error"]["message"]
 
 
 def test_a_stream_whose_headers_never_come_is_504(impatient_proxy):
     scenario = orjson.dumps({"slow_ms": 3000}).decode()
-    body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
     response = httpx.post(
-        f"{impatient_proxy.base_url}/v1/chat/completions", content=body, timeout=10,
+        f"{impatient_proxy.base_url}/v1/chat/completions", content=_STREAMED_CHAT, timeout=10,
         headers={"authorization": f"Bearer {OPENAI_KEY}", "x-fake-scenario": scenario},
     )
     _assert_openai_error(response, 504)
@@ -173,14 +178,7 @@ def test_a_stream_whose_headers_never_come_is_504(impatient_proxy):
 
 def test_a_stream_longer_than_the_idle_limit_but_never_silent_that_long_completes(impatient_proxy):
     # Events 0.2 s apart for about 2 s: four times the 0.5 s limit in all, never half of it in one silence.
-    scenario = orjson.dumps({"delay_ms": 200, "events": 10}).decode()
-    body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
-    with httpx.stream(
-        "POST", f"{impatient_proxy.base_url}/v1/chat/completions", content=body, timeout=10,
-        headers={"authorization": f"Bearer {OPENAI_KEY}", "x-fake-scenario": scenario},
-    ) as response:
-        assert response.status_code == 200
-        text = response.read().decode()
+    text = _streamed_chat(impatient_proxy, {"delay_ms": 200, "events": 10})
     assert '"error"' not in text and text.rstrip().endswith("data: [DONE]")
 
 
