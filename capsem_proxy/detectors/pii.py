@@ -306,6 +306,20 @@ def _phone_results(
     return results
 
 
+def _warm_phone_matching(recognizer: Any) -> None:
+    """Load python-phonenumbers' metadata of the configured regions and compile its matcher, as
+    the first phone candidate would (some 35 ms): done when the detector is built, not on a request."""
+    import phonenumbers
+
+    for region in recognizer.supported_regions:
+        example = phonenumbers.example_number(region)
+        if example is None:
+            continue
+        written = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+        for _ in phonenumbers.PhoneNumberMatcher(written, region, leniency=recognizer.leniency):
+            break
+
+
 def _valid_phone_regions(phonenumbers: Any, candidate: str, regions: Sequence[str]) -> Iterator[str]:
     """The regions in which `candidate` parses as a valid number, lazily (an international number
     is valid everywhere or nowhere: the first region stands for all)."""
@@ -382,6 +396,8 @@ class PIIDetector:
             if entity is None:
                 continue
             recognizer = _build_recognizer(entity, phone_regions)
+            if kind == "phone_number":
+                _warm_phone_matching(recognizer)
             context = _context_pattern(recognizer.context or ())
             prefilters = [(literals, re.compile(pattern)) for literals, pattern in entity.prefilters]
             strict_context = _context_pattern(entity.strict_cues) if entity.strict_cues else context
