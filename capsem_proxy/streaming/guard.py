@@ -170,6 +170,9 @@ class StreamGuard:
         # With holds, text is approved as soon as it is checked: until the first text is approved
         # (time to the first byte) every event is checked, then every `check_every_chars` as without.
         self._eager = bool(self._holds)
+        # The last hold read: (approved point, checked limit, approvable point). The text is only
+        # appended to, so the same two points give the same answer; between checks they do not move.
+        self._last_hold = (-1, -1, 0)
         self._approved_chars = 0
         self._released_chars = 0  # text of every event released so far ends here (guarded offsets)
         self._read_text_chars = 0  # answer text and thinking the last check read
@@ -294,8 +297,13 @@ class StreamGuard:
         limit = self._seen_by_all() - self._window
         approved = self._approved_chars
         if self._holds and limit > approved:
+            last_approved, last_limit, approvable = self._last_hold
+            if last_approved == approved and last_limit == limit:
+                return approvable
             unapproved = self._guarded.slice(approved, limit)
-            limit = approved + min(hold(unapproved) for hold in self._holds)
+            approvable = approved + min(hold(unapproved) for hold in self._holds)
+            self._last_hold = (approved, limit, approvable)
+            return approvable
         return limit
 
     def _seen_by_all(self) -> int:
@@ -408,9 +416,14 @@ class StreamGuard:
         raise StreamBlocked(decision)
 
     def _release(self) -> bytes:
-        released: list[bytes] = []
         pending = self._pending
         approved = self._approved_chars
+        if not pending:
+            return b""
+        head = pending[0]
+        if head.text_end > approved and (not head.splittable or head.text_start >= approved):
+            return b""  # the oldest event waits for more of its text to be approved (as in the loop below)
+        released: list[bytes] = []
         held_calls = self._held_calls
         check_redactions = self._check_redactions
         while check_redactions and check_redactions[0][0] <= self._released_chars:
