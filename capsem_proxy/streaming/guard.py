@@ -255,24 +255,26 @@ class StreamGuard:
                     self._check_echo(echo)
         guarded_chars = len(guarded)
         self._pending.append(_Pending(
-            raw, text_start, guarded_chars, tuple(tool_indexes),
-            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text),
+            raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
+            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text) if echoes else (),
             texts == 1 and not tool_indexes and not echoes and guarded_chars - text_start > 1,
         ))
         self._pending_bytes += len(raw)
-        for index in dict.fromkeys(completed):
-            await self._complete_call(index)
+        if completed:
+            for index in dict.fromkeys(completed):
+                await self._complete_call(index)
         if self._pending_bytes > self._max_buffer_bytes:
             self._stop(Decision(
                 Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
                 details=f"the answer held for inspection exceeded {self._max_buffer_bytes} bytes",
             ))
         if self._mode == "pass":
-            if self._reads_text:
-                await self._check_due()
+            if self._reads_text and (whole := self._due()) is not None:
+                await self._check_text(final=False, whole=whole)
             self._approved_chars = guarded_chars
         elif guarded_chars - self._window > self._approved_chars:
-            await self._check_due()
+            if (whole := self._due()) is not None:
+                await self._check_text(final=False, whole=whole)
             self._approved_chars = max(self._approved_chars, self._approvable())
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
@@ -313,19 +315,19 @@ class StreamGuard:
             seen = min(seen, self._incremental_checked_chars)
         return seen
 
-    async def _check_due(self) -> None:
-        """Run the checks whose turn it is: the whole readers once the text grew by their share,
-        the incremental readers every `check_every_chars`."""
+    def _due(self) -> bool | None:
+        """The check whose turn it is: True for every policy (the whole readers once the text grew
+        by their share), False for the incremental readers (every `check_every_chars`), None for none."""
         guarded_chars = len(self._guarded)
         if self._whole_readers:
             grown = guarded_chars - self._checked_chars
             if grown >= self._check_every and grown >= self._checked_chars * self._whole_growth:
-                await self._check_text(final=False, whole=True)
-                return
+                return True
         if self._incremental_readers and (
             guarded_chars - self._incremental_checked_chars >= self._check_every or self._eager
         ):
-            await self._check_text(final=False, whole=False)
+            return False
+        return None
 
     def _check_echo(self, echo: EchoDelta) -> None:
         """An echo must repeat what the stream carried: text seen (and checked) before, or a
