@@ -378,9 +378,10 @@ class Pool:
             self._waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # the turn it was given passes to the next in line
+                raise
 
     async def _connect(self) -> _Connection:
         connection = _Connection(self)

@@ -375,3 +375,26 @@ async def test_tls_checks_the_certificate_and_the_host_name(certificate_authorit
         await pool.close()
     finally:
         await wrong_name.aclose()
+
+
+async def test_a_request_cancelled_while_waiting_for_a_connection_passes_its_turn_on() -> None:
+    async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for delay in (0.2, 0.0, 0.0):
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            await asyncio.sleep(delay)
+            writer.write(OK)
+            await writer.drain()
+        await reader.read()
+
+    async with ScriptedServer(slow_first) as server:
+        client = client_for(server, max_connections=1)
+        first = asyncio.create_task(_read(client))
+        await asyncio.sleep(0.05)
+        cancelled = asyncio.create_task(_read(client))
+        third = asyncio.create_task(_read(client))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        assert await asyncio.wait_for(first, 2) == (200, b'{"ok": true}')
+        assert await asyncio.wait_for(third, 2) == (200, b'{"ok": true}')
+        await client.close()
