@@ -45,6 +45,23 @@ def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
     return value
 
 
+def _replace_leaves(first: Any, second: Any, old: str, head: str, rest: str, found: list[int]) -> None:
+    """`_replace_leaf` on two parses of one document at once: `old` becomes `head` in the first
+    and `rest` in the second (one walk for both halves of a split)."""
+    if isinstance(first, dict):
+        for key, item in first.items():
+            if isinstance(item, str):
+                if key in _TEXT_KEYS and item == old:
+                    found.append(1)
+                    first[key] = head
+                    second[key] = rest
+            else:
+                _replace_leaves(item, second[key], old, head, rest, found)
+    elif isinstance(first, list):
+        for item, other in zip(first, second, strict=True):
+            _replace_leaves(item, other, old, head, rest, found)
+
+
 def _parsed_with(document: bytes, old: str, new: str) -> Any:
     """The document with its one text `old` replaced by `new`, or None when that cannot be done
     exactly. Keys spelled with escapes read as plain keys here. A document only the lenient
@@ -122,10 +139,15 @@ def split_event_text(raw: bytes, old: str, head: str, rest: str, *, sse: bool) -
     if frame is None:
         return None
     before, document, after = frame
-    first = _parsed_with(document, old, head)
-    second = _parsed_with(document, old, rest) if first is not None else None
-    if first is None or second is None:
+    try:
+        first = orjson.loads(document)
+    except orjson.JSONDecodeError:
         return None
+    second = orjson.loads(document)
+    found: list[int] = []
+    _replace_leaves(first, second, old, head, rest, found)
+    if len(found) != 1:
+        return None  # ambiguous or absent: the caller fails closed
     _strip_head(first)
     _strip_rest(second)
     # A JSON-array element after the first needs its separator (the first one's may open the array).
