@@ -78,6 +78,9 @@ class _Entity:
     # Cue words that make up for a missing format (bare digits), when stricter than the recognizer's.
     strict_cues: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    # Every match of the prefilters is this many characters without a blank at least: a text whose
+    # longest blank-free run is shorter (most prose) skips the regex.
+    min_run_chars: int = 0
 
 
 # A 13-19 digit card number whose first digits are a known issuer range, written plain or in
@@ -141,7 +144,8 @@ _ENTITIES: dict[str, _Entity] = {
         _Entity("uk_nino", "UkNinoRecognizer", _any(r"\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b")),
         _Entity("uk_nhs", "NhsRecognizer", needs_context=True),
         _Entity("es_nif", "EsNifRecognizer", _any(r"\d{7}-?[A-Za-z]")),
-        _Entity("it_fiscal_code", "ItFiscalCodeRecognizer", _any(_FISCAL_CODE_CANDIDATE), snippets=True),
+        _Entity("it_fiscal_code", "ItFiscalCodeRecognizer", _any(_FISCAL_CODE_CANDIDATE), snippets=True,
+                min_run_chars=16),
         _Entity("in_aadhaar", "InAadhaarRecognizer", needs_context=True),
         _Entity("au_tfn", "AuTfnRecognizer", needs_context=True),
         _Entity("pl_pesel", "PlPeselRecognizer", needs_context=True),
@@ -448,6 +452,7 @@ class PIIDetector:
         possible: set[str] | None = None
         if len(text) >= _LOOSENED_FROM_CHARS:
             possible = {self._loosened_patterns[index] for index in self._loosened.matching(text)}
+        longest_run: int | None = None  # the longest run of characters without a blank
         for index, active in enumerate(self._active):
             entity = active.entity
             if entity.needs_context:
@@ -456,8 +461,16 @@ class PIIDetector:
                     lowered = text.lower()
                 if index not in cued or active.context is None or not active.context.search(lowered):
                     continue
-            elif (active.needs_a_digit and not has_digit) or not active.worth_running(text, has_digit, possible):
+            elif active.needs_a_digit and not has_digit:
                 continue
+            else:
+                if entity.min_run_chars and possible is None:
+                    if longest_run is None:
+                        longest_run = max(map(len, text.split()), default=0)
+                    if longest_run < entity.min_run_chars:
+                        continue
+                if not active.worth_running(text, has_digit, possible):
+                    continue
             if lowered is None:
                 lowered = text.lower()
             for start, end, score in self._results(active, text, lowered):
