@@ -37,6 +37,19 @@ HOP_BY_HOP_HEADERS = frozenset(
     }
 )
 _RESPONSE_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {b"content-length", b"content-encoding", b"date", b"server"}
+# Answer header names as sent on (lower-cased), b"" for those dropped: names repeat from answer to
+# answer, so each is lower-cased and checked once. Bounded, since the names are the provider's.
+_RESPONSE_NAMES: dict[bytes, bytes] = {}
+_MAX_RESPONSE_NAMES = 1024
+
+
+def _response_name(name: bytes) -> bytes:
+    """`name` as sent on to the client, or b"" when the proxy drops it."""
+    lowered = name.lower()
+    sent = b"" if lowered in _RESPONSE_HEADERS_DROPPED else lowered
+    if len(_RESPONSE_NAMES) < _MAX_RESPONSE_NAMES:
+        _RESPONSE_NAMES[name] = sent
+    return sent
 
 
 @dataclass(slots=True)
@@ -238,10 +251,13 @@ class UpstreamClient:
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"the {self.name} provider could not be reached") from exc
         kept = []
+        names = _RESPONSE_NAMES
         for name, value in response.raw_headers:
-            lowered = name.lower()
-            if lowered not in _RESPONSE_HEADERS_DROPPED:
-                kept.append((lowered, value))
+            sent = names.get(name)
+            if sent is None:
+                sent = _response_name(name)
+            if sent:
+                kept.append((sent, value))
         return UpstreamResponse(
             status=response.status,
             headers=kept,
