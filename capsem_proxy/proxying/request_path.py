@@ -229,8 +229,9 @@ class RequestPath:
         # The key an upstream of another type gets: the caller's, or the one the gateway put in its place.
         upstream_key = flow.caller_key if passage is None else _key_in(flow, forwarded, query_string)
         path_and_query = route.upstream_path
-        if query_string:
-            path_and_query += "?" + query_string.decode("latin-1")
+        query = query_string.decode("latin-1") if query_string else ""
+        if query:
+            path_and_query += "?" + query
         # Which upstreams may serve it, in order (named upstreams, model globs and aliases).
         model = route.path_model if route.dialect == "azure" else flow.record.model
         targets = self._router.plan(route, model)
@@ -239,7 +240,7 @@ class RequestPath:
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
         outgoing = Outgoing(
-            flow.method, route, path_and_query, query_string.decode("latin-1"), forwarded, flow.body, flow.stream,
+            flow.method, route, path_and_query, query, forwarded, flow.body, flow.stream,
             model, upstream_key,
         )
         dispatch = self._router.dispatch(targets, outgoing)
