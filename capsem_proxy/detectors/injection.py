@@ -132,7 +132,34 @@ def _expand(pattern: str) -> list[str]:
 
 
 def _words_key(phrase: str) -> str:
-    return normalize(phrase).words
+    """`normalize(phrase).words`, built word by word from a cache: the signature file expands to a
+    few hundred thousand phrases over a few thousand distinct words."""
+    keys = [_word_key(word) for word in phrase.split()]
+    key = " ".join(word for word, _ in keys if word)
+    # Three one-letter words in a row are re-joined (spaced-out letters) as the whole phrase's
+    # gaps say, also across words whose own letters were (Devanagari marks): `normalize` decides.
+    if _SPACED_LETTERS.search(key) or any(joined for _, joined in keys):
+        return normalize(phrase).words
+    return key
+
+
+# As `normalize` finds spaced-out letters in a words view.
+_SPACED_LETTERS = re.compile(r"(?<!\S)[^\W\d_](?: [^\W\d_]){2,}(?!\S)")
+_WORD = re.compile(r"[^\W_]+")
+
+
+@lru_cache(maxsize=65536)
+def _word_key(word: str) -> tuple[str, bool]:
+    """A word's words view, and whether letters in it were re-joined (then its neighbours may
+    join them too)."""
+    normalized = normalize(word)
+    return normalized.words, len(_WORD.findall(normalized.folded)) != len(normalized.words.split())
+
+
+def _folded_key(phrase: str) -> str:
+    """A raw phrase as the folded view spells it (kana without voicing marks, Hangul and Thai
+    as folding leaves them), so that phrases in any script match what they look like."""
+    return normalize(phrase).folded
 
 
 class SignatureSet:
@@ -144,6 +171,10 @@ class SignatureSet:
         self.words = WordPhrases()
         self.squashed = SquashedPhrases(_SQUASHED_MIN_CHARS)
         self.raw = ahocorasick.Automaton()
+        # Raw phrases that start with a character outside ASCII (Chinese, Japanese, Korean, Thai…):
+        # their own automaton, run only over texts that hold such characters (the automaton's
+        # root tries its children one by one, and those phrases start with hundreds of characters).
+        self.raw_other = ahocorasick.Automaton()
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
         words: dict[str, _Signature] = {}
         squashed: dict[str, _Signature] = {}
@@ -168,8 +199,10 @@ class SignatureSet:
                             _keep_strongest(squashed, joined, rule)
                 for pattern in signature.get("raw", []):
                     rule = _Signature(pattern, family, weight)
-                    for phrase in _expand(pattern) if "|" in pattern else [pattern]:
-                        _keep_strongest(raw, phrase.lower(), rule)
+                    # Folding is character by character: the pattern folds once, alternatives and all.
+                    folded = _folded_key(pattern)
+                    for phrase in _expand(folded) if "|" in folded else [folded]:
+                        _keep_strongest(raw, phrase, rule)
                 for pattern in signature.get("regex", []):
                     try:
                         compiled = compile_linear(pattern)
@@ -185,9 +218,10 @@ class SignatureSet:
             if table:
                 phrases.make_automaton()
         for key, rule in raw.items():
-            self.raw.add_word(key, (len(key), rule))
-        if raw:
-            self.raw.make_automaton()
+            (self.raw if key[0].isascii() else self.raw_other).add_word(key, (len(key), rule))
+        for automaton in (self.raw, self.raw_other):
+            if len(automaton):
+                automaton.make_automaton()
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -231,12 +265,13 @@ class _OverrideRule:
         self.window = int(spec["window"])
         self.strong = float(spec["strong"])
         self.weak = float(spec["weak"])
-        self.verbs = frozenset(spec["verbs"])
-        self.targets = frozenset(spec["targets"])
-        self.qualifiers = frozenset(spec["qualifiers"])
-        self.owner_words = frozenset(spec.get("owner_words", []))
-        self.negations = frozenset(spec.get("negations", []))
-        self.after_qualifiers = frozenset(spec.get("after_qualifiers", []))
+        # Words of any language, spelt as the words view spells them (no accents, look-alikes folded).
+        self.verbs = _word_set(spec["verbs"])
+        self.targets = _word_set(spec["targets"])
+        self.qualifiers = _word_set(spec["qualifiers"])
+        self.owner_words = _word_set(spec.get("owner_words", []))
+        self.negations = _word_set(spec.get("negations", []))
+        self.after_qualifiers = _word_set(spec.get("after_qualifiers", []))
         self._near_targets = _NearMisses(self.targets)
         self._near_qualifiers = _NearMisses(self.qualifiers)
 
@@ -263,6 +298,10 @@ class _OverrideRule:
                     found.append((index, index + 1 + offset, self.strong if qualified else self.weak))
                     break
         return found
+
+
+def _word_set(words: list[str]) -> frozenset[str]:
+    return frozenset(key for word in words for key in [_word_key(str(word))[0]] if key)
 
 
 class _NearMisses:
@@ -503,8 +542,10 @@ class InjectionDetector:
                 start = end - length + 1
                 folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
-        if len(signatures.raw):
-            for end, (length, rule) in signatures.raw.iter(normalized.folded):
+        for automaton in (signatures.raw, signatures.raw_other):
+            if not len(automaton) or (automaton is signatures.raw_other and normalized.folded.isascii()):
+                continue
+            for end, (length, rule) in automaton.iter(normalized.folded):
                 start = end - length + 1
                 add(rule, start, end + 1, normalized.folded_span(start, end + 1))
         for index in signatures.regex_set.matching(normalized.folded):
