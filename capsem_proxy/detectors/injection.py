@@ -266,7 +266,10 @@ class _OverrideRule:
         self.strong = float(spec["strong"])
         self.weak = float(spec["weak"])
         # Words of any language, spelt as the words view spells them (no accents, look-alikes folded).
-        self.verbs = _word_set(spec["verbs"])
+        verbs = _word_set(spec["verbs"])
+        # Scrambled verbs ("ignroe", "disrgeard") are as readable as scrambled targets: a set
+        # lookup, so the per-text cost stays nil.
+        self.verbs = verbs | frozenset(variant for verb in verbs for variant in _scrambles(verb))
         self.targets = _word_set(spec["targets"])
         self.qualifiers = _word_set(spec["qualifiers"])
         self.owner_words = _word_set(spec.get("owner_words", []))
@@ -326,6 +329,19 @@ class _NearMisses:
         if word in self._deletes or _scrambled(word) in self._scrambled:
             return True
         return any(variant in self._deletes for variant in _one_letter_dropped(word))
+
+
+def _scrambles(word: str, min_length: int = 6) -> set[str]:
+    """Misspellings of an ASCII word that keep its first and last letters: every order of the
+    inner letters of a short word, one swap of neighbours or one letter dropped in a long one."""
+    if len(word) < min_length or not word.isascii():
+        return set()
+    first, inner, last = word[0], word[1:-1], word[-1]
+    if len(inner) <= 4:
+        return {first + "".join(order) + last for order in itertools.permutations(inner)} - {word}
+    swaps = {inner[:i] + inner[i + 1] + inner[i] + inner[i + 2:] for i in range(len(inner) - 1)}
+    drops = {inner[:i] + inner[i + 1:] for i in range(len(inner))}
+    return {first + variant + last for variant in swaps | drops} - {word}
 
 
 def _scrambled(word: str) -> str:
