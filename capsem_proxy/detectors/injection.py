@@ -2,7 +2,8 @@
 
 Signatures (capsem_proxy/detectors/data/injection_signatures.yaml) are grouped in families
 (instruction override, role-play jailbreaks, system prompt extraction, delimiter and role
-injection, tool hijacking, exfiltration, indirect injection, obfuscation). They are matched with
+injection, tool hijacking, exfiltration, indirect injection, text addressed to the assistant,
+authority claims, policy-file templates, obfuscation), in English and some thirty other languages. They are matched with
 Aho-Corasick automata over the views `normalize` gives (words, squashed words, folded text with
 punctuation), also over rot13 and over base64 / hex payloads found in the text. Heuristics add
 an override-verb-near-target-noun rule, invisible-character smuggling and family density, and
@@ -172,9 +173,10 @@ class SignatureSet:
         self.squashed = SquashedPhrases(_SQUASHED_MIN_CHARS)
         self.raw = ahocorasick.Automaton()
         # Raw phrases that start with a character outside ASCII (Chinese, Japanese, Korean, Thai…):
-        # their own automaton, run only over texts that hold such characters (the automaton's
-        # root tries its children one by one, and those phrases start with hundreds of characters).
+        # their own automaton, run only over texts that hold one of their first characters (the
+        # automaton's root tries its children one by one, and those phrases start with dozens).
         self.raw_other = ahocorasick.Automaton()
+        self.raw_other_starts: re.Pattern[str] | None = None
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
         words: dict[str, _Signature] = {}
         squashed: dict[str, _Signature] = {}
@@ -222,6 +224,9 @@ class SignatureSet:
         for automaton in (self.raw, self.raw_other):
             if len(automaton):
                 automaton.make_automaton()
+        starts = sorted({key[0] for key in raw if not key[0].isascii()})
+        if starts:
+            self.raw_other_starts = re.compile("[" + "".join(re.escape(char) for char in starts) + "]")
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -558,8 +563,10 @@ class InjectionDetector:
                 start = end - length + 1
                 folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
+        other_starts = signatures.raw_other_starts
         for automaton in (signatures.raw, signatures.raw_other):
-            if not len(automaton) or (automaton is signatures.raw_other and normalized.folded.isascii()):
+            if not len(automaton) or (automaton is signatures.raw_other and (
+                    normalized.folded.isascii() or other_starts is None or not other_starts.search(normalized.folded))):
                 continue
             for end, (length, rule) in automaton.iter(normalized.folded):
                 start = end - length + 1
