@@ -191,13 +191,14 @@ class SignatureSet:
                 weight = float(signature["weight"])
                 if not 0 < weight <= 1:
                     raise ValueError(f"family {family}: weight {weight} is not in (0, 1]")
+                squash = bool(signature.get("squash", True))
                 for pattern in signature.get("phrases", []):
                     rule = _Signature(pattern, family, weight)
                     for phrase in _expand(pattern):
                         key = _words_key(phrase)
                         _keep_strongest(words, f" {key} ", rule)
                         joined = key.replace(" ", "")
-                        if len(joined) >= _SQUASHED_MIN_CHARS:
+                        if squash and len(joined) >= _SQUASHED_MIN_CHARS:
                             _keep_strongest(squashed, joined, rule)
                 for pattern in signature.get("raw", []):
                     rule = _Signature(pattern, family, weight)
