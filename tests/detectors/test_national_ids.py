@@ -1,4 +1,4 @@
-"""National ids (python-stdnum checksums), phone region inference and what is not a phone number."""
+"""National ids (their own check digits), phone region inference and what is not a phone number."""
 
 from __future__ import annotations
 
