@@ -1,0 +1,105 @@
+"""Credential formats recognisable by a provider's documented prefix and shape.
+
+Each format is a regex whose named group `body` is the random part, the literals that must occur
+for the regex to run (the prefix, as `secrets` prefilters every rule), and how random the body
+must look (Shannon entropy in bits per character; placeholders such as `xxxx` or
+`your-token-here` are refused by the detector whatever their entropy). A prefix that ordinary
+words could start (`s.` of legacy Vault tokens, `key-` of Mailgun) also asks for a body mixing
+character classes (`mixed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PREFIXED_FORMATS", "TokenFormat"]
+
+_L = r"(?<![A-Za-z0-9_-])"  # no token character just before
+_R = r"(?![A-Za-z0-9_-])"  # nor just after
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFormat:
+    kind: str
+    pattern: str
+    literals: tuple[str, ...]
+    min_entropy: float = 3.0
+    # The body must hold letters and digits (and both cases when the alphabet has them).
+    mixed: bool = False
+    lowercase_literals: bool = False
+    priority: int = 85
+    # The part of the match that is the secret (0: all of it).
+    group: int | str = 0
+
+
+PREFIXED_FORMATS: tuple[TokenFormat, ...] = (
+    # Inference APIs.
+    TokenFormat("perplexity_api_key", _L + r"pplx-(?P<body>[A-Za-z0-9]{40,64})" + _R, ("pplx-",)),
+    TokenFormat("replicate_api_token", _L + r"r8_(?P<body>[A-Za-z0-9]{37})" + _R, ("r8_",)),
+    TokenFormat("xai_api_key", _L + r"xai-(?P<body>[A-Za-z0-9]{70,90})" + _R, ("xai-",)),
+    TokenFormat("fireworks_api_key", _L + r"fw_(?P<body>[A-Za-z0-9]{20,48})" + _R, ("fw_",), mixed=True),
+    TokenFormat("together_api_key", _L + r"tgp_v1_(?P<body>[A-Za-z0-9_-]{30,64})" + _R, ("tgp_v1_",)),
+    TokenFormat("huggingface_token", _L + r"api_org_(?P<body>[A-Za-z0-9]{34})" + _R, ("api_org_",)),
+    TokenFormat("langsmith_api_key", _L + r"lsv2_(?:pt|sk)_(?P<body>[a-f0-9]{32})_[a-f0-9]{10}" + _R, ("lsv2_",)),
+    TokenFormat("pinecone_api_key", _L + r"pcsk_(?P<body>[A-Za-z0-9_]{50,90})" + _R, ("pcsk_",)),
+    TokenFormat("tavily_api_key", _L + r"tvly-(?:dev-|prod-)?(?P<body>[A-Za-z0-9]{32})" + _R, ("tvly-",)),
+    TokenFormat("firecrawl_api_key", _L + r"fc-(?P<body>[a-f0-9]{32})" + _R, ("fc-",)),
+    TokenFormat("elevenlabs_api_key", _L + r"sk_(?P<body>[a-f0-9]{48})" + _R, ("sk_",)),
+    # Secret managers and infrastructure.
+    TokenFormat(
+        "vault_token", r"(?<![A-Za-z0-9_.-])s\.(?P<body>[A-Za-z0-9]{24})(?![A-Za-z0-9_.-])", ("s.",),
+        min_entropy=3.8, mixed=True, priority=60,
+    ),
+    TokenFormat("doppler_token", _L + r"dp\.(?:pt|st|sa|ct|scim|audit)\.(?P<body>[A-Za-z0-9]{40,44})" + _R, ("dp.",)),
+    TokenFormat("onepassword_token", _L + r"ops_(?P<body>eyJ[A-Za-z0-9+/=_-]{100,})", ("ops_eyJ",)),
+    TokenFormat("pulumi_token", _L + r"pul-(?P<body>[a-f0-9]{40})" + _R, ("pul-",)),
+    TokenFormat("databricks_token", _L + r"dapi(?P<body>[a-f0-9]{32})(?:-\d)?" + _R, ("dapi",)),
+    TokenFormat("grafana_token", _L + r"glsa_(?P<body>[A-Za-z0-9]{32})_[A-Fa-f0-9]{8}" + _R, ("glsa_",)),
+    TokenFormat("grafana_token", _L + r"glc_(?P<body>[A-Za-z0-9+/]{32,400}={0,2})(?![A-Za-z0-9+/=_-])", ("glc_",)),
+    TokenFormat("newrelic_key", _L + r"NR(?:AK|II|AA)-(?P<body>[A-Z0-9]{27})" + _R, ("NRAK-", "NRII-", "NRAA-")),
+    TokenFormat("newrelic_key", _L + r"NRJS-(?P<body>[a-f0-9]{19})" + _R, ("NRJS-",)),
+    TokenFormat("sentry_token", _L + r"sntrys_(?P<body>eyJ[A-Za-z0-9+/=_-]{60,})", ("sntrys_",)),
+    TokenFormat("sentry_token", _L + r"sntryu_(?P<body>[a-f0-9]{64})" + _R, ("sntryu_",)),
+    TokenFormat("postman_api_key", _L + r"PMAK-(?P<body>[a-f0-9]{24}-[a-f0-9]{34})" + _R, ("PMAK-",)),
+    TokenFormat("notion_token", _L + r"secret_(?P<body>[A-Za-z0-9]{43})" + _R, ("secret_",), mixed=True),
+    TokenFormat("notion_token", _L + r"ntn_(?P<body>[A-Za-z0-9]{40,50})" + _R, ("ntn_",)),
+    TokenFormat("figma_token", _L + r"figd_(?P<body>[A-Za-z0-9_-]{36,64})" + _R, ("figd_",)),
+    TokenFormat("supabase_token", _L + r"sbp_(?:oauth_)?(?P<body>[a-f0-9]{40})" + _R, ("sbp_",)),
+    TokenFormat("supabase_token", _L + r"sb_secret_(?P<body>[A-Za-z0-9_-]{30,64})" + _R, ("sb_secret_",)),
+    TokenFormat("planetscale_token", _L + r"pscale_(?:tkn|pw|oauth)_(?P<body>[A-Za-z0-9_.-]{32,64})" + _R,
+                ("pscale_",)),
+    TokenFormat("atlassian_token", _L + r"ATATT(?P<body>[A-Za-z0-9_=-]{150,300})" + _R, ("ATATT",)),
+    TokenFormat("atlassian_token", _L + r"ATCTT(?P<body>[A-Za-z0-9_=-]{150,300})" + _R, ("ATCTT",)),
+    TokenFormat("square_token", _L + r"sq0(?:atp|csp)-(?P<body>[A-Za-z0-9_-]{22,43})" + _R, ("sq0atp-", "sq0csp-")),
+    TokenFormat("square_token", _L + r"EAAA(?P<body>[A-Za-z0-9_-]{60})" + _R, ("EAAA",), min_entropy=4.0, mixed=True),
+    TokenFormat("mailgun_api_key", _L + r"key-(?P<body>[a-f0-9]{32})" + _R, ("key-",), mixed=True),
+    TokenFormat("mailchimp_api_key", _L + r"(?P<body>[a-f0-9]{32})-us\d{1,2}" + _R, ("-us",), mixed=True),
+    TokenFormat("brevo_api_key", _L + r"xkeysib-(?P<body>[a-f0-9]{64})-[A-Za-z0-9]{16}" + _R, ("xkeysib-",)),
+    TokenFormat("heroku_api_key", _L + r"HRKU-(?P<body>[A-Za-z0-9_-]{58,64})" + _R, ("HRKU-",)),
+    TokenFormat("cloudflare_key", _L + r"v1\.0-[a-f0-9]{24}-(?P<body>[a-f0-9]{146})" + _R, ("v1.0-",)),
+    TokenFormat("docker_token", _L + r"dckr_(?:pat|oat)_(?P<body>[A-Za-z0-9_-]{27,40})" + _R, ("dckr_",)),
+    TokenFormat("okta_token", r"(?i:ssws)[ \t]+(?P<body>00[A-Za-z0-9_-]{40})" + _R, ("ssws",), lowercase_literals=True,
+                group="body"),
+    TokenFormat("netlify_token", _L + r"nf[pcu]_(?P<body>[A-Za-z0-9]{36,40})" + _R, ("nfp_", "nfc_", "nfu_")),
+    TokenFormat("render_api_key", _L + r"rnd_(?P<body>[A-Za-z0-9]{32})" + _R, ("rnd_",), mixed=True),
+    TokenFormat("airtable_token", _L + r"pat[A-Za-z0-9]{14}\.(?P<body>[a-f0-9]{64})" + _R, ("pat",)),
+    TokenFormat("dropbox_token", _L + r"sl\.(?P<body>[A-Za-z0-9_-]{130,1400})" + _R, ("sl.",), min_entropy=4.0),
+    TokenFormat("contentful_token", _L + r"CFPAT-(?P<body>[A-Za-z0-9_-]{43})" + _R, ("CFPAT-",)),
+    TokenFormat("mapbox_token", _L + r"sk\.(?P<body>eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,})" + _R, ("sk.eyJ",)),
+    TokenFormat("buildkite_token", _L + r"bkua_(?P<body>[a-f0-9]{40})" + _R, ("bkua_",)),
+    TokenFormat("circleci_token", _L + r"CCIPAT_(?P<body>[A-Za-z0-9]{22}_[a-f0-9]{40})" + _R, ("CCIPAT_",)),
+    TokenFormat("alibaba_access_key", _L + r"LTAI(?P<body>[A-Za-z0-9]{12,20})" + _R, ("LTAI",), mixed=True),
+    TokenFormat("age_secret_key", r"AGE-SECRET-KEY-1(?P<body>[0-9A-Z]{58})" + _R, ("AGE-SECRET-KEY-1",)),
+    TokenFormat("stripe_key", _L + r"whsec_(?P<body>[A-Za-z0-9]{32,64})" + _R, ("whsec_",)),
+    TokenFormat(
+        "discord_webhook",
+        r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/(?P<body>[A-Za-z0-9_-]{60,68})",
+        ("discord",), lowercase_literals=True,
+    ),
+    TokenFormat(
+        # A bot token: the bot's id in base64, a timestamp, an HMAC; run where Discord or a bot is named.
+        "discord_token",
+        _L + r"[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.(?P<body>[A-Za-z0-9_-]{27,40})" + _R,
+        ("discord", "bot "), min_entropy=3.5, lowercase_literals=True,
+    ),
+)
