@@ -14,6 +14,7 @@ on texts that have one.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from capsem_proxy.detectors import id_checks as checks
 from capsem_proxy.detectors.base import Finding
 from capsem_proxy.linear_regex import compile_linear
 
-__all__ = ["NATIONAL_ID_KINDS", "NationalIdFinder"]
+__all__ = ["NATIONAL_ID_KINDS", "NationalIdFinder", "named_as_id"]
 
 _SCORE = 0.9
 _CONTEXT_BEFORE = 64
@@ -94,8 +95,9 @@ _KINDS: tuple[_Kind, ...] = (
     _Kind("hr_oib", checks.hr_oib, _D + r"\d{11}" + _E, ("oib", "osobni identifikacijski")),
     _Kind("ee_isikukood", checks.ee_isikukood, _D + r"[1-6]\d{10}" + _E, ("isikukood", "personal code")),
     _Kind("za_id", checks.za_id, _D + r"\d{6} ?\d{4} ?\d{2} ?\d" + _E, ("south african id", "id number", "id no")),
-    _Kind("il_id", checks.il_id, _D + r"\d{5,9}" + _E,
-          ("teudat zehut", "תעודת זהות", "מספר זהות", "ת.ז", "israeli id", "zehut")),
+    _Kind("il_id", checks.il_id, _D + r"(?:\d{5,9}|\d{4,8}-\d)" + _E,
+          ("teudat zehut", "תעודת זהות", "מספר זהות", "מס' זהות", "ת.ז", 'ת"ז', "ת״ז", "זהות", "israeli id",
+           "zehut")),
     _Kind("pl_nip", checks.pl_nip, _D + r"\d{3}-?\d{3}-?\d{2}-?\d{2}" + _E,
           ("nip", "numer identyfikacji podatkowej"), r"\d{3}-\d{3}-\d{2}-\d{2}"),
     _Kind("lt_asmens_kodas", checks.lt_asmens_kodas, _D + r"[1-6]\d{10}" + _E,
@@ -135,6 +137,19 @@ _ANY_DIGIT = r"[0-9\x{80}-\x{10FFFF}]"
 _LOOSE_GATE = compile_linear(
     _GATE.pattern.replace("[\\d", "[0-9\\x{80}-\\x{10FFFF}").replace("\\d", _ANY_DIGIT)
 )
+
+
+@functools.cache
+def _named_before() -> re.Pattern[str]:
+    words = {word.lower() for spec in _KINDS for word in spec.cues} | set(_GENERIC_CUES)
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(word) for word in ordered) + r")[\s:#.№-]{0,4}$")
+
+
+def named_as_id(text: str, start: int) -> bool:
+    """True when the number at `start` directly follows the name of an identity number (`NIP:`,
+    `CPF`, `national id`): it is that id (maybe mistyped), whatever else its digits could be."""
+    return _named_before().search(text[max(0, start - 48) : start].lower()) is not None
 
 
 def _cue_pattern(words: Iterable[str]) -> re.Pattern[str]:
