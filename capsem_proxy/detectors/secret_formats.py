@@ -47,8 +47,10 @@ PREFIXED_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("elevenlabs_api_key", _L + r"sk_(?P<body>[a-f0-9]{48})" + _R, ("sk_",)),
     # Secret managers and infrastructure.
     TokenFormat(
-        "vault_token", r"(?<![A-Za-z0-9_.-])s\.(?P<body>[A-Za-z0-9]{24})(?![A-Za-z0-9_.-])", ("s.",),
-        min_entropy=3.8, mixed=True, priority=60,
+        # Legacy service tokens (before Vault 1.10): `s.` is too common a prefix to read alone, so
+        # they are looked for where Vault is named (`VAULT_TOKEN=`, `X-Vault-Token:`).
+        "vault_token", r"(?<![A-Za-z0-9_.-])s\.(?P<body>[A-Za-z0-9]{24})(?![A-Za-z0-9_.-])", ("vault",),
+        min_entropy=3.8, mixed=True, priority=60, lowercase_literals=True,
     ),
     TokenFormat("doppler_token", _L + r"dp\.(?:pt|st|sa|ct|scim|audit)\.(?P<body>[A-Za-z0-9]{40,44})" + _R, ("dp.",)),
     TokenFormat("onepassword_token", _L + r"ops_(?P<body>eyJ[A-Za-z0-9+/=_-]{100,})", ("ops_eyJ",)),

@@ -107,7 +107,6 @@ STANDALONE = [
     ("tavily_api_key", f"tvly-{token(32)}"),
     ("firecrawl_api_key", f"fc-{token(32, HEX)}"),
     ("elevenlabs_api_key", f"sk_{token(48, HEX)}"),
-    ("vault_token", f"s.{token(24)}"),
     ("doppler_token", f"dp.st.{token(43)}"),
     ("onepassword_token", f"ops_eyJzaWduSW5BZGRyZXNzIjoi{token(200, URLSAFE)}"),
     ("pulumi_token", f"pul-{token(40, HEX)}"),
@@ -162,6 +161,7 @@ def test_each_kind_is_found_with_its_exact_span(detector, kind, secret):
 ASSIGNED_PASSWORD = "Tr0ub4dor&3x"
 ASSIGNED_TOKEN = token(32)
 OKTA_TOKEN = f"00{token(40, URLSAFE)}"
+LEGACY_VAULT_TOKEN = f"s.{token(24)}"
 DISCORD_TOKEN = f"MT{token(24)}.{token(6, URLSAFE)}.{token(38, URLSAFE)}"
 IN_CONTEXT = [
     ("aws_secret_key", f"aws_secret_access_key = {AWS_SECRET}\n", AWS_SECRET),
@@ -178,6 +178,7 @@ IN_CONTEXT = [
     ("basic_auth", "Authorization: Basic YWxpY2U6czNjcjN0LVBhc3M=", "YWxpY2U6czNjcjN0LVBhc3M="),
     ("okta_token", f"Authorization: SSWS {OKTA_TOKEN}", OKTA_TOKEN),
     ("discord_token", f"DISCORD_BOT_TOKEN={DISCORD_TOKEN}", DISCORD_TOKEN),
+    ("vault_token", f"X-Vault-Token: {LEGACY_VAULT_TOKEN}", LEGACY_VAULT_TOKEN),
 ]
 
 
