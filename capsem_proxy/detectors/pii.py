@@ -36,7 +36,12 @@ import ahocorasick
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
 from capsem_proxy.detectors.holds import digit_run_hold, word_hold
 from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder, named_as_id
-from capsem_proxy.detectors.phone_regions import CUED_PHONE_REGIONS, inferred_regions, looks_like_version_or_id
+from capsem_proxy.detectors.phone_regions import (
+    CUED_PHONE_REGIONS,
+    inferred_regions,
+    looks_like_version_or_id,
+    phone_named_before,
+)
 from capsem_proxy.detectors.pii_recognizers import RECOGNIZERS, PhoneSettings
 from capsem_proxy.linear_regex import LinearPatternSet, compile_linear
 
@@ -289,7 +294,7 @@ def _phone_results(
         has_cue = cued(*match.span())
         if candidate.isdigit() and not has_cue:
             continue
-        if not has_cue and named_as_id(text, match.start()):
+        if named_as_id(text, match.start()) and not phone_named_before(text, match.start()):
             continue
         if regions is None:
             # The configured regions, then those the text points to (its script, its words, the
