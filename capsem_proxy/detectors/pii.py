@@ -331,9 +331,8 @@ def _possible_phone(phonenumbers: Any, candidate: str, cued_regions: Sequence[st
     international = stripped.lstrip("(").startswith("+")
     if not international and (not cued_regions or _GROUPED.search(stripped) is None):
         return False
-    for region in cued_regions[:1] if international else (None, *cued_regions):
-        if region is None and not international:
-            continue
+    # A number with its country code parses the same in every region.
+    for region in (None,) if international else cued_regions:
         try:
             number = phonenumbers.parse(stripped, region)
         except phonenumbers.NumberParseException:

@@ -97,3 +97,9 @@ def test_more_countries_ids_are_found(detector, text, kind):
 )
 def test_a_wrong_check_digit_is_no_id_of_those_countries_either(detector, text):
     assert detector.scan(text) == []
+
+
+def test_an_international_number_with_an_extension_is_a_phone_without_a_cue_word(detector):
+    # +1 692 (the Marshall Islands) with an extension: possible, not in the valid ranges.
+    text = "notes: +1-692-489-3403x64308"
+    assert [(f.kind, f.text) for f in detector.scan(text)] == [("phone_number", "+1-692-489-3403x64308")]
