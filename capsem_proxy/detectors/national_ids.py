@@ -95,7 +95,7 @@ _KINDS: tuple[_Kind, ...] = (
     _Kind("hr_oib", checks.hr_oib, _D + r"\d{11}" + _E, ("oib", "osobni identifikacijski")),
     _Kind("ee_isikukood", checks.ee_isikukood, _D + r"[1-6]\d{10}" + _E, ("isikukood", "personal code")),
     _Kind("za_id", checks.za_id, _D + r"\d{6} ?\d{4} ?\d{2} ?\d" + _E, ("south african id", "id number", "id no")),
-    _Kind("il_id", checks.il_id, _D + r"(?:\d{5,9}|\d{4,8}-\d)" + _E,
+    _Kind("il_id", checks.il_id, _D + r"(?:\d{7,9}|\d{6,8}-\d)" + _E,
           ("teudat zehut", "תעודת זהות", "מספר זהות", "מס' זהות", "ת.ז", 'ת"ז', "ת״ז", "זהות", "israeli id",
            "zehut")),
     _Kind("pl_nip", checks.pl_nip, _D + r"\d{3}-?\d{3}-?\d{2}-?\d{2}" + _E,
@@ -128,6 +128,13 @@ _KINDS: tuple[_Kind, ...] = (
     _Kind("ru_inn", checks.ru_inn, _D + r"\d{10}(?:\d{2})?" + _E, ("инн", "inn")),
 )
 NATIONAL_ID_KINDS: tuple[str, ...] = tuple(kind.kind for kind in _KINDS)
+# Kinds a generic name ("tax id", "personal number") is not cue enough for: their only check is
+# one mod-10/11 digit over free digits (or a date), which one number in ten passes.
+_OWN_CUES_ONLY = frozenset({
+    "pl_nip", "lt_asmens_kodas", "lv_personas_kods", "si_emso", "cl_rut", "co_nit", "ar_cuit", "ec_cedula",
+    "jp_my_number", "tw_national_id", "th_id", "nz_ird", "au_medicare", "au_abn", "is_kennitala", "gr_amka",
+    "hu_taj", "ru_inn",
+})
 # Texts without such a run (the usual prompt) are not read any further.
 _GATE = re.compile(r"\d[\d .\-/]{6,}\d|\d{7}[A-Z]|[A-Z]{3,5}\d{4}|[XYZ]-?\d{7}|\d{6}[-+A-Y]\d{3}")
 # The gate as RE2 runs it, asked first: `re` tries its five branches at every position (some
@@ -187,7 +194,8 @@ class NationalIdFinder:
         self._active = [
             _Active(
                 spec, re.compile(spec.pattern), spec.validator,
-                _cue_pattern((*spec.cues, *_GENERIC_CUES)), _cue_pattern(spec.cues),
+                _cue_pattern((*spec.cues, *(() if spec.kind in _OWN_CUES_ONLY else _GENERIC_CUES))),
+                _cue_pattern(spec.cues),
                 re.compile(spec.self_identifying) if spec.self_identifying else None,
             )
             for spec in _KINDS

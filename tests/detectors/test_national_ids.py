@@ -103,3 +103,9 @@ def test_an_international_number_with_an_extension_is_a_phone_without_a_cue_word
     # +1 692 (the Marshall Islands) with an extension: possible, not in the valid ranges.
     text = "notes: +1-692-489-3403x64308"
     assert [(f.kind, f.text) for f in detector.scan(text)] == [("phone_number", "+1-692-489-3403x64308")]
+
+
+def test_a_number_with_only_a_one_in_ten_check_needs_its_own_name(detector):
+    # 1234563218 passes Poland's NIP check, as one number in eleven does: "id number" is not enough.
+    assert "pl_nip" not in [f.kind for f in detector.scan("Customer id number 1234563218")]
+    assert "pl_nip" in [f.kind for f in detector.scan("NIP 1234563218")]
