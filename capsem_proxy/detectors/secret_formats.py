@@ -1,7 +1,10 @@
 """Credential formats recognisable by a provider's documented prefix and shape.
 
 Each format is a regex whose named group `body` is the random part, the literals that must occur
-for the regex to run (the prefix, as `secrets` prefilters every rule), and how random the body
+for the regex to run (`secrets` prefilters every rule with one Aho-Corasick pass: a literal is a
+part of the prefix every match holds, chosen, where the prefix allows, to start with a character
+other literals start with, since each new first character costs the pass on every character of
+every text: `_org_` for `api_org_`, `ey-` for `key-`), and how random the body
 must look (Shannon entropy in bits per character; placeholders such as `xxxx` or
 `your-token-here` are refused by the detector whatever their entropy). A prefix that ordinary
 words could start (`s.` of legacy Vault tokens, `key-` of Mailgun) also asks for a body mixing
@@ -50,12 +53,12 @@ PREFIXED_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("replicate_api_token", _lead("r8_") + r"(?P<body>[A-Za-z0-9]{37})" + _R, ("r8_",)),
     TokenFormat("xai_api_key", _lead("xai-") + r"(?P<body>[A-Za-z0-9]{70,90})" + _R, ("xai-",)),
     TokenFormat("fireworks_api_key", _lead("fw_") + r"(?P<body>[A-Za-z0-9]{20,48})" + _R, ("fw_",), mixed=True),
-    TokenFormat("together_api_key", _lead("tgp_v1_") + r"(?P<body>[A-Za-z0-9_-]{30,64})" + _R, ("tgp_v1_",)),
-    TokenFormat("huggingface_token", _lead("api_org_") + r"(?P<body>[A-Za-z0-9]{34})" + _R, ("api_org_",)),
+    TokenFormat("together_api_key", _lead("tgp_v1_") + r"(?P<body>[A-Za-z0-9_-]{30,64})" + _R, ("_v1_",)),
+    TokenFormat("huggingface_token", _lead("api_org_") + r"(?P<body>[A-Za-z0-9]{34})" + _R, ("_org_",)),
     TokenFormat("langsmith_api_key", _lead("lsv2_") + r"(?:pt|sk)_(?P<body>[a-f0-9]{32})_[a-f0-9]{10}" + _R,
                 ("lsv2_",)),
     TokenFormat("pinecone_api_key", _lead("pcsk_") + r"(?P<body>[A-Za-z0-9_]{50,90})" + _R, ("pcsk_",)),
-    TokenFormat("tavily_api_key", _lead("tvly-") + r"(?:dev-|prod-)?(?P<body>[A-Za-z0-9]{32})" + _R, ("tvly-",)),
+    TokenFormat("tavily_api_key", _lead("tvly-") + r"(?:dev-|prod-)?(?P<body>[A-Za-z0-9]{32})" + _R, ("ly-",)),
     TokenFormat("firecrawl_api_key", _lead("fc-") + r"(?P<body>[a-f0-9]{32})" + _R, ("fc-",)),
     TokenFormat("elevenlabs_api_key", _lead("sk_") + r"(?P<body>[a-f0-9]{48})" + _R, ("sk_",)),
     # Secret managers and infrastructure.
@@ -67,7 +70,7 @@ PREFIXED_FORMATS: tuple[TokenFormat, ...] = (
     ),
     TokenFormat("doppler_token", _lead("dp.") + r"(?:pt|st|sa|ct|scim|audit)\.(?P<body>[A-Za-z0-9]{40,44})" + _R,
                 ("dp.",)),
-    TokenFormat("onepassword_token", _lead("ops_") + r"(?P<body>eyJ[A-Za-z0-9+/=_-]{100,})", ("ops_eyJ",)),
+    TokenFormat("onepassword_token", _lead("ops_") + r"(?P<body>eyJ[A-Za-z0-9+/=_-]{100,})", ("s_eyJ",)),
     TokenFormat("pulumi_token", _lead("pul-") + r"(?P<body>[a-f0-9]{40})" + _R, ("pul-",)),
     TokenFormat("databricks_token", _lead("dapi") + r"(?P<body>[a-f0-9]{32})(?:-\d)?" + _R, ("dapi",)),
     TokenFormat("grafana_token", _lead("glsa_") + r"(?P<body>[A-Za-z0-9]{32})_[A-Fa-f0-9]{8}" + _R, ("glsa_",)),
@@ -81,7 +84,7 @@ PREFIXED_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("postman_api_key", _lead("PMAK-") + r"(?P<body>[a-f0-9]{24}-[a-f0-9]{34})" + _R, ("PMAK-",)),
     TokenFormat("notion_token", _lead("secret_") + r"(?P<body>[A-Za-z0-9]{43})" + _R, ("secret_",), mixed=True),
     TokenFormat("notion_token", _lead("ntn_") + r"(?P<body>[A-Za-z0-9]{40,50})" + _R, ("ntn_",)),
-    TokenFormat("figma_token", _lead("figd_") + r"(?P<body>[A-Za-z0-9_-]{36,64})" + _R, ("figd_",)),
+    TokenFormat("figma_token", _lead("figd_") + r"(?P<body>[A-Za-z0-9_-]{36,64})" + _R, ("gd_",)),
     TokenFormat("supabase_token", _lead("sbp_") + r"(?:oauth_)?(?P<body>[a-f0-9]{40})" + _R, ("sbp_",)),
     TokenFormat("supabase_token", _lead("sb_secret_") + r"(?P<body>[A-Za-z0-9_-]{30,64})" + _R, ("sb_secret_",)),
     TokenFormat("planetscale_token", _lead("pscale_") + r"(?:tkn|pw|oauth)_(?P<body>[A-Za-z0-9_.-]{32,64})" + _R,
@@ -91,29 +94,29 @@ PREFIXED_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("square_token", _lead("sq0") + r"(?:atp|csp)-(?P<body>[A-Za-z0-9_-]{22,43})" + _R,
                 ("sq0atp-", "sq0csp-")),
     TokenFormat("square_token", _lead("EAAA") + r"(?P<body>[A-Za-z0-9_-]{60})" + _R,
-                ("EAAA",), min_entropy=4.0, mixed=True),
-    TokenFormat("mailgun_api_key", _lead("key-") + r"(?P<body>[a-f0-9]{32})" + _R, ("key-",), mixed=True),
+                ("AAA",), min_entropy=4.0, mixed=True),
+    TokenFormat("mailgun_api_key", _lead("key-") + r"(?P<body>[a-f0-9]{32})" + _R, ("ey-",), mixed=True),
     # The key's random part comes before the literal (`<32 hex>-us21`): matched from 32 characters
     # before each `-us` found, never tried at every position.
     TokenFormat("mailchimp_api_key", _L + r"(?P<body>[a-f0-9]{32})-us\d{1,2}" + _R, ("-us",), mixed=True, back=32),
     TokenFormat("brevo_api_key", _lead("xkeysib-") + r"(?P<body>[a-f0-9]{64})-[A-Za-z0-9]{16}" + _R, ("xkeysib-",)),
     TokenFormat("heroku_api_key", _lead("HRKU-") + r"(?P<body>[A-Za-z0-9_-]{58,64})" + _R, ("HRKU-",)),
-    TokenFormat("cloudflare_key", _lead("v1.0-") + r"[a-f0-9]{24}-(?P<body>[a-f0-9]{146})" + _R, ("v1.0-",)),
+    TokenFormat("cloudflare_key", _lead("v1.0-") + r"[a-f0-9]{24}-(?P<body>[a-f0-9]{146})" + _R, (".0-",)),
     TokenFormat("docker_token", _lead("dckr_") + r"(?:pat|oat)_(?P<body>[A-Za-z0-9_-]{27,40})" + _R, ("dckr_",)),
     TokenFormat("okta_token", r"(?i:ssws)[ \t]+(?P<body>00[A-Za-z0-9_-]{40})" + _R, ("ssws",), lowercase_literals=True,
                 group="body"),
     TokenFormat("netlify_token", _lead("nf") + r"[pcu]_(?P<body>[A-Za-z0-9]{36,40})" + _R, ("nfp_", "nfc_", "nfu_")),
-    TokenFormat("render_api_key", _lead("rnd_") + r"(?P<body>[A-Za-z0-9]{32})" + _R, ("rnd_",), mixed=True),
+    TokenFormat("render_api_key", _lead("rnd_") + r"(?P<body>[A-Za-z0-9]{32})" + _R, ("nd_",), mixed=True),
     TokenFormat("airtable_token", _lead("pat") + r"[A-Za-z0-9]{14}\.(?P<body>[a-f0-9]{64})" + _R, ("pat",)),
     TokenFormat("dropbox_token", _lead("sl.") + r"(?P<body>[A-Za-z0-9_-]{130,1400})" + _R, ("sl.",), min_entropy=4.0),
-    TokenFormat("contentful_token", _lead("CFPAT-") + r"(?P<body>[A-Za-z0-9_-]{43})" + _R, ("CFPAT-",)),
+    TokenFormat("contentful_token", _lead("CFPAT-") + r"(?P<body>[A-Za-z0-9_-]{43})" + _R, ("PAT-",)),
     TokenFormat("mapbox_token", _lead("sk.") + r"(?P<body>eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,})" + _R,
                 ("sk.eyJ",)),
     TokenFormat("buildkite_token", _lead("bkua_") + r"(?P<body>[a-f0-9]{40})" + _R, ("bkua_",)),
-    TokenFormat("circleci_token", _lead("CCIPAT_") + r"(?P<body>[A-Za-z0-9]{22}_[a-f0-9]{40})" + _R, ("CCIPAT_",)),
+    TokenFormat("circleci_token", _lead("CCIPAT_") + r"(?P<body>[A-Za-z0-9]{22}_[a-f0-9]{40})" + _R, ("PAT_",)),
     TokenFormat("alibaba_access_key", _lead("LTAI") + r"(?P<body>[A-Za-z0-9]{12,20})" + _R, ("LTAI",), mixed=True),
     TokenFormat("age_secret_key", r"AGE-SECRET-KEY-1(?P<body>[0-9A-Z]{58})" + _R, ("AGE-SECRET-KEY-1",)),
-    TokenFormat("stripe_key", _lead("whsec_") + r"(?P<body>[A-Za-z0-9]{32,64})" + _R, ("whsec_",)),
+    TokenFormat("stripe_key", _lead("whsec_") + r"(?P<body>[A-Za-z0-9]{32,64})" + _R, ("hsec_",)),
     TokenFormat(
         "discord_webhook",
         r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/(?P<body>[A-Za-z0-9_-]{60,68})",
