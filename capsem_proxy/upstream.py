@@ -1,25 +1,24 @@
-"""One pooled keep-alive HTTP client per provider, for the life of the process.
+"""One pooled keep-alive HTTP/1.1 client per provider, for the life of the process.
 
-aiohttp is used rather than httpx: its connection pool stays cheap with hundreds of
-concurrent streams (httpx's pool costs far more CPU per request under concurrency; see the
-benchmark notes in bench/README.md). Client errors are translated here into the proxy's own
-exceptions, so the app maps them to provider-shaped answers in one place.
+The connections are capsem_proxy/upstreams/http1.py's (a small client on httptools, written for
+this path: see its docstring for why not aiohttp or httpx). This module speaks for them to the
+rest of the proxy: it builds the request, decompresses answers within their size limit, and
+translates connection failures into the proxy's own exceptions, so the app maps them to
+provider-shaped answers in one place.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-
-import aiohttp
-from aiohttp.typedefs import LooseHeaders
-from yarl import URL
+from urllib.parse import urlsplit
 
 from capsem_proxy.config import ProviderSettings
 from capsem_proxy.errors import UpstreamBroken, UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable
+from capsem_proxy.upstreams.http1 import Answer, ConnectError, Pool, ProtocolError, SilenceError, request_head
 
-__all__ = ["HOP_BY_HOP_HEADERS", "UpstreamClient", "UpstreamResponse"]
+__all__ = ["HOP_BY_HOP_HEADERS", "PooledClient", "UpstreamClient", "UpstreamResponse"]
 
 # Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus those the proxy
 # recomputes itself.
@@ -37,6 +36,47 @@ HOP_BY_HOP_HEADERS = frozenset(
     }
 )
 _RESPONSE_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {b"content-length", b"content-encoding", b"date", b"server"}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# A streamed compressed answer is handed on in pieces of at most this many bytes, however much one
+# compressed chunk expands to.
+_INFLATED_PIECE = 256 * 1024
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+class _Inflater:
+    """Decompresses a gzip or deflate body (deflate with or without its zlib wrapper, as servers
+    send both) in bounded pieces."""
+
+    __slots__ = ("_decompressor", "_raw_tried")
+
+    def __init__(self, encoding: str) -> None:
+        self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+        self._raw_tried = encoding == "gzip"
+
+    def inflate(self, data: bytes, max_length: int) -> tuple[bytes, bytes]:
+        """Up to `max_length` bytes of output, and the input not consumed yet."""
+        try:
+            out = self._decompressor.decompress(data, max_length)
+        except zlib.error:
+            if self._raw_tried:
+                raise
+            self._raw_tried = True  # deflate without the zlib wrapper
+            self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._decompressor.decompress(data, max_length)
+        self._raw_tried = True
+        return out, self._decompressor.unconsumed_tail
+
+    def flush(self) -> bytes:
+        return self._decompressor.flush()
+
+
+def _inflater(encoding: str) -> _Inflater | None:
+    if not encoding or encoding == "identity":
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return _Inflater("gzip" if encoding != "deflate" else "deflate")
+    raise UpstreamMalformed(f"the provider's answer is encoded as {encoding!r}, which the proxy did not ask for")
 
 
 @dataclass(slots=True)
@@ -46,125 +86,153 @@ class UpstreamResponse:
     status: int
     headers: list[tuple[bytes, bytes]]
     content_type: str
-    _response: aiohttp.ClientResponse
+    _answer: Answer
     max_body_bytes: int = 64 * 1024 * 1024
-    # The longest silence between two reads of a streamed answer, kept by an _IdleWatch (aiohttp's
-    # own read timeout would move a timer at every read); None when aiohttp's applies.
-    idle_timeout: float | None = None
+    content_encoding: str = ""
 
     async def read(self) -> bytes:
         """The whole body, decompressed; UpstreamMalformed past `max_body_bytes` (before or after
         decompression), so neither a huge answer nor a compression bomb can exhaust memory."""
         limit = self.max_body_bytes
-        response = self._response
-        declared = response.content_length
+        answer = self._answer
+        declared = answer.content_length()
         if declared is not None and declared > limit:
-            response.close()
+            answer.close()
             raise _too_large(limit, f"it declares {declared} bytes")
         parts: list[bytes] = []
         size = 0
         complete = False
-        content = response.content
-        watch = _IdleWatch(content, self.idle_timeout) if self.idle_timeout is not None else None
         try:
+            inflater = _inflater(self.content_encoding)
             while True:
-                chunk = await content.readany()
-                if watch is not None:
-                    watch.reads += 1
+                chunk = await answer.next_chunk()
                 if not chunk:
+                    if inflater is not None:
+                        chunk = inflater.flush()
+                        size += len(chunk)
+                        if size > limit:
+                            raise _too_large(limit, "it grew past that once decompressed")
+                        parts.append(chunk)
                     complete = True
                     return b"".join(parts)
+                if inflater is not None:
+                    chunk, left = inflater.inflate(chunk, limit - size + 1)
+                    if left:
+                        raise _too_large(limit, "it grew past that once decompressed")
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit, "it grew past that")
                 parts.append(chunk)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except SilenceError as exc:
             raise UpstreamTimeout("the provider did not finish its answer in time") from exc
-        except aiohttp.ClientError as exc:
+        except (ProtocolError, OSError) as exc:
             raise UpstreamBroken("the provider broke off its answer") from exc
+        except zlib.error as exc:
+            raise UpstreamMalformed("the provider's compressed answer could not be decompressed") from exc
         finally:
-            if watch is not None:
-                watch.stop()
-            # A body read to its end returns its connection to the pool; any other is dropped.
-            if complete:
-                response.release()
-            else:
-                response.close()
+            # A body read to its end has returned its connection to the pool; any other is dropped.
+            if not complete:
+                answer.close()
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, chunk by chunk."""
-        content = self._response.content
-        watch = _IdleWatch(content, self.idle_timeout) if self.idle_timeout is not None else None
+        """The body as it arrives, chunk by chunk (decompressed, in pieces of bounded size)."""
+        answer = self._answer
         try:
+            inflater = _inflater(self.content_encoding)
             while True:
-                chunk = await content.readany()
+                chunk = await answer.next_chunk()
                 if not chunk:
+                    if inflater is not None:
+                        tail = inflater.flush()
+                        if tail:
+                            yield tail
                     return
-                if watch is not None:
-                    watch.reads += 1
-                yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                if inflater is None:
+                    yield chunk
+                    continue
+                while chunk:
+                    piece, chunk = inflater.inflate(chunk, _INFLATED_PIECE)
+                    if piece:
+                        yield piece
+        except SilenceError as exc:
             raise UpstreamTimeout("the provider went silent in the middle of a stream") from exc
-        except aiohttp.ClientError as exc:
+        except (ProtocolError, OSError) as exc:
             raise UpstreamBroken("the provider broke off the stream") from exc
-        finally:
-            if watch is not None:
-                watch.stop()
+        except zlib.error as exc:
+            raise UpstreamBroken("the provider's compressed stream could not be decompressed") from exc
 
     def close(self) -> None:
         """Drop the connection (used when the client went away or a policy cut the stream)."""
-        self._response.close()
-
-
-class _IdleWatch:
-    """Fails the read of an answer once its provider has sent nothing for `timeout` seconds (at
-    most a quarter more): a check every quarter of it counts the reads since the last one, so a
-    read costs an increment instead of moving a timer."""
-
-    __slots__ = ("_content", "_handle", "_loop", "_quiet", "_seen", "_step", "reads")
-
-    _CHECKS = 4
-
-    def __init__(self, content: aiohttp.StreamReader, timeout: float) -> None:
-        self._content = content
-        self._loop = asyncio.get_running_loop()
-        self._step = timeout / self._CHECKS
-        self._quiet = 0  # checks in a row that saw no read
-        self._seen = 0
-        self.reads = 0
-        self._handle: asyncio.TimerHandle | None = self._loop.call_later(self._step, self._check)
-
-    def _check(self) -> None:
-        if self.reads != self._seen:
-            self._seen, self._quiet = self.reads, 0
-        else:
-            self._quiet += 1
-            if self._quiet >= self._CHECKS:
-                self._handle = None
-                self._content.set_exception(TimeoutError("the provider went silent"))
-                return
-        self._handle = self._loop.call_later(self._step, self._check)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-
-def _drop_read_timeout(response: aiohttp.ClientResponse) -> bool:
-    """Stop aiohttp's read timeout on the connection of `response` (as aiohttp does itself for a
-    websocket), its armed timer too; True when done, so that an _IdleWatch keeps the limit."""
-    connection = response.connection
-    protocol = connection.protocol if connection is not None else None
-    if protocol is None:
-        return False  # the body is already in (the connection went back to the pool)
-    protocol.read_timeout = None
-    protocol.start_timeout()  # with no timeout: cancels the timer armed at the last read
-    return True
+        self._answer.close()
 
 
 def _too_large(limit: int, why: str) -> UpstreamMalformed:
     return UpstreamMalformed(f"the provider's answer is larger than the limit of {limit} bytes ({why})")
+
+
+class PooledClient:
+    """Keep-alive connections to one HTTP origin (the scheme, host and port of `url`) and the
+    request and answer plumbing over them; `label` names the other side in errors ("the openai
+    provider")."""
+
+    def __init__(
+        self, url: str, *, label: str, max_connections: int, connect_timeout: float, max_answer_bytes: int
+    ) -> None:
+        parts = urlsplit(url)
+        self.label = label
+        self._tls = parts.scheme == "https"
+        self._hostname = parts.hostname or ""
+        self._port = parts.port or (443 if self._tls else 80)
+        self._host_header = parts.netloc.rpartition("@")[2]
+        self.base_path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._max_connections = max_connections
+        self._connect_timeout = connect_timeout
+        self._max_answer_bytes = max_answer_bytes
+        self._pool: Pool | None = None
+
+    async def close(self) -> None:
+        """Close the pool (at shutdown)."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def send(
+        self, method: str, target: str, headers: Headers, body: bytes | None, silence_limit: float | None
+    ) -> UpstreamResponse:
+        """Send a request for `target` (path and query); return once the answer's status and headers
+        are in. `silence_limit`: the longest wait for the answer's next bytes (None: no limit)."""
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = Pool(
+                self._hostname, self._port, tls=self._tls, limit=self._max_connections,
+                connect_timeout=self._connect_timeout, keepalive_timeout=30.0,
+            )
+        length = len(body) if body is not None else (0 if method in _BODY_METHODS else None)
+        try:
+            head = request_head(method, target, self._host_header, headers, length)
+        except ValueError as exc:
+            raise UpstreamUnavailable(f"the request for {self.label} could not be written: {exc}") from exc
+        try:
+            answer = await pool.request(head, body, silence_limit, without_body=method == "HEAD")
+        except TimeoutError as exc:  # the connection or the answer's headers took too long
+            raise UpstreamTimeout(f"{self.label} did not answer in time") from exc
+        except (ConnectError, ProtocolError, OSError) as exc:
+            raise UpstreamUnavailable(f"{self.label} could not be reached") from exc
+        kept = []
+        content_type = ""
+        encoding = ""
+        for name, value in answer.headers:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                content_type = value.decode("latin-1")
+            elif lowered == b"content-encoding":
+                encoding = value.decode("latin-1").strip().lower()
+            if lowered not in _RESPONSE_HEADERS_DROPPED:
+                kept.append((lowered, value))
+        return UpstreamResponse(
+            status=answer.status, headers=kept, content_type=content_type, _answer=answer,
+            max_body_bytes=self._max_answer_bytes, content_encoding=encoding,
+        )
 
 
 class UpstreamClient:
@@ -173,80 +241,30 @@ class UpstreamClient:
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         self.name = name
         self.base_url = settings.base_url
-        self._settings = settings
-        idle_timeout = settings.stream_idle_timeout or settings.read_timeout
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+        self._client = PooledClient(
+            settings.base_url, label=f"the {name} provider", max_connections=settings.max_connections,
+            connect_timeout=settings.connect_timeout, max_answer_bytes=settings.max_answer_bytes,
         )
-        # Streams get an idle limit between reads, never a total: aiohttp's read timeout until the
-        # headers are in, then an _IdleWatch over the body (aiohttp's timer moves at every read).
-        self._idle_timeout = idle_timeout
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=idle_timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._settings.max_connections,
-            limit_per_host=0,
-            keepalive_timeout=30,
-            enable_cleanup_closed=False,
-            ttl_dns_cache=300,
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent", "Content-Type"),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            raise_for_status=False,
-        )
+        self._read_timeout = settings.read_timeout
+        # Streams get a limit on the silence between two reads, never a total.
+        self._idle_timeout = settings.stream_idle_timeout or settings.read_timeout
 
     async def close(self) -> None:
         """Close the pool (at shutdown)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     async def send(
         self,
         method: str,
         path_and_query: str,
-        headers: LooseHeaders,
+        headers: Headers,
         body: bytes | None,
         *,
         stream: bool,
     ) -> UpstreamResponse:
         """Send a request; return once the answer's status and headers are in."""
-        session = self._session
-        if session is None:
-            session = self._session = self._open()
-        url = URL(self.base_url + path_and_query, encoded=True)
-        try:
-            response = await session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=self._stream_timeout if stream else self._timeout,
-                allow_redirects=False,
-                compress=None,
-            )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(f"the {self.name} provider did not answer in time") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the {self.name} provider could not be reached") from exc
-        kept = []
-        for name, value in response.raw_headers:
-            lowered = name.lower()
-            if lowered not in _RESPONSE_HEADERS_DROPPED:
-                kept.append((lowered, value))
-        return UpstreamResponse(
-            status=response.status,
-            headers=kept,
-            content_type=response.headers.get("content-type", ""),
-            _response=response,
-            max_body_bytes=self._settings.max_answer_bytes,
-            idle_timeout=self._idle_timeout if stream and _drop_read_timeout(response) else None,
+        client = self._client
+        return await client.send(
+            method, client.base_path + path_and_query, headers, body,
+            self._idle_timeout if stream else self._read_timeout,
         )

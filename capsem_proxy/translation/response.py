@@ -51,8 +51,8 @@ def translated(response: UpstreamResponse, translation: Translation) -> Translat
         status=response.status,
         headers=headers,
         content_type=content_type,
-        _response=response._response,
+        _answer=response._answer,
         max_body_bytes=response.max_body_bytes,
-        idle_timeout=response.idle_timeout,
+        content_encoding=response.content_encoding,
         translation=translation,
     )

@@ -12,14 +12,13 @@ import asyncio
 from dataclasses import dataclass, field
 from time import perf_counter
 
-import aiohttp
-
 from capsem_proxy.errors import ErrorKind, ProxyError, UpstreamTimeout, UpstreamUnavailable
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.translation import TranslationError
 from capsem_proxy.translation.response import translated
 from capsem_proxy.upstream import UpstreamResponse
 from capsem_proxy.upstreams.backoff import backoff_s, retry_after_s
+from capsem_proxy.upstreams.http1 import ConnectError
 from capsem_proxy.upstreams.outgoing import Outgoing, prepare
 from capsem_proxy.upstreams.registry import Target
 from capsem_proxy.upstreams.settings import RetrySettings
@@ -182,6 +181,6 @@ def _failure_kind(exc: ProxyError) -> str:
     if isinstance(exc, UpstreamTimeout):
         return TIMEOUT
     cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError):
+    if isinstance(cause, ConnectError):
         return CONNECT
     return RESET
