@@ -67,8 +67,3 @@ class LazyGuard:
     def text_released(self) -> bool:
         guard = self.guard
         return guard is not None and guard.text_released
-
-    async def finish(self) -> bytes:
-        """`StreamGuard.finish`; nothing to release when no event ever needed the guard."""
-        guard = self.guard
-        return b"" if guard is None else await guard.finish()

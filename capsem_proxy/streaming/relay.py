@@ -211,10 +211,12 @@ async def relay_guarded(
             # An event the provider did not terminate still goes through the guard, never around it.
             for raw in sse_splitter.finish():
                 released.append(await guard.get().push(raw, _sse_deltas(decoder, raw)))
-            released.append(await guard.finish())
+            if guard.guard is not None:
+                released.append(await guard.guard.finish())
         else:
             assert array_splitter is not None
-            released.append(await guard.finish())
+            if guard.guard is not None:
+                released.append(await guard.guard.finish())
             # Only the array's closing bracket may follow the last element; anything else is dropped.
             rest = array_splitter.rest()
             if rest.strip() == b"]":
@@ -233,7 +235,8 @@ async def relay_guarded(
                               kind=ErrorKind.INTERNAL)
         ending = _closing(error_event(internal), sse, bytes_sent)
     else:
-        await _send_released(send, released)
+        if released:
+            await _send_released(send, released)
     finally:
         guard.add_usage(usage.settle())  # the counts of what was sent, however the stream ended
     if ending:
