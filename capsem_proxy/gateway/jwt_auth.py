@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 
+from capsem_proxy.errors import ProxyError
 from capsem_proxy.gateway.settings import JwtSettings
+from capsem_proxy.upstream import PooledClient
 
 __all__ = ["Identity", "InvalidToken", "JwtVerifier", "looks_like_jwt"]
 
@@ -22,6 +23,7 @@ logger = logging.getLogger("capsem_proxy.gateway")
 _MAX_TOKEN_CHARS = 16 * 1024
 _MAX_JWKS_BYTES = 1024 * 1024
 _REFETCH_UNKNOWN_KID_S = 30.0
+_JWKS_TIMEOUT_S = 10.0
 
 
 class InvalidToken(Exception):
@@ -77,19 +79,27 @@ class JwtVerifier:
             return
         try:
             await self._fetch()
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (TimeoutError, ValueError) as exc:
             logger.error("JWKS not fetched at start, JWTs are refused until it is: %s", exc)
             self._fetched_at = time.monotonic() - _REFETCH_UNKNOWN_KID_S
 
     async def _fetch(self) -> None:
-        assert self.settings.jwks_url is not None
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(self.settings.jwks_url) as answer:
-            if answer.status != 200:
-                raise ValueError(f"auth.jwt: the JWKS URL answered {answer.status}")
-            body = await answer.content.read(_MAX_JWKS_BYTES + 1)
-            if len(body) > _MAX_JWKS_BYTES:
-                raise ValueError("auth.jwt: the JWKS document is too large")
+        url = self.settings.jwks_url
+        assert url is not None
+        client = PooledClient(url, label="the JWKS URL", max_connections=1, connect_timeout=_JWKS_TIMEOUT_S,
+                              max_answer_bytes=_MAX_JWKS_BYTES)
+        try:
+            async with asyncio.timeout(_JWKS_TIMEOUT_S):
+                answer = await client.send("GET", client.base_path or "/", [("accept", "application/json")], None,
+                                           _JWKS_TIMEOUT_S)
+                if answer.status != 200:
+                    answer.close()
+                    raise ValueError(f"auth.jwt: the JWKS URL answered {answer.status}")
+                body = await answer.read()  # UpstreamMalformed past _MAX_JWKS_BYTES
+        except ProxyError as exc:
+            raise ValueError(f"auth.jwt: the JWKS was not fetched ({exc})") from exc
+        finally:
+            await client.close()
         self._load(body)
         self._fetched_at = time.monotonic()
 
@@ -104,7 +114,7 @@ class JwtVerifier:
                 return
             try:
                 await self._fetch()
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (TimeoutError, ValueError) as exc:
                 self._fetched_at = time.monotonic()  # keep the keys we have; try again later
                 logger.warning("JWKS refresh failed: %s", exc)
 
