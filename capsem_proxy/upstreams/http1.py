@@ -54,8 +54,8 @@ class Answer:
 
     __slots__ = (
         "_buffered", "_chunks", "_connection", "_error", "_head_bytes", "_headers_in", "_limit", "_parser",
-        "_paused", "_waiter", "close_delimited", "complete", "headers", "keep_alive", "last_read", "status",
-        "without_body",
+        "_paused", "_raw_headers", "_waiter", "close_delimited", "complete", "content_encoding", "content_length",
+        "content_type", "headers", "keep_alive", "last_read", "status", "without_body",
     )
 
     def __init__(self, connection: _Connection, silence_limit: float | None, now: float, without_body: bool) -> None:
@@ -66,7 +66,12 @@ class Answer:
         self._limit = silence_limit
         self.last_read = now
         self.status = 0
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        # Once the status and headers are in: the headers with lowercased names, and those read here.
         self.headers: list[tuple[bytes, bytes]] = []
+        self.content_length: int | None = None
+        self.content_type = b""
+        self.content_encoding = b""
         self._head_bytes = 0
         self._headers_in: asyncio.Future[None] = connection.loop.create_future()
         self._chunks: deque[bytes] = deque()
@@ -79,31 +84,37 @@ class Answer:
 
     # -- llhttp callbacks (called from feed_data)
 
-    def on_status(self, status: bytes) -> None:
-        self._count(len(status))
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        self.headers.append((name, value))
+        self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
+        raw, self._raw_headers = self._raw_headers, []
         if 100 <= status < 200:
-            # An informational answer (103 Early Hints…): the real one follows on the same bytes.
-            self.headers = []
-            return
+            return  # an informational answer (103 Early Hints…): the real one follows on the same bytes
         self.status = status
         self.keep_alive = self._parser.should_keep_alive()
+        headers = self.headers
+        framed = False
+        for name, value in raw:
+            name = name.lower()
+            headers.append((name, value))
+            if name == b"content-length":
+                framed = True
+                try:
+                    self.content_length = int(value)
+                except ValueError:
+                    self.content_length = None
+            elif name == b"content-type":
+                self.content_type = value
+            elif name == b"content-encoding":
+                self.content_encoding = value
+            elif name == b"transfer-encoding":
+                framed = True
         if self.without_body:
             self.keep_alive = False  # llhttp cannot be told a HEAD answer has no body: not reused
             self.complete = True
         elif status not in _NO_BODY_STATUSES:
-            framed = False
-            for name, _value in self.headers:
-                lowered = name.lower()
-                if lowered == b"content-length" or lowered == b"transfer-encoding":
-                    framed = True
-                    break
             self.close_delimited = not framed
         if not self._headers_in.done():
             self._headers_in.set_result(None)
@@ -129,6 +140,12 @@ class Answer:
         self.last_read = now
         try:
             self._parser.feed_data(data)
+            if self.status == 0 and self._error is None:
+                # Still in the status line and headers (the reads that complete them are bounded by
+                # the read size): they may not grow past the limit.
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    self.fail(ProtocolError(f"the answer's headers are larger than {MAX_HEAD_BYTES} bytes"))
         except httptools.HttpParserUpgrade:
             self.fail(ProtocolError("the provider switched protocols"))
         except httptools.HttpParserError as exc:
@@ -189,26 +206,12 @@ class Answer:
             finally:
                 self._waiter = None
 
-    def content_length(self) -> int | None:
-        for name, value in self.headers:
-            if name.lower() == b"content-length":
-                try:
-                    return int(value)
-                except ValueError:
-                    return None
-        return None
-
     def close(self) -> None:
         """Stop reading: the connection is dropped unless the answer was already complete."""
         if self.complete and self._error is None:
             self._connection.answer_done(self)
         else:
             self._connection.abort()
-
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise ProtocolError(f"the answer's headers are larger than {MAX_HEAD_BYTES} bytes")
 
     def _wake(self) -> None:
         waiter = self._waiter

