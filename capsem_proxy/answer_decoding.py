@@ -41,8 +41,11 @@ def is_json_media(media: str) -> bool:
 
 def may_be_disguised(raw: bytes) -> bool:
     """True when `raw` may spell a key other than plainly in UTF-8: a `\\u` escape, or NUL bytes
-    (UTF-16 / UTF-32 text). Such bytes must be decoded, never judged by a byte search."""
-    return b"\\u" in raw or b"\x00" in raw
+    (UTF-16 / UTF-32 text). Such bytes must be decoded, never judged by a byte search.
+
+    A backslash is looked for first: a one-byte search is a memchr, many times faster than the
+    two-byte one, and most answers hold no backslash at all."""
+    return (b"\\" in raw and b"\\u" in raw) or b"\x00" in raw
 
 
 def parse_answer_json(data: bytes | str) -> Any:

@@ -56,6 +56,21 @@ _REQUEST_HEADERS_DROPPED = HOP_BY_HOP_HEADERS | {
 
 # Headers that carry a caller's provider key; each may appear once.
 _KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+# Request header names as read: (name, carries a key, forwarded upstream). Names repeat from request
+# to request, so each is decoded and classified once; bounded, since a caller chooses them.
+_REQUEST_NAMES: dict[bytes, tuple[str, bool, bool]] = {}
+_MAX_REQUEST_NAMES = 1024
+
+
+def _request_name(raw_name: bytes) -> tuple[str, bool, bool]:
+    name = raw_name.decode("latin-1")
+    known = (
+        name, name in _KEY_HEADERS,
+        raw_name not in _REQUEST_HEADERS_DROPPED and not raw_name.startswith(b"x-capsem-"),
+    )
+    if len(_REQUEST_NAMES) < _MAX_REQUEST_NAMES:
+        _REQUEST_NAMES[raw_name] = known
+    return known
 
 
 def _route_template(path: str, route: Route) -> str:
@@ -163,13 +178,15 @@ class ProxyApp:
         headers: dict[str, str] = {}
         forwarded: list[tuple[str, str]] = []
         repeated_key_header = False
+        names = _REQUEST_NAMES
         for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1")
+            known = names.get(raw_name)
+            name, key_header, forwards = known if known is not None else _request_name(raw_name)
             value = raw_value.decode("latin-1")
-            if name in headers and name in _KEY_HEADERS:
+            if key_header and name in headers:
                 repeated_key_header = True
             headers[name] = value
-            if raw_name not in _REQUEST_HEADERS_DROPPED and not raw_name.startswith(b"x-capsem-"):
+            if forwards:
                 forwarded.append((name, value))
         extra_headers: list[tuple[bytes, bytes]] = [(REQUEST_ID_HEADER, request_id.encode())]
         origin = headers.get("origin")

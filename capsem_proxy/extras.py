@@ -22,7 +22,6 @@ EXTRA_MODULES: dict[str, str] = {
     "redis": "redis",
     "opentelemetry": "otel",
     "regex": "detectors",
-    "stdnum": "detectors",
     "numpy": "detectors",
     "phonenumbers": "detectors",
     "spacy": "ner",

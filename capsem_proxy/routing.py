@@ -30,7 +30,7 @@ class Route:
 
 
 # OpenAI's SDK base URL ends in /v1, so its paths are forwarded without that prefix.
-_STATIC_ROUTES: dict[tuple[str, str], tuple[str, str, bool]] = {
+_STATIC_PATHS: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("POST", "/v1/chat/completions"): ("openai", "chat", True),
     ("POST", "/v1/responses"): ("openai", "responses", True),
     ("POST", "/v1/embeddings"): ("openai", "embeddings", True),
@@ -38,6 +38,11 @@ _STATIC_ROUTES: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("POST", "/v1/messages"): ("anthropic", "messages", False),
     ("POST", "/v1/messages/count_tokens"): ("anthropic", "count_tokens", False),
     ("GET", "/v1beta/models"): ("gemini", "models", False),
+}
+# Their routes, built once (a Route is frozen: every request of a static path shares one).
+_STATIC_ROUTES: dict[tuple[str, str], Route] = {
+    (method, path): Route(provider, operation, path[3:] if strip_v1 else path)
+    for (method, path), (provider, operation, strip_v1) in _STATIC_PATHS.items()
 }
 
 _GEMINI_METHODS = {
@@ -88,10 +93,9 @@ def match_route(method: str, path: str, query_string: bytes, auth_hint: str | No
         auth_hint = "gemini"
     static = _STATIC_ROUTES.get((method, path))
     if static is not None:
-        provider, operation, strip_v1 = static
         if path == "/v1/models" and auth_hint is not None:
             return Route(auth_hint, "models", path)
-        return Route(provider, operation, path[3:] if strip_v1 else path)
+        return static
     if path.startswith("/v1beta/models/") or path.startswith("/v1/models/"):
         prefix_length = 15 if path.startswith("/v1beta/") else 11
         name, _, gemini_method = path[prefix_length:].rpartition(":")

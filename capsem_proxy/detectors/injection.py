@@ -2,7 +2,8 @@
 
 Signatures (capsem_proxy/detectors/data/injection_signatures.yaml) are grouped in families
 (instruction override, role-play jailbreaks, system prompt extraction, delimiter and role
-injection, tool hijacking, exfiltration, indirect injection, obfuscation). They are matched with
+injection, tool hijacking, exfiltration, indirect injection, text addressed to the assistant,
+authority claims, policy-file templates, obfuscation), in English and some thirty other languages. They are matched with
 Aho-Corasick automata over the views `normalize` gives (words, squashed words, folded text with
 punctuation), also over rot13 and over base64 / hex payloads found in the text. Heuristics add
 an override-verb-near-target-noun rule, invisible-character smuggling and family density, and
@@ -132,7 +133,34 @@ def _expand(pattern: str) -> list[str]:
 
 
 def _words_key(phrase: str) -> str:
-    return normalize(phrase).words
+    """`normalize(phrase).words`, built word by word from a cache: the signature file expands to a
+    few hundred thousand phrases over a few thousand distinct words."""
+    keys = [_word_key(word) for word in phrase.split()]
+    key = " ".join(word for word, _ in keys if word)
+    # Three one-letter words in a row are re-joined (spaced-out letters) as the whole phrase's
+    # gaps say, also across words whose own letters were (Devanagari marks): `normalize` decides.
+    if _SPACED_LETTERS.search(key) or any(joined for _, joined in keys):
+        return normalize(phrase).words
+    return key
+
+
+# As `normalize` finds spaced-out letters in a words view.
+_SPACED_LETTERS = re.compile(r"(?<!\S)[^\W\d_](?: [^\W\d_]){2,}(?!\S)")
+_WORD = re.compile(r"[^\W_]+")
+
+
+@lru_cache(maxsize=65536)
+def _word_key(word: str) -> tuple[str, bool]:
+    """A word's words view, and whether letters in it were re-joined (then its neighbours may
+    join them too)."""
+    normalized = normalize(word)
+    return normalized.words, len(_WORD.findall(normalized.folded)) != len(normalized.words.split())
+
+
+def _folded_key(phrase: str) -> str:
+    """A raw phrase as the folded view spells it (kana without voicing marks, Hangul and Thai
+    as folding leaves them), so that phrases in any script match what they look like."""
+    return normalize(phrase).folded
 
 
 class SignatureSet:
@@ -144,6 +172,11 @@ class SignatureSet:
         self.words = WordPhrases()
         self.squashed = SquashedPhrases(_SQUASHED_MIN_CHARS)
         self.raw = ahocorasick.Automaton()
+        # Raw phrases that start with a character outside ASCII (Chinese, Japanese, Korean, Thai…):
+        # their own automaton, run only over texts that hold one of their first characters (the
+        # automaton's root tries its children one by one, and those phrases start with dozens).
+        self.raw_other = ahocorasick.Automaton()
+        self.raw_other_starts: re.Pattern[str] | None = None
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
         words: dict[str, _Signature] = {}
         squashed: dict[str, _Signature] = {}
@@ -158,18 +191,21 @@ class SignatureSet:
                 weight = float(signature["weight"])
                 if not 0 < weight <= 1:
                     raise ValueError(f"family {family}: weight {weight} is not in (0, 1]")
+                squash = bool(signature.get("squash", True))
                 for pattern in signature.get("phrases", []):
                     rule = _Signature(pattern, family, weight)
                     for phrase in _expand(pattern):
                         key = _words_key(phrase)
                         _keep_strongest(words, f" {key} ", rule)
                         joined = key.replace(" ", "")
-                        if len(joined) >= _SQUASHED_MIN_CHARS:
+                        if squash and len(joined) >= _SQUASHED_MIN_CHARS:
                             _keep_strongest(squashed, joined, rule)
                 for pattern in signature.get("raw", []):
                     rule = _Signature(pattern, family, weight)
-                    for phrase in _expand(pattern) if "|" in pattern else [pattern]:
-                        _keep_strongest(raw, phrase.lower(), rule)
+                    # Folding is character by character: the pattern folds once, alternatives and all.
+                    folded = _folded_key(pattern)
+                    for phrase in _expand(folded) if "|" in folded else [folded]:
+                        _keep_strongest(raw, phrase, rule)
                 for pattern in signature.get("regex", []):
                     try:
                         compiled = compile_linear(pattern)
@@ -185,9 +221,13 @@ class SignatureSet:
             if table:
                 phrases.make_automaton()
         for key, rule in raw.items():
-            self.raw.add_word(key, (len(key), rule))
-        if raw:
-            self.raw.make_automaton()
+            (self.raw if key[0].isascii() else self.raw_other).add_word(key, (len(key), rule))
+        for automaton in (self.raw, self.raw_other):
+            if len(automaton):
+                automaton.make_automaton()
+        starts = sorted({key[0] for key in raw if not key[0].isascii()})
+        if starts:
+            self.raw_other_starts = re.compile("[" + "".join(re.escape(char) for char in starts) + "]")
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -231,12 +271,16 @@ class _OverrideRule:
         self.window = int(spec["window"])
         self.strong = float(spec["strong"])
         self.weak = float(spec["weak"])
-        self.verbs = frozenset(spec["verbs"])
-        self.targets = frozenset(spec["targets"])
-        self.qualifiers = frozenset(spec["qualifiers"])
-        self.owner_words = frozenset(spec.get("owner_words", []))
-        self.negations = frozenset(spec.get("negations", []))
-        self.after_qualifiers = frozenset(spec.get("after_qualifiers", []))
+        # Words of any language, spelt as the words view spells them (no accents, look-alikes folded).
+        verbs = _word_set(spec["verbs"])
+        # Scrambled verbs ("ignroe", "disrgeard") are as readable as scrambled targets: a set
+        # lookup, so the per-text cost stays nil.
+        self.verbs = verbs | frozenset(variant for verb in verbs for variant in _scrambles(verb))
+        self.targets = _word_set(spec["targets"])
+        self.qualifiers = _word_set(spec["qualifiers"])
+        self.owner_words = _word_set(spec.get("owner_words", []))
+        self.negations = _word_set(spec.get("negations", []))
+        self.after_qualifiers = _word_set(spec.get("after_qualifiers", []))
         self._near_targets = _NearMisses(self.targets)
         self._near_qualifiers = _NearMisses(self.qualifiers)
 
@@ -265,6 +309,10 @@ class _OverrideRule:
         return found
 
 
+def _word_set(words: list[str]) -> frozenset[str]:
+    return frozenset(key for word in words for key in [_word_key(str(word))[0]] if key)
+
+
 class _NearMisses:
     """Misspellings of a few long words: one letter added, dropped, changed or two swapped
     ("iunstructions", "instrcutions"), or the inner letters scrambled ("isntructoins", typoglycemia),
@@ -287,6 +335,19 @@ class _NearMisses:
         if word in self._deletes or _scrambled(word) in self._scrambled:
             return True
         return any(variant in self._deletes for variant in _one_letter_dropped(word))
+
+
+def _scrambles(word: str, min_length: int = 6) -> set[str]:
+    """Misspellings of an ASCII word that keep its first and last letters: every order of the
+    inner letters of a short word, one swap of neighbours or one letter dropped in a long one."""
+    if len(word) < min_length or not word.isascii():
+        return set()
+    first, inner, last = word[0], word[1:-1], word[-1]
+    if len(inner) <= 4:
+        return {first + "".join(order) + last for order in itertools.permutations(inner)} - {word}
+    swaps = {inner[:i] + inner[i + 1] + inner[i] + inner[i + 2:] for i in range(len(inner) - 1)}
+    drops = {inner[:i] + inner[i + 1:] for i in range(len(inner))}
+    return {first + variant + last for variant in swaps | drops} - {word}
 
 
 def _scrambled(word: str) -> str:
@@ -503,8 +564,12 @@ class InjectionDetector:
                 start = end - length + 1
                 folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
-        if len(signatures.raw):
-            for end, (length, rule) in signatures.raw.iter(normalized.folded):
+        other_starts = signatures.raw_other_starts
+        for automaton in (signatures.raw, signatures.raw_other):
+            if not len(automaton) or (automaton is signatures.raw_other and (
+                    normalized.folded.isascii() or other_starts is None or not other_starts.search(normalized.folded))):
+                continue
+            for end, (length, rule) in automaton.iter(normalized.folded):
                 start = end - length + 1
                 add(rule, start, end + 1, normalized.folded_span(start, end + 1))
         for index in signatures.regex_set.matching(normalized.folded):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CUED_PHONE_REGIONS", "inferred_regions", "looks_like_version_or_id"]
+__all__ = ["CUED_PHONE_REGIONS", "inferred_regions", "looks_like_version_or_id", "phone_named_before"]
 
 # Tried for a candidate with a phone cue word next to it: most of the world's numbers.
 CUED_PHONE_REGIONS = (
@@ -102,3 +102,8 @@ def looks_like_version_or_id(text: str, start: int, end: int) -> bool:
     glued_before = start > 0 and (text[start - 1].isalpha() or text[start - 1] in "_/\\")
     glued_after = bool(after) and (after[0].isalpha() or after[0] in "_/\\")
     return glued_before or glued_after
+
+
+def phone_named_before(text: str, start: int) -> bool:
+    """True when a word for a phone (`phone`, `tel`, `mobile`…) stands just before `start`."""
+    return _PHONE_CUE_BEFORE.search(text[max(0, start - 24) : start]) is not None

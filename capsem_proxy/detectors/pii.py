@@ -35,8 +35,13 @@ import ahocorasick
 
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
 from capsem_proxy.detectors.holds import digit_run_hold, word_hold
-from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder
-from capsem_proxy.detectors.phone_regions import CUED_PHONE_REGIONS, inferred_regions, looks_like_version_or_id
+from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder, named_as_id
+from capsem_proxy.detectors.phone_regions import (
+    CUED_PHONE_REGIONS,
+    inferred_regions,
+    looks_like_version_or_id,
+    phone_named_before,
+)
 from capsem_proxy.detectors.pii_recognizers import RECOGNIZERS, PhoneSettings
 from capsem_proxy.linear_regex import LinearPatternSet, compile_linear
 
@@ -293,6 +298,8 @@ def _phone_results(
         has_cue = cued(*match.span())
         if candidate.isdigit() and not has_cue:
             continue
+        if named_as_id(text, match.start()) and not phone_named_before(text, match.start()):
+            continue
         if regions is None:
             # The configured regions, then those the text points to (its script, its words, the
             # country codes of its e-mail and web addresses).
@@ -307,6 +314,10 @@ def _phone_results(
             if found is not None:
                 results.append((match.start() + found.start, match.start() + found.end, recognizer.SCORE))
                 break
+        else:
+            if _possible_phone(phonenumbers, candidate, tried if has_cue else ()):
+                start = match.start() + len(candidate) - len(candidate.lstrip())
+                results.append((start, match.start() + len(candidate.rstrip()), recognizer.SCORE))
     return results
 
 
@@ -324,6 +335,31 @@ def _warm_phone_matching(recognizer: Any) -> None:
             break
 
 
+# Phone-style grouping: at least three groups of digits (`+7 (914) 343-63-31`, `(555) 555-0100`).
+_GROUPED = re.compile(r"\d[ ().-]+\d+[ ().-]+\d")
+
+
+def _possible_phone(phonenumbers: Any, candidate: str, cued_regions: Sequence[str]) -> bool:
+    """A number no region's plan lists as valid, but written as phone numbers are: with its
+    country code (`+44 …`) or, next to a phone cue word, in phone-style groups; and of a length
+    some number of that country (or a cued region) can have. Numbering plans change faster than
+    libphonenumber's metadata (new ranges, new operators), so validity alone misses real numbers.
+    """
+    stripped = candidate.strip()
+    international = stripped.lstrip("(").startswith("+")
+    if not international and (not cued_regions or _GROUPED.search(stripped) is None):
+        return False
+    # A number with its country code parses the same in every region.
+    for region in (None,) if international else cued_regions:
+        try:
+            number = phonenumbers.parse(stripped, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number) and len(str(number.national_number)) >= _MIN_PHONE_DIGITS:
+            return True
+    return False
+
+
 def _valid_phone_regions(phonenumbers: Any, candidate: str, regions: Sequence[str]) -> Iterator[str]:
     """The regions in which `candidate` parses as a valid number, lazily (an international number
     is valid everywhere or nowhere: the first region stands for all)."""
@@ -335,6 +371,21 @@ def _valid_phone_regions(phonenumbers: Any, candidate: str, regions: Sequence[st
             continue
         if phonenumbers.is_valid_number(number):
             yield region
+
+
+def _card_length_ok(digits: str) -> bool:
+    """Whether the issuer the first digits name issues cards of this length: a 15-digit run
+    starting `35` is a phone's IMEI (Luhn-checked too), not a JCB card, which has 16 to 19."""
+    length = len(digits)
+    if digits.startswith("4"):
+        return length in (13, 16, 19)
+    if digits.startswith(("34", "37")):
+        return length == 15
+    if digits.startswith(("30", "36", "38", "39")):
+        return 14 <= length <= 19
+    if digits.startswith("5") or digits[:2] in ("22", "23", "24", "25", "26", "27"):
+        return length == 16
+    return 16 <= length <= 19  # JCB, Discover, UnionPay
 
 
 def _keep_email(value: str) -> bool:
@@ -542,6 +593,8 @@ class PIIDetector:
             return _keep_email(text[start:end])
         if kind == "ip_address":
             return _keep_ip(text, start, end)
+        if kind == "credit_card":
+            return _card_length_ok("".join(char for char in text[start:end] if char.isdigit()))
         if kind == "phone_number":
             # The phone parser can match a short run inside a longer number (`1691` in a card).
             return sum(char.isdigit() for char in text[start:end]) >= _MIN_PHONE_DIGITS

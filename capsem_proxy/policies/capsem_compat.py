@@ -110,7 +110,7 @@ def _agent(context: RequestContext) -> Agent:
     if agent is None:
         exchange = context.exchange
         tools = [_TOOLS.convert(tool) for tool in exchange.tools]
-        key = (context.agent_id, exchange.system, *(id(tool) for tool in tools))
+        key = (context.agent_id, exchange.system, *map(id, tools))
         agent = _AGENTS.get(key)
         if agent is None:
             agent = Agent.model_construct(

@@ -55,7 +55,8 @@ class ProviderAdapter(ABC):
                 for marker in markers:
                     if marker in raw:
                         return TOOL_CALL
-            if b"\\u" in raw or b"\x00" in raw:  # may_be_disguised, inline: this runs for every event
+            # may_be_disguised, inline: this runs for every event
+            if (b"\\" in raw and b"\\u" in raw) or b"\x00" in raw:
                 return TOOL_CALL
             return COUNTS if USAGE_KEY in raw else NOTHING
         return COUNTS if may_report_usage(raw) else NOTHING

@@ -30,6 +30,7 @@ from capsem_proxy.replies import DECISION_ID_HEADER, block_message
 from capsem_proxy.routing import Route
 from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.streaming.guard import AnswerCheck, GuardChecks, StreamGuard, unreadable_decision
+from capsem_proxy.streaming.lazy_guard import LazyGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
 from capsem_proxy.streaming.rewrite import rewrite_event_text, split_event_text
 from capsem_proxy.streaming.usage import UsageMeter, may_report_usage
@@ -182,8 +183,12 @@ class AnswerPath:
                 try:
                     await _until_client_leaves(relay, flow.receive, upstream)
                 finally:
-                    observer.decisions(context, guard.decisions)
-                    self._note(record, guard.answer, guard.decisions)
+                    built = guard.guard
+                    if built is not None:
+                        observer.decisions(context, built.decisions)
+                        self._note(record, built.answer, built.decisions)
+                    else:  # no event needed the guard: nothing was decided, the counts are all there is
+                        record.input_tokens, record.output_tokens = guard.input_tokens, guard.output_tokens
             else:
                 meter = UsageMeter(adapter.stream_decoder(operation)) if answers else None
                 relay = (relay_sse if is_sse else relay_json_array)(
@@ -206,11 +211,46 @@ class AnswerPath:
         upstream: UpstreamResponse,
         is_sse: bool,
         error_event: Any,
-    ) -> tuple[Coroutine[Any, Any, Any], StreamGuard]:
+    ) -> tuple[Coroutine[Any, Any, Any], LazyGuard]:
         """The relay of a stream that policies check (or whose placeholders are restored, or whose
-        text is stored), and the guard that decides what of it is released."""
-        streaming = self._streaming
+        text is stored), and the guard that decides what of it is released.
+
+        When nothing reads the text, the guard is built only if an event may hold a tool call
+        (`LazyGuard`): most streams go out unread, with their token counts alone read."""
         adapter, operation = flow.adapter, flow.route.operation
+        placeholders = flow.placeholders
+        restorations = placeholders.restorations() if placeholders else []
+        policies_read_text = bool(restorations) or pipeline.reads_answer_text()
+        # Stored answers need the text even when no policy reads it; nothing is held back for that.
+        reads_text = policies_read_text or self._store_content
+
+        def block_event(decision: Decision) -> bytes:
+            return adapter.stream_error_event(operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse)
+
+        def build() -> StreamGuard:
+            return self._guard(context, pipeline, restorations, policies_read_text, reads_text, is_sse)
+
+        max_buffer_bytes = self._streaming.max_buffer_bytes
+        guard = LazyGuard(build() if reads_text else build, max_buffer_bytes)
+        relay = relay_guarded(
+            flow.send, upstream, sse=is_sse, decoder=adapter.stream_decoder(operation), guard=guard,
+            error_event=error_event, block_event=block_event,
+            event_need=None if reads_text else adapter.stream_event_need,
+            max_event_bytes=self._streaming.max_event_bytes,
+        )
+        return relay, guard
+
+    def _guard(
+        self,
+        context: RequestContext,
+        pipeline: Pipeline,
+        restorations: list[tuple[str, str]],
+        policies_read_text: bool,
+        reads_text: bool,
+        is_sse: bool,
+    ) -> StreamGuard:
+        """The guard of one stream, configured by the policies that check it."""
+        streaming = self._streaming
 
         async def check_answer(check: AnswerCheck) -> Outcome:
             return await pipeline.check_answer(
@@ -220,11 +260,6 @@ class AnswerPath:
         async def check_tool_call(call: ToolUse) -> Outcome:
             return await pipeline.check_emitted_tool_call(context, call)
 
-        placeholders = flow.placeholders
-        restorations = placeholders.restorations() if placeholders else []
-        policies_read_text = pipeline.reads_answer_text() or bool(restorations)
-        # Stored answers need the text even when no policy reads it; nothing is held back for that.
-        reads_text = policies_read_text or self._store_content
         mode = streaming.mode if policies_read_text or pipeline.has_response_policies() else "pass"
         # Policies that say where a finding may still be in progress hold only that; the others
         # (and placeholder restoration) need the window.
@@ -243,10 +278,7 @@ class AnswerPath:
         def split(raw: bytes, old: str, head: str, rest: str) -> tuple[bytes, bytes] | None:
             return split_event_text(raw, old, head, rest, sse=is_sse)
 
-        def block_event(decision: Decision) -> bytes:
-            return adapter.stream_error_event(operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse)
-
-        guard = StreamGuard(
+        return StreamGuard(
             GuardChecks(answer=check_answer, tool_call=check_tool_call),
             mode="buffer" if pipeline.needs_whole_answer() else mode,
             window_chars=window,
@@ -260,13 +292,6 @@ class AnswerPath:
             incremental_readers=incremental_readers,
             fail_closed_unreadable=pipeline.has_response_policies(),
         )
-        relay = relay_guarded(
-            flow.send, upstream, sse=is_sse, decoder=adapter.stream_decoder(operation), guard=guard,
-            error_event=error_event, block_event=block_event,
-            event_need=None if reads_text else adapter.stream_event_need,
-            max_event_bytes=streaming.max_event_bytes,
-        )
-        return relay, guard
 
 
 async def _until_client_leaves(relay: Coroutine[Any, Any, Any], receive: Receive, upstream: UpstreamResponse) -> None:

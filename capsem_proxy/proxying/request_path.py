@@ -4,7 +4,9 @@ then the answer path. Every failure on the way becomes a provider-shaped error."
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from time import perf_counter
+from types import MappingProxyType
 
 from capsem_proxy.asgi import ClientDisconnected, DisconnectWatch, read_body
 from capsem_proxy.confirm.requests import Confirmations
@@ -30,7 +32,7 @@ from capsem_proxy.redaction import Placeholders, RedactionFailed, redact_json_do
 from capsem_proxy.replies import DECISION_ID_HEADER, send_error
 from capsem_proxy.request_body import parse_request_body
 from capsem_proxy.routing import query_values
-from capsem_proxy.scanning import large_body_turn
+from capsem_proxy.scanning import LARGE_BODY_BYTES, large_body_turn
 from capsem_proxy.tenancy import TenantHasher
 from capsem_proxy.tool_limits import check_tool_count
 from capsem_proxy.upstream import UpstreamClient
@@ -51,6 +53,8 @@ _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 _WATCH_DISCONNECT_AFTER_S = 0.25
 # Caller-chosen ids are kept to this length in the audit trail.
 _MAX_ID_CHARS = 128
+# The query of a request that names no key in it (read-only: shared by every such request).
+_NO_KEY_QUERY: Mapping[str, str] = MappingProxyType({})
 
 
 class RequestPath:
@@ -127,14 +131,15 @@ class RequestPath:
     @staticmethod
     def _caller_key(flow: Flow) -> str:
         # The query is parsed as the provider parses it: `%6Bey=` is a key too.
-        keys = set(query_values(flow.query_string, "key")) if flow.query_string else set()
+        keys = set(query_values(flow.query_string, "key")) if flow.query_string else None
         try:
-            if len(keys) > 1:
+            if keys is not None and len(keys) > 1:
                 raise ConflictingKeys("the key query parameter is given twice with different values")
-            if flow.route.dialect:  # Azure's and Vertex's own paths carry the key their own way
-                key = dialect_key(flow.route.dialect, flow.headers)
+            dialect = flow.route.dialect
+            if dialect:  # Azure's and Vertex's own paths carry the key their own way
+                key = dialect_key(dialect, flow.headers)
             else:
-                key = flow.adapter.extract_key(flow.headers, {"key": keys.pop()} if keys else {})
+                key = flow.adapter.extract_key(flow.headers, {"key": keys.pop()} if keys else _NO_KEY_QUERY)
         except ConflictingKeys as exc:
             raise AmbiguousKey(f"the request carries two different API keys ({exc})") from None
         if key is None:
@@ -145,10 +150,13 @@ class RequestPath:
 
     async def _screen(self, flow: Flow) -> int | None:
         """Decode the request and run its policies; the status sent when it is refused, else None."""
-        record = flow.record
-        async with large_body_turn(len(flow.body)):
-            exchange = _decode(flow, flow.body)
-        exchange.request_bytes = len(flow.body)
+        record, body = flow.record, flow.body
+        if len(body) <= LARGE_BODY_BYTES:  # the usual body goes straight on (see large_body_turn)
+            exchange = _decode(flow, body)
+        else:
+            async with large_body_turn(len(body)):
+                exchange = _decode(flow, body)
+        exchange.request_bytes = len(body)
         flow.stream = record.stream = flow.stream or exchange.stream
         record.model = exchange.model
         check_tool_count(exchange, self._max_tools)
@@ -221,8 +229,9 @@ class RequestPath:
         # The key an upstream of another type gets: the caller's, or the one the gateway put in its place.
         upstream_key = flow.caller_key if passage is None else _key_in(flow, forwarded, query_string)
         path_and_query = route.upstream_path
-        if query_string:
-            path_and_query += "?" + query_string.decode("latin-1")
+        query = query_string.decode("latin-1") if query_string else ""
+        if query:
+            path_and_query += "?" + query
         # Which upstreams may serve it, in order (named upstreams, model globs and aliases).
         model = route.path_model if route.dialect == "azure" else flow.record.model
         targets = self._router.plan(route, model)
@@ -231,7 +240,7 @@ class RequestPath:
             forwarded.extend(span.upstream_headers())
             span.upstream_started()
         outgoing = Outgoing(
-            flow.method, route, path_and_query, query_string.decode("latin-1"), forwarded, flow.body, flow.stream,
+            flow.method, route, path_and_query, query, forwarded, flow.body, flow.stream,
             model, upstream_key,
         )
         dispatch = self._router.dispatch(targets, outgoing)

@@ -15,6 +15,7 @@ from capsem_proxy.errors import ErrorKind, ProxyError
 from capsem_proxy.streaming.events import TOOL_CALL, Delta, StreamDecoder, StreamEvent, UnreadableDelta
 from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import DEFAULT_MAX_ELEMENT_BYTES, JSONArraySplitter, is_separator
+from capsem_proxy.streaming.lazy_guard import LazyGuard
 from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, parse_event
 from capsem_proxy.streaming.usage import HeldUsage, UsageMeter, sse_events, sse_usage_reader
 from capsem_proxy.upstream import UpstreamResponse
@@ -117,7 +118,7 @@ async def relay_guarded(
     *,
     sse: bool,
     decoder: StreamDecoder,
-    guard: StreamGuard,
+    guard: StreamGuard | LazyGuard,
     error_event: ErrorEvent,
     block_event: BlockEvent,
     event_need: Callable[[bytes], int] | None = None,
@@ -130,8 +131,11 @@ async def relay_guarded(
     only events it says may hold a tool call (and every event while a call is open) are decoded in
     full; the others go out untouched while the guard holds nothing (`StreamGuard.pass_unread`),
     read for their token counts alone when they may have any. What the decoder cannot read
-    reaches the guard as an UnreadableDelta, for it to fail closed.
+    reaches the guard as an UnreadableDelta, for it to fail closed. A LazyGuard is built at the first
+    event that goes through it.
     """
+    if isinstance(guard, StreamGuard):
+        guard = LazyGuard(guard)
     bytes_sent = 0
     sse_splitter = SSESplitter(max_event_bytes) if sse else None
     array_splitter = None if sse else JSONArraySplitter(max_event_bytes)
@@ -167,7 +171,7 @@ async def relay_guarded(
                         released.append(raw)
                     else:
                         guard.add_usage(usage.settle())
-                        released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
+                        released.append(await guard.get().push(raw, _sse_deltas(decoder, raw)))
                         if early and released[-1]:
                             # Until the first text is out, what the guard releases goes out at once,
                             # not after the checks of the read's other events: the time to the first
@@ -194,7 +198,7 @@ async def relay_guarded(
                         deltas = decoder.feed(event)
                         if not is_separator(segment[: len(segment) - len(element)]):
                             deltas.append(_OUTSIDE_ELEMENTS)
-                        released.append(await guard.push(segment, deltas))
+                        released.append(await guard.get().push(segment, deltas))
                         if early and released[-1]:
                             bytes_sent += await _send_released(send, released)
                             early = not guard.text_released
@@ -206,11 +210,13 @@ async def relay_guarded(
         if sse_splitter is not None:
             # An event the provider did not terminate still goes through the guard, never around it.
             for raw in sse_splitter.finish():
-                released.append(await guard.push(raw, _sse_deltas(decoder, raw)))
-            released.append(await guard.finish())
+                released.append(await guard.get().push(raw, _sse_deltas(decoder, raw)))
+            if guard.guard is not None:
+                released.append(await guard.guard.finish())
         else:
             assert array_splitter is not None
-            released.append(await guard.finish())
+            if guard.guard is not None:
+                released.append(await guard.guard.finish())
             # Only the array's closing bracket may follow the last element; anything else is dropped.
             rest = array_splitter.rest()
             if rest.strip() == b"]":
@@ -229,7 +235,8 @@ async def relay_guarded(
                               kind=ErrorKind.INTERNAL)
         ending = _closing(error_event(internal), sse, bytes_sent)
     else:
-        await _send_released(send, released)
+        if released:
+            await _send_released(send, released)
     finally:
         guard.add_usage(usage.settle())  # the counts of what was sent, however the stream ended
     if ending:

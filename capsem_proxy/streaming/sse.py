@@ -117,6 +117,8 @@ class SSESplitter:
         """The stream ended: the events still pending (a last boundary ending in CR completes
         now), then whatever is left without a terminating empty line, as a last event."""
         buffer = self._buffer
+        if not buffer:
+            return []
         events, consumed = _split(buffer, self._searched, True)
         rest = bytes(buffer[consumed:])
         buffer.clear()

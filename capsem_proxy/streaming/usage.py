@@ -70,28 +70,44 @@ EventReader = Callable[[bytes], Sequence[Delta]]
 def sse_events(events: bytes) -> Iterator[bytes]:
     """The events of `events` (complete SSE events) that may report token counts, newest first.
 
-    With one kind of line end throughout (the usual case), each is cut out around the last usage
-    key before the one found earlier, without splitting the other events; otherwise all are split.
+    Each is cut out around the last usage key before the one found earlier, without splitting the
+    other events, when its line ends are all of one kind: LF throughout, or CRLF with the cut-out
+    event itself CRLF throughout and opening after a line end that no other one precedes (whole
+    counts of a CRLF stream cost more than the reading they spare). Otherwise the rest is split.
     """
-    if b"\r" not in events:
-        boundary = b"\n\n"
-    elif events.count(b"\r\n") == events.count(b"\r") == events.count(b"\n"):
-        boundary = b"\r\n\r\n"
-    else:
-        boundary = b""
-    if not boundary or may_be_disguised(events):
-        splitter = SSESplitter()
-        for raw in reversed(splitter.feed_events(events) + splitter.finish()):
-            if may_report_usage(raw):
-                yield raw
+    if may_be_disguised(events):
+        yield from _split_events(events)
         return
+    lf_only = b"\r" not in events
+    boundary = b"\n\n" if lf_only else b"\r\n\r\n"
     end = len(events)
     while (at := events.rfind(USAGE_KEY, 0, end)) != -1:
         start = events.rfind(boundary, 0, at)
         start = 0 if start == -1 else start + len(boundary)
         stop = events.find(boundary, at)
-        yield events[start : len(events) if stop == -1 else stop + len(boundary)]
+        event = events[start : len(events) if stop == -1 else stop + len(boundary)]
+        if not lf_only and not _crlf_event(events, start, event):
+            yield from _split_events(events[:end])
+            return
+        yield event
         end = start
+
+
+def _crlf_event(events: bytes, start: int, event: bytes) -> bool:
+    """True when `event`, cut out of `events` at `start` around CRLF CRLF, is one event as the
+    splitter would cut it: CRLF line ends only, after a boundary no other line end runs into."""
+    crlf = event.count(b"\r\n")
+    if event.count(b"\r") != crlf or event.count(b"\n") != crlf:
+        return False
+    return start < 5 or events[start - 5] not in b"\r\n"
+
+
+def _split_events(events: bytes) -> Iterator[bytes]:
+    """What `sse_events` gives, by a full split."""
+    splitter = SSESplitter()
+    for raw in reversed(splitter.feed_events(events) + splitter.finish()):
+        if may_report_usage(raw):
+            yield raw
 
 
 def sse_usage_reader(decoder: StreamDecoder) -> EventReader:

@@ -45,11 +45,11 @@ class UpstreamMetrics:
     def observe(self, attempts: list[Any]) -> None:
         children = self._children
         for attempt in attempts:
-            upstream = attempt.target.partition(":")[0]
-            key = (upstream, attempt.outcome)
+            # By the attempt's target as labelled (`name` or `name:model`, from configured names only).
+            key = (attempt.target, attempt.outcome)
             child = children.get(key)
             if child is None:
-                child = children[key] = self._attempts.labels(upstream, attempt.outcome)
+                child = children[key] = self._attempts.labels(attempt.target.partition(":")[0], attempt.outcome)
             child.inc()
             if attempt.fell_over:
-                self._failovers.labels(upstream).inc()
+                self._failovers.labels(attempt.target.partition(":")[0]).inc()

@@ -40,6 +40,20 @@ LOOKUP_TOOL = {
 }
 
 
+STDNUM = ("python_stdnum", "2.2")
+
+
+def _stdnum_on_path() -> None:
+    """python-stdnum, unpacked from its wheel into the package cache and importable from there (it is
+    no dependency of the proxy: the detector checks ids with its own code)."""
+    target = CACHE / "unpacked" / f"stdnum-{STDNUM[1]}"
+    if not (target / "stdnum" / "__init__.py").exists():
+        with zipfile.ZipFile(_wheel_path(*STDNUM)) as archive:
+            archive.extractall(target)
+    if str(target) not in sys.path:
+        sys.path.insert(0, str(target))
+
+
 def _mimesis() -> object:
     target = CACHE / "unpacked" / f"mimesis-{MIMESIS[1]}"
     if not (target / "mimesis" / "__init__.py").exists():
@@ -245,6 +259,7 @@ def mimesis_items(rng: random.Random, mimesis: object) -> Iterator[dict]:
 
 def build() -> list[dict]:
     rng = random.Random(SEED)
+    _stdnum_on_path()
     mimesis = _mimesis()
     raw = [*national_id_items(rng), *phone_items(rng, mimesis), *mimesis_items(rng, mimesis)]
     return number_cross_items(DETECTOR, raw, lambda item: item.get("text") or str(item.get("response")))

@@ -24,11 +24,15 @@ from typing import Any
 from faker import Faker
 
 from eval.generate.common import CORPUS_DIR, GROUP_KEY, category_summary, number_items, split_of, write_corpus
+from eval.generate.national_id_values import ID_CUES, ID_MAKERS
 
 OUTPUT = CORPUS_DIR / "pii_detect.jsonl"
 DETECTOR = "pii_detect"
 SOURCE = "generated:pii_detect"
 SEED = 20241106
+# National ids (added later) draw from their own seed, so the items made before them do not move.
+NATIONAL_ID_SEED = 20261207
+NATIONAL_IDS_PER_KIND = 4
 POSITIVES_PER_KIND = 12
 PHONE_LOCALES = ["en_US", "en_GB", "fr_FR", "de_DE", "en_CA", "es_ES", "it_IT", "nl_NL"]
 IBAN_LOCALES = ["de_DE", "fr_FR", "en_GB", "es_ES", "it_IT", "nl_NL"]
@@ -193,6 +197,17 @@ def _kinds() -> dict[str, Callable[[Maker], Snippet]]:
     }
 
 
+def _national_id(m: Maker, kind: str) -> tuple[Snippet, Snippet]:
+    """A valid id of `kind` named by one of its cue words, and the same with a wrong check digit."""
+    valid, wrong = ID_MAKERS[kind](m.rng)
+    cue = m.pick(list(ID_CUES[kind]))
+    forms = {"label": "{c}: {v}", "prose": "for the form, {c} {v}, thanks", "record": "name: {n}\n{c}: {v}"}
+    form = m.pick(sorted(forms))
+    name = m.fake().name()
+    return (Snippet(forms[form].format(c=cue, v=valid, n=name), (kind,), f"id-{form}"),
+            Snippet(forms[form].format(c=cue, v=wrong, n=name), (), f"id-wrong-check-{form}"))
+
+
 def _mixed(m: Maker) -> Snippet:
     """A customer record holding several kinds at once."""
     fake = m.fake()
@@ -352,6 +367,15 @@ def build() -> list[dict[str, Any]]:
         snippet = _benign(m)
         carrier, fields = _carry(m, snippet)
         records.append(("benign", f"{snippet.form}/{carrier}", (), fields))
+    ids = Maker(NATIONAL_ID_SEED)
+    for round_index in range(NATIONAL_IDS_PER_KIND):
+        for kind in ID_MAKERS:
+            valid, wrong = _national_id(ids, kind)
+            carrier, fields = _carry(ids, valid)
+            records.append(("positive", f"{kind}/{valid.form}/{carrier}", valid.kinds, fields))
+            if round_index < 2:
+                carrier, fields = _carry(ids, wrong)
+                records.append(("benign_lookalike", f"{kind}/{wrong.form}/{carrier}", (), fields))
     return number_items(DETECTOR, (
         {GROUP_KEY: group, "hook": fields["hook"], "label": category == "positive", "kinds": sorted(kinds),
          "category": category, "source": SOURCE, **{key: value for key, value in fields.items() if key != "hook"}}

@@ -28,6 +28,8 @@ OUTPUT = CORPUS_DIR / "secrets.jsonl"
 DETECTOR = "secrets"
 SOURCE = "generated:secrets"
 SEED = 20241105
+# The seed of the provider formats added later (`_more_kinds`), kept apart so the older items do not move.
+MORE_SEED = 20261206
 POSITIVES_PER_KIND = 6
 
 ALNUM = string.ascii_letters + string.digits
@@ -320,6 +322,76 @@ def _kinds() -> dict[str, Callable[[Maker], Snippet]]:
     }
 
 
+def _more_kinds() -> dict[str, Callable[[Maker], Snippet]]:
+    """Provider formats added later, drawn from their own seed so the items above stay as they were."""
+
+    def kind(name: str, env: str, make: Callable[[Maker], str]) -> Callable[[Maker], Snippet]:
+        def snippet(m: Maker) -> Snippet:
+            value = make(m)
+            form = m.pick(["env", "json", "bare"])
+            text = {"env": _env(env, value, m), "json": json.dumps({env.lower(): value}),
+                    "bare": f"{env.split('_')[0].title()} credential: {value}"}[form]
+            return Snippet(text, (name,), form)
+
+        return snippet
+
+    upper_digits = string.ascii_uppercase + string.digits
+    return {
+        "perplexity_api_key": kind("perplexity_api_key", "PERPLEXITY_API_KEY", lambda m: f"pplx-{m.token(48)}"),
+        "replicate_api_token": kind("replicate_api_token", "REPLICATE_API_TOKEN", lambda m: f"r8_{m.token(37)}"),
+        "xai_api_key": kind("xai_api_key", "XAI_API_KEY", lambda m: f"xai-{m.token(80)}"),
+        "fireworks_api_key": kind("fireworks_api_key", "FIREWORKS_API_KEY", lambda m: f"fw_{m.token(24)}"),
+        "together_api_key": kind("together_api_key", "TOGETHER_API_KEY", lambda m: f"tgp_v1_{m.token(43, URLSAFE)}"),
+        "langsmith_api_key": kind("langsmith_api_key", "LANGSMITH_API_KEY",
+                                  lambda m: f"lsv2_{m.pick(['pt', 'sk'])}_{m.token(32, HEX)}_{m.token(10, HEX)}"),
+        "pinecone_api_key": kind("pinecone_api_key", "PINECONE_API_KEY", lambda m: f"pcsk_{m.token(6)}_{m.token(60)}"),
+        "vault_token": kind("vault_token", "VAULT_TOKEN", lambda m: f"s.{m.token(24)}"),
+        "doppler_token": kind("doppler_token", "DOPPLER_TOKEN",
+                              lambda m: f"dp.{m.pick(['pt', 'st', 'sa'])}.{m.token(43)}"),
+        "onepassword_token": kind("onepassword_token", "OP_SERVICE_ACCOUNT_TOKEN", lambda m: "ops_" + m.b64url(
+            json.dumps({"signInAddress": "my.1password.com", "userAuth": {"method": "SRPg-4096"},
+                        "email": f"{m.token(12).lower()}@1passwordserviceaccounts.com",
+                        "srpX": m.token(64, HEX)}).encode())),
+        "pulumi_token": kind("pulumi_token", "PULUMI_ACCESS_TOKEN", lambda m: f"pul-{m.token(40, HEX)}"),
+        "databricks_token": kind("databricks_token", "DATABRICKS_TOKEN", lambda m: f"dapi{m.token(32, HEX)}"),
+        "grafana_token": kind("grafana_token", "GRAFANA_TOKEN", lambda m: m.pick([
+            f"glsa_{m.token(32)}_{m.token(8, HEX)}", f"glc_{m.token(120, BASE64)}=="])),
+        "newrelic_key": kind("newrelic_key", "NEW_RELIC_API_KEY", lambda m: f"NRAK-{m.token(27, upper_digits)}"),
+        "sentry_token": kind("sentry_token", "SENTRY_AUTH_TOKEN", lambda m: m.pick([
+            f"sntryu_{m.token(64, HEX)}",
+            "sntrys_" + m.b64url(json.dumps({"iat": m.rng.randrange(1_700_000_000, 1_750_000_000),
+                                             "url": "https://sentry.io", "org": m.fake.domain_word()}).encode())
+            + "_" + m.token(43, URLSAFE)])),
+        "postman_api_key": kind("postman_api_key", "POSTMAN_API_KEY",
+                                lambda m: f"PMAK-{m.token(24, HEX)}-{m.token(34, HEX)}"),
+        "notion_token": kind("notion_token", "NOTION_TOKEN", lambda m: m.pick([
+            f"secret_{m.token(43)}", f"ntn_{m.token(11, string.digits)}{m.token(35)}"])),
+        "figma_token": kind("figma_token", "FIGMA_TOKEN", lambda m: f"figd_{m.token(40, URLSAFE)}"),
+        "supabase_token": kind("supabase_token", "SUPABASE_ACCESS_TOKEN", lambda m: f"sbp_{m.token(40, HEX)}"),
+        "planetscale_token": kind("planetscale_token", "PLANETSCALE_TOKEN",
+                                  lambda m: f"pscale_{m.pick(['tkn', 'pw'])}_{m.token(43, URLSAFE)}"),
+        "atlassian_token": kind("atlassian_token", "JIRA_API_TOKEN",
+                                lambda m: f"ATATT3xFfGF0{m.token(170, URLSAFE)}={m.token(8, HEX).upper()}"),
+        "square_token": kind("square_token", "SQUARE_ACCESS_TOKEN", lambda m: m.pick([
+            f"EAAA{m.token(60, URLSAFE)}", f"sq0atp-{m.token(22, URLSAFE)}", f"sq0csp-{m.token(43, URLSAFE)}"])),
+        "mailchimp_api_key": kind("mailchimp_api_key", "MAILCHIMP_API_KEY",
+                                  lambda m: f"{m.token(32, HEX)}-us{m.rng.randrange(1, 21)}"),
+        "heroku_api_key": kind("heroku_api_key", "HEROKU_API_KEY", lambda m: f"HRKU-{m.token(60, URLSAFE)}"),
+        "docker_token": kind("docker_token", "DOCKERHUB_TOKEN", lambda m: f"dckr_pat_{m.token(27, URLSAFE)}"),
+        "stripe_test_key": kind("stripe_key", "STRIPE_SECRET_KEY", lambda m: m.pick([
+            f"sk_test_{m.token(24)}", f"rk_test_{m.token(99)}", f"whsec_{m.token(32)}"])),
+        "okta_token": lambda m: Snippet(
+            f"curl -H 'Authorization: SSWS 00{m.token(40, URLSAFE)}' https://{m.fake.domain_word()}.okta.com/api/v1/users",
+            ("okta_token",), "curl"),
+        "discord_token": kind("discord_token", "DISCORD_BOT_TOKEN",
+                              lambda m: f"{m.pick(['MT', 'OD', 'Nz'])}{m.token(24)}.{m.token(6, URLSAFE)}."
+                                        f"{m.token(38, URLSAFE)}"),
+        "discord_webhook": lambda m: Snippet(
+            f"https://discord.com/api/webhooks/{m.token(19, string.digits)}/{m.token(68, URLSAFE)}",
+            ("discord_webhook",), "url"),
+    }
+
+
 # --------------------------------------------------------------------------- negative snippets
 
 
@@ -397,6 +469,42 @@ def _lookalikes() -> list[Callable[[Maker], Snippet]]:
             "password reset emails are sent from the auth service",
             "Forgot password? Click the link we emailed you.",
             f"passwordless login via magic link expires in {m.rng.randrange(5, 60)} minutes"])),
+    ]
+
+
+def _more_lookalikes() -> list[Callable[[Maker], Snippet]]:
+    """Placeholders and documentation values of the formats of `_more_kinds`."""
+
+    def snippet(form: str, build: Callable[[Maker], str]) -> Callable[[Maker], Snippet]:
+        return lambda m: Snippet(build(m), (), form)
+
+    return [
+        snippet("provider-placeholder", lambda m: m.pick([
+            "PERPLEXITY_API_KEY=pplx-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "export REPLICATE_API_TOKEN=r8_<your-token>", "XAI_API_KEY=xai-YOUR_KEY_HERE",
+            'together.api_key = "tgp_v1_..."', "LANGSMITH_API_KEY=lsv2_pt_...",
+            "VAULT_TOKEN=s.XXXXXXXXXXXXXXXXXXXXXXXX",
+            "DOPPLER_TOKEN=dp.st.dev.xxxxxxxx", "NEW_RELIC_API_KEY=NRAK-XXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            "NOTION_TOKEN=secret_your_integration_token", "STRIPE_SECRET_KEY=sk_test_...",
+            "DOCKERHUB_TOKEN=dckr_pat_REPLACE_ME", "MAILCHIMP_API_KEY=<api-key>-us21"])),
+        snippet("format-prose", lambda m: m.pick([
+            "Groq keys start with gsk_, OpenRouter keys with sk-or-v1- and Perplexity keys with pplx-.",
+            "HashiCorp Vault service tokens begin with hvs. (older ones with s.), batch tokens with hvb.",
+            "Grafana service account tokens look like glsa_ followed by 32 characters and a checksum.",
+            "Create a Postman API key (PMAK-...) under Settings, then paste it into the CLI.",
+            "Docker Hub personal access tokens (dckr_pat_) replace passwords for docker login.",
+            "A Sentry DSN is public; the auth token (sntrys_ or sntryu_) is not."])),
+        snippet("prefixed-ids", lambda m: m.pick([
+            f"fw_version={m.rng.randrange(1, 9)}.{m.rng.randrange(0, 20)} serial={m.token(12, HEX)}",
+            f"dapi_timeout=30 dapi_retries=3 region=us-{m.pick(['east', 'west'])}-2",
+            f"the s.{m.fake.word()} attribute is set in settings.py",
+            f"key-value store: key-{m.fake.word()} -> {m.fake.word()}",
+            f"rnd_seed={m.rng.randrange(1, 10**6)} pat_count={m.rng.randrange(1, 99)}",
+            f"sl.{m.fake.word()}.{m.fake.word()}.com resolved in {m.rng.randrange(1, 90)} ms"])),
+        snippet("hex-with-region", lambda m: m.pick([
+            f"deploy {m.token(32, HEX)} to eu-west-1 and us-east-2",
+            f"bucket logs-{m.token(8, HEX)}-us-east-1 holds {m.rng.randrange(10, 999)} objects",
+            f"commit {m.token(40, HEX)} (SK-{m.rng.randrange(1000, 9999)} ticket)"])),
     ]
 
 
@@ -503,6 +611,18 @@ def build() -> list[dict[str, Any]]:
         snippet = _benign(m)
         carrier, fields = _carry(m, snippet)
         records.append(("benign", f"{snippet.form}/{carrier}", (), fields))
+    more = Maker(MORE_SEED)
+    for _ in range(POSITIVES_PER_KIND):
+        for name, make in _more_kinds().items():
+            snippet = make(more)
+            carrier, fields = _carry(more, snippet)
+            records.append(("positive", f"{name}/{snippet.form}/{carrier}", snippet.kinds, fields))
+    more_lookalikes = _more_lookalikes()
+    for round_index in range(8):
+        for make in more_lookalikes:
+            snippet = make(more)
+            carrier, fields = _carry(more, snippet)
+            records.append(("benign_lookalike", f"{snippet.form}/{carrier}/{round_index % 2}", (), fields))
     return number_items(DETECTOR, (
         {GROUP_KEY: group, "hook": fields["hook"], "label": category == "positive", "kinds": sorted(kinds),
          "category": category, "source": SOURCE, **{key: value for key, value in fields.items() if key != "hook"}}

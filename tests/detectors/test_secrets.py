@@ -91,6 +91,57 @@ STANDALONE = [
     ("connection_string", f"redis://:{token(20)}@cache.internal:6379/0"),
     ("connection_string", f"amqp://guest:{token(10)}@rabbit:5672/vhost"),
     ("connection_string", f"mysql://root:{token(10)}@127.0.0.1:3306/shop"),
+    ("stripe_key", f"sk_test_{token(24)}"),
+    ("stripe_key", f"whsec_{token(32)}"),
+    ("twilio_api_key", f"SK{token(32, HEX.upper())}"),
+    ("telegram_bot_token", f"{token(7, string.digits)}:AAE{token(32, URLSAFE)}"),
+    ("slack_webhook", f"hooks.slack.com/services/T{token(8, BASE32)}/B{token(10, BASE32)}/{token(24)}"),
+    ("perplexity_api_key", f"pplx-{token(48)}"),
+    ("replicate_api_token", f"r8_{token(37)}"),
+    ("xai_api_key", f"xai-{token(80)}"),
+    ("fireworks_api_key", f"fw_{token(24)}"),
+    ("together_api_key", f"tgp_v1_{token(43, URLSAFE)}"),
+    ("huggingface_token", f"api_org_{token(34)}"),
+    ("langsmith_api_key", f"lsv2_pt_{token(32, HEX)}_{token(10, HEX)}"),
+    ("pinecone_api_key", f"pcsk_{token(6)}_{token(60)}"),
+    ("tavily_api_key", f"tvly-{token(32)}"),
+    ("firecrawl_api_key", f"fc-{token(32, HEX)}"),
+    ("elevenlabs_api_key", f"sk_{token(48, HEX)}"),
+    ("doppler_token", f"dp.st.{token(43)}"),
+    ("onepassword_token", f"ops_eyJzaWduSW5BZGRyZXNzIjoi{token(200, URLSAFE)}"),
+    ("pulumi_token", f"pul-{token(40, HEX)}"),
+    ("databricks_token", f"dapi{token(32, HEX)}"),
+    ("grafana_token", f"glsa_{token(32)}_{token(8, HEX)}"),
+    ("grafana_token", f"glc_{token(120, BASE64)}=="),
+    ("newrelic_key", f"NRAK-{token(27, string.ascii_uppercase + string.digits)}"),
+    ("sentry_token", f"sntrys_eyJpYXQiOjE3MDAwMDAwMDAu{token(120, URLSAFE)}"),
+    ("sentry_token", f"sntryu_{token(64, HEX)}"),
+    ("postman_api_key", f"PMAK-{token(24, HEX)}-{token(34, HEX)}"),
+    ("notion_token", f"secret_{token(43)}"),
+    ("notion_token", f"ntn_{token(46)}"),
+    ("figma_token", f"figd_{token(40, URLSAFE)}"),
+    ("supabase_token", f"sbp_{token(40, HEX)}"),
+    ("planetscale_token", f"pscale_tkn_{token(43, URLSAFE)}"),
+    ("atlassian_token", f"ATATT3xFfGF0{token(180, URLSAFE)}"),
+    ("square_token", f"sq0atp-{token(22, URLSAFE)}"),
+    ("square_token", f"EAAA{token(60, URLSAFE)}"),
+    ("mailgun_api_key", f"key-{token(32, HEX)}"),
+    ("mailchimp_api_key", f"{token(32, HEX)}-us14"),
+    ("brevo_api_key", f"xkeysib-{token(64, HEX)}-{token(16)}"),
+    ("heroku_api_key", f"HRKU-{token(60, URLSAFE)}"),
+    ("cloudflare_key", f"v1.0-{token(24, HEX)}-{token(146, HEX)}"),
+    ("docker_token", f"dckr_pat_{token(27, URLSAFE)}"),
+    ("netlify_token", f"nfp_{token(36)}"),
+    ("render_api_key", f"rnd_{token(32)}"),
+    ("airtable_token", f"pat{token(14)}.{token(64, HEX)}"),
+    ("dropbox_token", f"sl.{token(140, URLSAFE)}"),
+    ("contentful_token", f"CFPAT-{token(43, URLSAFE)}"),
+    ("mapbox_token", f"sk.eyJ1IjoiYWNtZSIsImEiOiJ{token(40, URLSAFE)}.{token(22, URLSAFE)}"),
+    ("buildkite_token", f"bkua_{token(40, HEX)}"),
+    ("circleci_token", f"CCIPAT_{token(22)}_{token(40, HEX)}"),
+    ("alibaba_access_key", f"LTAI{token(20)}"),
+    ("age_secret_key", f"AGE-SECRET-KEY-1{token(58, string.ascii_uppercase + string.digits)}"),
+    ("discord_webhook", f"https://discord.com/api/webhooks/{token(19, string.digits)}/{token(68, URLSAFE)}"),
 ]
 
 
@@ -109,6 +160,9 @@ def test_each_kind_is_found_with_its_exact_span(detector, kind, secret):
 # (kind, text, the secret inside it): secrets recognised by what they are assigned to.
 ASSIGNED_PASSWORD = "Tr0ub4dor&3x"
 ASSIGNED_TOKEN = token(32)
+OKTA_TOKEN = f"00{token(40, URLSAFE)}"
+LEGACY_VAULT_TOKEN = f"s.{token(24)}"
+DISCORD_TOKEN = f"MT{token(24)}.{token(6, URLSAFE)}.{token(38, URLSAFE)}"
 IN_CONTEXT = [
     ("aws_secret_key", f"aws_secret_access_key = {AWS_SECRET}\n", AWS_SECRET),
     ("aws_secret_key", f'{{"SecretAccessKey": "{AWS_SECRET}"}}', AWS_SECRET),
@@ -122,6 +176,9 @@ IN_CONTEXT = [
     ("generic_secret", f'client_secret = "{ASSIGNED_TOKEN}"', ASSIGNED_TOKEN),
     ("bearer_token", f"Authorization: Bearer {ASSIGNED_TOKEN}", ASSIGNED_TOKEN),
     ("basic_auth", "Authorization: Basic YWxpY2U6czNjcjN0LVBhc3M=", "YWxpY2U6czNjcjN0LVBhc3M="),
+    ("okta_token", f"Authorization: SSWS {OKTA_TOKEN}", OKTA_TOKEN),
+    ("discord_token", f"DISCORD_BOT_TOKEN={DISCORD_TOKEN}", DISCORD_TOKEN),
+    ("vault_token", f"X-Vault-Token: {LEGACY_VAULT_TOKEN}", LEGACY_VAULT_TOKEN),
 ]
 
 
@@ -140,6 +197,14 @@ def test_aws_secret_key_is_found_next_to_its_key_id_without_a_telling_name(detec
 
 NEAR_MISSES = [
     "Set OPENAI_API_KEY=sk-... in your shell",
+    "PERPLEXITY_API_KEY=pplx-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "export REPLICATE_API_TOKEN=r8_your_token_here",
+    "VAULT_TOKEN=s.placeholder_value_for_docs",
+    "Use sk_test_... while developing and sk_live_... in production.",
+    "mailgun: key-0123456789abcdef0123456789abcdef",
+    "Grafana service account tokens start with glsa_ and Docker Hub ones with dckr_pat_.",
+    "return this.value; s.length > 0",
+    "NOTION_TOKEN=secret_YOUR_INTEGRATION_SECRET_GOES_HERE_1234567",
     "OPENAI_API_KEY=<your-key>",
     "api_key = 'your_api_key_here'",
     "use sk-your-api-key-here as the key",

@@ -11,6 +11,7 @@ from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
 from capsem_proxy.replies import block_message
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
+from capsem_proxy.streaming.lazy_guard import LazyGuard
 from capsem_proxy.streaming.relay import relay_guarded
 
 
@@ -281,3 +282,55 @@ async def test_the_first_text_goes_out_before_the_checks_of_the_text_after_it_in
     assert checks > 1
     assert b"".join(sent) == stream
     assert sent.index(texts[0]) < len(sent) - 1  # the first text went out in a send of its own
+
+
+# ---------------------------------------------------------------------------- a guard built on first need
+
+def _lazy_guard():
+    def build():
+        return StreamGuard(GuardChecks(_no_text_policy, _block_named_tools), mode="guard", window_chars=0,
+                           max_buffer_bytes=1 << 20, reads_text=False)
+
+    return LazyGuard(build, 1 << 20)
+
+
+async def _run_lazy(chunks, guard):
+    adapter = OpenAIAdapter()
+    sent = []
+
+    async def send(message):
+        sent.append(message.get("body", b""))
+
+    await relay_guarded(
+        send, Upstream(chunks), sse=True, decoder=adapter.stream_decoder("chat"), guard=guard,
+        error_event=lambda exc: adapter.stream_error_event("chat", exc.status, exc.message, exc.kind),
+        block_event=lambda decision: adapter.stream_error_event("chat", 403, block_message(decision), "permission"),
+        event_need=adapter.stream_event_need,
+    )
+    return b"".join(sent)
+
+
+_USAGE = _chunk({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}) + b"\n\n"
+
+
+async def test_a_stream_without_tool_calls_builds_no_guard_and_keeps_its_counts():
+    guard = _lazy_guard()
+    text = _chunk({"choices": [{"index": 0, "delta": {"content": "hello"}}]}) + b"\n\n"
+    chunks = [text, text + _USAGE[:10], _USAGE[10:], b"data: [DONE]\n\n"]
+    assert await _run_lazy(chunks, guard) == b"".join(chunks)
+    assert guard.guard is None
+    assert (guard.input_tokens, guard.output_tokens) == (7, 3)
+
+
+async def test_the_guard_built_at_the_first_tool_call_has_the_counts_read_before_and_screens_the_call():
+    guard = _lazy_guard()
+    text = _chunk({"choices": [{"index": 0, "delta": {"content": "hello"}}]}) + b"\n\n"
+    call = _chunk({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "c1", "type": "function", "function": {"name": "capsem_block_tool", "arguments": "{}"}}]},
+        "finish_reason": "tool_calls"}]}) + b"\n\n"
+    body = await _run_lazy([text, _USAGE, call, b"data: [DONE]\n\n"], guard)
+    assert body.startswith(text + _USAGE)
+    assert b"capsem_block_tool\"" not in body
+    assert b"Tool blocked by security policy: bad tool" in body
+    assert guard.guard is not None
+    assert (guard.guard.answer.usage.input_tokens, guard.guard.answer.usage.output_tokens) == (7, 3)

@@ -120,6 +120,11 @@ def test_held_usage_is_read_past_its_cap() -> None:
     b'data: {"usageMetadata":{"p":1}}\r\n\r\ndata: {"t":"x"}\r\n\r\ndata: {"usageMetadata":{"p":2}}\r\n\r\n',
     b'data: {"usage":1}\r\n\r\ndata: {"t":"x"}\n\ndata: {"usage":2}\r\rdata: {"u\\u0073age":3}\n\n',
     b'data: {"t":"said \\"usage\\""}\n\n: comment\ndata: {"usage":{"x":3}}\n\n',
+    # CRLF streams whose other events hold lone line ends: only the events read are checked.
+    b'data: {"usage":1}\n\ndata: {"t":"x"}\r\n\r\ndata: {"usage":2}\r\n\r\n',
+    b'data: {"usage":1}\r\n\r\n\r\ndata: {"usage":2}\r\n\r\n',
+    b'data: {"usage":1}\r\n\r\ndata: {"usage":2}\r\ndata: {"x":1}\n\r\n\r\ndata: {"t":"x"}\r\n\r\n',
+    b'data: {"t":"x"}\r\rdata: {"usage":1}\r\n\r\n',
 ])
 def test_sse_events_with_counts_come_newest_first_as_a_full_split_reads_them(stream) -> None:
     from capsem_proxy.streaming.sse import SSESplitter, parse_event
