@@ -48,6 +48,12 @@ _MIX = np.uint64(0xBF58476D1CE4E5B9)
 # `* _MIX * size key` as one multiplication (the product taken modulo 2**64 is the same).
 _MIX_BY_SIZE = {n: np.uint64((0xBF58476D1CE4E5B9 * int(key)) % (1 << 64)) for n, key in _SIZE_KEYS.items()}
 _SHIFT_29 = np.uint64(29)
+# The same constants as 0-d arrays, for `hashed_ngrams`: an array operation with a 0-d array costs a
+# third of one with a numpy scalar (no scalar conversion), with the same result.
+_POSITION_KEYS_0D = tuple(np.array(key, dtype=np.uint64) for key in _POSITION_KEYS)
+_MIX_BY_SIZE_0D = {n: np.array(key, dtype=np.uint64) for n, key in _MIX_BY_SIZE.items()}
+_SHIFT_29_0D = np.array(29, dtype=np.uint64)
+_BUCKET_SHIFTS_0D = {bits: np.array(64 - bits, dtype=np.uint64) for bits in range(1, 33)}
 
 
 def hashed_ngrams(
@@ -70,20 +76,21 @@ def hashed_ngrams(
             if count <= 0:
                 break
             if partial is None:
-                partial = codes[:count] * _POSITION_KEYS[0]
+                partial = codes[:count] * _POSITION_KEYS_0D[0]
                 done = 1
             else:
                 partial = partial[:count]
             for offset in range(done, n):
-                partial = partial + codes[offset : offset + count] * _POSITION_KEYS[offset]
+                partial = partial + codes[offset : offset + count] * _POSITION_KEYS_0D[offset]
             done = n
-            mixed.append((n, (partial ^ (partial >> _SHIFT_29)) * _MIX_BY_SIZE[n]))
+            mixed.append((n, (partial ^ (partial >> _SHIFT_29_0D)) * _MIX_BY_SIZE_0D[n]))
     if not mixed:
         return np.zeros(0, dtype=np.uint32)
     by_size = dict(mixed)
     ordered = [by_size[n] for n in sizes if n in by_size]
     joined = ordered[0] if len(ordered) == 1 else np.concatenate(ordered)
-    return (joined >> np.uint64(64 - bits)).astype(np.uint32)
+    shift = _BUCKET_SHIFTS_0D.get(bits)
+    return (joined >> (np.uint64(64 - bits) if shift is None else shift)).astype(np.uint32)
 
 
 def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:

@@ -170,6 +170,9 @@ class StreamGuard:
         # With holds, text is approved as soon as it is checked: until the first text is approved
         # (time to the first byte) every event is checked, then every `check_every_chars` as without.
         self._eager = bool(self._holds)
+        # The last hold read: (approved point, checked limit, approvable point). The text is only
+        # appended to, so the same two points give the same answer; between checks they do not move.
+        self._last_hold = (-1, -1, 0)
         self._approved_chars = 0
         self._released_chars = 0  # text of every event released so far ends here (guarded offsets)
         self._read_text_chars = 0  # answer text and thinking the last check read
@@ -252,24 +255,26 @@ class StreamGuard:
                     self._check_echo(echo)
         guarded_chars = len(guarded)
         self._pending.append(_Pending(
-            raw, text_start, guarded_chars, tuple(tool_indexes),
-            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text),
+            raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
+            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text) if echoes else (),
             texts == 1 and not tool_indexes and not echoes and guarded_chars - text_start > 1,
         ))
         self._pending_bytes += len(raw)
-        for index in dict.fromkeys(completed):
-            await self._complete_call(index)
+        if completed:
+            for index in dict.fromkeys(completed):
+                await self._complete_call(index)
         if self._pending_bytes > self._max_buffer_bytes:
             self._stop(Decision(
                 Verdict.BLOCK, "stream-guard", "on_model_response", reason="excessive_usage",
                 details=f"the answer held for inspection exceeded {self._max_buffer_bytes} bytes",
             ))
         if self._mode == "pass":
-            if self._reads_text:
-                await self._check_due()
+            if self._reads_text and (whole := self._due()) is not None:
+                await self._check_text(final=False, whole=whole)
             self._approved_chars = guarded_chars
         elif guarded_chars - self._window > self._approved_chars:
-            await self._check_due()
+            if (whole := self._due()) is not None:
+                await self._check_text(final=False, whole=whole)
             self._approved_chars = max(self._approved_chars, self._approvable())
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
@@ -294,8 +299,13 @@ class StreamGuard:
         limit = self._seen_by_all() - self._window
         approved = self._approved_chars
         if self._holds and limit > approved:
+            last_approved, last_limit, approvable = self._last_hold
+            if last_approved == approved and last_limit == limit:
+                return approvable
             unapproved = self._guarded.slice(approved, limit)
-            limit = approved + min(hold(unapproved) for hold in self._holds)
+            approvable = approved + min(hold(unapproved) for hold in self._holds)
+            self._last_hold = (approved, limit, approvable)
+            return approvable
         return limit
 
     def _seen_by_all(self) -> int:
@@ -305,19 +315,19 @@ class StreamGuard:
             seen = min(seen, self._incremental_checked_chars)
         return seen
 
-    async def _check_due(self) -> None:
-        """Run the checks whose turn it is: the whole readers once the text grew by their share,
-        the incremental readers every `check_every_chars`."""
+    def _due(self) -> bool | None:
+        """The check whose turn it is: True for every policy (the whole readers once the text grew
+        by their share), False for the incremental readers (every `check_every_chars`), None for none."""
         guarded_chars = len(self._guarded)
         if self._whole_readers:
             grown = guarded_chars - self._checked_chars
             if grown >= self._check_every and grown >= self._checked_chars * self._whole_growth:
-                await self._check_text(final=False, whole=True)
-                return
+                return True
         if self._incremental_readers and (
             guarded_chars - self._incremental_checked_chars >= self._check_every or self._eager
         ):
-            await self._check_text(final=False, whole=False)
+            return False
+        return None
 
     def _check_echo(self, echo: EchoDelta) -> None:
         """An echo must repeat what the stream carried: text seen (and checked) before, or a
@@ -408,9 +418,14 @@ class StreamGuard:
         raise StreamBlocked(decision)
 
     def _release(self) -> bytes:
-        released: list[bytes] = []
         pending = self._pending
         approved = self._approved_chars
+        if not pending:
+            return b""
+        head = pending[0]
+        if head.text_end > approved and (not head.splittable or head.text_start >= approved):
+            return b""  # the oldest event waits for more of its text to be approved (as in the loop below)
+        released: list[bytes] = []
         held_calls = self._held_calls
         check_redactions = self._check_redactions
         while check_redactions and check_redactions[0][0] <= self._released_chars:

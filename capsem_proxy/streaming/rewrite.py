@@ -45,6 +45,37 @@ def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
     return value
 
 
+def _split_leaves(
+    first: Any, second: Any, texts: tuple[str, str, str], found: list[int], in_delta: bool = False
+) -> None:
+    """One walk over two parses of one event for both halves of a split (`texts`: old, head,
+    rest): the text `old` becomes `head` in the first and `rest` in the second wherever
+    `_replace_leaf` would replace it (every occurrence counted in `found`, inside what the first
+    half then drops too). Each dict is then stripped: in the first half the keys of what closes the
+    answer are dropped or nulled, in the second a delta's role is dropped."""
+    if isinstance(first, dict):
+        old = texts[0]
+        for key, item in first.items():
+            if isinstance(item, str):
+                if key in _TEXT_KEYS and item == old:
+                    found.append(1)
+                    first[key] = texts[1]
+                    second[key] = texts[2]
+            else:
+                _split_leaves(item, second[key], texts, found, key == "delta")
+        for key in [key for key in first if key in _DROPPED_IN_HEAD]:
+            del first[key]
+        for key in _NULLED_IN_HEAD:
+            if key in first:
+                first[key] = None
+        if in_delta:
+            for key in [key for key in second if key in _DROPPED_IN_REST]:
+                del second[key]
+    elif isinstance(first, list):
+        for item, other in zip(first, second, strict=True):
+            _split_leaves(item, other, texts, found)
+
+
 def _parsed_with(document: bytes, old: str, new: str) -> Any:
     """The document with its one text `old` replaced by `new`, or None when that cannot be done
     exactly. Keys spelled with escapes read as plain keys here. A document only the lenient
@@ -63,32 +94,6 @@ def _parsed_with(document: bytes, old: str, new: str) -> Any:
 def _rewrite_json(document: bytes, old: str, new: str) -> bytes | None:
     parsed = _parsed_with(document, old, new)
     return None if parsed is None else orjson.dumps(parsed)
-
-
-def _strip_head(value: Any) -> None:
-    if isinstance(value, dict):
-        for key in [key for key in value if key in _DROPPED_IN_HEAD]:
-            del value[key]
-        for key, item in value.items():
-            if key in _NULLED_IN_HEAD:
-                value[key] = None
-            else:
-                _strip_head(item)
-    elif isinstance(value, list):
-        for item in value:
-            _strip_head(item)
-
-
-def _strip_rest(value: Any, in_delta: bool = False) -> None:
-    if isinstance(value, dict):
-        if in_delta:
-            for key in [key for key in value if key in _DROPPED_IN_REST]:
-                del value[key]
-        for key, item in value.items():
-            _strip_rest(item, key == "delta")
-    elif isinstance(value, list):
-        for item in value:
-            _strip_rest(item)
 
 
 def _frame(raw: bytes, sse: bool) -> tuple[bytes, bytes, bytes] | None:
@@ -122,12 +127,15 @@ def split_event_text(raw: bytes, old: str, head: str, rest: str, *, sse: bool) -
     if frame is None:
         return None
     before, document, after = frame
-    first = _parsed_with(document, old, head)
-    second = _parsed_with(document, old, rest) if first is not None else None
-    if first is None or second is None:
+    try:
+        first = orjson.loads(document)
+    except orjson.JSONDecodeError:
         return None
-    _strip_head(first)
-    _strip_rest(second)
+    second = orjson.loads(document)
+    found: list[int] = []
+    _split_leaves(first, second, (old, head, rest), found)
+    if len(found) != 1:
+        return None  # ambiguous or absent: the caller fails closed
     # A JSON-array element after the first needs its separator (the first one's may open the array).
     rest_before = before if sse else _ARRAY_SEPARATOR
     return before + orjson.dumps(first) + after, rest_before + orjson.dumps(second) + after

@@ -117,3 +117,27 @@ def test_hex_payloads_are_decoded(encoded):
 )
 def test_hashes_ids_and_words_are_not_payloads(text):
     assert encoded_payloads(text) == []
+
+
+def test_ascii_words_and_spaced_letters_match_the_unicode_patterns() -> None:
+    """On ASCII text the words are split and spaced-out letters found without the Unicode patterns:
+    the result must be what those patterns give, whatever the punctuation, controls or digits."""
+    import random
+
+    from capsem_proxy.detectors import normalize as module
+
+    rng = random.Random(7)
+    alphabet = "abcXYZ019 _-@$.,!'\"\n\t\r\x0b\x0c\x1c\x1f\x7f"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    texts += [" ".join(rng.choice(["a", "b", "i", "x1", "12", "ab", "q_", "z"]) for _ in range(rng.randint(0, 9)))
+              for _ in range(3000)]
+    for text in texts:
+        folded = text.lower()
+        assert folded.translate(module._ASCII_NON_WORD).split() == module._WORD.findall(folded), text
+        words = " ".join(module._WORD.findall(folded))
+        assert module._has_spaced_letters(words) == (module._SPACED_LETTERS.search(words) is not None), text
+        normalized = normalize(text)
+        assert normalized._index().folded_starts == (
+            [match.start() for match in module._WORD.finditer(normalized.folded)]
+            if normalized.spaced_letters is None else []
+        ), text
