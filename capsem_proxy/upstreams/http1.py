@@ -184,11 +184,16 @@ class Answer:
         await self._headers_in
 
     async def next_chunk(self) -> bytes:
-        """The next piece of the body as it arrived; b"" once it is complete."""
+        """All of the body that has arrived since the last call (the pieces of one read, a chunked
+        body's chunks among them, come out together); b"" once it is complete."""
         while True:
             chunks = self._chunks
             if chunks:
-                chunk = chunks.popleft()
+                if len(chunks) == 1:
+                    chunk = chunks.popleft()
+                else:
+                    chunk = b"".join(chunks)
+                    chunks.clear()
                 self._buffered -= len(chunk)
                 if self._paused and self._buffered < _LOW_WATER:
                     self._paused = False
