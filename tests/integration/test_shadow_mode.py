@@ -9,6 +9,7 @@ import base64
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,10 @@ def shadow_proxy(fake_provider):
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _rows(url: str, table: str, request_id: str, wanted: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+def _rows(url: str, table: str, request_id: str, wanted: int = 1, timeout: float = 10.0,
+          until: Callable[[list[dict[str, Any]]], bool] | None = None) -> list[dict[str, Any]]:
+    """The audit rows of a request once at least `wanted` are stored (and `until` holds of them): a
+    request's rows may reach the store in more than one batch."""
     async def read() -> list[dict[str, Any]]:
         reader = open_reader(url)
         await reader.open()
@@ -61,7 +65,7 @@ def _rows(url: str, table: str, request_id: str, wanted: int = 1, timeout: float
             rows = asyncio.run(read())
         except Exception:  # the store may not exist before the first batch
             rows = []
-        if len(rows) >= wanted or time.monotonic() > deadline:
+        if (len(rows) >= wanted and (until is None or until(rows))) or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
 
@@ -114,9 +118,11 @@ def test_a_streamed_answer_is_not_redacted_by_a_shadow_policy(shadow_proxy, fake
         request_id = response.headers["x-capsem-request-id"]
     assert response.status_code == 200
     assert EMAIL[:5] in text and "REDACTED" not in text
-    decisions = _rows(shadow_proxy.audit_url, "decisions", request_id, wanted=2)
-    assert any(row["shadow"] and row["hook"] == "on_model_response" and row["verdict"] == "REDACT"
-               for row in decisions)
+    def redacted(rows: list[dict[str, Any]]) -> bool:
+        return any(row["shadow"] and row["hook"] == "on_model_response" and row["verdict"] == "REDACT"
+                   for row in rows)
+
+    assert redacted(_rows(shadow_proxy.audit_url, "decisions", request_id, wanted=2, until=redacted))
 
 
 def test_a_shadow_policy_set_records_what_it_would_block_and_lets_the_request_through(shadow_proxy, fake_provider):
