@@ -18,6 +18,7 @@ from typing import Any
 
 import regex
 
+from capsem_proxy.detectors.id_checks import luhn
 from capsem_proxy.detectors.urls.domains import has_registrable_domain
 
 __all__ = ["PHONE", "RECOGNIZERS", "PatternRecognizer", "PhoneSettings"]
@@ -98,18 +99,6 @@ def _digits(value: str, drop: str = "- ") -> str:
     for char in drop:
         value = value.replace(char, "")
     return value
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        number = int(char)
-        if index % 2:
-            number *= 2
-            if number > 9:
-                number -= 9
-        total += number
-    return total % 10 == 0
 
 
 def _email_valid(value: str) -> bool:
@@ -198,11 +187,11 @@ def _pesel_valid(value: str) -> bool:
 
 
 def _sin_invalid(value: str) -> bool:
-    return not _luhn("".join(char for char in value if char.isdigit()))
+    return not luhn("".join(char for char in value if char.isdigit()))
 
 
 def _card_valid(value: str) -> bool:
-    return _luhn(_digits(value))
+    return luhn(_digits(value))
 
 
 class IbanRecognizer(PatternRecognizer):
