@@ -592,37 +592,41 @@ def _split(group: str) -> str:
     return split_of(group, salt=DETECTOR)
 
 
-def build() -> list[dict[str, Any]]:
-    """Every item of the corpus, in a fixed order."""
-    m = Maker(SEED)
-    records: list[tuple[str, str, tuple[str, ...], dict[str, Any]]] = []
+_Record = tuple[str, str, tuple[str, ...], dict[str, Any]]
+
+
+def _positives(m: Maker, kinds: dict[str, Callable[[Maker], Snippet]]) -> list[_Record]:
+    """POSITIVES_PER_KIND rounds of one snippet of every kind, each in a carrier."""
+    records: list[_Record] = []
     for _ in range(POSITIVES_PER_KIND):
-        for name, make in _kinds().items():
+        for name, make in kinds.items():
             snippet = make(m)
             carrier, fields = _carry(m, snippet)
             records.append(("positive", f"{name}/{snippet.form}/{carrier}", snippet.kinds, fields))
-    lookalikes = _lookalikes()
-    for round_index in range(5):
-        for make in lookalikes:
+    return records
+
+
+def _lookalike_rounds(m: Maker, makers: list[Callable[[Maker], Snippet]], rounds: int) -> list[_Record]:
+    """`rounds` rounds of every look-alike maker, each in a carrier."""
+    records: list[_Record] = []
+    for round_index in range(rounds):
+        for make in makers:
             snippet = make(m)
             carrier, fields = _carry(m, snippet)
             records.append(("benign_lookalike", f"{snippet.form}/{carrier}/{round_index % 2}", (), fields))
+    return records
+
+
+def build() -> list[dict[str, Any]]:
+    """Every item of the corpus, in a fixed order."""
+    m = Maker(SEED)
+    records = _positives(m, _kinds()) + _lookalike_rounds(m, _lookalikes(), 5)
     for _ in range(110):
         snippet = _benign(m)
         carrier, fields = _carry(m, snippet)
         records.append(("benign", f"{snippet.form}/{carrier}", (), fields))
     more = Maker(MORE_SEED)
-    for _ in range(POSITIVES_PER_KIND):
-        for name, make in _more_kinds().items():
-            snippet = make(more)
-            carrier, fields = _carry(more, snippet)
-            records.append(("positive", f"{name}/{snippet.form}/{carrier}", snippet.kinds, fields))
-    more_lookalikes = _more_lookalikes()
-    for round_index in range(8):
-        for make in more_lookalikes:
-            snippet = make(more)
-            carrier, fields = _carry(more, snippet)
-            records.append(("benign_lookalike", f"{snippet.form}/{carrier}/{round_index % 2}", (), fields))
+    records += _positives(more, _more_kinds()) + _lookalike_rounds(more, _more_lookalikes(), 8)
     return number_items(DETECTOR, (
         {GROUP_KEY: group, "hook": fields["hook"], "label": category == "positive", "kinds": sorted(kinds),
          "category": category, "source": SOURCE, **{key: value for key, value in fields.items() if key != "hook"}}
