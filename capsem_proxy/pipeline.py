@@ -179,7 +179,8 @@ class Pipeline:
                 readers = self._incremental_readers_reversed
         for policy in readers:
             calls.append((policy, "on_model_response", event, ""))
-        return self._mark_emitted(await self._run(calls))
+        # A stream's intermediate checks record only what is not ALLOW (see StreamGuard).
+        return self._mark_emitted(await self._run(calls, keep_allows=final or stream is None))
 
     async def check_emitted_tool_call(self, context: RequestContext, emitted: ToolUse) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
@@ -243,7 +244,10 @@ class Pipeline:
                 decision.extra["emitted"] = True
         return outcome
 
-    async def _run(self, calls: list[_Call]) -> Outcome:
+    async def _run(self, calls: list[_Call], *, keep_allows: bool = True) -> Outcome:
+        """Every call's decision, in `calls`' order. With `keep_allows` False (the intermediate
+        checks of a streamed answer, whose ALLOWs are not recorded) a hook that finished inline
+        within its budget with no opinion makes no decision at all."""
         token = None
         if self._screens_text and calls:
             # The text detectors account for their work in the request's (or its answer's) ledger.
@@ -253,6 +257,7 @@ class Pipeline:
         try:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
+            skipped = False  # an ALLOW left out (keep_allows False): its place stays None
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
@@ -271,7 +276,14 @@ class Pipeline:
                         finished = perf_counter()
                         # A step no longer than the budget in wall time used no more CPU than that:
                         # the thread's clock is read again only when the step took longer.
-                        spent = thread_time() - step_from if finished - started > policy.timeout_s else None
+                        if finished - started <= policy.timeout_s:
+                            if stop.value is None and not keep_allows:
+                                decisions.append(None)
+                                skipped = True
+                                continue
+                            spent = None
+                        else:
+                            spent = thread_time() - step_from
                         decision = self._settle(policy, hook_name, subject, stop.value, started, finished, spent)
                         decisions.append(decision)
                         continue
@@ -310,11 +322,12 @@ class Pipeline:
                         decisions[position] = self._settle(
                             policy, hook_name, subject, result, started, finished=finished
                         )
-            # Every place is filled by now (inline, or by its task above): no copy to drop the Nones.
-            settled = cast(list[Decision], decisions)
             if self._has_shadow:
-                for decision, (policy, _, _, _) in zip(settled, calls, strict=True):
-                    decision.shadow = policy.shadow
+                for maybe, (policy, _, _, _) in zip(decisions, calls, strict=True):
+                    if maybe is not None:
+                        maybe.shadow = policy.shadow
+            # Every place is filled by now (inline, or by its task above), but for the ALLOWs left out.
+            settled = [d for d in decisions if d is not None] if skipped else cast(list[Decision], decisions)
             return Outcome(settled, strictest(settled), self.confirmations_hold)
         finally:
             if token is not None:
