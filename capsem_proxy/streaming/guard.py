@@ -295,12 +295,9 @@ class StreamGuard:
             if guarded_chars >= self._due_at:
                 await self._check_text(final=False, whole=self._due())
             if self._approval_open:
-                approved = self._approved_chars
-                approvable = self._approvable()
-                if approvable > approved:
-                    self._approved_chars = approvable
-                else:
-                    self._approval_open = False
+                # Read once per check: the approvable point depends only on what was checked.
+                self._approval_open = False
+                self._approved_chars = max(self._approved_chars, self._approvable())
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
                 self._plan_checks()
