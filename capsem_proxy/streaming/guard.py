@@ -164,7 +164,8 @@ class StreamGuard:
         # (guarded length at a check, the redactions that check asked for): an original found by a
         # check lies before that length, so its redaction is kept until the text up to there is out.
         self._check_redactions: deque[tuple[int, list[tuple[str, str]]]] = deque()
-        self._restorations = restorations or []
+        # Longest first, as every list of rewrites is applied (see `_release`).
+        self._restorations = sorted(restorations or [], key=lambda pair: -len(pair[0]))
         self._rewrite = rewrite
         self._split = split
         # Where, in the unapproved text, a finding may still be in progress, per policy that can
@@ -465,8 +466,11 @@ class StreamGuard:
         check_redactions = self._check_redactions
         while check_redactions and check_redactions[0][0] <= self._released_chars:
             check_redactions.popleft()  # every original that check found is out (redacted) already
-        rewrites = [pair for _, redactions in check_redactions for pair in redactions] + self._restorations
-        if len(check_redactions) > 1 or self._restorations:
+        if check_redactions:
+            rewrites = [pair for _, redactions in check_redactions for pair in redactions] + self._restorations
+        else:
+            rewrites = self._restorations  # read only
+        if len(check_redactions) > 1 or (self._restorations and check_redactions):
             # Longest first, as within one check: a finding still growing (a PEM block) was found
             # shorter by earlier checks, and the longest spelling must claim its text.
             rewrites.sort(key=lambda pair: -len(pair[0]))
