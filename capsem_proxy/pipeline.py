@@ -258,6 +258,8 @@ class Pipeline:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
             skipped = False  # an ALLOW left out (keep_allows False): its place stays None
+            # The thread's CPU clock and the wall clock when it was last read (see `_step_cpu`).
+            cpu_mark = wall_mark = -1.0
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
@@ -269,7 +271,8 @@ class Pipeline:
                     # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
                     # Its own steps are charged the CPU they use (thread_time): on a busy machine the
                     # process may wait for a core mid-step, which is not the hook's work.
-                    step_from = thread_time()
+                    if cpu_mark < 0.0:
+                        cpu_mark, wall_mark = thread_time(), started
                     try:
                         pending = coroutine.send(None)
                     except StopIteration as stop:
@@ -283,7 +286,7 @@ class Pipeline:
                                 continue
                             spent = None
                         else:
-                            spent = thread_time() - step_from
+                            spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
                         decision = self._settle(policy, hook_name, subject, stop.value, started, finished, spent)
                         decisions.append(decision)
                         continue
@@ -291,10 +294,10 @@ class Pipeline:
                         decisions.append(self._failure(policy, hook_name, subject, exc, started))
                         continue
                     # It suspended (a long text read in slices): finish it here, in this task.
+                    spent, _, _ = _step_cpu(cpu_mark, wall_mark, started)
+                    cpu_mark = -1.0  # other tasks run while it waits: the clock is read afresh after
                     try:
-                        decided = await self._drive(
-                            policy, hook_name, subject, coroutine, pending, started, thread_time() - step_from
-                        )
+                        decided = await self._drive(policy, hook_name, subject, coroutine, pending, started, spent)
                     except BaseException:
                         for _, task, _, _ in suspended:
                             task.cancel()
@@ -415,6 +418,19 @@ class Pipeline:
             verdict, policy.name, hook, reason=POLICY_ERROR_REASON, details=details, subject=subject,
             latency_ms=elapsed_ms, started_at=started, extra={"fail_open": policy.fail_open},
         )
+
+
+def _step_cpu(cpu_mark: float, wall_mark: float, started: float) -> tuple[float, float, float]:
+    """The CPU an inline step that began at `started` used at least, and the new marks.
+
+    The thread's CPU clock is a system call, so it is read once per run of the hooks (`cpu_mark`,
+    at `wall_mark`) and again only after a step that took longer than its budget in wall time. The
+    CPU used since the mark is the step's own plus at most the wall time from the mark to the
+    step's start (inline steps never wait, so no other task ran in between): the step is charged
+    at least that difference, so a step that surely overran still fails, and one that may not have
+    is not failed for the steps before it."""
+    now_cpu, now_wall = thread_time(), perf_counter()
+    return max(now_cpu - cpu_mark - (started - wall_mark), 0.0), now_cpu, now_wall
 
 
 def _abandon(coroutine: Any, pending: Any) -> None:
