@@ -214,6 +214,12 @@ class SignatureSet:
                     self.regexes.append((compiled, _Signature(pattern, family, weight)))
         # One pass tells which regexes match at all; an ordinary text runs none of them.
         self.regex_set = LinearPatternSet([compiled for compiled, _ in self.regexes])
+        # One word (the longest) of each phrase strong enough to count rot13'd or reversed
+        # (`_ROT13_MIN_WEIGHT`): a phrase matches only where all its words are, so a text holding
+        # none of these, so rewritten, has no such hit (ordinary text, checked before reading it).
+        self.strong_anchors = frozenset(
+            max(key.split(), key=len) for key, rule in words.items() if rule.weight >= _ROT13_MIN_WEIGHT
+        )
         # The phrase automata yield (end, (length, rule)) as the character one does with these values.
         for phrases, table in ((self.words, words), (self.squashed, squashed)):
             for key, rule in table.items():
@@ -416,14 +422,16 @@ class InjectionDetector:
         """A detector fused with the shipped learned model."""
         return cls(threshold, profile, model=load_model(), **options)
 
-    def _classified(self, hits: list[Hit], words: str, end: int) -> list[Hit]:
+    def _classified(self, hits: list[Hit], words: str, end: int, discussing: bool | None = None) -> list[Hit]:
         """`hits` plus the learned model's evidence when it reaches its threshold: a hit over the
         whole text whose weight maps the model's threshold onto the detector's (so reaching one
-        reaches the other)."""
+        reaches the other). `discussing`: whether `words` holds a discussion cue, when known."""
         if self.model is None or not words:
             return hits
         probability = self.model.probability(words, self._model_name)
-        return [*hits, *self._model_hit(probability, end, _mentions(self.signatures.cues, words), _alone(hits))]
+        if discussing is None:
+            discussing = _mentions(self.signatures.cues, words)
+        return [*hits, *self._model_hit(probability, end, discussing, _alone(hits))]
 
     def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
         """The model's evidence; in a text that discusses attacks (the signatures' discussion
@@ -447,7 +455,10 @@ class InjectionDetector:
         if not text:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         normalized = normalize(text)
-        hits = self._classified(self._hits(text, depth=0, normalized=normalized), normalized.words, len(text))
+        # Whether the text discusses attacks: asked once, of the signatures and of the model.
+        discussing = _mentions(self.signatures.cues, normalized.words)
+        hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing)
+        hits = self._classified(hits, normalized.words, len(text), discussing)
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -473,10 +484,11 @@ class InjectionDetector:
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
             normalized = normalize(window)
+            window_discussing = _mentions(self.signatures.cues, normalized.words)
             if self.model is not None:
                 probability = max(probability, self.model.probability(normalized.words, self._model_name))
-                discussing = discussing or _mentions(self.signatures.cues, normalized.words)
-            for hit in self._signature_hits(normalized, depth=0):
+                discussing = discussing or window_discussing
+            for hit in self._signature_hits(normalized, depth=0, discussing=window_discussing):
                 begins = window_start + hit.start
                 if start <= begins < stop:
                     _keep_hit(by_rule, Hit(hit.family, hit.rule, hit.weight, begins, window_start + hit.end))
@@ -526,18 +538,21 @@ class InjectionDetector:
     def _weight(self, rule: _Signature, factor: float = 1.0) -> float:
         return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
 
-    def _hits(self, text: str, depth: int, normalized: NormalizedText | None = None) -> list[Hit]:
+    def _hits(
+        self, text: str, depth: int, normalized: NormalizedText | None = None, discussing: bool | None = None
+    ) -> list[Hit]:
         normalized = normalized or normalize(text)
-        hits = self._signature_hits(normalized, depth)
+        hits = self._signature_hits(normalized, depth, discussing)
         hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
         return self._with_density(hits)
 
-    def _signature_hits(self, normalized: NormalizedText, depth: int) -> list[Hit]:
+    def _signature_hits(self, normalized: NormalizedText, depth: int, discussing: bool | None = None) -> list[Hit]:
         """Hits of the signatures, the override rule, rot13 and encoded payloads (no invisible
-        characters, no density)."""
+        characters, no density). `discussing`: whether the text holds a discussion cue, when known."""
         signatures = self.signatures
         text = normalized.source
-        discussing = _mentions(signatures.cues, normalized.words)
+        if discussing is None:
+            discussing = _mentions(signatures.cues, normalized.words)
         quoting = discussing or _mentions(signatures.quote_cues, normalized.words)
         quoted = _QuotedSpans(normalized.folded) if quoting else None
         hits: list[Hit] = []
@@ -606,8 +621,11 @@ class InjectionDetector:
         automaton = self.signatures.words
         if not len(automaton) or not normalized.words:
             return []
+        rotated = rot13(normalized.words)
+        if self.signatures.strong_anchors.isdisjoint(rotated.split(" ")):
+            return []
         found = []
-        for end, (length, rule) in automaton.iter(f" {rot13(normalized.words)} "):
+        for end, (length, rule) in automaton.iter(f" {rotated} "):
             if rule.weight < _ROT13_MIN_WEIGHT:
                 continue
             span = normalized.words_span(*_unpad(end, length))
@@ -620,8 +638,11 @@ class InjectionDetector:
         words = normalized.words
         if not len(automaton) or not words:
             return []
+        backwards = words[::-1]
+        if self.signatures.strong_anchors.isdisjoint(backwards.split(" ")):
+            return []
         found = []
-        for end, (length, rule) in automaton.iter(f" {words[::-1]} "):
+        for end, (length, rule) in automaton.iter(f" {backwards} "):
             if rule.weight < _ROT13_MIN_WEIGHT:
                 continue
             start, stop = _unpad(end, length)

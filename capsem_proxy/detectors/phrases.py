@@ -66,7 +66,7 @@ class WordPhrases:
         """Matches in `padded` (words between single spaces, with a space at each end)."""
         words = padded[1:-1].split(" ")
         symbols = self._symbols
-        encoded = "".join([symbols.get(word, _UNKNOWN) for word in words])
+        encoded = "".join(map(symbols.get, words, itertools.repeat(_UNKNOWN)))
         lengths: list[int] | None = None
         for last, (count, value) in self._automaton.iter(encoded):
             index = last // 2  # the word whose symbol ends there
