@@ -214,16 +214,17 @@ class SignatureSet:
                     self.regexes.append((compiled, _Signature(pattern, family, weight)))
         # One pass tells which regexes match at all; an ordinary text runs none of them.
         self.regex_set = LinearPatternSet([compiled for compiled, _ in self.regexes])
-        # One word (the longest) of each phrase strong enough to count rot13'd or reversed
-        # (`_ROT13_MIN_WEIGHT`): a phrase matches only where all its words are, so a text holding
-        # none of these, so rewritten, has no such hit (ordinary text, checked before reading it).
-        self.strong_anchors = frozenset(
-            max(key.split(), key=len) for key, rule in words.items() if rule.weight >= _ROT13_MIN_WEIGHT
-        )
+        # One word of each phrase strong enough to count rot13'd or reversed (`_ROT13_MIN_WEIGHT`):
+        # a phrase matches only where all its words are, so a text holding none of these, so
+        # rewritten, has no such hit (ordinary text, checked before it is read again).
+        strong_anchors: set[str] = set()
+        for key, rule in words.items():
+            self.words.add_word(key, rule, strong_anchors if rule.weight >= _ROT13_MIN_WEIGHT else None)
+        self.strong_anchors = frozenset(strong_anchors)
         # The phrase automata yield (end, (length, rule)) as the character one does with these values.
+        for key, rule in squashed.items():
+            self.squashed.add_word(key, rule)
         for phrases, table in ((self.words, words), (self.squashed, squashed)):
-            for key, rule in table.items():
-                phrases.add_word(key, rule)
             if table:
                 phrases.make_automaton()
         for key, rule in raw.items():

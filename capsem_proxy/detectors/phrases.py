@@ -41,8 +41,12 @@ class WordPhrases:
         self._pairs: dict[tuple[int, int], tuple[int, Any]] = {}
         self._automaton = ahocorasick.Automaton()
 
-    def add_word(self, key: str, value: Any) -> None:
+    def add_word(self, key: str, value: Any, anchors: set[str] | None = None) -> None:
+        """Add `key`; with `anchors`, also put one of its words there (its longest): a text none of
+        whose words is in `anchors` holds none of the keys so added."""
         words = key.split()
+        if anchors is not None:
+            anchors.add(max(words, key=len))
         pair = self._pairs.setdefault((len(words), id(value)), (len(words), value))
         self._automaton.add_word("".join(self._symbol(word) for word in words), pair)
 
