@@ -84,7 +84,9 @@ class Hit:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: made for every text scored, and a frozen dataclass sets each field through
+# object.__setattr__. Nothing changes one once made (it was never hashable: it holds a dict).
+@dataclass(slots=True)
 class Analysis:
     """The detector's view of one text: its score, the evidence, and the threshold applied."""
 
