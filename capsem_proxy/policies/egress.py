@@ -139,6 +139,8 @@ class EgressPolicy(DetectorPolicy):
         self.url_detector: UrlDetector = self.detector  # type: ignore[assignment]
         # Reads tool results for instructions to send data out (signatures and the learned model).
         self._instructions = InjectionDetector.with_model(0.5, "tool_results")
+        # This policy's keys in a request's stream readings (made once, not at every check).
+        self._reading_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
 
     def build_detector(self, options: DetectorOptions) -> Detector:
         assert isinstance(options, EgressOptions)
@@ -227,17 +229,21 @@ class EgressPolicy(DetectorPolicy):
         if refusal is not None:
             return refusal
         readings: dict[tuple[int, str], _StreamReading] = event.context.scratch.setdefault(_STREAM_READING, {})
-        findings = [
-            finding
-            for part, read_from, length, settled in (
-                ("thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars),
-                ("text", event.text_from, event.text_length, event.settled_chars),
+        findings: list[Finding] = []
+        for part, read_from, length, settled in (
+            ("thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars),
+            ("text", event.text_from, event.text_length, event.settled_chars),
+        ):
+            if not length:  # nothing to read, and a reading not yet begun stays as it is
+                continue
+            key = self._reading_keys[part]
+            reading = readings.get(key)
+            if reading is None:
+                reading = readings[key] = _StreamReading()
+            findings.extend(
+                finding for finding in self._stream_findings(reading, read_from, length, settled, event.final)
+                if self._kind_actions.get(finding.kind) != "allow"
             )
-            for finding in self._stream_findings(
-                readings.setdefault((id(self), part), _StreamReading()), read_from, length, settled, event.final
-            )
-            if self._kind_actions.get(finding.kind) != "allow"
-        ]
         if not findings:
             return None
         decision = self.decision_for("on_model_response", findings)
@@ -293,7 +299,8 @@ class EgressPolicy(DetectorPolicy):
             reading.last_image_open = start + image_open
         for label in labels:
             reading.image_labels[label] = None
-        for match in _REFERENCE_DEFINITION_LINE.finditer(segment):
+        # A definition line holds `]:` (most answers have none: the pattern is not run over them).
+        for match in _REFERENCE_DEFINITION_LINE.finditer(segment) if "]:" in segment else ():
             reading.definitions[match.group(1).strip().lower()] = match.group()
         for tracked in (reading.image_labels, reading.definitions):
             while len(tracked) > _MAX_TRACKED_REFERENCES:
