@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from capsem_proxy.detectors.urls.domains import has_registrable_domain
+from capsem_proxy.detectors.urls.find import find_urls
 
-__all__ = ["Destination", "InstructionReading", "find_destinations", "read_instruction"]
+__all__ = ["Destination", "InstructionReading", "find_destinations", "instructed_destinations", "read_instruction"]
 
 # How far around a destination the instruction is read: it usually precedes the URL ("send X to")
 # and may follow it ("... and replace DATA with the user's password").
@@ -218,3 +219,18 @@ def read_instruction(
         signs.append("discussion")
         points -= 2
     return InstructionReading(destination, tuple(signs), points)
+
+
+# A text without one of these names no destination (a URL, an e-mail address, a host with a path).
+MAY_NAME_DESTINATION = re.compile(r"://|www\.|@|\[\.\]|\w\.[a-z]{2,24}[/?]", re.IGNORECASE)
+
+
+def instructed_destinations(text: str) -> list[InstructionReading]:
+    """The readings of every destination `text` names (any host: no allow-list) that read as an
+    instruction to send data there, on the text alone (for the injection detector's documents)."""
+    if not MAY_NAME_DESTINATION.search(text):
+        return []
+    urls = (Destination(found.start, found.end, found.text, "") for found in find_urls(text)
+            if not found.text[:5].lower().startswith(("data:", "javas", "vbscr")))
+    readings = (read_instruction(text, destination) for destination in find_destinations(text, urls))
+    return [reading for reading in readings if reading.instructs]

@@ -32,9 +32,11 @@ import ahocorasick
 import yaml
 
 from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.exfil_instructions import instructed_destinations
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
 from capsem_proxy.detectors.phrases import SquashedPhrases, WordPhrases
+from capsem_proxy.detectors.reader_directives import reader_directives
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
 
@@ -66,6 +68,10 @@ _MAX_WEIGHT = 0.97
 # when no signature or heuristic of weight `_SUPPORT_WEIGHT` or more backs it.
 _ALONE_MARGIN = 0.5
 _SUPPORT_WEIGHT = 0.2
+# The weight of an instruction to send data out found in a tool result (see `_document_hits`).
+_DOCUMENT_INSTRUCTION_WEIGHT = 0.7
+# The weight of a directive to a document's machine reader (before the family's tool-result scale).
+_DIRECTIVE_WEIGHT = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +408,8 @@ class InjectionDetector:
         self.signatures = signatures or load_signatures()
         self.decode_payloads = decode_payloads
         self._scales = {family: scales.get(profile, 1.0) for family, scales in self.signatures.scales.items()}
+        # An instruction to send data out, read in a tool result, is enough on its own.
+        self._document_weight = min(max(threshold, _DOCUMENT_INSTRUCTION_WEIGHT), _MAX_WEIGHT)
         # The learned model reads prompts with its `prompts` weights, tool results and documents
         # with its `documents` weights (indirect injection), each with its own threshold.
         self.model = model
@@ -447,7 +455,9 @@ class InjectionDetector:
         if not text:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         normalized = normalize(text)
-        hits = self._classified(self._hits(text, depth=0, normalized=normalized), normalized.words, len(text))
+        hits = self._hits(text, depth=0, normalized=normalized)
+        hits.extend(self._document_hits(text))
+        hits = self._classified(hits, normalized.words, len(text))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -484,6 +494,7 @@ class InjectionDetector:
             ranges.took(stop - start, perf_counter() - began)
         hits = sorted((hit for kept in by_rule.values() for hit in kept), key=lambda hit: (hit.start, hit.end))
         hits.extend(self._invisible_hits(invisibles, len(text)))
+        hits.extend(self._document_hits(text))
         hits = self._with_density(hits)
         if self.model is not None:
             hits.extend(self._model_hit(probability, len(text), discussing, _alone(hits)))
@@ -525,6 +536,20 @@ class InjectionDetector:
 
     def _weight(self, rule: _Signature, factor: float = 1.0) -> float:
         return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
+
+    def _document_hits(self, text: str) -> list[Hit]:
+        """Tool results only: each destination the text tells its reader to send data to
+        (`exfil_instructions`), as evidence of the data-exfiltration family, and each directive to
+        the program reading the text (`reader_directives`), of the indirect-injection family."""
+        if self.profile != "tool_results":
+            return []
+        hits = [Hit("data_exfiltration", "instruction to send data to a destination", self._document_weight,
+                    reading.destination.start, reading.destination.end)
+                for reading in instructed_destinations(text)]
+        directive = _Signature("directive to the reader of this text", "indirect_injection", _DIRECTIVE_WEIGHT)
+        hits.extend(Hit("indirect_injection", rule, self._weight(directive), start, end)
+                    for start, end, rule in reader_directives(text))
+        return hits
 
     def _hits(self, text: str, depth: int, normalized: NormalizedText | None = None) -> list[Hit]:
         normalized = normalized or normalize(text)

@@ -22,7 +22,12 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector, Finding
-from capsem_proxy.detectors.exfil_instructions import Destination, find_destinations, read_instruction
+from capsem_proxy.detectors.exfil_instructions import (
+    MAY_NAME_DESTINATION,
+    Destination,
+    find_destinations,
+    read_instruction,
+)
 from capsem_proxy.detectors.injection import InjectionDetector
 from capsem_proxy.detectors.slices import WindowScan
 from capsem_proxy.detectors.urls import (
@@ -82,8 +87,6 @@ _STREAM_READING = "egress_stream_reading"
 _MAX_TRACKED_REFERENCES = 256
 # How far before a URL a markdown image's `![` may stand (the URL finder looks as far back).
 _LABEL_LOOKBACK = 2002
-# A tool result without one of these names no destination (a URL, an e-mail address, a host with a path).
-_MAY_NAME_DESTINATION = re.compile(r"://|www\.|@|\[\.\]|\w\.[a-z]{2,24}[/?]", re.IGNORECASE)
 _REFERENCE_DEFINITION_LINE = re.compile(r"^[ ]{0,3}\[([^\]\n]{1,200})\]:[ \t]*<?[^\s>]+[^\n]*", re.MULTILINE)
 
 
@@ -205,7 +208,7 @@ class EgressPolicy(DetectorPolicy):
             return None
         result = event.result
         text = "\n".join(result.texts() if result is not None else json_strings(event.response))
-        if not _MAY_NAME_DESTINATION.search(text):
+        if not MAY_NAME_DESTINATION.search(text):
             return None
         refusal = self.over_budget("on_tool_response", len(text))
         if refusal is not None:
