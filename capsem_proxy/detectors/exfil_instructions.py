@@ -55,6 +55,8 @@ _VERBS = re.compile(
     r"embed|insert|render|display|show|print|output|write|concatenate|combine|replace|fill|substitute|"
     r"put|place|encode|redirect|deliver|export|dump)\b"
 )
+# "never share it", "do not forward": a warning, not an instruction.
+_NEGATED_VERB = re.compile(r"\b(?:never|not|don't|do not|no one|nobody)\s+$")
 # Data that belongs to someone else than the document's author: the user's, the conversation's,
 # the assistant's own instructions, the secrets of the machine the agent runs on.
 _OTHERS_DATA = re.compile(
@@ -67,10 +69,21 @@ _OTHERS_DATA = re.compile(
     r"inbox|contacts?(?: list)?|personal (?:data|information|details)|customer (?:data|records)|"
     r"(?:credit )?card (?:numbers?|details))"
 )
+# The user's secrets: sent anywhere outside, they are the breach itself.
+_SECRETS = re.compile(
+    r"(?<!your )\b(?:(?:one[- ]time|security|verification|2fa|mfa|login|sign-in|reset|authentication) "
+    r"(?:codes?|pins?|links?)|"
+    r"otp|(?:the user'?s|their|all (?:the )?|any )(?:passwords?|credentials|api keys?|tokens?|secrets?)|"
+    r"private keys?|\.ssh|id_rsa|id_ed25519|\.env\b|environment variables|"
+    r"(?:api keys?|tokens?|secrets?) (?:found|stored|in the environment|from the environment)|"
+    r"session (?:cookies?|tokens?)|(?:credit )?card numbers?)"
+)
+# Collecting the data first: "find the latest e-mail from the bank, extract the code, send it to ...".
+_GATHER = re.compile(r"\b(?:find|search|look up|extract|retrieve|collect|gather|grab|read|take|copy)\b")
 _DATA = re.compile(
     r"\b(?:passwords?|passcodes?|credentials?|api[ _-]?keys?|access (?:keys?|tokens?)|tokens?|secrets?|"
-    r"email address(?:es)?|phone numbers?|addresses|names?|files?|documents?|records|data|details|"
-    r"information|messages?|emails|notes|results?|answers?|replies|summary|otp|codes?|ssn)\b"
+    r"e-?mail address(?:es)?|phone numbers?|addresses|names?|files?|documents?|records|data|details|"
+    r"information|messages?|e-?mails|notes|results?|answers?|replies|summary|otp|codes?|ssn)\b"
 )
 # Words addressed to an AI (a vocative, a note for it, "any AI reading this"), not mere mentions of one.
 _AI = (r"(?:ai (?:assistants?|agents?|models?|systems?)|ai|a\.i\.|assistants?|llms?|language models?|chatbots?|"
@@ -78,7 +91,7 @@ _AI = (r"(?:ai (?:assistants?|agents?|models?|systems?)|ai|a\.i\.|assistants?|ll
 _ADDRESSED = re.compile(
     rf"(?:^|[\n.!?:;>\]\-]\s*|\b(?:dear|hey|hi|hello|attention|psst|note (?:to|for)|message (?:to|for)|"
     rf"instructions? (?:to|for)|if you are|you are|as an?|to (?:any|all|the|every)|any|all|every) (?:the |an? )?)"
-    rf"{_AI}\b(?:\s*[,:]|\s+(?:reading|processing|parsing|summari[sz]ing|that reads|must|should|needs? to|"
+    rf"{_AI}\b(?:\s*[,:!]|\s+(?:reading|processing|parsing|summari[sz]ing|that reads|must|should|needs? to|"
     rf"have to|are required|is required|please))"
 )
 _COVERT = re.compile(
@@ -96,8 +109,10 @@ _ENCODING = re.compile(r"\b(?:base ?64|url[- ]?encod\w*|percent[- ]encod\w*|hex(
 # The reader told to fill a part of the URL with data ("replace DATA with", "where [INFO] is").
 _FILL = re.compile(
     r"\b(?:replac\w* (?:\S+ ){0,3}with|fill\w* (?:\S+ ){0,3}with|substitut\w*|where (?:\S+ ){1,3}(?:is|are) "
-    r"(?:the|your|a|an|all)|append(?:ing)? (?:\S+ ){0,6}(?:to|at the end|after)|concatenat\w*|"
+    r"(?:the|your|a|an|all)|append\w* (?:\S+ ){0,6}(?:to|at the end|after)|concatenat\w*|"
     r"(?:add|put|insert)(?:ing)? (?:\S+ ){0,6}(?:to|into|after|in) (?:the|this) (?:url|link|query|address)|"
+    r"(?:paste|put|insert|place|add|write|type|enter|append)\w* (?:\S+ ){0,4}(?:into|in|to|after) \u2026|"
+    r"as the value of|followed by (?:the|all|every|a|an|your)|"
     r"(?:url|link|query)[- ]encod\w*)"
 )
 # A slot in a URL's query: a placeholder, or a parameter left empty for the data. Placeholders in
@@ -177,7 +192,8 @@ def read_instruction(
 ) -> InstructionReading:
     """The signs of an instruction to send data to `destination` in the text around it.
 
-    Points: a verb that moves data is required, and so is data (someone else's: 2; any: 1); words
+    Points: a verb that moves data is required, and so is data (the user's secrets: 3; someone
+    else's: 2; any: 1); collecting it first (find, extract, read ...) +1; words
     addressed to an AI +2, keeping the user unaware +2, a URL slot the reader is told to fill +2
     (a slot alone +1), shaping the reply +1, an encoding step +1, the injection detector's score
     of the whole text of at least 0.3 +1 (and +1 more when it flags the text with evidence of an
@@ -186,12 +202,14 @@ def read_instruction(
     before = text[max(0, destination.start - _BEFORE):destination.start]
     window = f"{before} \u2026 {text[destination.end:destination.end + _AFTER]}".lower().replace("\u2019", "'")
     signs: list[str] = []
-    if not _VERBS.search(window):
+    if not any(not _NEGATED_VERB.search(window, max(0, verb.start() - 12), verb.start())
+               for verb in _VERBS.finditer(window)):
         return InstructionReading(destination, (), 0)
     signs.append("verb")
     points = 0
     checks: tuple[tuple[str, int, Callable[[], bool]], ...] = (
-        ("others_data", 2, lambda: bool(_OTHERS_DATA.search(window))),
+        ("secrets", 3, lambda: bool(_SECRETS.search(window))),
+        ("others_data", 2, lambda: not _SECRETS.search(window) and bool(_OTHERS_DATA.search(window))),
         ("addressed", 2, lambda: bool(_ADDRESSED.search(window))),
         ("covert", 2, lambda: bool(_COVERT.search(window))),
         ("reply", 1, lambda: bool(_REPLY.search(window))),
@@ -203,11 +221,14 @@ def read_instruction(
         if check():
             signs.append(name)
             points += value
-    if "others_data" not in signs and _DATA.search(window):
+    if not {"secrets", "others_data"} & set(signs) and _DATA.search(window):
         signs.append("data")
         points += 1
-    if not {"others_data", "data"} & set(signs):
+    if not {"secrets", "others_data", "data"} & set(signs):
         return InstructionReading(destination, tuple(signs), 0)
+    if _GATHER.search(window):
+        signs.append("gather")
+        points += 1
     if _SLOT.search(destination.text):
         fill = bool(_FILL.search(window))
         signs.append("fill" if fill else "slot")

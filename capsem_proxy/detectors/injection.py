@@ -73,8 +73,10 @@ _MAX_WEIGHT = 0.97
 # when no signature or heuristic of weight `_SUPPORT_WEIGHT` or more backs it.
 _ALONE_MARGIN = 0.5
 _SUPPORT_WEIGHT = 0.2
-# The weight of an instruction to send data out found in a tool result (see `_document_hits`).
-_DOCUMENT_INSTRUCTION_WEIGHT = 0.7
+# The weight of an instruction to send data out found in a tool result (see `_document_hits`) at the
+# fewest points that make one; each point more adds 0.1. Read without the egress policy's
+# allow-list, the weakest readings support other evidence and do not flag alone.
+_DOCUMENT_INSTRUCTION_WEIGHT = 0.4
 # The weight of a directive to a document's machine reader (before the family's tool-result scale).
 _DIRECTIVE_WEIGHT = 0.4
 
@@ -443,8 +445,6 @@ class InjectionDetector:
         self.signatures = signatures or load_signatures()
         self.decode_payloads = decode_payloads
         self._scales = {family: scales.get(profile, 1.0) for family, scales in self.signatures.scales.items()}
-        # An instruction to send data out, read in a tool result, is enough on its own.
-        self._document_weight = min(max(threshold, _DOCUMENT_INSTRUCTION_WEIGHT), _MAX_WEIGHT)
         # The learned model reads prompts with its `prompts` weights, tool results and documents
         # with its `documents` weights (indirect injection), each with its own threshold.
         self.model = model
@@ -578,7 +578,8 @@ class InjectionDetector:
         the program reading the text (`reader_directives`), of the indirect-injection family."""
         if self.profile != "tool_results":
             return []
-        hits = [Hit("data_exfiltration", "instruction to send data to a destination", self._document_weight,
+        hits = [Hit("data_exfiltration", "instruction to send data to a destination",
+                    min(_DOCUMENT_INSTRUCTION_WEIGHT + 0.1 * (reading.points - 4), _MAX_WEIGHT),
                     reading.destination.start, reading.destination.end)
                 for reading in instructed_destinations(text)]
         directive = _Signature("directive to the reader of this text", "indirect_injection", _DIRECTIVE_WEIGHT)
