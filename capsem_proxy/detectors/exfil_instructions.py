@@ -36,7 +36,8 @@ _AFTER = 260
 # The sign counts that make an instruction (see `read_instruction`).
 _FLAG_POINTS = 4
 
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})\b", re.IGNORECASE)
+_LOCAL_PART = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}$")
+_EMAIL_DOMAIN = re.compile(r"((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})\b", re.IGNORECASE)
 # A host written without a scheme, with a path or query after it (`evil.example.net/collect?x=`),
 # or defanged (`evil[.]net`, `hxxps://`): attackers write URLs the way link finders miss.
 _BARE_HOST = re.compile(
@@ -47,6 +48,9 @@ _BARE_HOST = re.compile(
 _PIECES = re.compile(r"(?:[\"'`][^\"'`\n]{1,40}[\"'`](?:\s*[,+]?\s*|\s+(?:and|then)\s+)){2,12}")
 _PIECE = re.compile(r"[\"'`]([^\"'`\n]{1,40})[\"'`]")
 _JOINED_HOST = re.compile(r"^(?:[a-z]+://)?((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})(?:[/?:]|$)", re.IGNORECASE)
+_HOST_WITH_PATH = re.compile(r"[a-z0-9-]\.[a-z]{2,24}[/?]|\[\.\]|\(\.\)", re.IGNORECASE)
+# Where one quoted piece ends and the next begins ("https://" "evil"): what `_PIECES` needs.
+_PIECE_JOIN = re.compile(r"[\"'`]\s*[,+]?\s*[\"'`]")
 _DEFANGED = re.compile(r"\bhxxps?://(?:[^\s\"'<>()\[\]]|\[\.\]|\(\.\))+", re.IGNORECASE)
 
 _VERBS = re.compile(
@@ -79,7 +83,8 @@ _SECRETS = re.compile(
     r"session (?:cookies?|tokens?)|(?:credit )?card numbers?)"
 )
 # Collecting the data first: "find the latest e-mail from the bank, extract the code, send it to ...".
-_GATHER = re.compile(r"\b(?:find|search|look up|extract|retrieve|collect|gather|grab|read|take|copy)\b")
+_GATHER_WORDS = frozenset({"find", "search", "extract", "retrieve", "collect", "gather", "grab", "read", "take",
+                           "copy"})
 _DATA = re.compile(
     r"\b(?:passwords?|passcodes?|credentials?|api[ _-]?keys?|access (?:keys?|tokens?)|tokens?|secrets?|"
     r"e-?mail address(?:es)?|phone numbers?|addresses|names?|files?|documents?|records|data|details|"
@@ -129,6 +134,33 @@ _DISCUSSION = re.compile(
 )
 
 
+_WORD = re.compile(r"[a-z]+")
+# Words (or their beginnings) without one of which a sign's expression cannot match: a substring
+# check first, far cheaper than the expression.
+_KEYWORDS: dict[str, tuple[str, ...]] = {
+    _SECRETS.pattern: ("code", "pin", "link", "otp", "password", "credential", "key", "token", "secret", "ssh", "rsa",
+                       "ed", "env", "private", "session", "cookie", "card"),
+    _OTHERS_DATA.pattern: ("user", "conversation", "chat", "histor", "message", "question", "prompt", "answer",
+                           "turn", "instruction", "context", "memor", "everything", "summary", "content", "password",
+                           "secret", "credential", "key", "token", "ssh", "rsa", "env", "private", "session",
+                           "cookie", "inbox", "contact", "personal", "customer", "card"),
+    _ADDRESSED.pattern: ("ai", "assistant", "agent", "llm", "language", "chatbot", "copilot", "gpt", "chatgpt",
+                         "claude", "gemini"),
+    _COVERT.pattern: ("never", "not", "don", "without", "silently", "secretly", "quietly", "covertly", "invisibly",
+                      "background", "user"),
+    _REPLY.pattern: ("in", "into", "at", "to", "before", "when", "once", "after", "step", "no", "each", "every", "from",
+                     "for"),
+    _ENCODING.pattern: ("base", "url", "percent", "hex", "encod"),
+    _DATA.pattern: ("password", "passcode", "credential", "api", "access", "token", "secret", "email", "mail", "phone",
+                    "address", "name", "file", "document", "record", "data", "detail", "information", "message",
+                    "note", "result", "answer", "repl", "summary", "otp", "code", "ssn"),
+    _FILL.pattern: ("replac", "fill", "substitut", "where", "append", "concatenat", "add", "put", "insert", "url",
+                    "link", "query", "paste", "place", "write", "type", "enter", "as", "followed"),
+    _DISCUSSION.pattern: ("attacker", "adversar", "phishing", "injection", "security", "example", "such", "red",
+                          "never", "do", "if"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
     """Where data could go: `text` at `start:end` of the tool result, naming `host`."""
@@ -162,10 +194,21 @@ def find_destinations(text: str, url_destinations: Iterator[Destination]) -> lis
     def free(start: int, end: int) -> bool:
         return not any(start < stop and begin < end for begin, stop in covered)
 
-    for match in _EMAIL.finditer(text):
-        if free(match.start(), match.end()):
-            found.append(Destination(match.start(), match.end(), match.group(), match.group(1).lower()))
-    for pattern in (_DEFANGED, _BARE_HOST):
+    at = text.find("@")
+    while at != -1:
+        # The address around each "@" (an expression tried at every position would scan the text
+        # once per character of a local part).
+        local = _LOCAL_PART.search(text, max(0, at - 64), at)
+        domain = _EMAIL_DOMAIN.match(text, at + 1)
+        if local and domain and free(local.start(), domain.end()):
+            found.append(Destination(local.start(), domain.end(), text[local.start():domain.end()],
+                                     domain.group(1).lower()))
+        at = text.find("@", at + 1)
+    # Each finder runs only when the text holds what it needs (a regular expression tried at every
+    # position of every tool result costs more than the check).
+    patterns = [pattern for pattern, needed in ((_DEFANGED, "hxxp" in text.lower()),
+                                                (_BARE_HOST, bool(_HOST_WITH_PATH.search(text)))) if needed]
+    for pattern in patterns:
         for match in pattern.finditer(text):
             if not free(match.start(), match.end()):
                 continue
@@ -175,7 +218,7 @@ def find_destinations(text: str, url_destinations: Iterator[Destination]) -> lis
                 continue
             found.append(Destination(match.start(), match.end(), match.group(), name))
             covered.append((match.start(), match.end()))
-    for match in _PIECES.finditer(text):
+    for match in _PIECES.finditer(text) if _PIECE_JOIN.search(text) else ():
         joined = "".join(_PIECE.findall(match.group())).strip()
         joined_host = _JOINED_HOST.match(joined)
         if joined_host and free(match.start(), match.end()) and has_registrable_domain(joined_host.group(1)):
@@ -206,14 +249,20 @@ def read_instruction(
                for verb in _VERBS.finditer(window)):
         return InstructionReading(destination, (), 0)
     signs.append("verb")
+    words = frozenset(_WORD.findall(window))  # for the gathering verbs
+
+    def found(pattern: re.Pattern[str]) -> bool:
+        # A sign's expression runs only when one of its words is in the window.
+        return any(keyword in window for keyword in _KEYWORDS[pattern.pattern]) and bool(pattern.search(window))
+
     points = 0
     checks: tuple[tuple[str, int, Callable[[], bool]], ...] = (
-        ("secrets", 3, lambda: bool(_SECRETS.search(window))),
-        ("others_data", 2, lambda: not _SECRETS.search(window) and bool(_OTHERS_DATA.search(window))),
-        ("addressed", 2, lambda: bool(_ADDRESSED.search(window))),
-        ("covert", 2, lambda: bool(_COVERT.search(window))),
-        ("reply", 1, lambda: bool(_REPLY.search(window))),
-        ("encoding", 1, lambda: bool(_ENCODING.search(window))),
+        ("secrets", 3, lambda: found(_SECRETS)),
+        ("others_data", 2, lambda: "secrets" not in signs and found(_OTHERS_DATA)),
+        ("addressed", 2, lambda: found(_ADDRESSED)),
+        ("covert", 2, lambda: found(_COVERT)),
+        ("reply", 1, lambda: found(_REPLY)),
+        ("encoding", 1, lambda: found(_ENCODING)),
         ("injection", 1, lambda: injection_score >= 0.3),
         ("injection_flagged", 1, lambda: injection_flagged),
     )
@@ -221,22 +270,22 @@ def read_instruction(
         if check():
             signs.append(name)
             points += value
-    if not {"secrets", "others_data"} & set(signs) and _DATA.search(window):
+    if not {"secrets", "others_data"} & set(signs) and found(_DATA):
         signs.append("data")
         points += 1
     if not {"secrets", "others_data", "data"} & set(signs):
         return InstructionReading(destination, tuple(signs), 0)
-    if _GATHER.search(window):
+    if not _GATHER_WORDS.isdisjoint(words):
         signs.append("gather")
         points += 1
     if _SLOT.search(destination.text):
-        fill = bool(_FILL.search(window))
+        fill = found(_FILL)
         signs.append("fill" if fill else "slot")
         points += 2 if fill else 1
-    elif _FILL.search(window) and destination.text.rstrip(".,;").endswith(("=", "/")):
+    elif destination.text.rstrip(".,;").endswith(("=", "/")) and found(_FILL):
         signs.append("fill")
         points += 2
-    if _DISCUSSION.search(window):
+    if found(_DISCUSSION):
         signs.append("discussion")
         points -= 2
     return InstructionReading(destination, tuple(signs), points)
@@ -249,7 +298,7 @@ MAY_NAME_DESTINATION = re.compile(r"://|www\.|@|\[\.\]|\w\.[a-z]{2,24}[/?]", re.
 def instructed_destinations(text: str) -> list[InstructionReading]:
     """The readings of every destination `text` names (any host: no allow-list) that read as an
     instruction to send data there, on the text alone (for the injection detector's documents)."""
-    if not MAY_NAME_DESTINATION.search(text):
+    if not MAY_NAME_DESTINATION.search(text) or not _VERBS.search(text.lower()):
         return []
     urls = (Destination(found.start, found.end, found.text, "") for found in find_urls(text)
             if not found.text[:5].lower().startswith(("data:", "javas", "vbscr")))

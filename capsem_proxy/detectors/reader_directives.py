@@ -80,22 +80,67 @@ _NEGATED = re.compile(r"\b(?:not|never|no|cannot|can't|won't|refuses?\s+to|unabl
 _REACH = 160
 
 
+# Each rule runs only when the words it needs are in the text: a set lookup per rule instead of a
+# regular expression tried at every position of every tool result.
+_WORD = re.compile(r"[a-z]+")
+_ACT_STEMS = ("summar", "analy", "process", "pars", "scann", "ingest", "index", "generat", "evaluat", "screen",
+              "rank", "grad", "assess")
+_OUTPUT_WORDS = frozenset({"answer", "answers", "response", "responses", "reply", "replies", "output", "outputs",
+                           "summary", "summaries", "translation", "review", "assessment", "evaluation"})
+_ORDER_WORDS = frozenset({"must", "should", "shall", "has", "needs", "required"})
+_ROLE_WORDS = frozenset({"ai", "assistant", "model", "llm", "agent", "chatbot", "user", "ignore", "disregard",
+                         "forget", "skip", "override"})
+_SETUP_WORDS = frozenset({"prompt", "instructions", "operational", "behavioral", "behavioural", "constraints",
+                          "definition", "tool", "tools", "persona"})
+
+
+# The answer a directive shapes, found first: `_SHAPE_OUTPUT` is then tried on the text just before
+# each (tried at every position of a long text, it would cost more than all the other rules).
+_ANSWER = re.compile(
+    r"\b(?:your|every|each|the|any)\s+(?:answers?|responses?|repl(?:y|ies)|outputs?|summar(?:y|ies)|final answer)\b"
+)
+_SHAPE_REACH = 160
+
+
+def _matches(pattern: re.Pattern[str], lowered: str) -> list[tuple[int, re.Match[str]]]:
+    """(offset, match) of `pattern` in `lowered`; `_SHAPE_OUTPUT` only where an answer is named."""
+    if pattern is not _SHAPE_OUTPUT:
+        return [(0, match) for match in pattern.finditer(lowered)]
+    found: list[tuple[int, re.Match[str]]] = []
+    last_end = -1
+    for answer in _ANSWER.finditer(lowered):
+        start = max(0, answer.start() - _SHAPE_REACH)
+        match = pattern.search(lowered[start:answer.end() + 32])
+        if match and start + match.end() > last_end:
+            found.append((start, match))
+            last_end = start + match.end()
+    return found
+
+
 def reader_directives(text: str) -> list[tuple[int, int, str]]:
     """(start, end, rule) of each directive to a document's machine reader found in `text`."""
     lowered = text.lower()
+    words = frozenset(_WORD.findall(lowered))
     found = []
-    for match in _TRIGGER.finditer(lowered):
-        after = lowered[match.end():match.end() + _REACH]
-        clause = re.split(r"[.!?\n](?:\s|$)", after, maxsplit=1)[0]
-        demand = _DEMAND.search(clause)
-        if demand:
-            found.append((match.start(), match.end() + demand.end(), "directive to the reader of this text"))
-    for pattern, rule in ((_SHAPE_OUTPUT, "orders the shape of the reader's answer"),
-                          (_OUTPUT_MUST, "dictates what the reader's answer must say"),
-                          (_ROLE_ORDER, "orders the assistant or overrules the user")):
-        for match in pattern.finditer(lowered):
-            if not _quoted(lowered, match.start(), match.end()):
-                found.append((match.start(), match.end(), rule))
+    if any(word.startswith(_ACT_STEMS) for word in words):
+        for match in _TRIGGER.finditer(lowered):
+            after = lowered[match.end():match.end() + _REACH]
+            clause = re.split(r"[.!?\n](?:\s|$)", after, maxsplit=1)[0]
+            demand = _DEMAND.search(clause)
+            if demand:
+                found.append((match.start(), match.end() + demand.end(), "directive to the reader of this text"))
+    output = not _OUTPUT_WORDS.isdisjoint(words)
+    for pattern, rule, needed in (
+            (_SHAPE_OUTPUT, "orders the shape of the reader's answer", output),
+            (_OUTPUT_MUST, "dictates what the reader's answer must say", output and not _ORDER_WORDS.isdisjoint(words)),
+            (_ROLE_ORDER, "orders the assistant or overrules the user", not _ROLE_WORDS.isdisjoint(words))):
+        if not needed:
+            continue
+        for start, match in _matches(pattern, lowered):
+            if not _quoted(lowered, start + match.start(), start + match.end()):
+                found.append((start + match.start(), start + match.end(), rule))
+    if _SETUP_WORDS.isdisjoint(words):
+        return found
     for match in _OWN_SETUP.finditer(lowered):
         before = lowered[max(0, match.start() - 80):match.start()]
         if _quoted(lowered, match.start(), match.end()) or _NEGATED.search(before[-40:]):
