@@ -32,10 +32,12 @@ import ahocorasick
 import yaml
 
 from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.exfil_instructions import instructed_destinations
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
 from capsem_proxy.detectors.phrase_build import build_in_child
 from capsem_proxy.detectors.phrases import PrefixPhrases, SquashedPhrases, WordPhrases
+from capsem_proxy.detectors.reader_directives import reader_directives
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
 
@@ -71,6 +73,12 @@ _MAX_WEIGHT = 0.97
 # when no signature or heuristic of weight `_SUPPORT_WEIGHT` or more backs it.
 _ALONE_MARGIN = 0.5
 _SUPPORT_WEIGHT = 0.2
+# The weight of an instruction to send data out found in a tool result (see `_document_hits`) at the
+# fewest points that make one; each point more adds 0.1. Read without the egress policy's
+# allow-list, the weakest readings support other evidence and do not flag alone.
+_DOCUMENT_INSTRUCTION_WEIGHT = 0.4
+# The weight of a directive to a document's machine reader (before the family's tool-result scale).
+_DIRECTIVE_WEIGHT = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +506,7 @@ class InjectionDetector:
         # Whether the text discusses attacks: asked once, of the signatures and of the model.
         discussing = _mentions(self.signatures.cues, normalized.words)
         hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing)
+        hits.extend(self._document_hits(text))
         hits = self._classified(hits, normalized.words, len(text), discussing)
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
@@ -536,6 +545,7 @@ class InjectionDetector:
             ranges.took(stop - start, perf_counter() - began)
         hits = sorted((hit for kept in by_rule.values() for hit in kept), key=lambda hit: (hit.start, hit.end))
         hits.extend(self._invisible_hits(invisibles, len(text)))
+        hits.extend(self._document_hits(text))
         hits = self._with_density(hits)
         if self.model is not None:
             hits.extend(self._model_hit(probability, len(text), discussing, _alone(hits)))
@@ -577,6 +587,21 @@ class InjectionDetector:
 
     def _weight(self, rule: _Signature, factor: float = 1.0) -> float:
         return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
+
+    def _document_hits(self, text: str) -> list[Hit]:
+        """Tool results only: each destination the text tells its reader to send data to
+        (`exfil_instructions`), as evidence of the data-exfiltration family, and each directive to
+        the program reading the text (`reader_directives`), of the indirect-injection family."""
+        if self.profile != "tool_results":
+            return []
+        hits = [Hit("data_exfiltration", "instruction to send data to a destination",
+                    min(_DOCUMENT_INSTRUCTION_WEIGHT + 0.1 * (reading.points - 4), _MAX_WEIGHT),
+                    reading.destination.start, reading.destination.end)
+                for reading in instructed_destinations(text)]
+        directive = _Signature("directive to the reader of this text", "indirect_injection", _DIRECTIVE_WEIGHT)
+        hits.extend(Hit("indirect_injection", rule, self._weight(directive), start, end)
+                    for start, end, rule in reader_directives(text))
+        return hits
 
     def _hits(
         self, text: str, depth: int, normalized: NormalizedText | None = None, discussing: bool | None = None
