@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from eval.generate.train_injection_docs import document_examples
 from eval.generate.train_injection_extra import extra_examples
 from eval.generate.train_injection_public import public_examples
 from eval.generate.train_injection_redteam import redteam_examples
@@ -312,4 +313,6 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
     for text, label, model, group in public_examples():
         yield Example(text, label, model, group)
     for text, label, model, group in redteam_examples():
+        yield Example(text, label, model, group)
+    for text, label, model, group in document_examples():
         yield Example(text, label, model, group)
