@@ -119,7 +119,24 @@ def load_corpus(path: Path, detector: str | None = None) -> Corpus:
 
 
 def load_corpora(directory: Path) -> dict[str, Corpus]:
-    """Every `<detector>.jsonl` of `directory`, by detector name (none when it does not exist)."""
+    """Every `<detector>.jsonl` of `directory`, by detector name (none when it does not exist).
+
+    A detector may have further files `<detector>.<part>.jsonl` (held-out items written by another
+    generator); their items join that detector's corpus, whose `path` stays `<detector>.jsonl`, and
+    an id that appears in two of its files is an error."""
     if not directory.is_dir():
         return {}
-    return {path.stem: load_corpus(path) for path in sorted(directory.glob("*.jsonl"))}
+    corpora: dict[str, Corpus] = {}
+    # `<detector>.jsonl` first, then its parts in name order.
+    for path in sorted(directory.glob("*.jsonl"), key=lambda p: (p.name.split(".")[0], p.name.count("."), p.name)):
+        detector = path.name.split(".")[0]
+        part = load_corpus(path, detector)
+        corpus = corpora.get(detector)
+        if corpus is None:
+            corpora[detector] = part
+            continue
+        ids = {item.id for item in corpus.items}
+        corpus.items.extend(item for item in part.items if item.id not in ids)
+        corpus.errors.extend(part.errors)
+        corpus.errors.extend(f"{path}: duplicate id '{item.id}'" for item in part.items if item.id in ids)
+    return corpora

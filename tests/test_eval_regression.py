@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval.__main__ import main as eval_main
-from eval.corpus import load_corpus
+from eval.corpus import load_corpora, load_corpus
 from eval.floors import LATENCY_SLACK_MS, check_floors, load_floors, make_floors
 from eval.harness import run_eval, typical_prompt
 from eval.sources import DEFAULT_SOURCES_FILE, merged_sources
@@ -109,6 +109,19 @@ def test_malformed_lines_are_reported_with_their_line_and_left_out(small_eval):
         f"{path}:12: label true does not match category 'benign'",
         f"{path}:13: duplicate id 'debug-001'",
     ]
+
+
+def test_a_detector_s_further_held_out_files_join_its_corpus(tmp_path):
+    """`<detector>.<part>.jsonl` adds items to `<detector>`; an id two files share is an error."""
+    cross = [{**item, "split": "cross"} for item in ITEMS[:3]]
+    fresh = [{**cross[0], "id": "debug-900"}, cross[1]]
+    (tmp_path / "debug.jsonl").write_text("".join(json.dumps(item) + "\n" for item in cross), encoding="utf-8")
+    (tmp_path / "debug.fresh.jsonl").write_text("".join(json.dumps(item) + "\n" for item in fresh), encoding="utf-8")
+    corpora = load_corpora(tmp_path)
+    assert list(corpora) == ["debug"]
+    assert corpora["debug"].path == tmp_path / "debug.jsonl"
+    assert [item.id for item in corpora["debug"].items] == ["debug-001", "debug-002", "debug-003", "debug-900"]
+    assert corpora["debug"].errors == [f"{tmp_path / 'debug.fresh.jsonl'}: duplicate id 'debug-002'"]
 
 
 def test_scores_count_flagged_items_per_split_category_and_kind(small_eval):

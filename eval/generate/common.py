@@ -39,9 +39,10 @@ def number_items(detector: str, items: Iterable[dict[str, Any]],
 
 
 def number_cross_items(detector: str, items: Iterable[dict[str, Any]],
-                       key: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+                       key: Callable[[dict[str, Any]], str], prefix: str = "x") -> list[dict[str, Any]]:
     """Items of a held-out (`cross`) corpus as records numbered `{detector}-x00001`…, keeping the
-    first of items that share a `key` (their text, or their response when they have none)."""
+    first of items that share a `key` (their text, or their response when they have none). A
+    detector's second held-out file takes another `prefix`, so ids stay unique across its files."""
     seen: set[str] = set()
     records = []
     for item in items:
@@ -49,7 +50,8 @@ def number_cross_items(detector: str, items: Iterable[dict[str, Any]],
         if item_key in seen:
             continue
         seen.add(item_key)
-        records.append({"id": f"{detector}-x{len(records) + 1:05d}", "detector": detector, "split": "cross", **item})
+        number = len(records) + 1
+        records.append({"id": f"{detector}-{prefix}{number:05d}", "detector": detector, "split": "cross", **item})
     return records
 
 

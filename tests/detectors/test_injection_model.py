@@ -70,10 +70,11 @@ def test_the_detector_without_the_model_reports_no_classifier_evidence(profile):
 
 
 def _cross_texts() -> list[str]:
-    from eval.corpus import load_corpus
+    from eval.corpus import load_corpora
 
     texts = []
-    for item in load_corpus(ROOT / "eval" / "cross" / "injection.jsonl").items:
+    # `injection.jsonl` and every further held-out file of the detector (`injection.<part>.jsonl`).
+    for item in load_corpora(ROOT / "eval" / "cross")["injection"].items:
         response = item.fields.get("response")
         text = response.get("content") if isinstance(response, dict) else item.fields.get("text")
         if isinstance(text, str):
