@@ -32,8 +32,9 @@ import ahocorasick
 import yaml
 
 from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.decoded_views import Unscrambler, decoded_views, payloads_of
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
-from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
+from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, normalize, rot13
 from capsem_proxy.detectors.phrases import SquashedPhrases, WordPhrases
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
@@ -241,6 +242,11 @@ class SignatureSet:
         self.invisible = heuristics.get("invisible", {})
         self.encoded = heuristics.get("encoded", {})
         self.density = heuristics.get("density", {})
+        # Typoglycemia is read back against the words the signatures and the override rule know.
+        vocabulary = {word for key in words for word in key.split()}
+        if self.override is not None:
+            vocabulary |= self.override.verbs | self.override.targets | self.override.qualifiers
+        self.unscrambler = Unscrambler(vocabulary)
 
 
 def _phrase_automaton(patterns: list[str]) -> ahocorasick.Automaton:
@@ -416,13 +422,40 @@ class InjectionDetector:
         """A detector fused with the shipped learned model."""
         return cls(threshold, profile, model=load_model(), **options)
 
-    def _classified(self, hits: list[Hit], words: str, end: int) -> list[Hit]:
+    def _probability(self, normalized: NormalizedText) -> tuple[float, list[Hit]]:
+        """The learned model's probability for the text, read as written and as each decoded
+        reading (`decoded_views`: reversed, rot13, unscrambled, encoded payloads), the strongest
+        counting; with the signature hits found in the unscrambled reading."""
+        assert self.model is not None
+        words = normalized.words
+        probability = self.model.probability(words, self._model_name)
+        hits: list[Hit] = []
+        for name, view in decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads):
+            probability = max(probability, self.model.probability(view, self._model_name))
+            if name == "unscrambled":
+                hits.extend(self._unscrambled_hits(normalized, view))
+        return probability, hits
+
+    def _unscrambled_hits(self, normalized: NormalizedText, view: str) -> list[Hit]:
+        """Strong signatures in a reading of the words view that keeps every word's place
+        (typoglycemia read back): spans map one to one."""
+        found = []
+        for end, (length, rule) in self.signatures.words.iter(f" {view} "):
+            if rule.weight < _ROT13_MIN_WEIGHT:
+                continue
+            span = normalized.words_span(*_unpad(end, length))
+            found.append(Hit(rule.family, f"unscrambled: {rule.rule}", self._weight(rule), span[0], span[1]))
+        return found
+
+    def _classified(self, hits: list[Hit], normalized: NormalizedText, end: int) -> list[Hit]:
         """`hits` plus the learned model's evidence when it reaches its threshold: a hit over the
         whole text whose weight maps the model's threshold onto the detector's (so reaching one
-        reaches the other)."""
+        reaches the other); and the signature hits of the text's unscrambled reading."""
+        words = normalized.words
         if self.model is None or not words:
             return hits
-        probability = self.model.probability(words, self._model_name)
+        probability, unscrambled = self._probability(normalized)
+        hits = [*hits, *unscrambled]
         return [*hits, *self._model_hit(probability, end, _mentions(self.signatures.cues, words), _alone(hits))]
 
     def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
@@ -447,7 +480,7 @@ class InjectionDetector:
         if not text:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         normalized = normalize(text)
-        hits = self._classified(self._hits(text, depth=0, normalized=normalized), normalized.words, len(text))
+        hits = self._classified(self._hits(text, depth=0, normalized=normalized), normalized, len(text))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -473,10 +506,13 @@ class InjectionDetector:
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
             normalized = normalize(window)
-            if self.model is not None:
-                probability = max(probability, self.model.probability(normalized.words, self._model_name))
+            slice_hits = self._signature_hits(normalized, depth=0)
+            if self.model is not None and normalized.words:
+                slice_probability, unscrambled = self._probability(normalized)
+                probability = max(probability, slice_probability)
+                slice_hits.extend(unscrambled)
                 discussing = discussing or _mentions(self.signatures.cues, normalized.words)
-            for hit in self._signature_hits(normalized, depth=0):
+            for hit in slice_hits:
                 begins = window_start + hit.start
                 if start <= begins < stop:
                     _keep_hit(by_rule, Hit(hit.family, hit.rule, hit.weight, begins, window_start + hit.end))
@@ -649,7 +685,7 @@ class InjectionDetector:
     def _encoded_hits(self, text: str) -> list[Hit]:
         spec = self.signatures.encoded
         found = []
-        for payload in encoded_payloads(text):
+        for payload in payloads_of(text):
             inner = self._hits(payload.text, depth=1)
             score = self._combine(inner)
             if score < float(spec.get("min_inner_score", 0.3)):
