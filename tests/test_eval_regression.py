@@ -28,8 +28,9 @@ def test_every_detector_meets_its_floors(report):
     assert failures == [], "detector regressions:\n" + "\n".join(failures)
 
 
-def test_the_whole_evaluation_runs_well_under_thirty_seconds(report):
-    assert report["seconds"] < 30
+def test_the_whole_evaluation_takes_well_under_thirty_seconds_of_cpu(report):
+    # CPU, not wall-clock time: a machine busy with other work must not fail this.
+    assert report["cpu_seconds"] < 30
 
 
 def test_sources_md_is_generated_from_the_detector_notes():

@@ -35,7 +35,8 @@ from capsem_proxy.detectors.base import Finding, Reach
 from capsem_proxy.detectors.decoded_views import Unscrambler, decoded_views, payloads_of
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, normalize, rot13
-from capsem_proxy.detectors.phrases import SquashedPhrases, WordPhrases
+from capsem_proxy.detectors.phrase_build import build_in_child
+from capsem_proxy.detectors.phrases import PrefixPhrases, SquashedPhrases, WordPhrases
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
 
@@ -44,8 +45,10 @@ __all__ = [
     "Analysis",
     "Hit",
     "InjectionDetector",
+    "PhraseTables",
     "Profile",
     "SignatureSet",
+    "build_phrase_tables",
     "load_signatures",
 ]
 
@@ -60,6 +63,8 @@ _QUOTED = re.compile(
 # Squashed text (words run together) is matched only for long phrases: short ones would match
 # across word boundaries by chance ("dan" in "abundance").
 _SQUASHED_MIN_CHARS = 12
+# Raw phrases outside ASCII are held by their first characters (see `PrefixPhrases`).
+_RAW_OTHER_PREFIX_CHARS = 4
 # rot13 of ordinary text is gibberish; only strong signatures are looked for in it.
 _ROT13_MIN_WEIGHT = 0.5
 _MAX_WEIGHT = 0.97
@@ -164,24 +169,77 @@ def _folded_key(phrase: str) -> str:
     return normalize(phrase).folded
 
 
-class SignatureSet:
-    """Compiled signatures and heuristic vocabularies from one signatures file."""
+@dataclass(slots=True)
+class PhraseTables:
+    """The phrase automata of a signature file: most of its memory (see `phrase_build`)."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    words: WordPhrases
+    squashed: SquashedPhrases
+    raw: Any  # ahocorasick.Automaton
+    # Raw phrases that start with a character outside ASCII (Chinese, Japanese, Korean, Thai…):
+    # their own automaton, run only over texts that hold one of their first characters (the
+    # automaton's root tries its children one by one, and those phrases start with dozens).
+    # Held by their first characters: a node per character took some 8 MiB.
+    raw_other: PrefixPhrases
+    raw_other_starts: re.Pattern[str] | None
+    # The ASCII words of the word phrases (typoglycemia is read back against them): a few thousand.
+    vocabulary: frozenset[str] = frozenset()
+
+
+def build_phrase_tables(spec: dict[str, Any]) -> PhraseTables:
+    """Every phrase of `spec`'s signatures, expanded and compiled (about a second for the shipped file)."""
+    words: dict[str, _Signature] = {}
+    squashed: dict[str, _Signature] = {}
+    raw: dict[str, _Signature] = {}
+    for family, body in spec["families"].items():
+        for signature in body["signatures"]:
+            weight = float(signature["weight"])
+            squash = bool(signature.get("squash", True))
+            for pattern in signature.get("phrases", []):
+                rule = _Signature(pattern, family, weight)
+                for phrase in _expand(pattern):
+                    key = _words_key(phrase)
+                    _keep_strongest(words, f" {key} ", rule)
+                    joined = key.replace(" ", "")
+                    if squash and len(joined) >= _SQUASHED_MIN_CHARS:
+                        _keep_strongest(squashed, joined, rule)
+            for pattern in signature.get("raw", []):
+                rule = _Signature(pattern, family, weight)
+                # Folding is character by character: the pattern folds once, alternatives and all.
+                folded = _folded_key(pattern)
+                for phrase in _expand(folded) if "|" in folded else [folded]:
+                    _keep_strongest(raw, phrase, rule)
+    vocabulary = frozenset(word for key in words for word in key.split() if word.isascii() and word.isalpha())
+    tables = PhraseTables(WordPhrases(), SquashedPhrases(_SQUASHED_MIN_CHARS), ahocorasick.Automaton(),
+                          PrefixPhrases(_RAW_OTHER_PREFIX_CHARS), None, vocabulary)
+    # The phrase automata yield (end, (length, rule)) as the character one does with these values.
+    for phrases, table in ((tables.words, words), (tables.squashed, squashed)):
+        for key, rule in table.items():
+            phrases.add_word(key, rule)
+        if table:
+            phrases.make_automaton()
+    for key, rule in raw.items():
+        if key[0].isascii():
+            tables.raw.add_word(key, (len(key), rule))
+        else:
+            tables.raw_other.add_word(key, rule)
+    for automaton in (tables.raw, tables.raw_other):
+        if len(automaton):
+            automaton.make_automaton()
+    starts = sorted({key[0] for key in raw if not key[0].isascii()})
+    if starts:
+        tables.raw_other_starts = re.compile("[" + "".join(re.escape(char) for char in starts) + "]")
+    return tables
+
+
+class SignatureSet:
+    """Compiled signatures and heuristic vocabularies from one signatures file. `phrases`, when
+    given, are the file's phrase automata built elsewhere (`phrase_build.build_in_child`)."""
+
+    def __init__(self, spec: dict[str, Any], phrases: PhraseTables | None = None) -> None:
         self.kinds: dict[str, str] = {}
         self.scales: dict[str, dict[str, float]] = {}
-        self.words = WordPhrases()
-        self.squashed = SquashedPhrases(_SQUASHED_MIN_CHARS)
-        self.raw = ahocorasick.Automaton()
-        # Raw phrases that start with a character outside ASCII (Chinese, Japanese, Korean, Thai…):
-        # their own automaton, run only over texts that hold one of their first characters (the
-        # automaton's root tries its children one by one, and those phrases start with dozens).
-        self.raw_other = ahocorasick.Automaton()
-        self.raw_other_starts: re.Pattern[str] | None = None
         self.regexes: list[tuple[LinearPattern, _Signature]] = []
-        words: dict[str, _Signature] = {}
-        squashed: dict[str, _Signature] = {}
-        raw: dict[str, _Signature] = {}
         for family, body in spec["families"].items():
             kind = body.get("kind", "prompt_injection")
             if kind not in KINDS:
@@ -192,21 +250,6 @@ class SignatureSet:
                 weight = float(signature["weight"])
                 if not 0 < weight <= 1:
                     raise ValueError(f"family {family}: weight {weight} is not in (0, 1]")
-                squash = bool(signature.get("squash", True))
-                for pattern in signature.get("phrases", []):
-                    rule = _Signature(pattern, family, weight)
-                    for phrase in _expand(pattern):
-                        key = _words_key(phrase)
-                        _keep_strongest(words, f" {key} ", rule)
-                        joined = key.replace(" ", "")
-                        if squash and len(joined) >= _SQUASHED_MIN_CHARS:
-                            _keep_strongest(squashed, joined, rule)
-                for pattern in signature.get("raw", []):
-                    rule = _Signature(pattern, family, weight)
-                    # Folding is character by character: the pattern folds once, alternatives and all.
-                    folded = _folded_key(pattern)
-                    for phrase in _expand(folded) if "|" in folded else [folded]:
-                        _keep_strongest(raw, phrase, rule)
                 for pattern in signature.get("regex", []):
                     try:
                         compiled = compile_linear(pattern)
@@ -215,20 +258,12 @@ class SignatureSet:
                     self.regexes.append((compiled, _Signature(pattern, family, weight)))
         # One pass tells which regexes match at all; an ordinary text runs none of them.
         self.regex_set = LinearPatternSet([compiled for compiled, _ in self.regexes])
-        # The phrase automata yield (end, (length, rule)) as the character one does with these values.
-        for phrases, table in ((self.words, words), (self.squashed, squashed)):
-            for key, rule in table.items():
-                phrases.add_word(key, rule)
-            if table:
-                phrases.make_automaton()
-        for key, rule in raw.items():
-            (self.raw if key[0].isascii() else self.raw_other).add_word(key, (len(key), rule))
-        for automaton in (self.raw, self.raw_other):
-            if len(automaton):
-                automaton.make_automaton()
-        starts = sorted({key[0] for key in raw if not key[0].isascii()})
-        if starts:
-            self.raw_other_starts = re.compile("[" + "".join(re.escape(char) for char in starts) + "]")
+        tables = phrases if phrases is not None else build_phrase_tables(spec)
+        self.words = tables.words
+        self.squashed = tables.squashed
+        self.raw = tables.raw
+        self.raw_other = tables.raw_other
+        self.raw_other_starts = tables.raw_other_starts
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -243,7 +278,7 @@ class SignatureSet:
         self.encoded = heuristics.get("encoded", {})
         self.density = heuristics.get("density", {})
         # Typoglycemia is read back against the words the signatures and the override rule know.
-        vocabulary = {word for key in words for word in key.split()}
+        vocabulary = set(tables.vocabulary)
         if self.override is not None:
             vocabulary |= self.override.verbs | self.override.targets | self.override.qualifiers
         self.unscrambler = Unscrambler(vocabulary)
@@ -376,7 +411,10 @@ def _load_signatures(path: str | None) -> SignatureSet:
         text = (files("capsem_proxy.detectors") / "data" / _DEFAULT_FILE).read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
-    return SignatureSet(yaml.safe_load(text))
+    spec = yaml.safe_load(text)
+    # Built in a child process, the phrase automata take some 20 MiB here instead of 50: building
+    # them in this process leaves its memory fragmented by the expansion's temporaries.
+    return SignatureSet(spec, build_in_child(text) if isinstance(spec, dict) else None)
 
 
 class InjectionDetector:

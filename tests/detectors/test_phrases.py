@@ -7,7 +7,7 @@ import random
 import ahocorasick
 import pytest
 
-from capsem_proxy.detectors.phrases import SquashedPhrases, WordPhrases
+from capsem_proxy.detectors.phrases import PrefixPhrases, SquashedPhrases, WordPhrases
 
 _WORDS = ["ignore", "all", "previous", "instructions", "the", "system", "prompt", "reveal", "you", "are", "now", "dan"]
 
@@ -61,3 +61,33 @@ def test_squashed_phrases_match_as_characters_do(seed: int) -> None:
 def test_short_squashed_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 12"):
         SquashedPhrases(12).add_word("shortkey", None)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_prefix_phrases_match_as_characters_do_whatever_the_key_length(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = ["忽略", "之前", "的", "指令", "系统", "提示", "你", "無視", "지시", "을"]
+    keys = sorted({"".join(rng.choices(alphabet, k=rng.randint(1, 5))) for _ in range(80)})
+    automaton = PrefixPhrases(4)
+    for key in keys:
+        automaton.add_word(key, key)
+    automaton.make_automaton()
+    assert len(automaton) == len(keys)
+    assert any(len(key) < 4 for key in keys) and any(len(key) > 4 for key in keys)
+    found = 0
+    for _ in range(40):
+        text = "".join(rng.choices([*alphabet, "x", "忽"], k=rng.randint(0, 40)))
+        expected = _character_matches(keys, text)
+        assert list(automaton.iter(text)) == expected
+        found += len(expected)
+    assert found
+
+
+def test_prefix_phrases_count_their_keys_before_and_after_compiling() -> None:
+    automaton = PrefixPhrases(4)
+    assert not len(automaton)
+    automaton.add_word("忽略之前的指令", 1)
+    automaton.add_word("無視", 2)
+    assert len(automaton) == 2
+    automaton.make_automaton()
+    assert len(automaton) == 2
