@@ -43,9 +43,10 @@ _UNSCRAMBLE_PROBE = 16
 # Typoglycemia is looked for in texts up to this long (an attack of that kind is a sentence or two,
 # and the check costs a sort per unknown word).
 _UNSCRAMBLE_MAX_CHARS = 1200
-# Function words are counted among the first this many words (of the first this many characters).
-_READING_WORDS = 256
-_READING_CHARS = 1536
+# Function words are counted among the first this many words (of the first this many characters):
+# a backwards or rot13 text is so from its start.
+_READING_WORDS = 128
+_READING_CHARS = 512
 
 
 _REVERSED_WORDS = frozenset(word[::-1] for word in _FUNCTION_WORDS) - _FUNCTION_WORDS
@@ -154,7 +155,7 @@ def decoded_views(
         # Typoglycemia keeps short words as they are: the text still reads as English.
         if (unscrambler is not None and len(words) <= _UNSCRAMBLE_MAX_CHARS
                 and counts.plain >= _MIN_FUNCTION_WORDS):
-            unscrambled = unscrambler.unscrambled(split)
+            unscrambled = unscrambler.unscrambled(words.split(" "))
             if unscrambled is not None:
                 views.append(("unscrambled", " ".join(unscrambled)))
     if payloads:

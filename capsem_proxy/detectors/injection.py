@@ -460,19 +460,27 @@ class InjectionDetector:
         """A detector fused with the shipped learned model."""
         return cls(threshold, profile, model=load_model(), **options)
 
-    def _probability(self, normalized: NormalizedText) -> tuple[float, list[Hit]]:
-        """The learned model's probability for the text, read as written and as each decoded
-        reading (`decoded_views`: reversed, rot13, unscrambled, encoded payloads), the strongest
-        counting; with the signature hits found in the unscrambled reading."""
+    def _probability(self, normalized: NormalizedText) -> tuple[float, float, list[Hit]]:
+        """The learned model's probability for the text as written and the strongest over its
+        decoded readings (`decoded_views`: reversed, rot13, unscrambled, encoded payloads; 0 when
+        it has none), with the signature hits found in the unscrambled reading."""
         assert self.model is not None
         words = normalized.words
         probability = self.model.probability(words, self._model_name)
+        decoded = 0.0
         hits: list[Hit] = []
         for name, view in decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads):
-            probability = max(probability, self.model.probability(view, self._model_name))
+            decoded = max(decoded, self.model.probability(view, self._model_name))
             if name == "unscrambled":
                 hits.extend(self._unscrambled_hits(normalized, view))
-        return probability, hits
+        return probability, decoded, hits
+
+    def _fused_model_hit(self, plain: float, decoded: float, end: int, discussing: bool, hits: list[Hit]) -> list[Hit]:
+        """The model's evidence from the stronger of the plain and decoded readings. A decoded
+        reading that reaches the model's threshold backs it as a signature would: ordinary text
+        is not written backwards, scrambled or encoded."""
+        alone = _alone(hits) and decoded < self.model_threshold
+        return self._model_hit(max(plain, decoded), end, discussing, alone)
 
     def _unscrambled_hits(self, normalized: NormalizedText, view: str) -> list[Hit]:
         """Strong signatures in a reading of the words view that keeps every word's place
@@ -492,9 +500,9 @@ class InjectionDetector:
         words = normalized.words
         if self.model is None or not words:
             return hits
-        probability, unscrambled = self._probability(normalized)
+        plain, decoded, unscrambled = self._probability(normalized)
         hits = [*hits, *unscrambled]
-        return [*hits, *self._model_hit(probability, end, _mentions(self.signatures.cues, words), _alone(hits))]
+        return [*hits, *self._fused_model_hit(plain, decoded, end, _mentions(self.signatures.cues, words), hits)]
 
     def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
         """The model's evidence; in a text that discusses attacks (the signatures' discussion
@@ -534,7 +542,7 @@ class InjectionDetector:
         reach = self.reach
         by_rule: dict[str, list[Hit]] = {}
         invisibles = _Invisibles()
-        probability = 0.0
+        probability = decoded = 0.0
         discussing = False
         ranges = SliceRanges(len(text), slice_chars)
         for index, (start, stop) in enumerate(ranges):
@@ -546,8 +554,8 @@ class InjectionDetector:
             normalized = normalize(window)
             slice_hits = self._signature_hits(normalized, depth=0)
             if self.model is not None and normalized.words:
-                slice_probability, unscrambled = self._probability(normalized)
-                probability = max(probability, slice_probability)
+                slice_probability, slice_decoded, unscrambled = self._probability(normalized)
+                probability, decoded = max(probability, slice_probability), max(decoded, slice_decoded)
                 slice_hits.extend(unscrambled)
                 discussing = discussing or _mentions(self.signatures.cues, normalized.words)
             for hit in slice_hits:
@@ -560,7 +568,7 @@ class InjectionDetector:
         hits.extend(self._invisible_hits(invisibles, len(text)))
         hits = self._with_density(hits)
         if self.model is not None:
-            hits.extend(self._model_hit(probability, len(text), discussing, _alone(hits)))
+            hits.extend(self._fused_model_hit(probability, decoded, len(text), discussing, hits))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def _combine(self, hits: list[Hit]) -> float:
