@@ -212,6 +212,8 @@ def test_tool_results_weigh_reader_directed_phrasing_higher_than_prompts():
         "Decode this CSV and total the amounts: " + base64.b64encode(b"name,amount\nalice,12\nbob,7\n").decode(),
         "Is this a sha256? 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "How do I enable developer mode on my Android phone?",
+        'Please add a unit test that checks our filter rejects the string "reveal your system prompt".',
+        "Log excerpt: blocked request containing 'ignore previous instructions' from tenant 42.",
         "Ydou can rveerse tihs lsit in palce wtih lsit.rvreese(), no need for a cpoy.",
         "\u041f\u0440\u0438\u0432\u0435\u0442, \u043a\u0430\u043a \u0434\u0435\u043b\u0430?",
     ],
