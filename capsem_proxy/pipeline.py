@@ -179,7 +179,8 @@ class Pipeline:
                 readers = self._incremental_readers_reversed
         for policy in readers:
             calls.append((policy, "on_model_response", event, ""))
-        return self._mark_emitted(await self._run(calls))
+        # A stream's intermediate checks record only what is not ALLOW (see StreamGuard).
+        return self._mark_emitted(await self._run(calls, keep_allows=final or stream is None))
 
     async def check_emitted_tool_call(self, context: RequestContext, emitted: ToolUse) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
@@ -243,7 +244,10 @@ class Pipeline:
                 decision.extra["emitted"] = True
         return outcome
 
-    async def _run(self, calls: list[_Call]) -> Outcome:
+    async def _run(self, calls: list[_Call], *, keep_allows: bool = True) -> Outcome:
+        """Every call's decision, in `calls`' order. With `keep_allows` False (the intermediate
+        checks of a streamed answer, whose ALLOWs are not recorded) a hook that finished inline
+        within its budget with no opinion makes no decision at all."""
         token = None
         if self._screens_text and calls:
             # The text detectors account for their work in the request's (or its answer's) ledger.
@@ -253,6 +257,9 @@ class Pipeline:
         try:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
+            skipped = False  # an ALLOW left out (keep_allows False): its place stays None
+            # The thread's CPU clock and the wall clock when it was last read (see `_step_cpu`).
+            cpu_mark = wall_mark = -1.0
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
@@ -264,14 +271,22 @@ class Pipeline:
                     # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
                     # Its own steps are charged the CPU they use (thread_time): on a busy machine the
                     # process may wait for a core mid-step, which is not the hook's work.
-                    step_from = thread_time()
+                    if cpu_mark < 0.0:
+                        cpu_mark, wall_mark = thread_time(), started
                     try:
                         pending = coroutine.send(None)
                     except StopIteration as stop:
                         finished = perf_counter()
                         # A step no longer than the budget in wall time used no more CPU than that:
                         # the thread's clock is read again only when the step took longer.
-                        spent = thread_time() - step_from if finished - started > policy.timeout_s else None
+                        if finished - started <= policy.timeout_s:
+                            if stop.value is None and not keep_allows:
+                                decisions.append(None)
+                                skipped = True
+                                continue
+                            spent = None
+                        else:
+                            spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
                         decision = self._settle(policy, hook_name, subject, stop.value, started, finished, spent)
                         decisions.append(decision)
                         continue
@@ -279,10 +294,10 @@ class Pipeline:
                         decisions.append(self._failure(policy, hook_name, subject, exc, started))
                         continue
                     # It suspended (a long text read in slices): finish it here, in this task.
+                    spent, _, _ = _step_cpu(cpu_mark, wall_mark, started)
+                    cpu_mark = -1.0  # other tasks run while it waits: the clock is read afresh after
                     try:
-                        decided = await self._drive(
-                            policy, hook_name, subject, coroutine, pending, started, thread_time() - step_from
-                        )
+                        decided = await self._drive(policy, hook_name, subject, coroutine, pending, started, spent)
                     except BaseException:
                         for _, task, _, _ in suspended:
                             task.cancel()
@@ -310,11 +325,12 @@ class Pipeline:
                         decisions[position] = self._settle(
                             policy, hook_name, subject, result, started, finished=finished
                         )
-            # Every place is filled by now (inline, or by its task above): no copy to drop the Nones.
-            settled = cast(list[Decision], decisions)
             if self._has_shadow:
-                for decision, (policy, _, _, _) in zip(settled, calls, strict=True):
-                    decision.shadow = policy.shadow
+                for maybe, (policy, _, _, _) in zip(decisions, calls, strict=True):
+                    if maybe is not None:
+                        maybe.shadow = policy.shadow
+            # Every place is filled by now (inline, or by its task above), but for the ALLOWs left out.
+            settled = [d for d in decisions if d is not None] if skipped else cast(list[Decision], decisions)
             return Outcome(settled, strictest(settled), self.confirmations_hold)
         finally:
             if token is not None:
@@ -402,6 +418,19 @@ class Pipeline:
             verdict, policy.name, hook, reason=POLICY_ERROR_REASON, details=details, subject=subject,
             latency_ms=elapsed_ms, started_at=started, extra={"fail_open": policy.fail_open},
         )
+
+
+def _step_cpu(cpu_mark: float, wall_mark: float, started: float) -> tuple[float, float, float]:
+    """The CPU an inline step that began at `started` used at least, and the new marks.
+
+    The thread's CPU clock is a system call, so it is read once per run of the hooks (`cpu_mark`,
+    at `wall_mark`) and again only after a step that took longer than its budget in wall time. The
+    CPU used since the mark is the step's own plus at most the wall time from the mark to the
+    step's start (inline steps never wait, so no other task ran in between): the step is charged
+    at least that difference, so a step that surely overran still fails, and one that may not have
+    is not failed for the steps before it."""
+    now_cpu, now_wall = thread_time(), perf_counter()
+    return max(now_cpu - cpu_mark - (started - wall_mark), 0.0), now_cpu, now_wall
 
 
 def _abandon(coroutine: Any, pending: Any) -> None:

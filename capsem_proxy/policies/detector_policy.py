@@ -191,6 +191,8 @@ class DetectorPolicy:
         self._default_action = options.action
         self._actions = dict(options.actions)
         self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
+        # This policy's keys in a request's answer progress (made once, not at every check).
+        self._progress_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> DetectorPolicy:
@@ -357,15 +359,16 @@ class DetectorPolicy:
         is found from its first characters on, so the last check saw it, or its beginning, ending
         after what was then released: reading again from the earliest such finding covers it.
         """
-        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        thinking_length, text_length = event.thinking_length, event.text_length
+        refusal = self.over_budget("on_model_response", thinking_length + text_length, growing=True)
         if refusal is not None:
             return refusal
         progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
         findings = await self._growing_findings(
-            progress, "thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars
+            progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
         )
         findings += await self._growing_findings(
-            progress, "text", event.text_from, event.text_length, event.settled_chars
+            progress, "text", event.text_from, text_length, event.settled_chars
         )
         if not findings:
             return None
@@ -374,12 +377,20 @@ class DetectorPolicy:
     async def _growing_findings(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
     ) -> list[Finding]:
-        key = (id(self), part)
+        key = self._progress_keys[part]
+        if not length:  # nothing to read (an answer without thinking)
+            progress[key] = 0
+            return []
         start = max(0, settled - self.window_chars)
         open_from = progress.get(key)
         if open_from is not None:
             start = min(start, open_from)
-        findings = await self.scan(read_from(start)) if length > start else []
+        if length > start:
+            text = read_from(start)
+            # Inline, as `scan` would read it, without a coroutine of its own.
+            findings = self._scan_window(text, True) if current_ledger().inline(len(text)) else await self.scan(text)
+        else:
+            findings = []
         # Findings not yet wholly released must be found again at the next check, and so must those
         # ending within the window of the end: more text may still extend them (a PEM block's end line).
         open_end = min(settled, length - self.window_chars)

@@ -22,6 +22,12 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector, Finding
+from capsem_proxy.detectors.exfil_instructions import (
+    MAY_NAME_DESTINATION,
+    Destination,
+    find_destinations,
+    read_instruction,
+)
 from capsem_proxy.detectors.injection import InjectionDetector
 from capsem_proxy.detectors.slices import WindowScan
 from capsem_proxy.detectors.urls import (
@@ -73,6 +79,8 @@ _DEFAULT_SCAN: list[Place] = ["answers", "tool_calls", "tool_results"]
 _INSTRUCTION_FAMILIES = frozenset(
     {"data_exfiltration", "tool_hijack", "indirect_injection", "instruction_override", "classifier"}
 )
+# An injection score at which a destination a verb leads to is enough (see `on_tool_response`).
+_SURE_INJECTION = 0.9
 # RequestContext.scratch key: per policy, what the reading of a streamed answer carries from check to check.
 _STREAM_READING = "egress_stream_reading"
 # Reference-style images tracked across a stream (labels used, definitions seen); beyond, the oldest go.
@@ -139,6 +147,9 @@ class EgressPolicy(DetectorPolicy):
         self.url_detector: UrlDetector = self.detector  # type: ignore[assignment]
         # Reads tool results for instructions to send data out (signatures and the learned model).
         self._instructions = InjectionDetector.with_model(0.5, "tool_results")
+        # This policy's keys in a request's stream readings (made once, not at every check).
+        self._reading_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
+        self._allow_loopback = options.allow_loopback
 
     def build_detector(self, options: DetectorOptions) -> Detector:
         assert isinstance(options, EgressOptions)
@@ -188,32 +199,60 @@ class EgressPolicy(DetectorPolicy):
         return scan_window
 
     async def on_tool_response(self, event: ToolResponse) -> Decision | None:
-        """A tool result that tells the model to send data to a URL not allow-listed (the first step
-        of exfiltration through a fetched page or e-mail): its URLs to unlisted hosts are findings
-        when the injection detector reads an instruction around them. Plain links in tool results
-        are not findings: fetched pages are full of them."""
+        """A tool result that tells the model to send data to a destination not allow-listed (the
+        first step of exfiltration through a fetched page or e-mail). A destination (a URL, an
+        e-mail address, a host written without a scheme) is a finding when the text around it
+        reads as such an instruction (`detectors.exfil_instructions`, which also weighs the
+        injection detector's score), or when the injection detector flags the text with evidence
+        of an instruction. Plain links and addresses in tool results are not findings: fetched
+        pages and e-mails are full of them."""
+        if self._kind_actions["exfiltration_instruction"] == "allow":
+            return None
         result = event.result
         text = "\n".join(result.texts() if result is not None else json_strings(event.response))
-        if "://" not in text and "www." not in text:
+        if not MAY_NAME_DESTINATION.search(text):
             return None
         refusal = self.over_budget("on_tool_response", len(text))
         if refusal is not None:
             return refusal
-        unlisted = [found for found in find_urls(text) if self.url_detector.kinds_of(found)]
-        if not unlisted or self._kind_actions["exfiltration_instruction"] == "allow":
+        destinations = self._unlisted_destinations(text)
+        if not destinations:
             return None
         detector = self._instructions
         analysis = await screen(
             len(text), lambda: detector.analyze(text), lambda slice_chars: detector.analyze_in_slices(text, slice_chars)
         )
-        if not analysis.flagged or not _INSTRUCTION_FAMILIES.intersection(analysis.families):
+        instructed = analysis.flagged and bool(_INSTRUCTION_FAMILIES.intersection(analysis.families))
+        readings = [read_instruction(text, destination, analysis.score, instructed) for destination in destinations]
+        chosen = [reading.destination for reading in readings if reading.instructs]
+        families = sorted({sign for reading in readings if reading.instructs for sign in reading.signs})
+        if instructed and analysis.score >= _SURE_INJECTION:
+            # The injection detector is sure of an instruction: every destination a verb leads to
+            # goes, unless the text is about such attacks.
+            chosen = [reading.destination for reading in readings
+                      if "verb" in reading.signs and "discussion" not in reading.signs]
+            families = analysis.families
+        if not chosen:
             return None
-        findings = [Finding("exfiltration_instruction", found.start, found.end, found.text) for found in unlisted]
+        findings = [Finding("exfiltration_instruction", item.start, item.end, item.text) for item in chosen]
         decision = self.decision_for("on_tool_response", findings, can_redact=False)
-        decision.details, domains = _describe(findings)
+        domains = list(dict.fromkeys(domain for item in chosen for domain in [_domain_of(item)] if domain))
+        named = ", ".join(domains[:_MAX_DOMAINS_NAMED]) + (", ..." if len(domains) > _MAX_DOMAINS_NAMED else "")
+        decision.details = f"{_PHRASES['exfiltration_instruction']} ({named})" if named else _PHRASES[
+            "exfiltration_instruction"]
         decision.extra["domains"] = domains
-        decision.extra["families"] = analysis.families
+        decision.extra["families"] = families
         return decision
+
+    def _unlisted_destinations(self, text: str) -> list[Destination]:
+        """URLs the URL detector would report, and e-mail addresses and scheme-less hosts whose
+        host is not allow-listed."""
+        urls = (Destination(found.start, found.end, found.text, "") for found in find_urls(text)
+                if self.url_detector.kinds_of(found))
+        allowed = self.url_detector.allowed
+        return [destination for destination in find_destinations(text, urls)
+                if not destination.host or not (allowed.allows_host(destination.host)
+                                                or (self._allow_loopback and destination.host == "localhost"))]
 
     # A streamed answer is read from what earlier checks left unsettled (see `_stream_findings`).
     incremental_answers: ClassVar[bool] = True
@@ -227,17 +266,21 @@ class EgressPolicy(DetectorPolicy):
         if refusal is not None:
             return refusal
         readings: dict[tuple[int, str], _StreamReading] = event.context.scratch.setdefault(_STREAM_READING, {})
-        findings = [
-            finding
-            for part, read_from, length, settled in (
-                ("thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars),
-                ("text", event.text_from, event.text_length, event.settled_chars),
+        findings: list[Finding] = []
+        for part, read_from, length, settled in (
+            ("thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars),
+            ("text", event.text_from, event.text_length, event.settled_chars),
+        ):
+            if not length:  # nothing to read, and a reading not yet begun stays as it is
+                continue
+            key = self._reading_keys[part]
+            reading = readings.get(key)
+            if reading is None:
+                reading = readings[key] = _StreamReading()
+            findings.extend(
+                finding for finding in self._stream_findings(reading, read_from, length, settled, event.final)
+                if self._kind_actions.get(finding.kind) != "allow"
             )
-            for finding in self._stream_findings(
-                readings.setdefault((id(self), part), _StreamReading()), read_from, length, settled, event.final
-            )
-            if self._kind_actions.get(finding.kind) != "allow"
-        ]
         if not findings:
             return None
         decision = self.decision_for("on_model_response", findings)
@@ -293,7 +336,8 @@ class EgressPolicy(DetectorPolicy):
             reading.last_image_open = start + image_open
         for label in labels:
             reading.image_labels[label] = None
-        for match in _REFERENCE_DEFINITION_LINE.finditer(segment):
+        # A definition line holds `]:` (most answers have none: the pattern is not run over them).
+        for match in _REFERENCE_DEFINITION_LINE.finditer(segment) if "]:" in segment else ():
             reading.definitions[match.group(1).strip().lower()] = match.group()
         for tracked in (reading.image_labels, reading.definitions):
             while len(tracked) > _MAX_TRACKED_REFERENCES:
@@ -313,6 +357,14 @@ class EgressPolicy(DetectorPolicy):
             if candidate.start == offset:
                 return FoundUrl(found.start, found.end, found.text, candidate.context, found.complete)
         return found
+
+
+def _domain_of(destination: Destination) -> str:
+    """The registrable domain (or IP address) a destination names."""
+    if destination.host:
+        return registrable_domain(destination.host)
+    url = parse_url(destination.text)
+    return "" if url is None else str(url.ip) if url.ip is not None else registrable_domain(url.host)
 
 
 def _describe(findings: list[Finding]) -> tuple[str, list[str]]:

@@ -252,13 +252,14 @@ class AnswerPath:
         """The guard of one stream, configured by the policies that check it."""
         streaming = self._streaming
 
-        async def check_answer(check: AnswerCheck) -> Outcome:
-            return await pipeline.check_answer(
+        # Plain functions handing back the pipeline's coroutine: no coroutine of their own per check.
+        def check_answer(check: AnswerCheck) -> Coroutine[Any, Any, Outcome]:
+            return pipeline.check_answer(
                 context, check.answer, final=check.final, include_tool_calls=False, stream=check
             )
 
-        async def check_tool_call(call: ToolUse) -> Outcome:
-            return await pipeline.check_emitted_tool_call(context, call)
+        def check_tool_call(call: ToolUse) -> Coroutine[Any, Any, Outcome]:
+            return pipeline.check_emitted_tool_call(context, call)
 
         mode = streaming.mode if policies_read_text or pipeline.has_response_policies() else "pass"
         # Policies that say where a finding may still be in progress hold only that; the others

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from math import ceil
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict
 from capsem_proxy.exchange import Answer, ToolUse, parse_arguments
@@ -157,11 +158,14 @@ class StreamGuard:
         self._pending_bytes = 0
         self._text = GrowingText()
         self._thinking = GrowingText()
-        self._guarded = GrowingText()  # text and thinking, in stream order (offsets refer to this)
+        # Text and thinking, in stream order (offsets refer to this): the text itself until the
+        # first thinking comes (most answers have none), so each piece is stored once.
+        self._guarded = self._text
         # (guarded length at a check, the redactions that check asked for): an original found by a
         # check lies before that length, so its redaction is kept until the text up to there is out.
         self._check_redactions: deque[tuple[int, list[tuple[str, str]]]] = deque()
-        self._restorations = restorations or []
+        # Longest first, as every list of rewrites is applied (see `_release`).
+        self._restorations = sorted(restorations or [], key=lambda pair: -len(pair[0]))
         self._rewrite = rewrite
         self._split = split
         # Where, in the unapproved text, a finding may still be in progress, per policy that can
@@ -173,18 +177,25 @@ class StreamGuard:
         # The last hold read: (approved point, checked limit, approvable point). The text is only
         # appended to, so the same two points give the same answer; between checks they do not move.
         self._last_hold = (-1, -1, 0)
+        # False once `_approvable` gave nothing more at the current checked limit: until the next
+        # check it would give the same, so it is not asked again.
+        self._approval_open = True
         self._approved_chars = 0
         self._released_chars = 0  # text of every event released so far ends here (guarded offsets)
         self._read_text_chars = 0  # answer text and thinking the last check read
         self._read_thinking_chars = 0
         self._checked_chars = 0  # guarded text seen by the last check of every policy
         self._incremental_checked_chars = 0  # ... by the last check of the incremental readers
+        # The guarded length from which a check is due (see `_due`), kept so that an event that
+        # brings no check costs one comparison.
+        self._due_at = 0
         self._all_redactions: dict[str, str] = {}  # every redaction asked for in this stream
         self._open_calls: dict[int, _OpenCall] = {}
         self._completed_arguments: dict[int, str] = {}
         self._held_calls: set[int] = set()
         self.answer = Answer()
         self.decisions: list[Decision] = []
+        self._plan_checks()
 
     @property
     def text_released(self) -> bool:
@@ -218,35 +229,44 @@ class StreamGuard:
 
         Raises StreamBlocked when a policy ends the stream; nothing pending is released then.
         """
-        tool_indexes: list[int] = []
-        completed: list[int] = []
-        echoes: list[EchoDelta] = []
         guarded = self._guarded
         text_start = len(guarded)
         texts = 0
+        tool_indexes: list[int] | None = None
+        completed: list[int] | None = None
+        echoes: list[EchoDelta] | None = None
         for delta in deltas:
             kind = type(delta)
-            if kind is TextDelta or kind is ThinkingDelta:
-                texts += 1
             if kind is TextDelta:
+                texts += 1
                 self._text.append(delta.text)  # type: ignore[union-attr]
-                guarded.append(delta.text)  # type: ignore[union-attr]
+                if guarded is not self._text:
+                    guarded.append(delta.text)  # type: ignore[union-attr]
             elif kind is ThinkingDelta:
+                texts += 1
+                if guarded is self._text:
+                    guarded = self._guarded = self._split_guarded()
                 self._thinking.append(delta.text)  # type: ignore[union-attr]
                 guarded.append(delta.text)  # type: ignore[union-attr]
             elif kind is ToolCallDelta:
                 # A call is complete at the finish (or the stream's end), not when another index
                 # appears: parallel calls may interleave their fragments.
                 self._add_tool_fragment(delta)  # type: ignore[arg-type]
+                if tool_indexes is None:
+                    tool_indexes = []
                 tool_indexes.append(delta.index)  # type: ignore[union-attr]
             elif kind is FinishDelta:
                 self.answer.finish_reason = delta.reason  # type: ignore[union-attr]
+                if completed is None:
+                    completed = []
                 completed.extend(self._open_calls)
             elif kind is UsageDelta:
                 self.add_usage(delta)  # type: ignore[arg-type]
             elif kind is UnreadableDelta and self._fail_closed_unreadable:
                 self._stop(unreadable_decision(delta.reason))  # type: ignore[union-attr]
             elif kind is EchoDelta:
+                if echoes is None:
+                    echoes = []
                 echoes.append(delta)  # type: ignore[arg-type]
         if echoes and self._fail_closed_unreadable:
             for echo in echoes:
@@ -269,15 +289,19 @@ class StreamGuard:
                 details=f"the answer held for inspection exceeded {self._max_buffer_bytes} bytes",
             ))
         if self._mode == "pass":
-            if self._reads_text and (whole := self._due()) is not None:
-                await self._check_text(final=False, whole=whole)
+            if self._reads_text and guarded_chars >= self._due_at:
+                await self._check_text(final=False, whole=self._due())
             self._approved_chars = guarded_chars
         elif guarded_chars - self._window > self._approved_chars:
-            if (whole := self._due()) is not None:
-                await self._check_text(final=False, whole=whole)
-            self._approved_chars = max(self._approved_chars, self._approvable())
+            if guarded_chars >= self._due_at:
+                await self._check_text(final=False, whole=self._due())
+            if self._approval_open:
+                # Read once per check: the approvable point depends only on what was checked.
+                self._approval_open = False
+                self._approved_chars = max(self._approved_chars, self._approvable())
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
+                self._plan_checks()
         return self._release()
 
     async def finish(self) -> bytes:
@@ -288,6 +312,12 @@ class StreamGuard:
             await self._check_text(final=True, whole=True)
         self._approved_chars = len(self._guarded)
         return self._release()
+
+    def _split_guarded(self) -> GrowingText:
+        """The guarded text as a buffer of its own, once thinking joins the text (the two interleave)."""
+        guarded = GrowingText()
+        guarded.append(self._text.value())
+        return guarded
 
     def _approvable(self) -> int:
         """How far the text may be approved: what every policy has checked, less the window of
@@ -315,19 +345,23 @@ class StreamGuard:
             seen = min(seen, self._incremental_checked_chars)
         return seen
 
-    def _due(self) -> bool | None:
-        """The check whose turn it is: True for every policy (the whole readers once the text grew
-        by their share), False for the incremental readers (every `check_every_chars`), None for none."""
-        guarded_chars = len(self._guarded)
-        if self._whole_readers:
-            grown = guarded_chars - self._checked_chars
-            if grown >= self._check_every and grown >= self._checked_chars * self._whole_growth:
-                return True
-        if self._incremental_readers and (
-            guarded_chars - self._incremental_checked_chars >= self._check_every or self._eager
-        ):
-            return False
-        return None
+    def _due(self) -> bool:
+        """Called once a check is due (`_due_at` reached): True for every policy (the whole readers
+        once the text grew by their share), False for the incremental readers only."""
+        return self._whole_readers and len(self._guarded) >= self._whole_due_at()
+
+    def _whole_due_at(self) -> int:
+        checked = self._checked_chars
+        return checked + max(self._check_every, ceil(checked * self._whole_growth))
+
+    def _plan_checks(self) -> None:
+        """Where the next check is due: the whole readers once the text grew by their share (at
+        least `check_every_chars`), the incremental readers every `check_every_chars`, or at every
+        event that brings text until the first text is approved (see `_eager`)."""
+        due_at = self._whole_due_at() if self._whole_readers else _UNBOUNDED
+        if self._incremental_readers:
+            due_at = min(due_at, self._incremental_checked_chars + (1 if self._eager else self._check_every))
+        self._due_at = due_at
 
     def _check_echo(self, echo: EchoDelta) -> None:
         """An echo must repeat what the stream carried: text seen (and checked) before, or a
@@ -392,6 +426,8 @@ class StreamGuard:
         self._read_text_chars, self._read_thinking_chars = len(self._text), len(self._thinking)
         if whole:
             self._checked_chars = guarded_chars
+        self._plan_checks()
+        self._approval_open = True
         self._record(outcome, keep_allows=final)
         if outcome.redactions:
             self._check_redactions.append((guarded_chars, outcome.redactions))
@@ -430,8 +466,11 @@ class StreamGuard:
         check_redactions = self._check_redactions
         while check_redactions and check_redactions[0][0] <= self._released_chars:
             check_redactions.popleft()  # every original that check found is out (redacted) already
-        rewrites = [pair for _, redactions in check_redactions for pair in redactions] + self._restorations
-        if len(check_redactions) > 1 or self._restorations:
+        if check_redactions:
+            rewrites = [pair for _, redactions in check_redactions for pair in redactions] + self._restorations
+        else:
+            rewrites = self._restorations  # read only
+        if len(check_redactions) > 1 or (self._restorations and check_redactions):
             # Longest first, as within one check: a finding still growing (a PEM block) was found
             # shorter by earlier checks, and the longest spelling must claim its text.
             rewrites.sort(key=lambda pair: -len(pair[0]))

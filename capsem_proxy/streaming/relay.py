@@ -150,6 +150,9 @@ async def relay_guarded(
     ending = b""
     # Reads that are whole events, each holding no call, go out at once while nothing is held.
     whole_need = event_need if sse else None
+    # When every event is read (`event_need` None) no counts are ever held back: each event goes
+    # straight to the guard.
+    reader = guard.guard if event_need is None else None
     try:
         async for chunk in upstream.chunks():
             if sse_splitter is not None:
@@ -165,14 +168,21 @@ async def relay_guarded(
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     continue
                 for raw in sse_splitter.feed_events(chunk):
-                    if event_need is not None and guard.pass_unread(raw) and (need := event_need(raw)) != TOOL_CALL:
+                    if event_need is None:
+                        if reader is None:
+                            reader = guard.get()
+                        out = await reader.push(raw, _sse_deltas(decoder, raw))
+                    elif guard.pass_unread(raw) and (need := event_need(raw)) != TOOL_CALL:
                         if need:
                             guard.add_usage(usage.add(raw))
                         released.append(raw)
+                        out = b""
                     else:
                         guard.add_usage(usage.settle())
-                        released.append(await guard.get().push(raw, _sse_deltas(decoder, raw)))
-                        if early and released[-1]:
+                        out = await guard.get().push(raw, _sse_deltas(decoder, raw))
+                    if out:
+                        released.append(out)
+                        if early:
                             # Until the first text is out, what the guard releases goes out at once,
                             # not after the checks of the read's other events: the time to the first
                             # byte (and to the first text) is the client's wait. Later releases go
@@ -193,15 +203,18 @@ async def relay_guarded(
                             guard.add_usage(usage.add(element))
                         released.append(segment)
                     else:
-                        guard.add_usage(usage.settle())
+                        if event_need is not None:
+                            guard.add_usage(usage.settle())
                         event = StreamEvent(raw=segment, data=element.decode("utf-8", "replace"))
                         deltas = decoder.feed(event)
                         if not is_separator(segment[: len(segment) - len(element)]):
                             deltas.append(_OUTSIDE_ELEMENTS)
-                        released.append(await guard.get().push(segment, deltas))
-                        if early and released[-1]:
-                            bytes_sent += await _send_released(send, released)
-                            early = not guard.text_released
+                        out = await guard.get().push(segment, deltas)
+                        if out:
+                            released.append(out)
+                            if early:
+                                bytes_sent += await _send_released(send, released)
+                                early = not guard.text_released
                     if not bytes_sent and released and released[-1]:
                         bytes_sent += await _send_released(send, released)
             if released:

@@ -24,6 +24,7 @@ _NULLED_IN_HEAD = frozenset({"finish_reason", "usage"})
 _DROPPED_IN_HEAD = frozenset(
     {"finishReason", "usageMetadata", "citationMetadata", "groundingMetadata", "finishMessage"}
 )
+_CLOSING_KEYS = _NULLED_IN_HEAD | _DROPPED_IN_HEAD
 # A delta's role opens a message; the SDKs concatenate repeated fields, so only the first part keeps it.
 _DROPPED_IN_REST = frozenset({"role"})
 # Between two elements of a JSON-array stream.
@@ -61,19 +62,21 @@ def _split_leaves(
                     found.append(1)
                     first[key] = texts[1]
                     second[key] = texts[2]
-            else:
+            elif isinstance(item, (dict, list)):  # numbers, booleans and nulls hold no text
                 _split_leaves(item, second[key], texts, found, key == "delta")
-        for key in [key for key in first if key in _DROPPED_IN_HEAD]:
-            del first[key]
-        for key in _NULLED_IN_HEAD:
-            if key in first:
-                first[key] = None
-        if in_delta:
+        if not _CLOSING_KEYS.isdisjoint(first):
+            for key in [key for key in first if key in _DROPPED_IN_HEAD]:
+                del first[key]
+            for key in _NULLED_IN_HEAD:
+                if key in first:
+                    first[key] = None
+        if in_delta and not _DROPPED_IN_REST.isdisjoint(second):
             for key in [key for key in second if key in _DROPPED_IN_REST]:
                 del second[key]
     elif isinstance(first, list):
         for item, other in zip(first, second, strict=True):
-            _split_leaves(item, other, texts, found)
+            if isinstance(item, (dict, list)):
+                _split_leaves(item, other, texts, found)
 
 
 def _parsed_with(document: bytes, old: str, new: str) -> Any:

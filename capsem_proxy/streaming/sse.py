@@ -198,6 +198,14 @@ def split_data(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
     """An event with exactly one `data:` line, cut around that line's value: (what comes before
     it, the value, what comes after it), so the value can be replaced while every other byte (the
     `event:` line, the line ends) stays as it was. None for any other event."""
+    if b"\r" not in raw and raw.count(b"data") == 1:
+        # Usual case: LF line ends and one `data:` line, whose value is the rest of its line.
+        at = raw.find(b"data:")
+        if at == 0 or (at > 0 and raw[at - 1] == 0x0A):
+            start = at + (6 if raw[at + 5 : at + 6] == b" " else 5)
+            end = raw.find(b"\n", start)
+            end = len(raw) if end == -1 else end
+            return raw[:start], raw[start:end], raw[end:]
     parts = _LINE_ENDS_KEPT.split(raw)  # lines at even indexes, their line ends at odd ones
     data_lines = [index for index in range(0, len(parts), 2) if parts[index].startswith(b"data")]
     if len(data_lines) != 1 or not parts[data_lines[0]].startswith(b"data:"):

@@ -60,6 +60,13 @@ class GrowingText:
             return ""
         if self._joined_length >= end:
             return self._joined[start:end]
+        if end == self._length and 2 * start <= end:
+            # Most of the text, to its end (what each policy reads of a short answer): built
+            # once with `value` and read from there by the next reader, for about what one join costs.
+            return self.value()[start:]
+        return self._join(start, end)
+
+    def _join(self, start: int, end: int) -> str:
         first = bisect_right(self._starts, start) - 1
         last = bisect_right(self._starts, end - 1)
         offset = self._starts[first]
@@ -68,6 +75,6 @@ class GrowingText:
     def value(self) -> str:
         """The whole text (built once per growth, so whole reads cost the text's length)."""
         if self._joined_length != self._length:
-            self._joined = self._joined + self.slice(self._joined_length, self._length)
+            self._joined = self._joined + self._join(self._joined_length, self._length)
             self._joined_length = self._length
         return self._joined

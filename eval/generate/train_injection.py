@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from eval.generate.train_injection_docs import document_examples
 from eval.generate.train_injection_extra import extra_examples
 from eval.generate.train_injection_more import more_examples
 from eval.generate.train_injection_multilingual import multilingual_examples
@@ -318,4 +319,6 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
     for text, label, model, group in more_examples():
         yield Example(text, label, model, group)
     for text, label, model, group in multilingual_examples():
+        yield Example(text, label, model, group)
+    for text, label, model, group in document_examples():
         yield Example(text, label, model, group)

@@ -191,6 +191,31 @@ async def test_large_queues_are_written_in_bounded_batches(tmp_path):
     assert report.broken is None and report.walk.rows == 5000
 
 
+async def test_batches_of_any_size_store_every_row_as_queued(tmp_path):
+    # Rows go in as statements of 64, 32, ... 1 rows: a batch of 127 decisions and 63 requests uses
+    # every size for one table and all but 64 for the other.
+    path = tmp_path / "a.db"
+    sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
+    await sink.start()
+    for index in range(127):
+        sink.record(context(f"req-{index}"), [decision(reason=f"r{index}", shadow=index % 2 == 1)])
+        if index % 2 == 0:
+            sink.record_request(request(f"req-{index}", status=200, stream=index % 4 == 0, ttfb_ms=None))
+    await sink.close()
+    with sqlite3.connect(path) as connection:
+        decisions = connection.execute("SELECT seq, request_id, reason, shadow FROM decisions ORDER BY seq").fetchall()
+        requests = connection.execute("SELECT seq, request_id, stream, ttfb_ms FROM requests ORDER BY seq").fetchall()
+    assert [(request_id, reason, shadow) for _, request_id, reason, shadow in decisions] == [
+        (f"req-{index}", f"r{index}", index % 2) for index in range(127)
+    ]
+    assert [(request_id, stream, ttfb) for _, request_id, stream, ttfb in requests] == [
+        (f"req-{index}", int(index % 4 == 0), None) for index in range(0, 127, 2)
+    ]
+    assert sorted(seq for seq, *_ in decisions + requests) == list(range(1, 127 + 64 + 1))
+    report = await _verify(path)
+    assert report.broken is None and report.walk.rows == 127 + 64
+
+
 async def test_closing_during_a_periodic_flush_loses_nothing(tmp_path):
     for attempt in range(3):
         path = tmp_path / f"{attempt}.db"

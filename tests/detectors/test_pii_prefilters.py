@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 import re
+import re._constants as _sre  # type: ignore[import-not-found]
+import re._parser as _sre_parse  # type: ignore[import-not-found]
+from typing import Any
 
 import pytest
 
-from capsem_proxy.detectors.pii import _ENTITIES, _LOOSENED, PIIDetector
+from capsem_proxy.detectors.pii import _CONTEXT_KINDS_WITH_A_DIGIT, _ENTITIES, _LOOSENED, PIIDetector
 from capsem_proxy.linear_regex import compile_linear
 
 _PIECES = [
@@ -79,3 +82,50 @@ def test_the_loosened_national_id_gate_matches_wherever_the_gate_does() -> None:
             matched += 1
             assert _LOOSE_GATE.found_in(text), text
     assert matched
+
+
+def _every_match_has_a_digit(items: Any) -> bool:
+    """True when the parsed pattern `items` (a sequence) cannot match without a digit: one of its
+    mandatory parts is a digit class, or a group, repetition or alternation that needs one."""
+    for op, value in items:
+        if op is _sre.IN and value and all(_digit_member(member) for member in value):
+            return True
+        if op is _sre.LITERAL and chr(value).isdigit():
+            return True
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and value[0] >= 1 and _every_match_has_a_digit(value[2]):
+            return True
+        if op is _sre.SUBPATTERN and _every_match_has_a_digit(value[-1]):
+            return True
+        if op is _sre.BRANCH and all(_every_match_has_a_digit(branch) for branch in value[1]):
+            return True
+    return False
+
+
+def _digit_member(member: tuple[Any, Any]) -> bool:
+    op, value = member
+    if op is _sre.LITERAL:
+        return chr(value).isdigit()
+    if op is _sre.RANGE:
+        return bool(ord("0") <= value[0] <= value[1] <= ord("9"))
+    return op is _sre.CATEGORY and value is _sre.CATEGORY_DIGIT
+
+
+def test_context_kinds_said_to_need_a_digit_do() -> None:
+    """A text without a digit skips these kinds and their cue words: every pattern of their
+    recognizers must need a digit in every match."""
+    for kind in _CONTEXT_KINDS_WITH_A_DIGIT:
+        assert _ENTITIES[kind].needs_context
+        detector = PIIDetector([kind])
+        (active,) = detector._active
+        patterns = [pattern[1].pattern for pattern in active.recognizer.patterns]
+        assert patterns, kind
+        for pattern in patterns:
+            assert _every_match_has_a_digit(_sre_parse.parse(pattern)), (kind, pattern)
+
+
+def test_the_digit_check_tells_digit_patterns_apart() -> None:
+    assert _every_match_has_a_digit(_sre_parse.parse(r"\b[1-79]\d{2}([- ])\d{3}\1\d{3}\b"))
+    assert _every_match_has_a_digit(_sre_parse.parse(r"(?:a|\d)9"))
+    assert not _every_match_has_a_digit(_sre_parse.parse(r"(?:a|\d)x"))
+    assert not _every_match_has_a_digit(_sre_parse.parse(r"[A-Z]\d{0,3}"))
+    assert not _every_match_has_a_digit(_sre_parse.parse(r"[0-9A-F]{4}"))
