@@ -31,8 +31,10 @@ T = TypeVar("T")
 # iteration, a reset and a halt of the statement) cost about a quarter of inserting an audit row; one
 # statement of many rows does that once. A batch goes in statements of 64 rows, its remainder in
 # statements of 32, 16, ... 1 rows, so that each table has only a few statement texts, all kept
-# prepared by the connection (64 rows of 24 values stay far below SQLite's limit of host parameters).
+# prepared by the connection. Sizes whose values pass the connection's limit of host parameters are
+# skipped (32,766 since SQLite 3.32, 999 before).
 _CHUNK_SIZES = (64, 32, 16, 8, 4, 2, 1)
+_WIDTH = {table: len(names) + 3 for table, names in COLUMN_NAMES.items()}
 # Columns named: ALTER TABLE ADD COLUMN puts new columns after the hashes.
 _INSERT = {
     table: {
@@ -53,12 +55,14 @@ sqlite3.register_adapter(bool, int)
 sqlite3.register_adapter(type(None), {None: None}.__getitem__)
 
 
-def _insert(connection: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert `rows` (their parameters, in column order) into `table`, many rows per statement."""
+def _insert(connection: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]], max_params: int) -> None:
+    """Insert `rows` (their parameters, in column order) into `table`, many rows per statement, at
+    most `max_params` parameters each."""
     statements = _INSERT[table]
+    most = max(1, max_params // _WIDTH[table])
     start, left = 0, len(rows)
     for size in _CHUNK_SIZES:
-        count = left // size
+        count = left // size if size <= most else 0
         if count:
             end = start + count * size
             connection.executemany(
@@ -79,6 +83,7 @@ class SQLiteStore(SQLQueries):
         self._busy_timeout = busy_timeout
         self._readonly = readonly
         self._writer: sqlite3.Connection | None = None
+        self._max_params = 999  # the writer's limit of host parameters per statement, read when it connects
         self._reader: sqlite3.Connection | None = None
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-write")
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-read")
@@ -98,6 +103,7 @@ class SQLiteStore(SQLQueries):
             try:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
+                self._max_params = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
                 migrate(connection)
                 self._in_transaction(connection, self._claim)
             except BaseException:
@@ -147,7 +153,7 @@ class SQLiteStore(SQLQueries):
         batch = link_entries(entries, head.seq, head.hash, key)
         for table, params in batch.params.items():
             if params:
-                _insert(connection, table, params)
+                _insert(connection, table, params, self._max_params)
         mac = head_mac(key, head.store_id, batch.last_seq, batch.last_hash, head.keyed_from)
         connection.execute("UPDATE chain_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
                            (batch.last_seq, batch.last_hash, mac))

@@ -8,6 +8,8 @@ import logging
 import sqlite3
 import time
 
+import pytest
+
 from capsem_proxy.audit import SQLiteAuditSink, open_audit_sink
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.tools import open_reader, verify_chain
@@ -191,16 +193,23 @@ async def test_large_queues_are_written_in_bounded_batches(tmp_path):
     assert report.broken is None and report.walk.rows == 5000
 
 
-async def test_batches_of_any_size_store_every_row_as_queued(tmp_path):
-    # Rows go in as statements of 64, 32, ... 1 rows: a batch of 127 decisions and 63 requests uses
-    # every size for one table and all but 64 for the other.
+@pytest.mark.parametrize("max_params", [None, 999])
+async def test_batches_of_any_size_store_every_row_as_queued(tmp_path, max_params):
+    # Rows go in as statements of 64, 32, ... 1 rows: a batch of 127 decisions and 64 requests uses
+    # every size for one table and all but 64 for the other. SQLite before 3.32 allows 999 parameters
+    # per statement (41 request rows): larger statements are then left out.
     path = tmp_path / "a.db"
     sink = SQLiteAuditSink(str(path), key=KEY, flush_interval=60)
     await sink.start()
+    if max_params is not None:
+        store = sink.store
+        await store._on(store._write_thread, store._writer.setlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, max_params)
+        store._max_params = max_params
     for index in range(127):
         sink.record(context(f"req-{index}"), [decision(reason=f"r{index}", shadow=index % 2 == 1)])
         if index % 2 == 0:
             sink.record_request(request(f"req-{index}", status=200, stream=index % 4 == 0, ttfb_ms=None))
+    assert await sink.flush()  # written at the first try
     await sink.close()
     with sqlite3.connect(path) as connection:
         decisions = connection.execute("SELECT seq, request_id, reason, shadow FROM decisions ORDER BY seq").fetchall()
