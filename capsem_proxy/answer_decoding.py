@@ -45,7 +45,8 @@ def may_be_disguised(raw: bytes) -> bool:
 
     A backslash is looked for first: a one-byte search is a memchr, many times faster than the
     two-byte one, and most answers hold no backslash at all."""
-    return (b"\\" in raw and b"\\u" in raw) or b"\x00" in raw
+    # `find`, not `in`: `bytes in bytes` raises and clears a TypeError inside CPython on every call.
+    return (raw.find(b"\\") != -1 and raw.find(b"\\u") != -1) or raw.find(b"\x00") != -1
 
 
 def parse_answer_json(data: bytes | str) -> Any:

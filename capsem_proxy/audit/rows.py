@@ -193,7 +193,8 @@ def encode_row(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) ->
         except orjson.JSONEncodeError:
             pass
         else:
-            if b"\\u0000" not in payload and payload.count(b"null") == nulls:
+            # find, not `in`: `bytes in bytes` raises and clears a TypeError inside CPython each time.
+            if payload.find(b"\\u0000") == -1 and payload.count(b"null") == nulls:
                 return values, payload
     cleaned = clean_values(table, values)
     return cleaned, orjson.dumps([table, seq, prev_hash, *_hashed(table, cleaned)])

@@ -154,7 +154,7 @@ def parse_event(raw: bytes) -> StreamEvent:
     if raw[:6] == b"data: ":
         # Usual case: one data line and nothing else.
         body = raw[6:].rstrip(b"\r\n")
-        if b"\n" not in body and b"\r" not in body:
+        if body.find(b"\n") == -1 and body.find(b"\r") == -1:  # find: `bytes in bytes` raises and clears a TypeError
             return StreamEvent(raw=raw, data=body.decode("utf-8", "replace"))
     # A byte order mark may open the stream (the spec strips it); it is read past wherever it is.
     lines = _LINE_END.split(raw[3:] if raw.startswith(_BOM) else raw)
@@ -189,7 +189,7 @@ def event_data(raw: bytes) -> bytes:
         body = body[newline + 1 :] if newline != -1 else b""
     if body[:6] == b"data: " and body[-2:] == b"\n\n":
         value = body[6:-2]
-        if b"\n" not in value and b"\r" not in raw:
+        if value.find(b"\n") == -1 and raw.find(b"\r") == -1:
             return value
     return parse_event(raw).data.encode()
 
@@ -198,7 +198,7 @@ def split_data(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
     """An event with exactly one `data:` line, cut around that line's value: (what comes before
     it, the value, what comes after it), so the value can be replaced while every other byte (the
     `event:` line, the line ends) stays as it was. None for any other event."""
-    if b"\r" not in raw and raw.count(b"data") == 1:
+    if raw.find(b"\r") == -1 and raw.count(b"data") == 1:
         # Usual case: LF line ends and one `data:` line, whose value is the rest of its line.
         at = raw.find(b"data:")
         if at == 0 or (at > 0 and raw[at - 1] == 0x0A):

@@ -20,7 +20,8 @@ USAGE_KEY = b'"usage'
 
 def may_report_usage(raw: bytes) -> bool:
     """False when `raw` certainly reports no token counts (no usage key, plain or escaped)."""
-    return USAGE_KEY in raw or may_be_disguised(raw)
+    # `find`, not `in`: `bytes in bytes` raises and clears a TypeError inside CPython on every call.
+    return raw.find(USAGE_KEY) != -1 or may_be_disguised(raw)
 
 
 class UsageMeter:

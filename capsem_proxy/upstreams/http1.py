@@ -31,6 +31,8 @@ MAX_HEAD_BYTES = 64 * 1024
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
+# The answer headers `Answer` reads itself (all others are only passed on).
+_READ_HERE = frozenset({b"content-length", b"content-type", b"content-encoding", b"transfer-encoding"})
 
 
 class ConnectError(OSError):
@@ -85,7 +87,8 @@ class Answer:
     # -- llhttp callbacks (called from feed_data)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._raw_headers.append((name, value))
+        # Lowercased as they arrive: the list becomes `headers` as it stands, not rebuilt.
+        self._raw_headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -94,11 +97,11 @@ class Answer:
             return  # an informational answer (103 Early Hints…): the real one follows on the same bytes
         self.status = status
         self.keep_alive = self._parser.should_keep_alive()
-        headers = self.headers
+        self.headers = raw
         framed = False
         for name, value in raw:
-            name = name.lower()
-            headers.append((name, value))
+            if name not in _READ_HERE:
+                continue
             if name == b"content-length":
                 framed = True
                 try:
@@ -109,7 +112,7 @@ class Answer:
                 self.content_type = value
             elif name == b"content-encoding":
                 self.content_encoding = value
-            elif name == b"transfer-encoding":
+            else:  # transfer-encoding
                 framed = True
         if self.without_body:
             self.keep_alive = False  # llhttp cannot be told a HEAD answer has no body: not reused
