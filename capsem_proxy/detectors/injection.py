@@ -504,12 +504,17 @@ class InjectionDetector:
     def _unscrambled_hits(self, normalized: NormalizedText, view: str) -> list[Hit]:
         """Strong signatures in a reading of the words view that keeps every word's place
         (typoglycemia read back): spans map one to one."""
+        return self._strong_hits(view, "unscrambled", normalized.words_span)
+
+    def _strong_hits(self, view: str, label: str, span: Callable[[int, int], tuple[int, int]]) -> list[Hit]:
+        """Strong signatures (weight `_ROT13_MIN_WEIGHT` or more) in `view`, a rewritten words view
+        (rot13, backwards, unscrambled); `span` maps a match's (start, stop) in `view` to the text."""
         found = []
         for end, (length, rule) in self.signatures.words.iter(f" {view} "):
             if rule.weight < _ROT13_MIN_WEIGHT:
                 continue
-            span = normalized.words_span(*_unpad(end, length))
-            found.append(Hit(rule.family, f"unscrambled: {rule.rule}", self._weight(rule), span[0], span[1]))
+            first, last = span(*_unpad(end, length))
+            found.append(Hit(rule.family, f"{label}: {rule.rule}", self._weight(rule), first, last))
         return found
 
     def _classified(
@@ -739,13 +744,7 @@ class InjectionDetector:
         rotated = rot13(normalized.words)
         if self.signatures.strong_anchors.isdisjoint(rotated.split(" ")):
             return []
-        found = []
-        for end, (length, rule) in automaton.iter(f" {rotated} "):
-            if rule.weight < _ROT13_MIN_WEIGHT:
-                continue
-            span = normalized.words_span(*_unpad(end, length))
-            found.append(Hit(rule.family, f"rot13: {rule.rule}", self._weight(rule), span[0], span[1]))
-        return found
+        return self._strong_hits(rotated, "rot13", normalized.words_span)
 
     def _reversed_hits(self, normalized: NormalizedText) -> list[Hit]:
         """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
@@ -756,14 +755,9 @@ class InjectionDetector:
         backwards = words[::-1]
         if self.signatures.strong_anchors.isdisjoint(backwards.split(" ")):
             return []
-        found = []
-        for end, (length, rule) in automaton.iter(f" {backwards} "):
-            if rule.weight < _ROT13_MIN_WEIGHT:
-                continue
-            start, stop = _unpad(end, length)
-            span = normalized.words_span(len(words) - stop, len(words) - start)
-            found.append(Hit(rule.family, f"reversed: {rule.rule}", self._weight(rule), span[0], span[1]))
-        return found
+        return self._strong_hits(
+            backwards, "reversed", lambda start, stop: normalized.words_span(len(words) - stop, len(words) - start)
+        )
 
     def _invisible_hits(self, invisibles: _Invisibles, end: int) -> list[Hit]:
         spec = self.signatures.invisible
