@@ -310,15 +310,8 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
             yield Example(document, False, "documents", f"human-note:{note[:25]}")
     for _ in range(40):
         yield Example(english.paragraph(nb_sentences=6), False, "documents", "faker-paragraph")
-    for text, label, model, group in extra_examples():
-        yield Example(text, label, model, group)
-    for text, label, model, group in public_examples():
-        yield Example(text, label, model, group)
-    for text, label, model, group in redteam_examples():
-        yield Example(text, label, model, group)
-    for text, label, model, group in more_examples():
-        yield Example(text, label, model, group)
-    for text, label, model, group in multilingual_examples():
-        yield Example(text, label, model, group)
-    for text, label, model, group in document_examples():
-        yield Example(text, label, model, group)
+    sources = (extra_examples, public_examples, redteam_examples, more_examples, multilingual_examples,
+               document_examples)
+    for examples in sources:
+        for text, label, model, group in examples():
+            yield Example(text, label, model, group)
