@@ -20,6 +20,19 @@ def _character_matches(keys: list[str], text: str) -> list[tuple[int, tuple[int,
     return list(automaton.iter(text))
 
 
+def _assert_matches_as_characters(automaton: PrefixPhrases, keys: list[str], rng: random.Random,
+                                  pieces: list[str]) -> None:
+    """Texts of 0-40 random `pieces` get from `automaton` what a character automaton of `keys` finds,
+    and some of them hold a key."""
+    found = 0
+    for _ in range(40):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 40)))
+        expected = _character_matches(keys, text)
+        assert list(automaton.iter(text)) == expected
+        found += len(expected)
+    assert found
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_word_phrases_match_as_characters_do(seed: int) -> None:
     rng = random.Random(seed)
@@ -49,13 +62,7 @@ def test_squashed_phrases_match_as_characters_do(seed: int) -> None:
         automaton.add_word(key, key)
     automaton.make_automaton()
     assert len(automaton) == len(keys)
-    found = 0
-    for _ in range(40):
-        text = "".join(rng.choices([*_WORDS, "x", "ign"], k=rng.randint(0, 40)))
-        expected = _character_matches(keys, text)
-        assert list(automaton.iter(text)) == expected
-        found += len(expected)
-    assert found
+    _assert_matches_as_characters(automaton, keys, rng, [*_WORDS, "x", "ign"])
 
 
 def test_short_squashed_keys_are_refused() -> None:
@@ -74,13 +81,7 @@ def test_prefix_phrases_match_as_characters_do_whatever_the_key_length(seed: int
     automaton.make_automaton()
     assert len(automaton) == len(keys)
     assert any(len(key) < 4 for key in keys) and any(len(key) > 4 for key in keys)
-    found = 0
-    for _ in range(40):
-        text = "".join(rng.choices([*alphabet, "x", "忽"], k=rng.randint(0, 40)))
-        expected = _character_matches(keys, text)
-        assert list(automaton.iter(text)) == expected
-        found += len(expected)
-    assert found
+    _assert_matches_as_characters(automaton, keys, rng, [*alphabet, "x", "忽"])
 
 
 def test_prefix_phrases_count_their_keys_before_and_after_compiling() -> None:
