@@ -54,6 +54,10 @@ class RequestContext:
     request_ledger: ScanLedger | None = None
     answer_ledger: ScanLedger | None = None
     traced_decisions: list[Decision] | None = None
+    # ALLOW decisions folded into the request's audit row (audit/folding.py), and whether that row
+    # was queued (nothing is folded into it after that).
+    folded_allows: dict[tuple[str, str, str], list[Any]] | None = None
+    audit_closed: bool = False
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from capsem_proxy.audit import AuditSink
+from capsem_proxy.audit.folding import folded_json
 from capsem_proxy.config import Settings
 from capsem_proxy.decisions import CONFIRMATION_VERDICTS, SEVERITY, Decision, Verdict, strictest
 from capsem_proxy.exchange import Exchange
@@ -109,6 +110,8 @@ class Observer:
 
     def finish(self, record: RequestRecord, span: RequestSpan | None, context: RequestContext | None) -> None:
         """Record the finished request."""
+        if context is not None:
+            record.allowed = folded_json(context)
         self.audit.record_request(record)
         if self.metrics is not None:
             self.metrics.observe_request(record)

@@ -67,6 +67,9 @@ class RequestRecord:
     output_tokens: int | None = None
     prompt: str | None = None
     answer: str | None = None
+    # ALLOW decisions folded into this row instead of rows of their own (audit/folding.py), as the
+    # JSON the audit stores; set when the request is recorded.
+    allowed: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

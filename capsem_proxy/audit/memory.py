@@ -6,18 +6,23 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
+from operator import itemgetter
 from typing import Any
 
 from capsem_proxy.audit.bounds import decision_entries, request_entry
 from capsem_proxy.audit.chain import GENESIS, chain_entries
+from capsem_proxy.audit.folding import FOLD_MAX, fold_allowed, folded_decisions
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import TIME_COLUMN, AuditQuery, matches, request_blocked, summarize
-from capsem_proxy.audit.rows import Entry, row_dict
+from capsem_proxy.audit.rows import COLUMN_NAMES, Entry, row_dict
+from capsem_proxy.audit.sql import whole_groups
 from capsem_proxy.decisions import Decision
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.records import RequestRecord
 
 __all__ = ["MemoryAuditSink"]
+
+_ALLOWED = COLUMN_NAMES["requests"].index("allowed")
 
 
 class MemoryAuditSink:
@@ -41,12 +46,18 @@ class MemoryAuditSink:
     def _store(self, entries: list[Entry]) -> None:
         rows = chain_entries(entries, self._last_seq, self._last_hash, self.key)
         for row in rows:
-            table = self.requests if row.table == "requests" else self.decisions
-            table.append(row_dict(row.table, row.seq, row.values, row.prev_hash, row.hash))
+            stored = row_dict(row.table, row.seq, row.values, row.prev_hash, row.hash)
+            if row.table == "requests":
+                self.requests.append(stored)
+                # Folded decisions are held as the rows SQL stores read them as.
+                self.decisions.extend(folded_decisions(stored, row.values[_ALLOWED]))
+            else:
+                self.decisions.append(stored)
         if rows:
             self._last_seq, self._last_hash = rows[-1].seq, rows[-1].hash
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
+        decisions = fold_allowed(context, decisions)
         if not decisions:
             return
         self._store(decision_entries(context, decisions, self._max_decision_rows))
@@ -86,7 +97,11 @@ class MemoryAuditSink:
         looks_at_decisions = table == "requests" and (query.policy is not None or query.text is not None)
         decisions_of = self._decisions_by_request() if looks_at_decisions else None
         selected = (dict(row) for row in ordered if matches(query, table, row, decisions_of))
-        return list(itertools.islice(selected, query.capped_limit))
+        if table == "requests":
+            return list(itertools.islice(selected, query.capped_limit))
+        # As the SQL stores: a page ends after the last decision folded into the request row it reaches.
+        return whole_groups(list(itertools.islice(selected, query.capped_limit + FOLD_MAX)), query.capped_limit,
+                            itemgetter("seq"))
 
     async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
         """Nothing here is scanned in bounded slices: every row held is looked at (see query.MAX_SCAN)."""

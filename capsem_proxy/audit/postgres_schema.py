@@ -121,8 +121,14 @@ async def _to_v5(connection: Any) -> None:
     )
 
 
+async def _to_v6(connection: Any) -> None:
+    """Folded ALLOW decisions (folding.py): `allowed` on request rows. Rows written before it hold NULL,
+    which their hash leaves out (see rows.encode_row)."""
+    await connection.execute("ALTER TABLE requests ADD COLUMN allowed TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Any], Awaitable[None]]]] = [
-    (2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5),
+    (2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5), (6, _to_v6),
 ]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

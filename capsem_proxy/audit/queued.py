@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from capsem_proxy.audit.bounds import decision_entries, request_entry
 from capsem_proxy.audit.chain import StoredHead
+from capsem_proxy.audit.folding import fold_allowed
 from capsem_proxy.audit.head import export_head
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import BLOCKING_VERDICTS, AuditQuery
@@ -201,6 +202,7 @@ class QueuedAuditSink:
                          "dropped so far", self._queue_max, self._queue_max - self._ordinary_max, self.dropped)
 
     def record(self, context: RequestContext, decisions: list[Decision]) -> None:
+        decisions = fold_allowed(context, decisions)
         if not decisions:
             return
         entries = decision_entries(context, decisions, self._max_decision_rows)

@@ -63,6 +63,8 @@ REQUEST_COLUMNS: tuple[tuple[str, Kind], ...] = (
     ("output_tokens", Kind.INT_OR_NULL),
     ("prompt", Kind.TEXT_OR_NULL),
     ("answer", Kind.TEXT_OR_NULL),
+    # The content-free ALLOW decisions folded into the row (folding.py), or NULL (schema version 6).
+    ("allowed", Kind.TEXT_OR_NULL),
 )
 # A request row holds every RequestRecord field, in the record's order.
 assert tuple(name for name, _ in REQUEST_COLUMNS) == tuple(f.name for f in dataclasses.fields(RequestRecord))
@@ -91,12 +93,12 @@ DECISION_COLUMNS: tuple[tuple[str, Kind], ...] = (
 )
 # Columns each table had before the chain was keyed (schema version 2): rows written then were hashed
 # over these only.
-LEGACY_WIDTH: dict[str, int] = {"requests": len(REQUEST_COLUMNS), "decisions": len(DECISION_COLUMNS) - 2}
-# Values of the columns added since schema version 2 on rows older than them (`count`, `shadow`).
-ADDED_DEFAULTS: dict[str, tuple[Any, ...]] = {"requests": (), "decisions": (1, False)}
-# Trailing columns left out of a row's hash while they hold their default, so that rows written
-# before the column existed (schema version 3) verify as they were hashed: a decision's `shadow`.
-_OPTIONAL_TAIL: dict[str, int] = {"requests": 0, "decisions": 1}
+LEGACY_WIDTH: dict[str, int] = {"requests": len(REQUEST_COLUMNS) - 1, "decisions": len(DECISION_COLUMNS) - 2}
+# Values of the columns added since schema version 2 on rows older than them (`allowed`; `count`, `shadow`).
+ADDED_DEFAULTS: dict[str, tuple[Any, ...]] = {"requests": (None,), "decisions": (1, False)}
+# The trailing column left out of a row's hash while it holds its default, so that rows written before
+# the column existed verify as they were hashed: a request's `allowed` (None), a decision's `shadow` (False).
+_OPTIONAL_TAIL: dict[str, Any] = {"requests": None, "decisions": False}
 
 COLUMNS: dict[str, tuple[tuple[str, Kind], ...]] = {"requests": REQUEST_COLUMNS, "decisions": DECISION_COLUMNS}
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {table: tuple(n for n, _ in cols) for table, cols in COLUMNS.items()}
@@ -201,10 +203,10 @@ def encode_row(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) ->
 
 
 def _hashed(table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The values a row's hash covers: all, but a decision's trailing `shadow` while it is False
-    (rows written before the column existed were hashed without it; a True one is covered, so
-    flipping it either way changes the hash)."""
-    if _OPTIONAL_TAIL[table] and values and values[-1] is False:
+    """The values a row's hash covers: all, but a trailing optional column while it holds its default
+    (a request's `allowed` None, a decision's `shadow` False: rows written before the column existed
+    were hashed without it; any other value is covered, so changing it either way changes the hash)."""
+    if values and values[-1] is _OPTIONAL_TAIL[table]:
         return values[:-1]
     return values
 
@@ -218,6 +220,8 @@ def row_dict(table: str, seq: int, values: tuple[Any, ...], prev_hash: str, row_
             del row["prompt"]
         if row["answer"] is None:
             del row["answer"]
+        # Folded decisions are read as decisions (folding.py), not as a field of their request.
+        del row["allowed"]
     row["prev_hash"] = prev_hash
     row["hash"] = row_hash
     return row

@@ -3,11 +3,13 @@ given by a Dialect), and the conversion of what they return into query answers."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from capsem_proxy.audit.chain import ChainRow, ChainStart, StoredHead
+from capsem_proxy.audit.folding import FOLD_MAX, FOLDED_FIELDS
 from capsem_proxy.audit.query import (
     BLOCKING_VERDICTS,
     MAX_SCAN,
@@ -19,7 +21,9 @@ from capsem_proxy.audit.query import (
 )
 from capsem_proxy.audit.rows import COLUMN_NAMES, clean_values, row_dict
 
-__all__ = ["Dialect", "PostgresDialect", "SQLQueries", "SQLiteDialect", "Statements"]
+__all__ = ["Dialect", "PostgresDialect", "SQLQueries", "SQLiteDialect", "Statements", "whole_groups"]
+
+T = TypeVar("T")
 
 _EQUAL_FILTERS = ("tenant_id", "session_id", "agent_id", "request_id", "provider", "model")
 _CONFIRMATIONS = ", ".join(f"'{verdict}'" for verdict in BLOCKING_VERDICTS if verdict != "BLOCK")
@@ -31,16 +35,49 @@ DECISION_BLOCKED = f"(verdict IN ({_BLOCKING}))"
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one database spells parameters, bucket numbers and a distinct list."""
+    """How one database spells parameters, bucket numbers, a distinct list and the entries of a JSON array."""
 
     numbered_params: bool  # $1, $2 (PostgreSQL) rather than ? (SQLite)
     bucket_of: str  # format with {column} and {param}: the integer bucket of a time
     distinct_list: str  # format with {column}: an aggregate of the distinct values
     like: str = "LIKE"  # a case-insensitive LIKE (SQLite's is, for ASCII)
+    # The entries of the request row r's `allowed` array, as `a` (a FROM item), and entry {index} of
+    # one as {kind}: text, real, integer.
+    json_entries: str = "json_each(r.allowed) AS a"
+    json_item: str = "json_extract(a.value, '$[{index}]')"
+    typed: tuple[tuple[str, str], ...] = ()  # kind -> a cast to it, where the item is text
 
 
 SQLiteDialect = Dialect(False, "CAST({column} / {param} AS INTEGER)", "json_group_array(DISTINCT {column})")
-PostgresDialect = Dialect(True, "floor({column} / {param})::bigint", "array_agg(DISTINCT {column})", "ILIKE")
+PostgresDialect = Dialect(
+    True, "floor({column} / {param})::bigint", "array_agg(DISTINCT {column})", "ILIKE",
+    "jsonb_array_elements(r.allowed::jsonb) AS a(value)", "(a.value ->> {index})",
+    (("real", "::double precision"), ("integer", "::bigint")),
+)
+
+_FOLDED_KIND = {"latency_ms": "real", "recorded_at": "real", "count": "integer"}
+
+
+def folded_decisions_source(dialect: Dialect) -> str:
+    """The ALLOW decisions folded into request rows (folding.py) as a FROM item with the columns of
+    the decisions table: a folded decision takes its request row's seq, hashes and ids."""
+    casts = dict(dialect.typed)
+    folded_of_request = ("request_id", "tenant_id", "session_id", "agent_id", "provider", "operation")
+    constant = {"verdict": "'ALLOW'", "details": "''", "subject": "''",
+                "shadow": "false" if dialect.numbered_params else "0"}
+    picks = ["r.seq"]
+    for name in COLUMN_NAMES["decisions"]:
+        if name in folded_of_request:
+            picks.append(f"r.{name}")
+        elif name in constant:
+            picks.append(constant[name])
+        else:
+            item = dialect.json_item.format(index=FOLDED_FIELDS.index(name))
+            picks.append(item + casts.get(_FOLDED_KIND.get(name, "text"), ""))
+    picks += ["r.prev_hash", "r.hash"]
+    names = ("seq", *COLUMN_NAMES["decisions"], "prev_hash", "hash")
+    folded = ", ".join(f"{pick} AS {name}" for pick, name in zip(picks, names, strict=True))
+    return f"(SELECT {folded} FROM requests r, {dialect.json_entries} WHERE r.allowed IS NOT NULL) AS f"
 
 
 def _like_pattern(text: str) -> str:
@@ -81,22 +118,29 @@ def _indexed_conditions(table: str, q: AuditQuery, param: _Params, *, paging: bo
         if getattr(q, name) is not None:
             conditions.append(_in_list(column, [str(value) for value in getattr(q, name)], param))
     time_column = TIME_COLUMN[table]
+    # Decisions are bounded through both tables (folded ones live in request rows), by the closer bound.
+    bounded_by = ("requests",) if table == "requests" else ("decisions", "requests")
+    closer = ("MAX", "MIN") if not param.dialect.numbered_params else ("GREATEST", "LEAST")
     if q.since is not None:
         conditions.append(f"{time_column} >= {param(float(q.since))}")
         if q.seq_bounded_time:
             # The seq of the latest row that started TIME_SLACK before the window: every row of the
             # window was written after it (one index probe; see query.TIME_SLACK).
-            conditions.append(
-                f"seq > COALESCE((SELECT seq FROM {table} WHERE {time_column} < {param(float(q.since) - TIME_SLACK)} "
-                f"ORDER BY {time_column} DESC LIMIT 1), 0)"
-            )
+            lows = [
+                f"COALESCE((SELECT seq FROM {source} WHERE {TIME_COLUMN[source]} < "
+                f"{param(float(q.since) - TIME_SLACK)} ORDER BY {TIME_COLUMN[source]} DESC LIMIT 1), 0)"
+                for source in bounded_by
+            ]
+            conditions.append(f"seq > {lows[0]}" if len(lows) == 1 else f"seq > {closer[0]}({', '.join(lows)})")
     if q.until is not None:
         conditions.append(f"{time_column} < {param(float(q.until))}")
         if q.seq_bounded_time:
-            conditions.append(
-                f"seq < COALESCE((SELECT seq FROM {table} WHERE {time_column} >= {param(float(q.until) + TIME_SLACK)} "
-                f"ORDER BY {time_column} LIMIT 1), {2**62})"
-            )
+            highs = [
+                f"COALESCE((SELECT seq FROM {source} WHERE {TIME_COLUMN[source]} >= "
+                f"{param(float(q.until) + TIME_SLACK)} ORDER BY {TIME_COLUMN[source]} LIMIT 1), {2**62})"
+                for source in bounded_by
+            ]
+            conditions.append(f"seq < {highs[0]}" if len(highs) == 1 else f"seq < {closer[1]}({', '.join(highs)})")
     if paging and q.before_seq is not None:
         conditions.append(f"seq < {param(int(q.before_seq))}")
     if paging and q.after_seq is not None:
@@ -137,9 +181,12 @@ def _other_conditions(table: str, q: AuditQuery, param: _Params) -> list[str]:
         of_decisions = " OR ".join(
             f"d.{column} {like} {param(pattern)} ESCAPE '\\'" for column in text_fields("decisions")
         )
+        # Folded decisions (folding.py) have no details or subject: only their reason can hold the text.
+        folded_reason = param.dialect.json_item.format(index=FOLDED_FIELDS.index("reason"))
         conditions.append(
             f"(r.reason {like} {param(pattern)} ESCAPE '\\' OR EXISTS (SELECT 1 FROM decisions d "
-            f"WHERE d.request_id = r.request_id AND ({of_decisions}){_PER_ROW}))"
+            f"WHERE d.request_id = r.request_id AND ({of_decisions}){_PER_ROW}) OR EXISTS (SELECT 1 FROM "
+            f"{param.dialect.json_entries} WHERE {folded_reason} {like} {param(pattern)} ESCAPE '\\'))"
         )
     return conditions
 
@@ -173,33 +220,50 @@ class Statements:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
 
+    def _top(
+        self, table: str, where: Callable[[], str], ordering: str, limit: int, columns: str, arm_ordering: str = ""
+    ) -> str:
+        """A SELECT of the first `limit` rows of `table` in `ordering` that pass `where` (called once per
+        FROM item, in the order of the text, for its placeholders). Decisions are read from the table
+        and from the request rows they are folded into (folding.py): each of the two gives its first
+        `limit` rows in `arm_ordering` (one its indexes serve: seq alone), then the two are merged."""
+        if table == "requests":
+            return f"SELECT {columns} FROM requests AS r{where()} ORDER BY {ordering} LIMIT {limit}"
+        arms = [
+            f"SELECT {columns} FROM (SELECT {columns} FROM {source}{where()} "
+            f"ORDER BY {arm_ordering or ordering} LIMIT {limit}) AS arm"
+            for source in ("decisions", folded_decisions_source(self.dialect))
+        ]
+        return f"SELECT {columns} FROM ({' UNION ALL '.join(arms)}) AS d ORDER BY {ordering} LIMIT {limit}"
+
     def rows(self, table: str, q: AuditQuery) -> tuple[str, list[Any]]:
         """The rows a query selects. With filters no index serves, only the newest MAX_SCAN rows the
-        indexed ones select are examined (the inner, index-driven scan), so no query reads a whole table."""
+        indexed ones select are examined (the inner, index-driven scan), so no query reads a whole table.
+        Decisions come FOLD_MAX rows beyond the limit, so that the page can end after the last decision
+        folded into the request row it reaches (they share its seq; see SQLQueries.query_decisions)."""
         param = _Params(self.dialect)
         order = "ASC" if q.oldest_first else "DESC"
+        # Decisions folded into one request share its seq: their ids (made in sequence) order them.
+        ordering = f"seq {order}" if table == "requests" else f"seq {order}, decision_id {order}"
+        limit = q.capped_limit if table == "requests" else q.capped_limit + FOLD_MAX
         columns = _columns(table)
+        by_seq = f"seq {order}"
         if not q.scanned(table):
-            where = _where(_conditions(table, q, param))
-            sql = f"SELECT {columns} FROM {table} AS r{where} ORDER BY seq {order} LIMIT {q.capped_limit}"
-            return sql, param.values
-        inner = _where(_indexed_conditions(table, q, param))
+            top = self._top(table, lambda: _where(_conditions(table, q, param)), ordering, limit, columns, by_seq)
+            return top, param.values
+        inner = self._top(table, lambda: _where(_indexed_conditions(table, q, param)), ordering, MAX_SCAN, columns,
+                          by_seq)
         outer = _where(_other_conditions(table, q, param))
-        return (
-            f"SELECT {columns} FROM (SELECT {columns} FROM {table}{inner} ORDER BY seq {order} LIMIT {MAX_SCAN}) AS r"
-            f"{outer} ORDER BY seq {order} LIMIT {q.capped_limit}",
-            param.values,
-        )
+        return f"SELECT {columns} FROM ({inner}) AS r{outer} ORDER BY {ordering} LIMIT {limit}", param.values
 
     def scan_extent(self, table: str, q: AuditQuery) -> tuple[str, list[Any]]:
         """How many rows the inner scan of `rows` examines, and its last seq in the query's order."""
         param = _Params(self.dialect)
         order, edge = ("ASC", "MAX") if q.oldest_first else ("DESC", "MIN")
-        return (
-            f"SELECT COUNT(*), {edge}(seq) FROM (SELECT seq FROM {table}{_where(_indexed_conditions(table, q, param))} "
-            f"ORDER BY seq {order} LIMIT {MAX_SCAN}) AS scanned",
-            param.values,
-        )
+        ordering = f"seq {order}" if table == "requests" else f"seq {order}, decision_id {order}"
+        inner = self._top(table, lambda: _where(_indexed_conditions(table, q, param)), ordering, MAX_SCAN,
+                          "seq" if table == "requests" else "seq, decision_id", f"seq {order}")
+        return f"SELECT COUNT(*), {edge}(seq) FROM ({inner}) AS scanned", param.values
 
     def chain_page(self, table: str, after_seq: int, limit: int) -> tuple[str, list[Any]]:
         param = _Params(self.dialect)
@@ -229,11 +293,8 @@ class Statements:
     def timeline(self, table: str, session_id: str, limit: int) -> tuple[str, list[Any]]:
         param = _Params(self.dialect)
         time_column = TIME_COLUMN[table]
-        return (
-            f"SELECT {_columns(table)} FROM {table} WHERE session_id = {param(session_id)} "
-            f"ORDER BY {time_column} DESC, seq DESC LIMIT {int(limit)}",
-            param.values,
-        )
+        where = lambda: f" WHERE session_id = {param(session_id)}"  # noqa: E731 - one placeholder per FROM item
+        return self._top(table, where, f"{time_column} DESC, seq DESC", int(limit), _columns(table)), param.values
 
     def verdict_totals(self, since: float) -> tuple[str, list[Any]]:
         param = _Params(self.dialect)
@@ -277,6 +338,17 @@ class Statements:
             f"SELECT bucket, n, {picks} FROM ranked GROUP BY bucket, n ORDER BY bucket",
             param.values,
         )
+
+
+def whole_groups(records: Sequence[T], limit: int, seq_of: Callable[[T], Any]) -> list[T]:
+    """The first `limit` records, and those after them that share the last one's seq (decisions folded
+    into one request row): a page never ends inside such a group, so a seq cursor misses none of it."""
+    end = min(limit, len(records))
+    if end and end < len(records):
+        last_seq = seq_of(records[end - 1])
+        while end < len(records) and seq_of(records[end]) == last_seq:
+            end += 1
+    return list(records[:end])
 
 
 def session_dicts(records: list[Sequence[Any]], agents_of: Any) -> list[dict[str, Any]]:
@@ -341,7 +413,8 @@ class SQLQueries:
         return [to_dict("requests", record) for record in await self._fetch(self.statements.rows("requests", q))]
 
     async def query_decisions(self, q: AuditQuery) -> list[dict[str, Any]]:
-        return [to_dict("decisions", record) for record in await self._fetch(self.statements.rows("decisions", q))]
+        records = await self._fetch(self.statements.rows("decisions", q))
+        return [to_dict("decisions", record) for record in whole_groups(records, q.capped_limit, itemgetter(0))]
 
     async def scan_extent(self, table: str, q: AuditQuery) -> tuple[int, int | None]:
         if not q.scanned(table):

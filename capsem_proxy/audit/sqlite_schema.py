@@ -171,8 +171,14 @@ def _to_v5(connection: sqlite3.Connection) -> None:
     )
 
 
+def _to_v6(connection: sqlite3.Connection) -> None:
+    """Folded ALLOW decisions (folding.py): `allowed` on request rows. Rows written before it hold NULL,
+    which their hash leaves out (see rows.encode_row)."""
+    connection.execute("ALTER TABLE requests ADD COLUMN allowed TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
-    (1, _to_v1), (2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5),
+    (1, _to_v1), (2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5), (6, _to_v6),
 ]
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

@@ -228,7 +228,7 @@ def _legacy_rows(count: int) -> list[tuple[str, tuple]]:
         rows.append(("decisions", (f"old-d{index}", f"old{index}", "t", "", "", "openai", "chat", "m",
                                    "on_model_call", "p", verdict, "r", "", "", 1.5, 1000.0 + index, 1, False)))
         rows.append(("requests", (f"old{index}", 1000.0 + index, "t", "", "", "openai", "chat", "/v1/chat/completions",
-                                  "m", False, 200, verdict, "", "", 2.0, None, None, None, None, None, None)))
+                                  "m", False, 200, verdict, "", "", 2.0, None, None, None, None, None, None, None)))
     return rows
 
 
@@ -243,7 +243,7 @@ def _write_version_2_sqlite(path: Path, count: int) -> None:
             connection.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
         chained = legacy_chain_entries(_legacy_rows(count), 0, GENESIS)
         for row in chained:
-            values = row.values[:-2] if row.table == "decisions" else row.values
+            values = row.values[:-2] if row.table == "decisions" else row.values[:-1]  # the columns of version 2
             connection.execute(f"INSERT INTO {row.table} VALUES ({', '.join('?' * (len(values) + 3))})",
                                (row.seq, *values, row.prev_hash, row.hash))
         connection.execute("UPDATE chain_head SET seq = ?, hash = ?", (chained[-1].seq, chained[-1].hash))
@@ -265,7 +265,7 @@ async def _write_version_2_postgres(url: str, count: int) -> None:
         await connection.execute("INSERT INTO schema_version VALUES (2, 0)")
         chained = legacy_chain_entries(_legacy_rows(count), 0, GENESIS)
         for row in chained:
-            values = row.values[:-2] if row.table == "decisions" else row.values
+            values = row.values[:-2] if row.table == "decisions" else row.values[:-1]  # the columns of version 2
             placeholders = ", ".join(f"${index}" for index in range(1, len(values) + 4))
             await connection.execute(f"INSERT INTO {row.table} VALUES ({placeholders})", row.seq, *values,
                                      row.prev_hash, row.hash)

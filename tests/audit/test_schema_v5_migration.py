@@ -1,6 +1,6 @@
-"""Every older audit schema version migrates to the current one (5: retention checkpoint and erasure
-attestations), on SQLite (from 1) and PostgreSQL (from 2): the rows written under the old layout keep
-verifying, and retention and erasure then work on the migrated store."""
+"""Every older audit schema version migrates to the current one (6: folded ALLOW decisions; 5 added the
+retention checkpoint and erasure attestations), on SQLite (from 1) and PostgreSQL (from 2): the rows
+written under the old layout keep verifying, and retention and erasure then work on the migrated store."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _old_rows(count: int) -> list[tuple[str, tuple]]:
                                    "on_model_call", "p", "LOG", "r", "detail", "", 1.0, 1000.0 + index, 1, False)))
         rows.append(("requests", (f"o{index}", 1000.0 + index, OLD_TENANT, "", "", "openai", "chat",
                                   "/v1/chat/completions", "m", False, 200, "LOG", "", "", 2.0, None, None, None, None,
-                                  f"old prompt {index}", None)))
+                                  f"old prompt {index}", None, None)))
     return rows
 
 
@@ -146,7 +146,7 @@ async def test_every_older_sqlite_version_migrates_and_keeps_verifying(version, 
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone() == (
             sqlite_schema.CURRENT_VERSION,)
-    assert sqlite_schema.CURRENT_VERSION == 5
+    assert sqlite_schema.CURRENT_VERSION == 6
 
 
 @pytest.mark.parametrize("version", [number for number, _ in postgres_schema.MIGRATIONS[:-1]])
@@ -159,4 +159,4 @@ async def test_every_older_postgres_version_migrates_and_keeps_verifying(version
         found = await connection.fetchval(f'SELECT MAX(version) FROM "{schema}".schema_version')
     finally:
         await connection.close()
-    assert found == postgres_schema.CURRENT_VERSION == 5
+    assert found == postgres_schema.CURRENT_VERSION == 6

@@ -317,7 +317,7 @@ async def test_a_version_1_file_is_migrated_and_its_decisions_chained(tmp_path):
     await sink.close()
     with sqlite3.connect(path) as connection:
         versions = connection.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert versions == [(2,), (3,), (4,), (5,)]
+        assert versions == [(2,), (3,), (4,), (5,), (6,)]
         rows = connection.execute("SELECT seq, decision_id, request_id, session_id, verdict FROM decisions").fetchall()
         assert rows[:4] == [(1, "d0", "old-0", "", "ALLOW"), (2, "d1", "old-1", "", "ALLOW"),
                             (3, "d2", "old-2", "", "ALLOW"), (4, "d3", "old-3", "", "BLOCK")]

@@ -41,7 +41,11 @@ class Store:
             await reader.close()
 
     def rows(self, table: str, request_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """The rows of a request once written (writes are batched, and wait while the store is locked)."""
+        """The rows of a request once written (writes are batched, and wait while the store is locked).
+        Decisions are read once the request row is there: the last row a request writes, and the one its
+        ALLOW decisions are folded into."""
+        if table == "decisions":
+            self.rows("requests", request_id)
         deadline = time.monotonic() + timeout
         while True:
             rows = asyncio.run(self._read(table, request_id))
@@ -153,6 +157,7 @@ def test_as_many_tools_as_the_cap_are_served(default_cap):
     path, body, headers = _offer("openai", 1024)
     response = httpx.post(f"{proxy.base_url}{path}", json=body, headers=headers, timeout=60)
     assert response.status_code == 200
+    store.rows("requests", response.headers["x-capsem-request-id"])  # the last row the request writes
     decisions = store.rows("decisions", response.headers["x-capsem-request-id"])
     assert sorted(row["count"] for row in decisions) == [1, 1024]
 

@@ -38,7 +38,8 @@ def _verify(proxy: ProxyProcess, *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def stopped_proxy(request: pytest.FixtureRequest, fake_provider) -> Iterator[tuple[ProxyProcess, str]]:
-    """A proxy that answered 5 requests (10 rows, one BLOCK among them) and was stopped."""
+    """A proxy that answered 5 requests (6 rows: the ALLOWs are folded into their request rows, the BLOCK of
+    the third request has a row of its own, seq 3) and was stopped."""
     directory = Path(tempfile.mkdtemp(prefix="capsem-audit-head-"))
     url = f"sqlite:///{directory / 'audit.db'}" if request.param == "sqlite" else new_schema_url()
     proxy = start_proxy(fake_provider.base_url, {"audit": {"url": url, "flush_interval_ms": 20}}, log_level="info")
@@ -50,7 +51,7 @@ def stopped_proxy(request: pytest.FixtureRequest, fake_provider) -> Iterator[tup
         head_file = proxy.workdir / "data" / "audit-head.json"
         key = chain_key_for(load_settings(proxy.workdir / "proxy.yaml"))
         deadline = time.monotonic() + 20
-        while not head_file.exists() or read_exported_head(head_file, key).seq < 10:  # exported as rows land
+        while not head_file.exists() or read_exported_head(head_file, key).seq < 6:  # exported as rows land
             assert time.monotonic() < deadline, "the proxy never exported its head"
             time.sleep(0.1)
     finally:
@@ -76,25 +77,25 @@ def test_the_proxy_exports_and_logs_its_head_and_verify_checks_it(stopped_proxy)
     proxy, _ = stopped_proxy
     result = _verify(proxy)
     assert result.returncode == 0, result.stderr
-    assert "audit chain intact: 10 rows (requests 5, decisions 5); head 10:" in result.stdout
-    assert "the exported head (seq 10, written" in result.stdout
+    assert "audit chain intact: 6 rows (requests 5, decisions 1); head 6:" in result.stdout
+    assert "the exported head (seq 6, written" in result.stdout
     logged = re.findall(r"audit chain head (\d+:[0-9a-f]{64})", proxy.log_text())
-    assert logged and logged[-1].startswith("10:")  # the last line, at shutdown, names the last row
+    assert logged and logged[-1].startswith("6:")  # the last line, at shutdown, names the last row
     assert _verify(proxy, "--anchor", logged[-1]).returncode == 0
 
 
 def test_rows_cut_off_with_the_head_moved_back_fail_verify_by_default(stopped_proxy):
     proxy, url = stopped_proxy
     execute = _execute(url)
-    execute("DELETE FROM requests WHERE seq >= 8; DELETE FROM decisions WHERE seq >= 8; "
-            "UPDATE chain_head SET seq = 7, hash = (SELECT hash FROM decisions WHERE seq = 7)")
+    execute("DELETE FROM requests WHERE seq >= 4; DELETE FROM decisions WHERE seq >= 4; "
+            "UPDATE chain_head SET seq = 3, hash = (SELECT hash FROM decisions WHERE seq = 3)")
     result = _verify(proxy)
     assert result.returncode == 1
-    assert "rows 8..10 at the end are missing (row 10 is named by the exported head in" in result.stderr
+    assert "rows 4..6 at the end are missing (row 6 is named by the exported head in" in result.stderr
 
 
 def test_an_emptied_store_fails_verify_by_default(stopped_proxy):
     proxy, url = stopped_proxy
     _execute(url)(f"DELETE FROM requests; DELETE FROM decisions; UPDATE chain_head SET seq = 0, hash = '{'0' * 64}'")
     result = _verify(proxy)
-    assert result.returncode == 1 and "rows 1..10 at the end are missing" in result.stderr
+    assert result.returncode == 1 and "rows 1..6 at the end are missing" in result.stderr
