@@ -22,8 +22,10 @@ from pathlib import Path
 from capsem_proxy.admin.tenants import NO_TENANT_NAMES
 from capsem_proxy.admin.triage import read_page
 from capsem_proxy.audit import AuditQuery, open_audit_sink
+from capsem_proxy.audit.folding import folded_json
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.query import MAX_SCAN
+from capsem_proxy.audit.sqlite_schema import CURRENT_VERSION
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.hooks import RequestContext
@@ -45,14 +47,16 @@ async def _fill(sink, rows: int) -> None:
             Verdict.BLOCK if blocked else Verdict.ALLOW, "secrets" if blocked else "pii", "on_model_call",
             reason="policy_violation" if blocked else "safe", details="AWS key in prompt" if blocked else "",
         )
-        context = RequestContext(request_id, tenant, "openai", "chat", Exchange("openai", "chat", model="gpt-4o"),
-                                 session_id=session)
-        sink.record(context, [decision])
-        sink.record_request(RequestRecord(
+        record = RequestRecord(
             request_id, started + index, tenant_id=tenant, session_id=session, provider="openai", operation="chat",
             model="gpt-4o", status=403 if blocked else 200, verdict="BLOCK" if blocked else "ALLOW",
             decision_id=decision.decision_id if blocked else "", reason="policy_violation" if blocked else "",
-        ))
+        )
+        context = RequestContext(request_id, tenant, "openai", "chat", Exchange("openai", "chat", model="gpt-4o"),
+                                 session_id=session, record=record)
+        sink.record(context, [decision])  # an ALLOW is folded into the request row, as the proxy does
+        record.allowed = folded_json(context)
+        sink.record_request(record)
         if index % 5000 == 4999:
             await sink.flush()
     await sink.flush()
@@ -73,6 +77,10 @@ def _cases(now: float) -> dict[str, tuple[str, AuditQuery]]:
         "last hour + q=aws": ("requests", admin(since=now - 3600, text="aws")),
         "1 h, a day ago + BLOCK": ("requests", admin(since=now - 90000, until=now - 86400, verdict=["BLOCK"])),
         "decisions verdict=BLOCK": ("decisions", admin(verdict=["BLOCK"])),
+        "decisions, no filter": ("decisions", admin()),
+        "decisions of a tenant": ("decisions", admin(tenant_id="tenant7")),
+        "decisions, last hour": ("decisions", admin(since=now - 3600)),
+        "decisions of a session": ("decisions", admin(session_id="session42")),
         "model=none (no match)": ("requests", admin(model="none")),
     }
 
@@ -84,7 +92,8 @@ async def _run(url: str, rows: int, fill: bool) -> None:
         if fill:
             began = time.perf_counter()
             await _fill(sink, rows)
-            print(f"filled {rows:,} requests and {rows:,} decisions in {time.perf_counter() - began:.1f} s")
+            print(f"filled {rows:,} requests and {rows:,} decisions (the ALLOWs folded into their requests) "
+                  f"in {time.perf_counter() - began:.1f} s")
         print(f"{'filter':28s} {'rows':>5s} {'scanned':>8s} {'median ms':>10s} {'max ms':>8s}")
         for name, (table, query) in _cases(time.time()).items():
             timings = []
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     url = args.url
     fill = True
     if url is None:
-        path = Path(tempfile.gettempdir()) / f"capsem-bench-admin-queries-{args.rows}.db"
+        path = Path(tempfile.gettempdir()) / f"capsem-bench-admin-queries-v{CURRENT_VERSION}-{args.rows}.db"
         fill = not path.exists()
         url = f"sqlite:///{path}"
     elif url.startswith("postgres") and "schema=" not in url:

@@ -221,18 +221,23 @@ class Statements:
         self.dialect = dialect
 
     def _top(
-        self, table: str, where: Callable[[], str], ordering: str, limit: int, columns: str, arm_ordering: str = ""
+        self, table: str, where: Callable[[], str], ordering: str, limit: int, columns: str, arm_ordering: str = "",
+        q: AuditQuery | None = None,
     ) -> str:
         """A SELECT of the first `limit` rows of `table` in `ordering` that pass `where` (called once per
         FROM item, in the order of the text, for its placeholders). Decisions are read from the table
         and from the request rows they are folded into (folding.py): each of the two gives its first
-        `limit` rows in `arm_ordering` (one its indexes serve: seq alone), then the two are merged."""
+        `limit` rows in `arm_ordering` (one its indexes serve: seq alone), then the two are merged;
+        the folded ones are left out when `q` can match none of them."""
         if table == "requests":
             return f"SELECT {columns} FROM requests AS r{where()} ORDER BY {ordering} LIMIT {limit}"
+        sources = ["decisions"]
+        if q is None or may_match_folded(q):
+            sources.append(folded_decisions_source(self.dialect))
         arms = [
             f"SELECT {columns} FROM (SELECT {columns} FROM {source}{where()} "
             f"ORDER BY {arm_ordering or ordering} LIMIT {limit}) AS arm"
-            for source in ("decisions", folded_decisions_source(self.dialect))
+            for source in sources
         ]
         return f"SELECT {columns} FROM ({' UNION ALL '.join(arms)}) AS d ORDER BY {ordering} LIMIT {limit}"
 
@@ -249,10 +254,10 @@ class Statements:
         columns = _columns(table)
         by_seq = f"seq {order}"
         if not q.scanned(table):
-            top = self._top(table, lambda: _where(_conditions(table, q, param)), ordering, limit, columns, by_seq)
+            top = self._top(table, lambda: _where(_conditions(table, q, param)), ordering, limit, columns, by_seq, q)
             return top, param.values
         inner = self._top(table, lambda: _where(_indexed_conditions(table, q, param)), ordering, MAX_SCAN, columns,
-                          by_seq)
+                          by_seq, q)
         outer = _where(_other_conditions(table, q, param))
         return f"SELECT {columns} FROM ({inner}) AS r{outer} ORDER BY {ordering} LIMIT {limit}", param.values
 
@@ -262,7 +267,7 @@ class Statements:
         order, edge = ("ASC", "MAX") if q.oldest_first else ("DESC", "MIN")
         ordering = f"seq {order}" if table == "requests" else f"seq {order}, decision_id {order}"
         inner = self._top(table, lambda: _where(_indexed_conditions(table, q, param)), ordering, MAX_SCAN,
-                          "seq" if table == "requests" else "seq, decision_id", f"seq {order}")
+                          "seq" if table == "requests" else "seq, decision_id", f"seq {order}", q)
         return f"SELECT COUNT(*), {edge}(seq) FROM ({inner}) AS scanned", param.values
 
     def chain_page(self, table: str, after_seq: int, limit: int) -> tuple[str, list[Any]]:
@@ -338,6 +343,12 @@ class Statements:
             f"SELECT bucket, n, {picks} FROM ranked GROUP BY bucket, n ORDER BY bucket",
             param.values,
         )
+
+
+def may_match_folded(q: AuditQuery) -> bool:
+    """Whether a decision query can select folded decisions (folding.py): ALLOWs, never blocking, never
+    shadow, with no details or subject."""
+    return (q.verdict is None or "ALLOW" in q.verdict) and q.blocked is not True
 
 
 def whole_groups(records: Sequence[T], limit: int, seq_of: Callable[[T], Any]) -> list[T]:
