@@ -1,0 +1,95 @@
+"""Training-only examples for the injection classifier from two attack-probe packages.
+
+Read as zip archives (nothing installed or imported from them), downloaded like the other
+generators' into `$CAPSEM_EVAL_PACKAGE_DIR` (eval/sources/injection.md names versions, licences and
+paths):
+
+- fas-judgement (MIT): the single-shot attack patterns of its AI-security module (overrides after
+  praise, "forget everything before that", persona and role-play jailbreaks, token games, spaced and
+  numeric encodings, German overrides, planted document instructions, requests to carry the
+  conversation out in a link or an image, fake maintenance and administrator modes). Every pattern
+  is an attack the package sends, but for a few that ask plainly for a role or a task with no
+  override, persona or extraction (`_PLAIN`): those are negatives, as the corpus labels such prompts.
+- bastionprobe (MIT): the payloads it plants in an agent's tool output (`payloads.jsonl`: notes to
+  the bot, data fields to echo, send-this-to-that-address steps, in English, German, French, Spanish
+  and Italian) and the template banks its generator fills (`coevo/generator.py`, read with `ast`):
+  positives of the `documents` model, alone and planted in Faker documents.
+
+None of these packages is read by the cross-source generators. `probe_examples(seed)` is deterministic.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+from collections.abc import Iterator
+
+from faker import Faker
+
+from eval.generate.injection import Wheel
+from eval.generate.train_injection_extra import _document
+
+__all__ = ["PACKAGES", "probe_examples"]
+
+PACKAGES = {"fas_judgement": "3.1.1", "bastionprobe": "0.19.0"}
+
+_FAS_PATTERNS = "fas_judgement/modules/ai_security/patterns/data/single-shot/patterns.json"
+# Patterns that only ask for a role or a task (a translator, a terminal, a debater, a headline) with
+# no override, persona switch or extraction: ordinary prompts.
+_PLAIN = {"free-cm-001", "free-cm-002", "free-cm-005", "free-cm-006", "free-cm-007", "free-cm-008", "free-ml-001",
+          "free-rp-005", "free-ar-003", "free-pm-001", "free-pm-006"}
+_BASTION_PAYLOADS = "bastionprobe/payloads.jsonl"
+_BASTION_GENERATOR = "bastionprobe/coevo/generator.py"
+_BANKS = ("_CANARY_BANK", "_LOCALIZED_CANARY", "_TOOL_BANK")
+_TOOLS = ("send_email", "http_post", "delete_file")
+
+
+def _fas_judgement() -> Iterator[tuple[str, bool, str, str]]:
+    wheel = Wheel("fas_judgement", PACKAGES["fas_judgement"])
+    for pattern in wheel.json(_FAS_PATTERNS):
+        text = pattern["text"].strip()
+        if text:
+            yield text, pattern["id"] not in _PLAIN, "prompts", f"fas:{pattern['id']}"
+
+
+def _bank_strings(source: str) -> list[tuple[str, str]]:
+    """(bank name, template) for every string of the generator's literal template banks."""
+    found = []
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in _BANKS):
+            continue
+        for value in ast.literal_eval(node.value).values():
+            found.extend((node.targets[0].id, template) for template in value)
+    return found
+
+
+def _canary(rng: random.Random) -> str:
+    return "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(rng.randrange(8, 13)))
+
+
+def _bastionprobe(rng: random.Random, fake: Faker) -> Iterator[tuple[str, bool, str, str]]:
+    wheel = Wheel("bastionprobe", PACKAGES["bastionprobe"])
+    notes: list[tuple[str, str]] = []
+    for line in wheel.text(_BASTION_PAYLOADS).splitlines():
+        if line.strip():
+            payload = json.loads(line)
+            notes.append((f"bastionprobe:{payload['id']}", payload["text"]))
+    for index, (bank, template) in enumerate(_bank_strings(wheel.text(_BASTION_GENERATOR))):
+        if len(template) > 25:  # the banks' one-word fallbacks say too little to be an attack
+            notes.append((f"bastionprobe:{bank}:{index}", template))
+    for group, template in notes:
+        for _ in range(2):
+            text = template.replace("{canary}", _canary(rng)).replace("{tool}", rng.choice(_TOOLS))
+            yield text, True, "documents", group
+            yield _document(fake, rng, text), True, "documents", group
+
+
+def probe_examples(seed: int = 20261206) -> Iterator[tuple[str, bool, str, str]]:
+    """(text, label, model, group) tuples, deterministic for `seed`."""
+    rng = random.Random(seed)
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    yield from _fas_judgement()
+    yield from _bastionprobe(rng, fake)
