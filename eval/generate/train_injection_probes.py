@@ -1,4 +1,4 @@
-"""Training-only examples for the injection classifier from three attack-probe packages.
+"""Training-only examples for the injection classifier from four attack-probe packages.
 
 Read as zip archives (nothing installed or imported from them), downloaded like the other
 generators' into `$CAPSEM_EVAL_PACKAGE_DIR` (eval/sources/injection.md names versions, licences and
@@ -23,6 +23,11 @@ paths):
   positive documents; the same retrieval and document templates filled with a Faker paragraph are
   negatives (not the spoofed notices, an attack whatever they carry, nor the FAQ that asks for the
   special instructions for AI assistants).
+- agentic-redteam (MIT): the queries of its prompt-injection, jailbreak, indirect-injection and
+  framing-probe suites (every one must be blocked) are positive prompts, and the indirect ones (RAG
+  rows, search snippets, feed entries, e-mail bodies with an override or a planted directive) also
+  positive documents; its clean queries and the schema-compliance queries it expects answered are
+  negative prompts.
 
 None of these packages is read by the cross-source generators. `probe_examples(seed)` is deterministic.
 """
@@ -35,6 +40,7 @@ import random
 from collections.abc import Iterator
 from string import Template
 
+import yaml
 from faker import Faker
 
 from eval.generate.injection import Wheel
@@ -42,7 +48,7 @@ from eval.generate.train_injection_extra import _TASKS, _document
 
 __all__ = ["PACKAGES", "probe_examples"]
 
-PACKAGES = {"fas_judgement": "3.1.1", "bastionprobe": "0.19.0", "aegisrt": "0.1.0"}
+PACKAGES = {"fas_judgement": "3.1.1", "bastionprobe": "0.19.0", "aegisrt": "0.1.0", "agentic_redteam": "1.0.0"}
 
 _FAS_PATTERNS = "fas_judgement/modules/ai_security/patterns/data/single-shot/patterns.json"
 # Patterns that only ask for a role or a task (a translator, a terminal, a debater, a headline) with
@@ -152,6 +158,29 @@ def _aegisrt(rng: random.Random, fake: Faker) -> Iterator[tuple[str, bool, str, 
                     yield Template(template).safe_substitute(payload=filler), False, "documents", f"{group}:plain"
 
 
+_REDTEAM_ATTACKS = ("prompt_injection", "jailbreak", "indirect_injection", "centroid_probes")
+_REDTEAM_PLAIN = ("clean_queries", "schema_compliance")
+
+
+def _expects_block(case: dict) -> bool:
+    return any('status === "blocked"' in str(check.get("value", "")) for check in case.get("assert") or [])
+
+
+def _agentic_redteam() -> Iterator[tuple[str, bool, str, str]]:
+    wheel = Wheel("agentic_redteam", PACKAGES["agentic_redteam"])
+    for suite in (*_REDTEAM_ATTACKS, *_REDTEAM_PLAIN):
+        for index, case in enumerate(yaml.safe_load(wheel.text(f"agentic_redteam/payloads/{suite}.yaml"))):
+            query = (case.get("vars") or {}).get("query")
+            if not isinstance(query, str) or not query.strip():
+                continue
+            if suite in _REDTEAM_ATTACKS:
+                yield query, True, "prompts", f"redteam:{suite}:{index}"
+                if suite == "indirect_injection":
+                    yield query, True, "documents", f"redteam:{suite}:{index}"
+            elif not _expects_block(case):  # the plain suites also hold a few attacks and a rate-limit check
+                yield query, False, "prompts", f"redteam-plain:{suite}:{index}"
+
+
 def probe_examples(seed: int = 20261206) -> Iterator[tuple[str, bool, str, str]]:
     """(text, label, model, group) tuples, deterministic for `seed`."""
     rng = random.Random(seed)
@@ -160,3 +189,4 @@ def probe_examples(seed: int = 20261206) -> Iterator[tuple[str, bool, str, str]]
     yield from _fas_judgement()
     yield from _bastionprobe(rng, fake)
     yield from _aegisrt(rng, fake)
+    yield from _agentic_redteam()
