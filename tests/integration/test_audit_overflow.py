@@ -28,7 +28,7 @@ def test_a_full_queue_refuses_audited_tenants_with_503(fake_provider):
     try:
         statuses = []
         with httpx.Client(base_url=process.base_url, headers={"authorization": "Bearer sk-audited"}) as client:
-            for _ in range(80):
+            for _ in range(160):  # one row each (the ALLOW is folded into it): past queue_max before the end
                 answer = client.post("/v1/chat/completions", content=BODY)
                 statuses.append(answer.status_code)
                 if answer.status_code == 503:
@@ -53,7 +53,7 @@ def test_drop_mode_keeps_answering(fake_provider):
     process = start_proxy(fake_provider.base_url, config)
     try:
         with httpx.Client(base_url=process.base_url, headers={"authorization": "Bearer sk-audited"}) as client:
-            statuses = {client.post("/v1/chat/completions", content=BODY).status_code for _ in range(80)}
+            statuses = {client.post("/v1/chat/completions", content=BODY).status_code for _ in range(160)}
         assert statuses == {200}
         families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{process.base_url}/metrics").text)}
         dropped = sum(s.value for s in families["capsem_proxy_audit_dropped_rows"].samples if s.name.endswith("_total"))
