@@ -96,6 +96,14 @@ def test_urls_are_read_as_a_browser_reads_them():
         ("https://t.io/x?q=%73%65%63%72%65%74%2d%76%61%6c%75%65", ["encoded_query"]),
         ("https://t.io/x?" + "&".join(f"field{i}=value{i}" for i in range(30)), ["encoded_query"]),
         ("https://aGVsbG8gd29ybGQgdGhpcyBpcyBzZWNyZXQ.exfil.io/", ["encoded_query"]),
+        # Base64 or hex of readable text, however its letters look: base64 of upper-case text is mostly
+        # upper case, URL-safe base64 has no padding, hex of a short secret is short.
+        ("https://t.io/r?session=QUtJQUlPU0ZPRE5ON1JFQUxLRVkx", ["encoded_query"]),
+        ("https://t.io/r?d=bXkgc3NuIGlzIDA3OC0wNS0xMTIw", ["encoded_query"]),
+        ("https://t.io/r?v=68756e746572322d736563726574", ["encoded_query"]),
+        # Random ids decode to unreadable bytes; words are not encodings.
+        ("https://t.io/r?session=Xk9_2pQzLm4vRt8WcY1nBa", ["link"]),
+        ("https://t.io/guides/internationalization?lang=en", ["link"]),
         ("https://duckduckgo.com/?q=how%20to%20bake%20sourdough%20bread", ["link"]),
         ("https://docs.google.com/document/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit", ["link"]),
         (f"https://docs.python.org/3/?q={SECRET_B64}", []),

@@ -1,8 +1,14 @@
 """Data carried inside a URL: an encoded blob (base64, hex, needless %-escapes) or an overlong
-query in its query, fragment, path or subdomain."""
+query in its query, fragment, path or subdomain.
+
+A blob counts when it looks random (mixed case and high entropy for base64, long hex), or when it
+decodes to text: base64 or hex of readable characters is data someone encoded, whatever its letters
+look like (base64 of upper-case text is mostly upper case; hex of a short secret is short), while the
+random ids and hashes links carry decode to bytes that are almost never all printable."""
 
 from __future__ import annotations
 
+import binascii
 import math
 import re
 from collections import Counter
@@ -28,6 +34,7 @@ class BlobLimits:
     min_hex_chars: int = 32
     max_query_chars: int = 256
     min_escaped_chars: int = 8
+    min_encoded_text_bytes: int = 10  # base64 or hex that decodes to readable text this long
 
 
 def _entropy(value: str) -> float:
@@ -44,16 +51,48 @@ def _looks_base64(run: str) -> bool:
     return upper >= 0.2 * length and lower >= 0.2 * length and _entropy(body) >= 3.8
 
 
+def _readable(data: bytes, least: int) -> bool:
+    """`data` is text of at least `least` characters: UTF-8, every character printable, some letters."""
+    if len(data) < least:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.isprintable() and sum(char.isalpha() for char in text) * 4 >= len(text)
+
+
+def _base64_text(run: str, least: int) -> bool:
+    """`run` is base64 (standard or URL-safe, padding optional) of readable text."""
+    body = run.rstrip("=")
+    if len(body) % 4 == 1:
+        return False
+    try:
+        data = binascii.a2b_base64(body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4))
+    except binascii.Error:
+        return False
+    return _readable(data, least)
+
+
+def _hex_text(run: str, least: int) -> bool:
+    """`run` is hex of readable text (an odd last digit is left out)."""
+    return _readable(bytes.fromhex(run[: len(run) // 2 * 2]), least)
+
+
 def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
     if len(_NEEDLESS_ESCAPE.findall(value)) >= limits.min_escaped_chars:
         return True
     decoded = unquote(value) if "%" in value else value
     hex_chars = limits.min_hex_chars * factor
+    text_bytes = limits.min_encoded_text_bytes * factor
     for run in _HEX_RUN.findall(decoded):
-        if len(run) >= hex_chars and not run.isdigit() and not run.isalpha():
+        if (len(run) >= hex_chars and not run.isdigit() and not run.isalpha()) or _hex_text(run, text_bytes):
             return True
     base64_chars = limits.min_base64_chars * factor
-    return any(len(run) >= base64_chars and _looks_base64(run) for run in _BASE64_RUN.findall(decoded))
+    return any(
+        (len(run) >= base64_chars and _looks_base64(run)) or _base64_text(run, text_bytes)
+        for run in _BASE64_RUN.findall(decoded)
+    )
 
 
 def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
