@@ -41,9 +41,9 @@ class Dialect:
     bucket_of: str  # format with {column} and {param}: the integer bucket of a time
     distinct_list: str  # format with {column}: an aggregate of the distinct values
     like: str = "LIKE"  # a case-insensitive LIKE (SQLite's is, for ASCII)
-    # The entries of the request row r's `allowed` array, as `a` (a FROM item), and entry {index} of
-    # one as {kind}: text, real, integer.
-    json_entries: str = "json_each(r.allowed) AS a"
+    # The entries of the `allowed` array of request row {alias}, as `a` (a FROM item), and entry {index}
+    # of one.
+    json_entries: str = "json_each({alias}.allowed) AS a"
     json_item: str = "json_extract(a.value, '$[{index}]')"
     typed: tuple[tuple[str, str], ...] = ()  # kind -> a cast to it, where the item is text
 
@@ -51,7 +51,7 @@ class Dialect:
 SQLiteDialect = Dialect(False, "CAST({column} / {param} AS INTEGER)", "json_group_array(DISTINCT {column})")
 PostgresDialect = Dialect(
     True, "floor({column} / {param})::bigint", "array_agg(DISTINCT {column})", "ILIKE",
-    "jsonb_array_elements(r.allowed::jsonb) AS a(value)", "(a.value ->> {index})",
+    "jsonb_array_elements({alias}.allowed::jsonb) AS a(value)", "(a.value ->> {index})",
     (("real", "::double precision"), ("integer", "::bigint")),
 )
 
@@ -65,19 +65,20 @@ def folded_decisions_source(dialect: Dialect) -> str:
     folded_of_request = ("request_id", "tenant_id", "session_id", "agent_id", "provider", "operation")
     constant = {"verdict": "'ALLOW'", "details": "''", "subject": "''",
                 "shadow": "false" if dialect.numbered_params else "0"}
-    picks = ["r.seq"]
+    picks = ["fr.seq"]
     for name in COLUMN_NAMES["decisions"]:
         if name in folded_of_request:
-            picks.append(f"r.{name}")
+            picks.append(f"fr.{name}")
         elif name in constant:
             picks.append(constant[name])
         else:
             item = dialect.json_item.format(index=FOLDED_FIELDS.index(name))
             picks.append(item + casts.get(_FOLDED_KIND.get(name, "text"), ""))
-    picks += ["r.prev_hash", "r.hash"]
+    picks += ["fr.prev_hash", "fr.hash"]
     names = ("seq", *COLUMN_NAMES["decisions"], "prev_hash", "hash")
     folded = ", ".join(f"{pick} AS {name}" for pick, name in zip(picks, names, strict=True))
-    return f"(SELECT {folded} FROM requests r, {dialect.json_entries} WHERE r.allowed IS NOT NULL) AS f"
+    entries = dialect.json_entries.format(alias="fr")
+    return f"(SELECT {folded} FROM requests fr, {entries} WHERE fr.allowed IS NOT NULL) AS f"
 
 
 def _like_pattern(text: str) -> str:
@@ -183,10 +184,11 @@ def _other_conditions(table: str, q: AuditQuery, param: _Params) -> list[str]:
         )
         # Folded decisions (folding.py) have no details or subject: only their reason can hold the text.
         folded_reason = param.dialect.json_item.format(index=FOLDED_FIELDS.index("reason"))
+        folded_entries = param.dialect.json_entries.format(alias="r")
         conditions.append(
             f"(r.reason {like} {param(pattern)} ESCAPE '\\' OR EXISTS (SELECT 1 FROM decisions d "
             f"WHERE d.request_id = r.request_id AND ({of_decisions}){_PER_ROW}) OR EXISTS (SELECT 1 FROM "
-            f"{param.dialect.json_entries} WHERE {folded_reason} {like} {param(pattern)} ESCAPE '\\'))"
+            f"{folded_entries} WHERE {folded_reason} {like} {param(pattern)} ESCAPE '\\'))"
         )
     return conditions
 

@@ -204,3 +204,37 @@ async def test_changing_a_folded_decision_breaks_the_chain(tmp_path):
     finally:
         await reader.close()
     assert report.broken is not None and report.broken.table == "requests"
+
+
+@pytest.mark.parametrize("filters", [
+    {"tenant_id": "A"},
+    {"session_id": "s", "text": "key"},
+    {"request_ids": ["a", "b"], "decision_ids": ["d"]},
+    {"since": 1.0, "until": 2.0, "seq_bounded_time": True},
+    {"before_seq": 10},
+])
+def test_sqlite_reads_both_kinds_of_decision_through_an_index(filters):
+    """The decisions table and the request rows holding folded decisions are each read through an
+    index or the seq order, never in full; neither side is sorted before its limit applies."""
+    from capsem_proxy.audit.sql import SQLiteDialect, Statements
+    from capsem_proxy.audit.sqlite_schema import migrate
+
+    sql, params = Statements(SQLiteDialect).rows("decisions", AuditQuery(**filters))
+    connection = sqlite3.connect(":memory:")
+    connection.isolation_level = None
+    migrate(connection)
+    steps = [str(row[-1]) for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    reads = [step for step in steps if step.startswith(("SCAN decisions", "SEARCH decisions", "SCAN fr", "SEARCH fr"))]
+    assert len(reads) >= 2, steps  # the decisions table and the request rows
+    for step in reads:
+        assert "INDEX" in step or "PRIMARY KEY" in step, steps
+
+
+def test_no_folded_decision_is_read_when_the_filter_excludes_allow():
+    from capsem_proxy.audit.sql import SQLiteDialect, Statements
+
+    for filters in ({"verdict": ["BLOCK"]}, {"blocked": True}):
+        sql, _ = Statements(SQLiteDialect).rows("decisions", AuditQuery(**filters))
+        assert "json_each" not in sql
+    sql, _ = Statements(SQLiteDialect).rows("decisions", AuditQuery(verdict=["ALLOW", "BLOCK"]))
+    assert "json_each" in sql
