@@ -98,8 +98,12 @@ class ScanLedger:
         key = id(owner)
         if growing:
             grown = self._grown.get(key, 0)
-            self._grown[key] = max(grown, chars)
-            chars = max(0, chars - grown)
+            if chars > grown:
+                self._grown[key] = chars
+                chars -= grown
+            else:
+                self._grown[key] = grown
+                chars = 0
         total = self._screened.get(key, 0) + chars
         self._screened[key] = total
         return total <= self.limits.max_chars_per_request

@@ -299,9 +299,11 @@ class EgressPolicy(DetectorPolicy):
         image it is), definitions seen earlier (judged again when an image starts using them),
         and where the last `![` opened (a long alt text puts it out of reach of the read).
         """
-        start = max(0, settled - self.window_chars)
-        if reading.read_from is not None:
-            start = min(start, reading.read_from)
+        start = settled - self.window_chars
+        if start < 0:
+            start = 0
+        if reading.read_from is not None and reading.read_from < start:
+            start = reading.read_from
         if start >= length:
             return []
         segment = read_from(start)

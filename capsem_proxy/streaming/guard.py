@@ -298,7 +298,9 @@ class StreamGuard:
             if self._approval_open:
                 # Read once per check: the approvable point depends only on what was checked.
                 self._approval_open = False
-                self._approved_chars = max(self._approved_chars, self._approvable())
+                approvable = self._approvable()
+                if approvable > self._approved_chars:
+                    self._approved_chars = approvable
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
                 self._plan_checks()
@@ -333,7 +335,12 @@ class StreamGuard:
             if last_approved == approved and last_limit == limit:
                 return approvable
             unapproved = self._guarded.slice(approved, limit)
-            approvable = approved + min(hold(unapproved) for hold in self._holds)
+            held = -1  # the earliest hold (a loop: `min` over a generator costs more than the holds here)
+            for hold in self._holds:
+                at = hold(unapproved)
+                if held < 0 or at < held:
+                    held = at
+            approvable = approved + held
             self._last_hold = (approved, limit, approvable)
             return approvable
         return limit
@@ -341,8 +348,8 @@ class StreamGuard:
     def _seen_by_all(self) -> int:
         """How much of the guarded text every answer policy has checked."""
         seen = self._checked_chars if self._whole_readers else _UNBOUNDED
-        if self._incremental_readers:
-            seen = min(seen, self._incremental_checked_chars)
+        if self._incremental_readers and self._incremental_checked_chars < seen:
+            seen = self._incremental_checked_chars
         return seen
 
     def _due(self) -> bool:
@@ -352,7 +359,8 @@ class StreamGuard:
 
     def _whole_due_at(self) -> int:
         checked = self._checked_chars
-        return checked + max(self._check_every, ceil(checked * self._whole_growth))
+        growth = ceil(checked * self._whole_growth)
+        return checked + (growth if growth > self._check_every else self._check_every)
 
     def _plan_checks(self) -> None:
         """Where the next check is due: the whole readers once the text grew by their share (at
@@ -360,7 +368,9 @@ class StreamGuard:
         event that brings text until the first text is approved (see `_eager`)."""
         due_at = self._whole_due_at() if self._whole_readers else _UNBOUNDED
         if self._incremental_readers:
-            due_at = min(due_at, self._incremental_checked_chars + (1 if self._eager else self._check_every))
+            incremental_at = self._incremental_checked_chars + (1 if self._eager else self._check_every)
+            if incremental_at < due_at:
+                due_at = incremental_at
         self._due_at = due_at
 
     def _check_echo(self, echo: EchoDelta) -> None:
@@ -489,7 +499,8 @@ class StreamGuard:
             else:
                 pending.popleft()
                 self._pending_bytes -= len(head.raw)
-            self._released_chars = max(self._released_chars, head.text_end)
+            if head.text_end > self._released_chars:
+                self._released_chars = head.text_end
             raw = head.raw
             if rewrites and head.text_end > head.text_start:
                 if spans is None:

@@ -54,8 +54,10 @@ class GrowingText:
 
     def slice(self, start: int, end: int) -> str:
         """The text between offsets `start` and `end` (clamped to the text)."""
-        start = max(start, 0)
-        end = min(end, self._length)
+        if start < 0:
+            start = 0
+        if end > self._length:
+            end = self._length
         if start >= end:
             return ""
         if self._joined_length >= end:
