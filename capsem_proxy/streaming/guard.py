@@ -230,7 +230,7 @@ class StreamGuard:
         Raises StreamBlocked when a policy ends the stream; nothing pending is released then.
         """
         guarded = self._guarded
-        text_start = len(guarded)
+        text_start = guarded.length
         texts = 0
         tool_indexes: list[int] | None = None
         completed: list[int] | None = None
@@ -273,7 +273,7 @@ class StreamGuard:
                 # Without text readers, text events are not even decoded: only calls are compared.
                 if echo.part == "tool" or self._reads_text:
                     self._check_echo(echo)
-        guarded_chars = len(guarded)
+        guarded_chars = guarded.length
         self._pending.append(_Pending(
             raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
             tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text) if echoes else (),
@@ -312,7 +312,7 @@ class StreamGuard:
             await self._complete_call(index)
         if self._reads_text:
             await self._check_text(final=True, whole=True)
-        self._approved_chars = len(self._guarded)
+        self._approved_chars = self._guarded.length
         return self._release()
 
     def _split_guarded(self) -> GrowingText:
@@ -355,7 +355,7 @@ class StreamGuard:
     def _due(self) -> bool:
         """Called once a check is due (`_due_at` reached): True for every policy (the whole readers
         once the text grew by their share), False for the incremental readers only."""
-        return self._whole_readers and len(self._guarded) >= self._whole_due_at()
+        return self._whole_readers and self._guarded.length >= self._whole_due_at()
 
     def _whole_due_at(self) -> int:
         checked = self._checked_chars
@@ -422,7 +422,7 @@ class StreamGuard:
         self._held_calls.discard(index)
 
     async def _check_text(self, *, final: bool, whole: bool) -> None:
-        guarded_chars = len(self._guarded)
+        guarded_chars = self._guarded.length
         if not final and guarded_chars == (self._checked_chars if whole else self._incremental_checked_chars):
             return
         if whole:
@@ -433,7 +433,7 @@ class StreamGuard:
         )
         outcome = await self._checks.answer(check)
         self._incremental_checked_chars = guarded_chars
-        self._read_text_chars, self._read_thinking_chars = len(self._text), len(self._thinking)
+        self._read_text_chars, self._read_thinking_chars = self._text.length, self._thinking.length
         if whole:
             self._checked_chars = guarded_chars
         self._plan_checks()
