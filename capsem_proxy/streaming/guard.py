@@ -439,9 +439,10 @@ class StreamGuard:
         self._plan_checks()
         self._approval_open = True
         self._record(outcome, keep_allows=final)
-        if outcome.redactions:
-            self._check_redactions.append((guarded_chars, outcome.redactions))
-            for original, replacement in outcome.redactions:
+        redactions = outcome.redactions
+        if redactions:
+            self._check_redactions.append((guarded_chars, redactions))
+            for original, replacement in redactions:
                 self._all_redactions.setdefault(original, replacement)
 
     def _record(self, outcome: Outcome, keep_allows: bool = True) -> None:
