@@ -153,6 +153,8 @@ def parse_event(raw: bytes) -> StreamEvent:
     """
     if raw[:6] == b"data: ":
         # Usual case: one data line and nothing else.
+        if raw.find(b"\n", 6) == len(raw) - 2 and raw[-1:] == b"\n" and raw.find(b"\r") == -1:
+            return StreamEvent(raw, raw[6:-2].decode("utf-8", "replace"))  # no copy to strip the line ends
         body = raw[6:].rstrip(b"\r\n")
         if body.find(b"\n") == -1 and body.find(b"\r") == -1:  # find: `bytes in bytes` raises and clears a TypeError
             return StreamEvent(raw, body.decode("utf-8", "replace"))

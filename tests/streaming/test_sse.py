@@ -137,6 +137,14 @@ def test_event_data_reads_what_parse_event_reads(raw):
     "event: \u00e9\ndata: \u2028\xff\n\n".encode(),
     b"event: e\ndata: \xff\xfe\n\n",
     b'data: {"a": 1}\n\n',
+    b"data: \n\n",
+    b"data: x\r\n\r\n",
+    b"data: x\n\n\n",
+    b"data: a\ndata: b\n\n",
+    b"data: a\rb\n\n",
+    b"data: x",
+    b"data: x\n",
+    "data: \u00e9\xff\n\n".encode(),
 ])
 def test_the_usual_event_shapes_read_as_the_general_reading_does(raw):
     # A comment line first takes the general reading, which skips it.
