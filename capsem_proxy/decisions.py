@@ -131,6 +131,8 @@ class Outcome:
             for original, replacement in decision.redactions
             if original
         }
+        if not pairs:  # the usual outcome: no sort to set up
+            return []
         return sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
 
     @property

@@ -146,12 +146,12 @@ class ModelResponse:
     @property
     def text_length(self) -> int:
         """Characters of answer text seen so far."""
-        return len(self.text_buffer) if self.text_buffer is not None else len(self.answer.text)
+        return self.text_buffer.length if self.text_buffer is not None else len(self.answer.text)
 
     @property
     def thinking_length(self) -> int:
         """Characters of thinking seen so far."""
-        return len(self.thinking_buffer) if self.thinking_buffer is not None else len(self.answer.thinking)
+        return self.thinking_buffer.length if self.thinking_buffer is not None else len(self.answer.thinking)
 
     def text_from(self, start: int) -> str:
         """The answer text from character `start` on (cheap near the end of a long stream)."""

@@ -98,8 +98,12 @@ class ScanLedger:
         key = id(owner)
         if growing:
             grown = self._grown.get(key, 0)
-            self._grown[key] = max(grown, chars)
-            chars = max(0, chars - grown)
+            if chars > grown:
+                self._grown[key] = chars
+                chars -= grown
+            else:
+                self._grown[key] = grown
+                chars = 0
         total = self._screened.get(key, 0) + chars
         self._screened[key] = total
         return total <= self.limits.max_chars_per_request
@@ -144,15 +148,11 @@ def using_ledger(ledger: ScanLedger) -> Iterator[ScanLedger]:
         _CURRENT.reset(token)
 
 
-def set_current(ledger: ScanLedger) -> Token[ScanLedger | None]:
-    """Make `ledger` the current one until `reset_current(token)` (the pipeline's cheap form of
-    `using_ledger`, run for every request)."""
-    return _CURRENT.set(ledger)
-
-
-def reset_current(token: Token[ScanLedger | None]) -> None:
-    """Undo `set_current`."""
-    _CURRENT.reset(token)
+# The pipeline's cheap form of `using_ledger`, run for every request: `set_current(ledger)` makes
+# `ledger` the current one until `reset_current(token)` undoes it (the context variable's own
+# methods, called with no Python frame of their own).
+set_current: Callable[[ScanLedger], Token[ScanLedger | None]] = _CURRENT.set
+reset_current: Callable[[Token[ScanLedger | None]], None] = _CURRENT.reset
 
 
 async def screen(chars: int, whole: Callable[[], R], sliced: Callable[[int], Generator[None, None, R]]) -> R:

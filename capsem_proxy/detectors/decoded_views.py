@@ -155,7 +155,8 @@ def decoded_views(
         # Typoglycemia keeps short words as they are: the text still reads as English.
         if (unscrambler is not None and len(words) <= _UNSCRAMBLE_MAX_CHARS
                 and counts.plain >= _MIN_FUNCTION_WORDS):
-            unscrambled = unscrambler.unscrambled(words.split(" "))
+            # A text within the first characters read is split once for both readings.
+            unscrambled = unscrambler.unscrambled(split if len(words) <= _READING_CHARS else words.split(" "))
             if unscrambled is not None:
                 views.append(("unscrambled", " ".join(unscrambled)))
     if payloads:

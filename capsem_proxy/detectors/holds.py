@@ -42,7 +42,8 @@ _last_word: tuple[str, int] = ("", 0)
 
 
 def _read_from(text: str) -> int:
-    return max(0, len(text) - HOLD_READ_CHARS)
+    low = len(text) - HOLD_READ_CHARS
+    return low if low > 0 else 0
 
 
 def _word_start(text: str, low: int, end: int) -> int:
@@ -58,7 +59,7 @@ def _last_word_start(text: str) -> int:
     cached = _last_word
     if cached[0] is text:
         return cached[1]
-    start = _word_start(text, max(0, len(text) - HOLD_READ_CHARS), len(text))
+    start = _word_start(text, _read_from(text), len(text))
     _last_word = (text, start)
     return start
 
@@ -70,7 +71,7 @@ def word_hold(text: str, *, joined_by: str = "") -> int:
     start = _last_word_start(text)
     if not joined_by:
         return start
-    low = max(0, len(text) - HOLD_READ_CHARS)
+    low = _read_from(text)
     while start > low:
         before = start
         while before > low and text[before - 1] in " \t":
@@ -86,7 +87,8 @@ def digit_run_hold(text: str, context_after: int) -> int:
     `text` (its length when there is none): `+44 20 7946`, `4111 1111`, `GB82 WEST 1234` may
     still grow into a number, and a cue word after a number (`… is my SSN`) may still make it one."""
     low = _read_from(text)
-    match = _LAST_DIGIT.search(text, max(low, len(text) - context_after - 1))
+    tail = len(text) - context_after - 1
+    match = _LAST_DIGIT.search(text, tail if tail > low else low)
     if match is None:
         return len(text)
     end = match.start() + 1
@@ -126,7 +128,7 @@ def last_line_hold(text: str, pattern: re.Pattern[str], every_match_holds: str =
     """Where `pattern` first matches in the last line of `text` (what it starts runs to the line's
     end, blanks included: a `javascript:` target), else the length of `text`. A line without
     `every_match_holds` (a literal in every match) is not searched."""
-    low = max(0, len(text) - HOLD_READ_CHARS)
+    low = _read_from(text)
     if every_match_holds and text.find(every_match_holds, low) == -1:
         return len(text)  # not in what is read, so not in its last line either
     line = max(text.rfind("\n", low), text.rfind("\r", low), low - 1) + 1

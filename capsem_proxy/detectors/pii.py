@@ -501,7 +501,8 @@ class PIIDetector:
         """Where personal data may still be in progress at the end of `text` (see
         `detectors.holds`): the last word (an e-mail address, an IP address), or a run of digit
         groups that more digits, or a cue word after it, could still make a number."""
-        return min(word_hold(text), digit_run_hold(text, _CONTEXT_AFTER_CHARS + _LONGEST_CUE_CHARS))
+        word, digits = word_hold(text), digit_run_hold(text, _CONTEXT_AFTER_CHARS + _LONGEST_CUE_CHARS)
+        return word if word <= digits else digits  # not min(): it parses its arguments at every call
 
     def scan(self, text: str) -> list[Finding]:
         """Every piece of personal data in `text`, in order of `start`; overlaps keep the best score."""

@@ -661,7 +661,8 @@ class SecretsDetector:
     def hold_from(self, text: str) -> int:
         """Where a secret may still be in progress at the end of `text` (see `detectors.holds`): the
         last word (a connection string's `;`-joined pairs count as one), or an unclosed PEM block."""
-        return min(word_hold(text, joined_by=";"), pem_hold(text, "-----BEGIN", _PemBlocks._END))
+        word, pem = word_hold(text, joined_by=";"), pem_hold(text, "-----BEGIN", _PemBlocks._END)
+        return word if word <= pem else pem
 
     def scan(self, text: str) -> list[Finding]:
         """Every secret in `text`, in order of `start`; overlapping findings keep the most specific."""

@@ -381,10 +381,12 @@ class DetectorPolicy:
         if not length:  # nothing to read (an answer without thinking)
             progress[key] = 0
             return []
-        start = max(0, settled - self.window_chars)
+        start = settled - self.window_chars
+        if start < 0:
+            start = 0
         open_from = progress.get(key)
-        if open_from is not None:
-            start = min(start, open_from)
+        if open_from is not None and open_from < start:
+            start = open_from
         if length > start:
             text = read_from(start)
             # Inline, as `scan` would read it, without a coroutine of its own.
@@ -393,7 +395,9 @@ class DetectorPolicy:
             findings = []
         # Findings not yet wholly released must be found again at the next check, and so must those
         # ending within the window of the end: more text may still extend them (a PEM block's end line).
-        open_end = min(settled, length - self.window_chars)
+        open_end = length - self.window_chars
+        if settled < open_end:
+            open_end = settled
         unreleased = [start + finding.start for finding in findings if start + finding.end >= open_end]
         progress[key] = min(unreleased) if unreleased else length
         return findings

@@ -262,31 +262,40 @@ class EgressPolicy(DetectorPolicy):
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text, complete=event.final)
-        refusal = self.over_budget("on_model_response", event.thinking_length + event.text_length, growing=True)
+        thinking_length, text_length = event.thinking_length, event.text_length
+        refusal = self.over_budget("on_model_response", thinking_length + text_length, growing=True)
         if refusal is not None:
             return refusal
         readings: dict[tuple[int, str], _StreamReading] = event.context.scratch.setdefault(_STREAM_READING, {})
-        findings: list[Finding] = []
-        for part, read_from, length, settled in (
-            ("thinking", event.thinking_from, event.thinking_length, event.settled_thinking_chars),
-            ("text", event.text_from, event.text_length, event.settled_chars),
-        ):
-            if not length:  # nothing to read, and a reading not yet begun stays as it is
-                continue
-            key = self._reading_keys[part]
-            reading = readings.get(key)
-            if reading is None:
-                reading = readings[key] = _StreamReading()
-            findings.extend(
-                finding for finding in self._stream_findings(reading, read_from, length, settled, event.final)
-                if self._kind_actions.get(finding.kind) != "allow"
+        # A part with nothing to read is skipped, and a reading not yet begun stays as it is.
+        findings = self._part_findings(
+            readings, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars, event.final
+        ) if thinking_length else []
+        if text_length:
+            found = self._part_findings(
+                readings, "text", event.text_from, text_length, event.settled_chars, event.final
             )
+            findings = findings + found if findings else found
         if not findings:
             return None
         decision = self.decision_for("on_model_response", findings)
         decision.details, domains = _describe(findings)
         decision.extra["domains"] = domains
         return decision
+
+    def _part_findings(
+        self, readings: dict[tuple[int, str], _StreamReading], part: str, read_from: Callable[[int], str],
+        length: int, settled: int, final: bool,
+    ) -> list[Finding]:
+        """The findings of one part (text or thinking) of a growing answer whose action is not `allow`."""
+        key = self._reading_keys[part]
+        reading = readings.get(key)
+        if reading is None:
+            reading = readings[key] = _StreamReading()
+        findings = self._stream_findings(reading, read_from, length, settled, final)
+        if not findings:
+            return findings
+        return [finding for finding in findings if self._kind_actions.get(finding.kind) != "allow"]
 
     def _stream_findings(
         self, reading: _StreamReading, read_from: Callable[[int], str], length: int, settled: int, final: bool
@@ -299,22 +308,26 @@ class EgressPolicy(DetectorPolicy):
         image it is), definitions seen earlier (judged again when an image starts using them),
         and where the last `![` opened (a long alt text puts it out of reach of the read).
         """
-        start = max(0, settled - self.window_chars)
-        if reading.read_from is not None:
-            start = min(start, reading.read_from)
+        start = settled - self.window_chars
+        if start < 0:
+            start = 0
+        if reading.read_from is not None and reading.read_from < start:
+            start = reading.read_from
         if start >= length:
             return []
         segment = read_from(start)
         labels = image_reference_labels(segment) if "![" in segment else frozenset()
-        prefix_lines = []
-        if reading.image_labels:
-            prefix_lines.append("".join(f"![][{label}]" for label in reading.image_labels))
-        prefix_lines.extend(
-            reading.definitions[label]
-            for label in labels
-            if label not in reading.image_labels and label in reading.definitions
-        )
-        prefix = "\n".join(prefix_lines) + "\n" if prefix_lines else ""
+        prefix = ""
+        if reading.image_labels or labels:  # most answers hold no image at all
+            prefix_lines = []
+            if reading.image_labels:
+                prefix_lines.append("".join(f"![][{label}]" for label in reading.image_labels))
+            prefix_lines.extend(
+                reading.definitions[label]
+                for label in labels
+                if label not in reading.image_labels and label in reading.definitions
+            )
+            prefix = "\n".join(prefix_lines) + "\n" if prefix_lines else ""
         shift = start - len(prefix)  # offset in the text of position 0 of `prefix + segment`
         findings: list[Finding] = []
         reading.read_from = None

@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.errors import ErrorKind
 from capsem_proxy.exchange import Answer, Exchange, ToolUse, Usage
@@ -118,12 +120,23 @@ class _MessagesStreamDecoder(StreamDecoder):
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         name = event.event
-        if name == "ping" or not event.data.strip():
-            return []  # the SDK skips both without reading them
-        try:
-            data = parse_answer_json(event.data)
-        except UnreadableAnswer as exc:
-            return [UnreadableDelta(f"event data is {exc}")]
+        if name == "ping":
+            return []  # the SDK skips it without reading it
+        payload = event.data
+        data: Any = None
+        if payload[:1] == "{":
+            # Usual case: a JSON object, read at once (what the lenient reading reads first).
+            try:
+                data = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                data = None  # read leniently below
+        if data is None:
+            if not payload.strip():
+                return []  # the SDK skips it without reading it
+            try:
+                data = parse_answer_json(payload)
+            except UnreadableAnswer as exc:
+                return [UnreadableDelta(f"event data is {exc}")]
         if not isinstance(data, dict):
             return [UnreadableDelta("event data is not a JSON object")]
         kind = data.get("type")

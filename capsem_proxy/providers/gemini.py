@@ -170,6 +170,10 @@ def _block_reason(body: dict[str, Any]) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
+# What `feed` holds before an event's data is read (None is a JSON value).
+_UNREAD = object()
+
+
 class _GenerateStreamDecoder(StreamDecoder):
     """One GenerateContentResponse per event (SSE `data:` or JSON-array element)."""
 
@@ -179,12 +183,21 @@ class _GenerateStreamDecoder(StreamDecoder):
         self._next_index = 0
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        if not event.data.strip():
-            return []
-        try:
-            data = parse_answer_json(event.data)
-        except UnreadableAnswer as exc:
-            return [UnreadableDelta(f"event data is {exc}")]
+        text = event.data
+        data: Any = _UNREAD
+        if text[:1] == "{":
+            # Usual case: a JSON object, read at once (what the lenient reading reads first).
+            try:
+                data = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                data = _UNREAD  # read leniently below
+        if data is _UNREAD:
+            if not text.strip():
+                return []
+            try:
+                data = parse_answer_json(text)
+            except UnreadableAnswer as exc:
+                return [UnreadableDelta(f"event data is {exc}")]
         out: list[Delta] = []
         if isinstance(data, dict):
             self._response(data, out)

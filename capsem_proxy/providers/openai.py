@@ -43,6 +43,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
 from capsem_proxy.errors import ErrorKind
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse, Usage, parse_arguments
@@ -297,7 +299,15 @@ class _ChatStreamDecoder(StreamDecoder):
     __slots__ = ()
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        chunk = _parse_object(event.data)
+        data = event.data
+        if data[:1] == "{":
+            # Usual case: a JSON object, read at once (what `_parse_object` would read first).
+            try:
+                chunk: dict[str, Any] | UnreadableDelta | None = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                chunk = _parse_object(data)
+        else:
+            chunk = _parse_object(data)
         if chunk is None:
             return []
         if type(chunk) is UnreadableDelta:
@@ -320,7 +330,11 @@ class _ChatStreamDecoder(StreamDecoder):
     @staticmethod
     def _choice(choice: dict[str, Any], out: list[Delta]) -> None:
         delta = choice.get("delta")
-        if isinstance(delta, dict):
+        if type(delta) is dict and len(delta) == 1 and type(text := delta.get("content")) is str:
+            # Usual case: a piece of text and nothing else (what the reading below makes of it).
+            if text:
+                out.append(TextDelta(text))
+        elif isinstance(delta, dict):
             text = delta.get("content")
             if text and isinstance(text, str):
                 out.append(TextDelta(text))

@@ -230,7 +230,7 @@ class StreamGuard:
         Raises StreamBlocked when a policy ends the stream; nothing pending is released then.
         """
         guarded = self._guarded
-        text_start = len(guarded)
+        text_start = guarded.length
         texts = 0
         tool_indexes: list[int] | None = None
         completed: list[int] | None = None
@@ -273,7 +273,7 @@ class StreamGuard:
                 # Without text readers, text events are not even decoded: only calls are compared.
                 if echo.part == "tool" or self._reads_text:
                     self._check_echo(echo)
-        guarded_chars = len(guarded)
+        guarded_chars = guarded.length
         self._pending.append(_Pending(
             raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
             tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text) if echoes else (),
@@ -298,7 +298,9 @@ class StreamGuard:
             if self._approval_open:
                 # Read once per check: the approvable point depends only on what was checked.
                 self._approval_open = False
-                self._approved_chars = max(self._approved_chars, self._approvable())
+                approvable = self._approvable()
+                if approvable > self._approved_chars:
+                    self._approved_chars = approvable
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
                 self._plan_checks()
@@ -310,7 +312,7 @@ class StreamGuard:
             await self._complete_call(index)
         if self._reads_text:
             await self._check_text(final=True, whole=True)
-        self._approved_chars = len(self._guarded)
+        self._approved_chars = self._guarded.length
         return self._release()
 
     def _split_guarded(self) -> GrowingText:
@@ -333,7 +335,12 @@ class StreamGuard:
             if last_approved == approved and last_limit == limit:
                 return approvable
             unapproved = self._guarded.slice(approved, limit)
-            approvable = approved + min(hold(unapproved) for hold in self._holds)
+            held = -1  # the earliest hold (a loop: `min` over a generator costs more than the holds here)
+            for hold in self._holds:
+                at = hold(unapproved)
+                if held < 0 or at < held:
+                    held = at
+            approvable = approved + held
             self._last_hold = (approved, limit, approvable)
             return approvable
         return limit
@@ -341,18 +348,19 @@ class StreamGuard:
     def _seen_by_all(self) -> int:
         """How much of the guarded text every answer policy has checked."""
         seen = self._checked_chars if self._whole_readers else _UNBOUNDED
-        if self._incremental_readers:
-            seen = min(seen, self._incremental_checked_chars)
+        if self._incremental_readers and self._incremental_checked_chars < seen:
+            seen = self._incremental_checked_chars
         return seen
 
     def _due(self) -> bool:
         """Called once a check is due (`_due_at` reached): True for every policy (the whole readers
         once the text grew by their share), False for the incremental readers only."""
-        return self._whole_readers and len(self._guarded) >= self._whole_due_at()
+        return self._whole_readers and self._guarded.length >= self._whole_due_at()
 
     def _whole_due_at(self) -> int:
         checked = self._checked_chars
-        return checked + max(self._check_every, ceil(checked * self._whole_growth))
+        growth = ceil(checked * self._whole_growth)
+        return checked + (growth if growth > self._check_every else self._check_every)
 
     def _plan_checks(self) -> None:
         """Where the next check is due: the whole readers once the text grew by their share (at
@@ -360,7 +368,9 @@ class StreamGuard:
         event that brings text until the first text is approved (see `_eager`)."""
         due_at = self._whole_due_at() if self._whole_readers else _UNBOUNDED
         if self._incremental_readers:
-            due_at = min(due_at, self._incremental_checked_chars + (1 if self._eager else self._check_every))
+            incremental_at = self._incremental_checked_chars + (1 if self._eager else self._check_every)
+            if incremental_at < due_at:
+                due_at = incremental_at
         self._due_at = due_at
 
     def _check_echo(self, echo: EchoDelta) -> None:
@@ -412,7 +422,7 @@ class StreamGuard:
         self._held_calls.discard(index)
 
     async def _check_text(self, *, final: bool, whole: bool) -> None:
-        guarded_chars = len(self._guarded)
+        guarded_chars = self._guarded.length
         if not final and guarded_chars == (self._checked_chars if whole else self._incremental_checked_chars):
             return
         if whole:
@@ -423,15 +433,16 @@ class StreamGuard:
         )
         outcome = await self._checks.answer(check)
         self._incremental_checked_chars = guarded_chars
-        self._read_text_chars, self._read_thinking_chars = len(self._text), len(self._thinking)
+        self._read_text_chars, self._read_thinking_chars = self._text.length, self._thinking.length
         if whole:
             self._checked_chars = guarded_chars
         self._plan_checks()
         self._approval_open = True
         self._record(outcome, keep_allows=final)
-        if outcome.redactions:
-            self._check_redactions.append((guarded_chars, outcome.redactions))
-            for original, replacement in outcome.redactions:
+        redactions = outcome.redactions
+        if redactions:
+            self._check_redactions.append((guarded_chars, redactions))
+            for original, replacement in redactions:
                 self._all_redactions.setdefault(original, replacement)
 
     def _record(self, outcome: Outcome, keep_allows: bool = True) -> None:
@@ -489,7 +500,8 @@ class StreamGuard:
             else:
                 pending.popleft()
                 self._pending_bytes -= len(head.raw)
-            self._released_chars = max(self._released_chars, head.text_end)
+            if head.text_end > self._released_chars:
+                self._released_chars = head.text_end
             raw = head.raw
             if rewrites and head.text_end > head.text_start:
                 if spans is None:

@@ -153,9 +153,18 @@ def parse_event(raw: bytes) -> StreamEvent:
     """
     if raw[:6] == b"data: ":
         # Usual case: one data line and nothing else.
+        if raw.find(b"\n", 6) == len(raw) - 2 and raw[-1:] == b"\n" and raw.find(b"\r") == -1:
+            return StreamEvent(raw, raw[6:-2].decode("utf-8", "replace"))  # no copy to strip the line ends
         body = raw[6:].rstrip(b"\r\n")
         if body.find(b"\n") == -1 and body.find(b"\r") == -1:  # find: `bytes in bytes` raises and clears a TypeError
-            return StreamEvent(raw=raw, data=body.decode("utf-8", "replace"))
+            return StreamEvent(raw, body.decode("utf-8", "replace"))
+    elif raw[:7] == b"event: " and raw[-2:] == b"\n\n" and raw.find(b"\r") == -1:
+        # Anthropic's usual case: one `event:` line, one data line, LF line ends.
+        newline = raw.find(b"\n")
+        if raw[newline + 1 : newline + 7] == b"data: ":
+            body = raw[newline + 7 : -2]
+            if body.find(b"\n") == -1:
+                return StreamEvent(raw, body.decode("utf-8", "replace"), raw[7:newline].decode("utf-8", "replace"))
     # A byte order mark may open the stream (the spec strips it); it is read past wherever it is.
     lines = _LINE_END.split(raw[3:] if raw.startswith(_BOM) else raw)
     event_name = None

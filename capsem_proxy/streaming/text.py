@@ -18,26 +18,27 @@ _MERGE_EVERY = 64
 class GrowingText:
     """Appended pieces of text, with the offsets where each starts."""
 
-    __slots__ = ("_joined", "_joined_length", "_length", "_pieces", "_starts", "_unmerged")
+    __slots__ = ("_joined", "_joined_length", "_pieces", "_starts", "_unmerged", "length")
 
     def __init__(self) -> None:
         self._pieces: list[str] = []
         self._starts: list[int] = []
-        self._length = 0
+        # Characters so far (also `len()`; read as an attribute on hot paths, with no call).
+        self.length = 0
         self._unmerged = 0  # pieces at the end not merged yet
         self._joined = ""  # the whole text as last built, and its length
         self._joined_length = 0
 
     def __len__(self) -> int:
-        return self._length
+        return self.length
 
     def append(self, piece: str) -> None:
         """Add `piece` at the end."""
         if not piece:
             return
         self._pieces.append(piece)
-        self._starts.append(self._length)
-        self._length += len(piece)
+        self._starts.append(self.length)
+        self.length += len(piece)
         self._unmerged += 1
         if self._unmerged >= _MERGE_EVERY:
             first = len(self._pieces) - self._unmerged
@@ -50,17 +51,19 @@ class GrowingText:
 
     def since(self, start: int) -> str:
         """The text from offset `start` to the end; costs the length returned (plus a search)."""
-        return self.slice(start, self._length)
+        return self.slice(start, self.length)
 
     def slice(self, start: int, end: int) -> str:
         """The text between offsets `start` and `end` (clamped to the text)."""
-        start = max(start, 0)
-        end = min(end, self._length)
+        if start < 0:
+            start = 0
+        if end > self.length:
+            end = self.length
         if start >= end:
             return ""
         if self._joined_length >= end:
             return self._joined[start:end]
-        if end == self._length and 2 * start <= end:
+        if end == self.length and 2 * start <= end:
             # Most of the text, to its end (what each policy reads of a short answer): built
             # once with `value` and read from there by the next reader, for about what one join costs.
             return self.value()[start:]
@@ -74,7 +77,7 @@ class GrowingText:
 
     def value(self) -> str:
         """The whole text (built once per growth, so whole reads cost the text's length)."""
-        if self._joined_length != self._length:
-            self._joined = self._joined + self._join(self._joined_length, self._length)
-            self._joined_length = self._length
+        if self._joined_length != self.length:
+            self._joined = self._joined + self._join(self._joined_length, self.length)
+            self._joined_length = self.length
         return self._joined

@@ -120,3 +120,35 @@ def test_an_event_growing_past_the_cap_fails_the_stream():
 ])
 def test_event_data_reads_what_parse_event_reads(raw):
     assert event_data(raw) == parse_event(raw).data.encode()
+
+
+@pytest.mark.parametrize("raw", [
+    b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n',
+    b"event: \ndata: 1\n\n",
+    b"event: a:b\ndata: x: y\n\n",
+    b"event: ping\ndata: \n\n",
+    b"event: e\ndata: 1\ndata: 2\n\n",
+    b"event: e\ndata:1\n\n",
+    b"event: e\r\ndata: 1\r\n\r\n",
+    b"event: e\ndata: 1\n\n\n",
+    b"event: e\n\n",
+    b"event: e\nid: 3\ndata: 1\n\n",
+    b"event: e\ndata: 1\n{}\n\n",
+    "event: \u00e9\ndata: \u2028\xff\n\n".encode(),
+    b"event: e\ndata: \xff\xfe\n\n",
+    b'data: {"a": 1}\n\n',
+    b"data: \n\n",
+    b"data: x\r\n\r\n",
+    b"data: x\n\n\n",
+    b"data: a\ndata: b\n\n",
+    b"data: a\rb\n\n",
+    b"data: x",
+    b"data: x\n",
+    "data: \u00e9\xff\n\n".encode(),
+])
+def test_the_usual_event_shapes_read_as_the_general_reading_does(raw):
+    # A comment line first takes the general reading, which skips it.
+    general = parse_event(b": c\n" + raw)
+    event = parse_event(raw)
+    assert (event.raw, event.data, event.event, event.unknown_lines) == (
+        raw, general.data, general.event, general.unknown_lines)

@@ -60,7 +60,8 @@ class UrlDetector:
     def hold_from(self, text: str) -> int:
         """Where a URL may still be in progress at the end of `text` (see `detectors.holds`): the
         last word, or a script URL in the last line (a markdown target runs to the line's end)."""
-        return min(word_hold(text), last_line_hold(text, _SCRIPT_SCHEME, ":"))
+        word, script = word_hold(text), last_line_hold(text, _SCRIPT_SCHEME, ":")
+        return word if word <= script else script
 
     def kinds_of(self, found: FoundUrl) -> tuple[str, ...]:
         """The finding kinds of one URL (none when it is harmless)."""
