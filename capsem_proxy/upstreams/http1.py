@@ -187,9 +187,9 @@ class Answer:
 
     # -- what the caller asks
 
-    async def head(self) -> None:
-        """Wait until the status and headers are in."""
-        await self._headers_in
+    def head(self) -> asyncio.Future[None]:
+        """Done once the status and headers are in (awaited directly: no coroutine of its own)."""
+        return self._headers_in
 
     async def next_chunk(self) -> bytes:
         """All of the body that has arrived since the last call (the pieces of one read, a chunked
