@@ -392,9 +392,9 @@ class Pipeline:
             # An inline hook cannot be interrupted; one whose work overran its budget still fails.
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
+            # Positional (reason "safe", no details): keywords would build and unpack a dict per call.
             return Decision(
-                _ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0,
-                started_at=started, decision_id=sequential_decision_id(),
+                _ALLOW, policy.name, hook, "safe", "", subject, elapsed * 1000.0, started, sequential_decision_id()
             )
         if not isinstance(result, Decision):
             return Pipeline._failure(

@@ -221,10 +221,12 @@ class PooledClient:
             raise UpstreamUnavailable(f"{self.label} could not be reached") from exc
         dropped = _RESPONSE_HEADERS_DROPPED
         encoding = answer.content_encoding
+        # Positional (status, headers, content type, answer, size limit, encoding): a class called
+        # with keywords builds a dict of them and unpacks it again, per request.
         return UpstreamResponse(
-            status=answer.status, headers=[header for header in answer.headers if header[0] not in dropped],
-            content_type=answer.content_type.decode("latin-1"), _answer=answer, max_body_bytes=self._max_answer_bytes,
-            content_encoding=encoding.decode("latin-1").strip().lower() if encoding else "",
+            answer.status, [header for header in answer.headers if header[0] not in dropped],
+            answer.content_type.decode("latin-1"), answer, self._max_answer_bytes,
+            encoding.decode("latin-1").strip().lower() if encoding else "",
         )
 
 

@@ -175,15 +175,11 @@ class RequestPath:
             exchange.model = record.model
         if not record.session_id:
             record.session_id = derive_session_id(flow.tenant_id, exchange)
+        # Positional (request id, tenant, provider, operation, exchange, agent, session): a class
+        # called with keywords builds a dict of them and unpacks it again, per request.
         context = flow.context = RequestContext(
-            request_id=flow.request_id,
-            tenant_id=flow.tenant_id,
-            provider=flow.route.provider,
-            operation=flow.route.operation,
-            exchange=exchange,
-            agent_id=record.agent_id,
-            session_id=record.session_id,
-            record=record,
+            flow.request_id, flow.tenant_id, flow.route.provider, flow.route.operation, exchange,
+            record.agent_id, record.session_id, record=record,
         )
         policy_tenant = flow.passage.policy_tenant(flow.tenant_id) if flow.passage is not None else flow.tenant_id
         pipeline = flow.pipeline = self._policies.select(

@@ -155,7 +155,7 @@ def parse_event(raw: bytes) -> StreamEvent:
         # Usual case: one data line and nothing else.
         body = raw[6:].rstrip(b"\r\n")
         if body.find(b"\n") == -1 and body.find(b"\r") == -1:  # find: `bytes in bytes` raises and clears a TypeError
-            return StreamEvent(raw=raw, data=body.decode("utf-8", "replace"))
+            return StreamEvent(raw, body.decode("utf-8", "replace"))  # raw, data
     # A byte order mark may open the stream (the spec strips it); it is read past wherever it is.
     lines = _LINE_END.split(raw[3:] if raw.startswith(_BOM) else raw)
     event_name = None
