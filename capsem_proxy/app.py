@@ -129,51 +129,13 @@ class ProxyApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type == "http":
-            await self._http(scope, receive, send)
-        elif scope_type == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.audit.start()
-                await self.mcp.start()
-                if self.gateway is not None:
-                    await self.gateway.start()
-                install_drain_hook(self.settings.server.drain_delay_seconds)
-                # What start-up built (policies, detector tables, recognizers) lives as long as the
-                # process: out of the collector's sight, a full collection walks only what requests
-                # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
-                gc.collect()
-                gc.freeze()
-                # Each request allocates a few hundred tracked objects and keeps some alive while in
-                # flight: at the default young threshold (700) a collection runs every few requests and
-                # walks every request still open (~4% of the event loop's instructions per request).
-                # Ten times fewer young collections cost a bounded amount of memory, never a leak.
-                _, middle, old = gc.get_threshold()
-                gc.set_threshold(_YOUNG_GC_THRESHOLD, middle, old)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def aclose(self) -> None:
-        """Close the upstream pools and flush the audit sink."""
-        for upstream in self.upstreams.values():
-            await upstream.close()
-        await self.mcp.aclose()
-        if self.gateway is not None:
-            await self.gateway.close()
-        await self.audit.close()
-        await self.observer.close()
-        await self.approvals.close()
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One HTTP request: MCP, a CORS preflight, a local route, or a provider request (a flow)."""
+        """One HTTP request: MCP, a CORS preflight, a local route, or a provider request (a flow);
+        or the lifespan. (A request is served here rather than in a coroutine of its own: every
+        coroutine between the task and the provider's answer is one more to create and resume.)"""
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         started = perf_counter()
         request_id = new_request_id()
         method: str = scope["method"]
@@ -228,6 +190,43 @@ class ProxyApp:
             status = record.status
         if self._access_log:
             self._log_access(request_id, method, path, status, started, record)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.audit.start()
+                await self.mcp.start()
+                if self.gateway is not None:
+                    await self.gateway.start()
+                install_drain_hook(self.settings.server.drain_delay_seconds)
+                # What start-up built (policies, detector tables, recognizers) lives as long as the
+                # process: out of the collector's sight, a full collection walks only what requests
+                # allocate (walking ~250,000 start-up objects paused every request for ~80 ms).
+                gc.collect()
+                gc.freeze()
+                # Each request allocates a few hundred tracked objects and keeps some alive while in
+                # flight: at the default young threshold (700) a collection runs every few requests and
+                # walks every request still open (~4% of the event loop's instructions per request).
+                # Ten times fewer young collections cost a bounded amount of memory, never a leak.
+                _, middle, old = gc.get_threshold()
+                gc.set_threshold(_YOUNG_GC_THRESHOLD, middle, old)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Close the upstream pools and flush the audit sink."""
+        for upstream in self.upstreams.values():
+            await upstream.close()
+        await self.mcp.aclose()
+        if self.gateway is not None:
+            await self.gateway.close()
+        await self.audit.close()
+        await self.observer.close()
+        await self.approvals.close()
 
     @staticmethod
     def _log_access(

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -164,6 +164,25 @@ class _LocalCollector(Collector):
             yield family.collect()
 
 
+class _LocalGauge(Collector):
+    """A gauge without labels updated on the event loop only: a plain number, turned into the sample
+    prometheus-client's Gauge would give when scraped (its own takes a lock on every change)."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self._name = name
+        self._documentation = documentation
+        self.value = 0.0
+
+    def inc(self) -> None:
+        self.value += 1.0
+
+    def dec(self) -> None:
+        self.value -= 1.0
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation, value=self.value)
+
+
 def local_counter(registry: CollectorRegistry, name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
     """A labelled counter of the request path on `registry`: a `_LocalFamily` with a collector of
     its own in one process, prometheus-client's Counter in multiprocess mode (the files need it)."""
@@ -239,10 +258,15 @@ class Metrics:
         )
         if local:
             registry.register(_LocalCollector(local))
-        self._active_streams = Gauge(
-            "capsem_proxy_active_streams", "Streamed answers being relayed now.",
-            registry=registry, multiprocess_mode="livesum",
-        )
+        self._active_streams: Any
+        if self.multiprocess_dir:
+            self._active_streams = Gauge(
+                "capsem_proxy_active_streams", "Streamed answers being relayed now.",
+                registry=registry, multiprocess_mode="livesum",
+            )
+        else:
+            self._active_streams = _LocalGauge("capsem_proxy_active_streams", "Streamed answers being relayed now.")
+            registry.register(self._active_streams)
         self._audit_queue = Gauge(
             "capsem_proxy_audit_queue_depth", "Audit rows waiting to be written.",
             registry=registry, multiprocess_mode="livesum",

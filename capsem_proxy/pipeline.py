@@ -122,9 +122,10 @@ class Pipeline:
         incremental = len(self._incremental_readers)
         return len(self._by_hook["on_model_response"]) > incremental, incremental > 0
 
-    async def check_request(self, context: RequestContext) -> Outcome:
+    def check_request(self, context: RequestContext) -> Coroutine[Any, Any, Outcome]:
         """`on_model_call`, `on_tool_call` for each offered tool and `on_tool_response` for each
-        tool result, all policies in configured order."""
+        tool result, all policies in configured order (awaited: a plain function handing back the
+        run's coroutine, one coroutine fewer per request)."""
         exchange = context.exchange
         calls: list[_Call] = []
         model_call = ModelCall(context, exchange.model, exchange.system, exchange.prompt, exchange.media)
@@ -143,7 +144,7 @@ class Pipeline:
                 response_event = ToolResponse(context, tool, result.as_dict(), result.call_id, result)
                 for policy in response_policies:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
-        return await self._run(calls)
+        return self._run(calls)
 
     async def check_answer(
         self,
@@ -391,9 +392,9 @@ class Pipeline:
             # An inline hook cannot be interrupted; one whose work overran its budget still fails.
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
+            # Positional (reason "safe", no details): keywords would build and unpack a dict per call.
             return Decision(
-                _ALLOW, policy.name, hook, subject=subject, latency_ms=elapsed * 1000.0,
-                started_at=started, decision_id=sequential_decision_id(),
+                _ALLOW, policy.name, hook, "safe", "", subject, elapsed * 1000.0, started, sequential_decision_id()
             )
         if not isinstance(result, Decision):
             return Pipeline._failure(

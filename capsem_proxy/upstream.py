@@ -10,8 +10,9 @@ provider-shaped answers in one place.
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from capsem_proxy.config import ProviderSettings
@@ -220,10 +221,12 @@ class PooledClient:
             raise UpstreamUnavailable(f"{self.label} could not be reached") from exc
         dropped = _RESPONSE_HEADERS_DROPPED
         encoding = answer.content_encoding
+        # Positional (status, headers, content type, answer, size limit, encoding): a class called
+        # with keywords builds a dict of them and unpacks it again, per request.
         return UpstreamResponse(
-            status=answer.status, headers=[header for header in answer.headers if header[0] not in dropped],
-            content_type=answer.content_type.decode("latin-1"), _answer=answer, max_body_bytes=self._max_answer_bytes,
-            content_encoding=encoding.decode("latin-1").strip().lower() if encoding else "",
+            answer.status, [header for header in answer.headers if header[0] not in dropped],
+            answer.content_type.decode("latin-1"), answer, self._max_answer_bytes,
+            encoding.decode("latin-1").strip().lower() if encoding else "",
         )
 
 
@@ -245,7 +248,7 @@ class UpstreamClient:
         """Close the pool (at shutdown)."""
         await self._client.close()
 
-    async def send(
+    def send(
         self,
         method: str,
         path_and_query: str,
@@ -253,10 +256,11 @@ class UpstreamClient:
         body: bytes | None,
         *,
         stream: bool,
-    ) -> UpstreamResponse:
-        """Send a request; return once the answer's status and headers are in."""
+    ) -> Coroutine[Any, Any, UpstreamResponse]:
+        """Send a request; the coroutine returns once the answer's status and headers are in (a plain
+        function handing back the pooled client's coroutine: one coroutine fewer per request)."""
         client = self._client
-        return await client.send(
+        return client.send(
             method, client.base_path + path_and_query, headers, body,
             self._idle_timeout if stream else self._read_timeout,
         )

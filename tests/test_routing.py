@@ -1,5 +1,8 @@
 """Which provider and operation each path names, and the upstream path it goes to."""
 
+import random
+from urllib.parse import parse_qsl
+
 import pytest
 
 from capsem_proxy.routing import QueryConflict, auth_hint, guess_provider, match_route, query_values
@@ -97,3 +100,14 @@ def test_an_alt_the_proxy_cannot_read_is_refused(query):
 def test_a_percent_encoded_key_parameter_names_gemini_too():
     assert match_route("GET", "/v1/models", b"%6Bey=abc", None).provider == "gemini"
     assert query_values(b"a=1&key=x&%6Bey=y&keys=z", "key") == ["x", "y"]
+
+
+def test_query_values_read_every_query_as_parse_qsl_does():
+    """The split that skips parse_qsl for a query with nothing to decode gives what parse_qsl gives."""
+    rng = random.Random(7)
+    queries = ["", "alt=sse", "key", "key=", "=x", "&&", "alt=sse&key=a&key=b", "a=b=c", "k=1;k=2", "k=a+b", "k=%41"]
+    queries += ["".join(rng.choice("ak=&;+% ") for _ in range(rng.randint(1, 10))) for _ in range(3000)]
+    for query in queries:
+        for name in ("a", "k", "key", "alt", "", "k;k"):
+            expected = [value for key, value in parse_qsl(query, keep_blank_values=True) if key == name]
+            assert query_values(query.encode(), name) == expected, (query, name)

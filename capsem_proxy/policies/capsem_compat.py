@@ -89,6 +89,8 @@ _VERDICTS = {
 
 
 def _media(parts: list[MediaPart]) -> list[Media]:
+    if not parts:
+        return []
     converted = []
     for part in parts:
         content = part.data if part.data is not None else (part.uri or "").encode()
@@ -106,11 +108,16 @@ def _agent(context: RequestContext) -> Agent:
     Agents repeat from request to request (same app, same instructions, same tools), so they
     are cached; CAPSEM policies are stateless by contract and must not modify them.
     """
-    agent = context.scratch.get(_AGENT_SCRATCH_KEY)
+    scratch = context.scratch
+    agent = scratch.get(_AGENT_SCRATCH_KEY)
     if agent is None:
         exchange = context.exchange
-        tools = [_TOOLS.convert(tool) for tool in exchange.tools]
-        key = (context.agent_id, exchange.system, *map(id, tools))
+        if exchange.tools:
+            tools = [_TOOLS.convert(tool) for tool in exchange.tools]
+            key: tuple[Any, ...] = (context.agent_id, exchange.system, *map(id, tools))
+        else:  # the usual request offers none: the key is built without unpacking an empty map
+            tools = []
+            key = (context.agent_id, exchange.system)
         agent = _AGENTS.get(key)
         if agent is None:
             agent = Agent.model_construct(
@@ -119,7 +126,7 @@ def _agent(context: RequestContext) -> Agent:
             _AGENTS[key] = agent
             if len(_AGENTS) > _AGENT_CACHE_LIMIT:
                 _AGENTS.popitem(last=False)
-        context.scratch[_AGENT_SCRATCH_KEY] = agent
+        scratch[_AGENT_SCRATCH_KEY] = agent
     return agent
 
 

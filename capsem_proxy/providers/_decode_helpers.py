@@ -194,12 +194,7 @@ class Turn:
             messages.append(Message(role="tool", tool_results=self.tool_results, media=media))
             if not (self.texts or self.media or self.tool_calls or self.thinking):
                 return
+        # role, text, media, tool calls, tool results, thinking: positional (no dict of keywords per turn)
         messages.append(
-            Message(
-                role=role,
-                text="\n".join(self.texts),
-                media=self.media,
-                tool_calls=self.tool_calls,
-                thinking="\n".join(self.thinking),
-            )
+            Message(role, "\n".join(self.texts), self.media, self.tool_calls, [], "\n".join(self.thinking))
         )

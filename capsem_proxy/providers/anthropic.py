@@ -228,11 +228,8 @@ class AnthropicAdapter(ProviderAdapter):
         """Decode a Messages (or count_tokens) request body (see `anthropic_request`)."""
         if not isinstance(body, dict):
             raise ValueError("request body must be a JSON object")
-        exchange = Exchange(
-            provider=self.name,
-            operation=operation,
-            model=as_str(body.get("model")) or path_model,
-            stream=body.get("stream") is True,
+        exchange = Exchange(  # provider, operation, model, stream: positional (no dict of keywords)
+            self.name, operation, as_str(body.get("model")) or path_model, body.get("stream") is True,
             max_output_tokens=to_int(body.get("max_tokens")),
         )
         decode_messages(body, exchange)

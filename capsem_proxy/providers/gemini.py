@@ -279,12 +279,8 @@ class GeminiAdapter(ProviderAdapter):
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
         """Decode a generate / stream / countTokens / embed body (see `gemini_request`); the model
         comes from the URL."""
-        exchange = Exchange(
-            provider=self.name,
-            operation=operation,
-            model=_strip_models(path_model),
-            stream=operation == "stream_generate",
-        )
+        # provider, operation, model, stream: positional (no dict of keywords)
+        exchange = Exchange(self.name, operation, _strip_models(path_model), operation == "stream_generate")
         if operation == "models":
             return exchange
         if not isinstance(body, dict):

@@ -498,7 +498,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     def decode_request(self, operation: str, body: Any, path_model: str = "") -> Exchange:
         """Decode a request body of `operation` (see the module docstring)."""
-        exchange = Exchange(provider=self.name, operation=operation, model=path_model)
+        exchange = Exchange(self.name, operation, path_model)  # provider, operation, model
         if operation == "models":
             return exchange
         if not isinstance(body, dict):

@@ -352,7 +352,7 @@ def decode_chat(body: dict[str, Any], exchange: Exchange, system: list[str]) -> 
             if media:
                 messages.append(Message(role="system", media=media))
             continue
-        message = Message(role="assistant" if role == "assistant" else "user", text=text, media=media)
+        message = Message("assistant" if role == "assistant" else "user", text, media)  # role, text, media
         if role == "assistant":
             refusal = raw.get("refusal")
             if isinstance(refusal, str) and refusal:

@@ -8,7 +8,7 @@ trace read its `record` once it is over. Nothing else carries per-request state.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -69,9 +69,10 @@ class Flow:
     # The request through the team gateway (gateway key or JWT, limits), when it is on.
     passage: Passage | None = None
 
-    async def send(self, message: MutableMapping[str, Any]) -> None:
-        """Send an ASGI message to the client, noting when the first answer byte went out."""
+    def send(self, message: MutableMapping[str, Any]) -> Awaitable[None]:
+        """Send an ASGI message to the client (awaited), noting when the first answer byte went out.
+        A plain function handing back the client's send: no coroutine of its own per message."""
         record = self.record
         if record.ttfb_ms is None and message["type"] == "http.response.body":
             record.ttfb_ms = (perf_counter() - self.started) * 1000.0
-        await self.client_send(message)
+        return self.client_send(message)

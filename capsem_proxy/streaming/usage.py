@@ -79,7 +79,7 @@ def sse_events(events: bytes) -> Iterator[bytes]:
     if may_be_disguised(events):
         yield from _split_events(events)
         return
-    lf_only = b"\r" not in events
+    lf_only = events.find(b"\r") == -1  # find: `bytes in bytes` raises and clears a TypeError
     boundary = b"\n\n" if lf_only else b"\r\n\r\n"
     end = len(events)
     while (at := events.rfind(USAGE_KEY, 0, end)) != -1:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from itertools import islice
 from typing import Any, cast
 
 import httptools
@@ -57,13 +58,17 @@ class Answer:
     __slots__ = (
         "_buffered", "_chunks", "_connection", "_error", "_head_bytes", "_headers_in", "_limit", "_parser",
         "_paused", "_raw_headers", "_waiter", "close_delimited", "complete", "content_encoding", "content_length",
-        "content_type", "headers", "keep_alive", "last_read", "status", "without_body",
+        "content_type", "headers", "keep_alive", "last_read", "on_body", "status", "without_body",
     )
 
     def __init__(self, connection: _Connection, silence_limit: float | None, now: float, without_body: bool) -> None:
         self._connection = connection
         self.without_body = without_body  # the answer to a HEAD request: headers only
         self.keep_alive = False
+        self._chunks: deque[bytes] = deque()
+        # llhttp hands each piece of body straight to the deque: a C call instead of a Python one per
+        # chunk of a chunked stream (an event each); `fed` accounts for them once per read.
+        self.on_body = self._chunks.append
         self._parser = httptools.HttpResponseParser(self)
         self._limit = silence_limit
         self.last_read = now
@@ -76,7 +81,6 @@ class Answer:
         self.content_encoding = b""
         self._head_bytes = 0
         self._headers_in: asyncio.Future[None] = connection.loop.create_future()
-        self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
@@ -122,14 +126,6 @@ class Answer:
         if not self._headers_in.done():
             self._headers_in.set_result(None)
 
-    def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._paused:
-            self._paused = True
-            self._connection.pause_reading()
-        self._wake()
-
     def on_message_complete(self) -> None:
         if self.status == 0:
             return  # the end of an informational answer
@@ -141,6 +137,8 @@ class Answer:
 
     def fed(self, data: bytes, now: float) -> None:
         self.last_read = now
+        chunks = self._chunks
+        before = len(chunks)
         try:
             self._parser.feed_data(data)
             if self.status == 0 and self._error is None:
@@ -154,6 +152,13 @@ class Answer:
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             self.fail(cause if isinstance(cause, ProtocolError) else ProtocolError(f"unreadable answer: {exc}"))
+        added = len(chunks) - before
+        if added:
+            self._buffered += len(chunks[-1]) if added == 1 else sum(map(len, islice(chunks, before, None)))
+            if self._buffered > _HIGH_WATER and not self._paused:
+                self._paused = True
+                self._connection.pause_reading()
+            self._wake()
 
     def disconnected(self, exc: BaseException | None) -> None:
         if self.complete:
@@ -182,9 +187,9 @@ class Answer:
 
     # -- what the caller asks
 
-    async def head(self) -> None:
-        """Wait until the status and headers are in."""
-        await self._headers_in
+    def head(self) -> asyncio.Future[None]:
+        """Done once the status and headers are in (awaited directly: no coroutine of its own)."""
+        return self._headers_in
 
     async def next_chunk(self) -> bytes:
         """All of the body that has arrived since the last call (the pieces of one read, a chunked
