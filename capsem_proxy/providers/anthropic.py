@@ -31,9 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
+from capsem_proxy.answer_decoding import BLANK_EVENT, UnreadableAnswer, event_data_json
 from capsem_proxy.errors import ErrorKind
 from capsem_proxy.exchange import Answer, Exchange, ToolUse, Usage
 from capsem_proxy.providers._decode_helpers import (
@@ -122,21 +120,12 @@ class _MessagesStreamDecoder(StreamDecoder):
         name = event.event
         if name == "ping":
             return []  # the SDK skips it without reading it
-        payload = event.data
-        data: Any = None
-        if payload[:1] == "{":
-            # Usual case: a JSON object, read at once (what the lenient reading reads first).
-            try:
-                data = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                data = None  # read leniently below
-        if data is None:
-            if not payload.strip():
-                return []  # the SDK skips it without reading it
-            try:
-                data = parse_answer_json(payload)
-            except UnreadableAnswer as exc:
-                return [UnreadableDelta(f"event data is {exc}")]
+        try:
+            data = event_data_json(event.data)
+        except UnreadableAnswer as exc:
+            return [UnreadableDelta(f"event data is {exc}")]
+        if data is BLANK_EVENT:
+            return []  # the SDK skips it without reading it
         if not isinstance(data, dict):
             return [UnreadableDelta("event data is not a JSON object")]
         kind = data.get("type")

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from capsem_proxy.answer_decoding import UnreadableAnswer, parse_answer_json
+from capsem_proxy.answer_decoding import BLANK_EVENT, UnreadableAnswer, event_data_json, parse_answer_json
 from capsem_proxy.errors import ErrorKind
 from capsem_proxy.exchange import Answer, Exchange, MediaPart, ToolUse, Usage
 from capsem_proxy.providers._decode_helpers import (
@@ -170,10 +170,6 @@ def _block_reason(body: dict[str, Any]) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-# What `feed` holds before an event's data is read (None is a JSON value).
-_UNREAD = object()
-
-
 class _GenerateStreamDecoder(StreamDecoder):
     """One GenerateContentResponse per event (SSE `data:` or JSON-array element)."""
 
@@ -183,21 +179,12 @@ class _GenerateStreamDecoder(StreamDecoder):
         self._next_index = 0
 
     def feed(self, event: StreamEvent) -> list[Delta]:
-        text = event.data
-        data: Any = _UNREAD
-        if text[:1] == "{":
-            # Usual case: a JSON object, read at once (what the lenient reading reads first).
-            try:
-                data = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                data = _UNREAD  # read leniently below
-        if data is _UNREAD:
-            if not text.strip():
-                return []
-            try:
-                data = parse_answer_json(text)
-            except UnreadableAnswer as exc:
-                return [UnreadableDelta(f"event data is {exc}")]
+        try:
+            data = event_data_json(event.data)
+        except UnreadableAnswer as exc:
+            return [UnreadableDelta(f"event data is {exc}")]
+        if data is BLANK_EVENT:
+            return []
         out: list[Delta] = []
         if isinstance(data, dict):
             self._response(data, out)
