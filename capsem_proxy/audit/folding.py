@@ -29,13 +29,18 @@ from capsem_proxy.audit.rows import COLUMN_NAMES
 from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.hooks import RequestContext
 
-__all__ = ["FOLDED_FIELDS", "FOLD_MAX", "fold_allowed", "folded_decisions", "folded_json"]
+__all__ = [
+    "FOLDED_CONSTANTS", "FOLDED_FIELDS", "FOLD_MAX", "FROM_REQUEST", "fold_allowed", "folded_decisions", "folded_json",
+]
 
 # Distinct entries one request row holds; a request offering more hooks x policies x reasons writes
 # the rest as rows (bounds the column however many policies run).
 FOLD_MAX = 16
 # What an entry holds, in order (each a decision column).
 FOLDED_FIELDS = ("decision_id", "hook", "policy", "reason", "latency_ms", "recorded_at", "count", "model")
+# The other decision columns of a folded decision: those its request row holds, and those every one shares.
+FROM_REQUEST = ("request_id", "tenant_id", "session_id", "agent_id", "provider", "operation")
+FOLDED_CONSTANTS: dict[str, Any] = {"verdict": "ALLOW", "details": "", "subject": "", "shadow": False}
 # Texts longer than this are not folded (the caps of bounds.py would cut them; rows cap them).
 _LONGEST_TEXT = 64
 _ALLOW = Verdict.ALLOW
@@ -82,22 +87,18 @@ def folded_json(context: RequestContext) -> str | None:
     return orjson.dumps(list(folded.values())).decode() if folded else None
 
 
-_DECISION_OF_REQUEST = ("request_id", "tenant_id", "session_id", "agent_id", "provider", "operation")
-
-
 def folded_decisions(request: dict[str, Any], allowed: str | None) -> list[dict[str, Any]]:
     """The decision rows (as queries return them) folded into a request row (`request`, as queries
     return it, and its `allowed` column)."""
     if not allowed:
         return []
-    shared = {name: request[name] for name in _DECISION_OF_REQUEST}
+    shared = {name: request[name] for name in FROM_REQUEST} | FOLDED_CONSTANTS
     rows = []
     for entry in orjson.loads(allowed):
-        fields = dict(zip(FOLDED_FIELDS, entry, strict=True))
+        fields = dict(zip(FOLDED_FIELDS, entry, strict=True)) | shared
         row: dict[str, Any] = {"seq": request["seq"]}
         for name in COLUMN_NAMES["decisions"]:
-            row[name] = shared[name] if name in shared else fields.get(name)
-        row.update(verdict="ALLOW", details="", subject="", shadow=False)
+            row[name] = fields[name]
         row["prev_hash"], row["hash"] = request["prev_hash"], request["hash"]
         rows.append(row)
     return rows

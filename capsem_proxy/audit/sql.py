@@ -9,7 +9,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from capsem_proxy.audit.chain import ChainRow, ChainStart, StoredHead
-from capsem_proxy.audit.folding import FOLD_MAX, FOLDED_FIELDS
+from capsem_proxy.audit.folding import FOLD_MAX, FOLDED_CONSTANTS, FOLDED_FIELDS, FROM_REQUEST
 from capsem_proxy.audit.query import (
     BLOCKING_VERDICTS,
     MAX_SCAN,
@@ -62,15 +62,14 @@ def folded_decisions_source(dialect: Dialect) -> str:
     """The ALLOW decisions folded into request rows (folding.py) as a FROM item with the columns of
     the decisions table: a folded decision takes its request row's seq, hashes and ids."""
     casts = dict(dialect.typed)
-    folded_of_request = ("request_id", "tenant_id", "session_id", "agent_id", "provider", "operation")
-    constant = {"verdict": "'ALLOW'", "details": "''", "subject": "''",
-                "shadow": "false" if dialect.numbered_params else "0"}
+    false = "false" if dialect.numbered_params else "0"
     picks = ["fr.seq"]
     for name in COLUMN_NAMES["decisions"]:
-        if name in folded_of_request:
+        if name in FROM_REQUEST:
             picks.append(f"fr.{name}")
-        elif name in constant:
-            picks.append(constant[name])
+        elif name in FOLDED_CONSTANTS:
+            value = FOLDED_CONSTANTS[name]
+            picks.append(false if value is False else "'" + value.replace("'", "''") + "'")
         else:
             item = dialect.json_item.format(index=FOLDED_FIELDS.index(name))
             picks.append(item + casts.get(_FOLDED_KIND.get(name, "text"), ""))
@@ -197,6 +196,12 @@ def _conditions(table: str, q: AuditQuery, param: _Params, *, paging: bool = Tru
     return [*_indexed_conditions(table, q, param, paging=paging), *_other_conditions(table, q, param)]
 
 
+def _ordering(table: str, order: str) -> str:
+    """The order of a table's rows by seq; decisions folded into one request share its seq, and their
+    ids (made in sequence) order them."""
+    return f"seq {order}" if table == "requests" else f"seq {order}, decision_id {order}"
+
+
 def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
@@ -250,8 +255,7 @@ class Statements:
         folded into the request row it reaches (they share its seq; see SQLQueries.query_decisions)."""
         param = _Params(self.dialect)
         order = "ASC" if q.oldest_first else "DESC"
-        # Decisions folded into one request share its seq: their ids (made in sequence) order them.
-        ordering = f"seq {order}" if table == "requests" else f"seq {order}, decision_id {order}"
+        ordering = _ordering(table, order)
         limit = q.capped_limit if table == "requests" else q.capped_limit + FOLD_MAX
         columns = _columns(table)
         by_seq = f"seq {order}"
@@ -267,8 +271,8 @@ class Statements:
         """How many rows the inner scan of `rows` examines, and its last seq in the query's order."""
         param = _Params(self.dialect)
         order, edge = ("ASC", "MAX") if q.oldest_first else ("DESC", "MIN")
-        ordering = f"seq {order}" if table == "requests" else f"seq {order}, decision_id {order}"
-        inner = self._top(table, lambda: _where(_indexed_conditions(table, q, param)), ordering, MAX_SCAN,
+        where = lambda: _where(_indexed_conditions(table, q, param))  # noqa: E731 - one placeholder per FROM item
+        inner = self._top(table, where, _ordering(table, order), MAX_SCAN,
                           "seq" if table == "requests" else "seq, decision_id", f"seq {order}", q)
         return f"SELECT COUNT(*), {edge}(seq) FROM ({inner}) AS scanned", param.values
 
