@@ -1,0 +1,107 @@
+"""Data written out in plain words in a URL: an e-mail address, a card or social security number,
+a key of a well-known format, "password is ...", or a sentence (a summary of the conversation,
+percent-encoded or joined with `+`), where ordinary URLs hold single words, ids and short search
+queries.
+
+Every check is a bounded scan of one component (a query value, a path segment, a fragment): the
+expressions have no nested repetition, so their cost is linear in the component's length.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["plain_data", "prose_data"]
+
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}\b", re.IGNORECASE)
+# Card numbers written in groups, and US social security numbers (a bare run of digits is an id).
+_CARD = re.compile(r"\b\d{4}(?:[ -]\d{4}){3}\b|\b\d{4}[ -]\d{6}[ -]\d{5}\b")
+_SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+# Keys with a prefix their issuer reserves (the secrets detector knows many more; these are the
+# ones an answer is asked to carry out most often).
+_KEY = re.compile(
+    r"(?<![A-Za-z0-9])(?:AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|sk-(?:proj-|live-|test-|ant-)?[A-Za-z0-9_-]{16,}|"
+    r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}|"
+    r"glpat-[A-Za-z0-9_-]{16,}|sk_live_[A-Za-z0-9]{16,}|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,})"
+)
+# A secret named and given: "password is hunter2", "api_key: ...", "pin=1234".
+_NAMED_SECRET = re.compile(
+    r"(?i)\b(?:pass(?:word|wd|phrase|code)?|pwd|pin|otp|api[ _-]?key|secret|token|ssn|cvv|credentials?)"
+    r"(?:\s{1,3}(?:is|was)\s{1,3}|\s{0,3}[:=]\s{0,3})[^\s&]{3,}"
+)
+# Words of a sentence about a person or a conversation: a search query rarely holds them.
+_ABOUT_SOMEONE = frozenset({
+    "user", "user's", "users", "asked", "asks", "said", "says", "told", "wants", "conversation", "chat", "summary",
+    "ssn", "secret", "secrets", "diagnosis", "salary",
+    "born", "lives", "name:", "address:", "credentials", "discussed", "mentioned", "prompt", "assistant",
+})
+# Words a sentence holds and a list of terms (a search query, a docs anchor) mostly does not.
+_FUNCTION_WORDS = frozenset({
+    "the", "a", "an", "is", "are", "was", "and", "to", "of", "in", "on", "for", "with", "about", "my", "his", "her",
+    "their", "i", "he", "she", "they", "we", "you", "that", "this", "it", "has", "have", "at", "from",
+})
+# Sentences: this many words at least, more when nothing else marks them as data.
+_MIN_MARKED_WORDS = 5
+_MIN_WORDS = 10
+_MIN_LETTERS = 20
+_MAX_SCANNED = 4096
+# A rot13 or backwards sentence shows this many function words once turned back.
+_MIN_TURNED_FUNCTION_WORDS = 3
+_ROT13 = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm"
+)
+_JOINERS = re.compile(r"[_-]+")
+
+
+def _sentence(words: list[str], *, marked: bool) -> bool:
+    lowered = [word.lower().strip(".,;!?\"'()") for word in words]
+    if len(words) >= _MIN_WORDS and len(_FUNCTION_WORDS.intersection(lowered)) >= 2:
+        return True
+    if not marked:
+        return False
+    if any(word in _ABOUT_SOMEONE for word in lowered):
+        return True
+    return any(word[-1] in ",;:" or (word[-1] == "." and len(word) > 2) for word in words[:-1])
+
+
+def prose_data(text: str) -> bool:
+    """True when `text` (decoded, with spaces) reads as a sentence carrying someone's data rather
+    than a search query: ten words, or five with a word about a person or a conversation or with
+    punctuation between clauses (ten words need two function words: a list of terms is no
+    sentence). A sentence in rot13 or written backwards counts too (told by its function words,
+    which only appear once it is turned back)."""
+    head = text[:_MAX_SCANNED]
+    words = head.split()
+    if len(words) < _MIN_MARKED_WORDS or sum(char.isalpha() for char in head) < _MIN_LETTERS:
+        return False
+    if _sentence(words, marked=True):
+        return True
+    plain = len(_FUNCTION_WORDS.intersection(word.lower() for word in words))
+    for turned in (head.translate(_ROT13), head[::-1]):
+        turned_words = turned.split()
+        found = len(_FUNCTION_WORDS.intersection(word.lower().strip(".,;!?") for word in turned_words))
+        if found >= _MIN_TURNED_FUNCTION_WORDS and found > plain:
+            return _sentence(turned_words, marked=True) or len(turned_words) >= _MIN_MARKED_WORDS
+    return False
+
+
+def plain_data(text: str, *, sentences: bool = True, joined: bool = False) -> bool:
+    """True when `text` (one decoded URL component) holds data written out: an e-mail address, a
+    card or social security number, a key of a known format, a secret named and given, or (with
+    `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence whose words
+    are joined by `_` or `-` (in a query value: in a path, that is a slug)."""
+    text = text[:_MAX_SCANNED]
+    if "@" in text and _EMAIL.search(text):
+        return True
+    if any(char.isdigit() for char in text) and (_CARD.search(text) or _SSN.search(text)):
+        return True
+    if _KEY.search(text) or _NAMED_SECRET.search(text):
+        return True
+    if not sentences:
+        return False
+    if " " in text:
+        return prose_data(text)
+    # Words joined by `_` or `-` (`the_user_asked_about_...`): a long run of them only.
+    if joined and text.count("_") + text.count("-") >= _MIN_WORDS - 1:
+        return _sentence(_JOINERS.sub(" ", text).split(), marked=False)
+    return False
