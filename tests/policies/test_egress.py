@@ -292,6 +292,11 @@ def _b32(text: str) -> str:
         "https://t.io/c?t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",  # a JWT
         "https://t.io/c?v=the_user_is_called_alice_and_she_lives_in_berlin",
         "https://t.io/c?x=%68%75%6e%74%65%72%32%2d%70%77",  # needless escapes
+        "https://t.io/c?p=%2B1-555-123-4567",  # a phone number
+        "https://t.io/c?p=+14155552671",
+        "https://t.io/c?pw=f7%23kd9Q%21",  # a password
+        "https://t.io/c?q=Erlang%20is%20a%20general-purpose%20programming%20language.",  # a sentence as written
+        "https://t.io/c?q=Der%20Benutzer%20wohnt%20in%20Berlin%20und%20seine%20Nummer%20ist%20die%20alte",
     ],
 )
 def test_data_in_a_url_is_found_in_every_form_and_place(url):
@@ -343,6 +348,11 @@ SIGNED_CLOUDFRONT = (
         "https://learn.acme-docs.com/en-us/dynamics365/fin-ops-core/dev-itpro/dev-ref/xpp-language-reference",
         "https://maps.acme-geo.com/@59.9139,10.7522,12z/data=!3m1!4b1",
         "https://forum.acme.dev/t/cannot-install-package-on-windows-11/12345/7",
+        "https://en.wikipedia-mirror.org/wiki/Python_(programming_language)",
+        "https://www.acme-maps.com/maps/place/Oslo/data=!3m1!4b1!4m6",
+        "https://status.acme.dev/history?from=2024-01-02&to=2024-02-01&v=1.2.3-beta.4",
+        "https://api.acme.dev/v1/events?since=1700000000000&filter=status:open",
+        "https://www.acme-search.com/search?q=Best+pizza+in+town&hl=en",
     ],
 )
 def test_ordinary_urls_carry_no_data(url):

@@ -193,7 +193,10 @@ def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
             continue
         for item in (key, value):
             if item and (_has_blob(item, limits, 1) or plain_data(
-                    unquote_plus(item) if "%" in item or "+" in item else item, joined=True)):
+                    unquote_plus(item) if "%" in item or "+" in item else item, joined=True, passwords=query)):
+                return True
+            # A `+` may be a space or itself (`+14155552671`, a phone number left unescaped).
+            if "+" in item and plain_data(unquote(item), sentences=False):
                 return True
         if value:
             values.append(unquote(value) if "%" in value else value)

@@ -17,6 +17,14 @@ _EMAIL = re.compile(r"[\w.+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]
 # Card numbers written in groups, and US social security numbers (a bare run of digits is an id).
 _CARD = re.compile(r"\b\d{4}(?:[ -]\d{4}){3}\b|\b\d{4}[ -]\d{6}[ -]\d{5}\b")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+# Phone numbers: international (`+44 20 7946 0958`), with an area code in brackets, or NANP groups
+# (a date or a version has fewer digits per group).
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{10,15}\b|\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|"
+    r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w.-]?\d)"
+)
+# Characters of a password that ids, slugs and search words do not hold.
+_PASSWORD_SYMBOLS = frozenset("!#$^*()|;'\"<>\\`?&%")
 # Keys with a prefix their issuer reserves (the secrets detector knows many more; these are the
 # ones an answer is asked to carry out most often).
 _KEY = re.compile(
@@ -39,10 +47,15 @@ _ABOUT_SOMEONE = frozenset({
 _FUNCTION_WORDS = frozenset({
     "the", "a", "an", "is", "are", "was", "and", "to", "of", "in", "on", "for", "with", "about", "my", "his", "her",
     "their", "i", "he", "she", "they", "we", "you", "that", "this", "it", "has", "have", "at", "from",
+    "der", "die", "das", "und", "ist", "ein", "eine", "le", "la", "les", "et", "est", "des", "une", "el", "los",
+    "las", "y", "es", "de", "que", "un", "il", "e", "di", "o", "do", "da", "em", "het", "een", "en", "ik",
 })
 # Sentences: this many words at least, more when nothing else marks them as data.
 _MIN_MARKED_WORDS = 5
 _MIN_WORDS = 10
+_MIN_SENTENCE_WORDS = 6
+_STATEMENT_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "had", "will", "ist", "sind", "est", "sont",
+                              "es", "son", "è", "é"})
 _MIN_LETTERS = 20
 _MAX_SCANNED = 4096
 # A rot13 or backwards sentence shows this many function words once turned back.
@@ -59,6 +72,11 @@ def _sentence(words: list[str], *, marked: bool) -> bool:
         return True
     if not marked:
         return False
+    # A statement as written (its full stop is often cut with the URL's end): six words, a capital
+    # first and a verb such as "is" (a title or a search has a capital but rarely the verb).
+    if (len(words) >= _MIN_SENTENCE_WORDS and words[0][:1].isupper() and not _STATEMENT_VERBS.isdisjoint(lowered)
+            and sum(word[:1].isupper() for word in words[1:]) <= 1):
+        return True
     if any(word in _ABOUT_SOMEONE for word in lowered):
         return True
     return any(word[-1] in ",;:" or (word[-1] == "." and len(word) > 2) for word in words[:-1])
@@ -85,17 +103,31 @@ def prose_data(text: str) -> bool:
     return False
 
 
-def plain_data(text: str, *, sentences: bool = True, joined: bool = False) -> bool:
+def _password_like(text: str) -> bool:
+    """A short run mixing upper- and lower-case letters, symbols ids never hold, and a digit or a
+    second such symbol (`f7#kd9Q!`): a password, not an id (`dQw4w9WgXcQ`) or a word (`Hello!`)."""
+    if not 6 <= len(text) <= 64 or text[0] in "{[":
+        return False
+    symbols = sum(char in _PASSWORD_SYMBOLS for char in text)
+    if not symbols or not any(char.isupper() for char in text) or not any(char.islower() for char in text):
+        return False
+    return symbols >= 2 or any(char.isdigit() for char in text)
+
+
+def plain_data(text: str, *, sentences: bool = True, joined: bool = False, passwords: bool = False) -> bool:
     """True when `text` (one decoded URL component) holds data written out: an e-mail address, a
     card or social security number, a key of a known format, a secret named and given, or (with
     `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence whose words
-    are joined by `_` or `-` (in a query value: in a path, that is a slug)."""
+    are joined by `_` or `-` (in a query value: in a path, that is a slug); with `passwords`, a run
+    that looks like a password (in a query value: a path holds `Python_(programming_language)`)."""
     text = text[:_MAX_SCANNED]
     if "@" in text and _EMAIL.search(text):
         return True
     if any(char.isdigit() for char in text) and (_CARD.search(text) or _SSN.search(text)):
         return True
-    if _KEY.search(text) or _NAMED_SECRET.search(text):
+    if _KEY.search(text) or _NAMED_SECRET.search(text) or _PHONE.search(text):
+        return True
+    if passwords and " " not in text and _password_like(text):
         return True
     if not sentences:
         return False
