@@ -292,6 +292,10 @@ def _b32(text: str) -> str:
         "https://t.io/c?t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",  # a JWT
         "https://t.io/c?v=the_user_is_called_alice_and_she_lives_in_berlin",
         "https://t.io/c?x=%68%75%6e%74%65%72%32%2d%70%77",  # needless escapes
+        "https://t.io/c?h=%26%23104%3B%26%23101%3B%26%23108%3B%26%23108%3B%26%23111%3B",  # HTML entities
+        "https://t.io/c?h=%5Cx68%5Cx75%5Cx6e%5Cx74%5Cx65%5Cx72",  # \\x escapes
+        "https://t.io/c?h=%u0068%u0075%u006e%u0074",  # %u escapes
+        "https://t.io/c?b=01101000+01110101+01101110+01110100+01100101+01110010",  # binary
         "https://t.io/c?p=%2B1-555-123-4567",  # a phone number
         "https://t.io/c?p=+14155552671",
         "https://t.io/c?pw=f7%23kd9Q%21",  # a password

@@ -32,8 +32,13 @@ _BASE32_RUN = re.compile(r"[A-Za-z0-9]{13,}={0,6}")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{12,}")
 # An escape of a character that never needs one (a letter, a digit, `-._~`): deliberate encoding.
 _NEEDLESS_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])")
-# Quoted-printable (`=48=65=6C`): several escapes in a row, which no query parameter list writes.
-_QUOTED_PRINTABLE = re.compile(r"(?:=[0-9A-F]{2}){4}")
+# Text escaped character by character in a way URLs never need: quoted-printable (`=48=65`), HTML
+# entities (`&#104;&#x65;`), `\x68`, `%u0068` and `\u0068` escapes, four or more in a row.
+_CHARACTER_ESCAPES = re.compile(
+    r"(?:=[0-9A-Fa-f]{2}){4}|(?:&#(?:x[0-9A-Fa-f]{2,4}|\d{2,5});){4}|(?:\\x[0-9A-Fa-f]{2}){4}|(?:[%\\]u[0-9A-Fa-f]{4}){4}"
+)
+# Bytes written in binary (`01101000 01100101 ...`).
+_BINARY = re.compile(r"(?:[01]{8}[ ,.;:|+_-]?){4}")
 # A piece of a blob cut into several parameters, path segments or host labels.
 _CHUNK = re.compile(r"[A-Za-z0-9+/_\-]{2,}={0,2}")
 # Pre-signed URL schemes: (a parameter only that scheme sends, the parameters it signs with).
@@ -139,6 +144,9 @@ def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
     if len(_NEEDLESS_ESCAPE.findall(value)) >= limits.min_escaped_chars:
         return True
     decoded = unquote(value) if "%" in value else value
+    if ("0" in decoded and "1" in decoded and _BINARY.search(decoded)) or (
+            ("\\" in decoded or "&#" in decoded) and _CHARACTER_ESCAPES.search(decoded)):
+        return True
     # A path may hold a SHA-256 in hex (64 digits): random hex there must be longer still.
     hex_chars = limits.min_hex_chars * factor + (32 if factor > 1 else 0)
     for run in _HEX_RUN.findall(decoded):
@@ -176,7 +184,7 @@ def _signed_parameters(names: set[str]) -> frozenset[str]:
 def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
     """A query (or a fragment written as one) holds data: in a key or value, cut across values,
     or longer than a query needs."""
-    if _QUOTED_PRINTABLE.search(part):
+    if _CHARACTER_ESCAPES.search(part):
         return True
     if query and len(part) > limits.max_query_chars and not any(
             marker in part.lower() for marker in ("signature", "sig=", "key-pair-id")):
