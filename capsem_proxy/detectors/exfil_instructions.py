@@ -106,11 +106,16 @@ _ADDRESSED = re.compile(
     rf"{_AI}\b(?:\s*[,:!]|\s+(?:reading|processing|parsing|summari[sz]ing|that reads|must|should|needs? to|"
     rf"have to|are required|is required|please))"
 )
-# A header posing as the system or the operator ("System note:", "[system]", "<|im_start|>system").
+# A header posing as the system or the operator ("System note:", "[system]", "<|im_start|>system")
+# followed by an order.
 _SYSTEM_HEADER = re.compile(
-    r"(?:\[\s*system\s*\]|<\s*/?\s*system\s*>|\|im_start\|>\s*system|#{2,}\s*system\b|"
-    r"\b(?:system|admin(?:istrator)?|operator|developer) "
-    r"(?:note|message|instructions?|override|notice|update)\s*[:\]>!-])"
+    r"(?:\[\s*system\s*\](?:\(#?\w*\))?|<\s*/?\s*system\s*>|\|im_start\|>\s*system|#{2,}\s*system\b|"
+    r"\b(?:system|admin(?:istrator)?|operator|developer) (?:note|message|instructions?|override|notice|update)"
+    r"\s*[:\]>!-])"
+    # ... giving an order: a notice of maintenance under such a header is no instruction.
+    r"\s*(?:please |you must |always |now |first,? )?(?:send|forward|post|upload|submit|transmit|e-?mail|share|"
+    r"visit|open|navigate|fetch|load|call|append|add|include|embed|render|display|show|print|output|write|"
+    r"summari[sz]e|take|collect|gather|extract|read|find|use|run|execute|ignore|forget|copy|paste|insert|encode)\b"
 )
 # Data sent by a command line: a file or the environment handed to curl, wget or a socket.
 _COMMAND_UPLOAD = re.compile(

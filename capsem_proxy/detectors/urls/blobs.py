@@ -53,6 +53,9 @@ _SIGNING_SCHEMES = (
 _MAX_SCANNED = 8192
 # Path segments read (a path of more is read from its start only; each segment costs a few scans).
 _MAX_SEGMENTS = 128
+# Subdomain labels joined to read data cut across them (a DNS name has at most 127 labels; data
+# sent this way uses a few).
+_MAX_LABELS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +84,15 @@ def _looks_base64(run: str) -> bool:
 
 
 def _readable(data: bytes, least: int) -> bool:
-    """`data` is text of at least `least` characters: UTF-8, every character printable, some letters."""
+    """`data` is text of at least `least` characters: UTF-8, every character printable, half of them
+    letters or digits (`ssn 219-09-9999` is data; random bytes are almost never all printable)."""
     if len(data) < least:
         return False
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return text.isprintable() and sum(char.isalpha() for char in text) * 4 >= len(text)
+    return text.isprintable() and sum(char.isalnum() for char in text) * 2 >= len(text)
 
 
 def _base64_text(run: str, least: int) -> bool:
@@ -236,6 +240,9 @@ def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
         for label in labels:
             if len(label) >= 32 or _has_blob(label, limits, 1):
                 return True
-        if len(labels) >= 2 and _chunked([label.replace("-", "") for label in labels], limits):
-            return True
+        # Data cut across labels comes first, the collector's own labels after it: each run of
+        # labels from the first is read joined (`6d79207061.7373776f7264.x.collector.net`).
+        for end in range(2, min(len(labels), _MAX_LABELS) + 1):
+            if _encoded_text("".join(labels[:end]).replace("-", ""), limits.min_encoded_text_bytes):
+                return True
     return False
