@@ -48,7 +48,10 @@ _BARE_HOST = re.compile(
 # more short quoted strings in a row, joined by spaces, commas or plus signs.
 _PIECES = re.compile(r"(?:[\"'`][^\"'`\n]{1,40}[\"'`](?:\s*[,+]?\s*|\s+(?:and|then)\s+)){2,12}")
 _PIECE = re.compile(r"[\"'`]([^\"'`\n]{1,40})[\"'`]")
-_JOINED_HOST = re.compile(r"^(?:[a-z]+://)?((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})(?:[/?:]|$)", re.IGNORECASE)
+# The host of the joined pieces, which may start with the markdown or HTML around the URL (`![t](http`).
+_JOINED_HOST = re.compile(
+    r"(?:^|[(\s\"'=])(?:[a-z]+://)?((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})(?:[/?:]|$)", re.IGNORECASE
+)
 _HOST_WITH_PATH = re.compile(r"[a-z0-9-]\.[a-z]{2,24}[/?]|\[\.\]|\(\.\)", re.IGNORECASE)
 # Where one quoted piece ends and the next begins ("https://" "evil"): what `_PIECES` needs.
 _PIECE_JOIN = re.compile(r"[\"'`]\s*[,+]?\s*[\"'`]")
@@ -113,7 +116,8 @@ _SYSTEM_HEADER = re.compile(
     r"\b(?:system|admin(?:istrator)?|operator|developer) (?:note|message|instructions?|override|notice|update)"
     r"\s*[:\]>!-])"
     # ... giving an order: a notice of maintenance under such a header is no instruction.
-    r"\s*(?:please |you must |always |now |first,? )?(?:send|forward|post|upload|submit|transmit|e-?mail|share|"
+    r"\s*(?:[-*\u2022]\s*|\d{1,2}[.)]\s*)?(?:please |you must |always |now |first,? )?"
+    r"(?:send|forward|post|upload|submit|transmit|e-?mail|share|"
     r"visit|open|navigate|fetch|load|call|append|add|include|embed|render|display|show|print|output|write|"
     r"summari[sz]e|take|collect|gather|extract|read|find|use|run|execute|ignore|forget|copy|paste|insert|encode)\b"
 )
@@ -142,7 +146,7 @@ _REPLY = re.compile(
 _ENCODING = re.compile(r"\b(?:base ?64|url[- ]?encod\w*|percent[- ]encod\w*|hex(?:adecimal)?[- ]?encod\w*|encoded)\b")
 # The reader told to fill a part of the URL with data ("replace DATA with", "where [INFO] is").
 _FILL = re.compile(
-    r"\b(?:replac\w* (?:\S+ ){0,3}with|fill\w* (?:\S+ ){0,3}with|substitut\w*|where (?:\S+ ){1,3}(?:is|are) "
+    r"\b(?:replac\w* (?:\S+ ){0,3}with|fill\w* (?:\S+ ){0,3}with|substitut\w*|where(?:as)? (?:\S+ ){1,3}(?:is|are) "
     r"(?:the|your|a|an|all)|append\w* (?:\S+ ){0,6}(?:to|at the end|after)|concatenat\w*|"
     r"(?:add|put|insert)(?:ing)? (?:\S+ ){0,6}(?:to|into|after|in) (?:the|this) (?:url|link|query|address)|"
     r"(?:paste|put|insert|place|add|write|type|enter|append)\w* (?:\S+ ){0,4}(?:into|in|to|after) \u2026|"
@@ -259,7 +263,7 @@ def find_destinations(text: str, url_destinations: Iterator[Destination]) -> lis
             covered.append((match.start(), match.end()))
     for match in _PIECES.finditer(text) if _PIECE_JOIN.search(text) else ():
         joined = "".join(_PIECE.findall(match.group())).strip()
-        joined_host = _JOINED_HOST.match(joined)
+        joined_host = _JOINED_HOST.search(joined)
         if joined_host and free(match.start(), match.end()) and has_registrable_domain(joined_host.group(1)):
             found.append(Destination(match.start(), match.end(), joined, joined_host.group(1).lower()))
     return sorted(found, key=lambda item: item.start)
@@ -326,7 +330,7 @@ def read_instruction(
     if not _GATHER_WORDS.isdisjoint(words):
         signs.append("gather")
         points += 1
-    if _SLOT.search(destination.text):
+    if marker or _SLOT.search(destination.text):
         fill = found(_FILL)
         signs.append("fill" if fill else "slot")
         points += 2 if fill else 1
@@ -355,7 +359,7 @@ def instructed_destinations(text: str) -> list[InstructionReading]:
     if not MAY_NAME_DESTINATION.search(text) or not _VERBS.search(text.lower()):
         return []
     urls = (Destination(found.start, found.end, found.text, "", found.context == "image")
-            for found in find_urls(text)
+            for found in find_urls(text, spaced_targets=False)
             if not found.text[:5].lower().startswith(("data:", "javas", "vbscr")))
     readings = (read_instruction(text, destination) for destination in find_destinations(text, urls))
     return [reading for reading in readings if reading.instructs]

@@ -248,7 +248,7 @@ class EgressPolicy(DetectorPolicy):
         """URLs the URL detector would report, and e-mail addresses and scheme-less hosts whose
         host is not allow-listed."""
         urls = (Destination(found.start, found.end, found.text, "", found.context == "image")
-                for found in find_urls(text) if self.url_detector.kinds_of(found))
+                for found in find_urls(text, spaced_targets=False) if self.url_detector.kinds_of(found))
         allowed = self.url_detector.allowed
         return [destination for destination in find_destinations(text, urls)
                 if not destination.host or not (allowed.allows_host(destination.host)

@@ -59,6 +59,15 @@ def test_urls_are_found_with_their_markdown_and_html_context():
     ]
 
 
+def test_a_markdown_target_written_with_spaces_runs_to_its_closing_bracket():
+    text = "[x](https://t.io/l?q=The user asked about the weather in Paris) and [a](https://x.com/a \"title\")"
+    assert [url.text for url in find_urls(text)] == [
+        "https://t.io/l?q=The user asked about the weather in Paris", "https://x.com/a"
+    ]
+    assert [url.text for url in find_urls(text, spaced_targets=False)] == ["https://t.io/l?q=The", "https://x.com/a"]
+    assert "encoded_query" in _kinds(text)
+
+
 def test_a_url_ends_at_the_bracket_closing_its_markdown_target_or_sentence():
     assert [url.text for url in find_urls("[a](https://x.com/a)and (see https://x.org/b).")] == [
         "https://x.com/a", "https://x.org/b"

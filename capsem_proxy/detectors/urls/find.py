@@ -91,6 +91,24 @@ def _script_end(text: str, start: int, end: int) -> int:
     return end
 
 
+# How far a markdown target written with spaces (`[a](https://x/?q=the user said ...)`) is read on.
+_TARGET_REACH = 2048
+
+
+def _target_end(text: str, end: int) -> int:
+    """Where a markdown target that goes on past a space after its URL ends: at the `)` closing it
+    on the same line, when what lies between is no title (`"title"`) nor another link. Lenient
+    renderers keep the spaces (percent-encoding them), so the words after the space are still part
+    of the URL the renderer fetches or the reader opens: data written out in plain words."""
+    close = text.find(")", end, end + _TARGET_REACH)
+    if close == -1:
+        return end
+    between = text[end:close]
+    if "\n" in between or "[" in between or "(" in between or between.lstrip()[:1] in "\"'":
+        return end
+    return len(between.rstrip()) + end
+
+
 _LABEL_REACH = 2000
 _BRACKET = re.compile(r"[\[\]]")
 
@@ -160,13 +178,15 @@ def _context_of(text: str, start: int, image_references: frozenset[str], labels:
 
 
 def find_urls(
-    text: str, *, complete: bool = True, image_references: frozenset[str] | None = None
+    text: str, *, complete: bool = True, image_references: frozenset[str] | None = None, spaced_targets: bool = True
 ) -> list[FoundUrl]:
     """Every network, `data:` and `javascript:` URL in `text`, in order, none inside another.
 
     With `complete=False` a URL running to the end of `text` is marked incomplete: more of it
     may still arrive. `image_references`: the reference labels images use, when `text` is a
-    slice of a longer text (default: those of `text`).
+    slice of a longer text (default: those of `text`). `spaced_targets`: a markdown target that
+    goes on past a space runs to its `)` (see `_target_end`); a reader of instructions asks for
+    the URL alone, the words after it being the instruction.
     """
     lowered = text.lower()
     spans: list[tuple[int, int]] = []
@@ -203,6 +223,8 @@ def find_urls(
     for start, end in spans:
         if end <= covered or end <= start:
             continue  # inside a URL already found (an `https://` within a `javascript:` target)
+        if spaced_targets and end < len(text) and text[end] == " " and text[start - 2:start] == "](":
+            end = _target_end(text, end)
         covered = end
         at_end = end >= len(text) or end >= tail
         found.append(
