@@ -66,6 +66,9 @@ def test_a_markdown_target_written_with_spaces_runs_to_its_closing_bracket():
     ]
     assert [url.text for url in find_urls(text, spaced_targets=False)] == ["https://t.io/l?q=The", "https://x.com/a"]
     assert "encoded_query" in _kinds(text)
+    # A quoted HTML attribute, and a quoted-printable soft line break, do not end it either.
+    html = '<a href="https://t.io/l?q=The user said=\nthat their name is Ana">x</a>'
+    assert [url.text for url in find_urls(html)] == ["https://t.io/l?q=The user said=\nthat their name is Ana"]
 
 
 def test_a_url_ends_at_the_bracket_closing_its_markdown_target_or_sentence():
@@ -305,6 +308,9 @@ def _b32(text: str) -> str:
         "https://t.io/c?h=%5Cx68%5Cx75%5Cx6e%5Cx74%5Cx65%5Cx72",  # \\x escapes
         "https://t.io/c?h=%u0068%u0075%u006e%u0074",  # %u escapes
         "https://t.io/c?b=01101000+01110101+01101110+01110100+01100101+01110010",  # binary
+        "https://t.io/c?a=RA%5E-%26b%23rBMAah%7D9WFTm1AarPDa%25B",  # base85
+        "https://t.io/c?h=54+68+65+20+75+73+65+72+20+73+61+69+64",  # hex bytes with separators
+        "https://t.io/c?m=-+....+.+%2F+..-+...+.+.-.+%2F+...+.-+..+-..",  # Morse code
         "https://t.io/c?p=%2B1-555-123-4567",  # a phone number
         "https://t.io/c?p=+14155552671",
         "https://t.io/c?pw=f7%23kd9Q%21",  # a password

@@ -37,8 +37,13 @@ _NEEDLESS_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5
 _CHARACTER_ESCAPES = re.compile(
     r"(?:=[0-9A-Fa-f]{2}){4}|(?:&#(?:x[0-9A-Fa-f]{2,4}|\d{2,5});){4}|(?:\\x[0-9A-Fa-f]{2}){4}|(?:[%\\]u[0-9A-Fa-f]{4}){4}"
 )
-# Bytes written in binary (`01101000 01100101 ...`).
+# Bytes written in binary (`01101000 01100101 ...`), in hex with separators (`54 68 65 ...`), or
+# letters in Morse code.
 _BINARY = re.compile(r"(?:[01]{8}[ ,.;:|+_-]?){4}")
+_SPACED_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}[ :,._+-]){7,}[0-9A-Fa-f]{2}")
+_MORSE = re.compile(r"(?:[.-]{1,6}[ /+]+){8,}[.-]{1,6}")
+# Ascii85 / base85 use most of the printable range; these symbols, rare in ids and words, mark them.
+_BASE85_CHARS = frozenset("!#$%&()*+;<=>?@^`{|}~\"',[]\\")
 # A piece of a blob cut into several parameters, path segments or host labels.
 _CHUNK = re.compile(r"[A-Za-z0-9+/_\-]{2,}={0,2}")
 # Pre-signed URL schemes: (a parameter only that scheme sends, the parameters it signs with).
@@ -133,13 +138,32 @@ def _hex_text(run: str, least: int) -> bool:
     return _readable(bytes.fromhex(run[: len(run) // 2 * 2]), least)
 
 
+def _base85_text(value: str, least: int) -> bool:
+    """`value` (no blanks) is base85 or Ascii85 (`<~...~>`) of readable text."""
+    body = value[2:-2] if value.startswith("<~") and value.endswith("~>") else value
+    for decode in (base64.b85decode, base64.a85decode):
+        try:
+            if _readable(decode(body), least):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def _encoded_text(value: str, least: int) -> bool:
-    """`value` holds base64, base32 or hex of readable text."""
+    """`value` holds base64, base32, base85 or hex of readable text."""
     if any(_hex_text(run, least) for run in _HEX_RUN.findall(value)):
         return True
     if any(_base64_text(run, least) for run in _BASE64_RUN.findall(value)):
         return True
-    return any(_base32_text(run, least) for run in _BASE32_RUN.findall(value))
+    if any(_base32_text(run, least) for run in _BASE32_RUN.findall(value)):
+        return True
+    for run in _SPACED_HEX.findall(value):
+        if _hex_text("".join(char for char in run if char not in " :,._+-"), least):
+            return True
+    # Base85 mixes letters and digits with symbols: a run of letters and digits alone was read above.
+    return (10 <= len(value) <= 4096 and " " not in value and sum(char in _BASE85_CHARS for char in value) >= 2
+            and _base85_text(value, least))
 
 
 def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
@@ -149,6 +173,7 @@ def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
         return True
     decoded = unquote(value) if "%" in value else value
     if ("0" in decoded and "1" in decoded and _BINARY.search(decoded)) or (
+            decoded.count(".") + decoded.count("-") >= 16 and _MORSE.search(decoded)) or (
             ("\\" in decoded or "&#" in decoded) and _CHARACTER_ESCAPES.search(decoded)):
         return True
     # A path may hold a SHA-256 in hex (64 digits): random hex there must be longer still.

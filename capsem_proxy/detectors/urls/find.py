@@ -95,16 +95,22 @@ def _script_end(text: str, start: int, end: int) -> int:
 _TARGET_REACH = 2048
 
 
-def _target_end(text: str, end: int) -> int:
-    """Where a markdown target that goes on past a space after its URL ends: at the `)` closing it
-    on the same line, when what lies between is no title (`"title"`) nor another link. Lenient
-    renderers keep the spaces (percent-encoding them), so the words after the space are still part
-    of the URL the renderer fetches or the reader opens: data written out in plain words."""
-    close = text.find(")", end, end + _TARGET_REACH)
+def _target_end(text: str, end: int, closing: str) -> int:
+    """Where a markdown target (`closing` is `)`) or a quoted HTML attribute (`closing` is its
+    quote) that goes on past a space after its URL ends: at its closing character on the same
+    line, when what lies between is no markdown title (`"title"`), link or tag. Lenient renderers
+    and browsers keep the spaces (percent-encoding them), so the words after the space are still
+    part of the URL fetched or opened: data written out in plain words. A line ending in `=` (a
+    quoted-printable soft break) does not end it."""
+    close = text.find(closing, end, end + _TARGET_REACH)
     if close == -1:
         return end
     between = text[end:close]
-    if "\n" in between or "[" in between or "(" in between or between.lstrip()[:1] in "\"'":
+    if "[" in between or "(" in between or "<" in between or ">" in between:
+        return end
+    if "\n" in between and between.count("\n") != text.count("=\n", end - 1, close):
+        return end
+    if closing == ")" and between.lstrip()[:1] in "\"'":
         return end
     return len(between.rstrip()) + end
 
@@ -223,8 +229,12 @@ def find_urls(
     for start, end in spans:
         if end <= covered or end <= start:
             continue  # inside a URL already found (an `https://` within a `javascript:` target)
-        if spaced_targets and end < len(text) and text[end] == " " and text[start - 2:start] == "](":
-            end = _target_end(text, end)
+        if spaced_targets and end < len(text) and text[end] in " \n":
+            before = text[start - 2:start]
+            if before == "](":
+                end = _target_end(text, end, ")")
+            elif before[-1:] in ("\"", "'") and before[:1] == "=":
+                end = _target_end(text, end, before[-1])
         covered = end
         at_end = end >= len(text) or end >= tail
         found.append(
