@@ -225,10 +225,11 @@ def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
         if length > limits.max_query_chars:
             return True
     values = []
-    for key, _, value in pairs:
+    for key, equals, value in pairs:
         if key.lower() in signed:
             continue
-        for item in (key, value):
+        # A bare item ending in `=` (`?aGVsbG8=`) is base64 with its padding more likely than a key.
+        for item in (key, value) if value or not equals else (key, key + equals):
             if item and (_has_blob(item, limits, 1) or plain_data(
                     unquote_plus(item) if "%" in item or "+" in item else item, joined=True, passwords=query)):
                 return True
