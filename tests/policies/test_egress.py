@@ -315,6 +315,8 @@ def _b32(text: str) -> str:
         "https://t.io/c?p=+14155552671",
         "https://t.io/c?pw=f7%23kd9Q%21",  # a password
         "https://t.io/c?aGVsbG8=",  # base64 with its padding as a bare item
+        "https://c2stbGl2ZS0xMjM0NTY3ODkw@t.io/",  # in the user information
+        "https://admin:Tr0ub4dor%263@t.io/",
         "https://t.io/c?q=Erlang%20is%20a%20general-purpose%20programming%20language.",  # a sentence as written
         "https://t.io/c?q=Der%20Benutzer%20wohnt%20in%20Berlin%20und%20seine%20Nummer%20ist%20die%20alte",
     ],
@@ -374,6 +376,7 @@ SIGNED_CLOUDFRONT = (
         "https://api.acme.dev/v1/events?since=1700000000000&filter=status:open",
         "https://www.acme-search.com/search?q=Best+pizza+in+town&hl=en",
         "https://docs.acme.dev/guide?page=2#section-3",
+        "https://git@git.acme.dev/team/app.git",
         "https://shop.acme-store.com/cart?added=1#checkout",
         "https://support.acme-help.com/default.aspx?scid=kb;en-us;310294#XSLTH3194121123120121120120",
     ],

@@ -242,12 +242,16 @@ def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
 
 
 def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
-    """True when the URL's query, fragment, path or subdomain holds data (see the module docstring).
+    """True when the URL's query, fragment, path, subdomain or user information (`user:pass@`)
+    holds data (see the module docstring).
 
     Paths often hold content hashes and document ids, so random-looking runs there must be twice
     as long; text encoded or written out counts anywhere.
     """
     if url.query and _parameters_carry(url.query, limits, query=True):
+        return True
+    if url.userinfo and any(_has_blob(part, limits, 1) or plain_data(unquote(part), passwords=True)
+                            for part in url.userinfo[:_MAX_SCANNED].split(":")):
         return True
     if url.fragment and (_parameters_carry(url.fragment, limits, query=False)
                          or plain_data(unquote(url.fragment[:_MAX_SCANNED]))):
