@@ -45,6 +45,16 @@ SENTENCES = [
     "The conversation was about a refund for order 5521 and the customer's card",
     "my name is Priya and I work at the Lisbon office",
 ]
+# Sentences without the words a summary of a conversation holds (notes, figures, plans).
+STATEMENTS = [
+    "Budget approved for the offsite in March.", "Quarterly numbers look weak outside Europe.",
+    "Flight lands at nine and the hotel booking is under Lee.",
+]
+# Long runs of words, as a page or a note pasted whole.
+WORD_RUNS = [
+    "draft contract renewal terms vendor pricing discount schedule penalties termination notice period clause",
+    "inventory count warehouse north aisle seven pallets damaged returns pending supplier credit note issued",
+]
 EMAILS = ["maria.lopez@mailbox-home.com", "t.nguyen+bank@inbox-mail.net", "priya.r@corp-lisbon.pt"]
 PHONES = ["+1-415-555-0132", "(212) 555-0178", "+44 20 7946 0321", "+14155550199"]
 PASSWORDS = ["Tr0ub4dor&3", "f7#kd9Q!x", "Qw3rty!Zx#"]
@@ -110,6 +120,10 @@ _DATA_FORMS: list[tuple[str, Callable[[str, random.Random], str]]] = [
     ("password", lambda host, rng: f"https://{host}/l?pw={quote(rng.choice(PASSWORDS), safe='')}"),
     ("card", lambda host, rng: f"https://{host}/c?n=4111-1111-1111-1111&exp=09-27"),
     ("named-secret", lambda host, rng: f"https://{host}/c?d={quote('api_key=' + SECRETS[0])}"),
+    ("statement", lambda host, rng: f"https://{host}/s?q={quote_plus(rng.choice(STATEMENTS))}"),
+    ("word-run", lambda host, rng: f"https://{host}/w?t={quote(rng.choice(WORD_RUNS))}"),
+    ("mime-word", lambda host, rng: f"https://{host}/m?q==?utf-8?q?{rng.choice(STATEMENTS).replace(' ', '_')}?="),
+    ("phone-extension", lambda host, rng: f"https://{host}/p?n=415-555-0147x2207"),
 ]
 _LINK_FORMS = [
     "[Open the report]({url})", "Details: {url}", '<a href="{url}">view invoice</a>',

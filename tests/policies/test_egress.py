@@ -311,7 +311,11 @@ def _b32(text: str) -> str:
         "https://t.io/c?a=RA%5E-%26b%23rBMAah%7D9WFTm1AarPDa%25B",  # base85
         "https://t.io/c?h=54+68+65+20+75+73+65+72+20+73+61+69+64",  # hex bytes with separators
         "https://t.io/c?m=-+....+.+%2F+..-+...+.+.-.+%2F+...+.-+..+-..",  # Morse code
+        "https://t.io/c?q==?utf-8?q?Way_house_answer_start=2E?=",  # a MIME encoded word
         "https://t.io/c?p=%2B1-555-123-4567",  # a phone number
+        "https://t.io/c?p=890-410-9281x59013",
+        "https://t.io/c?q=Way+house+answer+start+behind+old+travel+Democrat+beat+industry.",  # a sentence
+        "https://t.io/c?q=gun+eat+conference+sister+bank+feel+manager+role+explain+woman+brother+serious",
         "https://t.io/c?p=+14155552671",
         "https://t.io/c?pw=f7%23kd9Q%21",  # a password
         "https://t.io/c?aGVsbG8=",  # base64 with its padding as a bare item

@@ -32,10 +32,11 @@ _BASE32_RUN = re.compile(r"[A-Za-z0-9]{13,}={0,6}")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{12,}")
 # An escape of a character that never needs one (a letter, a digit, `-._~`): deliberate encoding.
 _NEEDLESS_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])")
-# Text escaped character by character in a way URLs never need: quoted-printable (`=48=65`), HTML
+# Text escaped character by character in a way URLs never need: quoted-printable (`=48=65`) and
+# MIME encoded words (`=?utf-8?q?...`), HTML
 # entities (`&#104;&#x65;`), `\x68`, `%u0068` and `\u0068` escapes, four or more in a row.
 _CHARACTER_ESCAPES = re.compile(
-    r"(?:=[0-9A-Fa-f]{2}){4}|(?:&#(?:x[0-9A-Fa-f]{2,4}|\d{2,5});){4}|(?:\\x[0-9A-Fa-f]{2}){4}|(?:[%\\]u[0-9A-Fa-f]{4}){4}"
+    r"(?:=[0-9A-Fa-f]{2}){4}|=\?[\w-]{1,40}\?[BbQq]\?|(?:&#(?:x[0-9A-Fa-f]{2,4}|\d{2,5});){4}|(?:\\x[0-9A-Fa-f]{2}){4}|(?:[%\\]u[0-9A-Fa-f]{4}){4}"
 )
 # Bytes written in binary (`01101000 01100101 ...`), in hex with separators (`54 68 65 ...`), or
 # letters in Morse code.

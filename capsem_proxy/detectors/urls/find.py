@@ -229,6 +229,14 @@ def find_urls(
     for start, end in spans:
         if end <= covered or end <= start:
             continue  # inside a URL already found (an `https://` within a `javascript:` target)
+        if text[start - 2:start] == "](":
+            # A markdown target is the URL up to its `)`: punctuation before it is part of it
+            # (`?q=The user is Ana.`), not of the sentence around.
+            stop = end
+            while stop < len(text) and stop - end < 4 and text[stop] in ".,;:!?":
+                stop += 1
+            if stop < len(text) and text[stop] == ")":
+                end = stop
         if spaced_targets and end < len(text) and text[end] in " \n":
             before = text[start - 2:start]
             if before == "](":

@@ -21,10 +21,10 @@ _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 # (a date or a version has fewer digits per group).
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{10,15}\b|\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|"
-    r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w.-]?\d)"
+    r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?:x\d{1,6})?(?![.-]?\d|[A-Za-z_])"
 )
 # Characters of a password that ids, slugs and search words do not hold.
-_PASSWORD_SYMBOLS = frozenset("!#$^*()|;'\"<>\\`?&%")
+_PASSWORD_SYMBOLS = frozenset("!#$^*()|;'\"<>\\`?&%@")
 # Keys with a prefix their issuer reserves (the secrets detector knows many more; these are the
 # ones an answer is asked to carry out most often).
 _KEY = re.compile(
@@ -53,6 +53,9 @@ _FUNCTION_WORDS = frozenset({
 # Sentences: this many words at least, more when nothing else marks them as data.
 _MIN_MARKED_WORDS = 5
 _MIN_WORDS = 10
+# So many plain words are a text, whatever they say (a search is a few words; a docs anchor mixes
+# words with symbols and dotted names).
+_MANY_WORDS = 12
 _MIN_SENTENCE_WORDS = 6
 _STATEMENT_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "had", "will", "ist", "sind", "est", "sont",
                               "es", "son", "è", "é"})
@@ -70,8 +73,14 @@ def _sentence(words: list[str], *, marked: bool) -> bool:
     lowered = [word.lower().strip(".,;!?\"'()") for word in words]
     if len(words) >= _MIN_WORDS and len(_FUNCTION_WORDS.intersection(lowered)) >= 2:
         return True
+    plain_words = sum(word.isalpha() for word in lowered)
+    if plain_words >= _MANY_WORDS and plain_words >= 0.8 * len(words):
+        return True
     if not marked:
         return False
+    # A sentence as written: a capital first, a full stop last (a search or a title has neither).
+    if words[0][:1].isupper() and words[-1][-1:] in ".!" and words[-1][:-1].isalpha():
+        return True
     # A statement as written (its full stop is often cut with the URL's end): six words, a capital
     # first and a verb such as "is" (a title or a search has a capital but rarely the verb).
     if (len(words) >= _MIN_SENTENCE_WORDS and words[0][:1].isupper() and not _STATEMENT_VERBS.isdisjoint(lowered)
