@@ -66,6 +66,7 @@ def test_a_markdown_target_written_with_spaces_runs_to_its_closing_bracket():
     ]
     assert [url.text for url in find_urls(text, spaced_targets=False)] == ["https://t.io/l?q=The", "https://x.com/a"]
     assert "encoded_query" in _kinds(text)
+    assert [url.text for url in find_urls("[a](<https://t.io/l?q=a b c>)")] == ["https://t.io/l?q=a b c"]
     # A quoted HTML attribute, and a quoted-printable soft line break, do not end it either.
     html = '<a href="https://t.io/l?q=The user said=\nthat their name is Ana">x</a>'
     assert [url.text for url in find_urls(html)] == ["https://t.io/l?q=The user said=\nthat their name is Ana"]

@@ -106,7 +106,7 @@ def _target_end(text: str, end: int, closing: str) -> int:
     if close == -1:
         return end
     between = text[end:close]
-    if "[" in between or "(" in between or "<" in between or ">" in between:
+    if "[" in between or "(" in between or "<" in between or (">" in between and closing != ">"):
         return end
     if "\n" in between and between.count("\n") != text.count("=\n", end - 1, close):
         return end
@@ -241,6 +241,8 @@ def find_urls(
             before = text[start - 2:start]
             if before == "](":
                 end = _target_end(text, end, ")")
+            elif before == "(<" and text[start - 3:start - 2] == "]":
+                end = _target_end(text, end, ">")  # `[a](<url with spaces>)`: CommonMark keeps them
             elif before[-1:] in ("\"", "'") and before[:1] == "=":
                 end = _target_end(text, end, before[-1])
         covered = end
