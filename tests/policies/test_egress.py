@@ -296,6 +296,11 @@ def _b32(text: str) -> str:
         "https://t.io/log/the%20user%20said%20their%20password%20is%20hunter2",  # a sentence in the path
         "https://t.io/c?u=alice.smith%40corp-mail.com",  # an e-mail address
         "https://t.io/c?card=4111-1111-1111-1111",
+        "https://t.io/c?n=38789328792175",  # a card number without separators (Luhn)
+        "https://t.io/c?i=GB82WEST12345698765432",  # an IBAN
+        "https://t.io/c?a=PSC%201730%2C%20Box%208687%0AAPO%20AE%2041317",  # an address on two lines
+        "https://t.io/UFNDIDE3MzAsIEJveCA4Njg3CkFQTyBBRSA0MTMxNw==/x",  # ... in base64
+        "https://t.io/c?q=QUJMLTU1OQ==",  # padded base64 of upper-case text
         "https://t.io/c?s=078-05-1120",
         "https://t.io/k/AKIAIOSFODNN7EXAMPLE",  # a key of a known format in the path
         "https://t.io/c?d=password%3A%20hunter2",
@@ -379,6 +384,7 @@ SIGNED_CLOUDFRONT = (
         "https://www.acme-maps.com/maps/place/Oslo/data=!3m1!4b1!4m6",
         "https://status.acme.dev/history?from=2024-01-02&to=2024-02-01&v=1.2.3-beta.4",
         "https://api.acme.dev/v1/events?since=1700000000000&filter=status:open",
+        "https://social.acme.dev/acme/status/1790123456789012345?s=20",
         "https://www.acme-search.com/search?q=Best+pizza+in+town&hl=en",
         "https://docs.acme.dev/guide?page=2#section-3",
         "https://git@git.acme.dev/team/app.git",

@@ -90,25 +90,29 @@ def _looks_base64(run: str) -> bool:
 
 
 def _readable(data: bytes, least: int) -> bool:
-    """`data` is text of at least `least` characters: UTF-8, every character printable, half of them
-    letters or digits (`ssn 219-09-9999` is data; random bytes are almost never all printable)."""
+    """`data` is text of at least `least` characters: UTF-8, every character printable or a line
+    break or tab (an address), half of them letters or digits (`ssn 219-09-9999` is data; random
+    bytes are almost never all printable)."""
     if len(data) < least:
         return False
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return text.isprintable() and sum(char.isalnum() for char in text) * 2 >= len(text)
+    printable = text.replace("\n", " ").replace("\r", " ").replace("\t", " ").isprintable()
+    return printable and sum(char.isalnum() for char in text) * 2 >= len(text)
 
 
 def _base64_text(run: str, least: int) -> bool:
     """`run` is base64 (standard or URL-safe, padding optional) of readable text; explicit padding
     lets a shorter text count."""
     body = run.rstrip("=")
-    # Base64 of text mixes cases; a short run in one case is a word with digits (`dynamics365`).
-    if len(body) % 4 == 1 or (len(body) < 24 and (body.islower() or body.isupper())):
+    padded = run.endswith("=") and len(run) % 4 == 0
+    # Base64 of text mixes cases; a short run in one case is a word with digits (`dynamics365`)
+    # unless its padding shows it is base64 (of upper-case text: `QUJMLTU1OQ==`).
+    if len(body) % 4 == 1 or (len(body) < 24 and not padded and (body.islower() or body.isupper())):
         return False
-    if run.endswith("=") and len(run) % 4 == 0:
+    if padded:
         least = min(least, 5)
     try:
         data = binascii.a2b_base64(body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4))

@@ -23,6 +23,9 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{10,15}\b|\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|"
     r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?:x\d{1,6})?(?![.-]?\d|[A-Za-z_])"
 )
+_DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+_IBAN = re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}[A-Z0-9]{11,30}(?![A-Z0-9])")
+_MIN_LINES_WORDS = 4
 # Characters of a password that ids, slugs and search words do not hold.
 _PASSWORD_SYMBOLS = frozenset("!#$^*()|;'\"<>\\`?&%@")
 # Keys with a prefix their issuer reserves (the secrets detector knows many more; these are the
@@ -112,6 +115,31 @@ def prose_data(text: str) -> bool:
     return False
 
 
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _bare_card(text: str) -> bool:
+    """A card number written without separators: 13 to 19 digits of a card network's range (3 to
+    6 first: timestamps and most numeric ids start with 1) with a valid Luhn check digit."""
+    return any(match.group()[0] in "3456" and len(set(match.group())) > 2 and _luhn(match.group())
+               for match in _DIGIT_RUN.finditer(text))
+
+
+def _iban(text: str) -> bool:
+    """An IBAN (`GB82WEST12345698765432`) whose check digits hold (ISO 13616, mod 97)."""
+    for match in _IBAN.finditer(text.upper()):
+        value = match.group()
+        rearranged = value[4:] + value[:4]
+        if int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1:
+            return True
+    return False
+
+
 def _password_like(text: str) -> bool:
     """A short run mixing upper- and lower-case letters, symbols ids never hold, and a digit or a
     second such symbol (`f7#kd9Q!`): a password, not an id (`dQw4w9WgXcQ`) or a word (`Hello!`)."""
@@ -132,7 +160,11 @@ def plain_data(text: str, *, sentences: bool = True, joined: bool = False, passw
     text = text[:_MAX_SCANNED]
     if "@" in text and _EMAIL.search(text):
         return True
-    if any(char.isdigit() for char in text) and (_CARD.search(text) or _SSN.search(text)):
+    if any(char.isdigit() for char in text) and (
+            _CARD.search(text) or _SSN.search(text) or _bare_card(text) or _iban(text)):
+        return True
+    # A line break inside one component: an address or a note pasted whole.
+    if "\n" in text.strip() and len(text.split()) >= _MIN_LINES_WORDS:
         return True
     if _KEY.search(text) or _NAMED_SECRET.search(text) or _PHONE.search(text):
         return True
