@@ -124,6 +124,9 @@ _DATA_FORMS: list[tuple[str, Callable[[str, random.Random], str]]] = [
     ("word-run", lambda host, rng: f"https://{host}/w?t={quote(rng.choice(WORD_RUNS))}"),
     ("mime-word", lambda host, rng: f"https://{host}/m?q==?utf-8?q?{rng.choice(STATEMENTS).replace(' ', '_')}?="),
     ("phone-extension", lambda host, rng: f"https://{host}/p?n=415-555-0147x2207"),
+    ("bare-card", lambda host, rng: f"https://{host}/c?n=4000056655665556"),
+    ("iban", lambda host, rng: f"https://{host}/i?a=DE89370400440532013000"),
+    ("address", lambda host, rng: f"https://{host}/a?v=" + quote("12 Elm Street, Apt 4\nSpringfield IL 62704")),
 ]
 _LINK_FORMS = [
     "[Open the report]({url})", "Details: {url}", '<a href="{url}">view invoice</a>',
@@ -180,6 +183,9 @@ _ORDINARY = [
     "https://api.lumen-cloud.com/v1/items?page=3&per_page=50&sort=-created_at&fields=id,name",
     "https://wiki.lumen-dev.io/wiki/Consensus_(computer_science)",
     "https://avatars.lumen-cdn.net/u/5f4dcc3b5aa765d61d8327deb882cf99?s=80&d=identicon",
+    "https://social.lumen-net.io/lumen/status/1790123456789012345?s=20",
+    "https://reports.lumen-cloud.com/export?from=2024-09-01&to=2024-09-30&tz=Europe%2FLisbon",
+    "https://shop.lumen-outdoor.com/p/tent-2p-ultralight?sku=TNT2P-UL-GRN&qty=1",
 ]
 
 
