@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from eval.generate.common import CORPUS_DIR, lookalike_summary, number_items, write_corpus
-from eval.generate.egress_forms import tool_result_routes, url_data_forms, url_data_lookalikes
+from eval.generate.egress_forms import tool_call_uploads, tool_result_routes, url_data_forms, url_data_lookalikes
 
 OUTPUT = CORPUS_DIR / "egress.jsonl"
 DETECTOR = "egress"
@@ -436,7 +436,8 @@ def tool_result_instructions(rng: random.Random) -> Iterator[dict[str, Any]]:
 
 
 GENERATORS = [image_exfiltration, encoded_links, ip_hosts, homographs, data_and_script_urls, tool_call_positives,
-              benign, tool_result_instructions, url_data_forms, url_data_lookalikes, tool_result_routes]
+              benign, tool_result_instructions, url_data_forms, url_data_lookalikes, tool_result_routes,
+              tool_call_uploads]
 
 
 def build() -> list[dict[str, Any]]:

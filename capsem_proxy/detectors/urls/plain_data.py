@@ -151,27 +151,30 @@ def _password_like(text: str) -> bool:
     return symbols >= 2 or any(char.isdigit() for char in text)
 
 
-def plain_data(text: str, *, sentences: bool = True, joined: bool = False, passwords: bool = False) -> bool:
+def plain_data(
+    text: str, *, sentences: bool = True, joined: bool = False, passwords: bool = False, contacts: bool = True
+) -> bool:
     """True when `text` (one decoded URL component) holds data written out: an e-mail address, a
     card or social security number, a key of a known format, a secret named and given, or (with
     `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence whose words
     are joined by `_` or `-` (in a query value: in a path, that is a slug); with `passwords`, a run
-    that looks like a password (in a query value: a path holds `Python_(programming_language)`)."""
+    that looks like a password (in a query value: a path holds `Python_(programming_language)`);
+    without `contacts`, e-mail addresses and phone numbers do not count (a letter's signature)."""
     text = text[:_MAX_SCANNED]
-    if "@" in text and _EMAIL.search(text):
+    if contacts and "@" in text and _EMAIL.search(text):
         return True
     if any(char.isdigit() for char in text) and (
             _CARD.search(text) or _SSN.search(text) or _bare_card(text) or _iban(text)):
         return True
-    # A line break inside one component: an address or a note pasted whole.
-    if "\n" in text.strip() and len(text.split()) >= _MIN_LINES_WORDS:
-        return True
-    if _KEY.search(text) or _NAMED_SECRET.search(text) or _PHONE.search(text):
+    if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and _PHONE.search(text)):
         return True
     if passwords and " " not in text and _password_like(text):
         return True
     if not sentences:
         return False
+    # A line break inside one component: an address or a note pasted whole.
+    if "\n" in text.strip() and len(text.split()) >= _MIN_LINES_WORDS:
+        return True
     if " " in text:
         return prose_data(text)
     # Words joined by `_` or `-` (`the_user_asked_about_...`): a long run of them only.
