@@ -44,7 +44,8 @@ _BINARY = re.compile(r"(?:[01]{8}[ ,.;:|+_-]?){4}")
 _SPACED_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}[ :,._+-]){7,}[0-9A-Fa-f]{2}")
 _MORSE = re.compile(r"(?:[.-]{1,6}[ /+]+){8,}[.-]{1,6}")
 # Ascii85 / base85 use most of the printable range; these symbols, rare in ids and words, mark them.
-_BASE85_CHARS = frozenset("!#$%&()*+;<=>?@^`{|}~\"',[]\\")
+_BASE85_SYMBOL = re.compile(r"[!#$%&()*+;<=>?@^`{|}~\"',\[\]\\]")
+_DIGIT = re.compile(r"\d")
 # A piece of a blob cut into several parameters, path segments or host labels.
 _CHUNK = re.compile(r"[A-Za-z0-9+/_\-]{2,}={0,2}")
 # Pre-signed URL schemes: (a parameter only that scheme sends, the parameters it signs with).
@@ -57,6 +58,8 @@ _SIGNING_SCHEMES = (
     ("sv", frozenset({"sig"})),
 )
 _MAX_SCANNED = 8192
+# The shortest encoded text counted: padded base64 of five characters (`aGVsbG8=`).
+_SHORTEST_ENCODED = 8
 # Path segments read (a path of more is read from its start only; each segment costs a few scans).
 _MAX_SEGMENTS = 128
 # Subdomain labels joined to read data cut across them (a DNS name has at most 127 labels; data
@@ -157,6 +160,8 @@ def _base85_text(value: str, least: int) -> bool:
 
 def _encoded_text(value: str, least: int) -> bool:
     """`value` holds base64, base32, base85 or hex of readable text."""
+    if len(value) < _SHORTEST_ENCODED:
+        return False
     if any(_hex_text(run, least) for run in _HEX_RUN.findall(value)):
         return True
     if any(_base64_text(run, least) for run in _BASE64_RUN.findall(value)):
@@ -167,13 +172,15 @@ def _encoded_text(value: str, least: int) -> bool:
         if _hex_text("".join(char for char in run if char not in " :,._+-"), least):
             return True
     # Base85 mixes letters and digits with symbols: a run of letters and digits alone was read above.
-    return (10 <= len(value) <= 4096 and " " not in value and sum(char in _BASE85_CHARS for char in value) >= 2
-            and _base85_text(value, least))
+    return (10 <= len(value) <= 4096 and " " not in value and not value.isalnum()
+            and len(_BASE85_SYMBOL.findall(value)) >= 2 and _base85_text(value, least))
 
 
 def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
     """`value` (one raw URL component) holds encoded data; random-looking runs must be `factor`
     times the limits (paths hold content hashes and document ids)."""
+    if len(value) < _SHORTEST_ENCODED:
+        return False  # most keys and values of a query (`page=2`): nothing below can match
     if len(_NEEDLESS_ESCAPE.findall(value)) >= limits.min_escaped_chars:
         return True
     decoded = unquote(value) if "%" in value else value
@@ -194,7 +201,7 @@ def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
 
 def _not_a_word(piece: str) -> bool:
     """A piece of a blob holds a digit or mixes cases; path and host words (`fin-ops-core`) do not."""
-    return any(char.isdigit() for char in piece) or (not piece.islower() and not piece.isupper())
+    return _DIGIT.search(piece) is not None or (not piece.islower() and not piece.isupper())
 
 
 def _chunked(pieces: list[str], limits: BlobLimits) -> bool:

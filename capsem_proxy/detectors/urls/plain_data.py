@@ -23,6 +23,7 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{10,15}\b|\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|"
     r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?:x\d{1,6})?(?![.-]?\d|[A-Za-z_])"
 )
+_DIGIT = re.compile(r"\d")
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 _IBAN = re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}[A-Z0-9]{11,30}(?![A-Z0-9])")
 _MIN_LINES_WORDS = 4
@@ -64,6 +65,8 @@ _STATEMENT_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "had", 
                               "es", "son", "è", "é"})
 _MIN_LETTERS = 20
 _MAX_SCANNED = 4096
+# The shortest data written out that is counted: a six-character password or e-mail address.
+_SHORTEST_DATA = 6
 # A rot13 or backwards sentence shows this many function words once turned back.
 _MIN_TURNED_FUNCTION_WORDS = 3
 _ROT13 = str.maketrans(
@@ -160,10 +163,12 @@ def plain_data(
     are joined by `_` or `-` (in a query value: in a path, that is a slug); with `passwords`, a run
     that looks like a password (in a query value: a path holds `Python_(programming_language)`);
     without `contacts`, e-mail addresses and phone numbers do not count (a letter's signature)."""
+    if len(text) < _SHORTEST_DATA:
+        return False  # a query's `page=2`: no e-mail address, number, key or sentence is this short
     text = text[:_MAX_SCANNED]
     if contacts and "@" in text and _EMAIL.search(text):
         return True
-    if any(char.isdigit() for char in text) and (
+    if _DIGIT.search(text) and (
             _CARD.search(text) or _SSN.search(text) or _bare_card(text) or _iban(text)):
         return True
     if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and _PHONE.search(text)):
