@@ -85,8 +85,13 @@ _MAX_UPLOAD_VALUES = 64
 _MAX_DESTINATION_CHARS = 2048
 _MIN_UPLOAD_CHARS = 6
 _MAX_UPLOAD_CHARS = 8192
-_CREDENTIAL_MARKERS = ("PRIVATE KEY-----", "aws_secret_access_key", "aws_session_token", "client_secret",
-                       "refresh_token", "password=", "PASSWORD=", "_TOKEN=", "_SECRET=", "_KEY=")
+# A private key's body, a credentials file's or an environment's secret lines (a value given, not
+# documentation naming the format).
+_CREDENTIALS = re.compile(
+    r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----\s*[A-Za-z0-9+/=]{16}|"
+    r"(?i:\b(?:aws_secret_access_key|aws_session_token|client_secret|refresh_token)\b\s*[:=]\s*\S{8})|"
+    r"\b[A-Z][A-Z0-9_]{0,40}(?:_TOKEN|_SECRET|_KEY|_PASSWORD)\s*=\s*[^\s.]{8}"
+)
 _DEFAULT_SCAN: list[Place] = ["answers", "tool_calls", "tool_results"]
 # Evidence of the injection detector that makes a URL in a tool result an exfiltration instruction.
 _INSTRUCTION_FAMILIES = frozenset(
@@ -424,8 +429,7 @@ def _holds_data(value: str) -> bool:
     """`value` holds someone's data: written out (a card or social security number, an IBAN, a key
     of a known format, "password: ..."), a private key, or a credentials file's lines. E-mail
     addresses and phone numbers do not count: letters and requests carry their sender's."""
-    return plain_data(value, sentences=False, contacts=False) or any(
-        marker in value for marker in _CREDENTIAL_MARKERS)
+    return plain_data(value, sentences=False, contacts=False) or _CREDENTIALS.search(value) is not None
 
 
 def _domain_of(destination: Destination) -> str:
