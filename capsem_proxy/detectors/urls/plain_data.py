@@ -61,6 +61,13 @@ _MIN_WORDS = 10
 # words with symbols and dotted names).
 _MANY_WORDS = 12
 _MIN_SENTENCE_WORDS = 6
+# Words a question opens with: a question in a query is what someone searches for, not a statement
+# carried out.
+_QUESTION_OPENERS = frozenset({
+    "what", "how", "why", "who", "whom", "whose", "when", "where", "which", "can", "could", "does", "do", "did",
+    "is", "are", "was", "should", "would", "will", "wie", "warum", "wer", "wo", "welche", "welcher", "comment",
+    "pourquoi", "quel", "quelle", "qui", "où", "cómo", "qué", "dónde", "cuál", "quién", "come", "perché", "dove",
+})
 _STATEMENT_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "had", "will", "ist", "sind", "est", "sont",
                               "es", "son", "è", "é"})
 _MIN_LETTERS = 20
@@ -90,7 +97,8 @@ def _sentence(words: list[str], *, marked: bool) -> bool:
     # A statement as written (its full stop is often cut with the URL's end): six words, a capital
     # first and a verb such as "is" (a title or a search has a capital but rarely the verb).
     if (len(words) >= _MIN_SENTENCE_WORDS and words[0][:1].isupper() and not _STATEMENT_VERBS.isdisjoint(lowered)
-            and sum(word[:1].isupper() for word in words[1:]) <= 1):
+            and sum(word[:1].isupper() for word in words[1:]) <= 1
+            and lowered[0] not in _QUESTION_OPENERS and not words[-1].endswith("?")):
         return True
     if any(word in _ABOUT_SOMEONE for word in lowered):
         return True
