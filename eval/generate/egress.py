@@ -12,7 +12,9 @@ for their human readers naming such hosts: forms to send, password resets, API d
 security training that quotes an attack, support tickets). Negatives are ordinary answers, answers citing allowed and
 unlisted sites, and look-alikes: images and long queries on allowed hosts, localhost URLs,
 document ids and commit hashes in paths, legitimate international domain names, words like
-"data:" in prose. The corpus assumes the options in `POLICY_OPTIONS` (copied into
+"data:" in prose; and (`egress_forms.py`) the other forms data takes in a URL, ordinary URLs that
+carry none (pre-signed downloads among them), and instructions by other routes and in other languages.
+The corpus assumes the options in `POLICY_OPTIONS` (copied into
 eval/detectors.yaml). Items are split into dev and test by a hash of their group.
 Run `python -m eval.generate.egress`; the output is deterministic.
 """
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from eval.generate.common import CORPUS_DIR, lookalike_summary, number_items, write_corpus
+from eval.generate.egress_forms import tool_call_uploads, tool_result_routes, url_data_forms, url_data_lookalikes
 
 OUTPUT = CORPUS_DIR / "egress.jsonl"
 DETECTOR = "egress"
@@ -433,7 +436,8 @@ def tool_result_instructions(rng: random.Random) -> Iterator[dict[str, Any]]:
 
 
 GENERATORS = [image_exfiltration, encoded_links, ip_hosts, homographs, data_and_script_urls, tool_call_positives,
-              benign, tool_result_instructions]
+              benign, tool_result_instructions, url_data_forms, url_data_lookalikes, tool_result_routes,
+              tool_call_uploads]
 
 
 def build() -> list[dict[str, Any]]:

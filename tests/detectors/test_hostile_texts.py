@@ -27,6 +27,10 @@ HOSTILE = {
     # Markdown image references and labels read on to the end of a text full of brackets.
     "image_brackets": (lambda: UrlDetector(HostAllowList([])), "![" * (SIZE // 2)),
     "label_brackets": (lambda: UrlDetector(HostAllowList([])), ("]" * 30 + "](https://x.io/a)") * (SIZE // 47)),
+    # URLs whose query, path or host holds long runs a blob check could re-read from every position.
+    "url_runs": (lambda: UrlDetector(HostAllowList([])),
+                 ("https://t.io/" + "ab/" * 300 + "?q=" + "a" * 200 + "A " + "https://t.io/?q=" + "the+" * 60 + " ")
+                 * (SIZE // 1900)),
     # Role markers: runs of newlines before a missing "system:" (quadratic with Python's re).
     "role_markers": (InjectionDetector, "\n" * SIZE),
 }

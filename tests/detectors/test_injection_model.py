@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from capsem_proxy.detectors.normalize import normalize
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@cache
 def _trainer():
     path = ROOT / "scripts" / "train_injection_model.py"
     spec = importlib.util.spec_from_file_location("train_injection_model", path)
@@ -25,13 +27,19 @@ def _trainer():
     return module
 
 
+@cache
+def _training_examples() -> tuple:
+    """The full training set, generated once for the tests that only read it (about 2 s of CPU each
+    time); the determinism test below still generates its slices itself, twice."""
+    return tuple(_trainer().training_examples())
+
+
 def test_the_shipped_model_is_small_and_names_its_training_data():
     path = ROOT / "capsem_proxy" / "detectors" / "data" / "injection_model.bin"
     assert path.stat().st_size < 2 * 1024 * 1024
     model = read_model(path.read_bytes())
     assert set(model.models) == {"prompts", "documents"}
-    trainer = _trainer()
-    data = trainer.training_examples()
+    data = _training_examples()
     digest = hashlib.sha256("\n".join(f"{e.model}\t{int(e.label)}\t{e.text}" for e in data).encode()).hexdigest()
     # The training data is rebuilt exactly (corpus dev split + generated examples, fixed seeds).
     assert model.header["training_digest"] == digest
@@ -85,7 +93,7 @@ def _cross_texts() -> list[str]:
 def test_no_cross_source_item_is_in_the_training_data():
     """The held-out (cross-source) items measure generalisation only: none of them, nor any long
     passage of one, is a training example."""
-    training = [normalize(example.text).words for example in _trainer().training_examples()]
+    training = [normalize(example.text).words for example in _training_examples()]
     joined = "\n".join(training)
     cross = _cross_texts()
     assert cross
@@ -96,8 +104,8 @@ def test_no_cross_source_item_is_in_the_training_data():
 def test_validation_holds_out_each_training_source_and_no_cross_package():
     """`--validate` holds out one training source at a time; every example has one of them."""
     trainer = _trainer()
-    sources = trainer.example_sources(trainer.training_examples())
+    sources = trainer.example_sources(list(_training_examples()))
     assert set(sources) == {"deepteam", "h4rm3l", "agent-injection-bench", "promptfoo", "langkit", "bastioncorpus",
                             "nullsec-promptinject", "jailbreak-corpus-mini", "garak", "pyrit", "generated",
                             "aicu-scanner", "agentprobe-injection", "fas-judgement", "bastionprobe",
-                            "aegisrt", "agentic-redteam"}
+                            "aegisrt", "agentic-redteam", "sentinelprobe", "blastcontain-drill"}

@@ -94,3 +94,12 @@ async def test_a_long_answer_with_many_urls_is_read_in_linear_time(monkeypatch):
     await _stream(answer(800), 20)
     long = sum(read)
     assert long < 5 * short  # four times the answer, about four times the reading (not sixteen)
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 301])
+async def test_a_link_whose_target_runs_on_with_spaces_is_blocked_before_it_closes(chunk):
+    link = "[details](https://collect.sink-box.dev/l?q=The user asked about moving their pension to Lisbon)"
+    text = FILLER * 10 + link + " " + FILLER
+    released, blocked = await _stream(text, chunk)
+    assert blocked is not None and "encoded data in a URL" in blocked
+    assert text.startswith(released) and len(released) < text.index(link) + len(link)

@@ -4,6 +4,7 @@ against real sockets: servers on 127.0.0.1 that answer with scripted bytes, fram
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import ssl
 import zlib
@@ -14,7 +15,7 @@ import trustme
 
 from capsem_proxy.errors import UpstreamBroken, UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable
 from capsem_proxy.upstream import PooledClient
-from capsem_proxy.upstreams.http1 import MAX_HEAD_BYTES, ConnectError, Pool, request_head
+from capsem_proxy.upstreams.http1 import MAX_HEAD_BYTES, Answer, ConnectError, Pool, request_head
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -277,6 +278,25 @@ async def test_a_connection_cut_inside_the_body_is_broken() -> None:
                 received.append(chunk)
         assert received == [b"hello"]
         await client.close()
+
+
+async def test_answers_read_to_their_end_are_freed_without_the_garbage_collector() -> None:
+    """An answer read to its end leaves no reference cycle behind: it goes when the request lets go
+    of it, not at the collector's next pass (which walks every request still open)."""
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        async with await serving(answering(OK, chunked)) as server:
+            client = client_for(server)
+            assert await _read(client) == (200, b'{"ok": true}')
+            assert await _read(client) == (200, b"hello")
+            await client.close()
+        gc.collect()
+        assert not [item for item in gc.garbage if isinstance(item, Answer)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
 
 
 async def test_a_refused_connection_is_a_connect_failure() -> None:

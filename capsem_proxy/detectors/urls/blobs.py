@@ -1,29 +1,70 @@
-"""Data carried inside a URL: an encoded blob (base64, hex, needless %-escapes) or an overlong
-query in its query, fragment, path or subdomain.
+"""Data carried inside a URL: an encoded blob (base64, base32, hex, needless %-escapes,
+quoted-printable), data written out (see `plain_data`), or an overlong query, in its query,
+fragment, path or subdomain, whole or cut into several parameters, path segments or host labels.
 
 A blob counts when it looks random (mixed case and high entropy for base64, long hex), or when it
-decodes to text: base64 or hex of readable characters is data someone encoded, whatever its letters
-look like (base64 of upper-case text is mostly upper case; hex of a short secret is short), while the
-random ids and hashes links carry decode to bytes that are almost never all printable."""
+decodes to text: base64, base32 or hex of readable characters is data someone encoded, whatever its
+letters look like (base64 of upper-case text is mostly upper case; hex of a short secret is short),
+while the random ids and hashes links carry decode to bytes that are almost never all printable.
+The signatures of pre-signed cloud-storage URLs (S3, GCS, Azure SAS, CloudFront) are random by
+design and are left out when the URL carries its signing scheme's other parameters."""
 
 from __future__ import annotations
 
+import base64
 import binascii
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from capsem_proxy.detectors.urls.domains import domain_parts
 from capsem_proxy.detectors.urls.parse import ParsedUrl
+from capsem_proxy.detectors.urls.plain_data import plain_data
 
 __all__ = ["BlobLimits", "carries_data"]
 
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
-_HEX_RUN = re.compile(r"[0-9A-Fa-f]{16,}")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{6,}={0,2}")
+# Base32 is a run in one case of letters and the digits 2-7 (checked on each run found: an
+# expression asking for one case would try every start of a long mixed run again).
+_BASE32_RUN = re.compile(r"[A-Za-z0-9]{13,}={0,6}")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]{12,}")
 # An escape of a character that never needs one (a letter, a digit, `-._~`): deliberate encoding.
 _NEEDLESS_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])")
+# Text escaped character by character in a way URLs never need: quoted-printable (`=48=65`) and
+# MIME encoded words (`=?utf-8?q?...`), HTML
+# entities (`&#104;&#x65;`), `\x68`, `%u0068` and `\u0068` escapes, four or more in a row.
+_CHARACTER_ESCAPES = re.compile(
+    r"(?:=[0-9A-Fa-f]{2}){4}|=\?[\w-]{1,40}\?[BbQq]\?|(?:&#(?:x[0-9A-Fa-f]{2,4}|\d{2,5});){4}|(?:\\x[0-9A-Fa-f]{2}){4}|(?:[%\\]u[0-9A-Fa-f]{4}){4}"
+)
+# Bytes written in binary (`01101000 01100101 ...`), in hex with separators (`54 68 65 ...`), or
+# letters in Morse code.
+_BINARY = re.compile(r"(?:[01]{8}[ ,.;:|+_-]?){4}")
+_SPACED_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}[ :,._+-]){7,}[0-9A-Fa-f]{2}")
+_MORSE = re.compile(r"(?:[.-]{1,6}[ /+]+){8,}[.-]{1,6}")
+# Ascii85 / base85 use most of the printable range; these symbols, rare in ids and words, mark them.
+_BASE85_SYMBOL = re.compile(r"[!#$%&()*+;<=>?@^`{|}~\"',\[\]\\]")
+_DIGIT = re.compile(r"\d")
+# A piece of a blob cut into several parameters, path segments or host labels.
+_CHUNK = re.compile(r"[A-Za-z0-9+/_\-]{2,}={0,2}")
+# Pre-signed URL schemes: (a parameter only that scheme sends, the parameters it signs with).
+_SIGNING_SCHEMES = (
+    ("x-amz-algorithm", frozenset({"x-amz-signature", "x-amz-credential", "x-amz-security-token"})),
+    ("x-goog-algorithm", frozenset({"x-goog-signature", "x-goog-credential"})),
+    ("awsaccesskeyid", frozenset({"awsaccesskeyid", "signature", "x-amz-security-token"})),
+    ("googleaccessid", frozenset({"googleaccessid", "signature"})),
+    ("key-pair-id", frozenset({"key-pair-id", "signature", "policy"})),
+    ("sv", frozenset({"sig"})),
+)
+_MAX_SCANNED = 8192
+# The shortest encoded text counted: padded base64 of five characters (`aGVsbG8=`).
+_SHORTEST_ENCODED = 8
+# Path segments read (a path of more is read from its start only; each segment costs a few scans).
+_MAX_SEGMENTS = 128
+# Subdomain labels joined to read data cut across them (a DNS name has at most 127 labels; data
+# sent this way uses a few).
+_MAX_LABELS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +75,7 @@ class BlobLimits:
     min_hex_chars: int = 32
     max_query_chars: int = 256
     min_escaped_chars: int = 8
-    min_encoded_text_bytes: int = 10  # base64 or hex that decodes to readable text this long
+    min_encoded_text_bytes: int = 8  # base64, base32 or hex that decodes to readable text this long
 
 
 def _entropy(value: str) -> float:
@@ -52,24 +93,50 @@ def _looks_base64(run: str) -> bool:
 
 
 def _readable(data: bytes, least: int) -> bool:
-    """`data` is text of at least `least` characters: UTF-8, every character printable, some letters."""
+    """`data` is text of at least `least` characters: UTF-8, every character printable or a line
+    break or tab (an address), half of them letters or digits (`ssn 219-09-9999` is data; random
+    bytes are almost never all printable)."""
     if len(data) < least:
         return False
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return text.isprintable() and sum(char.isalpha() for char in text) * 4 >= len(text)
+    printable = text.replace("\n", " ").replace("\r", " ").replace("\t", " ").isprintable()
+    return printable and sum(char.isalnum() for char in text) * 2 >= len(text)
 
 
 def _base64_text(run: str, least: int) -> bool:
-    """`run` is base64 (standard or URL-safe, padding optional) of readable text."""
+    """`run` is base64 (standard or URL-safe, padding optional) of readable text; explicit padding
+    lets a shorter text count."""
     body = run.rstrip("=")
-    if len(body) % 4 == 1:
+    padded = run.endswith("=") and len(run) % 4 == 0
+    # Base64 of text mixes cases; a short run in one case is a word with digits (`dynamics365`)
+    # unless its padding shows it is base64 (of upper-case text: `QUJMLTU1OQ==`).
+    if len(body) % 4 == 1 or (len(body) < 24 and not padded and (body.islower() or body.isupper())):
         return False
+    if padded:
+        least = min(least, 5)
     try:
         data = binascii.a2b_base64(body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4))
     except binascii.Error:
+        return False
+    return _readable(data, least)
+
+
+def _base32_text(run: str, least: int) -> bool:
+    """`run` is base32 (RFC 4648, either case, padding optional) of readable text: DNS labels lose
+    their case, so data sent through host names is written in base32 or hex."""
+    body = run.rstrip("=")
+    if not (body.isupper() or body.islower()) or "0" in body or "1" in body or "8" in body or "9" in body:
+        return False
+    body = body.upper()
+    # Base32 of text holds digits among its letters; a run of letters alone is a word.
+    if len(body) % 8 in (1, 3, 6) or body.isalpha():
+        return False
+    try:
+        data = base64.b32decode(body + "=" * (-len(body) % 8))
+    except (binascii.Error, ValueError):
         return False
     return _readable(data, least)
 
@@ -79,37 +146,145 @@ def _hex_text(run: str, least: int) -> bool:
     return _readable(bytes.fromhex(run[: len(run) // 2 * 2]), least)
 
 
+def _base85_text(value: str, least: int) -> bool:
+    """`value` (no blanks) is base85 or Ascii85 (`<~...~>`) of readable text."""
+    body = value[2:-2] if value.startswith("<~") and value.endswith("~>") else value
+    for decode in (base64.b85decode, base64.a85decode):
+        try:
+            if _readable(decode(body), least):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _encoded_text(value: str, least: int) -> bool:
+    """`value` holds base64, base32, base85 or hex of readable text."""
+    if len(value) < _SHORTEST_ENCODED:
+        return False
+    if any(_hex_text(run, least) for run in _HEX_RUN.findall(value)):
+        return True
+    if any(_base64_text(run, least) for run in _BASE64_RUN.findall(value)):
+        return True
+    if any(_base32_text(run, least) for run in _BASE32_RUN.findall(value)):
+        return True
+    for run in _SPACED_HEX.findall(value):
+        if _hex_text("".join(char for char in run if char not in " :,._+-"), least):
+            return True
+    # Base85 mixes letters and digits with symbols: a run of letters and digits alone was read above.
+    return (10 <= len(value) <= 4096 and " " not in value and not value.isalnum()
+            and len(_BASE85_SYMBOL.findall(value)) >= 2 and _base85_text(value, least))
+
+
 def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
+    """`value` (one raw URL component) holds encoded data; random-looking runs must be `factor`
+    times the limits (paths hold content hashes and document ids)."""
+    if len(value) < _SHORTEST_ENCODED:
+        return False  # most keys and values of a query (`page=2`): nothing below can match
     if len(_NEEDLESS_ESCAPE.findall(value)) >= limits.min_escaped_chars:
         return True
     decoded = unquote(value) if "%" in value else value
-    hex_chars = limits.min_hex_chars * factor
-    text_bytes = limits.min_encoded_text_bytes * factor
+    if ("0" in decoded and "1" in decoded and _BINARY.search(decoded)) or (
+            decoded.count(".") + decoded.count("-") >= 16 and _MORSE.search(decoded)) or (
+            ("\\" in decoded or "&#" in decoded) and _CHARACTER_ESCAPES.search(decoded)):
+        return True
+    # A path may hold a SHA-256 in hex (64 digits): random hex there must be longer still.
+    hex_chars = limits.min_hex_chars * factor + (32 if factor > 1 else 0)
     for run in _HEX_RUN.findall(decoded):
-        if (len(run) >= hex_chars and not run.isdigit() and not run.isalpha()) or _hex_text(run, text_bytes):
+        if len(run) >= hex_chars and not run.isdigit() and not run.isalpha():
             return True
     base64_chars = limits.min_base64_chars * factor
-    return any(
-        (len(run) >= base64_chars and _looks_base64(run)) or _base64_text(run, text_bytes)
-        for run in _BASE64_RUN.findall(decoded)
-    )
+    if any(len(run) >= base64_chars and _looks_base64(run) for run in _BASE64_RUN.findall(decoded)):
+        return True
+    return _encoded_text(decoded, limits.min_encoded_text_bytes)
+
+
+def _not_a_word(piece: str) -> bool:
+    """A piece of a blob holds a digit or mixes cases; path and host words (`fin-ops-core`) do not."""
+    return _DIGIT.search(piece) is not None or (not piece.islower() and not piece.isupper())
+
+
+def _chunked(pieces: list[str], limits: BlobLimits) -> bool:
+    """Encoded text cut into `pieces` (parameter values, path segments, host labels), joined again."""
+    chunks = [piece for piece in pieces if _CHUNK.fullmatch(piece) and _not_a_word(piece)]
+    if len(chunks) < 2:
+        return False
+    joined = "".join(chunk.rstrip("=") for chunk in chunks[:-1]) + chunks[-1]
+    return _encoded_text(joined, limits.min_encoded_text_bytes)
+
+
+def _signed_parameters(names: set[str]) -> frozenset[str]:
+    """The parameters of a pre-signed URL's signature, when `names` holds its scheme's marker."""
+    signed: frozenset[str] = frozenset()
+    for marker, parameters in _SIGNING_SCHEMES:
+        if marker in names and parameters & names:
+            signed |= parameters | {marker}
+    return signed
+
+
+def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
+    """A query (or a fragment written as one) holds data: in a key or value, cut across values,
+    or longer than a query needs."""
+    if _CHARACTER_ESCAPES.search(part):
+        return True
+    if query and len(part) > limits.max_query_chars and not any(
+            marker in part.lower() for marker in ("signature", "sig=", "key-pair-id")):
+        return True
+    pairs = [item.partition("=") for item in re.split(r"[&;]", part[:_MAX_SCANNED]) if item]
+    signed = _signed_parameters({key.lower() for key, _, _ in pairs}) if query else frozenset()
+    if query:
+        length = len(part) - sum(len(key) + len(value) + 2 for key, _, value in pairs if key.lower() in signed)
+        if length > limits.max_query_chars:
+            return True
+    values = []
+    for key, equals, value in pairs:
+        if key.lower() in signed:
+            continue
+        # A bare item ending in `=` (`?aGVsbG8=`) is base64 with its padding more likely than a key.
+        for item in (key, value) if value or not equals else (key, key + equals):
+            if item and (_has_blob(item, limits, 1) or plain_data(
+                    unquote_plus(item) if "%" in item or "+" in item else item, joined=True, passwords=query)):
+                return True
+            # A `+` may be a space or itself (`+14155552671`, a phone number left unescaped).
+            if "+" in item and plain_data(unquote(item), sentences=False):
+                return True
+        if value:
+            values.append(unquote(value) if "%" in value else value)
+    return _chunked(values, limits)
 
 
 def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
-    """True when the URL's query, fragment, path or subdomain holds an encoded blob or a long query.
+    """True when the URL's query, fragment, path, subdomain or user information (`user:pass@`)
+    holds data (see the module docstring).
 
-    Paths often hold content hashes and document ids, so they need blobs twice as long.
+    Paths often hold content hashes and document ids, so random-looking runs there must be twice
+    as long; text encoded or written out counts anywhere.
     """
-    if len(url.query) > limits.max_query_chars:
+    if url.query and _parameters_carry(url.query, limits, query=True):
         return True
-    for part in (url.query, url.fragment):
-        if part and any(_has_blob(item, limits, 1) for item in re.split(r"[&=;]", part) if item):
+    if url.userinfo and any(_has_blob(part, limits, 1) or plain_data(unquote(part), passwords=True)
+                            for part in url.userinfo[:_MAX_SCANNED].split(":")):
+        return True
+    if url.fragment and (_parameters_carry(url.fragment, limits, query=False)
+                         or plain_data(unquote(url.fragment[:_MAX_SCANNED]))):
+        return True
+    if url.path:
+        raw = url.path[:_MAX_SCANNED].split("/", _MAX_SEGMENTS)[:_MAX_SEGMENTS]
+        segments = [unquote(segment) if "%" in segment else segment for segment in raw if segment]
+        raw_segments = [segment for segment in raw if len(segment) >= 8]
+        if any(_has_blob(segment, limits, 2) for segment in raw_segments):
             return True
-    if url.path and any(_has_blob(segment, limits, 2) for segment in url.path.split("/") if len(segment) >= 16):
-        return True
+        if any(plain_data(segment) for segment in segments) or _chunked(segments, limits):
+            return True
     if url.ip is None:
         subdomain = domain_parts(url.host)[1]
-        for label in subdomain.split(".") if subdomain else ():
+        labels = subdomain.split(".") if subdomain else []
+        for label in labels:
             if len(label) >= 32 or _has_blob(label, limits, 1):
+                return True
+        # Data cut across labels comes first, the collector's own labels after it: each run of
+        # labels from the first is read joined (`6d79207061.7373776f7264.x.collector.net`).
+        for end in range(2, min(len(labels), _MAX_LABELS) + 1):
+            if _encoded_text("".join(labels[:end]).replace("-", ""), limits.min_encoded_text_bytes):
                 return True
     return False

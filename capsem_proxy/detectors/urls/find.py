@@ -91,6 +91,30 @@ def _script_end(text: str, start: int, end: int) -> int:
     return end
 
 
+# How far a markdown target written with spaces (`[a](https://x/?q=the user said ...)`) is read on.
+_TARGET_REACH = 2048
+
+
+def _target_end(text: str, end: int, closing: str) -> int:
+    """Where a markdown target (`closing` is `)`) or a quoted HTML attribute (`closing` is its
+    quote) that goes on past a space after its URL ends: at its closing character on the same
+    line, when what lies between is no markdown title (`"title"`), link or tag. Lenient renderers
+    and browsers keep the spaces (percent-encoding them), so the words after the space are still
+    part of the URL fetched or opened: data written out in plain words. A line ending in `=` (a
+    quoted-printable soft break) does not end it."""
+    close = text.find(closing, end, end + _TARGET_REACH)
+    if close == -1:
+        return end
+    between = text[end:close]
+    if "[" in between or "(" in between or "<" in between or (">" in between and closing != ">"):
+        return end
+    if "\n" in between and between.count("\n") != text.count("=\n", end - 1, close):
+        return end
+    if closing == ")" and between.lstrip()[:1] in "\"'":
+        return end
+    return len(between.rstrip()) + end
+
+
 _LABEL_REACH = 2000
 _BRACKET = re.compile(r"[\[\]]")
 
@@ -160,13 +184,15 @@ def _context_of(text: str, start: int, image_references: frozenset[str], labels:
 
 
 def find_urls(
-    text: str, *, complete: bool = True, image_references: frozenset[str] | None = None
+    text: str, *, complete: bool = True, image_references: frozenset[str] | None = None, spaced_targets: bool = True
 ) -> list[FoundUrl]:
     """Every network, `data:` and `javascript:` URL in `text`, in order, none inside another.
 
     With `complete=False` a URL running to the end of `text` is marked incomplete: more of it
     may still arrive. `image_references`: the reference labels images use, when `text` is a
-    slice of a longer text (default: those of `text`).
+    slice of a longer text (default: those of `text`). `spaced_targets`: a markdown target that
+    goes on past a space runs to its `)` (see `_target_end`); a reader of instructions asks for
+    the URL alone, the words after it being the instruction.
     """
     lowered = text.lower()
     spans: list[tuple[int, int]] = []
@@ -203,6 +229,22 @@ def find_urls(
     for start, end in spans:
         if end <= covered or end <= start:
             continue  # inside a URL already found (an `https://` within a `javascript:` target)
+        if text[start - 2:start] == "](":
+            # A markdown target is the URL up to its `)`: punctuation before it is part of it
+            # (`?q=The user is Ana.`), not of the sentence around.
+            stop = end
+            while stop < len(text) and stop - end < 4 and text[stop] in ".,;:!?":
+                stop += 1
+            if stop < len(text) and text[stop] == ")":
+                end = stop
+        if spaced_targets and end < len(text) and text[end] in " \n":
+            before = text[start - 2:start]
+            if before == "](":
+                end = _target_end(text, end, ")")
+            elif before == "(<" and text[start - 3:start - 2] == "]":
+                end = _target_end(text, end, ">")  # `[a](<url with spaces>)`: CommonMark keeps them
+            elif before[-1:] in ("\"", "'") and before[:1] == "=":
+                end = _target_end(text, end, before[-1])
         covered = end
         at_end = end >= len(text) or end >= tail
         found.append(

@@ -34,6 +34,8 @@ class ParsedUrl:
     host_complete: bool
     # A punycode label that does not decode: browsers refuse it, attackers probe with it.
     bad_punycode: bool = False
+    # What stands before `@` in the authority (`user:password@`): sent to the host too.
+    userinfo: str = ""
 
 
 def _ipv4_number(part: str) -> int | None:
@@ -110,7 +112,7 @@ def parse_url(url: str) -> ParsedUrl | None:
         if position != -1 and position < cut:
             cut = position
     authority, after = rest[:cut], rest[cut:]
-    host_port = authority.rpartition("@")[2]
+    userinfo, _, host_port = authority.rpartition("@")
     host_complete = cut < len(rest)
     if host_port.startswith("["):
         closing = host_port.find("]")
@@ -129,4 +131,4 @@ def parse_url(url: str) -> ParsedUrl | None:
     ip = _ip_of(host)
     if ip is None and (host == "localhost" or host.endswith(".localhost")):
         ip = ipaddress.IPv4Address("127.0.0.1")
-    return ParsedUrl(scheme, host, ip, path, query, fragment, host_complete, bad_punycode)
+    return ParsedUrl(scheme, host, ip, path, query, fragment, host_complete, bad_punycode, userinfo)
