@@ -53,7 +53,9 @@ _REVERSED_WORDS = frozenset(word[::-1] for word in _FUNCTION_WORDS) - _FUNCTION_
 _ROT13_WORDS = frozenset(rot13(word) for word in _FUNCTION_WORDS) - _FUNCTION_WORDS
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: made for every text the injection detector reads, and a frozen dataclass sets each
+# field through object.__setattr__ (nothing changes one once made).
+@dataclass(slots=True)
 class Readings:
     """How many distinct function words a text holds as written, backwards and in rot13."""
 

@@ -364,15 +364,53 @@ class DetectorPolicy:
         if refusal is not None:
             return refusal
         progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
-        findings = await self._growing_findings(
+        # Each part is read inline when it is short (the usual case), without a coroutine of its own.
+        findings = self._growing_findings_inline(
             progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
         )
-        findings += await self._growing_findings(
-            progress, "text", event.text_from, text_length, event.settled_chars
-        )
+        if findings is None:
+            findings = await self._growing_findings(
+                progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
+            )
+        found = self._growing_findings_inline(progress, "text", event.text_from, text_length, event.settled_chars)
+        if found is None:
+            found = await self._growing_findings(progress, "text", event.text_from, text_length, event.settled_chars)
+        if found:
+            findings = findings + found if findings else found
         if not findings:
             return None
         return self.decision_for("on_model_response", findings)
+
+    def _growing_start(self, progress: dict[tuple[int, str], int], key: tuple[int, str], settled: int) -> int:
+        """Where the next read of a growing part starts: `window_chars` before what is settled, or
+        earlier, at a finding still open at the last check."""
+        start = settled - self.window_chars
+        if start < 0:
+            start = 0
+        open_from = progress.get(key)
+        if open_from is not None and open_from < start:
+            start = open_from
+        return start
+
+    def _growing_findings_inline(
+        self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
+    ) -> list[Finding] | None:
+        """`_growing_findings` when the text to read is short enough to read now (what `scan`
+        would do inline); None, with nothing read or recorded, when it must be read in slices."""
+        key = self._progress_keys[part]
+        if not length:  # nothing to read (an answer without thinking)
+            progress[key] = 0
+            return []
+        start = self._growing_start(progress, key, settled)
+        if length > start:
+            text = read_from(start)
+            if not current_ledger().inline(len(text)):
+                return None
+            findings = self._scan_window(text, True)
+        else:
+            findings = []
+        self._growing_progress(progress, key, start, length, settled, findings)
+        return findings
 
     async def _growing_findings(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
@@ -381,18 +419,20 @@ class DetectorPolicy:
         if not length:  # nothing to read (an answer without thinking)
             progress[key] = 0
             return []
-        start = settled - self.window_chars
-        if start < 0:
-            start = 0
-        open_from = progress.get(key)
-        if open_from is not None and open_from < start:
-            start = open_from
+        start = self._growing_start(progress, key, settled)
         if length > start:
             text = read_from(start)
             # Inline, as `scan` would read it, without a coroutine of its own.
             findings = self._scan_window(text, True) if current_ledger().inline(len(text)) else await self.scan(text)
         else:
             findings = []
+        self._growing_progress(progress, key, start, length, settled, findings)
+        return findings
+
+    def _growing_progress(
+        self, progress: dict[tuple[int, str], int], key: tuple[int, str], start: int, length: int, settled: int,
+        findings: list[Finding],
+    ) -> None:
         # Findings not yet wholly released must be found again at the next check, and so must those
         # ending within the window of the end: more text may still extend them (a PEM block's end line).
         open_end = length - self.window_chars
@@ -400,4 +440,3 @@ class DetectorPolicy:
             open_end = settled
         unreleased = [start + finding.start for finding in findings if start + finding.end >= open_end]
         progress[key] = min(unreleased) if unreleased else length
-        return findings
