@@ -79,10 +79,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True  # from the connection's start, or a message's end, to a head's end
         self._head_bytes = 0
         self._head_tail = b""  # the last bytes of the head seen: its end may straddle two reads
-        self._header_count = 0
         self._refusal: tuple[int, str] | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        # When the head or body being read must be complete (loop time), or None between requests.
+        # One timer per connection checks it lazily: moving a deadline is an attribute write, where
+        # re-arming a timer at every head, body and read costs a call_later and a cancel each.
+        self._deadline: float | None = None
+        self._watch: asyncio.TimerHandle | None = None
 
     # -------------------------------------------------------------------- connection
 
@@ -92,7 +94,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(503, f"the proxy already holds {self._limits.max_connections} open connections")
             return
         # A connection that never sends a request head is closed when this runs out.
-        self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+        self._expect_within(self._limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
@@ -101,12 +103,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None or self.transport.is_closing():
             return
-        if self._reading_head and not self._head_fits(data):
-            self._refuse(431, f"the request head exceeds the limit of {self._limits.max_header_bytes} bytes")
-            return
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
+        if self._reading_head:
+            if not self._head_fits(data):
+                self._refuse(431, f"the request head exceeds the limit of {self._limits.max_header_bytes} bytes")
+                return
+        elif self._deadline is not None:
+            # Reading a body: any data from the client restarts its silence allowance.
+            self._deadline = self.loop.time() + self._limits.body_timeout
         super().data_received(data)
 
     def _head_fits(self, data: bytes) -> bool:
@@ -123,32 +126,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_head = True
-        self._header_count = 0
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+        if self._deadline is None:  # else the connection's first head keeps its deadline
+            self._expect_within(self._limits.header_timeout)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self._limits.max_headers:
+    # The headers are counted once the head is read (uvicorn's on_header collects them): the head's
+    # byte limit already bounds how many there can be, and no Python override runs per header.
+    def on_headers_complete(self) -> None:
+        if len(self.headers) > self._limits.max_headers:
             self._refusal = (431, f"the request has more than {self._limits.max_headers} headers")
             raise _TooManyHeaders
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
         self._reading_head = False
         self._head_bytes = 0
         self._head_tail = b""
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        super().on_headers_complete()
         # Until the body is complete, a silence longer than body_timeout closes the connection.
-        self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
+        self._expect_within(self._limits.body_timeout)
+        super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._deadline = None
         self._reading_head = True
         super().on_message_complete()
 
@@ -163,8 +158,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # -------------------------------------------------------------------- refusals
 
+    def _expect_within(self, seconds: float) -> None:
+        """Set the deadline of what is read now to `seconds` from now."""
+        self._deadline = self.loop.time() + seconds
+        if self._watch is None:
+            self._watch = self.loop.call_later(seconds, self._deadline_reached)
+
+    def _deadline_reached(self) -> None:
+        """The timer fired: act if the deadline has passed, else wait for the deadline as moved."""
+        self._watch = None
+        if self._deadline is None:
+            return
+        remaining = self._deadline - self.loop.time()
+        if remaining > 0:
+            self._watch = self.loop.call_later(remaining, self._deadline_reached)
+            return
+        self._deadline = None
+        if self._reading_head:
+            self._head_timed_out()
+        else:
+            self._body_timed_out()
+
     def _head_timed_out(self) -> None:
-        self._head_timer = None
         if self.transport.is_closing():
             return
         if self._head_bytes:
@@ -174,10 +189,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # nothing was ever sent: nobody to answer
 
     def _body_timed_out(self) -> None:
-        self._body_timer = None
         if self.flow is not None and self.flow.read_paused:
             # Reading is paused because the app has not taken the body yet: not the client's silence.
-            self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_timed_out)
+            self._expect_within(self._limits.body_timeout)
             return
         if not self.transport.is_closing():
             logger.info("closing a connection whose request body stalled for %g s", self._limits.body_timeout)
@@ -200,7 +214,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal = (status, message)  # nothing more is parsed on this connection
 
     def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
-            if timer is not None:
-                timer.cancel()
-        self._head_timer = self._body_timer = None
+        if self._watch is not None:
+            self._watch.cancel()
+        self._watch = None
+        self._deadline = None
