@@ -415,17 +415,13 @@ class DetectorPolicy:
     async def _growing_findings(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
     ) -> list[Finding]:
+        findings = self._growing_findings_inline(progress, part, read_from, length, settled)
+        if findings is not None:
+            return findings
+        # Too long to read inline: read in slices, as `scan` does.
         key = self._progress_keys[part]
-        if not length:  # nothing to read (an answer without thinking)
-            progress[key] = 0
-            return []
         start = self._growing_start(progress, key, settled)
-        if length > start:
-            text = read_from(start)
-            # Inline, as `scan` would read it, without a coroutine of its own.
-            findings = self._scan_window(text, True) if current_ledger().inline(len(text)) else await self.scan(text)
-        else:
-            findings = []
+        findings = await self.scan(read_from(start))
         self._growing_progress(progress, key, start, length, settled, findings)
         return findings
 
