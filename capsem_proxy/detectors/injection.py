@@ -151,11 +151,18 @@ def _expand(pattern: str) -> list[str]:
 def _words_key(phrase: str) -> str:
     """`normalize(phrase).words`, built word by word from a cache: the signature file expands to a
     few hundred thousand phrases over a few thousand distinct words."""
-    keys = [_word_key(word) for word in phrase.split()]
-    key = " ".join(word for word, _ in keys if word)
-    # Three one-letter words in a row are re-joined (spaced-out letters) as the whole phrase's
-    # gaps say, also across words whose own letters were (Devanagari marks): `normalize` decides.
-    if _SPACED_LETTERS.search(key) or any(joined for _, joined in keys):
+    views: list[str] = []
+    for word in phrase.split():
+        view, joined = _word_key(word)
+        if joined:
+            # Letters re-joined inside the word (Devanagari marks): its neighbours may join them too,
+            # as the whole phrase's gaps say: `normalize` decides.
+            return normalize(phrase).words
+        if view:
+            views.append(view)
+    key = " ".join(views)
+    # Three one-letter words in a row are re-joined (spaced-out letters): `normalize` decides.
+    if _SPACED_LETTERS.search(key):
         return normalize(phrase).words
     return key
 

@@ -50,7 +50,9 @@ class WordPhrases:
         if anchors is not None:
             anchors.add(max(words, key=len))
         pair = self._pairs.setdefault((len(words), id(value)), (len(words), value))
-        self._automaton.add_word("".join(self._symbol(word) for word in words), pair)
+        symbols = self._symbols  # the shipped file adds a few hundred thousand keys: no call per known word
+        self._automaton.add_word(
+            "".join([symbols[word] if word in symbols else self._symbol(word) for word in words]), pair)
 
     def _symbol(self, word: str) -> str:
         symbol = self._symbols.get(word)
