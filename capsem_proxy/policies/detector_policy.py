@@ -369,12 +369,14 @@ class DetectorPolicy:
             progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
         )
         if findings is None:
-            findings = await self._growing_findings(
+            findings = await self._growing_findings_sliced(
                 progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
             )
         found = self._growing_findings_inline(progress, "text", event.text_from, text_length, event.settled_chars)
         if found is None:
-            found = await self._growing_findings(progress, "text", event.text_from, text_length, event.settled_chars)
+            found = await self._growing_findings_sliced(
+                progress, "text", event.text_from, text_length, event.settled_chars
+            )
         if found:
             findings = findings + found if findings else found
         if not findings:
@@ -395,30 +397,29 @@ class DetectorPolicy:
     def _growing_findings_inline(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
     ) -> list[Finding] | None:
-        """`_growing_findings` when the text to read is short enough to read now (what `scan`
-        would do inline); None, with nothing read or recorded, when it must be read in slices."""
+        """The findings of the part of a growing answer not yet settled, read now when it is short
+        enough (what `scan` would do inline); None, with nothing read or recorded, when it must be
+        read in slices (`_growing_findings_sliced`)."""
         key = self._progress_keys[part]
         if not length:  # nothing to read (an answer without thinking)
             progress[key] = 0
             return []
         start = self._growing_start(progress, key, settled)
         if length > start:
-            text = read_from(start)
-            if not current_ledger().inline(len(text)):
+            # `read_from(start)` holds `length - start` characters: the ledger is asked before copying them.
+            if not current_ledger().inline(length - start):
                 return None
-            findings = self._scan_window(text, True)
+            findings = self._scan_window(read_from(start), True)
         else:
             findings = []
         self._growing_progress(progress, key, start, length, settled, findings)
         return findings
 
-    async def _growing_findings(
+    async def _growing_findings_sliced(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
     ) -> list[Finding]:
-        findings = self._growing_findings_inline(progress, part, read_from, length, settled)
-        if findings is not None:
-            return findings
-        # Too long to read inline: read in slices, as `scan` does.
+        """What `_growing_findings_inline` declined: text too long to read before the event loop has
+        a turn, read in slices as `scan` does."""
         key = self._progress_keys[part]
         start = self._growing_start(progress, key, settled)
         findings = await self.scan(read_from(start))
