@@ -158,13 +158,16 @@ def _base85_text(value: str, least: int) -> bool:
     return False
 
 
-def _encoded_text(value: str, least: int) -> bool:
-    """`value` holds base64, base32, base85 or hex of readable text."""
+def _encoded_text(
+    value: str, least: int, hex_runs: list[str] | None = None, base64_runs: list[str] | None = None
+) -> bool:
+    """`value` holds base64, base32, base85 or hex of readable text. `hex_runs` and `base64_runs`:
+    the runs of `_HEX_RUN` and `_BASE64_RUN` in `value`, when the caller has found them already."""
     if len(value) < _SHORTEST_ENCODED:
         return False
-    if any(_hex_text(run, least) for run in _HEX_RUN.findall(value)):
+    if any(_hex_text(run, least) for run in (_HEX_RUN.findall(value) if hex_runs is None else hex_runs)):
         return True
-    if any(_base64_text(run, least) for run in _BASE64_RUN.findall(value)):
+    if any(_base64_text(run, least) for run in (_BASE64_RUN.findall(value) if base64_runs is None else base64_runs)):
         return True
     if any(_base32_text(run, least) for run in _BASE32_RUN.findall(value)):
         return True
@@ -190,13 +193,15 @@ def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
         return True
     # A path may hold a SHA-256 in hex (64 digits): random hex there must be longer still.
     hex_chars = limits.min_hex_chars * factor + (32 if factor > 1 else 0)
-    for run in _HEX_RUN.findall(decoded):
+    hex_runs = _HEX_RUN.findall(decoded)
+    for run in hex_runs:
         if len(run) >= hex_chars and not run.isdigit() and not run.isalpha():
             return True
     base64_chars = limits.min_base64_chars * factor
-    if any(len(run) >= base64_chars and _looks_base64(run) for run in _BASE64_RUN.findall(decoded)):
+    base64_runs = _BASE64_RUN.findall(decoded)
+    if any(len(run) >= base64_chars and _looks_base64(run) for run in base64_runs):
         return True
-    return _encoded_text(decoded, limits.min_encoded_text_bytes)
+    return _encoded_text(decoded, limits.min_encoded_text_bytes, hex_runs, base64_runs)
 
 
 def _not_a_word(piece: str) -> bool:
@@ -271,8 +276,7 @@ def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
     if url.path:
         raw = url.path[:_MAX_SCANNED].split("/", _MAX_SEGMENTS)[:_MAX_SEGMENTS]
         segments = [unquote(segment) if "%" in segment else segment for segment in raw if segment]
-        raw_segments = [segment for segment in raw if len(segment) >= 8]
-        if any(_has_blob(segment, limits, 2) for segment in raw_segments):
+        if any(_has_blob(segment, limits, 2) for segment in raw):
             return True
         if any(plain_data(segment) for segment in segments) or _chunked(segments, limits):
             return True
