@@ -297,6 +297,7 @@ class _ChatStreamDecoder(StreamDecoder):
     """`data: {chat.completion.chunk}` events, ending with `data: [DONE]`."""
 
     __slots__ = ()
+    text_events_alone = True
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         data = event.data
