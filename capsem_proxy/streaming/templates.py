@@ -69,21 +69,26 @@ class TextEvents:
 
     def __init__(self, decode: Decode) -> None:
         self._decode = decode
-        # (bytes before the text, bytes after it, the event's deltas, where its text delta is)
-        self._templates: list[tuple[bytes, bytes, list[Delta], int]] = []
+        # (bytes before the text, bytes after it, the length of both, the event's deltas, where its
+        # text delta is: -1 when it is the only one)
+        self._templates: list[tuple[bytes, bytes, int, list[Delta], int]] = []
         self._made = 0
 
     def deltas(self, raw: bytes) -> list[Delta]:
         """What `decode(raw)` gives."""
-        for prefix, suffix, deltas, at in self._templates:
-            middle = _plain(raw, prefix, suffix)
-            if middle is None:
+        size = len(raw)
+        for prefix, suffix, around, deltas, at in self._templates:
+            # `_plain`, written out: this runs for every event of the stream
+            if size <= around or not raw.startswith(prefix) or not raw.endswith(suffix):
                 continue
+            middle = raw[len(prefix) : size - len(suffix)]
+            if _NOT_PLAIN.search(middle) is not None:
+                break
             try:
                 text = middle.decode()
             except UnicodeDecodeError:
                 break
-            if len(deltas) == 1:
+            if at < 0:
                 return [TextDelta(text)]
             read = list(deltas)
             read[at] = TextDelta(text)
@@ -114,7 +119,7 @@ class TextEvents:
         expected[at] = TextDelta(_MARKER)
         if self._decode(prefix + _MARKER.encode() + suffix) != expected:
             return
-        self._templates.insert(0, (prefix, suffix, deltas, at))
+        self._templates.insert(0, (prefix, suffix, len(prefix) + len(suffix), deltas, at if len(deltas) > 1 else -1))
         del self._templates[_KEPT:]
 
 
