@@ -335,7 +335,7 @@ class _ChatStreamDecoder(StreamDecoder):
             # Usual case: a piece of text and nothing else (what the reading below makes of it).
             if text:
                 out.append(TextDelta(text))
-        elif isinstance(delta, dict):
+        elif isinstance(delta, dict) and delta:  # an empty delta (the finish event's) holds nothing
             text = delta.get("content")
             if text and isinstance(text, str):
                 out.append(TextDelta(text))
