@@ -125,9 +125,9 @@ class StreamDecoder(ABC):
     tool call in Anthropic streams).
     """
 
-    # True when an event whose deltas are one TextDelta (and UsageDeltas) is decoded without
-    # reading or changing the decoder's state: such events may then be read by their shape
-    # (`capsem_proxy.streaming.templates`), without `feed`.
+    # True when an event whose deltas are one TextDelta or ThinkingDelta (and UsageDeltas) is
+    # decoded without reading or changing the decoder's state: such events may then be read by
+    # their shape (`capsem_proxy.streaming.templates`), without `feed`.
     text_events_alone: ClassVar[bool] = False
 
     @abstractmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from capsem_proxy.streaming.events import Delta, TextDelta, UsageDelta
+from capsem_proxy.streaming.events import Delta, TextDelta, ThinkingDelta, UsageDelta
 from capsem_proxy.streaming.rewrite import split_event_text
 
 __all__ = ["TextEvents", "TextSplits"]
@@ -63,21 +63,21 @@ class TextEvents:
 
     `decode` is the full reading (SSE framing, the provider's decoder), which must give the same
     deltas for the same bytes whatever came before and keep no state from an event whose deltas are
-    one text and token counts (`StreamDecoder.text_events_alone`)."""
+    one piece of text or thinking and token counts (`StreamDecoder.text_events_alone`)."""
 
     __slots__ = ("_decode", "_made", "_templates")
 
     def __init__(self, decode: Decode) -> None:
         self._decode = decode
         # (bytes before the text, bytes after it, the length of both, the event's deltas, where its
-        # text delta is: -1 when it is the only one)
-        self._templates: list[tuple[bytes, bytes, int, list[Delta], int]] = []
+        # text delta is: -1 when it is the only one, and its kind: answer text or thinking)
+        self._templates: list[tuple[bytes, bytes, int, list[Delta], int, type[TextDelta | ThinkingDelta]]] = []
         self._made = 0
 
     def deltas(self, raw: bytes) -> list[Delta]:
         """What `decode(raw)` gives."""
         size = len(raw)
-        for prefix, suffix, around, deltas, at in self._templates:
+        for prefix, suffix, around, deltas, at, kind in self._templates:
             # `_plain`, written out: this runs for every event of the stream
             if size <= around or not raw.startswith(prefix) or not raw.endswith(suffix):
                 continue
@@ -89,9 +89,9 @@ class TextEvents:
             except UnicodeDecodeError:
                 break
             if at < 0:
-                return [TextDelta(text)]
+                return [kind(text)]
             read = list(deltas)
-            read[at] = TextDelta(text)
+            read[at] = kind(text)
             return read
         deltas = self._decode(raw)
         if self._made < _MADE and len(deltas) <= 3:
@@ -100,12 +100,13 @@ class TextEvents:
 
     def _learn(self, raw: bytes, deltas: list[Delta]) -> None:
         at = -1
+        text_kind: type[TextDelta | ThinkingDelta] = TextDelta
         for index, delta in enumerate(deltas):
             kind = type(delta)
-            if kind is TextDelta:
+            if kind is TextDelta or kind is ThinkingDelta:
                 if at != -1:
                     return
-                at = index
+                at, text_kind = index, kind
             elif kind is not UsageDelta:  # counts come from the bytes around the text, the same each time
                 return
         if at == -1:
@@ -116,10 +117,12 @@ class TextEvents:
         self._made += 1
         prefix, suffix = cut
         expected = list(deltas)
-        expected[at] = TextDelta(_MARKER)
+        expected[at] = text_kind(_MARKER)
         if self._decode(prefix + _MARKER.encode() + suffix) != expected:
             return
-        self._templates.insert(0, (prefix, suffix, len(prefix) + len(suffix), deltas, at if len(deltas) > 1 else -1))
+        self._templates.insert(
+            0, (prefix, suffix, len(prefix) + len(suffix), deltas, at if len(deltas) > 1 else -1, text_kind)
+        )
         del self._templates[_KEPT:]
 
 

@@ -14,7 +14,7 @@ from capsem_proxy.providers.anthropic import AnthropicAdapter
 from capsem_proxy.providers.gemini import GeminiAdapter
 from capsem_proxy.providers.openai import OpenAIAdapter
 from capsem_proxy.replies import block_message
-from capsem_proxy.streaming.events import StreamDecoder, TextDelta
+from capsem_proxy.streaming.events import StreamDecoder, TextDelta, ThinkingDelta
 from capsem_proxy.streaming.guard import GuardChecks, StreamGuard
 from capsem_proxy.streaming.relay import _sse_deltas, relay_guarded
 from capsem_proxy.streaming.rewrite import rewrite_event_text, split_event_text
@@ -79,7 +79,22 @@ _ANTHROPIC_EVENTS = [
     b"event: content_block_delta\ndata: " + _BLOCK + b'{"type":"text_delta","text":"x"}}\nodd: line\n\n',
     _anthropic("last"),
 ]
-_GEMINI_EVENTS = [_gemini("One"), _gemini(" two"), _gemini(" thr\"ee"), _gemini(" four"), _gemini(" end", last=True)]
+_THINKING = b"event: content_block_delta\ndata: " + _BLOCK + b'{"type":"thinking_delta","thinking":'
+_ANTHROPIC_EVENTS += [_THINKING + orjson.dumps(text) + b"}}\n\n" for text in ("Let me", " think", " it \\ over")]
+_ANTHROPIC_EVENTS += [_anthropic("after thinking", index=1)]
+_CHAT_EVENTS[-1:-1] = [_chat({"reasoning_content": text}) for text in ("step one", " step two", "\u00e9")]
+
+
+def _gemini_thought(text: str) -> bytes:
+    part = {"text": text, "thought": True}
+    payload = {"candidates": [{"content": {"parts": [part], "role": "model"}, "index": 0}], "modelVersion": "m"}
+    return b"data: " + orjson.dumps(payload) + b"\r\n\r\n"
+
+
+_GEMINI_EVENTS = [
+    _gemini_thought("Thinking"), _gemini_thought(" more"), _gemini("One"), _gemini(" two"), _gemini(" thr\"ee"),
+    _gemini_thought(" and again"), _gemini(" four"), _gemini(" end", last=True),
+]
 
 
 @pytest.mark.parametrize(
@@ -124,6 +139,16 @@ def test_text_events_of_a_known_shape_are_read_without_the_decoder():
     hidden = _HEAD + b'{"content":"x","refusal":"hidden"}' + _TAIL
     assert reader.deltas(hidden) == [TextDelta("x"), TextDelta("hidden")]
     assert decoder.fed == made + 1
+
+
+def test_thinking_events_read_by_their_shape_stay_thinking():
+    decoder = _CountingDecoder(AnthropicAdapter().stream_decoder("messages"))
+    reader = TextEvents(partial(_sse_deltas, decoder))
+    for text in ("Let me", " think", " about it"):
+        assert reader.deltas(_THINKING + orjson.dumps(text) + b"}}\n\n") == [ThinkingDelta(text)]
+    assert decoder.fed == 2  # the first event and the check of its template; the others by their shape
+    assert reader.deltas(_anthropic("answer", index=1)) == [TextDelta("answer")]  # another envelope
+    assert decoder.fed == 4
 
 
 def test_a_text_found_twice_in_its_event_makes_no_template():
