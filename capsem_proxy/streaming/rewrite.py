@@ -14,7 +14,7 @@ import orjson
 
 from capsem_proxy.streaming.sse import split_data
 
-__all__ = ["event_texts", "rewrite_event_text", "split_event_text"]
+__all__ = ["rewrite_event_text", "split_event_text"]
 
 _TEXT_KEYS = frozenset({"content", "text", "delta", "thinking", "partial_json", "refusal"})
 # What only the last part of a split event may carry: how the answer ended and what it cost
@@ -44,19 +44,6 @@ def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
         for item in value:
             _replace_leaf(item, old, new, found)
     return value
-
-
-def _text_leaves(value: Any, found: set[str]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str):
-                if key in _TEXT_KEYS:
-                    found.add(item)
-            else:
-                _text_leaves(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _text_leaves(item, found)
 
 
 def _split_leaves(
@@ -133,21 +120,6 @@ def rewrite_event_text(raw: bytes, old: str, new: str, *, sse: bool) -> bytes | 
     before, document, after = frame
     rewritten = _rewrite_json(document, old, new)
     return None if rewritten is None else before + rewritten + after
-
-
-def event_texts(raw: bytes, *, sse: bool) -> set[str] | None:
-    """Every string among which a rewrite or split of `raw` looks for the event's text (what
-    `_replace_leaf` compares); None when the event holds no single JSON document to rewrite."""
-    frame = _frame(raw, sse)
-    if frame is None:
-        return None
-    try:
-        parsed = orjson.loads(frame[1])
-    except orjson.JSONDecodeError:
-        return None
-    found: set[str] = set()
-    _text_leaves(parsed, found)
-    return found
 
 
 def split_event_text(raw: bytes, old: str, head: str, rest: str, *, sse: bool) -> tuple[bytes, bytes] | None:
