@@ -31,6 +31,10 @@ _MARKER = "capsem\u00b7text\u00b7marker"
 # whose events keep changing shape goes on being decoded in full, with no verification each time.
 _KEPT = 4
 _MADE = 8
+# Templates made in a row that no event fitted, after which a stream makes no more: events whose
+# bytes change beyond their text (counts that grow at every event, a random padding field) are
+# then decoded in full without a verification each.
+_FRUITLESS = 2
 
 Decode = Callable[[bytes], list[Delta]]
 
@@ -65,7 +69,7 @@ class TextEvents:
     deltas for the same bytes whatever came before and keep no state from an event whose deltas are
     one piece of text or thinking and token counts (`StreamDecoder.text_events_alone`)."""
 
-    __slots__ = ("_decode", "_made", "_templates")
+    __slots__ = ("_decode", "_fruitless", "_made", "_templates")
 
     def __init__(self, decode: Decode) -> None:
         self._decode = decode
@@ -73,6 +77,7 @@ class TextEvents:
         # text delta is: -1 when it is the only one, and its kind: answer text or thinking)
         self._templates: list[tuple[bytes, bytes, int, list[Delta], int, type[TextDelta | ThinkingDelta]]] = []
         self._made = 0
+        self._fruitless = 0  # templates made since an event last fitted one
 
     def deltas(self, raw: bytes) -> list[Delta]:
         """What `decode(raw)` gives."""
@@ -88,13 +93,14 @@ class TextEvents:
                 text = middle.decode()
             except UnicodeDecodeError:
                 break
+            self._fruitless = 0
             if at < 0:
                 return [kind(text)]
             read = list(deltas)
             read[at] = kind(text)
             return read
         deltas = self._decode(raw)
-        if self._made < _MADE and len(deltas) <= 3:
+        if self._made < _MADE and self._fruitless < _FRUITLESS and len(deltas) <= 3:
             self._learn(raw, deltas)
         return deltas
 
@@ -123,6 +129,7 @@ class TextEvents:
         self._templates.insert(
             0, (prefix, suffix, len(prefix) + len(suffix), deltas, at if len(deltas) > 1 else -1, text_kind)
         )
+        self._fruitless += 1
         del self._templates[_KEPT:]
 
 

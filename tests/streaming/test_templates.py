@@ -151,6 +151,17 @@ def test_thinking_events_read_by_their_shape_stay_thinking():
     assert decoder.fed == 4
 
 
+def test_events_whose_envelope_keeps_changing_stop_making_templates():
+    decoder = _CountingDecoder(GeminiAdapter().stream_decoder("stream_generate"))
+    reader = TextEvents(partial(_sse_deltas, decoder))
+    for count in range(1, 11):  # counts that grow at every event: no template ever fits
+        usage = {"promptTokenCount": 5, "candidatesTokenCount": count}
+        payload = {"candidates": [{"content": {"parts": [{"text": f"word{count} "}]}}], "usageMetadata": usage}
+        raw = b"data: " + orjson.dumps(payload) + b"\r\n\r\n"
+        assert reader.deltas(raw) == _sse_deltas(decoder.inner, raw)
+    assert decoder.fed == 10 + 2  # every event, and the checks of two templates that nothing fitted
+
+
 def test_a_text_found_twice_in_its_event_makes_no_template():
     decoder = _CountingDecoder(OpenAIAdapter().stream_decoder("chat"))
     reader = TextEvents(partial(_sse_deltas, decoder))
