@@ -30,7 +30,7 @@ from capsem_proxy.detectors.base import DEFAULT_REACH, Detector, Finding, Reach
 from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
-from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
+from capsem_proxy.scanning import ScanLedger, current_ledger, in_slices, too_large_decision
 from capsem_proxy.texts import json_texts
 
 __all__ = ["ALL_PLACES", "Action", "DetectorOptions", "DetectorPolicy", "combined", "json_strings"]
@@ -360,19 +360,26 @@ class DetectorPolicy:
         after what was then released: reading again from the earliest such finding covers it.
         """
         thinking_length, text_length = event.thinking_length, event.text_length
-        refusal = self.over_budget("on_model_response", thinking_length + text_length, growing=True)
-        if refusal is not None:
-            return refusal
+        # `over_budget`, with the ledger kept for the reads below (this runs at every check of a stream).
+        ledger = current_ledger()
+        if not ledger.charge(self, thinking_length + text_length, growing=True):
+            return too_large_decision(self.name, "on_model_response", ledger)
         progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
         # Each part is read inline when it is short (the usual case), without a coroutine of its own.
-        findings = self._growing_findings_inline(
-            progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
-        )
-        if findings is None:
-            findings = await self._growing_findings_sliced(
-                progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
+        if thinking_length:
+            findings = self._growing_findings_inline(
+                ledger, progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
             )
-        found = self._growing_findings_inline(progress, "text", event.text_from, text_length, event.settled_chars)
+            if findings is None:
+                findings = await self._growing_findings_sliced(
+                    progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
+                )
+        else:
+            progress[self._progress_keys["thinking"]] = 0  # what a read of no thinking notes
+            findings = []
+        found = self._growing_findings_inline(
+            ledger, progress, "text", event.text_from, text_length, event.settled_chars
+        )
         if found is None:
             found = await self._growing_findings_sliced(
                 progress, "text", event.text_from, text_length, event.settled_chars
@@ -395,7 +402,8 @@ class DetectorPolicy:
         return start
 
     def _growing_findings_inline(
-        self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
+        self, ledger: ScanLedger, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int,
+        settled: int,
     ) -> list[Finding] | None:
         """The findings of the part of a growing answer not yet settled, read now when it is short
         enough (what `scan` would do inline); None, with nothing read or recorded, when it must be
@@ -404,15 +412,24 @@ class DetectorPolicy:
         if not length:  # nothing to read (an answer without thinking)
             progress[key] = 0
             return []
-        start = self._growing_start(progress, key, settled)
+        # `_growing_start`, written out
+        start = settled - self.window_chars
+        if start < 0:
+            start = 0
+        open_from = progress.get(key)
+        if open_from is not None and open_from < start:
+            start = open_from
         if length > start:
             # `read_from(start)` holds `length - start` characters: the ledger is asked before copying them.
-            if not current_ledger().inline(length - start):
+            if not ledger.inline(length - start):
                 return None
             findings = self._scan_window(read_from(start), True)
+            if findings:
+                self._growing_progress(progress, key, start, length, settled, findings)
+                return findings
         else:
             findings = []
-        self._growing_progress(progress, key, start, length, settled, findings)
+        progress[key] = length  # what `_growing_progress` notes when nothing was found
         return findings
 
     async def _growing_findings_sliced(

@@ -316,9 +316,9 @@ class EgressPolicy(DetectorPolicy):
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text, complete=event.final)
         thinking_length, text_length = event.thinking_length, event.text_length
-        refusal = self.over_budget("on_model_response", thinking_length + text_length, growing=True)
-        if refusal is not None:
-            return refusal
+        ledger = current_ledger()  # `over_budget`, written out: this runs at every check of a stream
+        if not ledger.charge(self, thinking_length + text_length, growing=True):
+            return too_large_decision(self.name, "on_model_response", ledger)
         readings: dict[tuple[int, str], _StreamReading] = event.context.scratch.setdefault(_STREAM_READING, {})
         # A part with nothing to read is skipped, and a reading not yet begun stays as it is.
         findings = self._part_findings(

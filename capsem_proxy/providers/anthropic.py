@@ -115,6 +115,7 @@ class _MessagesStreamDecoder(StreamDecoder):
     """
 
     __slots__ = ()
+    text_events_alone = True
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         name = event.event

@@ -174,6 +174,8 @@ class _GenerateStreamDecoder(StreamDecoder):
     """One GenerateContentResponse per event (SSE `data:` or JSON-array element)."""
 
     __slots__ = ("_next_index",)
+    # `_next_index` numbers function calls only.
+    text_events_alone = True
 
     def __init__(self) -> None:
         self._next_index = 0

@@ -297,6 +297,7 @@ class _ChatStreamDecoder(StreamDecoder):
     """`data: {chat.completion.chunk}` events, ending with `data: [DONE]`."""
 
     __slots__ = ()
+    text_events_alone = True
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         data = event.data
@@ -334,7 +335,7 @@ class _ChatStreamDecoder(StreamDecoder):
             # Usual case: a piece of text and nothing else (what the reading below makes of it).
             if text:
                 out.append(TextDelta(text))
-        elif isinstance(delta, dict):
+        elif isinstance(delta, dict) and delta:  # an empty delta (the finish event's) holds nothing
             text = delta.get("content")
             if text and isinstance(text, str):
                 out.append(TextDelta(text))

@@ -32,7 +32,8 @@ from capsem_proxy.scanning import large_body_turn
 from capsem_proxy.streaming.guard import AnswerCheck, GuardChecks, StreamGuard, unreadable_decision
 from capsem_proxy.streaming.lazy_guard import LazyGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
-from capsem_proxy.streaming.rewrite import rewrite_event_text, split_event_text
+from capsem_proxy.streaming.rewrite import rewrite_event_text
+from capsem_proxy.streaming.templates import TextSplits
 from capsem_proxy.streaming.usage import UsageMeter, may_report_usage
 from capsem_proxy.upstream import UpstreamResponse
 
@@ -285,9 +286,6 @@ class AnswerPath:
         def rewrite(raw: bytes, old: str, new: str) -> bytes | None:
             return rewrite_event_text(raw, old, new, sse=is_sse)
 
-        def split(raw: bytes, old: str, head: str, rest: str) -> tuple[bytes, bytes] | None:
-            return split_event_text(raw, old, head, rest, sse=is_sse)
-
         return StreamGuard(
             GuardChecks(answer=check_answer, tool_call=check_tool_call),
             mode="buffer" if pipeline.needs_whole_answer() else mode,
@@ -295,7 +293,7 @@ class AnswerPath:
             max_buffer_bytes=streaming.max_buffer_bytes,
             restorations=restorations,
             rewrite=rewrite,
-            split=split,
+            split=TextSplits(sse=is_sse),
             holds=holds,
             reads_text=reads_text,
             whole_readers=whole_readers,

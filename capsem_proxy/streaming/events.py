@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 __all__ = [
     "COUNTS",
@@ -123,6 +124,11 @@ class StreamDecoder(ABC):
     One instance per stream: decoders may keep state (e.g. which content block index is a
     tool call in Anthropic streams).
     """
+
+    # True when an event whose deltas are one TextDelta or ThinkingDelta (and UsageDeltas) is
+    # decoded without reading or changing the decoder's state: such events may then be read by
+    # their shape (`capsem_proxy.streaming.templates`), without `feed`.
+    text_events_alone: ClassVar[bool] = False
 
     @abstractmethod
     def feed(self, event: StreamEvent) -> list[Delta]:

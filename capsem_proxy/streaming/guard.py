@@ -438,6 +438,8 @@ class StreamGuard:
             self._checked_chars = guarded_chars
         self._plan_checks()
         self._approval_open = True
+        if not outcome.decisions and outcome.governing is None:
+            return  # the usual intermediate check: no policy had an opinion, nothing to record or apply
         self._record(outcome, keep_allows=final)
         redactions = outcome.redactions
         if redactions:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from capsem_proxy.decisions import Decision
@@ -17,6 +18,7 @@ from capsem_proxy.streaming.guard import StreamBlocked, StreamGuard
 from capsem_proxy.streaming.jsonarray import DEFAULT_MAX_ELEMENT_BYTES, JSONArraySplitter, is_separator
 from capsem_proxy.streaming.lazy_guard import LazyGuard
 from capsem_proxy.streaming.sse import DEFAULT_MAX_EVENT_BYTES, SSESplitter, parse_event
+from capsem_proxy.streaming.templates import TextEvents
 from capsem_proxy.streaming.usage import HeldUsage, UsageMeter, sse_events, sse_usage_reader
 from capsem_proxy.upstream import UpstreamResponse
 
@@ -151,8 +153,12 @@ async def relay_guarded(
     # Reads that are whole events, each holding no call, go out at once while nothing is held.
     whole_need = event_need if sse else None
     # When every event is read (`event_need` None) no counts are ever held back: each event goes
-    # straight to the guard.
+    # straight to the guard, its text events read by their shape when the decoder allows it.
     reader = guard.guard if event_need is None else None
+    if event_need is None and getattr(decoder, "text_events_alone", False):
+        read_event: Callable[[bytes], list[Delta]] = TextEvents(partial(_sse_deltas, decoder)).deltas
+    else:
+        read_event = partial(_sse_deltas, decoder)
     try:
         async for chunk in upstream.chunks():
             if sse_splitter is not None:
@@ -171,7 +177,7 @@ async def relay_guarded(
                     if event_need is None:
                         if reader is None:
                             reader = guard.get()
-                        out = await reader.push(raw, _sse_deltas(decoder, raw))
+                        out = await reader.push(raw, read_event(raw))
                     elif guard.pass_unread(raw) and (need := event_need(raw)) != TOOL_CALL:
                         if need:
                             guard.add_usage(usage.add(raw))

@@ -1,0 +1,178 @@
+"""Text events read and split by their shape: most events of a streamed answer are one piece of
+text in the same bytes (the OpenAI chunk's id, model and fingerprint, Anthropic's
+`content_block_delta` envelope, Gemini's candidate and token counts).
+
+Once such an event was decoded in full, the bytes around its text are a template. An event that
+starts and ends with the same bytes, with a plain text between them (no quote, backslash or control
+character, valid UTF-8), has the same JSON structure with only that string changed, so it decodes to
+the same deltas with its own text: it is read without parsing JSON. A template is verified when it
+is made, by decoding it in full with another text in its place; whatever matches no template (tool
+calls, a field that changed, an escape in the text, a finish) is decoded in full.
+
+Splitting an event in two (`split_event_text`) works the same way: the full split of an event
+written without escapes gives the bytes around each half's text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from capsem_proxy.streaming.events import Delta, TextDelta, ThinkingDelta, UsageDelta
+from capsem_proxy.streaming.rewrite import split_event_text
+
+__all__ = ["TextEvents", "TextSplits"]
+
+# What may not appear in a text read from a template: it would end the JSON string or escape into it.
+_NOT_PLAIN = re.compile(rb'[\x00-\x1f"\\]')
+# Texts put in a template's place to verify it: plain, and found in no provider's event envelope.
+_MARKER = "capsem\u00b7text\u00b7marker"
+# Templates kept per stream (most recently made first), and how many may be made in all: a stream
+# whose events keep changing shape goes on being decoded in full, with no verification each time.
+_KEPT = 4
+_MADE = 8
+# Templates made in a row that no event fitted, after which a stream makes no more: events whose
+# bytes change beyond their text (counts that grow at every event, a random padding field) are
+# then decoded in full without a verification each.
+_FRUITLESS = 2
+
+Decode = Callable[[bytes], list[Delta]]
+
+
+def _cut(raw: bytes, text: str) -> tuple[bytes, bytes] | None:
+    """The bytes of `raw` before and after its one plain string `text` (quotes kept outside), or
+    None when `text` is not plain or not found exactly once."""
+    plain = text.encode()
+    if not plain or _NOT_PLAIN.search(plain) is not None:
+        return None
+    quoted = b'"' + plain + b'"'
+    at = raw.find(quoted)
+    if at == -1 or raw.find(quoted, at + 1) != -1:
+        return None
+    return raw[: at + 1], raw[at + len(quoted) - 1 :]
+
+
+def _plain(raw: bytes, prefix: bytes, suffix: bytes) -> bytes | None:
+    """The bytes between `prefix` and `suffix` when `raw` is made of the three and they are a plain,
+    non-empty JSON string body; None otherwise."""
+    start, end = len(prefix), len(raw) - len(suffix)
+    if end <= start or not raw.startswith(prefix) or not raw.endswith(suffix):
+        return None
+    middle = raw[start:end]
+    return middle if _NOT_PLAIN.search(middle) is None else None
+
+
+class TextEvents:
+    """Decodes the events of one stream, text events by a template when one fits.
+
+    `decode` is the full reading (SSE framing, the provider's decoder), which must give the same
+    deltas for the same bytes whatever came before and keep no state from an event whose deltas are
+    one piece of text or thinking and token counts (`StreamDecoder.text_events_alone`)."""
+
+    __slots__ = ("_decode", "_fruitless", "_made", "_templates")
+
+    def __init__(self, decode: Decode) -> None:
+        self._decode = decode
+        # (bytes before the text, bytes after it, the length of both, the event's deltas, where its
+        # text delta is: -1 when it is the only one, and its kind: answer text or thinking)
+        self._templates: list[tuple[bytes, bytes, int, list[Delta], int, type[TextDelta | ThinkingDelta]]] = []
+        self._made = 0
+        self._fruitless = 0  # templates made since an event last fitted one
+
+    def deltas(self, raw: bytes) -> list[Delta]:
+        """What `decode(raw)` gives."""
+        size = len(raw)
+        for prefix, suffix, around, deltas, at, kind in self._templates:
+            # `_plain`, written out: this runs for every event of the stream
+            if size <= around or not raw.startswith(prefix) or not raw.endswith(suffix):
+                continue
+            middle = raw[len(prefix) : size - len(suffix)]
+            if _NOT_PLAIN.search(middle) is not None:
+                break
+            try:
+                text = middle.decode()
+            except UnicodeDecodeError:
+                break
+            self._fruitless = 0
+            if at < 0:
+                return [kind(text)]
+            read = list(deltas)
+            read[at] = kind(text)
+            return read
+        deltas = self._decode(raw)
+        if self._made < _MADE and self._fruitless < _FRUITLESS and len(deltas) <= 3:
+            self._learn(raw, deltas)
+        return deltas
+
+    def _learn(self, raw: bytes, deltas: list[Delta]) -> None:
+        at = -1
+        text_kind: type[TextDelta | ThinkingDelta] = TextDelta
+        for index, delta in enumerate(deltas):
+            kind = type(delta)
+            if kind is TextDelta or kind is ThinkingDelta:
+                if at != -1:
+                    return
+                at, text_kind = index, kind
+            elif kind is not UsageDelta:  # counts come from the bytes around the text, the same each time
+                return
+        if at == -1:
+            return
+        cut = _cut(raw, deltas[at].text)  # type: ignore[union-attr]
+        if cut is None:
+            return
+        self._made += 1
+        prefix, suffix = cut
+        expected = list(deltas)
+        expected[at] = text_kind(_MARKER)
+        if self._decode(prefix + _MARKER.encode() + suffix) != expected:
+            return
+        self._templates.insert(
+            0, (prefix, suffix, len(prefix) + len(suffix), deltas, at if len(deltas) > 1 else -1, text_kind)
+        )
+        self._fruitless += 1
+        del self._templates[_KEPT:]
+
+
+class TextSplits:
+    """Splits the events of one stream as `split_event_text` does, events of a known shape by a template."""
+
+    __slots__ = ("_made", "_sse", "_templates")
+
+    def __init__(self, *, sse: bool) -> None:
+        self._sse = sse
+        # (bytes before the text, after it; around the head in the first half, around the rest in the second)
+        self._templates: list[tuple[bytes, bytes, bytes, bytes, bytes, bytes]] = []
+        self._made = 0
+
+    def __call__(self, raw: bytes, old: str, head: str, rest: str) -> tuple[bytes, bytes] | None:
+        for prefix, suffix, head_before, head_after, rest_before, rest_after in self._templates:
+            middle = _plain(raw, prefix, suffix)
+            if middle is None:
+                continue
+            quoted = b'"' + middle + b'"'
+            if middle != old.encode() or quoted in prefix or quoted in suffix:
+                break  # not the event's text, or maybe another text equal to it (the full split refuses that)
+            return head_before + head.encode() + head_after, rest_before + rest.encode() + rest_after
+        halves = split_event_text(raw, old, head, rest, sse=self._sse)
+        if halves is not None and self._made < _MADE:
+            self._learn(raw, old, head, rest, halves)
+        return halves
+
+    def _learn(self, raw: bytes, old: str, head: str, rest: str, halves: tuple[bytes, bytes]) -> None:
+        """A template from a full split. In an event written without escapes every string is spelled
+        as it reads, so the one place `old` is spelled is where the split found it (as the only text
+        equal to it); every other string stays where it is. The halves are serialised anew, and a
+        plain string is serialised as it is spelled: the one place each half's text is spelled
+        there is where it went. With another plain text, the same bytes surround it."""
+        if raw.find(b"\\") != -1:
+            return
+        cut = _cut(raw, old)
+        if cut is None:
+            return
+        head_cut = _cut(halves[0], head)
+        rest_cut = _cut(halves[1], rest)
+        if head_cut is None or rest_cut is None:
+            return
+        self._made += 1
+        self._templates.insert(0, (*cut, *head_cut, *rest_cut))
+        del self._templates[_KEPT:]
