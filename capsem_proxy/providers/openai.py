@@ -298,6 +298,8 @@ class _ChatStreamDecoder(StreamDecoder):
 
     __slots__ = ()
     text_events_alone = True
+    # Random characters of random length in every chunk (`stream_options.include_obfuscation`).
+    padding_fields = ("obfuscation",)
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         data = event.data

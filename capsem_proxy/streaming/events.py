@@ -129,6 +129,9 @@ class StreamDecoder(ABC):
     # decoded without reading or changing the decoder's state: such events may then be read by
     # their shape (`capsem_proxy.streaming.templates`), without `feed`.
     text_events_alone: ClassVar[bool] = False
+    # Members of an event this decoder never reads, whose plain string values change from event to
+    # event (OpenAI's `obfuscation` padding): a text event's template leaves a gap for their value.
+    padding_fields: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def feed(self, event: StreamEvent) -> list[Delta]:

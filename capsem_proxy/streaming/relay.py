@@ -156,7 +156,8 @@ async def relay_guarded(
     # straight to the guard, its text events read by their shape when the decoder allows it.
     reader = guard.guard if event_need is None else None
     if event_need is None and getattr(decoder, "text_events_alone", False):
-        read_event: Callable[[bytes], list[Delta]] = TextEvents(partial(_sse_deltas, decoder)).deltas
+        read_event: Callable[[bytes], list[Delta]] = TextEvents(
+            partial(_sse_deltas, decoder), getattr(decoder, "padding_fields", ())).deltas
     else:
         read_event = partial(_sse_deltas, decoder)
     try:

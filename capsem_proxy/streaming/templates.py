@@ -9,6 +9,10 @@ the same deltas with its own text: it is read without parsing JSON. A template i
 is made, by decoding it in full with another text in its place; whatever matches no template (tool
 calls, a field that changed, an escape in the text, a finish) is decoded in full.
 
+A decoder may name padding fields it never reads (`StreamDecoder.padding_fields`: OpenAI's
+`obfuscation`, random characters of random length in every chunk). A template then has a second
+gap, after the text, where such a field's plain value goes; it is verified with another value there.
+
 Splitting an event in two (`split_event_text`) works the same way: the full split of an event
 written without escapes gives the bytes around each half's text.
 """
@@ -27,6 +31,7 @@ __all__ = ["TextEvents", "TextSplits"]
 _NOT_PLAIN = re.compile(rb'[\x00-\x1f"\\]')
 # Texts put in a template's place to verify it: plain, and found in no provider's event envelope.
 _MARKER = "capsem\u00b7text\u00b7marker"
+_PADDING_MARKER = b"capsemPaddingMarker"
 # Templates kept per stream (most recently made first), and how many may be made in all: a stream
 # whose events keep changing shape goes on being decoded in full, with no verification each time.
 _KEPT = 4
@@ -69,24 +74,39 @@ class TextEvents:
     deltas for the same bytes whatever came before and keep no state from an event whose deltas are
     one piece of text or thinking and token counts (`StreamDecoder.text_events_alone`)."""
 
-    __slots__ = ("_decode", "_fruitless", "_made", "_templates")
+    __slots__ = ("_decode", "_fruitless", "_made", "_padding", "_templates")
 
-    def __init__(self, decode: Decode) -> None:
+    def __init__(self, decode: Decode, padding: tuple[str, ...] = ()) -> None:
         self._decode = decode
-        # (bytes before the text, bytes after it, the length of both, the event's deltas, where its
-        # text delta is: -1 when it is the only one, and its kind: answer text or thinking)
-        self._templates: list[tuple[bytes, bytes, int, list[Delta], int, type[TextDelta | ThinkingDelta]]] = []
+        # How each padding field opens (`,"obfuscation":"`): its plain value runs to the next quote.
+        self._padding = tuple(b',"' + name.encode() + b'":"' for name in padding)
+        # (bytes before the text, bytes after it (after the padding value, when there is one), the
+        # length of the bytes around, the event's deltas, where its text delta is: -1 when it is the
+        # only one, its kind: answer text or thinking, and the bytes between the text and the
+        # padding value: None when the template has no padding gap)
+        self._templates: list[tuple[bytes, bytes, int, list[Delta], int, type[TextDelta | ThinkingDelta],
+                                    bytes | None]] = []
         self._made = 0
         self._fruitless = 0  # templates made since an event last fitted one
 
     def deltas(self, raw: bytes) -> list[Delta]:
         """What `decode(raw)` gives."""
         size = len(raw)
-        for prefix, suffix, around, deltas, at, kind in self._templates:
+        for prefix, suffix, around, deltas, at, kind, between in self._templates:
             # `_plain`, written out: this runs for every event of the stream
             if size <= around or not raw.startswith(prefix) or not raw.endswith(suffix):
                 continue
             middle = raw[len(prefix) : size - len(suffix)]
+            if between is not None:
+                # The text runs to its closing quote (it holds none); then the bytes up to the
+                # padding value, which runs to the end of `middle` and must be plain ASCII.
+                end = middle.find(b'"')
+                if end <= 0 or not middle.startswith(between, end):
+                    continue
+                padding = middle[end + len(between) :]
+                if not padding.isascii() or _NOT_PLAIN.search(padding) is not None:
+                    break
+                middle = middle[:end]
             if _NOT_PLAIN.search(middle) is not None:
                 break
             try:
@@ -124,13 +144,34 @@ class TextEvents:
         prefix, suffix = cut
         expected = list(deltas)
         expected[at] = text_kind(_MARKER)
-        if self._decode(prefix + _MARKER.encode() + suffix) != expected:
+        between, suffix = self._padding_gap(suffix)
+        if between is None:
+            verified = self._decode(prefix + _MARKER.encode() + suffix) == expected
+        else:
+            verified = self._decode(prefix + _MARKER.encode() + between + _PADDING_MARKER + suffix) == expected
+        if not verified:
             return
+        around = len(prefix) + len(suffix) + (len(between) if between is not None else 0)
         self._templates.insert(
-            0, (prefix, suffix, len(prefix) + len(suffix), deltas, at if len(deltas) > 1 else -1, text_kind)
+            0, (prefix, suffix, around, deltas, at if len(deltas) > 1 else -1, text_kind, between)
         )
         self._fruitless += 1
         del self._templates[_KEPT:]
+
+
+    def _padding_gap(self, suffix: bytes) -> tuple[bytes | None, bytes]:
+        """`suffix` cut around the plain value of its one padding field: the bytes before the value
+        and after it; (None, `suffix`) when it holds no such field."""
+        for opening in self._padding:
+            at = suffix.find(opening)
+            if at == -1 or suffix.find(opening, at + 1) != -1:
+                continue
+            start = at + len(opening)
+            end = suffix.find(b'"', start)
+            if end == -1 or _NOT_PLAIN.search(suffix, start, end) is not None:
+                continue
+            return suffix[:start], suffix[end:]
+        return None, suffix
 
 
 class TextSplits:

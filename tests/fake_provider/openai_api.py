@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 from typing import Any
 
 import orjson
@@ -173,7 +174,11 @@ async def chat_completions(ctx: Ctx) -> web.StreamResponse:
     usage = _usage(prompt_tokens, completion_tokens)
 
     if p.get("stream"):
-        include_usage = bool((p.get("stream_options") or {}).get("include_usage"))
+        stream_options = p.get("stream_options") or {}
+        include_usage = bool(stream_options.get("include_usage"))
+        # OpenAI pads every chunk with random characters (`obfuscation`, against size side
+        # channels) unless the caller turns it off.
+        padded = stream_options.get("include_obfuscation", True) is not False
         head = (
             orjson.dumps(
                 {
@@ -187,14 +192,18 @@ async def chat_completions(ctx: Ctx) -> web.StreamResponse:
             )[:-1]
             + b',"choices":[{"index":0,"delta":'
         )
-        tail_open = b',"logprobs":null,"finish_reason":null}]' + (b',"usage":null}' if include_usage else b"}")
+        usage_null = b',"usage":null' if include_usage else b""
+        tail_open = b',"logprobs":null,"finish_reason":null}]' + usage_null
+
+        def end() -> bytes:
+            return b',"obfuscation":"' + rand_alnum(random.randint(1, 12)).encode() + b'"}' if padded else b"}"
 
         def chunk(delta: dict[str, Any]) -> bytes:
-            return b"data: " + head + orjson.dumps(delta) + tail_open + b"\n\n"
+            return b"data: " + head + orjson.dumps(delta) + tail_open + end() + b"\n\n"
 
         def final(reason: str) -> bytes:
-            end = b',"usage":null}' if include_usage else b"}"
-            return b"data: " + head + b'{},"logprobs":null,"finish_reason":"' + reason.encode() + b'"}]' + end + b"\n\n"
+            return (b"data: " + head + b'{},"logprobs":null,"finish_reason":"' + reason.encode() + b'"}]' + usage_null
+                    + end() + b"\n\n")
 
         events: list[bytes] = []
         if tool is not None:

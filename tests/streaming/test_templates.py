@@ -162,6 +162,67 @@ def test_events_whose_envelope_keeps_changing_stop_making_templates():
     assert decoder.fed == 10 + 2  # every event, and the checks of two templates that nothing fitted
 
 
+def _padded(delta: dict, padding: bytes, finish: bytes = b"null") -> bytes:
+    """A chat chunk as OpenAI sends it by default: random padding in `obfuscation` after the choices."""
+    return (_HEAD + orjson.dumps(delta) + b',"logprobs":null,"finish_reason":' + finish + b'}],"obfuscation":"'
+            + padding + b'"}\n\n')
+
+
+_PADDED_EVENTS = [
+    _padded({"role": "assistant", "content": "", "refusal": None}, b"Zq"),
+    _padded({"content": "Hello"}, b"ZGF"),
+    _padded({"content": ","}, b"lRK2aBv"),
+    _padded({"content": " World"}, b""),
+    _padded({"content": "x"}, b"a\\u0041b"),  # an escape in the padding: read in full
+    _padded({"content": "x"}, b"caf\xc3\xa9"),  # not ASCII: read in full
+    _padded({"content": "x"}, b"bad\xff"),  # not UTF-8: read in full (and refused there)
+    _padded({"content": 'say "hi"'}, b"kJ"),  # an escape in the text: read in full
+    _padded({"content": "almost"}, b"0wmdEAC", finish=b'"stop"'),
+    _chat({"content": "no padding"}),
+    _padded({"content": "x"}, b"k"),
+    _HEAD + b'{"content":"x"},"logprobs":null,"finish_reason":null}],"obfuscation":"a","obfuscation":"b"}\n\n',
+    _padded({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}]}, b"p"),
+]
+
+
+def test_padded_chat_events_read_as_the_full_reading_reads_them():
+    full = OpenAIAdapter().stream_decoder("chat")
+    fast = OpenAIAdapter().stream_decoder("chat")
+    assert type(fast).padding_fields == ("obfuscation",)
+    reader = TextEvents(partial(_sse_deltas, fast), type(fast).padding_fields)
+    for _ in range(2):
+        for raw in _PADDED_EVENTS:
+            try:
+                expected = _sse_deltas(full, raw)
+            except Exception as exc:  # the fast reading must fail the same way
+                with pytest.raises(type(exc)):
+                    reader.deltas(raw)
+            else:
+                assert reader.deltas(raw) == expected, raw
+
+
+def test_padding_of_any_length_fits_one_template():
+    decoder = _CountingDecoder(OpenAIAdapter().stream_decoder("chat"))
+    reader = TextEvents(partial(_sse_deltas, decoder), ("obfuscation",))
+    assert reader.deltas(_padded({"content": "first"}, b"ZGF")) == [TextDelta("first")]
+    assert decoder.fed == 2  # the event, then its template verified with another text and padding
+    for word, padding in ((" second", b"lRK2aBv"), (" third", b""), (" fourth", b"kJ0wmdEACx")):
+        assert reader.deltas(_padded({"content": word}, padding)) == [TextDelta(word)]
+    assert decoder.fed == 2
+    # A padding value that is not plain ASCII, and an event without padding, go to the decoder.
+    assert reader.deltas(_padded({"content": "x"}, b"a\\\"b")) == [TextDelta("x")]
+    assert reader.deltas(_chat({"content": "bare"})) == [TextDelta("bare")]
+    assert decoder.fed == 2 + 2 * 2  # each read in full, and each verified as a template of its own shape
+
+
+def test_without_padding_fields_padded_events_make_no_lasting_template():
+    decoder = _CountingDecoder(OpenAIAdapter().stream_decoder("chat"))
+    reader = TextEvents(partial(_sse_deltas, decoder))
+    for index, padding in enumerate((b"a", b"bb", b"ccc", b"dddd", b"eeeee")):
+        assert reader.deltas(_padded({"content": f"w{index}"}, padding)) == [TextDelta(f"w{index}")]
+    assert decoder.fed == 5 + 2  # every event, and two templates that no later event fitted
+
+
 def test_a_text_found_twice_in_its_event_makes_no_template():
     decoder = _CountingDecoder(OpenAIAdapter().stream_decoder("chat"))
     reader = TextEvents(partial(_sse_deltas, decoder))
