@@ -237,13 +237,16 @@ class AnswerPath:
         def block_event(decision: Decision) -> bytes:
             return adapter.stream_error_event(operation, 403, block_message(decision), ErrorKind.PERMISSION, sse=is_sse)
 
+        decoder = adapter.stream_decoder(operation)
+
         def build() -> StreamGuard:
-            return self._guard(context, pipeline, restorations, policies_read_text, reads_text, is_sse)
+            return self._guard(context, pipeline, restorations, policies_read_text, reads_text, is_sse,
+                               decoder.padding_fields)
 
         max_buffer_bytes = self._streaming.max_buffer_bytes
         guard = LazyGuard(build() if reads_text else build, max_buffer_bytes)
         relay = relay_guarded(
-            flow.send, upstream, sse=is_sse, decoder=adapter.stream_decoder(operation), guard=guard,
+            flow.send, upstream, sse=is_sse, decoder=decoder, guard=guard,
             error_event=error_event, block_event=block_event,
             event_need=None if reads_text else adapter.stream_event_need,
             max_event_bytes=self._streaming.max_event_bytes,
@@ -258,8 +261,10 @@ class AnswerPath:
         policies_read_text: bool,
         reads_text: bool,
         is_sse: bool,
+        padding: tuple[str, ...] = (),
     ) -> StreamGuard:
-        """The guard of one stream, configured by the policies that check it."""
+        """The guard of one stream, configured by the policies that check it; `padding`: the
+        decoder's `padding_fields`, for the splits of its events."""
         streaming = self._streaming
 
         # Plain functions handing back the pipeline's coroutine: no coroutine of their own per check.
@@ -293,7 +298,7 @@ class AnswerPath:
             max_buffer_bytes=streaming.max_buffer_bytes,
             restorations=restorations,
             rewrite=rewrite,
-            split=TextSplits(sse=is_sse),
+            split=TextSplits(sse=is_sse, padding=padding),
             holds=holds,
             reads_text=reads_text,
             whole_readers=whole_readers,

@@ -57,6 +57,38 @@ def _cut(raw: bytes, text: str) -> tuple[bytes, bytes] | None:
     return raw[: at + 1], raw[at + len(quoted) - 1 :]
 
 
+def _openings(padding: tuple[str, ...]) -> tuple[bytes, ...]:
+    """How each padding field opens (`,"obfuscation":"`): its plain value runs to the next quote."""
+    return tuple(b',"' + name.encode() + b'":"' for name in padding)
+
+
+def _padding_gap(suffix: bytes, openings: tuple[bytes, ...]) -> tuple[bytes | None, bytes]:
+    """`suffix` cut around the plain value of its one padding field: the bytes before the value and
+    after it; (None, `suffix`) when it holds no such field."""
+    for opening in openings:
+        at = suffix.find(opening)
+        if at == -1 or suffix.find(opening, at + 1) != -1:
+            continue
+        start = at + len(opening)
+        end = suffix.find(b'"', start)
+        if end == -1 or _NOT_PLAIN.search(suffix, start, end) is not None:
+            continue
+        return suffix[:start], suffix[end:]
+    return None, suffix
+
+
+def _text_and_padding(middle: bytes, between: bytes) -> tuple[bytes, bytes] | None:
+    """`middle` (a text, `between`, a padding value) cut into its plain text and its plain ASCII
+    padding value; None when it is not made so."""
+    end = middle.find(b'"')  # a plain text holds no quote: the first one closes it
+    if end <= 0 or not middle.startswith(between, end):
+        return None
+    padding = middle[end + len(between) :]
+    if not padding.isascii() or _NOT_PLAIN.search(padding) is not None:
+        return None
+    return middle[:end], padding
+
+
 def _plain(raw: bytes, prefix: bytes, suffix: bytes) -> bytes | None:
     """The bytes between `prefix` and `suffix` when `raw` is made of the three and they are a plain,
     non-empty JSON string body; None otherwise."""
@@ -78,8 +110,7 @@ class TextEvents:
 
     def __init__(self, decode: Decode, padding: tuple[str, ...] = ()) -> None:
         self._decode = decode
-        # How each padding field opens (`,"obfuscation":"`): its plain value runs to the next quote.
-        self._padding = tuple(b',"' + name.encode() + b'":"' for name in padding)
+        self._padding = _openings(padding)
         # (bytes before the text, bytes after it (after the padding value, when there is one), the
         # length of the bytes around, the event's deltas, where its text delta is: -1 when it is the
         # only one, its kind: answer text or thinking, and the bytes between the text and the
@@ -98,11 +129,10 @@ class TextEvents:
                 continue
             middle = raw[len(prefix) : size - len(suffix)]
             if between is not None:
-                # The text runs to its closing quote (it holds none); then the bytes up to the
-                # padding value, which runs to the end of `middle` and must be plain ASCII.
+                # `_text_and_padding`, written out
                 end = middle.find(b'"')
                 if end <= 0 or not middle.startswith(between, end):
-                    continue
+                    break
                 padding = middle[end + len(between) :]
                 if not padding.isascii() or _NOT_PLAIN.search(padding) is not None:
                     break
@@ -144,7 +174,7 @@ class TextEvents:
         prefix, suffix = cut
         expected = list(deltas)
         expected[at] = text_kind(_MARKER)
-        between, suffix = self._padding_gap(suffix)
+        between, suffix = _padding_gap(suffix, self._padding)
         if between is None:
             verified = self._decode(prefix + _MARKER.encode() + suffix) == expected
         else:
@@ -159,30 +189,30 @@ class TextEvents:
         del self._templates[_KEPT:]
 
 
-    def _padding_gap(self, suffix: bytes) -> tuple[bytes | None, bytes]:
-        """`suffix` cut around the plain value of its one padding field: the bytes before the value
-        and after it; (None, `suffix`) when it holds no such field."""
-        for opening in self._padding:
-            at = suffix.find(opening)
-            if at == -1 or suffix.find(opening, at + 1) != -1:
-                continue
-            start = at + len(opening)
-            end = suffix.find(b'"', start)
-            if end == -1 or _NOT_PLAIN.search(suffix, start, end) is not None:
-                continue
-            return suffix[:start], suffix[end:]
-        return None, suffix
+# Around each half of a split padded event: before its text, between it and the padding value, after the value.
+_PaddedHalves = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+
+
+def _padded_halves(around: _PaddedHalves, head: bytes, rest: bytes, padding: bytes) -> tuple[bytes, bytes]:
+    head_before, head_between, head_after, rest_before, rest_between, rest_after = around
+    return (head_before + head + head_between + padding + head_after,
+            rest_before + rest + rest_between + padding + rest_after)
 
 
 class TextSplits:
-    """Splits the events of one stream as `split_event_text` does, events of a known shape by a template."""
+    """Splits the events of one stream as `split_event_text` does, events of a known shape by a
+    template; `padding` as for `TextEvents` (the full split copies a padding value to both halves)."""
 
-    __slots__ = ("_made", "_sse", "_templates")
+    __slots__ = ("_made", "_padded", "_padding", "_sse", "_templates")
 
-    def __init__(self, *, sse: bool) -> None:
+    def __init__(self, *, sse: bool, padding: tuple[str, ...] = ()) -> None:
         self._sse = sse
+        self._padding = _openings(padding)
         # (bytes before the text, after it; around the head in the first half, around the rest in the second)
         self._templates: list[tuple[bytes, bytes, bytes, bytes, bytes, bytes]] = []
+        # The same with a padding gap: (before the text, after the padding value, between the two,
+        # and the bytes around each half's text and padding value)
+        self._padded: list[tuple[bytes, bytes, bytes, _PaddedHalves]] = []
         self._made = 0
 
     def __call__(self, raw: bytes, old: str, head: str, rest: str) -> tuple[bytes, bytes] | None:
@@ -194,6 +224,18 @@ class TextSplits:
             if middle != old.encode() or quoted in prefix or quoted in suffix:
                 break  # not the event's text, or maybe another text equal to it (the full split refuses that)
             return head_before + head.encode() + head_after, rest_before + rest.encode() + rest_after
+        for prefix, suffix, between, around_halves in self._padded:
+            if len(raw) <= len(prefix) + len(between) + len(suffix) or not raw.startswith(prefix) \
+                    or not raw.endswith(suffix):
+                continue
+            parts = _text_and_padding(raw[len(prefix) : len(raw) - len(suffix)], between)
+            if parts is None:
+                break
+            text, padding = parts
+            quoted = b'"' + text + b'"'
+            if text != old.encode() or quoted in prefix or quoted in between or quoted in suffix:
+                break
+            return _padded_halves(around_halves, head.encode(), rest.encode(), padding)
         halves = split_event_text(raw, old, head, rest, sse=self._sse)
         if halves is not None and self._made < _MADE:
             self._learn(raw, old, head, rest, halves)
@@ -204,7 +246,9 @@ class TextSplits:
         as it reads, so the one place `old` is spelled is where the split found it (as the only text
         equal to it); every other string stays where it is. The halves are serialised anew, and a
         plain string is serialised as it is spelled: the one place each half's text is spelled
-        there is where it went. With another plain text, the same bytes surround it."""
+        there is where it went. With another plain text, the same bytes surround it. A template
+        with a padding gap is checked once more: a full split of it, with other texts and another
+        padding value, must give what the template gives."""
         if raw.find(b"\\") != -1:
             return
         cut = _cut(raw, old)
@@ -215,5 +259,20 @@ class TextSplits:
         if head_cut is None or rest_cut is None:
             return
         self._made += 1
-        self._templates.insert(0, (*cut, *head_cut, *rest_cut))
-        del self._templates[_KEPT:]
+        between, suffix = _padding_gap(cut[1], self._padding)
+        if between is None:
+            self._templates.insert(0, (*cut, *head_cut, *rest_cut))
+            del self._templates[_KEPT:]
+            return
+        head_between, head_after = _padding_gap(head_cut[1], self._padding)
+        rest_between, rest_after = _padding_gap(rest_cut[1], self._padding)
+        if head_between is None or rest_between is None:
+            return
+        template = (head_cut[0], head_between, head_after, rest_cut[0], rest_between, rest_after)
+        expected = _padded_halves(template, _MARKER[:6].encode(), _MARKER[6:].encode(), _PADDING_MARKER)
+        split = split_event_text(cut[0] + _MARKER.encode() + between + _PADDING_MARKER + suffix, _MARKER,
+                                 _MARKER[:6], _MARKER[6:], sse=self._sse)
+        if split != expected:
+            return
+        self._padded.insert(0, (cut[0], suffix, between, template))
+        del self._padded[_KEPT:]

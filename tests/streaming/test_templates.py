@@ -304,6 +304,38 @@ def test_split_templates_are_used_and_ambiguous_texts_are_not_split():
                                                                              sse=True)
 
 
+def test_padded_splits_are_the_full_splits():
+    splits = TextSplits(sse=True, padding=("obfuscation",))
+    events = [
+        (_padded({"content": "Hello world"}, b"ZGF"), "Hello world", 5),
+        (_padded({"content": "Again and again"}, b"lRK2aBvq"), "Again and again", 6),
+        (_padded({"content": "empty padding"}, b""), "empty padding", 5),
+        (_padded({"content": "Hello"}, b"Hello"), "Hello", 2),  # the padding spells the text
+        (_padded({"content": "escaped"}, b"a\\u0041"), "escaped", 3),  # split in full
+        (_padded({"content": "accented"}, b"caf\xc3\xa9"), "accented", 3),  # not ASCII: in full
+        (_padded({"content": 'say "hi"'}, b"kJ"), 'say "hi"', 4),
+        (_chat({"content": "no padding at all"}), "no padding at all", 3),
+        (_padded({"content": "the end"}, b"0wmdEAC", finish=b'"stop"'), "the end", 3),
+        (_padded({"content": "after the end"}, b"x"), "after the end", 6),
+    ]
+    for _ in range(2):
+        for raw, old, cut in events:
+            expected = split_event_text(raw, old, old[:cut], old[cut:], sse=True)
+            assert splits(raw, old, old[:cut], old[cut:]) == expected, raw
+    assert splits._padded  # some were split by a padded template
+
+
+def test_a_padded_split_template_is_used_for_any_padding():
+    splits = TextSplits(sse=True, padding=("obfuscation",))
+    splits(_padded({"content": "learn this"}, b"abc"), "learn this", "learn", " this")
+    assert len(splits._padded) == 1 and not splits._templates
+    first, rest = splits(_padded({"content": "by shape"}, b"Q9z1x"), "by shape", "by", " shape")
+    assert first.endswith(b'"obfuscation":"Q9z1x"}\n\n') and rest.endswith(b'"obfuscation":"Q9z1x"}\n\n')
+    assert orjson.loads(first[6:])["choices"][0]["delta"] == {"content": "by"}
+    assert orjson.loads(rest[6:])["choices"][0]["delta"] == {"content": " shape"}
+    assert len(splits._padded) == 1  # split by the template, not in full (which would have made another)
+
+
 def test_gemini_split_heads_carry_no_counts():
     splits = TextSplits(sse=True)
     for text in ("first words", "second words"):
