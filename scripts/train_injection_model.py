@@ -89,6 +89,9 @@ def training_examples(limit: int | None = None) -> list[Example]:
             found.append(Example(text, item.label, "documents", f"corpus:{item.id}"))
         elif item.hook == "on_model_call":
             found.append(Example(item.fields["text"], item.label, "prompts", f"corpus:{item.id}"))
+    if limit and len(found) >= limit:
+        # A slice the corpus alone fills: the generated examples (most of the time) would be dropped.
+        return found[:limit]
     found.extend(examples())
     return found[:limit] if limit else found
 
