@@ -36,10 +36,14 @@ def _verify(proxy: ProxyProcess, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def stopped_proxy(request: pytest.FixtureRequest, fake_provider) -> Iterator[tuple[ProxyProcess, str]]:
+# The tables the tests below cut rows from or empty; each test starts from the store as the proxy left it.
+_TABLES = ("requests", "decisions", "chain_head")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def recorded_proxy(request: pytest.FixtureRequest, fake_provider) -> Iterator[tuple[ProxyProcess, str]]:
     """A proxy that answered 5 requests (6 rows: the ALLOWs are folded into their request rows, the BLOCK of
-    the third request has a row of its own, seq 3) and was stopped."""
+    the third request has a row of its own, seq 3) and was stopped; started once per store for the module."""
     directory = Path(tempfile.mkdtemp(prefix="capsem-audit-head-"))
     url = f"sqlite:///{directory / 'audit.db'}" if request.param == "sqlite" else new_schema_url()
     proxy = start_proxy(fake_provider.base_url, {"audit": {"url": url, "flush_interval_ms": 20}}, log_level="info")
@@ -56,9 +60,20 @@ def stopped_proxy(request: pytest.FixtureRequest, fake_provider) -> Iterator[tup
             time.sleep(0.1)
     finally:
         proxy.stop()
+    _execute(url)(";".join(f"CREATE TABLE saved_{table} AS SELECT * FROM {table}" for table in _TABLES))
     yield proxy, url
     if request.param == "postgres":
         drop_schema(url)
+
+
+@pytest.fixture
+def stopped_proxy(recorded_proxy: tuple[ProxyProcess, str]) -> tuple[ProxyProcess, str]:
+    """The module's stopped proxy, its store's tables put back as the proxy wrote them (a test before this
+    one may have cut them)."""
+    _, url = recorded_proxy
+    _execute(url)(";".join(f"DELETE FROM {table}; INSERT INTO {table} SELECT * FROM saved_{table}"
+                           for table in _TABLES))
+    return recorded_proxy
 
 
 def _execute(url: str):
