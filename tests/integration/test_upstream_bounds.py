@@ -111,8 +111,11 @@ def test_an_event_that_never_ends_ends_the_stream_with_an_error_event(bounded_pr
 
 def test_a_gzip_bomb_is_refused_with_a_502_and_audited(bounded_proxy, fake_provider):
     headers = {**OPENAI, **fake_provider.scenario_header(gzip_bomb=256 * MiB)}
-    fake_provider.http.post("/v1/chat/completions", json={"model": "m", "messages": USER},
-                            headers=headers, timeout=120)  # the fake provider builds (and caches) the bomb
+    # The fake provider builds (and caches) the bomb; its bytes are read as sent, not inflated here.
+    with fake_provider.http.stream("POST", "/v1/chat/completions", json={"model": "m", "messages": USER},
+                                   headers=headers, timeout=120) as warm_up:
+        for _ in warm_up.iter_raw():
+            pass
     with PeakRss(bounded_proxy.process.pid) as memory:
         response = httpx.post(f"{bounded_proxy.base_url}/v1/chat/completions", json={"model": "m", "messages": USER},
                               headers=headers, timeout=60)
