@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
 from capsem_proxy.detectors.base import DEFAULT_REACH, Detector, Finding, Reach
 from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
+from capsem_proxy.exchange import Answer
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
 from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
@@ -347,7 +348,30 @@ class DetectorPolicy:
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text)
+        if (event.final and event.text_buffer is None and event.thinking_buffer is None
+                and not event.settled_chars and not event.settled_thinking_chars):
+            return await self._decide_whole_answer(event.answer)
         return await self._decide_growing_answer(event)
+
+    async def _decide_whole_answer(self, answer: Answer) -> Decision | None:
+        """A whole answer checked once (not streamed): each part read from its start, as the first
+        check of a growing answer would, without noting where a next check would start reading."""
+        thinking, text = answer.thinking, answer.text
+        refusal = self.over_budget("on_model_response", len(thinking) + len(text), growing=True)
+        if refusal is not None:
+            return refusal
+        ledger = current_ledger()
+        findings = (
+            (self._scan_window(thinking, True) if ledger.inline(len(thinking)) else await self.scan(thinking))
+            if thinking else []
+        )
+        if text:
+            found = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
+            if found:
+                findings = findings + found if findings else found
+        if not findings:
+            return None
+        return self.decision_for("on_model_response", findings)
 
     async def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a

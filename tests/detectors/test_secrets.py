@@ -354,6 +354,25 @@ async def test_policy_scans_tool_results_answers_and_blocks_emitted_tool_calls()
     assert await policy.on_model_call(_model_call("nothing to see here")) is None
 
 
+async def test_whole_answer_is_decided_as_the_first_check_of_a_growing_one():
+    # A non-streamed answer is read whole, each part from its start, with no reading progress kept;
+    # the decision is the one a first check of the same answer as a growing one gives.
+    policy = SecretsPolicy.from_config({})
+    first, second = f"glpat-{token(20, URLSAFE)}", f"ghp_{token(36)}"
+    filler = "plain words " * 1200  # longer than one slice: read in slices
+    for answer in (Answer(text=f"use {first}", thinking=f"maybe {second}"),
+                   Answer(text=f"{filler}then {first}"), Answer(thinking=f"only {second}")):
+        whole_context, growing_context = _context(), _context()
+        whole = await policy.on_model_response(ModelResponse(whole_context, answer))
+        growing = await policy.on_model_response(ModelResponse(growing_context, answer, final=False))
+        assert whole is not None and growing is not None
+        assert whole.verdict is growing.verdict
+        assert (whole.redactions, whole.details) == (growing.redactions, growing.details)
+        assert "detector_answer_progress" not in whole_context.scratch
+        assert "detector_answer_progress" in growing_context.scratch
+    assert await policy.on_model_response(ModelResponse(_context(), Answer(text="nothing here"))) is None
+
+
 def test_policy_options_are_checked_at_load():
     with pytest.raises(ValueError, match="unknown secret kind"):
         SecretsPolicy.from_config({"actions": {"aws_key": "block"}})
