@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
-from capsem_proxy.policies.base import ConfiguredPolicy
+from capsem_proxy.policies.base import SUSPENDS, ConfiguredPolicy
 from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
 
 if TYPE_CHECKING:
@@ -264,6 +264,29 @@ class Pipeline:
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
+                plain = policy.sync_hooks.get(hook_name) if policy.sync_hooks else None
+                if plain is not None:
+                    # The hook as a plain function (a built-in detector on a text short enough to read
+                    # now): what the inline coroutine below would decide, without a coroutine.
+                    if cpu_mark < 0.0:
+                        cpu_mark, wall_mark = thread_time(), started
+                    try:
+                        result = plain(event)
+                    except Exception as exc:
+                        decisions.append(self._failure(policy, hook_name, subject, exc, started))
+                        continue
+                    if result is not SUSPENDS:
+                        finished = perf_counter()
+                        if finished - started <= policy.timeout_s:
+                            if result is None and not keep_allows:
+                                decisions.append(None)
+                                skipped = True
+                                continue
+                            spent = None
+                        else:
+                            spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
+                        decisions.append(self._settle(policy, hook_name, subject, result, started, finished, spent))
+                        continue
                 coroutine = policy.hook(hook_name)(event)
                 if hook_name in policy.inline_hooks:
                     # A hook whose code never awaits (or awaits only to give the event loop a turn)

@@ -15,8 +15,11 @@ from capsem_proxy.detectors.base import Finding
 from capsem_proxy.detectors.secrets import SECRET_KINDS, SecretsDetector, shannon_entropy
 from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.policies.base import SUSPENDS
+from capsem_proxy.policies.egress import EgressPolicy
 from capsem_proxy.policies.secrets import SecretsPolicy
 from capsem_proxy.redaction import redact_json_bytes
+from capsem_proxy.scanning import ScanLedger, using_ledger
 
 # Secrets are generated at run time from a fixed seed: no credential-shaped literal in the source.
 _RANDOM = random.Random(7)
@@ -412,3 +415,33 @@ async def test_a_clean_tool_definition_is_read_once_and_a_changed_one_again():
 
 def test_a_new_provider_prefix_with_a_placeholder_body_is_not_a_secret():
     assert SecretsDetector().scan("GROQ_API_KEY=gsk_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") == []
+
+
+async def test_plain_hooks_decide_as_the_hooks_and_decline_long_texts_untouched():
+    policy = SecretsPolicy.from_config({})
+    assert set(policy.sync_hooks) == {"on_model_call", "on_model_response"}
+    secret = f"glpat-{token(20, URLSAFE)}"
+    with using_ledger(ScanLedger()):
+        plain = policy.sync_hooks["on_model_call"](_model_call(f"use {secret}", system="be brief"))
+    with using_ledger(ScanLedger()):
+        hooked = await policy.on_model_call(_model_call(f"use {secret}", system="be brief"))
+    assert plain.verdict is hooked.verdict is Verdict.REDACT and plain.redactions == hooked.redactions
+    for answer in (Answer(text=f"use {secret}", thinking="hmm"), Answer(text="nothing")):
+        with using_ledger(ScanLedger()):
+            plain = policy.sync_hooks["on_model_response"](ModelResponse(_context(), answer))
+        with using_ledger(ScanLedger()):
+            hooked = await policy.on_model_response(ModelResponse(_context(), answer))
+        assert (plain is None) == (hooked is None)
+        if plain is not None:
+            assert plain.verdict is hooked.verdict and (plain.redactions, plain.details) == (
+                hooked.redactions, hooked.details)
+    long = "word " * 3000 + secret
+    with using_ledger(ScanLedger()) as ledger:
+        assert policy.sync_hooks["on_model_call"](_model_call(long)) is SUSPENDS
+        assert policy.sync_hooks["on_model_response"](ModelResponse(_context(), Answer(text=long))) is SUSPENDS
+        # A growing answer's checks keep their own reading.
+        growing = ModelResponse(_context(), Answer(text="x"), final=False)
+        assert policy.sync_hooks["on_model_response"](growing) is SUSPENDS
+        assert ledger.screened(policy) == 0
+    # A policy that reads its texts its own way keeps its hooks.
+    assert "on_model_response" not in EgressPolicy.from_config({}).sync_hooks
