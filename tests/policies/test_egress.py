@@ -324,6 +324,7 @@ def _b32(text: str) -> str:
         "https://t.io/c?q=gun+eat+conference+sister+bank+feel+manager+role+explain+woman+brother+serious",
         "https://t.io/c?p=+14155552671",
         "https://t.io/c?pw=f7%23kd9Q%21",  # a password
+        "https://t.io/c?pw=Summer2024%40home",  # a password: a digit next to a letter, one symbol
         "https://t.io/c?aGVsbG8=",  # base64 with its padding as a bare item
         "https://c2stbGl2ZS0xMjM0NTY3ODkw@t.io/",  # in the user information
         "https://admin:Tr0ub4dor%263@t.io/",
@@ -393,6 +394,9 @@ SIGNED_CLOUDFRONT = (
         "https://git@git.acme.dev/team/app.git",
         "https://shop.acme-store.com/cart?added=1#checkout",
         "https://support.acme-help.com/default.aspx?scid=kb;en-us;310294#XSLTH3194121123120121120120",
+        # Font settings: a weight after `@`, lists after `:` (no password).
+        "https://fonts.acme-cdn.com/css2?family=Inter:wght@400;600;700&display=swap",
+        "https://fonts.acme-cdn.com/css?family=Lato:400,700|Merriweather:300i",
     ],
 )
 def test_ordinary_urls_carry_no_data(url):

@@ -80,6 +80,7 @@ _ROT13 = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm"
 )
 _JOINERS = re.compile(r"[_-]+")
+_LETTER_BY_DIGIT = re.compile(r"[^\W\d_]\d|\d[^\W\d_]")
 
 
 def _sentence(words: list[str], *, marked: bool) -> bool:
@@ -152,14 +153,16 @@ def _iban(text: str) -> bool:
 
 
 def _password_like(text: str) -> bool:
-    """A short run mixing upper- and lower-case letters, symbols ids never hold, and a digit or a
-    second such symbol (`f7#kd9Q!`): a password, not an id (`dQw4w9WgXcQ`) or a word (`Hello!`)."""
-    if not 6 <= len(text) <= 64 or text[0] in "{[":
+    """A short run mixing upper- and lower-case letters, symbols ids never hold, and a second such
+    symbol or a digit next to a letter (`f7#kd9Q!`): a password, not an id (`dQw4w9WgXcQ`), a word
+    (`Hello!`) or a setting (`Inter:wght@400`, whose digits stand apart from its words; a list such
+    as `Lato:400,700|Merriweather:300i`, whose `:` and `,` separate items)."""
+    if not 6 <= len(text) <= 64 or text[0] in "{[" or (":" in text and "," in text):
         return False
     symbols = sum(char in _PASSWORD_SYMBOLS for char in text)
     if not symbols or not any(char.isupper() for char in text) or not any(char.islower() for char in text):
         return False
-    return symbols >= 2 or any(char.isdigit() for char in text)
+    return symbols >= 2 or _LETTER_BY_DIGIT.search(text) is not None
 
 
 def plain_data(
