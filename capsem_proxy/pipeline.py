@@ -146,7 +146,7 @@ class Pipeline:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
         return self._run(calls)
 
-    async def check_answer(
+    def check_answer(
         self,
         context: RequestContext,
         answer: Answer,
@@ -155,8 +155,9 @@ class Pipeline:
         include_tool_calls: bool = True,
         settled_chars: int = 0,
         stream: AnswerCheck | None = None,
-    ) -> Outcome:
-        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order.
+    ) -> Coroutine[Any, Any, Outcome]:
+        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order
+        (awaited: a plain function handing back the run's coroutine when no emitted call is checked).
 
         Streams check emitted tool calls one by one as they complete (`include_tool_calls=False`),
         and hand their check (`stream`: what earlier checks settled, the growing text, and whether
@@ -168,6 +169,7 @@ class Pipeline:
                 tool_event = self._emitted_event(context, emitted)
                 for policy in self._by_hook_reversed["on_tool_call"]:
                     calls.append((policy, "on_tool_call", tool_event, emitted.name))
+        marks_emitted = bool(calls)
         readers = self._by_hook_reversed["on_model_response"]
         if stream is None:
             event = ModelResponse(context, answer, final, settled_chars)
@@ -181,7 +183,11 @@ class Pipeline:
         for policy in readers:
             calls.append((policy, "on_model_response", event, ""))
         # A stream's intermediate checks record only what is not ALLOW (see StreamGuard).
-        return self._mark_emitted(await self._run(calls, keep_allows=final or stream is None))
+        run = self._run(calls, keep_allows=final or stream is None)
+        return self._marked_emitted(run) if marks_emitted else run
+
+    async def _marked_emitted(self, run: Coroutine[Any, Any, Outcome]) -> Outcome:
+        return self._mark_emitted(await run)
 
     async def check_emitted_tool_call(self, context: RequestContext, emitted: ToolUse) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
