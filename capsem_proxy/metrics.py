@@ -285,7 +285,9 @@ class Metrics:
         # (provider, model label, route label, status) -> the children one finished request updates.
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, ...]] = {}
         # (policy, hook, verdict, shadow) -> (decision counter, policy latency histogram).
-        self._decision_children: dict[tuple[str, str, Verdict, bool], tuple[Any, Any]] = {}
+        # Per (policy, hook, verdict, shadow): the decision counter, the policy's latency histogram, and
+        # whether both are this process's own (`_LocalCounter`, `_LocalHistogram`: updated in place).
+        self._decision_children: dict[tuple[str, str, Verdict, bool], tuple[Any, Any, bool]] = {}
         self._audit: _AuditGauges | None = None
         self._audit_lock = threading.Lock()
         self._dropped_seen = 0
@@ -327,12 +329,19 @@ class Metrics:
             if pair is None:
                 # A shadow decision is counted apart (`BLOCK_SHADOW`): it stopped nothing.
                 verdict = f"{decision.verdict.value}_SHADOW" if decision.shadow else decision.verdict.value
-                pair = children[key] = (
-                    self._decisions.labels(decision.policy, decision.hook, verdict),
-                    self._policy_seconds.labels(decision.policy, decision.hook),
-                )
-            pair[0].inc()
-            pair[1].observe(decision.latency_ms / 1000.0)
+                counter = self._decisions.labels(decision.policy, decision.hook, verdict)
+                seconds = self._policy_seconds.labels(decision.policy, decision.hook)
+                local = type(counter) is _LocalCounter and type(seconds) is _LocalHistogram
+                pair = children[key] = (counter, seconds, local)
+            counter, seconds, local = pair
+            latency = decision.latency_ms / 1000.0
+            if local:  # `inc()` and `observe()`, without a call each (several decisions per request)
+                counter.value += 1.0
+                seconds.counts[bisect_left(seconds._bounds, latency)] += 1
+                seconds.total += latency
+            else:
+                counter.inc()
+                seconds.observe(latency)
 
     def stream_started(self) -> None:
         self._active_streams.inc()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
-from capsem_proxy.policies.base import ConfiguredPolicy
+from capsem_proxy.policies.base import SUSPENDS, ConfiguredPolicy
 from capsem_proxy.scanning import DEFAULT_LIMITS, ScanLimits, ledger_for, reset_current, set_current
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class Pipeline:
                     calls.append((policy, "on_tool_response", response_event, tool.name))
         return self._run(calls)
 
-    async def check_answer(
+    def check_answer(
         self,
         context: RequestContext,
         answer: Answer,
@@ -155,8 +155,9 @@ class Pipeline:
         include_tool_calls: bool = True,
         settled_chars: int = 0,
         stream: AnswerCheck | None = None,
-    ) -> Outcome:
-        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order.
+    ) -> Coroutine[Any, Any, Outcome]:
+        """`on_tool_call` for each tool call the model emitted and `on_model_response`, reverse order
+        (awaited: a plain function handing back the run's coroutine when no emitted call is checked).
 
         Streams check emitted tool calls one by one as they complete (`include_tool_calls=False`),
         and hand their check (`stream`: what earlier checks settled, the growing text, and whether
@@ -168,6 +169,7 @@ class Pipeline:
                 tool_event = self._emitted_event(context, emitted)
                 for policy in self._by_hook_reversed["on_tool_call"]:
                     calls.append((policy, "on_tool_call", tool_event, emitted.name))
+        marks_emitted = bool(calls)
         readers = self._by_hook_reversed["on_model_response"]
         if stream is None:
             event = ModelResponse(context, answer, final, settled_chars)
@@ -181,7 +183,11 @@ class Pipeline:
         for policy in readers:
             calls.append((policy, "on_model_response", event, ""))
         # A stream's intermediate checks record only what is not ALLOW (see StreamGuard).
-        return self._mark_emitted(await self._run(calls, keep_allows=final or stream is None))
+        run = self._run(calls, keep_allows=final or stream is None)
+        return self._marked_emitted(run) if marks_emitted else run
+
+    async def _marked_emitted(self, run: Coroutine[Any, Any, Outcome]) -> Outcome:
+        return self._mark_emitted(await run)
 
     async def check_emitted_tool_call(self, context: RequestContext, emitted: ToolUse) -> Outcome:
         """`on_tool_call` for one tool call the model emitted (streams check each as it completes)."""
@@ -264,6 +270,29 @@ class Pipeline:
             for call in calls:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
+                plain = policy.sync_hooks.get(hook_name) if policy.sync_hooks else None
+                if plain is not None:
+                    # The hook as a plain function (a built-in detector on a text short enough to read
+                    # now): what the inline coroutine below would decide, without a coroutine.
+                    if cpu_mark < 0.0:
+                        cpu_mark, wall_mark = thread_time(), started
+                    try:
+                        result = plain(event)
+                    except Exception as exc:
+                        decisions.append(self._failure(policy, hook_name, subject, exc, started))
+                        continue
+                    if result is not SUSPENDS:
+                        finished = perf_counter()
+                        if finished - started <= policy.timeout_s:
+                            if result is None and not keep_allows:
+                                decisions.append(None)
+                                skipped = True
+                                continue
+                            spent = None
+                        else:
+                            spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
+                        decisions.append(self._settle(policy, hook_name, subject, result, started, finished, spent))
+                        continue
                 coroutine = policy.hook(hook_name)(event)
                 if hook_name in policy.inline_hooks:
                     # A hook whose code never awaits (or awaits only to give the event loop a turn)

@@ -112,6 +112,10 @@ class ScanLedger:
         """Characters `owner` screened so far."""
         return self._screened.get(id(owner), 0)
 
+    def fits_inline(self, chars: int) -> bool:
+        """Whether `inline(chars)` would be True, asked without counting them."""
+        return self._since_turn + chars <= self.limits.slice_chars
+
     def inline(self, chars: int) -> bool:
         """True when `chars` more characters may be screened before the event loop has a turn."""
         if self._since_turn + chars <= self.limits.slice_chars:

@@ -90,6 +90,7 @@ def test_decisions_count_by_policy_hook_and_verdict_with_policy_latency(metrics:
     assert _value(metrics, "capsem_proxy_decisions_total", policy="pii", hook="on_model_response", verdict="ALLOW") == 1
     assert _value(metrics, "capsem_proxy_policy_duration_seconds_count", **counted) == 3
     assert _value(metrics, "capsem_proxy_policy_duration_seconds_sum", **counted) == pytest.approx(0.0007)
+    assert _value(metrics, "capsem_proxy_policy_duration_seconds_bucket", **counted, le="+Inf") == 3
 
 
 def test_model_names_are_bounded_cut_and_never_a_key(metrics: Metrics) -> None:

@@ -10,7 +10,7 @@ from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.exchange import Exchange, Message, ToolDefinition
 from capsem_proxy.hooks import RequestContext
 from capsem_proxy.pipeline import POLICY_ERROR_REASON, WALL_BACKSTOP, Pipeline
-from capsem_proxy.policies.base import ConfiguredPolicy
+from capsem_proxy.policies.base import SUSPENDS, ConfiguredPolicy
 
 
 def _context(text="hello", tools=()):
@@ -363,3 +363,54 @@ async def test_an_inline_hook_that_uses_more_cpu_than_its_budget_in_one_step_fai
     # Within its budget it passes, and its decision records how long it took.
     outcome = await Pipeline([_inline(Burner(0.001), timeout_s=0.2)]).check_request(_context())
     assert not outcome.blocked and outcome.decisions[0].latency_ms > 0
+
+
+class Plain:
+    """An inline hook also offered as a plain function (`sync_hooks`), which may decline (SUSPENDS)."""
+
+    name = "plain"
+    inline_hooks = frozenset({"on_model_call"})
+
+    def __init__(self, answer, seconds=0.0):
+        self.answer, self.seconds, self.ran = answer, seconds, []
+        self.sync_hooks = {"on_model_call": self._now}
+
+    def _now(self, event):
+        self.ran.append("plain")
+        until = time.thread_time() + self.seconds
+        while time.thread_time() < until:
+            pass
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    async def on_model_call(self, event):
+        self.ran.append("hook")
+        return Decision(Verdict.LOG, self.name, "on_model_call", details="from the hook")
+
+
+async def test_a_plain_hook_decides_without_its_coroutine_and_declining_runs_the_hook():
+    plain = Plain(Decision(Verdict.LOG, "plain", "on_model_call", details="plain"))
+    outcome = await Pipeline([_inline(plain)]).check_request(_context())
+    assert plain.ran == ["plain"] and outcome.governing.details == "plain" and outcome.governing.latency_ms >= 0
+    allowing = Plain(None)
+    outcome = await Pipeline([_inline(allowing)]).check_request(_context())
+    assert allowing.ran == ["plain"] and outcome.governing is None and outcome.decisions[0].verdict is Verdict.ALLOW
+    declining = Plain(SUSPENDS)
+    outcome = await Pipeline([_inline(declining)]).check_request(_context())
+    assert declining.ran == ["plain", "hook"] and outcome.governing.details == "from the hook"
+    # Offered for a hook the policy does not run inline, it is not used.
+    outsider = Plain(None)
+    await Pipeline([_configured(outsider)]).check_request(_context())
+    assert outsider.ran == ["hook"]
+
+
+async def test_a_plain_hook_that_raises_or_overruns_its_budget_fails_closed():
+    outcome = await Pipeline([_inline(Plain(RuntimeError("boom")))]).check_request(_context())
+    assert outcome.blocked and outcome.governing.reason == POLICY_ERROR_REASON
+    outcome = await Pipeline([_inline(Plain(None, seconds=0.08), timeout_s=0.02)]).check_request(_context())
+    assert outcome.blocked and "time budget of 20 ms" in outcome.governing.details
+    outcome = await Pipeline([_inline(Plain(None, seconds=0.08), fail_open=True, timeout_s=0.02)]).check_request(
+        _context()
+    )
+    assert not outcome.blocked and outcome.decisions[0].verdict is Verdict.LOG

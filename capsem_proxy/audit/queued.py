@@ -85,6 +85,11 @@ class AuditStore(Protocol):
     async def summary(self, since: float, bucket_seconds: float = 60) -> dict[str, Any]: ...
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _content_chars(values: tuple[Any, ...]) -> int:
     """Characters of stored content a request row holds (the not-kept marker counts for nothing)."""
     return sum(len(text) for text in (values[_PROMPT], values[_ANSWER])
@@ -149,6 +154,7 @@ class QueuedAuditSink:
         self._retention_check_interval = retention_check_interval
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
+        self._pause_waiter: asyncio.Future[None] | None = None  # the writer's wait between flushes
         # One writer at a time: the periodic flush and the final one at shutdown never overlap.
         self._lock = asyncio.Lock()
 
@@ -344,8 +350,7 @@ class QueuedAuditSink:
     async def _flush_forever(self) -> None:
         assert self._stopping is not None
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._backoff or self._flush_interval)
+            await self._pause(self._backoff or self._flush_interval)
             if self._stopping.is_set():
                 return
             try:
@@ -353,6 +358,18 @@ class QueuedAuditSink:
                 await self._publish_head()
             except Exception:  # keep flushing whatever happens: a dead writer would lose rows silently
                 logger.exception("audit flush failed")
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or until `close` stops the writer: one future and one timer, not the task
+        and the cancellation `asyncio.wait_for` makes of every wait (several times a second)."""
+        waiter = asyncio.get_running_loop().create_future()
+        timer = waiter.get_loop().call_later(seconds, _wake, waiter)
+        self._pause_waiter = waiter
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._pause_waiter = None
 
     async def flush(self) -> bool:
         """Write what is queued, in batches of at most batch_max rows; True when the queue is empty.
@@ -416,6 +433,8 @@ class QueuedAuditSink:
             self._retention_task = None
         if self._task is not None and self._stopping is not None:
             self._stopping.set()
+            if self._pause_waiter is not None:
+                _wake(self._pause_waiter)
             # A write in progress may finish; one hanging on an unreachable store is cancelled
             # (its rows go back to the queue).
             with contextlib.suppress(TimeoutError):

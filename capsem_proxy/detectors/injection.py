@@ -290,6 +290,11 @@ class SignatureSet:
         self.raw_other = tables.raw_other
         self.raw_other_starts = tables.raw_other_starts
         self.strong_anchors = tables.strong_anchors
+        # The anchors as they read in rot13 and written backwards. Both turn a words view word by word,
+        # so the turned text holds an anchor exactly when the text holds one's turned form: looked up
+        # in the words as they are, without turning the text for nothing.
+        self.rot13_anchors = frozenset(rot13(anchor) for anchor in self.strong_anchors)
+        self.reversed_anchors = frozenset(anchor[::-1] for anchor in self.strong_anchors)
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
         discussion = heuristics.get("discussion", {})
@@ -718,18 +723,21 @@ class InjectionDetector:
             pattern, rule = signatures.regexes[index]
             for match in pattern.finditer(normalized.folded):
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
-        hits.extend(self._override_hits(normalized, factor))
-        hits.extend(self._rot13_hits(normalized))
-        hits.extend(self._reversed_hits(normalized))
+        split = normalized.words.split(" ") if normalized.words else []
+        hits.extend(self._override_hits(normalized, factor, split))
+        hits.extend(self._rot13_hits(normalized, split))
+        hits.extend(self._reversed_hits(normalized, split))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits
 
-    def _override_hits(self, normalized: NormalizedText, factor: Callable[[float, int, int], float]) -> list[Hit]:
+    def _override_hits(
+        self, normalized: NormalizedText, factor: Callable[[float, int, int], float], split: list[str] | None = None
+    ) -> list[Hit]:
         rule = self.signatures.override
         if rule is None or not normalized.words:
             return []
-        words = normalized.words.split(" ")
+        words = split if split is not None else normalized.words.split(" ")
         overrides = rule.hits(words)
         if not overrides:
             return []
@@ -744,24 +752,23 @@ class InjectionDetector:
             found.append(Hit(rule.family, signature.rule, scaled, span[0], span[1]))
         return found
 
-    def _rot13_hits(self, normalized: NormalizedText) -> list[Hit]:
+    def _rot13_hits(self, normalized: NormalizedText, split: list[str] | None = None) -> list[Hit]:
         automaton = self.signatures.words
         if not len(automaton) or not normalized.words:
             return []
-        rotated = rot13(normalized.words)
-        if self.signatures.strong_anchors.isdisjoint(rotated.split(" ")):
+        if self.signatures.rot13_anchors.isdisjoint(split if split is not None else normalized.words.split(" ")):
             return []
-        return self._strong_hits(rotated, "rot13", normalized.words_span)
+        return self._strong_hits(rot13(normalized.words), "rot13", normalized.words_span)
 
-    def _reversed_hits(self, normalized: NormalizedText) -> list[Hit]:
+    def _reversed_hits(self, normalized: NormalizedText, split: list[str] | None = None) -> list[Hit]:
         """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
         automaton = self.signatures.words
         words = normalized.words
         if not len(automaton) or not words:
             return []
-        backwards = words[::-1]
-        if self.signatures.strong_anchors.isdisjoint(backwards.split(" ")):
+        if self.signatures.reversed_anchors.isdisjoint(split if split is not None else words.split(" ")):
             return []
+        backwards = words[::-1]
         return self._strong_hits(
             backwards, "reversed", lambda start, stop: normalized.words_span(len(words) - stop, len(words) - start)
         )

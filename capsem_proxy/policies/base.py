@@ -8,8 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ConfiguredPolicy", "Policy", "PolicyTraits", "never_suspends"]
+__all__ = ["SUSPENDS", "ConfiguredPolicy", "Policy", "PolicyTraits", "never_suspends"]
 
+# What a hook's plain form (a built-in policy's `sync_hooks`) returns when it cannot decide without
+# suspending (a text too long to read before the event loop has a turn): nothing was done, and the
+# pipeline runs the hook itself.
+SUSPENDS: Any = object()
 # Opcodes through which a coroutine can suspend (await, async with, async for).
 _SUSPENDING_OPCODES = frozenset({"GET_AWAITABLE", "BEFORE_ASYNC_WITH", "GET_AITER", "GET_ANEXT", "YIELD_VALUE", "SEND"})
 
@@ -105,9 +109,17 @@ class ConfiguredPolicy:
     shadow: bool = False
     # What the policy declares about itself, read from it once.
     traits: PolicyTraits = field(init=False)
+    # Inline hooks the policy also offers as plain functions (its `sync_hooks`: the hook's decision,
+    # or SUSPENDS when the hook must run), so the usual call creates and drives no coroutine.
+    sync_hooks: dict[str, Callable[[Any], Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.traits = PolicyTraits.of(self.policy)
+        offered = getattr(self.policy, "sync_hooks", None)
+        self.sync_hooks = (
+            {hook: function for hook, function in offered.items() if hook in self.inline_hooks}
+            if isinstance(offered, dict) else {}
+        )
 
     def implements(self, hook_name: str) -> bool:
         """True when the policy has an opinion on `hook_name`."""

@@ -98,6 +98,16 @@ def _media(parts: list[MediaPart]) -> list[Media]:
     return converted
 
 
+def _finished(coroutine: Any) -> Any:
+    """The result of a coroutine whose code never awaits: it ends in its first step."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise RuntimeError("a CAPSEM hook found never to await suspended")
+
+
 _AGENTS: OrderedDict[tuple[Any, ...], Agent] = OrderedDict()
 _AGENT_CACHE_LIMIT = 1024
 
@@ -180,6 +190,9 @@ class CapsemPolicyAdapter:
         self.inline_hooks = frozenset(
             hook for hook in self.implemented_hooks if never_suspends(getattr(policy, hook))
         )
+        # The request's hook as a plain function (the pipeline's `sync_hooks`): a CAPSEM hook that never
+        # awaits finishes in its first step, so no coroutine of the adapter's own is wrapped around it.
+        self.sync_hooks = {"on_model_call": self._model_call_now} if "on_model_call" in self.inline_hooks else {}
         # What a policy may declare about the answers it reads (see the stream guard).
         self.window_chars = int(getattr(policy, "window_chars", 0) or 0)
         self.needs_whole_answer = bool(getattr(policy, "needs_whole_answer", False))
@@ -208,6 +221,18 @@ class CapsemPolicyAdapter:
             prompt=_prompt(event),
             media=_media(event.media),
         )
+        return self._decision(result, "on_model_call")
+
+    def _model_call_now(self, event: ModelCall) -> Decision | None:
+        """`on_model_call` for a CAPSEM hook that never awaits, run to its end here."""
+        result = _finished(self.capsem_policy.on_model_call(
+            invocation_id=event.context.request_id,
+            agent=_agent(event.context),
+            model_name=event.model_name,
+            system_instructions=event.system_instructions,
+            prompt=_prompt(event),
+            media=_media(event.media),
+        ))
         return self._decision(result, "on_model_call")
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:

@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from capsem_proxy.decisions import SEVERITY, Decision, Verdict
 from capsem_proxy.detectors.base import DEFAULT_REACH, Detector, Finding, Reach
 from capsem_proxy.detectors.slices import WindowScan, scan_in_slices
+from capsem_proxy.exchange import Answer
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
+from capsem_proxy.policies.base import SUSPENDS
 from capsem_proxy.scanning import ScanLedger, current_ledger, in_slices, too_large_decision
 from capsem_proxy.texts import json_texts
 
@@ -193,6 +195,30 @@ class DetectorPolicy:
         self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
         # This policy's keys in a request's answer progress (made once, not at every check).
         self._progress_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
+        self.sync_hooks = self._plain_hooks()
+
+    def _plain_hooks(self) -> dict[str, Callable[[Any], Any]]:
+        """Hooks the pipeline may call as plain functions: the same decision as the hook's when all
+        its texts are short enough to read inline, else `SUSPENDS` with nothing done (no coroutine
+        to create and run to its end for the usual, short text). Only where the class reads its
+        texts as this one does: a subclass with its own way keeps its hooks as they are."""
+        cls, base = type(self), DetectorPolicy
+        if cls.decide is not base.decide and cls.decide_inline is base.decide_inline:
+            return {}
+        hooks: dict[str, Callable[[Any], Any]] = {}
+        if (
+            "on_model_call" in self.implemented_hooks
+            and cls.on_model_call is base.on_model_call
+            and cls.decide_model_call is base.decide_model_call
+        ):
+            hooks["on_model_call"] = self._model_call_now
+        if (
+            "on_model_response" in self.implemented_hooks
+            and self.incremental_answers
+            and cls.on_model_response is base.on_model_response
+        ):
+            hooks["on_model_response"] = self._whole_answer_now
+        return hooks
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> DetectorPolicy:
@@ -217,6 +243,21 @@ class DetectorPolicy:
             return too_large_decision(self.name, hook, ledger)
         # Short texts, the common case, are read here and now: no slicing, no extra coroutine.
         findings = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
+        if not findings:
+            return None
+        return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
+
+    def decide_inline(
+        self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision | None:
+        """`decide` for a text the caller knows fits inline (`ScanLedger.fits_inline`)."""
+        if not text:
+            return None
+        ledger = current_ledger()
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+            return too_large_decision(self.name, hook, ledger)
+        ledger.inline(len(text))
+        findings = self._scan_window(text, True)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
@@ -283,9 +324,8 @@ class DetectorPolicy:
     async def on_model_call(self, event: ModelCall) -> Decision | None:
         return await self.decide_model_call(event)
 
-    async def decide_model_call(self, event: ModelCall) -> Decision | None:
-        """The decision on the request's texts read at `on_model_call`, by place: prompts (system
-        text, the conversation, text documents sent inline), the history's tool calls, other."""
+    def _model_call_texts(self, event: ModelCall) -> tuple[list[str], list[str]]:
+        """The texts read at `on_model_call`, and those sent encoded (which cannot be rewritten)."""
         scan = self._scan
         texts: list[str] = []
         encoded: list[str] = []
@@ -301,10 +341,28 @@ class DetectorPolicy:
                 texts.extend(call.texts())
         if "other" in scan:
             texts.extend(event.other_texts)
+        return texts, encoded
+
+    async def decide_model_call(self, event: ModelCall) -> Decision | None:
+        """The decision on the request's texts read at `on_model_call`, by place: prompts (system
+        text, the conversation, text documents sent inline), the history's tool calls, other."""
+        texts, encoded = self._model_call_texts(event)
         decision = await self.decide("on_model_call", "\n".join(texts), reversible=self.options.reversible)
         if encoded:
             # Text inside base64 or a data: URL cannot be rewritten in place: there a redaction blocks.
             decision = combined(decision, await self.decide("on_model_call", "\n".join(encoded), can_redact=False))
+        return _numbered_per_request(decision, event.context.scratch)
+
+    def _model_call_now(self, event: ModelCall) -> Any:
+        """`on_model_call` as a plain function (see `sync_hooks`)."""
+        texts, encoded = self._model_call_texts(event)
+        text = "\n".join(texts)
+        document = "\n".join(encoded) if encoded else ""
+        if not current_ledger().fits_inline(len(text) + len(document)):
+            return SUSPENDS
+        decision = self.decide_inline("on_model_call", text, reversible=self.options.reversible)
+        if encoded:
+            decision = combined(decision, self.decide_inline("on_model_call", document, can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
@@ -347,7 +405,56 @@ class DetectorPolicy:
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text)
+        if (event.final and event.text_buffer is None and event.thinking_buffer is None
+                and not event.settled_chars and not event.settled_thinking_chars):
+            return await self._decide_whole_answer(event.answer)
         return await self._decide_growing_answer(event)
+
+    def _whole_answer_now(self, event: ModelResponse) -> Any:
+        """`on_model_response` on a whole answer as a plain function (see `sync_hooks`)."""
+        if not (event.final and event.text_buffer is None and event.thinking_buffer is None
+                and not event.settled_chars and not event.settled_thinking_chars):
+            return SUSPENDS
+        answer = event.answer
+        thinking, text = answer.thinking, answer.text
+        ledger = current_ledger()
+        if not ledger.fits_inline(len(thinking) + len(text)):
+            return SUSPENDS
+        refusal = self.over_budget("on_model_response", len(thinking) + len(text), growing=True)
+        if refusal is not None:
+            return refusal
+        findings: list[Finding] = []
+        if thinking:
+            ledger.inline(len(thinking))
+            findings = self._scan_window(thinking, True)
+        if text:
+            ledger.inline(len(text))
+            found = self._scan_window(text, True)
+            if found:
+                findings = findings + found if findings else found
+        if not findings:
+            return None
+        return self.decision_for("on_model_response", findings)
+
+    async def _decide_whole_answer(self, answer: Answer) -> Decision | None:
+        """A whole answer checked once (not streamed): each part read from its start, as the first
+        check of a growing answer would, without noting where a next check would start reading."""
+        thinking, text = answer.thinking, answer.text
+        refusal = self.over_budget("on_model_response", len(thinking) + len(text), growing=True)
+        if refusal is not None:
+            return refusal
+        ledger = current_ledger()
+        findings = (
+            (self._scan_window(thinking, True) if ledger.inline(len(thinking)) else await self.scan(thinking))
+            if thinking else []
+        )
+        if text:
+            found = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
+            if found:
+                findings = findings + found if findings else found
+        if not findings:
+            return None
+        return self.decision_for("on_model_response", findings)
 
     async def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a

@@ -17,11 +17,11 @@ from pydantic import Field, field_validator
 
 from capsem_proxy.decisions import Decision
 from capsem_proxy.detectors.base import Detector
-from capsem_proxy.detectors.injection import KINDS, InjectionDetector, Profile, load_signatures
+from capsem_proxy.detectors.injection import KINDS, Analysis, InjectionDetector, Profile, load_signatures
 from capsem_proxy.detectors.injection_model import load_model
 from capsem_proxy.hooks import ModelCall, ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
-from capsem_proxy.scanning import screen
+from capsem_proxy.scanning import current_ledger, screen
 
 __all__ = ["InjectionOptions", "InjectionPolicy"]
 
@@ -140,6 +140,21 @@ class InjectionPolicy(DetectorPolicy):
         analysis = await screen(
             len(text), lambda: detector.analyze(text), lambda slice_chars: detector.analyze_in_slices(text, slice_chars)
         )
+        return self._analysis_decision(hook, text, analysis)
+
+    def decide_inline(
+        self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+    ) -> Decision | None:
+        """`decide` for a text the caller knows fits inline (`ScanLedger.fits_inline`)."""
+        if not text:
+            return None
+        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
+        if refusal is not None:
+            return refusal
+        current_ledger().inline(len(text))
+        return self._analysis_decision(hook, text, self._detectors[_HOOK_PROFILES.get(hook, "prompts")].analyze(text))
+
+    def _analysis_decision(self, hook: str, text: str, analysis: Analysis) -> Decision | None:
         findings = analysis.findings(text)
         if not findings:
             return None

@@ -28,7 +28,7 @@ from capsem_proxy.records import RequestRecord
 from capsem_proxy.redaction import RedactionFailed, redact_json_bytes, redact_json_document
 from capsem_proxy.replies import DECISION_ID_HEADER, block_message
 from capsem_proxy.routing import Route
-from capsem_proxy.scanning import large_body_turn
+from capsem_proxy.scanning import LARGE_BODY_BYTES, large_body_turn
 from capsem_proxy.streaming.guard import AnswerCheck, GuardChecks, StreamGuard, unreadable_decision
 from capsem_proxy.streaming.lazy_guard import LazyGuard
 from capsem_proxy.streaming.relay import relay_guarded, relay_json_array, relay_sse
@@ -108,9 +108,13 @@ class AnswerPath:
         if checked:
             assert context is not None and pipeline is not None
             try:
-                # A large answer is parsed in its turn (capsem_proxy.scanning.large_body_turn).
-                async with large_body_turn(len(body)):
+                # A large answer is parsed in its turn (capsem_proxy.scanning.large_body_turn); the usual
+                # one at once.
+                if len(body) <= LARGE_BODY_BYTES:
                     answer = flow.adapter.decode_answer(flow.route.operation, parse_answer_json(body))
+                else:
+                    async with large_body_turn(len(body)):
+                        answer = flow.adapter.decode_answer(flow.route.operation, parse_answer_json(body))
             except UnreadableAnswer as exc:
                 if pipeline.has_response_policies():
                     return await refuse(flow, unreadable_decision(str(exc)), self._observer, noted=False)

@@ -47,3 +47,37 @@ async def test_close_gives_up_on_a_hanging_store_in_time_and_counts_the_loss():
     await sink.close()
     assert time.monotonic() - started < 2
     assert sink.dropped == 10 and sink.queue_depth() == 0
+
+
+class CountingStore(HangingStore):
+    """A store that takes every write at once and counts the rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = 0
+
+    async def write(self, entries) -> None:
+        self.writes_started += 1
+        self.rows += len(entries)
+
+
+async def test_the_writer_flushes_every_interval_and_close_wakes_it_at_once():
+    store = CountingStore()
+    sink = QueuedAuditSink(store, key=KEY, flush_interval=0.02, close_timeout=5.0)
+    await sink.start()
+    sink.record_request(request("r1"))
+    for _ in range(200):
+        if store.rows:
+            break
+        await asyncio.sleep(0.01)
+    assert store.rows == 1 and sink.queue_depth() == 0
+    # A long interval: close() ends the wait between flushes, and writes what is queued.
+    slow_store = CountingStore()
+    slow = QueuedAuditSink(slow_store, key=KEY, flush_interval=60.0, close_timeout=5.0)
+    await slow.start()
+    await asyncio.sleep(0.01)  # the writer is waiting out its interval
+    slow.record_request(request("r2"))
+    started = time.monotonic()
+    await slow.close()
+    assert time.monotonic() - started < 2 and slow_store.rows == 1 and slow.dropped == 0
+    await sink.close()

@@ -15,8 +15,11 @@ from capsem_proxy.detectors.base import Finding
 from capsem_proxy.detectors.secrets import SECRET_KINDS, SecretsDetector, shannon_entropy
 from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
 from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCall, ToolResponse
+from capsem_proxy.policies.base import SUSPENDS
+from capsem_proxy.policies.egress import EgressPolicy
 from capsem_proxy.policies.secrets import SecretsPolicy
 from capsem_proxy.redaction import redact_json_bytes
+from capsem_proxy.scanning import ScanLedger, using_ledger
 
 # Secrets are generated at run time from a fixed seed: no credential-shaped literal in the source.
 _RANDOM = random.Random(7)
@@ -354,6 +357,25 @@ async def test_policy_scans_tool_results_answers_and_blocks_emitted_tool_calls()
     assert await policy.on_model_call(_model_call("nothing to see here")) is None
 
 
+async def test_whole_answer_is_decided_as_the_first_check_of_a_growing_one():
+    # A non-streamed answer is read whole, each part from its start, with no reading progress kept;
+    # the decision is the one a first check of the same answer as a growing one gives.
+    policy = SecretsPolicy.from_config({})
+    first, second = f"glpat-{token(20, URLSAFE)}", f"ghp_{token(36)}"
+    filler = "plain words " * 1200  # longer than one slice: read in slices
+    for answer in (Answer(text=f"use {first}", thinking=f"maybe {second}"),
+                   Answer(text=f"{filler}then {first}"), Answer(thinking=f"only {second}")):
+        whole_context, growing_context = _context(), _context()
+        whole = await policy.on_model_response(ModelResponse(whole_context, answer))
+        growing = await policy.on_model_response(ModelResponse(growing_context, answer, final=False))
+        assert whole is not None and growing is not None
+        assert whole.verdict is growing.verdict
+        assert (whole.redactions, whole.details) == (growing.redactions, growing.details)
+        assert "detector_answer_progress" not in whole_context.scratch
+        assert "detector_answer_progress" in growing_context.scratch
+    assert await policy.on_model_response(ModelResponse(_context(), Answer(text="nothing here"))) is None
+
+
 def test_policy_options_are_checked_at_load():
     with pytest.raises(ValueError, match="unknown secret kind"):
         SecretsPolicy.from_config({"actions": {"aws_key": "block"}})
@@ -393,3 +415,33 @@ async def test_a_clean_tool_definition_is_read_once_and_a_changed_one_again():
 
 def test_a_new_provider_prefix_with_a_placeholder_body_is_not_a_secret():
     assert SecretsDetector().scan("GROQ_API_KEY=gsk_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") == []
+
+
+async def test_plain_hooks_decide_as_the_hooks_and_decline_long_texts_untouched():
+    policy = SecretsPolicy.from_config({})
+    assert set(policy.sync_hooks) == {"on_model_call", "on_model_response"}
+    secret = f"glpat-{token(20, URLSAFE)}"
+    with using_ledger(ScanLedger()):
+        plain = policy.sync_hooks["on_model_call"](_model_call(f"use {secret}", system="be brief"))
+    with using_ledger(ScanLedger()):
+        hooked = await policy.on_model_call(_model_call(f"use {secret}", system="be brief"))
+    assert plain.verdict is hooked.verdict is Verdict.REDACT and plain.redactions == hooked.redactions
+    for answer in (Answer(text=f"use {secret}", thinking="hmm"), Answer(text="nothing")):
+        with using_ledger(ScanLedger()):
+            plain = policy.sync_hooks["on_model_response"](ModelResponse(_context(), answer))
+        with using_ledger(ScanLedger()):
+            hooked = await policy.on_model_response(ModelResponse(_context(), answer))
+        assert (plain is None) == (hooked is None)
+        if plain is not None:
+            assert plain.verdict is hooked.verdict and (plain.redactions, plain.details) == (
+                hooked.redactions, hooked.details)
+    long = "word " * 3000 + secret
+    with using_ledger(ScanLedger()) as ledger:
+        assert policy.sync_hooks["on_model_call"](_model_call(long)) is SUSPENDS
+        assert policy.sync_hooks["on_model_response"](ModelResponse(_context(), Answer(text=long))) is SUSPENDS
+        # A growing answer's checks keep their own reading.
+        growing = ModelResponse(_context(), Answer(text="x"), final=False)
+        assert policy.sync_hooks["on_model_response"](growing) is SUSPENDS
+        assert ledger.screened(policy) == 0
+    # A policy that reads its texts its own way keeps its hooks.
+    assert "on_model_response" not in EgressPolicy.from_config({}).sync_hooks

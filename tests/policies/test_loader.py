@@ -1,6 +1,8 @@
 """Policies load by import path, CAPSEM ones run unchanged, bad configs stop with a clear message."""
 
 
+import asyncio
+
 import pytest
 from capsem.models import Decision as CapsemDecision
 from capsem.models import Reason
@@ -11,7 +13,7 @@ from capsem.policies.debug_policy import DebugPolicy
 from capsem_proxy.config import ConfigError, PolicySettings, Settings
 from capsem_proxy.decisions import Verdict
 from capsem_proxy.exchange import Exchange, Message, ToolDefinition
-from capsem_proxy.hooks import RequestContext
+from capsem_proxy.hooks import ModelCall, RequestContext
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.loader import load_policies
 
@@ -61,6 +63,25 @@ async def test_custom_capsem_policy_gets_capsem_arguments():
     assert outcome.governing.verdict is Verdict.BLOCK
     assert outcome.governing.policy == "Keyword"
     assert policy.seen == [("req-1", "agent-7", "gpt-x", "be nice", "say xyzzy")]
+
+
+class AwaitingPolicy(KeywordPolicy):
+    """A CAPSEM policy whose request hook awaits."""
+
+    async def on_model_call(self, invocation_id, agent, model_name, system_instructions, prompt, media):
+        await asyncio.sleep(0)
+        return await super().on_model_call(invocation_id, agent, model_name, system_instructions, prompt, media)
+
+
+async def test_a_capsem_hook_that_never_awaits_runs_as_a_plain_function():
+    loaded = load_policies([PolicySettings(class_path=f"{__name__}.KeywordPolicy", options={"keyword": "xyzzy"})])
+    assert set(loaded[0].sync_hooks) == {"on_model_call"}
+    assert loaded[0].sync_hooks["on_model_call"](
+        ModelCall(_context("say xyzzy"), "gpt-x", "be nice", "say xyzzy", [])).details == "found xyzzy"
+    waiting = load_policies([PolicySettings(class_path=f"{__name__}.AwaitingPolicy", options={"keyword": "xyzzy"})])
+    assert waiting[0].sync_hooks == {}
+    outcome = await Pipeline(waiting).check_request(_context("say xyzzy"))
+    assert outcome.blocked and waiting[0].policy.capsem_policy.seen[0][-1] == "say xyzzy"
 
 
 def test_custom_policy_only_reports_the_hooks_it_overrides():
