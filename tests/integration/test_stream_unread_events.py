@@ -50,7 +50,7 @@ TOOLS = {
 }
 EMITTED_BLOCK = "Tool blocked by security policy: Detected 'capsem_block' in tool name"
 # What differs between two answers of the fake provider to the same request: ids and clocks.
-_VARYING = re.compile(rb'"(?:id|item_id|call_id|responseId|created|created_at|completed_at)": ?("[^"]*"|\d+)')
+_VARYING = re.compile(rb'"(?:id|item_id|call_id|responseId|created|created_at|completed_at|obfuscation)": ?("[^"]*"|\d+)')
 
 
 @pytest.fixture(scope="module")
