@@ -30,10 +30,15 @@ def proxy(fake_provider: FakeProviderProcess) -> Iterator[ProxyProcess]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_fake_provider(request: pytest.FixtureRequest) -> None:
-    """Every test that talks to the fake provider starts with no script and no records."""
-    if "fake_provider" in request.fixturenames:
-        request.getfixturevalue("fake_provider").reset()
+def _fresh_fake_provider(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that talks to the fake provider starts with no script and no records, and leaves none:
+    a module-scoped fixture of the next file sends its traffic before that file's first test resets."""
+    provider = request.getfixturevalue("fake_provider") if "fake_provider" in request.fixturenames else None
+    if provider is not None:
+        provider.reset()
+    yield
+    if provider is not None:
+        provider.reset()
 
 
 # --- markers: `integration` (tests/integration, and tests that start the proxy or the CLI as a real

@@ -49,8 +49,9 @@ TOOLS = {
     "gemini-array": {"tools": [{"functionDeclarations": [{"name": "get_weather"}]}]},
 }
 EMITTED_BLOCK = "Tool blocked by security policy: Detected 'capsem_block' in tool name"
-# What differs between two answers of the fake provider to the same request: ids and clocks.
-_VARYING = re.compile(rb'"(?:id|item_id|call_id|responseId|created|created_at|completed_at|obfuscation)": ?("[^"]*"|\d+)')
+# What differs between two answers of the fake provider to the same request: ids, clocks and OpenAI's padding.
+_VARYING = re.compile(
+    rb'"(?:id|item_id|call_id|responseId|created|created_at|completed_at|obfuscation)": ?("[^"]*"|\d+)')
 
 
 @pytest.fixture(scope="module")
