@@ -212,8 +212,9 @@ class CapsemPolicyAdapter:
             verdict=verdict, policy=self.name, hook=hook, reason=reason, details=result.details, subject=subject
         )
 
-    async def on_model_call(self, event: ModelCall) -> Decision | None:
-        result = await self.capsem_policy.on_model_call(
+    def _model_call(self, event: ModelCall) -> Any:
+        """The CAPSEM hook's coroutine for `event`."""
+        return self.capsem_policy.on_model_call(
             invocation_id=event.context.request_id,
             agent=_agent(event.context),
             model_name=event.model_name,
@@ -221,19 +222,13 @@ class CapsemPolicyAdapter:
             prompt=_prompt(event),
             media=_media(event.media),
         )
-        return self._decision(result, "on_model_call")
+
+    async def on_model_call(self, event: ModelCall) -> Decision | None:
+        return self._decision(await self._model_call(event), "on_model_call")
 
     def _model_call_now(self, event: ModelCall) -> Decision | None:
         """`on_model_call` for a CAPSEM hook that never awaits, run to its end here."""
-        result = _finished(self.capsem_policy.on_model_call(
-            invocation_id=event.context.request_id,
-            agent=_agent(event.context),
-            model_name=event.model_name,
-            system_instructions=event.system_instructions,
-            prompt=_prompt(event),
-            media=_media(event.media),
-        ))
-        return self._decision(result, "on_model_call")
+        return self._decision(_finished(self._model_call(event)), "on_model_call")
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
         result = await self.capsem_policy.on_tool_call(
