@@ -122,6 +122,12 @@ def combined(first: Decision | None, second: Decision | None) -> Decision | None
     return governing
 
 
+def _whole_answer(event: ModelResponse) -> bool:
+    """True when `event` is a whole (non-streamed) answer, checked once: nothing of it was read before."""
+    return (event.final and event.text_buffer is None and event.thinking_buffer is None
+            and not event.settled_chars and not event.settled_thinking_chars)
+
+
 def _numbered_per_request(decision: Decision | None, scratch: dict[str, Any]) -> Decision | None:
     """`decision` with its reversible placeholders numbered across the whole request.
 
@@ -405,15 +411,13 @@ class DetectorPolicy:
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text)
-        if (event.final and event.text_buffer is None and event.thinking_buffer is None
-                and not event.settled_chars and not event.settled_thinking_chars):
+        if _whole_answer(event):
             return await self._decide_whole_answer(event.answer)
         return await self._decide_growing_answer(event)
 
     def _whole_answer_now(self, event: ModelResponse) -> Any:
         """`on_model_response` on a whole answer as a plain function (see `sync_hooks`)."""
-        if not (event.final and event.text_buffer is None and event.thinking_buffer is None
-                and not event.settled_chars and not event.settled_thinking_chars):
+        if not _whole_answer(event):
             return SUSPENDS
         answer = event.answer
         thinking, text = answer.thinking, answer.text
@@ -423,18 +427,10 @@ class DetectorPolicy:
         refusal = self.over_budget("on_model_response", len(thinking) + len(text), growing=True)
         if refusal is not None:
             return refusal
-        findings: list[Finding] = []
-        if thinking:
-            ledger.inline(len(thinking))
-            findings = self._scan_window(thinking, True)
-        if text:
-            ledger.inline(len(text))
-            found = self._scan_window(text, True)
-            if found:
-                findings = findings + found if findings else found
-        if not findings:
-            return None
-        return self.decision_for("on_model_response", findings)
+        ledger.inline(len(thinking) + len(text))  # both parts, which `fits_inline` said fit
+        thinking_found = self._scan_window(thinking, True) if thinking else []
+        text_found = self._scan_window(text, True) if text else []
+        return self._answer_decision(thinking_found, text_found)
 
     async def _decide_whole_answer(self, answer: Answer) -> Decision | None:
         """A whole answer checked once (not streamed): each part read from its start, as the first
@@ -444,17 +440,19 @@ class DetectorPolicy:
         if refusal is not None:
             return refusal
         ledger = current_ledger()
-        findings = (
+        thinking_found = (
             (self._scan_window(thinking, True) if ledger.inline(len(thinking)) else await self.scan(thinking))
             if thinking else []
         )
-        if text:
-            found = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
-            if found:
-                findings = findings + found if findings else found
-        if not findings:
-            return None
-        return self.decision_for("on_model_response", findings)
+        text_found = (
+            (self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)) if text else []
+        )
+        return self._answer_decision(thinking_found, text_found)
+
+    def _answer_decision(self, thinking_found: list[Finding], text_found: list[Finding]) -> Decision | None:
+        """The decision on an answer whose thinking and text gave these findings (None: nothing found)."""
+        findings = thinking_found + text_found if thinking_found and text_found else thinking_found or text_found
+        return self.decision_for("on_model_response", findings) if findings else None
 
     async def _decide_growing_answer(self, event: ModelResponse) -> Decision | None:
         """Check a streamed answer reading only what earlier checks could not have settled, so a
@@ -491,11 +489,7 @@ class DetectorPolicy:
             found = await self._growing_findings_sliced(
                 progress, "text", event.text_from, text_length, event.settled_chars
             )
-        if found:
-            findings = findings + found if findings else found
-        if not findings:
-            return None
-        return self.decision_for("on_model_response", findings)
+        return self._answer_decision(findings, found)
 
     def _growing_start(self, progress: dict[tuple[int, str], int], key: tuple[int, str], settled: int) -> int:
         """Where the next read of a growing part starts: `window_chars` before what is settled, or
