@@ -175,13 +175,10 @@ class TextEvents:
         expected = list(deltas)
         expected[at] = text_kind(_MARKER)
         between, suffix = _padding_gap(suffix, self._padding)
-        if between is None:
-            verified = self._decode(prefix + _MARKER.encode() + suffix) == expected
-        else:
-            verified = self._decode(prefix + _MARKER.encode() + between + _PADDING_MARKER + suffix) == expected
-        if not verified:
+        gap = b"" if between is None else between + _PADDING_MARKER
+        if self._decode(prefix + _MARKER.encode() + gap + suffix) != expected:
             return
-        around = len(prefix) + len(suffix) + (len(between) if between is not None else 0)
+        around = len(prefix) + len(suffix) + (0 if between is None else len(between))
         self._templates.insert(
             0, (prefix, suffix, around, deltas, at if len(deltas) > 1 else -1, text_kind, between)
         )
