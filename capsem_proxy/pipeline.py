@@ -271,6 +271,7 @@ class Pipeline:
                 policy, hook_name, event, subject = call
                 started = perf_counter()
                 plain = policy.sync_hooks.get(hook_name) if policy.sync_hooks else None
+                result: Any = SUSPENDS
                 if plain is not None:
                     # The hook as a plain function (a built-in detector on a text short enough to read
                     # now): what the inline coroutine below would decide, without a coroutine.
@@ -281,23 +282,16 @@ class Pipeline:
                     except Exception as exc:
                         decisions.append(self._failure(policy, hook_name, subject, exc, started))
                         continue
-                    if result is not SUSPENDS:
-                        finished = perf_counter()
-                        if finished - started <= policy.timeout_s:
-                            if result is None and not keep_allows:
-                                decisions.append(None)
-                                skipped = True
-                                continue
-                            spent = None
-                        else:
-                            spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
-                        decisions.append(self._settle(policy, hook_name, subject, result, started, finished, spent))
+                if result is SUSPENDS:
+                    coroutine = policy.hook(hook_name)(event)
+                    if hook_name not in policy.inline_hooks:
+                        task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
+                        suspended.append((len(decisions), task, started, call))
+                        decisions.append(None)  # filled in below, keeping the configured order
                         continue
-                coroutine = policy.hook(hook_name)(event)
-                if hook_name in policy.inline_hooks:
                     # A hook whose code never awaits (or awaits only to give the event loop a turn)
                     # finishes in its first step, unless it reads a long text: run it here, with no
-                    # task and no timer. Anything that may wait gets its own task (below), so that
+                    # task and no timer. Anything that may wait gets its own task (above), so that
                     # `asyncio.timeout` or `current_task()` inside a policy see that task, not ours.
                     # Its own steps are charged the CPU they use (thread_time): on a busy machine the
                     # process may wait for a core mid-step, which is not the hook's work.
@@ -306,37 +300,38 @@ class Pipeline:
                     try:
                         pending = coroutine.send(None)
                     except StopIteration as stop:
-                        finished = perf_counter()
-                        # A step no longer than the budget in wall time used no more CPU than that:
-                        # the thread's clock is read again only when the step took longer.
-                        if finished - started <= policy.timeout_s:
-                            if stop.value is None and not keep_allows:
-                                decisions.append(None)
-                                skipped = True
-                                continue
-                            spent = None
-                        else:
-                            spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
-                        decision = self._settle(policy, hook_name, subject, stop.value, started, finished, spent)
-                        decisions.append(decision)
-                        continue
+                        result = stop.value
                     except Exception as exc:
                         decisions.append(self._failure(policy, hook_name, subject, exc, started))
                         continue
-                    # It suspended (a long text read in slices): finish it here, in this task.
-                    spent, _, _ = _step_cpu(cpu_mark, wall_mark, started)
-                    cpu_mark = -1.0  # other tasks run while it waits: the clock is read afresh after
-                    try:
-                        decided = await self._drive(policy, hook_name, subject, coroutine, pending, started, spent)
-                    except BaseException:
-                        for _, task, _, _ in suspended:
-                            task.cancel()
-                        raise
-                    decisions.append(decided)
-                    continue
-                task = asyncio.ensure_future(_with_deadline(coroutine, policy.timeout_s))
-                suspended.append((len(decisions), task, started, call))
-                decisions.append(None)  # filled in below, keeping the configured order
+                    else:
+                        # It suspended (a long text read in slices): finish it here, in this task.
+                        first_step, _, _ = _step_cpu(cpu_mark, wall_mark, started)
+                        cpu_mark = -1.0  # other tasks run while it waits: the clock is read afresh after
+                        try:
+                            decided = await self._drive(
+                                policy, hook_name, subject, coroutine, pending, started, first_step
+                            )
+                        except BaseException:
+                            for _, task, _, _ in suspended:
+                                task.cancel()
+                            raise
+                        decisions.append(decided)
+                        continue
+                # Finished in one step (the plain function, or the coroutine's first step).
+                finished = perf_counter()
+                # A step no longer than the budget in wall time used no more CPU than that: the
+                # thread's clock is read again only when the step took longer.
+                spent: float | None
+                if finished - started <= policy.timeout_s:
+                    if result is None and not keep_allows:
+                        decisions.append(None)
+                        skipped = True
+                        continue
+                    spent = None
+                else:
+                    spent, cpu_mark, wall_mark = _step_cpu(cpu_mark, wall_mark, started)
+                decisions.append(self._settle(policy, hook_name, subject, result, started, finished, spent))
             if suspended:
                 tasks = [task for _, task, _, _ in suspended]
                 try:
