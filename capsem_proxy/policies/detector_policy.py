@@ -242,13 +242,13 @@ class DetectorPolicy:
     ) -> Decision | None:
         """The decision for `text` seen at `hook`; None when nothing was found. A text that would
         take the request past its scan budget is not read: the decision refuses it."""
-        if not text:
-            return None
-        ledger = current_ledger()
-        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
-            return too_large_decision(self.name, hook, ledger)
         # Short texts, the common case, are read here and now: no slicing, no extra coroutine.
-        findings = self._scan_window(text, True) if ledger.inline(len(text)) else await self.scan(text)
+        if not text or current_ledger().fits_inline(len(text)):
+            return self.decide_inline(hook, text, reversible=reversible, can_redact=can_redact)
+        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
+        if refusal is not None:
+            return refusal
+        findings = await self.scan(text)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)

@@ -131,8 +131,8 @@ class InjectionPolicy(DetectorPolicy):
         self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
     ) -> Decision | None:
         """The decision for `text` at `hook`, scored with that place's profile and threshold."""
-        if not text:
-            return None
+        if not text or current_ledger().fits_inline(len(text)):
+            return self.decide_inline(hook, text, reversible=reversible, can_redact=can_redact)
         refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
         if refusal is not None:
             return refusal
