@@ -723,21 +723,21 @@ class InjectionDetector:
             pattern, rule = signatures.regexes[index]
             for match in pattern.finditer(normalized.folded):
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
-        split = normalized.words.split(" ") if normalized.words else []
-        hits.extend(self._override_hits(normalized, factor, split))
-        hits.extend(self._rot13_hits(normalized, split))
-        hits.extend(self._reversed_hits(normalized, split))
+        words = normalized.words.split(" ") if normalized.words else []  # split once for the three below
+        hits.extend(self._override_hits(normalized, factor, words))
+        hits.extend(self._rot13_hits(normalized, words))
+        hits.extend(self._reversed_hits(normalized, words))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits
 
     def _override_hits(
-        self, normalized: NormalizedText, factor: Callable[[float, int, int], float], split: list[str] | None = None
+        self, normalized: NormalizedText, factor: Callable[[float, int, int], float], words: list[str]
     ) -> list[Hit]:
+        """`words`: `normalized.words` split at its spaces."""
         rule = self.signatures.override
         if rule is None or not normalized.words:
             return []
-        words = split if split is not None else normalized.words.split(" ")
         overrides = rule.hits(words)
         if not overrides:
             return []
@@ -752,25 +752,24 @@ class InjectionDetector:
             found.append(Hit(rule.family, signature.rule, scaled, span[0], span[1]))
         return found
 
-    def _rot13_hits(self, normalized: NormalizedText, split: list[str] | None = None) -> list[Hit]:
+    def _rot13_hits(self, normalized: NormalizedText, words: list[str]) -> list[Hit]:
         automaton = self.signatures.words
         if not len(automaton) or not normalized.words:
             return []
-        if self.signatures.rot13_anchors.isdisjoint(split if split is not None else normalized.words.split(" ")):
+        if self.signatures.rot13_anchors.isdisjoint(words):
             return []
         return self._strong_hits(rot13(normalized.words), "rot13", normalized.words_span)
 
-    def _reversed_hits(self, normalized: NormalizedText, split: list[str] | None = None) -> list[Hit]:
+    def _reversed_hits(self, normalized: NormalizedText, words: list[str]) -> list[Hit]:
         """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
         automaton = self.signatures.words
-        words = normalized.words
-        if not len(automaton) or not words:
+        text = normalized.words
+        if not len(automaton) or not text:
             return []
-        if self.signatures.reversed_anchors.isdisjoint(split if split is not None else words.split(" ")):
+        if self.signatures.reversed_anchors.isdisjoint(words):
             return []
-        backwards = words[::-1]
         return self._strong_hits(
-            backwards, "reversed", lambda start, stop: normalized.words_span(len(words) - stop, len(words) - start)
+            text[::-1], "reversed", lambda start, stop: normalized.words_span(len(text) - stop, len(text) - start)
         )
 
     def _invisible_hits(self, invisibles: _Invisibles, end: int) -> list[Hit]:
