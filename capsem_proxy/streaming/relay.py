@@ -155,7 +155,7 @@ async def relay_guarded(
     # When every event is read (`event_need` None) no counts are ever held back: each event goes
     # straight to the guard, its text events read by their shape when the decoder allows it.
     reader = guard.guard if event_need is None else None
-    if event_need is None and getattr(decoder, "text_events_alone", False):
+    if event_need is None and decoder.text_events_alone:
         read_event: Callable[[bytes], list[Delta]] = TextEvents(
             partial(_sse_deltas, decoder), decoder.padding_fields).deltas
     else:
