@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["plain_data", "prose_data"]
+__all__ = ["plain_data", "prose_data", "slug_secret"]
 
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}\b", re.IGNORECASE)
 # Card numbers written in groups, and US social security numbers (a bare run of digits is an id).
@@ -39,8 +39,11 @@ _KEY = re.compile(
 # A secret named and given: "password is hunter2", "api_key: ...", "pin=1234".
 _NAMED_SECRET = re.compile(
     r"(?i)\b(?:pass(?:word|wd|phrase|code)?|pwd|pin|otp|api[ _-]?key|secret|token|ssn|cvv|credentials?)"
-    r"(?:\s{1,3}(?:is|was)\s{1,3}|\s{0,3}[:=]\s{0,3})[^\s&]{3,}"
+    r"(?:\s{1,3}(?:is|was)\s{1,3}|\s{0,3}[:=]\s{0,3})([^\s&]{3,})"
 )
+# A phone number written whole in three groups with spaces (`415 555 0132`): a query value
+# that is exactly this is a number, not a search.
+_SPACED_PHONE = re.compile(r"\+?(?:1 )?\(?\d{3}\)? \d{3} \d{4}")
 # Words of a sentence about a person or a conversation: a search query rarely holds them.
 _ABOUT_SOMEONE = frozenset({
     "user", "user's", "users", "asked", "asks", "said", "says", "told", "wants", "conversation", "chat", "summary",
@@ -166,14 +169,16 @@ def _password_like(text: str) -> bool:
 
 
 def plain_data(
-    text: str, *, sentences: bool = True, joined: bool = False, passwords: bool = False, contacts: bool = True
+    text: str, *, sentences: bool = True, joined: bool = False, query_value: bool = False, contacts: bool = True
 ) -> bool:
     """True when `text` (one decoded URL component) holds data written out: an e-mail address, a
-    card or social security number, a key of a known format, a secret named and given, or (with
-    `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence whose words
-    are joined by `_` or `-` (in a query value: in a path, that is a slug); with `passwords`, a run
-    that looks like a password (in a query value: a path holds `Python_(programming_language)`);
-    without `contacts`, e-mail addresses and phone numbers do not count (a letter's signature)."""
+    card or social security number, a phone number, a key of a known format, a secret named and
+    given, or (with `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence
+    whose words are joined by `_` or `-` (in a path, that is a slug); with `query_value` (the text
+    is a query value), a run that looks like a password (a path holds
+    `Python_(programming_language)`) and words joined by `_` or `-` that name a secret and give it
+    or state something about someone; without `contacts`, e-mail addresses and phone numbers do
+    not count (a letter's signature)."""
     if len(text) < _SHORTEST_DATA:
         return False  # a query's `page=2`: no e-mail address, number, key or sentence is this short
     text = text[:_MAX_SCANNED]
@@ -182,9 +187,10 @@ def plain_data(
     if _DIGIT.search(text) and (
             _CARD.search(text) or _SSN.search(text) or _bare_card(text) or _iban(text)):
         return True
-    if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and _PHONE.search(text)):
+    if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and (
+            _PHONE.search(text) or _SPACED_PHONE.fullmatch(text.strip()))):
         return True
-    if passwords and " " not in text and _password_like(text):
+    if query_value and " " not in text and _password_like(text):
         return True
     if not sentences:
         return False
@@ -193,7 +199,25 @@ def plain_data(
         return True
     if " " in text:
         return prose_data(text)
-    # Words joined by `_` or `-` (`the_user_asked_about_...`): a long run of them only.
-    if joined and text.count("_") + text.count("-") >= _MIN_WORDS - 1:
-        return _sentence(_JOINERS.sub(" ", text).split(), marked=False)
+    joiners = text.count("_") + text.count("-") if joined or query_value else 0
+    # Words joined by `_` or `-` (`the_user_asked_about_...`): a long run of them; in a query value
+    # also a secret named and given (`my-pin-is-4471`) or a statement about someone with its
+    # function words (a setting or a campaign name has none: `new_user_onboarding_week1`).
+    if joined and joiners >= _MIN_WORDS - 1 and _sentence(_JOINERS.sub(" ", text).split(), marked=False):
+        return True
+    if query_value and joiners >= _MIN_MARKED_WORDS - 1:
+        spaced = _JOINERS.sub(" ", text)
+        words = spaced.lower().split()
+        return _NAMED_SECRET.search(spaced) is not None or (
+            words[0] not in _QUESTION_OPENERS and len(_FUNCTION_WORDS.intersection(words)) >= 2
+            and not _ABOUT_SOMEONE.isdisjoint(words))
     return False
+
+
+def slug_secret(text: str) -> bool:
+    """True when a path segment's words joined by `_` or `-` name a secret and give it, the value
+    holding a digit (`user_password_is_hunter2`; an article's slug says `why-your-password-is-weak`)."""
+    if "_" not in text and "-" not in text:
+        return False
+    spaced = _JOINERS.sub(" ", text[:_MAX_SCANNED])
+    return any(_DIGIT.search(match.group(1)) for match in _NAMED_SECRET.finditer(spaced))
