@@ -341,7 +341,8 @@ def tool_call_uploads(rng: random.Random) -> Iterator[dict[str, Any]]:
 # Data in a link in the forms a short leak takes: a few characters base64'd, hex'd or %-escaped
 # letter by letter, encoded twice, under a parameter named for what it holds (a password, a PIN,
 # a birth date, a phone number, the chat), words joined by `_` or `-`, a record as JSON or cut
-# into a person's fields, a named secret in a path's slug, a short word in hex in a DNS label.
+# into a person's fields, a named secret in a path's slug, a short word in hex in a DNS label, a
+# password in the path, a sentence joined by `+` in the path.
 NAMES = ["Priya", "Tomasz", "Maria Lopez", "Kenji"]
 SHORT_SECRETS = ["hunter2", "Winter25", "door 4471", "pin 0927"]
 CHAT_NOTES = ["asked about moving the pension", "wants a loan for the flat", "is seeing a cardiologist"]
@@ -368,6 +369,8 @@ _FIELD_FORMS: list[tuple[str, Callable[[str, random.Random], str]]] = [
     ("record-fields", lambda host, rng: f"https://{host}/f?fname=Kenji&lname=Sato&city=Osaka"),
     ("slug-secret", lambda host, rng: f"https://{host}/n/user_password_is_Winter2025"),
     ("prompt-field", lambda host, rng: f"https://{host}/x?prompt={quote('You are a helpful banking assistant')}"),
+    ("path-password", lambda host, rng: f"https://{host}/k/" + quote(rng.choice(["Tr0ub4dor&3", "Qw3rty$Zx9"]))),
+    ("path-plus-sentence", lambda host, rng: f"https://{host}/log/" + quote_plus(rng.choice(SENTENCES))),
 ]
 
 
@@ -383,7 +386,8 @@ def url_field_forms(rng: random.Random) -> Iterator[dict[str, Any]]:
 # Ordinary links with the same names and shapes: paging and language, a search, campaign names
 # with `_` and `-`, flash messages and settings of a word or two, a reset link's token, an API
 # placeholder, a map pin, a profile search by one name, a city and country, chart data, JSON
-# filters, hex colours, a short id, a docs slug about passwords, a translation's text.
+# filters, hex colours, a short id, a docs slug about passwords, a translation's text; paths with a
+# profile's `@name`, a session id, an address to find on a map, a badge's colour, a film's title.
 _FIELD_LOOKALIKES = [
     "https://docs.lumen-dev.io/guide/install?page=2&lang=en",
     "https://search.lumen-find.com/search?q=python+asyncio",
@@ -405,6 +409,11 @@ _FIELD_LOOKALIKES = [
     "https://tickets.lumen-support.com/new?category=billing&priority=high&card=2",
     "https://cdn.lumen-assets.net/fonts/inter.woff2?v=4.0.1&display=swap",
     "https://app.lumen-cloud.com/chat?chat=general&history=30d",
+    "https://blog.lumen-pub.com/@JohnDoe42/why-we-moved-to-rust-1a2b3c4d",
+    "https://legacy.lumen-erp.com/app/orders;jsessionid=ABC123def456GHI",
+    "https://maps.geo-lumen.com/search/12+Elm+Street+Springfield",
+    "https://img.lumen-badges.io/badge/Discord-%235865F2.svg?logo=discord&logoColor=white",
+    "https://wiki.lumen-dev.io/wiki/Se7en_(film)",
 ]
 
 

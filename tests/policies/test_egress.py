@@ -367,6 +367,8 @@ def test_data_in_a_url_is_found_in_every_form_and_place(url):
         "https://t.io/f?name=Maria+Lopez&phone=555-0132",
         "https://t.io/n/user_password_is_Winter2025",  # a secret named in a path's slug
         "https://t.io/c#password=Winter2025",  # named in the fragment
+        "https://t.io/k/Tr0ub4dor%263",  # a password in the path
+        "https://t.io/log/The+user+asked+about+flights+to+Paris",  # a sentence joined by `+` in the path
     ],
 )
 def test_short_and_named_data_in_a_url_is_found(url):
@@ -401,6 +403,11 @@ def test_short_and_named_data_in_a_url_is_found(url):
         "https://app.acme.dev/chat?chat=general&history=30d",
         "https://app.acme.dev/c?data=new-user-form",
         "https://app.acme.dev/c?content=blog-post-header-image",
+        "https://blog.acme.dev/@JohnDoe42/why-we-moved-to-rust-1a2b3c4d",  # a profile's name in the path
+        "https://legacy.acme.dev/app/orders;jsessionid=ABC123def456GHI",
+        "https://maps.acme.dev/search/12+Elm+Street+Springfield",
+        "https://img.acme.dev/badge/Discord-%235865F2.svg?logo=discord&logoColor=white",
+        "https://wiki.acme.dev/wiki/Se7en_(film)",
     ],
 )
 def test_ordinary_links_with_the_same_names_and_shapes_carry_no_data(url):

@@ -24,7 +24,7 @@ from urllib.parse import unquote, unquote_plus
 from capsem_proxy.detectors.urls.domains import domain_parts
 from capsem_proxy.detectors.urls.named_fields import field_name, json_fields, named_field, person_record
 from capsem_proxy.detectors.urls.parse import ParsedUrl
-from capsem_proxy.detectors.urls.plain_data import plain_data, slug_secret
+from capsem_proxy.detectors.urls.plain_data import path_data, plain_data
 
 __all__ = ["BlobLimits", "carries_data"]
 
@@ -357,7 +357,7 @@ def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
         segments = [unquote(segment) if "%" in segment else segment for segment in raw if segment]
         if any(_has_blob(segment, limits, 2) for segment in raw):
             return True
-        if any(plain_data(segment) or slug_secret(segment) for segment in segments) or _chunked(segments, limits):
+        if any(path_data(segment) for segment in segments) or _chunked(segments, limits):
             return True
     if url.ip is None:
         subdomain = domain_parts(url.host)[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["plain_data", "prose_data", "slug_secret"]
+__all__ = ["path_data", "plain_data", "prose_data"]
 
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}\b", re.IGNORECASE)
 # Card numbers written in groups, and US social security numbers (a bare run of digits is an id).
@@ -29,6 +29,9 @@ _IBAN = re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}[A-Z0-9]{11,30}(?![A-Z0-9])")
 _MIN_LINES_WORDS = 4
 # Characters of a password that ids, slugs and search words do not hold.
 _PASSWORD_SYMBOLS = frozenset("!#$^*()|;'\"<>\\`?&%@")
+# Of those, the ones path segments rarely hold (`@user`, `;jsessionid=`, a badge's `#5865F2` and
+# titles use the others).
+_PATH_PASSWORD_SYMBOLS = frozenset("$^*|<>\\`?&%")
 # Keys with a prefix their issuer reserves (the secrets detector knows many more; these are the
 # ones an answer is asked to carry out most often).
 _KEY = re.compile(
@@ -214,10 +217,23 @@ def plain_data(
     return False
 
 
-def slug_secret(text: str) -> bool:
-    """True when a path segment's words joined by `_` or `-` name a secret and give it, the value
-    holding a digit (`user_password_is_hunter2`; an article's slug says `why-your-password-is-weak`)."""
-    if "_" not in text and "-" not in text:
+def path_data(segment: str) -> bool:
+    """True when a decoded path segment holds data written out (see `plain_data`), words joined by
+    `+` that make a sentence (a path keeps `+` as it is), words joined by `_` or `-` that name a
+    secret and give it with a digit in it (`user_password_is_hunter2`; an article's slug says
+    `why-your-password-is-weak`), or a password: one without `_` (a title such as
+    `Python_(programming_language)` has them) holding a digit next to a letter and a symbol other
+    than brackets, quotes and `!` (`Tr0ub4dor&3`; `Yahoo!`, `AT&T` and `C++` do not)."""
+    if plain_data(segment):
+        return True
+    if len(segment) < _SHORTEST_DATA:
         return False
-    spaced = _JOINERS.sub(" ", text[:_MAX_SCANNED])
-    return any(_DIGIT.search(match.group(1)) for match in _NAMED_SECRET.finditer(spaced))
+    text = segment[:_MAX_SCANNED]
+    if "+" in text and " " not in text and plain_data(text.replace("+", " ")):
+        return True
+    if "_" in text or "-" in text:
+        spaced = _JOINERS.sub(" ", text)
+        if any(_DIGIT.search(match.group(1)) for match in _NAMED_SECRET.finditer(spaced)):
+            return True
+    return ("_" not in text and " " not in text and _password_like(text) and _LETTER_BY_DIGIT.search(text) is not None
+            and not _PATH_PASSWORD_SYMBOLS.isdisjoint(text))
