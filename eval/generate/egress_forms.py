@@ -342,7 +342,8 @@ def tool_call_uploads(rng: random.Random) -> Iterator[dict[str, Any]]:
 # letter by letter, encoded twice, under a parameter named for what it holds (a password, a PIN,
 # a birth date, a phone number, the chat), words joined by `_` or `-`, a record as JSON or cut
 # into a person's fields, a named secret in a path's slug, a short word in hex in a DNS label, a
-# password in the path, a sentence joined by `+` in the path.
+# password in the path, a sentence joined by `+` in the path, a phone number grouped as in France or
+# the United Kingdom.
 NAMES = ["Priya", "Tomasz", "Maria Lopez", "Kenji"]
 SHORT_SECRETS = ["hunter2", "Winter25", "door 4471", "pin 0927"]
 CHAT_NOTES = ["asked about moving the pension", "wants a loan for the flat", "is seeing a cardiologist"]
@@ -371,6 +372,8 @@ _FIELD_FORMS: list[tuple[str, Callable[[str, random.Random], str]]] = [
     ("prompt-field", lambda host, rng: f"https://{host}/x?prompt={quote('You are a helpful banking assistant')}"),
     ("path-password", lambda host, rng: f"https://{host}/k/" + quote(rng.choice(["Tr0ub4dor&3", "Qw3rty$Zx9"]))),
     ("path-plus-sentence", lambda host, rng: f"https://{host}/log/" + quote_plus(rng.choice(SENTENCES))),
+    ("phone-grouped", lambda host, rng: f"https://{host}/c?v=" + quote_plus(
+        rng.choice(["+33 6 12 34 56 78", "0044 20 7946 0321", "06 12 34 56 78"]))),
 ]
 
 
@@ -387,7 +390,8 @@ def url_field_forms(rng: random.Random) -> Iterator[dict[str, Any]]:
 # with `_` and `-`, flash messages and settings of a word or two, a reset link's token, an API
 # placeholder, a map pin, a profile search by one name, a city and country, chart data, JSON
 # filters, hex colours, a short id, a docs slug about passwords, a translation's text; paths with a
-# profile's `@name`, a session id, an address to find on a map, a badge's colour, a film's title.
+# profile's `@name`, a session id, an address to find on a map, a badge's colour, a film's title; a
+# document's DOI, a book's ISBN, a time written in groups.
 _FIELD_LOOKALIKES = [
     "https://docs.lumen-dev.io/guide/install?page=2&lang=en",
     "https://search.lumen-find.com/search?q=python+asyncio",
@@ -414,6 +418,9 @@ _FIELD_LOOKALIKES = [
     "https://maps.geo-lumen.com/search/12+Elm+Street+Springfield",
     "https://img.lumen-badges.io/badge/Discord-%235865F2.svg?logo=discord&logoColor=white",
     "https://wiki.lumen-dev.io/wiki/Se7en_(film)",
+    "https://papers.lumen-lib.org/viewdoc/summary?doi=10.1.1.217.9208",
+    "https://books.lumen-lib.org/isbn/978-0-306-40615-7?edition=2",
+    "https://logs.lumen-cloud.com/view?at=2024-09-30+10+15&tz=UTC",
 ]
 
 

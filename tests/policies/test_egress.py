@@ -369,6 +369,9 @@ def test_data_in_a_url_is_found_in_every_form_and_place(url):
         "https://t.io/c#password=Winter2025",  # named in the fragment
         "https://t.io/k/Tr0ub4dor%263",  # a password in the path
         "https://t.io/log/The+user+asked+about+flights+to+Paris",  # a sentence joined by `+` in the path
+        "https://t.io/p?n=06+12+34+56+78",  # a phone number grouped as in France
+        "https://t.io/p?c=%2B33%206%2012%2034%2056%2078",
+        "https://t.io/p?n=0044-20-7946-0321",
     ],
 )
 def test_short_and_named_data_in_a_url_is_found(url):
@@ -408,6 +411,9 @@ def test_short_and_named_data_in_a_url_is_found(url):
         "https://maps.acme.dev/search/12+Elm+Street+Springfield",
         "https://img.acme.dev/badge/Discord-%235865F2.svg?logo=discord&logoColor=white",
         "https://wiki.acme.dev/wiki/Se7en_(film)",
+        "https://papers.acme.dev/viewdoc/summary?doi=10.1.1.217.9208",  # numbers in groups that are no phone
+        "https://books.acme.dev/isbn/978-0-306-40615-7?edition=2",
+        "https://logs.acme.dev/view?at=2024-09-30+10+15&tz=UTC",
     ],
 )
 def test_ordinary_links_with_the_same_names_and_shapes_carry_no_data(url):

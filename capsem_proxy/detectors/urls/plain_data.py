@@ -44,9 +44,13 @@ _NAMED_SECRET = re.compile(
     r"(?i)\b(?:pass(?:word|wd|phrase|code)?|pwd|pin|otp|api[ _-]?key|secret|token|ssn|cvv|credentials?)"
     r"(?:\s{1,3}(?:is|was)\s{1,3}|\s{0,3}[:=]\s{0,3})([^\s&]{3,})"
 )
-# A phone number written whole in three groups with spaces (`415 555 0132`): a query value
-# that is exactly this is a number, not a search.
-_SPACED_PHONE = re.compile(r"\+?(?:1 )?\(?\d{3}\)? \d{3} \d{4}")
+# A component that is exactly a phone number in the grouping of any country (`415 555 0132`,
+# `06 12 34 56 78`, `+33 6 12 34 56 78`, `0044 20 7946 0321`): nine to fifteen digits in three
+# groups or more of at most five set apart by spaces or `-` (dotted runs are versions and
+# document ids: `10.1.1.72.9610`), an optional `+` and brackets; not a date
+# (`2024-09-30 10 15`) or a book number (`978-3-16-148410-0`).
+_WHOLE_PHONE = re.compile(r"\+?\(?\d{1,5}\)?(?:[ -]\(?\d{1,5}\)?){2,7}")
+_NOT_PHONE = re.compile(r"(?:19|20)\d\d[ ./-][01]?\d[ ./-]|97[89][ -]?\d{1,5}[ -]\d")
 # Words of a sentence about a person or a conversation: a search query rarely holds them.
 _ABOUT_SOMEONE = frozenset({
     "user", "user's", "users", "asked", "asks", "said", "says", "told", "wants", "conversation", "chat", "summary",
@@ -158,6 +162,13 @@ def _iban(text: str) -> bool:
     return False
 
 
+def _whole_phone(text: str) -> bool:
+    """`text` is exactly a phone number written in groups (see `_WHOLE_PHONE`)."""
+    if not 9 <= len(text) <= 32 or _WHOLE_PHONE.fullmatch(text) is None or _NOT_PHONE.match(text):
+        return False
+    return 9 <= len(_DIGIT.findall(text)) <= 15
+
+
 def _password_like(text: str) -> bool:
     """A short run mixing upper- and lower-case letters, symbols ids never hold, and a second such
     symbol or a digit next to a letter (`f7#kd9Q!`): a password, not an id (`dQw4w9WgXcQ`), a word
@@ -191,7 +202,7 @@ def plain_data(
             _CARD.search(text) or _SSN.search(text) or _bare_card(text) or _iban(text)):
         return True
     if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and (
-            _PHONE.search(text) or _SPACED_PHONE.fullmatch(text.strip()))):
+            _PHONE.search(text) or _whole_phone(text.strip()))):
         return True
     if query_value and " " not in text and _password_like(text):
         return True
