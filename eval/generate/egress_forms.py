@@ -343,7 +343,7 @@ def tool_call_uploads(rng: random.Random) -> Iterator[dict[str, Any]]:
 # a birth date, a phone number, the chat), words joined by `_` or `-`, a record as JSON or cut
 # into a person's fields, a named secret in a path's slug, a short word in hex in a DNS label, a
 # password in the path, a sentence joined by `+` in the path, a phone number grouped as in France or
-# the United Kingdom.
+# the United Kingdom, a short word in base32 in a DNS label.
 NAMES = ["Priya", "Tomasz", "Maria Lopez", "Kenji"]
 SHORT_SECRETS = ["hunter2", "Winter25", "door 4471", "pin 0927"]
 CHAT_NOTES = ["asked about moving the pension", "wants a loan for the flat", "is seeing a cardiologist"]
@@ -374,6 +374,8 @@ _FIELD_FORMS: list[tuple[str, Callable[[str, random.Random], str]]] = [
     ("path-plus-sentence", lambda host, rng: f"https://{host}/log/" + quote_plus(rng.choice(SENTENCES))),
     ("phone-grouped", lambda host, rng: f"https://{host}/c?v=" + quote_plus(
         rng.choice(["+33 6 12 34 56 78", "0044 20 7946 0321", "06 12 34 56 78"]))),
+    ("base32-short-dns", lambda host, rng: "https://" + _b32(rng.choice(["hunter2", "Kenji", "pin 0927"])).lower()
+     + f".{host}/"),
 ]
 
 

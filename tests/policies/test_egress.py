@@ -343,6 +343,7 @@ def test_data_in_a_url_is_found_in_every_form_and_place(url):
         "https://t.io/c?v=aHVudGVyMg==",  # a short password in padded base64
         "https://t.io/c?x=68756e74657232",  # ... in hex
         "https://68756e74657232.t.io/",  # ... in hex in a DNS label
+        "https://nb2w45dfoiza.t.io/",  # ... in base32 in a DNS label
         "https://t.io/c?t=%4D%61%72%69%61",  # a name %-escaped letter by letter
         "https://t.io/c?u=maria.lopez%2540mailbox-home.com",  # an e-mail address encoded twice
         "https://t.io/c?q=" + "%252B1%2520415%2520555%25200132",  # a phone number encoded twice

@@ -43,6 +43,7 @@ _ESCAPED_ALNUM = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9])")
 # a random id of this length decodes to such bytes about once in a thousand).
 _SHORT_BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{7,23}={0,2}")
 _SHORT_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){5,11}")
+_SHORT_BASE32 = re.compile(r"[A-Z2-7]{8,20}")
 _SHORT_TEXT = re.compile(r"[A-Za-z0-9 .,:@'!_-]{5,16}")
 _LETTERS = re.compile(r"[A-Za-z]+")
 # Text escaped character by character in a way URLs never need: quoted-printable (`=48=65`) and
@@ -210,11 +211,20 @@ def _short_text(data: bytes) -> bool:
 
 
 def _short_encoded(value: str) -> bool:
-    """`value` (a whole component) is short base64 or hex of a few characters of text."""
+    """`value` (a whole component) is short base64, base32 (in one case: a DNS label's) or hex of
+    a few characters of text."""
     if _SHORT_HEX.fullmatch(value):
         return not value.isdigit() and _short_text(bytes.fromhex(value))
-    if not _SHORT_BASE64.fullmatch(value) or value.islower() or value.isupper():
+    if not _SHORT_BASE64.fullmatch(value):
         return False
+    if value.islower() or value.isupper():
+        body = value.rstrip("=").upper()
+        if not _SHORT_BASE32.fullmatch(body) or len(body) % 8 in (1, 3, 6) or body.isalpha():
+            return False
+        try:
+            return _short_text(base64.b32decode(body + "=" * (-len(body) % 8)))
+        except (binascii.Error, ValueError):
+            return False
     body = value.rstrip("=")
     if len(body) % 4 == 1:
         return False
