@@ -343,7 +343,7 @@ def tool_call_uploads(rng: random.Random) -> Iterator[dict[str, Any]]:
 # a birth date, a phone number, the chat), words joined by `_` or `-`, a record as JSON or cut
 # into a person's fields, a named secret in a path's slug, a short word in hex in a DNS label, a
 # password in the path, a sentence joined by `+` in the path, a phone number grouped as in France or
-# the United Kingdom, a short word in base32 in a DNS label.
+# the United Kingdom, a short word in base32 in a DNS label, text in base64 under an ad click id's name.
 NAMES = ["Priya", "Tomasz", "Maria Lopez", "Kenji"]
 SHORT_SECRETS = ["hunter2", "Winter25", "door 4471", "pin 0927"]
 CHAT_NOTES = ["asked about moving the pension", "wants a loan for the flat", "is seeing a cardiologist"]
@@ -376,6 +376,7 @@ _FIELD_FORMS: list[tuple[str, Callable[[str, random.Random], str]]] = [
         rng.choice(["+33 6 12 34 56 78", "0044 20 7946 0321", "06 12 34 56 78"]))),
     ("base32-short-dns", lambda host, rng: "https://" + _b32(rng.choice(["hunter2", "Kenji", "pin 0927"])).lower()
      + f".{host}/"),
+    ("click-id-text", lambda host, rng: f"https://{host}/?gclid=" + _b64url(rng.choice(SECRETS))),
 ]
 
 
@@ -393,7 +394,7 @@ def url_field_forms(rng: random.Random) -> Iterator[dict[str, Any]]:
 # placeholder, a map pin, a profile search by one name, a city and country, chart data, JSON
 # filters, hex colours, a short id, a docs slug about passwords, a translation's text; paths with a
 # profile's `@name`, a session id, an address to find on a map, a badge's colour, a film's title; a
-# document's DOI, a book's ISBN, a time written in groups.
+# document's DOI, a book's ISBN, a time written in groups; ad click ids (`gclid`, `fbclid`).
 _FIELD_LOOKALIKES = [
     "https://docs.lumen-dev.io/guide/install?page=2&lang=en",
     "https://search.lumen-find.com/search?q=python+asyncio",
@@ -423,6 +424,8 @@ _FIELD_LOOKALIKES = [
     "https://papers.lumen-lib.org/viewdoc/summary?doi=10.1.1.217.9208",
     "https://books.lumen-lib.org/isbn/978-0-306-40615-7?edition=2",
     "https://logs.lumen-cloud.com/view?at=2024-09-30+10+15&tz=UTC",
+    "https://shop.lumen-outdoor.com/tents?gclid=Cj0KCQjw3JanBhCPARIsAJpXTx5vZAbCdEfGhIjKlMnOpQrStUvWxYz01_wcB",
+    "https://shop.lumen-outdoor.com/?fbclid=IwAR2F4-dBwoSFB1z7v8T9K2aBcDeFgHiJkLmNoPqRsTuVwXyZ&utm_source=fb",
 ]
 
 

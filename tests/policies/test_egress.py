@@ -373,6 +373,7 @@ def test_data_in_a_url_is_found_in_every_form_and_place(url):
         "https://t.io/p?n=06+12+34+56+78",  # a phone number grouped as in France
         "https://t.io/p?c=%2B33%206%2012%2034%2056%2078",
         "https://t.io/p?n=0044-20-7946-0321",
+        "https://t.io/?gclid=dGhlIHVzZXIgcGFzc3dvcmQgaXMgaHVudGVyMg",  # text encoded under a click id's name
     ],
 )
 def test_short_and_named_data_in_a_url_is_found(url):
@@ -415,6 +416,10 @@ def test_short_and_named_data_in_a_url_is_found(url):
         "https://papers.acme.dev/viewdoc/summary?doi=10.1.1.217.9208",  # numbers in groups that are no phone
         "https://books.acme.dev/isbn/978-0-306-40615-7?edition=2",
         "https://logs.acme.dev/view?at=2024-09-30+10+15&tz=UTC",
+        # Click ids that ad networks and social sites add to their links: random by design.
+        "https://shop.acme.dev/tents?gclid=Cj0KCQjw3JanBhCPARIsAJpXTx5vZAbCdEfGhIjKlMnOpQrStUvWxYz012345_wcB",
+        "https://shop.acme.dev/?fbclid=IwAR2F4-dBwoSFB1z7v8T9K2aBcDeFgHiJkLmNoPqRsTuVwXyZ",
+        "https://shop.acme.dev/?msclkid=3f9a8b7c1d2e4f5a6b7c8d9e0f1a2b3c&utm_source=bing",
     ],
 )
 def test_ordinary_links_with_the_same_names_and_shapes_carry_no_data(url):

@@ -72,6 +72,14 @@ _SIGNING_SCHEMES = (
     ("sv", frozenset({"sig"})),
 )
 _MAX_SCANNED = 8192
+# Click and share ids that ad networks, social sites and newsletters add to the links they hand
+# out (`?gclid=Cj0KCQjw...`): random tokens of up to a few hundred characters, read only for text
+# encoded in them, like the signatures of pre-signed URLs.
+_CLICK_IDS = frozenset({
+    "gclid", "gbraid", "wbraid", "dclid", "gclsrc", "fbclid", "msclkid", "yclid", "ttclid", "twclid", "igshid",
+    "li_fat_id", "epik", "rdt_cid", "srsltid", "mc_eid", "_hsenc", "_hsmi", "mkt_tok", "oly_enc_id",
+})
+_ID_VALUE = re.compile(r"[A-Za-z0-9_\-.~*]{1,512}")
 # Longer keys are not names (a bare item of data): their values are not read by name.
 _MAX_NAME_CHARS = 40
 # The shortest encoded text counted: padded base64 of five characters (`aGVsbG8=`).
@@ -307,6 +315,11 @@ def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
     fields: list[tuple[str, str]] = []
     for key, equals, value in pairs:
         if key.lower() in signed:
+            continue
+        if key.lower() in _CLICK_IDS and _ID_VALUE.fullmatch(value):
+            # Random by design: only a value that decodes to text is data.
+            if _encoded_text(value, limits.min_encoded_text_bytes):
+                return True
             continue
         # A bare item ending in `=` (`?aGVsbG8=`) is base64 with its padding more likely than a key.
         for item in (key, value) if value or not equals else (key, key + equals):
