@@ -394,6 +394,7 @@ def test_short_and_named_data_in_a_url_is_found(url):
         "https://acme.dev/reset?password=forgot&mfa=required",
         "https://maps.acme.dev/?pin=38.7223,-9.1393&z=15",  # a map pin
         "https://social.acme.dev/people?name=Ada+Lovelace",  # one field of a record: a search
+        "https://places.acme.dev/venue?name=Cafe+Central&address=Herrengasse+14&company=Acme",  # a place
         "https://weather.acme.dev/forecast?city=Oslo&country=NO&units=metric",
         "https://charts.acme.dev/render?type=bar&data=3,7,12,5&labels=Q1,Q2,Q3,Q4",
         "https://api.acme.dev/v1/tickets?filter=%7B%22status%22%3A%22open%22%2C%22limit%22%3A10%7D",

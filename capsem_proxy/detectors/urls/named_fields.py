@@ -44,14 +44,14 @@ _TEXT_NAMES = frozenset({
     "output",
 })
 # Fields of a person's record: two of them filled in are someone's details (one alone is a search
-# or a profile page: `?name=Ada+Lovelace`).
+# or a profile page: `?name=Ada+Lovelace`). An address or a company goes with a place's or a
+# business's name as well, so neither is one.
 _PERSON_NAMES = {
     "name": "name", "fullname": "name", "firstname": "first", "fname": "first", "givenname": "first",
     "lastname": "last", "lname": "last", "surname": "last", "familyname": "last", "email": "email", "mail": "email",
-    "phone": "phone", "tel": "phone", "mobile": "phone", "phonenumber": "phone", "address": "address",
-    "street": "address", "homeaddress": "address", "dob": "birth", "birthdate": "birth", "birthday": "birth",
-    "ssn": "ssn", "salary": "salary", "income": "salary", "diagnosis": "health", "condition": "health",
-    "patient": "health", "employer": "employer", "company": "employer",
+    "phone": "phone", "tel": "phone", "mobile": "phone", "phonenumber": "phone", "dob": "birth",
+    "birthdate": "birth", "birthday": "birth", "ssn": "ssn", "salary": "salary", "income": "salary",
+    "diagnosis": "health", "patient": "health",
 }
 _NAME_JUNK = re.compile(r"[-_.\[\]]")
 _DIGIT = re.compile(r"\d")
