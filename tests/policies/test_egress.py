@@ -392,6 +392,8 @@ def test_short_and_named_data_in_a_url_is_found(url):
         "https://api.acme.dev/v1/login?username=YOUR_USERNAME&password=YOUR_PASSWORD",  # placeholders
         "https://api.acme.dev/v1/login?password=%7Bpassword%7D&pin=****",
         "https://acme.dev/reset?password=forgot&mfa=required",
+        "https://api.acme.dev/query?function=TIME_SERIES_DAILY&symbol=IBM&apikey=demo",
+        "https://transit.acme.dev/buy?pass=monthly&zone=2",
         "https://maps.acme.dev/?pin=38.7223,-9.1393&z=15",  # a map pin
         "https://social.acme.dev/people?name=Ada+Lovelace",  # one field of a record: a search
         "https://places.acme.dev/venue?name=Cafe+Central&address=Herrengasse+14&company=Acme",  # a place

@@ -2,8 +2,8 @@
 value) named for a password or a secret holding a value, one named for a card, an identity or a
 phone number holding digits enough for one, one named for the conversation (`chat`, `history`,
 `prompt`, `message`, `data`) holding several words, or two fields of a person's record (`name`
-and `phone`, `firstname` and `lastname`) filled in; the same in the fields of JSON sent as a
-query value.
+and `dob`, `firstname` and `lastname`) filled in; the same in the fields of JSON sent as a query
+value.
 
 Ordinary links name their parameters for what the site does with them (`page`, `sort`, `q`,
 `utm_campaign`, `token` in a reset link); a link that sends a password, a birth date or a
@@ -21,16 +21,16 @@ from typing import Any
 
 __all__ = ["json_fields", "named_field", "person_record"]
 
-# Names of secrets: any real value under them counts.
+# Names of secrets: any real value under them counts (`pass` is a ticket or a result as often).
 _SECRET_NAMES = frozenset({
-    "password", "passwd", "pwd", "pass", "pw", "passcode", "passphrase", "secret", "apikey", "privatekey",
+    "password", "passwd", "pwd", "pw", "passcode", "passphrase", "secret", "apikey", "privatekey",
     "clientsecret", "secretkey", "accesskey", "mfa", "otp", "totp", "mnemonic", "recoverycode",
 })
 # Names of numbers, with the digits a real one holds at least.
 _NUMBER_NAMES = {
     "pin": 4, "ssn": 9, "sin": 9, "nin": 8, "cvv": 3, "cvc": 3, "cvv2": 3, "dob": 6, "birthdate": 6, "birthday": 6,
     "dateofbirth": 6, "card": 12, "cardnumber": 12, "cardno": 12, "cc": 12, "ccnum": 12, "ccnumber": 12,
-    "creditcard": 12, "pan": 12, "iban": 12, "accountnumber": 6, "acctno": 6, "routingnumber": 9,
+    "creditcard": 12, "pan": 12, "accountnumber": 6, "acctno": 6, "routingnumber": 9,
     "phone": 7, "tel": 7, "telephone": 7, "mobile": 7, "cell": 7, "phonenumber": 7, "msisdn": 7, "whatsapp": 7,
     "passport": 6, "license": 6, "taxid": 6, "nationalid": 6,
 }
@@ -68,6 +68,7 @@ _NOT_SECRETS = frozenset({
     "true", "false", "null", "none", "yes", "no", "on", "off", "reset", "forgot", "forgotten", "change", "new",
     "required", "optional", "hidden", "show", "hide", "login", "signin", "sent", "expired", "invalid", "empty",
     "update", "recover", "recovery", "email", "sms", "text", "password", "passwd", "secret", "apikey", "pin",
+    "demo", "test", "sample",
 })
 # Words in a text under a conversation name: three joined by spaces or `+`, four joined by `_` or `-`
 # with a word a sentence holds among them (a setting is a word or two, or a list of terms:
