@@ -172,13 +172,18 @@ class SQLiteStore(SQLQueries):
             raise ValueError(f"audit store {self.description}: writing needs the chain key")
         return self._key
 
+    def _head_row(self, connection: sqlite3.Connection) -> tuple[int, str, int, str, str, str]:
+        """The head's columns (as StoredHead orders them), inside the writer's transaction; refuses a
+        head keyed with another key."""
+        head = connection.execute(_HEAD).fetchone()
+        if head[3] and head[3] != self._signing_key().key_id:
+            raise ChainKeyMismatch(self.description, head[3], self._signing_key().key_id)
+        return head  # type: ignore[no-any-return]
+
     def _locked_head(self, connection: sqlite3.Connection) -> StoredHead:
         """The head, inside the writer's transaction; refuses a head keyed with another key."""
-        seq, digest, keyed_from, key_id, store_id, mac = connection.execute(_HEAD).fetchone()
-        head = StoredHead(int(seq), digest, int(keyed_from), key_id, store_id, mac)
-        if head.key_id and head.key_id != self._signing_key().key_id:
-            raise ChainKeyMismatch(self.description, head.key_id, self._signing_key().key_id)
-        return head
+        seq, digest, keyed_from, key_id, store_id, mac = self._head_row(connection)
+        return StoredHead(int(seq), digest, int(keyed_from), key_id, store_id, mac)
 
     def _claim(self, connection: sqlite3.Connection) -> None:
         """Name this proxy's key in a head that names none yet (a new or just migrated store)."""
@@ -201,17 +206,19 @@ class SQLiteStore(SQLQueries):
         return result
 
     def _append(self, connection: sqlite3.Connection, entries: list[Entry]) -> StoredHead:
-        head = self._locked_head(connection)
         if not entries:
-            return head
+            return self._locked_head(connection)
+        # The head read as columns: a StoredHead (a frozen dataclass) costs about 10k instructions to
+        # build, and only the new one is returned.
+        seq, digest, keyed_from, _, store_id, _ = self._head_row(connection)
         key = self._signing_key()
-        params, last_seq, last_hash = _link(entries, head.seq, head.hash, key)
+        params, last_seq, last_hash = _link(entries, int(seq), digest, key)
         for shape, flat in params.items():
             if flat:
                 _insert(connection, shape, flat, self._max_params)
-        mac = head_mac(key, head.store_id, last_seq, last_hash, head.keyed_from)
+        mac = head_mac(key, store_id, last_seq, last_hash, int(keyed_from))
         connection.execute("UPDATE chain_head SET seq = ?, hash = ?, mac = ? WHERE id = 1", (last_seq, last_hash, mac))
-        return StoredHead(last_seq, last_hash, head.keyed_from, key.key_id, head.store_id, mac)
+        return StoredHead(last_seq, last_hash, int(keyed_from), key.key_id, store_id, mac)
 
     def _write(self, entries: list[Entry]) -> StoredHead:
         connection = self._connect_writer()
