@@ -290,6 +290,12 @@ class SignatureSet:
         self.raw_other = tables.raw_other
         self.raw_other_starts = tables.raw_other_starts
         self.strong_anchors = tables.strong_anchors
+        # Whether each phrase table holds any phrase, asked of every text: the tables are complete by
+        # now, and their `len` is a Python method.
+        self.has_words = bool(len(self.words))
+        self.has_squashed = bool(len(self.squashed))
+        self.has_raw = bool(len(self.raw))
+        self.has_raw_other = bool(len(self.raw_other))
         # The anchors as they read in rot13 and written backwards. Both turn a words view word by word,
         # so the turned text holds an anchor exactly when the text holds one's turned form: looked up
         # in the words as they are, without turning the text for nothing.
@@ -701,19 +707,20 @@ class InjectionDetector:
             scaled = self._weight(rule, factor(rule.weight, folded_start, folded_end))
             hits.append(Hit(rule.family, rule.rule, scaled, span[0], span[1]))
 
-        if len(signatures.words):
+        if signatures.has_words:
             for end, (length, rule) in signatures.words.iter(f" {normalized.words} "):
                 start, stop = _unpad(end, length)
                 folded = (normalized.words_origin(start), normalized.words_origin(stop - 1) + 1)
                 add(rule, folded[0], folded[1], normalized.words_span(start, stop))
-        if len(signatures.squashed):
+        if signatures.has_squashed:
             for end, (length, rule) in signatures.squashed.iter(normalized.squashed):
                 start = end - length + 1
                 folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
         other_starts = signatures.raw_other_starts
-        for automaton in (signatures.raw, signatures.raw_other):
-            if not len(automaton) or (automaton is signatures.raw_other and (
+        raw_tables = ((signatures.raw, signatures.has_raw), (signatures.raw_other, signatures.has_raw_other))
+        for automaton, present in raw_tables:
+            if not present or (automaton is signatures.raw_other and (
                     normalized.folded.isascii() or other_starts is None or not other_starts.search(normalized.folded))):
                 continue
             for end, (length, rule) in automaton.iter(normalized.folded):
@@ -753,8 +760,7 @@ class InjectionDetector:
         return found
 
     def _rot13_hits(self, normalized: NormalizedText, words: list[str]) -> list[Hit]:
-        automaton = self.signatures.words
-        if not len(automaton) or not normalized.words:
+        if not self.signatures.has_words or not normalized.words:
             return []
         if self.signatures.rot13_anchors.isdisjoint(words):
             return []
@@ -762,9 +768,8 @@ class InjectionDetector:
 
     def _reversed_hits(self, normalized: NormalizedText, words: list[str]) -> list[Hit]:
         """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
-        automaton = self.signatures.words
         text = normalized.words
-        if not len(automaton) or not text:
+        if not self.signatures.has_words or not text:
             return []
         if self.signatures.reversed_anchors.isdisjoint(words):
             return []
