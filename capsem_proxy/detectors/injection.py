@@ -303,6 +303,10 @@ class SignatureSet:
         self.reversed_anchors = frozenset(anchor[::-1] for anchor in self.strong_anchors)
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
+        # A text holding none of these words has no override, rot13 or backwards hit: each of the
+        # three checks first asks whether the text holds one of its own words.
+        self.word_triggers = self.rot13_anchors | self.reversed_anchors | (
+            self.override.verbs if self.override is not None else frozenset())
         discussion = heuristics.get("discussion", {})
         self.quoted_factor = float(discussion.get("quoted_factor", 1.0))
         self.weak_factor = float(discussion.get("weak_factor", 1.0))
@@ -506,7 +510,9 @@ class InjectionDetector:
         probability = self.model.probability(words, self._model_name)
         decoded = 0.0
         hits: list[Hit] = []
-        for name, view in decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads):
+        views = decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads,
+                              normalized.word_list())
+        for name, view in views:
             decoded = max(decoded, self.model.probability(view, self._model_name))
             if name == "unscrambled":
                 hits.extend(self._unscrambled_hits(normalized, view))
@@ -707,8 +713,9 @@ class InjectionDetector:
             scaled = self._weight(rule, factor(rule.weight, folded_start, folded_end))
             hits.append(Hit(rule.family, rule.rule, scaled, span[0], span[1]))
 
+        words = normalized.word_list()  # split once for the phrases, the override rule, rot13 and backwards
         if signatures.has_words:
-            for end, (length, rule) in signatures.words.iter(f" {normalized.words} "):
+            for end, (length, rule) in signatures.words.iter(f" {normalized.words} ", words or None):
                 start, stop = _unpad(end, length)
                 folded = (normalized.words_origin(start), normalized.words_origin(stop - 1) + 1)
                 add(rule, folded[0], folded[1], normalized.words_span(start, stop))
@@ -730,10 +737,11 @@ class InjectionDetector:
             pattern, rule = signatures.regexes[index]
             for match in pattern.finditer(normalized.folded):
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
-        words = normalized.words.split(" ") if normalized.words else []  # split once for the three below
-        hits.extend(self._override_hits(normalized, factor, words))
-        hits.extend(self._rot13_hits(normalized, words))
-        hits.extend(self._reversed_hits(normalized, words))
+        # One set lookup per word tells most texts that none of the three below applies.
+        if not signatures.word_triggers.isdisjoint(words):
+            hits.extend(self._override_hits(normalized, factor, words))
+            hits.extend(self._rot13_hits(normalized, words))
+            hits.extend(self._reversed_hits(normalized, words))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits

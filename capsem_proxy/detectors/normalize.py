@@ -96,6 +96,15 @@ class NormalizedText:
     # None when every word is one match of `_WORD` in `folded`: then built when first asked for.
     spaced_letters: list[Sequence[int]] | None = None
     _lazy: dict[str, _WordIndex] = field(default_factory=dict, compare=False, repr=False)
+    _split: list[str] | None = field(default=None, compare=False, repr=False)
+
+    def word_list(self) -> list[str]:
+        """`words` split at its spaces (empty for no words), split once for every reader of the text.
+        The list is shared: read it, never change it."""
+        split = self._split
+        if split is None:
+            split = self._split = self.words.split(" ") if self.words else []
+        return split
 
     def _index(self) -> _WordIndex:
         index = self._lazy.get("index")
