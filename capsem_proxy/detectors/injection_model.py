@@ -96,14 +96,18 @@ def _buckets(text: str, bits: int, sizes: tuple[int, ...]) -> npt.NDArray[np.uin
     return mixed
 
 
-# `_ShortTexts` keeps its multipliers for this many text lengths (at most 25 KB each).
+# `_ShortTexts` keeps its multipliers for this many text lengths (at most 6 KB each).
 _MIXERS_KEPT = 32
+# The longest text `_ShortTexts` reads: numpy's matrix product of integers is a plain loop, some
+# 200 instructions per character for three sizes, where `_buckets` spends a third of that per
+# character on top of its fixed cost; the two cost the same at some 400 characters.
+_SHORT_MAX_CHARS = 256
 
 
 class _ShortTexts:
-    """The sum of a model's weights over the n-grams of a text up to `window` characters, in half the
+    """The sum of a model's weights over the n-grams of a text up to `longest` characters, in half the
     array operations of `_buckets` and a gather: on a text of a few hundred characters numpy's cost
-    per call is most of the model's, and prompts and answers are mostly that short. The buckets are
+    per call is most of the model's, and prompts and answers are often that short. The buckets are
     `_buckets`' own (tests/detectors/test_injection_model.py compares them on random and real texts).
 
     For consecutive n-gram sizes up to the number of position keys (the shipped 3, 4, 5):
@@ -121,19 +125,20 @@ class _ShortTexts:
       (as many times as there are such cells) is taken back from the sum. Sums of small integers as
       float64 are exact in any order."""
 
-    __slots__ = ("_by_length", "keys", "mixers", "outside", "rows", "top", "window")
+    __slots__ = ("_by_length", "keys", "longest", "mixers", "outside", "rows", "top")
 
     def __init__(self, sizes: tuple[int, ...], window: int) -> None:
-        self.window = window
+        # Within one window (a longer text is scored window by window, by `_buckets`).
+        self.longest = longest = min(window, _SHORT_MAX_CHARS)
         self.top = sizes[-1]
         self.rows = rows = len(sizes)
         # Cells past the text's end: n - 1 of each size.
         self.outside = sum(n - 1 for n in sizes)
         keys = [int(key) for key in _POSITION_KEYS]
         self.keys = np.array([[keys[k] if k < n else 0 for k in range(self.top)] for n in sizes], dtype=np.uint64)
-        self.mixers = np.zeros((rows, window + rows), dtype=np.uint64)
+        self.mixers = np.zeros((rows, longest + rows), dtype=np.uint64)
         for row, n in enumerate(sizes):
-            self.mixers[row, : window - sizes[0] + 1] = int(_MIX_BY_SIZE[n])
+            self.mixers[row, : longest - sizes[0] + 1] = int(_MIX_BY_SIZE[n])
         # The view of `mixers` for each length lately read, copied (at most `_MIXERS_KEPT` of them).
         self._by_length: dict[int, npt.NDArray[np.uint64]] = {}
 
@@ -143,7 +148,7 @@ class _ShortTexts:
                 and sizes[-1] <= len(_POSITION_KEYS))
 
     def total(self, text: str, weights: npt.NDArray[np.int8], bits: int) -> float:
-        """sum(weights[hashed_ngrams(text, bits, sizes)]); `top <= len(text) <= window`."""
+        """sum(weights[hashed_ngrams(text, bits, sizes)]); `top <= len(text) <= longest`."""
         top = self.top
         length = len(text)
         codes = np.frombuffer((text + "\x00" * (top - 1)).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
@@ -157,7 +162,7 @@ class _ShortTexts:
                 self._by_length.clear()
             # A contiguous copy: multiplying by the strided view itself costs twice as much.
             mixers = self._by_length[length] = np.ndarray(
-                (rows, length), np.uint64, self.mixers, 8 * (self.window - length), (8 * (self.window + rows + 1), 8)
+                (rows, length), np.uint64, self.mixers, 8 * (self.longest - length), (8 * (self.longest + rows + 1), 8)
             ).copy()
         mixed *= mixers
         mixed >>= _BUCKET_SHIFTS_0D[bits]
@@ -199,7 +204,7 @@ class InjectionModel:
         linear = self.models[model]
         padded = f" {words} "
         short = self._short
-        if short is not None and short.top <= len(padded) <= self.window:
+        if short is not None and short.top <= len(padded) <= short.longest:
             count = short.rows * len(padded) - short.outside
             raw = short.total(padded, linear.weights, self.bits) / math.sqrt(count)
             return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from capsem_proxy.detectors.injection import InjectionDetector
-from capsem_proxy.detectors.injection_model import _buckets, _positions, load_model, read_model
+from capsem_proxy.detectors.injection_model import _SHORT_MAX_CHARS, _buckets, _positions, load_model, read_model
 from capsem_proxy.detectors.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,12 +134,13 @@ def _reference_probability(model, words: str, name: str) -> float:
 
 
 def test_the_short_text_path_gives_the_same_probability_to_the_bit():
-    """Texts up to a window are summed without `_buckets` (`_ShortTexts`): the same buckets, the same
+    """Short texts are summed without `_buckets` (`_ShortTexts`): the same buckets, the same
     sum, the same float, on random texts of every length around the edges and on the eval corpus."""
     model = load_model()
     rng = random.Random(20260)
     alphabet = "abcdefghijklmnopqrstuvwxyz     0123456789éàüжфи中文😀\U0010ffff"
-    edges = [*range(0, 12), *range(model.window - 6, model.window + 4)]
+    # The padded text is two characters longer than the words: around each length where the path changes.
+    edges = [*range(0, 12), *(edge + offset for edge in (_SHORT_MAX_CHARS, model.window) for offset in range(-6, 4))]
     lengths = [*edges, *(rng.randrange(12, 1200) for _ in range(600))]
     texts = ["".join(rng.choice(alphabet) for _ in range(length)) for length in lengths]
     with (ROOT / "eval" / "corpus" / "injection.jsonl").open(encoding="utf-8") as lines:
