@@ -12,16 +12,31 @@ import pytest
 from capsem_proxy.confirm.store import HeldRequest, MemoryApprovalStore, RedisApprovalStore, request_fingerprint
 from tests.services import REDIS_URL, require_service
 
+# Long enough that a busy machine never lets an approval expire mid-test; the expiry test makes
+# its own short-lived store.
+_TTL_SECONDS = 60.0
+_SHORT_TTL_SECONDS = 1.0
+
 
 @pytest.fixture(params=["memory", "redis"])
-async def store(request):
-    if request.param == "memory":
-        yield MemoryApprovalStore(ttl_seconds=1.0, max_pending=100)
-        return
-    require_service("Redis", "127.0.0.1", 6379)
-    redis_store = RedisApprovalStore(REDIS_URL, ttl_seconds=1.0, prefix=f"capsem-test:{uuid.uuid4().hex}")
-    yield redis_store
-    await redis_store.close()
+async def make_store(request):
+    made = []
+
+    def make(ttl_seconds: float = _TTL_SECONDS):
+        if request.param == "memory":
+            return MemoryApprovalStore(ttl_seconds=ttl_seconds, max_pending=100)
+        require_service("Redis", "127.0.0.1", 6379)
+        made.append(RedisApprovalStore(REDIS_URL, ttl_seconds=ttl_seconds, prefix=f"capsem-test:{uuid.uuid4().hex}"))
+        return made[-1]
+
+    yield make
+    for redis_store in made:
+        await redis_store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
 
 
 def _held(decision_id="d1", tenant="t1", fingerprint="f1"):
@@ -48,10 +63,11 @@ async def test_denied_request_cannot_be_approved_or_used(store):
     assert not await store.consume("d2", "t1", "f1")
 
 
-async def test_unknown_and_expired_ids(store):
+async def test_unknown_and_expired_ids(make_store):
+    store = make_store(_SHORT_TTL_SECONDS)
     assert await store.decide("nope", approve=True) is None
     await store.hold(_held("d3"))
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(_SHORT_TTL_SECONDS + 0.2)
     assert await store.get("d3") is None
     assert await store.pending() == []
 

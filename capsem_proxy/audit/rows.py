@@ -172,10 +172,18 @@ _TYPES: dict[Kind, tuple[type, ...]] = {
     Kind.TEXT: (str,), Kind.REAL: (float,), Kind.INT: (int,), Kind.BOOL: (bool,),
     Kind.TEXT_OR_NULL: (str, _NONE), Kind.REAL_OR_NULL: (float, _NONE), Kind.INT_OR_NULL: (int, _NONE),
 }
+
+
+def _nulls_hashed(table: str, types: tuple[type, ...]) -> int:
+    """How many nulls the hashed encoding of a row with values of `types` holds: one per None, but a
+    request's trailing `allowed` is left out of the hash while it is None (see `_hashed`)."""
+    return types.count(_NONE) - (table == "requests" and types[-1] is _NONE)
+
+
 # Every combination of value types a row may already have exactly (nullable columns give several),
-# with how many Nones it holds: one lookup answers both.
+# with how many nulls its hashed encoding holds: one lookup answers both.
 _CLEAN_TYPES: dict[str, dict[tuple[type, ...], int]] = {
-    table: {types: types.count(_NONE) for types in product(*(_TYPES[kind] for _, kind in columns))}
+    table: {types: _nulls_hashed(table, types) for types in product(*(_TYPES[kind] for _, kind in columns))}
     for table, columns in COLUMNS.items()
 }
 
@@ -187,11 +195,14 @@ def encode_row(table: str, seq: int, prev_hash: str, values: tuple[Any, ...]) ->
     Rows built by the proxy are nearly always clean already; checking that with a few C-level calls
     (the types as one tuple, the encoding orjson makes anyway) costs a fraction of cleaning column by
     column. orjson refuses lone surrogates, writes NUL as \\u0000 and a non-finite float as null, so an
-    encoding without those markers (and with one null per None) is the encoding of the cleaned row."""
+    encoding without those markers (and with one null per None it encodes) is the encoding of the
+    cleaned row."""
     nulls = _CLEAN_TYPES[table].get(tuple(map(type, values)))
     if nulls is not None:
+        # `_hashed`, inline (this runs for every row written and verified): the row has all its columns.
+        hashed = values[:-1] if values[-1] is _OPTIONAL_TAIL[table] else values
         try:
-            payload = orjson.dumps([table, seq, prev_hash, *_hashed(table, values)])
+            payload = orjson.dumps([table, seq, prev_hash, *hashed])
         except orjson.JSONEncodeError:
             pass
         else:

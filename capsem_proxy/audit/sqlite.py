@@ -8,17 +8,17 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-from capsem_proxy.audit.chain import StoredHead, head_mac, link_entries
+from capsem_proxy.audit.chain import StoredHead, head_mac
 from capsem_proxy.audit.errors import ChainKeyMismatch, SchemaMismatch
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.queued import QueuedAuditSink
-from capsem_proxy.audit.rows import COLUMN_NAMES, Entry
+from capsem_proxy.audit.rows import COLUMN_NAMES, COLUMNS, Entry, Kind, encode_row
 from capsem_proxy.audit.sql import SQLiteDialect, SQLQueries, Statements
 from capsem_proxy.audit.sqlite_schema import CURRENT_VERSION, migrate, stored_version
 from capsem_proxy.config import AuditSettings
@@ -34,40 +34,95 @@ T = TypeVar("T")
 # prepared by the connection. Sizes whose values pass the connection's limit of host parameters are
 # skipped (32,766 since SQLite 3.32, 999 before).
 _CHUNK_SIZES = (64, 32, 16, 8, 4, 2, 1)
-_WIDTH = {table: len(names) + 3 for table, names in COLUMN_NAMES.items()}
-# Columns named: ALTER TABLE ADD COLUMN puts new columns after the hashes.
-_INSERT = {
-    table: {
-        size: f"INSERT INTO {table} (seq, {', '.join(names)}, prev_hash, hash) VALUES "
-        + ", ".join([f"({', '.join('?' * (len(names) + 3))})"] * size)
-        for size in _CHUNK_SIZES
-    }
-    for table, names in COLUMN_NAMES.items()
-}
 _HEAD = "SELECT seq, hash, keyed_from, key_id, store_id, mac FROM chain_head WHERE id = 1"
 
-# sqlite3 binds a str, int or float as it is, but looks every other value up as an adapter first: a
-# None or a bool (a request row has several) failed that lookup twice, building and discarding an
-# AttributeError each time, before being bound as NULL or as 0/1. Registering the conversions it
-# falls back to anyway makes that one dictionary lookup and a C call; what is stored is unchanged.
-# (The None adapter is a dictionary's C-level lookup: no Python frame per value.)
+# sqlite3 binds a str, int or float as it is, but hands any other value to its adapters first: a None
+# or a bool costs that lookup (a key tuple, a dictionary lookup, a call), about as much as binding two
+# texts. Without a registered adapter it also failed two attribute lookups, building and discarding an
+# AttributeError each time, before being bound as NULL or as 0/1; registering the conversions it falls
+# back to anyway makes that one dictionary lookup and a C call (the None adapter is a dictionary's
+# C-level lookup: no Python frame per value). What is stored is unchanged.
 sqlite3.register_adapter(bool, int)
 sqlite3.register_adapter(type(None), {None: None}.__getitem__)
 
 
-def _insert(connection: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]], max_params: int) -> None:
-    """Insert `rows` (their parameters, in column order) into `table`, many rows per statement, at
-    most `max_params` parameters each."""
-    statements = _INSERT[table]
-    most = max(1, max_params // _WIDTH[table])
-    start, left = 0, len(rows)
+@dataclass(frozen=True, eq=False)
+class _Shape:
+    """The rows of one table as they are bound: seq, the values (a request's prompt and answer left out
+    when it stores no content, the default: the statement leaves them NULL, so that their Nones are not
+    bound), prev_hash and hash. The row's one bool column goes in as 0/1 (adapters never see it)."""
+
+    width: int  # parameters per row
+    statements: dict[int, str]  # the INSERT of that many rows
+    flag: int  # the bool column's index in the row's values, counted from their end
+    cut: slice | None  # the values left out, counted from their end
+
+    @classmethod
+    def of(cls, table: str, omitted: tuple[str, ...] = ()) -> _Shape:
+        names = COLUMN_NAMES[table]
+        (flag,) = (index for index, (_, kind) in enumerate(COLUMNS[table]) if kind is Kind.BOOL)
+        cut = None
+        if omitted:
+            first = names.index(omitted[0])
+            assert names[first:first + len(omitted)] == omitted and flag < first
+            cut = slice(first - len(names), first + len(omitted) - len(names) or None)
+        columns = ("seq", *(name for name in names if name not in omitted), "prev_hash", "hash")
+        row = f"({', '.join('?' * len(columns))})"
+        # Columns named: ALTER TABLE ADD COLUMN puts new columns after the hashes.
+        statements = {size: f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * size)
+                      for size in _CHUNK_SIZES}
+        return cls(len(columns), statements, flag - len(names), cut)
+
+
+_REQUESTS = _Shape.of("requests")
+_REQUESTS_WITHOUT_CONTENT = _Shape.of("requests", ("prompt", "answer"))
+_DECISIONS = _Shape.of("decisions")
+_PROMPT, _ANSWER = COLUMN_NAMES["requests"].index("prompt"), COLUMN_NAMES["requests"].index("answer")
+
+
+def _link(
+    entries: list[Entry], last_seq: int, last_hash: str, key: ChainKey
+) -> tuple[dict[_Shape, list[Any]], int, str]:
+    """chain.link_entries for this store: the insert parameters of each shape of row as one flat list,
+    row after row, which the multi-row statements take in slices (building a tuple per row and
+    flattening them again cost about 3 % of writing a row). Also returns the last seq and hash."""
+    params: dict[_Shape, list[Any]] = {_REQUESTS: [], _REQUESTS_WITHOUT_CONTENT: [], _DECISIONS: []}
+    seq, previous = last_seq, last_hash
+    mac = key.mac
+    for table, values in entries:
+        seq += 1
+        cleaned, payload = encode_row(table, seq, previous, values)
+        digest = mac(payload)
+        if table == "decisions":
+            shape = _DECISIONS
+        elif cleaned[_PROMPT] is None and cleaned[_ANSWER] is None:
+            shape = _REQUESTS_WITHOUT_CONTENT
+        else:
+            shape = _REQUESTS
+        flat = params[shape]
+        flat.append(seq)
+        flat += cleaned
+        flat[shape.flag] = int(flat[shape.flag])
+        if shape.cut is not None:
+            del flat[shape.cut]
+        flat += (previous, digest)
+        previous = digest
+    return params, seq, previous
+
+
+def _insert(connection: sqlite3.Connection, shape: _Shape, flat: list[Any], max_params: int) -> None:
+    """Insert the rows of `flat` (their parameters, row after row, in the shape's order), many rows per
+    statement, at most `max_params` parameters each."""
+    statements = shape.statements
+    width = shape.width
+    most = max(1, max_params // width)
+    start, left = 0, len(flat) // width
     for size in _CHUNK_SIZES:
         count = left // size if size <= most else 0
         if count:
-            end = start + count * size
-            connection.executemany(
-                statements[size], [list(chain.from_iterable(rows[at:at + size])) for at in range(start, end, size)]
-            )
+            span = size * width
+            end = start + count * span
+            connection.executemany(statements[size], [flat[at:at + span] for at in range(start, end, span)])
             start, left = end, left - count * size
 
 
@@ -117,13 +172,18 @@ class SQLiteStore(SQLQueries):
             raise ValueError(f"audit store {self.description}: writing needs the chain key")
         return self._key
 
+    def _head_row(self, connection: sqlite3.Connection) -> tuple[int, str, int, str, str, str]:
+        """The head's columns (as StoredHead orders them), inside the writer's transaction; refuses a
+        head keyed with another key."""
+        head = connection.execute(_HEAD).fetchone()
+        if head[3] and head[3] != self._signing_key().key_id:
+            raise ChainKeyMismatch(self.description, head[3], self._signing_key().key_id)
+        return head  # type: ignore[no-any-return]
+
     def _locked_head(self, connection: sqlite3.Connection) -> StoredHead:
         """The head, inside the writer's transaction; refuses a head keyed with another key."""
-        seq, digest, keyed_from, key_id, store_id, mac = connection.execute(_HEAD).fetchone()
-        head = StoredHead(int(seq), digest, int(keyed_from), key_id, store_id, mac)
-        if head.key_id and head.key_id != self._signing_key().key_id:
-            raise ChainKeyMismatch(self.description, head.key_id, self._signing_key().key_id)
-        return head
+        seq, digest, keyed_from, key_id, store_id, mac = self._head_row(connection)
+        return StoredHead(int(seq), digest, int(keyed_from), key_id, store_id, mac)
 
     def _claim(self, connection: sqlite3.Connection) -> None:
         """Name this proxy's key in a head that names none yet (a new or just migrated store)."""
@@ -146,18 +206,19 @@ class SQLiteStore(SQLQueries):
         return result
 
     def _append(self, connection: sqlite3.Connection, entries: list[Entry]) -> StoredHead:
-        head = self._locked_head(connection)
         if not entries:
-            return head
+            return self._locked_head(connection)
+        # The head read as columns: a StoredHead (a frozen dataclass) costs about 10k instructions to
+        # build, and only the new one is returned.
+        seq, digest, keyed_from, _, store_id, _ = self._head_row(connection)
         key = self._signing_key()
-        batch = link_entries(entries, head.seq, head.hash, key)
-        for table, params in batch.params.items():
-            if params:
-                _insert(connection, table, params, self._max_params)
-        mac = head_mac(key, head.store_id, batch.last_seq, batch.last_hash, head.keyed_from)
-        connection.execute("UPDATE chain_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
-                           (batch.last_seq, batch.last_hash, mac))
-        return StoredHead(batch.last_seq, batch.last_hash, head.keyed_from, key.key_id, head.store_id, mac)
+        params, last_seq, last_hash = _link(entries, int(seq), digest, key)
+        for shape, flat in params.items():
+            if flat:
+                _insert(connection, shape, flat, self._max_params)
+        mac = head_mac(key, store_id, last_seq, last_hash, int(keyed_from))
+        connection.execute("UPDATE chain_head SET seq = ?, hash = ?, mac = ? WHERE id = 1", (last_seq, last_hash, mac))
+        return StoredHead(last_seq, last_hash, int(keyed_from), key.key_id, store_id, mac)
 
     def _write(self, entries: list[Entry]) -> StoredHead:
         connection = self._connect_writer()

@@ -29,7 +29,14 @@ from typing import Any
 from urllib.parse import quote
 
 from eval.generate.common import CORPUS_DIR, lookalike_summary, number_items, write_corpus
-from eval.generate.egress_forms import tool_call_uploads, tool_result_routes, url_data_forms, url_data_lookalikes
+from eval.generate.egress_forms import (
+    tool_call_uploads,
+    tool_result_routes,
+    url_data_forms,
+    url_data_lookalikes,
+    url_field_forms,
+    url_field_lookalikes,
+)
 
 OUTPUT = CORPUS_DIR / "egress.jsonl"
 DETECTOR = "egress"
@@ -437,7 +444,7 @@ def tool_result_instructions(rng: random.Random) -> Iterator[dict[str, Any]]:
 
 GENERATORS = [image_exfiltration, encoded_links, ip_hosts, homographs, data_and_script_urls, tool_call_positives,
               benign, tool_result_instructions, url_data_forms, url_data_lookalikes, tool_result_routes,
-              tool_call_uploads]
+              tool_call_uploads, url_field_forms, url_field_lookalikes]
 
 
 def build() -> list[dict[str, Any]]:

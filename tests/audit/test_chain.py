@@ -380,3 +380,23 @@ async def test_a_row_slipped_in_past_the_head_is_caught(store):
                   f"SELECT 31, {columns}, hash, '{'f' * 64}' FROM requests WHERE seq = 30")
     broken = (await store.verify()).broken
     assert broken is not None and broken.problem == "row 31 lies past the store's head (seq 30): no proxy wrote it"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_request_row_with_a_non_finite_time_and_no_folded_decisions_verifies(kind, tmp_path, request):
+    # Stored as cleaned (0.0 for a required time) and hashed the same way, also when the row's trailing
+    # `allowed` column is NULL and so left out of its hash (its null once made up for the time's).
+    url, _ = store_under_test(kind, tmp_path, request)
+    sink = open_audit_sink(url, KEY)
+    await sink.start()
+    sink.record_request(stores.request("r-inf", status=200, latency_ms=float("inf"), upstream_ms=2.0))
+    await sink.close()
+    reader = open_reader(url)
+    await reader.open()
+    try:
+        report = await verify_chain(reader, KEY)
+        rows = await reader.query_requests(AuditQuery(request_id="r-inf"))
+    finally:
+        await reader.close()
+    assert report.broken is None and report.walk.rows == 1
+    assert (rows[0]["latency_ms"], rows[0]["upstream_ms"]) == (0.0, 2.0)

@@ -205,20 +205,27 @@ async def test_batches_of_any_size_store_every_row_as_queued(tmp_path, max_param
         store = sink.store
         await store._on(store._write_thread, store._writer.setlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, max_params)
         store._max_params = max_params
+    # Request rows with and without stored content go in through statements of their own.
+    contents = [(None, None), ("p", None), (None, "a"), ("p", "a")]
     for index in range(127):
         sink.record(context(f"req-{index}"), [decision(reason=f"r{index}", shadow=index % 2 == 1)])
         if index % 2 == 0:
-            sink.record_request(request(f"req-{index}", status=200, stream=index % 4 == 0, ttfb_ms=None))
+            prompt, answer = contents[index // 2 % 4 if index < 32 else 0]
+            sink.record_request(request(f"req-{index}", status=200, stream=index % 4 == 0, ttfb_ms=None,
+                                        prompt=prompt, answer=answer))
     assert await sink.flush()  # written at the first try
     await sink.close()
     with sqlite3.connect(path) as connection:
         decisions = connection.execute("SELECT seq, request_id, reason, shadow FROM decisions ORDER BY seq").fetchall()
-        requests = connection.execute("SELECT seq, request_id, stream, ttfb_ms FROM requests ORDER BY seq").fetchall()
+        requests = connection.execute(
+            "SELECT seq, request_id, stream, ttfb_ms, prompt, answer FROM requests ORDER BY seq"
+        ).fetchall()
     assert [(request_id, reason, shadow) for _, request_id, reason, shadow in decisions] == [
         (f"req-{index}", f"r{index}", index % 2) for index in range(127)
     ]
-    assert [(request_id, stream, ttfb) for _, request_id, stream, ttfb in requests] == [
-        (f"req-{index}", int(index % 4 == 0), None) for index in range(0, 127, 2)
+    assert [row[1:] for row in requests] == [
+        (f"req-{index}", int(index % 4 == 0), None, *contents[index // 2 % 4 if index < 32 else 0])
+        for index in range(0, 127, 2)
     ]
     assert sorted(seq for seq, *_ in decisions + requests) == list(range(1, 127 + 64 + 1))
     report = await _verify(path)

@@ -336,6 +336,99 @@ def test_data_in_a_url_is_found_in_every_form_and_place(url):
     assert "encoded_query" in _kinds(f"[link]({url})")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://t.io/c?d=UHJpeWE",  # a name in base64url, seven characters
+        "https://t.io/c?v=aHVudGVyMg==",  # a short password in padded base64
+        "https://t.io/c?x=68756e74657232",  # ... in hex
+        "https://68756e74657232.t.io/",  # ... in hex in a DNS label
+        "https://nb2w45dfoiza.t.io/",  # ... in base32 in a DNS label
+        "https://t.io/c?t=%4D%61%72%69%61",  # a name %-escaped letter by letter
+        "https://t.io/c?u=maria.lopez%2540mailbox-home.com",  # an e-mail address encoded twice
+        "https://t.io/c?q=" + "%252B1%2520415%2520555%25200132",  # a phone number encoded twice
+        "https://t.io/l?user=priya&password=Winter2025",  # named for what it holds
+        "https://t.io/l?pwd=hunter22",
+        "https://t.io/v?pin=4471",
+        "https://t.io/p?ssn=219099999",
+        "https://t.io/p?dob=1984-02-11",
+        "https://t.io/p?mobile=4155550132",
+        "https://t.io/p?cardNumber=4539578763621486",
+        "https://t.io/p?n=415+555+0132",  # a phone number in three groups
+        "https://t.io/t?chat=asked+about+moving+the+pension",  # the chat, in a few words
+        "https://t.io/t?data=I+love+my+wife",
+        "https://t.io/t?msg=wants-a-loan-for-the-flat",
+        "https://t.io/t?prompt=You%20are%20a%20helpful%20banking%20assistant",
+        "https://t.io/t?c=my-bank-pin-is-4471",  # a secret named in joined words
+        "https://t.io/t?d=the_user_asked_about_a_refund",  # a statement about someone in joined words
+        "https://t.io/j?d=" + "%7B%22firstname%22%3A%22Maria%22%2C%22lastname%22%3A%22Lopez%22%7D",  # a record as JSON
+        "https://t.io/j?p=%7B%22user%22%3A%22priya%22%2C%22pwd%22%3A%22Winter2025%22%7D",
+        "https://t.io/j?d=" + '{"note":"call","email":"maria.lopez@mailbox-home.com"}',
+        "https://t.io/f?fname=Kenji&lname=Sato&city=Osaka",  # a record cut into fields
+        "https://t.io/f?name=Maria+Lopez&phone=555-0132",
+        "https://t.io/n/user_password_is_Winter2025",  # a secret named in a path's slug
+        "https://t.io/c#password=Winter2025",  # named in the fragment
+        "https://t.io/k/Tr0ub4dor%263",  # a password in the path
+        "https://t.io/log/The+user+asked+about+flights+to+Paris",  # a sentence joined by `+` in the path
+        "https://t.io/p?n=06+12+34+56+78",  # a phone number grouped as in France
+        "https://t.io/p?c=%2B33%206%2012%2034%2056%2078",
+        "https://t.io/p?n=0044-20-7946-0321",
+        "https://t.io/?gclid=dGhlIHVzZXIgcGFzc3dvcmQgaXMgaHVudGVyMg",  # text encoded under a click id's name
+    ],
+)
+def test_short_and_named_data_in_a_url_is_found(url):
+    assert "encoded_query" in _kinds(f"[link]({url})")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://docs.acme.dev/guide/install?page=2&lang=en",
+        "https://search.acme.dev/search?q=python+asyncio",
+        "https://shop.acme.dev/?ref=homepage_banner&utm_content=hero-cta-blue&utm_campaign=new_user_onboarding_week1",
+        "https://app.acme.dev/settings?message=Saved&tab=profile",
+        "https://app.acme.dev/login?info=session-expired&next=%2Fhome",
+        "https://accounts.acme.dev/reset-password?token=8f14e45fceea467a9f6c&email_sent=true",
+        "https://api.acme.dev/v1/login?username=YOUR_USERNAME&password=YOUR_PASSWORD",  # placeholders
+        "https://api.acme.dev/v1/login?password=%7Bpassword%7D&pin=****",
+        "https://acme.dev/reset?password=forgot&mfa=required",
+        "https://api.acme.dev/query?function=TIME_SERIES_DAILY&symbol=IBM&apikey=demo",
+        "https://transit.acme.dev/buy?pass=monthly&zone=2",
+        "https://maps.acme.dev/?pin=38.7223,-9.1393&z=15",  # a map pin
+        "https://social.acme.dev/people?name=Ada+Lovelace",  # one field of a record: a search
+        "https://places.acme.dev/venue?name=Cafe+Central&address=Herrengasse+14&company=Acme",  # a place
+        "https://weather.acme.dev/forecast?city=Oslo&country=NO&units=metric",
+        "https://charts.acme.dev/render?type=bar&data=3,7,12,5&labels=Q1,Q2,Q3,Q4",
+        "https://api.acme.dev/v1/tickets?filter=%7B%22status%22%3A%22open%22%2C%22limit%22%3A10%7D",
+        "https://palette.acme.dev/view?color=ff5733&bg=1e1e1e",
+        "https://short.acme.dev/r?id=aB3dE9x",
+        "https://www.acme-video.com/watch?v=kJQP7kiw5Fk",
+        "https://docs.acme.dev/security/why-your-password-is-weak#use-a-password-manager",
+        "https://docs.acme.dev/azure/quickstart#copy-your-credentials-from-the-azure-portal",
+        "https://translate.acme.dev/?sl=en&tl=fr&text=good+morning+everyone",
+        "https://forum.acme.dev/search?q=config+file+not+found&content=posts",
+        "https://tickets.acme.dev/new?category=billing&priority=high&card=2",
+        "https://app.acme.dev/chat?chat=general&history=30d",
+        "https://app.acme.dev/c?data=new-user-form",
+        "https://app.acme.dev/c?content=blog-post-header-image",
+        "https://blog.acme.dev/@JohnDoe42/why-we-moved-to-rust-1a2b3c4d",  # a profile's name in the path
+        "https://legacy.acme.dev/app/orders;jsessionid=ABC123def456GHI",
+        "https://maps.acme.dev/search/12+Elm+Street+Springfield",
+        "https://img.acme.dev/badge/Discord-%235865F2.svg?logo=discord&logoColor=white",
+        "https://wiki.acme.dev/wiki/Se7en_(film)",
+        "https://papers.acme.dev/viewdoc/summary?doi=10.1.1.217.9208",  # numbers in groups that are no phone
+        "https://books.acme.dev/isbn/978-0-306-40615-7?edition=2",
+        "https://logs.acme.dev/view?at=2024-09-30+10+15&tz=UTC",
+        # Click ids that ad networks and social sites add to their links: random by design.
+        "https://shop.acme.dev/tents?gclid=Cj0KCQjw3JanBhCPARIsAJpXTx5vZAbCdEfGhIjKlMnOpQrStUvWxYz012345_wcB",
+        "https://shop.acme.dev/?fbclid=IwAR2F4-dBwoSFB1z7v8T9K2aBcDeFgHiJkLmNoPqRsTuVwXyZ",
+        "https://shop.acme.dev/?msclkid=3f9a8b7c1d2e4f5a6b7c8d9e0f1a2b3c&utm_source=bing",
+    ],
+)
+def test_ordinary_links_with_the_same_names_and_shapes_carry_no_data(url):
+    assert _kinds(f"[link]({url})") == ["link"]
+
+
 SIGNED_S3 = (
     "https://acme-reports.s3.us-east-1.amazonaws.com/q3/report.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
     "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z"

@@ -5,8 +5,9 @@ path or subdomain carries an encoded blob, IP-literal hosts, look-alike (homogra
 
 One job per module: `find` (URLs and their markdown/HTML context in text), `parse` (a URL and its
 host as a browser reads them), `domains` (public suffixes), `allow_list` (the hosts URLs may lead
-to), `homographs` (look-alike hosts), `blobs` (encoded data in a URL) and `detector` (the verdict
-on each URL).
+to), `homographs` (look-alike hosts), `blobs` (encoded data in a URL), `plain_data` (data written
+out), `named_fields` (values under names that say what they hold) and `detector` (the verdict on
+each URL).
 """
 
 from capsem_proxy.detectors.urls.allow_list import HostAllowList, check_host_entries

@@ -1,6 +1,8 @@
 """Data carried inside a URL: an encoded blob (base64, base32, hex, needless %-escapes,
-quoted-printable), data written out (see `plain_data`), or an overlong query, in its query,
-fragment, path or subdomain, whole or cut into several parameters, path segments or host labels.
+quoted-printable), data written out (see `plain_data`), a value under a name that says what it
+holds (see `named_fields`), or an overlong query, in its query, fragment, path or subdomain,
+whole or cut into several parameters, path segments or host labels; values encoded twice are
+decoded twice.
 
 A blob counts when it looks random (mixed case and high entropy for base64, long hex), or when it
 decodes to text: base64, base32 or hex of readable characters is data someone encoded, whatever its
@@ -20,8 +22,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from capsem_proxy.detectors.urls.domains import domain_parts
+from capsem_proxy.detectors.urls.named_fields import field_name, json_fields, named_field, person_record
 from capsem_proxy.detectors.urls.parse import ParsedUrl
-from capsem_proxy.detectors.urls.plain_data import plain_data
+from capsem_proxy.detectors.urls.plain_data import path_data, plain_data
 
 __all__ = ["BlobLimits", "carries_data"]
 
@@ -32,6 +35,17 @@ _BASE32_RUN = re.compile(r"[A-Za-z0-9]{13,}={0,6}")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{12,}")
 # An escape of a character that never needs one (a letter, a digit, `-._~`): deliberate encoding.
 _NEEDLESS_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])")
+# Of those, the escapes of letters and digits: no URL encoder writes them, so half as many count
+# (`%4d%61%72%69%61`, a name escaped byte by byte); `-._~` escapes come from over-eager encoders.
+_ESCAPED_ALNUM = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9])")
+# A whole value in base64 (mixed case: a word in one case is no base64) or in hex, too short for
+# the runs above: read when it decodes to a few letters, digits and spaces (`TWFyaWE` is "Maria";
+# a random id of this length decodes to such bytes about once in a thousand).
+_SHORT_BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{7,23}={0,2}")
+_SHORT_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){5,11}")
+_SHORT_BASE32 = re.compile(r"[A-Z2-7]{8,20}")
+_SHORT_TEXT = re.compile(r"[A-Za-z0-9 .,:@'!_-]{5,16}")
+_LETTERS = re.compile(r"[A-Za-z]+")
 # Text escaped character by character in a way URLs never need: quoted-printable (`=48=65`) and
 # MIME encoded words (`=?utf-8?q?...`), HTML
 # entities (`&#104;&#x65;`), `\x68`, `%u0068` and `\u0068` escapes, four or more in a row.
@@ -58,6 +72,16 @@ _SIGNING_SCHEMES = (
     ("sv", frozenset({"sig"})),
 )
 _MAX_SCANNED = 8192
+# Click and share ids that ad networks, social sites and newsletters add to the links they hand
+# out (`?gclid=Cj0KCQjw...`): random tokens of up to a few hundred characters, read only for text
+# encoded in them, like the signatures of pre-signed URLs.
+_CLICK_IDS = frozenset({
+    "gclid", "gbraid", "wbraid", "dclid", "gclsrc", "fbclid", "msclkid", "yclid", "ttclid", "twclid", "igshid",
+    "li_fat_id", "epik", "rdt_cid", "srsltid", "mc_eid", "_hsenc", "_hsmi", "mkt_tok", "oly_enc_id",
+})
+_ID_VALUE = re.compile(r"[A-Za-z0-9_\-.~*]{1,512}")
+# Longer keys are not names (a bare item of data): their values are not read by name.
+_MAX_NAME_CHARS = 40
 # The shortest encoded text counted: padded base64 of five characters (`aGVsbG8=`).
 _SHORTEST_ENCODED = 8
 # Path segments read (a path of more is read from its start only; each segment costs a few scans).
@@ -179,13 +203,59 @@ def _encoded_text(
             and len(_BASE85_SYMBOL.findall(value)) >= 2 and _base85_text(value, least))
 
 
+def _short_text(data: bytes) -> bool:
+    """`data` is a few characters of text: letters, digits, spaces and the punctuation of names,
+    addresses and passwords, half of them letters at least, a word of three letters among them and
+    each word in one case or capitalised (random bytes that happen to be printable mix cases and
+    cut words short: `sXWwU`, `IO.W5`)."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    if _SHORT_TEXT.fullmatch(text) is None or sum(char.isalpha() for char in text) * 2 < len(text):
+        return False
+    words = _LETTERS.findall(text)
+    return max(map(len, words)) >= 3 and all(word.islower() or word.isupper() or word[1:].islower() for word in words)
+
+
+def _short_encoded(value: str) -> bool:
+    """`value` (a whole component) is short base64, base32 (in one case: a DNS label's) or hex of
+    a few characters of text."""
+    if _SHORT_HEX.fullmatch(value):
+        return not value.isdigit() and _short_text(bytes.fromhex(value))
+    if not _SHORT_BASE64.fullmatch(value):
+        return False
+    if value.islower() or value.isupper():
+        body = value.rstrip("=").upper()
+        if not _SHORT_BASE32.fullmatch(body) or len(body) % 8 in (1, 3, 6) or body.isalpha():
+            return False
+        try:
+            return _short_text(base64.b32decode(body + "=" * (-len(body) % 8)))
+        except (binascii.Error, ValueError):
+            return False
+    body = value.rstrip("=")
+    if len(body) % 4 == 1:
+        return False
+    try:
+        data = binascii.a2b_base64(body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4))
+    except binascii.Error:
+        return False
+    return _short_text(data)
+
+
 def _has_blob(value: str, limits: BlobLimits, factor: int) -> bool:
     """`value` (one raw URL component) holds encoded data; random-looking runs must be `factor`
-    times the limits (paths hold content hashes and document ids)."""
-    if len(value) < _SHORTEST_ENCODED:
+    times the limits (paths hold content hashes and document ids), and short encoded text counts
+    only outside the path (whose short ids are many)."""
+    if len(value) < _SHORTEST_ENCODED - 1:
         return False  # most keys and values of a query (`page=2`): nothing below can match
-    if len(_NEEDLESS_ESCAPE.findall(value)) >= limits.min_escaped_chars:
+    if "%" in value and (len(_NEEDLESS_ESCAPE.findall(value)) >= limits.min_escaped_chars or len(
+            _ESCAPED_ALNUM.findall(value)) >= max(2, limits.min_escaped_chars // 2)):
         return True
+    if factor == 1 and len(value) <= 30 and _short_encoded(unquote(value) if "%" in value else value):
+        return True
+    if len(value) < _SHORTEST_ENCODED:
+        return False
     decoded = unquote(value) if "%" in value else value
     if ("0" in decoded and "1" in decoded and _BINARY.search(decoded)) or (
             decoded.count(".") + decoded.count("-") >= 16 and _MORSE.search(decoded)) or (
@@ -242,20 +312,52 @@ def _parameters_carry(part: str, limits: BlobLimits, *, query: bool) -> bool:
         if length > limits.max_query_chars:
             return True
     values = []
+    fields: list[tuple[str, str]] = []
     for key, equals, value in pairs:
         if key.lower() in signed:
             continue
+        if key.lower() in _CLICK_IDS and _ID_VALUE.fullmatch(value):
+            # Random by design: only a value that decodes to text is data.
+            if _encoded_text(value, limits.min_encoded_text_bytes):
+                return True
+            continue
         # A bare item ending in `=` (`?aGVsbG8=`) is base64 with its padding more likely than a key.
         for item in (key, value) if value or not equals else (key, key + equals):
-            if item and (_has_blob(item, limits, 1) or plain_data(
-                    unquote_plus(item) if "%" in item or "+" in item else item, joined=True, passwords=query)):
+            if item and (_has_blob(item, limits, 1) or plain_data(_decoded(item), joined=True, query_value=query)):
                 return True
             # A `+` may be a space or itself (`+14155552671`, a phone number left unescaped).
             if "+" in item and plain_data(unquote(item), sentences=False):
                 return True
         if value:
             values.append(unquote(value) if "%" in value else value)
-    return _chunked(values, limits)
+            if len(key) <= _MAX_NAME_CHARS:
+                name, text = field_name(unquote(key)), _decoded(value)
+                if named_field(name, text) or (text[:1] in "{[" and _json_carries(text)):
+                    return True
+                fields.append((name, text))
+    return person_record(fields) or _chunked(values, limits)
+
+
+def _decoded(item: str) -> str:
+    """`item` (a raw key or value) decoded, `+` as a space; encoded twice or three times
+    (`%2540`), decoded as often."""
+    text = unquote_plus(item) if "%" in item or "+" in item else item
+    for _ in range(2):
+        if "%" not in text:
+            break
+        again = unquote(text)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _json_carries(text: str) -> bool:
+    """`text` (a decoded query value) is JSON holding data: a field its name says is data (see
+    `named_fields`), a value that is data written out, or two fields of a person's record."""
+    fields = json_fields(text)
+    return any(named_field(name, value) or plain_data(value, joined=True, query_value=True)
+               for name, value in fields) or person_record(fields)
 
 
 def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
@@ -267,7 +369,7 @@ def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
     """
     if url.query and _parameters_carry(url.query, limits, query=True):
         return True
-    if url.userinfo and any(_has_blob(part, limits, 1) or plain_data(unquote(part), passwords=True)
+    if url.userinfo and any(_has_blob(part, limits, 1) or plain_data(unquote(part), query_value=True)
                             for part in url.userinfo[:_MAX_SCANNED].split(":")):
         return True
     if url.fragment and (_parameters_carry(url.fragment, limits, query=False)
@@ -278,7 +380,7 @@ def carries_data(url: ParsedUrl, limits: BlobLimits) -> bool:
         segments = [unquote(segment) if "%" in segment else segment for segment in raw if segment]
         if any(_has_blob(segment, limits, 2) for segment in raw):
             return True
-        if any(plain_data(segment) for segment in segments) or _chunked(segments, limits):
+        if any(path_data(segment) for segment in segments) or _chunked(segments, limits):
             return True
     if url.ip is None:
         subdomain = domain_parts(url.host)[1]

@@ -95,13 +95,14 @@ def _script_end(text: str, start: int, end: int) -> int:
 _TARGET_REACH = 2048
 
 
-def _target_end(text: str, end: int, closing: str) -> int:
+def _target_end(text: str, end: int, closing: str, *, glued: bool = False) -> int:
     """Where a markdown target (`closing` is `)`) or a quoted HTML attribute (`closing` is its
     quote) that goes on past a space after its URL ends: at its closing character on the same
     line, when what lies between is no markdown title (`"title"`), link or tag. Lenient renderers
     and browsers keep the spaces (percent-encoding them), so the words after the space are still
     part of the URL fetched or opened: data written out in plain words. A line ending in `=` (a
-    quoted-printable soft break) does not end it."""
+    quoted-printable soft break) does not end it. `glued`: a quote stands right after the URL (a
+    markdown title is set apart by a space; `?d={"name":"..."}` is JSON in the target)."""
     close = text.find(closing, end, end + _TARGET_REACH)
     if close == -1:
         return end
@@ -110,7 +111,7 @@ def _target_end(text: str, end: int, closing: str) -> int:
         return end
     if "\n" in between and between.count("\n") != text.count("=\n", end - 1, close):
         return end
-    if closing == ")" and between.lstrip()[:1] in "\"'":
+    if closing == ")" and not glued and between.lstrip()[:1] in "\"'":
         return end
     return len(between.rstrip()) + end
 
@@ -237,13 +238,15 @@ def find_urls(
                 stop += 1
             if stop < len(text) and text[stop] == ")":
                 end = stop
-        if spaced_targets and end < len(text) and text[end] in " \n":
+        if spaced_targets and end < len(text) and text[end] in " \n\"'":
             before = text[start - 2:start]
+            # A quote ends a URL everywhere but in a markdown target, whose title follows a space.
+            glued = text[end] in "\"'"
             if before == "](":
-                end = _target_end(text, end, ")")
-            elif before == "(<" and text[start - 3:start - 2] == "]":
+                end = _target_end(text, end, ")", glued=glued)
+            elif not glued and before == "(<" and text[start - 3:start - 2] == "]":
                 end = _target_end(text, end, ">")  # `[a](<url with spaces>)`: CommonMark keeps them
-            elif before[-1:] in ("\"", "'") and before[:1] == "=":
+            elif not glued and before[-1:] in ("\"", "'") and before[:1] == "=":
                 end = _target_end(text, end, before[-1])
         covered = end
         at_end = end >= len(text) or end >= tail

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["plain_data", "prose_data"]
+__all__ = ["path_data", "plain_data", "prose_data"]
 
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}\b", re.IGNORECASE)
 # Card numbers written in groups, and US social security numbers (a bare run of digits is an id).
@@ -29,6 +29,9 @@ _IBAN = re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}[A-Z0-9]{11,30}(?![A-Z0-9])")
 _MIN_LINES_WORDS = 4
 # Characters of a password that ids, slugs and search words do not hold.
 _PASSWORD_SYMBOLS = frozenset("!#$^*()|;'\"<>\\`?&%@")
+# Of those, the ones path segments rarely hold (`@user`, `;jsessionid=`, a badge's `#5865F2` and
+# titles use the others).
+_PATH_PASSWORD_SYMBOLS = frozenset("$^*|<>\\`?&%")
 # Keys with a prefix their issuer reserves (the secrets detector knows many more; these are the
 # ones an answer is asked to carry out most often).
 _KEY = re.compile(
@@ -39,8 +42,15 @@ _KEY = re.compile(
 # A secret named and given: "password is hunter2", "api_key: ...", "pin=1234".
 _NAMED_SECRET = re.compile(
     r"(?i)\b(?:pass(?:word|wd|phrase|code)?|pwd|pin|otp|api[ _-]?key|secret|token|ssn|cvv|credentials?)"
-    r"(?:\s{1,3}(?:is|was)\s{1,3}|\s{0,3}[:=]\s{0,3})[^\s&]{3,}"
+    r"(?:\s{1,3}(?:is|was)\s{1,3}|\s{0,3}[:=]\s{0,3})([^\s&]{3,})"
 )
+# A component that is exactly a phone number in the grouping of any country (`415 555 0132`,
+# `06 12 34 56 78`, `+33 6 12 34 56 78`, `0044 20 7946 0321`): nine to fifteen digits in three
+# groups or more of at most five set apart by spaces or `-` (dotted runs are versions and
+# document ids: `10.1.1.72.9610`), an optional `+` and brackets; not a date
+# (`2024-09-30 10 15`) or a book number (`978-3-16-148410-0`).
+_WHOLE_PHONE = re.compile(r"\+?\(?\d{1,5}\)?(?:[ -]\(?\d{1,5}\)?){2,7}")
+_NOT_PHONE = re.compile(r"(?:19|20)\d\d[ ./-][01]?\d[ ./-]|97[89][ -]?\d{1,5}[ -]\d")
 # Words of a sentence about a person or a conversation: a search query rarely holds them.
 _ABOUT_SOMEONE = frozenset({
     "user", "user's", "users", "asked", "asks", "said", "says", "told", "wants", "conversation", "chat", "summary",
@@ -152,6 +162,13 @@ def _iban(text: str) -> bool:
     return False
 
 
+def _whole_phone(text: str) -> bool:
+    """`text` is exactly a phone number written in groups (see `_WHOLE_PHONE`)."""
+    if not 9 <= len(text) <= 32 or _WHOLE_PHONE.fullmatch(text) is None or _NOT_PHONE.match(text):
+        return False
+    return 9 <= len(_DIGIT.findall(text)) <= 15
+
+
 def _password_like(text: str) -> bool:
     """A short run mixing upper- and lower-case letters, symbols ids never hold, and a second such
     symbol or a digit next to a letter (`f7#kd9Q!`): a password, not an id (`dQw4w9WgXcQ`), a word
@@ -166,14 +183,16 @@ def _password_like(text: str) -> bool:
 
 
 def plain_data(
-    text: str, *, sentences: bool = True, joined: bool = False, passwords: bool = False, contacts: bool = True
+    text: str, *, sentences: bool = True, joined: bool = False, query_value: bool = False, contacts: bool = True
 ) -> bool:
     """True when `text` (one decoded URL component) holds data written out: an e-mail address, a
-    card or social security number, a key of a known format, a secret named and given, or (with
-    `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence whose words
-    are joined by `_` or `-` (in a query value: in a path, that is a slug); with `passwords`, a run
-    that looks like a password (in a query value: a path holds `Python_(programming_language)`);
-    without `contacts`, e-mail addresses and phone numbers do not count (a letter's signature)."""
+    card or social security number, a phone number, a key of a known format, a secret named and
+    given, or (with `sentences`) a sentence (see `prose_data`); with `joined`, also a long sentence
+    whose words are joined by `_` or `-` (in a path, that is a slug); with `query_value` (the text
+    is a query value), a run that looks like a password (a path holds
+    `Python_(programming_language)`) and words joined by `_` or `-` that name a secret and give it
+    or state something about someone; without `contacts`, e-mail addresses and phone numbers do
+    not count (a letter's signature)."""
     if len(text) < _SHORTEST_DATA:
         return False  # a query's `page=2`: no e-mail address, number, key or sentence is this short
     text = text[:_MAX_SCANNED]
@@ -182,9 +201,10 @@ def plain_data(
     if _DIGIT.search(text) and (
             _CARD.search(text) or _SSN.search(text) or _bare_card(text) or _iban(text)):
         return True
-    if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and _PHONE.search(text)):
+    if _KEY.search(text) or _NAMED_SECRET.search(text) or (contacts and (
+            _PHONE.search(text) or _whole_phone(text.strip()))):
         return True
-    if passwords and " " not in text and _password_like(text):
+    if query_value and " " not in text and _password_like(text):
         return True
     if not sentences:
         return False
@@ -193,7 +213,38 @@ def plain_data(
         return True
     if " " in text:
         return prose_data(text)
-    # Words joined by `_` or `-` (`the_user_asked_about_...`): a long run of them only.
-    if joined and text.count("_") + text.count("-") >= _MIN_WORDS - 1:
-        return _sentence(_JOINERS.sub(" ", text).split(), marked=False)
+    joiners = text.count("_") + text.count("-") if joined or query_value else 0
+    # Words joined by `_` or `-` (`the_user_asked_about_...`): a long run of them; in a query value
+    # also a secret named and given (`my-pin-is-4471`) or a statement about someone with its
+    # function words (a setting or a campaign name has none: `new_user_onboarding_week1`).
+    if joined and joiners >= _MIN_WORDS - 1 and _sentence(_JOINERS.sub(" ", text).split(), marked=False):
+        return True
+    if query_value and joiners >= _MIN_MARKED_WORDS - 1:
+        spaced = _JOINERS.sub(" ", text)
+        words = spaced.lower().split()
+        return _NAMED_SECRET.search(spaced) is not None or (
+            words[0] not in _QUESTION_OPENERS and len(_FUNCTION_WORDS.intersection(words)) >= 2
+            and not _ABOUT_SOMEONE.isdisjoint(words))
     return False
+
+
+def path_data(segment: str) -> bool:
+    """True when a decoded path segment holds data written out (see `plain_data`), words joined by
+    `+` that make a sentence (a path keeps `+` as it is), words joined by `_` or `-` that name a
+    secret and give it with a digit in it (`user_password_is_hunter2`; an article's slug says
+    `why-your-password-is-weak`), or a password: one without `_` (a title such as
+    `Python_(programming_language)` has them) holding a digit next to a letter and a symbol other
+    than brackets, quotes and `!` (`Tr0ub4dor&3`; `Yahoo!`, `AT&T` and `C++` do not)."""
+    if plain_data(segment):
+        return True
+    if len(segment) < _SHORTEST_DATA:
+        return False
+    text = segment[:_MAX_SCANNED]
+    if "+" in text and " " not in text and plain_data(text.replace("+", " ")):
+        return True
+    if "_" in text or "-" in text:
+        spaced = _JOINERS.sub(" ", text)
+        if any(_DIGIT.search(match.group(1)) for match in _NAMED_SECRET.finditer(spaced)):
+            return True
+    return ("_" not in text and " " not in text and _password_like(text) and _LETTER_BY_DIGIT.search(text) is not None
+            and not _PATH_PASSWORD_SYMBOLS.isdisjoint(text))
