@@ -139,15 +139,20 @@ def payloads_of(text: str) -> tuple[DecodedPayload, ...]:
 
 
 def decoded_views(
-    source: str, words: str, unscrambler: Unscrambler | None, payloads: bool = True
+    source: str, words: str, unscrambler: Unscrambler | None, payloads: bool = True,
+    word_list: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Other readings of a text, as words views (see `normalize`): the text turned back when it reads
     as reversed or rot13 English, unscrambled when it reads as typoglycemia, and each encoded payload
     decoded, each named (`reversed`, `rot13`, `unscrambled`, `payload`). `source` is the raw text,
-    `words` its words view; an unscrambled reading keeps every word's place and length."""
+    `words` its words view; an unscrambled reading keeps every word's place and length. `word_list`,
+    when given, is `words` split at its spaces already (empty for no words)."""
     views: list[tuple[str, str]] = []
     # The first words tell the reading (splitting a long text whole would cost more than the rest).
-    split = words[:_READING_CHARS].split(" ") if words else []
+    if word_list is not None and len(words) <= _READING_CHARS:
+        split = word_list
+    else:
+        split = words[:_READING_CHARS].split(" ") if words else []
     if split:
         counts = readings(split)
         if looks_reversed(split, counts):

@@ -290,6 +290,12 @@ class SignatureSet:
         self.raw_other = tables.raw_other
         self.raw_other_starts = tables.raw_other_starts
         self.strong_anchors = tables.strong_anchors
+        # Whether each phrase table holds any phrase, asked of every text: the tables are complete by
+        # now, and their `len` is a Python method.
+        self.has_words = bool(len(self.words))
+        self.has_squashed = bool(len(self.squashed))
+        self.has_raw = bool(len(self.raw))
+        self.has_raw_other = bool(len(self.raw_other))
         # The anchors as they read in rot13 and written backwards. Both turn a words view word by word,
         # so the turned text holds an anchor exactly when the text holds one's turned form: looked up
         # in the words as they are, without turning the text for nothing.
@@ -297,6 +303,10 @@ class SignatureSet:
         self.reversed_anchors = frozenset(anchor[::-1] for anchor in self.strong_anchors)
         heuristics = spec.get("heuristics", {})
         self.override = _OverrideRule(heuristics["override"]) if "override" in heuristics else None
+        # A text holding none of these words has no override, rot13 or backwards hit: each of the
+        # three checks first asks whether the text holds one of its own words.
+        self.word_triggers = self.rot13_anchors | self.reversed_anchors | (
+            self.override.verbs if self.override is not None else frozenset())
         discussion = heuristics.get("discussion", {})
         self.quoted_factor = float(discussion.get("quoted_factor", 1.0))
         self.weak_factor = float(discussion.get("weak_factor", 1.0))
@@ -305,6 +315,9 @@ class SignatureSet:
         self.weak_min_rules = int(heuristics.get("weak_min_rules", 0))
         self.cues = _phrase_automaton(discussion.get("cues", []))
         self.quote_cues = _phrase_automaton(discussion.get("quote_cues", []))
+        # Both kinds of cue in one automaton (its values: `_DISCUSSION_CUE` | `_QUOTE_CUE`), so a
+        # text is read once for both.
+        self.both_cues = _phrase_automaton(discussion.get("cues", []), discussion.get("quote_cues", []))
         self.invisible = heuristics.get("invisible", {})
         self.encoded = heuristics.get("encoded", {})
         self.density = heuristics.get("density", {})
@@ -315,14 +328,43 @@ class SignatureSet:
         self.unscrambler = Unscrambler(vocabulary)
 
 
-def _phrase_automaton(patterns: list[str]) -> ahocorasick.Automaton:
+def _phrase_automaton(patterns: list[str], quote_patterns: list[str] | None = None) -> ahocorasick.Automaton:
+    """The phrases of `patterns` as words-view keys, each valued with its phrase; with
+    `quote_patterns`, those of both lists valued with the flags of the lists they are in
+    (`_DISCUSSION_CUE`, `_QUOTE_CUE`)."""
     automaton = ahocorasick.Automaton()
-    for pattern in patterns:
-        for phrase in _expand(pattern):
-            automaton.add_word(f" {_words_key(phrase)} ", phrase)
+    if quote_patterns is None:
+        for pattern in patterns:
+            for phrase in _expand(pattern):
+                automaton.add_word(f" {_words_key(phrase)} ", phrase)
+    else:
+        flags: dict[str, int] = {}
+        for flag, group in ((_DISCUSSION_CUE, patterns), (_QUOTE_CUE, quote_patterns)):
+            for pattern in group:
+                for phrase in _expand(pattern):
+                    key = f" {_words_key(phrase)} "
+                    flags[key] = flags.get(key, 0) | flag
+        for key, flag in flags.items():
+            automaton.add_word(key, flag)
     if len(automaton):
         automaton.make_automaton()
     return automaton
+
+
+_DISCUSSION_CUE = 1
+_QUOTE_CUE = 2
+
+
+def _cues(automaton: ahocorasick.Automaton, words: str) -> int:
+    """`_DISCUSSION_CUE` and `_QUOTE_CUE` for each kind of cue the words view `words` holds
+    (`automaton`: `SignatureSet.both_cues`)."""
+    found = 0
+    if len(automaton):
+        for _, flags in automaton.iter(f" {words} "):
+            found |= flags
+            if found == _DISCUSSION_CUE | _QUOTE_CUE:
+                break
+    return found
 
 
 def _mentions(automaton: ahocorasick.Automaton, words: str) -> bool:
@@ -500,7 +542,9 @@ class InjectionDetector:
         probability = self.model.probability(words, self._model_name)
         decoded = 0.0
         hits: list[Hit] = []
-        for name, view in decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads):
+        views = decoded_views(normalized.source, words, self.signatures.unscrambler, self.decode_payloads,
+                              normalized.word_list())
+        for name, view in views:
             decoded = max(decoded, self.model.probability(view, self._model_name))
             if name == "unscrambled":
                 hits.extend(self._unscrambled_hits(normalized, view))
@@ -568,8 +612,10 @@ class InjectionDetector:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         normalized = normalize(text)
         # Whether the text discusses attacks: asked once, of the signatures and of the model.
-        discussing = _mentions(self.signatures.cues, normalized.words)
-        hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing)
+        cues = _cues(self.signatures.both_cues, normalized.words)
+        discussing = bool(cues & _DISCUSSION_CUE)
+        hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing,
+                          quote_cue=bool(cues & _QUOTE_CUE))
         hits.extend(self._document_hits(text))
         hits = self._classified(hits, normalized, len(text), discussing)
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
@@ -597,8 +643,10 @@ class InjectionDetector:
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
             normalized = normalize(window)
-            window_discussing = _mentions(self.signatures.cues, normalized.words)
-            slice_hits = self._signature_hits(normalized, depth=0, discussing=window_discussing)
+            cues = _cues(self.signatures.both_cues, normalized.words)
+            window_discussing = bool(cues & _DISCUSSION_CUE)
+            slice_hits = self._signature_hits(normalized, depth=0, discussing=window_discussing,
+                                              quote_cue=bool(cues & _QUOTE_CUE))
             if self.model is not None and normalized.words:
                 slice_probability, slice_decoded, unscrambled = self._probability(normalized)
                 probability, decoded = max(probability, slice_probability), max(decoded, slice_decoded)
@@ -671,21 +719,28 @@ class InjectionDetector:
         return hits
 
     def _hits(
-        self, text: str, depth: int, normalized: NormalizedText | None = None, discussing: bool | None = None
+        self, text: str, depth: int, normalized: NormalizedText | None = None, discussing: bool | None = None,
+        quote_cue: bool | None = None,
     ) -> list[Hit]:
         normalized = normalized or normalize(text)
-        hits = self._signature_hits(normalized, depth, discussing)
+        hits = self._signature_hits(normalized, depth, discussing, quote_cue)
         hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
         return self._with_density(hits)
 
-    def _signature_hits(self, normalized: NormalizedText, depth: int, discussing: bool | None = None) -> list[Hit]:
+    def _signature_hits(
+        self, normalized: NormalizedText, depth: int, discussing: bool | None = None, quote_cue: bool | None = None
+    ) -> list[Hit]:
         """Hits of the signatures, the override rule, rot13 and encoded payloads (no invisible
-        characters, no density). `discussing`: whether the text holds a discussion cue, when known."""
+        characters, no density). `discussing`: whether the text holds a discussion cue, when known;
+        `quote_cue`: whether it holds a quotation cue, when known."""
         signatures = self.signatures
         text = normalized.source
         if discussing is None:
-            discussing = _mentions(signatures.cues, normalized.words)
-        quoting = discussing or _mentions(signatures.quote_cues, normalized.words)
+            cues = _cues(signatures.both_cues, normalized.words)
+            discussing, quote_cue = bool(cues & _DISCUSSION_CUE), bool(cues & _QUOTE_CUE)
+        elif quote_cue is None:
+            quote_cue = _mentions(signatures.quote_cues, normalized.words)
+        quoting = discussing or quote_cue
         quoted = _QuotedSpans(normalized.folded) if quoting else None
         hits: list[Hit] = []
 
@@ -701,19 +756,21 @@ class InjectionDetector:
             scaled = self._weight(rule, factor(rule.weight, folded_start, folded_end))
             hits.append(Hit(rule.family, rule.rule, scaled, span[0], span[1]))
 
-        if len(signatures.words):
-            for end, (length, rule) in signatures.words.iter(f" {normalized.words} "):
+        words = normalized.word_list()  # split once for the phrases, the override rule, rot13 and backwards
+        if signatures.has_words:
+            for end, (length, rule) in signatures.words.iter(f" {normalized.words} ", words or None):
                 start, stop = _unpad(end, length)
                 folded = (normalized.words_origin(start), normalized.words_origin(stop - 1) + 1)
                 add(rule, folded[0], folded[1], normalized.words_span(start, stop))
-        if len(signatures.squashed):
+        if signatures.has_squashed:
             for end, (length, rule) in signatures.squashed.iter(normalized.squashed):
                 start = end - length + 1
                 folded = (normalized.squashed_origin(start), normalized.squashed_origin(end) + 1)
                 add(rule, folded[0], folded[1], normalized.squashed_span(start, end + 1))
         other_starts = signatures.raw_other_starts
-        for automaton in (signatures.raw, signatures.raw_other):
-            if not len(automaton) or (automaton is signatures.raw_other and (
+        raw_tables = ((signatures.raw, signatures.has_raw), (signatures.raw_other, signatures.has_raw_other))
+        for automaton, present in raw_tables:
+            if not present or (automaton is signatures.raw_other and (
                     normalized.folded.isascii() or other_starts is None or not other_starts.search(normalized.folded))):
                 continue
             for end, (length, rule) in automaton.iter(normalized.folded):
@@ -723,10 +780,11 @@ class InjectionDetector:
             pattern, rule = signatures.regexes[index]
             for match in pattern.finditer(normalized.folded):
                 add(rule, match.start(), match.end(), normalized.folded_span(match.start(), match.end()))
-        words = normalized.words.split(" ") if normalized.words else []  # split once for the three below
-        hits.extend(self._override_hits(normalized, factor, words))
-        hits.extend(self._rot13_hits(normalized, words))
-        hits.extend(self._reversed_hits(normalized, words))
+        # One set lookup per word tells most texts that none of the three below applies.
+        if not signatures.word_triggers.isdisjoint(words):
+            hits.extend(self._override_hits(normalized, factor, words))
+            hits.extend(self._rot13_hits(normalized, words))
+            hits.extend(self._reversed_hits(normalized, words))
         if self.decode_payloads and depth == 0:
             hits.extend(self._encoded_hits(text))
         return hits
@@ -753,8 +811,7 @@ class InjectionDetector:
         return found
 
     def _rot13_hits(self, normalized: NormalizedText, words: list[str]) -> list[Hit]:
-        automaton = self.signatures.words
-        if not len(automaton) or not normalized.words:
+        if not self.signatures.has_words or not normalized.words:
             return []
         if self.signatures.rot13_anchors.isdisjoint(words):
             return []
@@ -762,9 +819,8 @@ class InjectionDetector:
 
     def _reversed_hits(self, normalized: NormalizedText, words: list[str]) -> list[Hit]:
         """Strong signatures written backwards ("snoitcurtsni suoiverp erongi")."""
-        automaton = self.signatures.words
         text = normalized.words
-        if not len(automaton) or not text:
+        if not self.signatures.has_words or not text:
             return []
         if self.signatures.reversed_anchors.isdisjoint(words):
             return []

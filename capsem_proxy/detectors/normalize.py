@@ -33,7 +33,8 @@ _CONFUSABLES = str.maketrans(LATIN_LOOKALIKES)
 # Digits and symbols read as letters inside words ("1gn0r3", "p@ss").
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
-_ROT13 = str.maketrans(_LOWER + _LOWER.upper(), _LOWER[13:] + _LOWER[:13] + _LOWER.upper()[13:] + _LOWER.upper()[:13])
+_ROT13 = {code: chr(code) for code in range(128)} | str.maketrans(
+    _LOWER + _LOWER.upper(), _LOWER[13:] + _LOWER[:13] + _LOWER.upper()[13:] + _LOWER.upper()[:13])
 # Format characters kept on purpose: none. Everything in Unicode category Cf (zero-width space
 # and joiners, bidi controls, soft hyphen, word joiner, BOM, tag characters) is invisible.
 _EXTRA_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u3164\uffa0")
@@ -51,7 +52,10 @@ _SPACED_LETTERS = re.compile(r"(?<!\S)[^\W\d_](?: [^\W\d_]){2,}(?!\S)")
 # other character read as a blank (so `str.split` gives the words `_WORD` finds), and three
 # one-letter words in a row in the words view padded with a space at each end. Both are many times
 # faster than the Unicode patterns they stand for, on the usual (ASCII) text.
-_ASCII_NON_WORD = str.maketrans({chr(code): " " for code in range(128) if not chr(code).isalnum()})
+# As bytes: `bytes.translate` reads a 256-byte table, where `str.translate` looks each character up
+# in a mapping (one missing from it raising and clearing a KeyError inside): a third of the cost of
+# normalising a short prompt, with the encoding and decoding around it.
+_ASCII_NON_WORD = bytes(code if chr(code).isalnum() and code < 128 else 32 for code in range(256))
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 _ASCII_SPACED_LETTERS = re.compile(r" [A-Za-z] [A-Za-z] [A-Za-z] ")
 
@@ -92,6 +96,15 @@ class NormalizedText:
     # None when every word is one match of `_WORD` in `folded`: then built when first asked for.
     spaced_letters: list[Sequence[int]] | None = None
     _lazy: dict[str, _WordIndex] = field(default_factory=dict, compare=False, repr=False)
+    _split: list[str] | None = field(default=None, compare=False, repr=False)
+
+    def word_list(self) -> list[str]:
+        """`words` split at its spaces (empty for no words), split once for every reader of the text.
+        The list is shared: read it, never change it."""
+        split = self._split
+        if split is None:
+            split = self._split = self.words.split(" ") if self.words else []
+        return split
 
     def _index(self) -> _WordIndex:
         index = self._lazy.get("index")
@@ -214,7 +227,8 @@ def normalize(text: str) -> NormalizedText:
     folded, folded_origins, invisible, bidi, tags = _fold(text)
     if "@" in folded or "$" in folded:
         folded = _LEET_INSIDE.sub(lambda match: "a" if match.group() == "@" else "s", folded)
-    found = folded.translate(_ASCII_NON_WORD).split() if folded.isascii() else _WORD.findall(folded)
+    found = (folded.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii").split() if folded.isascii()
+             else _WORD.findall(folded))
     if _HAS_LEET_DIGIT.search(folded) is None:  # no word can hold a leet digit: words as they are
         parts = found
     else:
@@ -223,10 +237,9 @@ def normalize(text: str) -> NormalizedText:
     words = " ".join(parts)
     if not _has_spaced_letters(words):
         # The usual text: every word is one match of `_WORD` as written (leet letters keep their places).
-        return NormalizedText(
-            source=text, folded=folded, words=words, squashed="".join(parts), invisible=invisible, bidi=bidi,
-            tags=tags, folded_origins=folded_origins,
-        )
+        # Positional: keywords cost a dictionary per call (the fields in order: source, folded, words,
+        # squashed, invisible, bidi, tags, folded_origins).
+        return NormalizedText(text, folded, words, "".join(parts), invisible, bidi, tags, folded_origins)
     tokens = [(match.start(), part) for match, part in zip(_WORD.finditer(folded), parts, strict=True)]
     words_parts: list[str] = []
     word_letters: list[Sequence[int]] = []

@@ -70,9 +70,11 @@ class WordPhrases:
     def __len__(self) -> int:
         return len(self._automaton)
 
-    def iter(self, padded: str) -> Iterator[tuple[int, tuple[int, Any]]]:
-        """Matches in `padded` (words between single spaces, with a space at each end)."""
-        words = padded[1:-1].split(" ")
+    def iter(self, padded: str, words: list[str] | None = None) -> Iterator[tuple[int, tuple[int, Any]]]:
+        """Matches in `padded` (words between single spaces, with a space at each end); `words`, when
+        given, are its words (`padded[1:-1].split(" ")`) split already."""
+        if words is None:
+            words = padded[1:-1].split(" ")
         symbols = self._symbols
         encoded = "".join(map(symbols.get, words, itertools.repeat(_UNKNOWN)))
         lengths: list[int] | None = None
