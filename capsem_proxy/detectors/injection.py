@@ -313,11 +313,9 @@ class SignatureSet:
         self.weak_below = float(discussion.get("weak_below", 0.0))
         self.weak_family_cap = float(heuristics.get("weak_family_cap", 1.0))
         self.weak_min_rules = int(heuristics.get("weak_min_rules", 0))
-        self.cues = _phrase_automaton(discussion.get("cues", []))
-        self.quote_cues = _phrase_automaton(discussion.get("quote_cues", []))
         # Both kinds of cue in one automaton (its values: `_DISCUSSION_CUE` | `_QUOTE_CUE`), so a
-        # text is read once for both.
-        self.both_cues = _phrase_automaton(discussion.get("cues", []), discussion.get("quote_cues", []))
+        # text is read once for both (`_cues`).
+        self.cues = _cue_automaton(discussion.get("cues", []), discussion.get("quote_cues", []))
         self.invisible = heuristics.get("invisible", {})
         self.encoded = heuristics.get("encoded", {})
         self.density = heuristics.get("density", {})
@@ -328,24 +326,18 @@ class SignatureSet:
         self.unscrambler = Unscrambler(vocabulary)
 
 
-def _phrase_automaton(patterns: list[str], quote_patterns: list[str] | None = None) -> ahocorasick.Automaton:
-    """The phrases of `patterns` as words-view keys, each valued with its phrase; with
-    `quote_patterns`, those of both lists valued with the flags of the lists they are in
-    (`_DISCUSSION_CUE`, `_QUOTE_CUE`)."""
+def _cue_automaton(discussion_patterns: list[str], quote_patterns: list[str]) -> ahocorasick.Automaton:
+    """The phrases of both lists of cues as words-view keys, each valued with the flags of the
+    lists it is in (`_DISCUSSION_CUE`, `_QUOTE_CUE`)."""
     automaton = ahocorasick.Automaton()
-    if quote_patterns is None:
-        for pattern in patterns:
+    flags: dict[str, int] = {}
+    for flag, group in ((_DISCUSSION_CUE, discussion_patterns), (_QUOTE_CUE, quote_patterns)):
+        for pattern in group:
             for phrase in _expand(pattern):
-                automaton.add_word(f" {_words_key(phrase)} ", phrase)
-    else:
-        flags: dict[str, int] = {}
-        for flag, group in ((_DISCUSSION_CUE, patterns), (_QUOTE_CUE, quote_patterns)):
-            for pattern in group:
-                for phrase in _expand(pattern):
-                    key = f" {_words_key(phrase)} "
-                    flags[key] = flags.get(key, 0) | flag
-        for key, flag in flags.items():
-            automaton.add_word(key, flag)
+                key = f" {_words_key(phrase)} "
+                flags[key] = flags.get(key, 0) | flag
+    for key, flag in flags.items():
+        automaton.add_word(key, flag)
     if len(automaton):
         automaton.make_automaton()
     return automaton
@@ -355,21 +347,16 @@ _DISCUSSION_CUE = 1
 _QUOTE_CUE = 2
 
 
-def _cues(automaton: ahocorasick.Automaton, words: str) -> int:
-    """`_DISCUSSION_CUE` and `_QUOTE_CUE` for each kind of cue the words view `words` holds
-    (`automaton`: `SignatureSet.both_cues`)."""
+def _cues(automaton: ahocorasick.Automaton, words: str) -> tuple[bool, bool]:
+    """Whether the words view `words` holds a discussion cue, and whether it holds a quotation cue
+    (`automaton`: `SignatureSet.cues`)."""
     found = 0
     if len(automaton):
         for _, flags in automaton.iter(f" {words} "):
             found |= flags
             if found == _DISCUSSION_CUE | _QUOTE_CUE:
                 break
-    return found
-
-
-def _mentions(automaton: ahocorasick.Automaton, words: str) -> bool:
-    """True when one of the automaton's phrases occurs in the words view `words`."""
-    return bool(len(automaton)) and next(automaton.iter(f" {words} "), None) is not None
+    return bool(found & _DISCUSSION_CUE), bool(found & _QUOTE_CUE)
 
 
 def _keep_strongest(table: dict[str, _Signature], key: str, rule: _Signature) -> None:
@@ -573,20 +560,16 @@ class InjectionDetector:
             found.append(Hit(rule.family, f"{label}: {rule.rule}", self._weight(rule), first, last))
         return found
 
-    def _classified(
-        self, hits: list[Hit], normalized: NormalizedText, end: int, discussing: bool | None = None
-    ) -> list[Hit]:
+    def _classified(self, hits: list[Hit], normalized: NormalizedText, end: int, discussing: bool) -> list[Hit]:
         """`hits` plus the learned model's evidence when it reaches its threshold: a hit over the
         whole text whose weight maps the model's threshold onto the detector's (so reaching one
         reaches the other); and the signature hits of the text's unscrambled reading.
-        `discussing`: whether the text holds a discussion cue, when known."""
+        `discussing`: whether the text holds a discussion cue."""
         words = normalized.words
         if self.model is None or not words:
             return hits
         plain, decoded, unscrambled = self._probability(normalized)
         hits = [*hits, *unscrambled]
-        if discussing is None:
-            discussing = _mentions(self.signatures.cues, words)
         return [*hits, *self._fused_model_hit(plain, decoded, end, discussing, hits)]
 
     def _model_hit(self, probability: float, end: int, discussing: bool = False, alone: bool = False) -> list[Hit]:
@@ -612,12 +595,10 @@ class InjectionDetector:
             return Analysis(0.0, self.threshold, (), self.signatures.kinds)
         normalized = normalize(text)
         # Whether the text discusses attacks: asked once, of the signatures and of the model.
-        cues = _cues(self.signatures.both_cues, normalized.words)
-        discussing = bool(cues & _DISCUSSION_CUE)
-        hits = self._hits(text, depth=0, normalized=normalized, discussing=discussing,
-                          quote_cue=bool(cues & _QUOTE_CUE))
+        cues = _cues(self.signatures.cues, normalized.words)
+        hits = self._hits(text, depth=0, normalized=normalized, cues=cues)
         hits.extend(self._document_hits(text))
-        hits = self._classified(hits, normalized, len(text), discussing)
+        hits = self._classified(hits, normalized, len(text), discussing=cues[0])
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
     def analyze_in_slices(self, text: str, slice_chars: int) -> Generator[None, None, Analysis]:
@@ -643,10 +624,9 @@ class InjectionDetector:
             window_start = max(0, start - reach.before)
             window = text[window_start : min(len(text), stop + reach.after)]
             normalized = normalize(window)
-            cues = _cues(self.signatures.both_cues, normalized.words)
-            window_discussing = bool(cues & _DISCUSSION_CUE)
-            slice_hits = self._signature_hits(normalized, depth=0, discussing=window_discussing,
-                                              quote_cue=bool(cues & _QUOTE_CUE))
+            cues = _cues(self.signatures.cues, normalized.words)
+            window_discussing = cues[0]
+            slice_hits = self._signature_hits(normalized, depth=0, cues=cues)
             if self.model is not None and normalized.words:
                 slice_probability, slice_decoded, unscrambled = self._probability(normalized)
                 probability, decoded = max(probability, slice_probability), max(decoded, slice_decoded)
@@ -719,27 +699,21 @@ class InjectionDetector:
         return hits
 
     def _hits(
-        self, text: str, depth: int, normalized: NormalizedText | None = None, discussing: bool | None = None,
-        quote_cue: bool | None = None,
+        self, text: str, depth: int, normalized: NormalizedText | None = None, cues: tuple[bool, bool] | None = None
     ) -> list[Hit]:
         normalized = normalized or normalize(text)
-        hits = self._signature_hits(normalized, depth, discussing, quote_cue)
+        hits = self._signature_hits(normalized, depth, cues)
         hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
         return self._with_density(hits)
 
     def _signature_hits(
-        self, normalized: NormalizedText, depth: int, discussing: bool | None = None, quote_cue: bool | None = None
+        self, normalized: NormalizedText, depth: int, cues: tuple[bool, bool] | None = None
     ) -> list[Hit]:
         """Hits of the signatures, the override rule, rot13 and encoded payloads (no invisible
-        characters, no density). `discussing`: whether the text holds a discussion cue, when known;
-        `quote_cue`: whether it holds a quotation cue, when known."""
+        characters, no density). `cues`: what `_cues` gives for the text, when known."""
         signatures = self.signatures
         text = normalized.source
-        if discussing is None:
-            cues = _cues(signatures.both_cues, normalized.words)
-            discussing, quote_cue = bool(cues & _DISCUSSION_CUE), bool(cues & _QUOTE_CUE)
-        elif quote_cue is None:
-            quote_cue = _mentions(signatures.quote_cues, normalized.words)
+        discussing, quote_cue = cues if cues is not None else _cues(signatures.cues, normalized.words)
         quoting = discussing or quote_cue
         quoted = _QuotedSpans(normalized.folded) if quoting else None
         hits: list[Hit] = []
