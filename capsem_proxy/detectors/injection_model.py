@@ -147,8 +147,13 @@ class _ShortTexts:
         return (bool(sizes) and sizes[0] >= 1 and sizes == tuple(range(sizes[0], sizes[-1] + 1))
                 and sizes[-1] <= len(_POSITION_KEYS))
 
-    def total(self, text: str, weights: npt.NDArray[np.int8], bits: int) -> float:
-        """sum(weights[hashed_ngrams(text, bits, sizes)]); `top <= len(text) <= longest`."""
+    def reads(self, length: int) -> bool:
+        """Whether a text of `length` characters is read here."""
+        return self.top <= length <= self.longest
+
+    def score(self, text: str, weights: npt.NDArray[np.int8], bits: int) -> float:
+        """sum(weights[hashed_ngrams(text, bits, sizes)]) / sqrt(n-grams), the model's raw score of
+        `text` (`reads(len(text))`)."""
         top = self.top
         length = len(text)
         codes = np.frombuffer((text + "\x00" * (top - 1)).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
@@ -167,7 +172,7 @@ class _ShortTexts:
         mixed *= mixers
         mixed >>= _BUCKET_SHIFTS_0D[bits]
         total = float(np.add.reduce(weights[mixed.view(np.int64)], axis=None, dtype=np.float64))
-        return total - self.outside * float(weights[0])
+        return (total - self.outside * float(weights[0])) / math.sqrt(rows * length - self.outside)
 
 
 def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:
@@ -204,21 +209,20 @@ class InjectionModel:
         linear = self.models[model]
         padded = f" {words} "
         short = self._short
-        if short is not None and short.top <= len(padded) <= short.longest:
-            count = short.rows * len(padded) - short.outside
-            raw = short.total(padded, linear.weights, self.bits) / math.sqrt(count)
-            return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
-        buckets = _buckets(padded, self.bits, self.sizes)
-        if not len(buckets):
-            return 0.0
-        # Gathered from the int8 weights themselves (a quarter of the cache lines of a float copy)
-        # and summed as float64: sums of small integers, exact in any order.
-        # Buckets are below 2**bits: read as int64 they index without a conversion pass.
-        values = linear.weights[buckets.view(np.int64)]
-        if len(padded) <= self.window:
-            raw = float(np.add.reduce(values, dtype=np.float64)) / math.sqrt(len(values))
+        if short is not None and short.reads(len(padded)):
+            raw = short.score(padded, linear.weights, self.bits)
         else:
-            raw = self._best_window(values, _positions(len(padded), self.sizes), len(padded))
+            buckets = _buckets(padded, self.bits, self.sizes)
+            if not len(buckets):
+                return 0.0
+            # Gathered from the int8 weights themselves (a quarter of the cache lines of a float copy)
+            # and summed as float64: sums of small integers, exact in any order.
+            # Buckets are below 2**bits: read as int64 they index without a conversion pass.
+            values = linear.weights[buckets.view(np.int64)]
+            if len(padded) <= self.window:
+                raw = float(np.add.reduce(values, dtype=np.float64)) / math.sqrt(len(values))
+            else:
+                raw = self._best_window(values, _positions(len(padded), self.sizes), len(padded))
         return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
 
     def _best_window(self, values: npt.NDArray[np.int8], starts: npt.NDArray[np.int64], length: int) -> float:
