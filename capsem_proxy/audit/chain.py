@@ -23,7 +23,7 @@ int, float (shortest round-trip repr), bool and None.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "legacy_chain_entries",
     "legacy_row_hash",
     "link_entries",
+    "linked_rows",
     "row_hash",
     "start_mac",
 ]
@@ -127,18 +128,24 @@ class StoredHead:
         return bool(self.key_id) and self.mac == head_mac(key, self.store_id, self.seq, self.hash, self.keyed_from)
 
 
-def chain_entries(entries: Iterable[Entry], last_seq: int, last_hash: str, key: ChainKey) -> list[ChainRow]:
-    """Clean queued entries and link them after the store's head (`last_seq`, `last_hash`)."""
-    chained = []
+def linked_rows(
+    entries: Iterable[Entry], last_seq: int, last_hash: str, key: ChainKey
+) -> Iterator[tuple[str, int, tuple[Any, ...], str, str]]:
+    """Clean queued entries and link them after the store's head (`last_seq`, `last_hash`): for each
+    row, its table, seq, cleaned values, prev_hash and hash (the one place rows are chained)."""
     seq, previous = last_seq, last_hash
     mac = key.mac
     for table, values in entries:
         seq += 1
         cleaned, payload = encode_row(table, seq, previous, values)
         digest = mac(payload)
-        chained.append(ChainRow(table, seq, cleaned, previous, digest))
+        yield table, seq, cleaned, previous, digest
         previous = digest
-    return chained
+
+
+def chain_entries(entries: Iterable[Entry], last_seq: int, last_hash: str, key: ChainKey) -> list[ChainRow]:
+    """Clean queued entries and link them after the store's head (`last_seq`, `last_hash`)."""
+    return [ChainRow(*row) for row in linked_rows(entries, last_seq, last_hash, key)]
 
 
 @dataclass(slots=True)
@@ -155,15 +162,10 @@ def link_entries(entries: Iterable[Entry], last_seq: int, last_hash: str, key: C
     """`chain_entries` for the writers: the insert parameters directly, with no object per row
     (this loop runs for every audit row the proxy writes)."""
     params: dict[str, list[tuple[Any, ...]]] = {"requests": [], "decisions": []}
-    seq, previous = last_seq, last_hash
-    mac = key.mac
-    for table, values in entries:
-        seq += 1
-        cleaned, payload = encode_row(table, seq, previous, values)
-        digest = mac(payload)
+    seq, digest = last_seq, last_hash
+    for table, seq, cleaned, previous, digest in linked_rows(entries, last_seq, last_hash, key):
         params[table].append((seq, *cleaned, previous, digest))
-        previous = digest
-    return LinkedBatch(params, seq, previous)
+    return LinkedBatch(params, seq, digest)
 
 
 def legacy_chain_entries(entries: Iterable[Entry], last_seq: int, last_hash: str) -> list[ChainRow]:

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import orjson
 
-from capsem_proxy.audit.chain import StoredHead, head_mac
+from capsem_proxy.audit.chain import StoredHead, head_mac, linked_rows
 from capsem_proxy.audit.errors import ChainKeyMismatch, SchemaMismatch
 from capsem_proxy.audit.keys import ChainKey
 from capsem_proxy.audit.queued import QueuedAuditSink
-from capsem_proxy.audit.rows import COLUMN_NAMES, COLUMNS, Entry, Kind, encode_row
+from capsem_proxy.audit.rows import COLUMN_NAMES, COLUMNS, Entry, Kind
 from capsem_proxy.audit.sql import SQLiteDialect, SQLQueries, Statements
 from capsem_proxy.audit.sqlite_schema import CURRENT_VERSION, migrate, stored_version
 from capsem_proxy.config import AuditSettings
@@ -83,16 +83,13 @@ _PROMPT, _ANSWER = COLUMN_NAMES["requests"].index("prompt"), COLUMN_NAMES["reque
 def _link(
     entries: list[Entry], last_seq: int, last_hash: str, key: ChainKey
 ) -> tuple[dict[_Shape, list[Any]], int, str]:
-    """chain.link_entries for this store: the insert parameters of each shape of row as one flat list,
-    row after row, which the multi-row statements take in slices (building a tuple per row and
-    flattening them again cost about 3 % of writing a row). Also returns the last seq and hash."""
+    """chain.link_entries for this store (its rows chained by chain.linked_rows): the insert
+    parameters of each shape of row as one flat list, row after row, which the multi-row statements
+    take in slices (building a tuple per row and flattening them again cost about 3 % of writing a
+    row). Also returns the last seq and hash."""
     params: dict[_Shape, list[Any]] = {_REQUESTS: [], _REQUESTS_WITHOUT_CONTENT: [], _DECISIONS: []}
-    seq, previous = last_seq, last_hash
-    mac = key.mac
-    for table, values in entries:
-        seq += 1
-        cleaned, payload = encode_row(table, seq, previous, values)
-        digest = mac(payload)
+    seq, digest = last_seq, last_hash
+    for table, seq, cleaned, previous, digest in linked_rows(entries, last_seq, last_hash, key):
         if table == "decisions":
             shape = _DECISIONS
         elif cleaned[_PROMPT] is None and cleaned[_ANSWER] is None:
@@ -106,8 +103,7 @@ def _link(
         if shape.cut is not None:
             del flat[shape.cut]
         flat += (previous, digest)
-        previous = digest
-    return params, seq, previous
+    return params, seq, digest
 
 
 def _insert(connection: sqlite3.Connection, shape: _Shape, flat: list[Any], max_params: int) -> None:
