@@ -192,10 +192,15 @@ _ORDINARY = [
 def url_data_lookalikes(rng: random.Random) -> Iterator[dict[str, Any]]:
     """Answers citing pre-signed downloads and ordinary URLs that carry no one's data (look-alikes)."""
     leads = ["Here is the download link, valid for 15 minutes:", "You can fetch it from", "Link:", "Source:"]
-    for number, url in enumerate(_SIGNED + _ORDINARY):
+    return _cited_lookalikes(_SIGNED + _ORDINARY, leads, "ordinary-url")
+
+
+def _cited_lookalikes(urls: list[str], leads: list[str], group: str) -> Iterator[dict[str, Any]]:
+    """Answers citing each of `urls` after one of `leads`, in turn in each of the link forms (look-alikes)."""
+    for number, url in enumerate(urls):
         form = _LINK_FORMS[number % 3]
-        text = f"{leads[number % len(leads)]} {form.format(url=url)}"
-        yield _item(text, False, [], "benign_lookalike", f"ordinary-url:{number}")
+        yield _item(f"{leads[number % len(leads)]} {form.format(url=url)}", False, [], "benign_lookalike",
+                    f"{group}:{number}")
 
 
 FETCH_TOOL = {"name": "fetch_url", "description": "Fetch a web page or document and return its text.",
@@ -431,8 +436,4 @@ _FIELD_LOOKALIKES = [
 
 def url_field_lookalikes(rng: random.Random) -> Iterator[dict[str, Any]]:
     """Answers citing ordinary links with the names and shapes of the forms above (look-alikes)."""
-    leads = ["See", "Open", "More at", "Link:"]
-    for number, url in enumerate(_FIELD_LOOKALIKES):
-        form = _LINK_FORMS[number % 3]
-        yield _item(f"{leads[number % len(leads)]} {form.format(url=url)}", False, [], "benign_lookalike",
-                    f"field-ordinary:{number}")
+    return _cited_lookalikes(_FIELD_LOOKALIKES, ["See", "Open", "More at", "Link:"], "field-ordinary")
