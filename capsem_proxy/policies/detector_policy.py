@@ -471,17 +471,13 @@ class DetectorPolicy:
             return too_large_decision(self.name, "on_model_response", ledger)
         progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
         # Each part is read inline when it is short (the usual case), without a coroutine of its own.
-        if thinking_length:
-            findings = self._growing_findings_inline(
-                ledger, progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
+        findings = self._growing_findings_inline(
+            ledger, progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
+        )
+        if findings is None:
+            findings = await self._growing_findings_sliced(
+                progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
             )
-            if findings is None:
-                findings = await self._growing_findings_sliced(
-                    progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
-                )
-        else:
-            progress[self._progress_keys["thinking"]] = 0  # what a read of no thinking notes
-            findings = []
         found = self._growing_findings_inline(
             ledger, progress, "text", event.text_from, text_length, event.settled_chars
         )
@@ -513,13 +509,7 @@ class DetectorPolicy:
         if not length:  # nothing to read (an answer without thinking)
             progress[key] = 0
             return []
-        # `_growing_start`, written out
-        start = settled - self.window_chars
-        if start < 0:
-            start = 0
-        open_from = progress.get(key)
-        if open_from is not None and open_from < start:
-            start = open_from
+        start = self._growing_start(progress, key, settled)
         if length > start:
             # `read_from(start)` holds `length - start` characters: the ledger is asked before copying them.
             if not ledger.inline(length - start):
