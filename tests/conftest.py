@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from tests.client_tls import share_default_tls_context
 from tests.fake_provider.process import FakeProviderProcess, start_fake_provider
 from tests.proxy_process import ProxyProcess, start_proxy
 from tests.scheduling import FileTimes, compile_sources, order_by_cost
+
+# Every HTTP client of the tests' own process shares one TLS context (tests/client_tls.py).
+share_default_tls_context()
 
 
 @pytest.fixture(scope="session")
