@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -127,6 +128,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest keeps the modules whose assertions it rewrote (the test files, its plugins) as bytecode,
+    # unless told to write none: with PYTHONDONTWRITEBYTECODE set, each worker would rewrite them all
+    # again on every run, some 5 s of CPU. The processes the tests start still honour the variable.
+    sys.dont_write_bytecode = False
     if not hasattr(config, "workerinput"):  # the main process: before any worker or test process starts
         compile_sources()
         config.pluginmanager.register(FileTimes(config), "capsem-file-times")
