@@ -57,23 +57,27 @@ def fold_allowed(context: RequestContext, decisions: list[Decision]) -> list[Dec
         folded = context.folded_allows = {}
     rest: list[Decision] = []
     now = 0.0
+    model = context.exchange.model
+    model_fits = len(model) <= 4 * _LONGEST_TEXT
     for decision in decisions:
         if (
             decision.verdict is _ALLOW and not decision.shadow and not decision.details and not decision.subject
-            and len(decision.reason) <= _LONGEST_TEXT and len(decision.policy) <= _LONGEST_TEXT
             and len(decision.decision_id) <= _LONGEST_TEXT
         ):
-            key = (decision.hook, decision.policy, decision.reason)
+            hook, policy, reason = decision.hook, decision.policy, decision.reason
+            key = (hook, policy, reason)
             entry = folded.get(key)
-            if entry is not None:
+            if entry is not None:  # its hook, policy and reason were found short enough when it was made
                 entry[_LATENCY] += decision.latency_ms
                 entry[_COUNT] += 1
                 continue
-            model = context.exchange.model
-            if len(folded) < FOLD_MAX and len(decision.hook) <= _LONGEST_TEXT and len(model) <= 4 * _LONGEST_TEXT:
-                now = now or time()
-                folded[key] = [decision.decision_id, decision.hook, decision.policy, decision.reason,
-                               float(decision.latency_ms), now, 1, model]
+            if (
+                len(reason) <= _LONGEST_TEXT and len(policy) <= _LONGEST_TEXT and len(hook) <= _LONGEST_TEXT
+                and model_fits and len(folded) < FOLD_MAX
+            ):
+                if not now:
+                    now = time()
+                folded[key] = [decision.decision_id, hook, policy, reason, float(decision.latency_ms), now, 1, model]
                 continue
         rest.append(decision)
     return rest

@@ -177,6 +177,8 @@ class DetectorPolicy:
         self.reach: Reach = getattr(self.detector, "reach", DEFAULT_REACH)
         scan = frozenset(options.scan)
         self._scan = scan
+        self._scan_prompts = "prompts" in scan
+        self._scan_other = "other" in scan
         self._scan_history = "tool_calls" in scan and self.screens_call_history
         self._scan_emitted = options.scans_emitted_calls()
         hooks = []
@@ -330,13 +332,23 @@ class DetectorPolicy:
     async def on_model_call(self, event: ModelCall) -> Decision | None:
         return await self.decide_model_call(event)
 
-    def _model_call_texts(self, event: ModelCall) -> tuple[list[str], list[str]]:
-        """The texts read at `on_model_call`, and those sent encoded (which cannot be rewritten)."""
-        scan = self._scan
+    def _model_call_texts(self, event: ModelCall) -> tuple[str, str]:
+        """The texts read at `on_model_call` joined, and those sent encoded (which cannot be
+        rewritten) joined. Detectors reading the same places of one request share them: joined
+        once, kept on the event."""
+        prompts = self._scan_prompts
+        system = self.system_text(event) if prompts else ""
+        key = (system, prompts, self._scan_history, self._scan_other)
+        shared = event.joined_texts
+        if shared is None:
+            shared = event.joined_texts = {}
+        else:
+            joined = shared.get(key)
+            if joined is not None:
+                return joined
         texts: list[str] = []
         encoded: list[str] = []
-        if "prompts" in scan:
-            system = self.system_text(event)
+        if prompts:
             if system:
                 texts.append(system)
             if event.prompt:
@@ -345,31 +357,30 @@ class DetectorPolicy:
         if self._scan_history:
             for call in event.history_tool_calls:
                 texts.extend(call.texts())
-        if "other" in scan:
+        if self._scan_other:
             texts.extend(event.other_texts)
-        return texts, encoded
+        joined = shared[key] = ("\n".join(texts), "\n".join(encoded))
+        return joined
 
     async def decide_model_call(self, event: ModelCall) -> Decision | None:
         """The decision on the request's texts read at `on_model_call`, by place: prompts (system
         text, the conversation, text documents sent inline), the history's tool calls, other."""
-        texts, encoded = self._model_call_texts(event)
-        decision = await self.decide("on_model_call", "\n".join(texts), reversible=self.options.reversible)
-        if encoded:
+        text, document = self._model_call_texts(event)
+        decision = await self.decide("on_model_call", text, reversible=self.options.reversible)
+        if document:
             # Text inside base64 or a data: URL cannot be rewritten in place: there a redaction blocks.
-            decision = combined(decision, await self.decide("on_model_call", "\n".join(encoded), can_redact=False))
+            decision = combined(decision, await self.decide("on_model_call", document, can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     def _model_call_now(self, event: ModelCall) -> Any:
         """`on_model_call` as a plain function (see `sync_hooks`)."""
-        texts, encoded = self._model_call_texts(event)
-        text = "\n".join(texts)
-        document = "\n".join(encoded) if encoded else ""
+        text, document = self._model_call_texts(event)
         if not current_ledger().fits_inline(len(text) + len(document)):
             return SUSPENDS
         decision = self.decide_inline("on_model_call", text, reversible=self.options.reversible)
-        if encoded:
+        if document:
             decision = combined(decision, self.decide_inline("on_model_call", document, can_redact=False))
-        return _numbered_per_request(decision, event.context.scratch)
+        return _numbered_per_request(decision, event.context.scratch) if decision is not None else None
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
         if event.emitted:
@@ -421,16 +432,18 @@ class DetectorPolicy:
             return SUSPENDS
         answer = event.answer
         thinking, text = answer.thinking, answer.text
+        chars = len(thinking) + len(text)
         ledger = current_ledger()
-        if not ledger.fits_inline(len(thinking) + len(text)):
+        if not ledger.fits_inline(chars):
             return SUSPENDS
-        refusal = self.over_budget("on_model_response", len(thinking) + len(text), growing=True)
-        if refusal is not None:
-            return refusal
-        ledger.inline(len(thinking) + len(text))  # both parts, which `fits_inline` said fit
-        thinking_found = self._scan_window(thinking, True) if thinking else []
+        # `over_budget`, with the ledger at hand.
+        if not ledger.charge(self, chars, growing=True):
+            return too_large_decision(self.name, "on_model_response", ledger)
+        ledger.inline(chars)  # both parts, which `fits_inline` said fit
         text_found = self._scan_window(text, True) if text else []
-        return self._answer_decision(thinking_found, text_found)
+        if not thinking:
+            return self.decision_for("on_model_response", text_found) if text_found else None
+        return self._answer_decision(self._scan_window(thinking, True), text_found)
 
     async def _decide_whole_answer(self, answer: Answer) -> Decision | None:
         """A whole answer checked once (not streamed): each part read from its start, as the first
