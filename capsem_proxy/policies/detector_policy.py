@@ -262,9 +262,8 @@ class DetectorPolicy:
         if not text:
             return None
         ledger = current_ledger()
-        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response", inline=True):
             return too_large_decision(self.name, hook, ledger)
-        ledger.inline(len(text))
         findings = self._scan_window(text, True)
         if not findings:
             return None
@@ -428,7 +427,9 @@ class DetectorPolicy:
 
     def _whole_answer_now(self, event: ModelResponse) -> Any:
         """`on_model_response` on a whole answer as a plain function (see `sync_hooks`)."""
-        if not _whole_answer(event):
+        # `_whole_answer(event)`, written out.
+        if (not event.final or event.text_buffer is not None or event.thinking_buffer is not None
+                or event.settled_chars or event.settled_thinking_chars):
             return SUSPENDS
         answer = event.answer
         thinking, text = answer.thinking, answer.text
@@ -436,10 +437,9 @@ class DetectorPolicy:
         ledger = current_ledger()
         if not ledger.fits_inline(chars):
             return SUSPENDS
-        # `over_budget`, with the ledger at hand.
-        if not ledger.charge(self, chars, growing=True):
+        # `over_budget`, with the ledger at hand, and both parts, which `fits_inline` said fit, read inline.
+        if not ledger.charge(self, chars, growing=True, inline=True):
             return too_large_decision(self.name, "on_model_response", ledger)
-        ledger.inline(chars)  # both parts, which `fits_inline` said fit
         text_found = self._scan_window(text, True) if text else []
         if not thinking:
             return self.decision_for("on_model_response", text_found) if text_found else None
