@@ -265,6 +265,7 @@ class Pipeline:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
             skipped = False  # an ALLOW left out (keep_allows False): its place stays None
+            plain_allows = 0  # ALLOWs of hooks with no opinion (which never govern)
             # The thread's CPU clock and the wall clock when it was last read (see `_step_cpu`).
             cpu_mark = wall_mark = -1.0
             for call in calls:
@@ -331,6 +332,7 @@ class Pipeline:
                                 _ALLOW, policy.name, hook_name, "safe", "", subject, (finished - started) * 1000.0,
                                 started, sequential_decision_id(),
                             ))
+                            plain_allows += 1
                         else:
                             decisions.append(None)
                             skipped = True
@@ -363,7 +365,9 @@ class Pipeline:
                         maybe.shadow = policy.shadow
             # Every place is filled by now (inline, or by its task above), but for the ALLOWs left out.
             settled: list[Decision] = [d for d in decisions if d is not None] if skipped else decisions  # type: ignore[assignment]
-            return Outcome(settled, strictest(settled), self.confirmations_hold)
+            # When every decision is such an ALLOW, none governs: no need to look.
+            governing = strictest(settled) if plain_allows < len(settled) else None
+            return Outcome(settled, governing, self.confirmations_hold)
         finally:
             if token is not None:
                 reset_current(token)

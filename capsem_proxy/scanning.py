@@ -103,16 +103,14 @@ class ScanLedger:
             grown = self._grown.get(key, 0)
             if chars > grown:
                 self._grown[key] = chars
-                counted -= grown
+                counted = chars - grown
             else:
-                self._grown[key] = grown
                 counted = 0
-        limits = self.limits
         total = self._screened.get(key, 0) + counted
         self._screened[key] = total
-        if total > limits.max_chars_per_request:
+        if total > self.limits.max_chars_per_request:
             return False
-        if inline and self._since_turn + chars <= limits.slice_chars:
+        if inline and self._since_turn + chars <= self.limits.slice_chars:
             self._since_turn += chars
         return True
 
