@@ -92,14 +92,13 @@ class Observer:
     def decisions(self, context: RequestContext, decisions: list[Decision]) -> None:
         """Record decisions taken on the request of `context`."""
         if decisions:
-            self._record(context, decisions, strictest(decisions))
+            self.outcome(context, Outcome(decisions, strictest(decisions)))
 
     def outcome(self, context: RequestContext, outcome: Outcome) -> None:
         """Record the decisions of a pipeline's `outcome` (`decisions`, with the governing one known)."""
-        if outcome.decisions:
-            self._record(context, outcome.decisions, outcome.governing)
-
-    def _record(self, context: RequestContext, decisions: list[Decision], governing: Decision | None) -> None:
+        decisions, governing = outcome.decisions, outcome.governing
+        if not decisions:
+            return
         self.audit.record(context, decisions)
         if self.metrics is not None:
             self.metrics.observe_decisions(decisions)

@@ -562,7 +562,7 @@ class PIIDetector:
                     score = max(min(score + _CONTEXT_BOOST, 1.0), _MIN_SCORE_WITH_CONTEXT)
                 if score >= self._min_score:
                     findings.append(Finding(entity.kind, start, end, value, round(score, 3)))
-        if self._national and has_digit:  # every national id holds digits (see national_ids._GATE)
+        if has_digit and self._national:  # every national id holds digits (see national_ids._GATE)
             if lowered is None:
                 lowered = text.lower()
             # First, so that an id named by its own cue word wins a tie with another kind's match.
@@ -572,7 +572,7 @@ class PIIDetector:
             ]
         if self._ner is not None:
             findings.extend(self._ner_findings(text))
-        return _without_overlaps(findings)
+        return findings if len(findings) < 2 else _without_overlaps(findings)
 
     def _results(self, active: _Active, text: str, lowered: str) -> list[tuple[int, int, float]]:
         """(start, end, score) of the recognizer's results, as offsets into `text`."""

@@ -203,6 +203,8 @@ class DetectorPolicy:
         self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
         # This policy's keys in a request's answer progress (made once, not at every check).
         self._progress_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
+        # A text read whole is the detector's scan of it, unless a subclass reads windows its own way.
+        self._scans_whole = type(self)._scan_window is DetectorPolicy._scan_window
         self.sync_hooks = self._plain_hooks()
 
     def _plain_hooks(self) -> dict[str, Callable[[Any], Any]]:
@@ -264,7 +266,7 @@ class DetectorPolicy:
         ledger = current_ledger()
         if not ledger.charge(self, len(text), growing=hook == "on_model_response", inline=True):
             return too_large_decision(self.name, hook, ledger)
-        findings = self._scan_window(text, True)
+        findings = self.detector.scan(text) if self._scans_whole else self._scan_window(text, True)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
@@ -345,6 +347,7 @@ class DetectorPolicy:
             joined = shared.get(key)
             if joined is not None:
                 return joined
+        exchange = event.context.exchange  # what the event's `media_texts`, `history_tool_calls`, `other_texts` read
         texts: list[str] = []
         encoded: list[str] = []
         if prompts:
@@ -352,12 +355,12 @@ class DetectorPolicy:
                 texts.append(system)
             if event.prompt:
                 texts.append(event.prompt)
-            encoded = event.media_texts
+            encoded = exchange.media_texts()
         if self._scan_history:
-            for call in event.history_tool_calls:
+            for call in exchange.tool_calls:
                 texts.extend(call.texts())
         if self._scan_other:
-            texts.extend(event.other_texts)
+            texts.extend(exchange.other_texts())
         joined = shared[key] = ("\n".join(texts), "\n".join(encoded))
         return joined
 
@@ -440,7 +443,7 @@ class DetectorPolicy:
         # `over_budget`, with the ledger at hand, and both parts, which `fits_inline` said fit, read inline.
         if not ledger.charge(self, chars, growing=True, inline=True):
             return too_large_decision(self.name, "on_model_response", ledger)
-        text_found = self._scan_window(text, True) if text else []
+        text_found = (self.detector.scan(text) if self._scans_whole else self._scan_window(text, True)) if text else []
         if not thinking:
             return self.decision_for("on_model_response", text_found) if text_found else None
         return self._answer_decision(self._scan_window(thinking, True), text_found)
