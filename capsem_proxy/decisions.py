@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -56,12 +58,12 @@ def new_decision_id() -> str:
 
 
 _PROCESS_PREFIX = os.urandom(4).hex()
-_SEQUENCE = itertools.count(1)
+# The process's prefix and a counter in hex: "<prefix>00000001", "<prefix>00000002"… made by C code
+# alone (`next` of a `map` over a count), with no Python frame per id.
+_SEQUENTIAL_IDS = map((_PROCESS_PREFIX + "{:08x}").format, itertools.count(1))
 
-
-def sequential_decision_id() -> str:
-    """A cheap unique id for ALLOW decisions, which are recorded but never shown or approved."""
-    return f"{_PROCESS_PREFIX}{next(_SEQUENCE):08x}"
+sequential_decision_id: Callable[[], str] = functools.partial(next, _SEQUENTIAL_IDS)
+"""A cheap unique id for ALLOW decisions, which are recorded but never shown or approved."""
 
 
 @dataclass(slots=True)
@@ -124,6 +126,8 @@ class Outcome:
     @property
     def redactions(self) -> list[tuple[str, str]]:
         """Every rewrite asked for by REDACT decisions, longest original first."""
+        if self.governing is None:  # all ALLOW (or shadow): nothing a REDACT asked for applies
+            return []
         pairs = {
             original: replacement
             for decision in self.decisions

@@ -76,6 +76,9 @@ class ModelCall:
     system_instructions: str
     prompt: str
     media: list[MediaPart]
+    # The texts the detector policies read, joined once for every detector that reads the same
+    # places (see DetectorPolicy._model_call_texts).
+    joined_texts: dict[tuple[str, bool, bool, bool], tuple[str, str]] | None = None
 
     @property
     def media_texts(self) -> list[str]:

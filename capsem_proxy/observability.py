@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from capsem_proxy.audit import AuditSink
 from capsem_proxy.audit.folding import folded_json
 from capsem_proxy.config import Settings
-from capsem_proxy.decisions import CONFIRMATION_VERDICTS, SEVERITY, Decision, Verdict, strictest
+from capsem_proxy.decisions import CONFIRMATION_VERDICTS, SEVERITY, Decision, Outcome, Verdict, strictest
 from capsem_proxy.exchange import Exchange
 from capsem_proxy.extras import needs_extra
 from capsem_proxy.hooks import RequestContext
@@ -91,18 +91,22 @@ class Observer:
 
     def decisions(self, context: RequestContext, decisions: list[Decision]) -> None:
         """Record decisions taken on the request of `context`."""
+        if decisions:
+            self.outcome(context, Outcome(decisions, strictest(decisions)))
+
+    def outcome(self, context: RequestContext, outcome: Outcome) -> None:
+        """Record the decisions of a pipeline's `outcome` (`decisions`, with the governing one known)."""
+        decisions, governing = outcome.decisions, outcome.governing
         if not decisions:
             return
         self.audit.record(context, decisions)
         if self.metrics is not None:
             self.metrics.observe_decisions(decisions)
         record = context.record
-        if record is not None:
-            governing = strictest(decisions)
-            if governing is not None and governing.severity > _SEVERITY_OF[record.verdict]:
-                record.verdict = governing.verdict.value
-                record.decision_id = governing.decision_id
-                record.reason = governing.reason
+        if governing is not None and record is not None and governing.severity > _SEVERITY_OF[record.verdict]:
+            record.verdict = governing.verdict.value
+            record.decision_id = governing.decision_id
+            record.reason = governing.reason
         if self.tracing is not None:
             if context.traced_decisions is None:
                 context.traced_decisions = []

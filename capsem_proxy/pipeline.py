@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from time import perf_counter, thread_time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from capsem_proxy.decisions import Decision, Outcome, Verdict, sequential_decision_id, strictest
 from capsem_proxy.exchange import Answer, ToolDefinition, ToolResult, ToolUse
@@ -265,6 +265,7 @@ class Pipeline:
             decisions: list[Decision | None] = []
             suspended: list[tuple[int, asyncio.Task[Any], float, _Call]] = []
             skipped = False  # an ALLOW left out (keep_allows False): its place stays None
+            plain_allows = 0  # ALLOWs of hooks with no opinion (which never govern)
             # The thread's CPU clock and the wall clock when it was last read (see `_step_cpu`).
             cpu_mark = wall_mark = -1.0
             for call in calls:
@@ -324,9 +325,17 @@ class Pipeline:
                 # thread's clock is read again only when the step took longer.
                 spent: float | None
                 if finished - started <= policy.timeout_s:
-                    if result is None and not keep_allows:
-                        decisions.append(None)
-                        skipped = True
+                    if result is None:
+                        if keep_allows:
+                            # `_settle`'s ALLOW, written out: the decision most hook calls make.
+                            decisions.append(Decision(
+                                _ALLOW, policy.name, hook_name, "safe", "", subject, (finished - started) * 1000.0,
+                                started, sequential_decision_id(),
+                            ))
+                            plain_allows += 1
+                        else:
+                            decisions.append(None)
+                            skipped = True
                         continue
                     spent = None
                 else:
@@ -355,8 +364,10 @@ class Pipeline:
                     if maybe is not None:
                         maybe.shadow = policy.shadow
             # Every place is filled by now (inline, or by its task above), but for the ALLOWs left out.
-            settled = [d for d in decisions if d is not None] if skipped else cast(list[Decision], decisions)
-            return Outcome(settled, strictest(settled), self.confirmations_hold)
+            settled: list[Decision] = [d for d in decisions if d is not None] if skipped else decisions  # type: ignore[assignment]
+            # When every decision is such an ALLOW, none governs: no need to look.
+            governing = strictest(settled) if plain_allows < len(settled) else None
+            return Outcome(settled, governing, self.confirmations_hold)
         finally:
             if token is not None:
                 reset_current(token)

@@ -88,25 +88,31 @@ class ScanLedger:
         self._grown: dict[int, int] = {}
         self._since_turn = 0
 
-    def charge(self, owner: object, chars: int, *, growing: bool = False) -> bool:
+    def charge(self, owner: object, chars: int, *, growing: bool = False, inline: bool = False) -> bool:
         """Count a text of `chars` characters screened by `owner`; False when that takes it past
         the budget (the text must then not be screened, and the request not go on).
 
         `growing`: the text is the answer seen so far, checked again as a stream grows; only what
         it grew by since the last check counts (the budget bounds the text, not re-readings).
+        `inline`: when within the budget, `inline(chars)` too, in the same call (for a text the
+        caller knows fits: `fits_inline`).
         """
         key = id(owner)
+        counted = chars
         if growing:
             grown = self._grown.get(key, 0)
             if chars > grown:
                 self._grown[key] = chars
-                chars -= grown
+                counted = chars - grown
             else:
-                self._grown[key] = grown
-                chars = 0
-        total = self._screened.get(key, 0) + chars
+                counted = 0
+        total = self._screened.get(key, 0) + counted
         self._screened[key] = total
-        return total <= self.limits.max_chars_per_request
+        if total > self.limits.max_chars_per_request:
+            return False
+        if inline and self._since_turn + chars <= self.limits.slice_chars:
+            self._since_turn += chars
+        return True
 
     def screened(self, owner: object) -> int:
         """Characters `owner` screened so far."""

@@ -57,26 +57,42 @@ def fold_allowed(context: RequestContext, decisions: list[Decision]) -> list[Dec
         folded = context.folded_allows = {}
     rest: list[Decision] = []
     now = 0.0
+    model = context.exchange.model
+    model_fits = len(model) <= 4 * _LONGEST_TEXT
     for decision in decisions:
         if (
             decision.verdict is _ALLOW and not decision.shadow and not decision.details and not decision.subject
-            and len(decision.reason) <= _LONGEST_TEXT and len(decision.policy) <= _LONGEST_TEXT
             and len(decision.decision_id) <= _LONGEST_TEXT
         ):
             key = (decision.hook, decision.policy, decision.reason)
             entry = folded.get(key)
-            if entry is not None:
+            if entry is not None:  # its hook, policy and reason were found short enough when it was made
                 entry[_LATENCY] += decision.latency_ms
                 entry[_COUNT] += 1
                 continue
-            model = context.exchange.model
-            if len(folded) < FOLD_MAX and len(decision.hook) <= _LONGEST_TEXT and len(model) <= 4 * _LONGEST_TEXT:
-                now = now or time()
-                folded[key] = [decision.decision_id, decision.hook, decision.policy, decision.reason,
-                               float(decision.latency_ms), now, 1, model]
+            if model_fits and len(folded) < FOLD_MAX and (key in _SHORT_KEYS or _short(key)):
+                if not now:
+                    now = time()
+                folded[key] = [decision.decision_id, *key, float(decision.latency_ms), now, 1, model]
                 continue
         rest.append(decision)
     return rest
+
+
+# (hook, policy, reason) keys whose texts are all short enough to fold, as found lately: the same few
+# come with every request (a set lookup instead of three lengths per decision).
+_SHORT_KEYS: set[tuple[str, str, str]] = set()
+_SHORT_KEYS_KEPT = 1024
+
+
+def _short(key: tuple[str, str, str]) -> bool:
+    hook, policy, reason = key
+    if len(hook) > _LONGEST_TEXT or len(policy) > _LONGEST_TEXT or len(reason) > _LONGEST_TEXT:
+        return False
+    if len(_SHORT_KEYS) >= _SHORT_KEYS_KEPT:
+        _SHORT_KEYS.clear()
+    _SHORT_KEYS.add(key)
+    return True
 
 
 def folded_json(context: RequestContext) -> str | None:

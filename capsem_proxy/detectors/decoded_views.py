@@ -109,26 +109,27 @@ class Unscrambler:
     def unscrambled(self, words: list[str]) -> list[str] | None:
         """`words` with scrambled vocabulary words read back (same length, word for word), or None
         when too few of them were scrambled for the text to be typoglycemia."""
-        if not self._by_key:
+        by_key, known = self._by_key, self._known
+        if not by_key:
             return None
+        # Counted first, without building the reading: most texts are not typoglycemia.
         changed = eligible = probed = 0
-        out = []
         for word in words:
             if len(word) >= _SCRAMBLE_MIN_LENGTH:
                 eligible += 1
-                if word not in self._known:
+                if word not in known:
                     probed += 1
                     if probed == _UNSCRAMBLE_PROBE and changed < _MIN_UNSCRAMBLED_SHARE * eligible:
                         return None
-                    guess = self._by_key.get(_scramble_key(word))
-                    if guess is not None:
+                    if word[0] + "".join(sorted(word[1:-1])) + word[-1] in by_key:  # `_scramble_key`, inline
                         changed += 1
-                        out.append(guess)
-                        continue
-            out.append(word)
         if changed < _MIN_UNSCRAMBLED or changed < _MIN_UNSCRAMBLED_SHARE * eligible:
             return None
-        return out
+        return [
+            by_key.get(_scramble_key(word), word)
+            if len(word) >= _SCRAMBLE_MIN_LENGTH and word not in known else word
+            for word in words
+        ]
 
 
 @lru_cache(maxsize=4)

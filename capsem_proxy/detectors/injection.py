@@ -599,7 +599,8 @@ class InjectionDetector:
         # Whether the text discusses attacks: asked once, of the signatures and of the model.
         cues = _cues(self.signatures.cues, normalized.words)
         hits = self._hits(text, depth=0, normalized=normalized, cues=cues)
-        hits.extend(self._document_hits(text))
+        if self.profile == "tool_results":  # `_document_hits` reads tool results only
+            hits.extend(self._document_hits(text))
         hits = self._classified(hits, normalized, len(text), discussing=cues[0])
         return Analysis(self._combine(hits), self.threshold, tuple(hits), self.signatures.kinds)
 
@@ -653,6 +654,8 @@ class InjectionDetector:
         family over overlapping text are one piece of evidence (the strongest), and a family
         holding only weak evidence adds at most `weak_family_cap` however many weak hits it has;
         weak evidence alone needs `weak_min_rules` distinct rules to score above that cap."""
+        if not hits:  # what the rest gives for no evidence (no rule, weak only), without building it
+            return min(0.0, self.signatures.weak_family_cap) if self.signatures.weak_min_rules > 0 else 0.0
         strongest: dict[str, Hit] = {}
         for hit in hits:
             if hit.rule not in strongest or strongest[hit.rule].weight < hit.weight:
@@ -705,8 +708,9 @@ class InjectionDetector:
     ) -> list[Hit]:
         normalized = normalized or normalize(text)
         hits = self._signature_hits(normalized, depth, cues)
-        hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
-        return self._with_density(hits)
+        if normalized.invisible or normalized.tags:  # else `_Invisibles.of` counts none: no hit
+            hits.extend(self._invisible_hits(_Invisibles.of(normalized), len(text)))
+        return self._with_density(hits) if hits else hits
 
     def _signature_hits(
         self, normalized: NormalizedText, depth: int, cues: tuple[bool, bool] | None = None

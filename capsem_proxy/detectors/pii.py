@@ -480,6 +480,13 @@ class PIIDetector:
                     if word.strip():
                         cues.setdefault(word.strip().lower(), set()).add(index)
         self._cues: ahocorasick.Automaton | None = None
+        # The kinds `scan` may run on a text without a digit, with their places in `_active` (the
+        # others are skipped at once there: a cue kind that needs a digit, a digit prefilter).
+        self._without_digits = [
+            (index, active) for index, active in enumerate(self._active)
+            if not (active.entity.kind in _CONTEXT_KINDS_WITH_A_DIGIT if active.entity.needs_context
+                    else active.needs_a_digit)
+        ]
         # Whether a kind needing a cue word may match a text without a digit (else such a text
         # skips the cue words).
         self._cues_without_digits = any(
@@ -518,7 +525,7 @@ class PIIDetector:
         if len(text) >= _LOOSENED_FROM_CHARS:
             possible = {self._loosened_patterns[index] for index in self._loosened.matching(text)}
         longest_run: int | None = None  # the longest run of characters without a blank
-        for index, active in enumerate(self._active):
+        for index, active in enumerate(self._active) if has_digit else self._without_digits:
             entity = active.entity
             if entity.needs_context:
                 if not has_digit and entity.kind in _CONTEXT_KINDS_WITH_A_DIGIT:
@@ -555,7 +562,7 @@ class PIIDetector:
                     score = max(min(score + _CONTEXT_BOOST, 1.0), _MIN_SCORE_WITH_CONTEXT)
                 if score >= self._min_score:
                     findings.append(Finding(entity.kind, start, end, value, round(score, 3)))
-        if self._national and has_digit:  # every national id holds digits (see national_ids._GATE)
+        if has_digit and self._national:  # every national id holds digits (see national_ids._GATE)
             if lowered is None:
                 lowered = text.lower()
             # First, so that an id named by its own cue word wins a tie with another kind's match.
@@ -565,7 +572,7 @@ class PIIDetector:
             ]
         if self._ner is not None:
             findings.extend(self._ner_findings(text))
-        return _without_overlaps(findings)
+        return findings if len(findings) < 2 else _without_overlaps(findings)
 
     def _results(self, active: _Active, text: str, lowered: str) -> list[tuple[int, int, float]]:
         """(start, end, score) of the recognizer's results, as offsets into `text`."""

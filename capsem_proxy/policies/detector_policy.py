@@ -177,6 +177,8 @@ class DetectorPolicy:
         self.reach: Reach = getattr(self.detector, "reach", DEFAULT_REACH)
         scan = frozenset(options.scan)
         self._scan = scan
+        self._scan_prompts = "prompts" in scan
+        self._scan_other = "other" in scan
         self._scan_history = "tool_calls" in scan and self.screens_call_history
         self._scan_emitted = options.scans_emitted_calls()
         hooks = []
@@ -201,6 +203,8 @@ class DetectorPolicy:
         self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
         # This policy's keys in a request's answer progress (made once, not at every check).
         self._progress_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
+        # A text read whole is the detector's scan of it, unless a subclass reads windows its own way.
+        self._scans_whole = type(self)._scan_window is DetectorPolicy._scan_window
         self.sync_hooks = self._plain_hooks()
 
     def _plain_hooks(self) -> dict[str, Callable[[Any], Any]]:
@@ -260,10 +264,9 @@ class DetectorPolicy:
         if not text:
             return None
         ledger = current_ledger()
-        if not ledger.charge(self, len(text), growing=hook == "on_model_response"):
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response", inline=True):
             return too_large_decision(self.name, hook, ledger)
-        ledger.inline(len(text))
-        findings = self._scan_window(text, True)
+        findings = self.detector.scan(text) if self._scans_whole else self._scan_window(text, True)
         if not findings:
             return None
         return self.decision_for(hook, findings, reversible=reversible, can_redact=can_redact)
@@ -330,46 +333,56 @@ class DetectorPolicy:
     async def on_model_call(self, event: ModelCall) -> Decision | None:
         return await self.decide_model_call(event)
 
-    def _model_call_texts(self, event: ModelCall) -> tuple[list[str], list[str]]:
-        """The texts read at `on_model_call`, and those sent encoded (which cannot be rewritten)."""
-        scan = self._scan
+    def _model_call_texts(self, event: ModelCall) -> tuple[str, str]:
+        """The texts read at `on_model_call` joined, and those sent encoded (which cannot be
+        rewritten) joined. Detectors reading the same places of one request share them: joined
+        once, kept on the event."""
+        prompts = self._scan_prompts
+        system = self.system_text(event) if prompts else ""
+        key = (system, prompts, self._scan_history, self._scan_other)
+        shared = event.joined_texts
+        if shared is None:
+            shared = event.joined_texts = {}
+        else:
+            joined = shared.get(key)
+            if joined is not None:
+                return joined
+        exchange = event.context.exchange  # what the event's `media_texts`, `history_tool_calls`, `other_texts` read
         texts: list[str] = []
         encoded: list[str] = []
-        if "prompts" in scan:
-            system = self.system_text(event)
+        if prompts:
             if system:
                 texts.append(system)
             if event.prompt:
                 texts.append(event.prompt)
-            encoded = event.media_texts
+            encoded = exchange.media_texts()
         if self._scan_history:
-            for call in event.history_tool_calls:
+            for call in exchange.tool_calls:
                 texts.extend(call.texts())
-        if "other" in scan:
-            texts.extend(event.other_texts)
-        return texts, encoded
+        if self._scan_other:
+            texts.extend(exchange.other_texts())
+        joined = shared[key] = ("\n".join(texts), "\n".join(encoded))
+        return joined
 
     async def decide_model_call(self, event: ModelCall) -> Decision | None:
         """The decision on the request's texts read at `on_model_call`, by place: prompts (system
         text, the conversation, text documents sent inline), the history's tool calls, other."""
-        texts, encoded = self._model_call_texts(event)
-        decision = await self.decide("on_model_call", "\n".join(texts), reversible=self.options.reversible)
-        if encoded:
+        text, document = self._model_call_texts(event)
+        decision = await self.decide("on_model_call", text, reversible=self.options.reversible)
+        if document:
             # Text inside base64 or a data: URL cannot be rewritten in place: there a redaction blocks.
-            decision = combined(decision, await self.decide("on_model_call", "\n".join(encoded), can_redact=False))
+            decision = combined(decision, await self.decide("on_model_call", document, can_redact=False))
         return _numbered_per_request(decision, event.context.scratch)
 
     def _model_call_now(self, event: ModelCall) -> Any:
         """`on_model_call` as a plain function (see `sync_hooks`)."""
-        texts, encoded = self._model_call_texts(event)
-        text = "\n".join(texts)
-        document = "\n".join(encoded) if encoded else ""
+        text, document = self._model_call_texts(event)
         if not current_ledger().fits_inline(len(text) + len(document)):
             return SUSPENDS
         decision = self.decide_inline("on_model_call", text, reversible=self.options.reversible)
-        if encoded:
+        if document:
             decision = combined(decision, self.decide_inline("on_model_call", document, can_redact=False))
-        return _numbered_per_request(decision, event.context.scratch)
+        return _numbered_per_request(decision, event.context.scratch) if decision is not None else None
 
     async def on_tool_call(self, event: ToolCall) -> Decision | None:
         if event.emitted:
@@ -417,20 +430,23 @@ class DetectorPolicy:
 
     def _whole_answer_now(self, event: ModelResponse) -> Any:
         """`on_model_response` on a whole answer as a plain function (see `sync_hooks`)."""
-        if not _whole_answer(event):
+        # `_whole_answer(event)`, written out.
+        if (not event.final or event.text_buffer is not None or event.thinking_buffer is not None
+                or event.settled_chars or event.settled_thinking_chars):
             return SUSPENDS
         answer = event.answer
         thinking, text = answer.thinking, answer.text
+        chars = len(thinking) + len(text)
         ledger = current_ledger()
-        if not ledger.fits_inline(len(thinking) + len(text)):
+        if not ledger.fits_inline(chars):
             return SUSPENDS
-        refusal = self.over_budget("on_model_response", len(thinking) + len(text), growing=True)
-        if refusal is not None:
-            return refusal
-        ledger.inline(len(thinking) + len(text))  # both parts, which `fits_inline` said fit
-        thinking_found = self._scan_window(thinking, True) if thinking else []
-        text_found = self._scan_window(text, True) if text else []
-        return self._answer_decision(thinking_found, text_found)
+        # `over_budget`, with the ledger at hand, and both parts, which `fits_inline` said fit, read inline.
+        if not ledger.charge(self, chars, growing=True, inline=True):
+            return too_large_decision(self.name, "on_model_response", ledger)
+        text_found = (self.detector.scan(text) if self._scans_whole else self._scan_window(text, True)) if text else []
+        if not thinking:
+            return self.decision_for("on_model_response", text_found) if text_found else None
+        return self._answer_decision(self._scan_window(thinking, True), text_found)
 
     async def _decide_whole_answer(self, answer: Answer) -> Decision | None:
         """A whole answer checked once (not streamed): each part read from its start, as the first

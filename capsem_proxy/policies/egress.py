@@ -44,6 +44,7 @@ from capsem_proxy.detectors.urls import (
 from capsem_proxy.detectors.urls.find import FoundUrl, image_reference_labels
 from capsem_proxy.detectors.urls.plain_data import plain_data
 from capsem_proxy.hooks import ModelResponse, ToolCall, ToolResponse
+from capsem_proxy.policies.base import SUSPENDS
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place, combined, json_strings
 from capsem_proxy.scanning import current_ledger, screen, too_large_decision
 
@@ -195,6 +196,10 @@ class EgressPolicy(DetectorPolicy):
             found = self.url_detector.scan(text, complete=complete)
         else:
             found = await self.scan(text, self._slice_scanner(text, complete))
+        return self._url_decision(hook, found, reversible, can_redact) if found else None
+
+    def _url_decision(self, hook: str, found: list[Finding], reversible: bool, can_redact: bool) -> Decision | None:
+        """The decision on the URL findings of a text (None when every one's action is `allow`)."""
         findings = [finding for finding in found if self._kind_actions.get(finding.kind) != "allow"]
         if not findings:
             return None
@@ -202,6 +207,36 @@ class EgressPolicy(DetectorPolicy):
         decision.details, domains = _describe(findings)
         decision.extra["domains"] = domains
         return decision
+
+    def _plain_hooks(self) -> dict[str, Callable[[Any], Any]]:
+        """Answers are read by a plain function (see `DetectorPolicy._plain_hooks`), unless a
+        subclass reads them its own way."""
+        cls = type(self)
+        if (
+            "on_model_response" in self.implemented_hooks
+            and cls.on_model_response is EgressPolicy.on_model_response
+            and cls.decide is EgressPolicy.decide
+        ):
+            return {"on_model_response": self._answer_now}
+        return {}
+
+    def _answer_now(self, event: ModelResponse) -> Any:
+        """`on_model_response` as a plain function: a streamed answer's check (which never waits),
+        or `decide` on a whole answer's text when it is short enough to read now (else `SUSPENDS`,
+        with nothing done)."""
+        if event.text_buffer is not None or event.thinking_buffer is not None:
+            return self._growing_answer(event)
+        answer = event.answer
+        text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
+        if not text:
+            return None
+        ledger = current_ledger()
+        if not ledger.fits_inline(len(text)):
+            return SUSPENDS
+        if not ledger.charge(self, len(text), growing=True, inline=True):
+            return too_large_decision(self.name, "on_model_response", ledger)
+        found = self.url_detector.scan(text, complete=event.final)
+        return self._url_decision("on_model_response", found, False, True) if found else None
 
     def _slice_scanner(self, text: str, complete: bool) -> WindowScan:
         """Reads slices of `text`: markdown images may use a reference defined anywhere in the text
@@ -315,6 +350,10 @@ class EgressPolicy(DetectorPolicy):
             answer = event.answer
             text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
             return await self.decide("on_model_response", text, complete=event.final)
+        return self._growing_answer(event)
+
+    def _growing_answer(self, event: ModelResponse) -> Decision | None:
+        """`on_model_response` on a streamed answer, read from what earlier checks left unsettled."""
         thinking_length, text_length = event.thinking_length, event.text_length
         ledger = current_ledger()  # `over_budget`, written out: this runs at every check of a stream
         if not ledger.charge(self, thinking_length + text_length, growing=True):

@@ -21,7 +21,7 @@ from capsem_proxy.detectors.injection import KINDS, Analysis, InjectionDetector,
 from capsem_proxy.detectors.injection_model import load_model
 from capsem_proxy.hooks import ModelCall, ModelResponse
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place
-from capsem_proxy.scanning import current_ledger, screen
+from capsem_proxy.scanning import current_ledger, screen, too_large_decision
 
 __all__ = ["InjectionOptions", "InjectionPolicy"]
 
@@ -148,10 +148,9 @@ class InjectionPolicy(DetectorPolicy):
         """`decide` for a text the caller knows fits inline (`ScanLedger.fits_inline`)."""
         if not text:
             return None
-        refusal = self.over_budget(hook, len(text), growing=hook == "on_model_response")
-        if refusal is not None:
-            return refusal
-        current_ledger().inline(len(text))
+        ledger = current_ledger()  # `over_budget`, with the ledger kept for the inline read
+        if not ledger.charge(self, len(text), growing=hook == "on_model_response", inline=True):
+            return too_large_decision(self.name, hook, ledger)
         return self._analysis_decision(hook, text, self._detectors[_HOOK_PROFILES.get(hook, "prompts")].analyze(text))
 
     def _analysis_decision(self, hook: str, text: str, analysis: Analysis) -> Decision | None:

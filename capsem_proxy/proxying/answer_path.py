@@ -121,7 +121,7 @@ class AnswerPath:
                 checked = False  # nothing but storage or restoration wanted it: passed on as sent
             else:
                 outcome = await pipeline.check_answer(context, answer)
-                self._observer.decisions(context, outcome.decisions)
+                self._observer.outcome(context, outcome)
         if answers:
             if answer is None and not self._store_content:
                 # Only the counts are kept: no Answer is built around them.

