@@ -100,20 +100,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_timers()
         super().connection_lost(exc)
 
+    # The methods below run for every request: the parent's are called by class (no `super()` object
+    # built each time) and the common case of a head read whole in one piece takes no detour.
+
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None or self.transport.is_closing():
             return
         if self._reading_head:
-            if not self._head_fits(data):
+            if self._head_tail:
+                fits = self._head_fits(data)
+            else:
+                # The head's first bytes: nothing to join. Its end is the first empty line, written
+                # CRLF CRLF or (leniently) LF LF; a bare LF LF before a CRLF CRLF lies wholly before it.
+                end = data.find(b"\r\n\r\n")
+                bare = data.find(b"\n\n", 0, end) if end != -1 else data.find(b"\n\n")
+                self._head_bytes += bare if bare != -1 else end if end != -1 else len(data)
+                self._head_tail = data[-3:]
+                fits = self._head_bytes <= self._limits.max_header_bytes
+            if not fits:
                 self._refuse(431, f"the request head exceeds the limit of {self._limits.max_header_bytes} bytes")
                 return
         elif self._deadline is not None:
             # Reading a body: any data from the client restarts its silence allowance.
             self._deadline = self.loop.time() + self._limits.body_timeout
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
 
     def _head_fits(self, data: bytes) -> bool:
-        """Count the head bytes in `data` (up to the empty line ending the head, if it is there)."""
+        """Count the head bytes in `data` (up to the empty line ending the head, if it is there),
+        after the last bytes of the head seen before (its end may straddle two reads)."""
         joined = self._head_tail + data
         ends = [position for position in (joined.find(b"\r\n\r\n"), joined.find(b"\n\n")) if position != -1]
         counted = (min(ends) - len(self._head_tail)) if ends else len(data)
@@ -124,7 +138,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # -------------------------------------------------------------------- parser callbacks
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         self._reading_head = True
         if self._deadline is None:  # else the connection's first head keeps its deadline
             self._expect_within(self._limits.header_timeout)
@@ -140,12 +154,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_tail = b""
         # Until the body is complete, a silence longer than body_timeout closes the connection.
         self._expect_within(self._limits.body_timeout)
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._deadline = None
         self._reading_head = True
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers 400 to any parser error, the one a callback raises included.

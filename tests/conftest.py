@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -10,9 +11,13 @@ from typing import Any
 
 import pytest
 
+from tests.client_tls import share_default_tls_context
 from tests.fake_provider.process import FakeProviderProcess, start_fake_provider
 from tests.proxy_process import ProxyProcess, start_proxy
 from tests.scheduling import FileTimes, compile_sources, order_by_cost
+
+# Every HTTP client of the tests' own process shares one TLS context (tests/client_tls.py).
+share_default_tls_context()
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +128,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest keeps the modules whose assertions it rewrote (the test files, its plugins) as bytecode,
+    # unless told to write none: with PYTHONDONTWRITEBYTECODE set, each worker would rewrite them all
+    # again on every run, some 5 s of CPU. The processes the tests start still honour the variable.
+    sys.dont_write_bytecode = False
     if not hasattr(config, "workerinput"):  # the main process: before any worker or test process starts
         compile_sources()
         config.pluginmanager.register(FileTimes(config), "capsem-file-times")

@@ -95,13 +95,15 @@ def start_proxy(
     )
     proxy = ProxyProcess(port=port, process=process, log_path=log_path, workdir=workdir, env=process_env)
     deadline = time.monotonic() + 60  # detectors load their tables at start: slow on a busy machine
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"proxy exited with {process.returncode}:\n{proxy.log_text()}")
-        try:
-            if httpx.get(f"{proxy.base_url}/healthz", timeout=0.5).status_code == 200:
-                return proxy
-        except httpx.HTTPError:
-            time.sleep(0.05)
+    # One client for all the polls: a client per poll would cost more CPU than the proxy's start-up.
+    with httpx.Client(timeout=0.5) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"proxy exited with {process.returncode}:\n{proxy.log_text()}")
+            try:
+                if client.get(f"{proxy.base_url}/healthz").status_code == 200:
+                    return proxy
+            except httpx.HTTPError:
+                time.sleep(0.05)
     proxy.stop()
     raise RuntimeError(f"proxy did not become ready:\n{proxy.log_text()}")

@@ -354,7 +354,7 @@ class QueuedAuditSink:
             if self._stopping.is_set():
                 return
             try:
-                await self.flush()
+                await self.flush(gathered=True)
                 await self._publish_head()
             except Exception:  # keep flushing whatever happens: a dead writer would lose rows silently
                 logger.exception("audit flush failed")
@@ -371,14 +371,25 @@ class QueuedAuditSink:
             timer.cancel()
             self._pause_waiter = None
 
-    async def flush(self) -> bool:
+    async def flush(self, gathered: bool = False) -> bool:
         """Write what is queued, in batches of at most batch_max rows; True when the queue is empty.
-        On an outage the batch goes back to the head of the queue for the next try."""
+        On an outage the batch goes back to the head of the queue for the next try.
+
+        `gathered` (the periodic writer): only the rows queued when the write starts. Rows keep
+        arriving while a batch is written; taking them too would chain a run of small transactions
+        after each turn (a few rows each: a write takes milliseconds, a request a fraction of one),
+        each paying a transaction's fixed cost (locks, the head read, signed and updated, the index
+        pages written again, a hand-off to the writer thread and back). They wait for the next turn,
+        so a turn writes what one flush interval gathered."""
         async with self._lock:
             if not await self._open():
                 return False
-            while self._queue:
+            left = len(self._queue) if gathered else -1
+            while self._queue and left:
                 count = min(self._batch_max, len(self._queue))
+                if left > 0:
+                    count = min(count, left)
+                    left -= count
                 batch = [self._queue.popleft() for _ in range(count)]
                 self._in_flight = count
                 try:
@@ -398,7 +409,7 @@ class QueuedAuditSink:
                 if self._failure:
                     logger.warning("audit store %s is back; writing the queued rows", self.store.description)
                     self._failure, self._backoff = "", 0.0
-            return True
+            return not self._queue
 
     async def _write_one_by_one(self, batch: list[Entry], error: Exception) -> None:
         """A batch the store refuses for its content: keep every row it takes, drop (and count) the others."""

@@ -20,6 +20,7 @@ text without one. The egress policy fuses this reading with the injection detect
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,22 @@ _EMAIL_DOMAIN = re.compile(r"((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})\b", re.IGNORECA
 _BARE_HOST = re.compile(
     r"(?<![\w@./-])((?:[a-z0-9-]{1,63}(?:\.|\[\.\]|\(\.\)))+[a-z]{2,24})(?=[/?])[^\s\"'<>)\]]*", re.IGNORECASE
 )
+# A dot written out or bracketed (`sink[dot]net`, `sink(.)net`, `sink{.}net`): only a host someone
+# hides is written so, with or without a path after it.
+_DEFANG_MARK = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}", re.IGNORECASE)
+_DEFANGED_HOST = re.compile(
+    r"(?<![\w@./-])((?:[a-z0-9-]{1,63}(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}))+[a-z]{2,24})\b"
+    r"[^\s\"'<>)\]]*",
+    re.IGNORECASE,
+)
+# An e-mail address spelt out: `drop [at] sink [dot] net`, `drop (at) sink.net` (a bracketed "at":
+# "looked at the dot on the map" is prose).
+_SPELT_ADDRESS = re.compile(
+    r"(?<![\w.+-])([\w.+-]{1,64}) ?(?:\[at\]|\(at\)|\{at\}) ?"
+    r"((?:[a-z0-9-]{1,63} ?(?:\.|\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)| dot ) ?)+[a-z]{2,24})\b",
+    re.IGNORECASE,
+)
+_SPELT_SEPARATOR = re.compile(r" ?(?:\.|\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)| dot ) ?", re.IGNORECASE)
 # A destination spelt in quoted pieces for the reader to join ("https://" + "evil" + ".net"): two or
 # more short quoted strings in a row, joined by spaces, commas or plus signs.
 _PIECES = re.compile(r"(?:[\"'`][^\"'`\n]{1,40}[\"'`](?:\s*[,+]?\s*|\s+(?:and|then)\s+)){2,12}")
@@ -55,13 +72,27 @@ _JOINED_HOST = re.compile(
 _HOST_WITH_PATH = re.compile(r"[a-z0-9-]\.[a-z]{2,24}[/?]|\[\.\]|\(\.\)", re.IGNORECASE)
 # Where one quoted piece ends and the next begins ("https://" "evil"): what `_PIECES` needs.
 _PIECE_JOIN = re.compile(r"[\"'`]\s*[,+]?\s*[\"'`]")
-_DEFANGED = re.compile(r"\bhxxps?://(?:[^\s\"'<>()\[\]]|\[\.\]|\(\.\))+", re.IGNORECASE)
+# A host whose first label is a placeholder for the data (`<password>.dns.sink.net`,
+# `$(whoami).sink.net`): a name lookup carries the data to the domain's name server.
+_SLOT_HOST = re.compile(
+    r"(?:\{\{?[^{}\s][^{}\n]{0,40}\}\}?|<[^<>\s/][^<>\n]{0,40}>|\[[^\[\]\s][^\[\]\n]{0,40}\]|\$\{?\w{1,30}\}?|"
+    r"\$\([^()\n]{1,40}\))\.((?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})\b",
+    re.IGNORECASE,
+)
+# An instruction names one or two such hosts; a text of hundreds is not read for each.
+_MAX_SLOT_HOSTS = 16
+_DEFANGED = re.compile(r"\bhxxps?://(?:[^\s\"'<>()\[\]]|\[\.\]|\(\.\)|\[dot\]|\(dot\))+", re.IGNORECASE)
 
 _VERBS = re.compile(
     r"\b(?:send|sends|forward|post|upload|submit|transmit|exfiltrate|e-?mail|mail|leak|share|sync|report|copy|"
     r"paste|visit|open|navigate|browse|fetch|load|request|call|ping|click|go to|append|attach|add|include|"
     r"embed|insert|render|display|show|print|output|write|concatenate|combine|replace|fill|substitute|"
-    r"put|place|encode|redirect|deliver|export|dump|curl|wget|invoke|execute|run|resolve|look up|lookup)\b"
+    r"put|place|encode|redirect|deliver|export|dump|curl|wget|invoke|execute|run|resolve|look up|lookup|"
+    # Keeping data somewhere else, answering with it, and shaping the end of an answer.
+    r"save|store|log|record|archive|back up|publish|push|transfer|relay|reply|respond|notify|b?cc|"
+    r"text (?:it|them|this|that) to|(?:be|is|are|get) (?:sent|posted|forwarded|uploaded|submitted|transmitted|"
+    r"appended|added|included|attached|e-?mailed|shared|copied|pasted)|"
+    r"(?:finish|end|close|conclude|sign off) with)\b"
 )
 # "never share it", "do not forward": a warning, not an instruction.
 _NEGATED_VERB = re.compile(r"\b(?:never|not|don't|do not|no one|nobody)\s+$")
@@ -75,14 +106,31 @@ _OTHERS_DATA = re.compile(
     r"summary of (?:the|this|our)|contents? of|(?:all|any) (?:the )?(?:passwords?|secrets?|credentials|keys|tokens)|"
     r"\.ssh|id_rsa|\.env\b|environment variables|private keys?|session (?:cookies?|tokens?)|cookies?|"
     r"inbox|contacts?(?: list)?|personal (?:data|information|details)|customer (?:data|records)|"
-    r"(?:credit )?card (?:numbers?|details))"
+    r"(?:credit )?card (?:numbers?|details)|"
+    # The user's details named as fields (`{user_email}`, "user name"), and the mail, files and
+    # messages of the account the agent works in: the body of an e-mail, the latest message, all files.
+    r"user(?:'?s)? (?:e-?mails?|names?|address(?:es)?|phone|password|data|info\w*|details|messages?|questions?|"
+    r"location)|(?:body|text|attachments?) of (?:the|this|that|each|every|all|his|her|their|my)|"
+    r"(?:latest|most recent|last|newest|recent) (?:e-?mails?|messages?|files?|documents?)|"
+    r"(?:all|every|each) (?:of )?(?:the |my |their |his |her )?(?:[\w-]+ )?(?:e-?mails|messages|files|documents|"
+    r"channels|conversations|chats|notes|records|meetings|events|transactions|attachments|replies)|"
+    r"(?:messages|e-?mails|posts|files) (?:from|in|of) (?:all|every|each) )"
 )
 # The user's secrets: sent anywhere outside, they are the breach itself.
 _SECRETS = re.compile(
     r"(?<!your )\b(?:(?:one[- ]time|security|verification|2fa|mfa|login|sign-in|reset|authentication) "
     r"(?:codes?|pins?|links?)|"
-    r"otp|(?:the user'?s|their|all (?:the )?|any )(?:passwords?|credentials|api keys?|tokens?|secrets?)|"
-    r"private keys?|\.ssh|id_rsa|id_ed25519|\.env\b|environment variables|credentials file|"
+    r"(?:links?|codes?|tokens?|urls?) (?:to|for) (?:reset|recover|verify|confirm|log ?in|sign ?in)|"
+    r"password[- ]reset (?:links?|e-?mails?|codes?|tokens?)|"
+    # Someone's secrets and identity documents, named as theirs ("the user's VPN password", "their
+    # passport number"); "your ..." is the reader's own, asked by a form or a notice.
+    r"(?:(?:the )?user'?s |their |all (?:the )?|any )(?:[\w-]+ )?(?:passwords?|credentials|api keys?|tokens?|"
+    r"secrets?|pins?|passcodes?|(?:bank )?account numbers?|passport (?:numbers?|details)|social security numbers?|"
+    r"ssns?|dates? of birth|card (?:numbers?|details))|"
+    r"(?:the )?user'?s (?:[\w-]+ )?(?:home address(?:es)?|(?:phone|mobile) numbers?|full name|locations?|"
+    r"medical \w+)|"
+    # A dot-file named as the thing to take (a file "in a .env file" is where the reader keeps theirs).
+    r"otp|private keys?|(?:of|from|the) \.(?:ssh|env)\b|id_rsa|id_ed25519|environment variables|credentials file|"
     r"(?:api keys?|tokens?|secrets?) (?:found|stored|in the environment|from the environment)|"
     r"session (?:cookies?|tokens?)|(?:credit )?card numbers?)"
 )
@@ -94,19 +142,22 @@ _MACHINE_SECRETS = re.compile(
 )
 # Collecting the data first: "find the latest e-mail from the bank, extract the code, send it to ...".
 _GATHER_WORDS = frozenset({"find", "search", "extract", "retrieve", "collect", "gather", "grab", "read", "take",
-                           "copy"})
+                           "copy", "concatenate", "combine", "compile", "aggregate", "collate", "summarize",
+                           "summarise"})
 _DATA = re.compile(
     r"\b(?:passwords?|passcodes?|credentials?|api[ _-]?keys?|access (?:keys?|tokens?)|tokens?|secrets?|"
     r"e-?mail address(?:es)?|phone numbers?|addresses|names?|files?|documents?|records|data|details|"
-    r"information|messages?|e-?mails|notes|results?|answers?|replies|summary|otp|codes?|ssn)\b"
+    r"information|messages?|e-?mails|notes|results?|answers?|replies|summary|otp|codes?|ssn|"
+    # What the text itself holds ("send the above", "all of the above").
+    r"(?:all (?:of )?)?the above)\b"
 )
 # Words addressed to an AI (a vocative, a note for it, "any AI reading this"), not mere mentions of one.
 _AI = (r"(?:ai (?:assistants?|agents?|models?|systems?)|ai|a\.i\.|assistants?|llms?|language models?|chatbots?|"
        r"copilot|gpt(?:-?\d\w*)?|chatgpt|claude|gemini|agents?)")
 _ADDRESSED = re.compile(
-    rf"(?:^|[\n.!?:;>\]\-]\s*|\b(?:dear|hey|hi|hello|attention|psst|note (?:to|for)|message (?:to|for)|"
+    rf"(?:^|[\n.!?:;>\[\]\-]\s*|\b(?:dear|hey|hi|hello|attention|psst|note (?:to|for)|message (?:to|for)|"
     rf"instructions? (?:to|for)|if you are|you are|as an?|to (?:any|all|the|every)|any|all|every) (?:the |an? )?)"
-    rf"{_AI}\b(?:\s*[,:!]|\s+(?:reading|processing|parsing|summari[sz]ing|that reads|must|should|needs? to|"
+    rf"{_AI}\b\]?(?:\s*[,:!]|\s+(?:reading|processing|parsing|summari[sz]ing|that reads|must|should|needs? to|"
     rf"have to|are required|is required|please))"
 )
 # A header posing as the system or the operator ("System note:", "[system]", "<|im_start|>system")
@@ -135,20 +186,28 @@ _TOOL_USE = re.compile(
 _COVERT = re.compile(
     r"\b(?:(?:do not|don'?t|never) (?:tell|inform|notify|mention|alert|show|ask|reveal)|without (?:telling|informing|"
     r"asking|notifying|mentioning)|silently|secretly|quietly|covertly|invisibly|in the background|"
-    r"the user (?:must|should|will) not (?:know|see|notice))\b"
+    r"the user (?:must|should|will) not (?:know|see|notice)|"
+    # Hiding the traces of what was sent.
+    r"delete (?:the|this|that|these|those) (?:e-?mails?|messages?) (?:you|that you|which you) (?:just )?sent|"
+    r"delete (?:it|them) from (?:the |your )?sent|delete the sent (?:e-?mails?|messages?|items?)|"
+    r"remove (?:it|them) from (?:the |your )?sent|cover (?:your|the) tracks|leave no trace)\b"
 )
 _REPLY = re.compile(
     r"\b(?:(?:in|into|at the end of|to) (?:your|the) (?:response|answer|reply|output|summary)|before (?:you )?"
     r"(?:reply|replying|respond|responding|answer|answering|summari[sz]|continu)|when (?:you )?(?:summari[sz]|"
     r"answer|reply|respond|read|process)|(?:once|after) you (?:read|have read|process)|step by step|"
-    r"no spaces|each part|every time|from now on|for every (?:message|reply|answer))"
+    r"no spaces|each part|every time|from now on|for every (?:message|reply|answer)|"
+    # A trigger on what the user will do: the text expects to be read during the conversation.
+    r"(?:if|when|whenever|once|each time|every time) (?:the )?user (?:mentions|asks|shares|says|types|writes|"
+    r"provides|gives|enters|tells|sends|pastes|uploads|replies)\b)"
 )
 _ENCODING = re.compile(r"\b(?:base ?64|url[- ]?encod\w*|percent[- ]encod\w*|hex(?:adecimal)?[- ]?encod\w*|encoded)\b")
 # The reader told to fill a part of the URL with data ("replace DATA with", "where [INFO] is").
 _FILL = re.compile(
     r"\b(?:replac\w* (?:\S+ ){0,3}with|fill\w* (?:\S+ ){0,3}with|substitut\w*|where(?:as)? (?:\S+ ){1,3}(?:is|are) "
     r"(?:the|your|a|an|all)|append\w* (?:\S+ ){0,6}(?:to|at the end|after)|concatenat\w*|"
-    r"(?:add|put|insert)(?:ing)? (?:\S+ ){0,6}(?:to|into|after|in) (?:the|this) (?:url|link|query|address)|"
+    r"(?:add|put|insert|include|embed|append)(?:ing)? (?:\S+ ){0,6}(?:to|into|after|in) (?:the|this) "
+    r"(?:url|link|query|address)|as (?:a|the) (?:query )?(?:parameter|path)|"
     r"(?:paste|put|insert|place|add|write|type|enter|append)\w* (?:\S+ ){0,4}(?:into|in|to|after) \u2026|"
     r"as the value of|followed by (?:the|all|every|a|an|your)|"
     r"(?:url|link|query)[- ]encod\w*)"
@@ -157,40 +216,81 @@ _FILL = re.compile(
 # a path are API documentation's (`/users/{id}/posts`).
 _SLOT = re.compile(
     r"[?&][\w-]{1,20}=(?:$|[)\]\"'\s]|[<{\[][^<>{}\[\]\s]{1,40}[>}\]]|\$\{?[A-Za-z_]|%7B|%3C|"
-    r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|(?:DATA|SECRET|INFO|PAYLOAD|CONTENT|HISTORY|SUMMARY|X+)\b)"
+    r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|(?:DATA|SECRET|INFO|PAYLOAD|CONTENT|HISTORY|SUMMARY|X+)\b|"
+    # Template and format slots, and a blank to fill.
+    r"\{\{|%s|_{3,})"
 )
 # A marker in the URL for the reader to replace (`?q=[DATA]`, `/[INFO]`): upper-case names in square
 # brackets are how planted instructions mark the data; documentation writes `{id}` or `<key>`.
 _MARKER_SLOT = re.compile(r"[?&#/=]\[[A-Z][A-Z0-9_ -]{1,30}\]")
+# Any placeholder in a destination (a template's `{{x}}`, `{x}`, `<x>`, `[x]`, `${x}`, a shell's
+# `$(x)`, an upper-case NAME): what it names is read with the words around the destination, and
+# one the text binds to someone's data ("where SUMMARY is our chat") is a slot wherever it sits.
+_PLACEHOLDER = re.compile(
+    r"\{\{\s*[^{}\s][^{}\n]{0,40}\}\}|\{[^{}\s][^{}\n]{0,40}\}|<[^<>\s/][^<>\n]{0,40}>|\[[^\[\]\s][^\[\]\n]{0,40}\]|"
+    r"\$\{[^{}\n]{1,40}\}|\$\([^()\n]{1,40}\)?|%7B[^%\s]{1,40}%7D|%3C[^%\s]{1,40}%3E|"
+    r"(?<![A-Za-z0-9])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?![A-Za-z0-9])|(?<![A-Za-z0-9%])[A-Z]{4,}(?![A-Za-z0-9])"
+)
+_MAY_HOLD_PLACEHOLDER = re.compile(r"[{<\[$]|%7B|%3C|[A-Z]{4}|[A-Z]_[A-Z0-9]")
+# A placeholder whose own name is the conversation or the user's details and secrets (`{{chat_history}}`,
+# `<user's password>`); an id, a page number or the reader's own `{API_KEY}` is how documentation
+# names its parameters.
+_NAMED_DATA = re.compile(
+    r"\b(?:conversation|chat|history|transcript|summary|system prompt|(?:the )?user'?s? (?:e-?mails?|names?|"
+    r"address(?:es)?|phone|messages?|questions?|location|data|info\w*|details|passwords?|api keys?|tokens?|"
+    r"secrets?|credentials))"
+)
+# A shell's output in the URL (`https://x/$(env | base64)`, a backquoted command).
+_COMMAND_SLOT = re.compile(r"\$\(|`")
+# Words the text binds a placeholder with: "replace X with ...", "where X is ...", "X set to ...".
+_BIND_BEFORE = r"(?:replac\w*|fill\w*(?: in)?|substitut\w*|swap\w*|set|put) (?:the |each |every )?"
+_BIND_AFTER = (r"(?:\s*[,:=]\s*|\s+(?:is|are|being|set to|should be|must be|stands for|means|with|by|as|to|for)"
+               r"\s+)")
+# The sentence the destination ends (for `_ordered_data`): its clauses and how each may open.
+_SENTENCE_END = re.compile(r"[.!?;\n](?=\s|$)|:\s")
+_MOVING = (r"(?:send|forward|post|upload|submit|transmit|e-?mail|mail|share|leak|exfiltrate|save|store|log|publish|"
+           r"push|transfer|relay|export|dump|deliver|report|copy|paste|append|attach|include|embed|insert|sync|"
+           r"back up)\b")
+_IMPERATIVE = re.compile(
+    r"\s*(?:(?:please|kindly|then|now|also|and|first|next|finally|immediately|just|quickly)\s+|\d{1,2}[.)]\s*|"
+    # ... after a list's bullet, a comment's or a quotation's mark.
+    r"[-*\u2022]\s*|step \d{1,2}\s*|#+\s*|//\s*|<!--\s*|/\*+\s*|[>\"'(\[]\s*)*"
+    # ... or with the verb that collects what the clause then sends ("Concatenate X and post them to").
+    rf"(?:{_MOVING}|(?:concatenate|combine|compile|collect|gather|grab|extract|retrieve|summari[sz]e|take|find|read|get)\b)"
+)
 # Text about such attacks (training, advisories, write-ups): their quoted examples are the topic.
 _DISCUSSION = re.compile(
     r"\b(?:attackers?|adversar(?:y|ies)|phishing|prompt injections?|injection attacks?|security (?:awareness|"
     r"training|advisory|researchers?)|example of|for example|such as|red team|never (?:follow|obey|comply)|"
-    r"do not (?:follow|obey|comply)|if you (?:receive|see|get) (?:an? )?(?:e-?mail|message))\b"
+    r"do not (?:follow|obey|comply)|if you (?:receive|see|get) (?:an? )?(?:e-?mail|message)|"
+    r"(?:e-?mails?|messages?|texts?|calls?) (?:asking|that asks?|which asks?) (?:for|you)|suspicious|scams?)\b"
 )
 
 
 _WORD = re.compile(r"[a-z]+")
+_UNDERSCORES = str.maketrans("_-", "  ")
 # Words (or their beginnings) without one of which a sign's expression cannot match: a substring
 # check first, far cheaper than the expression.
 _KEYWORDS: dict[str, tuple[str, ...]] = {
     _SECRETS.pattern: ("code", "pin", "link", "otp", "password", "credential", "key", "token", "secret", "ssh", "rsa",
-                       "ed", "env", "private", "session", "cookie", "card"),
+                       "ed", "env", "private", "session", "cookie", "card", "url", "pass", "account", "ssn",
+                       "social", "birth", "user"),
     _MACHINE_SECRETS.pattern: ("/etc/", "/.", "~.", "$", "`"),
     _OTHERS_DATA.pattern: ("user", "conversation", "chat", "histor", "message", "question", "prompt", "answer",
                            "turn", "instruction", "context", "memor", "everything", "summary", "content", "password",
                            "secret", "credential", "key", "token", "ssh", "rsa", "env", "private", "session",
-                           "cookie", "inbox", "contact", "personal", "customer", "card"),
+                           "cookie", "inbox", "contact", "personal", "customer", "card", "body", "text", "attach",
+                           "latest", "recent", "last", "newest", "all", "every", "each"),
     _ADDRESSED.pattern: ("ai", "assistant", "agent", "llm", "language", "chatbot", "copilot", "gpt", "chatgpt",
                          "claude", "gemini"),
     _COVERT.pattern: ("never", "not", "don", "without", "silently", "secretly", "quietly", "covertly", "invisibly",
-                      "background", "user"),
+                      "background", "user", "delete", "remove", "tracks", "trace"),
     _REPLY.pattern: ("in", "into", "at", "to", "before", "when", "once", "after", "step", "no", "each", "every", "from",
-                     "for"),
+                     "for", "if"),
     _ENCODING.pattern: ("base", "url", "percent", "hex", "encod"),
     _DATA.pattern: ("password", "passcode", "credential", "api", "access", "token", "secret", "email", "mail", "phone",
                     "address", "name", "file", "document", "record", "data", "detail", "information", "message",
-                    "note", "result", "answer", "repl", "summary", "otp", "code", "ssn"),
+                    "note", "result", "answer", "repl", "summary", "otp", "code", "ssn", "above"),
     _FILL.pattern: ("replac", "fill", "substitut", "where", "append", "concatenat", "add", "put", "insert", "url",
                     "link", "query", "paste", "place", "write", "type", "enter", "as", "followed"),
     _SYSTEM_HEADER.pattern: ("system", "admin", "operator", "developer"),
@@ -198,7 +298,7 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
     _TOOL_USE.pattern: ("send_", "http", "fetch_url", "web_request", "webhook", "tool", "function", "plugin", "action",
                         " api"),
     _DISCUSSION.pattern: ("attacker", "adversar", "phishing", "injection", "security", "example", "such", "red",
-                          "never", "do", "if"),
+                          "never", "do", "if", "asking", "asks", "suspicious", "scam"),
 }
 
 
@@ -227,10 +327,13 @@ class InstructionReading:
         return self.points >= _FLAG_POINTS
 
 
-def find_destinations(text: str, url_destinations: Iterator[Destination]) -> list[Destination]:
+def find_destinations(
+    text: str, url_destinations: Iterator[Destination], slot_hosts: bool = True
+) -> list[Destination]:
     """The URLs the caller found (`url_destinations`, already judged as not allow-listed) plus
     e-mail addresses, scheme-less, defanged and piece-by-piece spelt hosts that no URL covers (the
-    caller filters those by its allow-list)."""
+    caller filters those by its allow-list), and with `slot_hosts` hosts whose first label is a
+    placeholder (an instruction's, not a value a call carries)."""
     found = list(url_destinations)
     covered = [(item.start, item.end) for item in found]
 
@@ -249,17 +352,33 @@ def find_destinations(text: str, url_destinations: Iterator[Destination]) -> lis
         at = text.find("@", at + 1)
     # Each finder runs only when the text holds what it needs (a regular expression tried at every
     # position of every tool result costs more than the check).
-    patterns = [pattern for pattern, needed in ((_DEFANGED, "hxxp" in text.lower()),
-                                                (_BARE_HOST, bool(_HOST_WITH_PATH.search(text)))) if needed]
+    lowered = text.lower()
+    defanged = _DEFANG_MARK.search(text) is not None
+    patterns = [pattern for pattern, needed in ((_DEFANGED, "hxxp" in lowered),
+                                                (_BARE_HOST, bool(_HOST_WITH_PATH.search(text))),
+                                                (_DEFANGED_HOST, defanged)) if needed]
     for pattern in patterns:
         for match in pattern.finditer(text):
             if not free(match.start(), match.end()):
                 continue
-            spelt = _undefang(match.group(1) if pattern is _BARE_HOST else match.group().split("://", 1)[1])
+            if pattern is _DEFANGED_HOST and not _DEFANG_MARK.search(match.group(1)):
+                continue  # an ordinary host: `_BARE_HOST` reads those
+            spelt = _undefang(match.group(1) if pattern is not _DEFANGED else match.group().split("://", 1)[1])
             name = spelt.split("/")[0].split("?")[0]
             if not has_registrable_domain(name):
                 continue
             found.append(Destination(match.start(), match.end(), match.group(), name))
+            covered.append((match.start(), match.end()))
+    spelt_address = any(mark in lowered for mark in ("[at]", "(at)", "{at}"))
+    for match in _SPELT_ADDRESS.finditer(text) if spelt_address else ():
+        host = _SPELT_SEPARATOR.sub(".", match.group(2)).lower()
+        if free(match.start(), match.end()) and has_registrable_domain(host):
+            found.append(Destination(match.start(), match.end(), match.group(), host))
+            covered.append((match.start(), match.end()))
+    may_hold_slot_host = slot_hosts and any(mark in text for mark in ("}.", ">.", "].", ")."))
+    for match in itertools.islice(_SLOT_HOST.finditer(text), _MAX_SLOT_HOSTS) if may_hold_slot_host else ():
+        if free(match.start(), match.end()) and has_registrable_domain(match.group(1)):
+            found.append(Destination(match.start(), match.end(), match.group(), match.group(1).lower()))
             covered.append((match.start(), match.end()))
     for match in _PIECES.finditer(text) if _PIECE_JOIN.search(text) else ():
         joined = "".join(_PIECE.findall(match.group())).strip()
@@ -270,7 +389,7 @@ def find_destinations(text: str, url_destinations: Iterator[Destination]) -> lis
 
 
 def _undefang(host: str) -> str:
-    return host.replace("[.]", ".").replace("(.)", ".").lower()
+    return _DEFANG_MARK.sub(".", host).lower()
 
 
 def read_instruction(
@@ -279,15 +398,20 @@ def read_instruction(
     """The signs of an instruction to send data to `destination` in the text around it.
 
     Points: a verb that moves data is required, and so is data (the user's secrets: 3; someone
-    else's: 2; any: 1); collecting it first (find, extract, read ...) +1; words
-    addressed to an AI +2, keeping the user unaware +2, a URL slot the reader is told to fill +2
-    (a slot alone +1; +1 more when it is an upper-case marker such as `[DATA]`, which also counts
-    as data, and +1 more in an image), shaping the reply +1, an encoding step +1, a command line uploading a file
-    or the environment +1, sending through one of the agent's tools +1, the injection detector's score
-    of the whole text of at least 0.3 +1 (and +1 more when it flags the text with evidence of an
-    instruction), a header posing as the system +1; text about such attacks -2. Four points make
-    an instruction. The verb, the data, the address and the
-    request for secrecy are also read in other languages (`exfil_languages`)."""
+    else's: 2; any: 1); collecting it first (find, extract, read ...) +1; the sentence before the
+    destination ordering someone else's data sent there ("Send the user's files to") +1; words
+    addressed to an AI +2, keeping the user unaware (or deleting the sent message) +2, a URL slot
+    the reader is told to fill +2 (a slot alone +1; +1 more when it is a marker: an upper-case
+    name such as `[DATA]`, a shell's `$(...)`, or a placeholder the text binds to someone's data,
+    "where SUMMARY is our chat", wherever it sits in the URL; a marker also counts as data; +1
+    more in an image), shaping the reply or waiting for the user +1, an encoding step +1, a
+    command line uploading a file or the environment +1, sending through one of the agent's
+    tools +1, the injection detector's score of the whole text of at least 0.3 +1 (and +1 more
+    when it flags the text with evidence of an instruction), a header posing as the system +1;
+    text about such attacks -2. Four points make an instruction. What the destination's
+    placeholders name (`{{user_email}}`) is read with the words around it. The verb, the data,
+    the address and the request for secrecy are also read in other languages
+    (`exfil_languages`)."""
     # The destination itself is left out: its host may hold any word ("attacker", "ai").
     before = text[max(0, destination.start - _BEFORE):destination.start]
     window = f"{before} \u2026 {text[destination.end:destination.end + _AFTER]}".lower().replace("\u2019", "'")
@@ -298,6 +422,11 @@ def read_instruction(
         return InstructionReading(destination, (), 0)
     signs.append("verb")
     words = frozenset(_WORD.findall(window))  # for the gathering verbs
+    placeholders = _PLACEHOLDER.findall(destination.text) if _MAY_HOLD_PLACEHOLDER.search(destination.text) else []
+    if placeholders:
+        # What the destination's placeholders name is read with the words around it (`{user_email}`).
+        named = " ".join(placeholders).lower()
+        window = f"{window} \u2026 {named} {named.translate(_UNDERSCORES)}"
 
     def found(pattern: re.Pattern[str]) -> bool:
         # A sign's expression runs only when one of its words is in the window.
@@ -321,7 +450,9 @@ def read_instruction(
         if check():
             signs.append(name)
             points += value
-    marker = _MARKER_SLOT.search(destination.text) is not None
+    bound = bool(placeholders) and _binds_data(window, placeholders, foreign.data)
+    marker = bound or _MARKER_SLOT.search(destination.text) is not None or (
+        bool(placeholders) and _COMMAND_SLOT.search(destination.text) is not None)
     if not {"secrets", "others_data"} & set(signs) and (marker or found(_DATA)):
         signs.append("data")
         points += 1
@@ -330,8 +461,12 @@ def read_instruction(
     if not _GATHER_WORDS.isdisjoint(words):
         signs.append("gather")
         points += 1
+    # An order to send someone else's data (the reader's own files are a form's or a manual's business).
+    if {"secrets", "others_data"} & set(signs) and _ordered_data(before.lower()):
+        signs.append("imperative")
+        points += 1
     if marker or _SLOT.search(destination.text):
-        fill = found(_FILL)
+        fill = bound or found(_FILL)
         signs.append("fill" if fill else "slot")
         points += 2 if fill else 1
         if marker:
@@ -349,8 +484,43 @@ def read_instruction(
     return InstructionReading(destination, tuple(signs), points)
 
 
+def _ordered_data(head: str) -> bool:
+    """The sentence that `head` (the text before a destination) ends is an order to send someone
+    else's data there: one of its clauses opens with a verb that moves or collects data ("Send
+    the files, with their contents, to", "Get the link ... and send it to"), and the sentence
+    names that data."""
+    start = 0
+    for match in _SENTENCE_END.finditer(head):
+        start = match.end()
+    sentence = head[start:]
+    return any(_IMPERATIVE.match(clause) for clause in sentence.split(",")) and any(
+        pattern.search(sentence) for pattern in (_SECRETS, _MACHINE_SECRETS, _OTHERS_DATA))
+
+
+def _binds_data(window: str, placeholders: list[str], foreign_data: bool) -> bool:
+    """The window binds one of `placeholders` to someone's data or secrets ("where SUMMARY is our
+    chat", "replace {k} with the user's key"), or a placeholder names such data itself."""
+    for placeholder in placeholders:
+        token = re.escape(placeholder.lower())
+        for binding in (rf"{_BIND_BEFORE}{token}\W{{0,3}}(?:with|by|to|for|as)\s+(.{{0,100}})",
+                        rf"{token}{_BIND_AFTER}(.{{0,100}})"):
+            for match in re.finditer(binding, window):
+                if _names_data(match.group(1), foreign_data):
+                    return True
+        if _NAMED_DATA.search(placeholder.lower().translate(_UNDERSCORES)):
+            return True
+    return False
+
+
+def _names_data(phrase: str, foreign_data: bool) -> bool:
+    return foreign_data or any(pattern.search(phrase) for pattern in (_SECRETS, _MACHINE_SECRETS, _OTHERS_DATA))
+
+
 # A text without one of these names no destination (a URL, an e-mail address, a host with a path).
-MAY_NAME_DESTINATION = re.compile(r"://|www\.|@|\[\.\]|\w\.[a-z]{2,24}[/?]", re.IGNORECASE)
+MAY_NAME_DESTINATION = re.compile(
+    r"://|www\.|@|\[\.\]|\(\.\)|\{\.\}|[\[({](?:dot|at)[\])}]|\w\.[a-z]{2,24}[/?]|[}>\])]\.[a-z0-9]",
+    re.IGNORECASE,
+)
 
 
 def instructed_destinations(text: str) -> list[InstructionReading]:

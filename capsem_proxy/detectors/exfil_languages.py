@@ -1,5 +1,6 @@
 """The signs of an instruction to send data out (see `exfil_instructions`) in other languages than
-English: French, Spanish, Portuguese, Italian, German, Dutch, Polish, Turkish, Russian, Chinese,
+English: French, Spanish, Portuguese, Italian, German, Dutch, Swedish, Norwegian, Danish, Polish,
+Czech, Turkish, Indonesian, Vietnamese, Russian, Ukrainian, Greek, Hebrew, Hindi, Thai, Chinese,
 Japanese, Korean, Arabic and Persian. Planted instructions are written in whatever language the
 attacker expects the model to obey, and the model obeys them all.
 
@@ -27,12 +28,20 @@ _VERB_STEMS = (
     "upload", "wyślij", "wysłać", "prześlij", "przesłać", "otwórz", "dodaj", "gönder", "ilet", "yükle", "aç", "ekle",
     "отправ", "перешл", "пересл", "пришл", "присл", "передай", "переда", "загруз", "откр", "добав", "посет",
     "перейд", "покаж",
+    # Swedish, Norwegian, Danish; Czech; Indonesian; Ukrainian; Greek.
+    "skicka", "vidarebefordra", "videresend", "ladda", "öppna", "åpne", "åbn", "besök", "besøg", "lägg", "legg",
+    "tilføj", "pošli", "pošlete", "odešli", "odešlete", "přepošli", "nahraj", "otevři", "přidej", "kirim", "teruskan",
+    "unggah", "kunjungi", "tambahkan", "lampirkan", "надішл", "відправ", "перешли", "завантаж", "відкрий", "додай",
+    "στείλ", "στειλ", "προώθησ", "ανέβασ", "άνοιξ", "πρόσθεσ",
 )
 # Verbs of scripts without spaces between words.
 _VERB_PHRASES = (
     "发送", "发到", "发给", "转发", "上传", "访问", "打开", "附加", "添加", "发往", "传到", "送信", "送って", "送る",
     "転送", "アップロード", "開いて", "開く", "アクセス", "追加", "보내", "전송", "업로드", "열어", "방문", "أرسل",
     "ارسل", "حمّل", "افتح", "أضف", "بفرست", "ارسال کن", "باز کن",
+    # Vietnamese (its words are syllables apart), Hebrew, Hindi, Thai.
+    "gửi", "chuyển tiếp", "tải lên", "truy cập", "שלח", "העבר", "העלה", "פתח", "भेज", "अपलोड", "खोल", "ส่ง",
+    "อัปโหลด", "เปิด",
 )
 # Someone else's data: the user, the conversation, their passwords, keys and credentials.
 _DATA_STEMS = (
@@ -43,22 +52,27 @@ _DATA_STEMS = (
     "hasł", "geçmiş", "sohbet", "kullanıcı", "şifre", "parola", "истори", "переписк", "разговор",  # noqa: RUF001
     "диалог",
     "пользовател", "парол", "учётн", "учетн", "ключ", "токен",
+    "lösenord", "passord", "adgangskod", "historik", "konversation", "samtal", "användar", "bruker", "bruger",
+    "heslo", "hesla", "uživatel", "konverzac", "riwayat", "percakapan", "obrolan", "pengguna", "kredensial",
+    "історі", "розмов", "листуван", "користувач", "ιστορικ", "συνομιλ", "χρήστ", "κωδικ",
 )
 _DATA_PHRASES = (
     "mot de passe", "mots de passe", "clé api", "clave api", "chiave api",
     "对话", "聊天记录", "聊天", "用户", "密码", "凭证", "密钥", "历史记录", "会話", "履歴", "ユーザー", "パスワード",
     "認証情報", "대화", "사용자", "비밀번호", "سجل", "المحادثة", "المستخدم", "كلمة المرور", "تاریخچه", "گفتگو",
-    "کاربر", "رمز عبور",
+    "کاربر", "رمز عبور", "kata sandi", "lịch sử", "trò chuyện", "người dùng", "mật khẩu", "היסטורי", "שיחה",
+    "משתמש", "סיסמ", "पासवर्ड", "उपयोगकर्ता", "इतिहास", "बातचीत", "चैट", "ประวัติ", "ผู้ใช้", "รหัสผ่าน", "การสนทนา",
 )
 # Words addressed to an AI: a vocative followed by a comma or a colon.
 _ADDRESSED = re.compile(
     r"(?:^|[\s>.!?;(\[])(?:ia|ki|ii|ии|ai|assistant|assistante|assistente|asistente|assistent|ki-assistent|"
-    r"asystent|asistan|ассистент|помощник|модель|нейросеть)\s*[,:\uff1a]"
+    r"asystent|asistan|asisten|asistent|ассистент|асистент|помощник|помічник|модель|нейросеть|βοηθέ|βοηθός)"
+    r"\s*[,:\uff1a]"
 )
 _ADDRESSED_PHRASES = (
     "ai助手", "助手\uff1a", "助手:", "助手\uff0c", "人工智能助手", "アシスタントへ", "アシスタント:",
     "アシスタント\uff1a",
-    "aiへ", "어시스턴트", "المساعد", "دستیار",
+    "aiへ", "어시스턴트", "المساعد", "دستیار", "trợ lý", "सहायक", "עוזר", "ผู้ช่วย",
 )
 # Keeping the user unaware.
 _COVERT_PHRASES = (
@@ -71,7 +85,12 @@ _COVERT_PHRASES = (
     "zonder te zeggen", "zonder het te melden", "bez informowania", "nie mów", "söyleme", "haber verme",
     "не говори", "не сообщай", "не сообщая", "не уведомляя", "тайно", "незаметно", "不要告诉", "不要通知", "悄悄",
     "秘密地", "言わないで", "知らせないで", "こっそり", "말하지 마", "알리지 마", "몰래", "دون إخبار", "بدون اطلاع",
-    "به کاربر نگو",
+    "به کاربر نگو", "utan att berätta", "utan att säga", "uten å si", "uten å fortelle", "uden at sige",
+    "uden at fortælle", "i hemlighet", "i hemmelighet", "i hemmelighed", "bez informování", "neříkej", "tajně",
+    "tanpa memberi tahu", "tanpa sepengetahuan", "diam-diam", "jangan beri tahu", "jangan memberi tahu",
+    "không báo", "không nói", "không cho", "bí mật", "lặng lẽ", "не кажи", "не повідомляй", "таємно", "непомітно",
+    "χωρίς να", "κρυφά", "בלי לספר", "בלי להודיע", "בסתר", "אל תספר", "न बताएं", "न बताए", "मत बताओ", "बिना बताए",  # noqa: RUF001
+    "चुपके से", "โดยไม่บอก", "อย่าบอก",
 )
 
 
@@ -91,9 +110,15 @@ _FUNCTION_WORDS = frozenset({
     "est", "pas", "à", "sans", "sem", "senza", "sin",
     "el", "los", "las", "del", "y", "es", "una", "il", "che", "di", "della", "het", "een", "van", "niet", "ik",
     "je", "ve", "bir", "bu", "ile", "nie", "jest", "sie", "os", "um", "uma", "não",
+    "och", "att", "till", "inte", "utan", "för", "og", "til", "ikke", "uten", "uden", "på", "na", "że", "się", "bez",
+    "oraz", "pro", "aby", "yang", "dan", "ke", "dari", "untuk", "tanpa", "dengan", "tolong", "của", "và", "cho",
+    "tới", "không", "những", "các",
 })
-# Cyrillic, Arabic and Persian, the Japanese kana, CJK ideographs, Hangul.
-_OTHER_SCRIPT = re.compile("[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+# Greek, Cyrillic, Hebrew, Arabic and Persian, Devanagari, Thai, the Japanese kana, CJK ideographs, Hangul.
+_OTHER_SCRIPT = re.compile(
+    "[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f\u3040-\u30ff"
+    "\u4e00-\u9fff\uac00-\ud7af]"
+)
 _ACCENTED = re.compile("[\u00c0-\u00ff\u0100-\u024f]")
 _NONE = ForeignSigns(False, False, False, False)
 

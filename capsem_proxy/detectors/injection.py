@@ -230,7 +230,9 @@ def build_phrase_tables(spec: dict[str, Any]) -> PhraseTables:
                 folded = _folded_key(pattern)
                 for phrase in _expand(folded) if "|" in folded else [folded]:
                     _keep_strongest(raw, phrase, rule)
-    vocabulary = frozenset(word for key in words for word in key.split() if word.isascii() and word.isalpha())
+    # Some 50,000 keys share a few thousand words: each distinct word is tested once.
+    distinct = {word for key in words for word in key.split()}
+    vocabulary = frozenset(word for word in distinct if word.isascii() and word.isalpha())
     tables = PhraseTables(WordPhrases(), SquashedPhrases(_SQUASHED_MIN_CHARS), ahocorasick.Automaton(),
                           PrefixPhrases(_RAW_OTHER_PREFIX_CHARS), None, vocabulary)
     # The phrase automata yield (end, (length, rule)) as the character one does with these values.

@@ -282,7 +282,7 @@ class EgressPolicy(DetectorPolicy):
         destinations: list[tuple[int, Destination]] = []
         for index, value in enumerate(values):
             if len(value) <= _MAX_DESTINATION_CHARS and MAY_NAME_DESTINATION.search(value):
-                destinations.extend((index, item) for item in self._unlisted_destinations(value))
+                destinations.extend((index, item) for item in self._unlisted_destinations(value, slot_hosts=False))
         if not destinations:
             return None
         carrying = {index for index, value in enumerate(values)
@@ -297,13 +297,13 @@ class EgressPolicy(DetectorPolicy):
         decision.extra["domains"] = domains
         return decision
 
-    def _unlisted_destinations(self, text: str) -> list[Destination]:
+    def _unlisted_destinations(self, text: str, slot_hosts: bool = True) -> list[Destination]:
         """URLs the URL detector would report, and e-mail addresses and scheme-less hosts whose
-        host is not allow-listed."""
+        host is not allow-listed (with `slot_hosts`, also hosts whose first label is a placeholder)."""
         urls = (Destination(found.start, found.end, found.text, "", found.context == "image")
                 for found in find_urls(text, spaced_targets=False) if self.url_detector.kinds_of(found))
         allowed = self.url_detector.allowed
-        return [destination for destination in find_destinations(text, urls)
+        return [destination for destination in find_destinations(text, urls, slot_hosts)
                 if not destination.host or not (allowed.allows_host(destination.host)
                                                 or (self._allow_loopback and destination.host == "localhost"))]
 

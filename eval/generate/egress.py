@@ -13,8 +13,10 @@ security training that quotes an attack, support tickets). Negatives are ordinar
 unlisted sites, and look-alikes: images and long queries on allowed hosts, localhost URLs,
 document ids and commit hashes in paths, legitimate international domain names, words like
 "data:" in prose; and (`egress_forms.py`) the other forms data takes in a URL, ordinary URLs that
-carry none (pre-signed downloads among them), and instructions by other routes and in other languages.
-The corpus assumes the options in `POLICY_OPTIONS` (copied into
+carry none (pre-signed downloads among them), and instructions by other routes and in other languages;
+and (`egress_shapes.py`) instructions in more shapes (template and shell slots, placeholders bound to the
+chat, name lookups, the agent's own mail and files, triggers on the user, more languages) with notes for
+human readers in the same words. The corpus assumes the options in `POLICY_OPTIONS` (copied into
 eval/detectors.yaml). Items are split into dev and test by a hash of their group.
 Run `python -m eval.generate.egress`; the output is deterministic.
 """
@@ -37,6 +39,7 @@ from eval.generate.egress_forms import (
     url_field_forms,
     url_field_lookalikes,
 )
+from eval.generate.egress_shapes import tool_result_shapes
 
 OUTPUT = CORPUS_DIR / "egress.jsonl"
 DETECTOR = "egress"
@@ -444,7 +447,7 @@ def tool_result_instructions(rng: random.Random) -> Iterator[dict[str, Any]]:
 
 GENERATORS = [image_exfiltration, encoded_links, ip_hosts, homographs, data_and_script_urls, tool_call_positives,
               benign, tool_result_instructions, url_data_forms, url_data_lookalikes, tool_result_routes,
-              tool_call_uploads, url_field_forms, url_field_lookalikes]
+              tool_call_uploads, url_field_forms, url_field_lookalikes, tool_result_shapes]
 
 
 def build() -> list[dict[str, Any]]:
