@@ -46,37 +46,66 @@ def _replace_leaf(value: Any, old: str, new: str, found: list[int]) -> Any:
     return value
 
 
-def _split_leaves(
-    first: Any, second: Any, texts: tuple[str, str, str], found: list[int], in_delta: bool = False
+def _split_sites(
+    value: Any, old: str, sites: list[tuple[Any, str]], roles: list[tuple[dict[str, Any], str]],
+    closing: list[dict[str, Any]],
 ) -> None:
-    """One walk over two parses of one event for both halves of a split (`texts`: old, head,
-    rest): the text `old` becomes `head` in the first and `rest` in the second wherever
-    `_replace_leaf` would replace it (every occurrence counted in `found`, inside what the first
-    half then drops too). Each dict is then stripped: in the first half the keys of what closes the
-    answer are dropped or nulled, in the second a delta's role is dropped."""
-    if isinstance(first, dict):
-        old = texts[0]
-        for key, item in first.items():
-            if isinstance(item, str):
+    """Where a split changes one parse of an event: each place `_replace_leaf` would replace `old`
+    (dict and key, inside what the first half then drops too), each delta holding a role (its
+    parent and key), and each dict holding keys of what closes the answer. orjson parses into
+    exact dicts, lists and strings: their types are compared, not looked up as instances."""
+    if type(value) is dict:
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
                 if key in _TEXT_KEYS and item == old:
-                    found.append(1)
-                    first[key] = texts[1]
-                    second[key] = texts[2]
-            elif isinstance(item, (dict, list)):  # numbers, booleans and nulls hold no text
-                _split_leaves(item, second[key], texts, found, key == "delta")
-        if not _CLOSING_KEYS.isdisjoint(first):
-            for key in [key for key in first if key in _DROPPED_IN_HEAD]:
-                del first[key]
-            for key in _NULLED_IN_HEAD:
-                if key in first:
-                    first[key] = None
-        if in_delta and not _DROPPED_IN_REST.isdisjoint(second):
-            for key in [key for key in second if key in _DROPPED_IN_REST]:
-                del second[key]
-    elif isinstance(first, list):
-        for item, other in zip(first, second, strict=True):
-            if isinstance(item, (dict, list)):
-                _split_leaves(item, other, texts, found)
+                    sites.append((value, key))
+            elif kind is dict:
+                _split_sites(item, old, sites, roles, closing)
+                if key == "delta" and not _DROPPED_IN_REST.isdisjoint(item):
+                    roles.append((value, key))
+            elif kind is list:
+                _split_sites(item, old, sites, roles, closing)
+        if not _CLOSING_KEYS.isdisjoint(value):
+            closing.append(value)
+    else:
+        for item in value:
+            kind = type(item)
+            if kind is dict or kind is list:  # numbers, booleans and nulls hold no text
+                _split_sites(item, old, sites, roles, closing)
+
+
+def _split_document(document: Any, old: str, head: str, rest: str) -> tuple[bytes, bytes] | None:
+    """The two halves of one parsed event (see `split_event_text`), serialised from that one parse:
+    the second first, with `rest` in the text and each delta's role left out (a copy of that delta
+    stands in while it is serialised), then the first, with `head` and what closes the answer
+    dropped or nulled. None unless `old` is found exactly once."""
+    sites: list[tuple[Any, str]] = []
+    roles: list[tuple[dict[str, Any], str]] = []
+    closing: list[dict[str, Any]] = []
+    if type(document) is dict or type(document) is list:
+        _split_sites(document, old, sites, roles, closing)
+    if len(sites) != 1:
+        return None  # ambiguous or absent: the caller fails closed
+    holder, key = sites[0]
+    holder[key] = rest
+    if roles:
+        deltas = [parent[name] for parent, name in roles]
+        for parent, name in roles:
+            parent[name] = {field: item for field, item in parent[name].items() if field not in _DROPPED_IN_REST}
+        second = orjson.dumps(document)
+        for (parent, name), delta in zip(roles, deltas, strict=True):
+            parent[name] = delta
+    else:
+        second = orjson.dumps(document)
+    holder[key] = head
+    for value in closing:
+        for field in [field for field in value if field in _DROPPED_IN_HEAD]:
+            del value[field]
+        for field in _NULLED_IN_HEAD:
+            if field in value:
+                value[field] = None
+    return orjson.dumps(document), second
 
 
 def _parsed_with(document: bytes, old: str, new: str) -> Any:
@@ -131,14 +160,13 @@ def split_event_text(raw: bytes, old: str, head: str, rest: str, *, sse: bool) -
         return None
     before, document, after = frame
     try:
-        first = orjson.loads(document)
+        parsed = orjson.loads(document)
     except orjson.JSONDecodeError:
         return None
-    second = orjson.loads(document)
-    found: list[int] = []
-    _split_leaves(first, second, (old, head, rest), found)
-    if len(found) != 1:
-        return None  # ambiguous or absent: the caller fails closed
+    halves = _split_document(parsed, old, head, rest)
+    if halves is None:
+        return None
+    first, second = halves
     # A JSON-array element after the first needs its separator (the first one's may open the array).
     rest_before = before if sse else _ARRAY_SEPARATOR
-    return before + orjson.dumps(first) + after, rest_before + orjson.dumps(second) + after
+    return before + first + after, rest_before + second + after

@@ -207,13 +207,20 @@ def split_data(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
     """An event with exactly one `data:` line, cut around that line's value: (what comes before
     it, the value, what comes after it), so the value can be replaced while every other byte (the
     `event:` line, the line ends) stays as it was. None for any other event."""
-    if raw.find(b"\r") == -1 and raw.count(b"data") == 1:
-        # Usual case: LF line ends and one `data:` line, whose value is the rest of its line.
-        at = raw.find(b"data:")
-        if at == 0 or (at > 0 and raw[at - 1] == 0x0A):
-            start = at + (6 if raw[at + 5 : at + 6] == b" " else 5)
+    # Usual case: one line starts with `data` (after the event's start or a CR or LF), a `data:`
+    # line whose value runs to the first line end after it.
+    opens = raw.startswith(b"data")
+    after_lf, after_cr = raw.count(b"\ndata"), raw.count(b"\rdata")
+    if opens + after_lf + after_cr == 1:
+        at = 0 if opens else (raw.find(b"\ndata") if after_lf else raw.find(b"\rdata")) + 1
+        if raw.startswith(b"data:", at):
+            start = at + (6 if raw.startswith(b" ", at + 5) else 5)
             end = raw.find(b"\n", start)
-            end = len(raw) if end == -1 else end
+            carriage = raw.find(b"\r", start)
+            if carriage != -1 and (end == -1 or carriage < end):
+                end = carriage
+            if end == -1:
+                end = len(raw)
             return raw[:start], raw[start:end], raw[end:]
     parts = _LINE_ENDS_KEPT.split(raw)  # lines at even indexes, their line ends at odd ones
     data_lines = [index for index in range(0, len(parts), 2) if parts[index].startswith(b"data")]
