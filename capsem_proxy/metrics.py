@@ -308,37 +308,17 @@ class Metrics:
         children = self._request_children.get(key)
         if children is None:
             children = self._request_children[key] = self._new_request_children(key)
-        requests, duration, ttfb, upstream, input_tokens, output_tokens, local = children
-        if not local:
-            requests.inc()
-            duration.observe(record.latency_ms / 1000.0)
-            if record.ttfb_ms is not None:
-                ttfb.observe(record.ttfb_ms / 1000.0)
-            if record.upstream_ms is not None:
-                upstream.observe(record.upstream_ms / 1000.0)
-            if record.input_tokens:
-                input_tokens.inc(record.input_tokens)
-            if record.output_tokens:
-                output_tokens.inc(record.output_tokens)
-            return
-        # This process's own children (`_LocalCounter`, `_LocalHistogram`): `inc()` and `observe()`
-        # written out, without a call each.
-        requests.value += 1.0
-        seconds = record.latency_ms / 1000.0
-        duration.counts[bisect_left(duration._bounds, seconds)] += 1
-        duration.total += seconds
+        requests, duration, ttfb, upstream, input_tokens, output_tokens = children
+        requests.inc()
+        duration.observe(record.latency_ms / 1000.0)
         if record.ttfb_ms is not None:
-            seconds = record.ttfb_ms / 1000.0
-            ttfb.counts[bisect_left(ttfb._bounds, seconds)] += 1
-            ttfb.total += seconds
+            ttfb.observe(record.ttfb_ms / 1000.0)
         if record.upstream_ms is not None:
-            seconds = record.upstream_ms / 1000.0
-            upstream.counts[bisect_left(upstream._bounds, seconds)] += 1
-            upstream.total += seconds
+            upstream.observe(record.upstream_ms / 1000.0)
         if record.input_tokens:
-            input_tokens.value += record.input_tokens
+            input_tokens.inc(record.input_tokens)
         if record.output_tokens:
-            output_tokens.value += record.output_tokens
+            output_tokens.inc(record.output_tokens)
 
     def observe_decisions(self, decisions: list[Decision]) -> None:
         """Count decisions by policy, hook and verdict, and time each policy."""
@@ -376,7 +356,7 @@ class Metrics:
     def _new_request_children(self, key: tuple[str, str, str, int]) -> tuple[Any, ...]:
         provider, model, route, status = key
         status_label = self._statuses.setdefault(status, str(status))
-        children = (
+        return (
             self._requests.labels(provider, model, route, status_label),
             self._request_seconds.labels(provider, route),
             self._ttfb_seconds.labels(provider, route),
@@ -384,11 +364,6 @@ class Metrics:
             self._tokens.labels(provider, model, "input"),
             self._tokens.labels(provider, model, "output"),
         )
-        counters, histograms = (children[0], children[4], children[5]), children[1:4]
-        local = all(type(child) is _LocalCounter for child in counters) and all(
-            type(child) is _LocalHistogram for child in histograms
-        )
-        return (*children, local)
 
     # --- the audit trail, read outside the request path ---------------------------------------
 

@@ -327,11 +327,8 @@ class Pipeline:
                 if finished - started <= policy.timeout_s:
                     if result is None:
                         if keep_allows:
-                            # `_settle`'s ALLOW, written out: the decision most hook calls make.
-                            decisions.append(Decision(
-                                _ALLOW, policy.name, hook_name, "safe", "", subject, (finished - started) * 1000.0,
-                                started, sequential_decision_id(),
-                            ))
+                            # The decision most hook calls make, without `_settle`'s other cases.
+                            decisions.append(_allow(policy, hook_name, subject, finished - started, started))
                             plain_allows += 1
                         else:
                             decisions.append(None)
@@ -427,10 +424,7 @@ class Pipeline:
             # An inline hook cannot be interrupted; one whose work overran its budget still fails.
             return Pipeline._failure(policy, hook, subject, TimeoutError(), started)
         if result is None:
-            # Positional (reason "safe", no details): keywords would build and unpack a dict per call.
-            return Decision(
-                _ALLOW, policy.name, hook, "safe", "", subject, elapsed * 1000.0, started, sequential_decision_id()
-            )
+            return _allow(policy, hook, subject, elapsed, started)
         if not isinstance(result, Decision):
             return Pipeline._failure(
                 policy, hook, subject, TypeError(f"returned {type(result).__name__}, not a Decision"), started
@@ -454,6 +448,12 @@ class Pipeline:
             verdict, policy.name, hook, reason=POLICY_ERROR_REASON, details=details, subject=subject,
             latency_ms=elapsed_ms, started_at=started, extra={"fail_open": policy.fail_open},
         )
+
+
+def _allow(policy: ConfiguredPolicy, hook: str, subject: str, elapsed: float, started: float) -> Decision:
+    """The ALLOW of a hook that had no opinion (returned None) after `elapsed` seconds."""
+    # Positional (reason "safe", no details): keywords would build and unpack a dict per call.
+    return Decision(_ALLOW, policy.name, hook, "safe", "", subject, elapsed * 1000.0, started, sequential_decision_id())
 
 
 def _step_cpu(cpu_mark: float, wall_mark: float, started: float) -> tuple[float, float, float]:

@@ -110,8 +110,8 @@ class ScanLedger:
         self._screened[key] = total
         if total > self.limits.max_chars_per_request:
             return False
-        if inline and self._since_turn + chars <= self.limits.slice_chars:
-            self._since_turn += chars
+        if inline:
+            self.inline(chars)
         return True
 
     def screened(self, owner: object) -> int:

@@ -70,7 +70,7 @@ def fold_allowed(context: RequestContext, decisions: list[Decision]) -> list[Dec
                 entry[_LATENCY] += decision.latency_ms
                 entry[_COUNT] += 1
                 continue
-            if model_fits and len(folded) < FOLD_MAX and (key in _SHORT_KEYS or _short(key)):
+            if model_fits and len(folded) < FOLD_MAX and _short(key):
                 if not now:
                     now = time()
                 folded[key] = [decision.decision_id, *key, float(decision.latency_ms), now, 1, model]
@@ -79,20 +79,10 @@ def fold_allowed(context: RequestContext, decisions: list[Decision]) -> list[Dec
     return rest
 
 
-# (hook, policy, reason) keys whose texts are all short enough to fold, as found lately: the same few
-# come with every request (a set lookup instead of three lengths per decision).
-_SHORT_KEYS: set[tuple[str, str, str]] = set()
-_SHORT_KEYS_KEPT = 1024
-
-
 def _short(key: tuple[str, str, str]) -> bool:
+    """Whether a (hook, policy, reason) key's texts are all short enough to fold."""
     hook, policy, reason = key
-    if len(hook) > _LONGEST_TEXT or len(policy) > _LONGEST_TEXT or len(reason) > _LONGEST_TEXT:
-        return False
-    if len(_SHORT_KEYS) >= _SHORT_KEYS_KEPT:
-        _SHORT_KEYS.clear()
-    _SHORT_KEYS.add(key)
-    return True
+    return len(hook) <= _LONGEST_TEXT and len(policy) <= _LONGEST_TEXT and len(reason) <= _LONGEST_TEXT
 
 
 def folded_json(context: RequestContext) -> str | None:

@@ -430,9 +430,7 @@ class DetectorPolicy:
 
     def _whole_answer_now(self, event: ModelResponse) -> Any:
         """`on_model_response` on a whole answer as a plain function (see `sync_hooks`)."""
-        # `_whole_answer(event)`, written out.
-        if (not event.final or event.text_buffer is not None or event.thinking_buffer is not None
-                or event.settled_chars or event.settled_thinking_chars):
+        if not _whole_answer(event):
             return SUSPENDS
         answer = event.answer
         thinking, text = answer.thinking, answer.text

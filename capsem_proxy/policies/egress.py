@@ -43,6 +43,7 @@ from capsem_proxy.detectors.urls import (
 )
 from capsem_proxy.detectors.urls.find import FoundUrl, image_reference_labels
 from capsem_proxy.detectors.urls.plain_data import plain_data
+from capsem_proxy.exchange import Answer
 from capsem_proxy.hooks import ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.base import SUSPENDS
 from capsem_proxy.policies.detector_policy import DetectorOptions, DetectorPolicy, Place, combined, json_strings
@@ -226,8 +227,7 @@ class EgressPolicy(DetectorPolicy):
         with nothing done)."""
         if event.text_buffer is not None or event.thinking_buffer is not None:
             return self._growing_answer(event)
-        answer = event.answer
-        text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
+        text = _answer_text(event.answer)
         if not text:
             return None
         ledger = current_ledger()
@@ -347,8 +347,7 @@ class EgressPolicy(DetectorPolicy):
 
     async def on_model_response(self, event: ModelResponse) -> Decision | None:
         if event.text_buffer is None and event.thinking_buffer is None:
-            answer = event.answer
-            text = answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
+            text = _answer_text(event.answer)
             return await self.decide("on_model_response", text, complete=event.final)
         return self._growing_answer(event)
 
@@ -462,6 +461,11 @@ class EgressPolicy(DetectorPolicy):
             if candidate.start == offset:
                 return FoundUrl(found.start, found.end, found.text, candidate.context, found.complete)
         return found
+
+
+def _answer_text(answer: Answer) -> str:
+    """A whole answer's text as egress reads it: its thinking, if any, then its text."""
+    return answer.text if not answer.thinking else answer.thinking + "\n" + answer.text
 
 
 def _holds_data(value: str) -> bool:
