@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import itertools
 import json
-import math
 import random
 import sys
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from capsem_proxy.detectors.injection import InjectionDetector
-from capsem_proxy.detectors.injection_model import _SHORT_MAX_CHARS, _buckets, _positions, load_model, read_model
+from capsem_proxy.detectors.injection_model import _SHORT_MAX_CHARS, load_model, read_model
 from capsem_proxy.detectors.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,27 +115,14 @@ def test_validation_holds_out_each_training_source_and_no_cross_package():
                             "aegisrt", "agentic-redteam", "sentinelprobe", "blastcontain-drill"}
 
 
-def _reference_probability(model, words: str, name: str) -> float:
-    """`InjectionModel.probability` through `_buckets` and a gather only (no short-text path)."""
-    if not words:
-        return 0.0
-    linear = model.models[name]
-    padded = f" {words} "
-    buckets = _buckets(padded, model.bits, model.sizes)
-    if not len(buckets):
-        return 0.0
-    values = linear.weights[buckets.view(np.int64)]
-    if len(padded) <= model.window:
-        raw = float(np.add.reduce(values, dtype=np.float64)) / math.sqrt(len(values))
-    else:
-        raw = model._best_window(values, _positions(len(padded), model.sizes), len(padded))
-    return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
-
-
 def test_the_short_text_path_gives_the_same_probability_to_the_bit():
     """Short texts are summed without `_buckets` (`_ShortTexts`): the same buckets, the same
     sum, the same float, on random texts of every length around the edges and on the eval corpus."""
     model = load_model()
+    assert model._short is not None
+    # The same model without its short-text path: every text goes through `_buckets` and a gather.
+    reference = copy.copy(model)
+    reference._short = None
     rng = random.Random(20260)
     alphabet = "abcdefghijklmnopqrstuvwxyz     0123456789éàüжфи中文😀\U0010ffff"
     # The padded text is two characters longer than the words: around each length where the path changes.
@@ -148,4 +134,4 @@ def test_the_short_text_path_gives_the_same_probability_to_the_bit():
     texts += [normalize(item["text"]).words for item in items if isinstance(item.get("text"), str)]
     for text in texts:
         for name in ("prompts", "documents"):
-            assert model.probability(text, name) == _reference_probability(model, text, name), text
+            assert model.probability(text, name) == reference.probability(text, name), text
