@@ -121,7 +121,7 @@ class Unscrambler:
                     probed += 1
                     if probed == _UNSCRAMBLE_PROBE and changed < _MIN_UNSCRAMBLED_SHARE * eligible:
                         return None
-                    if word[0] + "".join(sorted(word[1:-1])) + word[-1] in by_key:  # `_scramble_key`, inline
+                    if _scramble_key(word) in by_key:
                         changed += 1
         if changed < _MIN_UNSCRAMBLED or changed < _MIN_UNSCRAMBLED_SHARE * eligible:
             return None
