@@ -171,6 +171,10 @@ _PREFILTERS_WITH_A_DIGIT = frozenset({
     r"[A-Za-z]\d{7}[A-Za-z]",
 })
 _A_DIGIT = re.compile(r"\d")
+_ASCII_DIGITS = b"0123456789"
+# An ASCII text's bytes as `str.split` reads them: whitespace (what `str.isspace` says) a blank,
+# any other character `x` (see `_has_run`).
+_RUN_SHAPES = bytes(32 if chr(code).isspace() else 120 for code in range(256))
 # Kinds found only with a cue word whose recognizer patterns all need a digit in every match (ids
 # of digits only): a text without a digit skips them, and their cue words are not looked for.
 _CONTEXT_KINDS_WITH_A_DIGIT = frozenset({"uk_nhs", "in_aadhaar", "au_tfn", "pl_pesel", "ca_sin"})
@@ -380,6 +384,26 @@ def _valid_phone_regions(phonenumbers: Any, candidate: str, regions: Sequence[st
             yield region
 
 
+def _has_digit(text: str) -> bool:
+    """Whether `text` holds a digit (what `\\d` matches). In an ASCII text only the ten ASCII
+    digits are; deleting them from its bytes and comparing the lengths costs a fraction of a
+    pattern's scan of its characters."""
+    if text.isascii():
+        return len(text.encode().translate(None, _ASCII_DIGITS)) != len(text)
+    return _A_DIGIT.search(text) is not None
+
+
+def _has_run(text: str, chars: int) -> bool:
+    """Whether `text` holds `chars` characters in a row without whitespace (a word of `str.split`
+    that long). An ASCII text is read as its shape (`_RUN_SHAPES`), searched for that many `x`s,
+    rather than split into words."""
+    if len(text) < chars:
+        return False
+    if text.isascii():
+        return b"x" * chars in text.encode().translate(_RUN_SHAPES)
+    return max(map(len, text.split()), default=0) >= chars
+
+
 def _card_length_ok(digits: str) -> bool:
     """Whether the issuer the first digits name issues cards of this length: a 15-digit run
     starting `35` is a phone's IMEI (Luhn-checked too), not a JCB card, which has 16 to 19."""
@@ -516,7 +540,7 @@ class PIIDetector:
         lowered: str | None = None
         findings: list[Finding] = []
         cued: set[int] = set()
-        has_digit = _A_DIGIT.search(text) is not None
+        has_digit = _has_digit(text)
         if self._cues is not None and (has_digit or self._cues_without_digits):
             lowered = text.lower()
             for _, indexes in self._cues.iter(lowered):
@@ -524,7 +548,6 @@ class PIIDetector:
         possible: set[str] | None = None
         if len(text) >= _LOOSENED_FROM_CHARS:
             possible = {self._loosened_patterns[index] for index in self._loosened.matching(text)}
-        longest_run: int | None = None  # the longest run of characters without a blank
         for index, active in enumerate(self._active) if has_digit else self._without_digits:
             entity = active.entity
             if entity.needs_context:
@@ -538,11 +561,8 @@ class PIIDetector:
             elif active.needs_a_digit and not has_digit:
                 continue
             else:
-                if entity.min_run_chars and possible is None:
-                    if longest_run is None:
-                        longest_run = max(map(len, text.split()), default=0)
-                    if longest_run < entity.min_run_chars:
-                        continue
+                if entity.min_run_chars and possible is None and not _has_run(text, entity.min_run_chars):
+                    continue
                 if not active.worth_running(text, has_digit, possible):
                     continue
             if lowered is None:

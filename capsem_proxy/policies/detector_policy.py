@@ -202,7 +202,8 @@ class DetectorPolicy:
         self._actions = dict(options.actions)
         self._clean_definitions: OrderedDict[bytes, None] = OrderedDict()
         # This policy's keys in a request's answer progress (made once, not at every check).
-        self._progress_keys = {"thinking": (id(self), "thinking"), "text": (id(self), "text")}
+        self._thinking_key, self._text_key = (id(self), "thinking"), (id(self), "text")
+        self._progress_keys = {"thinking": self._thinking_key, "text": self._text_key}
         # A text read whole is the detector's scan of it, unless a subclass reads windows its own way.
         self._scans_whole = type(self)._scan_window is DetectorPolicy._scan_window
         self.sync_hooks = self._plain_hooks()
@@ -227,7 +228,7 @@ class DetectorPolicy:
             and self.incremental_answers
             and cls.on_model_response is base.on_model_response
         ):
-            hooks["on_model_response"] = self._whole_answer_now
+            hooks["on_model_response"] = self._answer_now
         return hooks
 
     @classmethod
@@ -428,10 +429,13 @@ class DetectorPolicy:
             return await self._decide_whole_answer(event.answer)
         return await self._decide_growing_answer(event)
 
-    def _whole_answer_now(self, event: ModelResponse) -> Any:
-        """`on_model_response` on a whole answer as a plain function (see `sync_hooks`)."""
+    def _answer_now(self, event: ModelResponse) -> Any:
+        """`on_model_response` as a plain function (see `sync_hooks`): a whole answer, or a check of a
+        growing one (`_growing_answer_now`), when what it reads fits inline; else `SUSPENDS`, with
+        nothing done."""
         if not _whole_answer(event):
-            return SUSPENDS
+            # `incremental_answers` is read now, not when the hooks were chosen: it may have been changed since.
+            return self._growing_answer_now(event) if self.incremental_answers else SUSPENDS
         answer = event.answer
         thinking, text = answer.thinking, answer.text
         chars = len(thinking) + len(text)
@@ -445,6 +449,34 @@ class DetectorPolicy:
         if not thinking:
             return self.decision_for("on_model_response", text_found) if text_found else None
         return self._answer_decision(self._scan_window(thinking, True), text_found)
+
+    def _growing_answer_now(self, event: ModelResponse) -> Any:
+        """`_decide_growing_answer` when what both parts leave to read fits inline (a stream's usual
+        check); else `SUSPENDS`, with nothing charged, read or noted."""
+        thinking_length, text_length = event.thinking_length, event.text_length
+        progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
+        thinking_start = (
+            self._growing_start(progress, self._thinking_key, event.settled_thinking_chars) if thinking_length else 0
+        )
+        text_start = self._growing_start(progress, self._text_key, event.settled_chars) if text_length else 0
+        unread = (thinking_length - thinking_start if thinking_length > thinking_start else 0) + (
+            text_length - text_start if text_length > text_start else 0
+        )
+        ledger = current_ledger()
+        if not ledger.fits_inline(unread):
+            return SUSPENDS
+        # `over_budget`, with the ledger at hand; then both reads, which `fits_inline` said fit, counted at once.
+        if not ledger.charge(self, thinking_length + text_length, growing=True):
+            return too_large_decision(self.name, "on_model_response", ledger)
+        ledger.inline(unread)
+        findings = self._growing_part(
+            progress, self._thinking_key, event.thinking_from, thinking_length, thinking_start,
+            event.settled_thinking_chars,
+        )
+        found = self._growing_part(
+            progress, self._text_key, event.text_from, text_length, text_start, event.settled_chars
+        )
+        return self._answer_decision(findings, found) if findings or found else None
 
     async def _decide_whole_answer(self, answer: Answer) -> Decision | None:
         """A whole answer checked once (not streamed): each part read from its start, as the first
@@ -520,14 +552,22 @@ class DetectorPolicy:
         enough (what `scan` would do inline); None, with nothing read or recorded, when it must be
         read in slices (`_growing_findings_sliced`)."""
         key = self._progress_keys[part]
+        start = self._growing_start(progress, key, settled) if length else 0
+        # `read_from(start)` holds `length - start` characters: the ledger is asked before copying them.
+        if length > start and not ledger.inline(length - start):
+            return None
+        return self._growing_part(progress, key, read_from, length, start, settled)
+
+    def _growing_part(
+        self, progress: dict[tuple[int, str], int], key: tuple[int, str], read_from: Any, length: int, start: int,
+        settled: int,
+    ) -> list[Finding]:
+        """The findings of a part of a growing answer read now from `start` (the ledger agreed to
+        it), noting where the next check starts reading."""
         if not length:  # nothing to read (an answer without thinking)
             progress[key] = 0
             return []
-        start = self._growing_start(progress, key, settled)
         if length > start:
-            # `read_from(start)` holds `length - start` characters: the ledger is asked before copying them.
-            if not ledger.inline(length - start):
-                return None
             findings = self._scan_window(read_from(start), True)
             if findings:
                 self._growing_progress(progress, key, start, length, settled, findings)

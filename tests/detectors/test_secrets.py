@@ -3,10 +3,12 @@ and placeholders left alone, redaction touching only the spans."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 import re
 import string
+from typing import Any
 
 import pytest
 
@@ -435,12 +437,24 @@ async def test_plain_hooks_decide_as_the_hooks_and_decline_long_texts_untouched(
         if plain is not None:
             assert plain.verdict is hooked.verdict and (plain.redactions, plain.details) == (
                 hooked.redactions, hooked.details)
+    # A growing answer's checks: each part read from where the last check left it, as the hook reads it.
+    for first, then in ((f"use {secret[:8]}", f"use {secret} and more"), ("plain words", "plain words, still")):
+        answers: list[Any] = []
+        for hook in (policy.sync_hooks["on_model_response"], policy.on_model_response):
+            context, decided = _context(), []
+            with using_ledger(ScanLedger()) as ledger:
+                for text, settled in ((first, 0), (then, len(first))):
+                    decision = hook(ModelResponse(context, Answer(text=text, thinking="hmm"), False, settled))
+                    decided.append(await decision if inspect.isawaitable(decision) else decision)
+                answers.append(([d and (d.verdict, d.details, d.redactions) for d in decided],
+                                context.scratch, ledger.screened(policy)))
+        assert answers[0] == answers[1]
     long = "word " * 3000 + secret
     with using_ledger(ScanLedger()) as ledger:
         assert policy.sync_hooks["on_model_call"](_model_call(long)) is SUSPENDS
         assert policy.sync_hooks["on_model_response"](ModelResponse(_context(), Answer(text=long))) is SUSPENDS
-        # A growing answer's checks keep their own reading.
-        growing = ModelResponse(_context(), Answer(text="x"), final=False)
+        # A growing answer too long to read at once is left to the hook, which reads it in slices.
+        growing = ModelResponse(_context(), Answer(text=long), final=False)
         assert policy.sync_hooks["on_model_response"](growing) is SUSPENDS
         assert ledger.screened(policy) == 0
     # A policy that reads its texts its own way keeps its hooks.
