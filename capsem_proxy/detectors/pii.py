@@ -35,6 +35,7 @@ import ahocorasick
 
 from capsem_proxy.detectors.base import Finding, Reach, best_without_overlaps
 from capsem_proxy.detectors.holds import digit_run_hold, word_hold
+from capsem_proxy.detectors.holds import has_digit as _has_digit
 from capsem_proxy.detectors.national_ids import NATIONAL_ID_KINDS, NationalIdFinder, named_as_id
 from capsem_proxy.detectors.phone_regions import (
     CUED_PHONE_REGIONS,
@@ -170,8 +171,6 @@ _PREFILTERS_WITH_A_DIGIT = frozenset({
     r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", r"\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b", r"\d{7}-?[A-Za-z]",
     r"[A-Za-z]\d{7}[A-Za-z]",
 })
-_A_DIGIT = re.compile(r"\d")
-_ASCII_DIGITS = b"0123456789"
 # An ASCII text's bytes as `str.split` reads them: whitespace (what `str.isspace` says) a blank,
 # any other character `x` (see `_has_run`).
 _RUN_SHAPES = bytes(32 if chr(code).isspace() else 120 for code in range(256))
@@ -382,15 +381,6 @@ def _valid_phone_regions(phonenumbers: Any, candidate: str, regions: Sequence[st
             continue
         if phonenumbers.is_valid_number(number):
             yield region
-
-
-def _has_digit(text: str) -> bool:
-    """Whether `text` holds a digit (what `\\d` matches). In an ASCII text only the ten ASCII
-    digits are; deleting them from its bytes and comparing the lengths costs a fraction of a
-    pattern's scan of its characters."""
-    if text.isascii():
-        return len(text.encode().translate(None, _ASCII_DIGITS)) != len(text)
-    return _A_DIGIT.search(text) is not None
 
 
 def _has_run(text: str, chars: int) -> bool:
