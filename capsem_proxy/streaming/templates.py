@@ -13,6 +13,9 @@ A decoder may name padding fields it never reads (`StreamDecoder.padding_fields`
 `obfuscation`, random characters of random length in every chunk). A template then has a second
 gap, after the text, where such a field's plain value goes; it is verified with another value there.
 
+Events a decoder names as silent (`StreamDecoder.silent_events`: a ping, the stream's end, the
+same bytes in every stream) are taken as read, without decoding them.
+
 Splitting an event in two (`split_event_text`) works the same way: the full split of an event
 written without escapes gives the bytes around each half's text.
 """
@@ -111,11 +114,12 @@ class TextEvents:
     deltas for the same bytes whatever came before and keep no state from an event whose deltas are
     one piece of text or thinking and token counts (`StreamDecoder.text_events_alone`)."""
 
-    __slots__ = ("_decode", "_fruitless", "_made", "_padding", "_templates")
+    __slots__ = ("_decode", "_fruitless", "_made", "_padding", "_silent", "_templates")
 
-    def __init__(self, decode: Decode, padding: tuple[str, ...] = ()) -> None:
+    def __init__(self, decode: Decode, padding: tuple[str, ...] = (), silent: frozenset[bytes] = frozenset()) -> None:
         self._decode = decode
         self._padding = _openings(padding)
+        self._silent = silent  # events that decode to no delta (`StreamDecoder.silent_events`)
         # (bytes before the text, bytes after it (after the padding value, when there is one), the
         # lengths of these two, the length of all the bytes around the text, the event's deltas,
         # where its text delta is: -1 when it is the only one, its kind: answer text or thinking,
@@ -155,6 +159,8 @@ class TextEvents:
             read = list(deltas)
             read[at] = kind(text)
             return read
+        if raw in self._silent:
+            return []
         deltas = self._decode(raw)
         if self._made < _MADE and self._fruitless < _FRUITLESS and len(deltas) <= 3:
             self._learn(raw, deltas)

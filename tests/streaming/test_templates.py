@@ -511,10 +511,13 @@ def test_generated_events_read_by_their_shape_read_as_the_full_reading_reads_the
     for _ in range(60):
         full = adapter.stream_decoder(operation)
         fast = adapter.stream_decoder(operation)
-        reader = TextEvents(partial(_sse_deltas, fast), type(fast).padding_fields)
+        reader = TextEvents(partial(_sse_deltas, fast), type(fast).padding_fields, type(fast).silent_events)
         line_end = rng.choice([b"\n", b"\r\n", b"\r", b"\n"])
+        silent = sorted(type(fast).silent_events)
         for _ in range(40):
             raw = make(rng, _text_bytes(rng)) + line_end * 2
+            if silent and rng.random() < 0.05:
+                raw = rng.choice(silent)
             if rng.random() < 0.03:  # a byte changed anywhere
                 at = rng.randrange(len(raw))
                 raw = raw[:at] + bytes([rng.randrange(256)]) + raw[at + 1 :]
@@ -522,3 +525,26 @@ def test_generated_events_read_by_their_shape_read_as_the_full_reading_reads_the
             assert reader.deltas(raw) == _sse_deltas(full, raw), raw
             fitted += before > 0
     assert fitted > 1000  # most events met a template
+
+
+@pytest.mark.parametrize(
+    ("adapter", "operation"), [(OpenAIAdapter(), "chat"), (AnthropicAdapter(), "messages"),
+                               (GeminiAdapter(), "stream_generate")],
+)
+def test_silent_events_decode_to_nothing_and_are_taken_as_read(adapter, operation):
+    decoder = _CountingDecoder(adapter.stream_decoder(operation))
+    silent = type(decoder.inner).silent_events
+    reader = TextEvents(partial(_sse_deltas, decoder), silent=silent)
+    for raw in silent:
+        assert _sse_deltas(adapter.stream_decoder(operation), raw) == []
+        assert reader.deltas(raw) == []
+    assert decoder.fed == 0
+    assert reader.deltas(b'event: ping\ndata: {"type":"ping"}\n\n') == []  # other bytes: decoded
+    assert decoder.fed == 1
+
+
+def test_the_usual_silent_events_are_known():
+    assert b"data: [DONE]\n\n" in OpenAIAdapter().stream_decoder("chat").silent_events
+    anthropic = AnthropicAdapter().stream_decoder("messages").silent_events
+    assert b'event: ping\ndata: {"type": "ping"}\n\n' in anthropic
+    assert b'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n' in anthropic
