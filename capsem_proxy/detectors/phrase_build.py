@@ -58,7 +58,7 @@ def build_in_child(signature_text: str) -> PhraseTables | None:
     from capsem_proxy.detectors.injection import PhraseTables
 
     directory = _cache_directory()
-    kept = directory / f"{_digest(signature_text)}.pickle" if directory is not None else None
+    kept = _kept_path(directory, signature_text) if directory is not None else None
     if kept is not None:
         data = _read_kept(kept)
         if data is not None:
@@ -126,6 +126,17 @@ def _cache_directory() -> Path | None:
 def _private(status: os.stat_result) -> bool:
     """Owned by this user, and neither its group nor others may write to it."""
     return status.st_uid == os.geteuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _kept_path(directory: Path, signature_text: str) -> Path | None:
+    """Where the tables of `signature_text` are kept in `directory`; None when what they are built
+    from cannot be read."""
+    try:
+        return directory / f"{_digest(signature_text)}.pickle"
+    except (OSError, metadata.PackageNotFoundError) as exc:
+        logger.warning("%s: cannot tell what the phrase tables are built from (%s): they are built at every "
+                       "start", CACHE_ENV_VAR, type(exc).__name__)
+        return None
 
 
 def _digest(signature_text: str) -> str:

@@ -165,3 +165,15 @@ def test_a_directory_that_cannot_be_made_is_done_without(tmp_path, monkeypatch) 
     monkeypatch.setenv(CACHE_ENV_VAR, str(blocker / "tables"))
     assert build_in_child(_SPEC) is not None
     assert os.listdir(tmp_path) == ["a-file"]
+
+
+def test_sources_that_cannot_be_read_are_done_without(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path))
+    children = _children(monkeypatch)
+
+    def unreadable(signature_text: str) -> str:
+        raise PermissionError("a source file")
+
+    monkeypatch.setattr(phrase_build, "_digest", unreadable)
+    assert build_in_child(_SPEC) is not None and build_in_child(_SPEC) is not None
+    assert children == [_SPEC, _SPEC] and _kept(tmp_path) == []
