@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from capsem_proxy.detectors.injection import PhraseTables
 
-__all__ = ["build_in_child"]
+__all__ = ["CACHE_ENV_VAR", "build_in_child"]
 
 logger = logging.getLogger(__name__)
 
