@@ -178,3 +178,19 @@ def test_a_read_is_split_as_the_search_from_event_to_event_splits_it(line_ends):
             assert (events, consumed) == _split(bytearray(data), 0, final), data
             assert all(type(event) is bytes for event in events)
             assert b"".join(events) == data[:consumed]
+
+
+def test_generated_events_read_as_the_general_reading_reads_them():
+    rng = random.Random(99)
+    values = [b"", b"x", b"{}", b'{"a":"b"}', b" lead", b"caf\xc3\xa9", b"\xff", b"a:b", b"\xe2\x80\xa8",
+              b"a\rb", b"a\r"]
+    for _ in range(5000):
+        lines = [rng.choice([b"event: ", b"event:", b"data: ", b"data:", b"id: ", b": ", b"odd", b""])
+                 + rng.choice(values) for _ in range(rng.choice([1, 1, 2, 2, 3]))]
+        ends = [rng.choice([b"\n", b"\n", b"\r\n", b"\r"]) for _ in lines]
+        raw = b"".join(line + end for line, end in zip(lines, ends, strict=True)) + rng.choice(
+            [b"\n", b"\r\n", b"\r", b""])
+        general = parse_event(b": c\n" + raw)
+        event = parse_event(raw)
+        assert (event.raw, event.data, event.event, event.unknown_lines) == (
+            raw, general.data, general.event, general.unknown_lines), raw
