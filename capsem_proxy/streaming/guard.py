@@ -152,7 +152,8 @@ class StreamGuard:
         self._fail_closed_unreadable = fail_closed_unreadable
         self._pending: deque[_Pending] = deque()
         # The approved point at which the last release left the oldest event waiting (-1: it left
-        # none): until that point moves or a call completes, a release would give nothing.
+        # none, or nothing is held): until that point moves or a call completes, a release would
+        # give nothing. The approved point never moves back, so equal means unchanged.
         self._waiting_at = -1
         self._pending_bytes = 0
         self._text = GrowingText()
@@ -274,9 +275,6 @@ class StreamGuard:
                     self._check_echo(echo)
         guarded_chars = guarded.length
         pending = self._pending
-        # The event is queued behind a head that waits for what has not changed since the last
-        # release (more approved text, a call's completion): it releases nothing (see below).
-        waiting = bool(pending) and self._waiting_at == self._approved_chars
         if tool_indexes or echoes:
             pending.append((
                 raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
@@ -310,7 +308,9 @@ class StreamGuard:
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
                 self._plan_checks()
-        if waiting and not completed and self._waiting_at == self._approved_chars:
+        if self._waiting_at == self._approved_chars and not completed:
+            # The oldest event still waits for what has not changed since the last release (more
+            # approved text, a call's completion), and this one is queued behind it: nothing to release.
             return b""
         return self._release()
 
@@ -465,6 +465,7 @@ class StreamGuard:
         if outcome.blocked and outcome.governing is not None:
             self._pending.clear()
             self._pending_bytes = 0
+            self._waiting_at = -1
             raise StreamBlocked(outcome.governing)
 
     def _stop(self, decision: Decision) -> None:
@@ -472,6 +473,7 @@ class StreamGuard:
         self.decisions.append(decision)
         self._pending.clear()
         self._pending_bytes = 0
+        self._waiting_at = -1
         raise StreamBlocked(decision)
 
     def _release(self) -> bytes:
