@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from capsem_proxy.detectors.phrase_build import CACHE_ENV_VAR
 from tests.client_tls import share_default_tls_context
 from tests.fake_provider.process import FakeProviderProcess, start_fake_provider
 from tests.proxy_process import ProxyProcess, start_proxy
@@ -135,3 +139,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the main process: before any worker or test process starts
         compile_sources()
         config.pluginmanager.register(FileTimes(config), "capsem-file-times")
+        # Every proxy the tests start with the injection or egress detectors loads the phrase tables
+        # the first one built (capsem_proxy/detectors/phrase_build.py), from a directory of this run's.
+        if CACHE_ENV_VAR not in os.environ:
+            os.environ[CACHE_ENV_VAR] = config.stash[_TABLE_CACHE] = tempfile.mkdtemp(prefix="capsem-proxy-tables-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_TABLE_CACHE, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(CACHE_ENV_VAR, None)
+
+
+_TABLE_CACHE = pytest.StashKey[str]()

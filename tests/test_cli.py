@@ -19,14 +19,20 @@ from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.cli import _parser, main
 from capsem_proxy.decisions import Verdict
 from tests.audit.stores import KEY, context, decision, request
+from tests.cli_runs import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, process: bool = False
+         ) -> subprocess.CompletedProcess[str]:
+    """`capsem-proxy ARGS`, in this process (`tests.cli_runs`), or with `process` as a command of its own."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    if not process:
+        return run_cli(list(args), cwd=cwd or ROOT, env=environment)
     return subprocess.run(
         [sys.executable, "-m", "capsem_proxy.cli", *args], capture_output=True, text=True, cwd=cwd or ROOT,
-        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=120, env=environment,
     )
 
 
@@ -80,7 +86,7 @@ def test_version_is_answered_by_every_command(words, capsys):
 
 
 def test_version_from_the_installed_command():
-    result = _cli("audit", "export", "--version")
+    result = _cli("audit", "export", "--version", process=True)
     assert (result.returncode, result.stdout.strip()) == (0, f"capsem-proxy {__version__}")
 
 

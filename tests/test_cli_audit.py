@@ -19,17 +19,22 @@ import pytest
 from capsem_proxy.audit import open_audit_sink
 from capsem_proxy.decisions import Verdict
 from tests.audit.stores import KEY, context, decision, drop_schema, new_schema_url, psql, request
+from tests.cli_runs import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "capsem-proxy test secret"  # the server secret KEY derives from
 
 
-def _cli(*args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
+def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, process: bool = False
          ) -> subprocess.CompletedProcess[str]:
+    """`capsem-proxy audit ARGS`, in this process (`tests.cli_runs`), or with `process` as a command
+    of its own."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("CAPSEM_PROXY_")}
+    environment = {**environment, "PYTHONPATH": str(ROOT), **(env or {})}
+    if not process:
+        return run_cli(["audit", *args], cwd=cwd or ROOT, env=environment)
     return subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "audit", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=timeout,
-                          env={**environment, "PYTHONPATH": str(ROOT), **(env or {})})
+                          cwd=cwd or ROOT, timeout=120, env=environment)
 
 
 def _fill(url: str, count: int, *, start: int = 0, started_at: float | None = None, head_file: Path | None = None
@@ -81,7 +86,7 @@ def config(sqlite_url, tmp_path) -> str:
 
 
 def test_verify_passes_on_an_intact_store_and_names_the_head(config):
-    result = _cli("verify", "--config", config)
+    result = _cli("verify", "--config", config, process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("audit chain intact: 12 rows (requests 6, decisions 6); head 12:")
     assert "the exported head (seq 12, written " in result.stdout
@@ -90,7 +95,7 @@ def test_verify_passes_on_an_intact_store_and_names_the_head(config):
 def test_verify_names_the_first_tampered_row_and_fails(config, tmp_path):
     with sqlite3.connect(tmp_path / "audit.db") as connection:
         connection.execute("UPDATE decisions SET verdict = 'ALLOW' WHERE seq = 7")  # r3's BLOCK
-    result = _cli("verify", "--config", config)
+    result = _cli("verify", "--config", config, process=True)
     assert result.returncode == 1
     assert result.stderr.startswith("chain broken at decisions seq 7 (request r3): the row's content")
 

@@ -1,6 +1,7 @@
 """`capsem-proxy replay --config NEW.yaml`: traffic recorded by a real proxy (with audit.store_content),
 in a real SQLite file and in the real PostgreSQL, re-run through another configuration's policies by the
-real command line; only the verdicts that change are printed."""
+command line (its main(), and as a command of its own for a bad config); only the verdicts that
+change are printed."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import httpx
 import pytest
 import yaml
 
+from capsem_proxy.detectors.phrase_build import CACHE_ENV_VAR
 from tests.audit.stores import drop_schema, new_schema_url
+from tests.cli_runs import run_cli
 from tests.proxy_process import start_proxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +33,16 @@ NEW_POLICIES = [
 ]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("CAPSEM_PROXY_")}
+def _cli(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`capsem-proxy replay ARGS`, in this process (`tests.cli_runs`: the detectors' tables loaded
+    once for all), or with `process` as a command of its own."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("CAPSEM_PROXY_") or key == CACHE_ENV_VAR}
+    environment["PYTHONPATH"] = str(ROOT)
+    if not process:
+        return run_cli(["replay", *args], cwd=ROOT, env=environment)
     return subprocess.run([sys.executable, "-m", "capsem_proxy.cli", "replay", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120, env={**environment, "PYTHONPATH": str(ROOT)})
+                          text=True, cwd=ROOT, timeout=120, env=environment)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -102,5 +111,5 @@ def test_the_same_configuration_changes_nothing_and_since_bounds_the_window(reco
 def test_a_bad_config_stops_with_its_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies:\n  - class: no_such_policy\n", encoding="utf-8")
-    result = _cli("--config", str(bad))
+    result = _cli("--config", str(bad), process=True)
     assert result.returncode == 2 and "no_such_policy" in result.stderr

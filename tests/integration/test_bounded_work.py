@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import os
 import random
 import string
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -68,17 +70,25 @@ def _chat(prompt: str, **extra) -> bytes:
     return orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}], **extra})
 
 
-def _poll_health(base_url: str, stop, results) -> None:
-    """Runs in its own process: GET /health every 20 ms until told to stop; latencies in seconds."""
-    latencies = []
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+def _cpu_ms(pid: int) -> float:
+    """The CPU time process `pid` has used so far (user and system, all its threads), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _poll_health(base_url: str, pid: int, stop, results) -> None:
+    """Runs in its own process: GET /health, one after another, until told to stop. For each
+    answer, when it came (`perf_counter`, the system's monotonic clock) and how much CPU the
+    proxy used while it was awaited."""
+    answers = []
+    with httpx.Client(base_url=base_url, timeout=300) as client:
         while not stop.is_set():
-            started = time.perf_counter()
+            before = _cpu_ms(pid)
             with contextlib.suppress(httpx.HTTPError):
-                client.get("/health")
-            latencies.append(time.perf_counter() - started)
-            time.sleep(0.02)
-    results.put(latencies)
+                if client.get("/health").status_code == 200:
+                    answers.append((time.perf_counter(), _cpu_ms(pid) - before))
+            time.sleep(0.005)
+    results.put(answers)
 
 
 @pytest.fixture(scope="module")
@@ -110,21 +120,22 @@ def test_fifty_adversarial_megabyte_requests_fail_closed_while_health_stays_resp
             bodies.append((kind, _chat("list the files", tools=SHELL_TOOL)))
     context = multiprocessing.get_context("fork")
     stop, results = context.Event(), context.Queue()
-    poller = context.Process(target=_poll_health, args=(guarded_proxy.base_url, stop, results))
+    poller = context.Process(target=_poll_health, args=(guarded_proxy.base_url, guarded_proxy.process.pid, stop,
+                                                        results))
     poller.start()
     try:
         time.sleep(0.3)
-        with httpx.Client(base_url=guarded_proxy.base_url, timeout=120) as client, ThreadPoolExecutor(50) as pool:
+        with httpx.Client(base_url=guarded_proxy.base_url, timeout=300) as client, ThreadPoolExecutor(50) as pool:
             started = time.perf_counter()
             answers = list(pool.map(
                 lambda item: (item[0], client.post("/v1/chat/completions", content=item[1], headers=OPENAI_HEADERS)),
                 bodies,
             ))
-            elapsed = time.perf_counter() - started
+            ended = time.perf_counter()
         time.sleep(0.3)
     finally:
         stop.set()
-        latencies = sorted(results.get(timeout=30))
+        polls = results.get(timeout=120)
         poller.join(timeout=30)
 
     for kind, response in answers:
@@ -134,12 +145,17 @@ def test_fifty_adversarial_megabyte_requests_fail_closed_while_health_stays_resp
     for record in fake_provider.requests():
         body = fake_provider.body_of(record)
         assert b"ghp_" not in body and b".com" not in body and INJECTION.encode() not in body
-    p99_ms = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000
-    print(f"\n50 x 1 MB adversarial requests: all refused in {elapsed:.2f} s; /health p99 {p99_ms:.1f} ms "
-          f"(max {latencies[-1] * 1000:.1f} ms, {len(latencies)} polls)")
-    # The target is 50 ms; on a shared 2-core machine busy with other work the bound is wider.
-    assert p99_ms < 250
-    assert elapsed < 60
+    # Measured in the proxy's CPU time, not in wall-clock time: a machine busy with other work
+    # makes each /health answer wait longer for a core, not for more of the proxy's work. Were a
+    # megabyte screened in one go, the event loop would answer only between two screenings, a
+    # whole megabyte's work (hundreds of ms of CPU at least) behind; screened in slices, it
+    # answers between slices. A clock tick (10 ms, usually) is the unit of the measure.
+    waits = sorted(cpu for moment, cpu in polls if started < moment < ended)
+    p99 = waits[min(len(waits) - 1, int(0.99 * len(waits)))]
+    print(f"\n50 x 1 MB adversarial requests: all refused in {ended - started:.2f} s; /health answered "
+          f"{len(waits)} times meanwhile, after p99 {p99:.0f} ms (max {waits[-1]:.0f} ms) of the proxy's CPU")
+    assert len(waits) >= 10
+    assert p99 <= 100
 
 
 @pytest.fixture(scope="module")
@@ -155,23 +171,22 @@ def impatient_proxies(fake_provider):
 
 def test_a_policy_over_its_time_budget_on_a_long_text_fails_closed_in_bounded_time(impatient_proxies, fake_provider):
     closed, _ = impatient_proxies
-    started = time.perf_counter()
+    # Stopped between slices once over its budget (tests/test_pipeline.py counts the slices read
+    # past the budget, tests/detectors/test_slices.py that the detectors read in slices).
     response = httpx.post(f"{closed.base_url}/v1/chat/completions", content=_chat(_prose(900_000)),
-                          headers=OPENAI_HEADERS, timeout=60)
-    elapsed = time.perf_counter() - started
+                          headers=OPENAI_HEADERS, timeout=300)
     assert response.status_code == 403
     assert response.json()["detail"] == (
         "Request blocked by security policy: policy 'injection' exceeded its time budget of 50 ms"
     )
     assert fake_provider.requests() == []
-    assert elapsed < 10  # stopped between slices; reading it all would take several times the budget
 
 
 def test_a_policy_over_its_time_budget_fails_open_when_configured(impatient_proxies, fake_provider):
     _, open_ = impatient_proxies
     prompt = _prose(900_000)
     response = httpx.post(f"{open_.base_url}/v1/chat/completions", content=_chat(prompt),
-                          headers=OPENAI_HEADERS, timeout=60)
+                          headers=OPENAI_HEADERS, timeout=300)
     assert response.status_code == 200
     assert response.headers["x-capsem-decision-id"]  # the fail-open LOG decision
     assert json.loads(fake_provider.body_of(fake_provider.last()))["messages"][0]["content"] == prompt
@@ -263,15 +278,13 @@ def redacting_proxy(fake_provider):
 def test_twenty_thousand_emails_are_redacted(redacting_proxy, fake_provider):
     addresses = [f"user{index:05d}@{_word(7)}.io" for index in range(20_000)]
     prompt = "Contacts: " + ", ".join(addresses)
-    started = time.perf_counter()
+    # That the work grows in proportion to the findings (quadratic redaction took minutes) is
+    # measured in tests/test_redaction.py.
     response = httpx.post(f"{redacting_proxy.base_url}/v1/chat/completions", content=_chat(prompt),
-                          headers=OPENAI_HEADERS, timeout=120)
-    elapsed = time.perf_counter() - started
+                          headers=OPENAI_HEADERS, timeout=300)
     assert response.status_code == 200
     forwarded = json.loads(fake_provider.body_of(fake_provider.last()))["messages"][0]["content"]
     assert "@" not in forwarded and forwarded.count("[REDACTED:email]") == 20_000
-    print(f"\n20,000 e-mail addresses found and redacted in {elapsed:.2f} s")
-    assert elapsed < 60  # quadratic redaction took minutes
 
 
 @pytest.mark.parametrize("spelling", ["plain", "escaped"])
@@ -295,12 +308,11 @@ def test_a_document_nested_800_deep_with_a_redaction_is_no_500(redacting_proxy, 
 
 def test_the_documented_argument_rule_reads_a_200_kb_argument_at_once(guarded_proxy, fake_provider):
     fake_provider.script(tool_call=True, tool_name="shell", tool_args={"command": "rm -" + "r" * 200_000 + " -f"})
-    started = time.perf_counter()
     response = httpx.post(f"{guarded_proxy.base_url}/v1/chat/completions",
-                          content=_chat("list the files", tools=SHELL_TOOL), headers=OPENAI_HEADERS, timeout=120)
-    elapsed = time.perf_counter() - started
-    assert response.status_code == 200  # no "rm -rf" in it: allowed, after reading all of it
-    assert elapsed < 10  # Python's re backtracked for minutes on this argument
+                          content=_chat("list the files", tools=SHELL_TOOL), headers=OPENAI_HEADERS, timeout=300)
+    # No "rm -rf" in it: allowed, after reading all of it within the policy's default budget of
+    # 200 ms of CPU (Python's re backtracked for minutes on this argument: a budget failure, 403).
+    assert response.status_code == 200
 
 
 def test_rego_and_re2_patterns_run_in_one_process_whatever_the_order(fake_provider):

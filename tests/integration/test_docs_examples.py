@@ -37,12 +37,24 @@ def _policy_blocks() -> list[YamlBlock]:
     return [block for block in yaml_blocks() if block.not_a_config is None and block.config().get("policies")]
 
 
+def _configured_policies(config: dict) -> Iterator[dict]:
+    """The policy entries of a config, those of its policy sets included."""
+    yield from config.get("policies") or []
+    for policy_set in config.get("policy_sets") or []:
+        yield from policy_set.get("policies") or []
+
+
 @pytest.fixture(scope="module", params=_policy_blocks(), ids=lambda block: block.name)
 def documented(request, fake_provider, tmp_path_factory) -> Iterator[tuple[YamlBlock, ProxyProcess]]:
     block = request.param
     config = block.config()
-    # Only where the audit trail goes differs from the docs, so the run leaves nothing in the repository.
+    # Where the audit trail goes differs from the docs, so the run leaves nothing in the repository;
+    # and each policy's time budget is a minute, so that a machine busy with other work cannot fail
+    # a check the example passes (the budgets themselves are tested in tests/test_pipeline.py).
     config["audit"] = {"url": f"sqlite:///{tmp_path_factory.mktemp('audit') / 'audit.db'}"}
+    for policy in _configured_policies(config):
+        if isinstance(policy, dict):
+            policy["timeout_ms"] = 60_000
     process = start_proxy(fake_provider.base_url, config, cwd=REPO_ROOT, env={"PYTHONPATH": "examples"})
     yield block, process
     process.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -186,7 +185,6 @@ def test_rate_limit_is_retried(proxy, fake_provider):
     # google-genai retries 429 with its own exponential back-off (it does not read retry-after),
     # and only when retry options are set; the proxy must hand it a 429 it recognises.
     retry = types.HttpRetryOptions(attempts=2, initial_delay=0.05, max_delay=0.1, jitter=0, http_status_codes=[429])
-    started = time.monotonic()
     with _client(proxy, retry_options=retry) as client:
         response = client.models.generate_content(
             model=MODEL, contents="hi",
@@ -194,7 +192,6 @@ def test_rate_limit_is_retried(proxy, fake_provider):
         )
     assert response.text == "after the retry"
     assert len(fake_provider.requests()) == 2
-    assert time.monotonic() - started < 5
 
 
 # ----------------------------------------------------------------------------- async client

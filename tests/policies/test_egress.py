@@ -3,9 +3,6 @@ encoded queries, IP and look-alike hosts, data: and script URLs), per-kind actio
 
 from __future__ import annotations
 
-import statistics
-from time import perf_counter
-
 import pytest
 
 from capsem_proxy.config import ConfigError, PolicySettings
@@ -16,6 +13,7 @@ from capsem_proxy.hooks import ModelCall, ModelResponse, RequestContext, ToolCal
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.egress import EgressPolicy
 from capsem_proxy.policies.loader import load_policies
+from tests.work import calls_awaiting
 
 ALLOWED = ["example.com", "python.org", "*.example.org"]
 SECRET_B64 = "c2stbGl2ZS0xMjM0NTY3ODkwYWJjZGVm"  # base64 of a made-up key
@@ -235,19 +233,16 @@ def test_bad_options_fail_at_load_naming_the_key(options, message):
     assert message in str(error.value)
 
 
-async def test_a_typical_answer_is_checked_well_under_two_milliseconds():
+async def test_a_typical_answer_is_checked_in_a_few_thousand_steps():
     policy = _policy()
     paragraph = (
         "To install the package run pip install requests, then read https://docs.python.org/3/library/json.html "
         "and the guide at [the docs](https://requests.readthedocs.io/en/latest/user/quickstart/). "
     )
     text = (paragraph * 12)[:2048]
-    timings = []
-    for _ in range(300):
-        started = perf_counter()
-        await policy.decide("on_model_response", text)
-        timings.append(perf_counter() - started)
-    assert statistics.median(timings) < 0.002
+    await policy.decide("on_model_response", text)  # what is built on first use
+    # Function calls rather than seconds (some 500 today; well under two milliseconds was the aim).
+    assert await calls_awaiting(lambda: policy.decide("on_model_response", text)) < 5_000
 
 
 async def test_a_tool_result_telling_the_model_to_send_data_to_an_unlisted_url_is_blocked():

@@ -225,7 +225,6 @@ decision := "BLOCK" if {
 
 async def test_a_runaway_rule_fails_closed_at_its_budget_while_the_event_loop_runs_on():
     import asyncio
-    from time import perf_counter
 
     from capsem_proxy.policies.base import ConfiguredPolicy
 
@@ -241,15 +240,12 @@ async def test_a_runaway_rule_fails_closed_at_its_budget_while_the_event_loop_ru
 
     counting = asyncio.create_task(ticker())
     try:
-        started = perf_counter()
         outcome = await Pipeline([ConfiguredPolicy(policy, "rego", False, 0.05)]).check_request(
             _context("a" * 32 + "b")
         )
-        elapsed = perf_counter() - started
     finally:
         counting.cancel()
     assert outcome.blocked and "exceeded its time budget of 50 ms" in outcome.governing.details
-    assert elapsed < 2
     # The event loop kept running while the rule was evaluated: the budget could end the check (an
     # evaluation blocking the loop would have ended with the rule's own verdict), and the ticker's
     # 1 ms timer, due before the 50 ms budget's, ran meanwhile however busy the machine is.

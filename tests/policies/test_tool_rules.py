@@ -3,9 +3,6 @@ and argument rules, with reasons that name the tool and rule but never an argume
 
 from __future__ import annotations
 
-import statistics
-from time import perf_counter
-
 import pytest
 
 from capsem_proxy.config import ConfigError, PolicySettings
@@ -15,6 +12,7 @@ from capsem_proxy.hooks import RequestContext, ToolCall
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.loader import load_policies
 from capsem_proxy.policies.tool_rules import ToolRulesPolicy
+from tests.work import calls
 
 SHELL = ToolDefinition(
     "shell",
@@ -355,13 +353,11 @@ def test_bad_options_fail_at_load_naming_the_key(options, message):
     assert "ToolRulesPolicy rejected its options" in str(error.value)
 
 
-def test_a_typical_call_is_checked_well_under_two_milliseconds():
+def test_a_typical_call_is_checked_in_a_few_hundred_steps():
     policy = _policy(arguments=RULES, max_tool_calls=100, allow=["shell", "read_*", "fetch_*"])
     args = {"command": "grep -rn 'def main' src/ | head -20 && python -m pytest tests/unit -q", "timeout": 60}
-    timings = []
-    for _ in range(300):
-        context = _context()
-        started = perf_counter()
-        _call(policy, ToolDefinition("shell", "", dict(SHELL.parameters)), args, context)
-        timings.append(perf_counter() - started)
-    assert statistics.median(timings) < 0.002
+    tool = ToolDefinition("shell", "", dict(SHELL.parameters))
+    _call(policy, tool, args, _context())  # what is built on first use
+    context = _context()
+    # Function calls rather than seconds (some 200 today; well under two milliseconds was the aim).
+    assert calls(lambda: _call(policy, tool, args, context)) < 2_000

@@ -3,9 +3,6 @@ request size limits, allowed media types."""
 
 from __future__ import annotations
 
-import statistics
-from time import perf_counter
-
 import pytest
 
 from capsem_proxy.config import ConfigError, PolicySettings
@@ -15,6 +12,7 @@ from capsem_proxy.hooks import ModelCall, RequestContext
 from capsem_proxy.pipeline import Pipeline
 from capsem_proxy.policies.loader import load_policies
 from capsem_proxy.policies.usage_rules import UsageRulesPolicy
+from tests.work import calls
 
 
 def _event(model="gpt-4o-mini", prompt="hello", *, system="", max_output_tokens=None, request_bytes=0,
@@ -132,16 +130,13 @@ def test_bad_options_fail_at_load_naming_the_key(options, message):
     assert message in str(error.value)
 
 
-def test_a_typical_request_is_checked_well_under_two_milliseconds():
+def test_a_typical_request_is_checked_in_a_few_hundred_steps():
     policy = UsageRulesPolicy.from_config({
         "allow_models": ["gpt-4o*", "claude-*", "gemini-*"], "deny_models": ["*-preview"], "max_output_tokens": 4096,
         "max_prompt_chars": 100000, "max_request_bytes": 1 << 20, "allowed_media_types": ["image/*"],
     })
     event = _event(prompt="a typical prompt sentence. " * 80, max_output_tokens=1024, request_bytes=2400,
                    media=[MediaPart("image/png")])
-    timings = []
-    for _ in range(300):
-        started = perf_counter()
-        policy.check(event)
-        timings.append(perf_counter() - started)
-    assert statistics.median(timings) < 0.002
+    policy.check(event)
+    # Function calls rather than seconds (a dozen today; well under two milliseconds was the aim).
+    assert calls(lambda: policy.check(event)) < 500
