@@ -121,6 +121,17 @@ _MAX_ECHO_REDACTIONS = 512
 class StreamGuard:
     """Decides which events of one stream may be released, and when."""
 
+    # More attributes than an instance dictionary shares its keys for: slots keep each read and
+    # write a fixed offset (the guard reads several at every event).
+    __slots__ = (
+        "_all_redactions", "_approval_open", "_approved_chars", "_check_every", "_check_redactions",
+        "_checked_chars", "_checks", "_completed_arguments", "_due_at", "_eager", "_fail_closed_unreadable",
+        "_guarded", "_held_calls", "_holds", "_incremental_checked_chars", "_incremental_readers", "_last_hold",
+        "_max_buffer_bytes", "_mode", "_open_calls", "_pending", "_pending_bytes", "_read_text_chars",
+        "_read_thinking_chars", "_reads_text", "_released_chars", "_restorations", "_rewrite", "_split", "_text",
+        "_thinking", "_waiting_at", "_whole_growth", "_whole_readers", "_window", "answer", "decisions",
+    )
+
     def __init__(
         self,
         checks: GuardChecks,
@@ -165,7 +176,7 @@ class StreamGuard:
         # check lies before that length, so its redaction is kept until the text up to there is out.
         self._check_redactions: deque[tuple[int, list[tuple[str, str]]]] = deque()
         # Longest first, as every list of rewrites is applied (see `_release`).
-        self._restorations = sorted(restorations or [], key=lambda pair: -len(pair[0]))
+        self._restorations = sorted(restorations, key=lambda pair: -len(pair[0])) if restorations else []
         self._rewrite = rewrite
         self._split = split
         # Where, in the unapproved text, a finding may still be in progress, per policy that can
@@ -235,13 +246,15 @@ class StreamGuard:
         tool_indexes: list[int] | None = None
         completed: list[int] | None = None
         echoes: list[EchoDelta] | None = None
+        text = self._text
         for delta in deltas:
             kind = type(delta)
             if kind is TextDelta:
                 texts += 1
-                self._text.append(delta.text)  # type: ignore[union-attr]
-                if guarded is not self._text:
-                    guarded.append(delta.text)  # type: ignore[union-attr]
+                piece = delta.text  # type: ignore[union-attr]
+                text.append(piece)
+                if guarded is not text:
+                    guarded.append(piece)
             elif kind is ThinkingDelta:
                 texts += 1
                 if guarded is self._text:
