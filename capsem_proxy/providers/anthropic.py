@@ -88,6 +88,15 @@ _STATUS_TYPES = {
 _TOOL_USE_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 # Stream event types that carry nothing neutral.
 _SKIPPED_EVENTS = frozenset({"ping", "content_block_stop", "message_stop"})
+# Events the API sends alike in every stream that decode to nothing: its ping, the end of the message,
+# the opening of a text block (empty) and the end of a block, at the first few block indexes.
+_SILENT_EVENTS = frozenset(
+    [b'event: ping\ndata: {"type": "ping"}\n\n', b'event: message_stop\ndata: {"type":"message_stop"}\n\n']
+    + [b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+       b'"content_block":{"type":"text","text":""}}\n\n' % index for index in range(8)]
+    + [b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n' % index
+       for index in range(8)]
+)
 
 
 def _tool_call(block: dict[str, Any]) -> ToolUse:
@@ -116,6 +125,7 @@ class _MessagesStreamDecoder(StreamDecoder):
 
     __slots__ = ()
     text_events_alone = True
+    silent_events = _SILENT_EVENTS
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         name = event.event

@@ -300,6 +300,8 @@ class _ChatStreamDecoder(StreamDecoder):
     text_events_alone = True
     # Random characters of random length in every chunk (`stream_options.include_obfuscation`).
     padding_fields = ("obfuscation",)
+    # The stream's end, which the SDK stops at.
+    silent_events = frozenset({b"data: [DONE]\n\n"})
 
     def feed(self, event: StreamEvent) -> list[Delta]:
         data = event.data

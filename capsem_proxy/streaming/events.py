@@ -132,6 +132,10 @@ class StreamDecoder(ABC):
     # Members of an event this decoder never reads, whose plain string values change from event to
     # event (OpenAI's `obfuscation` padding): a text event's template leaves a gap for their value.
     padding_fields: ClassVar[tuple[str, ...]] = ()
+    # Whole events (their exact bytes, line ends included) that decode to no delta and change no
+    # state: the pings and ends a provider sends alike in every stream. With `text_events_alone`,
+    # they are taken as read by their bytes (`capsem_proxy.streaming.templates`), without `feed`.
+    silent_events: ClassVar[frozenset[bytes]] = frozenset()
 
     @abstractmethod
     def feed(self, event: StreamEvent) -> list[Delta]:

@@ -157,7 +157,7 @@ async def relay_guarded(
     reader = guard.guard if event_need is None else None
     if event_need is None and decoder.text_events_alone:
         read_event: Callable[[bytes], list[Delta]] = TextEvents(
-            partial(_sse_deltas, decoder), decoder.padding_fields).deltas
+            partial(_sse_deltas, decoder), decoder.padding_fields, decoder.silent_events).deltas
     else:
         read_event = partial(_sse_deltas, decoder)
     try:

@@ -49,6 +49,8 @@ def _split(data: bytes | bytearray, search_from: int, final: bool) -> tuple[list
     size = len(data)
     if data.find(b"\r", search) == -1:
         # Usual case: LF line ends only, found with a plain substring search.
+        if not search and type(data) is bytes:
+            return _events(data.split(b"\n\n"), b"\n\n", size)
         while True:
             end = data.find(b"\n\n", search)
             if end == -1:
@@ -56,9 +58,20 @@ def _split(data: bytes | bytearray, search_from: int, final: bool) -> tuple[list
             end += 2
             events.append(bytes(data[position:end]))
             position = search = end
+    pieces = None
+    if not search and type(data) is bytes:
+        # Gemini's events: one line each, ended by CRLF CRLF. When the bytes between those hold no
+        # other CR or LF, each of them ends an event (the line ends are CRLF only, below); two
+        # searches of one byte each (memchr) tell, where counting the line ends reads every byte.
+        pieces = data.split(b"\r\n\r\n")
+        inner = b"".join(pieces)
+        if inner.find(b"\r") == -1 and inner.find(b"\n") == -1:
+            return _events(pieces, b"\r\n\r\n", size)
     crlf = data.count(b"\r\n", search)
     if crlf == data.count(b"\r", search) == data.count(b"\n", search):
-        # CRLF line ends only (Gemini's): an event ends at the first CRLF CRLF, found as plainly.
+        # CRLF line ends only: an event ends at the first CRLF CRLF, found as plainly.
+        if pieces is not None:
+            return _events(pieces, b"\r\n\r\n", size)
         while True:
             end = data.find(b"\r\n\r\n", search)
             if end == -1:
@@ -75,6 +88,15 @@ def _split(data: bytes | bytearray, search_from: int, final: bool) -> tuple[list
             return events, position
         events.append(bytes(data[position:end]))
         position = search = end
+
+
+def _events(pieces: list[bytes], boundary: bytes, size: int) -> tuple[list[bytes], int]:
+    """`_split` of a read of `size` bytes that starts an event and where every boundary is spelled
+    `boundary`, from the read split at it (`pieces`): each occurrence, left to right, ends an event,
+    as the search for the next one from the end of the last finds them. One C-level split for the
+    whole read, rather than a search, a slice and a copy for each event."""
+    rest = pieces.pop()
+    return [piece + boundary for piece in pieces], size - len(rest)
 
 
 class SSESplitter:

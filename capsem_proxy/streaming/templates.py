@@ -13,6 +13,9 @@ A decoder may name padding fields it never reads (`StreamDecoder.padding_fields`
 `obfuscation`, random characters of random length in every chunk). A template then has a second
 gap, after the text, where such a field's plain value goes; it is verified with another value there.
 
+Events a decoder names as silent (`StreamDecoder.silent_events`: a ping, the stream's end, the
+same bytes in every stream) are taken as read, without decoding them.
+
 Splitting an event in two (`split_event_text`) works the same way: the full split of an event
 written without escapes gives the bytes around each half's text.
 """
@@ -29,6 +32,8 @@ __all__ = ["TextEvents", "TextSplits"]
 
 # What may not appear in a text read from a template: it would end the JSON string or escape into it.
 _NOT_PLAIN = re.compile(rb'[\x00-\x1f"\\]')
+# What may not appear in a padding value read from a template: the same, and any byte outside ASCII.
+_NOT_PADDING = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7f]")
 # Texts put in a template's place to verify it: plain, and found in no provider's event envelope.
 _MARKER = "capsem\u00b7text\u00b7marker"
 _PADDING_MARKER = b"capsemPaddingMarker"
@@ -47,7 +52,10 @@ Decode = Callable[[bytes], list[Delta]]
 def _cut(raw: bytes, text: str) -> tuple[bytes, bytes] | None:
     """The bytes of `raw` before and after its one plain string `text` (quotes kept outside), or
     None when `text` is not plain or not found exactly once."""
-    plain = text.encode()
+    try:
+        plain = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which only an escape spells
+        return None
     if not plain or _NOT_PLAIN.search(plain) is not None:
         return None
     quoted = b'"' + plain + b'"'
@@ -106,41 +114,43 @@ class TextEvents:
     deltas for the same bytes whatever came before and keep no state from an event whose deltas are
     one piece of text or thinking and token counts (`StreamDecoder.text_events_alone`)."""
 
-    __slots__ = ("_decode", "_fruitless", "_made", "_padding", "_templates")
+    __slots__ = ("_decode", "_fruitless", "_made", "_padding", "_silent", "_templates")
 
-    def __init__(self, decode: Decode, padding: tuple[str, ...] = ()) -> None:
+    def __init__(self, decode: Decode, padding: tuple[str, ...] = (), silent: frozenset[bytes] = frozenset()) -> None:
         self._decode = decode
         self._padding = _openings(padding)
+        self._silent = silent  # events that decode to no delta (`StreamDecoder.silent_events`)
         # (bytes before the text, bytes after it (after the padding value, when there is one), the
-        # length of the bytes around, the event's deltas, where its text delta is: -1 when it is the
-        # only one, its kind: answer text or thinking, and the bytes between the text and the
-        # padding value: None when the template has no padding gap)
-        self._templates: list[tuple[bytes, bytes, int, list[Delta], int, type[TextDelta | ThinkingDelta],
-                                    bytes | None]] = []
+        # lengths of these two, the length of all the bytes around the text, the event's deltas,
+        # where its text delta is: -1 when it is the only one, its kind: answer text or thinking,
+        # and the bytes between the text and the padding value: None when the template has no
+        # padding gap)
+        self._templates: list[tuple[bytes, bytes, int, int, int, list[Delta], int,
+                                    type[TextDelta | ThinkingDelta], bytes | None]] = []
         self._made = 0
         self._fruitless = 0  # templates made since an event last fitted one
 
     def deltas(self, raw: bytes) -> list[Delta]:
         """What `decode(raw)` gives."""
         size = len(raw)
-        for prefix, suffix, around, deltas, at, kind, between in self._templates:
-            # `_plain`, written out: this runs for every event of the stream
+        for prefix, suffix, start, tail, around, deltas, at, kind, between in self._templates:
+            # This runs for every event of the stream: each test is one call on `raw` itself, no
+            # part of it is copied but the text.
             if size <= around or not raw.startswith(prefix) or not raw.endswith(suffix):
                 continue
-            middle = raw[len(prefix) : size - len(suffix)]
+            end = size - tail
             if between is not None:
-                # `_text_and_padding`, written out
-                end = middle.find(b'"')
-                if end <= 0 or not middle.startswith(between, end):
+                # The text runs to the first quote, which opens `between`; the padding value runs
+                # from there to the suffix, plain ASCII (`_text_and_padding`).
+                padding = end
+                end = raw.find(b'"', start, padding)
+                if end <= start or not raw.startswith(between, end, padding) \
+                        or _NOT_PADDING.search(raw, end + len(between), padding) is not None:
                     break
-                padding = middle[end + len(between) :]
-                if not padding.isascii() or _NOT_PLAIN.search(padding) is not None:
-                    break
-                middle = middle[:end]
-            if _NOT_PLAIN.search(middle) is not None:
+            if _NOT_PLAIN.search(raw, start, end) is not None:
                 break
             try:
-                text = middle.decode()
+                text = raw[start:end].decode()
             except UnicodeDecodeError:
                 break
             self._fruitless = 0
@@ -149,6 +159,8 @@ class TextEvents:
             read = list(deltas)
             read[at] = kind(text)
             return read
+        if raw in self._silent:
+            return []
         deltas = self._decode(raw)
         if self._made < _MADE and self._fruitless < _FRUITLESS and len(deltas) <= 3:
             self._learn(raw, deltas)
@@ -179,9 +191,8 @@ class TextEvents:
         if self._decode(prefix + _MARKER.encode() + gap + suffix) != expected:
             return
         around = len(prefix) + len(suffix) + (0 if between is None else len(between))
-        self._templates.insert(
-            0, (prefix, suffix, around, deltas, at if len(deltas) > 1 else -1, text_kind, between)
-        )
+        self._templates.insert(0, (prefix, suffix, len(prefix), len(suffix), around, deltas,
+                                   at if len(deltas) > 1 else -1, text_kind, between))
         self._fruitless += 1
         del self._templates[_KEPT:]
 

@@ -1,9 +1,11 @@
 """The SSE splitter hands out whole events, byte for byte, wherever chunks are cut."""
 
+import random
+
 import pytest
 
 from capsem_proxy.errors import UpstreamMalformed
-from capsem_proxy.streaming.sse import SSESplitter, event_data, parse_event
+from capsem_proxy.streaming.sse import SSESplitter, _split, event_data, parse_event
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n'
@@ -152,3 +154,43 @@ def test_the_usual_event_shapes_read_as_the_general_reading_does(raw):
     event = parse_event(raw)
     assert (event.raw, event.data, event.event, event.unknown_lines) == (
         raw, general.data, general.event, general.unknown_lines)
+
+
+def _random_stream(rng, line_ends):
+    pieces = []
+    for _ in range(rng.randrange(0, 12)):
+        lines = rng.choice([[b"data: {}"], [b"event: x", b'data: {"a":1}'], [b"data: a", b"data: b"], [b": c"], [b""]])
+        end = rng.choice(line_ends)
+        pieces.append(b"".join(line + end for line in lines) + rng.choice(line_ends))
+        if rng.random() < 0.2:
+            pieces.append(rng.choice([b"\r", b"\n", b"\r\n", b"x", b"\r\n\r\n", b"\n\n"]))
+    return b"".join(pieces)
+
+
+@pytest.mark.parametrize("line_ends", [[b"\n"], [b"\r\n"], [b"\r"], [b"\n", b"\r\n", b"\r"]])
+def test_a_read_is_split_as_the_search_from_event_to_event_splits_it(line_ends):
+    # A read that starts an event is split at once; a buffer (a bytearray) is searched event by event.
+    rng = random.Random(1234)
+    for _ in range(2000):
+        data = _random_stream(rng, line_ends)
+        for final in (False, True):
+            events, consumed = _split(data, 0, final)
+            assert (events, consumed) == _split(bytearray(data), 0, final), data
+            assert all(type(event) is bytes for event in events)
+            assert b"".join(events) == data[:consumed]
+
+
+def test_generated_events_read_as_the_general_reading_reads_them():
+    rng = random.Random(99)
+    values = [b"", b"x", b"{}", b'{"a":"b"}', b" lead", b"caf\xc3\xa9", b"\xff", b"a:b", b"\xe2\x80\xa8",
+              b"a\rb", b"a\r"]
+    for _ in range(5000):
+        lines = [rng.choice([b"event: ", b"event:", b"data: ", b"data:", b"id: ", b": ", b"odd", b""])
+                 + rng.choice(values) for _ in range(rng.choice([1, 1, 2, 2, 3]))]
+        ends = [rng.choice([b"\n", b"\n", b"\r\n", b"\r"]) for _ in lines]
+        raw = b"".join(line + end for line, end in zip(lines, ends, strict=True)) + rng.choice(
+            [b"\n", b"\r\n", b"\r", b""])
+        general = parse_event(b": c\n" + raw)
+        event = parse_event(raw)
+        assert (event.raw, event.data, event.event, event.unknown_lines) == (
+            raw, general.data, general.event, general.unknown_lines), raw

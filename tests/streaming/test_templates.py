@@ -4,6 +4,7 @@ in a known envelope."""
 
 from __future__ import annotations
 
+import random
 from functools import partial
 
 import orjson
@@ -427,3 +428,123 @@ async def test_a_redaction_reaches_text_events_read_by_their_shape():
     body, _ = await _relay([*events, b"data: [DONE]\n\n"], _redact_secret, OpenAIAdapter().stream_decoder("chat"))
     assert b"SEC" not in body and b"RET\"" not in body
     assert b"[X]" in body
+
+
+# Pieces of text an event may carry: plain, escaped, non-ASCII, surrogates (a pair, and lone halves
+# that only an escape can spell), control characters, quotes and backslashes.
+_PIECES = ["a", "Hello", " ", "caf\u00e9", "\U0001f600", "\u2028", "\x7f", '"', "\\", "\n", "\x01", "\t", "/",
+           "\u00a0", "x" * 40]
+_ESCAPED = [b"\\u00e9", b"\\ud83d\\ude00", b"\\ud83d", b"\\ude00", b"\\/", b"\\n", b"\\u0022", b"\\\\", b"\\t"]
+
+
+def _text_bytes(rng) -> bytes:
+    """A JSON string body: mostly plain, sometimes escaped, sometimes bytes that are not UTF-8."""
+    parts = []
+    for _ in range(rng.randrange(0, 4)):
+        roll = rng.random()
+        if roll < 0.75:
+            parts.append(orjson.dumps(rng.choice(_PIECES))[1:-1])
+        elif roll < 0.9:
+            parts.append(rng.choice(_ESCAPED))
+        else:
+            parts.append(rng.choice([b"\xff", b"\xed\xa0\x80", b"\xc3", b"\x00", b"\x1f", b"\r"]))
+    return b"".join(parts)
+
+
+def _shuffled(rng, members: list[bytes]) -> bytes:
+    if rng.random() < 0.2:
+        rng.shuffle(members)
+    return b"{" + b",".join(members) + b"}"
+
+
+def _fuzz_chat(rng, text: bytes) -> bytes:
+    delta = [b'"content":"' + text + b'"']
+    if rng.random() < 0.1:
+        delta.append(rng.choice([b'"role":"assistant"', b'"refusal":"r"', b'"reasoning_content":"t"']))
+    choice = [b'"index":0', b'"delta":' + _shuffled(rng, delta), b'"logprobs":null',
+              b'"finish_reason":' + (b'"stop"' if rng.random() < 0.05 else b"null")]
+    chunk = [b'"id":"chatcmpl-1"', b'"object":"chat.completion.chunk"', b'"model":"m"',
+             b'"choices":[' + _shuffled(rng, choice) + b"]"]
+    if rng.random() < 0.9:
+        chunk.append(b'"obfuscation":"' + rng.choice([b"", b"Zq", b"a1B2c3", b"caf\xc3\xa9", b"a\\u0041", b"\x7f",
+                                                     b"q\xff", b'"', b"x" * 20]) + b'"')
+    if rng.random() < 0.05:
+        chunk.append(b'"usage":{"prompt_tokens":3,"completion_tokens":4}')
+    if rng.random() < 0.05:
+        chunk.append(b'"extra":"' + text + b'"')
+    return b"data: " + _shuffled(rng, chunk)
+
+
+def _fuzz_anthropic(rng, text: bytes) -> bytes:
+    kind, key = rng.choice([(b"text_delta", b"text"), (b"thinking_delta", b"thinking"), (b"text_delta", b"thinking")])
+    delta = [b'"type":"' + kind + b'"', b'"' + key + b'":"' + text + b'"']
+    data = [b'"type":"content_block_delta"', b'"index":' + rng.choice([b"0", b"1"]),
+            b'"delta":' + _shuffled(rng, delta)]
+    name = rng.choice([b"event: content_block_delta\n"] * 8 + [b"", b"event: ping\n", b"event: other\n"])
+    return name + b"data: " + _shuffled(rng, data)
+
+
+def _fuzz_gemini(rng, text: bytes) -> bytes:
+    part = [b'"text":"' + text + b'"']
+    if rng.random() < 0.2:
+        part.append(rng.choice([b'"thought":true', b'"thought":false', b'"thoughtSignature":"s"']))
+    candidate = [b'"content":{"parts":[' + _shuffled(rng, part) + b'],"role":"model"}', b'"index":0']
+    if rng.random() < 0.05:
+        candidate.append(b'"finishReason":"STOP"')
+    response = [b'"candidates":[' + _shuffled(rng, candidate) + b"]", b'"modelVersion":"m"']
+    if rng.random() < 0.8:
+        response.append(b'"usageMetadata":{"promptTokenCount":5,"totalTokenCount":' + rng.choice([b"5", b"9"]) + b"}")
+    return b"data: " + _shuffled(rng, response)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "operation", "make"),
+    [
+        (OpenAIAdapter(), "chat", _fuzz_chat),
+        (AnthropicAdapter(), "messages", _fuzz_anthropic),
+        (GeminiAdapter(), "stream_generate", _fuzz_gemini),
+    ],
+)
+def test_generated_events_read_by_their_shape_read_as_the_full_reading_reads_them(adapter, operation, make):
+    rng = random.Random(operation)
+    fitted = 0
+    for _ in range(60):
+        full = adapter.stream_decoder(operation)
+        fast = adapter.stream_decoder(operation)
+        reader = TextEvents(partial(_sse_deltas, fast), type(fast).padding_fields, type(fast).silent_events)
+        line_end = rng.choice([b"\n", b"\r\n", b"\r", b"\n"])
+        silent = sorted(type(fast).silent_events)
+        for _ in range(40):
+            raw = make(rng, _text_bytes(rng)) + line_end * 2
+            if silent and rng.random() < 0.05:
+                raw = rng.choice(silent)
+            if rng.random() < 0.03:  # a byte changed anywhere
+                at = rng.randrange(len(raw))
+                raw = raw[:at] + bytes([rng.randrange(256)]) + raw[at + 1 :]
+            before = len(reader._templates)
+            assert reader.deltas(raw) == _sse_deltas(full, raw), raw
+            fitted += before > 0
+    assert fitted > 1000  # most events met a template
+
+
+@pytest.mark.parametrize(
+    ("adapter", "operation"), [(OpenAIAdapter(), "chat"), (AnthropicAdapter(), "messages"),
+                               (GeminiAdapter(), "stream_generate")],
+)
+def test_silent_events_decode_to_nothing_and_are_taken_as_read(adapter, operation):
+    decoder = _CountingDecoder(adapter.stream_decoder(operation))
+    silent = type(decoder.inner).silent_events
+    reader = TextEvents(partial(_sse_deltas, decoder), silent=silent)
+    for raw in silent:
+        assert _sse_deltas(adapter.stream_decoder(operation), raw) == []
+        assert reader.deltas(raw) == []
+    assert decoder.fed == 0
+    assert reader.deltas(b'event: ping\ndata: {"type":"ping"}\n\n') == []  # other bytes: decoded
+    assert decoder.fed == 1
+
+
+def test_the_usual_silent_events_are_known():
+    assert b"data: [DONE]\n\n" in OpenAIAdapter().stream_decoder("chat").silent_events
+    anthropic = AnthropicAdapter().stream_decoder("messages").silent_events
+    assert b'event: ping\ndata: {"type": "ping"}\n\n' in anthropic
+    assert b'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n' in anthropic
