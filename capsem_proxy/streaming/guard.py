@@ -92,16 +92,12 @@ class GuardChecks:
     tool_call: Callable[[ToolUse], Awaitable[Outcome]]
 
 
-@dataclass(slots=True)
-class _Pending:
-    raw: bytes
-    text_start: int  # offsets of this event's text in the guarded text (text and thinking in order)
-    text_end: int
-    tool_indexes: tuple[int, ...] = ()
-    echoes: tuple[str, ...] = ()  # text the event repeats from earlier (redacted like it)
-    # The event carries one piece of text and nothing else the guard holds: its approved start
-    # may go out as an event of its own (see `split`).
-    splittable: bool = False
+# An event held back, as a plain tuple (one is made per event: no object of its own to build):
+# (its bytes, the offsets of its text in the guarded text (text and thinking in order), the tool
+# calls it carries a piece of, the text it repeats from earlier (redacted like it), and whether it
+# carries one piece of text and nothing else the guard holds, so that its approved start may go out
+# as an event of its own (see `split`)).
+_Pending = tuple[bytes, int, int, tuple[int, ...], tuple[str, ...], bool]
 
 
 @dataclass(slots=True)
@@ -124,6 +120,17 @@ _MAX_ECHO_REDACTIONS = 512
 
 class StreamGuard:
     """Decides which events of one stream may be released, and when."""
+
+    # More attributes than an instance dictionary shares its keys for: slots keep each read and
+    # write a fixed offset (the guard reads several at every event).
+    __slots__ = (
+        "_all_redactions", "_approval_open", "_approved_chars", "_check_every", "_check_redactions",
+        "_checked_chars", "_checks", "_completed_arguments", "_due_at", "_eager", "_fail_closed_unreadable",
+        "_guarded", "_held_calls", "_holds", "_incremental_checked_chars", "_incremental_readers", "_last_hold",
+        "_max_buffer_bytes", "_mode", "_open_calls", "_pending", "_pending_bytes", "_read_text_chars",
+        "_read_thinking_chars", "_reads_text", "_released_chars", "_restorations", "_rewrite", "_split", "_text",
+        "_thinking", "_waiting_at", "_whole_growth", "_whole_readers", "_window", "answer", "decisions",
+    )
 
     def __init__(
         self,
@@ -155,6 +162,10 @@ class StreamGuard:
         self._whole_growth = max(0.0, whole_check_growth)
         self._fail_closed_unreadable = fail_closed_unreadable
         self._pending: deque[_Pending] = deque()
+        # The approved point at which the last release left the oldest event waiting (-1: it left
+        # none, or nothing is held): until that point moves or a call completes, a release would
+        # give nothing. The approved point never moves back, so equal means unchanged.
+        self._waiting_at = -1
         self._pending_bytes = 0
         self._text = GrowingText()
         self._thinking = GrowingText()
@@ -165,7 +176,7 @@ class StreamGuard:
         # check lies before that length, so its redaction is kept until the text up to there is out.
         self._check_redactions: deque[tuple[int, list[tuple[str, str]]]] = deque()
         # Longest first, as every list of rewrites is applied (see `_release`).
-        self._restorations = sorted(restorations or [], key=lambda pair: -len(pair[0]))
+        self._restorations = sorted(restorations, key=lambda pair: -len(pair[0])) if restorations else []
         self._rewrite = rewrite
         self._split = split
         # Where, in the unapproved text, a finding may still be in progress, per policy that can
@@ -235,13 +246,15 @@ class StreamGuard:
         tool_indexes: list[int] | None = None
         completed: list[int] | None = None
         echoes: list[EchoDelta] | None = None
+        text = self._text
         for delta in deltas:
             kind = type(delta)
             if kind is TextDelta:
                 texts += 1
-                self._text.append(delta.text)  # type: ignore[union-attr]
-                if guarded is not self._text:
-                    guarded.append(delta.text)  # type: ignore[union-attr]
+                piece = delta.text  # type: ignore[union-attr]
+                text.append(piece)
+                if guarded is not text:
+                    guarded.append(piece)
             elif kind is ThinkingDelta:
                 texts += 1
                 if guarded is self._text:
@@ -274,11 +287,15 @@ class StreamGuard:
                 if echo.part == "tool" or self._reads_text:
                     self._check_echo(echo)
         guarded_chars = guarded.length
-        self._pending.append(_Pending(
-            raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
-            tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text) if echoes else (),
-            texts == 1 and not tool_indexes and not echoes and guarded_chars - text_start > 1,
-        ))
+        pending = self._pending
+        if tool_indexes or echoes:
+            pending.append((
+                raw, text_start, guarded_chars, tuple(tool_indexes) if tool_indexes else (),
+                tuple(echo.text for echo in echoes if echo.part != "tool" and echo.text) if echoes else (),
+                False,
+            ))
+        else:
+            pending.append((raw, text_start, guarded_chars, (), (), texts == 1 and guarded_chars - text_start > 1))
         self._pending_bytes += len(raw)
         if completed:
             for index in dict.fromkeys(completed):
@@ -304,6 +321,10 @@ class StreamGuard:
             if self._eager and (self._approved_chars or guarded_chars > _EAGER_CHARS):
                 self._eager = False  # the first text is out (or long in coming): back to the usual pace
                 self._plan_checks()
+        if self._waiting_at == self._approved_chars and not completed:
+            # The oldest event still waits for what has not changed since the last release (more
+            # approved text, a call's completion), and this one is queued behind it: nothing to release.
+            return b""
         return self._release()
 
     async def finish(self) -> bytes:
@@ -457,6 +478,7 @@ class StreamGuard:
         if outcome.blocked and outcome.governing is not None:
             self._pending.clear()
             self._pending_bytes = 0
+            self._waiting_at = -1
             raise StreamBlocked(outcome.governing)
 
     def _stop(self, decision: Decision) -> None:
@@ -464,6 +486,7 @@ class StreamGuard:
         self.decisions.append(decision)
         self._pending.clear()
         self._pending_bytes = 0
+        self._waiting_at = -1
         raise StreamBlocked(decision)
 
     def _release(self) -> bytes:
@@ -472,7 +495,8 @@ class StreamGuard:
         if not pending:
             return b""
         head = pending[0]
-        if head.text_end > approved and (not head.splittable or head.text_start >= approved):
+        if head[2] > approved and (not head[5] or head[1] >= approved):  # see `_Pending`
+            self._waiting_at = approved
             return b""  # the oldest event waits for more of its text to be approved (as in the loop below)
         released: list[bytes] = []
         held_calls = self._held_calls
@@ -490,52 +514,56 @@ class StreamGuard:
         spans: list[tuple[int, int, str]] | None = None
         region_start = 0
         region = ""
+        self._waiting_at = -1
         while pending:
             head = pending[0]
-            if head.text_end > approved:
-                split = self._split_head(head, approved)
-                if split is None:
+            raw, text_start, text_end, tool_indexes, echoes, splittable = head
+            if text_end > approved:
+                if not splittable or text_start >= approved or self._split is None:
+                    self._waiting_at = approved
                     break
-                head = split
-            elif head.tool_indexes and not held_calls.isdisjoint(head.tool_indexes):
+                first = self._split_head(head, approved)
+                if first is None:
+                    self._waiting_at = approved
+                    break
+                raw, text_end = first, approved
+            elif tool_indexes and not held_calls.isdisjoint(tool_indexes):
+                self._waiting_at = approved
                 break
             else:
                 pending.popleft()
-                self._pending_bytes -= len(head.raw)
-            if head.text_end > self._released_chars:
-                self._released_chars = head.text_end
-            raw = head.raw
-            if rewrites and head.text_end > head.text_start:
+                self._pending_bytes -= len(raw)
+            if text_end > self._released_chars:
+                self._released_chars = text_end
+            if rewrites and text_end > text_start:
                 if spans is None:
                     # Only the text around what is released now is searched: an original that
                     # touches these events starts at most its length before the first of them.
                     reach = max(len(original) for original, _ in rewrites)
-                    region_start = max(0, head.text_start - reach)
+                    region_start = max(0, text_start - reach)
                     region = self._guarded.slice(region_start, approved + reach)
                     spans = find_spans(region, rewrites)
                 if spans:
-                    raw = self._rewritten(raw, region, region_start, head, spans)
-            if head.echoes:
-                raw = self._rewritten_echoes(raw, head.echoes)
+                    raw = self._rewritten(raw, region, region_start, text_start, text_end, spans)
+            if echoes:
+                raw = self._rewritten_echoes(raw, echoes)
             released.append(raw)
         return b"".join(released)
 
-    def _split_head(self, head: _Pending, approved: int) -> _Pending | None:
-        """The approved start of `head`'s text as an event of its own, `head` keeping the rest;
-        None when none of its text is approved or it cannot be split exactly (it then waits whole)."""
-        if not head.splittable or head.text_start >= approved or self._split is None:
-            return None
-        guarded = self._guarded
-        old = guarded.slice(head.text_start, head.text_end)
-        cut = approved - head.text_start
-        halves = self._split(head.raw, old, old[:cut], old[cut:])
+    def _split_head(self, head: _Pending, approved: int) -> bytes | None:
+        """The approved start of the oldest event's text (`head`, whose text starts before
+        `approved` and ends after it) as an event of its own, the event keeping the rest; None
+        when it cannot be split exactly (it then waits whole)."""
+        raw, text_start, text_end = head[0], head[1], head[2]
+        old = self._guarded.slice(text_start, text_end)
+        cut = approved - text_start
+        halves = self._split(raw, old, old[:cut], old[cut:])  # type: ignore[misc]
         if halves is None:
             return None
         first, rest = halves
-        self._pending_bytes += len(rest) - len(head.raw)
-        released = _Pending(first, head.text_start, approved)
-        head.raw, head.text_start = rest, approved
-        return released
+        self._pending_bytes += len(rest) - len(raw)
+        self._pending[0] = (rest, approved, text_end, (), (), True)
+        return first
 
     def _rewritten_echoes(self, raw: bytes, echoes: tuple[str, ...]) -> bytes:
         """`raw` with the text it repeats redacted (and placeholders restored) as the stream was."""
@@ -562,9 +590,10 @@ class StreamGuard:
         return raw
 
     def _rewritten(
-        self, raw: bytes, region: str, region_start: int, event: _Pending, spans: list[tuple[int, int, str]]
+        self, raw: bytes, region: str, region_start: int, text_start: int, text_end: int,
+        spans: list[tuple[int, int, str]],
     ) -> bytes:
-        start, end = event.text_start - region_start, event.text_end - region_start
+        start, end = text_start - region_start, text_end - region_start
         old = region[start:end]
         new = rewrite_segment(region, start, end, spans)
         if new == old:
