@@ -148,7 +148,9 @@ def test_request_tables_show_the_reason_text_even_for_decisions_not_loaded(proxy
     assert blocked.inner_text() == DEBUG_REASON
 
     page.goto(f"{proxy.base_url}/dashboard#session/reasons-session")
-    timeline_request = page.locator("#session-timeline tbody tr.timeline-request", has_text="403")
+    # Matched on the row's description ("<provider> <model> <status>"): a bare "403" may also be
+    # part of another request's id.
+    timeline_request = page.locator("#session-timeline tbody tr.timeline-request", has_text="gpt-4o-mini 403")
     timeline_request.wait_for(timeout=WAIT_MS)
     assert DEBUG_REASON in timeline_request.inner_text()
     page.screenshot(path=str(artifact_path("dashboard-reasons.png")), full_page=True)
