@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -25,7 +27,12 @@ def test_two_workers_serve_requests(fake_provider):
                 f"{process.base_url}/v1/chat/completions", content=CHAT, headers={"authorization": "Bearer sk-w"}
             )
             assert response.status_code == 200
-        assert process.log_text().count("Started server process") == 2  # one line per worker process
+        # One line per worker process. The proxy answers once its first worker is up; the second
+        # may still be starting on a busy machine, so it is waited for (the wait only stops a hung test).
+        deadline = time.monotonic() + 60
+        while process.log_text().count("Started server process") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process.log_text().count("Started server process") == 2
     finally:
         process.stop()
 
