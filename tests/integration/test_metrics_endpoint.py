@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -216,6 +217,11 @@ def test_two_workers_report_the_sum_of_both(two_workers, fake_provider) -> None:
             if directory.is_dir() and sum(1 for count in _requests_by_pid(directory).values() if count) >= 2:
                 break
     assert sent == {200: sent.total()}
+    # A request is counted once its answer is sent, so the last ones may land a moment after the
+    # client read them (the wait only stops a hung test).
+    deadline = time.monotonic() + 30
+    while sum(_requests_by_pid(directory).values()) < sent.total() and time.monotonic() < deadline:
+        time.sleep(0.05)
     by_pid = _requests_by_pid(directory)
     assert sum(1 for count in by_pid.values() if count) == 2, by_pid
     assert sum(by_pid.values()) == sent.total()
