@@ -32,7 +32,7 @@ from capsem_proxy.exchange import Answer
 from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, ToolResponse
 from capsem_proxy.policies.actions import ACTION_VERDICTS
 from capsem_proxy.policies.base import SUSPENDS
-from capsem_proxy.scanning import ScanLedger, current_ledger, in_slices, too_large_decision
+from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
 from capsem_proxy.texts import json_texts
 
 __all__ = ["ALL_PLACES", "Action", "DetectorOptions", "DetectorPolicy", "combined", "json_strings"]
@@ -511,26 +511,16 @@ class DetectorPolicy:
         after what was then released: reading again from the earliest such finding covers it.
         """
         thinking_length, text_length = event.thinking_length, event.text_length
-        # `over_budget`, with the ledger kept for the reads below (this runs at every check of a stream).
-        ledger = current_ledger()
-        if not ledger.charge(self, thinking_length + text_length, growing=True):
-            return too_large_decision(self.name, "on_model_response", ledger)
+        refusal = self.over_budget("on_model_response", thinking_length + text_length, growing=True)
+        if refusal is not None:
+            return refusal
         progress: dict[tuple[int, str], int] = event.context.scratch.setdefault(_ANSWER_PROGRESS, {})
-        # Each part is read inline when it is short (the usual case), without a coroutine of its own.
-        findings = self._growing_findings_inline(
-            ledger, progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
+        # Each part is read inline when it is short, else in slices (`scan`). The usual check, both
+        # parts short, is taken without a coroutine by the plain hook (`_growing_answer_now`).
+        findings = await self._growing_findings(
+            progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
         )
-        if findings is None:
-            findings = await self._growing_findings_sliced(
-                progress, "thinking", event.thinking_from, thinking_length, event.settled_thinking_chars
-            )
-        found = self._growing_findings_inline(
-            ledger, progress, "text", event.text_from, text_length, event.settled_chars
-        )
-        if found is None:
-            found = await self._growing_findings_sliced(
-                progress, "text", event.text_from, text_length, event.settled_chars
-            )
+        found = await self._growing_findings(progress, "text", event.text_from, text_length, event.settled_chars)
         return self._answer_decision(findings, found)
 
     def _growing_start(self, progress: dict[tuple[int, str], int], key: tuple[int, str], settled: int) -> int:
@@ -543,20 +533,6 @@ class DetectorPolicy:
         if open_from is not None and open_from < start:
             start = open_from
         return start
-
-    def _growing_findings_inline(
-        self, ledger: ScanLedger, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int,
-        settled: int,
-    ) -> list[Finding] | None:
-        """The findings of the part of a growing answer not yet settled, read now when it is short
-        enough (what `scan` would do inline); None, with nothing read or recorded, when it must be
-        read in slices (`_growing_findings_sliced`)."""
-        key = self._progress_keys[part]
-        start = self._growing_start(progress, key, settled) if length else 0
-        # `read_from(start)` holds `length - start` characters: the ledger is asked before copying them.
-        if length > start and not ledger.inline(length - start):
-            return None
-        return self._growing_part(progress, key, read_from, length, start, settled)
 
     def _growing_part(
         self, progress: dict[tuple[int, str], int], key: tuple[int, str], read_from: Any, length: int, start: int,
@@ -577,11 +553,11 @@ class DetectorPolicy:
         progress[key] = length  # what `_growing_progress` notes when nothing was found
         return findings
 
-    async def _growing_findings_sliced(
+    async def _growing_findings(
         self, progress: dict[tuple[int, str], int], part: str, read_from: Any, length: int, settled: int
     ) -> list[Finding]:
-        """What `_growing_findings_inline` declined: text too long to read before the event loop has
-        a turn, read in slices as `scan` does."""
+        """The findings of the part of a growing answer not yet settled, read by `scan` (inline when
+        short, in slices when long), noting where the next check starts reading."""
         key = self._progress_keys[part]
         start = self._growing_start(progress, key, settled)
         findings = await self.scan(read_from(start))
