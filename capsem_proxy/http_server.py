@@ -101,23 +101,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     # The methods below run for every request: the parent's are called by class (no `super()` object
-    # built each time) and the common case of a head read whole in one piece takes no detour.
+    # built each time), and a head read whole in one piece is counted without a join.
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None or self.transport.is_closing():
             return
         if self._reading_head:
-            if self._head_tail:
-                fits = self._head_fits(data)
-            else:
-                # The head's first bytes: nothing to join. Its end is the first empty line, written
-                # CRLF CRLF or (leniently) LF LF; a bare LF LF before a CRLF CRLF lies wholly before it.
-                end = data.find(b"\r\n\r\n")
-                bare = data.find(b"\n\n", 0, end) if end != -1 else data.find(b"\n\n")
-                self._head_bytes += bare if bare != -1 else end if end != -1 else len(data)
-                self._head_tail = data[-3:]
-                fits = self._head_bytes <= self._limits.max_header_bytes
-            if not fits:
+            if not self._head_fits(data):
                 self._refuse(431, f"the request head exceeds the limit of {self._limits.max_header_bytes} bytes")
                 return
         elif self._deadline is not None:
@@ -128,10 +118,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _head_fits(self, data: bytes) -> bool:
         """Count the head bytes in `data` (up to the empty line ending the head, if it is there),
         after the last bytes of the head seen before (its end may straddle two reads)."""
-        joined = self._head_tail + data
-        ends = [position for position in (joined.find(b"\r\n\r\n"), joined.find(b"\n\n")) if position != -1]
-        counted = (min(ends) - len(self._head_tail)) if ends else len(data)
-        self._head_bytes += max(counted, 0)
+        tail = self._head_tail
+        joined = tail + data if tail else data  # the head's first bytes: nothing to join
+        # The head ends at the first empty line, written CRLF CRLF or (leniently) LF LF: a bare LF LF
+        # before a CRLF CRLF lies wholly before it, so it is looked for only there.
+        end = joined.find(b"\r\n\r\n")
+        bare = joined.find(b"\n\n", 0, end) if end != -1 else joined.find(b"\n\n")
+        if bare != -1:
+            end = bare
+        counted = end - len(tail) if end != -1 else len(data)
+        if counted > 0:
+            self._head_bytes += counted
         self._head_tail = joined[-3:]
         return self._head_bytes <= self._limits.max_header_bytes
 
