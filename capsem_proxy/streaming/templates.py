@@ -92,7 +92,7 @@ def _text_and_padding(middle: bytes, between: bytes) -> tuple[bytes, bytes] | No
     if end <= 0 or not middle.startswith(between, end):
         return None
     padding = middle[end + len(between) :]
-    if not padding.isascii() or _NOT_PLAIN.search(padding) is not None:
+    if _NOT_PADDING.search(padding) is not None:
         return None
     return middle[:end], padding
 
