@@ -476,18 +476,20 @@ class StreamGuard:
         else:
             self.decisions.extend(d for d in outcome.decisions if d.verdict is not Verdict.ALLOW)
         if outcome.blocked and outcome.governing is not None:
-            self._pending.clear()
-            self._pending_bytes = 0
-            self._waiting_at = -1
+            self._drop_pending()
             raise StreamBlocked(outcome.governing)
 
     def _stop(self, decision: Decision) -> None:
         """End the stream with `decision` (recorded), dropping everything still held."""
         self.decisions.append(decision)
+        self._drop_pending()
+        raise StreamBlocked(decision)
+
+    def _drop_pending(self) -> None:
+        """Forget every event still held (the stream ends without them)."""
         self._pending.clear()
         self._pending_bytes = 0
         self._waiting_at = -1
-        raise StreamBlocked(decision)
 
     def _release(self) -> bytes:
         pending = self._pending
