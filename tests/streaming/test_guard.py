@@ -200,6 +200,9 @@ def _generated_events(rng) -> list[tuple[bytes, list]]:
             deltas = [ToolCallDelta(rng.choice([0, 1]), name=rng.choice(["ls", "rm"]), arguments_fragment="{}")]
         elif roll < 0.93:
             deltas = [FinishDelta("stop")]
+        elif roll < 0.96:
+            deltas = [TextDelta(rng.choice(words)), UsageDelta(index, None)]
+            rng.shuffle(deltas)  # counts before or after the text
         else:
             deltas = [TextDelta(rng.choice(words)), TextDelta(rng.choice(words))]
         events.append((f"event {index}|".encode() * rng.randint(1, 3), deltas))
@@ -248,7 +251,8 @@ async def test_events_pushed_together_release_what_they_release_pushed_one_by_on
         except StreamBlocked as blocked:
             out.append(blocked.decision.details)
             reads.append(released)
-        return reads, out, [(d.verdict, d.details) for d in guard.decisions], recorder.texts, recorder.tool_calls
+        usage = (guard.answer.usage.input_tokens, guard.answer.usage.output_tokens)
+        return reads, out, [(d.verdict, d.details) for d in guard.decisions], recorder.texts, recorder.tool_calls, usage
 
     for seed in range(400):
         events = _generated_events(rng)
