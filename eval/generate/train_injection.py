@@ -29,6 +29,7 @@ from faker import Faker
 from eval.generate.train_injection_cases import case_examples
 from eval.generate.train_injection_docs import document_examples
 from eval.generate.train_injection_extra import extra_examples
+from eval.generate.train_injection_grendel import grendel_examples
 from eval.generate.train_injection_more import more_examples
 from eval.generate.train_injection_multilingual import multilingual_examples
 from eval.generate.train_injection_probes import probe_examples
@@ -313,7 +314,7 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
     for _ in range(40):
         yield Example(english.paragraph(nb_sentences=6), False, "documents", "faker-paragraph")
     sources = (extra_examples, public_examples, redteam_examples, more_examples, multilingual_examples,
-               document_examples, probe_examples, case_examples)
+               document_examples, probe_examples, case_examples, grendel_examples)
     for examples in sources:
         for text, label, model, group in examples():
             yield Example(text, label, model, group)
