@@ -268,9 +268,13 @@ class Pipeline:
             plain_allows = 0  # ALLOWs of hooks with no opinion (which never govern)
             # The thread's CPU clock and the wall clock when it was last read (see `_step_cpu`).
             cpu_mark = wall_mark = -1.0
+            # When the previous hook finished in one step, the clock read at its end: the next starts
+            # then (what lies between is this loop's own bookkeeping), without a read of its own.
+            finished = -1.0
             for call in calls:
                 policy, hook_name, event, subject = call
-                started = perf_counter()
+                started = finished if finished >= 0.0 else perf_counter()
+                finished = -1.0
                 plain = policy.sync_hooks.get(hook_name) if policy.sync_hooks else None
                 result: Any = SUSPENDS
                 if plain is not None:

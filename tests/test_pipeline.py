@@ -446,3 +446,34 @@ async def test_a_plain_hook_that_raises_or_overruns_its_budget_fails_closed():
         _context()
     )
     assert not outcome.blocked and outcome.decisions[0].verdict is Verdict.LOG
+
+
+class _InlineVerdicts(Verdicts):
+    inline_hooks = frozenset({"on_model_call"})
+
+
+async def test_hooks_finished_in_one_step_are_timed_back_to_back():
+    """The clock read when a hook finishes in one step is the next hook's start: the times of such
+    hooks tile the run, each latency the time to the next start, on generated mixes of verdicts,
+    failures and hooks that run as tasks (which read the clock afresh)."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(40):
+        kinds = [rng.choice(["allow", "log", "block", "raise", "sleep"]) for _ in range(rng.randint(1, 6))]
+        policies = []
+        for index, kind in enumerate(kinds):
+            if kind == "raise":
+                policies.append(_configured(Raiser()))  # a task: the next hook reads the clock afresh
+            elif kind == "sleep":
+                policies.append(_configured(Sleeper(0.0)))
+            else:
+                verdict = {"allow": Verdict.ALLOW, "log": Verdict.LOG, "block": Verdict.BLOCK}[kind]
+                policies.append(_inline(_InlineVerdicts(f"p{index}", verdict, [])))
+        outcome = await Pipeline(policies).check_request(_context())
+        decisions = outcome.decisions
+        assert len(decisions) == len(kinds)
+        for kind, decision, after in zip(kinds, decisions, decisions[1:], strict=False):
+            if kind in ("allow", "log", "block"):
+                assert after.started_at == pytest.approx(decision.started_at + decision.latency_ms / 1000, abs=1e-9)
+            assert after.started_at >= decision.started_at

@@ -657,6 +657,9 @@ class SecretsDetector:
                 table.setdefault(literal, []).append(index)
         self._cased = _automaton(cased)
         self._lowered = _automaton(lowered)
+        # A literal ends at most this many characters after its first (lowering never shortens a
+        # character, so in the lowered text too).
+        self._literal_span = max((len(literal) for literal in (*cased, *lowered)), default=1) - 1
 
     def hold_from(self, text: str) -> int:
         """Where a secret may still be in progress at the end of `text` (see `detectors.holds`): the
@@ -682,6 +685,29 @@ class SecretsDetector:
         if self._pair_aws:
             candidates.extend(self._aws_pairs(text, candidates))
         return _without_overlaps(candidates)
+
+    def scan_grown(self, text: str, clean: int) -> tuple[list[Finding], bool]:
+        """`scan(text)` for a text whose first `clean` characters are known to hold no rule's literal
+        (what an earlier read of a growing answer found): literals are looked for only where one
+        could end past them. Also True when the text holds no literal (the usual answer), for the
+        next read to start from."""
+        since = clean - self._literal_span
+        if self._has_literal(text, since if since > 0 else 0):
+            return self.scan(text), False
+        return [], True
+
+    def _has_literal(self, text: str, start: int) -> bool:
+        """True when a literal of some rule is spelled in `text` from `start` on (for those matched
+        lower-cased, in `text[start:]` lowered: lowering maps each character on its own, but for
+        sigmas, which no literal holds, so this finds every such literal of the whole text lowered
+        that is made of characters from `start` on)."""
+        if self._cased is not None:
+            for _ in self._cased.iter(text, start):
+                return True
+        if self._lowered is not None:
+            for _ in self._lowered.iter((text[start:] if start else text).lower()):
+                return True
+        return False
 
     def _matches(self, rule: _Rule, text: str) -> list[_Candidate]:
         found = []

@@ -33,6 +33,7 @@ from capsem_proxy.hooks import HOOK_NAMES, ModelCall, ModelResponse, ToolCall, T
 from capsem_proxy.policies.actions import ACTION_VERDICTS
 from capsem_proxy.policies.base import SUSPENDS
 from capsem_proxy.scanning import current_ledger, in_slices, too_large_decision
+from capsem_proxy.streaming.text import GrowingText
 from capsem_proxy.texts import json_texts
 
 __all__ = ["ALL_PLACES", "Action", "DetectorOptions", "DetectorPolicy", "combined", "json_strings"]
@@ -52,6 +53,9 @@ _PLACEHOLDER_COUNTS = "detector_placeholder_counts"
 _CLEAN_DEFINITIONS_KEPT = 4096
 # RequestContext.scratch key: per policy, where the next check of a growing answer starts reading.
 _ANSWER_PROGRESS = "detector_answer_progress"
+# RequestContext.scratch key: per policy and part, a stretch of a streamed answer known to hold none
+# of the detector's literals (the text it is in, its start, its end; see `_grown_findings`).
+_LITERAL_FREE = "detector_literal_free"
 
 
 class DetectorOptions(BaseModel):
@@ -206,6 +210,10 @@ class DetectorPolicy:
         self._progress_keys = {"thinking": self._thinking_key, "text": self._text_key}
         # A text read whole is the detector's scan of it, unless a subclass reads windows its own way.
         self._scans_whole = type(self)._scan_window is DetectorPolicy._scan_window
+        # A detector that can skip the start of a text known to hold none of its literals (secrets).
+        self._scan_grown: Callable[[str, int], tuple[list[Finding], bool]] | None = (
+            getattr(self.detector, "scan_grown", None) if self._scans_whole else None
+        )
         self.sync_hooks = self._plain_hooks()
 
     def _plain_hooks(self) -> dict[str, Callable[[Any], Any]]:
@@ -471,10 +479,11 @@ class DetectorPolicy:
         ledger.inline(unread)
         findings = self._growing_part(
             progress, self._thinking_key, event.thinking_from, thinking_length, thinking_start,
-            event.settled_thinking_chars,
+            event.settled_thinking_chars, event.thinking_buffer, event,
         )
         found = self._growing_part(
-            progress, self._text_key, event.text_from, text_length, text_start, event.settled_chars
+            progress, self._text_key, event.text_from, text_length, text_start, event.settled_chars,
+            event.text_buffer, event,
         )
         return self._answer_decision(findings, found) if findings or found else None
 
@@ -536,7 +545,7 @@ class DetectorPolicy:
 
     def _growing_part(
         self, progress: dict[tuple[int, str], int], key: tuple[int, str], read_from: Any, length: int, start: int,
-        settled: int,
+        settled: int, buffer: GrowingText | None, event: ModelResponse,
     ) -> list[Finding]:
         """The findings of a part of a growing answer read now from `start` (the ledger agreed to
         it), noting where the next check starts reading."""
@@ -544,13 +553,33 @@ class DetectorPolicy:
             progress[key] = 0
             return []
         if length > start:
-            findings = self._scan_window(read_from(start), True)
+            if self._scan_grown is not None and buffer is not None:
+                findings = self._grown_findings(key, buffer, start, event)
+            else:
+                findings = self._scan_window(read_from(start), True)
             if findings:
                 self._growing_progress(progress, key, start, length, settled, findings)
                 return findings
         else:
             findings = []
         progress[key] = length  # what `_growing_progress` notes when nothing was found
+        return findings
+
+    def _grown_findings(
+        self, key: tuple[int, str], buffer: GrowingText, start: int, event: ModelResponse
+    ) -> list[Finding]:
+        """`scan` of the part in `buffer` from `start`, by a detector told how much of it an earlier
+        read found free of its literals (`scan_grown`): the same findings, but the text a check read
+        before is not searched again (each check would otherwise read the window before its new text)."""
+        free: dict[tuple[int, str], tuple[GrowingText, int, int]] = event.context.scratch.setdefault(_LITERAL_FREE, {})
+        known = free.get(key)
+        clean = 0
+        # The same text (a request may stream more than one answer), and a stretch `start` falls in.
+        if known is not None and known[0] is buffer and known[1] <= start < known[2]:
+            clean = known[2] - start
+        findings, literal_free = self._scan_grown(buffer.since(start), clean)  # type: ignore[misc]
+        if literal_free:
+            free[key] = (buffer, start, buffer.length)
         return findings
 
     async def _growing_findings(

@@ -327,6 +327,56 @@ class StreamGuard:
             return b""
         return self._release()
 
+    async def push_events(
+        self, events: list[bytes], read: Callable[[bytes], list[Delta]], released: list[bytes]
+    ) -> None:
+        """`push` of each of `events` in turn, decoded by `read` as it comes; what each releases is
+        appended to `released` at once, so it stays there when a later one blocks.
+
+        The usual event between two checks, one piece of answer text (with token counts, as Gemini's
+        carry) that brings no check, would only be queued by `push`: it is queued here without a
+        call of its own (and its coroutine)."""
+        text = self._text
+        pending = self._pending
+        cap = self._max_buffer_bytes
+        for raw in events:
+            deltas = read(raw)
+            count = len(deltas)
+            delta = deltas[0] if count else None
+            usage = None
+            if count == 2:
+                # Text and counts, in either order (the two touch nothing in common).
+                usage = deltas[1]
+                if type(delta) is UsageDelta:
+                    delta, usage = usage, delta
+                if type(usage) is not UsageDelta:
+                    delta = None
+            elif count != 1:
+                delta = None
+            if (
+                type(delta) is TextDelta
+                and self._guarded is text
+                and self._mode != "pass"
+                and not self._eager
+                and not self._approval_open
+                and self._waiting_at == self._approved_chars
+                and self._pending_bytes + len(raw) <= cap
+            ):
+                text_start = text.length
+                text_end = text_start + len(delta.text)
+                if text_end < self._due_at:
+                    # What `push` does with it: the text kept, the event queued (splittable when its
+                    # text is longer than one character), nothing due, nothing newly approvable.
+                    if usage is not None:
+                        self.add_usage(usage)  # type: ignore[arg-type]
+                    text.append(delta.text)
+                    pending.append((raw, text_start, text_end, (), (), text_end - text_start > 1))
+                    self._pending_bytes += len(raw)
+                    continue
+            out = await self.push(raw, deltas)
+            if out:
+                released.append(out)
+
     async def finish(self) -> bytes:
         """The upstream stream ended: complete open tool calls, check the whole answer, release the rest."""
         for index in list(self._open_calls):

@@ -174,8 +174,14 @@ async def relay_guarded(
                     bytes_sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     continue
-                for raw in sse_splitter.feed_events(chunk):
+                events = sse_splitter.feed_events(chunk)
+                for at, raw in enumerate(events):
                     if event_need is None:
+                        if not early and bytes_sent and reader is not None:
+                            # Nothing goes out before the read is done now: its other events go to
+                            # the guard together, what they release kept in `released` as it comes.
+                            await reader.push_events(events[at:], read_event, released)
+                            break
                         if reader is None:
                             reader = guard.get()
                         out = await reader.push(raw, read_event(raw))

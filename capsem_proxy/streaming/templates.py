@@ -147,11 +147,14 @@ class TextEvents:
                 if end <= start or not raw.startswith(between, end, padding) \
                         or _NOT_PADDING.search(raw, end + len(between), padding) is not None:
                     break
-            if _NOT_PLAIN.search(raw, start, end) is not None:
-                break
             try:
                 text = raw[start:end].decode()
             except UnicodeDecodeError:
+                break
+            # Plain: no quote, backslash or control character (UTF-8 spells each with its ASCII byte
+            # alone, so the text holds one exactly where the bytes do). A printable text holds no
+            # control character: the pattern is run only over the others (a no-break space, say).
+            if '"' in text or "\\" in text or (not text.isprintable() and _NOT_PLAIN.search(raw, start, end)):
                 break
             self._fruitless = 0
             if at < 0:

@@ -485,3 +485,49 @@ async def test_egress_plain_answer_hook_decides_as_the_hook() -> None:
     with using_ledger(ScanLedger()) as ledger:
         assert plain_hook(ModelResponse(_context(), Answer(text="word " * 3000))) is SUSPENDS
         assert ledger.screened(policy) == 0
+
+
+def _literal_soup(rng: random.Random, length: int, literals: list[str]) -> str:
+    """Text of words, blanks and the rules' literals (also cut, re-cased, and spelled with
+    characters that lower to ASCII: the Kelvin sign, a dotted capital I)."""
+    pieces: list[str] = []
+    while sum(map(len, pieces)) < length:
+        roll = rng.random()
+        if roll < 0.15:
+            literal = rng.choice(literals)
+            if rng.random() < 0.3:
+                literal = literal[: rng.randint(1, len(literal))]
+            if rng.random() < 0.3:
+                literal = literal.upper() if rng.random() < 0.5 else literal.swapcase()
+            pieces.append(literal)
+        elif roll < 0.2:
+            pieces.append(rng.choice(["\u212a", "\u0130", "\u03a3", "K", "k", "=", ":", "/"]))
+        elif roll < 0.35:
+            pieces.append(token(rng.randint(8, 48), rng.choice([ALNUM, URLSAFE, BASE64])))
+        else:
+            pieces.append(rng.choice([" ", "\n", ". ", "the ", "sea ", "is ", "calm ", "key ", "to "]))
+    return "".join(pieces)[:length]
+
+
+def test_a_growing_text_read_past_its_literal_free_start_finds_what_a_whole_read_finds():
+    """`scan_grown` reads for literals only past the stretch an earlier read found free of them: on
+    generated answers read at growing ends from moving starts, always what `scan` finds."""
+    detector = SecretsDetector()
+    literals = sorted({literal for rule in detector._rules for literal in rule.literals})
+    rng = random.Random(11)
+    skipped = 0
+    for _ in range(1500):
+        text = _literal_soup(rng, rng.randint(20, 700), literals)
+        free: tuple[int, int] | None = None
+        start = length = 0
+        while length < len(text):
+            length = min(len(text), length + rng.randint(1, 90))
+            start = max(start, length - rng.randint(1, 300))
+            clean = free[1] - start if free is not None and free[0] <= start < free[1] else 0
+            skipped += clean
+            found, literal_free = detector.scan_grown(text[start:length], clean)
+            assert found == detector.scan(text[start:length]), (text, start, length, clean)
+            assert literal_free == (not found and not detector._has_literal(text[start:length], 0))
+            if literal_free:
+                free = (start, length)
+    assert skipped > 100_000  # the reads did skip text

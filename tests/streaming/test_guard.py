@@ -179,3 +179,84 @@ async def test_buffer_cap_ends_the_stream():
         for _ in range(20):
             await guard.push(b"x" * 100, [TextDelta("x" * 100)])
     assert "exceeded" in blocked.value.decision.details
+
+
+def _generated_events(rng) -> list[tuple[bytes, list]]:
+    """Events of a stream: mostly one piece of text, sometimes empty, thinking, counts, a finish, a
+    tool call's fragment or several deltas at once, each with bytes of its own."""
+    from capsem_proxy.streaming.events import ThinkingDelta
+
+    words = ["Hello ", "there", ", ", "FORB", "IDDEN", " and", " 4111", " 1111", "\n", "", "x", " a long sentence"]
+    events = []
+    for index in range(rng.randint(1, 40)):
+        roll = rng.random()
+        if roll < 0.75:
+            deltas = [TextDelta(rng.choice(words))]
+        elif roll < 0.8:
+            deltas = [ThinkingDelta(rng.choice(words))]
+        elif roll < 0.85:
+            deltas = [UsageDelta(3, index)]
+        elif roll < 0.9:
+            deltas = [ToolCallDelta(rng.choice([0, 1]), name=rng.choice(["ls", "rm"]), arguments_fragment="{}")]
+        elif roll < 0.93:
+            deltas = [FinishDelta("stop")]
+        elif roll < 0.96:
+            deltas = [TextDelta(rng.choice(words)), UsageDelta(index, None)]
+            rng.shuffle(deltas)  # counts before or after the text
+        else:
+            deltas = [TextDelta(rng.choice(words)), TextDelta(rng.choice(words))]
+        events.append((f"event {index}|".encode() * rng.randint(1, 3), deltas))
+    return events
+
+
+async def test_events_pushed_together_release_what_they_release_pushed_one_by_one():
+    """`push_events` takes a read's events as `push` takes each in turn: the same bytes released, at
+    the same events, the same decisions and the same end, on generated streams cut into reads, in
+    every mode, with holds or a window, checks at any pace and blocks on the way."""
+    import random
+
+    rng = random.Random(17)
+
+    def make(seed):
+        local = random.Random(seed)
+        mode = local.choice(["guard", "guard", "buffer", "pass"])
+        holds = [lambda text: max(0, len(text) - local_hold)] if mode == "guard" and seed % 2 else []
+        local_hold = local.randint(0, 6)
+        recorder = Recorder()
+        guard = StreamGuard(
+            GuardChecks(recorder.answer, recorder.tool_call), mode=mode, window_chars=local.randint(0, 12),
+            max_buffer_bytes=local.choice([1 << 20, 300]), check_every_chars=local.choice([1, 8, 64]), holds=holds,
+            split=lambda raw, old, head, rest: (raw + b"<", raw + b">"), incremental_readers=bool(seed % 3),
+            whole_readers=not seed % 3,
+        )
+        return guard, recorder
+
+    async def run(events, cuts, together):
+        guard, recorder = make(seed)
+        reads, out = [], []
+        try:
+            for start, end in zip([0, *cuts], [*cuts, len(events)], strict=True):
+                released: list[bytes] = []
+                read = events[start:end]
+                if together:
+                    by_raw = dict(read)
+                    await guard.push_events([raw for raw, _ in read], by_raw.__getitem__, released)
+                else:
+                    for raw, deltas in read:
+                        piece = await guard.push(raw, deltas)
+                        if piece:
+                            released.append(piece)
+                reads.append(released)
+            out.append(await guard.finish())
+        except StreamBlocked as blocked:
+            out.append(blocked.decision.details)
+            reads.append(released)
+        usage = (guard.answer.usage.input_tokens, guard.answer.usage.output_tokens)
+        return reads, out, [(d.verdict, d.details) for d in guard.decisions], recorder.texts, recorder.tool_calls, usage
+
+    for seed in range(400):
+        events = _generated_events(rng)
+        # Distinct bytes per event, so that a read can look its deltas up by them.
+        events = [(raw + str(index).encode(), deltas) for index, (raw, deltas) in enumerate(events)]
+        cuts = sorted(rng.sample(range(1, len(events)), min(len(events) - 1, rng.randint(0, 4))))
+        assert await run(events, cuts, True) == await run(events, cuts, False), seed

@@ -431,9 +431,10 @@ async def test_a_redaction_reaches_text_events_read_by_their_shape():
 
 
 # Pieces of text an event may carry: plain, escaped, non-ASCII, surrogates (a pair, and lone halves
-# that only an escape can spell), control characters, quotes and backslashes.
+# that only an escape can spell), control characters, quotes and backslashes, and characters that are
+# not printable though plain (a no-break space, a soft hyphen, a zero-width joiner, a line separator).
 _PIECES = ["a", "Hello", " ", "caf\u00e9", "\U0001f600", "\u2028", "\x7f", '"', "\\", "\n", "\x01", "\t", "/",
-           "\u00a0", "x" * 40]
+           "\u00a0", "x" * 40, "\u00ad", "\u200d", "\x85"]
 _ESCAPED = [b"\\u00e9", b"\\ud83d\\ude00", b"\\ud83d", b"\\ude00", b"\\/", b"\\n", b"\\u0022", b"\\\\", b"\\t"]
 
 
