@@ -8,13 +8,12 @@ batches). Both targets keep the default audit (SQLite) and metrics. Target: on �
 from __future__ import annotations
 
 import os
-import statistics
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bench.report import Row, Verdict
+from bench.report import Row, Verdict, paired_ratio, round_ratios
 
 if TYPE_CHECKING:
     from bench.runner import Bench
@@ -73,12 +72,8 @@ def measure_gateway(bench: Bench, server: Server) -> Raw:
 
 def _ratios(by: ByTarget, kind: str) -> list[float]:
     """on ÷ off of each round (measured one after the other, so drifts mostly cancel)."""
-    out = []
-    for on, off in zip(by.get(ON, {}).get("_rounds", []), by.get(OFF, {}).get("_rounds", []), strict=False):
-        a, b = on[kind]["cpu_us"], off[kind]["cpu_us"]
-        if a and b:
-            out.append(a / b)
-    return out
+    return round_ratios(by.get(ON, {}).get("_rounds", []), by.get(OFF, {}).get("_rounds", []),
+                        lambda item: item[kind]["cpu_us"])
 
 
 def rows_gateway(by: ByTarget) -> list[Row]:
@@ -94,8 +89,7 @@ def rows_gateway(by: ByTarget) -> list[Row]:
 def verdicts_gateway(by: ByTarget) -> list[Verdict]:
     out = []
     for kind, label in _KINDS:
-        ratios = _ratios(by, kind)
-        detail = f"per round {min(ratios):.2f} to {max(ratios):.2f}" if len(ratios) > 1 else ""
-        out.append(Verdict(f"CPU per request, gateway + Redis limit ÷ off, {label}",
-                           statistics.median(ratios) if ratios else None, RATIO_LIMIT, "x", detail))
+        ratio, spread = paired_ratio(_ratios(by, kind))
+        out.append(Verdict(f"CPU per request, gateway + Redis limit ÷ off, {label}", ratio, RATIO_LIMIT, "x",
+                           spread))
     return out

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bench.procstat import rss_bytes
-from bench.report import Row, Verdict
+from bench.report import Row, Verdict, paired_ratio, round_ratios
 
 if TYPE_CHECKING:
     from bench.runner import Bench
@@ -130,9 +130,9 @@ def rows_providers(by: dict[str, dict[str, Any]]) -> list[Row]:
         rows.append(Row(section, kind.label, "µs/req", values, ("ratio", "proxy", "baseline"), 0,
                         key=f"providers_cpu_us_{name}"))
         base = values.get("baseline")
-        rows.append(Row(section, f"  ÷ baseline ({kind.label})", "x",
-                        {t: (v / base if v is not None and base else None) for t, v in values.items()
-                         if t not in ("direct", "baseline")}, digits=2, key=f"providers_ratio_{name}"))
+        rows.append(Row(section, f"  ÷ baseline ({kind.label}, median of rounds)", "x",
+                        {t: _ratio(by, t, name, v, base) for t, v in values.items() if t != "baseline"},
+                        digits=2, key=f"providers_ratio_{name}"))
     ttfb = _values(by, "ttfb_ms")
     direct = ttfb.get("direct")
     rows.append(Row(section, "OpenAI stream: first body byte p50, c=1", "ms", ttfb, ("diff", "proxy", "direct"),
@@ -147,15 +147,35 @@ def rows_providers(by: dict[str, dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def _cpu_ratios(by: dict[str, dict[str, Any]], target: str, name: str) -> list[float]:
+    """CPU per request of `target` ÷ the bare pass-through's, of each round."""
+    return round_ratios(by.get(target, {}).get("_rounds", []), by.get("baseline", {}).get("_rounds", []),
+                        lambda item: (item.get(name) or {}).get("cpu_us"))
+
+
+def _ratio(by: dict[str, dict[str, Any]], target: str, name: str, value: float | None,
+           base: float | None) -> float | None:
+    """`target` ÷ the bare pass-through: the median of per-round ratios, else the ratio of medians."""
+    ratio, _ = paired_ratio(_cpu_ratios(by, target, name))
+    if ratio is None and value is not None and base:
+        ratio = value / base
+    return ratio
+
+
 def verdicts_providers(by: dict[str, dict[str, Any]]) -> list[Verdict]:
+    """Each check on the median of per-round ratios (`round_ratios`); the ratio of the two medians
+    when there are no per-round numbers."""
     out = []
     for name, kind in KINDS.items():
         values = _values(by, name, "cpu_us")
         base = values.get("baseline")
         for target, limit in (("proxy", CPU_RATIO_LIMIT), ("proxy-detectors", DETECTORS_CPU_RATIO_LIMIT)):
             value = values.get(target)
-            ratio = value / base if value is not None and base else None
-            detail = f"{value:.0f} vs {base:.0f} µs/req" if ratio is not None else ""
+            ratio = _ratio(by, target, name, value, base)
+            _, spread = paired_ratio(_cpu_ratios(by, target, name))
+            detail = f"median {value:.0f} vs {base:.0f} µs/req" if value is not None and base else ""
+            if spread:
+                detail += f"; {spread}"
             out.append(Verdict(f"CPU {target} ÷ baseline, {kind.label}", ratio, limit, "x", detail))
     ttfb = _values(by, "ttfb_ms")
     for target in ("proxy", "proxy-detectors"):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import statistics
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["Row", "Verdict", "render_table", "render_verdicts", "write_json"]
+__all__ = ["Row", "Verdict", "paired_ratio", "render_table", "render_verdicts", "round_ratios", "write_json"]
 
 
 @dataclass(slots=True)
@@ -40,6 +41,30 @@ class Row:
         if kind == "diff":
             return va - vb
         return va / vb if vb else None
+
+
+def round_ratios(rounds: Sequence[Any], base_rounds: Sequence[Any], value: Callable[[Any], Any]) -> list[float]:
+    """``value`` of each round of one target ÷ that of the same round of another.
+
+    The runner measures the two one after the other in every round (alternating their order), so a
+    slow drift of the machine lands on both sides of each ratio; the ratio of the two medians can
+    pair one target's quiet round with the other's busy one. Rounds where either value is missing
+    or zero are left out.
+    """
+    out = []
+    for item, base in zip(rounds, base_rounds, strict=False):
+        a, b = value(item), value(base)
+        if isinstance(a, int | float) and isinstance(b, int | float) and a and b:
+            out.append(a / b)
+    return out
+
+
+def paired_ratio(ratios: Sequence[float]) -> tuple[float | None, str]:
+    """The median of per-round ratios (`round_ratios`) and a note of their spread for a verdict."""
+    if not ratios:
+        return None, ""
+    spread = f"per round {min(ratios):.2f} to {max(ratios):.2f}" if len(ratios) > 1 else ""
+    return statistics.median(ratios), spread
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from bench.observability import (
 )
 from bench.procstat import rss_bytes
 from bench.providers import PROVIDER_TARGETS, measure_providers, rows_providers, verdicts_providers
-from bench.report import Row, Verdict
+from bench.report import Row, Verdict, paired_ratio, round_ratios
 from bench.routing import ROUTING_TARGETS, measure_routing, rows_routing, verdicts_routing
 from bench.workers import WORKERS_TARGETS, measure_workers, rows_workers, verdicts_workers
 
@@ -196,11 +196,17 @@ def _verdicts_cpu(by: ByTarget) -> list[Verdict]:
     for kind, label in (("json", "non-streamed"), ("stream", "20-event stream")):
         proxy = _get(by, "proxy", kind, "server", "ticks_us")
         base = _get(by, "baseline", kind, "server", "ticks_us")
-        ratio = proxy / base if proxy is not None and base else None
-        detail = f"median {proxy:.0f} vs {base:.0f} µs/req" if ratio is not None else ""
+        # The median of per-round ratios (see `round_ratios`), the ratio of medians without rounds.
+        ratio, spread = paired_ratio(round_ratios(
+            by.get("proxy", {}).get("_rounds", []), by.get("baseline", {}).get("_rounds", []),
+            lambda item, kind=kind: (item.get(kind) or {}).get("server", {}).get("ticks_us")))
+        if ratio is None and proxy is not None and base:
+            ratio = proxy / base
+        detail = f"median {proxy:.0f} vs {base:.0f} µs/req" if proxy is not None and base else ""
         spreads = [_spread(by, t, kind) for t in ("proxy", "baseline")]
-        if ratio is not None and all(spreads):
-            detail += f"; per round proxy {spreads[0]}, baseline {spreads[1]}"
+        if detail and all(spreads):
+            ratios = spread.removeprefix("per round ")
+            detail += f"; per round proxy {spreads[0]}, baseline {spreads[1]}, ratio {ratios}"
         out.append(Verdict(f"CPU per request proxy ÷ baseline, {label}", ratio, CPU_RATIO_LIMIT, "x", detail))
     return out
 
