@@ -50,8 +50,7 @@ _PROMPT_FOLDERS = ("prompt-injection", "jailbreak")
 _ADVBENCH_SAMPLE = 160
 
 
-def _corpora(rng: random.Random) -> Iterator[tuple[str, bool, str, str]]:
-    wheel = Wheel("grendel_redteam", PACKAGES["grendel_redteam"])
+def _corpora(wheel: Wheel, rng: random.Random) -> Iterator[tuple[str, bool, str, str]]:
     behaviours = []
     for line in wheel.text(_CORPORA).splitlines():
         row = json.loads(line)
@@ -66,8 +65,7 @@ def _corpora(rng: random.Random) -> Iterator[tuple[str, bool, str, str]]:
         yield text, False, "prompts", f"grendel-plain:{ident}"
 
 
-def _packs(rng: random.Random, fake: Faker) -> Iterator[tuple[str, bool, str, str]]:
-    wheel = Wheel("grendel_redteam", PACKAGES["grendel_redteam"])
+def _packs(wheel: Wheel, rng: random.Random, fake: Faker) -> Iterator[tuple[str, bool, str, str]]:
     for path in wheel.names(_PACKS, ".yaml"):
         pack = yaml.safe_load(wheel.text(path))
         ident = path.removeprefix(_PACKS).removesuffix(".yaml")
@@ -87,5 +85,6 @@ def grendel_examples(seed: int = 20261208) -> Iterator[tuple[str, bool, str, str
     rng = random.Random(seed)
     fake = Faker("en_US")
     fake.seed_instance(seed)
-    yield from _corpora(rng)
-    yield from _packs(rng, fake)
+    wheel = Wheel("grendel_redteam", PACKAGES["grendel_redteam"])
+    yield from _corpora(wheel, rng)
+    yield from _packs(wheel, rng, fake)
