@@ -91,5 +91,5 @@ def verdicts_gateway(by: ByTarget) -> list[Verdict]:
     for kind, label in _KINDS:
         ratio, spread = paired_ratio(_ratios(by, kind))
         out.append(Verdict(f"CPU per request, gateway + Redis limit ÷ off, {label}", ratio, RATIO_LIMIT, "x",
-                           spread))
+                           f"per round {spread}" if spread else ""))
     return out

@@ -131,7 +131,8 @@ def rows_providers(by: dict[str, dict[str, Any]]) -> list[Row]:
                         key=f"providers_cpu_us_{name}"))
         base = values.get("baseline")
         rows.append(Row(section, f"  ÷ baseline ({kind.label}, median of rounds)", "x",
-                        {t: _ratio(by, t, name, v, base) for t, v in values.items() if t != "baseline"},
+                        {t: paired_ratio(_cpu_ratios(by, t, name), v, base)[0] for t, v in values.items()
+                         if t != "baseline"},
                         digits=2, key=f"providers_ratio_{name}"))
     ttfb = _values(by, "ttfb_ms")
     direct = ttfb.get("direct")
@@ -153,15 +154,6 @@ def _cpu_ratios(by: dict[str, dict[str, Any]], target: str, name: str) -> list[f
                         lambda item: (item.get(name) or {}).get("cpu_us"))
 
 
-def _ratio(by: dict[str, dict[str, Any]], target: str, name: str, value: float | None,
-           base: float | None) -> float | None:
-    """`target` ÷ the bare pass-through: the median of per-round ratios, else the ratio of medians."""
-    ratio, _ = paired_ratio(_cpu_ratios(by, target, name))
-    if ratio is None and value is not None and base:
-        ratio = value / base
-    return ratio
-
-
 def verdicts_providers(by: dict[str, dict[str, Any]]) -> list[Verdict]:
     """Each check on the median of per-round ratios (`round_ratios`); the ratio of the two medians
     when there are no per-round numbers."""
@@ -171,11 +163,10 @@ def verdicts_providers(by: dict[str, dict[str, Any]]) -> list[Verdict]:
         base = values.get("baseline")
         for target, limit in (("proxy", CPU_RATIO_LIMIT), ("proxy-detectors", DETECTORS_CPU_RATIO_LIMIT)):
             value = values.get(target)
-            ratio = _ratio(by, target, name, value, base)
-            _, spread = paired_ratio(_cpu_ratios(by, target, name))
+            ratio, spread = paired_ratio(_cpu_ratios(by, target, name), value, base)
             detail = f"median {value:.0f} vs {base:.0f} µs/req" if value is not None and base else ""
             if spread:
-                detail += f"; {spread}"
+                detail += f"; per round {spread}"
             out.append(Verdict(f"CPU {target} ÷ baseline, {kind.label}", ratio, limit, "x", detail))
     ttfb = _values(by, "ttfb_ms")
     for target in ("proxy", "proxy-detectors"):

@@ -59,11 +59,14 @@ def round_ratios(rounds: Sequence[Any], base_rounds: Sequence[Any], value: Calla
     return out
 
 
-def paired_ratio(ratios: Sequence[float]) -> tuple[float | None, str]:
-    """The median of per-round ratios (`round_ratios`) and a note of their spread for a verdict."""
+def paired_ratio(
+    ratios: Sequence[float], value: float | None = None, base: float | None = None
+) -> tuple[float | None, str]:
+    """The median of per-round ratios (`round_ratios`) and their range ("1.02 to 1.17", empty with
+    fewer than two); without any, ``value ÷ base`` (the ratio of the medians) when both are given."""
     if not ratios:
-        return None, ""
-    spread = f"per round {min(ratios):.2f} to {max(ratios):.2f}" if len(ratios) > 1 else ""
+        return (value / base if value is not None and base else None), ""
+    spread = f"{min(ratios):.2f} to {max(ratios):.2f}" if len(ratios) > 1 else ""
     return statistics.median(ratios), spread
 
 

@@ -199,14 +199,11 @@ def _verdicts_cpu(by: ByTarget) -> list[Verdict]:
         # The median of per-round ratios (see `round_ratios`), the ratio of medians without rounds.
         ratio, spread = paired_ratio(round_ratios(
             by.get("proxy", {}).get("_rounds", []), by.get("baseline", {}).get("_rounds", []),
-            lambda item, kind=kind: (item.get(kind) or {}).get("server", {}).get("ticks_us")))
-        if ratio is None and proxy is not None and base:
-            ratio = proxy / base
+            lambda item, kind=kind: (item.get(kind) or {}).get("server", {}).get("ticks_us")), proxy, base)
         detail = f"median {proxy:.0f} vs {base:.0f} µs/req" if proxy is not None and base else ""
         spreads = [_spread(by, t, kind) for t in ("proxy", "baseline")]
         if detail and all(spreads):
-            ratios = spread.removeprefix("per round ")
-            detail += f"; per round proxy {spreads[0]}, baseline {spreads[1]}, ratio {ratios}"
+            detail += f"; per round proxy {spreads[0]}, baseline {spreads[1]}, ratio {spread}"
         out.append(Verdict(f"CPU per request proxy ÷ baseline, {label}", ratio, CPU_RATIO_LIMIT, "x", detail))
     return out
 

@@ -20,7 +20,11 @@ def test_round_ratios_pair_rounds_and_skip_missing_values() -> None:
 def test_paired_ratio_is_the_median_with_its_spread() -> None:
     assert paired_ratio([]) == (None, "")
     assert paired_ratio([1.1]) == (1.1, "")
-    assert paired_ratio([1.3, 1.0, 1.1]) == (1.1, "per round 1.00 to 1.30")
+    assert paired_ratio([1.3, 1.0, 1.1]) == (1.1, "1.00 to 1.30")
+    # The ratio of the medians serves only when there are no per-round ratios.
+    assert paired_ratio([], 150.0, 100.0) == (1.5, "")
+    assert paired_ratio([], 150.0, 0.0) == (None, "")
+    assert paired_ratio([1.3, 1.0, 1.1], 150.0, 100.0) == (1.1, "1.00 to 1.30")
 
 
 def _providers(rounds: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
