@@ -143,7 +143,8 @@ def _digest(signature_text: str) -> str:
     """A digest of everything the tables of `signature_text` are built from."""
     digest = hashlib.sha256(_CACHE_FORMAT)
     for part in (sys.version, metadata.version("pyahocorasick"), signature_text):
-        digest.update(len(part.encode("utf-8")).to_bytes(8, "big") + part.encode("utf-8"))
+        encoded = part.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
     package = Path(__file__).resolve().parents[1]
     sources = sorted([*package.rglob("*.py"), *(package / "detectors" / "data").glob("*.tsv")])
     for path in sources:
