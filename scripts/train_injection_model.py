@@ -16,9 +16,11 @@ tool-output payloads, aegisrt's probe seeds and retrieval templates and agentic-
 train_injection_probes.py; sentinelprobe's harness cases and blastcontain-drill's replay seeds and
 JailbreakBench behaviours, train_injection_cases.py; grendel-redteam's deepset injections,
 AdvBench behaviours and attack packs, train_injection_grendel.py).
-Prompts train the `prompts` model; tool results and documents the `documents` model. A fifth of
-the groups (by a hash of their name) is held out to set each model's threshold at a false-positive
-rate of at most 0.5 % on its held-out negatives, never below MIN_THRESHOLD. DROPOUT (0 for both
+Prompts train the `prompts` model; tool results and documents the `documents` model, which also
+fits a hidden layer of 16 ReLU units (HIDDEN_UNITS) whose logit is averaged with the linear one's.
+A fifth of the groups (by a hash of their name) is held out to set each model's threshold at a
+false-positive rate of at most 0.5 % on its held-out negatives, never below MIN_THRESHOLD, unless
+FIXED_THRESHOLD names one chosen on `--validate` (the documents model's). DROPOUT (0 for both
 models: on `--validate` it did not pay, see eval/README.md) would also fit each model on a
 word-dropout copy of each example.
 
@@ -31,15 +33,18 @@ it trains both models on the other sources, then scores that source's examples w
 heuristics fused with the model so trained, at the policy's default thresholds and the shipped
 model's own) and prints recall and false-positive rate per source and pooled. Model and threshold
 choices are made on these numbers. `--sources a,b` holds out only those sources (a quicker, partial
-reading while exploring; choices are confirmed on the full run).
+reading while exploring; choices are confirmed on the full run); `--models documents` validates one
+model, and `--thresholds 0.8,0.9` scores each fit at those model thresholds (a curve, for choosing one).
 
 Reproducible: fixed seeds, examples in a fixed order, full-batch gradient descent in float64 with
-numpy's deterministic reductions, weights rounded to int8. Run from the repository root.
+numpy's deterministic reductions (and, for the hidden layer, mini-batches in a seeded order with
+scatter-adds and sums along an axis, never a matrix product), weights rounded to int8. Run from the repository root.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import math
 import random
@@ -58,6 +63,7 @@ from capsem_proxy.detectors.injection_model import (  # noqa: E402
     DEFAULT_NGRAMS,
     DEFAULT_WINDOW,
     MODEL_FILE,
+    HiddenLayer,
     InjectionModel,
     LinearWeights,
     hashed_ngrams,
@@ -86,6 +92,23 @@ MIN_THRESHOLD = {"prompts": 0.8, "documents": 0.8}
 # examples alone: at 0.15 the leave-one-source-out recall moved within the spread of the copies' seed.
 DROPOUT = {"prompts": 0.0, "documents": 0.0}
 DROPOUT_MIN_WORDS = 6
+# A hidden layer of this many ReLU units beside the linear model, its logit averaged with the linear
+# one's in the window the linear model scores highest (0: the linear model alone). Over the n-grams
+# hashed into 2**HIDDEN_BITS buckets, fitted with mini-batch Adam for HIDDEN_EPOCHS from a seeded
+# start. On `--validate` (eval/README.md) it finds more planted instructions in documents than the
+# linear model alone for few more false positives, and nothing more in prompts.
+HIDDEN_UNITS = {"prompts": 0, "documents": 16}
+HIDDEN_BITS = 16
+HIDDEN_EPOCHS = 3
+HIDDEN_BATCH = 32
+HIDDEN_LEARNING_RATE = 0.01
+HIDDEN_L2 = 1e-5
+HIDDEN_INIT = 0.1
+HIDDEN_SEED = 20261207
+# A model whose threshold is chosen on `--validate` instead of by the held-out rule above: the
+# documents model with its hidden layer (the rule's fifth of the groups holds 342 documents, too few
+# to place a threshold on a curve this steep; eval/README.md has the numbers it was chosen on).
+FIXED_THRESHOLD = {"documents": 0.98}
 
 
 def training_examples(limit: int | None = None) -> list[Example]:
@@ -205,6 +228,85 @@ def train(matrix: _Matrix, bits: int, learning_rate: float, l2: float) -> tuple[
     return weights, bias
 
 
+class _Adam:
+    """Adam's running moments for one parameter array (updated in place)."""
+
+    beta1, beta2, epsilon = 0.9, 0.999, 1e-8
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.moment = np.zeros(shape)
+        self.velocity = np.zeros(shape)
+
+    def step(self, parameter: np.ndarray, gradient: np.ndarray, step: int, learning_rate: float) -> None:
+        self.moment *= self.beta1
+        self.moment += (1 - self.beta1) * gradient
+        self.velocity *= self.beta2
+        self.velocity += (1 - self.beta2) * gradient * gradient
+        correction1, correction2 = 1 - self.beta1**step, 1 - self.beta2**step
+        parameter -= learning_rate * (self.moment / correction1) / (np.sqrt(self.velocity / correction2) + self.epsilon)
+
+
+def train_hidden(matrix: _Matrix, bits: int, units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One hidden layer of `units` ReLU units over `matrix`'s n-grams folded into 2**HIDDEN_BITS
+    buckets (at most 2**bits), class-balanced logistic loss, mini-batch Adam from a seeded start: (table, unit biases,
+    output weights, output bias). Every reduction is numpy's own in a fixed order (scatter-adds and
+    sums along an axis, no matrix product), so the same data gives the same bits on every CPU."""
+    rng = np.random.default_rng(HIDDEN_SEED)
+    hidden_bits = min(HIDDEN_BITS, bits)
+    indices = matrix.indices >> np.int64(bits - hidden_bits)
+    size = 1 << hidden_bits
+    seen = np.zeros(size, dtype=bool)
+    seen[indices] = True
+    # Rows of buckets no example has start (and stay) at zero: no gradient reaches them.
+    table = rng.normal(0.0, HIDDEN_INIT, (size, units)) * seen[:, None]
+    biases = np.zeros(units)
+    outputs = rng.normal(0.0, 1.0 / math.sqrt(units), units)
+    output_bias = np.zeros(1)
+    positives = matrix.labels.sum()
+    negatives = matrix.count - positives
+    sample_weight = np.where(matrix.labels > 0, 0.5 / max(positives, 1), 0.5 / max(negatives, 1)) * matrix.count
+    pointers = np.searchsorted(matrix.rows, np.arange(matrix.count + 1))
+    optimisers = [_Adam(table.shape), _Adam(biases.shape), _Adam(outputs.shape), _Adam(output_bias.shape)]
+    step = 0
+    for _ in range(HIDDEN_EPOCHS):
+        order = rng.permutation(matrix.count)
+        for begin in range(0, matrix.count, HIDDEN_BATCH):
+            batch = order[begin : begin + HIDDEN_BATCH]
+            lengths = pointers[batch + 1] - pointers[batch]
+            entries = np.concatenate([np.arange(pointers[row], pointers[row + 1]) for row in batch])
+            local = np.repeat(np.arange(len(batch)), lengths)
+            buckets, values = indices[entries], matrix.values[entries]
+            inputs = np.zeros((len(batch), units))
+            np.add.at(inputs, local, table[buckets] * values[:, None])
+            inputs += biases
+            active = np.maximum(inputs, 0.0)
+            logits = np.add.reduce(active * outputs, axis=1) + output_bias[0]
+            probabilities = 1.0 / (1.0 + np.exp(-logits))
+            error = (probabilities - matrix.labels[batch]) * sample_weight[batch] / len(batch)
+            unit_error = error[:, None] * outputs * (inputs > 0)
+            table_gradient = np.zeros_like(table)
+            np.add.at(table_gradient, buckets, unit_error[local] * values[:, None])
+            table_gradient += HIDDEN_L2 * table
+            step += 1
+            for parameter, gradient, optimiser in (
+                (table, table_gradient, optimisers[0]),
+                (biases, np.add.reduce(unit_error, axis=0), optimisers[1]),
+                (outputs, np.add.reduce(active * error[:, None], axis=0), optimisers[2]),
+                (output_bias, np.array([error.sum()]), optimisers[3]),
+            ):
+                optimiser.step(parameter, gradient, step, HIDDEN_LEARNING_RATE)
+    return table, biases, outputs, float(output_bias[0])
+
+
+def _quantized_hidden(table: np.ndarray, biases: np.ndarray, outputs: np.ndarray, output_bias: float) -> HiddenLayer:
+    largest = float(np.max(np.abs(table))) or 1.0
+    scale = largest / 127.0
+    quantized = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
+    bits = int(table.shape[0]).bit_length() - 1
+    return HiddenLayer(quantized, bits, round(scale, 9), np.round(biases, 6), np.round(outputs, 6),
+                       round(output_bias, 6))
+
+
 def _quantized(weights: np.ndarray, bias: float, threshold: float) -> LinearWeights:
     largest = float(np.max(np.abs(weights))) or 1.0
     scale = largest / 127.0
@@ -234,15 +336,16 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
         fit = [example for example in chosen if not _held_out(example.group)]
         held = [example for example in chosen if _held_out(example.group)]
         fit = _with_dropout(fit, name)
-        weights, bias = train(_matrix([e.text for e in fit], [e.label for e in fit], bits), bits, *hyper)
+        fit_matrix = _matrix([e.text for e in fit], [e.label for e in fit], bits)
+        weights, bias = train(fit_matrix, bits, *hyper)
         # The threshold is set on the held-out groups, scored as the shipped model scores them (a
         # long text by its strongest window), then the model is refitted on everything.
-        provisional = _quantized(weights, bias, 0.5)
+        provisional = _with_hidden(_quantized(weights, bias, 0.5), fit_matrix, bits, name)
         scorer = InjectionModel({"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW},
                                 {name: provisional})
         held_scores = np.array([scorer.probability(normalize(e.text).words, name) for e in held])
         held_labels = np.array([e.label for e in held], dtype=np.float64)
-        threshold = _threshold(held_scores, held_labels, MIN_THRESHOLD[name])
+        threshold = FIXED_THRESHOLD.get(name) or _threshold(held_scores, held_labels, MIN_THRESHOLD[name])
         flagged = held_scores >= threshold
         labels = held_labels > 0
         report[name] = {
@@ -251,9 +354,9 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
             "held_out_fpr": float(flagged[~labels].mean()) if (~labels).any() else 0.0,
         }
         everything = _with_dropout(chosen, name)
-        all_weights, all_bias = train(_matrix([e.text for e in everything], [e.label for e in everything], bits),
-                                      bits, *hyper)
-        models[name] = _quantized(all_weights, all_bias, threshold)
+        all_matrix = _matrix([e.text for e in everything], [e.label for e in everything], bits)
+        all_weights, all_bias = train(all_matrix, bits, *hyper)
+        models[name] = _with_hidden(_quantized(all_weights, all_bias, threshold), all_matrix, bits, name)
     header = {"bits": bits, "ngrams": list(DEFAULT_NGRAMS), "window": DEFAULT_WINDOW, "format": 1,
               "training_examples": len(data),
               "training_digest": hashlib.sha256("\n".join(f"{e.model}\t{int(e.label)}\t{e.text}" for e in data)
@@ -262,16 +365,25 @@ def build(limit: int | None = None, bits: int = DEFAULT_BITS) -> tuple[bytes, di
     return payload, report
 
 
+def _with_hidden(model: LinearWeights, matrix: _Matrix, bits: int, name: str) -> LinearWeights:
+    """`model` with a hidden layer fitted on `matrix` when HIDDEN_UNITS asks for one."""
+    if not HIDDEN_UNITS[name]:
+        return model
+    return dataclasses.replace(model, hidden=_quantized_hidden(*train_hidden(matrix, bits, HIDDEN_UNITS[name])))
+
+
 def _fitted(examples_: list[Example], name: str, bits: int, threshold: float) -> LinearWeights:
     examples_ = _with_dropout(examples_, name)
     matrix = _matrix([e.text for e in examples_], [e.label for e in examples_], bits)
-    return _quantized(*train(matrix, bits, LEARNING_RATE[name], L2[name]), threshold)
+    return _with_hidden(_quantized(*train(matrix, bits, LEARNING_RATE[name], L2[name]), threshold), matrix, bits, name)
 
 
-def validate(bits: int = DEFAULT_BITS, only: set[str] | None = None) -> list[str]:
+def validate(bits: int = DEFAULT_BITS, only: set[str] | None = None, models: set[str] | None = None,
+             thresholds: list[float] | None = None) -> list[str]:
     """Leave-one-source-out scores of the whole detector (see the module's docstring), as lines.
     `only`: hold out these sources alone (a quicker, partial reading for exploring; the pooled line
-    then pools those sources)."""
+    then pools those sources). `models`: validate only these models. `thresholds`: score each fit at
+    these model thresholds instead of the shipped model's own (one set of lines each)."""
     from capsem_proxy.detectors.injection import InjectionDetector, load_signatures
     from capsem_proxy.policies.injection import InjectionOptions
 
@@ -284,23 +396,32 @@ def validate(bits: int = DEFAULT_BITS, only: set[str] | None = None) -> list[str
     lines = []
     for name, profile, threshold in (("prompts", "prompts", defaults.prompt_threshold),
                                      ("documents", "tool_results", defaults.tool_result_threshold)):
+        if models is not None and name not in models:
+            continue
         model_threshold = shipped.threshold(name) if shipped else MIN_THRESHOLD[name]
+        cuts = thresholds or [model_threshold]
         chosen = [(example, source) for example, source in zip(data, sources, strict=True) if example.model == name]
-        totals = np.zeros((2, 2), dtype=np.int64)  # [label][flagged]
+        totals = np.zeros((len(cuts), 2, 2), dtype=np.int64)  # [cut][label][flagged]
         for held_source in sorted({source for _, source in chosen}):
             if only is not None and held_source not in only:
                 continue
             fit = [example for example, source in chosen if source != held_source]
             scored = [example for example, source in chosen if source == held_source]
             model = InjectionModel(header, {name: _fitted(fit, name, bits, model_threshold)})
-            detector = InjectionDetector(threshold, profile, signatures, model=model)  # type: ignore[arg-type]
-            counts = np.zeros((2, 2), dtype=np.int64)
-            for example in scored:
-                counts[int(example.label), int(detector.analyze(example.text).flagged)] += 1
-            totals += counts
-            lines.append(f"{name}, {held_source} held out: {_rates(counts)}")
-        lines.append(f"{name} pooled: {_rates(totals)}")
+            for index, cut in enumerate(cuts):
+                detector = InjectionDetector(threshold, profile, signatures, model=model,  # type: ignore[arg-type]
+                                             model_threshold=cut)
+                counts = np.zeros((2, 2), dtype=np.int64)
+                for example in scored:
+                    counts[int(example.label), int(detector.analyze(example.text).flagged)] += 1
+                totals[index] += counts
+                lines.append(f"{name}{_at(cut, thresholds)}, {held_source} held out: {_rates(counts)}")
+        lines.extend(f"{name}{_at(cut, thresholds)} pooled: {_rates(totals[index])}" for index, cut in enumerate(cuts))
     return lines
+
+
+def _at(cut: float, thresholds: list[float] | None) -> str:
+    return f" at model threshold {cut:g}" if thresholds else ""
 
 
 def _rates(counts: np.ndarray) -> str:
@@ -323,10 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate", action="store_true",
                         help="leave-one-source-out scores of the whole detector on the training sources")
     parser.add_argument("--sources", help="with --validate: hold out only these sources (comma-separated)")
+    parser.add_argument("--models", help="with --validate: only these models (prompts, documents; comma-separated)")
+    parser.add_argument("--thresholds", help="with --validate: score at these model thresholds (comma-separated)")
     arguments = parser.parse_args(argv)
     if arguments.validate:
         only = set(arguments.sources.split(",")) if arguments.sources else None
-        print("\n".join(validate(only=only)))
+        models = set(arguments.models.split(",")) if arguments.models else None
+        cuts = [float(cut) for cut in arguments.thresholds.split(",")] if arguments.thresholds else None
+        print("\n".join(validate(only=only, models=models, thresholds=cuts)), flush=True)
         return 0
     payload, report = build()
     read_model(payload)  # the file reads back

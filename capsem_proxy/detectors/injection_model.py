@@ -11,14 +11,22 @@ results, fetched pages, e-mails: indirect injection, instructions addressed to a
 data), each with its own bias, scale and threshold. A long text is scored over windows (the
 strongest one counts), so an instruction planted in a long document is not diluted by the rest.
 
+A model may also carry a hidden layer (`HiddenLayer`: a few ReLU units over the same n-grams, hashed
+into fewer buckets) whose logit is averaged with the linear one's, in the window the linear model
+scores highest. The shipped
+`documents` model does: on tool results held out by source it finds more planted instructions than
+the linear model alone at the same false-positive rate (eval/README.md).
+
 The weights are built by `scripts/train_injection_model.py` from public corpora, reproducibly (the
 same bytes on every run); `capsem_proxy/detectors/data/injection_model.bin` is its output. File
 layout: magic `CAPSEMIM`, a little-endian u32 header length, a JSON header (bucket bits, n-gram
-sizes, window, per-model bias/scale/threshold), then the int8 weights of each model in order.
+sizes, window, per-model bias/scale/threshold and hidden layer), then the int8 weights of each
+model in order, then the int8 table of each hidden layer in the same order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import struct
@@ -31,7 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MODEL_FILE", "InjectionModel", "LinearWeights", "hashed_ngrams", "load_model", "write_model"]
+__all__ = ["MODEL_FILE", "HiddenLayer", "InjectionModel", "LinearWeights", "hashed_ngrams", "load_model", "write_model"]
 
 MAGIC = b"CAPSEMIM"
 MODEL_FILE = "injection_model.bin"
@@ -151,9 +159,9 @@ class _ShortTexts:
         """Whether a text of `length` characters is read here."""
         return self.top <= length <= self.longest
 
-    def score(self, text: str, weights: npt.NDArray[np.int8], bits: int) -> float:
-        """sum(weights[hashed_ngrams(text, bits, sizes)]) / sqrt(n-grams), the model's raw score of
-        `text` (`reads(len(text))`)."""
+    def cells(self, text: str, bits: int) -> npt.NDArray[np.int64]:
+        """The bucket of every n-gram of `text` (`reads(len(text))`), size by size, each size's row
+        followed by its n - 1 cells past the text's end, which hash to bucket 0 (`outside` of them)."""
         top = self.top
         length = len(text)
         codes = np.frombuffer((text + "\x00" * (top - 1)).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
@@ -171,8 +179,15 @@ class _ShortTexts:
             ).copy()
         mixed *= mixers
         mixed >>= _BUCKET_SHIFTS_0D[bits]
-        total = float(np.add.reduce(weights[mixed.view(np.int64)], axis=None, dtype=np.float64))
-        return (total - self.outside * float(weights[0])) / math.sqrt(rows * length - self.outside)
+        cells: npt.NDArray[np.int64] = mixed.view(np.int64).reshape(-1)
+        return cells
+
+    def score(self, text: str, weights: npt.NDArray[np.int8], bits: int) -> float:
+        """sum(weights[hashed_ngrams(text, bits, sizes)]) / sqrt(n-grams), the model's raw score of
+        `text` (`reads(len(text))`)."""
+        cells = self.cells(text, bits)
+        total = float(np.add.reduce(weights[cells], axis=None, dtype=np.float64))
+        return (total - self.outside * float(weights[0])) / math.sqrt(len(cells) - self.outside)
 
 
 def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:
@@ -181,13 +196,45 @@ def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:
 
 
 @dataclass(frozen=True, slots=True)
+class HiddenLayer:
+    """ReLU units over the n-grams hashed into `2**bits` buckets (a bucket's top `bits` bits):
+    unit u = max(0, biases[u] + scale * sum(table[bucket, u]) / sqrt(n-grams)); logit =
+    outputs . units + output_bias."""
+
+    table: npt.NDArray[np.int8]  # (2**bits, units)
+    bits: int
+    scale: float
+    biases: npt.NDArray[np.float64]
+    outputs: npt.NDArray[np.float64]
+    output_bias: float
+
+    def logit(self, buckets: npt.NDArray[np.int64], outside: int = 0) -> float:
+        """The layer's logit for a text whose n-grams fall in `buckets` (below 2**bits), of which
+        the first bucket's row counted `outside` times too many (cells past a short text's end)."""
+        units = self.table.shape[1]
+        # Each bucket's row is gathered as one element of `units` bytes (a gather of int8 rows costs
+        # ten times as much), then summed by a product with ones. The sums are of at most 3 x window
+        # integers below 128: exact in float32 in any order (below 2**24), so the same on every BLAS.
+        rows = self.table.view(f"V{units}").reshape(-1)[buckets].view(np.int8).reshape(len(buckets), units)
+        exact = np.float32 if len(buckets) * 128 < 1 << 24 else np.float64
+        sums = (np.ones(len(buckets), dtype=exact) @ rows.astype(exact)).astype(np.float64)
+        if outside:
+            sums -= outside * self.table[0].astype(np.float64)
+        active = np.maximum(self.biases + self.scale * sums / math.sqrt(len(buckets) - outside), 0.0)
+        # Multiplied and summed along the units, not a dot product: the same bits on every CPU.
+        return float(np.add.reduce(active * self.outputs)) + self.output_bias
+
+
+@dataclass(frozen=True, slots=True)
 class LinearWeights:
-    """One model: score = bias + scale * sum(weights[bucket]) / sqrt(n-grams), flagged at `threshold`."""
+    """One model: score = bias + scale * sum(weights[bucket]) / sqrt(n-grams), flagged at `threshold`;
+    with a `hidden` layer, the mean of that score and the layer's logit."""
 
     weights: npt.NDArray[np.int8]
     bias: float
     scale: float
     threshold: float
+    hidden: HiddenLayer | None = None
 
 
 class InjectionModel:
@@ -208,6 +255,8 @@ class InjectionModel:
             return 0.0
         linear = self.models[model]
         padded = f" {words} "
+        if linear.hidden is not None:
+            return self._averaged(padded, linear, linear.hidden)
         short = self._short
         if short is not None and short.reads(len(padded)):
             raw = short.score(padded, linear.weights, self.bits)
@@ -222,22 +271,50 @@ class InjectionModel:
             if len(padded) <= self.window:
                 raw = float(np.add.reduce(values, dtype=np.float64)) / math.sqrt(len(values))
             else:
-                raw = self._best_window(values, _positions(len(padded), self.sizes), len(padded))
+                raw = self._best_window(values, len(padded))[0]
         return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
 
-    def _best_window(self, values: npt.NDArray[np.int8], starts: npt.NDArray[np.int64], length: int) -> float:
-        """The highest normalised sum over windows of `window` characters, half a window apart."""
+    def _best_window(self, values: npt.NDArray[np.int8], length: int) -> tuple[float, npt.NDArray[np.int64]]:
+        """The highest normalised sum over windows of `window` characters, half a window apart, and
+        the indices (into `values`) of that window's n-grams."""
+        starts = _positions(length, self.sizes)
         order = np.argsort(starts, kind="stable")
         ordered_starts = starts[order]
-        cumulative = np.concatenate(([0.0], np.cumsum(values[order], dtype=np.float64)))
         step = self.window // 2
         window_starts = np.arange(0, max(1, length - self.window + step), step)
         lows = np.searchsorted(ordered_starts, window_starts, side="left")
         highs = np.searchsorted(ordered_starts, window_starts + self.window, side="left")
+        cumulative = np.concatenate(([0.0], np.cumsum(values[order], dtype=np.float64)))
         counts = highs - lows
-        sums = cumulative[highs] - cumulative[lows]
         usable = counts > 0
-        return float(np.max(sums[usable] / np.sqrt(counts[usable]))) if usable.any() else 0.0
+        if not usable.any():
+            return 0.0, np.zeros(0, dtype=np.int64)
+        normalised = (cumulative[highs[usable]] - cumulative[lows[usable]]) / np.sqrt(counts[usable])
+        best = int(np.argmax(normalised))
+        return float(normalised[best]), order[lows[usable][best] : highs[usable][best]]
+
+    def _averaged(self, padded: str, linear: LinearWeights, hidden: HiddenLayer) -> float:
+        """The probability from the mean of the linear model's and the hidden layer's logits, both
+        read in the window the linear model scores highest."""
+        short = self._short
+        outside = 0
+        if short is not None and short.reads(len(padded)):
+            buckets = short.cells(padded, self.bits)
+            outside = short.outside
+        else:
+            buckets = _buckets(padded, self.bits, self.sizes).view(np.int64)
+            if not len(buckets):
+                return 0.0
+        values = linear.weights[buckets]
+        if len(padded) <= self.window:
+            total = float(np.add.reduce(values, dtype=np.float64)) - outside * float(linear.weights[0])
+            raw = total / math.sqrt(len(values) - outside)
+        else:
+            raw, inside = self._best_window(values, len(padded))
+            buckets = buckets[inside]
+        hidden_logit = hidden.logit(buckets >> (self.bits - hidden.bits), outside)
+        logit = (linear.bias + linear.scale * raw + hidden_logit) / 2.0
+        return 1.0 / (1.0 + math.exp(-logit))
 
     def threshold(self, model: str) -> float:
         return self.models[model].threshold
@@ -245,14 +322,24 @@ class InjectionModel:
 
 def write_model(path: Path, header: dict[str, Any], models: dict[str, LinearWeights]) -> bytes:
     """Write the model file (deterministic bytes for the same weights); returns what was written."""
-    header = {**header, "models": {
-        name: {"bias": model.bias, "scale": model.scale, "threshold": model.threshold} for name, model in models.items()
-    }}
+    header = {**header, "models": {name: _model_spec(model) for name, model in models.items()}}
     encoded = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     payload = MAGIC + struct.pack("<I", len(encoded)) + encoded
     payload += b"".join(models[name].weights.astype(np.int8).tobytes() for name in sorted(models))
+    payload += b"".join(hidden.table.astype(np.int8).tobytes() for name in sorted(models)
+                        if (hidden := models[name].hidden) is not None)
     path.write_bytes(payload)
     return payload
+
+
+def _model_spec(model: LinearWeights) -> dict[str, Any]:
+    spec: dict[str, Any] = {"bias": model.bias, "scale": model.scale, "threshold": model.threshold}
+    if model.hidden is not None:
+        hidden = model.hidden
+        spec["hidden"] = {"bits": hidden.bits, "units": int(hidden.table.shape[1]), "scale": hidden.scale,
+                          "biases": [float(v) for v in hidden.biases], "outputs": [float(v) for v in hidden.outputs],
+                          "output_bias": hidden.output_bias}
+    return spec
 
 
 def read_model(payload: bytes) -> InjectionModel:
@@ -269,6 +356,20 @@ def read_model(payload: bytes) -> InjectionModel:
         weights = np.frombuffer(payload, dtype=np.int8, count=size, offset=offset)
         offset += size
         models[name] = LinearWeights(weights, float(spec["bias"]), float(spec["scale"]), float(spec["threshold"]))
+    for name in sorted(header["models"]):
+        layer = header["models"][name].get("hidden")
+        if layer is None:
+            continue
+        bits, units = int(layer["bits"]), int(layer["units"])
+        shaped = len(layer["biases"]) == len(layer["outputs"]) == units >= 1
+        if not shaped or not 1 <= bits <= int(header["bits"]):
+            raise ValueError("injection model file has a malformed hidden layer")
+        count = (1 << bits) * units
+        table = np.frombuffer(payload, dtype=np.int8, count=count, offset=offset).reshape(1 << bits, units)
+        offset += count
+        hidden = HiddenLayer(table, bits, float(layer["scale"]), np.array(layer["biases"], dtype=np.float64),
+                             np.array(layer["outputs"], dtype=np.float64), float(layer["output_bias"]))
+        models[name] = dataclasses.replace(models[name], hidden=hidden)
     if offset != len(payload):
         raise ValueError("injection model file has trailing or missing bytes")
     return InjectionModel(header, models)
