@@ -2,7 +2,8 @@
 
 Why this model: it reads every language the same way (character 3- to 5-grams of the normalised
 words, so "ignorez les instructions" and "игнорируй инструкции" are features like any English
-phrase), it is small (one signed byte per hash bucket: 2 x 256 KiB), it needs no download, and
+phrase), it is small (one signed byte per hash bucket: 2 x 256 KiB, and 1 MiB for the documents
+model's hidden layer), it needs no download, and
 scoring a 2 KB prompt is a few vector operations (hashing, a gather, a cumulative sum) taking a
 fraction of a millisecond on one CPU core.
 
