@@ -17,11 +17,11 @@ train_injection_probes.py; sentinelprobe's harness cases and blastcontain-drill'
 JailbreakBench behaviours, train_injection_cases.py; grendel-redteam's deepset injections,
 AdvBench behaviours and attack packs, train_injection_grendel.py; vexrag's HijackRAG segments,
 train_injection_vexrag.py).
-Prompts train the `prompts` model; tool results and documents the `documents` model, which also
-fits a hidden layer of 16 ReLU units (HIDDEN_UNITS) whose logit is averaged with the linear one's.
-A fifth of the groups (by a hash of their name) is held out to set each model's threshold at a
-false-positive rate of at most 0.5 % on its held-out negatives, never below MIN_THRESHOLD, unless
-FIXED_THRESHOLD names one chosen on `--validate` (the documents model's). DROPOUT (0 for both
+Prompts train the `prompts` model; tool results and documents the `documents` model (either may
+also fit a hidden layer, HIDDEN_UNITS; neither does today). A fifth of the groups (by a hash of
+their name) is held out to set each model's threshold at a false-positive rate of at most 0.5 % on
+its held-out negatives, never below MIN_THRESHOLD, unless FIXED_THRESHOLD names one chosen on
+`--validate`. DROPOUT (0 for both
 models: on `--validate` it did not pay, see eval/README.md) would also fit each model on a
 word-dropout copy of each example.
 
@@ -38,7 +38,7 @@ reading while exploring; choices are confirmed on the full run); `--models docum
 model, and `--thresholds 0.8,0.9` scores each fit at those model thresholds (a curve, for choosing one).
 
 Reproducible: fixed seeds, examples in a fixed order, full-batch gradient descent in float64 with
-numpy's deterministic reductions (and, for the hidden layer, mini-batches in a seeded order with
+numpy's deterministic reductions (and, for a hidden layer, mini-batches in a seeded order with
 scatter-adds and sums along an axis, never a matrix product), weights rounded to int8. Run from the repository root.
 """
 
@@ -94,11 +94,11 @@ MIN_THRESHOLD = {"prompts": 0.8, "documents": 0.8}
 DROPOUT = {"prompts": 0.0, "documents": 0.0}
 DROPOUT_MIN_WORDS = 6
 # A hidden layer of this many ReLU units beside the linear model, its logit averaged with the linear
-# one's in the window the linear model scores highest (0: the linear model alone). Over the n-grams
-# hashed into 2**HIDDEN_BITS buckets, fitted with mini-batch Adam for HIDDEN_EPOCHS from a seeded
-# start. On `--validate` (eval/README.md) it finds more planted instructions in documents than the
-# linear model alone for few more false positives, and nothing more in prompts.
-HIDDEN_UNITS = {"prompts": 0, "documents": 16}
+# one's in the window the linear model scores highest (0: the linear model alone, today's recipe for
+# both). Over the n-grams hashed into 2**HIDDEN_BITS buckets, fitted with mini-batch Adam for
+# HIDDEN_EPOCHS from a seeded start. For documents it raised the leave-one-source-out recall at the
+# same false-positive rate but flagged more of the hand-written look-alikes (eval/README.md).
+HIDDEN_UNITS = {"prompts": 0, "documents": 0}
 HIDDEN_BITS = 16
 HIDDEN_EPOCHS = 3
 HIDDEN_BATCH = 32
@@ -106,10 +106,9 @@ HIDDEN_LEARNING_RATE = 0.01
 HIDDEN_L2 = 1e-5
 HIDDEN_INIT = 0.1
 HIDDEN_SEED = 20261207
-# A model whose threshold is chosen on `--validate` instead of by the held-out rule above: the
-# documents model with its hidden layer (the rule's fifth of the groups holds 342 documents, too few
-# to place a threshold on a curve this steep; eval/README.md has the numbers it was chosen on).
-FIXED_THRESHOLD = {"documents": 0.98}
+# A model whose threshold is chosen on `--validate` instead of by the held-out rule above (none today;
+# the rule's fifth of the groups can be too few to place a threshold on a steep curve).
+FIXED_THRESHOLD: dict[str, float] = {}
 
 
 def training_examples(limit: int | None = None) -> list[Example]:

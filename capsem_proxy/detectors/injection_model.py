@@ -2,9 +2,9 @@
 
 Why this model: it reads every language the same way (character 3- to 5-grams of the normalised
 words, so "ignorez les instructions" and "игнорируй инструкции" are features like any English
-phrase), it is small (one signed byte per hash bucket: 2 x 256 KiB, and 1 MiB for the documents
-model's hidden layer), it needs no download, and scoring a 2 KB prompt is a few vector operations
-(hashing, a gather, a cumulative sum) taking a fraction of a millisecond on one CPU core.
+phrase), it is small (one signed byte per hash bucket: 2 x 256 KiB), it needs no download, and
+scoring a 2 KB prompt is a few vector operations (hashing, a gather, a cumulative sum) taking a
+fraction of a millisecond on one CPU core.
 
 Two weight vectors share the features: `prompts` (text a caller wrote) and `documents` (tool
 results, fetched pages, e-mails: indirect injection, instructions addressed to an assistant inside
@@ -13,9 +13,9 @@ strongest one counts), so an instruction planted in a long document is not dilut
 
 A model may also carry a hidden layer (`HiddenLayer`: a few ReLU units over the same n-grams, hashed
 into fewer buckets) whose logit is averaged with the linear one's, in the window the linear model
-scores highest. The shipped `documents` model does: on tool results held out by source it finds
-more planted instructions than the linear model alone at the same false-positive rate
-(eval/README.md).
+scores highest. The shipped models have none (scripts/train_injection_model.py, HIDDEN_UNITS: for
+documents it found more planted instructions held out by source, and flagged more look-alikes;
+eval/README.md).
 
 The weights are built by `scripts/train_injection_model.py` from public corpora, reproducibly (the
 same bytes on every run); `capsem_proxy/detectors/data/injection_model.bin` is its output. File
