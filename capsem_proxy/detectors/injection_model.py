@@ -113,8 +113,8 @@ _SHORT_MAX_CHARS = 256
 
 
 class _ShortTexts:
-    """The sum of a model's weights over the n-grams of a text up to `longest` characters, in half the
-    array operations of `_buckets` and a gather: on a text of a few hundred characters numpy's cost
+    """The buckets of the n-grams of a text up to `longest` characters, in half the array operations
+    of `_buckets`: on a text of a few hundred characters numpy's cost
     per call is most of the model's, and prompts and answers are often that short. The buckets are
     `_buckets`' own (tests/detectors/test_injection_model.py compares them on random and real texts).
 
@@ -129,9 +129,9 @@ class _ShortTexts:
     - `mixers` holds, in its row r, `_MIX_BY_SIZE[n_r]` up to a column common to every row and zeros
       after. A view of it whose rows start one column further each time, and whose first row starts
       where the text's length puts the text's last n-gram at that column, multiplies each n-gram by
-      its size's mix and every cell past the text by 0: such a cell hashes to bucket 0, and its weight
-      (as many times as there are such cells) is taken back from the sum. Sums of small integers as
-      float64 are exact in any order."""
+      its size's mix and every cell past the text by 0: such a cell hashes to bucket 0, and
+      `InjectionModel.probability` takes its weight (as many times as there are such cells, `outside`)
+      back from the sum. Sums of small integers as float64 are exact in any order."""
 
     __slots__ = ("_by_length", "keys", "longest", "mixers", "outside", "rows", "top")
 
@@ -181,13 +181,6 @@ class _ShortTexts:
         mixed >>= _BUCKET_SHIFTS_0D[bits]
         cells: npt.NDArray[np.int64] = mixed.view(np.int64).reshape(-1)
         return cells
-
-    def score(self, text: str, weights: npt.NDArray[np.int8], bits: int) -> float:
-        """sum(weights[hashed_ngrams(text, bits, sizes)]) / sqrt(n-grams), the model's raw score of
-        `text` (`reads(len(text))`)."""
-        cells = self.cells(text, bits)
-        total = float(np.add.reduce(weights[cells], axis=None, dtype=np.float64))
-        return (total - self.outside * float(weights[0])) / math.sqrt(len(cells) - self.outside)
 
 
 def _positions(length: int, sizes: tuple[int, ...]) -> npt.NDArray[np.int64]:
@@ -250,29 +243,36 @@ class InjectionModel:
 
     def probability(self, words: str, model: str) -> float:
         """The probability that the normalised text `words` (see capsem_proxy.detectors.normalize)
-        is an injection, by the model named `model`, read over windows of `window` characters."""
+        is an injection, by the model named `model`, read over windows of `window` characters. With
+        a hidden layer, from the mean of its logit and the linear model's, both read in the window
+        the linear model scores highest."""
         if not words:
             return 0.0
         linear = self.models[model]
         padded = f" {words} "
-        if linear.hidden is not None:
-            return self._averaged(padded, linear, linear.hidden)
         short = self._short
+        outside = 0  # cells past a short text's end, each hashed to bucket 0
         if short is not None and short.reads(len(padded)):
-            raw = short.score(padded, linear.weights, self.bits)
+            buckets = short.cells(padded, self.bits)
+            outside = short.outside
         else:
-            buckets = _buckets(padded, self.bits, self.sizes)
+            buckets = _buckets(padded, self.bits, self.sizes).view(np.int64)
             if not len(buckets):
                 return 0.0
-            # Gathered from the int8 weights themselves (a quarter of the cache lines of a float copy)
-            # and summed as float64: sums of small integers, exact in any order.
-            # Buckets are below 2**bits: read as int64 they index without a conversion pass.
-            values = linear.weights[buckets.view(np.int64)]
-            if len(padded) <= self.window:
-                raw = float(np.add.reduce(values, dtype=np.float64)) / math.sqrt(len(values))
-            else:
-                raw = self._best_window(values, len(padded))[0]
-        return 1.0 / (1.0 + math.exp(-(linear.bias + linear.scale * raw)))
+        # Gathered from the int8 weights themselves (a quarter of the cache lines of a float copy)
+        # and summed as float64: sums of small integers, exact in any order.
+        values = linear.weights[buckets]
+        if len(padded) <= self.window:
+            total = float(np.add.reduce(values, dtype=np.float64)) - outside * float(linear.weights[0])
+            raw = total / math.sqrt(len(values) - outside)
+        else:
+            raw, inside = self._best_window(values, len(padded))
+            buckets = buckets[inside]
+        logit = linear.bias + linear.scale * raw
+        hidden = linear.hidden
+        if hidden is not None:
+            logit = (logit + hidden.logit(buckets >> (self.bits - hidden.bits), outside)) / 2.0
+        return 1.0 / (1.0 + math.exp(-logit))
 
     def _best_window(self, values: npt.NDArray[np.int8], length: int) -> tuple[float, npt.NDArray[np.int64]]:
         """The highest normalised sum over windows of `window` characters, half a window apart, and
@@ -289,32 +289,10 @@ class InjectionModel:
         usable = counts > 0
         if not usable.any():
             return 0.0, np.zeros(0, dtype=np.int64)
-        normalised = (cumulative[highs[usable]] - cumulative[lows[usable]]) / np.sqrt(counts[usable])
+        lows, highs = lows[usable], highs[usable]
+        normalised = (cumulative[highs] - cumulative[lows]) / np.sqrt(counts[usable])
         best = int(np.argmax(normalised))
-        return float(normalised[best]), order[lows[usable][best] : highs[usable][best]]
-
-    def _averaged(self, padded: str, linear: LinearWeights, hidden: HiddenLayer) -> float:
-        """The probability from the mean of the linear model's and the hidden layer's logits, both
-        read in the window the linear model scores highest."""
-        short = self._short
-        outside = 0
-        if short is not None and short.reads(len(padded)):
-            buckets = short.cells(padded, self.bits)
-            outside = short.outside
-        else:
-            buckets = _buckets(padded, self.bits, self.sizes).view(np.int64)
-            if not len(buckets):
-                return 0.0
-        values = linear.weights[buckets]
-        if len(padded) <= self.window:
-            total = float(np.add.reduce(values, dtype=np.float64)) - outside * float(linear.weights[0])
-            raw = total / math.sqrt(len(values) - outside)
-        else:
-            raw, inside = self._best_window(values, len(padded))
-            buckets = buckets[inside]
-        hidden_logit = hidden.logit(buckets >> (self.bits - hidden.bits), outside)
-        logit = (linear.bias + linear.scale * raw + hidden_logit) / 2.0
-        return 1.0 / (1.0 + math.exp(-logit))
+        return float(normalised[best]), order[lows[best] : highs[best]]
 
     def threshold(self, model: str) -> float:
         return self.models[model].threshold

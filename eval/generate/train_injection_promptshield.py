@@ -36,12 +36,13 @@ def promptshield_examples() -> Iterator[tuple[str, bool, str, str]]:
     """(text, label, model, group) tuples, in the archive's order."""
     wheel = Wheel("promptshields", PACKAGES["promptshields"])
     for path in wheel.names(_DATABASE, ".json"):
-        category = path.removeprefix(_DATABASE).split("/")[0]
+        ident = path.removeprefix(_DATABASE).removesuffix(".json")
+        category = ident.split("/")[0]
         if category in _LEFT_OUT:
             continue
         plain = category == _BENIGN
+        group = f"{'promptshield-plain' if plain else 'promptshield'}:{ident}"
         for index, row in enumerate(wheel.json(path)):
             text = str(row.get("text") or row.get("prompt") or "").strip()
             if text:
-                ident = path.removeprefix(_DATABASE).removesuffix(".json")
-                yield text, not plain, "prompts", f"{'promptshield-plain' if plain else 'promptshield'}:{ident}:{index}"
+                yield text, not plain, "prompts", f"{group}:{index}"
