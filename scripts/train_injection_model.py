@@ -97,7 +97,9 @@ DROPOUT_MIN_WORDS = 6
 # one's in the window the linear model scores highest (0: the linear model alone, today's recipe for
 # both). Over the n-grams hashed into 2**HIDDEN_BITS buckets, fitted with mini-batch Adam for
 # HIDDEN_EPOCHS from a seeded start. For documents it raised the leave-one-source-out recall at the
-# same false-positive rate but flagged more of the hand-written look-alikes (eval/README.md).
+# same false-positive rate but flagged more of the hand-written look-alikes; taught negatives of that
+# kind (documents about sending things), it passed them but flagged more in-corpus benign tool results
+# (eval/README.md).
 HIDDEN_UNITS = {"prompts": 0, "documents": 0}
 HIDDEN_BITS = 16
 HIDDEN_EPOCHS = 3
