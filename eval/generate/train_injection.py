@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from faker import Faker
 
-from eval.generate.train_injection_agentredteam import agentredteam_examples
 from eval.generate.train_injection_cases import case_examples
 from eval.generate.train_injection_docs import document_examples
 from eval.generate.train_injection_extra import extra_examples
@@ -317,7 +316,7 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
         yield Example(english.paragraph(nb_sentences=6), False, "documents", "faker-paragraph")
     sources = (extra_examples, public_examples, redteam_examples, more_examples, multilingual_examples,
                document_examples, probe_examples, case_examples, grendel_examples,
-               promptshield_examples, agentredteam_examples)
+               promptshield_examples)
     for examples in sources:
         for text, label, model, group in examples():
             yield Example(text, label, model, group)
