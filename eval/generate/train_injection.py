@@ -34,7 +34,6 @@ from eval.generate.train_injection_more import more_examples
 from eval.generate.train_injection_multilingual import multilingual_examples
 from eval.generate.train_injection_probes import probe_examples
 from eval.generate.train_injection_promptshield import promptshield_examples
-from eval.generate.train_injection_promptwl import promptwl_examples
 from eval.generate.train_injection_public import public_examples
 from eval.generate.train_injection_redteam import redteam_examples
 
@@ -317,7 +316,7 @@ def examples(seed: int = 20250304) -> Iterator[Example]:
         yield Example(english.paragraph(nb_sentences=6), False, "documents", "faker-paragraph")
     sources = (extra_examples, public_examples, redteam_examples, more_examples, multilingual_examples,
                document_examples, probe_examples, case_examples, grendel_examples,
-               promptshield_examples, promptwl_examples)
+               promptshield_examples)
     for examples in sources:
         for text, label, model, group in examples():
             yield Example(text, label, model, group)

