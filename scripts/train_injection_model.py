@@ -301,19 +301,22 @@ def train_hidden(matrix: _Matrix, bits: int, units: int) -> tuple[np.ndarray, np
     return table, biases, outputs, float(output_bias[0])
 
 
-def _quantized_hidden(table: np.ndarray, biases: np.ndarray, outputs: np.ndarray, output_bias: float) -> HiddenLayer:
-    largest = float(np.max(np.abs(table))) or 1.0
+def _int8(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """`values` rounded to int8 on a scale that maps the largest magnitude to 127, and that scale."""
+    largest = float(np.max(np.abs(values))) or 1.0
     scale = largest / 127.0
-    quantized = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
+    return np.clip(np.rint(values / scale), -127, 127).astype(np.int8), scale
+
+
+def _quantized_hidden(table: np.ndarray, biases: np.ndarray, outputs: np.ndarray, output_bias: float) -> HiddenLayer:
+    quantized, scale = _int8(table)
     bits = int(table.shape[0]).bit_length() - 1
     return HiddenLayer(quantized, bits, round(scale, 9), np.round(biases, 6), np.round(outputs, 6),
                        round(output_bias, 6))
 
 
 def _quantized(weights: np.ndarray, bias: float, threshold: float) -> LinearWeights:
-    largest = float(np.max(np.abs(weights))) or 1.0
-    scale = largest / 127.0
-    quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
+    quantized, scale = _int8(weights)
     return LinearWeights(quantized, round(bias, 6), round(scale, 9), round(threshold, 4))
 
 
